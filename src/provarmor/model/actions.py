@@ -1,0 +1,105 @@
+"""What happened: the closed set of event actions and the ECS category of each.
+
+How each action fills the event (every source must follow this):
+
+* ``fork``: ``process`` is the NEW child (its own entity id, pid and start time, the
+  executable it inherited); ``process.parent`` is the forking process.
+* ``exec``: ``process`` is the process after the exec, with the SAME entity id as before
+  (identity is host + boot + pid + start time; exec does not change it), the new
+  ``executable``/``args``; ``process.parent`` when known; ``file.path`` the program run.
+* ``exit``: ``process`` exited.
+* ``open``/``read``/``write``/``create``/``delete``/``truncate``/``chmod``/``chown``/
+  ``mmap_exec``: ``file.path`` (absolute where the source can resolve it).
+  ``open`` is an open for reading; an open for writing is ``write``; one that created the
+  file is ``create``.
+* ``rename``/``link``: ``file.original_path`` -> ``file.path``.
+* network actions: ``destination`` is ALWAYS the remote peer and ``source`` the local
+  endpoint; ``network.direction`` is ``egress`` when this process initiated (connect, send)
+  and ``ingress`` otherwise (accept, recv). ``bind``/``listen`` set ``source`` only.
+* ``setuid``/``setgid``: ``target.user`` is the new identity.
+* ``ptrace``/``kill``: ``target.process`` is the process acted upon.
+* ``module_load``: ``file.path`` is the module file (or its name), ``file.type`` ``module``.
+* ``memfd_create``: ``file.path`` is ``memfd:NAME``, ``file.type`` ``memfd``.
+* ``gap``: the sensor lost events; ``process`` may be empty (entity id ``""``) for a
+  host-wide loss; ``event.count`` is how many were lost when known.
+* A failed syscall is still an event, with ``event.outcome`` ``failure``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    """``event.action`` values. Importers and sensors map their native names onto these."""
+
+    EXEC = "exec"
+    FORK = "fork"
+    EXIT = "exit"
+    OPEN = "open"
+    READ = "read"
+    WRITE = "write"
+    CREATE = "create"
+    DELETE = "delete"
+    RENAME = "rename"
+    LINK = "link"
+    CHMOD = "chmod"
+    CHOWN = "chown"
+    TRUNCATE = "truncate"
+    CONNECT = "connect"
+    ACCEPT = "accept"
+    BIND = "bind"
+    LISTEN = "listen"
+    SEND = "send"
+    RECV = "recv"
+    SETUID = "setuid"
+    SETGID = "setgid"
+    PTRACE = "ptrace"
+    KILL = "kill"
+    MODULE_LOAD = "module_load"
+    MEMFD_CREATE = "memfd_create"
+    MMAP_EXEC = "mmap_exec"
+    GAP = "gap"
+    """The sensor lost events here; downstream marks what it touches as incomplete."""
+
+
+class Category(StrEnum):
+    """``event.category`` (ECS)."""
+
+    PROCESS = "process"
+    FILE = "file"
+    NETWORK = "network"
+    IAM = "iam"
+    DRIVER = "driver"
+    HOST = "host"
+
+
+CATEGORY_OF: dict[Action, Category] = {
+    Action.EXEC: Category.PROCESS,
+    Action.FORK: Category.PROCESS,
+    Action.EXIT: Category.PROCESS,
+    Action.OPEN: Category.FILE,
+    Action.READ: Category.FILE,
+    Action.WRITE: Category.FILE,
+    Action.CREATE: Category.FILE,
+    Action.DELETE: Category.FILE,
+    Action.RENAME: Category.FILE,
+    Action.LINK: Category.FILE,
+    Action.CHMOD: Category.FILE,
+    Action.CHOWN: Category.FILE,
+    Action.TRUNCATE: Category.FILE,
+    Action.CONNECT: Category.NETWORK,
+    Action.ACCEPT: Category.NETWORK,
+    Action.BIND: Category.NETWORK,
+    Action.LISTEN: Category.NETWORK,
+    Action.SEND: Category.NETWORK,
+    Action.RECV: Category.NETWORK,
+    Action.SETUID: Category.IAM,
+    Action.SETGID: Category.IAM,
+    Action.PTRACE: Category.PROCESS,
+    Action.KILL: Category.PROCESS,
+    Action.MODULE_LOAD: Category.DRIVER,
+    Action.MEMFD_CREATE: Category.PROCESS,
+    Action.MMAP_EXEC: Category.PROCESS,
+    Action.GAP: Category.HOST,
+}

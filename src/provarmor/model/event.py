@@ -1,0 +1,147 @@
+"""The canonical event: one immutable record per thing a process did.
+
+Field names follow the Elastic Common Schema (``process.entity_id``, ``file.path``,
+``destination.ip``, ``event.action`` ...). Two deliberate differences, both for speed:
+
+* ``@timestamp`` is an integer count of nanoseconds since the Unix epoch (the ECS
+  exporters render it as ISO-8601);
+* ``log`` points back at the raw record (``log.file``, ``log.line``, ``log.record``)
+  instead of copying it into ``event.original``.
+
+Records are ``msgspec.Struct`` values (frozen, slotted) so the hot path decodes NDJSON or
+MessagePack straight into them without building dicts.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+from provarmor.model.actions import Action
+
+
+class User(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A user or group identity (``id`` is the numeric id as text, as in ECS)."""
+
+    id: str
+    name: str = ""
+
+
+class ProcessRef(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Another process named by an event (the parent, a ptrace target)."""
+
+    entity_id: str
+    pid: int = 0
+    executable: str = ""
+    command_line: str = ""
+
+
+class Process(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The acting process (the subject). ``entity_id`` is its stable identity."""
+
+    entity_id: str
+    pid: int
+    start: int = 0
+    """Start time, ns since the epoch; 0 when the source does not know it."""
+    executable: str = ""
+    name: str = ""
+    args: tuple[str, ...] = ()
+    command_line: str = ""
+    working_directory: str = ""
+    user: User | None = None
+    """Effective user."""
+    real_user: User | None = None
+    group: User | None = None
+    parent: ProcessRef | None = None
+    tty: str = ""
+
+
+class File(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The file (or pipe, memfd, kernel module) an event touched."""
+
+    path: str
+    original_path: str = ""
+    """For rename and link: the old path (``path`` is the new one)."""
+    type: str = ""
+    """``file``, ``dir``, ``pipe``, ``memfd``, ``module`` ... empty when unknown."""
+    mode: int | None = None
+    inode: int | None = None
+    uid: str = ""
+    gid: str = ""
+
+
+class Endpoint(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``source`` or ``destination`` of a network event."""
+
+    ip: str = ""
+    port: int = 0
+    address: str = ""
+    """Unix socket path, or the raw address when it is neither IPv4 nor IPv6."""
+    domain: str = ""
+
+
+class Network(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    transport: str = ""
+    """``tcp``, ``udp``, ``unix``, ``netlink`` ..."""
+    direction: str = ""
+    """``egress`` (we connected / sent) or ``ingress`` (we accepted / received)."""
+    bytes: int = 0
+
+
+class Target(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What an event acted upon besides files and sockets: a process (ptrace, kill)
+    or the user/group a process switched to (setuid, setgid)."""
+
+    process: ProcessRef | None = None
+    user: User | None = None
+
+
+class Host(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    name: str = ""
+    boot_id: str = ""
+
+
+class EventInfo(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    action: Action
+    id: str
+    """Unique per event (per host); the graph references events by it."""
+    sequence: int = 0
+    outcome: str = "success"
+    """``success``, ``failure`` or ``unknown`` (ECS)."""
+    dataset: str = ""
+    """Where it came from: ``auditd``, ``ebpf``, ``cdm``, ``sysdig`` ..."""
+    count: int = 1
+    """How many raw records were aggregated into this one (send/recv per socket)."""
+
+
+class LogRef(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Where the raw record(s) behind this event live."""
+
+    file: str = ""
+    line: int = 0
+    record: str = ""
+    """Native id of the raw record: audit serial, CDM uuid, sysdig evt.num ..."""
+
+
+class Container(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    runtime: str = ""
+
+
+class Event(Struct, frozen=True, kw_only=True, omit_defaults=True, rename={"timestamp": "@timestamp"}):
+    """One canonical event. Exactly the fields that the action uses are set."""
+
+    timestamp: int
+    event: EventInfo
+    host: Host
+    process: Process
+    file: File | None = None
+    source: Endpoint | None = None
+    destination: Endpoint | None = None
+    network: Network | None = None
+    target: Target | None = None
+    container: Container | None = None
+    log: LogRef | None = None
+    auditd: dict[str, str] | None = None
+    """Raw audit fields (``type``, ``syscall``, ``a0``..``a3``, ``key``, ``exit`` ...) kept for
+    rules written against ``service: auditd``."""

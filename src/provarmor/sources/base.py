@@ -1,0 +1,69 @@
+"""The Source seam and the ingest report every importer fills.
+
+A Source yields canonical events; anything it could not turn into an event is counted in
+its :class:`IngestReport` with a message naming file and line, never raised, never silent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from provarmor.model.errors import ParseError
+from provarmor.model.event import Event
+
+MAX_KEPT_ERRORS = 50
+"""How many reject messages a report keeps verbatim; the rest are only counted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostContext:
+    """The host recorded data came from, when the data itself does not say."""
+
+    id: str = "localhost"
+    name: str = ""
+    boot_id: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class IngestReport:
+    """What a source read, produced, rejected and deliberately left out."""
+
+    source: str
+    records: int = 0
+    """Raw records read (lines, audit records, CDM datums)."""
+    events: int = 0
+    """Canonical events produced."""
+    rejected: int = 0
+    """Raw records that could not be parsed (each also in ``errors`` up to a limit)."""
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Records read but deliberately not turned into events, by reason."""
+    dropped_fields: Counter[str] = field(default_factory=Counter)
+    """Fields removed on purpose (ground-truth labels such as ``is_warn``), by name."""
+    errors: list[str] = field(default_factory=list)
+
+    def reject(self, error: ParseError) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append(str(error))
+
+    def merge(self, other: IngestReport) -> None:
+        self.records += other.records
+        self.events += other.events
+        self.rejected += other.rejected
+        self.skipped.update(other.skipped)
+        self.dropped_fields.update(other.dropped_fields)
+        room = MAX_KEPT_ERRORS - len(self.errors)
+        self.errors.extend(other.errors[: max(room, 0)])
+
+
+class Importer(Protocol):
+    """Reads one recorded file, streaming, in constant memory."""
+
+    def __call__(
+        self, path: Path, *, report: IngestReport, host: HostContext
+    ) -> Iterator[Event]: ...
+
