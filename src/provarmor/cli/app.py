@@ -1,0 +1,38 @@
+"""The Typer application: one sub-module per command group, registered here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from provarmor import __version__
+from provarmor.cli import graph_commands
+from provarmor.model.errors import ProvArmorError
+
+app = typer.Typer(
+    name="provarmor",
+    help="ProvArmor: provenance-based endpoint intrusion detection and forensics for Linux.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+graph_commands.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    Console().print(f"provarmor {__version__}")
+
+
+def main() -> None:
+    """Entry point: known errors become one clear line and exit code 2, never a traceback."""
+    try:
+        app()
+    except ProvArmorError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

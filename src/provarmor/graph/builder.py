@@ -1,0 +1,385 @@
+"""Event -> graph deltas, with causality-preserving reduction and bounded memory.
+
+Edges follow information flow: file -> process for reads and execs, process -> file for
+writes, parent -> child for forks, process -> endpoint for connect/send, endpoint -> process
+for accept/recv, process -> process for ptrace/kill.
+
+Reduction (after Xu et al., CCS 2016): a repeated flow ``u -> v`` is merged into the open edge
+for ``(u, v, action)`` only when no information entered ``u`` and none left ``v`` since that
+edge's last event. Then every time-respecting path through the merged edge existed before
+the merge as well, so backward and forward traces give the same answers.
+
+Memory is bounded: past ``max_nodes`` nodes the least recently active tenth is evicted
+(already drained to the store, so nothing is lost), together with the reduction state of
+their open edges. Evictions are counted in :class:`BuilderCounters`; a flow whose open edge
+was evicted just starts a new edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from provarmor.graph.records import Edge, Node, NodeKind
+from provarmor.model.actions import Action
+from provarmor.model.event import Event
+from provarmor.model.ids import file_node_id, socket_node_id
+
+PROCESS_TO_FILE = frozenset(
+    {Action.WRITE, Action.CREATE, Action.TRUNCATE, Action.DELETE, Action.CHMOD, Action.CHOWN,
+     Action.MEMFD_CREATE}
+)
+FILE_TO_PROCESS = frozenset({Action.OPEN, Action.READ, Action.MMAP_EXEC, Action.MODULE_LOAD})
+PROCESS_TO_PEER = frozenset({Action.CONNECT, Action.SEND})
+PEER_TO_PROCESS = frozenset({Action.ACCEPT, Action.RECV})
+LOCAL_ENDPOINT = frozenset({Action.BIND, Action.LISTEN})
+PROCESS_TO_PROCESS = frozenset({Action.PTRACE, Action.KILL})
+
+
+@dataclass(slots=True)
+class BuilderCounters:
+    events: int = 0
+    edges_created: int = 0
+    edges_merged: int = 0
+    nodes_created: int = 0
+    nodes_evicted: int = 0
+    open_edges_evicted: int = 0
+    events_without_object: int = 0
+    """Events whose action needs an object (file, peer) the event did not carry."""
+    gaps: int = 0
+    edges_marked_incomplete: int = 0
+
+
+@dataclass(slots=True)
+class GraphDelta:
+    """What changed since the last drain: every node and edge to write to the store."""
+
+    nodes: list[Node] = field(default_factory=list)
+    new_edges: list[Edge] = field(default_factory=list)
+    updated_edges: list[Edge] = field(default_factory=list)
+    event_edges: list[tuple[str, int, int]] = field(default_factory=list)
+    """``(event id, edge id, timestamp)`` for every event that made or grew an edge."""
+    gaps: list[tuple[str, int, int]] = field(default_factory=list)
+    """``(host, timestamp, lost count)`` for every sensor gap."""
+
+
+@dataclass(slots=True, kw_only=True)
+class BuilderLimits:
+    max_nodes: int = 400_000
+    max_open_edges: int = 800_000
+
+
+class GraphBuilder:
+    """Turns canonical events into nodes and edges. Feed with :meth:`add`; take the
+    changes with :meth:`drain` (then :meth:`evict` may trim memory)."""
+
+    def __init__(
+        self, *, limits: BuilderLimits | None = None, next_edge_id: int = 1, index_events: bool = True
+    ) -> None:
+        self.limits = limits or BuilderLimits()
+        self.counters = BuilderCounters()
+        self._index_events = index_events
+        self._next_edge_id = next_edge_id
+        self._seq = 0
+        self._nodes: dict[str, Node] = {}
+        self._node_seq: dict[str, int] = {}
+        self._last_in: dict[str, int] = {}
+        self._last_out: dict[str, int] = {}
+        self._open: dict[tuple[str, str, str], tuple[Edge, int]] = {}
+        self._delta = GraphDelta()
+        self._dirty_nodes: dict[str, Node] = {}
+        self._new_edge_ids: set[int] = set()
+        self._updated: dict[int, Edge] = {}
+
+    # ------------------------------------------------------------------ events
+    def add(self, event: Event) -> None:  # noqa: C901  (one dispatch on the action set)
+        """Apply one event."""
+        self.counters.events += 1
+        self._seq += 1
+        action = event.event.action
+        ts = event.timestamp
+        if action is Action.GAP:
+            self._gap(event)
+            return
+        process_id, created = self._process_node(event, ts)
+        if action is Action.FORK:
+            parent = event.process.parent
+            if parent is not None and parent.entity_id:
+                self._parent_node(event, ts)
+                self._flow(parent.entity_id, process_id, "fork", event)
+            return
+        if action is Action.EXEC:
+            self._exec(event, process_id, ts, created=created)
+            return
+        if action is Action.EXIT:
+            self._nodes[process_id].exited = True
+            self._dirty_nodes[process_id] = self._nodes[process_id]
+            return
+        if action in PROCESS_TO_FILE or action in FILE_TO_PROCESS:
+            file = event.file
+            if file is None or not file.path:
+                self.counters.events_without_object += 1
+                return
+            file_id = self._file_node(event.host.id, file.path, ts)
+            if action in PROCESS_TO_FILE:
+                self._flow(process_id, file_id, action.value, event)
+            else:
+                self._flow(file_id, process_id, action.value, event)
+            return
+        if action is Action.RENAME or action is Action.LINK:
+            self._rename(event, process_id, ts)
+            return
+        if action in PROCESS_TO_PEER or action in PEER_TO_PROCESS or action in LOCAL_ENDPOINT:
+            peer_id = self._endpoint_node(event, ts, local=action in LOCAL_ENDPOINT)
+            if peer_id is None:
+                self.counters.events_without_object += 1
+                return
+            if action in PEER_TO_PROCESS:
+                self._flow(peer_id, process_id, action.value, event)
+            else:
+                self._flow(process_id, peer_id, action.value, event)
+            return
+        if action in PROCESS_TO_PROCESS:
+            target = event.target.process if event.target is not None else None
+            if target is None or not target.entity_id:
+                self.counters.events_without_object += 1
+                return
+            target_id = self._ref_node(target.entity_id, target.pid, target.executable, event, ts)
+            self._flow(process_id, target_id, action.value, event)
+            return
+        if action is Action.SETUID or action is Action.SETGID:
+            node = self._nodes[process_id]
+            if action is Action.SETUID and event.target is not None and event.target.user:
+                node.user = event.target.user.id
+                self._dirty_nodes[process_id] = node
+            return
+
+    # ------------------------------------------------------------------ nodes
+    def _touch(self, node_id: str, ts: int) -> Node | None:
+        node = self._nodes.get(node_id)
+        if node is not None:
+            if ts > node.last_ts:
+                node.last_ts = ts
+            elif ts < node.first_ts:
+                node.first_ts = ts
+            self._node_seq[node_id] = self._seq
+            self._dirty_nodes[node_id] = node
+        return node
+
+    def _new(self, node: Node) -> None:
+        self._nodes[node.id] = node
+        self._node_seq[node.id] = self._seq
+        self._dirty_nodes[node.id] = node
+        self.counters.nodes_created += 1
+
+    def _process_node(self, event: Event, ts: int) -> tuple[str, bool]:
+        process = event.process
+        node_id = process.entity_id
+        if self._touch(node_id, ts) is not None:
+            return node_id, False
+        executable = process.executable
+        parent = process.parent
+        self._new(
+            Node(
+                id=node_id,
+                kind=NodeKind.PROCESS,
+                host=event.host.id,
+                first_ts=ts,
+                last_ts=ts,
+                label=executable or process.name or f"pid {process.pid}",
+                pid=process.pid,
+                executable=executable,
+                command_line=process.command_line or " ".join(process.args),
+                user=process.user.id if process.user is not None else "",
+                parent=parent.entity_id if parent is not None else "",
+            )
+        )
+        return node_id, True
+
+    def _parent_node(self, event: Event, ts: int) -> None:
+        parent = event.process.parent
+        assert parent is not None
+        self._ref_node(parent.entity_id, parent.pid, parent.executable, event, ts)
+
+    def _ref_node(self, entity_id: str, pid: int, executable: str, event: Event, ts: int) -> str:
+        if self._touch(entity_id, ts) is None:
+            self._new(
+                Node(
+                    id=entity_id,
+                    kind=NodeKind.PROCESS,
+                    host=event.host.id,
+                    first_ts=ts,
+                    last_ts=ts,
+                    label=executable or f"pid {pid}",
+                    pid=pid,
+                    executable=executable,
+                )
+            )
+        return entity_id
+
+    def _file_node(self, host: str, path: str, ts: int) -> str:
+        node_id = file_node_id(host, path)
+        if self._touch(node_id, ts) is None:
+            self._new(
+                Node(id=node_id, kind=NodeKind.FILE, host=host, first_ts=ts, last_ts=ts,
+                     label=path, path=path)
+            )
+        return node_id
+
+    def _endpoint_node(self, event: Event, ts: int, *, local: bool) -> str | None:
+        endpoint = event.source if local else event.destination
+        if endpoint is None or not (endpoint.ip or endpoint.address):
+            return None
+        host = event.host.id
+        if local:
+            shown = f"{endpoint.ip}:{endpoint.port}" if endpoint.ip else endpoint.address
+            node_id = socket_node_id(host, ip="", port=0, address=f"listen:{shown}")
+            label = f"listen {shown}"
+        else:
+            node_id = socket_node_id(host, ip=endpoint.ip, port=endpoint.port, address=endpoint.address)
+            label = f"{endpoint.ip}:{endpoint.port}" if endpoint.ip else endpoint.address
+        if self._touch(node_id, ts) is None:
+            self._new(
+                Node(id=node_id, kind=NodeKind.SOCKET, host=host, first_ts=ts, last_ts=ts,
+                     label=label, ip=endpoint.ip, port=endpoint.port, path=endpoint.address)
+            )
+        return node_id
+
+    def _exec(self, event: Event, process_id: str, ts: int, *, created: bool) -> None:
+        process = event.process
+        node = self._nodes[process_id]
+        if process.executable:
+            node.executable = process.executable
+            node.label = process.executable
+        command_line = process.command_line or " ".join(process.args)
+        if command_line:
+            node.command_line = command_line
+        program = event.file.path if event.file is not None and event.file.path else process.executable
+        if program:
+            self._flow(self._file_node(event.host.id, program, ts), process_id, "exec", event)
+        parent = process.parent
+        if created and parent is not None and parent.entity_id and parent.entity_id != process_id:
+            # The source reports no forks (exec is the first we hear of this process):
+            # the parent -> child edge is implied by the exec.
+            self._parent_node(event, ts)
+            self._flow(parent.entity_id, process_id, "fork", event)
+
+    def _rename(self, event: Event, process_id: str, ts: int) -> None:
+        file = event.file
+        if file is None or not file.path:
+            self.counters.events_without_object += 1
+            return
+        host = event.host.id
+        new_id = self._file_node(host, file.path, ts)
+        if file.original_path:
+            old_id = self._file_node(host, file.original_path, ts)
+            self._flow(old_id, new_id, event.event.action.value, event)
+        self._flow(process_id, new_id, event.event.action.value, event)
+
+    # ------------------------------------------------------------------ edges
+    def _flow(self, src: str, dst: str, action: str, event: Event) -> None:
+        seq = self._seq
+        ts = event.timestamp
+        key = (src, dst, action)
+        opened = self._open.get(key)
+        if opened is not None:
+            edge, edge_seq = opened
+            if self._last_in.get(src, -1) < edge_seq and self._last_out.get(dst, -1) < edge_seq:
+                edge.count += event.event.count
+                if ts >= edge.last_ts:
+                    edge.last_ts = ts
+                    edge.last_event = event.event.id
+                elif ts < edge.first_ts:
+                    edge.first_ts = ts
+                self._open[key] = (edge, seq)
+                if edge.id not in self._new_edge_ids:
+                    self._updated[edge.id] = edge
+                self.counters.edges_merged += 1
+                self._last_out[src] = seq
+                self._last_in[dst] = seq
+                if self._index_events:
+                    self._delta.event_edges.append((event.event.id, edge.id, ts))
+                return
+        edge = Edge(
+            id=self._next_edge_id,
+            src=src,
+            dst=dst,
+            action=action,
+            first_ts=ts,
+            last_ts=ts,
+            count=event.event.count,
+            first_event=event.event.id,
+            last_event=event.event.id,
+        )
+        self._next_edge_id += 1
+        self._open[key] = (edge, seq)
+        self._new_edge_ids.add(edge.id)
+        self._delta.new_edges.append(edge)
+        self.counters.edges_created += 1
+        self._last_out[src] = seq
+        self._last_in[dst] = seq
+        if self._index_events:
+            self._delta.event_edges.append((event.event.id, edge.id, ts))
+
+    def _gap(self, event: Event) -> None:
+        """Lost events: mark the host's open edges incomplete and close them, so nothing
+        observed after the gap is merged into an edge that may be missing parts."""
+        self.counters.gaps += 1
+        host = event.host.id
+        entity = event.process.entity_id
+        self._delta.gaps.append((host, event.timestamp, event.event.count))
+        for key, (edge, _seq) in list(self._open.items()):
+            src, dst, _action = key
+            if entity and entity not in (src, dst):
+                continue
+            node = self._nodes.get(src)
+            if node is None or node.host != host:
+                continue
+            edge.incomplete = True
+            self.counters.edges_marked_incomplete += 1
+            if edge.id not in self._new_edge_ids:
+                self._updated[edge.id] = edge
+            del self._open[key]
+
+    # ------------------------------------------------------------------ output
+    def drain(self) -> GraphDelta:
+        """Everything changed since the previous drain, for the store."""
+        delta = self._delta
+        delta.nodes = list(self._dirty_nodes.values())
+        delta.updated_edges = list(self._updated.values())
+        self._delta = GraphDelta()
+        self._dirty_nodes = {}
+        self._new_edge_ids = set()
+        self._updated = {}
+        return delta
+
+    @property
+    def next_edge_id(self) -> int:
+        return self._next_edge_id
+
+    def node(self, node_id: str) -> Node | None:
+        """A node still held in memory (recently active), else ``None``."""
+        return self._nodes.get(node_id)
+
+    def evict(self) -> None:
+        """Trim memory to the limits. Call right after :meth:`drain`: only clean state is
+        evicted. Counted in :attr:`counters`."""
+        limits = self.limits
+        if len(self._nodes) > limits.max_nodes:
+            keep = int(limits.max_nodes * 0.9)
+            ranked = sorted(self._node_seq.items(), key=lambda item: item[1])
+            for node_id, _seq in ranked[: len(ranked) - keep]:
+                del self._nodes[node_id]
+                del self._node_seq[node_id]
+                self._last_in.pop(node_id, None)
+                self._last_out.pop(node_id, None)
+                self.counters.nodes_evicted += 1
+            stale = [key for key in self._open if key[0] not in self._nodes or key[1] not in self._nodes]
+            for key in stale:
+                del self._open[key]
+            self.counters.open_edges_evicted += len(stale)
+        if len(self._open) > limits.max_open_edges:
+            keep = int(limits.max_open_edges * 0.9)
+            ranked_edges = sorted(self._open.items(), key=lambda item: item[1][1])
+            for key, _value in ranked_edges[: len(ranked_edges) - keep]:
+                del self._open[key]
+                self.counters.open_edges_evicted += 1

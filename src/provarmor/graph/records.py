@@ -1,0 +1,52 @@
+"""Graph records: nodes (processes, files, remote endpoints) and information-flow edges."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from msgspec import Struct
+
+
+class NodeKind(StrEnum):
+    PROCESS = "process"
+    FILE = "file"
+    SOCKET = "socket"
+
+
+class Node(Struct, kw_only=True, omit_defaults=True):
+    """One entity. Mutable only inside the builder (``last_ts``, labels after an exec)."""
+
+    id: str
+    kind: NodeKind
+    host: str
+    first_ts: int
+    last_ts: int
+    label: str = ""
+    """What an analyst reads: the executable, the path, ``ip:port``."""
+    pid: int = 0
+    executable: str = ""
+    command_line: str = ""
+    user: str = ""
+    parent: str = ""
+    """Parent process entity id (processes)."""
+    path: str = ""
+    ip: str = ""
+    port: int = 0
+    exited: bool = False
+
+
+class Edge(Struct, kw_only=True, omit_defaults=True):
+    """Information flowing from ``src`` to ``dst``: one event, or several merged by the
+    causality-preserving reduction (then ``count`` > 1 and the times span them all)."""
+
+    id: int
+    src: str
+    dst: str
+    action: str
+    first_ts: int
+    last_ts: int
+    count: int = 1
+    first_event: str = ""
+    last_event: str = ""
+    incomplete: bool = False
+    """The sensor lost events while this edge was open: it may be missing parts."""

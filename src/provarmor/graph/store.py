@@ -1,0 +1,131 @@
+"""The GraphStore seam: a store applies graph deltas and answers node and edge lookups.
+
+The in-memory implementation here serves tests and short-lived analyses; the SQL stores
+live in :mod:`provarmor.storage`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Protocol
+
+from provarmor.graph.builder import GraphDelta
+from provarmor.graph.records import Edge, Node
+
+
+@dataclass(frozen=True, slots=True)
+class GraphStats:
+    nodes_by_kind: dict[str, int]
+    edges_by_action: dict[str, int]
+    events_indexed: int
+    gaps: int
+    first_ts: int
+    last_ts: int
+
+
+class GraphStore(Protocol):
+    def apply(self, delta: GraphDelta) -> None:
+        """Write one batch of changes (nodes upserted, edges inserted or updated)."""
+
+    def node(self, node_id: str) -> Node | None: ...
+
+    def in_edges(self, node_id: str) -> list[Edge]: ...
+
+    def out_edges(self, node_id: str) -> list[Edge]: ...
+
+    def event_edge(self, event_id: str) -> tuple[Edge, int] | None:
+        """The edge an event made or was merged into, and the event's own timestamp."""
+
+    def find_nodes(self, text: str, *, limit: int = 20) -> list[Node]:
+        """Nodes whose id equals ``text``, or whose label/path/command line contains it."""
+
+    def stats(self) -> GraphStats: ...
+
+
+def merge_node(old: Node, new: Node) -> Node:
+    """The union of two views of one node: widest time span, newest labels."""
+    new.first_ts = min(old.first_ts, new.first_ts)
+    new.last_ts = max(old.last_ts, new.last_ts)
+    for name in ("label", "executable", "command_line", "user", "parent", "path", "ip"):
+        if not getattr(new, name):
+            setattr(new, name, getattr(old, name))
+    new.pid = new.pid or old.pid
+    new.port = new.port or old.port
+    new.exited = new.exited or old.exited
+    return new
+
+
+class MemoryGraphStore:
+    """A GraphStore in plain dicts (tests, one-off analyses of small files)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.edges: dict[int, Edge] = {}
+        self._in: defaultdict[str, list[int]] = defaultdict(list)
+        self._out: defaultdict[str, list[int]] = defaultdict(list)
+        self._event_edge: dict[str, tuple[int, int]] = {}
+        self.gaps: list[tuple[str, int, int]] = []
+
+    def apply(self, delta: GraphDelta) -> None:
+        for node in delta.nodes:
+            old = self.nodes.get(node.id)
+            copy = Node(**{f: getattr(node, f) for f in node.__struct_fields__})
+            self.nodes[node.id] = merge_node(old, copy) if old is not None else copy
+        for edge in delta.new_edges:
+            self.edges[edge.id] = _copy_edge(edge)
+            self._out[edge.src].append(edge.id)
+            self._in[edge.dst].append(edge.id)
+        for edge in delta.updated_edges:
+            self.edges[edge.id] = _copy_edge(edge)
+        for event_id, edge_id, ts in delta.event_edges:
+            self._event_edge[event_id] = (edge_id, ts)
+        self.gaps.extend(delta.gaps)
+
+    def node(self, node_id: str) -> Node | None:
+        return self.nodes.get(node_id)
+
+    def in_edges(self, node_id: str) -> list[Edge]:
+        return [self.edges[i] for i in self._in.get(node_id, ())]
+
+    def out_edges(self, node_id: str) -> list[Edge]:
+        return [self.edges[i] for i in self._out.get(node_id, ())]
+
+    def event_edge(self, event_id: str) -> tuple[Edge, int] | None:
+        found = self._event_edge.get(event_id)
+        if found is None:
+            return None
+        return self.edges[found[0]], found[1]
+
+    def find_nodes(self, text: str, *, limit: int = 20) -> list[Node]:
+        if text in self.nodes:
+            return [self.nodes[text]]
+        found = [
+            node
+            for node in self.nodes.values()
+            if text in node.label or text in node.command_line or text in node.path
+        ]
+        return found[:limit]
+
+    def stats(self) -> GraphStats:
+        kinds: dict[str, int] = {}
+        for node in self.nodes.values():
+            kinds[node.kind] = kinds.get(node.kind, 0) + 1
+        actions: dict[str, int] = {}
+        times = [edge.first_ts for edge in self.edges.values()] + [
+            edge.last_ts for edge in self.edges.values()
+        ]
+        for edge in self.edges.values():
+            actions[edge.action] = actions.get(edge.action, 0) + edge.count
+        return GraphStats(
+            nodes_by_kind=kinds,
+            edges_by_action=actions,
+            events_indexed=len(self._event_edge),
+            gaps=len(self.gaps),
+            first_ts=min(times, default=0),
+            last_ts=max(times, default=0),
+        )
+
+
+def _copy_edge(edge: Edge) -> Edge:
+    return Edge(**{f: getattr(edge, f) for f in edge.__struct_fields__})

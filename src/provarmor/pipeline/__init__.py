@@ -1,0 +1,1 @@
+"""Composition: wires sources, the graph builder, detectors and stores into runs."""
