@@ -64,7 +64,16 @@ def _progress() -> Progress:
 
 def _report_table(results: list[tuple[Path, IngestResult]]) -> Table:
     table = Table(title="ingest", show_lines=False)
-    for column in ("file", "records", "events", "rejected", "skipped", "edges", "merged", "events/s"):
+    for column in (
+        "file",
+        "records",
+        "events",
+        "rejected",
+        "skipped",
+        "edges",
+        "merged",
+        "events/s",
+    ):
         table.add_column(column, justify="left" if column == "file" else "right")
     for path, result in results:
         if result.skipped_as_duplicate:
@@ -99,11 +108,17 @@ def _print_problems(report: IngestReport) -> None:
 
 
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files to ingest.", exists=True, dir_okay=False)],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files to ingest.", exists=True, dir_okay=False)
+    ],
     format: Annotated[Format, typer.Option("--format", "-f", help="Input format.")],
     db: DbOption = DEFAULT_DB,
-    host: Annotated[str, typer.Option(help="Host id for data that does not name its host.")] = "localhost",
-    force: Annotated[bool, typer.Option(help="Ingest even if this content was ingested before.")] = False,
+    host: Annotated[
+        str, typer.Option(help="Host id for data that does not name its host.")
+    ] = "localhost",
+    force: Annotated[
+        bool, typer.Option(help="Ingest even if this content was ingested before.")
+    ] = False,
 ) -> None:
     """Ingest recorded files into the graph store."""
     name = _check_format(format)
@@ -133,8 +148,12 @@ def convert(
     path: Annotated[Path, typer.Argument(help="File to convert.", exists=True, dir_okay=False)],
     format: Annotated[Format, typer.Option("--format", "-f", help="Input format.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")],
-    binary: Annotated[bool, typer.Option(help="Write the compact binary form instead of NDJSON.")] = False,
-    host: Annotated[str, typer.Option(help="Host id for data that does not name its host.")] = "localhost",
+    binary: Annotated[
+        bool, typer.Option(help="Write the compact binary form instead of NDJSON.")
+    ] = False,
+    host: Annotated[
+        str, typer.Option(help="Host id for data that does not name its host.")
+    ] = "localhost",
 ) -> None:
     """Convert a recorded file into canonical events (NDJSON, or the binary form)."""
     importer = IMPORTERS[_check_format(format)]
@@ -185,7 +204,12 @@ def stats(db: DbOption = DEFAULT_DB) -> None:
 
 
 def _resolve_and_trace(
-    store: SqliteGraphStore, what: str, *, direction: Direction, limits: TraceLimits, noise: NoiseFilter
+    store: SqliteGraphStore,
+    what: str,
+    *,
+    direction: Direction,
+    limits: TraceLimits,
+    noise: NoiseFilter,
 ) -> TraceResult:
     result = trace_from_event(store, what, direction=direction, limits=limits, noise=noise)
     if result is not None:
@@ -198,15 +222,24 @@ def _resolve_and_trace(
         for column in ("id", "kind", "first seen", "what"):
             table.add_column(column)
         for node in matches:
-            table.add_row(escape(node.id), node.kind.value, format_ts(node.first_ts), escape(node_caption(node)))
+            table.add_row(
+                escape(node.id),
+                node.kind.value,
+                format_ts(node.first_ts),
+                escape(node_caption(node)),
+            )
         console.print(table)
         raise typer.Exit(1)
     return trace(store, matches[0].id, direction=direction, limits=limits, noise=noise)
 
 
 def trace_command(  # noqa: PLR0913
-    what: Annotated[str, typer.Argument(help="Event id, entity id, or text in a path/command line.")],
-    backward: Annotated[bool, typer.Option("--backward", "-b", help="Root cause (default).")] = False,
+    what: Annotated[
+        str, typer.Argument(help="Event id, entity id, or text in a path/command line.")
+    ],
+    backward: Annotated[
+        bool, typer.Option("--backward", "-b", help="Root cause (default).")
+    ] = False,
     forward: Annotated[bool, typer.Option("--forward", "-f", help="Impact.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     as_dot: Annotated[bool, typer.Option("--dot", help="Print Graphviz DOT.")] = False,
@@ -223,7 +256,11 @@ def trace_command(  # noqa: PLR0913
     store = _open_store(db, must_exist=True)
     try:
         result = _resolve_and_trace(
-            store, what, direction=direction, limits=limits, noise=NO_FILTER if show_all else NoiseFilter()
+            store,
+            what,
+            direction=direction,
+            limits=limits,
+            noise=NO_FILTER if show_all else NoiseFilter(),
         )
     finally:
         store.close()
@@ -244,7 +281,9 @@ def trace_command(  # noqa: PLR0913
 
 
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (default: stdout).")] = Path("-"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (default: stdout).")] = Path(
+        "-"
+    ),
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Export the whole graph as JSON lines: one node or edge per line."""

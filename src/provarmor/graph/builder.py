@@ -25,8 +25,15 @@ from provarmor.model.event import Event
 from provarmor.model.ids import file_node_id, socket_node_id
 
 PROCESS_TO_FILE = frozenset(
-    {Action.WRITE, Action.CREATE, Action.TRUNCATE, Action.DELETE, Action.CHMOD, Action.CHOWN,
-     Action.MEMFD_CREATE}
+    {
+        Action.WRITE,
+        Action.CREATE,
+        Action.TRUNCATE,
+        Action.DELETE,
+        Action.CHMOD,
+        Action.CHOWN,
+        Action.MEMFD_CREATE,
+    }
 )
 FILE_TO_PROCESS = frozenset({Action.OPEN, Action.READ, Action.MMAP_EXEC, Action.MODULE_LOAD})
 PROCESS_TO_PEER = frozenset({Action.CONNECT, Action.SEND})
@@ -73,7 +80,11 @@ class GraphBuilder:
     changes with :meth:`drain` (then :meth:`evict` may trim memory)."""
 
     def __init__(
-        self, *, limits: BuilderLimits | None = None, next_edge_id: int = 1, index_events: bool = True
+        self,
+        *,
+        limits: BuilderLimits | None = None,
+        next_edge_id: int = 1,
+        index_events: bool = True,
     ) -> None:
         self.limits = limits or BuilderLimits()
         self.counters = BuilderCounters()
@@ -220,8 +231,15 @@ class GraphBuilder:
         node_id = file_node_id(host, path)
         if self._touch(node_id, ts) is None:
             self._new(
-                Node(id=node_id, kind=NodeKind.FILE, host=host, first_ts=ts, last_ts=ts,
-                     label=path, path=path)
+                Node(
+                    id=node_id,
+                    kind=NodeKind.FILE,
+                    host=host,
+                    first_ts=ts,
+                    last_ts=ts,
+                    label=path,
+                    path=path,
+                )
             )
         return node_id
 
@@ -235,12 +253,23 @@ class GraphBuilder:
             node_id = socket_node_id(host, ip="", port=0, address=f"listen:{shown}")
             label = f"listen {shown}"
         else:
-            node_id = socket_node_id(host, ip=endpoint.ip, port=endpoint.port, address=endpoint.address)
+            node_id = socket_node_id(
+                host, ip=endpoint.ip, port=endpoint.port, address=endpoint.address
+            )
             label = f"{endpoint.ip}:{endpoint.port}" if endpoint.ip else endpoint.address
         if self._touch(node_id, ts) is None:
             self._new(
-                Node(id=node_id, kind=NodeKind.SOCKET, host=host, first_ts=ts, last_ts=ts,
-                     label=label, ip=endpoint.ip, port=endpoint.port, path=endpoint.address)
+                Node(
+                    id=node_id,
+                    kind=NodeKind.SOCKET,
+                    host=host,
+                    first_ts=ts,
+                    last_ts=ts,
+                    label=label,
+                    ip=endpoint.ip,
+                    port=endpoint.port,
+                    path=endpoint.address,
+                )
             )
         return node_id
 
@@ -253,7 +282,9 @@ class GraphBuilder:
         command_line = process.command_line or " ".join(process.args)
         if command_line:
             node.command_line = command_line
-        program = event.file.path if event.file is not None and event.file.path else process.executable
+        program = (
+            event.file.path if event.file is not None and event.file.path else process.executable
+        )
         if program:
             self._flow(self._file_node(event.host.id, program, ts), process_id, "exec", event)
         parent = process.parent
@@ -373,7 +404,9 @@ class GraphBuilder:
                 self._last_in.pop(node_id, None)
                 self._last_out.pop(node_id, None)
                 self.counters.nodes_evicted += 1
-            stale = [key for key in self._open if key[0] not in self._nodes or key[1] not in self._nodes]
+            stale = [
+                key for key in self._open if key[0] not in self._nodes or key[1] not in self._nodes
+            ]
             for key in stale:
                 del self._open[key]
             self.counters.open_edges_evicted += len(stale)

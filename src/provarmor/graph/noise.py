@@ -33,7 +33,13 @@ DEFAULT_PREFIXES: tuple[str, ...] = (
 files an attacker changes; trace hides them only when nothing wrote them (leaf files)."""
 
 SHARED_LIBRARY_MARKERS: tuple[str, ...] = (".so", ".so.")
-LIBRARY_DIRECTORIES: tuple[str, ...] = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/")
+LIBRARY_DIRECTORIES: tuple[str, ...] = (
+    "/lib/",
+    "/lib64/",
+    "/usr/lib/",
+    "/usr/lib64/",
+    "/usr/local/lib/",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

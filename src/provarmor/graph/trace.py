@@ -60,7 +60,7 @@ def trace_from_event(
     event_id: str,
     *,
     direction: Direction,
-    limits: TraceLimits = TraceLimits(),  # noqa: B008  (frozen, shared default is safe)
+    limits: TraceLimits = TraceLimits(),
     noise: NoiseFilter = NoiseFilter(),  # noqa: B008
 ) -> TraceResult | None:
     """Trace from one event: backward from its subject at the event's time (the event's own
@@ -83,7 +83,7 @@ def trace(  # noqa: PLR0913
     *,
     direction: Direction,
     at: int | None = None,
-    limits: TraceLimits = TraceLimits(),  # noqa: B008
+    limits: TraceLimits = TraceLimits(),
     noise: NoiseFilter = NoiseFilter(),  # noqa: B008
 ) -> TraceResult:
     """Trace from node ``start`` (as of time ``at``; default: all of its history)."""
@@ -102,41 +102,72 @@ def trace(  # noqa: PLR0913
             continue
         edges = store.in_edges(node_id) if backward else store.out_edges(node_id)
         for edge in edges:
-            if edge.last_ts < limits.since or edge.first_ts > limits.until:
+            step = _step(edge, bound, backward=backward, limits=limits)
+            if step is None:
                 continue
-            if backward:
-                if edge.first_ts > bound:
-                    continue
-                other_id, next_bound = edge.src, min(bound, edge.last_ts)
-            else:
-                if edge.last_ts < bound:
-                    continue
-                other_id, next_bound = edge.dst, max(bound, edge.first_ts)
-            other = result.nodes.get(other_id) or store.node(other_id)
-            if other is None:
-                result.hidden["dangling"] += 1
+            other_id, next_bound = step
+            if not _admit(store, result, other_id, next_bound, limits=limits, noise=noise):
                 continue
-            if noise.is_noise(other):
-                result.hidden["noise"] += 1
-                continue
-            if backward and not limits.keep_leaves and _is_leaf_file(store, other, next_bound):
-                result.hidden["leaf_files"] += 1
-                continue
-            if other_id not in result.nodes and len(result.nodes) >= limits.max_nodes:
-                result.truncated = f"node limit {limits.max_nodes} reached"
-                continue
-            result.nodes[other_id] = other
             result.edges[edge.id] = edge
-            if other.kind is NodeKind.SOCKET and not limits.follow_sockets:
+            if result.nodes[other_id].kind is NodeKind.SOCKET and not limits.follow_sockets:
                 continue
             previous = best.get(other_id)
-            better = previous is None or (next_bound > previous if backward else next_bound < previous)
+            if backward:
+                better = previous is None or next_bound > previous
+            else:
+                better = previous is None or next_bound < previous
             if better and depth + 1 < limits.max_depth:
                 best[other_id] = next_bound
                 queue.append((other_id, next_bound, depth + 1))
             elif better:
                 result.truncated = result.truncated or f"depth limit {limits.max_depth} reached"
     return result
+
+
+def _step(
+    edge: Edge, bound: int, *, backward: bool, limits: TraceLimits
+) -> tuple[str, int] | None:
+    """Where a time-respecting path continues through ``edge``, and with what time bound;
+    ``None`` when the edge lies outside the window or on the wrong side of ``bound``."""
+    if edge.last_ts < limits.since or edge.first_ts > limits.until:
+        return None
+    if backward:
+        if edge.first_ts > bound:
+            return None
+        return edge.src, min(bound, edge.last_ts)
+    if edge.last_ts < bound:
+        return None
+    return edge.dst, max(bound, edge.first_ts)
+
+
+def _admit(  # noqa: PLR0913
+    store: GraphStore,
+    result: TraceResult,
+    node_id: str,
+    bound: int,
+    *,
+    limits: TraceLimits,
+    noise: NoiseFilter,
+) -> bool:
+    """Whether the node joins the result (counting why not, when it does not)."""
+    if node_id in result.nodes:
+        return True
+    node = store.node(node_id)
+    if node is None:
+        result.hidden["dangling"] += 1
+        return False
+    if noise.is_noise(node):
+        result.hidden["noise"] += 1
+        return False
+    backward = result.direction is Direction.BACKWARD
+    if backward and not limits.keep_leaves and _is_leaf_file(store, node, bound):
+        result.hidden["leaf_files"] += 1
+        return False
+    if len(result.nodes) >= limits.max_nodes:
+        result.truncated = f"node limit {limits.max_nodes} reached"
+        return False
+    result.nodes[node_id] = node
+    return True
 
 
 def _is_leaf_file(store: GraphStore, node: Node, bound: int) -> bool:

@@ -47,7 +47,9 @@ def encode_ndjson(events: Iterable[Event]) -> bytes:
 def parse_json_event(data: bytes | str, *, location: str = "") -> Event:
     """Decode one event, raising :class:`ParseError` naming ``location`` on failure."""
     if len(data) > MAX_RECORD_BYTES:
-        raise ParseError(f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}", location=location)
+        raise ParseError(
+            f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}", location=location
+        )
     try:
         return _json_decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -120,7 +122,9 @@ def parse_binary(data: bytes, *, source: str = "<binary>") -> Iterator[Event]:
         (size,) = _FRAME.unpack_from(data, offset)
         start = offset + _FRAME.size
         if size > MAX_RECORD_BYTES or start + size > end:
-            raise ParseError(f"truncated or oversized frame ({size} bytes)", location=f"{source}@{offset}")
+            raise ParseError(
+                f"truncated or oversized frame ({size} bytes)", location=f"{source}@{offset}"
+            )
         try:
             yield _msgpack_decoder.decode(data[start : start + size])
         except msgspec.DecodeError as exc:

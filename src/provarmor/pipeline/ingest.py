@@ -62,7 +62,9 @@ def build_graph(  # noqa: PLR0913
     progress: Callable[[int], None] | None = None,
 ) -> BuilderCounters:
     """Feed events through a builder into ``store``; returns the builder's counters."""
-    builder = GraphBuilder(limits=limits, next_edge_id=store.next_edge_id(), index_events=index_events)
+    builder = GraphBuilder(
+        limits=limits, next_edge_id=store.next_edge_id(), index_events=index_events
+    )
     add = builder.add
     pending = 0
     for event in events:

@@ -66,4 +66,3 @@ class Importer(Protocol):
     def __call__(
         self, path: Path, *, report: IngestReport, host: HostContext
     ) -> Iterator[Event]: ...
-

@@ -16,12 +16,11 @@ MAX_LINE_BYTES = 1024 * 1024
 
 def open_binary(path: Path) -> BinaryIO:
     """Open ``path`` for reading, transparently gunzipping ``.gz`` files."""
-    handle = path.open("rb")
-    magic = handle.read(2)
-    handle.seek(0)
+    with path.open("rb") as probe:
+        magic = probe.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
-    return handle
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
 
 
 def iter_lines(
@@ -39,7 +38,9 @@ def iter_lines(
             line = handle.readline(MAX_LINE_BYTES + 1)
         except (EOFError, OSError, gzip.BadGzipFile) as exc:
             if errors is not None:
-                errors.append(ParseError(f"unreadable data: {exc}", location=f"{source}:{number + 1}"))
+                errors.append(
+                    ParseError(f"unreadable data: {exc}", location=f"{source}:{number + 1}")
+                )
             return
         if not line:
             return
@@ -52,7 +53,9 @@ def iter_lines(
                     break
             if errors is not None:
                 errors.append(
-                    ParseError(f"line longer than {MAX_LINE_BYTES} bytes", location=f"{source}:{number}")
+                    ParseError(
+                        f"line longer than {MAX_LINE_BYTES} bytes", location=f"{source}:{number}"
+                    )
                 )
             continue
         yield number, line.rstrip(b"\r\n")

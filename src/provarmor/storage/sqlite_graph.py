@@ -47,11 +47,32 @@ CREATE TABLE IF NOT EXISTS ingests (
 """
 
 _NODE_COLUMNS = (
-    "id", "kind", "host", "first_ts", "last_ts", "label", "pid", "executable", "command_line",
-    "user", "parent", "path", "ip", "port", "exited",
+    "id",
+    "kind",
+    "host",
+    "first_ts",
+    "last_ts",
+    "label",
+    "pid",
+    "executable",
+    "command_line",
+    "user",
+    "parent",
+    "path",
+    "ip",
+    "port",
+    "exited",
 )
 _EDGE_COLUMNS = (
-    "id", "src", "dst", "action", "first_ts", "last_ts", "count", "first_event", "last_event",
+    "id",
+    "src",
+    "dst",
+    "action",
+    "first_ts",
+    "last_ts",
+    "count",
+    "first_event",
+    "last_event",
     "incomplete",
 )
 _UPSERT_NODE = f"""
@@ -83,16 +104,36 @@ UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 def _node_row(node: Node) -> tuple[object, ...]:
     return (
-        node.id, node.kind.value, node.host, node.first_ts, node.last_ts, node.label, node.pid,
-        node.executable, node.command_line, node.user, node.parent, node.path, node.ip,
-        node.port, int(node.exited),
+        node.id,
+        node.kind.value,
+        node.host,
+        node.first_ts,
+        node.last_ts,
+        node.label,
+        node.pid,
+        node.executable,
+        node.command_line,
+        node.user,
+        node.parent,
+        node.path,
+        node.ip,
+        node.port,
+        int(node.exited),
     )
 
 
 def _edge_row(edge: Edge) -> tuple[object, ...]:
     return (
-        edge.id, edge.src, edge.dst, edge.action, edge.first_ts, edge.last_ts, edge.count,
-        edge.first_event, edge.last_event, int(edge.incomplete),
+        edge.id,
+        edge.src,
+        edge.dst,
+        edge.action,
+        edge.first_ts,
+        edge.last_ts,
+        edge.count,
+        edge.first_event,
+        edge.last_event,
+        int(edge.incomplete),
     )
 
 
@@ -202,7 +243,7 @@ class SqliteGraphStore:
 
     def _edges(self, column: str, node_id: str) -> list[Edge]:
         rows = self._db.execute(
-            f"SELECT {', '.join(_EDGE_COLUMNS)} FROM edges WHERE {column} = ? ORDER BY id",  # noqa: S608
+            f"SELECT {', '.join(_EDGE_COLUMNS)} FROM edges WHERE {column} = ? ORDER BY id",
             (node_id,),
         ).fetchall()
         return [_edge_from_row(row) for row in rows]
@@ -240,7 +281,9 @@ class SqliteGraphStore:
     def stats(self) -> GraphStats:
         db = self._db
         kinds = dict(db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind").fetchall())
-        actions = dict(db.execute("SELECT action, sum(count) FROM edges GROUP BY action").fetchall())
+        actions = dict(
+            db.execute("SELECT action, sum(count) FROM edges GROUP BY action").fetchall()
+        )
         first, last = db.execute("SELECT min(first_ts), max(last_ts) FROM edges").fetchone()
         (events,) = db.execute("SELECT count(*) FROM event_index").fetchone()
         (gaps,) = db.execute("SELECT count(*) FROM gaps").fetchone()

@@ -34,7 +34,12 @@ def attack():
             make_event(Action.FORK, pid=4, ppid=1, ts=30),
             make_event(Action.EXEC, pid=4, ppid=1, ts=31, exe="/tmp/p"),
             make_event(
-                Action.CONNECT, pid=4, ts=32, exe="/tmp/p", ip="127.0.0.1", port=9001,
+                Action.CONNECT,
+                pid=4,
+                ts=32,
+                exe="/tmp/p",
+                ip="127.0.0.1",
+                port=9001,
                 event_id="c2",
             ),
             make_event(Action.WRITE, pid=9, ts=5, exe="/usr/sbin/rsyslogd", path="/var/log/x"),
@@ -56,9 +61,7 @@ def test_backward_from_connect_event_is_exactly_the_chain(attack):
         "sock:127.0.0.1:8000",
     }
     actions = sorted(e.action for e in result.edges.values())
-    assert actions == sorted(
-        ["connect", "exec", "create", "chmod", "recv", "fork", "fork", "fork"]
-    )
+    assert actions == sorted(["connect", "exec", "create", "chmod", "recv", "fork", "fork", "fork"])
     assert result.hidden["leaf_files"] == 2  # /usr/bin/curl and /usr/bin/chmod, never written
     assert result.hidden["noise"] == 1  # libc
 

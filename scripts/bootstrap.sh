@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set-up shared by the README's two commands: Debian packages, a virtual environment in
+# .venv, and ProvArmor installed into it. Idempotent; safe to run again.
+#   scripts/bootstrap.sh          runtime only
+#   scripts/bootstrap.sh dev      runtime + test and lint tools + sensor packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+packages=(python3 python3-venv python3-dev gcc curl)
+if [ "${1:-}" = "dev" ]; then
+    packages+=(auditd bpftrace iproute2 netcat-openbsd)
+fi
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${1:-}" = "dev" ] && command -v systemctl >/dev/null; then
+    # auditd is installed for its tools (auditctl); ProvArmor's tests drive the kernel
+    # audit subsystem themselves, so the daemon must not hold the netlink socket.
+    as_root systemctl disable --now auditd >/dev/null 2>&1 || true
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "${1:-}" = "dev" ]; then
+    .venv/bin/python -m pip install -q -e ".[dev]"
+else
+    .venv/bin/python -m pip install -q -e .
+fi
