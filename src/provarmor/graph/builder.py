@@ -98,6 +98,7 @@ class GraphBuilder:
         self._open: dict[tuple[str, str, str], tuple[Edge, int]] = {}
         self._delta = GraphDelta()
         self._dirty_nodes: dict[str, Node] = {}
+        self._touched: dict[str, Node] = {}
         self._new_edge_ids: set[int] = set()
         self._updated: dict[int, Edge] = {}
 
@@ -173,7 +174,7 @@ class GraphBuilder:
             elif ts < node.first_ts:
                 node.first_ts = ts
             self._node_seq[node_id] = self._seq
-            self._dirty_nodes[node_id] = node
+            self._touched[node_id] = node
         return node
 
     def _new(self, node: Node) -> None:
@@ -282,6 +283,7 @@ class GraphBuilder:
         command_line = process.command_line or " ".join(process.args)
         if command_line:
             node.command_line = command_line
+        self._dirty_nodes[process_id] = node
         program = (
             event.file.path if event.file is not None and event.file.path else process.executable
         )
@@ -372,10 +374,20 @@ class GraphBuilder:
             del self._open[key]
 
     # ------------------------------------------------------------------ output
-    def drain(self) -> GraphDelta:
-        """Everything changed since the previous drain, for the store."""
+    def drain(self, *, full: bool = False) -> GraphDelta:
+        """What changed since the previous drain, for the store.
+
+        New and relabelled nodes always come with it; nodes whose only change is a later
+        ``last_ts`` come only with a ``full`` drain (call one periodically and at the end),
+        which keeps the store's writes proportional to new information, not to activity.
+        """
         delta = self._delta
-        delta.nodes = list(self._dirty_nodes.values())
+        if full:
+            self._touched.update(self._dirty_nodes)
+            delta.nodes = list(self._touched.values())
+            self._touched = {}
+        else:
+            delta.nodes = list(self._dirty_nodes.values())
         delta.updated_edges = list(self._updated.values())
         self._delta = GraphDelta()
         self._dirty_nodes = {}
@@ -399,6 +411,9 @@ class GraphBuilder:
             keep = int(limits.max_nodes * 0.9)
             ranked = sorted(self._node_seq.items(), key=lambda item: item[1])
             for node_id, _seq in ranked[: len(ranked) - keep]:
+                touched = self._touched.pop(node_id, None)
+                if touched is not None:
+                    self._dirty_nodes[node_id] = touched  # its last_ts goes out next drain
                 del self._nodes[node_id]
                 del self._node_seq[node_id]
                 self._last_in.pop(node_id, None)

@@ -13,7 +13,7 @@ class NodeKind(StrEnum):
     SOCKET = "socket"
 
 
-class Node(Struct, kw_only=True, omit_defaults=True):
+class Node(Struct, kw_only=True, omit_defaults=True, gc=False):
     """One entity. Mutable only inside the builder (``last_ts``, labels after an exec)."""
 
     id: str
@@ -35,7 +35,7 @@ class Node(Struct, kw_only=True, omit_defaults=True):
     exited: bool = False
 
 
-class Edge(Struct, kw_only=True, omit_defaults=True):
+class Edge(Struct, kw_only=True, omit_defaults=True, gc=False):
     """Information flowing from ``src`` to ``dst``: one event, or several merged by the
     causality-preserving reduction (then ``count`` > 1 and the times span them all)."""
 

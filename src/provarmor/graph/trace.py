@@ -124,9 +124,7 @@ def trace(  # noqa: PLR0913
     return result
 
 
-def _step(
-    edge: Edge, bound: int, *, backward: bool, limits: TraceLimits
-) -> tuple[str, int] | None:
+def _step(edge: Edge, bound: int, *, backward: bool, limits: TraceLimits) -> tuple[str, int] | None:
     """Where a time-respecting path continues through ``edge``, and with what time bound;
     ``None`` when the edge lies outside the window or on the wrong side of ``bound``."""
     if edge.last_ts < limits.since or edge.first_ts > limits.until:

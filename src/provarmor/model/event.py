@@ -9,7 +9,9 @@ Field names follow the Elastic Common Schema (``process.entity_id``, ``file.path
   instead of copying it into ``event.original``.
 
 Records are ``msgspec.Struct`` values (frozen, slotted) so the hot path decodes NDJSON or
-MessagePack straight into them without building dicts.
+MessagePack straight into them without building dicts. They are created with ``gc=False``:
+they never form reference cycles, and keeping millions of them out of the cyclic garbage
+collector's scans more than doubles decoding speed.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from msgspec import Struct
 from provarmor.model.actions import Action
 
 
-class User(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class User(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A user or group identity (``id`` is the numeric id as text, as in ECS)."""
 
     id: str
     name: str = ""
 
 
-class ProcessRef(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ProcessRef(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Another process named by an event (the parent, a ptrace target)."""
 
     entity_id: str
@@ -35,7 +37,7 @@ class ProcessRef(Struct, frozen=True, kw_only=True, omit_defaults=True):
     command_line: str = ""
 
 
-class Process(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Process(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The acting process (the subject). ``entity_id`` is its stable identity."""
 
     entity_id: str
@@ -55,7 +57,7 @@ class Process(Struct, frozen=True, kw_only=True, omit_defaults=True):
     tty: str = ""
 
 
-class File(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class File(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The file (or pipe, memfd, kernel module) an event touched."""
 
     path: str
@@ -69,7 +71,7 @@ class File(Struct, frozen=True, kw_only=True, omit_defaults=True):
     gid: str = ""
 
 
-class Endpoint(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Endpoint(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """``source`` or ``destination`` of a network event."""
 
     ip: str = ""
@@ -79,7 +81,7 @@ class Endpoint(Struct, frozen=True, kw_only=True, omit_defaults=True):
     domain: str = ""
 
 
-class Network(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Network(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     transport: str = ""
     """``tcp``, ``udp``, ``unix``, ``netlink`` ..."""
     direction: str = ""
@@ -87,7 +89,7 @@ class Network(Struct, frozen=True, kw_only=True, omit_defaults=True):
     bytes: int = 0
 
 
-class Target(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Target(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """What an event acted upon besides files and sockets: a process (ptrace, kill)
     or the user/group a process switched to (setuid, setgid)."""
 
@@ -95,13 +97,13 @@ class Target(Struct, frozen=True, kw_only=True, omit_defaults=True):
     user: User | None = None
 
 
-class Host(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Host(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     id: str
     name: str = ""
     boot_id: str = ""
 
 
-class EventInfo(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class EventInfo(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     action: Action
     id: str
     """Unique per event (per host); the graph references events by it."""
@@ -114,7 +116,7 @@ class EventInfo(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """How many raw records were aggregated into this one (send/recv per socket)."""
 
 
-class LogRef(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class LogRef(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Where the raw record(s) behind this event live."""
 
     file: str = ""
@@ -123,12 +125,19 @@ class LogRef(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Native id of the raw record: audit serial, CDM uuid, sysdig evt.num ..."""
 
 
-class Container(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Container(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     id: str
     runtime: str = ""
 
 
-class Event(Struct, frozen=True, kw_only=True, omit_defaults=True, rename={"timestamp": "@timestamp"}):
+class Event(
+    Struct,
+    frozen=True,
+    kw_only=True,
+    omit_defaults=True,
+    gc=False,
+    rename={"timestamp": "@timestamp"},
+):
     """One canonical event. Exactly the fields that the action uses are set."""
 
     timestamp: int

@@ -76,7 +76,7 @@ def build_graph(  # noqa: PLR0913
             if progress is not None:
                 progress(pending)
             pending = 0
-    store.apply(builder.drain())
+    store.apply(builder.drain(full=True))
     if progress is not None and pending:
         progress(pending)
     return builder.counters

@@ -1,5 +1,9 @@
 """SqliteGraphStore: the provenance graph persisted in one SQLite file (WAL mode).
 
+Edges refer to nodes by an integer key (not the text id): B-tree inserts on integer keys are
+about twice as fast as on text, and edges are the bulk of what is written. A bounded cache
+maps node ids to keys; a miss costs one indexed lookup.
+
 Holds days of one host's history: nodes, reduced edges with their time spans, an index from
 event id to edge (for tracing from an event), sensor gaps, and a record of every ingest (so
 the same file is not ingested twice). The file carries ``format_version`` in ``meta``; an
@@ -23,14 +27,14 @@ FORMAT_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (
-    id TEXT PRIMARY KEY, kind TEXT NOT NULL, host TEXT NOT NULL,
+    key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, host TEXT NOT NULL,
     first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, label TEXT NOT NULL,
     pid INTEGER NOT NULL, executable TEXT NOT NULL, command_line TEXT NOT NULL,
     user TEXT NOT NULL, parent TEXT NOT NULL, path TEXT NOT NULL, ip TEXT NOT NULL,
     port INTEGER NOT NULL, exited INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS edges (
-    id INTEGER PRIMARY KEY, src TEXT NOT NULL, dst TEXT NOT NULL, action TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, src INTEGER NOT NULL, dst INTEGER NOT NULL, action TEXT NOT NULL,
     first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, count INTEGER NOT NULL,
     first_event TEXT NOT NULL, last_event TEXT NOT NULL, incomplete INTEGER NOT NULL
 );
@@ -88,11 +92,18 @@ ON CONFLICT (id) DO UPDATE SET
     user = CASE WHEN excluded.user != '' THEN excluded.user ELSE user END,
     parent = CASE WHEN excluded.parent != '' THEN excluded.parent ELSE parent END,
     exited = max(exited, excluded.exited)
+RETURNING key
 """
 _INSERT_EDGE = (
-    f"INSERT OR REPLACE INTO edges ({', '.join(_EDGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_EDGE_COLUMNS))})"
+    f"INSERT INTO edges ({', '.join(_EDGE_COLUMNS)}) VALUES ({', '.join('?' * len(_EDGE_COLUMNS))})"
 )
+_EDGE_SELECT = (
+    "SELECT e.id, s.id, d.id, e.action, e.first_ts, e.last_ts, e.count, e.first_event, "
+    "e.last_event, e.incomplete FROM edges e JOIN nodes s ON s.key = e.src "
+    "JOIN nodes d ON d.key = e.dst"
+)
+_NODE_SELECT = f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes"
+KEY_CACHE_SIZE = 500_000
 _UPDATE_EDGE = (
     "UPDATE edges SET first_ts = ?, last_ts = ?, count = ?, last_event = ?, incomplete = ? "
     "WHERE id = ?"
@@ -122,11 +133,11 @@ def _node_row(node: Node) -> tuple[object, ...]:
     )
 
 
-def _edge_row(edge: Edge) -> tuple[object, ...]:
+def _edge_row(edge: Edge, src: int, dst: int) -> tuple[object, ...]:
     return (
         edge.id,
-        edge.src,
-        edge.dst,
+        src,
+        dst,
         edge.action,
         edge.first_ts,
         edge.last_ts,
@@ -164,6 +175,9 @@ class SqliteGraphStore:
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open graph store: {exc}", location=self.path) from None
         self._check_version()
+        self._keys: dict[str, int] = {}
+        self.key_cache_resets = 0
+        """Times the node-key cache was full and cleared (each costs later lookups only)."""
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
@@ -193,8 +207,17 @@ class SqliteGraphStore:
         db = self._db
         try:
             db.execute("BEGIN")
-            db.executemany(_UPSERT_NODE, [_node_row(node) for node in delta.nodes])
-            db.executemany(_INSERT_EDGE, [_edge_row(edge) for edge in delta.new_edges])
+            keys = self._keys
+            if len(keys) + len(delta.nodes) > KEY_CACHE_SIZE:
+                keys.clear()
+                self.key_cache_resets += 1
+            for node in delta.nodes:
+                keys[node.id] = db.execute(_UPSERT_NODE, _node_row(node)).fetchone()[0]
+            key = self._key
+            db.executemany(
+                _INSERT_EDGE,
+                [_edge_row(edge, key(edge.src), key(edge.dst)) for edge in delta.new_edges],
+            )
             db.executemany(
                 _UPDATE_EDGE,
                 [
@@ -214,6 +237,15 @@ class SqliteGraphStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StorageError(f"cannot write graph batch: {exc}", location=self.path) from None
+
+    def _key(self, node_id: str) -> int:
+        key = self._keys.get(node_id)
+        if key is None:
+            row = self._db.execute("SELECT key FROM nodes WHERE id = ?", (node_id,)).fetchone()
+            if row is None:
+                raise StorageError(f"edge refers to unknown node {node_id!r}", location=self.path)
+            key = self._keys[node_id] = int(row[0])
+        return key
 
     def next_edge_id(self) -> int:
         row = self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM edges").fetchone()
@@ -236,14 +268,12 @@ class SqliteGraphStore:
 
     # ------------------------------------------------------------------ reads
     def node(self, node_id: str) -> Node | None:
-        row = self._db.execute(
-            f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes WHERE id = ?", (node_id,)
-        ).fetchone()
+        row = self._db.execute(f"{_NODE_SELECT} WHERE id = ?", (node_id,)).fetchone()
         return _node_from_row(row) if row else None
 
     def _edges(self, column: str, node_id: str) -> list[Edge]:
         rows = self._db.execute(
-            f"SELECT {', '.join(_EDGE_COLUMNS)} FROM edges WHERE {column} = ? ORDER BY id",
+            f"{_EDGE_SELECT} WHERE e.{column} = (SELECT key FROM nodes WHERE id = ?) ORDER BY e.id",
             (node_id,),
         ).fetchall()
         return [_edge_from_row(row) for row in rows]
@@ -260,9 +290,7 @@ class SqliteGraphStore:
         ).fetchone()
         if row is None:
             return None
-        edge_row = self._db.execute(
-            f"SELECT {', '.join(_EDGE_COLUMNS)} FROM edges WHERE id = ?", (row[0],)
-        ).fetchone()
+        edge_row = self._db.execute(f"{_EDGE_SELECT} WHERE e.id = ?", (row[0],)).fetchone()
         return (_edge_from_row(edge_row), int(row[1])) if edge_row else None
 
     def find_nodes(self, text: str, *, limit: int = 20) -> list[Node]:
@@ -271,7 +299,7 @@ class SqliteGraphStore:
             return [exact]
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._db.execute(
-            f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes WHERE label LIKE ?1 ESCAPE '\\' "
+            f"{_NODE_SELECT} WHERE label LIKE ?1 ESCAPE '\\' "
             "OR command_line LIKE ?1 ESCAPE '\\' OR path LIKE ?1 ESCAPE '\\' "
             "ORDER BY first_ts LIMIT ?2",
             (pattern, limit),
@@ -301,11 +329,11 @@ class SqliteGraphStore:
         return int(count)
 
     def iter_nodes(self) -> Iterator[Node]:
-        cursor = self._db.execute(f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes ORDER BY first_ts")
+        cursor = self._db.execute(f"{_NODE_SELECT} ORDER BY first_ts")
         for row in cursor:
             yield _node_from_row(row)
 
     def iter_edges(self) -> Iterator[Edge]:
-        cursor = self._db.execute(f"SELECT {', '.join(_EDGE_COLUMNS)} FROM edges ORDER BY id")
+        cursor = self._db.execute(f"{_EDGE_SELECT} ORDER BY e.id")
         for row in cursor:
             yield _edge_from_row(row)
