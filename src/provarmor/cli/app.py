@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from provarmor import __version__
-from provarmor.cli import graph_commands
+from provarmor.cli import demo_command, graph_commands
 from provarmor.model.errors import ProvArmorError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 graph_commands.register(app)
+demo_command.register(app)
 
 
 @app.command()

@@ -6,6 +6,10 @@ A path may continue through an edge only if that edge happened before the edge i
 (latest for backward, earliest for forward) and is expanded again only when a better bound
 arrives, so the search ends on cyclic graphs.
 
+A file re-created (``create``) starts a new version: backward from it, edges into the path
+that ended before the re-creation are skipped (an ``rm`` of the old file is not a cause of
+the new one).
+
 Dependency explosion is kept down three ways, each counted in :attr:`TraceResult.hidden`:
 well-known noise files (:mod:`provarmor.graph.noise`); leaf files (read, but never written
 within the searched history: ``/usr/bin/curl`` as an exec source, config files); and remote
@@ -16,7 +20,7 @@ unless ``follow_sockets`` is set.
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from provarmor.graph.noise import NoiseFilter
@@ -63,16 +67,22 @@ def trace_from_event(
     limits: TraceLimits = TraceLimits(),
     noise: NoiseFilter = NoiseFilter(),  # noqa: B008
 ) -> TraceResult | None:
-    """Trace from one event: backward from its subject at the event's time (the event's own
-    edge included), forward from its object. ``None`` when the event is unknown."""
+    """Trace from one event: backward, the causes of its subject as of the event's time
+    (plus the event's own edge); forward, the effects of its object from that time on.
+    ``None`` when the event is unknown."""
     found = store.event_edge(event_id)
     if found is None:
         return None
     edge, ts = found
-    if direction is Direction.BACKWARD:
-        result = trace(store, edge.dst, direction=direction, at=ts, limits=limits, noise=noise)
-    else:
-        result = trace(store, edge.src, direction=direction, at=ts, limits=limits, noise=noise)
+    backward = direction is Direction.BACKWARD
+    origin, start = (edge.src, edge.dst) if backward else (edge.dst, edge.src)
+    inner = replace(limits, max_nodes=max(1, limits.max_nodes - 1))  # room for ``start``
+    result = trace(store, origin, direction=direction, at=ts, limits=inner, noise=noise)
+    start_node = store.node(start)
+    if start_node is not None:
+        result.nodes[start] = start_node
+        result.edges[edge.id] = edge
+        result.start = start
     result.start_event = event_id
     return result
 
@@ -101,7 +111,11 @@ def trace(  # noqa: PLR0913
         if best.get(node_id) != bound:
             continue
         edges = store.in_edges(node_id) if backward else store.out_edges(node_id)
+        floor = _version_start(edges, bound) if backward else 0
         for edge in edges:
+            if edge.last_ts < floor:
+                result.hidden["earlier_file_versions"] += 1
+                continue
             step = _step(edge, bound, backward=backward, limits=limits)
             if step is None:
                 continue
@@ -122,6 +136,15 @@ def trace(  # noqa: PLR0913
             elif better:
                 result.truncated = result.truncated or f"depth limit {limits.max_depth} reached"
     return result
+
+
+def _version_start(in_edges: list[Edge], bound: int) -> int:
+    """When the version of a file current at ``bound`` was created (0 if unknown): what
+    happened to the path before a later re-creation did not flow into the new content."""
+    return max(
+        (edge.first_ts for edge in in_edges if edge.action == "create" and edge.first_ts <= bound),
+        default=0,
+    )
 
 
 def _step(edge: Edge, bound: int, *, backward: bool, limits: TraceLimits) -> tuple[str, int] | None:

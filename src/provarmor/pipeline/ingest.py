@@ -91,6 +91,7 @@ def ingest_file(  # noqa: PLR0913
     limits: BuilderLimits | None = None,
     progress: Callable[[int], None] | None = None,
     force: bool = False,
+    index_events: bool = True,
 ) -> IngestResult:
     """Ingest one file. Unknown formats raise :class:`ConfigError`; bad records are counted
     in the result's report, never raised."""
@@ -109,6 +110,7 @@ def ingest_file(  # noqa: PLR0913
         importer(path, report=report, host=host or HostContext()),
         store,
         limits=limits,
+        index_events=index_events,
         progress=progress,
     )
     seconds = time.perf_counter() - started

@@ -114,3 +114,18 @@ def test_cycles_terminate():
     )
     result = trace(store, "file:test-host:/a", direction=Direction.BACKWARD)
     assert {entity(1), entity(2)} <= set(result.nodes)
+
+
+def test_backward_from_recreated_file_skips_the_earlier_version():
+    store = graph(
+        [
+            make_event(Action.WRITE, pid=5, path="/tmp/p", ts=1),
+            make_event(Action.DELETE, pid=6, path="/tmp/p", ts=2),
+            make_event(Action.CREATE, pid=7, path="/tmp/p", ts=3),
+        ]
+    )
+    result = trace(store, "file:test-host:/tmp/p", direction=Direction.BACKWARD)
+    assert entity(7) in result.nodes
+    assert entity(5) not in result.nodes
+    assert entity(6) not in result.nodes
+    assert result.hidden["earlier_file_versions"] == 2

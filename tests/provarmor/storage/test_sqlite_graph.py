@@ -86,5 +86,8 @@ def test_format_version_1_fixture_still_opens(data_dir, tmp_path):
     copy = tmp_path / "v1.db"
     copy.write_bytes((data_dir / "storage" / "graph-v1.db").read_bytes())
     store = SqliteGraphStore(copy)
-    assert store.stats().nodes_by_kind["process"] >= 1
+    assert store.stats().nodes_by_kind["process"] == 2
+    found = store.event_edge("fixture-connect")
+    assert found is not None
+    assert found[0].dst == "sock:127.0.0.1:80"
     store.close()

@@ -8,41 +8,10 @@ without limit and never loses an entity silently.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 from provarmor.model.event import Endpoint, User
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class BoundedMap(Generic[K, V]):
-    """A dict that keeps at most ``capacity`` entries, evicting the least recently used."""
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
-        self.capacity = capacity
-        self.evictions = 0
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-            self.evictions += 1
-
-    def __len__(self) -> int:
-        return len(self._items)
+from provarmor.sources.bounded import BoundedMap
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 from provarmor.model.ids import process_entity_id
 from provarmor.sources.base import HostContext
-from provarmor.sources.sysdig.processes import BoundedMap, ProcessTable
+from provarmor.sources.sysdig.processes import ProcessTable
 
 HOST = HostContext(id="h", boot_id="b")
 
@@ -46,6 +46,3 @@ def test_table_is_bounded_and_counts_evictions():
         table.seen(pid, at=pid)
     assert table.evictions == 1
     assert table.get(1) is None
-    bounded: BoundedMap[int, int] = BoundedMap(1)
-    bounded.put(1, 1)
-    assert bounded.pop(1) == 1 and bounded.pop(1) is None

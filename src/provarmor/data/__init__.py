@@ -1,0 +1,1 @@
+"""Data files packaged with ProvArmor (samples, tables)."""
