@@ -25,6 +25,7 @@ from pathlib import Path
 
 import msgspec
 
+from provarmor.graph.settings import GraphSettings
 from provarmor.model.codec import encode_ndjson
 from provarmor.model.event import Event
 from provarmor.pipeline.ingest import ingest_file
@@ -123,9 +124,8 @@ def main() -> None:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         store = SqliteGraphStore(Path(tmp) / "graph.db")
         started = time.perf_counter()
-        result = ingest_file(
-            replay, format=args.format, store=store, index_events=not args.no_event_index
-        )
+        settings = GraphSettings(index_events=not args.no_event_index)
+        result = ingest_file(replay, format=args.format, store=store, settings=settings)
         seconds = time.perf_counter() - started
         store.close()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from provarmor import __version__
-from provarmor.cli import demo_command, graph_commands
+from provarmor.cli import config_command, demo_command, graph_commands
 from provarmor.model.errors import ProvArmorError
 
 app = typer.Typer(
@@ -17,7 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    callback=config_command.callback,
 )
+app.add_typer(config_command.config_app, name="config")
 graph_commands.register(app)
 demo_command.register(app)
 

@@ -53,9 +53,8 @@ def demo(
     for line in to_tree(result):
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.rule()
-    console.print(
-        f"next: [bold]provarmor trace {escape(connect.last_event)} --db {escape(str(db))} --dot[/bold]"
-    )
+    command = f"provarmor trace {connect.last_event} --db {db} --dot"
+    console.print(f"next: [bold]{escape(command)}[/bold]")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from provarmor.cli.config_command import OPTIONS
 from provarmor.graph.noise import NO_FILTER, NoiseFilter
 from provarmor.graph.render import format_ts, node_caption, to_dot, to_json, to_tree
 from provarmor.graph.trace import Direction, TraceLimits, TraceResult, trace, trace_from_event
@@ -122,6 +123,7 @@ def ingest(
 ) -> None:
     """Ingest recorded files into the graph store."""
     name = _check_format(format)
+    graph = OPTIONS.load()["graph"]
     store = _open_store(db)
     results: list[tuple[Path, IngestResult]] = []
     try:
@@ -134,6 +136,7 @@ def ingest(
                     store=store,
                     host=HostContext(id=host),
                     force=force,
+                    settings=graph,
                     progress=lambda n, task=task: progress.advance(task, n),  # type: ignore[misc]
                 )
                 results.append((path, result))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from provarmor.graph.builder import BuilderCounters, BuilderLimits, GraphBuilder, GraphDelta
+from provarmor.graph.settings import GraphSettings
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event
 from provarmor.sources.base import HostContext, IngestReport
@@ -88,10 +89,9 @@ def ingest_file(  # noqa: PLR0913
     format: str,
     store: IngestStore,
     host: HostContext | None = None,
-    limits: BuilderLimits | None = None,
+    settings: GraphSettings | None = None,
     progress: Callable[[int], None] | None = None,
     force: bool = False,
-    index_events: bool = True,
 ) -> IngestResult:
     """Ingest one file. Unknown formats raise :class:`ConfigError`; bad records are counted
     in the result's report, never raised."""
@@ -106,11 +106,13 @@ def ingest_file(  # noqa: PLR0913
             report=report, counters=BuilderCounters(), seconds=0.0, skipped_as_duplicate=earlier[0]
         )
     started = time.perf_counter()
+    graph = settings or GraphSettings()
     counters = build_graph(
         importer(path, report=report, host=host or HostContext()),
         store,
-        limits=limits,
-        index_events=index_events,
+        limits=BuilderLimits(max_nodes=graph.max_nodes, max_open_edges=graph.max_open_edges),
+        index_events=graph.index_events,
+        batch=graph.batch_events,
         progress=progress,
     )
     seconds = time.perf_counter() - started

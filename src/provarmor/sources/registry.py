@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from provarmor.sources.auditd.importer import read_auditd
 from provarmor.sources.base import Importer
+from provarmor.sources.cdm import read_cdm
 from provarmor.sources.ndjson import read_ndjson
+from provarmor.sources.sysdig import read_sysdig
 
 IMPORTERS: dict[str, Importer] = {
     "ndjson": read_ndjson,
+    "auditd": read_auditd,
+    "cdm": read_cdm,
+    "sysdig": read_sysdig,
 }

@@ -1,0 +1,61 @@
+"""Configuration: the sections every command reads, the global ``--config``/``-o`` options,
+and ``provarmor config schema`` (the generated reference)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from provarmor.graph.settings import GraphSettings
+from provarmor.pipeline.config import load_config, schema_markdown
+
+SECTIONS: dict[str, type[Any]] = {
+    "graph": GraphSettings,
+}
+
+
+@dataclass(slots=True)
+class Options:
+    path: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+
+    def load(self) -> dict[str, Any]:
+        return load_config(SECTIONS, path=self.path, overrides=self.overrides)
+
+
+OPTIONS = Options()
+"""Filled by the app callback from ``--config`` and ``-o``; read by commands."""
+
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+
+
+@config_app.command()
+def schema() -> None:
+    """Print the configuration reference (Markdown), generated from the declarations."""
+    sys.stdout.write(schema_markdown(SECTIONS) + "\n")
+
+
+@config_app.command()
+def show() -> None:
+    """Print the effective configuration (defaults, file, environment, -o)."""
+    for name, settings in OPTIONS.load().items():
+        sys.stdout.write(f"{name}:\n")
+        for key, value in dataclasses.asdict(settings).items():
+            sys.stdout.write(f"  {key}: {value}\n")
+
+
+def callback(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML configuration file.", exists=True)
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("-o", help="Override a setting: section.key=value.")
+    ] = None,
+) -> None:
+    OPTIONS.path = config
+    OPTIONS.overrides = list(option or [])

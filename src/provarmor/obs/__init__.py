@@ -1,0 +1,1 @@
+"""Observability: the metrics registry and logging conventions. Leaf package."""

@@ -1,0 +1,52 @@
+import pytest
+
+from provarmor.graph.settings import GraphSettings
+from provarmor.model.errors import ConfigError
+from provarmor.pipeline.config import load_config, schema_markdown
+
+SECTIONS = {"graph": GraphSettings}
+
+
+def test_defaults_file_environment_and_overrides_in_that_order(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("graph:\n  max_nodes: 10\n  batch_events: 7\n")
+    config = load_config(
+        SECTIONS,
+        path=path,
+        environ={"PROVARMOR_GRAPH__MAX_NODES": "20", "PROVARMOR_GRAPH__INDEX_EVENTS": "no"},
+        overrides=["graph.max_nodes=0x40"],
+    )
+    graph = config["graph"]
+    assert (graph.max_nodes, graph.batch_events, graph.index_events) == (64, 7, False)
+    assert graph.max_open_edges == GraphSettings().max_open_edges
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nope:\n  a: 1\n", "unknown section 'nope'"),
+        ("graph:\n  max_nodez: 1\n", "unknown key 'max_nodez'"),
+        ("graph:\n  max_nodes: many\n", "expected a number"),
+        ("graph:\n  index_events: perhaps\n", "expected true or false"),
+        ("graph: [1, 2]\n", "expected a mapping of keys"),
+        ("- a\n", "expected a mapping of sections"),
+        ("graph: {\n", "cannot read configuration"),
+    ],
+)
+def test_bad_configuration_names_where(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(SECTIONS, path=path, environ={})
+    assert str(path) in str(info.value)
+
+
+def test_bad_override_is_reported():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(SECTIONS, environ={}, overrides=["max_nodes=3"])
+
+
+def test_schema_lists_every_key_with_its_description():
+    text = schema_markdown(SECTIONS)
+    assert "| `max_nodes` | int | `400000` | stable |" in text
+    assert "nodes_evicted" in text
