@@ -13,9 +13,7 @@ from base64 import urlsafe_b64encode
 
 def process_entity_id(*, host_id: str, boot_id: str, pid: int, start: int) -> str:
     """The entity id of a process; ``start`` is its start time in ns (or clock ticks)."""
-    digest = hashlib.blake2b(
-        f"{host_id}|{boot_id}|{pid}|{start}".encode(), digest_size=12
-    ).digest()
+    digest = hashlib.blake2b(f"{host_id}|{boot_id}|{pid}|{start}".encode(), digest_size=12).digest()
     return urlsafe_b64encode(digest).decode("ascii")
 
 

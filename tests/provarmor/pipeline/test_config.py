@@ -42,7 +42,7 @@ def test_bad_configuration_names_where(tmp_path, text, message):
 
 
 def test_bad_override_is_reported():
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_config(SECTIONS, environ={}, overrides=["max_nodes=3"])
 
 
