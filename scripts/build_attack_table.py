@@ -45,25 +45,41 @@ def build_table(attack: dict[str, object], renumbering: list[dict[str, str]]) ->
     assert isinstance(raw_techniques, list)
     tactic_id = {t["shortname"]: t["id"] for t in raw_tactics}
     tactics = [{"id": t["id"], "name": t["name"], "shortname": t["shortname"]} for t in raw_tactics]
-    tactics += [
-        {"id": split_from, "name": name, "shortname": shortname}
-        for shortname, name, split_from in SPLIT_TACTICS
-    ]
+    tactics += [{"id": old, "name": name, "shortname": short} for short, name, old in SPLIT_TACTICS]
+    techniques = _techniques(raw_techniques, tactic_id=tactic_id, renumbering=renumbering)
+    return {
+        "format_version": FORMAT_VERSION,
+        "attack_version": str(attack["attack_version"]),
+        "renumbering": "v19",
+        "tactics": tactics,
+        "techniques": [techniques[key] for key in sorted(techniques)],
+    }
+
+
+def _techniques(
+    raw_techniques: list[dict[str, object]],
+    *,
+    tactic_id: dict[str, str],
+    renumbering: list[dict[str, str]],
+) -> dict[str, dict[str, object]]:
+    """Technique id -> entry, for the v18 ids and the v19 ids of renumbered techniques."""
     old_to_new = {row["old_id"]: row["v19_id"] for row in renumbering}
     techniques: dict[str, dict[str, object]] = {}
-    for raw in sorted(raw_techniques, key=lambda t: t["id"]):
+    for raw in raw_techniques:
+        technique_id = str(raw["id"])
+        names = raw["tactics"]
+        assert isinstance(names, list)
         entry: dict[str, object] = {
-            "id": raw["id"],
+            "id": technique_id,
             "name": raw["name"],
-            "tactics": [tactic_id[s] for s in raw["tactics"] if s in tactic_id],
+            "tactics": [tactic_id[name] for name in names if name in tactic_id],
         }
-        if raw["id"] in old_to_new:
-            entry["same_as"] = old_to_new[raw["id"]]
-        if raw.get("revoked"):
-            entry["revoked"] = True
-        if raw.get("deprecated"):
-            entry["deprecated"] = True
-        techniques[raw["id"]] = entry
+        if technique_id in old_to_new:
+            entry["same_as"] = old_to_new[technique_id]
+        for flag in ("revoked", "deprecated"):
+            if raw.get(flag):
+                entry[flag] = True
+        techniques[technique_id] = entry
     for row in renumbering:
         old = techniques[row["old_id"]]
         techniques[row["v19_id"]] = {
@@ -72,13 +88,7 @@ def build_table(attack: dict[str, object], renumbering: list[dict[str, str]]) ->
             "tactics": old["tactics"],
             "same_as": row["old_id"],
         }
-    return {
-        "format_version": FORMAT_VERSION,
-        "attack_version": str(attack["attack_version"]),
-        "renumbering": "v19",
-        "tactics": tactics,
-        "techniques": [techniques[key] for key in sorted(techniques)],
-    }
+    return techniques
 
 
 def main() -> None:

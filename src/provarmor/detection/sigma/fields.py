@@ -1,0 +1,305 @@
+"""Field mapping: which events a Sigma log source means, and where each Sigma field lives.
+
+Sigma rules name fields the way Sysmon for Linux and auditd do (``Image``, ``CommandLine``,
+``TargetFilename``, ``a0``, ``SYSCALL`` ...). This module maps a rule's ``logsource`` onto the
+canonical event actions it covers, and each field onto a getter over :class:`Event`, so a
+rule is checked against exactly the events and values it was written for.
+
+Every field value is text (numbers and booleans in their usual spelling: ``"4444"``,
+``"true"``). An unknown value (the model's ``""``, a missing struct) is absent, so Sigma
+``null`` matches it and ``exists`` does not.
+
+Log sources:
+
+* ``product: linux`` with ``category``: ``process_creation`` (exec), ``file_event`` and
+  ``file_create`` (create, write, rename target), ``file_delete``, ``file_rename``,
+  ``file_change`` (write, truncate, chmod, chown), ``network_connection`` (connect, accept
+  with a remote IP address: unix-socket connects are not network connections);
+* ``service: auditd``: the raw audit records of events that carry ``Event.auditd``;
+* ``product: linux`` alone: every event (keyword rules written for any Linux log).
+
+Anything else is unsupported with a reason: ProvArmor has no such events yet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from provarmor.model.actions import Action
+from provarmor.model.event import Event
+
+Getter = Callable[[Event], str | None]
+
+
+class RecordKind(StrEnum):
+    """What a compiled rule is evaluated on."""
+
+    EVENT = "event"
+    """The canonical event, through the field getters below."""
+    AUDITD = "auditd"
+    """Each raw audit record of the event (``type``, ``a0`` ...)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogSource:
+    """Where a rule applies: a record kind and the actions (None: every action)."""
+
+    name: str
+    kind: RecordKind
+    actions: frozenset[Action] | None
+    fields: frozenset[str]
+    """Sigma field names (lower case) this log source knows."""
+    requires: frozenset[str] = frozenset()
+    """Fields an event must have to belong here (a network connection has a remote IP)."""
+
+
+class UnsupportedLogSource(Exception):
+    """The rule's log source means events ProvArmor does not produce."""
+
+
+def _text(value: str) -> str | None:
+    return value or None
+
+
+def _image(event: Event) -> str | None:
+    return _text(event.process.executable)
+
+
+def _command_line(event: Event) -> str | None:
+    process = event.process
+    return _text(process.command_line or " ".join(process.args))
+
+
+def _parent_image(event: Event) -> str | None:
+    parent = event.process.parent
+    return None if parent is None else _text(parent.executable)
+
+
+def _parent_command_line(event: Event) -> str | None:
+    parent = event.process.parent
+    return None if parent is None else _text(parent.command_line)
+
+
+def _current_directory(event: Event) -> str | None:
+    return _text(event.process.working_directory)
+
+
+def _user(event: Event) -> str | None:
+    user = event.process.user
+    if user is None:
+        return None
+    if user.name:
+        return user.name
+    return "root" if user.id == "0" else _text(user.id)
+
+
+def _logon_id(event: Event) -> str | None:
+    return None if event.auditd is None else event.auditd.get("auid") or None
+
+
+def _process_id(event: Event) -> str | None:
+    return str(event.process.pid) if event.process.pid else None
+
+
+def _process_guid(event: Event) -> str | None:
+    return _text(event.process.entity_id)
+
+
+def _parent_process_id(event: Event) -> str | None:
+    parent = event.process.parent
+    return str(parent.pid) if parent is not None and parent.pid else None
+
+
+def _parent_process_guid(event: Event) -> str | None:
+    parent = event.process.parent
+    return None if parent is None else _text(parent.entity_id)
+
+
+def _target_filename(event: Event) -> str | None:
+    return None if event.file is None else _text(event.file.path)
+
+
+def _source_filename(event: Event) -> str | None:
+    return None if event.file is None else _text(event.file.original_path)
+
+
+def _destination_ip(event: Event) -> str | None:
+    return None if event.destination is None else _text(event.destination.ip)
+
+
+def _destination_port(event: Event) -> str | None:
+    endpoint = event.destination
+    return str(endpoint.port) if endpoint is not None and endpoint.port else None
+
+
+def _destination_hostname(event: Event) -> str | None:
+    return None if event.destination is None else _text(event.destination.domain)
+
+
+def _source_ip(event: Event) -> str | None:
+    return None if event.source is None else _text(event.source.ip)
+
+
+def _source_port(event: Event) -> str | None:
+    endpoint = event.source
+    return str(endpoint.port) if endpoint is not None and endpoint.port else None
+
+
+_EGRESS_ACTIONS = frozenset({Action.CONNECT, Action.SEND})
+_INGRESS_ACTIONS = frozenset({Action.ACCEPT, Action.RECV})
+
+
+def _initiated(event: Event) -> str | None:
+    """``true`` when this process initiated (egress), from the direction or the action."""
+    direction = event.network.direction if event.network is not None else ""
+    action = event.event.action
+    if direction == "egress" or (not direction and action in _EGRESS_ACTIONS):
+        return "true"
+    if direction == "ingress" or (not direction and action in _INGRESS_ACTIONS):
+        return "false"
+    return None
+
+
+def _protocol(event: Event) -> str | None:
+    return None if event.network is None else _text(event.network.transport)
+
+
+PROCESS_FIELDS: dict[str, Getter] = {
+    "image": _image,
+    "commandline": _command_line,
+    "parentimage": _parent_image,
+    "parentcommandline": _parent_command_line,
+    "currentdirectory": _current_directory,
+    "user": _user,
+    "logonid": _logon_id,
+    "processid": _process_id,
+    "processguid": _process_guid,
+    "parentprocessid": _parent_process_id,
+    "parentprocessguid": _parent_process_guid,
+}
+FILE_FIELDS: dict[str, Getter] = {
+    "targetfilename": _target_filename,
+    "sourcefilename": _source_filename,
+}
+NETWORK_FIELDS: dict[str, Getter] = {
+    "destinationip": _destination_ip,
+    "destinationport": _destination_port,
+    "destinationhostname": _destination_hostname,
+    "sourceip": _source_ip,
+    "sourceport": _source_port,
+    "initiated": _initiated,
+    "protocol": _protocol,
+}
+EVENT_FIELDS: dict[str, Getter] = {**PROCESS_FIELDS, **FILE_FIELDS, **NETWORK_FIELDS}
+"""Every field an event-kind rule may name, by lower-case Sigma name."""
+
+# fmt: off
+AUDITD_FIELDS = frozenset({
+    "type", "syscall", "arch", "success", "exit", "items", "ppid", "pid", "auid", "uid", "gid",
+    "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "tty", "ses", "comm", "exe", "subj", "key",
+    "name", "inode", "dev", "mode", "ouid", "ogid", "rdev", "nametype", "cwd", "argc",
+    "proctitle", "cap_fp", "cap_fi", "cap_fe", "cap_fver", "cap_pp", "cap_pi", "cap_pe", "unit",
+    "msg", "res", "op", "acct", "hostname", "addr", "terminal", "saddr", "id", "new_gid",
+    "old_auid", "old_ses", "family", "laddr", "lport", "obj", "objtype", "sig", "seresult",
+    "seperms",
+})
+# fmt: on
+"""Raw audit record fields (``SYSCALL`` is spelled as ``syscall``); plus ``a0``, ``a1`` ..."""
+_AUDIT_ARGUMENT = re.compile(r"a[0-9]+(\[[0-9]+\])?|a[0-9]+_len")
+
+
+def auditd_field_known(name: str) -> bool:
+    return name in AUDITD_FIELDS or _AUDIT_ARGUMENT.fullmatch(name) is not None
+
+
+_FILE_EVENT = frozenset({Action.CREATE, Action.WRITE, Action.RENAME})
+_CATEGORIES: dict[str, tuple[frozenset[Action], frozenset[str]]] = {
+    "process_creation": (frozenset({Action.EXEC}), frozenset(PROCESS_FIELDS)),
+    "file_event": (_FILE_EVENT, frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS)),
+    "file_create": (_FILE_EVENT, frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS)),
+    "file_delete": (frozenset({Action.DELETE}), frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS)),
+    "file_rename": (frozenset({Action.RENAME}), frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS)),
+    "file_change": (
+        frozenset({Action.WRITE, Action.TRUNCATE, Action.CHMOD, Action.CHOWN}),
+        frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS),
+    ),
+    "network_connection": (
+        frozenset({Action.CONNECT, Action.ACCEPT}),
+        frozenset(PROCESS_FIELDS) | frozenset(NETWORK_FIELDS),
+    ),
+}
+
+
+_REQUIRED = {"network_connection": frozenset({"destinationip"})}
+"""Sysmon's network connections are IP connections: unix-socket connects are not among them."""
+
+
+def map_logsource(*, product: str | None, category: str | None, service: str | None) -> LogSource:
+    """The events a rule's ``logsource`` covers; raises :class:`UnsupportedLogSource`."""
+    if product not in (None, "linux"):
+        raise UnsupportedLogSource(f"product '{product}': only linux events are produced")
+    if service is not None:
+        if service == "auditd" and category is None:
+            return LogSource(
+                name="auditd", kind=RecordKind.AUDITD, actions=None, fields=AUDITD_FIELDS
+            )
+        raise UnsupportedLogSource(
+            f"service '{service}': ProvArmor has no {service} log events (only auditd records)"
+        )
+    if category is None:
+        if product is None:
+            raise UnsupportedLogSource("logsource names no product, category or service")
+        return LogSource(
+            name="linux", kind=RecordKind.EVENT, actions=None, fields=frozenset(EVENT_FIELDS)
+        )
+    if category not in _CATEGORIES:
+        raise UnsupportedLogSource(f"category '{category}': ProvArmor has no such events yet")
+    actions, fields = _CATEGORIES[category]
+    requires = _REQUIRED.get(category, frozenset())
+    return LogSource(
+        name=category, kind=RecordKind.EVENT, actions=actions, fields=fields, requires=requires
+    )
+
+
+_KEYWORD_PATH_ACTIONS = frozenset(
+    {
+        Action.CREATE,
+        Action.WRITE,
+        Action.DELETE,
+        Action.RENAME,
+        Action.LINK,
+        Action.CHMOD,
+        Action.CHOWN,
+        Action.TRUNCATE,
+        Action.MODULE_LOAD,
+        Action.MEMFD_CREATE,
+    }
+)
+
+
+KEYWORD_ACTIONS = _KEYWORD_PATH_ACTIONS | {Action.EXEC, Action.CONNECT, Action.ACCEPT}
+"""The actions whose events can have keyword text; for the others it is always empty."""
+
+
+def keyword_text(event: Event) -> tuple[str, ...]:
+    """The text a field-less (keyword) search looks in: what this event newly says.
+
+    exec: the command line and program; changes to files: the paths; connections: the
+    remote domain or address. Reads, opens and maps say nothing new and give no text,
+    so keyword rules do not fire again on every file a matching process touches.
+    """
+    action = event.event.action
+    if action is Action.EXEC:
+        process = event.process
+        line = process.command_line or " ".join(process.args)
+        return tuple(text for text in (line, process.executable) if text)
+    if action in _KEYWORD_PATH_ACTIONS and event.file is not None:
+        file = event.file
+        return tuple(text for text in (file.path, file.original_path) if text)
+    if action in (Action.CONNECT, Action.ACCEPT) and event.destination is not None:
+        endpoint = event.destination
+        return tuple(text for text in (endpoint.domain, endpoint.address) if text)
+    return ()

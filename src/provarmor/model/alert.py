@@ -1,0 +1,46 @@
+"""The alert: what a detector says about one or more events, immutable and self-describing.
+
+An alert names the rule that fired, the ATT&CK techniques and tactics the rule is tagged with
+(ids and names, resolved through :mod:`provarmor.model.attack`), and the things it is about:
+the events, processes, files and remote endpoints involved, on which host, from when to when.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+from provarmor.model.attack import AttackRef
+
+
+class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One detection. ``count`` events matched between ``first_timestamp`` and
+    ``last_timestamp`` (ns since the epoch); ``event_ids`` lists them, possibly capped for
+    correlation alerts over many events (``count`` stays exact)."""
+
+    id: str
+    """Unique per alert: the rule id and the id of the event that completed the match."""
+    rule_id: str
+    rule_title: str
+    level: str = ""
+    """Sigma level: ``informational``, ``low``, ``medium``, ``high``, ``critical``."""
+    description: str = ""
+    detector: str = "sigma"
+    techniques: tuple[AttackRef, ...] = ()
+    tactics: tuple[AttackRef, ...] = ()
+    host_id: str = ""
+    event_ids: tuple[str, ...] = ()
+    process_entity_ids: tuple[str, ...] = ()
+    file_paths: tuple[str, ...] = ()
+    remote_endpoints: tuple[str, ...] = ()
+    """``ip:port`` (``[ip]:port`` for IPv6), a domain, or a unix socket path."""
+    first_timestamp: int = 0
+    last_timestamp: int = 0
+    count: int = 1
+
+    @property
+    def technique_ids(self) -> tuple[str, ...]:
+        return tuple(ref.id for ref in self.techniques)
+
+    @property
+    def tactic_names(self) -> tuple[str, ...]:
+        return tuple(ref.name for ref in self.tactics)
