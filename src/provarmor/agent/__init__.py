@@ -1,0 +1,1 @@
+"""The live agent: sensors -> pipeline -> spool -> transport to the manager."""

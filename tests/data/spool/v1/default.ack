@@ -1,0 +1,1 @@
+{"format":1,"sequence":11,"segment":10,"offset":782}
