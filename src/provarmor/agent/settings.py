@@ -1,0 +1,50 @@
+"""Settings of the live agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from provarmor.model.setting import Maturity, setting
+
+
+class SensorChoice(StrEnum):
+    AUTO = "auto"
+    EBPF = "ebpf"
+    AUDIT = "audit"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSettings:
+    sensor: SensorChoice = setting(
+        SensorChoice.AUTO,
+        "Sensor backend: `ebpf` (bpftrace), `audit` (Linux audit netlink), or `auto` "
+        "(eBPF when its prerequisites hold, else audit).",
+    )
+    state_dir: Path = setting(
+        Path("/var/lib/provarmor"),
+        "Where the agent keeps its spool, status file and graph store.",
+    )
+    spool_max_bytes: int = setting(
+        256 * 1024 * 1024,
+        "Disk the spool may use; past it the oldest unacknowledged events are evicted "
+        "(counted, and a gap event marks the loss).",
+    )
+    spool_fsync: bool = setting(
+        False,
+        "fdatasync every spool append (survives power loss; slower).",
+    )
+    batch_events: int = setting(5000, "Most events moved from the sensor per cycle.")
+    status_interval_seconds: float = setting(2.0, "How often the status file is rewritten.")
+    blind_drop_ratio: float = setting(
+        0.01,
+        "Raise `sensor blind` when more than this fraction of events in a status interval "
+        "was lost.",
+    )
+    audit_backlog_limit: int = setting(
+        8192, "Kernel audit backlog limit set while the audit sensor runs."
+    )
+    ebpf_perf_rb_pages: int = setting(
+        256, "Per-CPU ring buffer pages for bpftrace output.", maturity=Maturity.INCUBATING
+    )
