@@ -1,0 +1,134 @@
+"""The command line end to end on real fixtures (in-process through Typer's runner)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from provarmor.cli.app import app
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+CHAIN = DATA / "auditd" / "attack_chain.log"
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "g.db"
+    result = invoke("ingest", CHAIN, "--format", "auditd", "--db", path, "--host", "vm1")
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_ingest_reports_counts_and_is_idempotent(db):
+    again = invoke("ingest", CHAIN, "--format", "auditd", "--db", db)
+    assert "already ingested" in again.output
+
+
+def test_stats_lists_node_kinds_and_actions(db):
+    output = invoke("stats", "--db", db).output
+    assert "process nodes" in output
+    assert "exec events" in output
+
+
+def test_trace_backward_from_the_payload_connect_is_the_chain(db):
+    # the last connect of the recording is the payload's call-back
+    from provarmor.storage.sqlite_graph import SqliteGraphStore
+
+    store = SqliteGraphStore(db)
+    connect = store.last_edge(action="connect")
+    store.close()
+    assert connect is not None
+    result = invoke("trace", connect.last_event, "--backward", "--json", "--db", db)
+    data = json.loads(result.output)
+    labels = {node["label"] for node in data["nodes"]}
+    assert "/tmp/x/payload" in labels
+    assert any(label.endswith("/curl") for label in labels)
+    assert any(label.endswith("/chmod") for label in labels)
+    actions = sorted(edge["action"] for edge in data["edges"])
+    for needed in ("connect", "exec", "create", "chmod", "recv"):
+        assert needed in actions
+    dot = invoke("trace", connect.last_event, "--dot", "--db", db).output
+    assert dot.startswith("digraph")
+
+
+def test_trace_ambiguous_text_lists_candidates(db):
+    result = invoke("trace", "127.0.0.1", "--db", db)
+    assert result.exit_code == 1
+    assert "entities match" in result.output
+
+
+def test_errors_are_one_clear_line_without_traceback(db):
+    result = subprocess.run(
+        [sys.executable, "-m", "provarmor", "trace", "no-such-thing", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "error: no event or entity matches 'no-such-thing'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_export_and_convert(db, tmp_path):
+    out = tmp_path / "graph.jsonl"
+    invoke("export", "--db", db, "--out", out)
+    kinds = {json.loads(line)["type"] for line in out.read_text().splitlines()}
+    assert kinds == {"node", "edge"}
+    converted = tmp_path / "events.ndjson"
+    result = invoke("convert", CHAIN, "--format", "auditd", "--out", converted)
+    assert "wrote" in result.output
+    first = json.loads(converted.read_text().splitlines()[0])
+    assert first["event"]["dataset"] == "auditd"
+
+
+def test_bad_input_file_is_reported_not_raised(tmp_path):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(b'{"half": \n\x00\x01\x02\n')
+    result = invoke("ingest", bad, "--format", "ndjson", "--db", tmp_path / "x.db")
+    assert result.exit_code == 0
+    assert "rejected" in result.output
+    assert f"{bad}:1" in result.output.replace("\n", "")
+
+
+def test_demo_runs_on_the_bundled_sample(tmp_path):
+    result = invoke("demo", "--db", tmp_path / "demo.db")
+    assert result.exit_code == 0, result.output
+    assert "root cause of the last outbound connection" in result.output
+    assert "/tmp/x/payload" in result.output
+
+
+def test_detect_emits_attack_tagged_alerts(tmp_path, shared_data):
+    out = tmp_path / "alerts.jsonl"
+    result = invoke(
+        "detect",
+        CHAIN,
+        "--format",
+        "auditd",
+        "--rules",
+        shared_data / "sigma",
+        "--output",
+        "ecs",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert alerts
+    assert all(alert["event"]["kind"] == "alert" for alert in alerts)
+    techniques = {t["id"] for alert in alerts for t in alert["threat"]["technique"]}
+    assert "T1105" in techniques  # curl download
+
+
+def test_rules_check_reports_fraction(shared_data):
+    result = invoke("rules", "check", shared_data / "sigma")
+    assert "237/248 loaded (95.6 %)" in result.output
