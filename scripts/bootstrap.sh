@@ -10,7 +10,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=(python3 python3-venv python3-dev gcc curl)
 if [ "${1:-}" = "dev" ]; then
-    packages+=(auditd bpftrace iproute2 netcat-openbsd)
+    # sensors (auditd for auditctl, bpftrace) and the attack lab's real programs
+    packages+=(auditd bpftrace iproute2 netcat-openbsd openssh-server openssh-client rsync
+               sudo logrotate bind9-dnsutils zip unzip procps psmisc iputils-ping make git)
 fi
 missing=()
 for package in "${packages[@]}"; do
@@ -26,6 +28,8 @@ if [ "${1:-}" = "dev" ] && command -v systemctl >/dev/null; then
     # auditd is installed for its tools (auditctl); ProvArmor's tests drive the kernel
     # audit subsystem themselves, so the daemon must not hold the netlink socket.
     as_root systemctl disable --now auditd >/dev/null 2>&1 || true
+    # the lab starts its own sshd inside a network namespace; no system-wide one
+    as_root systemctl disable --now ssh >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,0 +1,1 @@
+"""The benign workloads, one module each; :mod:`provarmor.lab.registry` lists them."""

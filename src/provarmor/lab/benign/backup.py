@@ -1,0 +1,42 @@
+"""Benign: backups: a tar archive of configuration and the web directory, a local rsync
+mirror, and an rsync over SSH to the administration host."""
+
+from __future__ import annotations
+
+import random
+
+from provarmor.lab.environment import LabEnvironment
+from provarmor.lab.workload import Workload
+
+_SSH = "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
+
+
+def run(env: LabEnvironment, rng: random.Random) -> None:
+    ctx = env.ctx
+    backups = f"{ctx.scratch}/backups"
+    stamp = rng.randrange(100000, 999999)
+    env.run(
+        f"mkdir -p {backups} && tar czf {backups}/etc-web-{stamp}.tgz /etc/hostname /etc/hosts "
+        f"/etc/passwd {ctx.web.directory} 2>/dev/null; rsync -a {ctx.web.directory}/ "
+        f"{backups}/web-mirror/ && ls -la {backups}",
+        timeout=60,
+        check=True,
+    )
+    env.run(
+        f"mkdir -p ~/notes && date > ~/notes/last-backup && "
+        f"rsync -a -e '{_SSH}' ~/notes/ {ctx.ops_user}@{ctx.address('admin')}:notes-backup/",
+        user=ctx.ops_user,
+        timeout=60,
+        check=True,
+    )
+
+
+WORKLOAD = Workload(
+    name="backup",
+    title="Backups with tar and rsync",
+    description="Root archives configuration (including /etc/passwd) and the web directory "
+    "with tar and mirrors the web directory with rsync; the administrator rsyncs notes to "
+    "the administration host over SSH.",
+    looks_like="collection and archiving (tar of sensitive files), transfer over SSH",
+    run=run,
+)

@@ -1,0 +1,245 @@
+"""The victim environment scenarios and benign workloads run in, and its guaranteed removal.
+
+:class:`LabEnvironment` turns a :class:`~provarmor.lab.context.LabContext` into real things,
+in this order: persist a state file and a snapshot of the watched system files (so a crash
+can be undone by :func:`provarmor.lab.cleanup`), create the lab users, create the network
+namespaces, start the lab servers and sshds, start the vulnerable web application. Its
+:meth:`~LabEnvironment.stop` undoes all of it in reverse, whatever failed: it kills every
+process the lab started (cgroup), removes the namespaces, deletes the run's artifacts,
+deletes the lab users and writes back every watched file that changed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import msgspec
+
+from provarmor.lab import accounts, snapshot
+from provarmor.lab.context import LabContext
+from provarmor.lab.infrastructure import (
+    Server,
+    mirror_files,
+    start_services,
+    start_sshd,
+    wait_for_port,
+)
+from provarmor.lab.jail import ProcessJail
+from provarmor.lab.services import TaskQueue
+from provarmor.model.errors import ProvArmorError
+
+STATE_DIR = snapshot.STATE_DIR
+
+
+class LabCommandError(ProvArmorError):
+    """A lab command that had to succeed exited non-zero."""
+
+
+class RunState(msgspec.Struct, frozen=True, kw_only=True):
+    """What a run may leave behind, persisted before it starts (read by ``cleanup``)."""
+
+    format_version: int = 1
+    run_id: str
+    run_dir: str
+    artifacts: tuple[str, ...]
+    jails: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completed:
+    """A finished lab command."""
+
+    pid: int
+    started_ns: int
+    ended_ns: int
+    returncode: int
+    output: bytes
+
+
+class LabEnvironment:
+    """Use as a context manager; ``artifacts`` are extra paths to remove on stop."""
+
+    def __init__(self, ctx: LabContext, *, artifacts: Sequence[str] = ()) -> None:
+        self.ctx = ctx
+        self.artifacts = (
+            ctx.web.directory,
+            str(Path(ctx.web.log).parent),
+            str(ctx.run_dir),
+            ctx.scratch,
+            *artifacts,
+        )
+        self.victim = ProcessJail(f"v{ctx.names.token(6)}")
+        self.infra = ProcessJail(f"i{ctx.names.token(6)}")
+        self.servers: dict[str, Server] = {}
+        self.web_pid = 0
+        self.spawn_log = ctx.run_dir / "web-spawns.log"
+        self.queue = TaskQueue(ctx.run_dir / "c2")
+        self.mirror_paths: tuple[str, ...] = ()
+        self._snapshot: snapshot.Snapshot | None = None
+        self._stopped = True
+
+    def start(self) -> None:
+        self._stopped = False
+        atexit.register(self.stop)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        ctx = self.ctx
+        ctx.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._save_state()
+        self._snapshot = snapshot.take(ctx.run_id)
+        snapshot.save(self._snapshot)
+        accounts.create_all(ctx)
+        Path(ctx.scratch).mkdir(parents=True, exist_ok=True)
+        ctx.network.create()
+        self.servers = start_services(ctx, self.infra)
+        self.mirror_paths = tuple(mirror_files_names(ctx))
+        self.servers["host2"] = start_sshd(ctx, self.infra, role="host2", hostname=ctx.host2_name)
+        admin_name = f"admin-{ctx.names.token(3)}"
+        self.servers["admin"] = start_sshd(ctx, self.infra, role="admin", hostname=admin_name)
+        self._start_webapp()
+
+    def _save_state(self) -> None:
+        state = RunState(
+            run_id=self.ctx.run_id,
+            run_dir=str(self.ctx.run_dir),
+            artifacts=self.artifacts,
+            jails=(self.victim.name, self.infra.name),
+        )
+        STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (STATE_DIR / f"state-{self.ctx.run_id}.json").write_bytes(msgspec.json.encode(state))
+
+    def _start_webapp(self) -> None:
+        web = self.ctx.web
+        argv = [
+            sys.executable,
+            "-m",
+            "provarmor.lab.webapp",
+            "--port",
+            str(web.port),
+            "--user",
+            web.user,
+            "--directory",
+            web.directory,
+            "--log",
+            web.log,
+            "--spawn-log",
+            str(self.spawn_log),
+        ]
+        with (self.ctx.run_dir / "webapp.err").open("wb") as log:
+            process = self.victim.spawn(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
+            )
+        self.web_pid = process.pid
+        wait_for_port("127.0.0.1", web.port)
+
+    def run(
+        self,
+        command: str,
+        *,
+        user: str = "",
+        timeout: float = 30.0,
+        stdin: bytes = b"",
+        check: bool = False,
+    ) -> Completed:
+        """Run ``command`` with /bin/sh as ``user`` (root when empty) in the victim jail.
+
+        With ``check``, a non-zero exit raises :class:`LabCommandError`."""
+        environment = accounts.user_environment(user or "root")
+        options: dict[str, object] = {"env": environment, "cwd": environment["HOME"]}
+        if user:
+            entry = pwd.getpwnam(user)
+            options.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+        started = time.time_ns()
+        process = self.victim.spawn(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            **options,
+        )
+        try:
+            output, _ = process.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+        done = Completed(
+            pid=process.pid,
+            started_ns=started,
+            ended_ns=time.time_ns(),
+            returncode=process.returncode,
+            output=output,
+        )
+        if check and done.returncode != 0:
+            tail = output.decode("utf-8", "replace")[-300:]
+            raise LabCommandError(f"exit {done.returncode}: {command[:120]!r}: {tail}")
+        return done
+
+    def stop(self) -> None:
+        """Undo everything; never raises, safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for step in (self.victim.kill_all, self.infra.kill_all, self.ctx.network.destroy):
+            with contextlib.suppress(Exception):
+                step()
+        remove_artifacts(self.artifacts)
+        if self._snapshot is not None:
+            with contextlib.suppress(Exception):
+                snapshot.restore(self._snapshot)
+        for name in (f"snapshot-{self.ctx.run_id}.json", f"state-{self.ctx.run_id}.json"):
+            with contextlib.suppress(FileNotFoundError):
+                (STATE_DIR / name).unlink()
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def mirror_files_names(ctx: LabContext) -> list[str]:
+    """The mirror's file names (the mirror itself is filled by the infrastructure)."""
+    www = ctx.run_dir / "mirror" / "www"
+    if www.is_dir():
+        return sorted(str(path.relative_to(www)) for path in www.rglob("*") if path.is_file())
+    return sorted(mirror_files(ctx))
+
+
+def remove_artifacts(paths: Sequence[str]) -> list[str]:
+    """Delete each path (file, link or tree) that exists; returns those removed."""
+    removed = []
+    for name in paths:
+        path = Path(name)
+        if not name.startswith("/") or path == Path("/") or len(path.parts) < 3:
+            continue
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            continue
+        removed.append(name)
+    return removed

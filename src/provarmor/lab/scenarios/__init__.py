@@ -1,0 +1,1 @@
+"""The APT scenarios, one module each; :mod:`provarmor.lab.registry` lists them."""

@@ -1,0 +1,247 @@
+"""Byte-for-byte restore of the system files a scenario may touch.
+
+Persistence and privilege-escalation steps edit real configuration: crontabs, systemd
+units, sudoers drop-ins, ``authorized_keys``, shell rc files, ``/etc/ld.so.preload``, the
+user database. Before a run the lab records every watched file (content, mode, owner, or
+its absence) and the listing of every watched directory; afterwards :func:`restore` deletes
+users the run added, removes entries that appeared in watched directories, and writes back
+every file that changed, so the machine ends as it began.
+
+The snapshot is also written to ``/var/lib/provarmor/lab/`` before the run starts, so
+:func:`provarmor.lab.cleanup` can restore it after a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+STATE_DIR = Path("/var/lib/provarmor/lab")
+
+WATCHED_FILES = (
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/group",
+    "/etc/gshadow",
+    "/etc/subuid",
+    "/etc/subgid",
+    "/etc/ld.so.preload",
+    "/etc/crontab",
+    "/etc/sudoers",
+    "/etc/hosts",
+    "/etc/environment",
+    "/etc/profile",
+    "/etc/bash.bashrc",
+    "/root/.bashrc",
+    "/root/.profile",
+    "/root/.bash_history",
+    "/etc/rc.local",
+)
+WATCHED_DIRS = (
+    "/etc/sudoers.d",
+    "/etc/cron.d",
+    "/etc/cron.hourly",
+    "/etc/cron.daily",
+    "/var/spool/cron/crontabs",
+    "/etc/systemd/system",
+    "/etc/profile.d",
+    "/root/.ssh",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/local/lib",
+    "/etc/ld.so.conf.d",
+    "/etc/logrotate.d",
+    "/etc/update-motd.d",
+    "/etc/init.d",
+)
+_MAX_BYTES = 4 * 1024 * 1024
+_UNMANAGED = -1
+"""``FileState.mode`` of a file too large to keep: it is never written back."""
+
+
+class FileState(msgspec.Struct, frozen=True, kw_only=True):
+    """One path as it was: absent, a symlink, or a regular file with its bytes."""
+
+    path: str
+    exists: bool
+    link: str = ""
+    content: str = ""
+    """Base64 of the bytes (regular files up to 4 MiB; larger ones are not managed)."""
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    format_version: int = 1
+    run_id: str
+    files: tuple[FileState, ...]
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreReport:
+    removed: tuple[str, ...]
+    rewritten: tuple[str, ...]
+    users_deleted: tuple[str, ...]
+
+
+def _state_of(path: Path) -> FileState:
+    if path.is_symlink():
+        return FileState(path=str(path), exists=True, link=os.readlink(path))
+    if not path.is_file():
+        return FileState(path=str(path), exists=path.exists())
+    info = path.stat()
+    if info.st_size > _MAX_BYTES:
+        return FileState(path=str(path), exists=True, mode=_UNMANAGED)
+    data = path.read_bytes()
+    return FileState(
+        path=str(path),
+        exists=True,
+        content=base64.b64encode(data).decode("ascii"),
+        mode=info.st_mode & 0o7777,
+        uid=info.st_uid,
+        gid=info.st_gid,
+    )
+
+
+def _tree(directory: Path) -> list[Path]:
+    if not directory.is_dir() or directory.is_symlink():
+        return []
+    found = []
+    for root, dirs, files in os.walk(directory):
+        for name in dirs + files:
+            found.append(Path(root) / name)
+    return found
+
+
+def user_names() -> tuple[str, ...]:
+    """The names in /etc/passwd, in order."""
+    try:
+        lines = Path("/etc/passwd").read_text().splitlines()
+    except OSError:
+        return ()
+    return tuple(line.split(":", 1)[0] for line in lines if line and not line.startswith("#"))
+
+
+def take(run_id: str) -> Snapshot:
+    """Record every watched file and directory now."""
+    paths = [Path(name) for name in WATCHED_FILES]
+    for directory in WATCHED_DIRS:
+        paths.append(Path(directory))
+        paths.extend(_tree(Path(directory)))
+    files = tuple(_state_of(path) for path in paths)
+    return Snapshot(run_id=run_id, files=files, users=user_names())
+
+
+def save(snapshot: Snapshot) -> Path:
+    """Persist the snapshot (root-only) so a crashed run can still be restored."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = STATE_DIR / f"snapshot-{snapshot.run_id}.json"
+    path.write_bytes(msgspec.json.encode(snapshot))
+    path.chmod(0o600)
+    return path
+
+
+def load(path: Path) -> Snapshot:
+    return msgspec.json.decode(path.read_bytes(), type=Snapshot)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _write_back(state: FileState) -> None:
+    path = Path(state.path)
+    if state.link:
+        _remove(path)
+        path.symlink_to(state.link)
+        return
+    if path.is_symlink() or path.is_dir():
+        _remove(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.provarmor-restore")
+    temporary.write_bytes(base64.b64decode(state.content))
+    os.chown(temporary, state.uid, state.gid)
+    temporary.chmod(state.mode)
+    temporary.replace(path)
+
+
+def _delete_users(names: list[str]) -> None:
+    for name in names:
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            continue
+        if uid != 0:  # a uid-0 alias shares root's processes: never kill by its uid
+            subprocess.run(["pkill", "-KILL", "-U", str(uid)], check=False, capture_output=True)
+        subprocess.run(["userdel", "-r", "-f", name], check=False, capture_output=True)
+
+
+def restore(snapshot: Snapshot) -> RestoreReport:
+    """Put every watched path back as the snapshot recorded it."""
+    before = set(snapshot.users)
+    added_users = [name for name in user_names() if name not in before]
+    _delete_users(added_users)
+    known = {state.path: state for state in snapshot.files}
+    removed = []
+    for directory in WATCHED_DIRS:
+        for path in sorted(_tree(Path(directory)), reverse=True):
+            if str(path) not in known:
+                _remove(path)
+                removed.append(str(path))
+    rewritten = []
+    for state in snapshot.files:
+        if state.mode == _UNMANAGED or _state_of(Path(state.path)) == state:
+            continue
+        if not state.exists:
+            _remove(Path(state.path))
+            removed.append(state.path)
+        elif state.link or state.content or state.mode:
+            _write_back(state)
+            rewritten.append(state.path)
+        else:
+            Path(state.path).mkdir(parents=True, exist_ok=True)
+    return RestoreReport(
+        removed=tuple(removed), rewritten=tuple(rewritten), users_deleted=tuple(added_users)
+    )
+
+
+def differences(snapshot: Snapshot) -> list[str]:
+    """What differs from the snapshot now (empty when the machine is as it was)."""
+    problems = [f"user {name} added" for name in user_names() if name not in snapshot.users]
+    known = {state.path for state in snapshot.files}
+    for directory in WATCHED_DIRS:
+        problems += [f"{path} added" for path in _tree(Path(directory)) if str(path) not in known]
+    for state in snapshot.files:
+        if state.mode != _UNMANAGED and _state_of(Path(state.path)) != state:
+            problems.append(f"{state.path} changed")
+    return problems
+
+
+def restore_leftovers() -> list[str]:
+    """Restore and delete every persisted snapshot (a crashed run's); returns what changed."""
+    changed: list[str] = []
+    if not STATE_DIR.is_dir():
+        return changed
+    for path in sorted(STATE_DIR.glob("snapshot-*.json")):
+        try:
+            snapshot = load(path)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            continue
+        report = restore(snapshot)
+        changed += [*report.removed, *report.rewritten, *report.users_deleted]
+        path.unlink()
+    return changed

@@ -1,0 +1,7 @@
+from provarmor.lab.benign.developer_edit import WORKLOAD
+
+
+def test_edits_are_saved_through_a_swap_file_and_compiled(workload_commands):
+    env, [(command, user, _)] = workload_commands(WORKLOAD)
+    assert user == env.ctx.dev_user
+    assert ".swp && mv" in command and "gcc -c" in command
