@@ -8,7 +8,14 @@ import typer
 from rich.console import Console
 
 from provarmor import __version__
-from provarmor.cli import config_command, demo_command, detect_commands, graph_commands
+from provarmor.cli import (
+    agent_commands,
+    config_command,
+    demo_command,
+    detect_commands,
+    graph_commands,
+    lab_commands,
+)
 from provarmor.model.errors import ProvArmorError
 
 app = typer.Typer(
@@ -23,6 +30,8 @@ app.add_typer(config_command.config_app, name="config")
 graph_commands.register(app)
 demo_command.register(app)
 detect_commands.register(app)
+agent_commands.register(app)
+lab_commands.register(app)
 
 
 @app.command()

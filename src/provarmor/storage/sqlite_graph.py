@@ -215,7 +215,9 @@ class SqliteGraphStore:
         self._db.close()
 
     # ------------------------------------------------------------------ writes
-    def apply(self, delta: GraphDelta) -> None:
+    def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None:
+        """Write one batch in one transaction, together with ``meta`` entries (a consumer's
+        input position, so that position and data commit or roll back together)."""
         db = self._db
         try:
             db.execute("BEGIN")
@@ -244,6 +246,8 @@ class SqliteGraphStore:
                 )
             if delta.gaps:
                 db.executemany("INSERT INTO gaps (host, ts, lost) VALUES (?, ?, ?)", delta.gaps)
+            if meta:
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
             db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             if db.in_transaction:
@@ -258,6 +262,10 @@ class SqliteGraphStore:
                 raise StorageError(f"edge refers to unknown node {node_id!r}", location=self.path)
             key = self._keys[node_id] = int(row[0])
         return key
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
 
     def next_edge_id(self) -> int:
         row = self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM edges").fetchone()

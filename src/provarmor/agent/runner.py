@@ -1,0 +1,300 @@
+"""The agent's run: sensor -> bounded queue -> spool -> sinks, with counters and status.
+
+Threads: the sensor's own readers feed :meth:`LiveSensor.events`; one agent thread moves
+those events into a :class:`BoundedQueue` (a full queue drops and counts, never blocks the
+sensor); the main loop appends queued events to the spool (durable first), then lets each
+sink consume the spool and acknowledges what the sink committed. Every loss (kernel, queue,
+spool eviction) ends up as a ``gap`` event in the stream and in the status counters.
+
+Startup and teardown are lists read top to bottom (:data:`STARTUP`, :data:`TEARDOWN`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from provarmor.agent.sensors import LiveSensor, SensorContext, start_sensor
+from provarmor.agent.settings import AgentSettings
+from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
+from provarmor.agent.spool import Spool
+from provarmor.agent.status import AgentStatus, blindness, rates, write_status
+from provarmor.graph.settings import GraphSettings
+from provarmor.model.alert import Alert
+from provarmor.model.event import Event
+from provarmor.outputs.alert_formats import ecs_alert
+from provarmor.pipeline.queues import BoundedQueue, events_with_gap
+from provarmor.sources.procfs import read_host_identity
+
+log = logging.getLogger(__name__)
+QUEUE_CAPACITY = 262_144
+ALERTS_FILE = "agent-alerts.jsonl"
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentRun:
+    """Everything one run holds; built by :data:`STARTUP`, released by :data:`TEARDOWN`."""
+
+    settings: AgentSettings
+    graph: GraphSettings
+    out: Path | None
+    start: Callable[[SensorContext], LiveSensor]
+    raw_out: Path | None = None
+    raw_file: gzip.GzipFile | None = None
+    host_id: str = ""
+    spool: Spool | None = None
+    sinks: list[Sink] = field(default_factory=list)
+    sensor: LiveSensor | None = None
+    queue: BoundedQueue[Event] = field(default_factory=lambda: BoundedQueue(QUEUE_CAPACITY))
+    reader: threading.Thread | None = None
+    sensor_alive: bool = True
+    delivered: dict[str, int] = field(default_factory=dict)
+    status: AgentStatus | None = None
+    blind_alerts: int = 0
+
+
+def _open_state(run: AgentRun) -> None:
+    run.settings.state_dir.mkdir(parents=True, exist_ok=True)
+    run.host_id = read_host_identity().id
+
+
+def _open_sinks(run: AgentRun) -> None:
+    if run.out is not None:
+        run.sinks = [NdjsonSink(run.out)]
+    else:
+        run.sinks = [GraphSink(run.settings.state_dir / "graph.db", settings=run.graph)]
+
+
+def _open_spool(run: AgentRun) -> None:
+    settings = run.settings
+    run.spool = Spool(
+        settings.state_dir / "spool",
+        max_bytes=settings.spool_max_bytes,
+        fsync=settings.spool_fsync,
+        consumers=[sink.name for sink in run.sinks],
+    )
+    for sink in run.sinks:
+        committed = sink.committed()
+        if committed is not None:
+            try:
+                run.spool.ack(sink.name, committed)
+            except ValueError as exc:  # the spool lost its tail (power loss without fsync)
+                log.warning("sink %s is ahead of the spool: %s", sink.name, exc)
+
+
+def _start_sensor(run: AgentRun) -> None:
+    tap = None
+    if run.raw_out is not None:
+        raw_file = run.raw_file = gzip.GzipFile(run.raw_out, "ab")
+        lock = threading.Lock()
+
+        def tap(line: bytes) -> None:
+            with lock:
+                raw_file.write(line.rstrip(b"\n") + b"\n")
+
+    context = SensorContext(settings=run.settings, exclude_pids=(os.getpid(),), raw=tap)
+    run.sensor = run.start(context)
+    run.reader = threading.Thread(target=_read_sensor, args=(run,), daemon=True, name="sensor")
+    run.reader.start()
+
+
+def _read_sensor(run: AgentRun) -> None:
+    assert run.sensor is not None
+    put = run.queue.put_nowait
+    try:
+        for event in run.sensor.events():
+            put(event)
+    except Exception:  # a sensor failure must not kill the agent silently
+        log.exception("the sensor failed")
+    finally:
+        run.sensor_alive = False
+
+
+STARTUP: list[Callable[[AgentRun], None]] = [_open_state, _open_sinks, _open_spool, _start_sensor]
+
+
+def _stop_sensor(run: AgentRun) -> None:
+    if run.sensor is not None:
+        run.sensor.stop()
+    if run.reader is not None:
+        run.reader.join(timeout=30)
+    while _move(run):  # what the sensor delivered before it stopped
+        pass
+    _deliver(run)
+
+
+def _close_sinks(run: AgentRun) -> None:
+    for sink in run.sinks:
+        sink.close()
+    if run.raw_file is not None:
+        run.raw_file.close()
+
+
+def _close_spool(run: AgentRun) -> None:
+    if run.spool is not None:
+        run.spool.close()
+
+
+def _final_status(run: AgentRun) -> None:
+    if run.status is not None:
+        run.status.running = False
+        _refresh_status(run)
+
+
+TEARDOWN: list[Callable[[AgentRun], None]] = [
+    _stop_sensor,
+    _final_status,
+    _close_sinks,
+    _close_spool,
+]
+
+
+def _move(run: AgentRun, timeout: float = 0.0) -> int:
+    """Queue -> spool. Returns how many events (gaps included) were stored."""
+    assert run.spool is not None
+    batch = run.queue.get_batch(run.settings.batch_events, timeout=timeout)
+    events = events_with_gap(batch, host_id=run.host_id, dataset="agent-queue")
+    if events:
+        run.spool.append(events)
+    return len(events)
+
+
+def _deliver(run: AgentRun) -> None:
+    """Spool -> every sink, acknowledging each committed batch."""
+    assert run.spool is not None
+    for sink in run.sinks:
+        while True:
+            batch = run.spool.read(sink.name, run.settings.batch_events)
+            if not batch.events:
+                break
+            sink.write(batch.events, batch.position)
+            run.spool.ack(sink.name, batch.position)
+            run.delivered[sink.name] = run.delivered.get(sink.name, 0) + len(batch.events)
+
+
+def collect_counters(run: AgentRun) -> dict[str, int]:
+    counters: dict[str, int] = {}
+    if run.sensor is not None:
+        counters.update({f"sensor.{k}": v for k, v in run.sensor.kernel_counters().items()})
+    queue = run.queue.counters()
+    counters["queue.put"] = queue.put
+    counters["queue.dropped"] = queue.dropped_total
+    counters["queue.size"] = queue.size
+    if run.spool is not None:
+        spool = run.spool.counters()
+        counters["spool.appended"] = spool.appended
+        counters["spool.pending"] = spool.pending
+        counters["spool.evicted.lost"] = spool.evicted_events
+        counters["spool.corrupt_frames.lost"] = spool.corrupt_frames
+        counters["spool.disk_bytes"] = spool.disk_bytes
+    for name, count in run.delivered.items():
+        counters[f"sink.{name}.events"] = count
+    return counters
+
+
+def _refresh_status(run: AgentRun) -> None:
+    now = time.time()
+    counters = collect_counters(run)
+    status = run.status
+    assert status is not None
+    interval = rates(status.counters, counters, now - status.updated_at)
+    blind, reason = blindness(
+        interval,
+        sensor_alive=run.sensor_alive or not status.running,
+        drop_ratio=run.settings.blind_drop_ratio,
+    )
+    if blind and not status.blind:
+        _raise_blind(run, reason)
+    status.counters, status.rates, status.updated_at = counters, interval, now
+    status.blind, status.blind_reason = blind, reason
+    write_status(run.settings.state_dir, status)
+
+
+def _raise_blind(run: AgentRun, reason: str) -> None:
+    """The ``sensor blind`` signal: an alert in the agent's alert file and the log."""
+    log.error("sensor blind: %s", reason)
+    now = time.time_ns()
+    run.blind_alerts += 1
+    alert = Alert(
+        id=f"sensor-blind:{run.host_id}:{now}",
+        rule_id="provarmor-agent-sensor-blind",
+        rule_title="Sensor blind: events are being lost",
+        level="high",
+        description=reason,
+        detector="agent",
+        host_id=run.host_id,
+        first_timestamp=now,
+        last_timestamp=now,
+    )
+    with (run.settings.state_dir / ALERTS_FILE).open("ab") as handle:
+        handle.write(msgspec.json.encode(ecs_alert(alert)) + b"\n")
+
+
+class Agent:
+    """Runs the agent until ``stop`` is set (or ``duration`` seconds pass)."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        graph: GraphSettings | None = None,
+        out: Path | None = None,
+        raw_out: Path | None = None,
+        start: Callable[[SensorContext], LiveSensor] = start_sensor,
+    ) -> None:
+        """``raw_out``: also keep the sensor's raw records there (gzip), for datasets."""
+        self.run_state = AgentRun(
+            settings=settings, graph=graph or GraphSettings(), out=out, start=start, raw_out=raw_out
+        )
+
+    def run(self, stop: threading.Event, *, duration: float | None = None) -> AgentStatus:
+        run = self.run_state
+        done: list[Callable[[AgentRun], None]] = []
+        try:
+            for step in STARTUP:
+                step(run)
+                done.append(step)
+            assert run.sensor is not None
+            now = time.time()
+            run.status = AgentStatus(
+                pid=os.getpid(),
+                sensor=run.sensor.name,
+                host_id=run.host_id,
+                started_at=now,
+                updated_at=now,
+            )
+            write_status(run.settings.state_dir, run.status)
+            self._loop(stop, duration)
+        finally:
+            if _start_sensor in done:
+                for step in TEARDOWN:
+                    step(run)
+            else:
+                for step in (_close_sinks, _close_spool):
+                    if (step is _close_sinks and _open_sinks in done) or (
+                        step is _close_spool and _open_spool in done
+                    ):
+                        step(run)
+        assert run.status is not None
+        return run.status
+
+    def _loop(self, stop: threading.Event, duration: float | None) -> None:
+        run = self.run_state
+        deadline = None if duration is None else time.monotonic() + duration
+        next_status = time.monotonic() + run.settings.status_interval_seconds
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            _move(run, timeout=0.2)
+            _deliver(run)
+            if time.monotonic() >= next_status:
+                _refresh_status(run)
+                next_status = time.monotonic() + run.settings.status_interval_seconds

@@ -1,0 +1,231 @@
+"""``provarmor lab``: record labelled datasets by running attack scenarios and benign work
+under the live agent; list them; clean up after a crashed run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from provarmor.agent.runner import Agent
+from provarmor.agent.settings import AgentSettings, SensorChoice
+from provarmor.cli.detect_commands import bundled_rules
+from provarmor.detection.engine import Detector
+from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.lab.cleanup import cleanup as lab_cleanup
+from provarmor.lab.dataset import RAW_FILE, finish_dataset, load_dataset
+from provarmor.lab.evaluation import evaluate
+from provarmor.lab.registry import SCENARIOS, WORKLOADS
+from provarmor.lab.runner import run_lab
+from provarmor.model.errors import ConfigError
+
+console = Console()
+lab_app = typer.Typer(help="The attack lab: labelled datasets from real attacks and work.")
+RECORDED = "events.ndjson"
+START_TIMEOUT_S = 120.0
+
+
+class AgentRecorder:
+    """The lab's Recorder: the live agent in this process, writing canonical NDJSON."""
+
+    def __init__(self, *, out_dir: Path, sensor: SensorChoice) -> None:
+        self.out_dir = out_dir
+        self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
+        self.agent = Agent(
+            AgentSettings(sensor=sensor, state_dir=Path(self._state.name)),
+            out=out_dir / RECORDED,
+            raw_out=out_dir / RAW_FILE,
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._errors: list[BaseException] = []
+        self.sensor = sensor.value
+
+    def _run(self) -> None:
+        try:
+            self.agent.run(self._stop)
+        except BaseException as exc:
+            self._errors.append(exc)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="lab-agent", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self.agent.run_state.status is None and time.monotonic() < deadline:
+            if self._errors:
+                raise self._errors[0]
+            time.sleep(0.2)
+        if self.agent.run_state.status is None:
+            raise ConfigError("the agent did not start within two minutes")
+        self.sensor = self.agent.run_state.status.sensor
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+        self._state.cleanup()
+        if self._errors:
+            raise self._errors[0]
+
+
+@lab_app.command("run")
+def run(  # noqa: PLR0913
+    name: Annotated[str, typer.Argument(help="A scenario, `benign`, or `benign:NAME,NAME`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory to create.")],
+    seed: Annotated[int, typer.Option(help="Varies names, paths, ports and timing.")] = 0,
+    duration: Annotated[float, typer.Option(help="Seconds of benign work (benign mixes).")] = 60.0,
+    background: Annotated[
+        str, typer.Option(help="Benign workloads alongside a scenario (`all` or names).")
+    ] = "",
+    sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
+) -> None:
+    """Run NAME under the live agent and write a labelled dataset to --out (root)."""
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    recorder = AgentRecorder(out_dir=out, sensor=sensor)
+    truth = run_lab(
+        name, out_dir=out, recorder=recorder, seed=seed, duration=duration, background=background
+    )
+    meta = finish_dataset(out, recorded=out / RECORDED, sensor=recorder.sensor)
+    state = "completed" if truth.completed or truth.kind == "benign" else "INCOMPLETE"
+    console.print(
+        f"{escape(meta.name)} ({meta.kind}, seed {meta.seed}, {state}): {meta.events:,} events "
+        f"from the {meta.sensor} sensor in {(meta.ended_ns - meta.started_ns) / 1e9:.1f} s -> "
+        f"{escape(str(out))}"
+    )
+
+
+@lab_app.command("list")
+def list_command() -> None:
+    """The scenarios and benign workloads."""
+    table = Table(title="attack scenarios")
+    for column in ("name", "techniques", "tactics", "title"):
+        table.add_column(column)
+    for scenario in SCENARIOS:
+        table.add_row(
+            scenario.name,
+            str(len(scenario.techniques)),
+            str(len(scenario.tactics)),
+            escape(scenario.title),
+        )
+    console.print(table)
+    workloads = Table(title="benign workloads")
+    for column in ("name", "looks like", "title"):
+        workloads.add_column(column)
+    for workload in WORKLOADS:
+        workloads.add_row(workload.name, escape(workload.looks_like), escape(workload.title))
+    console.print(workloads)
+
+
+@lab_app.command("cleanup")
+def cleanup() -> None:
+    """Undo what a crashed lab run left behind (namespaces, users, files, processes)."""
+    for line in lab_cleanup():
+        console.print(escape(line))
+
+
+def _cell(value: float | int | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def eval_command(
+    datasets: Annotated[list[Path], typer.Argument(help="Lab dataset directories.")],
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", "-r", help="Sigma rules (default: the bundled pack)."),
+    ] = None,
+    as_json: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """Score the detectors on labelled datasets (labels are read only to score)."""
+    loaded = [load_dataset(path) for path in datasets]
+    rule_paths = rules or [bundled_rules()]
+    for path in rule_paths:
+        if not path.exists():
+            raise ConfigError(f"no rules at {path}")
+
+    def detectors() -> list[Detector]:
+        return [SigmaDetector.from_paths(rule_paths)[0]]
+
+    report = evaluate(loaded, detectors)
+    table = Table(title="evaluation per dataset")
+    for column in (
+        "dataset",
+        "seed",
+        "kind",
+        "events",
+        "incidents",
+        "alerts",
+        "true alerts",
+        "node P",
+        "node R",
+        "techniques",
+        "latency s",
+    ):
+        table.add_column(column)
+    for score in report.datasets:
+        techniques = (
+            f"{len(score.techniques_found)}/{len(score.techniques_expected)}"
+            if score.kind == "scenario"
+            else "-"
+        )
+        table.add_row(
+            escape(score.name),
+            str(score.seed),
+            score.kind,
+            f"{score.events:,}",
+            str(score.incidents),
+            str(score.alerts),
+            str(score.true_alerts),
+            _cell(score.precision),
+            _cell(score.recall),
+            techniques,
+            _cell(score.latency_s),
+        )
+    console.print(table)
+    totals = report.totals()
+    summary = Table(title="totals")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for key, value in totals.items():
+        summary.add_row(key.replace("_", " "), _cell(value, 3))
+    console.print(summary)
+    if not report.incident_builder:
+        console.print("incidents are 0: no incident builder is configured yet (rules only)")
+    if as_json is not None:
+        document = {
+            "totals": totals,
+            "datasets": [
+                {
+                    "name": s.name,
+                    "seed": s.seed,
+                    "kind": s.kind,
+                    "events": s.events,
+                    "incidents": s.incidents,
+                    "alerts": s.alerts,
+                    "true_alerts": s.true_alerts,
+                    "node_precision": s.precision,
+                    "node_recall": s.recall,
+                    "techniques_expected": sorted(s.techniques_expected),
+                    "techniques_found": sorted(s.techniques_found),
+                    "latency_s": s.latency_s,
+                }
+                for s in report.datasets
+            ],
+        }
+        as_json.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(lab_app, name="lab")
+    app.command(name="eval")(eval_command)

@@ -1,0 +1,681 @@
+"""Turns bpftrace output lines (see :mod:`provarmor.sources.ebpf.wire`) into canonical events.
+
+Pure apart from its own state: bytes in, :class:`Event` values out, no I/O and no clock
+(time comes from the records, a heartbeat line drives the deadlines). Each action is filled
+exactly as :mod:`provarmor.model.actions` says. Losses are never silent: a bpftrace
+``lost_events`` line adds to :attr:`EbpfCounters.lost` AND becomes a ``gap`` event; a line
+that does not parse is a :class:`ParseError` in :attr:`EbpfCounters.errors`; a record that
+arrived without a part it needed (an argv, a path) is counted in ``incomplete``.
+
+Ordering: bpftrace reads one buffer per CPU, so records from different CPUs can arrive out of
+order. Strings belong to the next header of the same ``(tid, ns)``; an exec is held back until
+its argv (sent at ``sys_enter_execve``, maybe from another CPU) and working directory have
+arrived, or until ``park_ns`` of record time has passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from provarmor.model.actions import Action
+from provarmor.model.errors import ParseError
+from provarmor.model.event import (
+    Endpoint,
+    Event,
+    EventInfo,
+    File,
+    Host,
+    Network,
+    Process,
+    ProcessRef,
+    Target,
+    User,
+)
+from provarmor.sources.ebpf import wire
+from provarmor.sources.ebpf.tables import Peer, ProcessTable, ProcState
+from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
+
+DATASET = "ebpf"
+MAX_KEPT_ERRORS = 50
+MAX_PENDING = 4096
+"""Strings, argv and cwd waiting for their header; the oldest are dropped beyond this."""
+FMODE_CREATED = 0x100000
+"""``file->f_mode`` bit set when this open created the file (include/linux/fs.h)."""
+_O_ACCMODE, _O_CREAT, _O_TRUNC, _O_DIRECTORY = 0o3, 0o100, 0o1000, 0o200000
+_AT_REMOVEDIR = 0x200
+_ENOENT, _EINPROGRESS = -2, -115
+_UNSET_ID = (-1, 0xFFFFFFFF)
+_TRANSPORTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp", 136: "udplite"}
+_AF_UNIX, _AF_INET, _AF_INET6 = 1, 2, 10
+_V = TypeVar("_V")
+
+
+@dataclass(slots=True)
+class EbpfCounters:
+    """What the sensor read, produced and lost. Safe to read from another thread."""
+
+    lines: int = 0
+    events: int = 0
+    lost: int = 0
+    """Records the kernel dropped (bpftrace ``lost_events``), summed."""
+    gaps: int = 0
+    """``gap`` events emitted (one per ``lost_events`` line)."""
+    parse_errors: int = 0
+    incomplete: int = 0
+    """Events emitted without a part that was lost or arrived too late (argv, a path)."""
+    by_action: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Records read on purpose without an event, by reason."""
+    errors: list[str] = field(default_factory=list)
+
+    def reject(self, error: ParseError) -> None:
+        self.parse_errors += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append(str(error))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecoderContext:
+    """Facts about this host and run that the records do not carry."""
+
+    host: HostIdentity
+    clock: ProcClock
+    monotonic_offset_ns: int
+    """Realtime minus ``CLOCK_MONOTONIC`` (records are stamped with the latter)."""
+    id_prefix: str = "ebpf-"
+    source: str = "bpftrace"
+    """Names the stream in error locations (``source:line``)."""
+    park_ns: int = 2_000_000_000
+
+
+@dataclass(slots=True)
+class _Argv:
+    args: tuple[str, ...]
+    cut: bool
+
+
+@dataclass(slots=True)
+class _Parked:
+    header: wire.Header
+    since: int
+
+
+class EbpfDecoder:
+    """Stateful decoder of one bpftrace run. Feed it every line, in order, then :meth:`finish`."""
+
+    def __init__(self, context: DecoderContext, *, seed: Iterable[ProcessInfo] = ()) -> None:
+        self.context = context
+        self.counters = EbpfCounters()
+        self.started = False
+        """True once the program's BEGIN line arrived: every probe is attached."""
+        self.ended = False
+        """True once the program's END line arrived: nothing more will come."""
+        self.table = ProcessTable(context.host)
+        for info in seed:
+            self.table.seed(info)
+        self._host = Host(id=context.host.id, name=context.host.name, boot_id=context.host.boot_id)
+        self._sequence = itertools.count(1)
+        self._strings: dict[tuple[int, int], list[str]] = {}
+        self._argv: dict[int, _Argv] = {}
+        self._cwd: dict[int, str | None] = {}
+        self._parked: dict[int, _Parked] = {}
+        self._last_ns = 0
+        self._tick = context.clock.ns_per_tick
+        self._epoch_boot = context.clock.start_from_ticks(0)
+        self._handlers: dict[str, Callable[[wire.Header, list[str]], list[Event]]] = {
+            "b": self._on_begin,
+            "e": self._on_end,
+            "h": self._on_heartbeat,
+            "V": self._on_argv,
+            "Z": self._on_cwd,
+            "E": self._on_exec,
+            "X": self._on_exec_failed,
+            "F": self._on_fork,
+            "Q": self._on_exit,
+            "O": self._on_open,
+            "U": self._on_unlink,
+            "R": self._on_rename,
+            "K": self._on_link,
+            "M": self._on_chmod,
+            "C": self._on_chown,
+            "H": self._on_chdir,
+            "N": self._on_connect,
+            "A": self._on_accept,
+            "B": self._on_bind,
+            "G": self._on_listen,
+            "S": self._on_peer,
+            "T": self._on_setid,
+            "P": self._on_ptrace,
+            "Y": self._on_module,
+            "D": self._on_memfd,
+            "W": self._on_mmap,
+        }
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def seed(self, processes: Iterable[ProcessInfo]) -> None:
+        """Add processes read from ``/proc`` (records already seen take precedence)."""
+        for info in processes:
+            self.table.seed(info)
+
+    def feed(self, line: bytes, number: int) -> list[Event]:
+        """Decode line ``number`` (1-based) of bpftrace's output."""
+        self.counters.lines += 1
+        location = f"{self.context.source}:{number}"
+        try:
+            parsed = wire.parse_line(line, location=location)
+            events = self._dispatch(parsed)
+        except ParseError as error:
+            if error.location is None:
+                error = ParseError(error.message, location=location)
+            self.counters.reject(error)
+            return []
+        self._count(events)
+        return events
+
+    def finish(self) -> list[Event]:
+        """Emit what is still held back (execs whose argv never came). Call once, at the end."""
+        events = [self._exec_event(parked.header) for parked in self._parked.values()]
+        self._parked.clear()
+        self._count(events)
+        return events
+
+    def _count(self, events: list[Event]) -> None:
+        self.counters.events += len(events)
+        for event in events:
+            self.counters.by_action[event.event.action] += 1
+
+    def _dispatch(self, parsed: wire.Line) -> list[Event]:
+        if isinstance(parsed, wire.Header):
+            self._last_ns = max(self._last_ns, parsed.ns)
+            handler = self._handlers.get(parsed.kind)
+            if handler is None:
+                raise ParseError(f"no handler for record kind {parsed.kind!r}")
+            return handler(parsed, self._strings.pop((parsed.tid, parsed.ns), []))
+        if isinstance(parsed, wire.StringPart):
+            self._pending_string(parsed)
+            return []
+        if isinstance(parsed, wire.Lost):
+            return [self._gap(parsed.count)]
+        if isinstance(parsed, wire.IoTotals):
+            return [self._io_event(*entry) for entry in parsed.totals]
+        return []
+
+    def _pending_string(self, part: wire.StringPart) -> None:
+        key = (part.tid, part.ns)
+        strings = self._strings.get(key)
+        if strings is None:
+            if len(self._strings) >= MAX_PENDING:
+                del self._strings[next(iter(self._strings))]
+                self.counters.incomplete += 1
+            strings = self._strings[key] = []
+        strings.append(part.text)
+
+    # -- building blocks ------------------------------------------------------------------
+
+    def _event(  # noqa: PLR0913  (one keyword per optional part of an event)
+        self,
+        action: Action,
+        header: wire.Header,
+        process: Process,
+        *,
+        outcome: str = "success",
+        file: File | None = None,
+        source: Endpoint | None = None,
+        destination: Endpoint | None = None,
+        network: Network | None = None,
+        target: Target | None = None,
+        state: ProcState | None = None,
+        count: int = 1,
+    ) -> Event:
+        sequence = next(self._sequence)
+        return Event(
+            timestamp=header.ns + self.context.monotonic_offset_ns,
+            event=EventInfo(
+                action=action,
+                id=f"{self.context.id_prefix}{sequence}",
+                sequence=sequence,
+                outcome=outcome,
+                dataset=DATASET,
+                count=count,
+            ),
+            host=self._host,
+            process=process,
+            file=file,
+            source=source,
+            destination=destination,
+            network=network,
+            target=target,
+            container=state.container if state is not None else None,
+        )
+
+    def _start(self, boottime_ns: int) -> int:
+        """``start_boottime`` -> ns since the epoch, rounded to ticks like ``/proc``."""
+        return self._epoch_boot + boottime_ns // self._tick * self._tick
+
+    def _state(self, header: wire.Header) -> ProcState:
+        return self.table.get(header.pid, self._start(header.start))
+
+    def _simple(
+        self, action: Action, header: wire.Header, file: File, *, ok: bool | None = None
+    ) -> list[Event]:
+        """An event about one file by the record's process; failure when ``ret < 0``."""
+        state = self._state(header)
+        success = header.values[0] >= 0 if ok is None else ok
+        outcome = "success" if success else "failure"
+        return [
+            self._event(action, header, state.process(), outcome=outcome, file=file, state=state)
+        ]
+
+    def _gap(self, count: int) -> Event:
+        self.counters.lost += count
+        self.counters.gaps += 1
+        header = wire.Header("gap", self._last_ns, 0, 0, 0, (), "")
+        return self._event(Action.GAP, header, Process(entity_id="", pid=0), count=count)
+
+    # -- processes ------------------------------------------------------------------------
+
+    def _on_begin(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        self.started = True
+        return []
+
+    def _on_end(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        self.ended = True
+        return []
+
+    def _on_heartbeat(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        self.table.purge(header.ns)
+        due = [
+            pid
+            for pid, parked in self._parked.items()
+            if header.ns - parked.since > self.context.park_ns
+        ]
+        return [self._exec_event(self._parked.pop(pid).header) for pid in due]
+
+    def _on_argv(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        argc, cut = header.values
+        if len(strings) != argc:
+            self.counters.incomplete += 1
+        _bounded_put(self._argv, header.tid, _Argv(tuple(strings), bool(cut)))
+        return self._release(header.tid)
+
+    def _on_cwd(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        complete = bool(header.values[0])
+        cwd = "/" + "/".join(reversed(strings)) if complete else None
+        _bounded_put(self._cwd, header.tid, cwd)
+        return self._release(header.tid)
+
+    def _release(self, tid: int) -> list[Event]:
+        parked = self._parked.get(tid)
+        if parked is None:
+            for pid, candidate in self._parked.items():
+                if candidate.header.values[0] == tid:
+                    parked, tid = candidate, pid
+                    break
+        if parked is None or not self._exec_ready(parked.header):
+            return []
+        del self._parked[tid]
+        return [self._exec_event(parked.header)]
+
+    def _exec_ready(self, header: wire.Header) -> bool:
+        return header.values[0] in self._argv and header.pid in self._cwd
+
+    def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        if self._exec_ready(header):
+            return [self._exec_event(header)]
+        if header.pid in self._parked:
+            earlier = self._parked.pop(header.pid).header
+            self._parked[header.pid] = _Parked(header, header.ns)
+            return [self._exec_event(earlier)]
+        self._parked[header.pid] = _Parked(header, header.ns)
+        return []
+
+    def _exec_event(self, header: wire.Header) -> Event:
+        old_pid, ppid, pstart, uid, euid, _gid, egid = header.values
+        argv = self._argv.pop(old_pid, None)
+        cwd = self._cwd.pop(header.pid, None)
+        if argv is None or cwd is None:
+            self.counters.incomplete += 1
+        state = self._state(header)
+        if cwd is not None:
+            state.cwd = cwd
+        state.executable = state.resolve(header.text)
+        state.args = argv.args if argv is not None else ()
+        state.uid, state.euid, state.egid = uid, euid, egid
+        state.ppid = ppid
+        state.changed()
+        parent = self.table.get(ppid, self._start(pstart))
+        process = _with_parent(state.process(), parent.ref())
+        file = File(path=state.executable)
+        return self._event(Action.EXEC, header, process, file=file, state=state)
+
+    def _on_exec_failed(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        self._argv.pop(header.tid, None)
+        if header.values[0] == _ENOENT:
+            self.counters.skipped["exec_enoent"] += 1
+            return []
+        state = self._state(header)
+        return self._simple(Action.EXEC, header, File(path=state.resolve(header.text)))
+
+    def _on_fork(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ppid, pstart, uid, euid, _gid, egid = header.values
+        parent = self.table.get(ppid, self._start(pstart))
+        start = self._start(header.start)
+        child = self.table.fork(parent, header.pid, start, header.text)
+        child.uid, child.euid, child.egid = uid, euid, egid
+        child.ppid = ppid
+        process = _with_parent(child.process(), parent.ref())
+        return [self._event(Action.FORK, header, process, state=child)]
+
+    def _on_exit(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        state = self._state(header)
+        self.table.retire(state, until=header.ns + 2 * self.context.park_ns)
+        return [self._event(Action.EXIT, header, state.process(), state=state)]
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _on_open(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, dirfd, flags, fmode = header.values
+        state = self._state(header)
+        path = state.resolve(header.text, _s32(dirfd))
+        writes = flags & _O_ACCMODE != 0
+        if ret >= 0 and fmode & FMODE_CREATED:
+            action = Action.CREATE
+        elif ret >= 0 and flags & _O_TRUNC and writes:
+            action = Action.TRUNCATE
+        elif writes or flags & _O_CREAT:
+            action = Action.WRITE
+        else:
+            action = Action.OPEN
+        if ret >= 0:
+            state.remember_fd(ret, path)
+        file = File(path=path, type="dir" if flags & _O_DIRECTORY else "")
+        return self._simple(action, header, file)
+
+    def _on_unlink(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        _ret, dirfd, flags = header.values
+        path = self._state(header).resolve(header.text, _s32(dirfd))
+        return self._simple(Action.DELETE, header, File(path=path, type=_dir_if(flags)))
+
+    def _on_rename(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        _ret, old_dirfd, new_dirfd, _flags = header.values
+        return self._two_paths(Action.RENAME, header, strings, _s32(old_dirfd), _s32(new_dirfd), "")
+
+    def _on_link(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        _ret, old_dirfd, new_dirfd, symbolic = header.values
+        kind = "symlink" if symbolic else ""
+        return self._two_paths(Action.LINK, header, strings, _s32(old_dirfd), _s32(new_dirfd), kind)
+
+    def _two_paths(  # noqa: PLR0913  (the old and new half of a two-path record)
+        self,
+        action: Action,
+        header: wire.Header,
+        strings: list[str],
+        old_dirfd: int,
+        new_dirfd: int,
+        kind: str,
+    ) -> list[Event]:
+        state = self._state(header)
+        if len(strings) != 1:
+            self.counters.incomplete += 1
+        old = strings[0] if strings else ""
+        if kind != "symlink" and old:
+            old = state.resolve(old, old_dirfd)
+        file = File(path=state.resolve(header.text, new_dirfd), original_path=old, type=kind)
+        return self._simple(action, header, file)
+
+    def _on_chmod(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        _ret, dirfd, mode = header.values
+        path = self._state(header).resolve(header.text, _s32(dirfd))
+        return self._simple(Action.CHMOD, header, File(path=path, mode=mode & 0o7777))
+
+    def _on_chown(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        _ret, dirfd, uid, gid = header.values
+        path = self._state(header).resolve(header.text, _s32(dirfd))
+        file = File(path=path, uid=_id_text(uid), gid=_id_text(gid))
+        return self._simple(Action.CHOWN, header, file)
+
+    def _on_chdir(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, dirfd = header.values
+        if ret == 0:
+            state = self._state(header)
+            state.cwd = state.resolve(header.text, _s32(dirfd))
+            state.changed()
+        self.counters.skipped["chdir"] += 1
+        return []
+
+    # -- sockets --------------------------------------------------------------------------
+
+    def _on_connect(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, fd, family, port, proto, lport = header.values
+        state = self._state(header)
+        peer = _peer(family, proto, strings[0] if strings else "", lport, header.text, port)
+        state.peers[fd] = peer
+        outcome = "success" if ret == 0 else "unknown" if ret == _EINPROGRESS else "failure"
+        network = Network(transport=peer.transport, direction="egress")
+        event = self._event(
+            Action.CONNECT,
+            header,
+            state.process(),
+            outcome=outcome,
+            source=peer.local,
+            destination=peer.remote,
+            network=network,
+            state=state,
+        )
+        return [event]
+
+    def _on_accept(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, _listen_fd, family, proto, lport, rport = header.values
+        state = self._state(header)
+        peer = _peer(family, proto, strings[0] if strings else "", lport, header.text, rport)
+        state.peers[ret] = peer
+        network = Network(transport=peer.transport, direction="ingress")
+        event = self._event(
+            Action.ACCEPT,
+            header,
+            state.process(),
+            source=peer.local,
+            destination=peer.remote,
+            network=network,
+            state=state,
+        )
+        return [event]
+
+    def _on_bind(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, _fd, family, port, proto = header.values
+        return self._local_only(Action.BIND, header, family, proto, header.text, port, ret)
+
+    def _on_listen(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, _fd, _backlog, family, proto, lport = header.values
+        return self._local_only(Action.LISTEN, header, family, proto, header.text, lport, ret)
+
+    def _local_only(  # noqa: PLR0913  (the fields of a bind/listen record)
+        self,
+        action: Action,
+        header: wire.Header,
+        family: int,
+        proto: int,
+        address: str,
+        port: int,
+        ret: int,
+    ) -> list[Event]:
+        state = self._state(header)
+        local = _endpoint(family, address, port)
+        network = Network(transport=_transport(family, proto))
+        outcome = "success" if ret >= 0 else "failure"
+        event = self._event(
+            action,
+            header,
+            state.process(),
+            outcome=outcome,
+            source=local,
+            network=network,
+            state=state,
+        )
+        return [event]
+
+    def _on_peer(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        fd, family, proto, lport, rport = header.values
+        state = self._state(header)
+        local_ip = strings[0] if strings else ""
+        state.peers[fd] = _peer(family, proto, local_ip, lport, header.text, rport)
+        return []
+
+    def _io_event(  # noqa: PLR0913  (one aggregation map entry)
+        self, pid: int, start: int, fd: int, direction: int, calls: int, total: int
+    ) -> Event:
+        state = self.table.get(pid, self._start(start))
+        peer = state.peers.get(fd)
+        if peer is None:
+            self.counters.incomplete += 1
+            peer = Peer("", None, None)
+        send = direction == 0
+        network = Network(
+            transport=peer.transport, direction="egress" if send else "ingress", bytes=total
+        )
+        header = wire.Header("io", self._last_ns, pid, pid, start, (), "")
+        return self._event(
+            Action.SEND if send else Action.RECV,
+            header,
+            state.process(),
+            source=peer.local,
+            destination=peer.remote,
+            network=network,
+            state=state,
+            count=calls,
+        )
+
+    # -- identity, debugging, modules, memory ---------------------------------------------
+
+    def _on_setid(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, group, first, second, third, new_real, new_effective = header.values
+        state = self._state(header)
+        if ret == 0:
+            identity = new_effective
+            if not group:
+                state.uid, state.euid = new_real, new_effective
+                state.changed()
+        else:
+            requested = [value for value in (second, first, third) if value not in _UNSET_ID]
+            identity = requested[0] if requested else -1
+        action = Action.SETGID if group else Action.SETUID
+        target = Target(user=User(id=str(identity)))
+        outcome = "success" if ret == 0 else "failure"
+        event = self._event(
+            action, header, state.process(), outcome=outcome, target=target, state=state
+        )
+        return [event]
+
+    def _on_ptrace(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, request, target_pid = header.values
+        state = self._state(header)
+        if request == 0:
+            target_pid = state.ppid
+        known = self.table.find(target_pid)
+        if known is not None:
+            ref = known.ref()
+        else:
+            ref = ProcessRef(entity_id="", pid=target_pid)
+            self.counters.incomplete += 1
+        outcome = "success" if ret >= 0 else "failure"
+        event = self._event(
+            Action.PTRACE,
+            header,
+            state.process(),
+            outcome=outcome,
+            target=Target(process=ref),
+            state=state,
+        )
+        return [event]
+
+    def _on_module(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        _ret, fd, length = header.values
+        state = self._state(header)
+        path = state.resolve("", fd) if fd >= 0 else f"init_module:{length}"
+        return self._simple(Action.MODULE_LOAD, header, File(path=path, type="module"))
+
+    def _on_memfd(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ret, _flags = header.values
+        path = f"memfd:{header.text}"
+        if ret >= 0:
+            self._state(header).remember_fd(ret, path)
+        return self._simple(Action.MEMFD_CREATE, header, File(path=path, type="memfd"))
+
+    def _on_mmap(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        """The path the descriptor was opened by (a library is often opened through a
+        symlink, so it can differ from the kernel's basename); the basename when the open
+        was not seen."""
+        ret, fd, _prot, inode = header.values
+        state = self._state(header)
+        path = state.fds.get(fd, "")
+        if not path:
+            path = header.text
+            self.counters.incomplete += 1
+        return self._simple(Action.MMAP_EXEC, header, File(path=path, inode=inode), ok=ret == 0)
+
+
+def _with_parent(process: Process, parent: ProcessRef) -> Process:
+    return Process(
+        entity_id=process.entity_id,
+        pid=process.pid,
+        start=process.start,
+        executable=process.executable,
+        name=process.name,
+        args=process.args,
+        command_line=process.command_line,
+        working_directory=process.working_directory,
+        user=process.user,
+        real_user=process.real_user,
+        group=process.group,
+        parent=parent,
+    )
+
+
+def _bounded_put(mapping: dict[int, _V], key: int, value: _V) -> None:
+    mapping.pop(key, None)
+    mapping[key] = value
+    if len(mapping) > MAX_PENDING:
+        del mapping[next(iter(mapping))]
+
+
+def _s32(value: int) -> int:
+    """A C ``int`` that bpftrace printed zero-extended (``AT_FDCWD`` as 4294967196)."""
+    return value - (1 << 32) if (1 << 31) <= value < (1 << 32) else value
+
+
+def _dir_if(flags: int) -> str:
+    return "dir" if flags & _AT_REMOVEDIR else ""
+
+
+def _id_text(value: int) -> str:
+    return "" if value in _UNSET_ID else str(value)
+
+
+def _transport(family: int, proto: int) -> str:
+    if family == _AF_UNIX:
+        return "unix"
+    return _TRANSPORTS.get(proto, str(proto) if proto else "")
+
+
+def _endpoint(family: int, address: str, port: int) -> Endpoint | None:
+    if family in (_AF_INET, _AF_INET6):
+        return Endpoint(ip=address, port=port & 0xFFFF)
+    if family == _AF_UNIX:
+        return Endpoint(address="@" + address if port == 1 else address)
+    return None
+
+
+def _peer(  # noqa: PLR0913  (both ends of a socket)
+    family: int, proto: int, local_ip: str, local_port: int, remote: str, remote_port: int
+) -> Peer:
+    """Both ends; for unix sockets ``remote_port`` 1 marks an abstract address."""
+    if family in (_AF_INET, _AF_INET6):
+        local = Endpoint(ip=local_ip, port=local_port & 0xFFFF) if local_ip else None
+        remote_end = Endpoint(ip=remote, port=remote_port & 0xFFFF)
+        return Peer(_transport(family, proto), local, remote_end)
+    return Peer(_transport(family, proto), None, _endpoint(family, remote, remote_port))

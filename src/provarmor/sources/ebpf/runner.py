@@ -1,0 +1,287 @@
+"""The live eBPF source: runs bpftrace as a child process and yields canonical events.
+
+``EbpfSource(settings).start()`` checks the prerequisites (raising
+:class:`~provarmor.sources.ebpf.kernel.EbpfUnavailable` with what is missing), generates the
+program for this kernel, starts bpftrace and returns once every probe is attached and the
+process table has been seeded from ``/proc``. :meth:`EbpfSource.events` yields events until
+bpftrace ends; :meth:`EbpfSource.stop` ends it cleanly (SIGINT, so bpftrace runs ``END`` and
+flushes the last socket counts), after which ``events()`` drains what is left and returns.
+
+bpftrace is started through ``/bin/sh -c 'exec "$@" "$$"'`` so that its own pid is known
+before it starts and can be passed as the last program parameter: the program filters out
+the agent and the other excluded pids (``$1``..``$4``) and bpftrace itself (``$5``).
+A reader thread feeds every output line to the decoder and hands the
+events over through a bounded buffer; when the consumer lags, reading stops, the kernel
+buffer fills and bpftrace reports the loss, which becomes a ``gap`` event.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from provarmor.model.event import Event
+from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
+from provarmor.sources.ebpf.kernel import (
+    BTF,
+    TRACEFS,
+    EbpfUnavailable,
+    check_prerequisites,
+    detect_features,
+)
+from provarmor.sources.ebpf.program import generate_program
+from provarmor.sources.ebpf.settings import EbpfSettings
+from provarmor.sources.procfs import iter_processes, read_clock, read_host_identity
+
+log = logging.getLogger(__name__)
+
+_LAUNCH = 'exec "$@" "$$"'
+"""``sh -c`` script: replace the shell with bpftrace, passing the shell's pid (which becomes
+bpftrace's) as the last program argument."""
+_STDERR_TAIL = 40
+_NOISE = ("couldn't set RLIMIT_MEMLOCK",)
+"""stderr lines that are not problems (modern kernels account BPF memory to cgroups)."""
+_JOIN_TIMEOUT_S = 10.0
+_READ_BYTES = 1 << 16
+
+
+class EbpfSource:
+    """Live events from this host's kernel, through bpftrace (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: EbpfSettings | None = None,
+        *,
+        proc: Path = Path("/proc"),
+        tap: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """``tap``, when given, sees every raw output line first (to record fixtures)."""
+        self.settings = settings or EbpfSettings()
+        self._proc = proc
+        self._tap = tap
+        self._process: subprocess.Popen[bytes] | None = None
+        self._decoder: EbpfDecoder | None = None
+        self._threads: list[threading.Thread] = []
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._ready = threading.Event()
+        self._drained = threading.Event()
+        self._cond = threading.Condition()
+        self._batches: deque[list[Event] | None] = deque()
+        self._queued = 0
+        self._stopping = False
+        self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
+        """The last lines bpftrace wrote to stderr (for error messages and diagnostics)."""
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def counters(self) -> EbpfCounters:
+        """Events, losses, parse errors and per-action counts of this run."""
+        if self._decoder is None:
+            return EbpfCounters()
+        return self._decoder.counters
+
+    @property
+    def bpftrace_pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Start bpftrace; return once every probe is attached. Raises
+        :class:`EbpfUnavailable` when the host cannot run it or bpftrace fails to start."""
+        if self._process is not None:
+            raise RuntimeError("EbpfSource.start() called twice")
+        settings = self.settings
+        binary = check_prerequisites(
+            bpftrace=settings.bpftrace,
+            btf=BTF,
+            tracefs=TRACEFS,
+            mount_tracefs=settings.mount_tracefs,
+        )
+        excluded = settings.excluded_pids(os.getpid())
+        text = generate_program(settings.program, detect_features(TRACEFS))
+        self._workdir = tempfile.TemporaryDirectory(prefix="provarmor-ebpf-")
+        program = Path(self._workdir.name) / "sensor.bt"
+        program.write_text(text)
+        self._decoder = EbpfDecoder(self._context())
+        command = [binary, "--no-warnings", "-B", "none", "-f", "json", str(program)]
+        self._process = subprocess.Popen(
+            ["/bin/sh", "-c", _LAUNCH, "sh", *command, *(str(pid) for pid in excluded)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self._environment(),
+            start_new_session=True,
+        )
+        assert self._process.stdout is not None and self._process.stderr is not None
+        self._spawn(self._read_stdout, self._process.stdout)
+        self._spawn(self._read_stderr, self._process.stderr)
+        self._wait_ready()
+
+    def events(self) -> Iterator[Event]:
+        """Events as they are decoded, until bpftrace has ended and everything is drained."""
+        while True:
+            with self._cond:
+                while not self._batches:
+                    if self._process is None:
+                        return
+                    self._cond.wait()
+                batch = self._batches.popleft()
+                if batch is not None:
+                    self._queued -= len(batch)
+                self._cond.notify_all()
+            if batch is None:
+                return
+            yield from batch
+
+    def stop(self) -> None:
+        """Stop bpftrace cleanly and return once its last line is decoded. Idempotent.
+
+        On SIGINT bpftrace first detaches its ~100 probes (the kernel waits for an RCU grace
+        period per tracepoint: ~7 s on two cores), then runs ``END``, which prints the last
+        socket counts and the end marker.
+        """
+        process = self._process
+        if process is None or self._stopping:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        if not self._drained.wait(self.settings.stop_timeout_s):
+            log.warning("bpftrace did not finish on SIGINT; killing it")
+            process.kill()
+        try:
+            process.wait(timeout=_JOIN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for thread in self._threads:
+            thread.join(timeout=_JOIN_TIMEOUT_S)
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> EbpfSource:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _context(self) -> DecoderContext:
+        host = read_host_identity(self._proc)
+        offset = time.time_ns() - time.monotonic_ns()
+        return DecoderContext(
+            host=host,
+            clock=read_clock(self._proc),
+            monotonic_offset_ns=offset,
+            id_prefix=f"ebpf-{host.boot_id[:8]}-{time.time_ns():x}-",
+            park_ns=2 * self.settings.program.flush_ms * 1_000_000,
+        )
+
+    def _environment(self) -> dict[str, str]:
+        settings = self.settings
+        env = dict(os.environ)
+        env["BPFTRACE_STRLEN"] = str(settings.strlen)
+        env["BPFTRACE_MAP_KEYS_MAX"] = str(settings.map_keys_max)
+        if settings.perf_rb_pages:
+            env["BPFTRACE_PERF_RB_PAGES"] = str(settings.perf_rb_pages)
+        return env
+
+    def _spawn(self, target: Callable[[IO[bytes]], None], stream: IO[bytes]) -> None:
+        thread = threading.Thread(target=target, args=(stream,), daemon=True, name="ebpf-reader")
+        thread.start()
+        self._threads.append(thread)
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        while not self._ready.wait(0.1):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                for thread in self._threads:
+                    thread.join(timeout=_JOIN_TIMEOUT_S)
+                reason = "\n".join(self.stderr_tail) or f"exit status {self._process.returncode}"
+                raise EbpfUnavailable(f"bpftrace did not start: {reason}")
+
+    def _read_stdout(self, stream: IO[bytes]) -> None:
+        """Read whatever bpftrace has written (one ``read`` for many lines: it writes each
+        line unbuffered), decode it and hand the events over as one batch."""
+        decoder = self._decoder
+        assert decoder is not None
+        number = 0
+        pending = b""
+        try:
+            with stream:
+                while chunk := os.read(stream.fileno(), _READ_BYTES):
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    batch: list[Event] = []
+                    for line in lines:
+                        number += 1
+                        batch += self._feed(decoder, line, number)
+                    if batch:
+                        self._put(batch)
+                if pending:
+                    self._put(self._feed(decoder, pending, number + 1))
+        finally:
+            if not decoder.ended:
+                log.warning("bpftrace output ended before its END block ran")
+            self._finish(decoder)
+
+    def _feed(self, decoder: EbpfDecoder, line: bytes, number: int) -> list[Event]:
+        if self._tap is not None:
+            self._tap(line + b"\n")
+        events = decoder.feed(line, number)
+        if decoder.started and not self._ready.is_set():
+            self._seed(decoder)
+        return events
+
+    def _seed(self, decoder: EbpfDecoder) -> None:
+        if self.settings.seed_from_proc:
+            decoder.seed(iter_processes(clock=decoder.context.clock, proc=self._proc))
+        self._ready.set()
+
+    def _finish(self, decoder: EbpfDecoder) -> None:
+        """The last events, then the end-of-stream marker for :meth:`events`."""
+        final = decoder.finish()
+        with self._cond:
+            if final:
+                self._batches.append(final)
+                self._queued += len(final)
+            self._batches.append(None)
+            self._cond.notify_all()
+        self._drained.set()
+
+    def _put(self, events: list[Event]) -> None:
+        with self._cond:
+            while self._queued >= self.settings.queue_events and not self._stopping:
+                self._cond.wait()
+            self._batches.append(events)
+            self._queued += len(events)
+            self._cond.notify_all()
+
+    def _read_stderr(self, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in stream:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line and not any(noise in line for noise in _NOISE):
+                    self.stderr_tail.append(line)
+                    log.debug("bpftrace: %s", line)

@@ -1,0 +1,121 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from provarmor.agent.runner import ALERTS_FILE, Agent
+from provarmor.agent.settings import AgentSettings
+from provarmor.agent.spool import Spool
+from provarmor.agent.status import read_status
+from provarmor.storage.sqlite_graph import SqliteGraphStore
+from provarmor.testing.sensors import FakeSensor
+
+CHILD = Path(__file__).with_name("agent_child.py")
+
+
+def settings(tmp_path, **changes):
+    return AgentSettings(
+        state_dir=tmp_path / "state", batch_events=500, status_interval_seconds=0.1, **changes
+    )
+
+
+def ids(path):
+    return [json.loads(line)["event"]["id"] for line in path.read_text().splitlines()]
+
+
+def test_events_reach_the_ndjson_sink_once_and_status_is_written(tmp_path):
+    out = tmp_path / "out.ndjson"
+    sensor = FakeSensor(rate=5000, limit=3000)
+    status = Agent(settings(tmp_path), out=out, start=lambda c: sensor).run(
+        threading.Event(), duration=1.5
+    )
+    assert ids(out) == [f"fake-{n}" for n in range(3000)]
+    assert status.counters["sink.out.events"] == 3000
+    assert status.counters["queue.dropped"] == 0
+    assert not status.running
+    assert read_status(tmp_path / "state").counters["spool.appended"] == 3000
+
+
+def test_default_sink_is_the_graph_store(tmp_path):
+    sensor = FakeSensor(rate=5000, limit=1000)
+    Agent(settings(tmp_path), start=lambda c: sensor).run(threading.Event(), duration=1.0)
+    store = SqliteGraphStore(tmp_path / "state" / "graph.db")
+    assert store.stats().edges_by_action == {"write": 1000}
+    store.close()
+
+
+def test_kernel_losses_raise_sensor_blind(tmp_path):
+    sensor = FakeSensor(rate=2000)
+    run = Agent(settings(tmp_path), out=tmp_path / "o.ndjson", start=lambda c: sensor)
+
+    def lose() -> None:
+        time.sleep(0.3)
+        sensor.lost = 10_000
+
+    threading.Thread(target=lose).start()
+    status = run.run(threading.Event(), duration=1.0)
+    assert status.counters["sensor.lost"] == 10_000
+    alerts = (tmp_path / "state" / ALERTS_FILE).read_text().splitlines()
+    assert json.loads(alerts[0])["rule"]["id"] == "provarmor-agent-sensor-blind"
+
+
+def test_a_stopped_sensor_is_blind(tmp_path):
+    sensor = FakeSensor(rate=2000, limit=10)
+
+    def dying_events():
+        yield from []
+
+    sensor.events = dying_events  # type: ignore[method-assign]
+    run = Agent(settings(tmp_path), out=tmp_path / "o.ndjson", start=lambda c: sensor)
+    run.run(threading.Event(), duration=0.6)
+    alert = json.loads((tmp_path / "state" / ALERTS_FILE).read_text().splitlines()[0])
+    assert alert["rule"]["description"] == "the sensor stopped"
+
+
+def _pending_in_spool(state: Path, tmp_path: Path) -> list[str]:
+    copy = tmp_path / "spool-copy"
+    shutil.copytree(state / "spool", copy)
+    (copy / "spool.lock").unlink(missing_ok=True)
+    for ack in copy.glob("*.ack"):
+        ack.unlink()
+    spool = Spool(copy, max_bytes=1 << 30, fsync=False, consumers=["inspect"])
+    found: list[str] = []
+    while True:
+        batch = spool.read("inspect", 10_000)
+        if not batch.events:
+            break
+        found += [event.event.id for event in batch.events]
+        spool.ack("inspect", batch.position)
+    spool.close()
+    return found
+
+
+@pytest.mark.parametrize("kill_after", [0.7, 1.3])
+def test_killed_agent_resumes_from_the_spool_without_loss_or_duplicates(tmp_path, kill_after):
+    state, out = tmp_path / "state", tmp_path / "out.ndjson"
+    child = subprocess.Popen([sys.executable, str(CHILD), str(state), str(out), "0", "30"])
+    time.sleep(kill_after)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    sidecar = json.loads(out.with_name(out.name + ".position").read_text())
+    committed = ids(out)[: sum(1 for _ in out.read_bytes()[: sidecar["length"]].splitlines())]
+    pending = _pending_in_spool(state, tmp_path)
+    expected = list(dict.fromkeys(committed + pending))
+    assert expected, "the first run stored nothing"
+    # restart: numbering continues where the sensor would be, and runs to a clean stop
+    restarted = subprocess.run(
+        [sys.executable, str(CHILD), str(state), str(out), "1000000", "0.8"], check=True
+    )
+    assert restarted.returncode == 0
+    delivered = ids(out)
+    assert len(delivered) == len(set(delivered)), "an event was delivered twice"
+    before_restart = [i for i in delivered if int(i.split("-")[1]) < 1_000_000]
+    assert before_restart == expected, "an event stored before the kill was lost"
+    assert any(int(i.split("-")[1]) >= 1_000_000 for i in delivered)

@@ -1,0 +1,260 @@
+"""The decoder on real recorded bpftrace output (tests/data/ebpf), without root."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provarmor.model.actions import Action
+from provarmor.model.event import Event
+from provarmor.model.ids import process_entity_id
+from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
+from provarmor.sources.procfs import HostIdentity, ProcClock
+
+DATA = Path(__file__).resolve().parents[3] / "data" / "ebpf"
+META = json.loads((DATA / "scenario.json").read_text())
+PORT = META["port"]
+WORK = META["workdir"]
+ROOTS: dict[str, int] = META["roots"]
+
+
+def _context() -> DecoderContext:
+    return DecoderContext(
+        host=HostIdentity(id=META["host_id"], boot_id=META["boot_id"], name="fixture"),
+        clock=ProcClock(btime=META["btime"], clk_tck=META["clk_tck"]),
+        monotonic_offset_ns=META["monotonic_offset_ns"],
+        id_prefix="t-",
+        source="scenario.ndjson",
+    )
+
+
+def _decode(lines: list[bytes]) -> tuple[list[Event], EbpfCounters]:
+    decoder = EbpfDecoder(_context())
+    events: list[Event] = []
+    for number, line in enumerate(lines, start=1):
+        events.extend(decoder.feed(line, number))
+    events.extend(decoder.finish())
+    return events, decoder.counters
+
+
+def _lines(name: str) -> list[bytes]:
+    return (DATA / name).read_bytes().splitlines()
+
+
+@dataclass
+class Decoded:
+    events: list[Event]
+    counters: EbpfCounters
+
+    def of(self, action: Action, pid: int | None = None) -> list[Event]:
+        return [
+            e
+            for e in self.events
+            if e.event.action == action and (pid is None or e.process.pid == pid)
+        ]
+
+    def exec_by_args(self, *args: str) -> Event:
+        found = [e for e in self.of(Action.EXEC) if e.process.args == args]
+        assert len(found) == 1, args
+        return found[0]
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Decoded:
+    return Decoded(*_decode(_lines("scenario.ndjson")))
+
+
+def test_every_line_parses_and_every_event_is_counted(scenario: Decoded) -> None:
+    assert scenario.counters.lines == len(_lines("scenario.ndjson"))
+    assert scenario.counters.parse_errors == 0, scenario.counters.errors
+    assert scenario.counters.events == len(scenario.events)
+    assert scenario.counters.lost == 0 and scenario.counters.incomplete == 0
+    assert all(e.event.dataset == "ebpf" for e in scenario.events)
+    assert len({e.event.id for e in scenario.events}) == len(scenario.events)
+
+
+def test_pipeline_identity_is_shared_by_fork_exec_and_exit(scenario: Decoded) -> None:
+    shell = scenario.of(Action.EXEC, ROOTS["pipeline"])
+    assert [e.process.args for e in shell] == [("sh", "-c", "cat /etc/hostname | wc -c")]
+    shell_id = shell[0].process.entity_id
+    cat = scenario.exec_by_args("cat", "/etc/hostname")
+    wc = scenario.exec_by_args("wc", "-c")
+    for child in (cat, wc):
+        assert child.process.parent is not None
+        assert (child.process.parent.entity_id, child.process.parent.pid) == (
+            shell_id,
+            ROOTS["pipeline"],
+        )
+        assert child.process.parent.executable == "/usr/bin/sh"
+        fork = scenario.of(Action.FORK, child.process.pid)
+        assert [e.process.entity_id for e in fork] == [child.process.entity_id]
+        exits = scenario.of(Action.EXIT, child.process.pid)
+        assert [e.process.entity_id for e in exits] == [child.process.entity_id]
+    assert cat.process.working_directory == WORK
+    assert cat.file is not None and cat.file.path == "/usr/bin/cat"
+
+
+def test_start_time_and_entity_id_follow_proc_rounding(scenario: Decoded) -> None:
+    cat = scenario.exec_by_args("cat", "/etc/hostname")
+    line = next(
+        line
+        for line in _lines("scenario.ndjson")
+        if line.startswith(b'{"type": "printf", "data": "E') and b"/usr/bin/cat" in line
+    )
+    boottime_ns = int(line.split(b"\\t")[4])
+    ticks = boottime_ns // 10_000_000
+    start = META["btime"] * 1_000_000_000 + ticks * 10_000_000
+    assert cat.process.start == start
+    assert cat.process.entity_id == process_entity_id(
+        host_id="fixture-host", boot_id=META["boot_id"], pid=cat.process.pid, start=start
+    )
+    assert cat.timestamp == int(line.split(b"\\t")[1]) + META["monotonic_offset_ns"]
+
+
+def test_curl_exec_connect_and_received_bytes(scenario: Decoded) -> None:
+    url = f"http://127.0.0.1:{PORT}/"
+    curl = scenario.exec_by_args("curl", "-s", "-o", "/dev/null", url)
+    shell = scenario.of(Action.EXEC, ROOTS["curl"])
+    assert curl.process.parent is not None
+    assert curl.process.parent.entity_id == shell[0].process.entity_id
+    pid = curl.process.pid
+    connects = [e for e in scenario.of(Action.CONNECT, pid) if e.destination and e.destination.ip]
+    assert len(connects) == 1
+    connect = connects[0]
+    assert connect.destination is not None and connect.source is not None
+    assert (connect.destination.ip, connect.destination.port) == ("127.0.0.1", PORT)
+    assert connect.source.ip == "127.0.0.1" and connect.source.port > 0
+    assert connect.event.outcome == "unknown"  # non-blocking: EINPROGRESS
+    nscd = [e for e in scenario.of(Action.CONNECT, pid) if e.destination and e.destination.address]
+    assert {(e.destination.address, e.event.outcome) for e in nscd if e.destination} == {
+        ("/var/run/nscd/socket", "failure")
+    }
+    recv = scenario.of(Action.RECV, pid)
+    assert len(recv) == 1
+    assert recv[0].destination == connect.destination and recv[0].source == connect.source
+    assert recv[0].network is not None
+    assert (recv[0].network.bytes, recv[0].network.direction) == (1152, "ingress")
+
+
+def test_file_operations_resolve_against_the_working_directory(scenario: Decoded) -> None:
+    assert f"{WORK}/b" in [e.file.path for e in scenario.of(Action.CREATE) if e.file]
+    chmod = scenario.of(Action.CHMOD)
+    assert [(e.file.path, e.file.mode, e.process.name) for e in chmod if e.file] == [
+        (f"{WORK}/b", 0o640, "chmod")
+    ]
+    rename = scenario.of(Action.RENAME)
+    assert [(e.file.original_path, e.file.path) for e in rename if e.file] == [
+        (f"{WORK}/b", f"{WORK}/c")
+    ]
+    delete = scenario.of(Action.DELETE)
+    assert [(e.file.path, e.event.outcome) for e in delete if e.file] == [(f"{WORK}/c", "success")]
+
+
+def test_hostile_argv_round_trips_exactly(scenario: Decoded) -> None:
+    echo = scenario.of(Action.EXEC, ROOTS["hostile"])
+    assert len(echo) == 1
+    expected = [arg.encode("utf-8", "surrogateescape") for arg in META["hostile"]]
+    rendered = tuple(arg.decode("utf-8", "backslashreplace") for arg in expected)
+    assert echo[0].process.args == ("/bin/echo", *rendered)
+    assert echo[0].process.args[2] == "new\nline"
+    assert echo[0].process.args[5] == "\\xff\\xfe\x01\x1b"
+
+
+def test_socket_client_sends_are_aggregated(scenario: Decoded) -> None:
+    client = ROOTS["client"]
+    connect = scenario.of(Action.CONNECT, client)
+    assert len(connect) == 1 and connect[0].event.outcome == "success"
+    sends = scenario.of(Action.SEND, client)
+    assert [(e.event.count, e.network.bytes if e.network else 0) for e in sends] == [(3, 3000)]
+    assert sends[0].destination == connect[0].destination
+    assert sends[0].network is not None and sends[0].network.direction == "egress"
+
+
+def test_libraries_mapped_executable_are_resolved_through_opens(scenario: Decoded) -> None:
+    cat = scenario.exec_by_args("cat", "/etc/hostname")
+    mapped = [e.file.path for e in scenario.of(Action.MMAP_EXEC, cat.process.pid) if e.file]
+    assert mapped == ["/lib/x86_64-linux-gnu/libc.so.6"]
+    curl = scenario.exec_by_args("curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{PORT}/")
+    mapped = [e.file.path for e in scenario.of(Action.MMAP_EXEC, curl.process.pid) if e.file]
+    assert "/lib/x86_64-linux-gnu/libcurl.so.4" in mapped  # opened through its symlink
+    assert all(path.startswith("/") for path in mapped)
+
+
+def test_lost_events_become_a_counted_gap() -> None:
+    lines = _lines("lost.ndjson")
+    reported = [json.loads(line)["data"]["events"] for line in lines if b"lost_events" in line]
+    assert len(reported) == 1 and reported[0] > 0
+    events, counters = _decode(lines)
+    gaps = [e for e in events if e.event.action == Action.GAP]
+    assert [gap.event.count for gap in gaps] == reported
+    assert (counters.lost, counters.gaps, counters.parse_errors) == (reported[0], 1, 0)
+    assert gaps[0].process.entity_id == "" and gaps[0].process.pid == 0
+
+
+def test_exec_arriving_before_its_argv_is_held_back_until_it_comes() -> None:
+    lines = _lines("scenario.ndjson")
+    argv_at = next(i for i, line in enumerate(lines) if b'"data": "V\\t' in line)
+    tid = lines[argv_at].split(b"\\t")[2]
+    strings = [
+        i
+        for i in range(argv_at)
+        if lines[i].startswith(b'{"type": "printf", "data": "s\\t' + tid + b"\\t")
+        and lines[i].split(b"\\t")[2] == lines[argv_at].split(b"\\t")[1]
+    ]
+    block = [lines[i] for i in [*strings, argv_at]]
+    rest = [line for i, line in enumerate(lines) if i not in set(strings) | {argv_at}]
+    exec_at = next(i for i, line in enumerate(rest) if b'"data": "E\\t' in line)
+    reordered = rest[: exec_at + 1] + block + rest[exec_at + 1 :]
+    events, counters = _decode(reordered)
+    original = Decoded(*_decode(lines)).of(Action.EXEC)
+    assert [e.process.args for e in Decoded(events, counters).of(Action.EXEC)] == [
+        e.process.args for e in original
+    ]
+    assert counters.incomplete == 0
+
+
+def test_exec_whose_argv_never_comes_is_released_at_the_deadline() -> None:
+    lines = [line for line in _lines("scenario.ndjson") if b'"data": "V\\t' not in line]
+    events, counters = _decode(lines)
+    execs = [e for e in events if e.event.action == Action.EXEC]
+    assert len(execs) == 12
+    assert all(e.process.args == () for e in execs)
+    assert counters.incomplete >= 12
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=200), max_size=20))
+def test_garbage_only_ever_becomes_parse_errors(lines: list[bytes]) -> None:
+    decoder = EbpfDecoder(_context())
+    for number, line in enumerate(lines, start=1):
+        decoder.feed(line, number)
+    decoder.finish()
+    assert decoder.counters.parse_errors <= len(lines)
+    assert all(error.startswith("scenario.ndjson:") for error in decoder.counters.errors)
+
+
+_KIND = st.sampled_from(list("bheVZEXFQOURKMCHNABGSTPYDWs?"))
+_FIELD = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**64).map(str),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_KIND, st.lists(_FIELD, max_size=14)), max_size=30))
+def test_wellformed_looking_records_with_wrong_fields_never_crash(
+    records: list[tuple[str, list[str]]],
+) -> None:
+    decoder = EbpfDecoder(_context())
+    for number, (kind, fields) in enumerate(records, start=1):
+        data = json.dumps("\t".join([kind, *fields]) + "\n")
+        decoder.feed(b'{"type": "printf", "data": ' + data.encode() + b"}", number)
+    decoder.finish()
+    counters = decoder.counters
+    assert counters.lines == len(records)
+    assert counters.events == sum(counters.by_action.values())

@@ -1,0 +1,73 @@
+"""The decoder's process table: identity by pid AND start, path resolution, bounded memory."""
+
+from __future__ import annotations
+
+from provarmor.model.event import Endpoint
+from provarmor.model.ids import process_entity_id
+from provarmor.sources.ebpf import tables
+from provarmor.sources.ebpf.tables import Peer, ProcessTable
+from provarmor.sources.procfs import HostIdentity, ProcessInfo
+
+HOST = HostIdentity(id="h", boot_id="b")
+
+
+def test_a_recycled_pid_gets_a_new_identity() -> None:
+    table = ProcessTable(HOST)
+    first = table.get(10, start=1_000)
+    first.executable = "/bin/old"
+    again = table.get(10, start=1_000)
+    assert again is first
+    recycled = table.get(10, start=2_000)
+    assert recycled is not first and recycled.executable == ""
+    assert recycled.entity_id == process_entity_id(host_id="h", boot_id="b", pid=10, start=2_000)
+
+
+def test_resolve_against_cwd_and_directory_descriptors() -> None:
+    state = ProcessTable(HOST).get(5, start=1)
+    state.cwd = "/home/u"
+    state.remember_fd(3, "/etc")
+    assert state.resolve("/a//b/../c") == "/a/c"
+    assert state.resolve("/plain") == "/plain"
+    assert state.resolve("x/./y") == "/home/u/x/y"
+    assert state.resolve("passwd", 3) == "/etc/passwd"
+    assert state.resolve("", 3) == "/etc"
+    assert state.resolve("f", 9) == "/proc/5/fd/9/f"
+    state.cwd = ""
+    assert state.resolve("rel") == "rel"
+
+
+def test_fd_memory_is_bounded_and_forgets_the_oldest() -> None:
+    state = ProcessTable(HOST).get(5, start=1)
+    for fd in range(tables.MAX_FDS_PER_PROCESS + 10):
+        state.remember_fd(fd, f"/f{fd}")
+    assert len(state.fds) == tables.MAX_FDS_PER_PROCESS
+    last = tables.MAX_FDS_PER_PROCESS + 9
+    assert 0 not in state.fds and state.fds[last] == f"/f{last}"
+
+
+def test_exited_processes_are_kept_until_their_deadline() -> None:
+    table = ProcessTable(HOST)
+    state = table.get(7, start=3)
+    state.peers[4] = Peer("tcp", None, Endpoint(ip="10.0.0.1", port=80))
+    table.retire(state, until=100)
+    assert 7 not in table.by_pid
+    assert table.get(7, start=3) is state
+    table.purge(now=101)
+    assert table.get(7, start=3) is not state
+
+
+def test_seed_does_not_override_what_records_said_and_fork_inherits() -> None:
+    table = ProcessTable(HOST)
+    known = table.get(20, start=50)
+    known.executable = "/usr/bin/from-exec"
+    info = ProcessInfo(pid=20, ppid=1, start=50, start_ticks=5, comm="x", executable="/old")
+    table.seed(info)
+    assert table.get(20, start=50).executable == "/usr/bin/from-exec"
+    table.seed(ProcessInfo(pid=21, ppid=1, start=60, start_ticks=6, comm="y", cwd="/srv", euid=0))
+    parent = table.get(21, start=60)
+    parent.remember_fd(3, "/srv/log")
+    child = table.fork(parent, 22, 70, "y")
+    assert (child.cwd, child.euid, child.fds) == ("/srv", 0, {3: "/srv/log"})
+    child.remember_fd(4, "/tmp/x")
+    assert 4 not in parent.fds
+    assert child.process().user is not None and child.process().user.id == "0"
