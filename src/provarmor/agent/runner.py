@@ -290,11 +290,19 @@ class Agent:
         run = self.run_state
         deadline = None if duration is None else time.monotonic() + duration
         next_status = time.monotonic() + run.settings.status_interval_seconds
+        linger = run.settings.flush_interval_seconds
         while not stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
+            began = time.monotonic()
+            if deadline is not None and began >= deadline:
                 break
-            _move(run, timeout=0.2)
-            _deliver(run)
+            moved = _move(run, timeout=0.2)
+            if moved:
+                _deliver(run)
+            # At low rates, gather a cycle's worth of events before the next spool write and
+            # store transaction: cost then follows the rate, not the number of wake-ups.
+            rest = linger - (time.monotonic() - began)
+            if moved < run.settings.batch_events and rest > 0:
+                stop.wait(rest)
             if time.monotonic() >= next_status:
                 _refresh_status(run)
                 next_status = time.monotonic() + run.settings.status_interval_seconds

@@ -36,6 +36,11 @@ class AgentSettings:
         "fdatasync every spool append (survives power loss; slower).",
     )
     batch_events: int = setting(5000, "Most events moved from the sensor per cycle.")
+    flush_interval_seconds: float = setting(
+        0.25,
+        "A cycle that moved fewer than `batch_events` waits out this long before the next, "
+        "so spool writes and store transactions are batched at low rates.",
+    )
     status_interval_seconds: float = setting(2.0, "How often the status file is rewritten.")
     blind_drop_ratio: float = setting(
         0.01,

@@ -131,6 +131,9 @@ class AuditLiveSettings:
     status_interval_s: float = 1.0
     idle_flush_s: float = 0.05
     """Close events still open once the socket has been quiet this long."""
+    read_linger_s: float = 0.02
+    """After waking for new records, wait this long so they are read as a batch: at low
+    rates the cost per wake-up (not per record) would otherwise dominate."""
     drain_timeout_s: float = 2.0
     """How long :meth:`AuditLiveSource.stop` reads what the kernel still had queued."""
 
@@ -525,6 +528,8 @@ class AuditLiveSource:
         if wake in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake, 64)
+        elif ready and not self._stopping.is_set():
+            time.sleep(self.settings.read_linger_s)
 
     def _receive(self, view: memoryview, size: int, pending: list[Event]) -> None:
         """Handle one datagram. A record (always alone in its datagram) takes the fast path;

@@ -461,7 +461,11 @@ def test_kernel_loss_becomes_a_counted_gap_event(initial_state):
     with AuditSocket() as sock:
         lost_before = sock.get_status().lost
     settings = AuditLiveSettings(
-        backlog_wait_time=0, queue_events=32, receive_buffer=4096, status_interval_s=0.1
+        backlog_wait_time=0,
+        queue_events=32,
+        receive_buffer=4096,
+        status_interval_s=0.1,
+        read_linger_s=0.0,
     )
     live = source(backlog_limit=4, settings=settings)
     live.start()
