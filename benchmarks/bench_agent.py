@@ -13,6 +13,7 @@ status (kernel losses + queue drops + spool evictions).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -60,10 +61,8 @@ def children(pid: int) -> list[int]:
         found += [int(child) for child in text]
     result = list(found)
     for child in found:
-        try:
+        with contextlib.suppress(OSError):
             result += children(child)
-        except OSError:
-            pass
     return result
 
 
