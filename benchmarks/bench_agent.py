@@ -138,7 +138,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     print(
-        "| sensor | target events/s | generated | events seen | drops | agent CPU % | with bpftrace % | peak RSS MB |"
+        "| sensor | target events/s | generated | events seen | drops | agent CPU % "
+        "| with bpftrace % | peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for sensor in args.sensors:
