@@ -55,6 +55,7 @@ class EbpfSensor:
         self._source = EbpfSource(
             EbpfSettings(
                 exclude_pid=context.exclude_pids[0],
+                exclude_pids=context.exclude_pids[1:],
                 perf_rb_pages=context.settings.ebpf_perf_rb_pages,
             ),
             tap=context.raw,
@@ -76,9 +77,10 @@ class EbpfSensor:
         counters = self._source.counters
         return {
             "events": counters.events,
-            "lost": counters.lost,
+            "lost": counters.lost + counters.unreported,
             "parse_errors": counters.parse_errors,
             "incomplete": counters.incomplete,
+            "gaps": counters.gaps,
         }
 
 

@@ -58,8 +58,8 @@ def record_scenario() -> None:
     port = server.server_address[1]
     source = EbpfSource(EbpfSettings(program=ProgramOptions(flush_ms=200)), tap=lines.append)
     source.start()
-    decoder = source._decoder
-    assert decoder is not None
+    context = source.context
+    assert context is not None
     roots: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="pa-ebpf-") as work:
         Path(work, "a").write_text("hello\n")
@@ -80,10 +80,10 @@ def record_scenario() -> None:
     server.server_close()
     meta = {
         "host_id": "fixture-host",
-        "boot_id": decoder.context.host.boot_id,
-        "btime": decoder.context.clock.btime,
-        "clk_tck": decoder.context.clock.clk_tck,
-        "monotonic_offset_ns": decoder.context.monotonic_offset_ns,
+        "boot_id": context.host.boot_id,
+        "btime": context.clock.btime,
+        "clk_tck": context.clock.clk_tck,
+        "monotonic_offset_ns": context.monotonic_offset_ns,
         "port": port,
         "workdir": work,
         "python": sys.executable,

@@ -61,12 +61,17 @@ class EbpfCounters:
     lines: int = 0
     events: int = 0
     lost: int = 0
-    """Records the kernel dropped (bpftrace ``lost_events``), summed."""
+    """Records lost: those the kernel dropped (bpftrace ``lost_events``), plus
+    :attr:`unreported`."""
+    unreported: int = 0
+    """Records the program printed that never arrived and were not reported lost either
+    (bpftrace 0.17 drops the records it reads while handling SIGINT); known at the end."""
     gaps: int = 0
-    """``gap`` events emitted (one per ``lost_events`` line)."""
+    """``gap`` events emitted (one per ``lost_events`` line, one for :attr:`unreported`)."""
     parse_errors: int = 0
     incomplete: int = 0
-    """Events emitted without a part that was lost or arrived too late (argv, a path)."""
+    """Events emitted without a part that was lost, arrived too late or was cut (argv
+    beyond ``max_args``, a path or peer never seen)."""
     by_action: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     """Records read on purpose without an event, by reason."""
@@ -123,7 +128,10 @@ class EbpfDecoder:
         self._argv: dict[int, _Argv] = {}
         self._cwd: dict[int, str | None] = {}
         self._parked: dict[int, _Parked] = {}
+        self._exec_failed: dict[int, int] = {}
         self._last_ns = 0
+        self._records = 0
+        self._emitted: int | None = None
         self._tick = context.clock.ns_per_tick
         self._epoch_boot = context.clock.start_from_ticks(0)
         self._handlers: dict[str, Callable[[wire.Header, list[str]], list[Event]]] = {
@@ -165,6 +173,8 @@ class EbpfDecoder:
     def feed(self, line: bytes, number: int) -> list[Event]:
         """Decode line ``number`` (1-based) of bpftrace's output."""
         self.counters.lines += 1
+        if wire.is_record(line):
+            self._records += 1
         location = f"{self.context.source}:{number}"
         try:
             parsed = wire.parse_line(line, location=location)
@@ -181,6 +191,11 @@ class EbpfDecoder:
         """Emit what is still held back (execs whose argv never came). Call once, at the end."""
         events = [self._exec_event(parked.header) for parked in self._parked.values()]
         self._parked.clear()
+        if self._emitted is not None:
+            unreported = self._emitted - self._records - self.counters.lost
+            if unreported > 0:
+                self.counters.unreported = unreported
+                events.append(self._gap(unreported))
         self._count(events)
         return events
 
@@ -203,6 +218,8 @@ class EbpfDecoder:
             return [self._gap(parsed.count)]
         if isinstance(parsed, wire.IoTotals):
             return [self._io_event(*entry) for entry in parsed.totals]
+        if isinstance(parsed, wire.Emitted):
+            self._emitted = parsed.count
         return []
 
     def _pending_string(self, part: wire.StringPart) -> None:
@@ -298,6 +315,8 @@ class EbpfDecoder:
 
     def _on_argv(self, header: wire.Header, strings: list[str]) -> list[Event]:
         argc, cut = header.values
+        if self._exec_failed.get(header.tid, -1) > header.ns:
+            return []  # the argv of an execve whose failure arrived first (another CPU)
         if len(strings) != argc:
             self.counters.incomplete += 1
         _bounded_put(self._argv, header.tid, _Argv(tuple(strings), bool(cut)))
@@ -338,7 +357,7 @@ class EbpfDecoder:
         old_pid, ppid, pstart, uid, euid, _gid, egid = header.values
         argv = self._argv.pop(old_pid, None)
         cwd = self._cwd.pop(header.pid, None)
-        if argv is None or cwd is None:
+        if argv is None or cwd is None or argv.cut:
             self.counters.incomplete += 1
         state = self._state(header)
         if cwd is not None:
@@ -355,6 +374,7 @@ class EbpfDecoder:
 
     def _on_exec_failed(self, header: wire.Header, strings: list[str]) -> list[Event]:
         self._argv.pop(header.tid, None)
+        _bounded_put(self._exec_failed, header.tid, header.ns)
         if header.values[0] == _ENOENT:
             self.counters.skipped["exec_enoent"] += 1
             return []
@@ -367,7 +387,6 @@ class EbpfDecoder:
         start = self._start(header.start)
         child = self.table.fork(parent, header.pid, start, header.text)
         child.uid, child.euid, child.egid = uid, euid, egid
-        child.ppid = ppid
         process = _with_parent(child.process(), parent.ref())
         return [self._event(Action.FORK, header, process, state=child)]
 

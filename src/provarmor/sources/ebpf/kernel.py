@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from provarmor.model.errors import ProvArmorError
-from provarmor.sources.ebpf.program import KernelFeatures
+from provarmor.sources.ebpf.options import KernelFeatures
 
 TRACEFS = Path("/sys/kernel/tracing")
 BTF = Path("/sys/kernel/btf/vmlinux")

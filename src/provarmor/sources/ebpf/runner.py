@@ -92,6 +92,11 @@ class EbpfSource:
         return self._decoder.counters
 
     @property
+    def context(self) -> DecoderContext | None:
+        """The host, clock and id prefix this run decodes with (``None`` before start)."""
+        return self._decoder.context if self._decoder is not None else None
+
+    @property
     def bpftrace_pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 

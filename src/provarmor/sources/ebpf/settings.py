@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from provarmor.model.errors import ConfigError
-from provarmor.sources.ebpf.program import EXCLUDED_PID_SLOTS, ProgramOptions
+from provarmor.sources.ebpf.bpftext import EXCLUDED_PID_SLOTS
+from provarmor.sources.ebpf.options import ProgramOptions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -179,8 +179,12 @@ class ProcessTable:
         self.put(state)
 
     def fork(self, parent: ProcState, pid: int, start: int, comm: str) -> ProcState:
-        """The state of a new child: program, argv, cwd, ids, container and fds inherited."""
+        """The state of a new child: program, argv, cwd, ids, container and fds inherited.
+
+        It is stored unless the table already knows the child: its exec, recorded on
+        another CPU, can arrive before its fork, and is newer."""
         child = self.new_state(pid, start)
+        child.ppid = parent.pid
         child.executable = parent.executable
         child.comm = comm or parent.comm
         child.args = parent.args
@@ -188,5 +192,7 @@ class ProcessTable:
         child.uid, child.euid, child.egid = parent.uid, parent.euid, parent.egid
         child.container = parent.container
         child.fds = dict(parent.fds)
-        self.put(child)
+        known = self.by_pid.get(pid)
+        if known is None or known.start != start:
+            self.put(child)
         return child

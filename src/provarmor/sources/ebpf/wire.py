@@ -86,6 +86,8 @@ What the kinds are, and which strings come first on ``s`` lines:
 """
 
 STRING_KIND = "s"
+RECORDS_MAP = "@records"
+"""The count of every record the program printed (printed once, at END)."""
 IO_MAPS = ("@io0", "@io1")
 """The two aggregation maps (double-buffered; see :mod:`provarmor.sources.ebpf.program`)."""
 
@@ -135,6 +137,13 @@ class Lost:
 
 
 @dataclass(frozen=True, slots=True)
+class Emitted:
+    """How many records the program printed in all (``@records`` at END)."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class IoTotals:
     """A flush of socket byte counts: ``(pid, start, fd, direction) -> (calls, bytes)``."""
 
@@ -150,7 +159,7 @@ class Control:
     data: object
 
 
-Line = Header | StringPart | Lost | IoTotals | Control
+Line = Header | StringPart | Lost | IoTotals | Emitted | Control
 
 
 class _Message(msgspec.Struct):
@@ -189,6 +198,11 @@ def _unescape_one(match: re.Match[bytes]) -> bytes:
     return simple
 
 
+def is_record(line: bytes) -> bool:
+    """Whether ``line`` is one of the program's records (a ``printf``), parseable or not."""
+    return line.startswith(_PRINTF_HEAD)
+
+
 def parse_line(line: bytes, *, location: str = "") -> Line:
     """Parse one line of bpftrace's JSON output. Raises :class:`ParseError` on anything else."""
     if line.startswith(_PRINTF_HEAD) and line.endswith(_PRINTF_TAIL):
@@ -203,6 +217,11 @@ def parse_line(line: bytes, *, location: str = "") -> Line:
         return Lost(_lost_count(message.data, location))
     if message.type in ("stats", "map") and _is_io_map(message.data):
         return _parse_totals(line, location)
+    if message.type == "map" and isinstance(message.data, dict) and RECORDS_MAP in message.data:
+        count = message.data[RECORDS_MAP]
+        if not isinstance(count, int) or count < 0:
+            raise ParseError(f"{RECORDS_MAP} is not a count", location=location)
+        return Emitted(count)
     return Control(message.type, message.data)
 
 

@@ -196,6 +196,17 @@ def test_lost_events_become_a_counted_gap() -> None:
     assert gaps[0].process.entity_id == "" and gaps[0].process.pid == 0
 
 
+@pytest.mark.parametrize("missing", [0, 5])
+def test_records_printed_but_never_received_are_a_gap_at_the_end(missing: int) -> None:
+    lines = _lines("scenario.ndjson")
+    printed = sum(1 for line in lines if line.startswith(b'{"type": "printf"'))
+    total = b'{"type": "map", "data": {"@records": %d}}' % (printed + missing)
+    events, counters = _decode([*lines, total])
+    gaps = [e.event.count for e in events if e.event.action == Action.GAP]
+    assert gaps == ([missing] if missing else [])
+    assert (counters.unreported, counters.lost) == (missing, missing)
+
+
 def test_exec_arriving_before_its_argv_is_held_back_until_it_comes() -> None:
     lines = _lines("scenario.ndjson")
     argv_at = next(i for i, line in enumerate(lines) if b'"data": "V\\t' in line)
@@ -216,6 +227,55 @@ def test_exec_arriving_before_its_argv_is_held_back_until_it_comes() -> None:
         e.process.args for e in original
     ]
     assert counters.incomplete == 0
+
+
+def test_exec_arriving_before_the_fork_keeps_what_the_exec_said() -> None:
+    lines = _lines("scenario.ndjson")
+    cat_exec = next(i for i, line in enumerate(lines) if b"\\t/usr/bin/cat\\n" in line)
+    cat_pid = lines[cat_exec].split(b"\\t")[3]
+    fork_at = next(
+        i
+        for i, line in enumerate(lines)
+        if b'"data": "F\\t' in line and line.split(b"\\t")[3] == cat_pid
+    )
+    reordered = [*lines[:fork_at], *lines[fork_at + 1 : cat_exec + 1], lines[fork_at]]
+    reordered += lines[cat_exec + 1 :]
+    decoded = Decoded(*_decode(reordered))
+    cat = decoded.exec_by_args("cat", "/etc/hostname")
+    fork = decoded.of(Action.FORK, cat.process.pid)
+    assert [e.process.entity_id for e in fork] == [cat.process.entity_id]
+    assert fork[0].process.executable == "/usr/bin/sh"  # what the child inherited
+    later = decoded.of(Action.OPEN, cat.process.pid)
+    assert later and {e.process.executable for e in later} == {"/usr/bin/cat"}
+    assert {e.process.args for e in later} == {("cat", "/etc/hostname")}
+
+
+def _record(*fields: object) -> bytes:
+    """A printf line as bpftrace writes it (numbers and plain ASCII need no escaping)."""
+    text = "\\t".join(str(field) for field in fields)
+    return b'{"type": "printf", "data": "' + text.encode() + b'\\n"}'
+
+
+def test_argv_of_a_failed_execve_arriving_late_is_not_used() -> None:
+    """execve #1 fails (ENOENT) and its X record overtakes its argv (another CPU); execve #2
+    succeeds and its exec record overtakes ITS argv: #2 must not get #1's argv."""
+    tid, start = 4242, 5_000_000_000
+    lines = [
+        _record("X", 150, tid, tid, start, -2, "/usr/local/bin/tool"),
+        _record("s", tid, 100, "tool"),
+        _record("s", tid, 100, "--old"),
+        _record("V", 100, tid, tid, start, 2, 0, ""),
+        _record("Z", 290, tid, tid, start, 1, ""),
+        _record("E", 300, tid, tid, start, tid, 1, 1_000_000_000, 0, 0, 0, 0, "/usr/bin/tool"),
+        _record("s", tid, 200, "tool"),
+        _record("s", tid, 200, "--new"),
+        _record("V", 200, tid, tid, start, 2, 0, ""),
+    ]
+    events, counters = _decode(lines)
+    execs = [e for e in events if e.event.action == Action.EXEC]
+    assert [e.process.args for e in execs] == [("tool", "--new")]
+    assert (counters.parse_errors, counters.incomplete) == (0, 0)
+    assert counters.skipped["exec_enoent"] == 1
 
 
 def test_exec_whose_argv_never_comes_is_released_at_the_deadline() -> None:

@@ -10,9 +10,7 @@ from provarmor.sources.ebpf.program import (
     FILTER,
     KernelFeatures,
     ProgramOptions,
-    emit,
     generate_program,
-    prefix_test,
     skipped_tracepoints,
 )
 from provarmor.sources.ebpf.wire import LAYOUTS
@@ -132,32 +130,11 @@ def test_families_select_probes_and_end_clears_every_map() -> None:
     end = full[full.index("\nEND\n") :]
     assert {name for name in used if f"clear({name});" in end} == used
     assert end.index("print(@io0)") < end.index("clear(@io0)") < end.index('printf("e\\t')
+    assert end.index("print(@records)") < end.index("clear(@records)")
+    printfs = re.findall(r"printf\([^;]*\);( @records = count\(\);)?", full)
+    assert printfs.count("") == 1  # every record is counted but the END marker
     with pytest.raises(ValueError, match="unknown probe families"):
         generate_program(ProgramOptions(families=("files",)), KERNEL)
-
-
-def test_exit_uses_group_dead_when_the_kernel_has_it() -> None:
-    assert "&& args->group_dead/" in generate_program(ProgramOptions(), KERNEL)
-    old = KernelFeatures(tracepoints=KERNEL.tracepoints, exit_has_group_dead=False)
-    assert f"sched_process_exit /{FILTER} && pid == tid/" in generate_program(ProgramOptions(), old)
-
-
-def test_noise_prefixes_compare_little_endian_words() -> None:
-    assert prefix_test("$p", "/dev/null") == (
-        "*(uint64 *)($p + 0) == 0x6c756e2f7665642f && (*(uint64 *)($p + 8) & 0xff) == 0x6c"
-    )
-    assert int.from_bytes(b"/dev/nul", "little") == 0x6C756E2F7665642F
-    text = generate_program(ProgramOptions(noise_prefixes=(), skip_missing_reads=False), KERNEL)
-    assert "$skip = 1" not in text
-
-
-def test_emit_checks_the_layout() -> None:
-    assert emit("Q", ["curtask->exit_code"]) == (
-        'printf("Q\\t%lu\\t%d\\t%d\\t%lu\\t%ld\\t%s\\n", $t, tid, pid, '
-        'curtask->group_leader->start_boottime, curtask->exit_code, "");'
-    )
-    with pytest.raises(ValueError, match="takes 1 values"):
-        emit("Q", [])
 
 
 def test_options_reach_the_text() -> None:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +110,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capture]:
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Capture:
     reason = _missing_prerequisite()
     if reason:
         pytest.skip(reason)
@@ -341,3 +340,13 @@ def test_start_names_what_is_missing() -> None:
     settings = EbpfSettings(bpftrace="/nonexistent/bpftrace")
     with pytest.raises(EbpfUnavailable, match="bpftrace"):
         EbpfSource(settings).start()
+
+
+def test_a_bpftrace_that_refuses_to_start_is_reported_with_its_message() -> None:
+    reason = _missing_prerequisite()
+    if reason:
+        pytest.skip(reason)
+    source = EbpfSource(EbpfSettings(strlen=256))
+    with pytest.raises(EbpfUnavailable, match="exceeds the current maximum of 200"):
+        source.start()
+    assert list(source.events()) == []

@@ -70,4 +70,5 @@ def test_seed_does_not_override_what_records_said_and_fork_inherits() -> None:
     assert (child.cwd, child.euid, child.fds) == ("/srv", 0, {3: "/srv/log"})
     child.remember_fd(4, "/tmp/x")
     assert 4 not in parent.fds
-    assert child.process().user is not None and child.process().user.id == "0"
+    user = child.process().user
+    assert user is not None and user.id == "0"

@@ -100,6 +100,14 @@ def test_socket_totals_from_both_maps() -> None:
         wire.parse_line(b'{"type": "stats", "data": {"@io1": {"1,2": {"count": 1, "total": 1}}}}')
 
 
+def test_the_count_of_printed_records() -> None:
+    assert wire.parse_line(b'{"type": "map", "data": {"@records": 4321}}') == wire.Emitted(4321)
+    with pytest.raises(ParseError, match="not a count"):
+        wire.parse_line(b'{"type": "map", "data": {"@records": "many"}}')
+    assert wire.is_record(b'{"type": "printf", "data": "garbage')
+    assert not wire.is_record(b'{"type": "lost_events", "data": {"events": 1}}')
+
+
 def test_other_messages_and_blank_lines() -> None:
     attached = wire.parse_line(b'{"type": "attached_probes", "data": {"probes": 108}}')
     assert attached == wire.Control("attached_probes", {"probes": 108})

@@ -1,0 +1,61 @@
+"""Process, file and identity probes (their text; loading them is in test_runner.py)."""
+
+from __future__ import annotations
+
+from provarmor.sources.ebpf.bpftext import FILTER
+from provarmor.sources.ebpf.options import KernelFeatures, ProgramOptions
+from provarmor.sources.ebpf.probes import file_blocks, heartbeat, identity_blocks, process_blocks
+
+FEATURES = KernelFeatures(tracepoints=frozenset())
+
+
+def _text(blocks: object) -> str:
+    return "\n".join(block.text for block in blocks)  # type: ignore[attr-defined]
+
+
+def test_fork_is_reported_by_the_child_and_exit_by_the_last_thread() -> None:
+    text = _text(process_blocks(ProgramOptions(), FEATURES))
+    for name in ("fork", "vfork", "clone", "clone3"):
+        assert (
+            f"tracepoint:syscalls:sys_exit_{name} /{FILTER} && args->ret == 0 && pid == tid/"
+            in text
+        )
+    assert f"sched_process_exit /{FILTER} && args->group_dead/" in text
+    old = KernelFeatures(tracepoints=frozenset(), exit_has_group_dead=False)
+    assert f"sched_process_exit /{FILTER} && pid == tid/" in _text(
+        process_blocks(ProgramOptions(), old)
+    )
+
+
+def test_exec_reads_argv_and_walks_the_cwd_across_mounts() -> None:
+    options = ProgramOptions(max_args=7, max_cwd_steps=5, mount_offset=40)
+    text = _text(process_blocks(options, FEATURES))
+    assert "while ($i < 7)" in text and "while ($i < 5)" in text
+    assert "(uint64)$task->fs->pwd.mnt - 40)" in text
+    assert "if ($m->mnt.mnt_root == $task->fs->pwd.mnt->mnt_root)" in text  # offset checked
+    assert "delete(@xf[args->old_pid]);" in text
+
+
+def test_noise_is_dropped_at_entry_and_missing_reads_at_exit() -> None:
+    text = _text(file_blocks(ProgramOptions(noise_prefixes=("/dev/null",))))
+    enter = text[text.index("sys_enter_openat") : text.index("sys_exit_openat")]
+    assert "if (($fl & 0x243) == 0) {" in enter  # no O_WRONLY|O_RDWR|O_CREAT|O_TRUNC
+    assert "0x6c756e2f7665642f" in enter
+    assert "if ($skip == 0) {" in enter  # noise is never parked, so never reported
+    exit_probe = text[text.index("sys_exit_openat") :]
+    assert "if (!($ret == -2 && ($fl & 0x243) == 0)) {" in exit_probe
+    quiet = _text(file_blocks(ProgramOptions(noise_prefixes=(), skip_missing_reads=False)))
+    assert "$w0" not in quiet and "$ret == -2 " not in quiet
+
+
+def test_ptrace_reports_only_the_requests_asked_for() -> None:
+    text = _text(identity_blocks(ProgramOptions(ptrace_requests=(16, 0x4206))))
+    assert "if (args->request == 16 || args->request == 16902) {" in text
+    assert "(args->prot & 4) && !(args->flags & 0x20)" in text  # PROT_EXEC, not anonymous
+
+
+def test_heartbeat_flushes_the_idle_map() -> None:
+    beat = heartbeat(ProgramOptions(flush_ms=250))
+    assert beat.text.startswith("interval:ms:250")
+    assert beat.text.index("print(@io1)") < beat.text.index("@gen = 1")
+    assert "@io" not in heartbeat(ProgramOptions(socket_io=False)).text
