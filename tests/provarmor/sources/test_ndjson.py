@@ -1,5 +1,8 @@
 import gzip
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from provarmor.model.actions import Action
 from provarmor.model.codec import encode_ndjson
 from provarmor.sources.base import HostContext, IngestReport
@@ -19,3 +22,35 @@ def test_reads_plain_and_gzip_keeping_good_lines(tmp_path):
         assert (report.records, report.events, report.rejected) == (7, 5, 2)
         assert report.errors[0].startswith(f"{path}:3:")
         assert report.errors[1].startswith(f"{path}:4:")
+
+
+def test_truncated_gzip_keeps_the_events_before_the_cut(tmp_path):
+    good = [make_event(Action.WRITE, path=f"/f{i}", ts=i) for i in range(3000)]
+    path = tmp_path / "cut.ndjson.gz"
+    path.write_bytes(gzip.compress(encode_ndjson(good))[:-200])
+    report = IngestReport(source=str(path))
+    events = list(read_ndjson(path, report=report, host=HostContext()))
+    assert events == good[: len(events)]
+    assert len(events) > 2000
+    assert report.rejected >= 1
+    assert "unreadable data" in report.errors[0]
+
+
+def test_last_line_without_newline_and_blank_lines(tmp_path):
+    good = [make_event(Action.READ, path="/a", ts=1), make_event(Action.READ, path="/b", ts=2)]
+    path = tmp_path / "x.ndjson"
+    path.write_bytes(b"\n\n" + encode_ndjson(good).rstrip(b"\n"))
+    report = IngestReport(source=str(path))
+    assert list(read_ndjson(path, report=report, host=HostContext())) == good
+    assert report.rejected == 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=2000))
+def test_garbage_files_never_raise(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("g") / "g.ndjson"
+    path.write_bytes(blob)
+    report = IngestReport(source=str(path))
+    events = list(read_ndjson(path, report=report, host=HostContext()))
+    assert report.events == len(events)
+    assert report.records == report.events + report.rejected
