@@ -3,7 +3,9 @@ under the live agent; list them; clean up after a crashed run."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -20,8 +22,9 @@ from provarmor.agent.settings import AgentSettings, SensorChoice
 from provarmor.cli.detect_commands import bundled_rules
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.lab.atomics.runner import run_atomics
 from provarmor.lab.cleanup import cleanup as lab_cleanup
-from provarmor.lab.dataset import RAW_FILE, finish_dataset, load_dataset
+from provarmor.lab.dataset import EVENTS_FILE, RAW_FILE, finish_dataset, load_dataset
 from provarmor.lab.evaluation import evaluate
 from provarmor.lab.registry import SCENARIOS, WORKLOADS
 from provarmor.lab.runner import run_lab
@@ -102,6 +105,47 @@ def run(  # noqa: PLR0913
         f"from the {meta.sensor} sensor in {(meta.ended_ns - meta.started_ns) / 1e9:.1f} s -> "
         f"{escape(str(out))}"
     )
+
+
+DEFAULT_ATOMICS = Path("../shared/data/atomic-red-team")
+
+
+@lab_app.command("atomics")
+def atomics(  # noqa: PLR0913
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for results and events.")],
+    atomics_path: Annotated[
+        Path, typer.Option("--atomics", help="Atomic Red Team folder (with atomics/).")
+    ] = DEFAULT_ATOMICS,
+    only: Annotated[
+        str, typer.Option(help="Comma-separated technique ids or test ids to run.")
+    ] = "",
+    timeout: Annotated[float, typer.Option(help="Seconds per test phase.")] = 30.0,
+    install_packages: Annotated[
+        bool, typer.Option(help="Install allow-listed Debian packages a test needs.")
+    ] = False,
+    sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
+) -> None:
+    """Run the Linux Atomic Red Team tests that can run here, one at a time, under the agent."""
+    if not atomics_path.is_dir():
+        raise ConfigError(f"no Atomic Red Team folder at {atomics_path}")
+    out.mkdir(parents=True, exist_ok=True)
+    recorder = AgentRecorder(out_dir=out, sensor=sensor)
+    report = run_atomics(
+        atomics_path,
+        recorder=recorder,
+        out_dir=out,
+        only=[item for item in only.split(",") if item] or None,
+        timeout_s=timeout,
+        install_packages=install_packages,
+    )
+    recorded = out / RECORDED
+    if recorded.exists():
+        with recorded.open("rb") as source, gzip.open(out / EVENTS_FILE, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        recorded.unlink()
+        recorded.with_name(recorded.name + ".position").unlink(missing_ok=True)
+    for line in report.summary_lines():
+        console.print(escape(line))
 
 
 @lab_app.command("list")

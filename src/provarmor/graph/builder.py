@@ -71,8 +71,8 @@ class GraphDelta:
 
 @dataclass(slots=True, kw_only=True)
 class BuilderLimits:
-    max_nodes: int = 400_000
-    max_open_edges: int = 800_000
+    max_nodes: int = 300_000
+    max_open_edges: int = 500_000
 
 
 class GraphBuilder:

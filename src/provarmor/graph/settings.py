@@ -10,12 +10,12 @@ from provarmor.model.setting import setting
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GraphSettings:
     max_nodes: int = setting(
-        400_000,
+        300_000,
         "Nodes held in memory; past this the least recently active tenth is evicted "
         "(already stored, so nothing is lost; counted as nodes_evicted).",
     )
     max_open_edges: int = setting(
-        800_000,
+        500_000,
         "Open edges whose reduction state is kept in memory (evictions counted).",
     )
     index_events: bool = setting(

@@ -104,7 +104,7 @@ _EDGE_SELECT = (
     "JOIN nodes d ON d.key = e.dst"
 )
 _NODE_SELECT = f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes"
-KEY_CACHE_SIZE = 500_000
+KEY_CACHE_SIZE = 200_000
 _UPDATE_EDGE = (
     "UPDATE edges SET first_ts = ?, last_ts = ?, count = ?, last_event = ?, incomplete = ? "
     "WHERE id = ?"
