@@ -182,12 +182,18 @@ def _write_back(state: FileState) -> None:
 def _delete_users(names: list[str]) -> None:
     for name in names:
         try:
-            uid = pwd.getpwnam(name).pw_uid
+            entry = pwd.getpwnam(name)
         except KeyError:
             continue
-        if uid != 0:  # a uid-0 alias shares root's processes: never kill by its uid
-            subprocess.run(["pkill", "-KILL", "-U", str(uid)], check=False, capture_output=True)
-        subprocess.run(["userdel", "-r", "-f", name], check=False, capture_output=True)
+        if entry.pw_uid != 0:  # a uid-0 alias shares root's processes: never kill by its uid
+            subprocess.run(
+                ["pkill", "-KILL", "-U", str(entry.pw_uid)], check=False, capture_output=True
+            )
+        # remove the home only when it is the user's own /home/NAME: a test may give a new
+        # account an existing home (/root), which must never be deleted with it
+        own_home = entry.pw_dir.rstrip("/") == f"/home/{name}"
+        command = ["userdel", "-r", "-f", name] if own_home else ["userdel", "-f", name]
+        subprocess.run(command, check=False, capture_output=True)
 
 
 def restore(snapshot: Snapshot) -> RestoreReport:
