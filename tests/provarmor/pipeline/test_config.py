@@ -48,5 +48,5 @@ def test_bad_override_is_reported():
 
 def test_schema_lists_every_key_with_its_description():
     text = schema_markdown(SECTIONS)
-    assert "| `max_nodes` | int | `400000` | stable |" in text
+    assert "| `max_nodes` | int | `300000` | stable |" in text
     assert "nodes_evicted" in text

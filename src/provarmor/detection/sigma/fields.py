@@ -9,12 +9,23 @@ Every field value is text (numbers and booleans in their usual spelling: ``"4444
 ``"true"``). An unknown value (the model's ``""``, a missing struct) is absent, so Sigma
 ``null`` matches it and ``exists`` does not.
 
+One field is ProvArmor's own, as Sysmon has no equivalent: ``FileMode``, the permission
+bits a chmod set, as four octal digits (``4755`` for a setuid program), so a rule can ask
+for the setuid bit with ``FileMode|re: '^[4-7]'``.
+
 Log sources:
 
 * ``product: linux`` with ``category``: ``process_creation`` (exec), ``file_event`` and
   ``file_create`` (create, write, rename target), ``file_delete``, ``file_rename``,
   ``file_change`` (write, truncate, chmod, chown), ``network_connection`` (connect, accept
   with a remote IP address: unix-socket connects are not network connections);
+* ``product: linux`` with the Sysmon categories that have a Linux counterpart here:
+  ``file_access`` (open and read: ``TargetFilename`` is the file opened for reading, the
+  way Windows object-access rules use it), ``process_access`` (ptrace: ``SourceImage`` is the
+  tracer, ``TargetImage``/``TargetProcessId``/``TargetProcessGUID`` the traced process),
+  ``driver_load`` (kernel module loads, failed attempts included: ``ImageLoaded`` is the
+  module file, or ``init_module:LENGTH`` for a module loaded from memory) and ``image_load``
+  (executable file mappings: ``ImageLoaded`` is the mapped file, e.g. a shared library);
 * ``service: auditd``: the raw audit records of events that carry ``Event.auditd``;
 * ``product: linux`` alone: every event (keyword rules written for any Linux log).
 
@@ -29,7 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from provarmor.model.actions import Action
-from provarmor.model.event import Event
+from provarmor.model.event import Event, ProcessRef
 
 Getter = Callable[[Event], str | None]
 
@@ -126,6 +137,30 @@ def _source_filename(event: Event) -> str | None:
     return None if event.file is None else _text(event.file.original_path)
 
 
+def _file_mode(event: Event) -> str | None:
+    file = event.file
+    return None if file is None or file.mode is None else f"{file.mode & 0o7777:04o}"
+
+
+def _target_process(event: Event) -> ProcessRef | None:
+    return None if event.target is None else event.target.process
+
+
+def _target_image(event: Event) -> str | None:
+    process = _target_process(event)
+    return None if process is None else _text(process.executable)
+
+
+def _target_process_id(event: Event) -> str | None:
+    process = _target_process(event)
+    return str(process.pid) if process is not None and process.pid else None
+
+
+def _target_process_guid(event: Event) -> str | None:
+    process = _target_process(event)
+    return None if process is None else _text(process.entity_id)
+
+
 def _destination_ip(event: Event) -> str | None:
     return None if event.destination is None else _text(event.destination.ip)
 
@@ -183,7 +218,19 @@ PROCESS_FIELDS: dict[str, Getter] = {
 FILE_FIELDS: dict[str, Getter] = {
     "targetfilename": _target_filename,
     "sourcefilename": _source_filename,
+    "filemode": _file_mode,
 }
+LOADED_FIELDS: dict[str, Getter] = {"imageloaded": _target_filename}
+"""``driver_load`` and ``image_load``: the module or library file."""
+ACCESS_FIELDS: dict[str, Getter] = {
+    "sourceimage": _image,
+    "sourceprocessid": _process_id,
+    "sourceprocessguid": _process_guid,
+    "targetimage": _target_image,
+    "targetprocessid": _target_process_id,
+    "targetprocessguid": _target_process_guid,
+}
+"""``process_access``: the tracer (source) and the traced process (target)."""
 NETWORK_FIELDS: dict[str, Getter] = {
     "destinationip": _destination_ip,
     "destinationport": _destination_port,
@@ -193,7 +240,13 @@ NETWORK_FIELDS: dict[str, Getter] = {
     "initiated": _initiated,
     "protocol": _protocol,
 }
-EVENT_FIELDS: dict[str, Getter] = {**PROCESS_FIELDS, **FILE_FIELDS, **NETWORK_FIELDS}
+EVENT_FIELDS: dict[str, Getter] = {
+    **PROCESS_FIELDS,
+    **FILE_FIELDS,
+    **NETWORK_FIELDS,
+    **LOADED_FIELDS,
+    **ACCESS_FIELDS,
+}
 """Every field an event-kind rule may name, by lower-case Sigma name."""
 
 # fmt: off
@@ -229,6 +282,22 @@ _CATEGORIES: dict[str, tuple[frozenset[Action], frozenset[str]]] = {
     "network_connection": (
         frozenset({Action.CONNECT, Action.ACCEPT}),
         frozenset(PROCESS_FIELDS) | frozenset(NETWORK_FIELDS),
+    ),
+    "file_access": (
+        frozenset({Action.OPEN, Action.READ}),
+        frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS),
+    ),
+    "process_access": (
+        frozenset({Action.PTRACE}),
+        frozenset(PROCESS_FIELDS) | frozenset(ACCESS_FIELDS),
+    ),
+    "driver_load": (
+        frozenset({Action.MODULE_LOAD}),
+        frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS) | frozenset(LOADED_FIELDS),
+    ),
+    "image_load": (
+        frozenset({Action.MMAP_EXEC}),
+        frozenset(PROCESS_FIELDS) | frozenset(FILE_FIELDS) | frozenset(LOADED_FIELDS),
     ),
 }
 

@@ -14,7 +14,7 @@ from provarmor.detection.sigma.fields import (
     map_logsource,
 )
 from provarmor.model.actions import Action
-from provarmor.model.event import Endpoint, File, User
+from provarmor.model.event import Endpoint, File, ProcessRef, Target, User
 from provarmor.testing.factories import make_event
 
 
@@ -28,6 +28,10 @@ from provarmor.testing.factories import make_event
         ("file_rename", {Action.RENAME}),
         ("file_change", {Action.WRITE, Action.TRUNCATE, Action.CHMOD, Action.CHOWN}),
         ("network_connection", {Action.CONNECT, Action.ACCEPT}),
+        ("file_access", {Action.OPEN, Action.READ}),
+        ("process_access", {Action.PTRACE}),
+        ("driver_load", {Action.MODULE_LOAD}),
+        ("image_load", {Action.MMAP_EXEC}),
     ],
 )
 def test_categories_map_onto_actions(category, actions):
@@ -137,3 +141,48 @@ def test_keyword_text_is_what_the_event_newly_says():
     assert keyword_text(
         msgspec.structs.replace(make_event(Action.DELETE), file=File(path="/var/log/syslog"))
     ) == ("/var/log/syslog",)
+
+
+@pytest.mark.parametrize(
+    ("category", "known", "unknown"),
+    [
+        ("file_access", {"targetfilename", "image", "filemode"}, {"targetimage", "imageloaded"}),
+        ("process_access", {"sourceimage", "targetimage", "targetprocessid"}, {"targetfilename"}),
+        ("driver_load", {"imageloaded", "image"}, {"targetimage"}),
+        ("image_load", {"imageloaded", "image"}, {"destinationip"}),
+    ],
+)
+def test_sysmon_style_categories_know_their_fields(category, known, unknown):
+    source = map_logsource(product="linux", category=category, service=None)
+    assert known <= source.fields
+    assert not unknown & source.fields
+
+
+def test_file_mode_is_four_octal_digits():
+    chmod = msgspec.structs.replace(make_event(Action.CHMOD), file=File(path="/tmp/x", mode=0o4755))
+    assert field("FileMode", chmod) == "4755"
+    plain = msgspec.structs.replace(chmod, file=File(path="/tmp/x", mode=0o644))
+    assert field("FileMode", plain) == "0644"
+    assert field("FileMode", make_event(Action.WRITE, path="/tmp/x")) is None
+
+
+def test_loaded_image_and_ptrace_target_fields():
+    mapped = make_event(Action.MMAP_EXEC, path="/tmp/libx.so", exe="/usr/bin/python3")
+    assert field("ImageLoaded", mapped) == "/tmp/libx.so"
+    module = make_event(Action.MODULE_LOAD, path="init_module:4096")
+    assert field("ImageLoaded", module) == "init_module:4096"
+    traced = make_event(Action.PTRACE, pid=7, exe="/usr/bin/python3")
+    assert field("TargetImage", traced) is None
+    assert field("TargetProcessId", traced) is None
+    traced = msgspec.structs.replace(
+        traced,
+        target=Target(
+            process=ProcessRef(entity_id="test-host-p9", pid=9, executable="/usr/sbin/sshd")
+        ),
+    )
+    assert field("SourceImage", traced) == "/usr/bin/python3"
+    assert field("SourceProcessId", traced) == "7"
+    assert field("SourceProcessGuid", traced) == "test-host-p7"
+    assert field("TargetImage", traced) == "/usr/sbin/sshd"
+    assert field("TargetProcessId", traced) == "9"
+    assert field("TargetProcessGuid", traced) == "test-host-p9"
