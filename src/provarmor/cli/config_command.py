@@ -12,11 +12,13 @@ from typing import Annotated, Any
 import typer
 
 from provarmor.agent.settings import AgentSettings
+from provarmor.detection.settings import DetectionSettings
 from provarmor.graph.settings import GraphSettings
 from provarmor.pipeline.config import load_config, schema_markdown
 
 SECTIONS: dict[str, type[Any]] = {
     "agent": AgentSettings,
+    "detection": DetectionSettings,
     "graph": GraphSettings,
 }
 

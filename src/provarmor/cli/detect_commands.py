@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.graph_commands import Format, _check_format, _print_problems
 from provarmor.detection.engine import detect
 from provarmor.detection.sigma.checker import check_rules
 from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.detection.suppress import SuppressingDetector, Suppression, parse_suppressions
 from provarmor.model.alert import Alert
 from provarmor.model.errors import ConfigError
 from provarmor.outputs.alert_formats import FORMATS
@@ -97,15 +99,33 @@ def detect_command(  # noqa: PLR0913
     host: Annotated[
         str, typer.Option(help="Host id for data that does not name it.")
     ] = "localhost",
+    suppressions: Annotated[
+        Path | None,
+        typer.Option(help="YAML exceptions (by host, executable, lineage, path, user)."),
+    ] = None,
 ) -> None:
-    """Run Sigma rules over recorded files; alerts as JSON lines, summary on stderr."""
+    """Run Sigma rules over recorded files; alerts as JSON lines, summary on stderr.
+
+    Repeated hits of a rule on the same process and object are merged into one alert with a
+    count (``detection.dedup_window_seconds``); ``--suppressions`` applies exceptions."""
     importer = IMPORTERS[_check_format(format)]
     rule_paths = rules or [bundled_rules()]
     missing = [path for path in rule_paths if not path.exists()]
     if missing:
         raise ConfigError(f"no rules at {missing[0]}")
-    detector, report = SigmaDetector.from_paths(rule_paths)
+    sigma, report = SigmaDetector.from_paths(rule_paths)
     console.print(f"{len(report.loaded)} rules loaded, {len(report.unsupported)} unsupported")
+    exceptions: tuple[Suppression, ...] = ()
+    if suppressions is not None:
+        exceptions = parse_suppressions(
+            suppressions.read_text(encoding="utf-8"), source=str(suppressions)
+        )
+    settings = OPTIONS.load()["detection"]
+    detector = SuppressingDetector(
+        sigma,
+        suppressions=exceptions,
+        window_ns=int(settings.dedup_window_seconds * 1e9),
+    )
     render = FORMATS[output.value]
     encoder = msgspec.json.Encoder()
     handle = out.open("wb") if out is not None else sys.stdout.buffer
@@ -122,6 +142,13 @@ def detect_command(  # noqa: PLR0913
         if out is not None:
             handle.close()
     console.print(_summary(alerts))
+    stats = detector.stats
+    suppressed, merged = sum(stats.suppressed.values()), sum(stats.duplicates.values())
+    if suppressed or merged:
+        console.print(
+            f"suppressed {suppressed:,} alerts by exceptions, merged {merged:,} repeated hits "
+            "into the alerts above"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -132,3 +132,19 @@ def test_detect_emits_attack_tagged_alerts(tmp_path, shared_data):
 def test_rules_check_reports_fraction(shared_data):
     result = invoke("rules", "check", shared_data / "sigma")
     assert "237/248 loaded (95.6 %)" in result.output
+
+
+def test_detect_with_bundled_pack_and_suppressions(tmp_path):
+    out = tmp_path / "alerts.jsonl"
+    result = invoke("detect", CHAIN, "--format", "auditd", "--out", out)
+    assert result.exit_code == 0, result.output
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert any(t["id"] == "T1105" for a in alerts for t in a["threat"]["technique"])
+    exceptions = tmp_path / "exceptions.yaml"
+    exceptions.write_text('- name: curl here\n  rules: ["*"]\n  executable: ["/usr/bin/curl"]\n')
+    silenced = tmp_path / "silenced.jsonl"
+    result = invoke(
+        "detect", CHAIN, "--format", "auditd", "--out", silenced, "--suppressions", exceptions
+    )
+    assert "suppressed" in result.output
+    assert len(silenced.read_text().splitlines()) < len(alerts)
