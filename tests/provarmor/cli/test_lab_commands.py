@@ -1,0 +1,84 @@
+"""A short scenario and a short benign workload recorded by the real agent (root)."""
+
+import os
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from provarmor.cli.app import app
+from provarmor.lab.dataset import load_dataset
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+@pytest.fixture(autouse=True)
+def _needs_root_and_bpftrace():
+    if os.geteuid() != 0:
+        pytest.skip("the lab and the agent need root")
+    if shutil.which("bpftrace") is None:
+        pytest.skip("bpftrace is not installed (scripts/bootstrap.sh dev installs it)")
+
+
+def test_scenario_dataset_labels_the_process_tree_the_scenario_started(tmp_path):
+    out = tmp_path / "ds"
+    result = runner.invoke(
+        app, ["lab", "run", "nodlink-ubuntu", "--seed", "7", "--sensor", "ebpf", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} >= {
+        "events.ndjson.gz",
+        "raw.jsonl.gz",
+        "labels.json",
+        "entity-labels.json",
+        "dataset.json",
+        "transcript.log",
+    }
+    dataset = load_dataset(out)
+    assert dataset.truth.completed
+    events = list(dataset.events())
+    assert dataset.meta.events == len(events) > 0
+    by_entity = {}
+    for event in events:
+        by_entity.setdefault(event.process.entity_id, event.process)
+    roots = {root.pid for root in dataset.truth.attacker_roots}
+    labelled = set(dataset.labels.processes)
+    # every attacker root the lab started is labelled, and so are their children
+    root_entities = {e for e, p in by_entity.items() if p.pid in roots and e in labelled}
+    assert root_entities, "no attacker root was found among the labelled processes"
+    children = {
+        e
+        for e, p in by_entity.items()
+        if p.parent is not None and p.parent.entity_id in root_entities
+    }
+    assert children
+    assert children <= labelled
+    # the lab's own web server is infrastructure, not attacker
+    infra = {p.pid for p in dataset.truth.infrastructure}
+    assert not {e for e in labelled if by_entity.get(e) and by_entity[e].pid in infra}
+
+
+def test_benign_dataset_has_no_attacker(tmp_path):
+    out = tmp_path / "benign"
+    result = runner.invoke(
+        app,
+        [
+            "lab",
+            "run",
+            "benign:cron-jobs",
+            "--duration",
+            "5",
+            "--seed",
+            "3",
+            "--sensor",
+            "ebpf",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    dataset = load_dataset(out)
+    assert dataset.meta.kind == "benign"
+    assert dataset.labels.processes == []
+    assert dataset.meta.events > 0
