@@ -10,6 +10,7 @@ committed batch: no loss, no duplicate.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -84,6 +85,7 @@ class GraphSink:
             self.builder.drain(full=full), meta={self._META_KEY: encode_position(position)}
         )
         self.builder.evict()
+        gc.freeze()  # long-lived graph state: keep it out of the cyclic collector's scans
 
     def close(self) -> None:
         self.store.apply(self.builder.drain(full=True))
