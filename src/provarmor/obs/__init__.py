@@ -1,1 +1,0 @@
-"""Observability: the metrics registry and logging conventions. Leaf package."""
