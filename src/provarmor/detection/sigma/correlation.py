@@ -24,6 +24,7 @@ table and the engine share the window semantics above and change together.
 from __future__ import annotations
 
 import operator
+from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -221,7 +222,7 @@ class _Correlation:
         return []
 
 
-class _Group:
+class _Group(ABC):
     """Per-group state. ``add`` returns the count when a sliding window fires."""
 
     def __init__(self, spec: CorrelationSpec, limits: CorrelationLimits, *, start: int) -> None:
@@ -233,14 +234,17 @@ class _Group:
     def last_seen(self, sliding: bool) -> int:
         return self.last if sliding else self.start
 
+    @abstractmethod
     def add(self, hit: Hit) -> int | None:
-        raise NotImplementedError
+        """Implemented by each kind of group."""
 
+    @abstractmethod
     def count(self) -> int:
-        raise NotImplementedError
+        """Implemented by each kind of group."""
 
+    @abstractmethod
     def hits(self) -> tuple[Hit, ...]:
-        raise NotImplementedError
+        """Implemented by each kind of group."""
 
     def events(self) -> int:
         return sum(hit.count for hit in self.hits())
