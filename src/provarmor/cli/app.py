@@ -13,8 +13,10 @@ from provarmor.cli import (
     config_command,
     demo_command,
     detect_commands,
+    eval_command,
     graph_commands,
     lab_commands,
+    train_command,
 )
 from provarmor.model.errors import ProvArmorError
 
@@ -32,6 +34,8 @@ demo_command.register(app)
 detect_commands.register(app)
 agent_commands.register(app)
 lab_commands.register(app)
+eval_command.register(app)
+train_command.register(app)
 
 
 @app.command()

@@ -12,14 +12,18 @@ from typing import Annotated, Any
 import typer
 
 from provarmor.agent.settings import AgentSettings
+from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.detection.settings import DetectionSettings
 from provarmor.graph.settings import GraphSettings
+from provarmor.investigation.settings import InvestigationSettings
 from provarmor.pipeline.config import load_config, schema_markdown
 
 SECTIONS: dict[str, type[Any]] = {
     "agent": AgentSettings,
+    "anomaly": AnomalySettings,
     "detection": DetectionSettings,
     "graph": GraphSettings,
+    "investigation": InvestigationSettings,
 }
 
 

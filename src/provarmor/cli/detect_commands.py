@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -13,17 +14,23 @@ import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.graph_commands import Format, _check_format, _print_problems
-from provarmor.detection.engine import detect
+from provarmor.detection.anomaly.bundle import load_bundle
+from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.checker import check_rules
-from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.suppress import SuppressingDetector, Suppression, parse_suppressions
 from provarmor.model.alert import Alert
 from provarmor.model.errors import ConfigError
+from provarmor.model.event import Event
+from provarmor.model.incident import Incident
 from provarmor.outputs.alert_formats import FORMATS
+from provarmor.outputs.incident_formats import INCIDENT_FORMATS
+from provarmor.pipeline.analysis import IncidentUpdate
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.registry import IMPORTERS
 
@@ -83,6 +90,54 @@ def _summary(alerts: list[Alert]) -> Table:
     return table
 
 
+class IncidentFormat(StrEnum):
+    json = "json"
+    ocsf = "ocsf"
+    dot = "dot"
+    svg = "svg"
+
+
+def _incident_panel(incident: Incident) -> str:
+    root = next((n for n in incident.nodes if n.id == incident.root_cause), None)
+    techniques = ", ".join(f"{ref.id} {ref.name}" for ref in incident.techniques[:12])
+    lines = [
+        f"[bold]{escape(incident.title)}[/bold]  severity {incident.severity}, "
+        f"score {incident.score:.1f}, {len(incident.nodes)} nodes, {len(incident.steps)} steps",
+        f"root cause: {escape(root.label if root is not None else incident.root_cause)}",
+        f"tactics: {escape(', '.join(ref.name for ref in incident.tactics))}",
+        f"techniques: {escape(techniques)}",
+        escape(incident.summary),
+    ]
+    return "\n".join(lines)
+
+
+def _write_incidents(incidents: list[Incident], *, out: Path, format: IncidentFormat) -> None:
+    render = INCIDENT_FORMATS[format.value]
+    if format in (IncidentFormat.dot, IncidentFormat.svg):
+        out.mkdir(parents=True, exist_ok=True)
+        for incident in incidents:
+            text = render(incident)
+            assert isinstance(text, str)
+            (out / f"{incident.id}.{format.value}").write_text(text, encoding="utf-8")
+        return
+    encoder = msgspec.json.Encoder()
+    with out.open("wb") as handle:
+        for incident in incidents:
+            handle.write(encoder.encode(render(incident)) + b"\n")
+
+
+def _print_filter_stats(detectors: Sequence[Detector]) -> None:
+    for detector in detectors:
+        if isinstance(detector, SuppressingDetector):
+            stats = detector.stats
+            suppressed, merged = sum(stats.suppressed.values()), sum(stats.duplicates.values())
+            if suppressed or merged:
+                console.print(
+                    f"suppressed {suppressed:,} alerts by exceptions, merged {merged:,} "
+                    "repeated hits into the alerts above"
+                )
+
+
 def detect_command(  # noqa: PLR0913
     paths: Annotated[
         list[Path], typer.Argument(help="Recorded files.", exists=True, dir_okay=False)
@@ -92,10 +147,22 @@ def detect_command(  # noqa: PLR0913
         list[Path] | None,
         typer.Option("--rules", "-r", help="Sigma rule files or directories (default: bundled)."),
     ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="Anomaly model (`provarmor train`).")
+    ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--output", help="Alert format.")
     ] = OutputFormat.ecs,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write alerts here.")] = None,
+    incidents_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--incidents", help="Write incidents here (a file; a directory for dot and svg)."
+        ),
+    ] = None,
+    incident_format: Annotated[
+        IncidentFormat, typer.Option(help="Incident format.")
+    ] = IncidentFormat.json,
     host: Annotated[
         str, typer.Option(help="Host id for data that does not name it.")
     ] = "localhost",
@@ -104,51 +171,67 @@ def detect_command(  # noqa: PLR0913
         typer.Option(help="YAML exceptions (by host, executable, lineage, path, user)."),
     ] = None,
 ) -> None:
-    """Run Sigma rules over recorded files; alerts as JSON lines, summary on stderr.
+    """Run Sigma rules (and the anomaly model) over recorded files, connect the signals
+    through the provenance graph and print the incidents with their attack story.
 
-    Repeated hits of a rule on the same process and object are merged into one alert with a
-    count (``detection.dedup_window_seconds``); ``--suppressions`` applies exceptions."""
+    Alerts go out as JSON lines; repeated hits of a rule on the same process and object are
+    merged into one alert with a count (``detection.dedup_window_seconds``);
+    ``--suppressions`` applies exceptions."""
     importer = IMPORTERS[_check_format(format)]
     rule_paths = rules or [bundled_rules()]
     missing = [path for path in rule_paths if not path.exists()]
     if missing:
         raise ConfigError(f"no rules at {missing[0]}")
-    sigma, report = SigmaDetector.from_paths(rule_paths)
-    console.print(f"{len(report.loaded)} rules loaded, {len(report.unsupported)} unsupported")
     exceptions: tuple[Suppression, ...] = ()
     if suppressions is not None:
         exceptions = parse_suppressions(
             suppressions.read_text(encoding="utf-8"), source=str(suppressions)
         )
-    settings = OPTIONS.load()["detection"]
-    detector = SuppressingDetector(
-        sigma,
+    settings = OPTIONS.load()
+    model_path = model or (Path(settings["anomaly"].model) if settings["anomaly"].model else None)
+    plan = AnalysisPlan(
+        rules=tuple(rule_paths),
+        model=load_bundle(model_path) if model_path is not None else None,
         suppressions=exceptions,
-        window_ns=int(settings.dedup_window_seconds * 1e9),
+        dedup_window_ns=int(settings["detection"].dedup_window_seconds * 1e9),
+        anomaly=settings["anomaly"],
+        investigation=settings["investigation"],
+        graph=settings["graph"],
     )
+    analysis = build_analysis(plan)
     render = FORMATS[output.value]
     encoder = msgspec.json.Encoder()
     handle = out.open("wb") if out is not None else sys.stdout.buffer
     alerts: list[Alert] = []
-    try:
+    latest: dict[str, Incident] = {}
+    reports: list[IngestReport] = []
+
+    def events() -> Iterator[Event]:
         for path in paths:
             ingest = IngestReport(source=str(path))
-            events = importer(path, report=ingest, host=HostContext(id=host))
-            for alert in detect([detector], events):
-                alerts.append(alert)
-                handle.write(encoder.encode(render(alert)) + b"\n")
-            _print_problems(ingest)
+            reports.append(ingest)
+            yield from importer(path, report=ingest, host=HostContext(id=host))
+
+    try:
+        for finding in analysis.run(events()):
+            if isinstance(finding, IncidentUpdate):
+                latest[finding.incident.id] = finding.incident
+                continue
+            alerts.append(finding)
+            handle.write(encoder.encode(render(finding)) + b"\n")
     finally:
         if out is not None:
             handle.close()
+    for ingest in reports:
+        _print_problems(ingest)
     console.print(_summary(alerts))
-    stats = detector.stats
-    suppressed, merged = sum(stats.suppressed.values()), sum(stats.duplicates.values())
-    if suppressed or merged:
-        console.print(
-            f"suppressed {suppressed:,} alerts by exceptions, merged {merged:,} repeated hits "
-            "into the alerts above"
-        )
+    _print_filter_stats(analysis.detectors)
+    incidents = sorted(latest.values(), key=lambda i: i.first_ts)
+    console.print(f"{len(incidents)} incidents ({describe_rule(plan.effective_rule())})")
+    for incident in incidents:
+        console.print(Panel(_incident_panel(incident), title=incident.id, expand=False))
+    if incidents_out is not None:
+        _write_incidents(incidents, out=incidents_out, format=incident_format)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,6 @@ under the live agent; list them; clean up after a crashed run."""
 from __future__ import annotations
 
 import gzip
-import json
 import shutil
 import tempfile
 import threading
@@ -19,13 +18,9 @@ from rich.table import Table
 
 from provarmor.agent.runner import Agent
 from provarmor.agent.settings import AgentSettings, SensorChoice
-from provarmor.cli.detect_commands import bundled_rules
-from provarmor.detection.engine import Detector
-from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.lab.atomics.runner import run_atomics
 from provarmor.lab.cleanup import cleanup as lab_cleanup
-from provarmor.lab.dataset import EVENTS_FILE, RAW_FILE, finish_dataset, load_dataset
-from provarmor.lab.evaluation import evaluate
+from provarmor.lab.dataset import EVENTS_FILE, RAW_FILE, finish_dataset
 from provarmor.lab.registry import SCENARIOS, WORKLOADS
 from provarmor.lab.runner import run_lab
 from provarmor.model.errors import ConfigError
@@ -177,99 +172,5 @@ def cleanup() -> None:
         console.print(escape(line))
 
 
-def _cell(value: float | int | None, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def eval_command(
-    datasets: Annotated[list[Path], typer.Argument(help="Lab dataset directories.")],
-    rules: Annotated[
-        list[Path] | None,
-        typer.Option("--rules", "-r", help="Sigma rules (default: the bundled pack)."),
-    ] = None,
-    as_json: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
-) -> None:
-    """Score the detectors on labelled datasets (labels are read only to score)."""
-    loaded = [load_dataset(path) for path in datasets]
-    rule_paths = rules or [bundled_rules()]
-    for path in rule_paths:
-        if not path.exists():
-            raise ConfigError(f"no rules at {path}")
-
-    def detectors() -> list[Detector]:
-        return [SigmaDetector.from_paths(rule_paths)[0]]
-
-    report = evaluate(loaded, detectors)
-    table = Table(title="evaluation per dataset")
-    for column in (
-        "dataset",
-        "seed",
-        "kind",
-        "events",
-        "incidents",
-        "alerts",
-        "true alerts",
-        "node P",
-        "node R",
-        "techniques",
-        "latency s",
-    ):
-        table.add_column(column)
-    for score in report.datasets:
-        techniques = (
-            f"{len(score.techniques_found)}/{len(score.techniques_expected)}"
-            if score.kind == "scenario"
-            else "-"
-        )
-        table.add_row(
-            escape(score.name),
-            str(score.seed),
-            score.kind,
-            f"{score.events:,}",
-            str(score.incidents),
-            str(score.alerts),
-            str(score.true_alerts),
-            _cell(score.precision),
-            _cell(score.recall),
-            techniques,
-            _cell(score.latency_s),
-        )
-    console.print(table)
-    totals = report.totals()
-    summary = Table(title="totals")
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    for key, value in totals.items():
-        summary.add_row(key.replace("_", " "), _cell(value, 3))
-    console.print(summary)
-    if not report.incident_builder:
-        console.print("incidents are 0: no incident builder is configured yet (rules only)")
-    if as_json is not None:
-        document = {
-            "totals": totals,
-            "datasets": [
-                {
-                    "name": s.name,
-                    "seed": s.seed,
-                    "kind": s.kind,
-                    "events": s.events,
-                    "incidents": s.incidents,
-                    "alerts": s.alerts,
-                    "true_alerts": s.true_alerts,
-                    "node_precision": s.precision,
-                    "node_recall": s.recall,
-                    "techniques_expected": sorted(s.techniques_expected),
-                    "techniques_found": sorted(s.techniques_found),
-                    "latency_s": s.latency_s,
-                }
-                for s in report.datasets
-            ],
-        }
-        as_json.write_text(json.dumps(document, indent=2) + "\n")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(lab_app, name="lab")
-    app.command(name="eval")(eval_command)

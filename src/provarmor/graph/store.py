@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from provarmor.graph.builder import GraphDelta
 from provarmor.graph.records import Edge, Node
 
@@ -70,7 +72,7 @@ class MemoryGraphStore:
     def apply(self, delta: GraphDelta) -> None:
         for node in delta.nodes:
             old = self.nodes.get(node.id)
-            copy = Node(**{f: getattr(node, f) for f in node.__struct_fields__})
+            copy = msgspec.structs.replace(node)
             self.nodes[node.id] = merge_node(old, copy) if old is not None else copy
         for edge in delta.new_edges:
             self.edges[edge.id] = _copy_edge(edge)
@@ -128,4 +130,4 @@ class MemoryGraphStore:
 
 
 def _copy_edge(edge: Edge) -> Edge:
-    return Edge(**{f: getattr(edge, f) for f in edge.__struct_fields__})
+    return msgspec.structs.replace(edge)

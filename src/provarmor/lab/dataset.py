@@ -111,6 +111,40 @@ def finish_dataset(out_dir: Path, *, recorded: Path, sensor: str) -> DatasetMeta
     return meta
 
 
+@dataclass(frozen=True, slots=True)
+class UnlabelledDataset:
+    """A dataset opened for its events only: training and calibration never see labels."""
+
+    path: Path
+    meta: DatasetMeta
+
+    def events(self, report: IngestReport | None = None) -> Iterator[Event]:
+        report = report or IngestReport(source=str(self.path / EVENTS_FILE))
+        return read_ndjson(self.path / EVENTS_FILE, report=report, host=HostContext())
+
+
+def load_unlabelled(path: Path) -> UnlabelledDataset:
+    """Open a dataset reading only its metadata and (lazily) its events, never its labels."""
+    if not path.is_dir():
+        raise ConfigError(f"not a dataset directory: {path}")
+    for name in (META_FILE, EVENTS_FILE):
+        if not (path / name).exists():
+            raise ConfigError(f"dataset is missing {name}", location=str(path))
+    return UnlabelledDataset(path=path, meta=_read_meta(path))
+
+
+def _read_meta(path: Path) -> DatasetMeta:
+    try:
+        meta = msgspec.json.decode((path / META_FILE).read_bytes(), type=DatasetMeta)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ParseError(str(exc), location=str(path / META_FILE)) from None
+    if meta.format_version != DATASET_FORMAT_VERSION:
+        raise ParseError(
+            f"dataset format {meta.format_version} is not supported", location=str(path / META_FILE)
+        )
+    return meta
+
+
 def load_dataset(path: Path) -> Dataset:
     """Open a dataset directory; a missing or malformed part is a clear error naming it."""
     if not path.is_dir():
@@ -118,13 +152,9 @@ def load_dataset(path: Path) -> Dataset:
     for name in (META_FILE, LABELS_FILE, ENTITY_LABELS_FILE, EVENTS_FILE):
         if not (path / name).exists():
             raise ConfigError(f"dataset is missing {name}", location=str(path))
+    meta = _read_meta(path)
     try:
-        meta = msgspec.json.decode((path / META_FILE).read_bytes(), type=DatasetMeta)
         labels = msgspec.json.decode((path / ENTITY_LABELS_FILE).read_bytes(), type=EntityLabels)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ParseError(str(exc), location=str(path)) from None
-    if meta.format_version != DATASET_FORMAT_VERSION:
-        raise ParseError(
-            f"dataset format {meta.format_version} is not supported", location=str(path / META_FILE)
-        )
+        raise ParseError(str(exc), location=str(path / ENTITY_LABELS_FILE)) from None
     return Dataset(path=path, meta=meta, truth=load_ground_truth(path / LABELS_FILE), labels=labels)

@@ -1,36 +1,38 @@
-"""``provarmor eval``: how well detectors do on labelled lab datasets.
+"""``provarmor eval``: how well the analysis does on labelled lab datasets.
 
-Detectors see only each dataset's events; labels are read afterwards to score what they
-said. Per dataset and in total:
+Each dataset runs through a fresh analysis pipeline (graph, detectors, incident engine) that
+sees only its events; labels are read afterwards to score what it said. Per dataset and in
+total:
 
-* **incident-level detection**: attack datasets with at least one incident (one incident
-  per campaign is the goal); **false incidents per benign host-hour**;
-* **alert-level detection**: the same with alerts instead of incidents (rules alone);
-* **node-level precision and recall**: processes the detectors flagged against the
+* **incident-level detection**: attack datasets with at least one true incident (one holding
+  an attacker process), and with exactly one (the goal: one incident per campaign);
+  **false incidents per benign host-hour** (every incident of a benign run), and incidents
+  without attacker processes in attack runs (benign background activity);
+* **alert-level detection**: the same with raw signals instead of incidents;
+* **node-level precision and recall**: the processes in incident graphs against the
   attacker's processes (the lab's own servers are left out);
-* **ADP** (attack detection vs precision area): alerts are thresholded by severity; each
+* **ADP** (attack detection vs precision area): incidents are thresholded by score; each
   threshold gives (share of attacks detected, precision of flagged processes); ADP is the
   area under precision over detection, from (0, 1) to the last point (1.0 is perfect);
-* **technique coverage**: the scenario's ATT&CK techniques named by true alerts (either
-  numbering of a renumbered technique counts);
-* **detection latency**: from the first attack step to the first true alert's event.
-
-Until an incident builder exists every incident count is zero, and the report says so.
+* **technique coverage**: the scenario's ATT&CK techniques named by true incidents or true
+  alerts (either numbering of a renumbered technique counts);
+* **latency**: of every update of a true incident, from the earliest signal it took in to
+  the update (see :class:`provarmor.pipeline.analysis.IncidentUpdate`).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from provarmor.detection.engine import Detector, detect
 from provarmor.lab.dataset import Dataset
-from provarmor.model.alert import Alert
-from provarmor.model.attack import AttackTable, load_attack_table
+from provarmor.model.attack import AttackRef, AttackTable, load_attack_table
 from provarmor.model.event import Event
+from provarmor.model.incident import Incident
+from provarmor.pipeline.analysis import Analysis
 
-LEVELS = ("informational", "low", "medium", "high", "critical")
 INFRA_START_SLACK_NS = 2_000_000_000
 
 
@@ -44,14 +46,25 @@ class DatasetScore:
     alerts: int = 0
     true_alerts: int = 0
     incidents: int = 0
-    detected: bool = False
-    """Attack datasets: at least one true alert."""
+    true_incidents: int = 0
+    alert_detected: bool = False
+    """Attack datasets: at least one signal on an attacker process."""
     flagged: set[str] = field(default_factory=set)
+    """Processes in incident graphs (the lab's infrastructure left out)."""
     malicious: set[str] = field(default_factory=set)
     techniques_expected: set[str] = field(default_factory=set)
     techniques_found: set[str] = field(default_factory=set)
-    latency_s: float | None = None
-    alerts_by_level: dict[str, list[Alert]] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list)
+    ranked: list[tuple[float, frozenset[str]]] = field(default_factory=list)
+    """``(incident score, its processes)`` for every incident: the input of :func:`adp`."""
+
+    @property
+    def detected(self) -> bool:
+        return self.kind == "scenario" and self.true_incidents > 0
+
+    @property
+    def false_incidents(self) -> int:
+        return self.incidents - self.true_incidents
 
     @property
     def precision(self) -> float | None:
@@ -68,47 +81,48 @@ class DatasetScore:
 class EvalReport:
     datasets: list[DatasetScore]
     adp: float
-    incident_builder: bool = False
 
     def totals(self) -> dict[str, float | int | None]:
         attacks = [d for d in self.datasets if d.kind == "scenario"]
         benign = [d for d in self.datasets if d.kind == "benign"]
-        flagged = (
-            set().union(*(tag(d, d.flagged) for d in self.datasets)) if self.datasets else set()
-        )
-        malicious = (
-            set().union(*(tag(d, d.malicious) for d in self.datasets)) if self.datasets else set()
-        )
+        flagged = set().union(*(tag(d, d.flagged) for d in self.datasets))
+        malicious = set().union(*(tag(d, d.malicious) for d in self.datasets))
         hours = sum(d.hours for d in benign)
-        latencies = sorted(d.latency_s for d in attacks if d.latency_s is not None)
+        latencies = sorted(x for d in attacks for x in d.latencies_s)
         expected = sum(len(d.techniques_expected) for d in attacks)
         return {
             "attack_datasets": len(attacks),
             "benign_host_hours": round(hours, 4),
-            "incident_detection": sum(1 for d in attacks if d.incidents) / len(attacks)
-            if attacks
-            else None,
+            "incident_detection": _share(attacks, lambda d: d.true_incidents > 0),
+            "one_incident": _share(attacks, lambda d: d.true_incidents == 1),
             "false_incidents_per_host_hour": (
                 sum(d.incidents for d in benign) / hours if hours else None
             ),
-            "alert_detection": sum(1 for d in attacks if d.detected) / len(attacks)
-            if attacks
-            else None,
-            "false_alerts_per_host_hour": (
-                sum(d.alerts for d in benign) / hours if hours else None
-            ),
+            "false_incidents_in_attack_runs": sum(d.false_incidents for d in attacks),
+            "alert_detection": _share(attacks, lambda d: d.alert_detected),
+            "false_alerts_per_host_hour": sum(d.alerts for d in benign) / hours if hours else None,
             "node_precision": len(flagged & malicious) / len(flagged) if flagged else None,
             "node_recall": len(flagged & malicious) / len(malicious) if malicious else None,
             "adp": round(self.adp, 4),
             "technique_coverage": (
                 sum(len(d.techniques_found) for d in attacks) / expected if expected else None
             ),
-            "latency_p50_s": latencies[len(latencies) // 2] if latencies else None,
-            "latency_max_s": latencies[-1] if latencies else None,
+            "latency_p50_s": _quantile(latencies, 0.5),
+            "latency_p99_s": _quantile(latencies, 0.99),
         }
 
 
-def tag(score: DatasetScore, ids: set[str]) -> set[str]:
+def _share(scores: Sequence[DatasetScore], test: Callable[[DatasetScore], bool]) -> float | None:
+    return sum(1 for d in scores if test(d)) / len(scores) if scores else None
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def tag(score: DatasetScore, ids: set[str] | frozenset[str]) -> set[str]:
     """Entity ids made unique across datasets."""
     return {f"{score.name}/{score.seed}/{entity}" for entity in ids}
 
@@ -125,18 +139,21 @@ def _infrastructure(dataset: Dataset, starts: dict[str, tuple[int, int]]) -> set
     }
 
 
-def _technique_ids(alert: Alert) -> set[str]:
+def _technique_ids(refs: Sequence[AttackRef]) -> set[str]:
     ids = set()
-    for ref in alert.techniques:
+    for ref in refs:
         ids.add(ref.id.upper())
         if ref.same_as:
             ids.add(ref.same_as.upper())
     return ids
 
 
-def score_dataset(
-    dataset: Dataset, detectors: Sequence[Detector], *, attack: AttackTable
-) -> DatasetScore:
+def _processes(incident: Incident) -> frozenset[str]:
+    return frozenset(node.id for node in incident.nodes if node.kind == "process")
+
+
+def score_dataset(dataset: Dataset, analysis: Analysis, *, attack: AttackTable) -> DatasetScore:
+    """Run ``analysis`` over the dataset's events, then score it against the labels."""
     meta, truth = dataset.meta, dataset.truth
     score = DatasetScore(
         name=meta.name,
@@ -155,32 +172,30 @@ def score_dataset(
                 starts[process.entity_id] = (process.pid, process.start)
             yield event
 
-    alerts = list(detect(detectors, events()))
+    result = analysis.collect(events())
     infra = _infrastructure(dataset, starts)
-    malicious = score.malicious
-    first_true: int | None = None
-    for alert in alerts:
-        processes = set(alert.process_entity_ids) - infra
+    malicious = score.malicious = score.malicious - infra
+    found: set[str] = set()
+    for alert in result.alerts:
         score.alerts += 1
-        score.alerts_by_level.setdefault(alert.level or "informational", []).append(alert)
-        score.flagged |= processes
-        if processes & malicious:
+        if set(alert.process_entity_ids) & malicious:
             score.true_alerts += 1
-            found = _technique_ids(alert)
-            score.techniques_found |= found
-            if first_true is None or alert.first_timestamp < first_true:
-                first_true = alert.first_timestamp
-    expected = set()
-    for technique in truth.techniques:
-        expected.add(technique.id.upper())
+            found |= _technique_ids(alert.techniques)
+    true_ids: set[str] = set()
+    for incident in result.incidents():
+        processes = _processes(incident) - infra
+        score.incidents += 1
+        score.flagged |= processes
+        score.ranked.append((incident.score, frozenset(processes)))
+        if processes & malicious:
+            score.true_incidents += 1
+            true_ids.add(incident.id)
+            found |= _technique_ids(incident.techniques)
+    score.latencies_s = [u.latency_s for u in result.updates if u.incident.id in true_ids]
+    expected = {technique.id.upper() for technique in truth.techniques}
     score.techniques_expected = expected
-    score.techniques_found &= _with_aliases(expected, attack)
-    score.techniques_found = {
-        t for t in expected if _with_aliases({t}, attack) & score.techniques_found
-    }
-    score.detected = meta.kind == "scenario" and score.true_alerts > 0
-    if first_true is not None and truth.attack_start_ns:
-        score.latency_s = max(first_true - truth.attack_start_ns, 0) / 1e9
+    score.techniques_found = {t for t in expected if _with_aliases({t}, attack) & found}
+    score.alert_detected = meta.kind == "scenario" and score.true_alerts > 0
     return score
 
 
@@ -194,42 +209,41 @@ def _with_aliases(ids: set[str], attack: AttackTable) -> set[str]:
 
 
 def adp(scores: Sequence[DatasetScore]) -> float:
-    """Area under precision (y) over attack detection rate (x), thresholding alerts by level."""
+    """Area under precision (y) over attack detection rate (x), thresholding incidents by
+    their score."""
     attacks = [s for s in scores if s.kind == "scenario"]
     if not attacks:
         return 0.0
+    thresholds = sorted({value for s in scores for value, _ in s.ranked}, reverse=True)
+    malicious = set().union(*(tag(s, s.malicious) for s in scores))
     points = [(0.0, 1.0)]
-    for index in range(len(LEVELS) - 1, -1, -1):
-        kept = set(LEVELS[index:])
+    for threshold in thresholds:
         detected = 0
         flagged: set[str] = set()
-        malicious: set[str] = set()
         for score in scores:
-            processes = {
-                p
-                for level in kept
-                for alert in score.alerts_by_level.get(level, ())
-                for p in alert.process_entity_ids
-            }
-            processes = tag(score, processes)
-            flagged |= processes
-            malicious |= tag(score, score.malicious)
-            if score.kind == "scenario" and processes & tag(score, score.malicious):
+            kept = tag(score, set().union(*(p for v, p in score.ranked if v >= threshold)))
+            flagged |= kept
+            if score.kind == "scenario" and kept & tag(score, score.malicious):
                 detected += 1
         precision = len(flagged & malicious) / len(flagged) if flagged else 1.0
         points.append((detected / len(attacks), precision))
-    points.sort()
-    area = 0.0
-    for (x0, y0), (x1, y1) in pairwise(points):
-        area += (x1 - x0) * (y0 + y1) / 2
-    return area
+    best: dict[float, float] = {}
+    for x, y in points:  # at each detection rate, the best precision some threshold gives
+        best[x] = max(best.get(x, 0.0), y)
+    points = sorted(best.items())
+    return sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in pairwise(points))
 
 
-def evaluate(
-    datasets: Sequence[Dataset],
-    detectors_for: Callable[[], Sequence[Detector]],
-) -> EvalReport:
-    """Score every dataset with fresh detectors (no state carried between datasets)."""
+def evaluate(datasets: Sequence[Dataset], analysis_for: Callable[[], Analysis]) -> EvalReport:
+    """Score every dataset with a fresh pipeline (no state carried between datasets)."""
     attack = load_attack_table()
-    scores = [score_dataset(d, detectors_for(), attack=attack) for d in datasets]
+    scores = [score_dataset(d, analysis_for(), attack=attack) for d in datasets]
     return EvalReport(datasets=scores, adp=adp(scores))
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float, float] | None:
+    """Mean and sample standard deviation of the known values (``None`` when none are)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    return statistics.fmean(known), statistics.stdev(known) if len(known) > 1 else 0.0

@@ -36,6 +36,10 @@ class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
     first_timestamp: int = 0
     last_timestamp: int = 0
     count: int = 1
+    score: float = 0.0
+    """Strength on the detector's own scale: for the anomaly model, the process's anomaly score
+    divided by the calibrated threshold (>= 1 when it fired); 0 for rules (their ``level``
+    says it)."""
 
     @property
     def technique_ids(self) -> tuple[str, ...]:

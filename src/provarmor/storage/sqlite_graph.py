@@ -219,15 +219,19 @@ class SqliteGraphStore:
         """Write one batch in one transaction, together with ``meta`` entries (a consumer's
         input position, so that position and data commit or roll back together)."""
         db = self._db
+        fresh: dict[str, int] = {}
         try:
             db.execute("BEGIN")
-            keys = self._keys
-            if len(keys) + len(delta.nodes) > KEY_CACHE_SIZE:
-                keys.clear()
+            if len(self._keys) + len(delta.nodes) > KEY_CACHE_SIZE:
+                self._keys.clear()
                 self.key_cache_resets += 1
             for node in delta.nodes:
-                keys[node.id] = db.execute(_UPSERT_NODE, _node_row(node)).fetchone()[0]
-            key = self._key
+                fresh[node.id] = db.execute(_UPSERT_NODE, _node_row(node)).fetchone()[0]
+
+            def key(node_id: str) -> int:
+                found = fresh.get(node_id)
+                return found if found is not None else self._key(node_id)
+
             db.executemany(
                 _INSERT_EDGE,
                 [_edge_row(edge, key(edge.src), key(edge.dst)) for edge in delta.new_edges],
@@ -249,10 +253,13 @@ class SqliteGraphStore:
             if meta:
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
             db.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StorageError) as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            if isinstance(exc, StorageError):
+                raise
             raise StorageError(f"cannot write graph batch: {exc}", location=self.path) from None
+        self._keys.update(fresh)  # only keys of committed rows are cached
 
     def _key(self, node_id: str) -> int:
         key = self._keys.get(node_id)

@@ -1,67 +1,19 @@
+"""SQLite-only behaviour; what every store does is in test_graph_stores.py."""
+
 import sqlite3
 
 import pytest
 
-from provarmor.graph.builder import GraphBuilder
-from provarmor.graph.trace import Direction, trace_from_event
-from provarmor.model.actions import Action
 from provarmor.model.errors import StorageError
 from provarmor.storage.sqlite_graph import SqliteGraphStore
-from provarmor.testing.factories import entity, make_event
 
 
-def fill(store, events):
-    builder = GraphBuilder(next_edge_id=store.next_edge_id())
-    for event in events:
-        builder.add(event)
-    store.apply(builder.drain())
-
-
-def test_round_trip_and_queries(tmp_path):
-    store = SqliteGraphStore(tmp_path / "g.db")
-    fill(
-        store,
-        [
-            make_event(Action.EXEC, pid=2, ppid=1, exe="/usr/bin/curl", ts=1),
-            make_event(
-                Action.WRITE, pid=2, exe="/usr/bin/curl", path="/tmp/x", ts=2, event_id="w1"
-            ),
-            make_event(
-                Action.WRITE, pid=2, exe="/usr/bin/curl", path="/tmp/x", ts=3, event_id="w2"
-            ),
-        ],
-    )
-    node = store.node(entity(2))
-    assert node is not None and node.executable == "/usr/bin/curl"
-    (edge,) = store.in_edges("file:test-host:/tmp/x")
-    assert (edge.count, edge.first_ts, edge.last_ts, edge.last_event) == (2, 2, 3, "w2")
-    assert [e.action for e in store.out_edges(entity(1))] == ["fork"]
-    found = store.event_edge("w1")
-    assert found is not None and found[0].id == edge.id and found[1] == 2
-    assert [n.id for n in store.find_nodes("tmp/x")] == ["file:test-host:/tmp/x"]
-    assert store.find_nodes("100%_") == []
-    stats = store.stats()
-    assert stats.nodes_by_kind == {"process": 2, "file": 2}
-    assert stats.edges_by_action["write"] == 2
-    store.close()
-
-
-def test_second_batch_continues_edge_ids_and_merges_nodes(tmp_path):
+def test_the_file_is_in_wal_mode(tmp_path):
     path = tmp_path / "g.db"
-    store = SqliteGraphStore(path)
-    fill(store, [make_event(Action.WRITE, pid=2, path="/a", ts=5)])
-    store.close()
-    store = SqliteGraphStore(path)
-    fill(store, [make_event(Action.WRITE, pid=2, path="/a", ts=1, exe="")])
-    assert store.edge_count() == 2
-    node = store.node(entity(2))
-    assert node is not None and (node.first_ts, node.last_ts) == (1, 5)
-    assert node.executable == "/usr/bin/bash"  # an empty later value never erases a known one
-    result = trace_from_event(
-        store, store.out_edges(entity(2))[0].first_event, direction=Direction.FORWARD
-    )
-    assert result is not None and "file:test-host:/a" in result.nodes
-    store.close()
+    SqliteGraphStore(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
 
 
 def test_newer_format_is_refused(tmp_path):

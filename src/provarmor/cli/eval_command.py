@@ -1,0 +1,215 @@
+"""``provarmor eval``: score the analysis on labelled lab datasets, once or by the protocol.
+
+Once: ``provarmor eval DATASET... [--model MODEL] [--no-rules]`` runs the pipeline over each
+dataset and prints per-dataset and total figures.
+
+Protocol: ``provarmor eval TEST... --train DIR... --validation DIR... --seeds 1,2,3,4,5``
+trains a model per seed on the training runs, calibrates on the validation runs and scores
+the rules alone, the model alone and both on the test runs (attack runs of that seed and
+every benign run); it prints mean ± std over the seeds (:mod:`provarmor.lab.protocol`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from provarmor.cli.detect_commands import bundled_rules
+from provarmor.detection.anomaly.bundle import load_bundle
+from provarmor.lab.dataset import load_dataset
+from provarmor.lab.evaluation import EvalReport, evaluate
+from provarmor.lab.protocol import CONFIGURATIONS, METRICS, ProtocolPlan, run_protocol
+from provarmor.model.errors import ConfigError
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
+
+console = Console()
+
+
+def _cell(value: float | int | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds: expected numbers separated by commas, got {text!r}") from None
+
+
+def _dataset_table(report: EvalReport) -> Table:
+    table = Table(title="evaluation per dataset")
+    for column in (
+        "dataset",
+        "seed",
+        "kind",
+        "events",
+        "incidents",
+        "true",
+        "alerts",
+        "true alerts",
+        "node P",
+        "node R",
+        "techniques",
+        "latency max s",
+    ):
+        table.add_column(column)
+    for s in report.datasets:
+        techniques = (
+            f"{len(s.techniques_found)}/{len(s.techniques_expected)}"
+            if s.kind == "scenario"
+            else "-"
+        )
+        table.add_row(
+            escape(s.name),
+            str(s.seed),
+            s.kind,
+            f"{s.events:,}",
+            str(s.incidents),
+            str(s.true_incidents),
+            str(s.alerts),
+            str(s.true_alerts),
+            _cell(s.precision),
+            _cell(s.recall),
+            techniques,
+            _cell(max(s.latencies_s)) if s.latencies_s else "-",
+        )
+    return table
+
+
+def _report_json(report: EvalReport) -> dict[str, Any]:
+    return {
+        "totals": report.totals(),
+        "datasets": [
+            {
+                "name": s.name,
+                "seed": s.seed,
+                "kind": s.kind,
+                "events": s.events,
+                "incidents": s.incidents,
+                "true_incidents": s.true_incidents,
+                "alerts": s.alerts,
+                "true_alerts": s.true_alerts,
+                "node_precision": s.precision,
+                "node_recall": s.recall,
+                "techniques_expected": sorted(s.techniques_expected),
+                "techniques_found": sorted(s.techniques_found),
+                "latencies_s": s.latencies_s,
+            }
+            for s in report.datasets
+        ],
+    }
+
+
+def _check_rules(rules: list[Path] | None) -> tuple[Path, ...]:
+    paths = tuple(rules or [bundled_rules()])
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"no rules at {path}")
+    return paths
+
+
+def eval_command(  # noqa: PLR0913
+    datasets: Annotated[list[Path], typer.Argument(help="Lab dataset directories to test on.")],
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", "-r", help="Sigma rules (default: the bundled pack)."),
+    ] = None,
+    no_rules: Annotated[bool, typer.Option("--no-rules", help="Run without rules.")] = False,
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="Anomaly model (`provarmor train`).")
+    ] = None,
+    train: Annotated[
+        list[Path] | None, typer.Option("--train", help="Protocol: benign training datasets.")
+    ] = None,
+    validation: Annotated[
+        list[Path] | None,
+        typer.Option("--validation", help="Protocol: benign validation datasets."),
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Protocol: seeds, e.g. 1,2,3,4,5.")] = "1,2,3,4,5",
+    configurations: Annotated[
+        str, typer.Option(help="Protocol: configurations to compare.")
+    ] = ",".join(CONFIGURATIONS),
+    as_json: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """Score the analysis on labelled datasets (labels are read only to score)."""
+    rule_paths = () if no_rules else _check_rules(rules)
+    if train or validation:
+        if not train or not validation:
+            raise ConfigError("the protocol needs both --train and --validation datasets")
+        _protocol(
+            ProtocolPlan(
+                train=train,
+                validation=validation,
+                test=datasets,
+                seeds=_seeds(seeds),
+                rules=rule_paths or _check_rules(rules),
+                configurations=[c.strip() for c in configurations.split(",") if c.strip()],
+            ),
+            as_json=as_json,
+        )
+        return
+    loaded = [load_dataset(path) for path in datasets]
+    plan = AnalysisPlan(rules=rule_paths, model=load_bundle(model) if model is not None else None)
+    report = evaluate(loaded, lambda: build_analysis(plan))
+    console.print(_dataset_table(report))
+    totals = report.totals()
+    summary = Table(title="totals")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for key, value in totals.items():
+        summary.add_row(key.replace("_", " "), _cell(value, 3))
+    console.print(summary)
+    console.print(f"incident rule: {describe_rule(plan.effective_rule())}")
+    if as_json is not None:
+        as_json.write_text(json.dumps(_report_json(report), indent=2) + "\n")
+
+
+def _protocol(plan: ProtocolPlan, *, as_json: Path | None) -> None:
+    report = run_protocol(plan, progress=lambda line: console.print(escape(line)))
+    table = Table(title=f"mean ± std over seeds {', '.join(map(str, plan.seeds))}")
+    table.add_column("metric")
+    summary = report.summary()
+    for configuration in summary:
+        table.add_column(configuration, justify="right")
+    for metric in METRICS:
+        cells = []
+        for configuration in summary:
+            value = summary[configuration][metric]
+            cells.append("-" if value is None else f"{value[0]:.3f} ± {value[1]:.3f}")
+        table.add_row(metric.replace("_", " "), *cells)
+    console.print(table)
+    console.print(
+        f"training processes {report.training_processes:,}, validation processes "
+        f"{report.validation_processes:,}, validation host-hours {report.validation_hours:.3f}"
+    )
+    if as_json is not None:
+        document = {
+            "summary": {
+                c: {m: list(v) if v is not None else None for m, v in metrics.items()}
+                for c, metrics in summary.items()
+            },
+            "runs": [
+                {
+                    "seed": run.seed,
+                    "configuration": run.configuration,
+                    "incident_rule": describe_rule(run.incident_rule),
+                    "model_threshold": run.model_threshold,
+                    "seconds": run.seconds,
+                    **_report_json(run.report),
+                }
+                for run in report.runs
+            ],
+        }
+        as_json.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="eval")(eval_command)

@@ -1,0 +1,248 @@
+"""The per-process feature profile, built online from events.
+
+A :class:`Profile` holds, per attribute, the normalised tokens a process has shown (with one
+raw example each, for explanations): its executable, argv tokens, files read, written and
+executed or mapped, network endpoints, child programs and identity changes. A
+:class:`ProfileTable` feeds events into profiles and records which ones gained something NEW
+(they are *dirty* and must be re-scored); an event that repeats known tokens costs a lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from provarmor.detection.anomaly.tokens import (
+    argument_tokens,
+    endpoint_token,
+    normalize_path,
+)
+from provarmor.model.actions import Action
+from provarmor.model.event import Event
+
+ATTRIBUTES = ("exe", "arg", "read", "write", "exec", "net", "child", "other")
+"""The attributes of a profile, in vector order."""
+
+_FILE_ATTRIBUTE: dict[Action, str] = {
+    Action.OPEN: "read",
+    Action.READ: "read",
+    Action.WRITE: "write",
+    Action.CREATE: "write",
+    Action.TRUNCATE: "write",
+    Action.DELETE: "write",
+    Action.CHMOD: "write",
+    Action.CHOWN: "write",
+    Action.RENAME: "write",
+    Action.LINK: "write",
+    Action.MMAP_EXEC: "exec",
+    Action.MODULE_LOAD: "exec",
+    Action.MEMFD_CREATE: "exec",
+}
+_EGRESS = frozenset({Action.CONNECT, Action.SEND})
+_INGRESS = frozenset({Action.ACCEPT, Action.RECV})
+_LOCAL = frozenset({Action.BIND, Action.LISTEN})
+_PATH_CACHE_SIZE = 1 << 16
+
+
+@dataclass(slots=True, eq=False)
+class Profile:
+    """What one process has done, as tokens per attribute."""
+
+    entity_id: str
+    host_id: str
+    executable: str = ""
+    parent_id: str = ""
+    first_timestamp: int = 0
+    last_timestamp: int = 0
+    last_event_id: str = ""
+    exited: bool = False
+    dirty: bool = False
+    alerted_score: float = 0.0
+    changes: int = 0
+    change_event_id: str = ""
+    """The event that last added something new (the one an alert points at)."""
+    tokens: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {attribute: {} for attribute in ATTRIBUTES}
+    )
+    """attribute -> token -> one raw value it came from."""
+
+    @property
+    def exe(self) -> str:
+        return next(iter(self.tokens["exe"]), "")
+
+    def add(self, attribute: str, token: str, raw: str) -> bool:
+        """Record a token; True when it is new for this process (the profile is then dirty)."""
+        known = self.tokens[attribute]
+        if token in known:
+            return False
+        known[token] = raw
+        self.dirty = True
+        self.changes += 1
+        return True
+
+    def sentence(self) -> list[str]:
+        """The tokens as one FastText training sentence."""
+        return [token for attribute in ATTRIBUTES for token in self.tokens[attribute]]
+
+
+class ProfileTable:
+    """Profiles by process entity id, fed one event at a time."""
+
+    def __init__(self) -> None:
+        self.profiles: dict[str, Profile] = {}
+        self.changed: list[Profile] = []
+        """Profiles that turned dirty since the caller last drained this list."""
+        self._paths: dict[str, str] = {}
+
+    def observe(self, event: Event) -> Profile | None:
+        """Feed one event; returns the acting process's profile (None for host-wide events)."""
+        process = event.process
+        entity_id = process.entity_id
+        if not entity_id:
+            return None
+        profile = self.profiles.get(entity_id)
+        was_dirty = profile is not None and profile.dirty
+        changes = profile.changes if profile is not None else 0
+        if profile is None:
+            profile = self._create(event)
+        profile.last_timestamp = event.timestamp
+        profile.last_event_id = event.event.id
+        action = event.event.action
+        if action is Action.EXEC:
+            self._on_exec(profile, event)
+        elif action is Action.EXIT:
+            profile.exited = True
+        else:
+            self._on_activity(profile, event, action)
+        if profile.changes != changes:
+            profile.change_event_id = event.event.id
+        if profile.dirty and not was_dirty:
+            self.changed.append(profile)
+        return profile
+
+    def _create(self, event: Event) -> Profile:
+        process = event.process
+        parent = process.parent.entity_id if process.parent is not None else ""
+        profile = Profile(
+            entity_id=process.entity_id,
+            host_id=event.host.id,
+            executable=process.executable,
+            parent_id=parent,
+            first_timestamp=event.timestamp,
+        )
+        if process.executable:
+            profile.add("exe", self._path(process.executable), process.executable)
+        if process.command_line or process.args:
+            self._set_arguments(profile, event)
+        self.profiles[process.entity_id] = profile
+        return profile
+
+    def _on_exec(self, profile: Profile, event: Event) -> None:
+        process = event.process
+        executable = process.executable or (event.file.path if event.file else "")
+        if executable and executable != profile.executable:
+            profile.executable = executable
+            profile.tokens["exe"] = {}
+            profile.add("exe", self._path(executable), executable)
+        if process.parent is not None and not profile.parent_id:
+            profile.parent_id = process.parent.entity_id
+        profile.tokens["arg"] = {}
+        self._set_arguments(profile, event)
+        profile.dirty = True
+        profile.changes += 1
+        parent = self.profiles.get(profile.parent_id)
+        if parent is not None and executable:
+            was_dirty = parent.dirty
+            if parent.add("child", self._path(executable), executable) and not was_dirty:
+                self.changed.append(parent)
+
+    def _set_arguments(self, profile: Profile, event: Event) -> None:
+        process = event.process
+        for token in argument_tokens(process.args, process.command_line):
+            profile.add("arg", token, token)
+
+    def _on_activity(self, profile: Profile, event: Event, action: Action) -> None:
+        attribute = _FILE_ATTRIBUTE.get(action)
+        if attribute is not None:
+            file = event.file
+            if file is not None and file.path and event.event.outcome != "failure":
+                profile.add(attribute, self._path(file.path), file.path)
+            return
+        if action in _EGRESS or action in _INGRESS:
+            remote = event.destination
+            if remote is not None:
+                verb = "connect" if action in _EGRESS else "accept"
+                local_port = event.source.port if event.source is not None else 0
+                port = remote.port if verb == "connect" else local_port
+                token = endpoint_token(verb=verb, ip=remote.ip, port=port, address=remote.address)
+                profile.add("net", token, _endpoint_text(remote.ip, remote.port, remote.address))
+        elif action in _LOCAL:
+            local = event.source
+            if local is not None:
+                token = endpoint_token(verb="listen", ip=local.ip, port=local.port)
+                profile.add("net", token, _endpoint_text(local.ip, local.port, local.address))
+        elif action in (Action.SETUID, Action.SETGID):
+            user = event.target.user if event.target is not None else None
+            if user is not None:
+                profile.add("other", f"{action.value} {user.id}", user.id)
+        elif action in (Action.PTRACE, Action.KILL):
+            profile.add("other", action.value, action.value)
+
+    def _path(self, path: str) -> str:
+        token = self._paths.get(path)
+        if token is None:
+            if len(self._paths) >= _PATH_CACHE_SIZE:
+                self._paths.clear()
+            token = normalize_path(path)
+            self._paths[path] = token
+        return token
+
+
+def _endpoint_text(ip: str, port: int, address: str) -> str:
+    if not ip:
+        return address
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def build_histories(events: Iterable[Event]) -> list[list[Profile]]:
+    """Per process, copies of its profile as online scoring sees it grow (after its 1st, 2nd,
+    4th, 8th ... change) and finally its complete profile: training and calibration then see
+    the partial profiles the detector scores, not only finished ones."""
+    table = ProfileTable()
+    histories: dict[str, list[Profile]] = {}
+    for event in events:
+        profile = table.observe(event)
+        table.changed.clear()
+        if profile is None:
+            continue
+        changes = profile.changes
+        if profile.change_event_id == event.event.id and changes & (changes - 1) == 0:
+            histories.setdefault(profile.entity_id, []).append(_snapshot(profile))
+    for entity_id, profile in table.profiles.items():
+        history = histories.setdefault(entity_id, [])
+        if not history or history[-1].changes != profile.changes:
+            history.append(_snapshot(profile))
+    return list(histories.values())
+
+
+def _snapshot(profile: Profile) -> Profile:
+    copy = Profile(
+        entity_id=profile.entity_id,
+        host_id=profile.host_id,
+        executable=profile.executable,
+        first_timestamp=profile.first_timestamp,
+        last_timestamp=profile.last_timestamp,
+        changes=profile.changes,
+    )
+    copy.tokens = {attribute: dict(tokens) for attribute, tokens in profile.tokens.items()}
+    return copy
+
+
+def build_profiles(events: Iterable[Event]) -> dict[str, Profile]:
+    """All profiles of a finite event stream (training and tests)."""
+    table = ProfileTable()
+    for event in events:
+        table.observe(event)
+    for profile in table.profiles.values():
+        profile.dirty = False
+    return table.profiles

@@ -1,0 +1,430 @@
+"""The knowledge layer: graph patterns (subject - action - object, in time order) that mean
+an ATT&CK technique, in the spirit of KnowHow.
+
+Patterns are evaluated over an incident's concise graph (:class:`GraphView`: nodes, edges,
+times), never over raw events, so they see what the story shows: "a network server spawns a
+shell", "a file is written then executed from /tmp", "a credential file is read, then
+something connects out". Each match is a :class:`Finding` naming the technique ids, the
+nodes involved and when. The tables below are plain data and easy to extend.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from provarmor.graph.records import Edge, Node, NodeKind
+
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"})
+DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "tftp", "scp", "sftp"})
+ARCHIVERS = frozenset({"tar", "zip", "gzip", "bzip2", "xz", "7z", "7za", "rar", "zstd"})
+TEMP_DIRS = ("/tmp/", "/dev/shm/", "/var/tmp/", "/run/shm/")  # noqa: S108  (paths matched, not used)
+MASQUERADE_NAMES = frozenset(
+    {
+        "sshd",
+        "systemd",
+        "kworker",
+        "irqbalance",
+        "cron",
+        "crond",
+        "rsyslogd",
+        "dbus-daemon",
+        "udevd",
+        "systemd-journald",
+        "init",
+        "atd",
+        "polkitd",
+        "agetty",
+        "kthreadd",
+    }
+)
+DISCOVERY: dict[str, str] = {
+    "id": "T1033",
+    "whoami": "T1033",
+    "who": "T1033",
+    "w": "T1033",
+    "uname": "T1082",
+    "hostname": "T1082",
+    "lscpu": "T1082",
+    "hostnamectl": "T1082",
+    "ip": "T1016",
+    "ifconfig": "T1016",
+    "route": "T1016",
+    "ps": "T1057",
+    "pgrep": "T1057",
+    "top": "T1057",
+    "ss": "T1049",
+    "netstat": "T1049",
+    "lsof": "T1049",
+    "find": "T1083",
+    "ls": "T1083",
+    "getent": "T1087.001",
+}
+CREDENTIAL_FILES: tuple[tuple[str, str], ...] = (
+    ("/etc/shadow", "T1003.008"),
+    ("/etc/gshadow", "T1003.008"),
+    ("/.ssh/id_", "T1552.004"),
+    ("/.bash_history", "T1552.003"),
+    ("/.zsh_history", "T1552.003"),
+    ("/.aws/credentials", "T1552.001"),
+    ("/.netrc", "T1552.001"),
+    ("/.git-credentials", "T1552.001"),
+)
+PERSISTENCE_FILES: tuple[tuple[str, str], ...] = (
+    ("/etc/cron", "T1053.003"),
+    ("/var/spool/cron/", "T1053.003"),
+    ("/etc/systemd/system/", "T1543.002"),
+    ("/lib/systemd/system/", "T1543.002"),
+    ("/usr/lib/systemd/system/", "T1543.002"),
+    ("/.config/systemd/user/", "T1543.002"),
+    ("/.bashrc", "T1546.004"),
+    ("/.bash_profile", "T1546.004"),
+    ("/.profile", "T1546.004"),
+    ("/.zshrc", "T1546.004"),
+    ("/etc/profile", "T1546.004"),
+    ("/etc/bash.bashrc", "T1546.004"),
+    ("/.ssh/authorized_keys", "T1098.004"),
+    ("/etc/ld.so.preload", "T1574.006"),
+    ("/etc/sudoers", "T1548.003"),
+    ("/etc/rc.local", "T1037.004"),
+    ("/etc/init.d/", "T1037.004"),
+)
+HISTORY_FILES = ("/.bash_history", "/.zsh_history", "/.python_history", "/.mysql_history")
+WRITES = frozenset({"write", "create", "truncate", "rename", "link"})
+NETWORK_OUT = frozenset({"connect", "send"})
+SCAN_MIN_ENDPOINTS = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    pattern: str
+    techniques: tuple[str, ...]
+    nodes: tuple[str, ...]
+    timestamp: int
+    text: str
+
+
+@dataclass(slots=True, kw_only=True)
+class GraphView:
+    """The incident graph as the patterns read it."""
+
+    nodes: dict[str, Node]
+    edges: list[Edge]
+    servers: set[str] = field(default_factory=set)
+    """Processes that accepted network connections (they may sit above the root cause)."""
+    out: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
+    into: dict[str, list[Edge]] = field(default_factory=lambda: defaultdict(list))
+
+    def __post_init__(self) -> None:
+        for edge in sorted(self.edges, key=lambda e: e.first_ts):
+            self.out[edge.src].append(edge)
+            self.into[edge.dst].append(edge)
+
+    def processes(self) -> Iterator[Node]:
+        return (n for n in self.nodes.values() if n.kind is NodeKind.PROCESS)
+
+    def name(self, node_id: str) -> str:
+        node = self.nodes.get(node_id)
+        return program_name(node) if node is not None else ""
+
+
+def program_name(node: Node) -> str:
+    return (node.executable or node.label).rsplit("/", 1)[-1]
+
+
+def path_of(node: Node) -> str:
+    return node.path or node.label
+
+
+def is_sensitive_path(path: str) -> bool:
+    """A file worth showing when an attack's process only read it."""
+    return any(marker in path for marker, _ in CREDENTIAL_FILES)
+
+
+# ---------------------------------------------------------------------- patterns
+def _server_spawns_shell(view: GraphView) -> Iterator[Finding]:
+    for server in view.servers:
+        for edge in view.out.get(server, ()):
+            if edge.action == "fork" and view.name(edge.dst) in SHELLS:
+                yield Finding(
+                    pattern="server-spawns-shell",
+                    techniques=("T1190", "T1059.004"),
+                    nodes=(server, edge.dst),
+                    timestamp=edge.first_ts,
+                    text=f"network server {view.name(server)} started a shell",
+                )
+
+
+def _shell_runs_commands(view: GraphView) -> Iterator[Finding]:
+    for node in view.processes():
+        name = program_name(node)
+        if name in SHELLS and " -c " in f" {node.command_line} ":
+            yield Finding(
+                pattern="shell-command",
+                techniques=("T1059.004",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text=f"{name} ran a command line",
+            )
+        elif name.startswith("python") and " -c " in f" {node.command_line} ":
+            yield Finding(
+                pattern="python-inline",
+                techniques=("T1059.006",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text="python ran inline code",
+            )
+        elif name == "base64" and " -d" in node.command_line:
+            yield Finding(
+                pattern="decode",
+                techniques=("T1140",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text="base64 decoded data",
+            )
+
+
+def _discovery(view: GraphView) -> Iterator[Finding]:
+    for node in view.processes():
+        technique = DISCOVERY.get(program_name(node))
+        if node.command_line.startswith("cat ") and "/etc/passwd" in node.command_line:
+            technique = "T1087.001"
+        if technique is not None:
+            yield Finding(
+                pattern="discovery",
+                techniques=(technique,),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text=f"{program_name(node)} (discovery)",
+            )
+
+
+def _dropped_and_run(view: GraphView) -> Iterator[Finding]:
+    """A file an attack process wrote is later executed."""
+    for file_id, into in view.into.items():
+        node = view.nodes.get(file_id)
+        if node is None or node.kind is not NodeKind.FILE:
+            continue
+        writes = [e for e in into if e.action in WRITES and e.src in view.nodes]
+        if not writes:
+            continue
+        runs = [e for e in view.out.get(file_id, ()) if e.action in ("exec", "mmap_exec")]
+        runs = [e for e in runs if e.last_ts >= writes[0].first_ts]
+        if not runs:
+            continue
+        yield from _dropped_findings(view, node, writes[0], runs[0])
+
+
+def _dropped_findings(view: GraphView, file: Node, write: Edge, run: Edge) -> Iterator[Finding]:
+    path = path_of(file)
+    name = path.rsplit("/", 1)[-1]
+    techniques: list[str] = []
+    writer = write.src
+    downloaded = (
+        view.name(writer) in DOWNLOADERS
+        or any(e.action in NETWORK_OUT or e.action == "recv" for e in view.out.get(writer, ()))
+        or any(e.action == "recv" for e in view.into.get(writer, ()))
+    )
+    if downloaded:
+        techniques.append("T1105")
+    if "/." in path:
+        techniques.append("T1564.001")
+    if name in MASQUERADE_NAMES or name.split("-")[0] in MASQUERADE_NAMES:
+        techniques.append("T1036.005")
+    if path.startswith(TEMP_DIRS) and not downloaded:
+        techniques.append("T1204.002")
+    if path.startswith("memfd:"):
+        techniques += ["T1620", "T1027.011"]
+    if any(e.action == "connect" for e in view.out.get(run.dst, ())):
+        techniques.append("T1071.001")
+    if techniques:
+        yield Finding(
+            pattern="written-then-executed",
+            techniques=tuple(techniques),
+            nodes=(writer, file.id, run.dst),
+            timestamp=run.first_ts,
+            text=f"{view.name(writer)} wrote {path}, which was then executed",
+        )
+
+
+def _file_actions(view: GraphView) -> Iterator[Finding]:
+    for edge in view.edges:
+        node = view.nodes.get(edge.dst)
+        if node is None or node.kind is not NodeKind.FILE or edge.src not in view.nodes:
+            continue
+        path = path_of(node)
+        found: list[str] = []
+        if edge.action == "chmod" and any(e.action in WRITES for e in view.into.get(node.id, ())):
+            found.append("T1222.002")
+        if edge.action == "memfd_create":
+            found += ["T1620", "T1027.011"]
+        if edge.action in WRITES:
+            found += [t for marker, t in PERSISTENCE_FILES if marker in path]
+        if edge.action in ("delete", "truncate") or (
+            edge.action == "write" and path.startswith("/var/log/")
+        ):
+            if path.startswith("/var/log/"):
+                found.append("T1070.002")
+            elif path.endswith(HISTORY_FILES):
+                found.append("T1070.003")
+            elif edge.action == "delete" and any(
+                (e.action in WRITES and e.src != edge.src) or e.action == "create"
+                for e in view.into.get(node.id, ())
+            ):
+                found.append("T1070.004")
+        if found:
+            yield Finding(
+                pattern=f"file-{edge.action}",
+                techniques=tuple(dict.fromkeys(found)),
+                nodes=(edge.src, node.id),
+                timestamp=edge.first_ts,
+                text=f"{view.name(edge.src)} {edge.action} {path}",
+            )
+
+
+def _credentials_then_out(view: GraphView) -> Iterator[Finding]:
+    outs = [e for e in view.edges if e.action in NETWORK_OUT and _remote(view, e.dst)]
+    for edge in view.edges:
+        node = view.nodes.get(edge.src)
+        if node is None or node.kind is not NodeKind.FILE or edge.action not in ("open", "read"):
+            continue
+        path = path_of(node)
+        techniques = [t for marker, t in CREDENTIAL_FILES if marker in path]
+        if not techniques:
+            continue
+        if any(o.first_ts >= edge.first_ts for o in outs):
+            techniques.append("T1041")
+        yield Finding(
+            pattern="credential-read",
+            techniques=tuple(techniques),
+            nodes=(node.id, edge.dst),
+            timestamp=edge.first_ts,
+            text=f"{view.name(edge.dst)} read {path}",
+        )
+
+
+def _archive_then_send(view: GraphView) -> Iterator[Finding]:
+    c2 = _c2_endpoints(view)
+    for edge in view.edges:
+        if edge.action not in WRITES or view.name(edge.src) not in ARCHIVERS:
+            continue
+        for read in view.out.get(edge.dst, ()):
+            if read.action not in ("open", "read") or read.last_ts < edge.first_ts:
+                continue
+            sends = [
+                e
+                for e in view.out.get(read.dst, ())
+                if e.action in NETWORK_OUT and _remote(view, e.dst)
+            ]
+            if sends:
+                exfil = "T1041" if sends[0].dst in c2 else "T1048.003"
+                yield Finding(
+                    pattern="archive-then-send",
+                    techniques=("T1560.001", exfil),
+                    nodes=(edge.src, edge.dst, read.dst, sends[0].dst),
+                    timestamp=sends[0].first_ts,
+                    text=f"{view.name(read.dst)} sent an archive to "
+                    f"{view.nodes[sends[0].dst].label}",
+                )
+                break
+
+
+def _network(view: GraphView) -> Iterator[Finding]:
+    for node in view.processes():
+        peers = [e.dst for e in view.out.get(node.id, ()) if e.action == "connect"]
+        remote = [p for p in dict.fromkeys(peers) if _remote(view, p)]
+        name = program_name(node)
+        if len(remote) >= SCAN_MIN_ENDPOINTS:
+            yield Finding(
+                pattern="scan",
+                techniques=("T1046",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text=f"{name} connected to {len(remote)} endpoints",
+            )
+        if name in ("ssh",) and " -i " in f" {node.command_line} ":
+            yield Finding(
+                pattern="ssh-with-key",
+                techniques=("T1021.004",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text="ssh to another host with a key file",
+            )
+        if name == "scp":
+            yield Finding(
+                pattern="remote-copy",
+                techniques=("T1570",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text="scp copied files to another host",
+            )
+        if name in SHELLS and remote:
+            yield Finding(
+                pattern="reverse-shell",
+                techniques=("T1059.004", "T1095"),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text=f"{name} talks to a remote endpoint",
+            )
+        if name in ("nc", "ncat", "netcat", "socat") and remote:
+            yield Finding(
+                pattern="raw-socket-tool",
+                techniques=("T1095",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text=f"{name} opened a raw connection",
+            )
+
+
+def _privilege(view: GraphView) -> Iterator[Finding]:
+    for edge in view.edges:
+        if edge.action != "fork":
+            continue
+        parent, child = view.nodes.get(edge.src), view.nodes.get(edge.dst)
+        if parent is None or child is None or child.user != "0" or parent.user in ("", "0"):
+            continue
+        via = program_name(child)
+        technique = "T1548.003" if via in ("sudo", "su", "doas") else "T1548.001"
+        yield Finding(
+            pattern="privilege-gain",
+            techniques=(technique,),
+            nodes=(edge.src, edge.dst),
+            timestamp=edge.first_ts,
+            text=f"{via} runs as root for user {parent.user}",
+        )
+
+
+def _remote(view: GraphView, node_id: str) -> bool:
+    node = view.nodes.get(node_id)
+    return node is not None and node.kind is NodeKind.SOCKET and bool(node.ip) and node.port != 53
+
+
+def _c2_endpoints(view: GraphView) -> set[str]:
+    """Endpoints an executed dropped file talked to."""
+    dropped = {
+        e.dst
+        for e in view.edges
+        if e.action == "exec" and any(w.action in WRITES for w in view.into.get(e.src, ()))
+    }
+    return {e.dst for e in view.edges if e.src in dropped and e.action in NETWORK_OUT}
+
+
+PATTERNS: tuple[Callable[[GraphView], Iterator[Finding]], ...] = (
+    _server_spawns_shell,
+    _shell_runs_commands,
+    _discovery,
+    _dropped_and_run,
+    _file_actions,
+    _credentials_then_out,
+    _archive_then_send,
+    _network,
+    _privilege,
+)
+"""Every pattern; each yields :class:`Finding` values."""
+
+
+def find_techniques(view: GraphView) -> list[Finding]:
+    """All findings, in time order."""
+    findings = [finding for pattern in PATTERNS for finding in pattern(view)]
+    return sorted(findings, key=lambda f: (f.timestamp, f.pattern))

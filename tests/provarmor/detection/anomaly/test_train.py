@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from provarmor.detection.anomaly.profile import Profile
+from provarmor.detection.anomaly.scorer import Scorer
+from provarmor.detection.anomaly.train import (
+    TrainingData,
+    process_scores,
+    split_by_time,
+    train_model,
+)
+from provarmor.model.errors import ConfigError
+
+
+def test_threshold_is_the_quantile_of_validation_scores_only(small_model, benign_split):
+    _, validation = benign_split
+    normalized = process_scores(Scorer(small_model), validation)
+    assert small_model.threshold == pytest.approx(np.quantile(normalized, 0.999))
+    assert small_model.metadata["validation_processes"] == len(validation)
+    assert small_model.metadata["validation_exceeding"] <= 1
+
+
+def test_split_by_time_holds_out_the_latest_processes(benign_split):
+    training, validation = benign_split
+    assert max(h[0].first_timestamp for h in training) <= min(
+        h[0].first_timestamp for h in validation
+    )
+    assert len(validation) == round((len(training) + len(validation)) * 0.2)
+    assert split_by_time([], 0.2) == ([], [])
+
+
+def test_training_refuses_too_little_data(small_settings):
+    few = [[Profile(entity_id=str(i), host_id="h")] for i in range(5)]
+    with pytest.raises(ConfigError, match="too few training"):
+        train_model(TrainingData(training=few, validation=few), small_settings)

@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+
+from provarmor.cli.detect_commands import bundled_rules
+from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.graph.store import MemoryGraphStore
+from provarmor.investigation.incidents import IncidentEngine
+from provarmor.lab.dataset import load_dataset
+from provarmor.model.actions import Action
+from provarmor.model.alert import Alert
+from provarmor.pipeline.analysis import Analysis, IncidentUpdate, batches
+from provarmor.testing.factories import make_event
+
+SECOND = 1_000_000_000
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def test_batches_cut_by_size_and_by_event_time():
+    events = [make_event(Action.OPEN, pid=2, path="/a", ts=i * SECOND // 10) for i in range(30)]
+    sizes = [len(b) for b in batches(events, size=4, seconds=10.0)]
+    assert sizes == [4, 4, 4, 4, 4, 4, 4, 2]
+    spans = list(batches(events, size=1000, seconds=1.0))
+    assert [len(b) for b in spans] == [10, 10, 10]
+    assert all(b[-1].timestamp - b[0].timestamp < SECOND for b in spans)
+    assert list(batches([], size=3)) == []
+
+
+class RecordingEngine(IncidentEngine):
+    """The real engine, noting what the store held when signals arrived."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.seen: list[tuple[str, bool]] = []
+        self._graph = store
+
+    def add_signals(self, signals):
+        for signal in signals:
+            for entity in signal.process_entity_ids:
+                self.seen.append((entity, self._graph.node(entity) is not None))
+        return super().add_signals(signals)
+
+
+@pytest.fixture(scope="module")
+def attack():
+    return load_dataset(DATA / "lab" / "nodlink-ubuntu-seed1")
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return bundled_rules()
+
+
+def test_signals_reach_the_engine_after_their_events_are_in_the_store(attack, rules):
+    store = MemoryGraphStore()
+    engine = RecordingEngine(store)
+    sigma, _ = SigmaDetector.from_paths([rules])
+    analysis = Analysis(store, detectors=[sigma], engine=engine)
+    result = analysis.collect(attack.events())
+    assert result.events == attack.meta.events
+    assert result.alerts and all(isinstance(a, Alert) for a in result.alerts)
+    assert engine.seen and all(present for _, present in engine.seen)
+    incidents = result.incidents()
+    assert len(incidents) == 1
+    (incident,) = incidents
+    processes = {node.id for node in incident.nodes if node.kind == "process"}
+    assert processes & set(attack.labels.processes)
+    updates = [u for u in result.updates if isinstance(u, IncidentUpdate)]
+    assert [u.incident.version for u in updates] == sorted(u.incident.version for u in updates)
+    assert all(0 <= u.latency_s < 5 for u in updates)
+    assert all(u.trigger_ts >= incident.first_ts for u in updates)
+
+
+def test_feed_and_finish_match_run(attack, rules):
+    events = list(attack.events())
+
+    def fresh():
+        store = MemoryGraphStore()
+        return Analysis(
+            store, detectors=[SigmaDetector.from_paths([rules])[0]], engine=IncidentEngine(store)
+        )
+
+    whole = fresh().collect(events)
+    piecewise = fresh()
+    alerts = []
+    for batch in batches(events):
+        alerts += [f for f in piecewise.feed(batch) if not isinstance(f, IncidentUpdate)]
+    alerts += [f for f in piecewise.finish() if not isinstance(f, IncidentUpdate)]
+    assert [a.id for a in alerts] == [a.id for a in whole.alerts]
+    assert piecewise.graph_counters.events == len(events)
