@@ -29,6 +29,7 @@ from provarmor.agent.spool import Spool
 from provarmor.agent.status import AgentStatus, blindness, rates, write_status
 from provarmor.graph.settings import GraphSettings
 from provarmor.model.alert import Alert
+from provarmor.model.errors import StorageError
 from provarmor.model.event import Event
 from provarmor.outputs.alert_formats import ecs_alert
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
@@ -57,6 +58,10 @@ class AgentRun:
     reader: threading.Thread | None = None
     sensor_alive: bool = True
     delivered: dict[str, int] = field(default_factory=dict)
+    sink_errors: dict[str, int] = field(default_factory=dict)
+    """Failed deliveries per sink (a failed batch stays in the spool and is retried)."""
+    extra_sinks: list[Sink] = field(default_factory=list)
+    """Sinks the caller built (the manager uplink): delivered to as well, never replaced."""
     status: AgentStatus | None = None
     blind_alerts: int = 0
 
@@ -69,8 +74,11 @@ def _open_state(run: AgentRun) -> None:
 def _open_sinks(run: AgentRun) -> None:
     if run.out is not None:
         run.sinks = [NdjsonSink(run.out)]
+    elif run.extra_sinks:
+        run.sinks = []  # the uplink carries the events; no local graph needed
     else:
         run.sinks = [GraphSink(run.settings.state_dir / "graph.db", settings=run.graph)]
+    run.sinks += run.extra_sinks
 
 
 def _open_spool(run: AgentRun) -> None:
@@ -175,7 +183,13 @@ def _deliver(run: AgentRun) -> None:
             batch = run.spool.read(sink.name, run.settings.batch_events)
             if not batch.events:
                 break
-            sink.write(batch.events, batch.position)
+            try:
+                sink.write(batch.events, batch.position)
+            except StorageError as exc:
+                # e.g. the manager is unreachable: the batch stays in the spool for next time
+                run.sink_errors[sink.name] = run.sink_errors.get(sink.name, 0) + 1
+                log.warning("sink %s: %s (will retry)", sink.name, exc)
+                break
             run.spool.ack(sink.name, batch.position)
             run.delivered[sink.name] = run.delivered.get(sink.name, 0) + len(batch.events)
 
@@ -197,6 +211,8 @@ def collect_counters(run: AgentRun) -> dict[str, int]:
         counters["spool.disk_bytes"] = spool.disk_bytes
     for name, count in run.delivered.items():
         counters[f"sink.{name}.events"] = count
+    for name, count in run.sink_errors.items():
+        counters[f"sink.{name}.errors"] = count
     return counters
 
 
@@ -241,7 +257,7 @@ def _raise_blind(run: AgentRun, reason: str) -> None:
 class Agent:
     """Runs the agent until ``stop`` is set (or ``duration`` seconds pass)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         settings: AgentSettings,
         *,
@@ -249,10 +265,17 @@ class Agent:
         out: Path | None = None,
         raw_out: Path | None = None,
         start: Callable[[SensorContext], LiveSensor] = start_sensor,
+        sinks: list[Sink] | None = None,
     ) -> None:
-        """``raw_out``: also keep the sensor's raw records there (gzip), for datasets."""
+        """``raw_out``: also keep the sensor's raw records there (gzip), for datasets.
+        ``sinks``: more sinks built by the caller (the manager uplink)."""
         self.run_state = AgentRun(
-            settings=settings, graph=graph or GraphSettings(), out=out, start=start, raw_out=raw_out
+            settings=settings,
+            graph=graph or GraphSettings(),
+            out=out,
+            start=start,
+            raw_out=raw_out,
+            extra_sinks=list(sinks or []),
         )
 
     def run(self, stop: threading.Event, *, duration: float | None = None) -> AgentStatus:

@@ -81,6 +81,12 @@ class EbpfSensor:
             "parse_errors": counters.parse_errors,
             "incomplete": counters.incomplete,
             "gaps": counters.gaps,
+            # a child re-parented before it ran, given back its real parent (and failures)
+            "fork_parent_fixed": counters.fork_parent_fixed,
+            "exec_parent_fixed": counters.exec_parent_fixed,
+            "fork_parent_late": counters.fork_parent_late,
+            "fork_parent_unconfirmed": counters.fork_parent_unconfirmed,
+            "fork_parent_dropped": counters.fork_parent_dropped,
         }
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -17,14 +20,20 @@ from rich.table import Table
 
 from provarmor.agent.runner import Agent
 from provarmor.agent.settings import AgentSettings, SensorChoice
+from provarmor.agent.sinks import Sink
+from provarmor.agent.spool import SpoolPosition
 from provarmor.agent.status import read_status
 from provarmor.cli.config_command import OPTIONS
+from provarmor.manager.client import ManagerClient
+from provarmor.manager.uplink import UploadSink
+from provarmor.model.errors import ConfigError
+from provarmor.sources.procfs import read_host_identity
 
 console = Console()
 agent_app = typer.Typer(help="The live endpoint agent (root).")
 
 
-def _settings(sensor: SensorChoice | None, state_dir: Path | None) -> AgentSettings:
+def agent_settings(sensor: SensorChoice | None, state_dir: Path | None) -> AgentSettings:
     settings: AgentSettings = OPTIONS.load()["agent"]
     changes: dict[str, object] = {}
     if sensor is not None:
@@ -35,7 +44,7 @@ def _settings(sensor: SensorChoice | None, state_dir: Path | None) -> AgentSetti
 
 
 @agent_app.callback(invoke_without_command=True)
-def agent(
+def agent(  # noqa: PLR0913
     context: typer.Context,
     sensor: Annotated[
         SensorChoice | None, typer.Option(help="Sensor backend (default from config: auto).")
@@ -45,12 +54,24 @@ def agent(
     ] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Spool, status and store.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    manager: Annotated[
+        str | None, typer.Option(help="Upload to this manager (https://host:port).")
+    ] = None,
+    enroll_token: Annotated[
+        str | None, typer.Option(help="One-time enrolment token (first contact only).")
+    ] = None,
+    ca: Annotated[
+        Path | None, typer.Option(help="CA certificate that signed the manager's certificate.")
+    ] = None,
 ) -> None:
-    """Collect live kernel events into the local store (or --out), until SIGINT/SIGTERM."""
+    """Collect live kernel events into the local store (or --out, or a manager), until
+    SIGINT/SIGTERM. With --manager the agent enrols once (--enroll-token), keeps its
+    credential in the state directory and uploads its spool; an outage only delays
+    delivery."""
     if context.invoked_subcommand is not None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = _settings(sensor, state_dir)
+    settings = agent_settings(sensor, state_dir)
     graph = OPTIONS.load()["graph"]
     stop = threading.Event()
 
@@ -60,14 +81,43 @@ def agent(
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
-    agent_run = Agent(settings, graph=graph, out=out)
+    sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
+    agent_run = Agent(settings, graph=graph, out=out, sinks=sinks)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     status = agent_run.run(stop, duration=duration)
     console.print(f"sensor: {status.sensor}")
-    _print_counters(status.counters, status.rates)
+    print_counters(status.counters, status.rates)
 
 
-def _print_counters(counters: dict[str, int], rates: dict[str, float]) -> None:
+def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:
+    """The manager sink: enrol on first contact, then reuse the saved credential."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    saved = settings.state_dir / "manager-credential.json"
+    client = ManagerClient(url, ca_file=ca)
+    if saved.exists():
+        stored = json.loads(saved.read_text())
+        if stored.get("url") != url:
+            raise ConfigError(
+                f"the agent is enrolled with {stored.get('url')}, not {url}", location=str(saved)
+            )
+        client.credential = str(stored["credential"])
+    elif token is None:
+        raise ConfigError("first contact with a manager needs --enroll-token")
+    else:
+        identity = read_host_identity()
+        credential = client.enroll(token, host_id=identity.id, hostname=socket.gethostname())
+        descriptor = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"url": url, "credential": credential}, handle)
+        console.print(f"enrolled with {url} as agent {client.agent_id}")
+    return UploadSink(
+        client,
+        state_file=settings.state_dir / "uplink.json",
+        make_position=lambda sequence: SpoolPosition(sequence=sequence),
+    )
+
+
+def print_counters(counters: dict[str, int], rates: dict[str, float]) -> None:
     table = Table(title="agent counters")
     table.add_column("counter")
     table.add_column("total", justify="right")
@@ -82,7 +132,7 @@ def status(
     state_dir: Annotated[Path | None, typer.Option(help="The agent's state directory.")] = None,
 ) -> None:
     """Show the running agent's sensor, counters with rates, and drops."""
-    settings = _settings(None, state_dir)
+    settings = agent_settings(None, state_dir)
     current = read_status(settings.state_dir)
     age = time.time() - current.updated_at
     state = "running" if current.running else "stopped"
@@ -91,7 +141,7 @@ def status(
     console.print(f"agent pid {current.pid}, sensor [bold]{current.sensor}[/bold], {state}")
     if current.blind:
         console.print(f"[red bold]SENSOR BLIND[/red bold]: {current.blind_reason}")
-    _print_counters(current.counters, current.rates)
+    print_counters(current.counters, current.rates)
 
 
 def register(app: typer.Typer) -> None:

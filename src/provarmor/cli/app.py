@@ -10,13 +10,17 @@ from rich.console import Console
 from provarmor import __version__
 from provarmor.cli import (
     agent_commands,
+    calibrate_command,
     config_command,
     demo_command,
     detect_commands,
     eval_command,
     graph_commands,
     lab_commands,
+    replay_command,
+    server_commands,
     train_command,
+    up_command,
 )
 from provarmor.model.errors import ProvArmorError
 
@@ -36,6 +40,10 @@ agent_commands.register(app)
 lab_commands.register(app)
 eval_command.register(app)
 train_command.register(app)
+calibrate_command.register(app)
+server_commands.register(app)
+up_command.register(app)
+replay_command.register(app)
 
 
 @app.command()

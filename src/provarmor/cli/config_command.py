@@ -16,6 +16,7 @@ from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.detection.settings import DetectionSettings
 from provarmor.graph.settings import GraphSettings
 from provarmor.investigation.settings import InvestigationSettings
+from provarmor.manager.settings import ManagerSettings
 from provarmor.pipeline.config import load_config, schema_markdown
 
 SECTIONS: dict[str, type[Any]] = {
@@ -24,6 +25,7 @@ SECTIONS: dict[str, type[Any]] = {
     "detection": DetectionSettings,
     "graph": GraphSettings,
     "investigation": InvestigationSettings,
+    "manager": ManagerSettings,
 }
 
 

@@ -1,6 +1,12 @@
-"""``provarmor demo``: the main job on the embedded default, for now: ingest the bundled real
-audit recording of a download -> chmod -> exec -> connect chain into SQLite, summarise the
-graph, and trace the last outbound connection back to its root cause."""
+"""``provarmor demo``: the main job on the embedded default, for now, in two parts:
+
+1. ingest the bundled real audit recording of a download -> chmod -> exec -> connect chain
+   into SQLite, summarise the graph, and trace the last outbound connection back to its root
+   cause;
+2. run the whole analysis (graph, bundled Sigma rules, campaigns) over a bundled real lab
+   recording of a multi-stage attack (the ``nodlink-ubuntu`` scenario, recorded by the eBPF
+   agent on Debian 12) and print the incident with its attack story; its attack graph is
+   written as SVG next to the database."""
 
 from __future__ import annotations
 
@@ -13,18 +19,25 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from provarmor.cli.detect_commands import incident_panel
 from provarmor.cli.graph_commands import Format, ingest, stats
+from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.graph.render import to_tree
 from provarmor.graph.trace import Direction, trace_from_event
+from provarmor.outputs.incident_formats import incident_svg
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
+from provarmor.sources.base import HostContext, IngestReport
+from provarmor.sources.ndjson import read_ndjson
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 SAMPLE = "attack-chain.audit.log"
+LAB_SAMPLE = "lab-attack.ndjson.gz"
 console = Console()
 
 
-def sample_path() -> Path:
-    """The bundled sample recording (a real audit.log captured on a Debian 12 host)."""
-    return Path(str(resources.files("provarmor.data") / "samples" / SAMPLE))
+def sample_path(name: str = SAMPLE) -> Path:
+    """A bundled sample recording (real captures made on a Debian 12 host)."""
+    return Path(str(resources.files("provarmor.data") / "samples" / name))
 
 
 def demo(
@@ -55,6 +68,26 @@ def demo(
     console.rule()
     command = f"provarmor trace {connect.last_event} --db {db} --dot"
     console.print(f"next: [bold]{escape(command)}[/bold]")
+    _incident_demo(db.with_name(db.stem + "-incident.svg"))
+
+
+def _incident_demo(svg: Path) -> None:
+    sample = sample_path(LAB_SAMPLE)
+    console.print(
+        Panel(f"ProvArmor demo: detecting on a recorded attack {escape(str(sample))}", expand=False)
+    )
+    analysis = build_analysis(AnalysisPlan(rules=(bundled_rules(),)))
+    report = IngestReport(source=str(sample))
+    result = analysis.collect(read_ndjson(sample, report=report, host=HostContext()))
+    incidents = result.incidents()
+    console.print(
+        f"{result.events:,} events, {len(result.alerts)} alerts, {len(incidents)} incidents"
+    )
+    for incident in incidents:
+        console.print(Panel(incident_panel(incident), title=incident.id, expand=False))
+    if incidents:
+        svg.write_text(incident_svg(incidents[0]), encoding="utf-8")
+        console.print(f"attack graph: [bold]{escape(str(svg))}[/bold]")
 
 
 def register(app: typer.Typer) -> None:

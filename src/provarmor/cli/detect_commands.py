@@ -6,7 +6,6 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from provarmor.cli.graph_commands import Format, _check_format, _print_problems
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.checker import check_rules
+from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.suppress import SuppressingDetector, Suppression, parse_suppressions
 from provarmor.model.alert import Alert
 from provarmor.model.errors import ConfigError
@@ -42,11 +42,6 @@ class OutputFormat(StrEnum):
     ecs = "ecs"
     ocsf = "ocsf"
     falco = "falco"
-
-
-def bundled_rules() -> Path:
-    """The rule pack shipped with ProvArmor."""
-    return Path(str(resources.files("provarmor.data") / "rules"))
 
 
 @rules_app.command("check")
@@ -97,7 +92,7 @@ class IncidentFormat(StrEnum):
     svg = "svg"
 
 
-def _incident_panel(incident: Incident) -> str:
+def incident_panel(incident: Incident) -> str:
     root = next((n for n in incident.nodes if n.id == incident.root_cause), None)
     techniques = ", ".join(f"{ref.id} {ref.name}" for ref in incident.techniques[:12])
     lines = [
@@ -229,7 +224,7 @@ def detect_command(  # noqa: PLR0913
     incidents = sorted(latest.values(), key=lambda i: i.first_ts)
     console.print(f"{len(incidents)} incidents ({describe_rule(plan.effective_rule())})")
     for incident in incidents:
-        console.print(Panel(_incident_panel(incident), title=incident.id, expand=False))
+        console.print(Panel(incident_panel(incident), title=incident.id, expand=False))
     if incidents_out is not None:
         _write_incidents(incidents, out=incidents_out, format=incident_format)
 

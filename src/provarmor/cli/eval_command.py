@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provarmor.cli.detect_commands import bundled_rules
 from provarmor.detection.anomaly.bundle import load_bundle
+from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.lab.dataset import load_dataset
 from provarmor.lab.evaluation import EvalReport, evaluate
 from provarmor.lab.protocol import CONFIGURATIONS, METRICS, ProtocolPlan, run_protocol

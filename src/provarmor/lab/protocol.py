@@ -95,7 +95,7 @@ def _number(value: float | int | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _benign(path: Path, role: str) -> UnlabelledDataset:
+def benign_dataset(path: Path, role: str) -> UnlabelledDataset:
     dataset = load_unlabelled(path)
     if dataset.meta.kind != "benign":
         raise ConfigError(
@@ -130,8 +130,8 @@ def run_protocol(plan: ProtocolPlan, *, progress: Callable[[str], None]) -> Prot
     unknown = set(plan.configurations) - set(CONFIGURATIONS)
     if unknown:
         raise ConfigError(f"unknown configuration(s): {', '.join(sorted(unknown))}")
-    training = [_benign(path, "training") for path in plan.train]
-    validation = [_benign(path, "validation") for path in plan.validation]
+    training = [benign_dataset(path, "training") for path in plan.train]
+    validation = [benign_dataset(path, "validation") for path in plan.validation]
     tests = [load_dataset(path) for path in plan.test]
     report = ProtocolReport(validation_hours=_hours(validation))
     needs_model = any(c != "rules" for c in plan.configurations)

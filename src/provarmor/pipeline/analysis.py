@@ -65,7 +65,7 @@ class Analysis:
     """Runs the whole analysis over a stream. Feed with :meth:`run` (finite streams) or
     :meth:`feed` + :meth:`finish` (a live consumer that hands over batches)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         store: GraphStore,
         *,
@@ -73,11 +73,14 @@ class Analysis:
         engine: IncidentEngine,
         limits: BuilderLimits | None = None,
         index_events: bool = True,
+        next_edge_id: int = 1,
     ) -> None:
         self.store = store
         self.detectors = list(detectors)
         self.engine = engine
-        self.builder = GraphBuilder(limits=limits, index_events=index_events)
+        self.builder = GraphBuilder(
+            limits=limits, index_events=index_events, next_edge_id=next_edge_id
+        )
         self._since_freeze = 0
 
     @property

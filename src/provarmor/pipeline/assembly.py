@@ -7,8 +7,10 @@ evaluation protocol and the benchmarks all build their pipelines here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -17,19 +19,26 @@ from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.detection.sigma.loader import load_rule_paths
+from provarmor.detection.sigma.ruleset import RuleSet, build_ruleset
 from provarmor.detection.suppress import SuppressingDetector, Suppression
 from provarmor.graph.builder import BuilderLimits
 from provarmor.graph.settings import GraphSettings
 from provarmor.graph.store import GraphStore, MemoryGraphStore
 from provarmor.investigation.incidents import IncidentEngine, IncidentRule
 from provarmor.investigation.settings import InvestigationSettings
+from provarmor.model.attack import load_attack_table
+from provarmor.model.errors import ConfigError
 from provarmor.pipeline.analysis import Analysis
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnalysisPlan:
     rules: tuple[Path, ...] = ()
-    """Sigma rule files or directories; empty: no rule detector."""
+    """Sigma rule files or directories; empty: no rule detector (unless ``ruleset``)."""
+    ruleset: RuleSet | None = None
+    """Rules compiled once (:func:`compile_rules`) and shared by many pipelines; used
+    instead of ``rules`` when given."""
     model: AnomalyModel | None = None
     """The anomaly model; ``None``: no anomaly detector."""
     incident_rule: IncidentRule | None = None
@@ -53,10 +62,28 @@ class AnalysisPlan:
         return IncidentRule()
 
 
+@runtime_checkable
+class PersistentGraphStore(GraphStore, Protocol):
+    """A store that already holds edges: a new pipeline continues its edge ids."""
+
+    def next_edge_id(self) -> int: ...
+
+
+def compile_rules(paths: Sequence[Path]) -> RuleSet:
+    """Parse and compile Sigma rules once (rules that cannot run are left out, as ever)."""
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        raise ConfigError(f"no rules at {missing[0]}")
+    return build_ruleset(load_rule_paths(paths), attack=load_attack_table())[0]
+
+
 def build_detectors(plan: AnalysisPlan) -> list[Detector]:
     detectors: list[Detector] = []
-    if plan.rules:
-        sigma: Detector = SigmaDetector.from_paths(list(plan.rules))[0]
+    ruleset = plan.ruleset
+    if ruleset is None and plan.rules:
+        ruleset = compile_rules(plan.rules)
+    if ruleset is not None:
+        sigma: Detector = SigmaDetector(ruleset)
         if plan.suppressions or plan.dedup_window_ns:
             sigma = SuppressingDetector(
                 sigma, suppressions=plan.suppressions, window_ns=plan.dedup_window_ns
@@ -67,9 +94,15 @@ def build_detectors(plan: AnalysisPlan) -> list[Detector]:
     return detectors
 
 
-def build_analysis(plan: AnalysisPlan, *, store: GraphStore | None = None) -> Analysis:
-    """A fresh pipeline (in-memory graph unless ``store`` is given)."""
+def build_analysis(
+    plan: AnalysisPlan, *, store: GraphStore | PersistentGraphStore | None = None
+) -> Analysis:
+    """A fresh pipeline (in-memory graph unless ``store`` is given; a persistent store's edge
+    ids are continued)."""
     graph_store = store if store is not None else MemoryGraphStore()
+    next_edge_id = (
+        graph_store.next_edge_id() if isinstance(graph_store, PersistentGraphStore) else 1
+    )
     engine = IncidentEngine(graph_store, settings=plan.investigation, rule=plan.effective_rule())
     return Analysis(
         graph_store,
@@ -79,6 +112,7 @@ def build_analysis(plan: AnalysisPlan, *, store: GraphStore | None = None) -> An
             max_nodes=plan.graph.max_nodes, max_open_edges=plan.graph.max_open_edges
         ),
         index_events=plan.graph.index_events,
+        next_edge_id=next_edge_id,
     )
 
 

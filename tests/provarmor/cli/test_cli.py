@@ -105,6 +105,10 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     assert result.exit_code == 0, result.output
     assert "root cause of the last outbound connection" in result.output
     assert "/tmp/x/payload" in result.output
+    assert "1 incidents" in result.output
+    assert "is the entry point" in result.output
+    svg = tmp_path / "demo-incident.svg"
+    assert svg.read_text().startswith("<?xml") or "<svg" in svg.read_text()[:200]
 
 
 def test_detect_emits_attack_tagged_alerts(tmp_path, shared_data):
@@ -148,3 +152,38 @@ def test_detect_with_bundled_pack_and_suppressions(tmp_path):
     )
     assert "suppressed" in result.output
     assert len(silenced.read_text().splitlines()) < len(alerts)
+
+
+LAB_ATTACK = Path(__file__).resolve().parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+
+
+@pytest.mark.parametrize("incident_format", ["json", "ocsf", "svg", "dot"])
+def test_detect_writes_incidents_with_an_attack_story(tmp_path, incident_format):
+    target = tmp_path / "incidents"
+    result = invoke(
+        "detect",
+        LAB_ATTACK / "events.ndjson.gz",
+        "--out",
+        tmp_path / "alerts.jsonl",
+        "--incidents",
+        target,
+        "--incident-format",
+        incident_format,
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 incidents" in result.output
+    labels = json.loads((LAB_ATTACK / "labels.json").read_text())
+    root_pid = labels["attacker_roots"][0]["pid"]
+    assert f"[{root_pid}]" in result.output  # the summary names the entry point
+    if incident_format == "json":
+        (incident,) = [json.loads(line) for line in target.read_text().splitlines()]
+        root = next(n for n in incident["nodes"] if n["id"] == incident["root_cause"])
+        assert root["pid"] == root_pid
+        assert {"T1190", "T1059.004"} <= {t["id"] for t in incident["techniques"]}
+        assert incident["steps"] and len(incident["nodes"]) <= 100
+    elif incident_format == "ocsf":
+        (finding,) = [json.loads(line) for line in target.read_text().splitlines()]
+        assert finding["class_uid"] == 2005
+    else:
+        (drawing,) = target.glob(f"*.{incident_format}")
+        assert str(root_pid) in drawing.read_text()

@@ -22,11 +22,10 @@ import yaml
 from typer.testing import CliRunner
 
 from provarmor.cli.app import app
-from provarmor.cli.detect_commands import bundled_rules
 from provarmor.detection.engine import detect
 from provarmor.detection.sigma.checker import check_rules
 from provarmor.detection.sigma.detector import SigmaDetector
-from provarmor.detection.sigma.loader import load_rule_paths
+from provarmor.detection.sigma.loader import bundled_rules, load_rule_paths
 from provarmor.detection.sigma.ruleset import RuleSet, build_ruleset
 from provarmor.model.actions import Action
 from provarmor.model.alert import Alert

@@ -1,37 +1,22 @@
-import gzip
-import json
 import shutil
 
 import pytest
 
 import provarmor.lab.dataset as dataset_module
-from provarmor.cli.detect_commands import bundled_rules
 from provarmor.detection.anomaly.settings import TrainingSettings
-from provarmor.lab.dataset import EVENTS_FILE, META_FILE
+from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.lab.protocol import METRICS, ProtocolPlan, run_protocol
 from provarmor.model.errors import ConfigError
+from provarmor.testing.datasets import benign_slice
 
 SMALL = TrainingSettings(dimension=8, embedding_epochs=2, epochs=5, hidden=16, code=4)
-
-
-def _slice(source, target, *, start, stop):
-    """A benign dataset made of a time slice of a real recording (no labels at all)."""
-    lines = gzip.decompress((source / EVENTS_FILE).read_bytes()).splitlines()
-    chosen = lines[int(len(lines) * start) : int(len(lines) * stop)]
-    target.mkdir()
-    (target / EVENTS_FILE).write_bytes(gzip.compress(b"\n".join(chosen) + b"\n"))
-    meta = json.loads((source / META_FILE).read_text())
-    first, last = json.loads(chosen[0])["@timestamp"], json.loads(chosen[-1])["@timestamp"]
-    meta.update(events=len(chosen), started_ns=first, ended_ns=last)
-    (target / META_FILE).write_text(json.dumps(meta))
-    return target
 
 
 @pytest.fixture
 def benign_split(data_dir, tmp_path):
     source = data_dir / "lab" / "benign-seed2"
-    train = _slice(source, tmp_path / "train", start=0.0, stop=0.7)
-    validation = _slice(source, tmp_path / "validation", start=0.7, stop=1.0)
+    train = benign_slice(source, tmp_path / "train", start=0.0, stop=0.7)
+    validation = benign_slice(source, tmp_path / "validation", start=0.7, stop=1.0)
     return train, validation
 
 

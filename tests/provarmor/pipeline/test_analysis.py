@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from provarmor.cli.detect_commands import bundled_rules
 from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.investigation.incidents import IncidentEngine
 from provarmor.lab.dataset import load_dataset

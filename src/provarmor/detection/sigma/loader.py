@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,6 +72,11 @@ class ParsedRules:
         self.filters.extend(other.filters)
         self.errors.extend(other.errors)
         self.files += other.files
+
+
+def bundled_rules() -> Path:
+    """The rule pack shipped with ProvArmor (package data)."""
+    return Path(str(resources.files("provarmor.data") / "rules"))
 
 
 def load_rule_paths(paths: Iterable[Path]) -> ParsedRules:

@@ -11,6 +11,19 @@ Ordering: bpftrace reads one buffer per CPU, so records from different CPUs can 
 order. Strings belong to the next header of the same ``(tid, ns)``; an exec is held back until
 its argv (sent at ``sys_enter_execve``, maybe from another CPU) and working directory have
 arrived, or until ``park_ns`` of record time has passed.
+
+Forks: the child reports its own fork (``F``) with the parent the kernel names when the
+child first runs. If the creator exited before that (``cmd &`` at the end of a ``sh -c``,
+``nohup``, a daemon's double fork), that is init or a subreaper, and the child would seem
+to inherit init's program. The creator reports the same fork from its side (``J``: the
+child's pid), and the two are matched by child pid in either order: a ``J`` that arrives
+first waits (bounded, :data:`MAX_PENDING`, drops counted) for its ``F``; an ``F`` naming pid
+1 or a parent already seen adopting children is held back up to ``reparent_ns`` for its
+``J``, and the exec of that child waits with it. One fork event is emitted per child, with
+the creator as parent and the creator's program, argv and cwd inherited; later execs name
+the creator too. Every correction is counted. ``J`` pids are valid only when the creator is
+in the initial pid namespace (where the sensor runs and every other record's pids are):
+the others are skipped, counted, and their children keep the kernel's parent.
 """
 
 from __future__ import annotations
@@ -42,7 +55,11 @@ from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 DATASET = "ebpf"
 MAX_KEPT_ERRORS = 50
 MAX_PENDING = 4096
-"""Strings, argv and cwd waiting for their header; the oldest are dropped beyond this."""
+"""Strings, argv and cwd waiting for their header, and forks waiting for their other side;
+the oldest are dropped beyond this."""
+MAX_ADOPTERS = 256
+"""Adoptive parents remembered (init's stand-ins: subreapers seen adopting a child)."""
+INIT_PID = 1
 FMODE_CREATED = 0x100000
 """``file->f_mode`` bit set when this open created the file (include/linux/fs.h)."""
 _O_ACCMODE, _O_CREAT, _O_TRUNC, _O_DIRECTORY = 0o3, 0o100, 0o1000, 0o200000
@@ -72,6 +89,18 @@ class EbpfCounters:
     incomplete: int = 0
     """Events emitted without a part that was lost, arrived too late or was cut (argv
     beyond ``max_args``, a path or peer never seen)."""
+    fork_parent_fixed: int = 0
+    """Fork events whose parent was corrected from the creator's own record (the child had
+    been re-parented to init or a subreaper before it first ran)."""
+    exec_parent_fixed: int = 0
+    """Exec events whose parent was corrected to the creator the same way."""
+    fork_parent_late: int = 0
+    """Creator records that contradicted a fork event already emitted (the child's record
+    named a parent not known as adoptive, and arrived first): later execs are corrected."""
+    fork_parent_unconfirmed: int = 0
+    """Held-back forks released at their deadline without the creator's record."""
+    fork_parent_dropped: int = 0
+    """Creator records or held forks dropped from their bounded maps before a match."""
     by_action: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     """Records read on purpose without an event, by reason."""
@@ -95,6 +124,9 @@ class DecoderContext:
     source: str = "bpftrace"
     """Names the stream in error locations (``source:line``)."""
     park_ns: int = 2_000_000_000
+    reparent_ns: int = 500_000_000
+    """How long a fork naming an adoptive parent waits for its creator's record (checked
+    at heartbeats); creator records are matched within ``park_ns`` of the fork."""
 
 
 @dataclass(slots=True)
@@ -107,6 +139,19 @@ class _Argv:
 class _Parked:
     header: wire.Header
     since: int
+    execs: list[tuple[wire.Header, _Argv | None, str | None]] = field(default_factory=list)
+    """For a held fork: the child's execs, complete, waiting to follow it."""
+    exit: wire.Header | None = None
+    """For a held fork: the child's exit, when it came first."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Creator:
+    """The creator's side of a fork: its pid, ``start_boottime`` and record time."""
+
+    pid: int
+    start: int
+    ns: int
 
 
 class EbpfDecoder:
@@ -129,6 +174,12 @@ class EbpfDecoder:
         self._cwd: dict[int, str | None] = {}
         self._parked: dict[int, _Parked] = {}
         self._exec_failed: dict[int, int] = {}
+        self._creators: dict[int, _Creator] = {}
+        """Child pid -> creator, for ``J`` records that arrived before the child's ``F``."""
+        self._held: dict[int, _Parked] = {}
+        """Child pid -> its ``F`` record, held until its creator's ``J`` arrives."""
+        self._adopters: dict[tuple[int, int], None] = {}
+        """``(pid, start_boottime)`` of subreapers seen adopting a child."""
         self._last_ns = 0
         self._records = 0
         self._emitted: int | None = None
@@ -143,6 +194,7 @@ class EbpfDecoder:
             "E": self._on_exec,
             "X": self._on_exec_failed,
             "F": self._on_fork,
+            "J": self._on_creator,
             "Q": self._on_exit,
             "O": self._on_open,
             "U": self._on_unlink,
@@ -188,8 +240,11 @@ class EbpfDecoder:
         return events
 
     def finish(self) -> list[Event]:
-        """Emit what is still held back (execs whose argv never came). Call once, at the end."""
-        events = [self._exec_event(parked.header) for parked in self._parked.values()]
+        """Emit what is still held back (forks whose creator's record never came, execs whose
+        argv never came). Call once, at the end."""
+        events = self._release_forks(list(self._held))
+        for parked in self._parked.values():
+            events += self._exec_after_fork(parked.header)
         self._parked.clear()
         if self._emitted is not None:
             unreported = self._emitted - self._records - self.counters.lost
@@ -306,12 +361,27 @@ class EbpfDecoder:
 
     def _on_heartbeat(self, header: wire.Header, strings: list[str]) -> list[Event]:
         self.table.purge(header.ns)
+        stale = [
+            pid
+            for pid, creator in self._creators.items()
+            if header.ns - creator.ns > self.context.park_ns
+        ]
+        for pid in stale:
+            del self._creators[pid]
+        held = [
+            pid
+            for pid, parked in self._held.items()
+            if header.ns - parked.since > self.context.reparent_ns
+        ]
+        events = self._release_forks(held)
         due = [
             pid
             for pid, parked in self._parked.items()
             if header.ns - parked.since > self.context.park_ns
         ]
-        return [self._exec_event(self._parked.pop(pid).header) for pid in due]
+        for pid in due:
+            events += self._exec_after_fork(self._parked.pop(pid).header)
+        return events
 
     def _on_argv(self, header: wire.Header, strings: list[str]) -> list[Event]:
         argc, cut = header.values
@@ -338,25 +408,40 @@ class EbpfDecoder:
         if parked is None or not self._exec_ready(parked.header):
             return []
         del self._parked[tid]
-        return [self._exec_event(parked.header)]
+        return self._exec_after_fork(parked.header)
 
     def _exec_ready(self, header: wire.Header) -> bool:
         return header.values[0] in self._argv and header.pid in self._cwd
 
+    def _exec_after_fork(self, header: wire.Header) -> list[Event]:
+        """The exec event now, or after the child's fork when that is held back (the argv
+        and cwd go with it: a second exec's would replace them)."""
+        held = self._held.get(header.pid)
+        if held is None:
+            return [self._exec_event(header)]
+        argv = self._argv.pop(header.values[0], None)
+        held.execs.append((header, argv, self._cwd.pop(header.pid, None)))
+        return []
+
     def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
         if self._exec_ready(header):
-            return [self._exec_event(header)]
+            return self._exec_after_fork(header)
         if header.pid in self._parked:
             earlier = self._parked.pop(header.pid).header
             self._parked[header.pid] = _Parked(header, header.ns)
-            return [self._exec_event(earlier)]
+            return self._exec_after_fork(earlier)
         self._parked[header.pid] = _Parked(header, header.ns)
         return []
 
-    def _exec_event(self, header: wire.Header) -> Event:
+    def _exec_event(
+        self,
+        header: wire.Header,
+        parts: tuple[_Argv | None, str | None] | None = None,
+    ) -> Event:
         old_pid, ppid, pstart, uid, euid, _gid, egid = header.values
-        argv = self._argv.pop(old_pid, None)
-        cwd = self._cwd.pop(header.pid, None)
+        if parts is None:
+            parts = self._argv.pop(old_pid, None), self._cwd.pop(header.pid, None)
+        argv, cwd = parts
         if argv is None or cwd is None or argv.cut:
             self.counters.incomplete += 1
         state = self._state(header)
@@ -365,10 +450,14 @@ class EbpfDecoder:
         state.executable = state.resolve(header.text)
         state.args = argv.args if argv is not None else ()
         state.uid, state.euid, state.egid = uid, euid, egid
-        state.ppid = ppid
         state.changed()
-        parent = self.table.get(ppid, self._start(pstart))
-        process = _with_parent(state.process(), parent.ref())
+        if state.creator is not None and state.creator.pid != ppid:
+            self.counters.exec_parent_fixed += 1  # re-parented since its fork
+            parent = state.creator
+        else:
+            state.ppid = ppid
+            parent = self.table.get(ppid, self._start(pstart)).ref()
+        process = _with_parent(state.process(), parent)
         file = File(path=state.executable)
         return self._event(Action.EXEC, header, process, file=file, state=state)
 
@@ -382,15 +471,91 @@ class EbpfDecoder:
         return self._simple(Action.EXEC, header, File(path=state.resolve(header.text)))
 
     def _on_fork(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        ppid, pstart = header.values[:2]
+        creator = self._creators.pop(header.pid, None)
+        if creator is not None and abs(header.ns - creator.ns) <= self.context.park_ns:
+            return self._fork_event(_Parked(header, header.ns), creator)
+        if ppid == INIT_PID or (ppid, self._start(pstart)) in self._adopters:
+            self._held.pop(header.pid, None)
+            self._held[header.pid] = _Parked(header, header.ns)
+            if len(self._held) > MAX_PENDING:
+                self.counters.fork_parent_dropped += 1
+                return self._release_forks([next(iter(self._held))])
+            return []
+        return self._fork_event(_Parked(header, header.ns), None)
+
+    def _on_creator(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        child, level = header.values
+        if level != 0:
+            self.counters.skipped["fork_creator_in_pid_namespace"] += 1
+            return []
+        creator = _Creator(header.pid, header.start, header.ns)
+        held = self._held.pop(child, None)
+        if held is not None:
+            return self._fork_event(held, creator)
+        known = self.table.latest(child)
+        if known is not None and abs(known.forked_ns - header.ns) > self.context.park_ns:
+            known = None  # not forked lately: the pid was reused, or its fork was never seen
+        if known is not None:
+            if known.ppid != creator.pid:  # its fork event is out already
+                self.counters.fork_parent_late += 1
+                adopter = self.table.find(known.ppid)
+                if adopter is not None:
+                    self._adopted_by(adopter.pid, adopter.start)
+                parent = self.table.get(creator.pid, self._start(creator.start))
+                known.ppid, known.creator = parent.pid, parent.ref()
+            return []
+        self._creators.pop(child, None)
+        self._creators[child] = creator
+        if len(self._creators) > MAX_PENDING:
+            del self._creators[next(iter(self._creators))]
+            self.counters.fork_parent_dropped += 1
+        return []
+
+    def _release_forks(self, pids: list[int]) -> list[Event]:
+        """Emit held forks as their child reported them (no creator record came)."""
+        events: list[Event] = []
+        for pid in pids:
+            self.counters.fork_parent_unconfirmed += 1
+            events += self._fork_event(self._held.pop(pid), None)
+        return events
+
+    def _adopted_by(self, pid: int, start: int) -> None:
+        """Remember a subreaper (``start``: ns since the epoch), so the next children that
+        name it as their parent wait for their creator's record."""
+        if pid == INIT_PID:
+            return
+        self._adopters.pop((pid, start), None)
+        self._adopters[(pid, start)] = None
+        if len(self._adopters) > MAX_ADOPTERS:
+            del self._adopters[next(iter(self._adopters))]
+
+    def _fork_event(self, fork: _Parked, creator: _Creator | None) -> list[Event]:
+        """The fork of the child that sent ``fork``, by ``creator`` when known; then the
+        child's execs that waited for it."""
+        header = fork.header
         ppid, pstart, uid, euid, _gid, egid = header.values
+        if creator is not None and (creator.pid, creator.start) != (ppid, pstart):
+            self.counters.fork_parent_fixed += 1
+            self._adopted_by(ppid, self._start(pstart))
+            ppid, pstart = creator.pid, creator.start
         parent = self.table.get(ppid, self._start(pstart))
         start = self._start(header.start)
-        child = self.table.fork(parent, header.pid, start, header.text)
+        child = self.table.fork(parent, header.pid, start, header.text, at=header.ns)
         child.uid, child.euid, child.egid = uid, euid, egid
         process = _with_parent(child.process(), parent.ref())
-        return [self._event(Action.FORK, header, process, state=child)]
+        events = [self._event(Action.FORK, header, process, state=child)]
+        events += [self._exec_event(e, (argv, cwd)) for e, argv, cwd in fork.execs]
+        events += self._release(header.pid)
+        if fork.exit is not None:
+            events += self._on_exit(fork.exit, [])
+        return events
 
     def _on_exit(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        held = self._held.get(header.pid)
+        if held is not None and held.exit is None:
+            held.exit = header  # follows its fork
+            return []
         state = self._state(header)
         self.table.retire(state, until=header.ns + 2 * self.context.park_ns)
         return [self._event(Action.EXIT, header, state.process(), state=state)]

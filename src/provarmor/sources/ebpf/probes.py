@@ -88,6 +88,17 @@ _FORK = """%PROBE% /%FILTER% && args->ret == 0 && pid == tid/
   %EMIT%
 }"""
 
+_FORK_PARENT = """%PROBE% /%FILTER% && args->ret > 0/
+{
+  $t = nsecs;
+  %EMIT%
+}"""
+
+CLONE_NOT_A_CHILD = 0x18000
+"""``CLONE_THREAD | CLONE_PARENT``: a thread, or a child of the caller's parent; neither is
+a child of the caller, so the creator's side reports neither."""
+_CREATED = ["args->ret", "curtask->thread_pid->level"]
+
 _EXIT = """tracepoint:sched:sched_process_exit /%FILTER% && %LAST%/
 {
   $t = nsecs;
@@ -130,9 +141,31 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
             _FORK, PROBE=tracepoint("sys_exit_" + syscall), EMIT=emit("F", credentials, "comm")
         )
         yield Block(needs("sys_exit_" + syscall), (), text)
+    yield from _fork_parent_blocks()
     last = "args->group_dead" if features.exit_has_group_dead else "pid == tid"
     exit_text = fill(_EXIT, LAST=last, EMIT=emit("Q", ["curtask->exit_code"]))
     yield Block(needs("sched_process_exit"), (), exit_text)
+
+
+def _fork_parent_blocks() -> Iterable[Block]:
+    """The creator's side of a fork (``J``): the child reports its parent when it first
+    runs, and by then an exited creator has been replaced by init or a subreaper. clone
+    and clone3 flags are checked at entry (clone3's ``flags`` is the first field of its
+    ``struct clone_args``), so a thread creation parks nothing."""
+    for syscall in ("fork", "vfork"):
+        text = fill(_FORK_PARENT, PROBE=tracepoint("sys_exit_" + syscall), EMIT=emit("J", _CREATED))
+        yield Block(needs("sys_exit_" + syscall), (), text)
+    body = f"  if (args->ret > 0) {{ {emit('J', _CREATED)} }}"
+    for syscall, flags in (
+        ("clone", "args->clone_flags"),
+        ("clone3", "*(uint64 *)args->uargs"),
+    ):
+        yield enter_exit(
+            syscall,
+            park={"@fk": "1"},
+            exit_body=body,
+            guard=f"(({flags}) & {CLONE_NOT_A_CHILD:#x}) == 0",
+        )
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -13,6 +13,14 @@ the wire format of :mod:`provarmor.sources.ebpf.wire`. Design points:
 * A new process is reported by the CHILD when it returns 0 from fork/vfork/clone/clone3
   with ``pid == tid``: bpftrace 0.17 cannot reach the child task from ``sched_process_fork``
   (no raw tracepoints, no kprobes here) to tell a thread from a process, the child can.
+  The child reads its parent from ``real_parent``, which is init or a subreaper once the
+  creator has exited, so the creator reports the same fork too (``J``, the child's pid as
+  its return value: fork/vfork always, clone/clone3 without ``CLONE_THREAD`` or
+  ``CLONE_PARENT``, checked at entry so a new thread parks nothing) and the decoder
+  matches the two. That pid is in the creator's pid namespace: the record carries the
+  namespace depth and only depth 0 is used. The sensor must run in the initial pid
+  namespace (bpftrace 0.17's ``pid``/``tid`` and ``/proc`` are read there): creators inside
+  containers are skipped (counted), and their re-parented children keep the kernel's parent.
 * Process identity: every record carries ``curtask->group_leader->start_boottime`` (ns since
   boot, counting suspend). ``/proc/PID/stat`` field 22 is the same value in clock ticks,
   rounded down, so the decoder rounds the ns down to ticks too and both sides compute the

@@ -49,6 +49,11 @@ class ProcState:
     euid: int = -1
     egid: int = -1
     container: Container | None = None
+    creator: ProcessRef | None = None
+    """The process that forked this one, when its fork was seen (the kernel's parent
+    changes to init or a subreaper when the creator exits; this does not)."""
+    forked_ns: int = 0
+    """Record time of its fork (0: not seen)."""
     fds: dict[int, str] = field(default_factory=dict)
     peers: dict[int, Peer] = field(default_factory=dict)
     _process: Process | None = None
@@ -143,6 +148,17 @@ class ProcessTable:
         """The current process with this pid, if known (ptrace targets name only a pid)."""
         return self.by_pid.get(pid)
 
+    def latest(self, pid: int) -> ProcState | None:
+        """The current process with this pid, or else the last one that exited (kept until
+        its deadline)."""
+        state = self.by_pid.get(pid)
+        if state is not None:
+            return state
+        for (retired_pid, _start), (_until, retired) in reversed(self.retired.items()):
+            if retired_pid == pid:
+                return retired
+        return None
+
     def put(self, state: ProcState) -> None:
         self.by_pid.pop(state.pid, None)
         self.by_pid[state.pid] = state
@@ -178,21 +194,39 @@ class ProcessTable:
         state.container = info.container
         self.put(state)
 
-    def fork(self, parent: ProcState, pid: int, start: int, comm: str) -> ProcState:
+    def fork(self, parent: ProcState, pid: int, start: int, comm: str, *, at: int = 0) -> ProcState:
         """The state of a new child: program, argv, cwd, ids, container and fds inherited.
 
         It is stored unless the table already knows the child: its exec, recorded on
-        another CPU, can arrive before its fork, and is newer."""
+        another CPU, can arrive before its fork, and is newer. A state that other records
+        created empty (no program known yet) is filled in instead. ``at`` is the record
+        time of the fork."""
         child = self.new_state(pid, start)
-        child.ppid = parent.pid
-        child.executable = parent.executable
-        child.comm = comm or parent.comm
-        child.args = parent.args
-        child.cwd = parent.cwd
-        child.uid, child.euid, child.egid = parent.uid, parent.euid, parent.egid
-        child.container = parent.container
-        child.fds = dict(parent.fds)
+        _inherit(child, parent, comm)
+        child.forked_ns = at
         known = self.by_pid.get(pid)
         if known is None or known.start != start:
             self.put(child)
+            return child
+        known.forked_ns = at
+        if known.creator is None:
+            known.creator = child.creator
+        if not known.executable and not known.args:
+            fds, cwd = known.fds, known.cwd
+            _inherit(known, parent, comm)
+            known.cwd = cwd or known.cwd
+            known.fds.update(fds)
+            known.changed()
         return child
+
+
+def _inherit(child: ProcState, parent: ProcState, comm: str) -> None:
+    child.ppid = parent.pid
+    child.creator = parent.ref()
+    child.executable = parent.executable
+    child.comm = comm or parent.comm
+    child.args = parent.args
+    child.cwd = parent.cwd
+    child.uid, child.euid, child.egid = parent.uid, parent.euid, parent.egid
+    child.container = parent.container
+    child.fds = dict(parent.fds)

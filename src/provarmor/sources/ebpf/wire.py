@@ -44,6 +44,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "E": ("old_pid", "ppid", "pstart", "uid", "euid", "gid", "egid"),
     "X": ("ret",),
     "F": ("ppid", "pstart", "uid", "euid", "gid", "egid"),
+    "J": ("child", "level"),
     "Q": ("code",),
     "O": ("ret", "dfd", "flags", "fmode"),
     "U": ("ret", "dfd", "flags"),
@@ -75,7 +76,11 @@ What the kinds are, and which strings come first on ``s`` lines:
   ``complete`` 0 when the walk was cut short); ``E`` exec done (string: the program run,
   as passed to execve);
   ``X`` execve failed (string: the program); ``F`` a new process returned from fork/clone
-  (it is the child); ``Q`` a process (its whole thread group) exited.
+  (it is the child; ``ppid`` is its parent when it first ran: init or a subreaper when
+  its creator had already exited); ``J`` the creator's side of the same fork: ``child`` is
+  the new pid as the creator sees it, ``level`` the creator's pid namespace depth (0: the
+  initial namespace, where that pid is the one the other records carry);
+  ``Q`` a process (its whole thread group) exited.
 * ``O`` open; ``U`` unlink/rmdir; ``R`` rename (one ``s`` line: old path; string: new);
   ``K`` link/symlink (same); ``M`` chmod; ``C`` chown; ``H`` chdir (string empty: fchdir).
 * ``N`` connect (one ``s`` line: local ip; string: remote ip or unix path); ``A`` accept

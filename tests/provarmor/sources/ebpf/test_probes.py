@@ -59,3 +59,21 @@ def test_heartbeat_flushes_the_idle_map() -> None:
     assert beat.text.startswith("interval:ms:250")
     assert beat.text.index("print(@io1)") < beat.text.index("@gen = 1")
     assert "@io" not in heartbeat(ProgramOptions(socket_io=False)).text
+
+
+def test_the_creator_reports_its_child_processes_but_not_its_threads() -> None:
+    text = _text(process_blocks(ProgramOptions(), FEATURES))
+    for name in ("fork", "vfork"):
+        probe = f"tracepoint:syscalls:sys_exit_{name} /{FILTER} && args->ret > 0/"
+        body = text[text.index(probe) :]
+        assert body.index('printf("J\\t') < body.index("}")
+    clone = text[text.index("sys_enter_clone /") : text.index("sys_exit_clone /@fk")]
+    assert "if (((args->clone_flags) & 0x18000) == 0) {" in clone  # CLONE_THREAD|CLONE_PARENT
+    clone3 = text[text.index("sys_enter_clone3 /") : text.index("sys_exit_clone3 /@fk")]
+    assert "if (((*(uint64 *)args->uargs) & 0x18000) == 0) {" in clone3
+    for name in ("clone", "clone3"):
+        exit_probe = text[text.index(f"sys_exit_{name} /@fk[tid]/") :]
+        assert exit_probe.index('if (args->ret > 0) { printf("J\\t') < exit_probe.index(
+            "delete(@fk[tid]);"
+        )
+    assert "curtask->thread_pid->level" in text

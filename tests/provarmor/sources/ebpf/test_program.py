@@ -98,13 +98,15 @@ def test_every_syscall_entry_probe_is_filtered_on_agent_and_self() -> None:
     assert FILTER == "pid != $1 && pid != $2 && pid != $3 && pid != $4 && pid != $5"
     text = generate_program(ProgramOptions(), KERNEL)
     entries = re.findall(r"^tracepoint:syscalls:sys_enter_\w+ (/[^\n]*/)", text, re.MULTILINE)
-    assert len(entries) == len(SYSCALLS) - 4  # fork/vfork/clone/clone3: child side only
+    assert len(entries) == len(SYSCALLS) - 2  # fork/vfork: nothing to park at entry
     assert all(FILTER in predicate for predicate in entries)
     for name in ("fork", "vfork", "clone", "clone3"):
         assert (
             f"tracepoint:syscalls:sys_exit_{name} /{FILTER} && args->ret == 0 && pid == tid/"
             in text
         )
+    for name in ("fork", "vfork"):  # the creator's side
+        assert f"tracepoint:syscalls:sys_exit_{name} /{FILTER} && args->ret > 0/" in text
 
 
 def test_missing_tracepoints_are_left_out_and_reported() -> None:

@@ -72,3 +72,21 @@ def test_seed_does_not_override_what_records_said_and_fork_inherits() -> None:
     assert 4 not in parent.fds
     user = child.process().user
     assert user is not None and user.id == "0"
+
+
+def test_a_fork_fills_a_state_that_other_records_created_empty() -> None:
+    table = ProcessTable(HOST)
+    parent = table.get(7, start=1)
+    parent.executable, parent.args, parent.cwd = "/usr/bin/sh", ("sh", "-c", "x"), "/srv"
+    parent.remember_fd(3, "/srv/log")
+    early = table.get(8, start=2)  # a record of the child came before its (held) fork
+    early.remember_fd(4, "/tmp/out")
+    table.fork(parent, 8, 2, "sh", at=99)
+    assert table.find(8) is early
+    assert (early.executable, early.args, early.cwd) == ("/usr/bin/sh", ("sh", "-c", "x"), "/srv")
+    assert early.fds == {3: "/srv/log", 4: "/tmp/out"}
+    assert early.creator is not None and early.creator.entity_id == parent.entity_id
+    assert (early.ppid, early.forked_ns) == (7, 99)
+    early.executable = "/usr/bin/cat"  # an exec seen first is newer: kept
+    table.fork(parent, 8, 2, "sh", at=100)
+    assert table.find(8) is early and early.executable == "/usr/bin/cat"

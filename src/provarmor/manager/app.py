@@ -1,0 +1,118 @@
+"""The manager's FastAPI application: :func:`create_app` wires the routes, the error format,
+request metrics, ``/healthz``, ``/metrics`` and the OpenAPI pages (``/docs``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException
+
+from provarmor import __version__
+from provarmor.manager.deps import ApiError, ManagerContext
+from provarmor.manager.detectors import DetectionKit, load_detection
+from provarmor.manager.ingest import Ingestor, graph_opener
+from provarmor.manager.metrics import ManagerMetrics
+from provarmor.manager.routes import ROUTERS
+from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.store import FindingsStore
+
+API_PREFIX = "/api/v1"
+
+
+def build_context(
+    settings: ManagerSettings, store: FindingsStore, *, kit: DetectionKit | None = None
+) -> ManagerContext:
+    kit = kit if kit is not None else load_detection(settings)
+    ingestor = Ingestor(
+        store,
+        kit=kit,
+        open_graph=graph_opener(
+            database_url=settings.effective_database_url(), state_dir=settings.state_dir
+        ),
+        max_batch_events=settings.max_batch_events,
+        keep_event_json=settings.keep_event_json,
+    )
+    return ManagerContext(
+        settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=ManagerMetrics()
+    )
+
+
+def create_app(
+    settings: ManagerSettings, store: FindingsStore, *, kit: DetectionKit | None = None
+) -> FastAPI:
+    """The API over ``store``; ``kit`` (compiled rules, model) is loaded from ``settings``
+    unless given (tests share one)."""
+    context = build_context(settings, store, kit=kit)
+    app = FastAPI(
+        title="ProvArmor manager",
+        version=__version__,
+        description="Agent enrolment and upload; hosts, events, alerts, incidents, graph.",
+    )
+    app.state.context = context
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    _add_error_handlers(app)
+    _add_metrics(app, context)
+    return app
+
+
+def _error(status: int, message: str, field: str = "") -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": message, "field": field}, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _error(exc.status, exc.message, exc.field)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _error(exc.status_code, str(exc.detail))
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        if not errors:
+            return _error(400, "bad request")
+        first = errors[0]
+        location = [str(part) for part in first.get("loc", ()) if part != "body"]
+        return _error(
+            400, f"{'.'.join(location)}: {first.get('msg', 'invalid')}", ".".join(location)
+        )
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+def _add_metrics(app: FastAPI, context: ManagerContext) -> None:
+    latency = context.metrics.latency
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        latency.labels(
+            method=request.method, route=path, status=f"{response.status_code // 100}xx"
+        ).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        """Liveness: 200 while the service answers."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["service"])
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

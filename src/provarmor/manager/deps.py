@@ -1,0 +1,81 @@
+"""What every route depends on: the manager context (settings, stores, ingest, metrics), the
+API error type, and authentication by Bearer token with role checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from provarmor.manager.auth import Principal, Role, bearer_token, secret_matches, split_token
+from provarmor.manager.detectors import DetectionKit
+from provarmor.manager.ingest import Ingestor
+from provarmor.manager.metrics import ManagerMetrics
+from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.store import FindingsStore
+
+
+class ApiError(Exception):
+    """Answered as ``{"error": message, "field": field}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(slots=True, kw_only=True)
+class ManagerContext:
+    settings: ManagerSettings
+    store: FindingsStore
+    kit: DetectionKit
+    ingestor: Ingestor
+    metrics: ManagerMetrics
+
+
+def get_context(request: Request) -> ManagerContext:
+    context = request.app.state.context
+    assert isinstance(context, ManagerContext)
+    return context
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller named by the Bearer token; 401 for a missing, malformed, unknown, expired
+    or wrong token (one message for all, so the answer tells nothing about which)."""
+    refused = ApiError(401, "missing or invalid bearer token", field="Authorization")
+    text = bearer_token(request.headers.get("authorization"))
+    parts = split_token(text) if text is not None else None
+    if parts is None:
+        raise refused
+    token_id, secret = parts
+    record = get_context(request).store.token(token_id)
+    if record is None or record.role is Role.ENROLL:
+        raise refused
+    if record.expires_ns and record.expires_ns <= time.time_ns():
+        raise refused
+    if not secret_matches(secret, salt=record.salt, digest=record.digest):
+        raise refused
+    return Principal(token_id=record.id, role=record.role)
+
+
+def require(role: Role) -> Callable[[Request], Principal]:
+    """A dependency: the authenticated caller, who must hold ``role`` (else 403)."""
+
+    def dependency(request: Request) -> Principal:
+        principal = authenticate(request)
+        if not principal.may(role):
+            raise ApiError(403, f"this needs the {role.value} role", field="Authorization")
+        return principal
+
+    return dependency
+
+
+def require_agent(request: Request, agent_id: str) -> Principal:
+    """The agent ``agent_id`` itself (its credential), else 401/403."""
+    principal = require(Role.AGENT)(request)
+    if principal.token_id != agent_id:
+        raise ApiError(403, "an agent may only write as itself", field="agent_id")
+    return principal

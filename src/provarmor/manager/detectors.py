@@ -1,0 +1,71 @@
+"""What the manager runs on uploads: the Sigma rule set (compiled once, shared by every
+host's analysis) and the optional anomaly model, and the per-host pipeline built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from provarmor.detection.anomaly.bundle import load_bundle
+from provarmor.detection.anomaly.scorer import AnomalyModel
+from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.graph.store import GraphStore
+from provarmor.manager.settings import ManagerSettings
+from provarmor.pipeline.analysis import Analysis
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
+
+
+class HostGraphStore(GraphStore, Protocol):
+    """A persistent graph store (SQLite file or PostgreSQL schema) holding one host."""
+
+    def next_edge_id(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleSummary:
+    key: str
+    title: str
+    level: str
+    techniques: tuple[str, ...]
+    tactics: tuple[str, ...]
+    path: str
+    correlation: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectionKit:
+    ruleset: RuleSet
+    model: AnomalyModel | None = None
+
+    def rules(self) -> list[RuleSummary]:
+        infos = [(rule.info, False) for rule in self.ruleset.rules]
+        infos += [(spec.info, True) for spec in self.ruleset.correlations]
+        return [
+            RuleSummary(
+                key=info.key,
+                title=info.title,
+                level=info.level,
+                techniques=tuple(ref.id for ref in info.techniques),
+                tactics=tuple(ref.name for ref in info.tactics),
+                path=info.path,
+                correlation=correlation,
+            )
+            for info, correlation in infos
+            if info.key not in self.ruleset.silent
+        ]
+
+
+def load_detection(settings: ManagerSettings) -> DetectionKit:
+    """Compile the configured rules (default: the bundled pack) and load the model."""
+    paths = list(settings.rules) or [bundled_rules()]
+    ruleset = compile_rules(paths)
+    model = load_bundle(settings.model) if settings.model is not None else None
+    return DetectionKit(ruleset=ruleset, model=model)
+
+
+def build_host_analysis(kit: DetectionKit, *, store: HostGraphStore) -> Analysis:
+    """A fresh pipeline for one host over its graph store, continuing its edge ids."""
+    return build_analysis(AnalysisPlan(ruleset=kit.ruleset, model=kit.model), store=store)

@@ -1,0 +1,240 @@
+"""Server-side ingest: an uploaded batch -> validated events -> the host's analysis ->
+events, alerts and incident versions stored with the batch's sequence number.
+
+Each host has one :class:`~provarmor.pipeline.analysis.Analysis` over its own graph store
+(a SQLite file under the state directory, or a schema of the PostgreSQL database), made on
+its first upload and fed under a per-host lock, so a host's batches are analysed one at a
+time and in order. A batch whose sequence the agent already had acknowledged is answered as
+a duplicate without touching the analysis: re-delivery after an outage adds nothing twice.
+
+Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
+the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
+across hosts and across restarts of the manager.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from provarmor.manager.detectors import DetectionKit, HostGraphStore, build_host_analysis
+from provarmor.manager.store import (
+    AgentRecord,
+    AlertRow,
+    BatchCommit,
+    EventRow,
+    FindingsStore,
+    IncidentRow,
+)
+from provarmor.model.alert import Alert
+from provarmor.model.codec import encode_json, parse_json_event
+from provarmor.model.errors import ParseError, ProvArmorError
+from provarmor.model.event import Event
+from provarmor.model.incident import Incident
+from provarmor.pipeline.analysis import Analysis, IncidentUpdate
+from provarmor.storage.urls import open_graph_store
+
+_encoder = msgspec.json.Encoder()
+
+
+class BatchTooLarge(ProvArmorError):
+    """An upload over the byte or event limit (answered 413)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    acked_sequence: int
+    duplicate: bool
+    events: int = 0
+    alerts: int = 0
+    incidents: int = 0
+
+
+@dataclass(slots=True)
+class HostAnalysis:
+    host_id: str
+    store: HostGraphStore
+    analysis: Analysis
+    tag: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+GraphOpener = Callable[[str], HostGraphStore]
+
+
+def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
+    """Where host graphs live: a schema per host in PostgreSQL when the findings store is
+    PostgreSQL (``<findings schema>_h<hash of the host id>``), else a SQLite file per host
+    under ``state_dir/graphs``."""
+
+    def open_host(host_id: str) -> HostGraphStore:
+        name = "h" + hashlib.sha256(host_id.encode()).hexdigest()[:24]
+        if database_url.startswith(("postgresql://", "postgres://")):
+            from provarmor.storage.postgres_graph import split_schema  # needs psycopg
+
+            base, schema = split_schema(database_url)
+            separator = "&" if "?" in base else "?"
+            return open_graph_store(f"{base}{separator}schema={schema or 'provarmor'}_{name}")
+        directory = state_dir / "graphs"
+        directory.mkdir(parents=True, exist_ok=True)
+        return open_graph_store(directory / f"{name}.db")
+
+    return open_host
+
+
+def parse_batch(body: bytes, *, host_id: str, max_events: int) -> list[Event]:
+    """Decode NDJSON events; the first bad line raises :class:`ParseError` naming it
+    (``batch:LINE``). Every event must belong to ``host_id``."""
+    events: list[Event] = []
+    for number, line in enumerate(body.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        if len(events) >= max_events:
+            raise BatchTooLarge(f"more than {max_events} events in one batch")
+        event = parse_json_event(line, location=f"batch:{number}")
+        if event.host.id != host_id:
+            raise ParseError(
+                f"event of host {event.host.id!r} uploaded by an agent of host {host_id!r}",
+                location=f"batch:{number}",
+            )
+        events.append(event)
+    return events
+
+
+def event_row(event: Event, *, keep_json: bool) -> EventRow:
+    remote = ""
+    endpoint = event.destination or event.source
+    if endpoint is not None:
+        if endpoint.ip:
+            remote = f"{endpoint.ip}:{endpoint.port}"
+        else:
+            remote = endpoint.address or endpoint.domain
+    return EventRow(
+        host=event.host.id,
+        ts=event.timestamp,
+        event_id=event.event.id,
+        action=event.event.action.value,
+        process=event.process.entity_id,
+        executable=event.process.executable,
+        command_line=event.process.command_line,
+        file_path=event.file.path if event.file is not None else "",
+        remote=remote,
+        json=encode_json(event).decode() if keep_json else "",
+    )
+
+
+def alert_row(alert: Alert, *, host_id: str) -> AlertRow:
+    return AlertRow(
+        host=alert.host_id or host_id,
+        id=alert.id,
+        rule_id=alert.rule_id,
+        title=alert.rule_title,
+        level=alert.level,
+        detector=alert.detector,
+        first_ts=alert.first_timestamp,
+        last_ts=alert.last_timestamp,
+        score=alert.score,
+        json=_encoder.encode(alert).decode(),
+    )
+
+
+def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
+    public = msgspec.structs.replace(
+        incident,
+        id=f"{incident.id}-{tag}",
+        merged_ids=tuple(f"{merged}-{tag}" for merged in incident.merged_ids),
+    )
+    return IncidentRow(
+        id=public.id,
+        host=incident.host_id,
+        engine_id=incident.id,
+        severity=incident.severity,
+        score=incident.score,
+        status=incident.status.value,
+        title=incident.title,
+        first_ts=incident.first_ts,
+        last_ts=incident.last_ts,
+        updated_ts=incident.updated_ts,
+        version=incident.version,
+        json=_encoder.encode(public).decode(),
+    )
+
+
+class Ingestor:
+    """Uploads in, findings stored. Thread-safe; one analysis per host."""
+
+    def __init__(
+        self,
+        store: FindingsStore,
+        *,
+        kit: DetectionKit,
+        open_graph: GraphOpener,
+        max_batch_events: int,
+        keep_event_json: bool = True,
+    ) -> None:
+        self.store = store
+        self.kit = kit
+        self._open_graph = open_graph
+        self._max_events = max_batch_events
+        self._keep_json = keep_event_json
+        self._hosts: dict[str, HostAnalysis] = {}
+        self._lock = threading.Lock()
+
+    def host(self, host_id: str) -> HostAnalysis:
+        with self._lock:
+            found = self._hosts.get(host_id)
+            if found is None:
+                store = self._open_graph(host_id)
+                analysis = build_host_analysis(self.kit, store=store)
+                found = HostAnalysis(
+                    host_id=host_id, store=store, analysis=analysis, tag=secrets.token_hex(4)
+                )
+                self._hosts[host_id] = found
+            return found
+
+    def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> IngestResult:
+        """Analyse and store one batch (or acknowledge a re-delivered one)."""
+        events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
+        host = self.host(agent.host_id)
+        with host.lock:
+            current = self.store.agent(agent.id)
+            acked = current.acked_sequence if current is not None else 0
+            if sequence <= acked:
+                return IngestResult(acked_sequence=acked, duplicate=True)
+            findings = host.analysis.feed(events) if events else []
+            alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
+            latest: dict[str, Incident] = {}
+            for finding in findings:
+                if isinstance(finding, IncidentUpdate):
+                    latest[finding.incident.id] = finding.incident
+            batch = BatchCommit(
+                agent_id=agent.id,
+                sequence=sequence,
+                received_ns=time.time_ns(),
+                events=[event_row(e, keep_json=self._keep_json) for e in events],
+                alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
+                incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
+            )
+            stored = self.store.commit_batch(batch)
+        return IngestResult(
+            acked_sequence=sequence,
+            duplicate=not stored,
+            events=len(events),
+            alerts=len(alerts),
+            incidents=len(latest),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for host in self._hosts.values():
+                with host.lock:
+                    host.store.apply(host.analysis.builder.drain(full=True))
+                    host.store.close()
+            self._hosts.clear()

@@ -1,0 +1,51 @@
+"""The manager's Prometheus metrics, in a registry of its own per application (no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from provarmor import __version__
+
+
+class ManagerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.uploads = Counter(
+            "provarmor_manager_uploads_total",
+            "Batches uploaded by agents, by result.",
+            ["result"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "provarmor_manager_events_total", "Events accepted from agents.", registry=registry
+        )
+        self.rejected = Counter(
+            "provarmor_manager_events_rejected_total",
+            "Batches refused because an event did not decode or validate.",
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "provarmor_manager_alerts_total", "Alerts raised on uploads.", registry=registry
+        )
+        self.incidents = Counter(
+            "provarmor_manager_incident_updates_total",
+            "Incident versions created or updated by uploads.",
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "provarmor_manager_request_seconds",
+            "API request latency by route and status class.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        build = Gauge(
+            "provarmor_build_info",
+            "Always 1; the version as a label.",
+            ["version"],
+            registry=registry,
+        )
+        build.labels(version=__version__).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

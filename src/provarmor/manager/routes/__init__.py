@@ -1,0 +1,29 @@
+"""The ``/api/v1`` routes, one module per resource; :data:`ROUTERS` lists them all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from provarmor.manager.routes import (
+    agents,
+    alerts,
+    events,
+    graph,
+    hosts,
+    incidents,
+    rules,
+    stats,
+    tokens,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    agents.router,
+    tokens.router,
+    hosts.router,
+    events.router,
+    alerts.router,
+    incidents.router,
+    graph.router,
+    rules.router,
+    stats.router,
+)

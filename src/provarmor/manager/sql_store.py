@@ -1,0 +1,588 @@
+"""SqlFindingsStore: the findings store in SQL, one implementation for SQLite and PostgreSQL.
+
+The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
+time buckets, ``lower(..) LIKE lower(..)`` for case-insensitive search); a :class:`Dialect`
+supplies what differs: the connection, the placeholder style, the auto-increment key and
+how a write transaction begins. One connection is shared behind a lock: FastAPI calls the
+store from worker threads.
+"""
+
+# SQL text is assembled only from the column lists and table names of this module; every
+# value is bound as a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+from provarmor.manager.auth import Role
+from provarmor.manager.store import (
+    AgentRecord,
+    AlertQuery,
+    AlertRow,
+    BatchCommit,
+    EventQuery,
+    EventRow,
+    HostRecord,
+    IncidentQuery,
+    IncidentRow,
+    Note,
+    StatusChange,
+    TimelineBucket,
+    TokenRecord,
+)
+from provarmor.model.errors import StorageError
+
+FORMAT_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY, role TEXT NOT NULL, salt TEXT NOT NULL, digest TEXT NOT NULL,
+    created_ns BIGINT NOT NULL, expires_ns BIGINT NOT NULL, used_ns BIGINT NOT NULL,
+    label TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY, host_id TEXT NOT NULL, hostname TEXT NOT NULL,
+    enrolled_ns BIGINT NOT NULL, acked_sequence BIGINT NOT NULL, last_seen_ns BIGINT NOT NULL,
+    status_json TEXT NOT NULL, status_ns BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agents_by_host ON agents (host_id);
+CREATE TABLE IF NOT EXISTS batches (
+    agent_id TEXT NOT NULL, sequence BIGINT NOT NULL, received_ns BIGINT NOT NULL,
+    events BIGINT NOT NULL, rejected BIGINT NOT NULL, PRIMARY KEY (agent_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS events (
+    key {serial}, host TEXT NOT NULL, ts BIGINT NOT NULL, event_id TEXT NOT NULL,
+    action TEXT NOT NULL, process TEXT NOT NULL, executable TEXT NOT NULL,
+    command_line TEXT NOT NULL, file_path TEXT NOT NULL, remote TEXT NOT NULL, json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_host_ts ON events (host, ts);
+CREATE INDEX IF NOT EXISTS events_by_process ON events (process);
+CREATE TABLE IF NOT EXISTS alerts (
+    host TEXT NOT NULL, id TEXT NOT NULL, rule_id TEXT NOT NULL, title TEXT NOT NULL,
+    level TEXT NOT NULL, detector TEXT NOT NULL, first_ts BIGINT NOT NULL,
+    last_ts BIGINT NOT NULL, score DOUBLE PRECISION NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (host, id)
+);
+CREATE INDEX IF NOT EXISTS alerts_by_ts ON alerts (first_ts);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, host TEXT NOT NULL, engine_id TEXT NOT NULL, severity TEXT NOT NULL,
+    score DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, title TEXT NOT NULL,
+    first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL, updated_ts BIGINT NOT NULL,
+    version BIGINT NOT NULL, json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_by_ts ON incidents (first_ts);
+CREATE TABLE IF NOT EXISTS incident_notes (
+    key {serial}, incident_id TEXT NOT NULL, ts_ns BIGINT NOT NULL, author TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS incident_changes (
+    key {serial}, incident_id TEXT NOT NULL, ts_ns BIGINT NOT NULL, author TEXT NOT NULL,
+    old TEXT NOT NULL, new TEXT NOT NULL
+);
+"""
+
+_TOKEN_COLUMNS = "id, role, salt, digest, created_ns, expires_ns, used_ns, label"  # noqa: S105
+_AGENT_COLUMNS = (
+    "id, host_id, hostname, enrolled_ns, acked_sequence, last_seen_ns, status_json, status_ns"
+)
+_EVENT_COLUMNS = (
+    "host, ts, event_id, action, process, executable, command_line, file_path, remote, json"
+)
+_ALERT_COLUMNS = "host, id, rule_id, title, level, detector, first_ts, last_ts, score, json"
+_INCIDENT_COLUMNS = (
+    "id, host, engine_id, severity, score, status, title, first_ts, last_ts, updated_ts, "
+    "version, json"
+)
+
+
+class Cursor(Protocol):
+    """What the store needs of a DB-API cursor (sqlite3 and psycopg both have it)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Sequence[object] | None: ...
+
+    def fetchall(self) -> Sequence[Sequence[object]]: ...
+
+
+class Dialect(Protocol):
+    """What differs between the engines."""
+
+    location: str
+    """Where the data lives, for errors (a path, or a URL without its password)."""
+    serial: str
+    """DDL of an auto-increment integer primary key."""
+
+    def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
+        """Run ``sql`` written with ``?`` placeholders."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A write transaction: committed on exit, rolled back on an exception."""
+
+    def execute_script(self, script: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def _str(value: object) -> str:
+    assert isinstance(value, str)
+    return value
+
+
+def _token(row: Sequence[object]) -> TokenRecord:
+    return TokenRecord(
+        id=_str(row[0]),
+        role=Role(_str(row[1])),
+        salt=_str(row[2]),
+        digest=_str(row[3]),
+        created_ns=_int(row[4]),
+        expires_ns=_int(row[5]),
+        used_ns=_int(row[6]),
+        label=_str(row[7]),
+    )
+
+
+def _agent(row: Sequence[object]) -> AgentRecord:
+    return AgentRecord(
+        id=_str(row[0]),
+        host_id=_str(row[1]),
+        hostname=_str(row[2]),
+        enrolled_ns=_int(row[3]),
+        acked_sequence=_int(row[4]),
+        last_seen_ns=_int(row[5]),
+        status_json=_str(row[6]),
+        status_ns=_int(row[7]),
+    )
+
+
+def _event(row: Sequence[object]) -> EventRow:
+    text = [_str(value) for value in row[2:]]
+    return EventRow(
+        host=_str(row[0]),
+        ts=_int(row[1]),
+        event_id=text[0],
+        action=text[1],
+        process=text[2],
+        executable=text[3],
+        command_line=text[4],
+        file_path=text[5],
+        remote=text[6],
+        json=text[7],
+    )
+
+
+def _alert(row: Sequence[object]) -> AlertRow:
+    score = row[8]
+    assert isinstance(score, float | int)
+    return AlertRow(
+        host=_str(row[0]),
+        id=_str(row[1]),
+        rule_id=_str(row[2]),
+        title=_str(row[3]),
+        level=_str(row[4]),
+        detector=_str(row[5]),
+        first_ts=_int(row[6]),
+        last_ts=_int(row[7]),
+        score=float(score),
+        json=_str(row[9]),
+    )
+
+
+def _incident(row: Sequence[object]) -> IncidentRow:
+    score = row[4]
+    assert isinstance(score, float | int)
+    return IncidentRow(
+        id=_str(row[0]),
+        host=_str(row[1]),
+        engine_id=_str(row[2]),
+        severity=_str(row[3]),
+        score=float(score),
+        status=_str(row[5]),
+        title=_str(row[6]),
+        first_ts=_int(row[7]),
+        last_ts=_int(row[8]),
+        updated_ts=_int(row[9]),
+        version=_int(row[10]),
+        json=_str(row[11]),
+    )
+
+
+def _where(conditions: list[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+class SqlFindingsStore:
+    """:class:`provarmor.manager.store.FindingsStore` over a :class:`Dialect`."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._db = dialect
+        self._lock = threading.Lock()
+        self.location = dialect.location
+        with self._lock, self._db.transaction():
+            self._db.execute_script(SCHEMA.replace("{serial}", dialect.serial))
+            self._check_version()
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
+            )
+        elif row[0] != str(FORMAT_VERSION):
+            raise StorageError(
+                f"findings store format {row[0]} is not supported (this build reads "
+                f"{FORMAT_VERSION})",
+                location=self.location,
+            )
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        with self._lock, self._db.transaction():
+            yield
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # tokens and agents
+
+    def add_token(self, token: TokenRecord) -> None:
+        with self._write():
+            self._insert_token(token)
+
+    def _insert_token(self, token: TokenRecord) -> None:
+        self._db.execute(
+            f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                token.id,
+                token.role.value,
+                token.salt,
+                token.digest,
+                token.created_ns,
+                token.expires_ns,
+                token.used_ns,
+                token.label,
+            ),
+        )
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE id = ?", (token_id,)
+            ).fetchone()
+        return None if row is None else _token(row)
+
+    def consume_enrollment(self, token_id: str, *, now_ns: int) -> bool:
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE tokens SET used_ns = ? WHERE id = ? AND role = ? AND used_ns = 0 "
+                "AND (expires_ns = 0 OR expires_ns > ?)",
+                (now_ns, token_id, Role.ENROLL.value, now_ns),
+            )
+            return cursor.rowcount == 1
+
+    def has_admin(self) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM tokens WHERE role = ?", (Role.ADMIN.value,)
+            ).fetchone()
+        return row is not None and _int(row[0]) > 0
+
+    def add_agent(self, agent: AgentRecord, *, credential: TokenRecord) -> None:
+        with self._write():
+            self._insert_token(credential)
+            self._db.execute(
+                f"INSERT INTO agents ({_AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    agent.id,
+                    agent.host_id,
+                    agent.hostname,
+                    agent.enrolled_ns,
+                    agent.acked_sequence,
+                    agent.last_seen_ns,
+                    agent.status_json,
+                    agent.status_ns,
+                ),
+            )
+
+    def agent(self, agent_id: str) -> AgentRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_AGENT_COLUMNS} FROM agents WHERE id = ?", (agent_id,)
+            ).fetchone()
+        return None if row is None else _agent(row)
+
+    def record_status(self, agent_id: str, *, status_json: str, now_ns: int) -> None:
+        with self._write():
+            self._db.execute(
+                "UPDATE agents SET status_json = ?, status_ns = ?, last_seen_ns = ? WHERE id = ?",
+                (status_json, now_ns, now_ns, agent_id),
+            )
+
+    def hosts(self) -> list[HostRecord]:
+        with self._lock:
+            agents = [
+                _agent(row)
+                for row in self._db.execute(
+                    f"SELECT {_AGENT_COLUMNS} FROM agents ORDER BY host_id, enrolled_ns"
+                ).fetchall()
+            ]
+            counts = {
+                table: self._counts_by_host(table) for table in ("events", "alerts", "incidents")
+            }
+        by_host: dict[str, list[AgentRecord]] = {}
+        for agent in agents:
+            by_host.setdefault(agent.host_id, []).append(agent)
+        return [
+            HostRecord(
+                id=host,
+                name=members[-1].hostname,
+                agents=tuple(members),
+                events=counts["events"].get(host, 0),
+                alerts=counts["alerts"].get(host, 0),
+                incidents=counts["incidents"].get(host, 0),
+                last_seen_ns=max(agent.last_seen_ns for agent in members),
+            )
+            for host, members in by_host.items()
+        ]
+
+    def _counts_by_host(self, table: str) -> dict[str, int]:
+        rows = self._db.execute(f"SELECT host, count(*) FROM {table} GROUP BY host").fetchall()
+        return {_str(row[0]): _int(row[1]) for row in rows}
+
+    # uploads
+
+    def commit_batch(self, batch: BatchCommit) -> bool:
+        with self._write():
+            row = self._db.execute(
+                "SELECT acked_sequence FROM agents WHERE id = ?", (batch.agent_id,)
+            ).fetchone()
+            if row is None:
+                raise StorageError("unknown agent", location=batch.agent_id)
+            if _int(row[0]) >= batch.sequence:
+                return False
+            self._db.execute(
+                "INSERT INTO batches (agent_id, sequence, received_ns, events, rejected) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    batch.agent_id,
+                    batch.sequence,
+                    batch.received_ns,
+                    len(batch.events),
+                    batch.rejected,
+                ),
+            )
+            self._db.execute(
+                "UPDATE agents SET acked_sequence = ?, last_seen_ns = ? WHERE id = ?",
+                (batch.sequence, batch.received_ns, batch.agent_id),
+            )
+            self._store_findings(batch)
+        return True
+
+    def _store_findings(self, batch: BatchCommit) -> None:
+        if batch.events:
+            self._db.executemany(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *(e.host, e.ts, e.event_id, e.action, e.process, e.executable),
+                        *(e.command_line, e.file_path, e.remote, e.json),
+                    )
+                    for e in batch.events
+                ],
+            )
+        if batch.alerts:
+            self._db.executemany(
+                f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (host, id) DO NOTHING",
+                [
+                    (
+                        *(a.host, a.id, a.rule_id, a.title, a.level, a.detector, a.first_ts),
+                        *(a.last_ts, a.score, a.json),
+                    )
+                    for a in batch.alerts
+                ],
+            )
+        for incident in batch.incidents:
+            self._upsert_incident(incident)
+
+    def _upsert_incident(self, i: IncidentRow) -> None:
+        # The analyst's status survives new versions of the story.
+        self._db.execute(
+            f"INSERT INTO incidents ({_INCIDENT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "severity = excluded.severity, score = excluded.score, title = excluded.title, "
+            "first_ts = excluded.first_ts, last_ts = excluded.last_ts, "
+            "updated_ts = excluded.updated_ts, version = excluded.version, json = excluded.json",
+            (
+                *(i.id, i.host, i.engine_id, i.severity, i.score, i.status, i.title, i.first_ts),
+                *(i.last_ts, i.updated_ts, i.version, i.json),
+            ),
+        )
+
+    # queries
+
+    def search_events(self, query: EventQuery) -> list[EventRow]:
+        conditions: list[str] = []
+        values: list[object] = []
+        for column, value in (("host", query.host), ("process", query.process)):
+            if value:
+                conditions.append(f"{column} = ?")
+                values.append(value)
+        if query.text:
+            pattern = f"%{query.text.lower()}%"
+            conditions.append(
+                "(lower(executable) LIKE ? OR lower(command_line) LIKE ? "
+                "OR lower(file_path) LIKE ? OR lower(remote) LIKE ?)"
+            )
+            values.extend([pattern] * 4)
+        self._time_bounds("ts", query.since, query.until, conditions, values)
+        sql = (
+            f"SELECT {_EVENT_COLUMNS} FROM events{_where(conditions)} "
+            "ORDER BY ts, key LIMIT ? OFFSET ?"
+        )
+        values.extend([query.page.limit, query.page.offset])
+        with self._lock:
+            return [_event(row) for row in self._db.execute(sql, values).fetchall()]
+
+    @staticmethod
+    def _time_bounds(
+        column: str, since: int, until: int, conditions: list[str], values: list[object]
+    ) -> None:
+        if since:
+            conditions.append(f"{column} >= ?")
+            values.append(since)
+        if until:
+            conditions.append(f"{column} < ?")
+            values.append(until)
+
+    def alerts(self, query: AlertQuery) -> list[AlertRow]:
+        conditions: list[str] = []
+        values: list[object] = []
+        for column, value in (("host", query.host), ("level", query.level)):
+            if value:
+                conditions.append(f"{column} = ?")
+                values.append(value)
+        self._time_bounds("first_ts", query.since, query.until, conditions, values)
+        sql = (
+            f"SELECT {_ALERT_COLUMNS} FROM alerts{_where(conditions)} "
+            "ORDER BY first_ts, host, id LIMIT ? OFFSET ?"
+        )
+        values.extend([query.page.limit, query.page.offset])
+        with self._lock:
+            return [_alert(row) for row in self._db.execute(sql, values).fetchall()]
+
+    def incidents(self, query: IncidentQuery) -> list[IncidentRow]:
+        conditions: list[str] = []
+        values: list[object] = []
+        for column, value in (
+            ("host", query.host),
+            ("status", query.status),
+            ("severity", query.severity),
+        ):
+            if value:
+                conditions.append(f"{column} = ?")
+                values.append(value)
+        sql = (
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{_where(conditions)} "
+            "ORDER BY first_ts, id LIMIT ? OFFSET ?"
+        )
+        values.extend([query.page.limit, query.page.offset])
+        with self._lock:
+            return [_incident(row) for row in self._db.execute(sql, values).fetchall()]
+
+    def incident(self, incident_id: str) -> IncidentRow | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)
+            ).fetchone()
+        return None if row is None else _incident(row)
+
+    def set_incident_status(self, change: StatusChange) -> bool:
+        with self._write():
+            row = self._db.execute(
+                "SELECT status FROM incidents WHERE id = ?", (change.incident_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            self._db.execute(
+                "UPDATE incidents SET status = ? WHERE id = ?", (change.new, change.incident_id)
+            )
+            self._db.execute(
+                "INSERT INTO incident_changes (incident_id, ts_ns, author, old, new) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (change.incident_id, change.ts_ns, change.author, _str(row[0]), change.new),
+            )
+        return True
+
+    def add_note(self, note: Note) -> bool:
+        with self._write():
+            row = self._db.execute(
+                "SELECT 1 FROM incidents WHERE id = ?", (note.incident_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            self._db.execute(
+                "INSERT INTO incident_notes (incident_id, ts_ns, author, text) VALUES (?, ?, ?, ?)",
+                (note.incident_id, note.ts_ns, note.author, note.text),
+            )
+        return True
+
+    def notes(self, incident_id: str) -> list[Note]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT incident_id, ts_ns, author, text FROM incident_notes "
+                "WHERE incident_id = ? ORDER BY key",
+                (incident_id,),
+            ).fetchall()
+        return [
+            Note(incident_id=_str(r[0]), ts_ns=_int(r[1]), author=_str(r[2]), text=_str(r[3]))
+            for r in rows
+        ]
+
+    def status_changes(self, incident_id: str) -> list[StatusChange]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT incident_id, ts_ns, author, old, new FROM incident_changes "
+                "WHERE incident_id = ? ORDER BY key",
+                (incident_id,),
+            ).fetchall()
+        return [
+            StatusChange(
+                incident_id=_str(r[0]),
+                ts_ns=_int(r[1]),
+                author=_str(r[2]),
+                old=_str(r[3]),
+                new=_str(r[4]),
+            )
+            for r in rows
+        ]
+
+    def timeline(self, *, bucket_ns: int, since: int = 0) -> list[TimelineBucket]:
+        counts: dict[int, list[int]] = {}
+        with self._lock:
+            for index, table in enumerate(("alerts", "incidents")):
+                rows = self._db.execute(
+                    "SELECT bucket, count(*) FROM (SELECT (first_ts / ?) * ? AS bucket "
+                    f"FROM {table} WHERE first_ts >= ?) AS buckets GROUP BY bucket",
+                    (bucket_ns, bucket_ns, since),
+                ).fetchall()
+                for row in rows:
+                    counts.setdefault(_int(row[0]), [0, 0])[index] = _int(row[1])
+        return [
+            TimelineBucket(start_ns=start, alerts=pair[0], incidents=pair[1])
+            for start, pair in sorted(counts.items())
+        ]

@@ -1,0 +1,57 @@
+"""The findings store in one SQLite file (WAL mode): the embedded default."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from provarmor.manager.sql_store import Cursor, SqlFindingsStore
+from provarmor.model.errors import StorageError
+
+
+class SqliteDialect:
+    serial = "INTEGER PRIMARY KEY"
+
+    def __init__(self, path: Path) -> None:
+        self.location = str(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._connection.execute("PRAGMA journal_mode = WAL")
+            self._connection.execute("PRAGMA synchronous = NORMAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"cannot open the findings store: {exc}", location=str(path)
+            ) from exc
+
+    def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
+        return self._connection.execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._connection.executemany(sql, rows)
+
+    def execute_script(self, script: str) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                self._connection.execute(statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def open_sqlite_store(path: Path) -> SqlFindingsStore:
+    return SqlFindingsStore(SqliteDialect(path))

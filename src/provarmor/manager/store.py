@@ -1,0 +1,220 @@
+"""The findings store: what the manager keeps besides the provenance graphs.
+
+Agents and their last status, tokens, the record of uploaded batches (for idempotent
+re-delivery), searchable events, alerts, incidents (latest version, as msgspec JSON, with
+indexed columns), incident notes and status changes. :class:`FindingsStore` is the seam;
+:mod:`provarmor.manager.sql_store` implements it once over SQLite and PostgreSQL.
+
+Everything an upload changes is written by :meth:`FindingsStore.commit_batch` in one
+transaction with the batch's sequence number: a batch is either wholly stored and
+acknowledged, or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from provarmor.manager.auth import Role
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRecord:
+    id: str
+    role: Role
+    salt: str
+    digest: str
+    created_ns: int
+    expires_ns: int = 0
+    """0: never expires."""
+    used_ns: int = 0
+    """Enrolment tokens: when it was used (0: not yet)."""
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRecord:
+    id: str
+    host_id: str
+    hostname: str
+    enrolled_ns: int
+    acked_sequence: int = 0
+    last_seen_ns: int = 0
+    status_json: str = ""
+    """The last ``POST /agents/{id}/status`` body (sensor, counters, drops), JSON."""
+    status_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostRecord:
+    id: str
+    name: str
+    agents: tuple[AgentRecord, ...]
+    events: int
+    alerts: int
+    incidents: int
+    last_seen_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRow:
+    """The searchable columns of one event, and its JSON."""
+
+    host: str
+    ts: int
+    event_id: str
+    action: str
+    process: str
+    executable: str
+    command_line: str
+    file_path: str
+    remote: str
+    json: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRow:
+    host: str
+    id: str
+    rule_id: str
+    title: str
+    level: str
+    detector: str
+    first_ts: int
+    last_ts: int
+    score: float
+    json: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentRow:
+    id: str
+    """The manager's id (unique across hosts and analysis runs)."""
+    host: str
+    engine_id: str
+    """The id the host's incident engine gave it (``inc-c3``)."""
+    severity: str
+    score: float
+    status: str
+    title: str
+    first_ts: int
+    last_ts: int
+    updated_ts: int
+    version: int
+    json: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchCommit:
+    """Everything one accepted upload adds, stored together."""
+
+    agent_id: str
+    sequence: int
+    received_ns: int
+    rejected: int = 0
+    events: list[EventRow] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+    incidents: list[IncidentRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Note:
+    incident_id: str
+    ts_ns: int
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusChange:
+    incident_id: str
+    ts_ns: int
+    author: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventQuery:
+    host: str = ""
+    process: str = ""
+    text: str = ""
+    """Case-insensitive substring of executable, command line, file path or endpoint."""
+    since: int = 0
+    until: int = 0
+    """0: no bound."""
+    page: Page = Page()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertQuery:
+    host: str = ""
+    level: str = ""
+    since: int = 0
+    until: int = 0
+    page: Page = Page()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentQuery:
+    host: str = ""
+    status: str = ""
+    severity: str = ""
+    page: Page = Page()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimelineBucket:
+    start_ns: int
+    alerts: int
+    incidents: int
+
+
+class FindingsStore(Protocol):
+    def add_token(self, token: TokenRecord) -> None: ...
+
+    def token(self, token_id: str) -> TokenRecord | None: ...
+
+    def consume_enrollment(self, token_id: str, *, now_ns: int) -> bool:
+        """Mark an unused, unexpired enrolment token used; False when it was not."""
+
+    def has_admin(self) -> bool: ...
+
+    def add_agent(self, agent: AgentRecord, *, credential: TokenRecord) -> None: ...
+
+    def agent(self, agent_id: str) -> AgentRecord | None: ...
+
+    def record_status(self, agent_id: str, *, status_json: str, now_ns: int) -> None: ...
+
+    def hosts(self) -> list[HostRecord]: ...
+
+    def commit_batch(self, batch: BatchCommit) -> bool:
+        """Store the batch; False (and nothing stored) when the agent's acknowledged
+        sequence already reaches ``batch.sequence``."""
+
+    def search_events(self, query: EventQuery) -> list[EventRow]: ...
+
+    def alerts(self, query: AlertQuery) -> list[AlertRow]: ...
+
+    def incidents(self, query: IncidentQuery) -> list[IncidentRow]: ...
+
+    def incident(self, incident_id: str) -> IncidentRow | None: ...
+
+    def set_incident_status(self, change: StatusChange) -> bool:
+        """Change the status (recorded with who and when); False for an unknown incident."""
+
+    def add_note(self, note: Note) -> bool: ...
+
+    def notes(self, incident_id: str) -> list[Note]: ...
+
+    def status_changes(self, incident_id: str) -> list[StatusChange]: ...
+
+    def timeline(self, *, bucket_ns: int, since: int = 0) -> list[TimelineBucket]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,122 @@
+"""A second host over the network: the manager listens on a veth address this test creates;
+`provarmor replay` runs inside a network namespace (its own stack), enrols over TLS and
+uploads a real lab recording as host ``lab-host-2``; the incident appears in the API."""
+
+import os
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from provarmor.manager.app import create_app
+from provarmor.manager.auth import Role
+from provarmor.manager.database import open_findings_store
+from provarmor.manager.routes.tokens import create_token
+from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.tls import write_certificates
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+LAB = Path(__file__).resolve().parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def namespace():
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+    token = secrets.token_hex(3)
+    name, host_if, ns_if = f"pa-test-{token}", f"pah{token}", f"pan{token}"
+    octet = 16 + secrets.randbelow(200)
+    host_ip, ns_ip = f"10.214.{octet}.1", f"10.214.{octet}.2"
+    _ip("netns", "add", name)
+    try:
+        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        _ip("link", "set", ns_if, "netns", name)
+        _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
+        _ip("link", "set", host_if, "up")
+        _ip("-n", name, "addr", "add", f"{ns_ip}/30", "dev", ns_if)
+        _ip("-n", name, "link", "set", ns_if, "up")
+        _ip("-n", name, "link", "set", "lo", "up")
+        yield name, host_ip
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def _free_port(address: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_second_host_enrols_and_uploads_from_a_namespace(namespace, tmp_path):
+    name, host_ip = namespace
+    files = write_certificates(tmp_path / "tls", hosts=[host_ip])
+    port = _free_port(host_ip)
+    settings = ManagerSettings(state_dir=tmp_path / "manager", listen=f"{host_ip}:{port}")
+    store = open_findings_store(settings.effective_database_url())
+    app = create_app(settings, store)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host_ip,
+            port=port,
+            ssl_certfile=str(files.server_cert),
+            ssl_keyfile=str(files.server_key),
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "manager did not start"
+            time.sleep(0.05)
+        enrol = create_token(store, role=Role.ENROLL, valid_ns=60 * 10**9).token
+        analyst = create_token(store, role=Role.ANALYST).token
+        url = f"https://{host_ip}:{port}"
+        command = [sys.executable, "-m", "provarmor", "replay", str(LAB)]
+        command += ["--manager", url, "--enroll-token", enrol, "--host-id", "lab-host-2"]
+        command += ["--ca", str(files.ca_cert)]
+        done = subprocess.run(
+            ["ip", "netns", "exec", name, *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "uploaded 2,142 events as host lab-host-2" in done.stderr
+        with httpx.Client(
+            base_url=url,
+            verify=ssl.create_default_context(cafile=str(files.ca_cert)),
+            headers={"Authorization": f"Bearer {analyst}"},
+        ) as api:
+            hosts = api.get("/api/v1/hosts").json()
+            assert "lab-host-2" in str(hosts)
+            incidents = api.get("/api/v1/incidents", params={"host": "lab-host-2"}).json()
+            assert "inc-" in str(incidents)
+        # the namespace has no other route: it reached the manager over the veth pair only
+        routes = subprocess.run(
+            ["ip", "-n", name, "route"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "default" not in routes
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.context.ingestor.close()
+        store.close()

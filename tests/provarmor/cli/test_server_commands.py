@@ -1,0 +1,35 @@
+import sqlite3
+
+from cryptography import x509
+from typer.testing import CliRunner
+
+from provarmor.cli.server_commands import server_app
+
+
+def test_certs_make_a_ca_and_a_server_certificate_for_the_host(tmp_path):
+    result = CliRunner().invoke(
+        server_app, ["certs", "--out", str(tmp_path), "--host", "127.0.0.1"]
+    )
+    assert result.exit_code == 0, result.output
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    assert server.issuer == ca.subject
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert (tmp_path / "server-key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_token_and_enrollment_token_are_printed_and_stored_hashed(tmp_path):
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    runner = CliRunner()
+    made = runner.invoke(server_app, ["token", "create", "--role", "analyst", "--db", db])
+    assert made.exit_code == 0, made.output
+    token = made.output.strip()
+    assert token.startswith("pa.")
+    enrol = runner.invoke(server_app, ["enrollment-token", "--db", db, "--valid-seconds", "60"])
+    assert enrol.exit_code == 0, enrol.output
+    with sqlite3.connect(tmp_path / "m.db") as db_file:
+        rows = db_file.execute("SELECT id, role, digest FROM tokens ORDER BY role").fetchall()
+    assert [row[1] for row in rows] == ["analyst", "enroll"]
+    assert token.split(".")[1] == rows[0][0]
+    assert token.split(".")[2] not in {row[2] for row in rows}

@@ -1,0 +1,74 @@
+"""The main job end to end (root): `provarmor up` runs the live agent, the manager and the
+console; its demo attack (a real lab scenario) becomes an incident the API serves."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[3]
+TOKEN = re.compile(r"login token: (\S+)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_up_shows_the_incident_of_a_real_attack(tmp_path):
+    if os.geteuid() != 0 or shutil.which("bpftrace") is None:
+        pytest.skip("the live agent needs root and bpftrace")
+    port = _free_port()
+    command = [sys.executable, "-m", "provarmor", "up", "--state-dir", str(tmp_path / "state")]
+    command += ["--listen", f"127.0.0.1:{port}", "--demo-attack", "nodlink-ubuntu"]
+    command += ["--sensor", "ebpf", "--duration", "150"]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    try:
+        assert process.stdout is not None
+        token = None
+        deadline = time.monotonic() + 60
+        while token is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            found = TOKEN.search(line)
+            token = found.group(1) if found else None
+        assert token, "no login token printed"
+        incidents: list[dict[str, object]] = []
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+        ) as api:
+            page = api.get("/")
+            assert page.status_code == 200
+            deadline = time.monotonic() + 120
+            while not incidents and time.monotonic() < deadline:
+                time.sleep(3)
+                answer = api.get("/api/v1/incidents").json()
+                incidents = answer["items"] if isinstance(answer, dict) else answer
+            assert incidents, "the demo attack produced no incident"
+            detail = api.get(f"/api/v1/incidents/{incidents[0]['id']}").json()
+            text = str(detail)
+            assert "root_cause" in text and "T1190" in text
+            hosts = api.get("/api/v1/hosts").json()
+            assert "ebpf" in str(hosts)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()

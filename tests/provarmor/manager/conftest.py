@@ -1,0 +1,164 @@
+"""The manager under test: a FastAPI TestClient over a findings store on SQLite (tmp_path) or
+PostgreSQL (a fresh schema per test, dropped afterwards, with the per-host graph schemas).
+
+PostgreSQL comes from ``PROVARMOR_TEST_POSTGRES_URL`` (``scripts/postgres-test-server.sh``
+prints one), else the local test server's default URL. Without a reachable server the
+PostgreSQL cases skip, except when ``CI`` is set: there they fail.
+"""
+
+import gzip
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from provarmor.manager.app import create_app
+from provarmor.manager.auth import Role
+from provarmor.manager.database import open_findings_store
+from provarmor.manager.detectors import DetectionKit, load_detection
+from provarmor.manager.routes.tokens import create_token
+from provarmor.manager.settings import ManagerSettings
+
+with warnings.catch_warnings():
+    # starlette asks for httpx2 instead of httpx; the test client works the same either way
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+URL_VARIABLE = "PROVARMOR_TEST_POSTGRES_URL"
+DEFAULT_URL = "postgresql://provarmor:provarmor-test@127.0.0.1:5432/provarmor_test"
+LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI needs PostgreSQL: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    try:
+        import psycopg
+    except ImportError:
+        _unavailable("psycopg is not installed")
+    url = os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        _unavailable(f"no PostgreSQL server (set {URL_VARIABLE}): {' '.join(str(exc).split())}")
+    return url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A findings-store URL in a fresh schema; it and the host graph schemas made beside it
+    are dropped after the test."""
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    separator = "&" if "?" in postgres_url else "?"
+    yield f"{postgres_url}{separator}schema={schema}"
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        names = db.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{schema}%",)
+        ).fetchall()
+        for (name,) in names:
+            db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def kit() -> DetectionKit:
+    """The bundled rules, compiled once for every test."""
+    return load_detection(ManagerSettings())
+
+
+@dataclass
+class Manager:
+    client: TestClient
+    store: object
+    settings: ManagerSettings
+    admin: str
+    kind: str
+    agents: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def token(self, role: Role) -> str:
+        return create_token(self.store, role=role).token
+
+    def enroll(self, host_id: str = LAB_HOST, hostname: str = "vm") -> tuple[str, str]:
+        token = self.token(Role.ENROLL)
+        answer = self.client.post(
+            "/api/v1/enroll", json={"token": token, "host_id": host_id, "hostname": hostname}
+        )
+        assert answer.status_code == 201, answer.text
+        data = answer.json()
+        return data["agent_id"], data["credential"]
+
+    def upload(self, agent_id: str, credential: str, *, sequence: int, body: bytes, **headers):
+        all_headers = self.headers(credential) | {"X-Batch-Sequence": str(sequence)} | headers
+        return self.client.post(
+            f"/api/v1/agents/{agent_id}/batches", content=body, headers=all_headers
+        )
+
+    def get(self, path: str, token: str | None = None, **params):
+        return self.client.get(
+            f"/api/v1{path}", params=params, headers=self.headers(token or self.admin)
+        )
+
+
+def open_manager(kind: str, *, url: str, state_dir: Path, kit: DetectionKit, **settings):
+    config = ManagerSettings(state_dir=state_dir, database_url=url, **settings)
+    store = open_findings_store(config.effective_database_url())
+    app = create_app(config, store, kit=kit)
+    admin = create_token(store, role=Role.ADMIN).token
+    return Manager(client=TestClient(app), store=store, settings=config, admin=admin, kind=kind)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def manager(request: pytest.FixtureRequest, tmp_path: Path, kit: DetectionKit) -> Iterator[Manager]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'manager.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    found = open_manager(
+        request.param, url=url, state_dir=tmp_path, kit=kit, max_upload_bytes=1024 * 1024
+    )
+    with found.client:
+        yield found
+    found.client.app.state.context.ingestor.close()
+    found.store.close()
+
+
+@pytest.fixture
+def make_manager(kit: DetectionKit) -> Iterator:
+    """Open an extra SQLite manager with other settings (closed after the test)."""
+    opened: list[Manager] = []
+
+    def make(state_dir: Path, **settings) -> Manager:
+        found = open_manager(
+            "sqlite",
+            url=f"sqlite:///{state_dir / 'm.db'}",
+            state_dir=state_dir,
+            kit=kit,
+            **settings,
+        )
+        opened.append(found)
+        return found
+
+    yield make
+    for found in opened:
+        found.client.app.state.context.ingestor.close()
+        found.store.close()
+
+
+@pytest.fixture(scope="session")
+def lab_lines() -> list[bytes]:
+    """The real lab capture (nodlink scenario, eBPF sensor), one NDJSON line each."""
+    return gzip.decompress((LAB / "events.ndjson.gz").read_bytes()).splitlines(keepends=True)
