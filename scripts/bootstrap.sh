@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Set-up shared by the README's two commands: Debian packages, a virtual environment in
 # .venv, and ProvArmor installed into it. Idempotent; safe to run again.
-#   scripts/bootstrap.sh          runtime only
-#   scripts/bootstrap.sh dev      runtime + test and lint tools + sensor packages
+#   scripts/bootstrap.sh          runtime: ProvArmor, the sensor and lab packages
+#   scripts/bootstrap.sh dev      runtime + test and lint tools + Chromium (console tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(python3 python3-venv python3-dev gcc curl)
+packages=(python3 python3-venv python3-dev gcc curl
+          # sensors (auditd for auditctl, bpftrace) and the attack lab's real programs (the
+          # main job's demo attack runs one lab scenario)
+          auditd bpftrace iproute2 netcat-openbsd openssh-server openssh-client rsync
+          sudo logrotate bind9-dnsutils zip unzip procps psmisc iputils-ping make git)
 if [ "${1:-}" = "dev" ]; then
-    # sensors (auditd for auditctl, bpftrace) and the attack lab's real programs
-    packages+=(auditd bpftrace iproute2 netcat-openbsd openssh-server openssh-client rsync
-               sudo logrotate bind9-dnsutils zip unzip procps psmisc iputils-ping make git)
+    packages+=(chromium)  # the console's browser test
 fi
 missing=()
 for package in "${packages[@]}"; do
@@ -24,7 +26,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-if [ "${1:-}" = "dev" ] && command -v systemctl >/dev/null; then
+if command -v systemctl >/dev/null; then
     # auditd is installed for its tools (auditctl); ProvArmor's tests drive the kernel
     # audit subsystem themselves, so the daemon must not hold the netlink socket.
     as_root systemctl disable --now auditd >/dev/null 2>&1 || true

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from provarmor import __version__
+from provarmor.manager.console import mount_console
 from provarmor.manager.deps import ApiError, ManagerContext
 from provarmor.manager.detectors import DetectionKit, load_detection
 from provarmor.manager.ingest import Ingestor, graph_opener
@@ -58,6 +59,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     _add_error_handlers(app)
     _add_metrics(app, context)
+    mount_console(app)
     return app
 
 

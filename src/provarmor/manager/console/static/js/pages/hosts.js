@@ -1,0 +1,122 @@
+// Hosts: the list, and one host's agents (sensor, health, counters, drops), incidents and
+// latest alerts.
+
+import { api, apiAll } from "../api.js";
+import { clear, formatAgo, formatTime, h, link, route, severityBadge, statusBadge, table } from "../dom.js";
+import { healthBadge, hostHealth } from "./dashboard.js";
+
+export async function hostsPage(view) {
+  const hosts = await api("/hosts");
+  clear(view).append(
+    h("h1", {}, "Hosts"),
+    h(
+      "div",
+      { class: "panel" },
+      table(
+        [
+          ["Host", (host) => link(`#/hosts/${encodeURIComponent(host.id)}`, host.name || host.id), ""],
+          ["Id", (host) => host.id, "mono"],
+          ["Health", (host) => healthBadge(hostHealth(host)), ""],
+          ["Agents", (host) => String(host.agents?.length ?? 0), ""],
+          ["Drops", (host) => String(hostHealth(host).drops), ""],
+          ["Events", (host) => String(host.events), ""],
+          ["Alerts", (host) => String(host.alerts), ""],
+          ["Incidents", (host) => String(host.incidents), ""],
+          ["Last seen", (host) => formatAgo(host.last_seen_ns), "nowrap"],
+        ],
+        hosts,
+        { empty: "No host has enrolled yet: create an enrolment token and start an agent." },
+      ),
+    ),
+  );
+}
+
+function counters(values) {
+  const entries = Object.entries(values ?? {});
+  if (!entries.length) return h("span", { class: "muted" }, "none");
+  return h("ul", { class: "mono" }, entries.map(([key, value]) => h("li", {}, `${key}: ${value}`)));
+}
+
+function agentPanel(agent) {
+  const status = agent.status;
+  return h(
+    "div",
+    { class: "panel" },
+    h("h2", {}, `Agent ${agent.id}`),
+    h(
+      "p",
+      { class: "muted" },
+      `hostname ${agent.hostname || "–"} · enrolled ${formatTime(agent.enrolled_ns)} · last seen ${formatAgo(agent.last_seen_ns)} · acknowledged batch ${agent.acked_sequence}`,
+    ),
+    status
+      ? h(
+          "div",
+          { class: "grid two" },
+          h(
+            "div",
+            {},
+            h("p", {}, healthBadge({ reported: true, healthy: status.healthy !== false }), ` sensor ${status.sensor || "–"}, reported ${formatAgo(agent.status_ns)}`),
+            status.blind_reason ? h("p", { class: "notice" }, status.blind_reason) : null,
+            h("h3", {}, "Drops"),
+            counters(status.drops),
+          ),
+          h("div", {}, h("h3", {}, "Counters"), counters(status.counters)),
+        )
+      : h("p", { class: "muted" }, "This agent has not reported its status yet."),
+  );
+}
+
+export async function hostPage(view, { args }) {
+  const id = args[0];
+  const [host, incidents, alerts] = await Promise.all([
+    api(`/hosts/${encodeURIComponent(id)}`),
+    apiAll("/incidents", { host: id }),
+    api("/alerts", { params: { host: id, limit: 1000 } }),
+  ]);
+  incidents.sort((a, b) => b.last_ts - a.last_ts);
+  const latest = alerts.slice(-20).reverse();
+  clear(view).append(
+    h("h1", {}, host.name || host.id),
+    h(
+      "p",
+      { class: "muted" },
+      `${host.id} · ${host.events} events · ${host.alerts} alerts · ${host.incidents} incidents · last seen ${formatAgo(host.last_seen_ns)} · `,
+      link(route("/explorer", { host: host.id }), "explore events"),
+    ),
+    ...(host.agents ?? []).map(agentPanel),
+    h(
+      "div",
+      { class: "grid two" },
+      h(
+        "div",
+        { class: "panel" },
+        h("h2", {}, "Incidents"),
+        table(
+          [
+            ["Severity", (row) => severityBadge(row.severity), ""],
+            ["Incident", (row) => link(`#/incidents/${encodeURIComponent(row.id)}`, row.title), "wrap"],
+            ["Status", (row) => statusBadge(row.status), ""],
+            ["Last activity", (row) => formatTime(row.last_ts), "nowrap"],
+          ],
+          incidents,
+          { empty: "No incidents on this host." },
+        ),
+      ),
+      h(
+        "div",
+        { class: "panel" },
+        h("h2", {}, "Latest alerts"),
+        table(
+          [
+            ["Time", (alert) => formatTime(alert.first_timestamp), "nowrap"],
+            ["Level", (alert) => severityBadge(alert.level), ""],
+            ["Rule", (alert) => alert.rule_title, "wrap"],
+          ],
+          latest,
+          { empty: "No alerts on this host." },
+        ),
+        h("p", {}, link(route("/alerts", { host: host.id }), "All alerts of this host")),
+      ),
+    ),
+  );
+}
