@@ -137,6 +137,7 @@ def eval_command(  # noqa: PLR0913
     configurations: Annotated[
         str, typer.Option(help="Protocol: configurations to compare.")
     ] = ",".join(CONFIGURATIONS),
+    jobs: Annotated[int, typer.Option(min=1, help="Protocol: seeds run in parallel.")] = 1,
     as_json: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
     """Score the analysis on labelled datasets (labels are read only to score)."""
@@ -154,6 +155,7 @@ def eval_command(  # noqa: PLR0913
                 configurations=[c.strip() for c in configurations.split(",") if c.strip()],
             ),
             as_json=as_json,
+            jobs=jobs,
         )
         return
     loaded = [load_dataset(path) for path in datasets]
@@ -172,8 +174,8 @@ def eval_command(  # noqa: PLR0913
         as_json.write_text(json.dumps(_report_json(report), indent=2) + "\n")
 
 
-def _protocol(plan: ProtocolPlan, *, as_json: Path | None) -> None:
-    report = run_protocol(plan, progress=lambda line: console.print(escape(line)))
+def _protocol(plan: ProtocolPlan, *, as_json: Path | None, jobs: int) -> None:
+    report = run_protocol(plan, progress=lambda line: console.print(escape(line)), jobs=jobs)
     table = Table(title=f"mean ± std over seeds {', '.join(map(str, plan.seeds))}")
     table.add_column("metric")
     summary = report.summary()

@@ -4,6 +4,15 @@ Edges follow information flow: file -> process for reads and execs, process -> f
 writes, parent -> child for forks, process -> endpoint for connect/send, endpoint -> process
 for accept/recv, process -> process for ptrace/kill.
 
+Connections between observed processes: a successful TCP ``connect`` whose event names the
+client's own end (``source`` ip and port, as the eBPF source fills it) also adds a
+``connection`` edge from the client to the node of that end, ``sock:<client ip>:<port>``. The
+server's ``accept`` names the same end as its remote peer, so its edge starts at the very same
+node: client -> (connection) -> its end -> (accept) -> server is a path, keyed by the
+connection's ephemeral port rather than by the server's shared address, so clients of one
+server are not linked to each other. Sources that do not report the local end of a connect
+(auditd knows it only after an explicit ``bind``) add no such edge.
+
 Reduction (after Xu et al., CCS 2016): a repeated flow ``u -> v`` is merged into the open edge
 for ``(u, v, action)`` only when no information entered ``u`` and none left ``v`` since that
 edge's last event. Then every time-respecting path through the merged edge existed before
@@ -40,6 +49,9 @@ PROCESS_TO_PEER = frozenset({Action.CONNECT, Action.SEND})
 PEER_TO_PROCESS = frozenset({Action.ACCEPT, Action.RECV})
 LOCAL_ENDPOINT = frozenset({Action.BIND, Action.LISTEN})
 PROCESS_TO_PROCESS = frozenset({Action.PTRACE, Action.KILL})
+CONNECTION = "connection"
+"""Edge action: a client process -> its own end of a TCP connection it opened."""
+WILDCARD_IPS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104  (matched, never bound)
 
 
 @dataclass(slots=True)
@@ -149,6 +161,8 @@ class GraphBuilder:
                 self._flow(peer_id, process_id, action.value, event)
             else:
                 self._flow(process_id, peer_id, action.value, event)
+                if action is Action.CONNECT:
+                    self._connection(event, process_id, ts)
             return
         if action in PROCESS_TO_PROCESS:
             target = event.target.process if event.target is not None else None
@@ -273,6 +287,35 @@ class GraphBuilder:
                 )
             )
         return node_id
+
+    def _connection(self, event: Event, process_id: str, ts: int) -> None:
+        """The client's own end of a TCP connection it opened (see the module docstring)."""
+        local = event.source
+        network = event.network
+        if (
+            local is None
+            or local.ip in WILDCARD_IPS
+            or not local.port
+            or event.event.outcome == "failure"
+            or network is None
+            or network.transport != "tcp"
+        ):
+            return
+        node_id = socket_node_id(event.host.id, ip=local.ip, port=local.port)
+        if self._touch(node_id, ts) is None:
+            self._new(
+                Node(
+                    id=node_id,
+                    kind=NodeKind.SOCKET,
+                    host=event.host.id,
+                    first_ts=ts,
+                    last_ts=ts,
+                    label=f"{local.ip}:{local.port}",
+                    ip=local.ip,
+                    port=local.port,
+                )
+            )
+        self._flow(process_id, node_id, CONNECTION, event)
 
     def _exec(self, event: Event, process_id: str, ts: int, *, created: bool) -> None:
         process = event.process

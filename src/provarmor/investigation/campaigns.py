@@ -4,9 +4,13 @@ connects the processes signals name (terminals) over the provenance graph.
 Each new terminal runs a bounded BACKWARD search (cheapest first) over the store's in-edges,
 following an edge only if it started no later than the time bound the path carries (the
 terminal's signal time, then the end of each edge taken), so every path found is a causal
-chain that happened in that order. Noise files, leaf files (never written) and hubs
-(:mod:`provarmor.investigation.hubs`) are not traversed; a hop through a remote endpoint
-costs 2, any other hop 1.
+chain that happened in that order. From an endpoint a path goes back only to the client that
+owns it (a ``connection`` edge: :mod:`provarmor.graph.builder`), never to the other
+processes that connected or sent to it: what one client sends to a server reaches another
+client only through the server's own processes, which the graph shows when they are
+observed. Noise files, leaf files (never written), local (unix) socket addresses (a service
+on this host) and hubs (:mod:`provarmor.investigation.hubs`) are not traversed; a hop
+through a remote endpoint costs 2, any other hop 1.
 
 A campaign keeps its Steiner tree (terminals and the paths joining them) and the region its
 searches covered, with a pointer from each region node one step toward a terminal. When a
@@ -16,9 +20,18 @@ campaigns merges them (the oldest keeps its id). A search that reaches nothing f
 campaign. Later terminals search backward to earlier ones, which covers the forward
 direction; a path that would need an edge after the terminal's activity cannot connect.
 
-One exception joins across a hub: children of the same network server entered within
+A network server is a hub, but a path may cross it from a child it forked to the connection
+it accepted just before (the one that child serves), and from there, when the graph links
+the client's end of that connection to the client (:mod:`provarmor.graph.builder`), on to the
+client process: an ssh login on a second host joins the campaign of the ssh client that made
+it, and no other client of that server does.
+
+One more exception joins across a hub: children of the same network server entered within
 ``server_siblings_hours`` (the same service exploited again for another request) are one
-campaign. Fan-out hubs such as init never join anything.
+campaign, when the client of the connection a child serves is not in the graph (a remote
+client: nothing else says which requests belong together). A child whose client is observed
+is linked to that client instead, so the separate logins of local users to one sshd stay
+apart. Fan-out hubs such as init never join anything.
 
 Bounded: searches by hops, visited nodes and look-back time; campaigns by count and age
 (evictions counted in :class:`CampaignStats`).
@@ -32,6 +45,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from provarmor.graph.builder import CONNECTION
 from provarmor.graph.noise import NoiseFilter
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.store import GraphStore
@@ -41,6 +55,8 @@ from provarmor.model.alert import Alert
 
 NS_PER_HOUR = 3_600_000_000_000
 MAX_ALERTS_PER_CAMPAIGN = 5_000
+SERVED_WITHIN_NS = 2_000_000_000
+"""A server's child serves the connection it accepted at most this long before the fork."""
 
 
 @dataclass(slots=True)
@@ -197,13 +213,16 @@ class CampaignBuilder:
             if visited > settings.max_visited:
                 result.truncated = True
                 break
-            for edge in self._store.in_edges(node_id):
-                if edge.first_ts > node_bound or edge.last_ts < floor:
+            at_endpoint = self._is_endpoint(node_id)
+            for in_edge in self._store.in_edges(node_id):
+                if in_edge.first_ts > node_bound or in_edge.last_ts < floor:
                     continue
-                step = self._step(edge, node_bound, result)
+                if at_endpoint and in_edge.action != CONNECTION:
+                    continue  # another client's flow into a shared endpoint
+                step = self._step(in_edge, node_bound, result)
                 if step is None:
                     continue
-                source, hop = step
+                source, hop, edge = step
                 next_bound = min(node_bound, edge.last_ts)
                 if source.id not in result.preds and source.id != start.id:
                     result.preds[source.id] = (node_id, edge)
@@ -219,19 +238,53 @@ class CampaignBuilder:
         self._count_search(result, visited, began)
         return result
 
-    def _step(self, edge: Edge, bound: int, result: SearchResult) -> tuple[Node, int] | None:
-        """The node a backward path reaches through ``edge`` and the hop's cost, or
-        ``None`` when the path may not continue there."""
+    def _step(self, edge: Edge, bound: int, result: SearchResult) -> tuple[Node, int, Edge] | None:
+        """The node a backward path reaches through ``edge``, the hop's cost and the edge
+        taken, or ``None`` when the path may not continue there. Through a network server's
+        fork the path goes on to the connection the server accepted just before (the one
+        the child serves), never to the server's other clients."""
         source = self._store.node(edge.src)
         if source is None or self._noise.is_noise(source):
             return None
         if source.kind is NodeKind.FILE and self._is_leaf(source, bound):
             return None
+        if source.kind is NodeKind.SOCKET and not source.ip:
+            return None  # a local service's socket: its clients share nothing through it
         if self._hubs.is_hub(source):
             if edge.action == "fork" and self._hubs.is_server(source):
-                result.servers.setdefault(source.id, (edge.dst, edge.first_ts))
+                served = self._served_connection(source, edge)
+                if served is None or not self._client_seen(served[0]):
+                    result.servers.setdefault(source.id, (edge.dst, edge.first_ts))
+                return served
             return None
-        return source, 2 if source.kind is NodeKind.SOCKET else 1
+        return source, 2 if source.kind is NodeKind.SOCKET else 1, edge
+
+    def _served_connection(self, server: Node, fork: Edge) -> tuple[Node, int, Edge] | None:
+        """The client end of the last connection ``server`` accepted before ``fork`` (at most
+        ``SERVED_WITHIN_NS`` earlier), the hop's cost and the accept edge; ``None`` when there
+        is none or the end is a hub."""
+        latest: Edge | None = None
+        for edge in self._store.in_edges(server.id):
+            if edge.action != "accept" or edge.first_ts > fork.first_ts:
+                continue
+            if fork.first_ts - edge.first_ts > SERVED_WITHIN_NS:
+                continue
+            if latest is None or edge.first_ts > latest.first_ts:
+                latest = edge
+        if latest is None:
+            return None
+        peer = self._store.node(latest.src)
+        if peer is None or self._hubs.is_hub(peer):
+            return None
+        return peer, 2, latest
+
+    def _client_seen(self, peer: Node) -> bool:
+        """Whether the graph holds the process that opened this connection."""
+        return any(edge.action == CONNECTION for edge in self._store.in_edges(peer.id))
+
+    def _is_endpoint(self, node_id: str) -> bool:
+        node = self._store.node(node_id)
+        return node is not None and node.kind is NodeKind.SOCKET
 
     def _is_leaf(self, node: Node, bound: int) -> bool:
         return not any(edge.first_ts <= bound for edge in self._store.in_edges(node.id))

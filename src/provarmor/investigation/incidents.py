@@ -3,7 +3,8 @@
 Score of a campaign: each rule counted once at the weight of its strongest signal (repeats
 of one behaviour add nothing), plus each anomalous process at ``anomaly_weight`` per unit of
 score/threshold (capped at 3 units), times a kill-chain progression factor
-``1 + stage_bonus * (stages - 1)`` over the HOLMES stages its signals' tactics reach.
+``1 + stage_bonus * (stages - 1)`` over the HOLMES stages its signals' tactics reach, each
+rule counting for one stage at most (:func:`distinct_stages`).
 
 The incident rule decides which campaigns are incidents:
 
@@ -17,7 +18,7 @@ The incident rule decides which campaigns are incidents:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from msgspec import Struct
@@ -32,6 +33,8 @@ from provarmor.model.alert import Alert
 from provarmor.model.incident import Incident
 
 ANOMALY_CAP = 3.0
+MAX_REFRESHES = 8
+MAX_QUIET_NS = 3_600_000_000_000
 LEVELS = ("informational", "low", "medium", "high", "critical")
 HOLMES_STAGES: dict[str, int] = {
     "initial-access": 1,
@@ -114,10 +117,15 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
     anomalous: dict[str, float] = {}
     levels: dict[str, int] = {}
     tactics: dict[str, None] = {}
+    behaviours: dict[str, set[int]] = {}
     for alert in campaign.alerts.values():
         levels[alert.level or "low"] = levels.get(alert.level or "low", 0) + 1
+        reached = behaviours.setdefault(alert.rule_id or alert.id, set())
         for ref in alert.tactics:
-            tactics.setdefault(ref.name.lower().replace(" ", "-"))
+            name = ref.name.lower().replace(" ", "-")
+            tactics.setdefault(name)
+            if name in HOLMES_STAGES:
+                reached.add(HOLMES_STAGES[name])
         if alert.detector == "anomaly":
             weight = min(alert.score, ANOMALY_CAP) * settings.anomaly_weight
             for entity in alert.process_entity_ids:
@@ -125,7 +133,7 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
         else:
             weight = settings.level_weight(alert.level)
             rules[alert.rule_id] = max(rules.get(alert.rule_id, 0.0), weight)
-    stages = len({HOLMES_STAGES[t] for t in tactics if t in HOLMES_STAGES})
+    stages = distinct_stages(behaviours.values())
     base = sum(rules.values()) + sum(anomalous.values())
     factor = 1 + settings.stage_bonus * max(stages - 1, 0)
     return CampaignScore(
@@ -140,6 +148,19 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
         first_ts=campaign.first_ts,
         last_ts=campaign.last_ts,
     )
+
+
+def distinct_stages(behaviours: Iterable[set[int]]) -> int:
+    """How many kill-chain stages distinct behaviours (rules, each with the stages of its
+    tactics) reach, each behaviour counting for one stage at most: a rule filed under two
+    tactics (a shell start-up file: persistence and privilege escalation) is one step of
+    the attack, not two. Greedy matching, the most constrained behaviours first. Pure."""
+    taken: set[int] = set()
+    for stages in sorted(behaviours, key=len):
+        free = sorted(stages - taken)
+        if free:
+            taken.add(free[0])
+    return len(taken)
 
 
 class IncidentEngine:
@@ -164,6 +185,10 @@ class IncidentEngine:
             store=store, hubs=self._hubs, settings=self.settings, noise=self._noise
         )
         self._incidents: dict[str, Incident] = {}
+        self._built_at: dict[str, int] = {}
+        """Incident id -> data time its story was last built."""
+        self._quiet: dict[str, int] = {}
+        """Incident id -> how long to wait before the next rebuild (ns), when not the base."""
 
     @property
     def stats(self) -> CampaignStats:
@@ -186,7 +211,39 @@ class IncidentEngine:
                 changed.append(self._update(campaign, summary, signals))
         for gone in [i for i in self._incidents if i.removeprefix("inc-") not in campaigns]:
             del self._incidents[gone]
+            self._built_at.pop(gone, None)
+            self._quiet.pop(gone, None)
+        now = max((s.last_timestamp for s in signals), default=0)
+        changed.extend(self._refresh(now, skip={c.id for c in changed}))
         return changed
+
+    def _refresh(self, now: int, *, skip: set[str]) -> list[Incident]:
+        """Rebuild the stories of incidents no signal touched for ``story_refresh_seconds``
+        (their attack went on without raising signals: an exfiltration, a cleanup); a new
+        version only where the attack graph grew. At most ``MAX_REFRESHES`` per call; each
+        rebuild that finds nothing new doubles the wait before the next (up to an hour)."""
+        base = int(self.settings.story_refresh_seconds * 1e9)
+        stale = [
+            i
+            for i, built in self._built_at.items()
+            if built + self._quiet.get(i, base) <= now and i not in skip and i in self._incidents
+        ]
+        refreshed: list[Incident] = []
+        for incident_id in sorted(stale, key=self._built_at.__getitem__)[:MAX_REFRESHES]:
+            previous = self._incidents[incident_id]
+            campaign = self._builder.campaigns.get(previous.campaign_id)
+            if campaign is None:
+                continue
+            summary = score_campaign(campaign, settings=self.settings)
+            incident = self._update(campaign, summary, (), built=now)
+            if {n.id for n in incident.nodes} == {n.id for n in previous.nodes}:
+                self._incidents[incident_id] = previous  # nothing new: keep the version
+                waited = self._quiet.get(incident_id, base)
+                self._quiet[incident_id] = min(waited * 2, MAX_QUIET_NS)
+                continue
+            self._quiet.pop(incident_id, None)
+            refreshed.append(incident)
+        return refreshed
 
     def incidents(self) -> list[Incident]:
         return sorted(self._incidents.values(), key=lambda i: (i.first_ts, i.id))
@@ -196,13 +253,23 @@ class IncidentEngine:
         return [score_campaign(c, settings=self.settings) for c in self._builder.campaigns.values()]
 
     def _update(
-        self, campaign: Campaign, summary: CampaignScore, signals: Sequence[Alert]
+        self,
+        campaign: Campaign,
+        summary: CampaignScore,
+        signals: Sequence[Alert],
+        *,
+        built: int = 0,
     ) -> Incident:
         incident_id = f"inc-{campaign.id}"
+        self._built_at[incident_id] = built or max(
+            (s.last_timestamp for s in signals), default=campaign.last_ts
+        )
         previous = self._incidents.get(incident_id)
         story = build_story(campaign, context=self._context)
         merged = tuple(f"inc-{c}" for c in campaign.merged)
-        updated = max((s.last_timestamp for s in signals), default=campaign.last_ts)
+        updated = max((s.last_timestamp for s in signals), default=0) or (
+            previous.updated_ts if previous is not None else campaign.last_ts
+        )
         incident = Incident(
             id=incident_id,
             campaign_id=campaign.id,
@@ -230,6 +297,8 @@ class IncidentEngine:
         self._incidents[incident_id] = incident
         for absorbed in merged:
             self._incidents.pop(absorbed, None)
+            self._built_at.pop(absorbed, None)
+            self._quiet.pop(absorbed, None)
         return incident
 
 

@@ -10,6 +10,7 @@ nodes involved and when. The tables below are plain data and easy to extend.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,12 @@ DISCOVERY: dict[str, str] = {
     "find": "T1083",
     "ls": "T1083",
     "getent": "T1087.001",
+    "ping": "T1018",
+    "fping": "T1018",
+    "arp": "T1018",
+    "arp-scan": "T1018",
+    "nmap": "T1046",
+    "masscan": "T1046",
 }
 CREDENTIAL_FILES: tuple[tuple[str, str], ...] = (
     ("/etc/shadow", "T1003.008"),
@@ -90,10 +97,26 @@ PERSISTENCE_FILES: tuple[tuple[str, str], ...] = (
     ("/etc/rc.local", "T1037.004"),
     ("/etc/init.d/", "T1037.004"),
 )
+DISCOVERY_FILES: tuple[tuple[str, str], ...] = (
+    ("/.ssh/known_hosts", "T1018"),
+    ("/.ssh/config", "T1018"),
+    ("/etc/hosts", "T1018"),
+)
+"""Files whose reading means looking for other hosts."""
+_DISCOVERY_SUFFIXES = tuple(marker for marker, _ in DISCOVERY_FILES)
+_CREDENTIALS = tuple(marker for marker, _ in CREDENTIAL_FILES)
+WEB_PORTS = frozenset({80, 443, 8000, 8008, 8080, 8443, 8888})
+DNS_PORT = 53
+DNS_TOOLS = frozenset({"dig", "nslookup", "host", "drill", "kdig", "dnsenum"})
+DNS_TUNNEL_MIN_QUERIES = 10
+"""Flows to port 53 from one process that make it a DNS channel rather than lookups."""
+UPLOAD_FLAGS = ("-T", "--upload-file", "-d", "--data", "--data-binary", "-F", "--form")
+UPLOAD_FLAG_PREFIXES = ("--post-file", "--body-file", "--data-", "-d@")
 HISTORY_FILES = ("/.bash_history", "/.zsh_history", "/.python_history", "/.mysql_history")
 WRITES = frozenset({"write", "create", "truncate", "rename", "link"})
 NETWORK_OUT = frozenset({"connect", "send"})
 SCAN_MIN_ENDPOINTS = 10
+SCAN_MIN_HOSTS = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,9 +160,11 @@ def path_of(node: Node) -> str:
     return node.path or node.label
 
 
+@functools.lru_cache(maxsize=65_536)
 def is_sensitive_path(path: str) -> bool:
-    """A file worth showing when an attack's process only read it."""
-    return any(marker in path for marker, _ in CREDENTIAL_FILES)
+    """A file worth showing when an attack's process only read it (credentials, lists of
+    other hosts)."""
+    return path.endswith(_DISCOVERY_SUFFIXES) or any(marker in path for marker in _CREDENTIALS)
 
 
 # ---------------------------------------------------------------------- patterns
@@ -167,13 +192,13 @@ def _shell_runs_commands(view: GraphView) -> Iterator[Finding]:
                 timestamp=node.first_ts,
                 text=f"{name} ran a command line",
             )
-        elif name.startswith("python") and " -c " in f" {node.command_line} ":
+        elif name.startswith("python") and _python_code(node.command_line):
             yield Finding(
                 pattern="python-inline",
                 techniques=("T1059.006",),
                 nodes=(node.id,),
                 timestamp=node.first_ts,
-                text="python ran inline code",
+                text=f"python ran {_python_code(node.command_line)}",
             )
         elif name == "base64" and " -d" in node.command_line:
             yield Finding(
@@ -185,11 +210,28 @@ def _shell_runs_commands(view: GraphView) -> Iterator[Finding]:
             )
 
 
+def _python_code(command_line: str) -> str:
+    """What a python command line runs that an attacker would: inline code, a script piped
+    in on standard input, or a script from a temporary or hidden directory ('' if none)."""
+    words = command_line.split()
+    if "-c" in words[1:]:
+        return "inline code"
+    if words[1:] and words[-1] == "-":
+        return "a script piped in on its standard input"
+    scripts = [w for w in words[1:] if w.endswith(".py")]
+    if scripts and (scripts[0].startswith(TEMP_DIRS) or "/." in scripts[0]):
+        return f"the script {scripts[0]}"
+    return ""
+
+
 def _discovery(view: GraphView) -> Iterator[Finding]:
     for node in view.processes():
         technique = DISCOVERY.get(program_name(node))
         if node.command_line.startswith("cat ") and "/etc/passwd" in node.command_line:
             technique = "T1087.001"
+        words = node.command_line.split()
+        if program_name(node) == "ip" and len(words) > 1 and words[1] in ("neigh", "n", "neighbor"):
+            technique = "T1018"
         if technique is not None:
             yield Finding(
                 pattern="discovery",
@@ -246,6 +288,33 @@ def _dropped_findings(view: GraphView, file: Node, write: Edge, run: Edge) -> It
             timestamp=run.first_ts,
             text=f"{view.name(writer)} wrote {path}, which was then executed",
         )
+
+
+def _dropped_script(view: GraphView) -> Iterator[Finding]:
+    """An interpreter read a script an attack process wrote (``python3 scan.py`` after the
+    scanner was unpacked): the interpreter ran attacker code."""
+    interpreters = {"python": "T1059.006", "sh": "T1059.004", "bash": "T1059.004"}
+    for node in view.processes():
+        name = program_name(node)
+        technique = next((t for k, t in interpreters.items() if name.startswith(k)), None)
+        if technique is None:
+            continue
+        for read in view.into.get(node.id, ()):
+            script = view.nodes.get(read.src)
+            if read.action not in ("open", "read") or script is None:
+                continue
+            if not path_of(script).endswith((".py", ".sh")):
+                continue
+            written = [e for e in view.into.get(script.id, ()) if e.action in WRITES]
+            if any(e.first_ts <= read.last_ts for e in written):
+                yield Finding(
+                    pattern="dropped-script-run",
+                    techniques=(technique,),
+                    nodes=(written[0].src, script.id, node.id),
+                    timestamp=read.first_ts,
+                    text=f"{name} ran {path_of(script)}, written by {view.name(written[0].src)}",
+                )
+                break
 
 
 def _file_actions(view: GraphView) -> Iterator[Finding]:
@@ -377,6 +446,127 @@ def _network(view: GraphView) -> Iterator[Finding]:
             )
 
 
+def _looked_for_hosts(view: GraphView) -> Iterator[Finding]:
+    """A process read a file that lists other hosts (known_hosts, ssh config, /etc/hosts)
+    after it was written by someone, or reached several hosts (remote system discovery)."""
+    for edge in view.edges:
+        node = view.nodes.get(edge.src)
+        if node is None or node.kind is not NodeKind.FILE or edge.action not in ("open", "read"):
+            continue
+        path = path_of(node)
+        found = [t for marker, t in DISCOVERY_FILES if path.endswith(marker)]
+        if found and edge.dst in view.nodes:
+            yield Finding(
+                pattern="hosts-file-read",
+                techniques=tuple(found),
+                nodes=(node.id, edge.dst),
+                timestamp=edge.first_ts,
+                text=f"{view.name(edge.dst)} read {path}",
+            )
+    for node in view.processes():
+        hosts = {
+            view.nodes[e.dst].ip
+            for e in view.out.get(node.id, ())
+            if e.action == "connect" and _remote(view, e.dst)
+        }
+        if len(hosts) >= SCAN_MIN_HOSTS:
+            yield Finding(
+                pattern="host-sweep",
+                techniques=("T1018",),
+                nodes=(node.id,),
+                timestamp=node.first_ts,
+                text=f"{program_name(node)} reached {len(hosts)} hosts",
+            )
+
+
+def _application_protocols(view: GraphView) -> Iterator[Finding]:
+    """C2 and transfer over web protocols (a process of the attack talking HTTP(S) to a
+    remote endpoint) and over DNS (many queries from one process, or a DNS tool)."""
+    for node in view.processes():
+        name = program_name(node)
+        flows = [e for e in view.out.get(node.id, ()) if e.action in NETWORK_OUT]
+        web = [e for e in flows if _remote(view, e.dst) and view.nodes[e.dst].port in WEB_PORTS]
+        if web:
+            yield Finding(
+                pattern="web-protocol",
+                techniques=("T1071.001",),
+                nodes=(node.id, web[0].dst),
+                timestamp=web[0].first_ts,
+                text=f"{name} talked HTTP to {view.nodes[web[0].dst].label}",
+            )
+        dns = [e for e in flows if _port_of(view, e.dst) == DNS_PORT]
+        queries = sum(e.count for e in dns)
+        if dns and (queries >= DNS_TUNNEL_MIN_QUERIES or name in DNS_TOOLS):
+            yield Finding(
+                pattern="dns-channel",
+                techniques=("T1071.004",),
+                nodes=(node.id, dns[0].dst),
+                timestamp=dns[0].first_ts,
+                text=f"{name} sent {queries} DNS queries",
+            )
+
+
+def _exfiltration_to_c2(view: GraphView) -> Iterator[Finding]:
+    """Data uploaded to a host the attack fetched code or commands from (the C2 server)."""
+    c2_hosts = {view.nodes[e].ip for e in _c2_endpoints(view) if e in view.nodes}
+    fetched = _fetch_hosts(view)
+    for node in view.processes():
+        if not _is_upload(node):
+            continue
+        for edge in view.out.get(node.id, ()):
+            if edge.action not in NETWORK_OUT or not _remote(view, edge.dst):
+                continue
+            host = view.nodes[edge.dst].ip
+            if host in c2_hosts or fetched.get(host, edge.first_ts) < edge.first_ts:
+                yield Finding(
+                    pattern="upload-to-c2",
+                    techniques=("T1041",),
+                    nodes=(node.id, edge.dst),
+                    timestamp=edge.first_ts,
+                    text=f"{program_name(node)} uploaded data to {view.nodes[edge.dst].label}, "
+                    "where the attack got its code",
+                )
+                break
+
+
+def _fetch_hosts(view: GraphView) -> dict[str, int]:
+    """Remote hosts a downloader fetched from for an interpreter or a dropped program
+    (``curl URL | python3 -``, or a download later executed): host -> first fetch."""
+    hosts: dict[str, int] = {}
+    for node in view.processes():
+        if program_name(node) not in DOWNLOADERS or _is_upload(node):
+            continue
+        parent = view.nodes.get(node.parent)
+        siblings = view.out.get(parent.id, ()) if parent is not None else ()
+        piped = any(
+            e.action == "fork" and e.dst != node.id and view.name(e.dst).startswith("python")
+            for e in siblings
+        )
+        dropped = any(
+            e.action in WRITES and any(x.action == "exec" for x in view.out.get(e.dst, ()))
+            for e in view.out.get(node.id, ())
+        )
+        if not (piped or dropped):
+            continue
+        for edge in view.out.get(node.id, ()):
+            if edge.action in NETWORK_OUT and _remote(view, edge.dst):
+                host = view.nodes[edge.dst].ip
+                hosts[host] = min(hosts.get(host, edge.first_ts), edge.first_ts)
+    return hosts
+
+
+def _is_upload(node: Node) -> bool:
+    words = node.command_line.split()
+    return program_name(node) in ("curl", "wget") and any(
+        w in UPLOAD_FLAGS or w.startswith(UPLOAD_FLAG_PREFIXES) for w in words[1:]
+    )
+
+
+def _port_of(view: GraphView, node_id: str) -> int:
+    node = view.nodes.get(node_id)
+    return node.port if node is not None and node.kind is NodeKind.SOCKET else 0
+
+
 def _privilege(view: GraphView) -> Iterator[Finding]:
     for edge in view.edges:
         if edge.action != "fork":
@@ -415,10 +605,14 @@ PATTERNS: tuple[Callable[[GraphView], Iterator[Finding]], ...] = (
     _shell_runs_commands,
     _discovery,
     _dropped_and_run,
+    _dropped_script,
     _file_actions,
     _credentials_then_out,
     _archive_then_send,
     _network,
+    _looked_for_hosts,
+    _application_protocols,
+    _exfiltration_to_c2,
     _privilege,
 )
 """Every pattern; each yields :class:`Finding` values."""

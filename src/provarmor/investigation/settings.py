@@ -39,6 +39,11 @@ class InvestigationSettings:
     )
     max_incident_nodes: int = setting(100, "Nodes in one incident's attack graph.")
     max_incident_steps: int = setting(120, "Steps in one incident's timeline.")
+    story_refresh_seconds: float = setting(
+        1.0,
+        "An incident no signal touched for this long (data time) has its story rebuilt when "
+        "later signals arrive, so activity that raised no signal still joins its graph.",
+    )
     weight_informational: float = setting(0.2, "Score of one informational rule signal.")
     weight_low: float = setting(1.0, "Score of one low rule signal.")
     weight_medium: float = setting(3.0, "Score of one medium rule signal.")

@@ -7,7 +7,11 @@ techniques and a summary written from templates.
 * Graph: terminals and the campaign's connecting paths, then a forward, time-respecting
   expansion from the entry points (their descendants first, then the files they wrote,
   programs they dropped and ran, endpoints they contacted, credential files they read),
-  without noise files, up to ``max_incident_nodes``; what was cut is reported.
+  without noise files, up to ``max_incident_nodes``; what was cut is reported. The
+  expansion follows only what the attack's processes did after they started: forks (not
+  processes they merely signalled or traced), and it shows a hub it reaches (a server the
+  attack started, a shell that ran a dropped file) without taking in the hub's other
+  children.
 * Techniques: the signals' and the knowledge layer's (:mod:`.knowledge`).
 """
 
@@ -17,6 +21,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from provarmor.graph.builder import CONNECTION
 from provarmor.graph.noise import NoiseFilter
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.store import GraphStore
@@ -193,7 +198,7 @@ def _expand(
 ) -> tuple[list[str], list[str], bool]:
     """Forward, time-respecting: processes (descendants, dropped programs run) in order,
     and the files and endpoints they acted on."""
-    store, noise = context.store, context.noise
+    store, noise, hubs = context.store, context.noise, context.hubs
     processes: dict[str, int] = {}
     others: dict[str, None] = {}
     queue: deque[tuple[str, int]] = deque()
@@ -213,26 +218,50 @@ def _expand(
             if target is None or noise.is_noise(target):
                 continue
             if edge.action in ("fork", "ptrace", "kill") and target.kind is NodeKind.PROCESS:
-                if edge.dst not in processes:
-                    processes[edge.dst] = edge.first_ts
-                    queue.append((edge.dst, max(bound, edge.first_ts)))
+                _take_process(edge, target, bound, processes=processes, queue=queue, hubs=hubs)
             elif edge.action in FORWARD_OUT:
                 others.setdefault(edge.dst)
                 if target.kind is NodeKind.FILE:
-                    _dropped_runs(store, edge, processes, queue)
+                    _dropped_runs(store, edge, processes, queue, hubs=hubs)
         _sensitive_reads(store, node_id, others)
     return list(processes), list(others), False
 
 
-def _dropped_runs(
-    store: GraphStore, write: Edge, processes: dict[str, int], queue: deque[tuple[str, int]]
+def _take_process(  # noqa: PLR0913  (one step of the expansion's state)
+    edge: Edge,
+    target: Node,
+    bound: int,
+    *,
+    processes: dict[str, int],
+    queue: deque[tuple[str, int]],
+    hubs: HubIndex,
 ) -> None:
-    """Processes that executed a file after an attack process wrote it."""
+    """A process the attack started (followed further unless a hub) or signalled or traced
+    (shown only)."""
+    if edge.dst in processes:
+        return
+    processes[edge.dst] = edge.first_ts
+    if edge.action == "fork" and not hubs.is_hub(target):
+        queue.append((edge.dst, max(bound, edge.first_ts)))
+
+
+def _dropped_runs(
+    store: GraphStore,
+    write: Edge,
+    processes: dict[str, int],
+    queue: deque[tuple[str, int]],
+    *,
+    hubs: HubIndex,
+) -> None:
+    """Processes that executed a file after an attack process wrote it (a hub among them,
+    such as a shell that merely loaded it, is shown but not followed)."""
     for edge in store.out_edges(write.dst):
         ran = edge.action in ("exec", "mmap_exec") and edge.last_ts >= write.first_ts
         if ran and edge.dst not in processes:
             processes[edge.dst] = edge.first_ts
-            queue.append((edge.dst, edge.first_ts))
+            runner = store.node(edge.dst)
+            if runner is not None and not hubs.is_hub(runner):
+                queue.append((edge.dst, edge.first_ts))
 
 
 def _sensitive_reads(store: GraphStore, node_id: str, others: dict[str, None]) -> None:
@@ -278,7 +307,10 @@ def _assemble(  # noqa: PLR0913  (the parts of one story)
         for n in chosen.values()
         if n.kind is NodeKind.FILE and _was_changed(n.id, edges)
     ]
-    endpoints = [n.label for n in chosen.values() if n.kind is NodeKind.SOCKET]
+    own_ends = {e.dst for e in edges if e.action == CONNECTION}
+    endpoints = [
+        n.label for n in chosen.values() if n.kind is NodeKind.SOCKET and n.id not in own_ends
+    ]
     story = Story(
         root_cause=root,
         entries=entries,

@@ -18,8 +18,10 @@ event is read.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,12 +29,13 @@ from provarmor.detection.anomaly.profile import Profile, build_histories
 from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import TrainingSettings
 from provarmor.detection.anomaly.train import TrainingData, train_model
+from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.investigation.incidents import IncidentRule
-from provarmor.lab.dataset import UnlabelledDataset, load_dataset, load_unlabelled
+from provarmor.lab.dataset import Dataset, UnlabelledDataset, load_dataset, load_unlabelled
 from provarmor.lab.evaluation import DatasetScore, EvalReport, adp, mean_std, score_dataset
 from provarmor.model.attack import load_attack_table
 from provarmor.model.errors import ConfigError
-from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
 
 CONFIGURATIONS = ("rules", "model", "both")
 METRICS = (
@@ -125,66 +128,113 @@ def calibrate(
     return IncidentRule.calibrate(scores, hours=_hours(validation), target=target_per_hour)
 
 
-def run_protocol(plan: ProtocolPlan, *, progress: Callable[[str], None]) -> ProtocolReport:
-    """Run the whole protocol; ``progress`` hears one line per step."""
+@dataclass(slots=True, kw_only=True)
+class _Shared:
+    """What every seed's run reads (prepared once; inherited by worker processes)."""
+
+    plan: ProtocolPlan
+    ruleset: RuleSet | None
+    validation: list[UnlabelledDataset]
+    tests: list[Dataset]
+    train_histories: list[list[Profile]]
+    validation_histories: list[list[Profile]]
+    rules_rule: IncidentRule | None = None
+    rules_scores: dict[tuple[str, int], DatasetScore] = field(default_factory=dict)
+
+
+_SHARED: _Shared | None = None
+
+
+def run_protocol(
+    plan: ProtocolPlan, *, progress: Callable[[str], None], jobs: int = 1
+) -> ProtocolReport:
+    """Run the whole protocol; ``progress`` hears one line per step. ``jobs`` > 1 runs seeds
+    in that many worker processes (results are the same, in seed order)."""
+    global _SHARED
     unknown = set(plan.configurations) - set(CONFIGURATIONS)
     if unknown:
         raise ConfigError(f"unknown configuration(s): {', '.join(sorted(unknown))}")
     training = [benign_dataset(path, "training") for path in plan.train]
     validation = [benign_dataset(path, "validation") for path in plan.validation]
     tests = [load_dataset(path) for path in plan.test]
-    report = ProtocolReport(validation_hours=_hours(validation))
     needs_model = any(c != "rules" for c in plan.configurations)
-    train_profiles = _histories(training) if needs_model else []
-    validation_profiles = _histories(validation) if needs_model else []
-    report.training_processes, report.validation_processes = (
-        len(train_profiles),
-        len(validation_profiles),
+    shared = _Shared(
+        plan=plan,
+        ruleset=compile_rules(plan.rules) if plan.rules else None,
+        validation=validation,
+        tests=tests,
+        train_histories=_histories(training) if needs_model else [],
+        validation_histories=_histories(validation) if needs_model else [],
     )
-    attack = load_attack_table()
-    rules_only: dict[tuple[str, int], DatasetScore] = {}
-    rules_rule: IncidentRule | None = None
-    for seed in plan.seeds:
-        model: AnomalyModel | None = None
-        if needs_model:
-            started = time.monotonic()
-            model = train_model(
-                TrainingData(training=train_profiles, validation=validation_profiles),
-                replace(plan.training, seed=seed),
-            )
-            progress(f"seed {seed}: model trained in {time.monotonic() - started:.0f} s")
-        chosen = [d for d in tests if d.meta.kind == "benign" or d.meta.seed == seed]
-        for configuration in plan.configurations:
-            started = time.monotonic()
-            base = AnalysisPlan(
-                rules=tuple(plan.rules) if configuration != "model" else (),
-                model=model if configuration != "rules" else None,
-            )
-            if configuration == "rules" and rules_rule is not None:
-                rule = rules_rule  # rules alone do not depend on the seed
-            else:
-                rule = calibrate(base, validation, target_per_hour=plan.target_per_hour)
-                if configuration == "rules":
-                    rules_rule = rule
-            final = replace(base, incident_rule=rule)
-            scores = []
-            for dataset in chosen:
-                key = (str(dataset.path), dataset.meta.seed)
-                if configuration == "rules" and key in rules_only:
-                    scores.append(rules_only[key])
-                    continue
-                score = score_dataset(dataset, build_analysis(final), attack=attack)
-                if configuration == "rules":
-                    rules_only[key] = score
-                scores.append(score)
-            result = RunResult(
-                seed=seed,
-                configuration=configuration,
-                report=EvalReport(datasets=scores, adp=adp(scores)),
-                incident_rule=rule,
-                model_threshold=base.model.threshold if base.model is not None else None,
-                seconds=time.monotonic() - started,
-            )
-            report.runs.append(result)
-            progress(f"seed {seed} {configuration}: {result.seconds:.0f} s")
+    report = ProtocolReport(
+        validation_hours=_hours(validation),
+        training_processes=len(shared.train_histories),
+        validation_processes=len(shared.validation_histories),
+    )
+    if jobs <= 1 or len(plan.seeds) <= 1:
+        for seed in plan.seeds:
+            report.runs += _run_seed(shared, seed, progress)
+        return report
+    _SHARED = shared
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            for runs in pool.map(_run_seed_in_worker, plan.seeds):
+                report.runs += runs
+                progress(f"seed {runs[0].seed} done" if runs else "seed done")
+    finally:
+        _SHARED = None
     return report
+
+
+def _run_seed_in_worker(seed: int) -> list[RunResult]:
+    assert _SHARED is not None
+    return _run_seed(_SHARED, seed, lambda line: None)
+
+
+def _run_seed(shared: _Shared, seed: int, progress: Callable[[str], None]) -> list[RunResult]:
+    plan = shared.plan
+    attack = load_attack_table()
+    model: AnomalyModel | None = None
+    if shared.train_histories:
+        started = time.monotonic()
+        model = train_model(
+            TrainingData(training=shared.train_histories, validation=shared.validation_histories),
+            replace(plan.training, seed=seed),
+        )
+        progress(f"seed {seed}: model trained in {time.monotonic() - started:.0f} s")
+    chosen = [d for d in shared.tests if d.meta.kind == "benign" or d.meta.seed == seed]
+    runs = []
+    for configuration in plan.configurations:
+        started = time.monotonic()
+        base = AnalysisPlan(
+            ruleset=shared.ruleset if configuration != "model" else None,
+            model=model if configuration != "rules" else None,
+        )
+        if configuration == "rules" and shared.rules_rule is not None:
+            rule = shared.rules_rule  # rules alone do not depend on the seed
+        else:
+            rule = calibrate(base, shared.validation, target_per_hour=plan.target_per_hour)
+            if configuration == "rules":
+                shared.rules_rule = rule
+        final = replace(base, incident_rule=rule)
+        scores = []
+        for dataset in chosen:
+            key = (str(dataset.path), dataset.meta.seed)
+            cached = shared.rules_scores.get(key) if configuration == "rules" else None
+            if cached is None:
+                cached = score_dataset(dataset, build_analysis(final), attack=attack)
+                if configuration == "rules":
+                    shared.rules_scores[key] = cached
+            scores.append(cached)
+        result = RunResult(
+            seed=seed,
+            configuration=configuration,
+            report=EvalReport(datasets=scores, adp=adp(scores)),
+            incident_rule=rule,
+            model_threshold=model.threshold if configuration != "rules" and model else None,
+            seconds=time.monotonic() - started,
+        )
+        runs.append(result)
+        progress(f"seed {seed} {configuration}: {result.seconds:.0f} s")
+    return runs

@@ -17,12 +17,45 @@ import pytest
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = re.compile(r"login token: (\S+)")
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _open_in_browser(base: str, token: str, incident: dict, tmp_path: Path) -> None:
+    """The analyst's view: log in, open the incident, see its root cause and timeline."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs {CHROMIUM}", pytrace=False)
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.set_default_timeout(30_000)
+        page.goto(f"{base}/#/incidents/{incident['id']}")
+        page.fill("#token", token)
+        page.click("#signin")
+        page.goto(f"{base}/#/incidents/{incident['id']}")
+        page.wait_for_function(
+            "() => window.provarmorGraph && window.provarmorGraph.nodes().length > 0"
+        )
+        roots = page.evaluate(
+            "window.provarmorGraph.nodes('[role = \"root_cause\"]').map((n) => n.id())"
+        )
+        assert roots == [incident["root_cause"]]
+        page.screenshot(path=str(tmp_path / "up-incident.png"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "up-incident.png"))
+        browser.close()
 
 
 def test_up_shows_the_incident_of_a_real_attack(tmp_path):
@@ -66,6 +99,7 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
             assert "root_cause" in text and "T1190" in text
             hosts = api.get("/api/v1/hosts").json()
             assert "ebpf" in str(hosts)
+        _open_in_browser(f"http://127.0.0.1:{port}", token, detail, tmp_path)
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -153,3 +153,47 @@ def test_reduction_keeps_every_event_and_no_dangling_edges(script):
     for edge in store.edges.values():
         assert edge.src in store.nodes and edge.dst in store.nodes
         assert edge.first_ts <= edge.last_ts
+
+
+def _client_end(event, ip="10.0.0.1", port=40388, transport="tcp"):
+    import msgspec
+
+    from provarmor.model.event import Endpoint, Network
+
+    return msgspec.structs.replace(
+        event,
+        source=Endpoint(ip=ip, port=port),
+        network=Network(transport=transport, direction="egress"),
+    )
+
+
+def test_connect_naming_its_own_end_links_the_client_to_the_server_side():
+    connect = make_event(Action.CONNECT, pid=2, ip="10.0.0.2", port=22, ts=2)
+    _, store = build(
+        [
+            _client_end(connect),
+            make_event(Action.ACCEPT, pid=3, ip="10.0.0.1", port=40388, ts=3),
+        ]
+    )
+    flows = {(e.src, e.dst, e.action) for e in store.edges.values()}
+    assert flows == {
+        (entity(2), "sock:10.0.0.2:22", "connect"),
+        (entity(2), "sock:10.0.0.1:40388", "connection"),
+        ("sock:10.0.0.1:40388", entity(3), "accept"),
+    }
+    assert store.nodes["sock:10.0.0.1:40388"].kind is NodeKind.SOCKET
+
+
+def test_no_connection_edge_without_a_usable_client_end():
+    failed = make_event(Action.CONNECT, pid=2, ip="10.0.0.2", port=22, ts=2, outcome="failure")
+    plain = make_event(Action.CONNECT, pid=2, ip="10.0.0.2", port=22, ts=3)
+    _, store = build(
+        [
+            _client_end(failed),
+            _client_end(plain, transport="udp"),
+            _client_end(plain, ip="0.0.0.0"),
+            _client_end(plain, port=0),
+            plain,
+        ]
+    )
+    assert {e.action for e in store.edges.values()} == {"connect"}

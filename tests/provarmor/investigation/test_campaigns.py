@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
+
 from provarmor.graph.builder import GraphBuilder
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.investigation.campaigns import CampaignBuilder
@@ -9,7 +11,7 @@ from provarmor.investigation.hubs import HubIndex
 from provarmor.investigation.settings import InvestigationSettings
 from provarmor.model.actions import Action
 from provarmor.model.alert import Alert
-from provarmor.model.event import Event
+from provarmor.model.event import Endpoint, Event
 from provarmor.model.ids import file_node_id
 from provarmor.testing.factories import entity, make_event
 
@@ -158,3 +160,74 @@ def test_campaigns_past_the_limit_are_evicted_and_counted() -> None:
     )
     assert len(builder.campaigns) <= 3
     assert builder.stats.campaigns_evicted == 3
+
+
+def _with_source(event: Event, ip: str, port: int) -> Event:
+    return msgspec.structs.replace(event, source=Endpoint(ip=ip, port=port))
+
+
+def test_sessions_of_a_process_running_before_observation_stay_separate() -> None:
+    # pid 40 was running before the sensor: no parent, no fork or exec seen. Its children
+    # are separate sessions, like those of a job runner.
+    store = build_store(
+        [
+            make_event(Action.OPEN, pid=40, ts=1, exe="/usr/bin/python3.11", path="/srv/job"),
+            fork(40, 41, 2, exe="/bin/sh"),
+            fork(40, 42, 3, exe="/bin/sh"),
+        ]
+    )
+    builder = campaigns_for(store, [signal(41, 2), signal(42, 4, rule="r2")])
+    assert len(builder.campaigns) == 2
+    # the same shape under a process whose start was seen is one campaign
+    store = build_store(
+        [
+            make_event(Action.EXEC, pid=40, ppid=39, ts=1, exe="/usr/bin/python3.11"),
+            fork(40, 41, 2, exe="/bin/sh"),
+            fork(40, 42, 3, exe="/bin/sh"),
+        ]
+    )
+    builder = campaigns_for(store, [signal(41, 2), signal(42, 4, rule="r2")])
+    assert len(builder.campaigns) == 1
+
+
+def test_account_database_written_and_read_does_not_join() -> None:
+    store = build_store(
+        [
+            make_event(Action.EXEC, pid=10, ppid=9, ts=1, exe="/usr/sbin/useradd"),
+            make_event(Action.WRITE, pid=10, ts=2, path="/etc/group"),
+            make_event(Action.EXEC, pid=20, ppid=19, ts=3, exe="/usr/bin/id"),
+            make_event(Action.OPEN, pid=20, ts=4, path="/etc/group"),
+        ]
+    )
+    builder = campaigns_for(store, [signal(10, 2), signal(20, 5, rule="r2")])
+    assert len(builder.campaigns) == 2
+
+
+def _login(*, client_end: bool) -> MemoryGraphStore:
+    connect = make_event(Action.CONNECT, pid=60, ts=3, exe="/usr/bin/ssh", ip="10.0.0.2", port=22)
+    if client_end:
+        connect = _with_source(connect, "10.0.0.1", 40388)
+    return build_store(
+        [
+            make_event(Action.EXEC, pid=60, ppid=59, ts=1, exe="/usr/bin/ssh"),
+            make_event(Action.EXEC, pid=70, ppid=1, ts=1, exe="/usr/sbin/sshd"),
+            make_event(Action.ACCEPT, pid=70, ts=2, ip="10.0.0.9", port=50000),
+            fork(70, 71, 2, exe="/usr/sbin/sshd"),
+            connect,
+            make_event(Action.ACCEPT, pid=70, ts=4, ip="10.0.0.1", port=40388),
+            fork(70, 72, 5, exe="/usr/sbin/sshd"),
+            fork(72, 73, 6, exe="/bin/bash"),
+        ]
+    )
+
+
+def test_login_on_another_host_joins_the_client_through_the_connection() -> None:
+    builder = campaigns_for(_login(client_end=True), [signal(60, 3), signal(73, 7, rule="r2")])
+    assert len(builder.campaigns) == 1
+    campaign = next(iter(builder.campaigns.values()))
+    assert "sock:10.0.0.1:40388" in campaign.tree
+    # the session of the server's other client (pid 71) is not taken in
+    assert builder.campaign_of(entity(71)) is None
+    # without the client's end of the connection the two stay apart
+    apart = campaigns_for(_login(client_end=False), [signal(60, 3), signal(73, 7, rule="r2")])
+    assert len(apart.campaigns) == 2

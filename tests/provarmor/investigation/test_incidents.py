@@ -129,3 +129,53 @@ def test_default_rule_needs_high_or_medium_over_two_tactics() -> None:
     assert not rule.admits(summary({"medium": 1}, ("execution",)))
     assert rule.admits(summary({"medium": 1, "low": 2}, ("execution", "discovery")))
     assert not rule.admits(summary({"low": 3, "informational": 5}, ("execution", "discovery")))
+
+
+def test_a_rule_filed_under_two_tactics_counts_for_one_stage() -> None:
+    from provarmor.investigation.incidents import distinct_stages
+
+    # persistence (2) and privilege escalation (3) from one rule: one stage
+    assert distinct_stages([{2, 3}]) == 1
+    # a second rule at collection (6): two
+    assert distinct_stages([{2, 3}, {6}]) == 2
+    # two rules that may each be 2 or 3: both stages
+    assert distinct_stages([{2, 3}, {2, 3}, {2}]) == 2
+    assert distinct_stages([]) == 0
+
+
+def test_story_is_rebuilt_when_the_attack_goes_on_without_signals() -> None:
+    _, signals = _fixture()
+    path = FIXTURE / "events.ndjson.gz"
+    events = list(read_ndjson(path, report=IngestReport(source=str(path)), host=HostContext()))
+    ordered = sorted(signals, key=lambda s: s.last_timestamp)
+    cut = ordered[0].last_timestamp
+    builder, store = GraphBuilder(), MemoryGraphStore()
+    for event in events:
+        if event.timestamp <= cut:
+            builder.add(event)
+    store.apply(builder.drain(full=True))
+    engine = IncidentEngine(store, rule=IncidentRule(min_score=1e-9))
+    first = engine.add_signals(ordered[:1])
+    assert len(first) == 1
+    for event in events:
+        if event.timestamp > cut:
+            builder.add(event)
+    store.apply(builder.drain(full=True))
+    # a later signal elsewhere (a process the graph does not hold) comes past the refresh
+    # horizon: the incident's story is rebuilt with what the attack did since
+    later = msgspec.structs.replace(
+        ordered[0],
+        id="elsewhere",
+        process_entity_ids=("not-in-the-graph",),
+        first_timestamp=cut + 2_000_000_000,
+        last_timestamp=cut + 2_000_000_000,
+    )
+    refreshed = engine.add_signals([later])
+    assert [i.id for i in refreshed] == [first[0].id]
+    assert refreshed[0].version == 2
+    assert len(refreshed[0].nodes) > len(first[0].nodes)
+    # nothing new since: no new version
+    again = msgspec.structs.replace(
+        later, id="elsewhere-2", last_timestamp=later.last_timestamp + 2_000_000_000
+    )
+    assert engine.add_signals([again]) == []

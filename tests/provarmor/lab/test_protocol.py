@@ -78,3 +78,27 @@ def test_attack_data_is_refused_for_training(benign_split, data_dir, tmp_path):
     plan = ProtocolPlan(train=[train], validation=[copy], test=[], seeds=[1], rules=[])
     with pytest.raises(ConfigError, match="validation"):
         run_protocol(plan, progress=print)
+
+
+def test_seeds_in_parallel_give_the_same_results(benign_split, data_dir):
+    train, validation = benign_split
+    attack = data_dir / "lab" / "nodlink-ubuntu-seed1"
+    plan = ProtocolPlan(
+        train=[train],
+        validation=[validation],
+        test=[attack],
+        seeds=[1, 2],
+        rules=[bundled_rules()],
+        configurations=["rules"],
+    )
+    sequential = run_protocol(plan, progress=print)
+    parallel = run_protocol(plan, progress=print, jobs=2)
+    assert [r.seed for r in parallel.runs] == [1, 2]
+
+    def figures(report):  # latencies include wall-clock time: everything else is equal
+        return [
+            {k: v for k, v in r.report.totals().items() if not k.startswith("latency")}
+            for r in report.runs
+        ]
+
+    assert figures(parallel) == figures(sequential)

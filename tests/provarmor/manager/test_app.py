@@ -254,6 +254,9 @@ def test_lab_capture_makes_incidents_with_a_traceable_root_cause(manager, lab_li
     node = manager.get(f"/graph/nodes/{root}", host=LAB_HOST).json()
     assert node["node"]["id"] == root
     assert node["out_total"] >= 1
+    written = next(n["id"] for n in story["nodes"] if n["kind"] == "file")
+    assert "/" in written  # file node ids hold a path: the route takes it whole
+    assert manager.get(f"/graph/nodes/{written}", host=LAB_HOST).json()["node"]["id"] == written
     forward = manager.get(
         "/graph/trace", host=LAB_HOST, node=root, direction="forward", max_nodes=200
     ).json()

@@ -31,7 +31,7 @@ def _host(context: ManagerContext, host_id: str) -> HostAnalysis:
     return context.ingestor.host(host_id)
 
 
-@router.get("/graph/nodes/{node_id}")
+@router.get("/graph/nodes/{node_id:path}")
 def get_node(
     node_id: str, principal: Reader, context: Context, host: str = ""
 ) -> dict[str, object]:

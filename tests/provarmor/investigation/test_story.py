@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from provarmor.graph.builder import GraphBuilder
+from provarmor.graph.store import MemoryGraphStore
+from provarmor.investigation.incidents import IncidentEngine, IncidentRule
+from provarmor.investigation.settings import InvestigationSettings
+from provarmor.model.actions import Action
+from provarmor.model.alert import Alert
+from provarmor.testing.factories import entity, make_event
+
+
+def test_forward_expansion_shows_a_hub_but_not_its_other_children() -> None:
+    # the attack's shell (10) starts a tool (11), which starts a process (21) that becomes
+    # a hub (many children): 21 is shown, its children are not; an unrelated daemon (20)
+    # is not taken in at all
+    events = [
+        make_event(Action.EXEC, pid=10, ppid=9, ts=1, exe="/bin/sh"),
+        make_event(Action.FORK, pid=11, ppid=10, ts=2, exe="/usr/bin/curl"),
+        make_event(Action.EXEC, pid=20, ppid=1, ts=1, exe="/usr/sbin/daemon"),
+        *(
+            make_event(Action.FORK, pid=100 + i, ppid=20, ts=3 + i, exe="/usr/sbin/daemon")
+            for i in range(5)
+        ),
+        make_event(Action.FORK, pid=21, ppid=11, ts=9, exe="/usr/sbin/busy"),
+        *(
+            make_event(Action.FORK, pid=200 + i, ppid=21, ts=10 + i, exe="/usr/bin/job")
+            for i in range(5)
+        ),
+    ]
+    builder, store = GraphBuilder(), MemoryGraphStore()
+    for event in events:
+        builder.add(event)
+    store.apply(builder.drain(full=True))
+    engine = IncidentEngine(
+        store, settings=InvestigationSettings(hub_fanout=4), rule=IncidentRule(min_score=1e-9)
+    )
+    alert = Alert(
+        id="a1",
+        rule_id="r1",
+        rule_title="rule",
+        level="high",
+        host_id="test-host",
+        process_entity_ids=(entity(11),),
+        first_timestamp=2,
+        last_timestamp=2,
+    )
+    (incident,) = engine.add_signals([alert])
+    pids = {n.pid for n in incident.nodes if n.kind == "process"}
+    assert {10, 11, 21} <= pids  # 21 is a hub the attack started: shown
+    assert not pids & {200, 201, 202, 203, 204}  # its children are not taken in
+    assert not pids & {20, 100}
