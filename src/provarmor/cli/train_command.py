@@ -133,9 +133,9 @@ def _print_summary(metadata: dict[str, Any], *, out: Path, digest: str, seconds:
     table.add_column("value", justify="right")
     table.add_row("training processes", str(metadata["training_processes"]))
     table.add_row("validation processes", str(metadata["validation_processes"]))
+    table.add_row("validation behaviours", str(metadata["validation_behaviours"]))
+    table.add_row("executables and contexts", str(metadata["executables"]))
     table.add_row("vocabulary", str(metadata["vocabulary"]))
-    table.add_row("epochs", str(metadata["epochs"]))
-    table.add_row("final loss", f"{metadata['final_loss']:.4f}")
     table.add_row("threshold", f"{metadata['threshold']:.4f}")
     for name, value in metadata["validation_quantiles"].items():
         table.add_row(f"validation {name}", f"{value:.4f}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from provarmor.lab.context import LabContext
 from provarmor.lab.jail import ProcessJail
+from provarmor.model.errors import ProvArmorError
 
 SSHD = "/usr/sbin/sshd"
 
@@ -51,9 +52,12 @@ def wait_for_port(address: str, port: int, *, timeout: float = 15.0) -> None:
         try:
             with socket.create_connection((address, port), timeout=1):
                 return
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise
+                raise ProvArmorError(
+                    f"lab service did not come up within {timeout:.0f} s: {exc}",
+                    location=f"{address}:{port}",
+                ) from None
             time.sleep(0.05)
 
 

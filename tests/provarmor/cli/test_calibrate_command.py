@@ -10,7 +10,7 @@ from provarmor.testing.datasets import benign_slice
 
 
 def test_calibrate_stores_the_incident_rule_in_the_model(data_dir, tmp_path):
-    model = shutil.copy(data_dir / "anomaly" / "model-v1.bundle", tmp_path / "model.bundle")
+    model = shutil.copy(data_dir / "anomaly" / "model-v2.bundle", tmp_path / "model.bundle")
     validation = benign_slice(
         data_dir / "lab" / "benign-seed2", tmp_path / "validation", start=0.5, stop=1.0
     )
@@ -26,7 +26,7 @@ def test_calibrate_stores_the_incident_rule_in_the_model(data_dir, tmp_path):
 
 
 def test_calibrate_refuses_attack_data(data_dir, tmp_path):
-    model = shutil.copy(data_dir / "anomaly" / "model-v1.bundle", tmp_path / "model.bundle")
+    model = shutil.copy(data_dir / "anomaly" / "model-v2.bundle", tmp_path / "model.bundle")
     attack = data_dir / "lab" / "nodlink-ubuntu-seed1"
     result = CliRunner().invoke(app, ["calibrate", str(model), "--validation", str(attack)])
     assert isinstance(result.exception, ConfigError)

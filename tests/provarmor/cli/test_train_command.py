@@ -10,8 +10,6 @@ from provarmor.cli import train_command
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.model.errors import ConfigError
 
-pytest.importorskip("gensim")
-
 LAB = Path(__file__).resolve().parents[2] / "data" / "lab"
 
 

@@ -9,7 +9,7 @@ from provarmor.lab.protocol import METRICS, ProtocolPlan, run_protocol
 from provarmor.model.errors import ConfigError
 from provarmor.testing.datasets import benign_slice
 
-SMALL = TrainingSettings(dimension=8, embedding_epochs=2, epochs=5, hidden=16, code=4)
+SMALL = TrainingSettings()
 
 
 @pytest.fixture

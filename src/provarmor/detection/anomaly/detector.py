@@ -2,11 +2,15 @@
 
 Each event updates its process's profile (:class:`~.profile.ProfileTable`). A profile that
 gains something new (file, endpoint, child, exec) becomes pending; pending profiles are scored
-together in one numpy batch when a process exits, when ``batch_size`` are pending, or when
-event time has moved ``max_delay_seconds`` past the oldest pending change. A process whose
+together when ``batch_size`` are pending or when event time has moved ``max_delay_seconds``
+past the oldest pending change (an exit does not flush: an exited process is scored in the
+next batch, so the delay stays bounded and batches stay large). Scoring is incremental (only
+tokens new since a profile's last scoring cost anything). A process whose
 score crosses the threshold raises ONE alert; it alerts again only if its score grows by
-``realert_factor``. Profiles are bounded: exited processes are kept in an LRU of
-``max_exited``, live ones up to ``max_processes``; evictions are counted in :attr:`stats`.
+``realert_factor``. A process whose behaviour (context and top surprising tokens) already
+alerted is counted in :attr:`stats` instead (a loop repeating one novelty alerts once).
+Profiles are bounded: exited processes are kept in an LRU of ``max_exited``, live ones up to
+``max_processes``; evictions are counted in :attr:`stats`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class AnomalyStats:
     batches: int = 0
     scored: int = 0
     alerts: int = 0
+    repeats: int = 0
+    """Anomalous processes not alerted: their behaviour was alerted before."""
     evicted_exited: int = 0
     evicted_live: int = 0
 
@@ -62,6 +68,7 @@ class AnomalyDetector:
         self._pending: dict[str, Profile] = {}
         self._oldest_change = 0
         self._exited: OrderedDict[str, None] = OrderedDict()
+        self._alerted: OrderedDict[str, None] = OrderedDict()
         self._max_delay = int(self.settings.max_delay_seconds * 1e9)
 
     @property
@@ -83,9 +90,7 @@ class AnomalyDetector:
         if profile is None:
             return ()
         if event.event.action is Action.EXIT:
-            alerts = self._score_pending() if self._pending else []
             self._remember_exit(profile)
-            return alerts
         if self._pending and (
             len(self._pending) >= self.settings.batch_size
             or event.timestamp - self._oldest_change > self._max_delay
@@ -112,9 +117,22 @@ class AnomalyDetector:
                 and scored.ratio >= profile.alerted_score * self.settings.realert_factor
             ):
                 profile.alerted_score = scored.ratio
-                alerts.append(self._alert(profile, scored))
+                if self._is_new_behaviour(profile, scored):
+                    alerts.append(self._alert(profile, scored))
         self.stats.alerts += len(alerts)
         return alerts
+
+    def _is_new_behaviour(self, profile: Profile, scored: Scored) -> bool:
+        signature = scored.signature(profile, tokens=self.model.top_tokens)
+        alerted = self._alerted
+        if signature in alerted:
+            alerted.move_to_end(signature)
+            self.stats.repeats += 1
+            return False
+        alerted[signature] = None
+        if len(alerted) > self.settings.remembered_behaviours:
+            alerted.popitem(last=False)
+        return True
 
     def _alert(self, profile: Profile, scored: Scored) -> Alert:
         items = contributions(self.model, profile, scored, limit=self.settings.explain_tokens)

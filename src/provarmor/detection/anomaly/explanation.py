@@ -1,11 +1,11 @@
-"""Why a process scored high: its rarest tokens, weighted by how badly their attribute was
-reconstructed, in words an analyst reads ("never seen in training: ...")."""
+"""Why a process scored high: its most surprising tokens, in words an analyst reads
+("never seen in training: ...", "rare for curl: ...")."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provarmor.detection.anomaly.profile import ATTRIBUTES, Profile
+from provarmor.detection.anomaly.profile import Profile
 from provarmor.detection.anomaly.scorer import AnomalyModel, Scored
 
 _VERBS = {
@@ -26,28 +26,29 @@ class Contribution:
     token: str
     raw: str
     seen_in: int
-    """Training processes that showed this token (0: never seen)."""
+    """Training processes (any executable) that showed this token (0: never seen)."""
     weight: float
+    """The token's surprise."""
 
 
 def contributions(
     model: AnomalyModel, profile: Profile, scored: Scored, *, limit: int
 ) -> list[Contribution]:
-    """The ``limit`` tokens that contribute most: rarity (IDF) x attribute error."""
+    """The ``limit`` most surprising tokens."""
     found = []
-    for attribute, block_error in zip(ATTRIBUTES, scored.attribute_errors, strict=True):
-        for token, raw in profile.tokens[attribute].items():
-            key = f"{attribute} {token}"
-            weight = model.idf(key) * (block_error + 1e-6)
-            seen = model.document_frequency.get(key, 0)
-            found.append(Contribution(attribute, token, raw, seen, weight))
-    found.sort(key=lambda item: (-item.weight, item.attribute, item.token))
-    return found[:limit]
+    for surprise, attribute, token in scored.surprises[:limit]:
+        raw = profile.tokens[attribute].get(token, token)
+        seen = model.document_frequency.get(f"{attribute} {token}", 0)
+        if attribute == "exe":
+            seen = model.executables.get(token, 0)
+        found.append(Contribution(attribute, token, raw, seen, surprise))
+    return found
 
 
 def describe(model: AnomalyModel, profile: Profile, items: list[Contribution]) -> str:
-    """One paragraph: the score, then the top contributions."""
+    """One paragraph: what the process did that its executable never did in training."""
     program = profile.executable.rsplit("/", 1)[-1] or "process"
+    runs = model.executables.get(profile.exe, 0)
     parts = []
     for item in items:
         verb = _VERBS[item.attribute]
@@ -58,8 +59,8 @@ def describe(model: AnomalyModel, profile: Profile, items: list[Contribution]) -
             parts.append(f"never seen in training: {what}")
         else:
             parts.append(
-                f"rare for {program}: {what} (in {item.seen_in} of {model.processes} "
-                "training processes)"
+                f"rare for {program}: {what} (not in its {runs} training runs; in "
+                f"{item.seen_in} of {model.processes} training processes)"
             )
     return f"{profile.executable or 'process'} behaves unlike the benign baseline; " + "; ".join(
         parts

@@ -5,6 +5,8 @@ raw example each, for explanations): its executable, argv tokens, files read, wr
 executed or mapped, network endpoints, child programs and identity changes. A
 :class:`ProfileTable` feeds events into profiles and records which ones gained something NEW
 (they are *dirty* and must be re-scored); an event that repeats known tokens costs a lookup.
+A profile also carries the scorer's running state (how many tokens per attribute were scored,
+and its most surprising tokens) so that re-scoring costs only its new tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from provarmor.detection.anomaly.tokens import (
     argument_tokens,
     endpoint_token,
+    identity_class,
     normalize_path,
 )
 from provarmor.model.actions import Action
@@ -44,6 +47,11 @@ _LOCAL = frozenset({Action.BIND, Action.LISTEN})
 _PATH_CACHE_SIZE = 1 << 16
 
 
+def context_key(exe: str, parent_exe: str) -> str:
+    """An executable in the context of its parent's executable."""
+    return f"{exe}\x1e{parent_exe}"
+
+
 @dataclass(slots=True, eq=False)
 class Profile:
     """What one process has done, as tokens per attribute."""
@@ -52,6 +60,8 @@ class Profile:
     host_id: str
     executable: str = ""
     parent_id: str = ""
+    parent_exe: str = ""
+    """The parent's executable token (its context), when known."""
     first_timestamp: int = 0
     last_timestamp: int = 0
     last_event_id: str = ""
@@ -65,10 +75,24 @@ class Profile:
         default_factory=lambda: {attribute: {} for attribute in ATTRIBUTES}
     )
     """attribute -> token -> one raw value it came from."""
+    scored: dict[str, int] = field(default_factory=dict)
+    """Scorer state: attribute -> how many of its tokens are already scored."""
+    surprises: list[tuple[float, str, str]] = field(default_factory=list)
+    """Scorer state: the most surprising (surprise, attribute, token), highest first."""
+
+    def reset_scoring(self) -> None:
+        """Forget the scorer state (the tokens were replaced, as by an exec)."""
+        self.scored.clear()
+        self.surprises.clear()
 
     @property
     def exe(self) -> str:
         return next(iter(self.tokens["exe"]), "")
+
+    @property
+    def context(self) -> str:
+        """The executable as started by its parent's executable (``exe`` when unknown)."""
+        return context_key(self.exe, self.parent_exe) if self.parent_exe else self.exe
 
     def add(self, attribute: str, token: str, raw: str) -> bool:
         """Record a token; True when it is new for this process (the profile is then dirty)."""
@@ -79,10 +103,6 @@ class Profile:
         self.dirty = True
         self.changes += 1
         return True
-
-    def sentence(self) -> list[str]:
-        """The tokens as one FastText training sentence."""
-        return [token for attribute in ATTRIBUTES for token in self.tokens[attribute]]
 
 
 class ProfileTable:
@@ -130,6 +150,7 @@ class ProfileTable:
             parent_id=parent,
             first_timestamp=event.timestamp,
         )
+        profile.parent_exe = self._parent_exe(event)
         if process.executable:
             profile.add("exe", self._path(process.executable), process.executable)
         if process.command_line or process.args:
@@ -146,7 +167,10 @@ class ProfileTable:
             profile.add("exe", self._path(executable), executable)
         if process.parent is not None and not profile.parent_id:
             profile.parent_id = process.parent.entity_id
+        if not profile.parent_exe:
+            profile.parent_exe = self._parent_exe(event)
         profile.tokens["arg"] = {}
+        profile.reset_scoring()
         self._set_arguments(profile, event)
         profile.dirty = True
         profile.changes += 1
@@ -155,6 +179,14 @@ class ProfileTable:
             was_dirty = parent.dirty
             if parent.add("child", self._path(executable), executable) and not was_dirty:
                 self.changed.append(parent)
+
+    def _parent_exe(self, event: Event) -> str:
+        parent = event.process.parent
+        if parent is None:
+            return ""
+        known = self.profiles.get(parent.entity_id)
+        executable = parent.executable or (known.executable if known is not None else "")
+        return self._path(executable) if executable else ""
 
     def _set_arguments(self, profile: Profile, event: Event) -> None:
         process = event.process
@@ -184,7 +216,7 @@ class ProfileTable:
         elif action in (Action.SETUID, Action.SETGID):
             user = event.target.user if event.target is not None else None
             if user is not None:
-                profile.add("other", f"{action.value} {user.id}", user.id)
+                profile.add("other", f"{action.value} {identity_class(user.id)}", user.id)
         elif action in (Action.PTRACE, Action.KILL):
             profile.add("other", action.value, action.value)
 
@@ -230,6 +262,8 @@ def _snapshot(profile: Profile) -> Profile:
         entity_id=profile.entity_id,
         host_id=profile.host_id,
         executable=profile.executable,
+        parent_id=profile.parent_id,
+        parent_exe=profile.parent_exe,
         first_timestamp=profile.first_timestamp,
         last_timestamp=profile.last_timestamp,
         changes=profile.changes,

@@ -40,6 +40,12 @@ class AnomalySettings:
         "Contributing tokens named in an alert's description.",
         maturity=Maturity.EXPERIMENTAL,
     )
+    remembered_behaviours: int = setting(
+        10_000,
+        "Alerted behaviours (executable context and top surprising tokens) remembered: another "
+        "process showing one of them is counted, not alerted again.",
+        maturity=Maturity.EXPERIMENTAL,
+    )
     realert_factor: float = setting(
         2.0,
         "An alerted process alerts again only when its score grows by this factor.",
@@ -49,29 +55,25 @@ class AnomalySettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainingSettings:
-    dimension: int = setting(32, "FastText vector size.", maturity=Maturity.EXPERIMENTAL)
-    embedding_epochs: int = setting(10, "FastText epochs.", maturity=Maturity.EXPERIMENTAL)
-    window: int = setting(5, "FastText context window.", maturity=Maturity.EXPERIMENTAL)
-    buckets: int = setting(
-        20_000,
-        "FastText character n-gram buckets (vectors for unseen tokens).",
+    top_tokens: int = setting(
+        3,
+        "A process scores the sum of this many of its most surprising tokens.",
         maturity=Maturity.EXPERIMENTAL,
     )
-    min_n: int = setting(3, "Shortest character n-gram.", maturity=Maturity.EXPERIMENTAL)
-    max_n: int = setting(5, "Longest character n-gram.", maturity=Maturity.EXPERIMENTAL)
-    hidden: int = setting(64, "Autoencoder hidden layer width.", maturity=Maturity.EXPERIMENTAL)
-    code: int = setting(16, "Autoencoder bottleneck width.", maturity=Maturity.EXPERIMENTAL)
-    epochs: int = setting(60, "Autoencoder epochs.", maturity=Maturity.EXPERIMENTAL)
-    batch_size: int = setting(128, "Autoencoder minibatch.", maturity=Maturity.EXPERIMENTAL)
-    learning_rate: float = setting(0.003, "Adam learning rate.", maturity=Maturity.EXPERIMENTAL)
-    shrinkage: float = setting(
-        5.0,
-        "Pseudo-count pulling an executable's typical error towards the global one.",
+    global_weight: float = setting(
+        1.0,
+        "Weight of the extra surprise of a token no training process showed.",
         maturity=Maturity.EXPERIMENTAL,
     )
     threshold_quantile: float = setting(
-        0.999,
-        "Quantile of the validation processes' normalised scores used as the threshold.",
+        0.995,
+        "Quantile of the scores of the validation processes' distinct behaviours (alerts are "
+        "one per behaviour) the threshold starts from.",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+    threshold_margin: float = setting(
+        1.0,
+        "The threshold is the validation quantile times this.",
         maturity=Maturity.EXPERIMENTAL,
     )
     validation_fraction: float = setting(
@@ -80,4 +82,8 @@ class TrainingSettings:
         "dataset's processes held out for validation.",
         maturity=Maturity.EXPERIMENTAL,
     )
-    seed: int = setting(1, "Random seed.", maturity=Maturity.EXPERIMENTAL)
+    seed: int = setting(
+        1,
+        "Random seed (recorded; the counting model is deterministic).",
+        maturity=Maturity.EXPERIMENTAL,
+    )

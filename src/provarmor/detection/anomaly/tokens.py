@@ -1,13 +1,17 @@
 """Tokenisation: command lines, paths and endpoints -> normalised tokens (pure functions).
 
 Random-looking parts (hex, uuids, numbers, base64-ish blobs, random temp names) become
-placeholders (``<hex>``, ``<uuid>``, ``<num>``, ``<b64>``, ``<rand>``) so that two runs of the
-same program produce the same tokens; user home directories become ``~``. Nothing here raises:
-any string is a valid input.
+placeholders (``<hex>``, ``<uuid>``, ``<num>``, ``<b64>``, ``<rand>``); a name, or a dash- or
+dot-separated part of one, made of lower-case letters and a short number (``relay80``,
+``labstore12``: generated service, package and user names) becomes ``<name>``, and other digit
+runs inside words become ``<num>`` (``lib64`` -> ``lib<num>``). Two runs of the same program,
+or two generated names of one kind, then produce the same tokens; user home directories become
+``~``; user ids become classes. Nothing here raises: any string is a valid input.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -23,6 +27,38 @@ _RUN_USER = re.compile(r"^/run/user/\d+")
 _PART_SPLIT = re.compile(r"([-_.:@,=+])")
 _SHELL_SPLIT = re.compile(r"[\s;|&<>()`'\"]+")
 _TEMP_NAME = re.compile(r"tmp[a-zA-Z0-9_]{6,}")
+_DIGITS = re.compile(r"\d+")
+_GENERATED_NAME = re.compile(r"([a-z]{3,})\d{1,3}")
+_VERSIONED = frozenset(
+    [
+        "python",
+        "perl",
+        "ruby",
+        "php",
+        "lua",
+        "node",
+        "java",
+        "pip",
+        "gcc",
+        "llvm",
+        "clang",
+        "sha",
+        "utf",
+        "ext",
+        "lib",
+        "gpg",
+        "http",
+        "tls",
+        "ssl",
+        "icu",
+        "tcl",
+        "ncurses",
+        "amd",
+        "arm",
+        "aarch",
+    ]
+)
+"""Words that carry a version number (``python3``), not generated names (``relay80``)."""
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d+)?")
 
 
@@ -53,12 +89,19 @@ def normalize_word(word: str) -> str:
         return "<b64>"
     if len(word) >= 4 and _transitions(word) >= 2:
         return "<rand>"
-    return word
+    generated = _GENERATED_NAME.fullmatch(word)
+    if generated is not None and generated.group(1) not in _VERSIONED:
+        return "<name>"
+    return _DIGITS.sub("<num>", word)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _normalize_component(component: str) -> str:
     if _TEMP_NAME.fullmatch(component):
         return "tmp<rand>"
+    generated = _GENERATED_NAME.fullmatch(component)
+    if generated is not None and generated.group(1) not in _VERSIONED:
+        return "<name>"
     if _UUID.fullmatch(component):
         return "<uuid>"
     if len(component) >= 16 and _B64.fullmatch(component) and _transitions(component) >= 3:
@@ -93,12 +136,26 @@ def ip_class(ip: str) -> str:
 
 
 def port_token(port: int) -> str:
-    """Well-known and registered ports stay; ephemeral ones (>= 32768) are one class."""
+    """Well-known ports (< 1024) stay; registered ones (1024-32767, where generated services
+    listen) are one class, ephemeral ones (>= 32768) another."""
     if port <= 0:
         return "<none>"
     if port >= 32768:
         return "<ephemeral>"
+    if port >= 1024:
+        return "<registered>"
     return str(port)
+
+
+def identity_class(user_id: str) -> str:
+    """A user or group id as ``root`` (0), ``system`` (1-999) or ``user`` (1000 and above):
+    the ids of accounts created on a host differ from host to host."""
+    if not user_id.isdigit():
+        return "<name>"
+    number = int(user_id)
+    if number == 0:
+        return "root"
+    return "system" if number < 1000 else "user"
 
 
 def endpoint_token(*, verb: str, ip: str, port: int, address: str = "") -> str:
@@ -108,6 +165,7 @@ def endpoint_token(*, verb: str, ip: str, port: int, address: str = "") -> str:
     return f"{verb} {ip_class(ip)}:{port_token(port)}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def argument_token(argument: str) -> str:
     """One argv element -> a token (paths as paths, addresses as classes, blobs as placeholders)."""
     if argument.startswith(("/", "~/", "./")):

@@ -1,31 +1,33 @@
-"""Training on benign processes only: FastText embedding, IDF, autoencoder, calibration.
+"""Training on benign processes only: per-executable token counts, surprises, calibration.
 
-The threshold is a quantile of the normalised scores of the VALIDATION processes: profiles the
-autoencoder never saw. Nothing here reads labels; callers hand over benign profiles only.
-gensim is imported here and only here (the ``train`` extra); scoring never needs it.
+Counts come from the TRAINING processes' complete profiles; the threshold is a quantile of the
+scores of the distinct behaviours of the VALIDATION processes (profiles training never counted),
+each process scored at its worst moment over its history, as online scoring sees it, then
+raised by a margin. Nothing here reads
+labels; callers hand over benign profiles only.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from provarmor.detection.anomaly.autoencoder import fit_autoencoder
-from provarmor.detection.anomaly.embedding import WordVectors
 from provarmor.detection.anomaly.profile import ATTRIBUTES, Profile
-from provarmor.detection.anomaly.scorer import AnomalyModel, Scorer, reconstruction_errors
+from provarmor.detection.anomaly.scorer import AnomalyModel, Scorer, escape_key, known_key
 from provarmor.detection.anomaly.settings import TrainingSettings
 from provarmor.model.errors import ConfigError
 
 MIN_TRAINING_PROCESSES = 20
 MIN_VALIDATION_PROCESSES = 10
+MIN_THRESHOLD = 1.0
 REPORTED_QUANTILES = (0.5, 0.9, 0.99, 0.999, 1.0)
 
 
@@ -40,6 +42,16 @@ class TrainingData:
     """Name, kind, role, sha256 digest and counts of each input, for the metadata."""
 
 
+@dataclass(slots=True)
+class TokenCounts:
+    """What the training processes showed, counted once per process."""
+
+    processes: int = 0
+    executables: Counter[str] = field(default_factory=Counter)
+    known: Counter[str] = field(default_factory=Counter)
+    document_frequency: Counter[str] = field(default_factory=Counter)
+
+
 def split_by_time(
     histories: Sequence[Sequence[Profile]], fraction: float
 ) -> tuple[list[Sequence[Profile]], list[Sequence[Profile]]]:
@@ -51,139 +63,124 @@ def split_by_time(
     return ordered[:cut], ordered[cut:]
 
 
+def count_tokens(profiles: Sequence[Profile]) -> TokenCounts:
+    """Per executable and overall, how many processes showed each token."""
+    counts = TokenCounts(processes=len(profiles))
+    for profile in profiles:
+        keys = {profile.exe, profile.context}
+        for key in keys:
+            counts.executables[key] += 1
+        for attribute in ATTRIBUTES[1:]:
+            for token in profile.tokens[attribute]:
+                counts.document_frequency[f"{attribute} {token}"] += 1
+                for key in keys:
+                    counts.known[known_key(key, attribute, token)] += 1
+    return counts
+
+
+def surprise_of_new(one_offs: int, processes: int) -> float:
+    """-log of the Good-Turing chance that the next process shows something new."""
+    return -math.log((one_offs + 1.0) / (processes + 2.0))
+
+
+def fit_counts(counts: TokenCounts, settings: TrainingSettings) -> AnomalyModel:
+    """The uncalibrated model (threshold 1) of the training counts."""
+    one_offs: Counter[str] = Counter()
+    for key, count in counts.known.items():
+        if count == 1:
+            exe, attribute, _ = key.split("\x1f", 2)
+            one_offs[escape_key(exe, attribute)] += 1
+    escape = {}
+    for exe, runs in counts.executables.items():
+        for attribute in ATTRIBUTES[1:]:
+            key = escape_key(exe, attribute)
+            escape[key] = surprise_of_new(one_offs[key], runs)
+    global_one_offs: Counter[str] = Counter()
+    for key, count in counts.document_frequency.items():
+        if count == 1:
+            global_one_offs[key.split(" ", 1)[0]] += 1
+    exe_one_offs = sum(
+        1 for exe, runs in counts.executables.items() if runs == 1 and "\x1e" not in exe
+    )
+    return AnomalyModel(
+        processes=counts.processes,
+        executables=dict(counts.executables),
+        known=dict(counts.known),
+        document_frequency=dict(counts.document_frequency),
+        escape=escape,
+        global_escape={
+            attribute: surprise_of_new(global_one_offs[attribute], counts.processes)
+            for attribute in ATTRIBUTES[1:]
+        },
+        new_executable=surprise_of_new(exe_one_offs, counts.processes),
+        global_weight=settings.global_weight,
+        top_tokens=settings.top_tokens,
+        threshold=1.0,
+    )
+
+
 def train_model(data: TrainingData, settings: TrainingSettings) -> AnomalyModel:
-    """Fit the whole model and calibrate its threshold on the validation processes."""
+    """Count the training processes and calibrate the threshold on the validation ones."""
     if len(data.training) < MIN_TRAINING_PROCESSES:
         raise ConfigError(f"too few training processes: {len(data.training)}")
     if len(data.validation) < MIN_VALIDATION_PROCESSES:
         raise ConfigError(f"too few validation processes: {len(data.validation)}")
     started = time.monotonic()
-    finals = [history[-1] for history in data.training]
-    samples = [profile for history in data.training for profile in history]
-    words = _fit_embedding(finals, settings)
-    frequency = document_frequency(finals)
-    draft = AnomalyModel(
-        words=words,
-        document_frequency=frequency,
-        processes=len(finals),
-        feature_mean=np.zeros(1, dtype=np.float32),
-        feature_scale=np.ones(1, dtype=np.float32),
-        layers=(),
-        executable_error={},
-        global_error=1.0,
-        threshold=1.0,
-    )
-    matrix = Scorer(draft).vectors(samples)
-    mean = matrix.mean(axis=0)
-    scale = np.maximum(matrix.std(axis=0), 1e-3).astype(np.float32)
-    fit = fit_autoencoder(
-        ((matrix - mean) / scale).astype(np.float64),
-        sizes=[matrix.shape[1], settings.hidden, settings.code, settings.hidden],
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        seed=settings.seed,
-    )
-    fitted = dataclasses.replace(
-        draft,
-        feature_mean=mean.astype(np.float32),
-        feature_scale=scale,
-        layers=tuple((w.astype(np.float32), b.astype(np.float32)) for w, b in fit.layers),
-    )
-    errors, _ = reconstruction_errors(fitted, matrix)
-    typical, global_error = _typical_errors(samples, errors, shrinkage=settings.shrinkage)
-    calibrated = dataclasses.replace(fitted, executable_error=typical, global_error=global_error)
-    validation_scores = process_scores(Scorer(calibrated), data.validation)
-    threshold = float(np.quantile(validation_scores, settings.threshold_quantile))
+    draft = fit_counts(count_tokens([history[-1] for history in data.training]), settings)
+    validation_scores = behaviour_scores(Scorer(draft), data.validation)
+    quantile = float(np.quantile(validation_scores, settings.threshold_quantile))
+    threshold = max(quantile * settings.threshold_margin, MIN_THRESHOLD)
     metadata = _metadata(
         data,
         settings=settings,
-        vocabulary=len(words.index),
-        losses=fit.losses,
+        model=draft,
         threshold=threshold,
         validation_scores=validation_scores,
         seconds=time.monotonic() - started,
     )
-    return dataclasses.replace(calibrated, threshold=threshold, metadata=metadata)
+    return replace(draft, threshold=threshold, metadata=metadata)
 
 
-def process_scores(scorer: Scorer, histories: Sequence[Sequence[Profile]]) -> Any:
-    """Each process's highest normalised score over its history (what online scoring saw)."""
-    flat = [profile for history in histories for profile in history]
-    scores = [scored.normalized for scored in scorer.score(flat)]
-    result, start = [], 0
+def process_scores(
+    scorer: Scorer, histories: Sequence[Sequence[Profile]]
+) -> npt.NDArray[np.float64]:
+    """Each process's highest score over its history (what online scoring saw)."""
+    scores = [_worst(scorer, history)[0] for history in histories]
+    return np.array(scores, dtype=np.float64)
+
+
+def behaviour_scores(
+    scorer: Scorer, histories: Sequence[Sequence[Profile]]
+) -> npt.NDArray[np.float64]:
+    """The highest score of each distinct behaviour (signature) among the processes: the
+    detector alerts once per signature, so a benign loop repeating one novelty a hundred times
+    is one candidate false alert, not a hundred."""
+    best: dict[str, float] = {}
     for history in histories:
-        result.append(max(scores[start : start + len(history)]))
-        start += len(history)
-    return np.array(result)
+        score, signature = _worst(scorer, history)
+        best[signature] = max(score, best.get(signature, 0.0))
+    return np.array(list(best.values()), dtype=np.float64)
 
 
-def document_frequency(profiles: Sequence[Profile]) -> dict[str, int]:
-    """``"attribute token"`` -> number of processes that showed it."""
-    counts: Counter[str] = Counter()
-    for profile in profiles:
-        counts.update(
-            f"{attribute} {token}"
-            for attribute in ATTRIBUTES
-            for token in profile.tokens[attribute]
-        )
-    return dict(counts)
-
-
-def _fit_embedding(profiles: Sequence[Profile], settings: TrainingSettings) -> WordVectors:
-    try:
-        from gensim.models import FastText  # type: ignore[import-untyped]
-    except ImportError:
-        raise ConfigError(
-            "training needs gensim: pip install 'provarmor[train]'", location="provarmor train"
-        ) from None
-    sentences = [sentence for sentence in (profile.sentence() for profile in profiles) if sentence]
-    model = FastText(
-        sentences=sentences,
-        vector_size=settings.dimension,
-        window=settings.window,
-        min_count=1,
-        epochs=settings.embedding_epochs,
-        bucket=settings.buckets,
-        min_n=settings.min_n,
-        max_n=settings.max_n,
-        seed=settings.seed,
-        workers=1,
-    )
-    vectors = model.wv
-    return WordVectors(
-        vocabulary=list(vectors.index_to_key),
-        vectors=np.asarray(vectors.vectors, dtype=np.float32),
-        ngram_vectors=np.asarray(vectors.vectors_ngrams, dtype=np.float32),
-        min_n=settings.min_n,
-        max_n=settings.max_n,
-    )
-
-
-def _typical_errors(
-    profiles: Sequence[Profile], errors: Any, *, shrinkage: float
-) -> tuple[dict[str, float], float]:
-    """Per executable: (sum of errors + k * global mean) / (count + k)."""
-    global_error = float(np.mean(errors))
-    sums: dict[str, float] = {}
-    counts: Counter[str] = Counter()
-    for profile, error in zip(profiles, errors, strict=True):
-        sums[profile.exe] = sums.get(profile.exe, 0.0) + float(error)
-        counts[profile.exe] += 1
-    typical = {
-        exe: (sums[exe] + shrinkage * global_error) / (counts[exe] + shrinkage) for exe in counts
-    }
-    return typical, global_error
+def _worst(scorer: Scorer, history: Sequence[Profile]) -> tuple[float, str]:
+    """A process's highest score over its history, and that score's signature."""
+    top, signature = -1.0, ""
+    for profile in history:
+        profile.reset_scoring()
+        scored = scorer.score_one(profile)
+        if scored.score > top:
+            top = scored.score
+            signature = scored.signature(profile, tokens=scorer.model.top_tokens)
+    return top, signature
 
 
 def _metadata(  # noqa: PLR0913  (everything the bundle records about one training run)
     data: TrainingData,
     *,
     settings: TrainingSettings,
-    vocabulary: int,
-    losses: list[float],
+    model: AnomalyModel,
     threshold: float,
-    validation_scores: Any,
+    validation_scores: npt.NDArray[np.float64],
     seconds: float,
 ) -> dict[str, Any]:
     quantiles = {
@@ -192,19 +189,20 @@ def _metadata(  # noqa: PLR0913  (everything the bundle records about one traini
     }
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": dataclasses.asdict(settings),
+        "parameters": asdict(settings),
         "datasets": data.datasets,
         "training_processes": len(data.training),
         "validation_processes": len(data.validation),
-        "vocabulary": vocabulary,
-        "epochs": len(losses),
-        "final_loss": losses[-1] if losses else 0.0,
+        "executables": len(model.executables),
+        "vocabulary": len(model.document_frequency),
         "threshold": threshold,
         "threshold_method": (
-            f"quantile {settings.threshold_quantile:g} of the normalised scores of "
+            f"quantile {settings.threshold_quantile:g} x {settings.threshold_margin:g} of the "
+            f"scores of the {len(validation_scores)} distinct behaviours of "
             f"{len(data.validation)} held-out benign validation processes"
         ),
         "validation_quantiles": quantiles,
-        "validation_exceeding": int(np.sum(validation_scores > threshold)),
+        "validation_behaviours": len(validation_scores),
+        "validation_exceeding": int(np.sum(validation_scores >= threshold)),
         "training_seconds": round(seconds, 3),
     }
