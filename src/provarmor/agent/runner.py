@@ -232,6 +232,30 @@ def _refresh_status(run: AgentRun) -> None:
     status.counters, status.rates, status.updated_at = counters, interval, now
     status.blind, status.blind_reason = blind, reason
     write_status(run.settings.state_dir, status)
+    _report_status(run, status)
+
+
+def _report_status(run: AgentRun, status: AgentStatus) -> None:
+    """Sinks that forward health (the manager uplink) get the sensor's status too."""
+    report = {
+        "sensor": status.sensor,
+        "healthy": not status.blind,
+        "blind_reason": status.blind_reason,
+        "counters": status.counters,
+        "drops": {
+            key: value
+            for key, value in status.counters.items()
+            if key.endswith((".lost", ".dropped"))
+        },
+    }
+    for sink in run.sinks:
+        forward = getattr(sink, "report_status", None)
+        if forward is None:
+            continue
+        try:
+            forward(report)
+        except StorageError as exc:  # the manager is away: the next refresh tries again
+            log.warning("sink %s: status not delivered: %s", sink.name, exc)
 
 
 def _raise_blind(run: AgentRun, reason: str) -> None:

@@ -74,6 +74,10 @@ class UploadSink(Generic[P]):
                 self._remember(acked)
         return self._make_position(acked) if acked else None
 
+    def report_status(self, status: dict[str, object]) -> None:
+        """Forward the agent's sensor health and drop counters to the manager."""
+        self.client.report_status(status)
+
     def write(self, events: list[Event], position: P) -> None:
         if position.sequence <= self._acked:
             return  # the manager has it already (acknowledged before a restart)

@@ -41,10 +41,11 @@ def _open_in_browser(base: str, token: str, incident: dict, tmp_path: Path) -> N
         )
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         page.set_default_timeout(30_000)
-        page.goto(f"{base}/#/incidents/{incident['id']}")
+        page.goto(f"{base}/")
         page.fill("#token", token)
         page.click("#signin")
-        page.goto(f"{base}/#/incidents/{incident['id']}")
+        page.wait_for_selector("#dashboard-chart, .chart")
+        page.evaluate(f"location.hash = '#/incidents/{incident['id']}'")
         page.wait_for_function(
             "() => window.provarmorGraph && window.provarmorGraph.nodes().length > 0"
         )

@@ -8,6 +8,9 @@ PostgreSQL cases skip, except when ``CI`` is set: there they fail.
 
 import gzip
 import os
+import socket
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
@@ -22,6 +26,7 @@ from provarmor.manager.database import open_findings_store
 from provarmor.manager.detectors import DetectionKit, load_detection
 from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.tls import write_certificates
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 instead of httpx; the test client works the same either way
@@ -162,3 +167,62 @@ def make_manager(kit: DetectionKit) -> Iterator:
 def lab_lines() -> list[bytes]:
     """The real lab capture (nodlink scenario, eBPF sensor), one NDJSON line each."""
     return gzip.decompress((LAB / "events.ndjson.gz").read_bytes()).splitlines(keepends=True)
+
+
+def _lab_batches(lines: list[bytes], size: int = 500) -> list[tuple[int, bytes]]:
+    """(sequence, body) per batch of the lab capture; the sequence is the spool's next."""
+    return [
+        (start + len(lines[start : start + size]), b"".join(lines[start : start + size]))
+        for start in range(0, len(lines), size)
+    ]
+
+
+@pytest.fixture
+def loaded(manager: Manager, lab_lines: list[bytes]) -> Manager:
+    """The manager after one agent uploaded the whole lab capture (in batches of 500)."""
+    agent_id, credential = manager.enroll()
+    for sequence, body in _lab_batches(lab_lines):
+        answer = manager.upload(agent_id, credential, sequence=sequence, body=body)
+        assert answer.status_code == 200, answer.text
+    return manager
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on (at the time of asking)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory: pytest.TempPathFactory, kit: DetectionKit) -> Iterator[dict]:
+    """A real manager on 127.0.0.1 over HTTPS (certificates from tls.py), in a thread:
+    ``url``, ``ca`` (the CA file agents trust) and its ``store``."""
+    directory = tmp_path_factory.mktemp("manager")
+    files = write_certificates(directory / "tls", hosts=["127.0.0.1"])
+    settings = ManagerSettings(
+        state_dir=directory, tls_cert=files.server_cert, tls_key=files.server_key
+    )
+    store = open_findings_store(settings.effective_database_url())
+    app = create_app(settings, store, kit=kit)
+    port = _free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(files.server_cert),
+        ssl_keyfile=str(files.server_key),
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not running.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running.started
+    yield {"url": f"https://127.0.0.1:{port}", "ca": files.ca_cert, "store": store}
+    running.should_exit = True
+    thread.join(timeout=10)
+    app.state.context.ingestor.close()
+    store.close()

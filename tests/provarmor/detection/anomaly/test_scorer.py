@@ -1,9 +1,5 @@
 import dataclasses
 
-from provarmor.detection.anomaly.profile import ProfileTable
-from provarmor.detection.anomaly.scorer import Scorer
-from provarmor.model.actions import Action
-
 
 def _trained_child(benign_split):
     training, _ = benign_split
@@ -28,15 +24,3 @@ def test_unseen_executables_and_tokens_cost_and_seen_ones_do_not(small_model, be
     assert small_model.new_executable > 0.0
     unseen = small_model.surprise(subject, "net", "connect public:<registered>")
     assert unseen > small_model.escape[f"{subject}\x1fnet"]
-
-
-def test_an_exec_resets_the_scoring_state(small_model, attack_events):
-    scorer = Scorer(small_model)
-    table = ProfileTable()
-    for event in attack_events:
-        profile = table.observe(event)
-        if profile is not None and event.event.action is Action.EXEC:
-            assert profile.scored == {}
-            assert profile.surprises == []
-        if profile is not None:
-            scorer.score_one(profile)

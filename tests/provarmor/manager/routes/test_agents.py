@@ -1,0 +1,248 @@
+"""The agent routes through the API: enrolment, batch upload (limits, gzip, idempotence by
+sequence, rejection of bad events), the acknowledged sequence and status reports."""
+
+import gzip
+
+import pytest
+
+from provarmor.manager.auth import Role
+from provarmor.manager.routes.tokens import create_token
+
+LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
+
+
+def test_enrolment_gives_a_credential_that_uploads(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    assert credential.startswith(f"pa.{agent_id}.")
+    answer = manager.upload(agent_id, credential, sequence=3, body=b"".join(lab_lines[:3]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "acked_sequence": 3,
+        "duplicate": False,
+        "events": 3,
+        "alerts": 0,
+        "incidents": 0,
+    }
+    hosts = manager.get("/hosts").json()
+    assert [host["id"] for host in hosts] == [LAB_HOST]
+    assert hosts[0]["events"] == 3
+    assert hosts[0]["agents"][0]["acked_sequence"] == 3
+
+
+def test_enrolment_token_is_single_use(manager):
+    token = manager.token(Role.ENROLL)
+    body = {"token": token, "host_id": "h1", "hostname": "one"}
+    assert manager.client.post("/api/v1/enroll", json=body).status_code == 201
+    again = manager.client.post("/api/v1/enroll", json=body)
+    assert again.status_code == 401
+    assert again.json() == {"error": "invalid, used or expired enrolment token", "field": "token"}
+
+
+def test_expired_enrolment_token_is_refused(manager):
+    expired = create_token(manager.store, role=Role.ENROLL, valid_ns=1)  # gone in 1 ns
+    answer = manager.client.post("/api/v1/enroll", json={"token": expired.token, "host_id": "h1"})
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "pa.0123456789abcdef." + "0" * 64,  # well formed, unknown
+        "not-a-token",
+        "",
+    ],
+)
+def test_enrolment_with_a_wrong_token_is_401(manager, token):
+    answer = manager.client.post("/api/v1/enroll", json={"token": token or "x", "host_id": "h"})
+    assert answer.status_code == 401
+
+
+def test_user_token_cannot_enrol(manager):
+    answer = manager.client.post("/api/v1/enroll", json={"token": manager.admin, "host_id": "h"})
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("host_id", ["", "a host", "h/../x", "x" * 201])
+def test_enrolment_refuses_a_bad_host_id_and_keeps_the_token(manager, host_id):
+    token = manager.token(Role.ENROLL)
+    answer = manager.client.post("/api/v1/enroll", json={"token": token, "host_id": host_id})
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "host_id"
+    good = manager.client.post("/api/v1/enroll", json={"token": token, "host_id": "h-1"})
+    assert good.status_code == 201
+
+
+def test_wrong_secret_of_a_real_token_is_401(manager):
+    agent_id, credential = manager.enroll()
+    forged = credential[:-4] + ("0000" if not credential.endswith("0000") else "1111")
+    answer = manager.upload(agent_id, forged, sequence=1, body=b"")
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert manager.get("/hosts", token=forged).status_code == 401
+
+
+def test_agent_reads_nothing_and_writes_only_as_itself(manager):
+    agent_id, credential = manager.enroll()
+    other_id, _ = manager.enroll(host_id="other-host")
+    assert manager.get("/hosts", token=credential).status_code == 403
+    answer = manager.upload(other_id, credential, sequence=1, body=b"")
+    assert answer.status_code == 403
+    status = manager.client.post(
+        f"/api/v1/agents/{other_id}/status", json={}, headers=manager.headers(credential)
+    )
+    assert status.status_code == 403
+    assert manager.upload(agent_id, manager.admin, sequence=1, body=b"").status_code == 403
+
+
+def test_replayed_batch_is_acked_as_duplicate_without_new_rows(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    body = b"".join(lab_lines[:200])
+    first = manager.upload(agent_id, credential, sequence=200, body=body)
+    again = manager.upload(agent_id, credential, sequence=200, body=body)
+    older = manager.upload(agent_id, credential, sequence=100, body=body)
+    assert first.json()["duplicate"] is False
+    assert again.status_code == 200
+    assert again.json() == {
+        "acked_sequence": 200,
+        "duplicate": True,
+        "events": 0,
+        "alerts": 0,
+        "incidents": 0,
+    }
+    assert older.json()["duplicate"] is True
+    events = manager.get("/events", host=LAB_HOST, limit=1000).json()
+    assert len(events) == 200
+    assert len({event["event_id"] for event in events}) == 200
+    metrics = manager.client.get("/metrics").text
+    assert 'provarmor_manager_uploads_total{result="accepted"} 1.0' in metrics
+    assert 'provarmor_manager_uploads_total{result="duplicate"} 2.0' in metrics
+    assert "provarmor_manager_events_total 200.0" in metrics
+
+
+def test_acked_sequence_is_where_the_spool_resumes(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    path = f"/api/v1/agents/{agent_id}/batches/acked"
+    assert manager.client.get(path, headers=manager.headers(credential)).json() == {
+        "acked_sequence": 0
+    }
+    manager.upload(agent_id, credential, sequence=7, body=b"".join(lab_lines[:7]))
+    answer = manager.client.get(path, headers=manager.headers(credential))
+    assert answer.status_code == 200
+    assert answer.json() == {"acked_sequence": 7}
+    assert manager.client.get(path, headers=manager.headers(manager.admin)).status_code == 403
+
+
+def test_oversized_batch_is_413(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    limit = manager.settings.max_upload_bytes
+    body = b"".join(lab_lines) * (limit // len(b"".join(lab_lines)) + 1)
+    assert len(body) > limit
+    answer = manager.upload(agent_id, credential, sequence=1, body=body)
+    assert answer.status_code == 413
+    assert answer.json()["field"] == "body"
+    # small when compressed, over the limit once decompressed
+    bomb = gzip.compress(b"\n" * (limit + 10))
+    assert len(bomb) < limit
+    answer = manager.upload(
+        agent_id, credential, sequence=1, body=bomb, **{"Content-Encoding": "gzip"}
+    )
+    assert answer.status_code == 413
+    assert "decompressed" in answer.json()["error"]
+    assert manager.get("/hosts").json()[0]["events"] == 0
+
+
+def test_too_many_events_is_413(make_manager, lab_lines, tmp_path):
+    small = make_manager(tmp_path / "small", max_batch_events=10)
+    agent_id, credential = small.enroll()
+    answer = small.upload(agent_id, credential, sequence=11, body=b"".join(lab_lines[:11]))
+    assert answer.status_code == 413
+    assert "more than 10 events" in answer.json()["error"]
+    ten = small.upload(agent_id, credential, sequence=10, body=b"".join(lab_lines[:10]))
+    assert ten.json()["events"] == 10
+
+
+def test_gzip_batch_is_accepted(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    body = gzip.compress(b"".join(lab_lines[:50]))
+    answer = manager.upload(
+        agent_id, credential, sequence=50, body=body, **{"Content-Encoding": "gzip"}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["events"] == 50
+
+
+def test_bad_encodings_are_refused_and_store_nothing(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    plain = b"".join(lab_lines[:5])
+    brotli = manager.upload(
+        agent_id, credential, sequence=5, body=plain, **{"Content-Encoding": "br"}
+    )
+    assert brotli.status_code == 415
+    assert brotli.json()["field"] == "Content-Encoding"
+    gzip_header = {"Content-Encoding": "gzip"}
+    garbage = manager.upload(agent_id, credential, sequence=5, body=plain, **gzip_header)
+    assert garbage.status_code == 400
+    assert garbage.json()["error"].startswith("bad gzip body")
+    cut = gzip.compress(plain)[:-12]
+    truncated = manager.upload(agent_id, credential, sequence=5, body=cut, **gzip_header)
+    assert truncated.status_code == 400
+    assert truncated.json() == {"error": "truncated gzip body", "field": "body"}
+    assert manager.get("/hosts").json()[0]["events"] == 0
+
+
+def test_malformed_event_is_400_naming_the_line_and_nothing_is_stored(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    body = lab_lines[0] + lab_lines[1] + b'{"@timestamp": "soon"}\n' + lab_lines[2]
+    answer = manager.upload(agent_id, credential, sequence=4, body=body)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "batch:3"
+    assert answer.json()["error"].startswith("batch:3: not a canonical event")
+    assert manager.get("/events", host=LAB_HOST).json() == []
+    assert "provarmor_manager_events_rejected_total 1.0" in manager.client.get("/metrics").text
+    # the same sequence, fixed, is then accepted
+    fixed = manager.upload(agent_id, credential, sequence=4, body=b"".join(lab_lines[:3]))
+    assert fixed.json()["duplicate"] is False
+
+
+def test_event_of_another_host_is_400(manager, lab_lines):
+    agent_id, credential = manager.enroll(host_id="not-the-lab-host")
+    answer = manager.upload(agent_id, credential, sequence=1, body=lab_lines[0])
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "batch:1"
+
+
+@pytest.mark.parametrize(
+    ("header", "value"), [("X-Batch-Sequence", "0"), ("X-Batch-Sequence", "x"), (None, None)]
+)
+def test_bad_sequence_header_is_400(manager, header, value):
+    agent_id, credential = manager.enroll()
+    headers = manager.headers(credential) | ({header: value} if header else {})
+    answer = manager.client.post(f"/api/v1/agents/{agent_id}/batches", content=b"", headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "X-Batch-Sequence"
+
+
+def test_status_report_is_stored_with_the_agent(manager):
+    agent_id, credential = manager.enroll(host_id="h-status")
+    report = {"sensor": "ebpf", "healthy": False, "blind_reason": "drops", "drops": {"kernel": 7}}
+    answer = manager.client.post(
+        f"/api/v1/agents/{agent_id}/status", json=report, headers=manager.headers(credential)
+    )
+    assert answer.status_code == 204
+    status = manager.get("/hosts/h-status").json()["agents"][0]["status"]
+    assert status == {
+        "sensor": "ebpf",
+        "healthy": False,
+        "blind_reason": "drops",
+        "counters": {},
+        "drops": {"kernel": 7},
+    }
+
+
+def test_whole_lab_capture_is_accepted_and_counted(loaded, lab_lines):
+    metrics = loaded.client.get("/metrics").text
+    assert 'provarmor_manager_uploads_total{result="accepted"} 5.0' in metrics
+    assert f"provarmor_manager_events_total {float(len(lab_lines))}" in metrics
+    alerts = len(loaded.get("/alerts", limit=1000).json())
+    assert f"provarmor_manager_alerts_total {float(alerts)}" in metrics
+    assert loaded.get("/hosts").json()[0]["events"] == len(lab_lines)

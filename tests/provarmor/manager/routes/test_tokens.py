@@ -1,0 +1,77 @@
+"""The admin token routes: user API tokens and one-time agent enrolment tokens."""
+
+import time
+
+from provarmor.manager.auth import Role
+from provarmor.manager.routes.tokens import create_token
+
+
+def test_create_token_stores_a_usable_token(manager):
+    before = time.time_ns()
+    made = create_token(manager.store, role=Role.ANALYST, label="ci")
+    assert made.role == "analyst"
+    assert made.expires_ns == 0
+    assert made.token.startswith(f"pa.{made.id}.")
+    assert manager.get("/alerts", token=made.token).status_code == 200
+    timed = create_token(manager.store, role=Role.ENROLL, valid_ns=60_000_000_000)
+    assert before + 60_000_000_000 <= timed.expires_ns <= time.time_ns() + 60_000_000_000
+
+
+def test_only_an_admin_makes_tokens(manager):
+    analyst = manager.token(Role.ANALYST)
+    created = manager.client.post(
+        "/api/v1/tokens", json={"role": "analyst"}, headers=manager.headers(analyst)
+    )
+    assert created.status_code == 403
+    assert created.json() == {"error": "this needs the admin role", "field": "Authorization"}
+    enrolment = manager.client.post(
+        "/api/v1/enrollment-tokens", json={}, headers=manager.headers(analyst)
+    )
+    assert enrolment.status_code == 403
+    assert manager.get("/incidents", token=analyst).status_code == 200
+    assert manager.client.post("/api/v1/tokens", json={"role": "admin"}).status_code == 401
+
+
+def test_admin_makes_user_tokens_of_the_two_user_roles(manager):
+    made = manager.client.post(
+        "/api/v1/tokens", json={"role": "analyst"}, headers=manager.headers(manager.admin)
+    )
+    assert made.status_code == 201
+    assert made.json()["role"] == "analyst"
+    assert manager.get("/alerts", token=made.json()["token"]).status_code == 200
+    admin = manager.client.post(
+        "/api/v1/tokens", json={"role": "admin"}, headers=manager.headers(manager.admin)
+    ).json()
+    assert (
+        manager.client.post(
+            "/api/v1/tokens", json={"role": "analyst"}, headers=manager.headers(admin["token"])
+        ).status_code
+        == 201
+    )
+    for role in ("agent", "enroll"):
+        bad_role = manager.client.post(
+            "/api/v1/tokens", json={"role": role}, headers=manager.headers(manager.admin)
+        )
+        assert bad_role.status_code == 400
+        assert bad_role.json()["field"] == "role"
+
+
+def test_enrolment_token_expires_as_asked_or_by_the_setting(manager):
+    headers = manager.headers(manager.admin)
+    now = time.time_ns()
+    asked = manager.client.post(
+        "/api/v1/enrollment-tokens", json={"valid_seconds": 60}, headers=headers
+    )
+    assert asked.status_code == 201
+    assert asked.json()["role"] == "enroll"
+    assert now + 60 * 10**9 <= asked.json()["expires_ns"] <= time.time_ns() + 60 * 10**9
+    default = manager.client.post("/api/v1/enrollment-tokens", json={}, headers=headers).json()
+    seconds = manager.settings.enrollment_token_seconds
+    assert default["expires_ns"] >= now + seconds * 10**9
+    assert default["expires_ns"] <= time.time_ns() + seconds * 10**9
+    body = {"token": asked.json()["token"], "host_id": "h-new"}
+    assert manager.client.post("/api/v1/enroll", json=body).status_code == 201
+    zero = manager.client.post(
+        "/api/v1/enrollment-tokens", json={"valid_seconds": 0}, headers=headers
+    )
+    assert zero.status_code == 400

@@ -1,0 +1,278 @@
+"""SqlFindingsStore over both dialects: tokens, agents, batches committed once, searches,
+incidents whose analyst status survives new versions, notes, changes and the timeline."""
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from provarmor.manager.auth import Role
+from provarmor.manager.database import open_findings_store
+from provarmor.manager.sql_store import FORMAT_VERSION
+from provarmor.manager.store import (
+    AgentRecord,
+    AlertQuery,
+    AlertRow,
+    BatchCommit,
+    EventQuery,
+    EventRow,
+    IncidentQuery,
+    IncidentRow,
+    Note,
+    Page,
+    StatusChange,
+    TokenRecord,
+)
+from provarmor.model.errors import StorageError
+
+LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
+MINUTE = 60 * 10**9
+
+
+def _lab_rows(count: int) -> list[EventRow]:
+    """Search rows of the first ``count`` events of the real lab capture."""
+    rows = []
+    for line in gzip.decompress(LAB.read_bytes()).splitlines()[:count]:
+        event = json.loads(line)
+        process = event.get("process", {})
+        rows.append(
+            EventRow(
+                host=event["host"]["id"],
+                ts=event["@timestamp"],
+                event_id=event["event"]["id"],
+                action=event["event"]["action"],
+                process=process.get("entity_id", ""),
+                executable=process.get("executable", ""),
+                command_line=process.get("command_line", ""),
+                file_path=event.get("file", {}).get("path", ""),
+                remote=event.get("destination", {}).get("ip", ""),
+                json=line.decode(),
+            )
+        )
+    return rows
+
+
+def _token(token_id: str, role: Role, **fields) -> TokenRecord:
+    return TokenRecord(id=token_id, role=role, salt="00", digest="ab", created_ns=1, **fields)
+
+
+def _agent(store, agent_id: str = "a1", host: str = "h1") -> None:
+    store.add_agent(
+        AgentRecord(id=agent_id, host_id=host, hostname=f"{host}-name", enrolled_ns=5),
+        credential=_token(agent_id, Role.AGENT),
+    )
+
+
+def _incident(version: int, *, status: str = "new", first_ts: int = 3 * MINUTE) -> IncidentRow:
+    return IncidentRow(
+        id="h1:inc-c1",
+        host="h1",
+        engine_id="inc-c1",
+        severity="high" if version > 1 else "medium",
+        score=float(version),
+        status=status,
+        title=f"story v{version}",
+        first_ts=first_ts,
+        last_ts=first_ts + version,
+        updated_ts=first_ts + version,
+        version=version,
+        json="{}",
+    )
+
+
+def _alert(alert_id: str, *, level: str, first_ts: int) -> AlertRow:
+    return AlertRow(
+        host="h1",
+        id=alert_id,
+        rule_id="r1",
+        title="t",
+        level=level,
+        detector="sigma",
+        first_ts=first_ts,
+        last_ts=first_ts,
+        score=1.0,
+        json="{}",
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'findings.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    opened = open_findings_store(url)
+    yield opened
+    opened.close()
+
+
+def test_tokens_and_enrolment_consumption(store):
+    assert store.token("nope") is None
+    assert store.has_admin() is False
+    store.add_token(_token("adm", Role.ADMIN, label="first"))
+    store.add_token(_token("enr", Role.ENROLL, expires_ns=100))
+    assert store.has_admin() is True
+    assert store.token("adm") == _token("adm", Role.ADMIN, label="first")
+    assert store.consume_enrollment("enr", now_ns=100) is False  # expired at 100
+    assert store.consume_enrollment("enr", now_ns=99) is True
+    assert store.consume_enrollment("enr", now_ns=99) is False  # single use
+    assert store.token("enr").used_ns == 99
+    assert store.consume_enrollment("adm", now_ns=1) is False  # not an enrolment token
+
+
+def test_agents_status_and_hosts(store):
+    _agent(store, "a1", "h1")
+    _agent(store, "a2", "h1")
+    _agent(store, "a3", "h2")
+    assert store.token("a1").role is Role.AGENT
+    store.record_status("a2", status_json='{"sensor": "ebpf"}', now_ns=77)
+    agent = store.agent("a2")
+    assert (agent.status_json, agent.status_ns, agent.last_seen_ns) == (
+        '{"sensor": "ebpf"}',
+        77,
+        77,
+    )
+    assert store.agent("zz") is None
+    hosts = {host.id: host for host in store.hosts()}
+    assert sorted(hosts) == ["h1", "h2"]
+    assert [a.id for a in hosts["h1"].agents] == ["a1", "a2"]
+    assert hosts["h1"].last_seen_ns == 77
+    assert (hosts["h1"].events, hosts["h1"].alerts, hosts["h1"].incidents) == (0, 0, 0)
+
+
+def test_batch_is_stored_once_and_searchable(store):
+    rows = _lab_rows(120)
+    host = rows[0].host
+    _agent(store, "a1", host)
+    assert store.commit_batch(BatchCommit(agent_id="a1", sequence=120, received_ns=9, events=rows))
+    again = BatchCommit(agent_id="a1", sequence=120, received_ns=10, events=rows)
+    assert store.commit_batch(again) is False
+    assert store.commit_batch(BatchCommit(agent_id="a1", sequence=50, received_ns=11)) is False
+    assert store.agent("a1").acked_sequence == 120
+    assert store.agent("a1").last_seen_ns == 9
+    assert store.hosts()[0].events == 120
+    found = store.search_events(EventQuery(host=host, page=Page(limit=1000)))
+    assert [row.event_id for row in found] == [
+        row.event_id for row in sorted(rows, key=lambda r: r.ts)
+    ]
+    first_page = store.search_events(EventQuery(page=Page(limit=50)))
+    second_page = store.search_events(EventQuery(page=Page(limit=50, offset=50)))
+    assert first_page + second_page == found[:100]
+    assert store.search_events(EventQuery(host="other-host")) == []
+    with pytest.raises(StorageError, match="unknown agent"):
+        store.commit_batch(BatchCommit(agent_id="ghost", sequence=1, received_ns=1))
+
+
+def test_event_search_filters(store):
+    rows = _lab_rows(300)
+    _agent(store, "a1", rows[0].host)
+    store.commit_batch(BatchCommit(agent_id="a1", sequence=300, received_ns=1, events=rows))
+    everything = Page(limit=1000)
+    word = next(r.executable.rsplit("/", 1)[-1] for r in rows if r.executable)
+    found = store.search_events(EventQuery(text=word.upper(), page=everything))
+    expected = [
+        r
+        for r in rows
+        if any(word in field.lower() for field in (r.executable, r.command_line, r.file_path))
+        or word in r.remote.lower()
+    ]
+    assert len(found) == len(expected) > 0
+    process = rows[10].process
+    by_process = store.search_events(EventQuery(process=process, page=everything))
+    assert len(by_process) == sum(r.process == process for r in rows)
+    middle = sorted(r.ts for r in rows)[150]
+    end = sorted(r.ts for r in rows)[200]
+    window = store.search_events(EventQuery(since=middle, until=end, page=everything))
+    assert len(window) == sum(middle <= r.ts < end for r in rows)
+
+
+def test_alerts_filters_and_duplicates(store):
+    _agent(store)
+    alerts = [
+        _alert("x1", level="high", first_ts=2 * MINUTE),
+        _alert("x2", level="critical", first_ts=MINUTE),
+    ]
+    store.commit_batch(BatchCommit(agent_id="a1", sequence=1, received_ns=1, alerts=alerts))
+    store.commit_batch(BatchCommit(agent_id="a1", sequence=2, received_ns=2, alerts=alerts[:1]))
+    assert [a.id for a in store.alerts(AlertQuery())] == ["x2", "x1"]  # by first_ts
+    assert store.alerts(AlertQuery(level="high")) == [alerts[0]]
+    assert [a.id for a in store.alerts(AlertQuery(since=2 * MINUTE))] == ["x1"]
+    assert [a.id for a in store.alerts(AlertQuery(until=2 * MINUTE))] == ["x2"]
+    assert store.hosts()[0].alerts == 2
+
+
+def test_new_incident_version_keeps_the_analysts_status(store):
+    _agent(store)
+    store.commit_batch(
+        BatchCommit(agent_id="a1", sequence=1, received_ns=1, incidents=[_incident(1)])
+    )
+    change = StatusChange(incident_id="h1:inc-c1", ts_ns=5, author="ana", old="", new="resolved")
+    assert store.set_incident_status(change) is True
+    store.commit_batch(
+        BatchCommit(agent_id="a1", sequence=2, received_ns=2, incidents=[_incident(2)])
+    )
+    stored = store.incident("h1:inc-c1")
+    assert stored == _incident(2, status="resolved")
+    assert store.status_changes("h1:inc-c1") == [
+        StatusChange(incident_id="h1:inc-c1", ts_ns=5, author="ana", old="new", new="resolved")
+    ]
+    assert store.incidents(IncidentQuery(status="resolved")) == [stored]
+    assert store.incidents(IncidentQuery(severity="medium")) == []
+    assert store.incidents(IncidentQuery(host="h2")) == []
+    unknown = StatusChange(incident_id="nope", ts_ns=1, author="a", old="", new="resolved")
+    assert store.set_incident_status(unknown) is False
+    assert store.incident("nope") is None
+
+
+def test_notes_in_order_and_only_on_known_incidents(store):
+    _agent(store)
+    store.commit_batch(
+        BatchCommit(agent_id="a1", sequence=1, received_ns=1, incidents=[_incident(1)])
+    )
+    notes = [Note(incident_id="h1:inc-c1", ts_ns=n, author="ana", text=f"n{n}") for n in (9, 3)]
+    assert all(store.add_note(note) for note in notes)
+    assert store.notes("h1:inc-c1") == notes  # in the order written
+    assert store.add_note(Note(incident_id="nope", ts_ns=1, author="a", text="x")) is False
+    assert store.notes("nope") == []
+
+
+def test_timeline_buckets_alerts_and_incidents(store):
+    _agent(store)
+    alerts = [
+        _alert("x1", level="high", first_ts=MINUTE + 1),
+        _alert("x2", level="high", first_ts=MINUTE + 2),
+        _alert("x3", level="low", first_ts=3 * MINUTE + 5),
+    ]
+    batch = BatchCommit(
+        agent_id="a1", sequence=1, received_ns=1, alerts=alerts, incidents=[_incident(1)]
+    )
+    store.commit_batch(batch)
+    buckets = store.timeline(bucket_ns=MINUTE)
+    assert [(b.start_ns, b.alerts, b.incidents) for b in buckets] == [
+        (MINUTE, 2, 0),
+        (3 * MINUTE, 1, 1),
+    ]
+    later = store.timeline(bucket_ns=MINUTE, since=2 * MINUTE)
+    assert [(b.start_ns, b.alerts, b.incidents) for b in later] == [(3 * MINUTE, 1, 1)]
+
+
+def test_unsupported_format_version_is_refused(tmp_path):
+    path = tmp_path / "findings.db"
+    open_findings_store(str(path)).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (FORMAT_VERSION + 1,))
+    db.close()
+    with pytest.raises(StorageError, match=f"format {FORMAT_VERSION + 1} is not supported"):
+        open_findings_store(str(path))
+
+
+def test_reopening_keeps_the_data(tmp_path):
+    url = f"sqlite:///{tmp_path / 'findings.db'}"
+    first = open_findings_store(url)
+    _agent(first)
+    first.close()
+    again = open_findings_store(url)
+    assert again.agent("a1").host_id == "h1"
+    again.close()
