@@ -1,4 +1,4 @@
-"""``provarmor demo``: the main job on the embedded default, for now, in two parts:
+"""``provarmor demo``: the offline tour (no root needed), in two parts:
 
 1. ingest the bundled real audit recording of a download -> chmod -> exec -> connect chain
    into SQLite, summarise the graph, and trace the last outbound connection back to its root
