@@ -10,16 +10,18 @@ from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.sigma.ruleset import RuleSet
-from provarmor.graph.store import GraphStore
 from provarmor.manager.settings import ManagerSettings
 from provarmor.pipeline.analysis import Analysis
-from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
+from provarmor.pipeline.assembly import (
+    AnalysisPlan,
+    PersistentGraphStore,
+    build_analysis,
+    compile_rules,
+)
 
 
-class HostGraphStore(GraphStore, Protocol):
+class HostGraphStore(PersistentGraphStore, Protocol):
     """A persistent graph store (SQLite file or PostgreSQL schema) holding one host."""
-
-    def next_edge_id(self) -> int: ...
 
     def close(self) -> None: ...
 
