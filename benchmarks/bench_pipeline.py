@@ -43,8 +43,7 @@ def _store(kind: str, tmp: Path) -> GraphStore:
 def _run(analysis: Analysis, events: list[Event], *, engine: bool) -> float:
     started = time.perf_counter()
     if engine:
-        for _ in analysis.run(events):
-            pass
+        analysis.collect(events)
     else:
         # everything but the incident engine: builder, store, detectors
         for batch in batches(events):

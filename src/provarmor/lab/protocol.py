@@ -122,8 +122,7 @@ def calibrate(
     scores: list[float] = []
     for dataset in validation:
         analysis = build_analysis(plan)
-        for _ in analysis.run(dataset.events()):
-            pass
+        analysis.collect(dataset.events())
         scores.extend(campaign.score for campaign in analysis.engine.campaigns())
     return IncidentRule.calibrate(scores, hours=_hours(validation), target=target_per_hour)
 

@@ -57,9 +57,20 @@ def capture() -> Capture:
             process = subprocess.Popen([*pin, "sh", "-c", COMMAND])
             roots.append(process.pid)
             process.wait()
-        time.sleep(1.5)  # the inner sh sleeps 0.3 s, then runs cat
+        _wait_for_inner_shells()
     events = list(source.events())
     return Capture(events, source.counters, roots, _adopted(lines, set(roots)))
+
+
+def _wait_for_inner_shells(timeout: float = 15.0) -> None:
+    """The detached inner shells are nobody's children here: wait until none is left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = subprocess.run(["pgrep", "-f", INNER], capture_output=True, check=False)
+        if alive.returncode != 0:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the inner shells ({INNER}) did not finish within {timeout:.0f} s")
 
 
 def _adopted(lines: list[bytes], roots: set[int]) -> set[int]:
