@@ -3,9 +3,14 @@
 A :class:`Suppression` is an operator's exception: "do not alert rule R when ...". Its
 conditions name the host, the acting process's executable, an ancestor's executable (the
 process lineage: ``/usr/bin/borg`` anywhere above the process), a file path the alert is about,
-and the acting user. Values are shell-style globs (``fnmatch``; ``*`` also matches ``/``). The
-values of one condition are alternatives (OR), the conditions of one suppression must all hold
-(AND), and a suppression without conditions silences its rules everywhere. ``rules`` lists rule
+a remote endpoint it is about, and the acting user. Values are shell-style globs (``fnmatch``;
+``*`` also matches ``/``). The values of one condition are alternatives (OR), except
+``lineage``: an ordered chain of ancestors that must all be found going up from the process,
+nearest first, in that order (other processes may sit between them). The conditions of one
+suppression must all hold (AND), and a suppression without conditions silences its rules
+everywhere. The manager can swap a detector's suppressions while it runs
+(:meth:`SuppressingDetector.replace_suppressions`): analysts' exceptions apply to the next
+event. ``rules`` lists rule
 ids or exact titles, or ``*`` for every rule. A condition that cannot be judged (the process was
 never seen) does not hold: an alert is only suppressed on what is known.
 
@@ -41,7 +46,7 @@ from provarmor.model.event import Event
 
 MAX_ANCESTORS = 32
 """How far up the lineage an ``ancestor`` condition looks."""
-CONDITIONS = ("host", "executable", "ancestor", "path", "user")
+CONDITIONS = ("host", "executable", "ancestor", "lineage", "path", "endpoint", "user")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +58,10 @@ class Suppression:
     hosts: tuple[str, ...] = ()
     executables: tuple[str, ...] = ()
     ancestors: tuple[str, ...] = ()
+    lineage: tuple[str, ...] = ()
+    """Ancestors' executables, nearest first, that must all be above the process in order."""
     paths: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     reason: str = ""
 
@@ -141,6 +149,12 @@ def _any(patterns: tuple[str, ...], values: Sequence[str]) -> bool:
     return any(fnmatchcase(value, pattern) for pattern in patterns for value in values if value)
 
 
+def _in_order(patterns: tuple[str, ...], ancestors: Sequence[str]) -> bool:
+    """Each pattern matches a later ancestor than the one before it."""
+    remaining = iter(ancestors)
+    return all(any(fnmatchcase(value, pattern) for value in remaining) for pattern in patterns)
+
+
 def suppresses(rule: Suppression, alert: Alert, lineage: LineageTable) -> bool:
     """Whether ``rule`` silences ``alert``, judged on what ``lineage`` knows."""
     if not rule.applies_to(alert):
@@ -149,7 +163,9 @@ def suppresses(rule: Suppression, alert: Alert, lineage: LineageTable) -> bool:
         return False
     if rule.paths and not _any(rule.paths, alert.file_paths):
         return False
-    if not (rule.executables or rule.ancestors or rule.users):
+    if rule.endpoints and not _any(rule.endpoints, alert.remote_endpoints):
+        return False
+    if not (rule.executables or rule.ancestors or rule.lineage or rule.users):
         return True
     actor = alert.process_entity_ids[0] if alert.process_entity_ids else ""
     facts = lineage.facts(actor)
@@ -159,7 +175,12 @@ def suppresses(rule: Suppression, alert: Alert, lineage: LineageTable) -> bool:
         return False
     if rule.users and not _any(rule.users, (facts.user_name, facts.user_id)):
         return False
-    return not rule.ancestors or _any(rule.ancestors, lineage.ancestors(actor))
+    if not (rule.ancestors or rule.lineage):
+        return True
+    above = lineage.ancestors(actor)
+    if rule.ancestors and not _any(rule.ancestors, above):
+        return False
+    return _in_order(rule.lineage, above)
 
 
 @dataclass(slots=True)
@@ -286,6 +307,15 @@ class SuppressingDetector:
         self._dedup = Deduplicator(window_ns=window_ns, stats=self.stats)
         self._now = 0
 
+    @property
+    def suppressions(self) -> tuple[Suppression, ...]:
+        return self._suppressions
+
+    def replace_suppressions(self, suppressions: Sequence[Suppression]) -> None:
+        """Use ``suppressions`` from the next alert on; the lineage learnt so far is kept, so
+        a new exception judges processes that started before it."""
+        self._suppressions = tuple(suppressions)
+
     def on_event(self, event: Event) -> list[Signal]:
         self.lineage.observe(event)
         self._now = max(self._now, event.timestamp)
@@ -320,8 +350,8 @@ def parse_suppressions(text: str, *, source: str) -> tuple[Suppression, ...]:
 
     The text is a mapping with a ``suppressions`` list (or the list itself); each entry has a
     ``name``, ``rule`` or ``rules`` (ids, titles or ``*``), optional conditions ``host``,
-    ``executable``, ``ancestor``, ``path``, ``user`` (a string or a list of globs) and a
-    ``reason``.
+    ``executable``, ``ancestor``, ``lineage``, ``path``, ``endpoint``, ``user`` (a string or a
+    list of globs) and a ``reason``. :func:`dump_suppressions` writes this form.
     """
     try:
         document = yaml.safe_load(text)
@@ -371,9 +401,43 @@ def _entry(item: object, *, where: str) -> Suppression:
         hosts=values["host"],
         executables=values["executable"],
         ancestors=values["ancestor"],
+        lineage=values["lineage"],
         paths=values["path"],
+        endpoints=values["endpoint"],
         users=values["user"],
         reason=str(reason),
+    )
+
+
+def dump_suppressions(suppressions: Sequence[Suppression], *, comment: str = "") -> str:
+    """The YAML that :func:`parse_suppressions` reads back as the same suppressions
+    (``comment`` goes on top, one ``#`` line per line)."""
+    entries: list[dict[str, object]] = []
+    for rule in suppressions:
+        entry: dict[str, object] = {"name": rule.name, "rules": list(rule.rules)}
+        for key, values in zip(CONDITIONS, _conditions(rule), strict=True):
+            if values:
+                entry[key] = list(values)
+        if rule.reason:
+            entry["reason"] = rule.reason
+        entries.append(entry)
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    body = yaml.safe_dump(
+        {"suppressions": entries}, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    return header + body
+
+
+def _conditions(rule: Suppression) -> tuple[tuple[str, ...], ...]:
+    """The condition values in the order of :data:`CONDITIONS`."""
+    return (
+        rule.hosts,
+        rule.executables,
+        rule.ancestors,
+        rule.lineage,
+        rule.paths,
+        rule.endpoints,
+        rule.users,
     )
 
 

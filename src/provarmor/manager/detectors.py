@@ -69,5 +69,7 @@ def load_detection(settings: ManagerSettings) -> DetectionKit:
 
 
 def build_host_analysis(kit: DetectionKit, *, store: HostGraphStore) -> Analysis:
-    """A fresh pipeline for one host over its graph store, continuing its edge ids."""
-    return build_analysis(AnalysisPlan(ruleset=kit.ruleset, model=kit.model), store=store)
+    """A fresh pipeline for one host over its graph store, continuing its edge ids; its
+    detectors take analysts' exceptions while it runs (the ingestor swaps them in)."""
+    plan = AnalysisPlan(ruleset=kit.ruleset, model=kit.model, replaceable_suppressions=True)
+    return build_analysis(plan, store=store)
