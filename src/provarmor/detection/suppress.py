@@ -78,6 +78,8 @@ class ProcessFacts:
     user_id: str = ""
     parent: str = ""
     """The parent's entity id; empty when unknown."""
+    seen: bool = False
+    """Learnt from the process's own events (not only named as a parent by a child)."""
 
 
 class LineageTable:
@@ -97,18 +99,21 @@ class LineageTable:
             return
         action = event.event.action
         facts = self._facts.get(entity)
-        if facts is not None and action not in _IDENTITY_ACTIONS:
+        if facts is not None and facts.seen and action not in _IDENTITY_ACTIONS:
             return
         if event.host.name and event.host.id not in self._hosts:
             self._hosts[event.host.id] = event.host.name
         if facts is None:
             facts = self._insert(entity, ProcessFacts())
+        facts.seen = True
         facts.executable = process.executable or facts.executable
         if process.user is not None:
             facts.user_id = process.user.id
             facts.user_name = process.user.name or ("root" if process.user.id == "0" else "")
         parent = process.parent
-        if parent is not None and parent.entity_id:
+        if parent is not None and parent.entity_id and not facts.parent:
+            # the first parent is the creator; a later one is a re-parenting (to init or a
+            # subreaper after the creator exited), as the graph builder keeps it too
             facts.parent = parent.entity_id
             known = self._facts.get(parent.entity_id)
             if known is None:

@@ -264,7 +264,9 @@ def test_unsupported_format_version_is_refused(tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (FORMAT_VERSION + 1,))
     db.close()
-    with pytest.raises(StorageError, match=f"format {FORMAT_VERSION + 1} is not supported"):
+    with pytest.raises(
+        StorageError, match=f"format {FORMAT_VERSION + 1} is newer than this build reads"
+    ):
         open_findings_store(str(path))
 
 
