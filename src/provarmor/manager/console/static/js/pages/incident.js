@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { createGraph, focusNode, legend, relayout } from "../graph.js";
 import { showNode } from "../nodepanel.js";
+import { benignBox } from "./exceptions.js";
 import {
   chips,
   clear,
@@ -23,6 +24,7 @@ const STATUSES = [
   ["new", "new"],
   ["acknowledged", "acknowledged"],
   ["resolved", "resolved"],
+  ["false_positive", "false positive"],
 ];
 
 /** Names for the timeline: the incident's nodes, else what the graph learnt by expanding. */
@@ -255,6 +257,7 @@ export async function incidentPage(view, { args, onLeave }) {
         [`Timeline (${incident.steps?.length ?? 0})`, () => timeline(incident, name, pick)],
         [`ATT&CK (${incident.techniques?.length ?? 0})`, () => attack(incident)],
         [`Notes (${incident.notes?.length ?? 0})`, () => notes(incident, addNote)],
+        ["Mark benign", () => benignBox(`/incidents/${encodeURIComponent(id)}/benign`)],
         ["Details", () => details(incident)],
       ]),
     );
