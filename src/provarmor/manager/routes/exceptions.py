@@ -34,7 +34,7 @@ from provarmor.manager.exceptions import (
     snapshot,
 )
 from provarmor.manager.proposals import Lineage, Origin, propose
-from provarmor.manager.store import AlertRow, StatusChange
+from provarmor.manager.store import AlertRow, FindingsStore, StatusChange
 from provarmor.model.alert import Alert
 from provarmor.model.incident import IncidentStatus
 
@@ -243,13 +243,14 @@ def list_exceptions(
 def export_exceptions(principal: Analyst, context: Context, host: str = "") -> Response:
     """The active exceptions (those that apply to ``host`` when given) as the YAML that
     ``provarmor detect --suppressions`` and :func:`parse_suppressions` read."""
-    return Response(export_yaml(context, host=host), media_type="application/yaml")
+    return Response(exceptions_yaml(context.store, host=host), media_type="application/yaml")
 
 
-def export_yaml(context: ManagerContext, *, host: str = "") -> str:
+def exceptions_yaml(store: FindingsStore, *, host: str = "") -> str:
+    """The active exceptions (of ``host`` and the fleet, or all) in the suppressions YAML."""
     records = [
         record
-        for record in context.store.exceptions(ExceptionState.ACTIVE)
+        for record in store.exceptions(ExceptionState.ACTIVE)
         if not host or record.scope is ExceptionScope.FLEET or record.host == host
     ]
     return dump_suppressions(
