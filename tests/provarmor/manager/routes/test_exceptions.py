@@ -266,7 +266,7 @@ def test_marking_one_alert_benign_proposes_one_exception(loaded):
 
 
 def test_exceptions_need_a_user_token(manager):
-    agent, credential = manager.enroll()
+    _, credential = manager.enroll()
     assert manager.client.get("/api/v1/exceptions").status_code == 401
     as_agent = manager.client.get("/api/v1/exceptions", headers=manager.headers(credential))
     assert as_agent.status_code == 403
