@@ -274,6 +274,7 @@ def test_admin_marks_the_incident_benign_and_confirms_an_exception(sync_playwrig
         page.fill("#benign-reason", "lab exercise, not an intrusion")
         page.click("#mark-benign")
         page.wait_for_selector(".exception-card")
+        assert page.text_content("#incident-status-badge") == "false_positive"
         cards = page.locator(".exception-card")
         proposed = cards.count()
         assert proposed == len({a.split("@")[0] for a in incident["alert_ids"]})
@@ -284,6 +285,9 @@ def test_admin_marks_the_incident_benign_and_confirms_an_exception(sync_playwrig
             "/tmp/.portal-*/irqbalance-d4"
             in dropped.locator("[data-field=executables]").input_value()
         )
+        ARTIFACTS.mkdir(exist_ok=True)
+        dropped.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "console-benign.png"))
         dropped.locator("button.confirm").click()
         dropped.locator(".flash:has-text('confirmed')").wait_for()
         assert _incident_status(lab_manager)["status"] == "false_positive"
@@ -295,9 +299,10 @@ def test_admin_marks_the_incident_benign_and_confirms_an_exception(sync_playwrig
         assert active.count() == 1
         assert "/tmp/.portal-*/irqbalance-d4" in active.text_content()
         assert "lab exercise" in active.text_content()
+        assert "Hidden program executed from a temporary directory" in active.text_content()
         assert page.locator("#audit-table tbody tr:has-text('confirmed')").count() == 1
+        assert page.locator("#audit-table tbody tr:has-text('edited')").count() == 0
         assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
-        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "console-exceptions.png"), full_page=True)
         violations = page.evaluate("window.__violations")
         browser.close()

@@ -16,7 +16,7 @@ const FIELDS = [
 const lines = (text) => text.split("\n").map((line) => line.trim()).filter(Boolean);
 
 /** An editable card for one proposed exception; confirm saves the edits, then confirms. */
-function proposalCard(exception, onDone) {
+function proposalCard(exception, titles) {
   const inputs = {};
   const message = h("span", { class: "flash", role: "status" });
   const scope = h(
@@ -41,10 +41,12 @@ function proposalCard(exception, onDone) {
     message.className = "flash";
     message.textContent = "";
     try {
-      await api(`/exceptions/${exception.id}`, { method: "PATCH", body: edits() });
+      const body = edits();
+      const changed =
+        body.scope !== exception.scope || FIELDS.some(([key]) => body[key].join("\n") !== exception[key].join("\n"));
+      if (changed || !confirm) await api(`/exceptions/${exception.id}`, { method: "PATCH", body });
       if (confirm) await api(`/exceptions/${exception.id}/confirm`, { method: "POST", body: { reason: reason.value } });
       message.textContent = confirm ? "confirmed: applies to the next events" : "saved";
-      onDone?.();
     } catch (error) {
       message.className = "flash error";
       message.textContent = `${error.field ? `${error.field}: ` : ""}${error.message}`;
@@ -53,7 +55,7 @@ function proposalCard(exception, onDone) {
   return h(
     "div",
     { class: "panel exception-card", dataset: { exception: exception.id } },
-    h("h2", {}, `Exception ${exception.id}`),
+    h("h2", {}, `Exception ${exception.id} · ${exception.rules.map((key) => titles.get(key) ?? key).join(", ")}`),
     h("div", { class: "exception-form" }, h("label", { class: "field" }, h("span", {}, "Scope"), scope), rows, h("label", { class: "field" }, h("span", {}, "Why"), reason)),
     h(
       "div",
@@ -76,8 +78,9 @@ export function benignBox(path, extra = {}, onMarked) {
     message.textContent = "";
     try {
       const answer = await api(path, { method: "POST", body: { ...extra, reason: reason.value, scope: scope.value } });
+      const titles = new Map((await api("/rules")).map((rule) => [rule.key, rule.title]));
       message.textContent = `proposed ${answer.exceptions.length} exception(s): review and confirm`;
-      clear(proposals).append(...answer.exceptions.map((exception) => proposalCard(exception)));
+      clear(proposals).append(...answer.exceptions.map((exception) => proposalCard(exception, titles)));
       onMarked?.(answer);
     } catch (error) {
       message.className = "flash error";
@@ -108,7 +111,9 @@ const joined = (values) => (values?.length ? values.join("\n") : "–");
 
 export async function exceptionsPage(view) {
   const draw = async () => {
-    const [rows, audit] = await Promise.all([api("/exceptions"), api("/exceptions/audit")]);
+    const [rows, audit, rules] = await Promise.all([api("/exceptions"), api("/exceptions/audit"), api("/rules")]);
+    const titles = new Map(rules.map((rule) => [rule.key, rule.title]));
+    const ruleNames = (row) => row.rules.map((key) => h("div", { title: key }, titles.get(key) ?? key));
     clear(view).append(
       h("h1", {}, "Exceptions"),
       h("p", { class: "muted" }, "Confirmed exceptions filter the alerts of every host's next events. ", h("code", {}, "GET /api/v1/exceptions/export"), " gives them as YAML for ", h("code", {}, "provarmor detect --suppressions"), "."),
@@ -120,6 +125,7 @@ export async function exceptionsPage(view) {
             ["Id", (row) => row.id, "mono nowrap"],
             ["State", (row) => h("span", { class: `badge ex-${row.state}` }, row.state), ""],
             ["Scope", (row) => (row.scope === "host" ? `host ${row.host_id.slice(0, 12)}` : "fleet"), "nowrap"],
+            ["Rule", ruleNames, "wrap"],
             ["Program", (row) => joined(row.executables), "mono wrap pre"],
             ["Lineage", (row) => joined(row.lineage), "mono wrap pre"],
             ["Object", (row) => joined([...row.paths, ...row.endpoints]), "mono wrap pre"],
