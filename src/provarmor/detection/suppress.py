@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
@@ -82,14 +82,22 @@ class ProcessFacts:
     """Learnt from the process's own events (not only named as a parent by a child)."""
 
 
+Recall = Callable[[str], ProcessFacts | None]
+"""Where a lineage table looks up a process it has not seen (or has evicted): a persistent
+graph, so that processes started before a restart of the analysis are still judged."""
+
+
 class LineageTable:
     """Executable, user and parent of each process seen, by entity id (bounded, LRU)."""
 
-    def __init__(self, *, capacity: int = 65536) -> None:
+    def __init__(self, *, capacity: int = 65536, recall: Recall | None = None) -> None:
         self._facts: OrderedDict[str, ProcessFacts] = OrderedDict()
         self._hosts: dict[str, str] = {}
         self.capacity = capacity
         self.evicted = 0
+        self._recall = recall
+        self.recalled = 0
+        """Processes looked up through ``recall``."""
 
     def observe(self, event: Event) -> None:
         """Learn from one event; cheap for the events of known processes."""
@@ -115,7 +123,7 @@ class LineageTable:
             # the first parent is the creator; a later one is a re-parenting (to init or a
             # subreaper after the creator exited), as the graph builder keeps it too
             facts.parent = parent.entity_id
-            known = self._facts.get(parent.entity_id)
+            known = self.facts(parent.entity_id)
             if known is None:
                 self._insert(parent.entity_id, ProcessFacts(executable=parent.executable))
 
@@ -127,7 +135,13 @@ class LineageTable:
         return facts
 
     def facts(self, entity: str) -> ProcessFacts | None:
-        return self._facts.get(entity)
+        found = self._facts.get(entity)
+        if found is None and entity and self._recall is not None:
+            found = self._recall(entity)
+            if found is not None:
+                self.recalled += 1
+                self._insert(entity, found)
+        return found
 
     def host_name(self, host_id: str) -> str:
         return self._hosts.get(host_id, "")
@@ -136,12 +150,12 @@ class LineageTable:
         """Executables above ``entity``, nearest first (cycles and depth are bounded)."""
         found: list[str] = []
         seen = {entity}
-        facts = self._facts.get(entity)
+        facts = self.facts(entity)
         while facts is not None and facts.parent and len(found) < MAX_ANCESTORS:
             if facts.parent in seen:
                 break
             seen.add(facts.parent)
-            facts = self._facts.get(facts.parent)
+            facts = self.facts(facts.parent)
             if facts is not None and facts.executable:
                 found.append(facts.executable)
         return found
@@ -303,12 +317,13 @@ class SuppressingDetector:
         suppressions: Sequence[Suppression] = (),
         window_ns: int = 0,
         max_processes: int = 65536,
+        recall: Recall | None = None,
     ) -> None:
         self.name = inner.name
         self._inner = inner
         self._suppressions = tuple(suppressions)
         self.stats = FilterStats()
-        self.lineage = LineageTable(capacity=max_processes)
+        self.lineage = LineageTable(capacity=max_processes, recall=recall)
         self._dedup = Deduplicator(window_ns=window_ns, stats=self.stats)
         self._now = 0
 

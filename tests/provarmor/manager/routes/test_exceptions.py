@@ -270,3 +270,26 @@ def test_exceptions_need_a_user_token(manager):
     assert manager.client.get("/api/v1/exceptions").status_code == 401
     as_agent = manager.client.get("/api/v1/exceptions", headers=manager.headers(credential))
     assert as_agent.status_code == 403
+
+
+def test_exceptions_judge_processes_started_before_a_manager_restart(
+    make_manager, tmp_path, lab_lines
+):
+    """After a restart the host's analysis is new; the lineage of processes it has not seen
+    comes from the host's provenance graph, so the exceptions still hold for them."""
+    before = make_manager(tmp_path)
+    host = Host(before, OTHER_HOST)
+    parts = _parts(_as_host(lab_lines, OTHER_HOST))
+    host.upload(parts[0])
+    before.client.app.state.context.ingestor.close()
+
+    after = make_manager(tmp_path)
+    Host(after, LAB_HOST).upload(lab_lines)
+    _, proposed = _benign(after, after.token(Role.ANALYST), scope="fleet")
+    for exception in proposed:
+        assert (
+            _post(after, f"/exceptions/{exception['id']}/confirm", after.admin).status_code == 200
+        )
+    host.manager = after
+    assert host.upload(parts[1])["alerts"] == 0
+    assert sum(e["hits"] for e in after.get("/exceptions").json()) == 3
