@@ -21,9 +21,10 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from provarmor.detection.anomaly.detector import RULE_ID as ANOMALY_RULE_ID
-from provarmor.detection.suppress import dump_suppressions
+from provarmor.detection.suppress import LineageTable, dump_suppressions
 from provarmor.manager.auth import Principal, Role
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require
+from provarmor.manager.detectors import recall_from
 from provarmor.manager.exceptions import (
     AuditEntry,
     ExceptionRecord,
@@ -130,19 +131,15 @@ def _checked(context: ManagerContext, record: ExceptionRecord) -> ExceptionRecor
 
 
 def _lineage_reader(context: ManagerContext, host_id: str) -> Lineage:
-    """The host graph's answer: a process's executable, then its ancestors', nearest first."""
+    """A process's executable, then its ancestors', nearest first, as the host's graph has
+    them (walked the way the suppression filter walks them)."""
     host = context.ingestor.host(host_id)
+    table = LineageTable(recall=recall_from(host.store))
 
     def lineage_of(entity: str) -> list[str]:
-        chain: list[str] = []
-        seen: set[str] = set()
         with host.lock:
-            node = host.store.node(entity) if entity else None
-            while node is not None and node.id not in seen and len(chain) < 32:
-                seen.add(node.id)
-                chain.append(node.executable)
-                node = host.store.node(node.parent) if node.parent else None
-        return chain
+            facts = table.facts(entity)
+            return [facts.executable, *table.ancestors(entity)] if facts is not None else []
 
     return lineage_of
 
