@@ -8,11 +8,11 @@ a remote endpoint it is about, and the acting user. Values are shell-style globs
 ``lineage``: an ordered chain of ancestors that must all be found going up from the process,
 nearest first, in that order (other processes may sit between them). The conditions of one
 suppression must all hold (AND), and a suppression without conditions silences its rules
-everywhere. The manager can swap a detector's suppressions while it runs
-(:meth:`SuppressingDetector.replace_suppressions`): analysts' exceptions apply to the next
-event. ``rules`` lists rule
-ids or exact titles, or ``*`` for every rule. A condition that cannot be judged (the process was
-never seen) does not hold: an alert is only suppressed on what is known.
+everywhere. ``rules`` lists rule ids or exact titles, or ``*`` for every rule. A condition
+that cannot be judged (the process was never seen) does not hold: an alert is only suppressed
+on what is known. The manager swaps a detector's suppressions while it runs
+(:meth:`SuppressingDetector.replace_suppressions`: analysts' exceptions apply to the next
+event) and lets the lineage table recall processes it has not seen from the host's graph.
 
 Deduplication folds repeated alerts of one rule about the same process and the same object (its
 first file, else its first remote endpoint) into one alert: the first alert opens a window of
