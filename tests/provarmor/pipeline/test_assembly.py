@@ -143,3 +143,11 @@ def test_an_in_memory_pipeline_starts_edge_ids_at_one() -> None:
     analysis = build_analysis(AnalysisPlan(rules=(bundled_rules(),), model=_model()))
     assert analysis.builder.next_edge_id == 1
     assert [type(d) for d in analysis.detectors] == [SigmaDetector, AnomalyDetector]
+
+
+def test_replaceable_suppressions_filter_the_rules_and_the_model() -> None:
+    plan = AnalysisPlan(rules=(bundled_rules(),), model=_model(), replaceable_suppressions=True)
+    sigma, anomaly = build_detectors(plan)
+    assert isinstance(sigma, SuppressingDetector) and isinstance(anomaly, SuppressingDetector)
+    assert sigma.suppressions == anomaly.suppressions == ()
+    assert (sigma.name, anomaly.name) == ("sigma", "anomaly")
