@@ -7,6 +7,12 @@ its first upload and fed under a per-host lock, so a host's batches are analysed
 time and in order. A batch whose sequence the agent already had acknowledged is answered as
 a duplicate without touching the analysis: re-delivery after an outage adds nothing twice.
 
+A learning host (no operator's model) also has a :class:`~provarmor.pipeline.learning.
+HostLearning` whose model archive and checkpoint live under ``state_dir/models/<host>``:
+after each batch it archives new model versions and checkpoints when due; :meth:`Ingestor.
+learning_status` answers from memory, or from the status file for a host not loaded since
+a restart.
+
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across restarts of the manager.
@@ -15,6 +21,7 @@ across hosts and across restarts of the manager.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -39,6 +46,7 @@ from provarmor.model.errors import ParseError, ProvArmorError
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
 from provarmor.pipeline.analysis import Analysis, IncidentUpdate
+from provarmor.pipeline.learning import STATUS_FILE, HostLearning
 from provarmor.storage.urls import open_graph_store
 
 _encoder = msgspec.json.Encoder()
@@ -63,10 +71,16 @@ class HostAnalysis:
     store: HostGraphStore
     analysis: Analysis
     tag: str
+    learning: HostLearning | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 GraphOpener = Callable[[str], HostGraphStore]
+
+
+def host_key(host_id: str) -> str:
+    """A host's name in the state directory and database (host ids are free text)."""
+    return "h" + hashlib.sha256(host_id.encode()).hexdigest()[:24]
 
 
 def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
@@ -75,7 +89,7 @@ def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
     under ``state_dir/graphs``."""
 
     def open_host(host_id: str) -> HostGraphStore:
-        name = "h" + hashlib.sha256(host_id.encode()).hexdigest()[:24]
+        name = host_key(host_id)
         if database_url.startswith(("postgresql://", "postgres://")):
             from provarmor.storage.postgres_graph import split_schema  # needs psycopg
 
@@ -170,7 +184,7 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
 class Ingestor:
     """Uploads in, findings stored. Thread-safe; one analysis per host."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (the store, the kit and the ingest limits)
         self,
         store: FindingsStore,
         *,
@@ -178,12 +192,16 @@ class Ingestor:
         open_graph: GraphOpener,
         max_batch_events: int,
         keep_event_json: bool = True,
+        models_dir: Path | None = None,
     ) -> None:
+        """``models_dir``: where learning hosts keep their model archives (required when
+        ``kit.learning`` is set)."""
         self.store = store
         self.kit = kit
         self._open_graph = open_graph
         self._max_events = max_batch_events
         self._keep_json = keep_event_json
+        self._models_dir = models_dir
         self._hosts: dict[str, HostAnalysis] = {}
         self._lock = threading.Lock()
 
@@ -192,12 +210,51 @@ class Ingestor:
             found = self._hosts.get(host_id)
             if found is None:
                 store = self._open_graph(host_id)
-                analysis = build_host_analysis(self.kit, store=store)
+                learning = self._open_learning(host_id)
+                analysis = build_host_analysis(self.kit, store=store, learning=learning)
                 found = HostAnalysis(
-                    host_id=host_id, store=store, analysis=analysis, tag=secrets.token_hex(4)
+                    host_id=host_id,
+                    store=store,
+                    analysis=analysis,
+                    tag=secrets.token_hex(4),
+                    learning=learning,
                 )
                 self._hosts[host_id] = found
             return found
+
+    def _open_learning(self, host_id: str) -> HostLearning | None:
+        if self.kit.learning is None:
+            return None
+        if self._models_dir is None:
+            raise ProvArmorError("learning mode needs a models directory")
+        learning = HostLearning(
+            self._models_dir / host_key(host_id),
+            settings=self.kit.learning,
+            anomaly=self.kit.anomaly,
+        )
+        recorded = next((h.events for h in self.store.hosts() if h.id == host_id), 0)
+        learning.note_recorded(recorded)
+        return learning
+
+    def learning_status(self, host_id: str) -> dict[str, object] | None:
+        """The host's learning state (``None``: it runs the operator's model, or learning is
+        off, or it never uploaded)."""
+        if self.kit.learning is None:
+            return None
+        with self._lock:
+            found = self._hosts.get(host_id)
+        if found is not None and found.learning is not None:
+            return found.learning.current
+        if self._models_dir is None:
+            return None
+        path = self._models_dir / host_key(host_id) / STATUS_FILE
+        try:
+            loaded: dict[str, object] = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return {"phase": "unknown", "error": f"unreadable learning status {path}"}
+        return loaded
 
     def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> IngestResult:
         """Analyse and store one batch (or acknowledge a re-delivered one)."""
@@ -209,6 +266,8 @@ class Ingestor:
             if sequence <= acked:
                 return IngestResult(acked_sequence=acked, duplicate=True)
             findings = host.analysis.feed(events) if events else []
+            if host.learning is not None:
+                host.learning.after_batch()
             alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
             latest: dict[str, Incident] = {}
             for finding in findings:
@@ -237,4 +296,6 @@ class Ingestor:
                 with host.lock:
                     host.store.apply(host.analysis.builder.drain(full=True))
                     host.store.close()
+                    if host.learning is not None:
+                        host.learning.close()
             self._hosts.clear()

@@ -95,10 +95,14 @@ def build_detectors(plan: AnalysisPlan) -> list[Detector]:
 
 
 def build_analysis(
-    plan: AnalysisPlan, *, store: GraphStore | PersistentGraphStore | None = None
+    plan: AnalysisPlan,
+    *,
+    store: GraphStore | PersistentGraphStore | None = None,
+    anomaly: Detector | None = None,
 ) -> Analysis:
     """A fresh pipeline (in-memory graph unless ``store`` is given; a persistent store's edge
-    ids are continued)."""
+    ids are continued). ``anomaly``: an anomaly detector the caller keeps and runs after the
+    plan's detectors (a learning host's, whose state outlives any one pipeline)."""
     graph_store = store if store is not None else MemoryGraphStore()
     next_edge_id = (
         graph_store.next_edge_id() if isinstance(graph_store, PersistentGraphStore) else 1
@@ -106,7 +110,7 @@ def build_analysis(
     engine = IncidentEngine(graph_store, settings=plan.investigation, rule=plan.effective_rule())
     return Analysis(
         graph_store,
-        detectors=build_detectors(plan),
+        detectors=[*build_detectors(plan), *([anomaly] if anomaly is not None else [])],
         engine=engine,
         limits=BuilderLimits(
             max_nodes=plan.graph.max_nodes, max_open_edges=plan.graph.max_open_edges
