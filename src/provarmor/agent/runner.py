@@ -24,9 +24,10 @@ import msgspec
 
 from provarmor.agent.sensors import LiveSensor, SensorContext, start_sensor
 from provarmor.agent.settings import AgentSettings
-from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
+from provarmor.agent.sinks import GraphSink, LearningSink, NdjsonSink, Sink
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import AgentStatus, blindness, rates, write_status
+from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
 from provarmor.graph.settings import GraphSettings
 from provarmor.model.alert import Alert
 from provarmor.model.errors import StorageError
@@ -38,6 +39,7 @@ from provarmor.sources.procfs import read_host_identity
 log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 262_144
 ALERTS_FILE = "agent-alerts.jsonl"
+MODELS_DIR = "models"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -64,6 +66,9 @@ class AgentRun:
     """Sinks the caller built (the manager uplink): delivered to as well, never replaced."""
     status: AgentStatus | None = None
     blind_alerts: int = 0
+    learning: LearningSettings | None = None
+    """Learning mode of the standalone agent (``None``: off)."""
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
 
 
 def _open_state(run: AgentRun) -> None:
@@ -77,7 +82,17 @@ def _open_sinks(run: AgentRun) -> None:
     elif run.extra_sinks:
         run.sinks = []  # the uplink carries the events; no local graph needed
     else:
-        run.sinks = [GraphSink(run.settings.state_dir / "graph.db", settings=run.graph)]
+        state = run.settings.state_dir
+        run.sinks = [GraphSink(state / "graph.db", settings=run.graph)]
+        if run.learning is not None and run.learning.enabled:
+            run.sinks.append(
+                LearningSink(
+                    state / MODELS_DIR,
+                    settings=run.learning,
+                    anomaly=run.anomaly,
+                    alerts=state / ALERTS_FILE,
+                )
+            )
     run.sinks += run.extra_sinks
 
 
@@ -231,6 +246,9 @@ def _refresh_status(run: AgentRun) -> None:
         _raise_blind(run, reason)
     status.counters, status.rates, status.updated_at = counters, interval, now
     status.blind, status.blind_reason = blind, reason
+    status.learning = next(
+        (sink.learning.current for sink in run.sinks if isinstance(sink, LearningSink)), None
+    )
     write_status(run.settings.state_dir, status)
     _report_status(run, status)
 
@@ -290,9 +308,12 @@ class Agent:
         raw_out: Path | None = None,
         start: Callable[[SensorContext], LiveSensor] = start_sensor,
         sinks: list[Sink] | None = None,
+        learning: LearningSettings | None = None,
+        anomaly: AnomalySettings | None = None,
     ) -> None:
         """``raw_out``: also keep the sensor's raw records there (gzip), for datasets.
-        ``sinks``: more sinks built by the caller (the manager uplink)."""
+        ``sinks``: more sinks built by the caller (the manager uplink). ``learning``: the
+        standalone agent (no ``out``, no ``sinks``) learns this host's anomaly model."""
         self.run_state = AgentRun(
             settings=settings,
             graph=graph or GraphSettings(),
@@ -300,6 +321,8 @@ class Agent:
             start=start,
             raw_out=raw_out,
             extra_sinks=list(sinks or []),
+            learning=learning,
+            anomaly=anomaly or AnomalySettings(),
         )
 
     def run(self, stop: threading.Event, *, duration: float | None = None) -> AgentStatus:
