@@ -57,6 +57,7 @@ class BaselineRecord(msgspec.Struct, frozen=True, kw_only=True):
     start: int
     end: int
     cut: int
+    last: int
     events: int
     processes: int
     dropped: dict[str, int]
@@ -89,6 +90,8 @@ class Baseline:
         self.settings = settings
         self.events = 0
         self.processes = 0
+        self.last = start
+        """The latest event time observed (past ``end`` when the window was extended)."""
         self.dropped: Counter[str] = Counter()
         self.counts = TokenCounts()
         self.validation: list[list[Profile]] = []
@@ -100,6 +103,8 @@ class Baseline:
     def observe(self, event: Event) -> None:
         """Feed one event of the window."""
         self.events += 1
+        if event.timestamp > self.last:
+            self.last = event.timestamp
         process = event.process
         entity_id = process.entity_id
         if not entity_id or entity_id in self._excluded:
@@ -150,6 +155,24 @@ class Baseline:
             return f"{validation} held-out processes of the {MIN_VALIDATION_PROCESSES} needed"
         return ""
 
+    def extend(self, clock: int) -> None:
+        """Too few processes at the end: lengthen the window by whole spans past ``clock``
+        and move the cut with it (held-out processes now before the cut are counted)."""
+        span = max(self.end - self.start, 1)
+        fraction = (self.end - self.cut) / span
+        self.end = self.start + span * ((clock - self.start) // span + 1)
+        self.cut = self.end - int((self.end - self.start) * fraction)
+        held_out = []
+        for history in self.validation:
+            if history[0].first_timestamp < self.cut:
+                self._count(history[-1])
+            else:
+                held_out.append(history)
+        self.validation = held_out
+        for entity_id in list(self._histories):
+            if self._table.profiles[entity_id].first_timestamp < self.cut:
+                del self._histories[entity_id]
+
     def close(self) -> BaselineData:
         """Count every open process; the window is then spent."""
         for entity_id in list(self._table.profiles):
@@ -173,9 +196,7 @@ class Baseline:
         profile = self._table.profiles.pop(entity_id)
         history = self._histories.pop(entity_id, None)
         if history is None:
-            left_out = self.counts.add(profile, max_keys=self.settings.max_tokens)
-            if left_out:
-                self.dropped["tokens"] += left_out
+            self._count(profile)
             return
         if not history or history[-1].changes != profile.changes:
             history.append(_snapshot(profile))
@@ -183,6 +204,11 @@ class Baseline:
             self.validation.append(history)
         else:
             self.dropped["validation_processes"] += 1
+
+    def _count(self, profile: Profile) -> None:
+        left_out = self.counts.add(profile, max_keys=self.settings.max_tokens)
+        if left_out:
+            self.dropped["tokens"] += left_out
 
     def _count_early(self) -> None:
         """Count the least recently active open processes, down to 90% of the bound."""
@@ -200,6 +226,7 @@ class Baseline:
             start=self.start,
             end=self.end,
             cut=self.cut,
+            last=self.last,
             events=self.events,
             processes=self.processes,
             dropped=dict(self.dropped),
@@ -221,6 +248,7 @@ class Baseline:
     def from_record(cls, record: BaselineRecord, *, settings: LearningSettings) -> Baseline:
         baseline = cls(start=record.start, end=record.end, settings=settings)
         baseline.cut = record.cut
+        baseline.last = record.last
         baseline.events = record.events
         baseline.processes = record.processes
         baseline.dropped.update(record.dropped)

@@ -5,8 +5,8 @@ replayed recording learns exactly as the live host did. From the host's first ev
 gathers a :class:`~.baseline.Baseline` for ``window_seconds``; when the clock passes the
 window's end it trains the per-executable model on the window's training processes,
 calibrates its threshold on the window's held-out tail (:func:`~.train.train_counted`) and
-enables it. A window with too few processes is extended until it has enough (the reason is
-in the status). While a model runs, the next baseline is gathered beside it; every
+enables it. A window with too few processes is extended by whole windows until it has
+enough (the reason is in the status). While a model runs, the next baseline is gathered beside it; every
 ``relearn_interval_seconds`` it becomes the next model version, so new software stops
 looking new.
 
@@ -64,12 +64,12 @@ class LearningStatus:
     clock_ns: int = 0
     """The stream clock: the latest event time seen."""
     time_left_seconds: float = 0.0
-    """Event time until the current window ends (0 once it ended and waits for data)."""
+    """Event time until the current window ends."""
     events: int = 0
     processes: int = 0
     """Events and processes of the current window."""
     waiting: str = ""
-    """Why an ended window was not trained on yet (too few processes)."""
+    """Why the window was extended (too few processes when it ended)."""
     model_version: int = 0
     trained_at_ns: int = 0
     """Event time the running model was trained at."""
@@ -129,7 +129,9 @@ class Learner:
         baseline = self.baseline
         if baseline is not None and self.clock >= baseline.end:
             self.waiting = baseline.shortfall()
-            if not self.waiting:
+            if self.waiting:
+                baseline.extend(self.clock)
+            else:
                 trained = self._train(baseline)
                 baseline = self.baseline
         if baseline is None:
@@ -160,12 +162,13 @@ class Learner:
         started = time.monotonic()
         data = baseline.close()
         self.version += 1
+        learned = [baseline.start, max(baseline.end, baseline.last)]
         window = {
             "name": f"learned window {self.version}",
             "kind": "learning window",
             "role": "training and validation (time split)",
-            "window_start_ns": baseline.start,
-            "window_end_ns": self.clock,
+            "window_start_ns": learned[0],
+            "window_end_ns": learned[1],
             "validation_from_ns": baseline.cut,
             "events": baseline.events,
             "processes": baseline.processes,
@@ -179,7 +182,7 @@ class Learner:
             started=started,
         )
         model.metadata["model_version"] = self.version
-        model.metadata["learned_window"] = [baseline.start, self.clock]
+        model.metadata["learned_window"] = learned
         model.metadata["trained_at_ns"] = self.clock
         self.model = model
         self._trained.append(model)
