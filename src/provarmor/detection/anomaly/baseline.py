@@ -56,6 +56,7 @@ class BaselineRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     start: int
     end: int
+    span: int
     cut: int
     last: int
     events: int
@@ -86,6 +87,8 @@ class Baseline:
     def __init__(self, *, start: int, end: int, settings: LearningSettings) -> None:
         self.start = start
         self.end = end
+        self.span = max(end - start, 1)
+        """The window's length as set (an extension adds whole spans)."""
         self.cut = end - int((end - start) * settings.validation_fraction)
         self.settings = settings
         self.events = 0
@@ -158,10 +161,8 @@ class Baseline:
     def extend(self, clock: int) -> None:
         """Too few processes at the end: lengthen the window by whole spans past ``clock``
         and move the cut with it (held-out processes now before the cut are counted)."""
-        span = max(self.end - self.start, 1)
-        fraction = (self.end - self.cut) / span
-        self.end = self.start + span * ((clock - self.start) // span + 1)
-        self.cut = self.end - int((self.end - self.start) * fraction)
+        self.end = self.start + self.span * ((clock - self.start) // self.span + 1)
+        self.cut = self.end - int((self.end - self.start) * self.settings.validation_fraction)
         held_out = []
         for history in self.validation:
             if history[0].first_timestamp < self.cut:
@@ -225,6 +226,7 @@ class Baseline:
         return BaselineRecord(
             start=self.start,
             end=self.end,
+            span=self.span,
             cut=self.cut,
             last=self.last,
             events=self.events,
@@ -247,6 +249,7 @@ class Baseline:
     @classmethod
     def from_record(cls, record: BaselineRecord, *, settings: LearningSettings) -> Baseline:
         baseline = cls(start=record.start, end=record.end, settings=settings)
+        baseline.span = record.span
         baseline.cut = record.cut
         baseline.last = record.last
         baseline.events = record.events
