@@ -6,9 +6,9 @@ gathers a :class:`~.baseline.Baseline` for ``window_seconds``; when the clock pa
 window's end it trains the per-executable model on the window's training processes,
 calibrates its threshold on the window's held-out tail (:func:`~.train.train_counted`) and
 enables it. A window with too few processes is extended by whole windows until it has
-enough (the reason is in the status). While a model runs, the next baseline is gathered beside it; every
-``relearn_interval_seconds`` it becomes the next model version, so new software stops
-looking new.
+enough (the reason is in the status). While a model runs, the next baseline is gathered
+beside it; every ``relearn_interval_seconds`` it becomes the next model version, so new
+software stops looking new.
 
 :class:`LearningDetector` is the Detector: silent while learning, the
 :class:`~.detector.AnomalyDetector` once a model exists; the processes it alerts on are
