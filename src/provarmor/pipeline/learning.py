@@ -6,7 +6,7 @@ the checkpoint), hands its :class:`~provarmor.detection.anomaly.learning.Learnin
 to the analysis, and after each batch archives the versions the learner trained and
 checkpoints its state every ``checkpoint_seconds`` (wall clock) and at once after a new
 version. A crash loses at most the baseline of the events since the last checkpoint; the
-caller says how many events the host had on record (:meth:`HostLearning.note_recorded`),
+caller says how many events the host has on record (:meth:`HostLearning.note_recorded`),
 and what the checkpoint did not see is counted as ``unlearned_events``. An unreadable
 checkpoint is set aside (``learning.json.gz.unreadable``), logged with its path and the
 reason, counted, and learning starts again.
@@ -95,13 +95,22 @@ class HostLearning:
         return learner
 
     def note_recorded(self, events: int) -> None:
-        """The host had ``events`` on record when this learner was restored: those the
-        checkpoint never saw (acknowledged after it, before a crash) are counted lost."""
-        missing = events - self.learner.total_events
-        if self.restored and missing > 0:
-            dropped = self.learner.dropped
-            dropped["unlearned_events"] = dropped.get("unlearned_events", 0) + missing
-            self.learner.total_events = events
+        """The host has ``events`` on record (stored before this learner runs). Restored:
+        those the checkpoint never saw (acknowledged after it, before a crash) are counted
+        lost. Fresh: the count is aligned with the record and checkpointed at once, so a
+        crash before the first regular checkpoint is counted too."""
+        learner = self.learner
+        if not self.restored:
+            learner.total_events = events
+            self.checkpoint()
+            self.restored = True
+            return
+        missing = events - learner.total_events
+        if missing > 0:
+            learner.dropped["unlearned_events"] = (
+                learner.dropped.get("unlearned_events", 0) + missing
+            )
+            learner.total_events = events
 
     def after_batch(self) -> list[int]:
         """Archive new versions, checkpoint when due; returns the versions archived."""

@@ -78,6 +78,7 @@ def test_events_acknowledged_after_the_last_checkpoint_are_counted_lost(tmp_path
     clock = Clock()
     settings = LearningSettings(window_seconds=60, checkpoint_seconds=30)
     first = HostLearning(tmp_path, settings=settings, clock=clock)
+    first.note_recorded(0)
     _feed(first, events[:1000])
     clock.now = 31.0
     _feed(first, events[1000:1500])  # checkpoint: 1,500 events seen
@@ -85,6 +86,17 @@ def test_events_acknowledged_after_the_last_checkpoint_are_counted_lost(tmp_path
     second = HostLearning(tmp_path, settings=settings, clock=clock)
     second.note_recorded(2000)
     assert second.status().dropped == {"unlearned_events": 500}
+
+
+def test_a_crash_before_the_first_regular_checkpoint_is_counted(tmp_path, events):
+    settings = LearningSettings(window_seconds=60, checkpoint_seconds=3600)
+    first = HostLearning(tmp_path, settings=settings)
+    first.note_recorded(300)  # events stored before learning began are not "lost"
+    _feed(first, events[:1000])  # never checkpointed: the manager "crashes"
+    second = HostLearning(tmp_path, settings=settings)
+    second.note_recorded(1300)
+    assert second.restored
+    assert second.status().dropped == {"unlearned_events": 1000}
 
 
 def test_an_unreadable_checkpoint_is_set_aside_and_learning_starts_again(tmp_path, events):
