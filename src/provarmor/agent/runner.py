@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from provarmor.agent.sensors import LiveSensor, SensorContext, start_sensor
 from provarmor.agent.settings import AgentSettings
-from provarmor.agent.sinks import GraphSink, LearningSink, NdjsonSink, Sink
+from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import AgentStatus, blindness, rates, write_status
 from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
@@ -35,6 +36,9 @@ from provarmor.model.event import Event
 from provarmor.outputs.alert_formats import ecs_alert
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
 from provarmor.sources.procfs import read_host_identity
+
+if TYPE_CHECKING:
+    from provarmor.agent.learning_sink import LearningSink
 
 log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 262_144
@@ -69,6 +73,7 @@ class AgentRun:
     learning: LearningSettings | None = None
     """Learning mode of the standalone agent (``None``: off)."""
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    learning_sink: LearningSink | None = None
 
 
 def _open_state(run: AgentRun) -> None:
@@ -85,14 +90,15 @@ def _open_sinks(run: AgentRun) -> None:
         state = run.settings.state_dir
         run.sinks = [GraphSink(state / "graph.db", settings=run.graph)]
         if run.learning is not None and run.learning.enabled:
-            run.sinks.append(
-                LearningSink(
-                    state / MODELS_DIR,
-                    settings=run.learning,
-                    anomaly=run.anomaly,
-                    alerts=state / ALERTS_FILE,
-                )
+            from provarmor.agent.learning_sink import LearningSink  # numpy: only when used
+
+            run.learning_sink = LearningSink(
+                state / MODELS_DIR,
+                settings=run.learning,
+                anomaly=run.anomaly,
+                alerts=state / ALERTS_FILE,
             )
+            run.sinks.append(run.learning_sink)
     run.sinks += run.extra_sinks
 
 
@@ -246,9 +252,7 @@ def _refresh_status(run: AgentRun) -> None:
         _raise_blind(run, reason)
     status.counters, status.rates, status.updated_at = counters, interval, now
     status.blind, status.blind_reason = blind, reason
-    status.learning = next(
-        (sink.learning.current for sink in run.sinks if isinstance(sink, LearningSink)), None
-    )
+    status.learning = run.learning_sink.learning.current if run.learning_sink else None
     write_status(run.settings.state_dir, status)
     _report_status(run, status)
 

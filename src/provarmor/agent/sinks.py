@@ -6,10 +6,8 @@ committed batch: no loss, no duplicate.
   the same transaction as the graph delta).
 * :class:`NdjsonSink`: canonical NDJSON for datasets (position and file length stored in a
   sidecar file; on restart the file is cut back to the committed length).
-* :class:`LearningSink`: learning mode of the standalone agent (:mod:`provarmor.pipeline.
-  learning`): learns this host's baseline, then runs the anomaly model on it and appends its
-  alerts (ECS) to the agent's alert file. Its position is stored with each checkpoint; a
-  crash loses at most ``learning.checkpoint_seconds`` of baseline.
+
+Learning mode's sink is :class:`~provarmor.agent.learning_sink.LearningSink`.
 """
 
 from __future__ import annotations
@@ -21,17 +19,12 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-import msgspec
-
 from provarmor.agent.spool import SpoolPosition
-from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
 from provarmor.graph.builder import BuilderLimits, GraphBuilder
 from provarmor.graph.settings import GraphSettings
 from provarmor.model.codec import encode_ndjson
 from provarmor.model.errors import StorageError
 from provarmor.model.event import Event
-from provarmor.outputs.alert_formats import ecs_alert
-from provarmor.pipeline.learning import HostLearning
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 FULL_DRAIN_SECONDS = 10.0
@@ -137,55 +130,3 @@ class NdjsonSink:
 
     def close(self) -> None:
         self._file.close()
-
-
-class LearningSink:
-    """Learning mode on the agent's own host; anomaly alerts go to ``alerts``."""
-
-    name = "learning"
-    POSITION_FILE = "position.json"
-
-    def __init__(
-        self,
-        directory: Path,
-        *,
-        settings: LearningSettings,
-        anomaly: AnomalySettings | None = None,
-        alerts: Path,
-    ) -> None:
-        self.learning = HostLearning(directory, settings=settings, anomaly=anomaly)
-        self.alerts = alerts
-        self._sidecar = directory / self.POSITION_FILE
-        self._position: SpoolPosition | None = None
-        self._saved: SpoolPosition | None = None
-        if self._sidecar.exists():
-            self._saved = decode_position(self._sidecar.read_text(), location=str(self._sidecar))
-            self._position = self._saved
-
-    def committed(self) -> SpoolPosition | None:
-        return self._saved
-
-    def write(self, events: list[Event], position: SpoolPosition) -> None:
-        detector = self.learning.detector
-        found = [alert for event in events for alert in detector.on_event(event)]
-        if found:
-            with self.alerts.open("ab") as handle:
-                for alert in found:
-                    handle.write(msgspec.json.encode(ecs_alert(alert)) + b"\n")
-        self._position = position
-        checkpoints = self.learning.checkpoints
-        self.learning.after_batch()
-        if self.learning.checkpoints != checkpoints:
-            self._save_position()
-
-    def _save_position(self) -> None:
-        if self._position is None:
-            return
-        temporary = self._sidecar.with_name(self._sidecar.name + ".tmp")
-        temporary.write_text(encode_position(self._position))
-        os.replace(temporary, self._sidecar)
-        self._saved = self._position
-
-    def close(self) -> None:
-        self.learning.close()
-        self._save_position()

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import msgspec
 
+from provarmor.detection.anomaly.learning import LearningStatus, Phase
 from provarmor.manager.detectors import DetectionKit, HostGraphStore, build_host_analysis
 from provarmor.manager.store import (
     AgentRecord,
@@ -237,8 +238,8 @@ class Ingestor:
         return learning
 
     def learning_status(self, host_id: str) -> dict[str, object] | None:
-        """The host's learning state (``None``: it runs the operator's model, or learning is
-        off, or it never uploaded)."""
+        """The host's learning state (``None``: the manager runs the operator's model, or
+        learning is off)."""
         if self.kit.learning is None:
             return None
         with self._lock:
@@ -250,8 +251,11 @@ class Ingestor:
         path = self._models_dir / host_key(host_id) / STATUS_FILE
         try:
             loaded: dict[str, object] = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
+        except FileNotFoundError:  # nothing uploaded yet: its window starts at its first event
+            waiting = LearningStatus(
+                phase=Phase.LEARNING, window_seconds=self.kit.learning.window_seconds
+            )
+            return {**waiting.to_dict(), "versions": []}
         except ValueError:
             return {"phase": "unknown", "error": f"unreadable learning status {path}"}
         return loaded

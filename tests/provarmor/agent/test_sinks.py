@@ -1,18 +1,8 @@
 import json
-from pathlib import Path
 
-from provarmor.agent.sinks import (
-    GraphSink,
-    LearningSink,
-    NdjsonSink,
-    decode_position,
-    encode_position,
-)
+from provarmor.agent.sinks import GraphSink, NdjsonSink, decode_position, encode_position
 from provarmor.agent.spool import SpoolPosition
-from provarmor.detection.anomaly.settings import LearningSettings
 from provarmor.model.actions import Action
-from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.ndjson import read_ndjson
 from provarmor.testing.factories import make_event
 
 EVENTS = [make_event(Action.WRITE, path=f"/srv/{i}", ts=i, event_id=f"e{i}") for i in range(4)]
@@ -46,25 +36,4 @@ def test_graph_sink_commits_position_with_the_data(tmp_path):
     again = GraphSink(tmp_path / "g.db")
     assert again.committed() == SpoolPosition(sequence=4, segment=0, offset=10)
     assert again.store.stats().edges_by_action == {"write": 4}
-    again.close()
-
-
-BENIGN = Path(__file__).parents[2] / "data" / "lab" / "benign-seed2" / "events.ndjson.gz"
-
-
-def test_learning_sink_commits_its_position_with_each_checkpoint(tmp_path):
-    events = list(read_ndjson(BENIGN, report=IngestReport(source=str(BENIGN)), host=HostContext()))
-    settings = LearningSettings(window_seconds=75, checkpoint_seconds=3600)
-    sink = LearningSink(tmp_path / "models", settings=settings, alerts=tmp_path / "alerts.jsonl")
-    assert sink.committed() is None
-    sink.write(events[:1000], SpoolPosition(sequence=1000))
-    assert sink.committed() is None  # not checkpointed yet: a restart re-reads nothing older
-    sink.close()
-    again = LearningSink(tmp_path / "models", settings=settings, alerts=tmp_path / "alerts.jsonl")
-    assert again.committed() == SpoolPosition(sequence=1000)
-    assert again.learning.status().events == 1000
-    again.write(events[1000:], SpoolPosition(sequence=len(events)))
-    # The window closed: version 1 was archived and checkpointed with its position at once.
-    assert again.committed() == SpoolPosition(sequence=len(events))
-    assert again.learning.archive.versions() == [1]
     again.close()

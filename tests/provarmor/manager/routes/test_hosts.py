@@ -1,11 +1,15 @@
 """The host routes: every host with its agents, their acknowledged sequence and status."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
+from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.settings import LearningSettings
 from provarmor.manager.auth import Role
+
+MODEL = Path(__file__).parents[3] / "data" / "anomaly" / "model-v2.bundle"
 
 
 def test_no_host_before_enrolment(manager):
@@ -48,6 +52,13 @@ def test_one_host_shows_its_agents_last_status(manager):
     assert missing.json()["field"] == "host_id"
 
 
+def test_a_manager_with_an_operators_model_shows_no_learning(make_manager, kit, tmp_path):
+    model = load_bundle(MODEL)
+    manager = make_manager(tmp_path, with_kit=dataclasses.replace(kit, model=model, learning=None))
+    manager.enroll(host_id="h-model")
+    assert manager.get("/hosts/h-model").json()["learning"] is None
+
+
 def test_hosts_need_an_analyst(manager):
     _, credential = manager.enroll()
     assert manager.client.get("/api/v1/hosts").status_code == 401
@@ -85,7 +96,10 @@ def test_a_host_without_a_model_learns_then_the_attack_raises_anomaly_alerts(
 ):
     manager = make_manager(tmp_path, with_kit=_learning_kit(kit))
     agent_id, credential = manager.enroll()
-    assert manager.get(f"/hosts/{LAB_HOST}").json()["learning"] is None  # no upload yet
+    waiting = manager.get(f"/hosts/{LAB_HOST}").json()["learning"]  # nothing uploaded yet
+    assert waiting["phase"] == "learning"
+    assert waiting["window_start_ns"] == 0
+    assert waiting["events"] == 0
     sequence = _upload_all(manager, agent_id, credential, benign_lines[:BATCH])
     learning = manager.get(f"/hosts/{LAB_HOST}").json()["learning"]
     assert learning["phase"] == "learning"

@@ -44,8 +44,9 @@ export function formatDuration(seconds) {
 }
 
 function learningBadge(learning) {
-  if (!learning) return h("span", { class: "muted" }, "operator's model or off");
+  if (!learning) return h("span", { class: "muted" }, "operator's model, or off");
   if (learning.phase === "learning") {
+    if (!learning.window_start_ns) return badge("learning from the first event", "st-acknowledged");
     return badge(`learning, ${formatDuration(learning.time_left_seconds)} left`, "st-acknowledged");
   }
   return badge(`enabled, v${learning.model_version}`, "ok");
@@ -60,9 +61,13 @@ function learningPanel(learning) {
       h("p", { class: "muted" }, "This manager runs an operator's model for every host (or learning mode is off)."),
     );
   }
+  const learningNow = learning.phase === "learning";
+  let window = `${formatDuration(learning.time_left_seconds)} left of ${formatDuration(learning.window_seconds)} (event time)`;
+  if (!learning.window_start_ns) window = `${formatDuration(learning.window_seconds)} (event time), from the host's first event`;
+  if (!learningNow && !learning.window_end_ns) window = "relearning is off";
   const rows = [
     ["Phase", learningBadge(learning)],
-    [learning.phase === "learning" ? "Learning window" : "Next version", `${formatDuration(learning.time_left_seconds)} left of ${formatDuration(learning.window_seconds)} (event time)`],
+    [learningNow ? "Learning window" : "Next version", window],
     ["Seen in this window", `${learning.events} events, ${learning.processes} processes`],
   ];
   if (learning.waiting) rows.push(["Window extended", learning.waiting]);
