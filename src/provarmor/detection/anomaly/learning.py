@@ -18,6 +18,7 @@ the models :meth:`Learner.take_trained` hands over and stores :func:`dump_checkp
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import time
 import zlib
@@ -174,17 +175,16 @@ class Learner:
             "processes": baseline.processes,
             "dropped": dict(baseline.dropped),
         }
-        model = train_counted(
+        trained = train_counted(
             data.counts,
             data.validation,
             settings=self.training,
             datasets=[window],
             started=started,
         )
-        model.metadata["model_version"] = self.version
-        model.metadata["learned_window"] = learned
-        model.metadata["trained_at_ns"] = self.clock
-        self.model = model
+        learning = {"model_version": self.version, "learned_window": learned}
+        metadata = {**trained.metadata, **learning, "trained_at_ns": self.clock}
+        model = self.model = dataclasses.replace(trained, metadata=metadata)
         self._trained.append(model)
         follower = None
         span = self.span_ns()

@@ -128,12 +128,12 @@ class LearningSettings:
         maturity=Maturity.INCUBATING,
     )
     max_validation_processes: int = setting(
-        50_000,
+        20_000,
         "Held-out processes kept for calibration; more are dropped and counted.",
         maturity=Maturity.INCUBATING,
     )
     max_tokens: int = setting(
-        2_000_000,
+        1_000_000,
         "Distinct (executable, attribute, token) counts in one baseline; new ones beyond it "
         "are dropped and counted.",
         maturity=Maturity.INCUBATING,
