@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 
 
@@ -149,3 +150,13 @@ class LearningSettings:
         "Model versions kept per host (the oldest beyond it are deleted).",
         maturity=Maturity.INCUBATING,
     )
+
+    def __post_init__(self) -> None:
+        if self.window_seconds <= 0:
+            raise ConfigError("must be more than 0 seconds", location="learning.window_seconds")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError("must be between 0 and 1", location="learning.validation_fraction")
+        if self.relearn_interval_seconds < 0:
+            raise ConfigError(
+                "must be 0 (never) or more", location="learning.relearn_interval_seconds"
+            )

@@ -185,3 +185,17 @@ def test_checkpoint_format_1_fixture_still_reads():
     assert status.events > 1000
     assert status.processes > 50
     assert msgspec.json.decode(gzip.decompress(FIXTURE.read_bytes()))["format_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"window_seconds": 0}, "learning.window_seconds"),
+        ({"validation_fraction": 1.0}, "learning.validation_fraction"),
+        ({"relearn_interval_seconds": -1}, "learning.relearn_interval_seconds"),
+    ],
+)
+def test_settings_that_cannot_learn_are_refused_naming_the_key(change, key):
+    with pytest.raises(ConfigError) as caught:
+        LearningSettings(**change)
+    assert caught.value.location == key
