@@ -62,7 +62,7 @@ class HostLearning:
         """Whether a checkpoint was restored (else learning starts afresh)."""
         self.learner = self._restore(training)
         self.detector = LearningDetector(self.learner, anomaly)
-        self.last_checkpoint = clock()
+        self._last_checkpoint = clock()
         self.checkpoints = 0
         """Checkpoints written by this instance."""
         self.versions = self.archive.versions()
@@ -123,7 +123,7 @@ class HostLearning:
             self.versions = self.archive.versions()
             log.info("anomaly model version %d learned (threshold %.3f)", version, model.threshold)
         self.current = self._status_dict()
-        if trained or self._clock() - self.last_checkpoint >= self.settings.checkpoint_seconds:
+        if trained or self._clock() - self._last_checkpoint >= self.settings.checkpoint_seconds:
             self.checkpoint()
         return archived
 
@@ -134,7 +134,7 @@ class HostLearning:
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(json.dumps(self.current))
         os.replace(temporary, path)
-        self.last_checkpoint = self._clock()
+        self._last_checkpoint = self._clock()
         self.checkpoints += 1
 
     def status(self) -> LearningStatus:
