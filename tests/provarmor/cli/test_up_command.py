@@ -83,6 +83,11 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
             found = TOKEN.search(line)
             token = found.group(1) if found else None
         assert token, "no login token printed"
+        # no model configured: the manager learns this host, and up prints the time left
+        line = ""
+        while "LEARNING" not in line and time.monotonic() < deadline + 60:
+            line = process.stdout.readline()
+        assert re.search(r"LEARNING this host's baseline, \d+ h \d+ min left of 24 h 00 min", line)
         story: dict | None = None
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
