@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from provarmor.manager.auth import Principal, Role, issue_token, secret_matches, split_token
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require_agent
 from provarmor.manager.ingest import BatchTooLarge, IngestResult
+from provarmor.manager.routes.params import parse_int64
 from provarmor.manager.store import AgentRecord, TokenRecord
 from provarmor.model.errors import ParseError, StorageError
 
@@ -115,9 +116,13 @@ async def _read_body(request: Request, *, limit: int) -> bytes:
 
 
 def _sequence(header: str | None) -> int:
-    if header is None or not header.strip().isdigit() or int(header) < 1:
-        raise ApiError(400, "X-Batch-Sequence must be a positive integer", field="X-Batch-Sequence")
-    return int(header)
+    field = "X-Batch-Sequence"
+    if header is None:
+        raise ApiError(400, f"{field} must be a positive integer", field=field)
+    sequence = parse_int64(header, field=field, what=field)
+    if sequence < 1:
+        raise ApiError(400, f"{field} must be a positive integer", field=field)
+    return sequence
 
 
 @router.post("/agents/{agent_id}/batches")
