@@ -17,7 +17,7 @@ from provarmor.manager.database import open_findings_store
 from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.sql_store import SqlFindingsStore
-from provarmor.manager.tls import write_certificates
+from provarmor.manager.tls import check_plain_http, write_certificates
 from provarmor.model.errors import ConfigError
 
 console = Console(stderr=True)
@@ -56,6 +56,12 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
     model: Annotated[Path | None, typer.Option(help="Anomaly model bundle.")] = None,
+    insecure_no_tls: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-tls", help="Allow plain HTTP on a non-loopback address (warns)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (OpenAPI at /docs). On the first start an admin token is made and
     printed once."""
@@ -77,6 +83,11 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         host, port = settings.listen_address()
     except ValueError:
         raise ConfigError("listen must be host:port", location="manager.listen") from None
+    warning = check_plain_http(
+        host, tls=settings.tls_cert is not None, insecure=insecure_no_tls
+    )
+    if warning is not None:
+        console.print(f"[bold red]{warning}[/bold red]", highlight=False)
     store = open_manager_store(settings)
     if not store.has_admin():
         issued = create_token(store, role=Role.ADMIN, label="first admin")

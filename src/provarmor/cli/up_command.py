@@ -34,6 +34,7 @@ from provarmor.lab.runner import NullRecorder, run_lab
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.routes.tokens import create_token
+from provarmor.manager.tls import check_plain_http
 from provarmor.model.errors import ConfigError
 
 console = Console()
@@ -86,6 +87,7 @@ def up(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(state_dir=state_dir / "manager", listen=listen)
     host, port = settings.listen_address()
+    check_plain_http(host, tls=False, insecure=False)  # up serves plain HTTP: loopback only
     store = open_manager_store(settings)
     app = create_app(settings, store)
     server, thread = _serve(app, host=host, port=port)

@@ -1,9 +1,18 @@
+import socket
 import sqlite3
+import subprocess
+import sys
 
 from cryptography import x509
 from typer.testing import CliRunner
 
 from provarmor.cli.server_commands import server_app
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_certs_make_a_ca_and_a_server_certificate_for_the_host(tmp_path):
@@ -33,3 +42,17 @@ def test_token_and_enrollment_token_are_printed_and_stored_hashed(tmp_path):
     assert [row[1] for row in rows] == ["analyst", "enroll"]
     assert token.split(".")[1] == rows[0][0]
     assert token.split(".")[2] not in {row[2] for row in rows}
+
+
+def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path):
+    state = tmp_path / "state"
+    result = subprocess.run(
+        [sys.executable, "-m", "provarmor", "server", "--listen", f"0.0.0.0:{free_port()}",
+         "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "without TLS" in message
+    assert "--insecure-no-tls" in message
+    assert not state.exists()  # refused before anything was made
