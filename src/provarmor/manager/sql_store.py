@@ -1,8 +1,8 @@
 """SqlFindingsStore: the findings store in SQL, one implementation for SQLite and PostgreSQL.
 
 The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
-time buckets, ``lower(..) LIKE lower(..)`` for case-insensitive search); a :class:`Dialect`
-supplies what differs: the connection, the placeholder style, the auto-increment key and
+time buckets, ``lower(..) LIKE .. ESCAPE`` for case-insensitive literal search); a
+:class:`Dialect` supplies what differs: the connection, the placeholder style, the auto-increment key and
 how a write transaction begins. One connection is shared behind a lock: FastAPI calls the
 store from worker threads.
 """
@@ -218,6 +218,12 @@ def _incident(row: Sequence[object]) -> IncidentRow:
         version=_int(row[10]),
         json=_str(row[11]),
     )
+
+
+def _like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with ``ESCAPE '\\'``: ``%``, ``_`` and ``\\`` match
+    themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _where(conditions: list[str]) -> str:
@@ -443,10 +449,10 @@ class SqlFindingsStore:
                 conditions.append(f"{column} = ?")
                 values.append(value)
         if query.text:
-            pattern = f"%{query.text.lower()}%"
+            pattern = f"%{_like_literal(query.text.lower())}%"
             conditions.append(
-                "(lower(executable) LIKE ? OR lower(command_line) LIKE ? "
-                "OR lower(file_path) LIKE ? OR lower(remote) LIKE ?)"
+                "(lower(executable) LIKE ? ESCAPE '\\' OR lower(command_line) LIKE ? ESCAPE '\\' "
+                "OR lower(file_path) LIKE ? ESCAPE '\\' OR lower(remote) LIKE ? ESCAPE '\\')"
             )
             values.extend([pattern] * 4)
         self._time_bounds("ts", query.since, query.until, conditions, values)

@@ -45,3 +45,22 @@ def test_text_longer_than_200_is_refused(manager):
     assert answer.status_code == 400
     assert answer.json()["field"] == "query.q"
     assert manager.client.get("/api/v1/events").status_code == 401
+
+
+def _fields(row):
+    return " ".join((row["executable"], row["command_line"], row["file_path"], row["remote"]))
+
+
+def test_percent_and_underscore_in_search_text_match_literally(loaded, lab_lines):
+    events = [json.loads(line) for line in lab_lines]
+    with_underscore = [
+        e for e in events if "_" in (e.get("file") or {}).get("path", "")
+    ]
+    assert with_underscore  # the capture has paths with "_" to find
+    for text in ("%", "_", "%_%", "s_s"):
+        found = loaded.get("/events", q=text, limit=1000).json()
+        assert len(found) < len(events)
+        assert all(text in _fields(row).lower() for row in found), text
+    underscored = loaded.get("/events", q="_", limit=1000).json()
+    assert underscored
+    assert loaded.get("/events", q="\\", limit=1000).status_code == 200
