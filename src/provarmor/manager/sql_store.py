@@ -2,8 +2,8 @@
 
 The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
 time buckets, ``lower(..) LIKE .. ESCAPE`` for case-insensitive literal search); a
-:class:`Dialect` supplies what differs: the connection, the placeholder style, the auto-increment key and
-how a write transaction begins. One connection is shared behind a lock: FastAPI calls the
+:class:`Dialect` supplies what differs: the connection, the placeholder style, the
+auto-increment key and how a write transaction begins. One connection is shared behind a lock: FastAPI calls the
 store from worker threads.
 """
 
