@@ -24,6 +24,11 @@ class ManagerSettings:
         8 * 1024 * 1024,
         "Largest upload body accepted, compressed and again decompressed (else 413).",
     )
+    max_request_bytes: int = setting(
+        64 * 1024,
+        "Largest body of any other request (enrolment, tokens, notes, status), counted while "
+        "it is read (else 413).",
+    )
     max_batch_events: int = setting(20_000, "Most events one uploaded batch may hold (else 413).")
     tls_cert: Path | None = setting(
         None, "Server certificate (PEM); with `tls_key`, the API is served over HTTPS."

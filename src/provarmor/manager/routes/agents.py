@@ -90,14 +90,9 @@ def enroll(body: EnrollRequest, context: Context) -> Enrolment:
 
 
 async def _read_body(request: Request, *, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"batch over {limit} bytes", field="body")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, f"batch over {limit} bytes", field="body")
+    """The batch, decompressed to at most ``limit`` bytes (the body as sent is bounded by
+    :class:`~provarmor.manager.body_limit.BodyLimit` while it is read)."""
+    body = await request.body()
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return bytes(body)
