@@ -23,6 +23,9 @@ from provarmor.pipeline.assembly import (
 class HostGraphStore(PersistentGraphStore, Protocol):
     """A persistent graph store (SQLite file or PostgreSQL schema) holding one host."""
 
+    def meta(self, key: str) -> str | None:
+        """A value written with :meth:`apply`'s ``meta`` (``None``: never written)."""
+
     def close(self) -> None: ...
 
 

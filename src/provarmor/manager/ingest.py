@@ -7,6 +7,15 @@ its first upload and fed under a per-host lock, so a host's batches are analysed
 time and in order. A batch whose sequence the agent already had acknowledged is answered as
 a duplicate without touching the analysis: re-delivery after an outage adds nothing twice.
 
+Analysis and storage of a batch are one unit. The batch's graph delta is written together
+with the agent's batch sequence (``batch:<agent id>`` in the graph store's meta) before any
+detector sees the batch; if that write fails, the graph is rolled back and the analysis is as
+it was (:meth:`~provarmor.pipeline.analysis.Analysis.feed`), so the re-sent batch is analysed
+afresh. If the findings (events, alerts, incidents) then fail to commit, the host keeps them
+as its unstored batch and commits them before anything else, answering the re-sent batch
+without analysing it twice; after a restart in between, the graph's sequence shows the batch
+is already in the graph, and only its events are stored (its alerts are lost, logged).
+
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across restarts of the manager.
@@ -15,10 +24,11 @@ across hosts and across restarts of the manager.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,10 +48,11 @@ from provarmor.model.codec import encode_json, parse_json_event
 from provarmor.model.errors import ParseError, ProvArmorError
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
-from provarmor.pipeline.analysis import Analysis, IncidentUpdate
+from provarmor.pipeline.analysis import Analysis, Finding, IncidentUpdate
 from provarmor.storage.urls import open_graph_store
 
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger(__name__)
 
 
 class BatchTooLarge(ProvArmorError):
@@ -64,6 +75,13 @@ class HostAnalysis:
     analysis: Analysis
     tag: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    unstored: BatchCommit | None = None
+    """A batch in the graph and the analysis whose findings failed to commit."""
+
+
+def graph_position(agent_id: str) -> str:
+    """The graph store's meta key for the last batch of ``agent_id`` written to the graph."""
+    return f"batch:{agent_id}"
 
 
 GraphOpener = Callable[[str], HostGraphStore]
@@ -167,6 +185,16 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
     )
 
 
+def _result(batch: BatchCommit) -> IngestResult:
+    return IngestResult(
+        acked_sequence=batch.sequence,
+        duplicate=False,
+        events=len(batch.events),
+        alerts=len(batch.alerts),
+        incidents=len(batch.incidents),
+    )
+
+
 class Ingestor:
     """Uploads in, findings stored. Thread-safe; one analysis per host."""
 
@@ -204,32 +232,60 @@ class Ingestor:
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
         host = self.host(agent.host_id)
         with host.lock:
+            if host.unstored is not None:
+                pending = host.unstored
+                self._commit(host, pending)
+                if (pending.agent_id, pending.sequence) == (agent.id, sequence):
+                    return _result(pending)
             current = self.store.agent(agent.id)
             acked = current.acked_sequence if current is not None else 0
             if sequence <= acked:
                 return IngestResult(acked_sequence=acked, duplicate=True)
-            findings = host.analysis.feed(events) if events else []
-            alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
-            latest: dict[str, Incident] = {}
-            for finding in findings:
-                if isinstance(finding, IncidentUpdate):
-                    latest[finding.incident.id] = finding.incident
-            batch = BatchCommit(
-                agent_id=agent.id,
-                sequence=sequence,
-                received_ns=time.time_ns(),
-                events=[event_row(e, keep_json=self._keep_json) for e in events],
-                alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
-                incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
-            )
-            stored = self.store.commit_batch(batch)
-        return IngestResult(
-            acked_sequence=sequence,
-            duplicate=not stored,
-            events=len(events),
-            alerts=len(alerts),
-            incidents=len(latest),
+            position = graph_position(agent.id)
+            if sequence <= int(host.store.meta(position) or 0):
+                log.warning(
+                    "batch %d of agent %s is in the graph but its findings were not stored "
+                    "(restart after a failed commit): storing its %d events without alerts",
+                    sequence,
+                    agent.id,
+                    len(events),
+                )
+                batch = self._batch(agent, sequence, events)
+                self._commit(host, batch)
+                return _result(batch)
+            findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
+            batch = self._batch(agent, sequence, events, findings=findings, tag=host.tag)
+            self._commit(host, batch)
+        return _result(batch)
+
+    def _batch(
+        self,
+        agent: AgentRecord,
+        sequence: int,
+        events: list[Event],
+        *,
+        findings: Sequence[Finding] = (),
+        tag: str = "",
+    ) -> BatchCommit:
+        alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
+        latest: dict[str, Incident] = {}
+        for finding in findings:
+            if isinstance(finding, IncidentUpdate):
+                latest[finding.incident.id] = finding.incident
+        return BatchCommit(
+            agent_id=agent.id,
+            sequence=sequence,
+            received_ns=time.time_ns(),
+            events=[event_row(e, keep_json=self._keep_json) for e in events],
+            alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
+            incidents=[incident_row(i, tag=tag) for i in latest.values()],
         )
+
+    def _commit(self, host: HostAnalysis, batch: BatchCommit) -> None:
+        """Commit ``batch``; it stays the host's unstored batch until that succeeds."""
+        host.unstored = batch
+        self.store.commit_batch(batch)
+        host.unstored = None
 
     def close(self) -> None:
         with self._lock:

@@ -28,26 +28,38 @@ class SqliteDialect:
                 f"cannot open the findings store: {exc}", location=str(path)
             ) from exc
 
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StorageError(f"findings store: {exc}", location=self.location) from exc
+
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
-        return self._connection.execute(sql, parameters)
+        with self._errors():
+            return self._connection.execute(sql, parameters)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        self._connection.executemany(sql, rows)
+        with self._errors():
+            self._connection.executemany(sql, rows)
 
     def execute_script(self, script: str) -> None:
         for statement in script.split(";"):
             if statement.strip():
-                self._connection.execute(statement)
+                self.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self._connection.execute("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` .. ``COMMIT``; rolled back on an exception, and when the
+        commit fails (a full disk), so the connection stays usable."""
+        self.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.execute("COMMIT")
         except BaseException:
-            self._connection.execute("ROLLBACK")
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
             raise
-        self._connection.execute("COMMIT")
 
     def close(self) -> None:
         self._connection.close()

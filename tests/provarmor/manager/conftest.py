@@ -143,13 +143,14 @@ def manager(request: pytest.FixtureRequest, tmp_path: Path, kit: DetectionKit) -
 
 @pytest.fixture
 def make_manager(kit: DetectionKit) -> Iterator:
-    """Open an extra SQLite manager with other settings (closed after the test)."""
+    """Open an extra SQLite manager with other settings, its database in ``state_dir`` or
+    at ``database`` (closed after the test)."""
     opened: list[Manager] = []
 
-    def make(state_dir: Path, **settings) -> Manager:
+    def make(state_dir: Path, *, database: Path | None = None, **settings) -> Manager:
         found = open_manager(
             "sqlite",
-            url=f"sqlite:///{state_dir / 'm.db'}",
+            url=f"sqlite:///{database or state_dir / 'm.db'}",
             state_dir=state_dir,
             kit=kit,
             **settings,
