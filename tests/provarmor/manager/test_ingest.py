@@ -2,6 +2,7 @@ import contextlib
 import errno
 import gzip
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -159,6 +160,59 @@ def test_failed_findings_commit_leaves_no_duplicate_edges(
     failed = _upload(manager, agent_id, credential, lines, SPLITS[1])
     assert failed.status_code == 503, failed.text
     filler.unlink()
+    for split in SPLITS[1:]:
+        answer = _upload(manager, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+    assert _graph(manager) == reference[0]
+    assert _findings(manager) == reference[1]
+
+
+# The same on both engines, the failure a real database error raised inside the store's
+# transaction (a trigger in SQLite, a CHECK constraint in PostgreSQL) on the graph's edges or
+# the findings' events.
+
+
+@contextlib.contextmanager
+def _refusing_inserts(manager, side: str):
+    if manager.kind == "sqlite":
+        if side == "graph":
+            path = manager.client.app.state.context.ingestor.host(HOST).store.path
+        else:
+            path = manager.settings.database_url.removeprefix("sqlite:///")
+        table = "edges" if side == "graph" else "events"
+        with sqlite3.connect(path) as db:
+            db.execute(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        yield
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TRIGGER refuse")
+        return
+    import psycopg
+
+    from provarmor.storage.postgres_graph import split_schema
+
+    base, findings_schema = split_schema(manager.settings.database_url)
+    if side == "graph":
+        table = f'"{manager.client.app.state.context.ingestor.host(HOST).store.schema}".edges'
+    else:
+        table = f'"{findings_schema}".events'
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f"ALTER TABLE {table} ADD CONSTRAINT refuse CHECK (false) NOT VALID")
+    yield
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f"ALTER TABLE {table} DROP CONSTRAINT refuse")
+
+
+@pytest.mark.parametrize("side", ["graph", "findings"])
+def test_failed_write_on_either_side_is_rolled_back(manager, reference, lines, side):
+    agent_id, credential = manager.enroll()
+    assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
+    with _refusing_inserts(manager, side):
+        failed = _upload(manager, agent_id, credential, lines, SPLITS[1])
+        assert failed.status_code == 503, failed.text
+        assert "refuse" in failed.json()["error"]
     for split in SPLITS[1:]:
         answer = _upload(manager, agent_id, credential, lines, split)
         assert answer.status_code == 200, answer.text
