@@ -43,6 +43,11 @@ class ManagerSettings:
         maturity=Maturity.INCUBATING,
     )
     enrollment_token_seconds: int = setting(86_400, "How long an enrolment token stays valid.")
+    user_token_seconds: int = setting(
+        90 * 86_400,
+        "How long a new user API token (analyst, admin) stays valid unless its creator says "
+        "otherwise (0: never expires).",
+    )
     keep_event_json: bool = setting(
         True, "Store each uploaded event's JSON for search results (else indexed fields only)."
     )

@@ -36,14 +36,15 @@ from provarmor.manager.store import (
 )
 from provarmor.model.errors import StorageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, role TEXT NOT NULL, salt TEXT NOT NULL, digest TEXT NOT NULL,
     created_ns BIGINT NOT NULL, expires_ns BIGINT NOT NULL, used_ns BIGINT NOT NULL,
-    label TEXT NOT NULL
+    label TEXT NOT NULL, last_used_ns BIGINT NOT NULL DEFAULT 0,
+    revoked_ns BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY, host_id TEXT NOT NULL, hostname TEXT NOT NULL,
@@ -86,7 +87,9 @@ CREATE TABLE IF NOT EXISTS incident_changes (
 );
 """
 
-_TOKEN_COLUMNS = "id, role, salt, digest, created_ns, expires_ns, used_ns, label"  # noqa: S105
+_TOKEN_COLUMNS = (  # noqa: S105 (column names)
+    "id, role, salt, digest, created_ns, expires_ns, used_ns, label, last_used_ns, revoked_ns"
+)
 _AGENT_COLUMNS = (
     "id, host_id, hostname, enrolled_ns, acked_sequence, last_seen_ns, status_json, status_ns"
 )
@@ -98,6 +101,16 @@ _INCIDENT_COLUMNS = (
     "id, host, engine_id, severity, score, status, title, first_ts, last_ts, updated_ts, "
     "version, json"
 )
+
+
+UPGRADE_STATEMENTS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE tokens ADD COLUMN last_used_ns BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE tokens ADD COLUMN revoked_ns BIGINT NOT NULL DEFAULT 0",
+    ),
+}
+"""``{N: statements that upgrade format N to N+1}``, run in order inside the opening
+transaction (the same SQL on both engines)."""
 
 
 class Cursor(Protocol):
@@ -152,6 +165,8 @@ def _token(row: Sequence[object]) -> TokenRecord:
         expires_ns=_int(row[5]),
         used_ns=_int(row[6]),
         label=_str(row[7]),
+        last_used_ns=_int(row[8]),
+        revoked_ns=_int(row[9]),
     )
 
 
@@ -242,17 +257,29 @@ class SqlFindingsStore:
             self._check_version()
 
     def _check_version(self) -> None:
+        """Mark a new store with :data:`FORMAT_VERSION`; upgrade an older one; refuse a newer
+        one (or an unknown value)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
         if row is None:
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
             )
-        elif row[0] != str(FORMAT_VERSION):
+            return
+        text = _str(row[0])
+        version = int(text) if text.isdigit() else 0
+        if not 1 <= version <= FORMAT_VERSION:
             raise StorageError(
-                f"findings store format {row[0]} is not supported (this build reads "
-                f"{FORMAT_VERSION})",
+                f"findings store format {text} is not supported (this build reads "
+                f"{FORMAT_VERSION} and upgrades older ones)",
                 location=self.location,
             )
+        while version < FORMAT_VERSION:
+            for statement in UPGRADE_STATEMENTS[version]:
+                self._db.execute(statement)
+            version += 1
+        self._db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),)
+        )
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -271,18 +298,35 @@ class SqlFindingsStore:
 
     def _insert_token(self, token: TokenRecord) -> None:
         self._db.execute(
-            f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                token.id,
-                token.role.value,
-                token.salt,
-                token.digest,
-                token.created_ns,
-                token.expires_ns,
-                token.used_ns,
-                token.label,
+                *(token.id, token.role.value, token.salt, token.digest, token.created_ns),
+                *(token.expires_ns, token.used_ns, token.label, token.last_used_ns),
+                token.revoked_ns,
             ),
         )
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created_ns, id"
+            ).fetchall()
+        return [_token(row) for row in rows]
+
+    def revoke_token(self, token_id: str, *, now_ns: int) -> bool:
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE tokens SET revoked_ns = ? WHERE id = ? AND revoked_ns = 0",
+                (now_ns, token_id),
+            )
+            return cursor.rowcount == 1
+
+    def touch_token(self, token_id: str, *, now_ns: int) -> bool:
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE tokens SET last_used_ns = ? WHERE id = ?", (now_ns, token_id)
+            )
+            return cursor.rowcount == 1
 
     def token(self, token_id: str) -> TokenRecord | None:
         with self._lock:
@@ -295,7 +339,7 @@ class SqlFindingsStore:
         with self._write():
             cursor = self._db.execute(
                 "UPDATE tokens SET used_ns = ? WHERE id = ? AND role = ? AND used_ns = 0 "
-                "AND (expires_ns = 0 OR expires_ns > ?)",
+                "AND revoked_ns = 0 AND (expires_ns = 0 OR expires_ns > ?)",
                 (now_ns, token_id, Role.ENROLL.value, now_ns),
             )
             return cursor.rowcount == 1

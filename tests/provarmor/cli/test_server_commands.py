@@ -1,3 +1,4 @@
+import json
 import socket
 import sqlite3
 import subprocess
@@ -56,3 +57,33 @@ def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path):
     assert "without TLS" in message
     assert "--insecure-no-tls" in message
     assert not state.exists()  # refused before anything was made
+
+
+def test_token_list_and_revoke(tmp_path):
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    runner = CliRunner()
+    made = runner.invoke(
+        server_app, ["token", "create", "--role", "admin", "--label", "ops", "--db", db]
+    )
+    assert made.exit_code == 0, made.output
+    token_id = made.output.strip().split(".")[1]
+    never = runner.invoke(server_app, ["token", "create", "--valid-days", "0", "--db", db])
+    assert never.exit_code == 0, never.output
+    listed = runner.invoke(server_app, ["token", "list", "--json", "--db", db])
+    assert listed.exit_code == 0, listed.output
+    rows = {row["id"]: row for row in json.loads(listed.output)}
+    assert rows[token_id]["role"] == "admin"
+    assert rows[token_id]["label"] == "ops"
+    assert rows[token_id]["expires_ns"] > 0  # the default lifetime
+    assert rows[never.output.strip().split(".")[1]]["expires_ns"] == 0
+    assert rows[token_id]["last_used_ns"] == 0
+    assert rows[token_id]["revoked_ns"] == 0
+    table = runner.invoke(server_app, ["token", "list", "--db", db])
+    assert token_id in table.output
+    assert "never used" in table.output
+    revoked = runner.invoke(server_app, ["token", "revoke", token_id, "--db", db])
+    assert revoked.exit_code == 0, revoked.output
+    listed = runner.invoke(server_app, ["token", "list", "--json", "--db", db])
+    assert {row["id"]: row for row in json.loads(listed.output)}[token_id]["revoked_ns"] > 0
+    again = runner.invoke(server_app, ["token", "revoke", "0123456789abcdef", "--db", db])
+    assert again.exit_code != 0
