@@ -34,6 +34,7 @@ from provarmor.model.event import Event
 from provarmor.outputs.alert_formats import ecs_alert
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
 from provarmor.sources.procfs import read_host_identity
+from provarmor.storage.private import private_dir
 
 log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 262_144
@@ -67,7 +68,7 @@ class AgentRun:
 
 
 def _open_state(run: AgentRun) -> None:
-    run.settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(run.settings.state_dir)
     run.host_id = read_host_identity().id
 
 

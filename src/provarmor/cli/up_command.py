@@ -36,6 +36,7 @@ from provarmor.manager.auth import Role
 from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.tls import check_plain_http
 from provarmor.model.errors import ConfigError
+from provarmor.storage.private import private_dir
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def up(
     settings = server_settings(state_dir=state_dir / "manager", listen=listen)
     host, port = settings.listen_address()
     check_plain_http(host, tls=False, insecure=False)  # up serves plain HTTP: loopback only
+    private_dir(state_dir)
     store = open_manager_store(settings)
     app = create_app(settings, store)
     server, thread = _serve(app, host=host, port=port)

@@ -49,6 +49,7 @@ from provarmor.model.errors import ParseError, ProvArmorError
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
 from provarmor.pipeline.analysis import Analysis, Finding, IncidentUpdate
+from provarmor.storage.private import private_dir
 from provarmor.storage.urls import open_graph_store
 
 _encoder = msgspec.json.Encoder()
@@ -101,7 +102,7 @@ def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
             separator = "&" if "?" in base else "?"
             return open_graph_store(f"{base}{separator}schema={schema or 'provarmor'}_{name}")
         directory = state_dir / "graphs"
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         return open_graph_store(directory / f"{name}.db")
 
     return open_host

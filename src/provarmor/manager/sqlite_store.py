@@ -1,4 +1,5 @@
-"""The findings store in one SQLite file (WAL mode): the embedded default."""
+"""The findings store in one SQLite file (WAL mode): the embedded default, made (with its
+folders) readable by its owner only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from provarmor.manager.sql_store import Cursor, SqlFindingsStore
 from provarmor.model.errors import StorageError
+from provarmor.storage.private import private_dir, private_file
 
 
 class SqliteDialect:
@@ -17,7 +19,8 @@ class SqliteDialect:
     def __init__(self, path: Path) -> None:
         self.location = str(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            private_file(path)
             self._connection = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30
             )

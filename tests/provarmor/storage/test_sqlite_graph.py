@@ -1,6 +1,8 @@
 """SQLite-only behaviour; what every store does is in test_graph_stores.py."""
 
+import os
 import sqlite3
+import stat
 
 import pytest
 
@@ -42,4 +44,18 @@ def test_format_version_1_fixture_still_opens(data_dir, tmp_path):
     found = store.event_edge("fixture-connect")
     assert found is not None
     assert found[0].dst == "sock:127.0.0.1:80"
+    store.close()
+
+
+def test_new_file_and_its_journals_are_owner_only(tmp_path):
+    old = os.umask(0o022)  # the usual umask: without care, a 0644 file
+    try:
+        store = SqliteGraphStore(tmp_path / "graph.db")
+    finally:
+        os.umask(old)
+    files = sorted(tmp_path.glob("graph.db*"))
+    assert [p.name for p in files][:2] == ["graph.db", "graph.db-shm"]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {
+        p.name: 0o600 for p in files
+    }
     store.close()
