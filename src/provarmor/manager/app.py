@@ -55,6 +55,8 @@ def create_app(
         title="ProvArmor manager",
         version=__version__,
         description="Agent enrolment and upload; hosts, events, alerts, incidents, graph.",
+        docs_url=None,  # /docs is served by the console, from vendored files
+        redoc_url=None,
     )
     app.state.context = context
     for router in ROUTERS:
