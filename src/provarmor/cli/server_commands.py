@@ -87,9 +87,7 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         host, port = settings.listen_address()
     except ValueError:
         raise ConfigError("listen must be host:port", location="manager.listen") from None
-    warning = check_plain_http(
-        host, tls=settings.tls_cert is not None, insecure=insecure_no_tls
-    )
+    warning = check_plain_http(host, tls=settings.tls_cert is not None, insecure=insecure_no_tls)
     if warning is not None:
         console.print(f"[bold red]{warning}[/bold red]", highlight=False)
     store = open_manager_store(settings)

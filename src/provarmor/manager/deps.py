@@ -16,7 +16,6 @@ from provarmor.manager.metrics import ManagerMetrics
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
 
-
 LAST_USED_RESOLUTION_NS = 60 * 1_000_000_000
 """A token's last use is written at most once a minute (not on every request)."""
 

@@ -3,8 +3,8 @@
 The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
 time buckets, ``lower(..) LIKE .. ESCAPE`` for case-insensitive literal search); a
 :class:`Dialect` supplies what differs: the connection, the placeholder style, the
-auto-increment key and how a write transaction begins. One connection is shared behind a lock: FastAPI calls the
-store from worker threads.
+auto-increment key and how a write transaction begins. One connection is shared behind a
+lock: FastAPI calls the store from worker threads.
 """
 
 # SQL text is assembled only from the column lists and table names of this module; every
@@ -87,8 +87,8 @@ CREATE TABLE IF NOT EXISTS incident_changes (
 );
 """
 
-_TOKEN_COLUMNS = (  # noqa: S105 (column names)
-    "id, role, salt, digest, created_ns, expires_ns, used_ns, label, last_used_ns, revoked_ns"
+_TOKEN_COLUMNS = (
+    "id, role, salt, digest, created_ns, expires_ns, used_ns, label, last_used_ns, revoked_ns"  # noqa: S105 (column names)
 )
 _AGENT_COLUMNS = (
     "id, host_id, hostname, enrolled_ns, acked_sequence, last_seen_ns, status_json, status_ns"

@@ -6,9 +6,10 @@ and only then are the batch's signals handed to the incident engine, so a campai
 always finds the edges of the events that raised its signals. A failed graph write leaves the
 detectors and the incident engine as they were before the batch (they have not seen it) and
 the store rolled back; the builder, which had counted the batch as written, is replaced by a
-fresh one that continues the edge ids, so the batch can be fed again. A batch ends after ``BATCH_EVENTS`` events or
-``BATCH_SECONDS`` of event time, whichever comes first, which bounds the delay from an event
-to the incident update it causes.
+fresh one that continues the edge ids, so the batch can be fed again.
+
+A batch ends after ``BATCH_EVENTS`` events or ``BATCH_SECONDS`` of event time, whichever comes
+first, which bounds the delay from an event to the incident update it causes.
 
 Each incident update carries its latency: the event time from the earliest signal of the batch
 that it took in to the batch's last event, plus the wall-clock seconds the batch took to

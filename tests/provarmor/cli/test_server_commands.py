@@ -48,9 +48,20 @@ def test_token_and_enrollment_token_are_printed_and_stored_hashed(tmp_path):
 def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path):
     state = tmp_path / "state"
     result = subprocess.run(
-        [sys.executable, "-m", "provarmor", "server", "--listen", f"0.0.0.0:{free_port()}",
-         "--state-dir", str(state)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "provarmor",
+            "server",
+            "--listen",
+            f"0.0.0.0:{free_port()}",
+            "--state-dir",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2, result.stderr
     message = " ".join(result.stderr.split())

@@ -36,9 +36,7 @@ def server(tmp_path_factory, kit):
     store = open_findings_store(settings.effective_database_url())
     app = create_app(settings, store, kit=kit)
     port = _free_port()
-    running = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    )
+    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

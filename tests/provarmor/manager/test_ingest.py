@@ -83,14 +83,15 @@ def small_disk(tmp_path):
 def _fill(directory: Path) -> Path:
     """Take every free byte of ``directory``'s filesystem; the file to delete to free them."""
     filler = directory / "filler"
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+    with filler.open("wb", buffering=0) as out, pytest.raises(OSError) as full:
+        _write_forever(out)
+    assert full.value.errno == errno.ENOSPC
     return filler
+
+
+def _write_forever(out) -> None:
+    while True:
+        out.write(b"\0" * 65536)
 
 
 # (first line, last line) of each upload: a small first batch, then one too big for the WAL

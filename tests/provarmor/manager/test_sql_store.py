@@ -323,7 +323,9 @@ def test_format_1_store_is_upgraded_on_postgresql(postgres_database):
     first.close()
     base, schema = split_schema(postgres_database)
     with psycopg.connect(base, autocommit=True) as db:  # back to format 1's tokens table
-        db.execute(f'ALTER TABLE "{schema}".tokens DROP COLUMN revoked_ns, DROP COLUMN last_used_ns')
+        db.execute(
+            f'ALTER TABLE "{schema}".tokens DROP COLUMN revoked_ns, DROP COLUMN last_used_ns'
+        )
         db.execute(f"UPDATE \"{schema}\".meta SET value = '1' WHERE key = 'format_version'")
     upgraded = open_findings_store(postgres_database)
     try:

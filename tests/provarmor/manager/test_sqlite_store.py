@@ -81,6 +81,4 @@ def test_store_file_its_journals_and_new_folders_are_private(tmp_path):
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     files = list(path.parent.iterdir())
     assert path in files
-    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {
-        p.name: 0o600 for p in files
-    }
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}

@@ -55,7 +55,5 @@ def test_new_file_and_its_journals_are_owner_only(tmp_path):
         os.umask(old)
     files = sorted(tmp_path.glob("graph.db*"))
     assert [p.name for p in files][:2] == ["graph.db", "graph.db-shm"]
-    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {
-        p.name: 0o600 for p in files
-    }
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}
     store.close()

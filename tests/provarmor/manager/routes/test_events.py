@@ -53,9 +53,7 @@ def _fields(row):
 
 def test_percent_and_underscore_in_search_text_match_literally(loaded, lab_lines):
     events = [json.loads(line) for line in lab_lines]
-    with_underscore = [
-        e for e in events if "_" in (e.get("file") or {}).get("path", "")
-    ]
+    with_underscore = [e for e in events if "_" in (e.get("file") or {}).get("path", "")]
     assert with_underscore  # the capture has paths with "_" to find
     for text in ("%", "_", "%_%", "s_s"):
         found = loaded.get("/events", q=text, limit=1000).json()

@@ -89,7 +89,9 @@ def test_admin_revokes_a_token_and_it_stops_working_at_once(manager):
     ).json()
     assert manager.get("/alerts", token=made["token"]).status_code == 200
     analyst = manager.token(Role.ANALYST)
-    refused = manager.client.delete(f"/api/v1/tokens/{made['id']}", headers=manager.headers(analyst))
+    refused = manager.client.delete(
+        f"/api/v1/tokens/{made['id']}", headers=manager.headers(analyst)
+    )
     assert refused.status_code == 403
     before = time.time_ns()
     revoked = manager.client.delete(
@@ -117,14 +119,22 @@ def test_revoking_an_agent_credential_cuts_the_agent_off(manager, lab_lines):
 
 def test_token_list_shows_last_use_and_never_a_secret(manager):
     made = manager.client.post(
-        "/api/v1/tokens", json={"role": "analyst", "label": "ci"}, headers=manager.headers(manager.admin)
+        "/api/v1/tokens",
+        json={"role": "analyst", "label": "ci"},
+        headers=manager.headers(manager.admin),
     ).json()
     row = _listed(manager, made["id"])
     assert row["last_used_ns"] == 0
     assert row["label"] == "ci"
     assert row["role"] == "analyst"
     assert set(row) == {
-        "id", "role", "label", "created_ns", "expires_ns", "last_used_ns", "revoked_ns"
+        "id",
+        "role",
+        "label",
+        "created_ns",
+        "expires_ns",
+        "last_used_ns",
+        "revoked_ns",
     }
     before = time.time_ns()
     assert manager.get("/alerts", token=made["token"]).status_code == 200
