@@ -186,10 +186,10 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
     )
 
 
-def _result(batch: BatchCommit) -> IngestResult:
+def _result(batch: BatchCommit, *, stored: bool) -> IngestResult:
     return IngestResult(
         acked_sequence=batch.sequence,
-        duplicate=False,
+        duplicate=not stored,
         events=len(batch.events),
         alerts=len(batch.alerts),
         incidents=len(batch.incidents),
@@ -235,9 +235,9 @@ class Ingestor:
         with host.lock:
             if host.unstored is not None:
                 pending = host.unstored
-                self._commit(host, pending)
+                stored = self._commit(host, pending)
                 if (pending.agent_id, pending.sequence) == (agent.id, sequence):
-                    return _result(pending)
+                    return _result(pending, stored=stored)
             current = self.store.agent(agent.id)
             acked = current.acked_sequence if current is not None else 0
             if sequence <= acked:
@@ -252,12 +252,10 @@ class Ingestor:
                     len(events),
                 )
                 batch = self._batch(agent, sequence, events)
-                self._commit(host, batch)
-                return _result(batch)
+                return _result(batch, stored=self._commit(host, batch))
             findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
             batch = self._batch(agent, sequence, events, findings=findings, tag=host.tag)
-            self._commit(host, batch)
-        return _result(batch)
+            return _result(batch, stored=self._commit(host, batch))
 
     def _batch(
         self,
@@ -282,11 +280,13 @@ class Ingestor:
             incidents=[incident_row(i, tag=tag) for i in latest.values()],
         )
 
-    def _commit(self, host: HostAnalysis, batch: BatchCommit) -> None:
-        """Commit ``batch``; it stays the host's unstored batch until that succeeds."""
+    def _commit(self, host: HostAnalysis, batch: BatchCommit) -> bool:
+        """Commit ``batch`` (False: the agent's acknowledged sequence already reached it);
+        it stays the host's unstored batch until that succeeds."""
         host.unstored = batch
-        self.store.commit_batch(batch)
+        stored = self.store.commit_batch(batch)
         host.unstored = None
+        return stored
 
     def close(self) -> None:
         with self._lock:

@@ -219,3 +219,26 @@ def test_failed_write_on_either_side_is_rolled_back(manager, reference, lines, s
         assert answer.status_code == 200, answer.text
     assert _graph(manager) == reference[0]
     assert _findings(manager) == reference[1]
+
+
+def test_restart_after_a_failed_findings_commit_stores_the_events_once(
+    make_manager, small_disk, reference, lines, tmp_path
+):
+    state, database = tmp_path / "state", small_disk / "manager.db"
+    manager = make_manager(state, database=database)
+    agent_id, credential = manager.enroll()
+    assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
+    filler = _fill(small_disk)
+    assert _upload(manager, agent_id, credential, lines, SPLITS[1]).status_code == 503
+    filler.unlink()
+    restarted = make_manager(state, database=database)  # the unstored findings are gone
+    for split in SPLITS[1:]:
+        answer = _upload(restarted, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+    # every event is in the graph once; the restarted builder may cut a flow's edge anew
+    graph = _graph(restarted)
+    assert graph["events_in_edges"] == reference[0]["events_in_edges"]
+    assert graph["indexed"] == reference[0]["indexed"]
+    events, alerts = _findings(restarted)
+    assert events == reference[1][0] == len(lines)
+    assert set(alerts) <= set(reference[1][1])  # the lost batch's alerts are missing, no more

@@ -93,7 +93,6 @@ def mount_console(app: FastAPI) -> None:
     load Swagger UI from a CDN with inline script)."""
     assets = load_assets()
     index = assets["index.html"]
-
     docs = assets["docs.html"]
 
     def console_index(request: Request) -> Response:
