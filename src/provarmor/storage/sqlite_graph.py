@@ -256,12 +256,12 @@ class SqliteGraphStore:
             if meta:
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
             db.execute("COMMIT")
-        except (sqlite3.DatabaseError, StorageError) as exc:
+        except BaseException as exc:
             if db.in_transaction:
-                db.execute("ROLLBACK")
-            if isinstance(exc, StorageError):
-                raise
-            raise StorageError(f"cannot write graph batch: {exc}", location=self.path) from None
+                db.execute("ROLLBACK")  # whatever failed, the connection stays usable
+            if isinstance(exc, sqlite3.DatabaseError | OverflowError):
+                raise StorageError(f"cannot write graph batch: {exc}", location=self.path) from None
+            raise
         self._keys.update(fresh)  # only keys of committed rows are cached
 
     def _key(self, node_id: str) -> int:

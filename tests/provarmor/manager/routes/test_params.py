@@ -1,5 +1,7 @@
 """The shared query parameters: time bounds (ns or ISO-8601 with an offset) and paging."""
 
+import json
+
 import pytest
 
 from provarmor.manager.deps import ApiError
@@ -112,3 +114,16 @@ def test_batch_sequence_over_64_bits_is_a_400(manager, value):
     latest = manager.upload(agent_id, credential, sequence=2**63 - 1, body=b"")
     assert latest.status_code == 200, latest.text
     assert latest.json()["acked_sequence"] == 2**63 - 1
+
+
+def test_event_field_over_64_bits_is_a_400_and_later_batches_are_taken(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    event = json.loads(lab_lines[5])
+    event["@timestamp"] = 2**63 + 5
+    bad = manager.upload(agent_id, credential, sequence=1, body=json.dumps(event).encode())
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["field"] == "batch:1"
+    assert "@timestamp" in bad.json()["error"]
+    good = manager.upload(agent_id, credential, sequence=1, body=b"".join(lab_lines[:50]))
+    assert good.status_code == 200, good.text
+    assert good.json()["events"] == 50
