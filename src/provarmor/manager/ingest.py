@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import threading
 import time
@@ -108,16 +109,28 @@ def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
     return open_host
 
 
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+"""A NUL escape in JSON text (after an even run of backslashes, so not itself escaped)."""
+
+
+def without_nul(line: bytes) -> bytes:
+    """``line`` (JSON) with every NUL character in its strings written as U+FFFD: PostgreSQL
+    cannot store NUL in text, and SQLite's text functions stop at one."""
+    if b"\\u0000" not in line:
+        return line
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", line)
+
+
 def parse_batch(body: bytes, *, host_id: str, max_events: int) -> list[Event]:
-    """Decode NDJSON events; the first bad line raises :class:`ParseError` naming it
-    (``batch:LINE``). Every event must belong to ``host_id``."""
+    """Decode NDJSON events (NUL characters become U+FFFD); the first bad line raises
+    :class:`ParseError` naming it (``batch:LINE``). Every event must belong to ``host_id``."""
     events: list[Event] = []
     for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
         if len(events) >= max_events:
             raise BatchTooLarge(f"more than {max_events} events in one batch")
-        event = parse_json_event(line, location=f"batch:{number}")
+        event = parse_json_event(without_nul(line), location=f"batch:{number}")
         if event.host.id != host_id:
             raise ParseError(
                 f"event of host {event.host.id!r} uploaded by an agent of host {host_id!r}",
