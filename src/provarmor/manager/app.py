@@ -23,6 +23,7 @@ from provarmor.manager.metrics import ManagerMetrics
 from provarmor.manager.routes import ROUTERS
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
+from provarmor.model.errors import StorageError
 
 API_PREFIX = "/api/v1"
 
@@ -98,12 +99,17 @@ def _add_error_handlers(app: FastAPI) -> None:
             400, f"{'.'.join(location)}: {first.get('msg', 'invalid')}", ".".join(location)
         )
 
+    async def store_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StorageError)
+        return _error(503, f"store unavailable: {exc.message}")
+
     async def body_too_large(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BodyTooLarge)
         return too_large_response(exc.limit)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(BodyTooLarge, body_too_large)
+    app.add_exception_handler(StorageError, store_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 
