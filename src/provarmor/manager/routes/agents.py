@@ -16,7 +16,7 @@ from provarmor.manager.deps import ApiError, ManagerContext, get_context, requir
 from provarmor.manager.ingest import BatchTooLarge, IngestResult
 from provarmor.manager.routes.params import parse_int64
 from provarmor.manager.store import AgentRecord, TokenRecord
-from provarmor.model.errors import ParseError, StorageError
+from provarmor.model.errors import ParseError
 
 router = APIRouter(tags=["agents"])
 
@@ -148,8 +148,6 @@ async def upload(
     except BatchTooLarge as exc:
         metrics.uploads.labels(result="rejected").inc()
         raise ApiError(413, str(exc), field="body") from None
-    except StorageError as exc:
-        raise ApiError(503, f"store unavailable: {exc.message}") from None
     if result.duplicate:
         metrics.uploads.labels(result="duplicate").inc()
     else:
