@@ -1,9 +1,14 @@
 import json
+import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import uuid
 
+import pytest
 from cryptography import x509
 from typer.testing import CliRunner
 
@@ -98,3 +103,60 @@ def test_token_list_and_revoke(tmp_path):
     assert {row["id"]: row for row in json.loads(listed.output)}[token_id]["revoked_ns"] > 0
     again = runner.invoke(server_app, ["token", "revoke", "0123456789abcdef", "--db", db])
     assert again.exit_code != 0
+
+
+@pytest.fixture
+def own_namespace():
+    """A network namespace of this test's own, its loopback up and holding 10.200.0.1 (an
+    address that is not loopback, reachable from inside the namespace only)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("a network namespace needs root and iproute2")
+    name = f"pa-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        inside = ["ip", "netns", "exec", name]
+        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run([*inside, "ip", "addr", "add", "10.200.0.1/32", "dev", "lo"], check=True)
+        yield inside
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def test_forced_plain_http_on_a_non_loopback_address_serves_with_a_warning(own_namespace, tmp_path):
+    server = subprocess.Popen(
+        [
+            *own_namespace,
+            sys.executable,
+            "-m",
+            "provarmor",
+            "server",
+            "--listen",
+            "10.200.0.1:8443",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--insecure-no-tls",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        probe = [
+            sys.executable,
+            "-c",
+            "import httpx; print(httpx.get("
+            "'http://10.200.0.1:8443/healthz', timeout=2).json()['status'])",
+        ]
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline and server.poll() is None:
+            answer = subprocess.run([*own_namespace, *probe], capture_output=True, text=True)
+            if answer.returncode == 0:
+                break
+            time.sleep(0.2)
+        assert answer is not None and answer.stdout.strip() == "ok", answer
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    message = " ".join(stderr.split())
+    assert "warning: listening on 10.200.0.1 without TLS (--insecure-no-tls)" in message
