@@ -52,13 +52,9 @@ def _fields(row):
 
 
 def test_percent_and_underscore_in_search_text_match_literally(loaded, lab_lines):
-    events = [json.loads(line) for line in lab_lines]
-    with_underscore = [e for e in events if "_" in (e.get("file") or {}).get("path", "")]
-    assert with_underscore  # the capture has paths with "_" to find
-    for text in ("%", "_", "%_%", "s_s"):
+    everything = len(lab_lines)
+    for text in ("%", "_", "%_%", "s_s", "\\"):
         found = loaded.get("/events", q=text, limit=1000).json()
-        assert len(found) < len(events)
+        assert len(found) < min(everything, 1000), text  # not a wildcard
         assert all(text in _fields(row).lower() for row in found), text
-    underscored = loaded.get("/events", q="_", limit=1000).json()
-    assert underscored
-    assert loaded.get("/events", q="\\", limit=1000).status_code == 200
+    assert loaded.get("/events", q="_", limit=1000).json()  # the capture has "_" to find
