@@ -36,6 +36,7 @@ from provarmor.model.event import Event
 from provarmor.outputs.alert_formats import ecs_alert
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
 from provarmor.sources.procfs import read_host_identity
+from provarmor.storage.private import private_dir
 
 if TYPE_CHECKING:
     from provarmor.agent.learning_sink import LearningSink
@@ -77,7 +78,7 @@ class AgentRun:
 
 
 def _open_state(run: AgentRun) -> None:
-    run.settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(run.settings.state_dir)
     run.host_id = read_host_identity().id
 
 

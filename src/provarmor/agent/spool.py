@@ -54,6 +54,7 @@ from provarmor.model import codec
 from provarmor.model.errors import ConfigError, StorageError
 from provarmor.model.event import Event, Process
 from provarmor.pipeline.queues import gap_event
+from provarmor.storage.private import private_dir
 
 SPOOL_FORMAT_VERSION = 1
 SEGMENT_MAGIC = b"PASP"
@@ -408,7 +409,7 @@ class Spool:
         self.close()
 
     def _open(self, consumers: list[str]) -> None:
-        self._directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self._directory)
         self._lock_fd = os.open(self._directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,6 +28,7 @@ from provarmor.manager.client import ManagerClient
 from provarmor.manager.uplink import UploadSink
 from provarmor.model.errors import ConfigError
 from provarmor.sources.procfs import read_host_identity
+from provarmor.storage.private import private_dir
 
 console = Console()
 agent_app = typer.Typer(help="The live endpoint agent (root).")
@@ -99,7 +100,7 @@ def agent(  # noqa: PLR0913
 
 def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:
     """The manager sink: enrol on first contact, then reuse the saved credential."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.state_dir)
     saved = settings.state_dir / "manager-credential.json"
     client = ManagerClient(url, ca_file=ca)
     if saved.exists():

@@ -4,27 +4,31 @@ tokens, make TLS certificates, and export analysts' confirmed exceptions."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
+from provarmor.manager.deps import ApiError
 from provarmor.manager.detectors import DetectionKit, load_detection
 from provarmor.manager.routes.exceptions import exceptions_yaml
-from provarmor.manager.routes.tokens import create_token
+from provarmor.manager.routes.tokens import TokenOut, create_token, revoke_token
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.sql_store import SqlFindingsStore
-from provarmor.manager.tls import write_certificates
+from provarmor.manager.tls import check_plain_http, write_certificates
 from provarmor.model.errors import ConfigError
 
 console = Console(stderr=True)
 server_app = typer.Typer(help="The manager service: API for agents and analysts.")
-token_app = typer.Typer(help="User API tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 server_app.add_typer(token_app, name="token")
 exceptions_app = typer.Typer(help="Analysts' exceptions.", no_args_is_help=True)
 server_app.add_typer(exceptions_app, name="exceptions")
@@ -66,6 +70,12 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
     model: Annotated[Path | None, typer.Option(help="Anomaly model bundle.")] = None,
+    insecure_no_tls: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-tls", help="Allow plain HTTP on a non-loopback address (warns)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (OpenAPI at /docs). On the first start an admin token is made and
     printed once."""
@@ -87,9 +97,17 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         host, port = settings.listen_address()
     except ValueError:
         raise ConfigError("listen must be host:port", location="manager.listen") from None
+    warning = check_plain_http(host, tls=settings.tls_cert is not None, insecure=insecure_no_tls)
+    if warning is not None:
+        console.print(f"[bold red]{warning}[/bold red]", highlight=False)
     store = open_manager_store(settings)
     if not store.has_admin():
-        issued = create_token(store, role=Role.ADMIN, label="first admin")
+        issued = create_token(
+            store,
+            role=Role.ADMIN,
+            label="first admin",
+            valid_ns=settings.user_token_seconds * 1_000_000_000,
+        )
         console.print("first start: admin token (shown once, keep it):")
         typer.echo(issued.token)
     app = create_app(settings, store, kit=detection_kit(settings))
@@ -113,17 +131,77 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
 def token_create(
     role: Annotated[Role, typer.Option(help="analyst or admin.")] = Role.ANALYST,
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    valid_days: Annotated[
+        float | None,
+        typer.Option(min=0, help="Lifetime in days; 0: never expires (default from config)."),
+    ] = None,
     db: DbOption = None,
     state_dir: StateOption = None,
 ) -> None:
     """Make a user API token and print it (once)."""
     if role not in (Role.ANALYST, Role.ADMIN):
         raise ConfigError("a user token is analyst or admin", location="--role")
-    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    settings = server_settings(database_url=db, state_dir=state_dir)
+    seconds = settings.user_token_seconds if valid_days is None else valid_days * 86_400
+    store = open_manager_store(settings)
     try:
-        typer.echo(create_token(store, role=role, label=label).token)
+        issued = create_token(store, role=role, label=label, valid_ns=int(seconds * 1e9))
+        typer.echo(issued.token)
     finally:
         store.close()
+
+
+def _when(ns: int, *, zero: str) -> str:
+    if not ns:
+        return zero
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@token_app.command("list")
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+    db: DbOption = None,
+    state_dir: StateOption = None,
+) -> None:
+    """Every token (user, agent, enrolment): role, label, created, expires, last used,
+    revoked. Never a secret."""
+    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    try:
+        rows = [TokenOut.of(record) for record in store.tokens()]
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([row.model_dump() for row in rows], indent=2))
+        return
+    table = Table("id", "role", "label", "created", "expires", "last used", "revoked")
+    for row in rows:
+        table.add_row(
+            row.id,
+            row.role,
+            row.label,
+            _when(row.created_ns, zero="-"),
+            _when(row.expires_ns, zero="never"),
+            _when(row.last_used_ns, zero="never used"),
+            _when(row.revoked_ns, zero="-"),
+        )
+    Console(width=200).print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (its second part).")],
+    db: DbOption = None,
+    state_dir: StateOption = None,
+) -> None:
+    """Revoke a token (user, agent credential or enrolment) at once."""
+    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    try:
+        revoke_token(store, token_id)
+    except ApiError:
+        raise ConfigError("no such token", location=token_id) from None
+    finally:
+        store.close()
+    console.print(f"revoked {token_id}")
 
 
 @server_app.command("enrollment-token")

@@ -43,8 +43,10 @@ from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.ingest import Ingestor
 from provarmor.manager.routes.tokens import create_token
+from provarmor.manager.tls import check_plain_http
 from provarmor.model.errors import ConfigError
 from provarmor.sources.procfs import read_host_identity
+from provarmor.storage.private import private_dir
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -115,6 +117,8 @@ def up(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(state_dir=state_dir / "manager", listen=listen)
     host, port = settings.listen_address()
+    check_plain_http(host, tls=False, insecure=False)  # up serves plain HTTP: loopback only
+    private_dir(state_dir)
     store = open_manager_store(settings)
     kit = detection_kit(settings)
     app = create_app(settings, store, kit=kit)

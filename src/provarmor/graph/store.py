@@ -27,8 +27,10 @@ class GraphStats:
 
 
 class GraphStore(Protocol):
-    def apply(self, delta: GraphDelta) -> None:
-        """Write one batch of changes (nodes upserted, edges inserted or updated)."""
+    def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None:
+        """Write one batch of changes (nodes upserted, edges inserted or updated) in one
+        transaction, with ``meta`` entries (a consumer's input position) when the store
+        keeps them: all of it is written, or (raising) none of it."""
 
     def node(self, node_id: str) -> Node | None: ...
 
@@ -69,7 +71,8 @@ class MemoryGraphStore:
         self._event_edge: dict[str, tuple[int, int]] = {}
         self.gaps: list[tuple[str, int, int]] = []
 
-    def apply(self, delta: GraphDelta) -> None:
+    def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None:
+        del meta  # positions matter to persistent stores only
         for node in delta.nodes:
             old = self.nodes.get(node.id)
             copy = msgspec.structs.replace(node)

@@ -1,5 +1,6 @@
 """The manager's FastAPI application: :func:`create_app` wires the routes, the error format,
-request metrics, ``/healthz``, ``/metrics`` and the OpenAPI pages (``/docs``)."""
+request metrics, the request body limit, ``/healthz``, ``/metrics`` and the OpenAPI pages
+(``/docs``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from provarmor import __version__
+from provarmor.manager.body_limit import BodyLimit, BodyTooLarge, too_large_response
 from provarmor.manager.console import mount_console
 from provarmor.manager.deps import ApiError, ManagerContext
 from provarmor.manager.detectors import DetectionKit, load_detection
@@ -21,6 +23,7 @@ from provarmor.manager.metrics import ManagerMetrics
 from provarmor.manager.routes import ROUTERS
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
+from provarmor.model.errors import StorageError
 
 API_PREFIX = "/api/v1"
 
@@ -54,11 +57,19 @@ def create_app(
         title="ProvArmor manager",
         version=__version__,
         description="Agent enrolment and upload; hosts, events, alerts, incidents, graph.",
+        docs_url=None,  # /docs is served by the console, from vendored files
+        redoc_url=None,
     )
     app.state.context = context
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_error_handlers(app)
+    # inside the metrics middleware (added after it), whose task group would wrap the error
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_request_bytes,
+        routes=[(f"{API_PREFIX}/agents/[^/]+/batches", settings.max_upload_bytes)],
+    )
     _add_metrics(app, context)
     mount_console(app)
     return app
@@ -89,7 +100,17 @@ def _add_error_handlers(app: FastAPI) -> None:
             400, f"{'.'.join(location)}: {first.get('msg', 'invalid')}", ".".join(location)
         )
 
+    async def store_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StorageError)
+        return _error(503, f"store unavailable: {exc.message}")
+
+    async def body_too_large(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BodyTooLarge)
+        return too_large_response(exc.limit)
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(BodyTooLarge, body_too_large)
+    app.add_exception_handler(StorageError, store_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 

@@ -16,6 +16,9 @@ from provarmor.manager.metrics import ManagerMetrics
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
 
+LAST_USED_RESOLUTION_NS = 60 * 1_000_000_000
+"""A token's last use is written at most once a minute (not on every request)."""
+
 
 class ApiError(Exception):
     """Answered as ``{"error": message, "field": field}`` with ``status``."""
@@ -43,21 +46,26 @@ def get_context(request: Request) -> ManagerContext:
 
 
 def authenticate(request: Request) -> Principal:
-    """The caller named by the Bearer token; 401 for a missing, malformed, unknown, expired
-    or wrong token (one message for all, so the answer tells nothing about which)."""
+    """The caller named by the Bearer token; 401 for a missing, malformed, unknown, expired,
+    revoked or wrong token (one message for all, so the answer tells nothing about which).
+    Records when the token was last used."""
     refused = ApiError(401, "missing or invalid bearer token", field="Authorization")
     text = bearer_token(request.headers.get("authorization"))
     parts = split_token(text) if text is not None else None
     if parts is None:
         raise refused
     token_id, secret = parts
-    record = get_context(request).store.token(token_id)
-    if record is None or record.role is Role.ENROLL:
+    store = get_context(request).store
+    record = store.token(token_id)
+    if record is None or record.role is Role.ENROLL or record.revoked_ns:
         raise refused
-    if record.expires_ns and record.expires_ns <= time.time_ns():
+    now = time.time_ns()
+    if record.expires_ns and record.expires_ns <= now:
         raise refused
     if not secret_matches(secret, salt=record.salt, digest=record.digest):
         raise refused
+    if now - record.last_used_ns >= LAST_USED_RESOLUTION_NS:
+        store.touch_token(record.id, now_ns=now)
     return Principal(token_id=record.id, role=record.role)
 
 

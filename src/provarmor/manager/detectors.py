@@ -28,6 +28,9 @@ from provarmor.pipeline.learning import HostLearning
 class HostGraphStore(PersistentGraphStore, Protocol):
     """A persistent graph store (SQLite file or PostgreSQL schema) holding one host."""
 
+    def meta(self, key: str) -> str | None:
+        """A value written with :meth:`apply`'s ``meta`` (``None``: never written)."""
+
     def close(self) -> None: ...
 
 

@@ -18,6 +18,15 @@ after each batch it archives new model versions and checkpoints when due; :meth:
 learning_status` answers from memory, or from the status file for a host not loaded since
 a restart.
 
+Analysis and storage of a batch are one unit. The batch's graph delta is written together
+with the agent's batch sequence (``batch:<agent id>`` in the graph store's meta) before any
+detector sees the batch; if that write fails, the graph is rolled back and the analysis is as
+it was (:meth:`~provarmor.pipeline.analysis.Analysis.feed`), so the re-sent batch is analysed
+afresh. If the findings (events, alerts, incidents) then fail to commit, the host keeps them
+as its unstored batch and commits them before anything else, answering the re-sent batch
+without analysing it twice; after a restart in between, the graph's sequence shows the batch
+is already in the graph, and only its events are stored (its alerts are lost, logged).
+
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across restarts of the manager.
@@ -27,11 +36,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,14 +62,16 @@ from provarmor.manager.store import (
 )
 from provarmor.model.alert import Alert
 from provarmor.model.codec import encode_json, parse_json_event
-from provarmor.model.errors import ParseError, ProvArmorError
+from provarmor.model.errors import ParseError, ProvArmorError, StorageError
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
-from provarmor.pipeline.analysis import Analysis, IncidentUpdate
+from provarmor.pipeline.analysis import Analysis, Finding, IncidentUpdate
 from provarmor.pipeline.learning import STATUS_FILE, HostLearning
+from provarmor.storage.private import private_dir
 from provarmor.storage.urls import open_graph_store
 
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger(__name__)
 
 
 class BatchTooLarge(ProvArmorError):
@@ -94,6 +107,8 @@ class HostAnalysis:
     """The generation of the exception set the analysis applies."""
     counted: Counter[str] = field(default_factory=Counter)
     """Suppressions per exception already committed with earlier batches."""
+    unstored: BatchCommit | None = None
+    """A batch in the graph and the analysis whose findings failed to commit."""
 
     def filters(self) -> list[SuppressingDetector]:
         return [d for d in self.analysis.detectors if isinstance(d, SuppressingDetector)]
@@ -112,6 +127,11 @@ class HostAnalysis:
         fresh = total - self.counted
         self.counted = total
         return dict(fresh)
+
+
+def graph_position(agent_id: str) -> str:
+    """The graph store's meta key for the last batch of ``agent_id`` written to the graph."""
+    return f"batch:{agent_id}"
 
 
 GraphOpener = Callable[[str], HostGraphStore]
@@ -136,22 +156,34 @@ def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
             separator = "&" if "?" in base else "?"
             return open_graph_store(f"{base}{separator}schema={schema or 'provarmor'}_{name}")
         directory = state_dir / "graphs"
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         return open_graph_store(directory / f"{name}.db")
 
     return open_host
 
 
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+"""A NUL escape in JSON text (after an even run of backslashes, so not itself escaped)."""
+
+
+def without_nul(line: bytes) -> bytes:
+    """``line`` (JSON) with every NUL character in its strings written as U+FFFD: PostgreSQL
+    cannot store NUL in text, and SQLite's text functions stop at one."""
+    if b"\\u0000" not in line:
+        return line
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", line)
+
+
 def parse_batch(body: bytes, *, host_id: str, max_events: int) -> list[Event]:
-    """Decode NDJSON events; the first bad line raises :class:`ParseError` naming it
-    (``batch:LINE``). Every event must belong to ``host_id``."""
+    """Decode NDJSON events (NUL characters become U+FFFD); the first bad line raises
+    :class:`ParseError` naming it (``batch:LINE``). Every event must belong to ``host_id``."""
     events: list[Event] = []
     for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
         if len(events) >= max_events:
             raise BatchTooLarge(f"more than {max_events} events in one batch")
-        event = parse_json_event(line, location=f"batch:{number}")
+        event = parse_json_event(without_nul(line), location=f"batch:{number}")
         if event.host.id != host_id:
             raise ParseError(
                 f"event of host {event.host.id!r} uploaded by an agent of host {host_id!r}",
@@ -217,6 +249,16 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
         updated_ts=incident.updated_ts,
         version=incident.version,
         json=_encoder.encode(public).decode(),
+    )
+
+
+def _result(batch: BatchCommit, *, stored: bool) -> IngestResult:
+    return IngestResult(
+        acked_sequence=batch.sequence,
+        duplicate=not stored,
+        events=len(batch.events),
+        alerts=len(batch.alerts),
+        incidents=len(batch.incidents),
     )
 
 
@@ -316,43 +358,79 @@ class Ingestor:
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
         host = self.host(agent.host_id)
         with host.lock:
+            if host.unstored is not None:
+                pending = host.unstored
+                stored = self._commit(host, pending)
+                if (pending.agent_id, pending.sequence) == (agent.id, sequence):
+                    return _result(pending, stored=stored)
             current = self.store.agent(agent.id)
             acked = current.acked_sequence if current is not None else 0
             if sequence <= acked:
                 return IngestResult(acked_sequence=acked, duplicate=True)
             host.take_exceptions(self.exceptions)
-            findings = host.analysis.feed(events) if events else []
+            position = graph_position(agent.id)
+            if sequence <= int(host.store.meta(position) or 0):
+                log.warning(
+                    "batch %d of agent %s is in the graph but its findings were not stored "
+                    "(restart after a failed commit): storing its %d events without alerts",
+                    sequence,
+                    agent.id,
+                    len(events),
+                )
+                batch = self._batch(agent, sequence, events)
+                return _result(batch, stored=self._commit(host, batch))
+            findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
             if host.learning is not None:
                 host.learning.after_batch()
-            alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
-            latest: dict[str, Incident] = {}
-            for finding in findings:
-                if isinstance(finding, IncidentUpdate):
-                    latest[finding.incident.id] = finding.incident
-            batch = BatchCommit(
-                agent_id=agent.id,
-                sequence=sequence,
-                received_ns=time.time_ns(),
-                events=[event_row(e, keep_json=self._keep_json) for e in events],
-                alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
-                incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
-                exception_hits=host.new_hits(),
-            )
-            stored = self.store.commit_batch(batch)
-        return IngestResult(
-            acked_sequence=sequence,
-            duplicate=not stored,
-            events=len(events),
-            alerts=len(alerts),
-            incidents=len(latest),
+            batch = self._batch(agent, sequence, events, findings=findings, host=host)
+            return _result(batch, stored=self._commit(host, batch))
+
+    def _batch(
+        self,
+        agent: AgentRecord,
+        sequence: int,
+        events: list[Event],
+        *,
+        findings: Sequence[Finding] = (),
+        host: HostAnalysis | None = None,
+    ) -> BatchCommit:
+        """The findings to commit; ``host``: the analysis that made them (its tag names the
+        incidents, and the alerts its exceptions suppressed since the last batch count)."""
+        alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
+        latest: dict[str, Incident] = {}
+        for finding in findings:
+            if isinstance(finding, IncidentUpdate):
+                latest[finding.incident.id] = finding.incident
+        return BatchCommit(
+            agent_id=agent.id,
+            sequence=sequence,
+            received_ns=time.time_ns(),
+            events=[event_row(e, keep_json=self._keep_json) for e in events],
+            alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
+            incidents=[incident_row(i, tag=host.tag) for i in latest.values()] if host else [],
+            exception_hits=host.new_hits() if host is not None else {},
         )
+
+    def _commit(self, host: HostAnalysis, batch: BatchCommit) -> bool:
+        """Commit ``batch`` (False: the agent's acknowledged sequence already reached it);
+        it stays the host's unstored batch until that succeeds."""
+        host.unstored = batch
+        stored = self.store.commit_batch(batch)
+        host.unstored = None
+        return stored
 
     def close(self) -> None:
         with self._lock:
             for host in self._hosts.values():
                 with host.lock:
-                    host.store.apply(host.analysis.builder.drain(full=True))
-                    host.store.close()
-                    if host.learning is not None:
-                        host.learning.close()
+                    try:
+                        host.store.apply(host.analysis.builder.drain(full=True))
+                    except StorageError as exc:  # e.g. a full disk: close the rest anyway
+                        log.error(
+                            "host %s: its open graph edges were not stored: %s", host.host_id, exc
+                        )
+                    finally:
+                        host.store.close()
+                        if host.learning is not None:
+                            host.learning.close()
             self._hosts.clear()

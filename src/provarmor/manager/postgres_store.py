@@ -1,7 +1,8 @@
 """The findings store in PostgreSQL (psycopg 3): the production store.
 
 ``?schema=NAME`` in the URL keeps the manager's tables in their own schema (made when
-missing); failures are :class:`StorageError` located at the URL without its password.
+missing); failures are :class:`StorageError` located at the URL without its password. NUL
+characters in values become U+FFFD (:func:`~provarmor.storage.postgres_graph.without_nul`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from psycopg import sql
 
 from provarmor.manager.sql_store import Cursor, SqlFindingsStore
 from provarmor.model.errors import StorageError
-from provarmor.storage.postgres_graph import split_schema
+from provarmor.storage.postgres_graph import split_schema, without_nul
 
 CONNECT_TIMEOUT_S = 5
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -49,14 +50,14 @@ class PostgresDialect:
 
     def execute(self, text: str, parameters: Sequence[object] = ()) -> Cursor:
         try:
-            return self._connection.execute(text.replace("?", "%s"), parameters)
+            return self._connection.execute(text.replace("?", "%s"), without_nul(parameters))
         except psycopg.Error as exc:
             raise StorageError(f"findings store: {exc}", location=self.location) from exc
 
     def executemany(self, text: str, rows: Sequence[Sequence[object]]) -> None:
         try:
             with self._connection.cursor() as cursor:
-                cursor.executemany(text.replace("?", "%s"), rows)
+                cursor.executemany(text.replace("?", "%s"), [without_nul(row) for row in rows])
         except psycopg.Error as exc:
             raise StorageError(f"findings store: {exc}", location=self.location) from exc
 

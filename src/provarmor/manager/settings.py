@@ -24,6 +24,11 @@ class ManagerSettings:
         8 * 1024 * 1024,
         "Largest upload body accepted, compressed and again decompressed (else 413).",
     )
+    max_request_bytes: int = setting(
+        64 * 1024,
+        "Largest body of any other request (enrolment, tokens, notes, status), counted while "
+        "it is read (else 413).",
+    )
     max_batch_events: int = setting(20_000, "Most events one uploaded batch may hold (else 413).")
     tls_cert: Path | None = setting(
         None, "Server certificate (PEM); with `tls_key`, the API is served over HTTPS."
@@ -39,6 +44,11 @@ class ManagerSettings:
         maturity=Maturity.INCUBATING,
     )
     enrollment_token_seconds: int = setting(86_400, "How long an enrolment token stays valid.")
+    user_token_seconds: int = setting(
+        90 * 86_400,
+        "How long a new user API token (analyst, admin) stays valid unless its creator says "
+        "otherwise (0: never expires).",
+    )
     keep_event_json: bool = setting(
         True, "Store each uploaded event's JSON for search results (else indexed fields only)."
     )

@@ -1,10 +1,10 @@
 """SqlFindingsStore: the findings store in SQL, one implementation for SQLite and PostgreSQL.
 
 The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
-time buckets, ``lower(..) LIKE lower(..)`` for case-insensitive search); a :class:`Dialect`
-supplies what differs: the connection, the placeholder style, the auto-increment key and
-how a write transaction begins. One connection is shared behind a lock: FastAPI calls the
-store from worker threads.
+time buckets, ``lower(..) LIKE .. ESCAPE`` for case-insensitive literal search); a
+:class:`Dialect` supplies what differs: the connection, the placeholder style, the
+auto-increment key and how a write transaction begins. One connection is shared behind a
+lock: FastAPI calls the store from worker threads.
 """
 
 # SQL text is assembled only from the column lists and table names of this module; every
@@ -38,14 +38,15 @@ from provarmor.manager.store import (
 )
 from provarmor.model.errors import StorageError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, role TEXT NOT NULL, salt TEXT NOT NULL, digest TEXT NOT NULL,
     created_ns BIGINT NOT NULL, expires_ns BIGINT NOT NULL, used_ns BIGINT NOT NULL,
-    label TEXT NOT NULL
+    label TEXT NOT NULL, last_used_ns BIGINT NOT NULL DEFAULT 0,
+    revoked_ns BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY, host_id TEXT NOT NULL, hostname TEXT NOT NULL,
@@ -87,9 +88,12 @@ CREATE TABLE IF NOT EXISTS incident_changes (
     old TEXT NOT NULL, new TEXT NOT NULL
 );
 """
-"""The tables of format 1; :data:`UPGRADES` brings a store from there to :data:`FORMAT_VERSION`."""
+"""The tables of a new store (with :data:`~provarmor.manager.sql_exceptions.TABLES`); older
+stores are brought to :data:`FORMAT_VERSION` by :data:`UPGRADES`."""
 
-_TOKEN_COLUMNS = "id, role, salt, digest, created_ns, expires_ns, used_ns, label"  # noqa: S105
+_TOKEN_COLUMNS = (
+    "id, role, salt, digest, created_ns, expires_ns, used_ns, label, last_used_ns, revoked_ns"  # noqa: S105 (column names)
+)
 _AGENT_COLUMNS = (
     "id, host_id, hostname, enrolled_ns, acked_sequence, last_seen_ns, status_json, status_ns"
 )
@@ -155,6 +159,8 @@ def _token(row: Sequence[object]) -> TokenRecord:
         expires_ns=_int(row[5]),
         used_ns=_int(row[6]),
         label=_str(row[7]),
+        last_used_ns=_int(row[8]),
+        revoked_ns=_int(row[9]),
     )
 
 
@@ -224,13 +230,25 @@ def _incident(row: Sequence[object]) -> IncidentRow:
 
 
 def upgrade_1_to_2(db: Dialect) -> None:
-    """Format 2 adds analysts' exceptions and their audit trail."""
+    """Format 2 records when each token was last used and whether it was revoked."""
+    db.execute("ALTER TABLE tokens ADD COLUMN last_used_ns BIGINT NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE tokens ADD COLUMN revoked_ns BIGINT NOT NULL DEFAULT 0")
+
+
+def upgrade_2_to_3(db: Dialect) -> None:
+    """Format 3 adds analysts' exceptions and their audit trail."""
     db.execute_script(sql_exceptions.TABLES.replace("{serial}", db.serial))
 
 
-UPGRADES: dict[int, Callable[[Dialect], None]] = {1: upgrade_1_to_2}
-"""``{N: upgrade_N_to_N+1}``: applied in order, in the opening transaction, to a store of an
-older format (a new store is made at format 1 and upgraded the same way)."""
+UPGRADES: dict[int, Callable[[Dialect], None]] = {1: upgrade_1_to_2, 2: upgrade_2_to_3}
+"""``{N: upgrade_N_to_N+1}``: applied in order, inside the opening transaction, to a store of
+an older format (the same SQL on both engines)."""
+
+
+def _like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with ``ESCAPE '\\'``: ``%``, ``_`` and ``\\`` match
+    themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _where(conditions: list[str]) -> str:
@@ -249,22 +267,30 @@ class SqlFindingsStore:
             self._check_version()
 
     def _check_version(self) -> None:
+        """Mark a new store with :data:`FORMAT_VERSION`; upgrade an older one; refuse a newer
+        one (or an unknown value)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
         if row is None:
-            self._db.execute("INSERT INTO meta (key, value) VALUES ('format_version', '1')")
-        version = 1 if row is None else int(_str(row[0]))
-        if version > FORMAT_VERSION:
+            # a new store: today's tables at today's format
+            upgrade_2_to_3(self._db)
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
+            )
+            return
+        text = _str(row[0])
+        version = int(text) if text.isdigit() else 0
+        if not 1 <= version <= FORMAT_VERSION:
             raise StorageError(
-                f"findings store format {version} is newer than this build reads "
-                f"({FORMAT_VERSION})",
+                f"findings store format {text} is not supported (this build reads "
+                f"{FORMAT_VERSION} and upgrades older ones)",
                 location=self.location,
             )
         while version < FORMAT_VERSION:
             UPGRADES[version](self._db)
             version += 1
-            self._db.execute(
-                "UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version),)
-            )
+        self._db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),)
+        )
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -283,18 +309,35 @@ class SqlFindingsStore:
 
     def _insert_token(self, token: TokenRecord) -> None:
         self._db.execute(
-            f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                token.id,
-                token.role.value,
-                token.salt,
-                token.digest,
-                token.created_ns,
-                token.expires_ns,
-                token.used_ns,
-                token.label,
+                *(token.id, token.role.value, token.salt, token.digest, token.created_ns),
+                *(token.expires_ns, token.used_ns, token.label, token.last_used_ns),
+                token.revoked_ns,
             ),
         )
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created_ns, id"
+            ).fetchall()
+        return [_token(row) for row in rows]
+
+    def revoke_token(self, token_id: str, *, now_ns: int) -> bool:
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE tokens SET revoked_ns = ? WHERE id = ? AND revoked_ns = 0",
+                (now_ns, token_id),
+            )
+            return cursor.rowcount == 1
+
+    def touch_token(self, token_id: str, *, now_ns: int) -> bool:
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE tokens SET last_used_ns = ? WHERE id = ?", (now_ns, token_id)
+            )
+            return cursor.rowcount == 1
 
     def token(self, token_id: str) -> TokenRecord | None:
         with self._lock:
@@ -307,7 +350,7 @@ class SqlFindingsStore:
         with self._write():
             cursor = self._db.execute(
                 "UPDATE tokens SET used_ns = ? WHERE id = ? AND role = ? AND used_ns = 0 "
-                "AND (expires_ns = 0 OR expires_ns > ?)",
+                "AND revoked_ns = 0 AND (expires_ns = 0 OR expires_ns > ?)",
                 (now_ns, token_id, Role.ENROLL.value, now_ns),
             )
             return cursor.rowcount == 1
@@ -462,10 +505,10 @@ class SqlFindingsStore:
                 conditions.append(f"{column} = ?")
                 values.append(value)
         if query.text:
-            pattern = f"%{query.text.lower()}%"
+            pattern = f"%{_like_literal(query.text.lower())}%"
             conditions.append(
-                "(lower(executable) LIKE ? OR lower(command_line) LIKE ? "
-                "OR lower(file_path) LIKE ? OR lower(remote) LIKE ?)"
+                "(lower(executable) LIKE ? ESCAPE '\\' OR lower(command_line) LIKE ? ESCAPE '\\' "
+                "OR lower(file_path) LIKE ? ESCAPE '\\' OR lower(remote) LIKE ? ESCAPE '\\')"
             )
             values.extend([pattern] * 4)
         self._time_bounds("ts", query.since, query.until, conditions, values)

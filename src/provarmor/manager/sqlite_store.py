@@ -1,4 +1,5 @@
-"""The findings store in one SQLite file (WAL mode): the embedded default."""
+"""The findings store in one SQLite file (WAL mode): the embedded default, made (with its
+folders) readable by its owner only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from provarmor.manager.sql_store import Cursor, SqlFindingsStore
 from provarmor.model.errors import StorageError
+from provarmor.storage.private import private_dir, private_file
 
 
 class SqliteDialect:
@@ -17,7 +19,8 @@ class SqliteDialect:
     def __init__(self, path: Path) -> None:
         self.location = str(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            private_file(path)
             self._connection = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30
             )
@@ -28,26 +31,38 @@ class SqliteDialect:
                 f"cannot open the findings store: {exc}", location=str(path)
             ) from exc
 
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StorageError(f"findings store: {exc}", location=self.location) from exc
+
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
-        return self._connection.execute(sql, parameters)
+        with self._errors():
+            return self._connection.execute(sql, parameters)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        self._connection.executemany(sql, rows)
+        with self._errors():
+            self._connection.executemany(sql, rows)
 
     def execute_script(self, script: str) -> None:
         for statement in script.split(";"):
             if statement.strip():
-                self._connection.execute(statement)
+                self.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self._connection.execute("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` .. ``COMMIT``; rolled back on an exception, and when the
+        commit fails (a full disk), so the connection stays usable."""
+        self.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.execute("COMMIT")
         except BaseException:
-            self._connection.execute("ROLLBACK")
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
             raise
-        self._connection.execute("COMMIT")
 
     def close(self) -> None:
         self._connection.close()

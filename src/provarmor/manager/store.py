@@ -32,6 +32,10 @@ class TokenRecord:
     used_ns: int = 0
     """Enrolment tokens: when it was used (0: not yet)."""
     label: str = ""
+    last_used_ns: int = 0
+    """When it last authenticated a request (to the minute; 0: never)."""
+    revoked_ns: int = 0
+    """When an admin revoked it (0: not revoked); a revoked token authenticates nothing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,8 +189,18 @@ class FindingsStore(Protocol):
 
     def token(self, token_id: str) -> TokenRecord | None: ...
 
+    def tokens(self) -> list[TokenRecord]:
+        """Every token, oldest first."""
+
+    def revoke_token(self, token_id: str, *, now_ns: int) -> bool:
+        """Revoke a token; False when it is unknown or was revoked before."""
+
+    def touch_token(self, token_id: str, *, now_ns: int) -> bool:
+        """Record that the token was just used; False for an unknown token."""
+
     def consume_enrollment(self, token_id: str, *, now_ns: int) -> bool:
-        """Mark an unused, unexpired enrolment token used; False when it was not."""
+        """Mark an unused, unexpired, unrevoked enrolment token used; False when it was
+        not."""
 
     def has_admin(self) -> bool: ...
 

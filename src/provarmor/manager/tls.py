@@ -1,5 +1,8 @@
 """Certificates for the manager's HTTPS: a private CA, a server certificate signed by it, and
-the CA certificate agents trust (``ca.pem``). ECDSA P-256 keys, written with mode 0600."""
+the CA certificate agents trust (``ca.pem``). ECDSA P-256 keys, written with mode 0600.
+
+Also the rule for plain HTTP: tokens and events cross the network in clear, so a listen
+address other than loopback needs TLS unless the operator explicitly forces it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from provarmor.model.errors import ConfigError
 
 CA_DAYS = 3650
 SERVER_DAYS = 825
@@ -142,3 +147,29 @@ def write_certificates(directory: Path, *, hosts: Sequence[str]) -> CertificateF
     _write(files.server_cert, server_cert.public_bytes(serialization.Encoding.PEM), private=False)
     _write(files.server_key, _key_pem(server_key), private=True)
     return files
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address or ``localhost``) is reachable from this machine only."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # another name may resolve to anything
+
+
+def check_plain_http(host: str, *, tls: bool, insecure: bool) -> str | None:
+    """Refuse (:class:`ConfigError`) plain HTTP on a non-loopback ``host`` unless ``insecure``;
+    the warning to print when it was forced, else ``None``."""
+    if tls or is_loopback(host):
+        return None
+    exposed = f"listening on {host or 'every address'} without TLS"
+    if not insecure:
+        raise ConfigError(
+            f"{exposed} would send tokens and events in clear: give --tls-cert and --tls-key "
+            "(`provarmor server certs` makes them), listen on 127.0.0.1, or force it with "
+            "--insecure-no-tls",
+            location="--listen",
+        )
+    return f"warning: {exposed} (--insecure-no-tls): tokens and events cross the network in clear"

@@ -1,11 +1,15 @@
 """The analysis pipeline: events -> provenance graph -> detectors -> campaigns -> incidents.
 
-Events are taken in micro-batches. For each batch the graph builder and every detector see
-each event in order; then the batch's graph delta is applied to the store and only then are
-the batch's signals handed to the incident engine, so a campaign search always finds the
-edges of the events that raised its signals. A batch ends after ``BATCH_EVENTS`` events or
-``BATCH_SECONDS`` of event time, whichever comes first, which bounds the delay from an event
-to the incident update it causes.
+Events are taken in micro-batches. For each batch the graph builder sees every event and the
+batch's graph delta is written to the store; then every detector sees each event in order,
+and only then are the batch's signals handed to the incident engine, so a campaign search
+always finds the edges of the events that raised its signals. A failed graph write leaves the
+detectors and the incident engine as they were before the batch (they have not seen it) and
+the store rolled back; the builder, which had counted the batch as written, is replaced by a
+fresh one that continues the edge ids, so the batch can be fed again.
+
+A batch ends after ``BATCH_EVENTS`` events or ``BATCH_SECONDS`` of event time, whichever comes
+first, which bounds the delay from an event to the incident update it causes.
 
 Each incident update carries its latency: the event time from the earliest signal of the batch
 that it took in to the batch's last event, plus the wall-clock seconds the batch took to
@@ -78,6 +82,7 @@ class Analysis:
         self.store = store
         self.detectors = list(detectors)
         self.engine = engine
+        self._index_events = index_events
         self.builder = GraphBuilder(
             limits=limits, index_events=index_events, next_edge_id=next_edge_id
         )
@@ -87,14 +92,17 @@ class Analysis:
     def graph_counters(self) -> BuilderCounters:
         return self.builder.counters
 
-    def feed(self, events: Sequence[Event]) -> list[Finding]:
-        """Process one batch; returns its alerts and incident updates."""
+    def feed(self, events: Sequence[Event], *, meta: dict[str, str] | None = None) -> list[Finding]:
+        """Process one batch; returns its alerts and incident updates. ``meta`` (a consumer's
+        position) is written with the batch's graph delta, in its transaction."""
         started = time.perf_counter()
         add = self.builder.add
+        for event in events:
+            add(event)
+        self._write_graph(full=False, meta=meta)
         detectors = self.detectors
         signals: list[Signal] = []
         for event in events:
-            add(event)
             for detector in detectors:
                 found = detector.on_event(event)
                 if found:
@@ -103,12 +111,28 @@ class Analysis:
         return self._close_batch(signals, started=started, trigger=trigger, events=len(events))
 
     def finish(self) -> list[Finding]:
-        """End of stream: flush the detectors' open state and the builder."""
+        """End of stream: flush the builder and the detectors' open state."""
         started = time.perf_counter()
+        self._write_graph(full=True, meta=None)
         signals: list[Signal] = []
         for detector in self.detectors:
             signals.extend(detector.flush())
-        return self._close_batch(signals, started=started, trigger=0, events=0, full=True)
+        return self._close_batch(signals, started=started, trigger=0, events=0)
+
+    def _write_graph(self, *, full: bool, meta: dict[str, str] | None) -> None:
+        try:
+            self.store.apply(self.builder.drain(full=full), meta=meta)
+        except Exception:
+            # The store rolled the delta back, but the builder counts it as written: start
+            # a fresh builder (later events re-create the nodes they touch), never reusing
+            # the edge ids the lost delta took.
+            lost = self.builder
+            self.builder = GraphBuilder(
+                limits=lost.limits, index_events=self._index_events, next_edge_id=lost.next_edge_id
+            )
+            self.builder.counters = lost.counters
+            raise
+        self.builder.evict()
 
     def _close_batch(
         self,
@@ -117,10 +141,7 @@ class Analysis:
         started: float,
         trigger: int,
         events: int,
-        full: bool = False,
     ) -> list[Finding]:
-        self.store.apply(self.builder.drain(full=full))
-        self.builder.evict()
         self._since_freeze += events
         if self._since_freeze >= FREEZE_EVERY_EVENTS:
             gc.freeze()  # long-lived graph state: out of the cyclic collector's scans

@@ -206,6 +206,16 @@ def _secrets(url: str) -> list[str]:
     return [found.group(1), unquote(found.group(1))]
 
 
+def without_nul(params: Sequence[object]) -> list[object]:
+    """``params`` with each NUL character in a string replaced by U+FFFD: PostgreSQL text
+    cannot hold NUL (the statement would fail), so a value or search term with one is stored
+    and matched with U+FFFD in its place."""
+    return [
+        value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+        for value in params
+    ]
+
+
 def split_schema(url: str) -> tuple[str, str | None]:
     """``(url without a schema query parameter, that schema)``: libpq knows no ``schema``."""
     try:
@@ -493,11 +503,15 @@ class PostgresGraphStore:
     # ------------------------------------------------------------------ reads
     def _one(self, query: str, params: Sequence[object] = ()) -> Row:
         with self._errors("cannot read graph store"):
-            row = self._db.execute(query, params).fetchone()
+            row = self._db.execute(query, without_nul(params)).fetchone()
         assert row is not None  # aggregate queries always return a row
         return row
 
     def _all(self, query: str, params: Sequence[object] | dict[str, object] = ()) -> list[Row]:
+        if isinstance(params, dict):
+            params = dict(zip(params, without_nul(list(params.values())), strict=True))
+        else:
+            params = without_nul(params)
         with self._errors("cannot read graph store"):
             return self._db.execute(query, params).fetchall()
 

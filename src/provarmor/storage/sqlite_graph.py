@@ -22,6 +22,7 @@ from provarmor.graph.builder import GraphDelta
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.store import GraphStats
 from provarmor.model.errors import StorageError
+from provarmor.storage.private import private_file
 
 FORMAT_VERSION = 1
 
@@ -179,12 +180,14 @@ class SqliteGraphStore:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         try:
+            if self.path != ":memory:" and not self.path.startswith("file:"):
+                private_file(Path(self.path))
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise StorageError(f"cannot open graph store: {exc}", location=self.path) from None
         self._check_version()
         self._keys: dict[str, int] = {}
@@ -253,12 +256,12 @@ class SqliteGraphStore:
             if meta:
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
             db.execute("COMMIT")
-        except (sqlite3.DatabaseError, StorageError) as exc:
+        except BaseException as exc:
             if db.in_transaction:
-                db.execute("ROLLBACK")
-            if isinstance(exc, StorageError):
-                raise
-            raise StorageError(f"cannot write graph batch: {exc}", location=self.path) from None
+                db.execute("ROLLBACK")  # whatever failed, the connection stays usable
+            if isinstance(exc, sqlite3.DatabaseError | OverflowError):
+                raise StorageError(f"cannot write graph batch: {exc}", location=self.path) from None
+            raise
         self._keys.update(fresh)  # only keys of committed rows are cached
 
     def _key(self, node_id: str) -> int:

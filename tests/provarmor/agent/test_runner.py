@@ -2,6 +2,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -172,3 +173,22 @@ def test_an_agent_that_uploads_or_records_does_not_learn(tmp_path):
     ).run(threading.Event(), duration=0.5)
     assert status.learning is None
     assert not (tmp_path / "state" / "models").exists()
+
+
+def test_agent_state_folders_and_databases_are_private(tmp_path):
+    old = os.umask(0o022)  # the usual umask: without care, 0755 folders and 0644 files
+    try:
+        sensor = FakeSensor(rate=5000, limit=500)
+        Agent(settings(tmp_path), start=lambda c: sensor).run(threading.Event(), duration=1.0)
+    finally:
+        os.umask(old)
+    state = tmp_path / "state"
+    folders = [state, *(p for p in state.rglob("*") if p.is_dir())]
+    assert {str(p): stat.S_IMODE(p.stat().st_mode) for p in folders} == {
+        str(p): 0o700 for p in folders
+    }
+    databases = list(state.glob("graph.db*"))
+    assert state / "graph.db" in databases
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in databases} == {
+        p.name: 0o600 for p in databases
+    }

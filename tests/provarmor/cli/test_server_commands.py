@@ -1,8 +1,16 @@
 import dataclasses
 import json
+import os
+import shutil
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from typer.testing import CliRunner
 
@@ -21,6 +29,12 @@ from provarmor.manager.exceptions import (
 LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
 LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
 RECON_RULE = "a1155165-189f-4aba-8d35-16d9d7dec416"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_certs_make_a_ca_and_a_server_certificate_for_the_host(tmp_path):
@@ -106,3 +120,115 @@ def test_exported_exceptions_filter_provarmor_detect(tmp_path):
     assert len(filtered) == len(plain) - 2
     assert all(a["rule"]["id"] != RECON_RULE for a in filtered)
     assert "suppressed 2 alerts by exceptions" in output
+
+
+def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path):
+    state = tmp_path / "state"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "provarmor",
+            "server",
+            "--listen",
+            f"0.0.0.0:{free_port()}",
+            "--state-dir",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "without TLS" in message
+    assert "--insecure-no-tls" in message
+    assert not state.exists()  # refused before anything was made
+
+
+def test_token_list_and_revoke(tmp_path):
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    runner = CliRunner()
+    made = runner.invoke(
+        server_app, ["token", "create", "--role", "admin", "--label", "ops", "--db", db]
+    )
+    assert made.exit_code == 0, made.output
+    token_id = made.output.strip().split(".")[1]
+    never = runner.invoke(server_app, ["token", "create", "--valid-days", "0", "--db", db])
+    assert never.exit_code == 0, never.output
+    listed = runner.invoke(server_app, ["token", "list", "--json", "--db", db])
+    assert listed.exit_code == 0, listed.output
+    rows = {row["id"]: row for row in json.loads(listed.output)}
+    assert rows[token_id]["role"] == "admin"
+    assert rows[token_id]["label"] == "ops"
+    assert rows[token_id]["expires_ns"] > 0  # the default lifetime
+    assert rows[never.output.strip().split(".")[1]]["expires_ns"] == 0
+    assert rows[token_id]["last_used_ns"] == 0
+    assert rows[token_id]["revoked_ns"] == 0
+    table = runner.invoke(server_app, ["token", "list", "--db", db])
+    assert token_id in table.output
+    assert "never used" in table.output
+    revoked = runner.invoke(server_app, ["token", "revoke", token_id, "--db", db])
+    assert revoked.exit_code == 0, revoked.output
+    listed = runner.invoke(server_app, ["token", "list", "--json", "--db", db])
+    assert {row["id"]: row for row in json.loads(listed.output)}[token_id]["revoked_ns"] > 0
+    again = runner.invoke(server_app, ["token", "revoke", "0123456789abcdef", "--db", db])
+    assert again.exit_code != 0
+
+
+@pytest.fixture
+def own_namespace():
+    """A network namespace of this test's own, its loopback up and holding 10.200.0.1 (an
+    address that is not loopback, reachable from inside the namespace only)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("a network namespace needs root and iproute2")
+    name = f"pa-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        inside = ["ip", "netns", "exec", name]
+        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run([*inside, "ip", "addr", "add", "10.200.0.1/32", "dev", "lo"], check=True)
+        yield inside
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def test_forced_plain_http_on_a_non_loopback_address_serves_with_a_warning(own_namespace, tmp_path):
+    server = subprocess.Popen(
+        [
+            *own_namespace,
+            sys.executable,
+            "-m",
+            "provarmor",
+            "server",
+            "--listen",
+            "10.200.0.1:8443",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--insecure-no-tls",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        probe = [
+            sys.executable,
+            "-c",
+            "import httpx; print(httpx.get("
+            "'http://10.200.0.1:8443/healthz', timeout=2).json()['status'])",
+        ]
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline and server.poll() is None:
+            answer = subprocess.run([*own_namespace, *probe], capture_output=True, text=True)
+            if answer.returncode == 0:
+                break
+            time.sleep(0.2)
+        assert answer is not None and answer.stdout.strip() == "ok", answer
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    message = " ".join(stderr.split())
+    assert "warning: listening on 10.200.0.1 without TLS (--insecure-no-tls)" in message

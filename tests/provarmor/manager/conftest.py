@@ -144,14 +144,20 @@ def manager(request: pytest.FixtureRequest, tmp_path: Path, kit: DetectionKit) -
 
 @pytest.fixture
 def make_manager(kit: DetectionKit) -> Iterator:
-    """Open an extra SQLite manager with other settings, or another kit (``with_kit``),
-    closed after the test."""
+    """Open an extra SQLite manager with other settings, another kit (``with_kit``), its
+    database in ``state_dir`` or at ``database`` (closed after the test)."""
     opened: list[Manager] = []
 
-    def make(state_dir: Path, *, with_kit: DetectionKit | None = None, **settings) -> Manager:
+    def make(
+        state_dir: Path,
+        *,
+        with_kit: DetectionKit | None = None,
+        database: Path | None = None,
+        **settings,
+    ) -> Manager:
         found = open_manager(
             "sqlite",
-            url=f"sqlite:///{state_dir / 'm.db'}",
+            url=f"sqlite:///{database or state_dir / 'm.db'}",
             state_dir=state_dir,
             kit=with_kit or kit,
             **settings,

@@ -22,3 +22,11 @@ def test_health_docs_and_unknown_paths(manager):
     unknown = manager.client.get("/api/v1/nothing-here")
     assert unknown.status_code == 404
     assert unknown.json()["error"]
+
+
+def test_an_unavailable_store_is_a_503_naming_no_secret(manager):
+    manager.store.close()  # the connection is gone: every later statement fails
+    answer = manager.get("/hosts")
+    assert answer.status_code == 503
+    assert answer.json()["error"].startswith("store unavailable: ")
+    assert "Traceback" not in answer.text

@@ -1,5 +1,9 @@
 import contextlib
+import errno
 import gzip
+import os
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,3 +63,182 @@ def test_event_row_indexes_network_and_file_fields(lines):
 def test_garbage_only_raises_parse_errors(data):
     with contextlib.suppress(ParseError, BatchTooLarge):
         parse_batch(data, host_id=HOST, max_events=5)
+
+
+# A real failure: the disk under the graph or the findings store fills up mid-upload.
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs mounted for the test (needs root, as the project's tests run)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def _fill(directory: Path) -> Path:
+    """Take every free byte of ``directory``'s filesystem; the file to delete to free them."""
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as out, pytest.raises(OSError) as full:
+        _write_forever(out)
+    assert full.value.errno == errno.ENOSPC
+    return filler
+
+
+def _write_forever(out) -> None:
+    while True:
+        out.write(b"\0" * 65536)
+
+
+# (first line, last line) of each upload: a small first batch, then one too big for the WAL
+# space the first left behind, then the rest.
+SPLITS = [(0, 100), (100, 700), (700, 1300), (1300, 2142)]
+
+
+def _upload(manager, agent_id, credential, lines, split):
+    start, end = split
+    return manager.upload(agent_id, credential, sequence=end, body=b"".join(lines[start:end]))
+
+
+def _graph(manager):
+    store = manager.client.app.state.context.ingestor.host(HOST).store
+    edges = list(store.iter_edges())
+    return {
+        "events_in_edges": sum(edge.count for edge in edges),
+        "first_events": len({edge.first_event for edge in edges}),
+        "edges": len(edges),
+        "indexed": store.stats().events_indexed,
+    }
+
+
+def _findings(manager):
+    alerts = manager.get("/alerts", limit=1000).json()
+    return manager.get("/hosts").json()[0]["events"], sorted(a["id"] for a in alerts)
+
+
+@pytest.fixture
+def reference(make_manager, tmp_path, lines):
+    """Graph and findings of the same uploads on a disk with room."""
+    manager = make_manager(tmp_path / "reference")
+    agent_id, credential = manager.enroll()
+    for split in SPLITS:
+        assert _upload(manager, agent_id, credential, lines, split).status_code == 200
+    return _graph(manager), _findings(manager)
+
+
+def test_failed_graph_write_rolls_back_and_later_uploads_succeed(
+    make_manager, small_disk, reference, lines
+):
+    manager = make_manager(small_disk)
+    agent_id, credential = manager.enroll()
+    assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
+    filler = _fill(small_disk)
+    failed = _upload(manager, agent_id, credential, lines, SPLITS[1])
+    assert failed.status_code == 503, failed.text
+    filler.unlink()
+    for split in SPLITS[1:]:
+        answer = _upload(manager, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["duplicate"] is False
+    # every event is in the graph once: the same edges as without the failure (the builder
+    # restarted after it, which here cuts no flow's edge differently)
+    assert _graph(manager) == reference[0]
+    # the detectors never saw the failed batch: the same events and alerts
+    assert _findings(manager) == reference[1]
+
+
+def test_failed_findings_commit_leaves_no_duplicate_edges(
+    make_manager, small_disk, reference, lines, tmp_path
+):
+    manager = make_manager(tmp_path / "state", database=small_disk / "manager.db")
+    agent_id, credential = manager.enroll()
+    assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
+    filler = _fill(small_disk)
+    failed = _upload(manager, agent_id, credential, lines, SPLITS[1])
+    assert failed.status_code == 503, failed.text
+    filler.unlink()
+    for split in SPLITS[1:]:
+        answer = _upload(manager, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+    assert _graph(manager) == reference[0]
+    assert _findings(manager) == reference[1]
+
+
+# The same on both engines, the failure a real database error raised inside the store's
+# transaction (a trigger in SQLite, a CHECK constraint in PostgreSQL) on the graph's edges or
+# the findings' events.
+
+
+@contextlib.contextmanager
+def _refusing_inserts(manager, side: str):
+    if manager.kind == "sqlite":
+        if side == "graph":
+            path = manager.client.app.state.context.ingestor.host(HOST).store.path
+        else:
+            path = manager.settings.database_url.removeprefix("sqlite:///")
+        table = "edges" if side == "graph" else "events"
+        with sqlite3.connect(path) as db:
+            db.execute(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        yield
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TRIGGER refuse")
+        return
+    import psycopg
+
+    from provarmor.storage.postgres_graph import split_schema
+
+    base, findings_schema = split_schema(manager.settings.database_url)
+    if side == "graph":
+        table = f'"{manager.client.app.state.context.ingestor.host(HOST).store.schema}".edges'
+    else:
+        table = f'"{findings_schema}".events'
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f"ALTER TABLE {table} ADD CONSTRAINT refuse CHECK (false) NOT VALID")
+    yield
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f"ALTER TABLE {table} DROP CONSTRAINT refuse")
+
+
+@pytest.mark.parametrize("side", ["graph", "findings"])
+def test_failed_write_on_either_side_is_rolled_back(manager, reference, lines, side):
+    agent_id, credential = manager.enroll()
+    assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
+    with _refusing_inserts(manager, side):
+        failed = _upload(manager, agent_id, credential, lines, SPLITS[1])
+        assert failed.status_code == 503, failed.text
+        assert "refuse" in failed.json()["error"]
+    for split in SPLITS[1:]:
+        answer = _upload(manager, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+    assert _graph(manager) == reference[0]
+    assert _findings(manager) == reference[1]
+
+
+def test_restart_after_a_failed_findings_commit_stores_the_events_once(
+    make_manager, small_disk, reference, lines, tmp_path
+):
+    state, database = tmp_path / "state", small_disk / "manager.db"
+    manager = make_manager(state, database=database)
+    agent_id, credential = manager.enroll()
+    assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
+    filler = _fill(small_disk)
+    assert _upload(manager, agent_id, credential, lines, SPLITS[1]).status_code == 503
+    filler.unlink()
+    restarted = make_manager(state, database=database)  # the unstored findings are gone
+    for split in SPLITS[1:]:
+        answer = _upload(restarted, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+    # every event is in the graph once; the restarted builder may cut a flow's edge anew
+    graph = _graph(restarted)
+    assert graph["events_in_edges"] == reference[0]["events_in_edges"]
+    assert graph["indexed"] == reference[0]["indexed"]
+    events, alerts = _findings(restarted)
+    assert events == reference[1][0] == len(lines)
+    assert set(alerts) <= set(reference[1][1])  # the lost batch's alerts are missing, no more

@@ -75,3 +75,24 @@ def test_unreachable_server_is_a_storage_error_without_the_password():
         PostgresDialect(url)
     assert caught.value.location == "postgresql://who:***@127.0.0.1:1/db"
     assert "topsecret" not in caught.value.location
+
+
+@pytest.mark.postgres
+def test_nul_characters_are_no_error(postgres_database):
+    """PostgreSQL text cannot hold NUL: values and search terms with one are stored and
+    matched with U+FFFD in its place, instead of failing the statement."""
+    from provarmor.manager.auth import Role
+    from provarmor.manager.store import EventQuery, TokenRecord
+
+    store = open_postgres_store(postgres_database)
+    try:
+        record = TokenRecord(
+            id="t1", role=Role.ANALYST, salt="00", digest="ab", created_ns=1, label="a\x00b"
+        )
+        store.add_token(record)
+        assert store.token("t1").label == "a\ufffdb"
+        assert store.search_events(EventQuery(text="a\x00b", host="\x00")) == []
+        assert store.incident("inc\x00") is None
+        assert store.revoke_token("t\x00", now_ns=1) is False
+    finally:
+        store.close()

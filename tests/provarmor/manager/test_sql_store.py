@@ -254,9 +254,7 @@ def test_unsupported_format_version_is_refused(tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (FORMAT_VERSION + 1,))
     db.close()
-    with pytest.raises(
-        StorageError, match=f"format {FORMAT_VERSION + 1} is newer than this build reads"
-    ):
+    with pytest.raises(StorageError, match=f"format {FORMAT_VERSION + 1} is not supported"):
         open_findings_store(str(path))
 
 
@@ -268,3 +266,61 @@ def test_reopening_keeps_the_data(tmp_path):
     again = open_findings_store(url)
     assert again.agent("a1").host_id == "h1"
     again.close()
+
+
+def test_tokens_are_revoked_once_and_their_use_recorded(store):
+    store.add_token(_token("adm", Role.ADMIN))
+    assert store.touch_token("adm", now_ns=50) is True
+    assert store.token("adm").last_used_ns == 50
+    assert store.revoke_token("adm", now_ns=60) is True
+    assert store.revoke_token("adm", now_ns=70) is False  # already revoked: the first time stays
+    assert store.token("adm").revoked_ns == 60
+    assert store.revoke_token("nope", now_ns=60) is False
+    assert [token.id for token in store.tokens()] == ["adm"]
+
+
+V1 = Path(__file__).parents[2] / "data" / "manager" / "findings-v1.db"
+
+
+def test_format_1_store_is_upgraded_with_its_data(tmp_path):
+    path = tmp_path / "findings.db"
+    path.write_bytes(V1.read_bytes())
+    upgraded = open_findings_store(str(path))
+    try:
+        tokens = {token.id: token for token in upgraded.tokens()}
+        assert {token.role for token in tokens.values()} == set(Role)
+        admin = tokens["00000000000000a1"]
+        assert (admin.label, admin.revoked_ns, admin.last_used_ns) == ("first admin", 0, 0)
+        assert tokens["00000000000000c3"].used_ns == 1_700_000_000_000_000_005
+        assert upgraded.agent("00000000000000d4").acked_sequence == 3
+        assert upgraded.revoke_token("00000000000000b2", now_ns=7) is True
+    finally:
+        upgraded.close()
+    with sqlite3.connect(path) as db:
+        version = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+    db.close()
+    assert version == (str(FORMAT_VERSION),)
+
+
+@pytest.mark.postgres
+def test_format_1_store_is_upgraded_on_postgresql(postgres_database):
+    import psycopg
+
+    from provarmor.storage.postgres_graph import split_schema
+
+    first = open_findings_store(postgres_database)
+    first.add_token(_token("adm", Role.ADMIN, label="first"))
+    first.close()
+    base, schema = split_schema(postgres_database)
+    with psycopg.connect(base, autocommit=True) as db:  # back to format 1's tokens table
+        db.execute(
+            f'ALTER TABLE "{schema}".tokens DROP COLUMN revoked_ns, DROP COLUMN last_used_ns'
+        )
+        db.execute(f"UPDATE \"{schema}\".meta SET value = '1' WHERE key = 'format_version'")
+    upgraded = open_findings_store(postgres_database)
+    try:
+        assert upgraded.token("adm") == _token("adm", Role.ADMIN, label="first")
+        assert upgraded.touch_token("adm", now_ns=5) is True
+        assert upgraded.token("adm").last_used_ns == 5
+    finally:
+        upgraded.close()

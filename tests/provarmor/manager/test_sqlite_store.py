@@ -1,7 +1,9 @@
 """The SQLite dialect: WAL file made with its directory, transactions that commit or roll
 back whole, and a clear StorageError when the file cannot be opened."""
 
+import os
 import sqlite3
+import stat
 
 import pytest
 
@@ -65,3 +67,18 @@ def test_a_file_that_is_not_sqlite_is_a_storage_error(tmp_path):
     path.write_bytes(b"this is not a database file at all" * 100)
     with pytest.raises(StorageError, match="cannot open the findings store"):
         open_sqlite_store(path)
+
+
+def test_store_file_its_journals_and_new_folders_are_private(tmp_path):
+    old = os.umask(0o022)  # the usual umask: without care, 0644 files and 0755 folders
+    try:
+        path = tmp_path / "state" / "manager" / "manager.db"
+        store = open_sqlite_store(path)
+        store.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    files = list(path.parent.iterdir())
+    assert path in files
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}

@@ -13,7 +13,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provarmor.manager.tls import make_ca, make_server_certificate, write_certificates
+from provarmor.manager.tls import (
+    check_plain_http,
+    make_ca,
+    make_server_certificate,
+    write_certificates,
+)
+from provarmor.model.errors import ConfigError
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
 
@@ -97,3 +103,19 @@ def test_agent_trusting_ca_pem_completes_a_handshake(tmp_path):
         assert tls.recv(5) == b"hello"
     thread.join(timeout=5)
     listener.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.1", "::1", "localhost"])
+def test_plain_http_on_loopback_is_fine(host):
+    assert check_plain_http(host, tls=False, insecure=False) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.1.2.3", "manager.example"])
+def test_plain_http_elsewhere_is_refused_unless_forced(host):
+    assert check_plain_http(host, tls=True, insecure=False) is None
+    with pytest.raises(ConfigError, match="--insecure-no-tls") as refused:
+        check_plain_http(host, tls=False, insecure=False)
+    assert refused.value.location == "--listen"
+    warning = check_plain_http(host, tls=False, insecure=True)
+    assert warning is not None
+    assert "without TLS" in warning

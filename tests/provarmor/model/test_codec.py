@@ -1,4 +1,6 @@
 import contextlib
+import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -90,3 +92,28 @@ def test_any_strings_round_trip(path, args, ts):
     event = make_event(Action.WRITE, path=path or "/", args=tuple(args), ts=ts)
     assert codec.parse_json_event(codec.encode_json(event)) == event
     assert list(codec.parse_binary(codec.encode_binary([event]))) == [event]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("@timestamp",), 2**63),
+        (("@timestamp",), -(2**63) - 1),
+        (("process", "pid"), 2**64),
+        (("destination", "port"), 2**70),
+    ],
+)
+def test_integer_outside_64_bits_is_a_parse_error_naming_the_field(path, value):
+    event = json.loads(codec.encode_json(EVENTS[1]))
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(ParseError, match=r"\$\." + re.escape(".".join(path))) as raised:
+        codec.parse_json_event(json.dumps(event).encode(), location="batch:7")
+    assert raised.value.location == "batch:7"
+    events, errors = codec.parse_ndjson_batch(
+        [json.dumps(event).encode()], source="f", first_line=1
+    )
+    assert events == []
+    assert len(errors) == 1

@@ -202,3 +202,10 @@ def test_same_real_capture_gives_the_same_graph_as_sqlite(open_store, data_dir, 
         assert postgres.ingested(file_digest(capture)) == (str(capture), 148)
     finally:
         sqlite.close()
+
+
+def test_lookups_with_nul_characters_find_nothing_instead_of_failing(open_store):
+    store = open_store()
+    assert store.node("p\x00") is None
+    assert store.in_edges("p\x00") == []
+    assert store.find_nodes("a\x00b") == []

@@ -1,9 +1,13 @@
 """SQLite-only behaviour; what every store does is in test_graph_stores.py."""
 
+import os
 import sqlite3
+import stat
 
 import pytest
 
+from provarmor.graph.builder import GraphDelta
+from provarmor.graph.records import Node, NodeKind
 from provarmor.model.errors import StorageError
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 
@@ -42,4 +46,28 @@ def test_format_version_1_fixture_still_opens(data_dir, tmp_path):
     found = store.event_edge("fixture-connect")
     assert found is not None
     assert found[0].dst == "sock:127.0.0.1:80"
+    store.close()
+
+
+def test_new_file_and_its_journals_are_owner_only(tmp_path):
+    old = os.umask(0o022)  # the usual umask: without care, a 0644 file
+    try:
+        store = SqliteGraphStore(tmp_path / "graph.db")
+    finally:
+        os.umask(old)
+    files = sorted(tmp_path.glob("graph.db*"))
+    assert [p.name for p in files][:2] == ["graph.db", "graph.db-shm"]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}
+    store.close()
+
+
+def test_a_batch_that_cannot_be_stored_leaves_the_store_usable(tmp_path):
+    store = SqliteGraphStore(tmp_path / "graph.db")
+    node = Node(id="p1", kind=NodeKind.PROCESS, host="h", first_ts=2**64, last_ts=2**64)
+    with pytest.raises(StorageError):
+        store.apply(GraphDelta(nodes=[node]))
+    good = Node(id="p2", kind=NodeKind.PROCESS, host="h", first_ts=1, last_ts=1)
+    store.apply(GraphDelta(nodes=[good]))
+    assert store.node("p2") is not None
+    assert store.node("p1") is None
     store.close()

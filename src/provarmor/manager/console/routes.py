@@ -1,4 +1,5 @@
-"""Serving the web console: the single-page app at ``/`` and its files under ``/console/``.
+"""Serving the web console: the single-page app at ``/``, its files under ``/console/``, and
+the API reference at ``/docs`` (Swagger UI from ``static/vendor/swagger-ui``, never a CDN).
 
 The files are package data (``static/``), read once when the console is mounted. Every
 answer carries a strict Content-Security-Policy (everything from this origin only: no inline
@@ -26,6 +27,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
+}
+DOCS_SECURITY_HEADERS = SECURITY_HEADERS | {
+    # Swagger UI's stylesheet draws its icons as data: images; scripts, styles and requests
+    # stay limited to this origin as in the console.
+    "Content-Security-Policy": f"{CONTENT_SECURITY_POLICY}; img-src 'self' data:"
 }
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -72,20 +78,28 @@ def load_assets(root: Traversable | None = None) -> dict[str, Asset]:
     return assets
 
 
-def _answer(asset: Asset, request: Request) -> Response:
-    headers = SECURITY_HEADERS | {"ETag": asset.etag, "Cache-Control": "no-cache"}
+def _answer(
+    asset: Asset, request: Request, *, security: dict[str, str] = SECURITY_HEADERS
+) -> Response:
+    headers = security | {"ETag": asset.etag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
 def mount_console(app: FastAPI) -> None:
-    """Add the console's routes to ``app``: ``GET /`` (the app) and ``GET /console/{file}``."""
+    """Add the console's routes to ``app``: ``GET /`` (the app), ``GET /console/{file}`` and
+    ``GET /docs`` (the API reference; ``app`` is made with FastAPI's own docs pages off, which
+    load Swagger UI from a CDN with inline script)."""
     assets = load_assets()
     index = assets["index.html"]
+    docs = assets["docs.html"]
 
     def console_index(request: Request) -> Response:
         return _answer(index, request)
+
+    def api_docs(request: Request) -> Response:
+        return _answer(docs, request, security=DOCS_SECURITY_HEADERS)
 
     def console_file(name: str, request: Request) -> Response:
         asset = assets.get(name)
@@ -96,6 +110,7 @@ def mount_console(app: FastAPI) -> None:
         return _answer(asset, request)
 
     app.add_api_route("/", console_index, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route("/docs", api_docs, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route(
         CONSOLE_PREFIX + "/{name:path}",
         console_file,

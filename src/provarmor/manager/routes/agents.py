@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from provarmor.manager.auth import Principal, Role, issue_token, secret_matches, split_token
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require_agent
 from provarmor.manager.ingest import BatchTooLarge, IngestResult
+from provarmor.manager.routes.params import parse_int64
 from provarmor.manager.store import AgentRecord, TokenRecord
-from provarmor.model.errors import ParseError, StorageError
+from provarmor.model.errors import ParseError
 
 router = APIRouter(tags=["agents"])
 
@@ -89,14 +90,9 @@ def enroll(body: EnrollRequest, context: Context) -> Enrolment:
 
 
 async def _read_body(request: Request, *, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"batch over {limit} bytes", field="body")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, f"batch over {limit} bytes", field="body")
+    """The batch, decompressed to at most ``limit`` bytes (the body as sent is bounded by
+    :class:`~provarmor.manager.body_limit.BodyLimit` while it is read)."""
+    body = await request.body()
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return bytes(body)
@@ -115,9 +111,13 @@ async def _read_body(request: Request, *, limit: int) -> bytes:
 
 
 def _sequence(header: str | None) -> int:
-    if header is None or not header.strip().isdigit() or int(header) < 1:
-        raise ApiError(400, "X-Batch-Sequence must be a positive integer", field="X-Batch-Sequence")
-    return int(header)
+    field = "X-Batch-Sequence"
+    if header is None:
+        raise ApiError(400, f"{field} must be a positive integer", field=field)
+    sequence = parse_int64(header, field=field, what=field)
+    if sequence < 1:
+        raise ApiError(400, f"{field} must be a positive integer", field=field)
+    return sequence
 
 
 @router.post("/agents/{agent_id}/batches")
@@ -148,8 +148,6 @@ async def upload(
     except BatchTooLarge as exc:
         metrics.uploads.labels(result="rejected").inc()
         raise ApiError(413, str(exc), field="body") from None
-    except StorageError as exc:
-        raise ApiError(503, f"store unavailable: {exc.message}") from None
     if result.duplicate:
         metrics.uploads.labels(result="duplicate").inc()
     else:

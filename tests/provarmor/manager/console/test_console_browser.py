@@ -21,6 +21,7 @@ import uvicorn
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.console import mount_console
+from provarmor.manager.console.routes import CONTENT_SECURITY_POLICY
 from provarmor.manager.database import open_findings_store
 from provarmor.manager.detectors import load_detection
 from provarmor.manager.routes.tokens import create_token
@@ -318,3 +319,39 @@ def test_admin_marks_the_incident_benign_and_confirms_an_exception(sync_playwrig
         browser.close()
     assert violations == []
     assert errors == []
+
+
+def test_api_docs_render_from_the_manager_alone(sync_playwright, manager):
+    """/docs (Swagger UI) draws every operation under the console's Content-Security-Policy
+    (with data: images allowed for its icons), with no violation and no request to anywhere
+    but the manager."""
+    base = manager["url"]
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(20_000)
+        page.add_init_script(WATCH_POLICY)
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        answer = page.goto(f"{base}/docs")
+        assert answer is not None
+        assert answer.headers["content-security-policy"] == (
+            f"{CONTENT_SECURITY_POLICY}; img-src 'self' data:"
+        )
+        page.wait_for_selector(".opblock-summary-path")
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/api/v1/enroll" in paths
+        assert "/api/v1/agents/{agent_id}/batches" in paths
+        page.locator(".opblock-summary-path", has_text="/api/v1/tokens").first.click()
+        page.wait_for_selector(".opblock.is-open")
+        page.wait_for_load_state("networkidle")
+        violations = page.evaluate("window.__violations")
+        browser.close()
+    assert violations == []
+    assert errors == []
+    assert [url for url in requests if not url.startswith(f"{base}/")] == []
+    assert f"{base}/openapi.json" in requests

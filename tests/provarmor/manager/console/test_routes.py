@@ -112,9 +112,16 @@ def test_unchanged_files_are_revalidated_with_304(client):
     assert stale.status_code == 200
 
 
-# Licence texts may name their authors' sites; nothing loads them.
+# Licence texts may name their authors' sites; nothing loads them. Swagger UI's bundle holds
+# spec and namespace URIs as strings: the browser test of /docs shows it requests nothing
+# outside the manager.
 @pytest.mark.parametrize(
-    "name", sorted(name for name in ASSETS if not name.endswith("LICENSE.txt"))
+    "name",
+    sorted(
+        name
+        for name in ASSETS
+        if not name.endswith("LICENSE.txt") and not name.startswith("vendor/swagger-ui/")
+    ),
 )
 def test_no_served_file_names_an_external_address(name):
     text = ASSETS[name].body.decode("utf-8", errors="replace")
@@ -135,6 +142,37 @@ def test_the_page_loads_only_its_own_files():
     assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, "no inline script"
 
 
+def test_api_docs_load_only_the_vendored_swagger_ui():
+    html = ASSETS["docs.html"].body.decode()
+    references = re.findall(r'\b(?:src|href)="([^#"][^"]*)"', html)
+    assert sorted(references) == [
+        "/console/favicon.png",
+        "/console/js/docs.js",
+        "/console/vendor/swagger-ui/swagger-ui-bundle.js",
+        "/console/vendor/swagger-ui/swagger-ui.css",
+    ]
+    assert all(reference.removeprefix("/console/") in ASSETS for reference in references)
+    assert "<style" not in html
+    assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, "no inline script"
+    assert "validatorUrl: null" in ASSETS["js/docs.js"].body.decode()
+
+
+def test_api_docs_are_served_with_the_policy_and_fastapis_cdn_pages_are_gone(tmp_path):
+    settings = ManagerSettings(state_dir=tmp_path)
+    store = open_findings_store(settings.effective_database_url())
+    with TestClient(create_app(settings, store)) as test_client:
+        docs = test_client.get("/docs")
+        assert docs.status_code == 200
+        assert docs.content == ASSETS["docs.html"].body
+        policy = docs.headers["content-security-policy"]
+        assert policy.startswith("default-src 'self';")
+        assert policy.endswith("; img-src 'self' data:")
+        assert "unsafe" not in policy
+        assert test_client.get("/redoc").status_code == 404
+        assert test_client.get("/openapi.json").status_code == 200
+    store.close()
+
+
 def test_every_javascript_import_is_a_served_file():
     for name, asset in ASSETS.items():
         if not name.endswith(".js") or name.startswith("vendor/"):
@@ -152,8 +190,15 @@ def test_our_javascript_never_parses_data_as_html():
 
 def test_vendored_libraries_keep_their_licences():
     vendored = [name for name in ASSETS if name.startswith("vendor/") and name.endswith(".js")]
-    assert sorted(vendored) == ["vendor/cytoscape-dagre.min.js", "vendor/cytoscape.min.js"]
-    for name in vendored:
+    assert sorted(vendored) == [
+        "vendor/cytoscape-dagre.min.js",
+        "vendor/cytoscape.min.js",
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+    ]
+    swagger = ASSETS["vendor/swagger-ui/swagger-ui.LICENSE.txt"].body.decode()
+    assert "Apache License" in swagger
+    assert "vendor/swagger-ui/swagger-ui-bundle.js.LICENSE.txt" in ASSETS
+    for name in vendored[:2]:
         licence = ASSETS[name.removesuffix(".min.js") + ".LICENSE.txt"].body.decode()
         assert "Permission is hereby granted, free of charge" in licence
     assert 'cf.version="3.35.0"' in ASSETS["vendor/cytoscape.min.js"].body.decode()

@@ -2,6 +2,7 @@
 sequence, rejection of bad events), the acknowledged sequence and status reports."""
 
 import gzip
+import json
 
 from provarmor.manager.auth import Role
 from provarmor.manager.routes.tokens import create_token
@@ -234,3 +235,17 @@ def test_whole_lab_capture_is_accepted_and_counted(loaded, lab_lines):
     alerts = len(loaded.get("/alerts", limit=1000).json())
     assert f"provarmor_manager_alerts_total {float(alerts)}" in metrics
     assert loaded.get("/hosts").json()[0]["events"] == len(lab_lines)
+
+
+def test_nul_characters_in_uploaded_events_become_replacement_characters(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    event = json.loads(lab_lines[5])
+    event["process"]["command_line"] = "sh -c 'a\x00b' \\u0000"
+    body = json.dumps(event).encode()
+    assert b"\\u0000" in body
+    answer = manager.upload(agent_id, credential, sequence=1, body=body)
+    assert answer.status_code == 200, answer.text
+    found = manager.get("/events", q="sh -c 'a").json()
+    assert [row["command_line"] for row in found] == ["sh -c 'a\ufffdb' \\u0000"]
+    later = manager.upload(agent_id, credential, sequence=2, body=b"".join(lab_lines[6:20]))
+    assert later.status_code == 200, later.text

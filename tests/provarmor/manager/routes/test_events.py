@@ -45,3 +45,16 @@ def test_text_longer_than_200_is_refused(manager):
     assert answer.status_code == 400
     assert answer.json()["field"] == "query.q"
     assert manager.client.get("/api/v1/events").status_code == 401
+
+
+def _fields(row):
+    return " ".join((row["executable"], row["command_line"], row["file_path"], row["remote"]))
+
+
+def test_percent_and_underscore_in_search_text_match_literally(loaded, lab_lines):
+    everything = len(lab_lines)
+    for text in ("%", "_", "%_%", "s_s", "\\"):
+        found = loaded.get("/events", q=text, limit=1000).json()
+        assert len(found) < min(everything, 1000), text  # not a wildcard
+        assert all(text in _fields(row).lower() for row in found), text
+    assert loaded.get("/events", q="_", limit=1000).json()  # the capture has "_" to find

@@ -1,5 +1,7 @@
 """The shared query parameters: time bounds (ns or ISO-8601 with an offset) and paging."""
 
+import json
+
 import pytest
 
 from provarmor.manager.deps import ApiError
@@ -56,3 +58,72 @@ def test_page_bounds():
     with pytest.raises(ApiError) as raised:
         page(10, -1)
     assert (raised.value.status, raised.value.field) == (400, "offset")
+
+
+TOO_BIG = str(2**63)
+
+
+@pytest.mark.parametrize(
+    "text", [TOO_BIG, "9" * 30, "9" * 5000, "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "١٢٣"]
+)
+def test_time_outside_64_bit_nanoseconds_is_a_400(text):
+    with pytest.raises(ApiError) as raised:
+        parse_time(text, field="since")
+    assert (raised.value.status, raised.value.field) == (400, "since")
+
+
+def test_latest_representable_time_is_accepted():
+    assert parse_time(str(2**63 - 1), field="until") == 2**63 - 1
+    assert parse_time("2262-04-11T23:47:16Z", field="until") == 9_223_372_036_000_000_000
+
+
+def test_page_offset_over_64_bits_is_a_400():
+    with pytest.raises(ApiError) as raised:
+        page(10, 2**63)
+    assert (raised.value.status, raised.value.field) == (400, "offset")
+
+
+OUT_OF_RANGE = [
+    ("/events", "since", TOO_BIG),
+    ("/events", "until", "9999-12-31T23:59:59Z"),
+    ("/events", "since", "0001-01-01T00:00:00+00:00"),
+    ("/events", "offset", TOO_BIG),
+    ("/events", "offset", "-1"),
+    ("/events", "limit", TOO_BIG),
+    ("/alerts", "since", "9" * 25),
+    ("/alerts", "until", "0001-01-01T00:00:00Z"),
+    ("/alerts", "offset", "1" + "0" * 30),
+    ("/incidents", "offset", TOO_BIG),
+    ("/stats/timeline", "since", "9999-12-31T23:59:59Z"),
+]
+
+
+@pytest.mark.parametrize(("path", "name", "value"), OUT_OF_RANGE)
+def test_out_of_range_query_is_a_400_naming_the_field(manager, path, name, value):
+    answer = manager.get(path, **{name: value})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == name
+
+
+@pytest.mark.parametrize("value", [TOO_BIG, str(2**64 + 5), "9" * 5000])
+def test_batch_sequence_over_64_bits_is_a_400(manager, value):
+    agent_id, credential = manager.enroll()
+    answer = manager.upload(agent_id, credential, sequence=value, body=b"")  # type: ignore[arg-type]
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == "X-Batch-Sequence"
+    latest = manager.upload(agent_id, credential, sequence=2**63 - 1, body=b"")
+    assert latest.status_code == 200, latest.text
+    assert latest.json()["acked_sequence"] == 2**63 - 1
+
+
+def test_event_field_over_64_bits_is_a_400_and_later_batches_are_taken(manager, lab_lines):
+    agent_id, credential = manager.enroll()
+    event = json.loads(lab_lines[5])
+    event["@timestamp"] = 2**63 + 5
+    bad = manager.upload(agent_id, credential, sequence=1, body=json.dumps(event).encode())
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["field"] == "batch:1"
+    assert "@timestamp" in bad.json()["error"]
+    good = manager.upload(agent_id, credential, sequence=1, body=b"".join(lab_lines[:50]))
+    assert good.status_code == 200, good.text
+    assert good.json()["events"] == 50
