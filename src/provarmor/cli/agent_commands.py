@@ -12,22 +12,18 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from provarmor.agent.runner import Agent
 from provarmor.agent.settings import AgentSettings, SensorChoice
-from provarmor.agent.sinks import Sink
-from provarmor.agent.spool import SpoolPosition
-from provarmor.agent.status import read_status
 from provarmor.cli.config_command import OPTIONS
-from provarmor.manager.client import ManagerClient
-from provarmor.manager.uplink import UploadSink
 from provarmor.model.errors import ConfigError
-from provarmor.sources.procfs import read_host_identity
+
+if TYPE_CHECKING:
+    from provarmor.agent.sinks import Sink
 
 console = Console()
 agent_app = typer.Typer(help="The live endpoint agent (root).")
@@ -70,6 +66,8 @@ def agent(  # noqa: PLR0913
     delivery."""
     if context.invoked_subcommand is not None:
         return
+    from provarmor.agent.runner import Agent
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
     graph = OPTIONS.load()["graph"]
@@ -91,6 +89,11 @@ def agent(  # noqa: PLR0913
 
 def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:
     """The manager sink: enrol on first contact, then reuse the saved credential."""
+    from provarmor.agent.spool import SpoolPosition
+    from provarmor.manager.client import ManagerClient
+    from provarmor.manager.uplink import UploadSink
+    from provarmor.sources.procfs import read_host_identity
+
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     saved = settings.state_dir / "manager-credential.json"
     client = ManagerClient(url, ca_file=ca)
@@ -132,6 +135,8 @@ def status(
     state_dir: Annotated[Path | None, typer.Option(help="The agent's state directory.")] = None,
 ) -> None:
     """Show the running agent's sensor, counters with rates, and drops."""
+    from provarmor.agent.status import read_status
+
     settings = agent_settings(None, state_dir)
     current = read_status(settings.state_dir)
     age = time.time() - current.updated_at
@@ -144,5 +149,5 @@ def status(
     print_counters(current.counters, current.rates)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(agent_app, name="agent")
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(agent_app, name="agent", rich_help_panel=panel)

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
-from provarmor.manager.database import open_findings_store
-from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.settings import ManagerSettings
-from provarmor.manager.sql_store import SqlFindingsStore
-from provarmor.manager.tls import write_certificates
 from provarmor.model.errors import ConfigError
+
+if TYPE_CHECKING:
+    from provarmor.manager.sql_store import SqlFindingsStore
 
 console = Console(stderr=True)
 server_app = typer.Typer(help="The manager service: API for agents and analysts.")
@@ -42,6 +40,8 @@ def server_settings(**changes: object) -> ManagerSettings:
 
 
 def open_manager_store(settings: ManagerSettings) -> SqlFindingsStore:
+    from provarmor.manager.database import open_findings_store
+
     return open_findings_store(settings.effective_database_url())
 
 
@@ -62,6 +62,9 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
     if context.invoked_subcommand is not None:
         return
     import uvicorn
+
+    from provarmor.manager.app import create_app
+    from provarmor.manager.routes.tokens import create_token
 
     settings = server_settings(
         listen=listen,
@@ -107,6 +110,8 @@ def token_create(
     state_dir: StateOption = None,
 ) -> None:
     """Make a user API token and print it (once)."""
+    from provarmor.manager.routes.tokens import create_token
+
     if role not in (Role.ANALYST, Role.ADMIN):
         raise ConfigError("a user token is analyst or admin", location="--role")
     store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
@@ -125,6 +130,8 @@ def enrollment_token(
     state_dir: StateOption = None,
 ) -> None:
     """Make a one-time agent enrolment token and print it."""
+    from provarmor.manager.routes.tokens import create_token
+
     settings = server_settings(database_url=db, state_dir=state_dir)
     store = open_manager_store(settings)
     seconds = valid_seconds or settings.enrollment_token_seconds
@@ -144,10 +151,12 @@ def certs(
     ] = None,
 ) -> None:
     """Make a private CA and a server certificate; agents trust ca.pem."""
+    from provarmor.manager.tls import write_certificates
+
     files = write_certificates(out, hosts=host or ["localhost", "127.0.0.1"])
     for path in (files.ca_cert, files.server_cert, files.server_key, files.ca_key):
         typer.echo(str(path))
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(server_app, name="server")
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(server_app, name="server", rich_help_panel=panel)

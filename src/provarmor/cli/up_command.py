@@ -18,23 +18,21 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 from rich.console import Console
 from rich.markup import escape
 
-from provarmor.agent.runner import Agent
 from provarmor.agent.settings import SensorChoice
 from provarmor.cli.agent_commands import agent_settings, print_counters, uplink_sink
 from provarmor.cli.server_commands import open_manager_store, server_settings
-from provarmor.lab.runner import NullRecorder, run_lab
-from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
-from provarmor.manager.routes.tokens import create_token
 from provarmor.model.errors import ConfigError
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -44,6 +42,8 @@ SENSOR_SETTLE_S = 12.0
 
 
 def _serve(app: FastAPI, *, host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="manager", daemon=True)
     thread.start()
@@ -56,6 +56,8 @@ def _serve(app: FastAPI, *, host: str, port: int) -> tuple[uvicorn.Server, threa
 
 
 def _demo_attack(stop: threading.Event, scenario: str) -> None:
+    from provarmor.lab.runner import NullRecorder, run_lab
+
     if stop.wait(SENSOR_SETTLE_S):
         return
     console.print(f"running the demo attack [bold]{escape(scenario)}[/bold] (lab, loopback only)")
@@ -83,6 +85,10 @@ def up(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
 ) -> None:
     """Run agent + manager + console on this host (root), until SIGINT/SIGTERM."""
+    from provarmor.agent.runner import Agent
+    from provarmor.manager.app import create_app
+    from provarmor.manager.routes.tokens import create_token
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(state_dir=state_dir / "manager", listen=listen)
     host, port = settings.listen_address()
@@ -115,5 +121,5 @@ def up(
         store.close()
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(up)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(rich_help_panel=panel)(up)

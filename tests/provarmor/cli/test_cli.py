@@ -120,7 +120,7 @@ def test_detect_emits_attack_tagged_alerts(tmp_path, shared_data):
         "auditd",
         "--rules",
         shared_data / "sigma",
-        "--output",
+        "--alert-format",
         "ecs",
         "--out",
         out,
