@@ -295,16 +295,15 @@ def _resolve_and_trace(
 
 
 def _print_candidates(problem: AmbiguousTarget) -> None:
-    """One line per candidate, never wrapped or cut, so every id can be copied whole."""
+    """One tab-separated line per candidate, written as is (never wrapped, cut or padded),
+    so every id can be copied whole."""
     from provarmor.graph.render import format_ts
 
-    console.print(escape(str(problem)), highlight=False, soft_wrap=True)
+    lines = [str(problem)]
     for candidate in problem.candidates:
-        line = (
-            f"{candidate['id']}\t{candidate['kind']}\t"
-            f"{format_ts(int(str(candidate['first_ts'])))}\t{candidate['caption']}"
-        )
-        console.print(escape(line), highlight=False, soft_wrap=True)
+        when = format_ts(int(str(candidate["first_ts"])))
+        lines.append(f"{candidate['id']}\t{candidate['kind']}\t{when}\t{candidate['caption']}")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _json_out(document: dict[str, object]) -> None:

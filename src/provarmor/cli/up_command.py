@@ -55,6 +55,13 @@ def _serve(app: FastAPI, *, host: str, port: int) -> tuple[uvicorn.Server, threa
     return server, thread
 
 
+def announce(out: Console, *, url: str, token: str) -> None:
+    """Print the console address and the login token, each on one line that is never
+    wrapped, whatever the terminal width: a token copied from a wrapped line is refused."""
+    out.print(f"console: [bold]{escape(url)}/[/bold]", soft_wrap=True)
+    out.print(f"login token: [bold]{token}[/bold]", soft_wrap=True, highlight=False)
+
+
 def _demo_attack(stop: threading.Event, scenario: str) -> None:
     from provarmor.lab.runner import NullRecorder, run_lab
 
@@ -100,7 +107,7 @@ def up(
     enrol = create_token(store, role=Role.ENROLL, valid_ns=600 * 1_000_000_000)
     agent = agent_settings(sensor, state_dir / "agent")
     sink = uplink_sink(url, agent, token=enrol.token, ca=None)
-    console.print(f"console: [bold]{url}/[/bold]   login token: [bold]{login.token}[/bold]")
+    announce(console, url=url, token=login.token)
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:

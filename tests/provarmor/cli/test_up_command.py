@@ -1,6 +1,7 @@
 """The main job end to end (root): `provarmor up` runs the live agent, the manager and the
 console; its demo attack (a real lab scenario) becomes an incident the API serves."""
 
+import io
 import os
 import re
 import shutil
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+from provarmor.cli.up_command import announce
+
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = re.compile(r"login token: (\S+)")
+WHOLE_TOKEN = re.compile(r"^pa\.[0-9a-f]{16}\.[0-9a-f]{64}$")
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
@@ -59,6 +63,17 @@ def _open_in_browser(base: str, token: str, incident: dict, tmp_path: Path) -> N
         browser.close()
 
 
+def test_the_login_token_is_printed_on_one_line_on_a_narrow_terminal():
+    out = io.StringIO()
+    token = "pa." + "0123456789abcdef" + "." + "ab" * 32
+    announce(Console(file=out, width=30), url="http://127.0.0.1:8443", token=token)
+    lines = out.getvalue().splitlines()
+    assert f"login token: {token}" in lines
+    assert "console: http://127.0.0.1:8443/" in lines
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
 def test_up_shows_the_incident_of_a_real_attack(tmp_path):
     if os.geteuid() != 0 or shutil.which("bpftrace") is None:
         pytest.skip("the live agent needs root and bpftrace")
@@ -72,7 +87,7 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "300"},
+        env={**os.environ, "COLUMNS": "40"},  # a narrow terminal must not wrap the token
     )
     try:
         assert process.stdout is not None
@@ -83,6 +98,7 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
             found = TOKEN.search(line)
             token = found.group(1) if found else None
         assert token, "no login token printed"
+        assert WHOLE_TOKEN.match(token), f"the login token was cut: {token!r}"
         story: dict | None = None
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
