@@ -45,6 +45,37 @@ def open_manager_store(settings: ManagerSettings) -> SqlFindingsStore:
     return open_findings_store(settings.effective_database_url())
 
 
+UP_MANAGER_DIR = "manager"
+"""``provarmor up --state-dir DIR`` keeps the manager's state in ``DIR/manager/``."""
+
+
+def find_manager_state(settings: ManagerSettings) -> ManagerSettings:
+    """The settings with ``state_dir`` moved to ``DIR/manager`` when DIR is the state
+    directory of ``provarmor up`` (no database of its own, the manager's one below it)."""
+    if settings.database_url:
+        return settings
+    nested = settings.state_dir / UP_MANAGER_DIR
+    if not (settings.state_dir / "manager.db").exists() and (nested / "manager.db").exists():
+        return dataclasses.replace(settings, state_dir=nested)
+    return settings
+
+
+def open_existing_store(settings: ManagerSettings) -> SqlFindingsStore:
+    """The manager's store, found as :func:`find_manager_state` says; a SQLite database that
+    does not exist is refused (a token made in a new empty database works nowhere)."""
+    from provarmor.manager.database import sqlite_path
+
+    settings = find_manager_state(settings)
+    path = sqlite_path(settings.effective_database_url())
+    if path is not None and not path.exists():
+        raise ConfigError(
+            "no manager database here: start the manager with this state directory first "
+            "(provarmor server or provarmor up), or name its database with --db",
+            location=str(path),
+        )
+    return open_manager_store(settings)
+
+
 @server_app.callback(invoke_without_command=True)
 def serve(  # noqa: PLR0913 (one argument per command-line option)
     context: typer.Context,
@@ -80,6 +111,7 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         host, port = settings.listen_address()
     except ValueError:
         raise ConfigError("listen must be host:port", location="manager.listen") from None
+    settings = find_manager_state(settings)
     store = open_manager_store(settings)
     if not store.has_admin():
         issued = create_token(store, role=Role.ADMIN, label="first admin")
@@ -114,7 +146,7 @@ def token_create(
 
     if role not in (Role.ANALYST, Role.ADMIN):
         raise ConfigError("a user token is analyst or admin", location="--role")
-    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    store = open_existing_store(server_settings(database_url=db, state_dir=state_dir))
     try:
         typer.echo(create_token(store, role=role, label=label).token)
     finally:
@@ -133,7 +165,7 @@ def enrollment_token(
     from provarmor.manager.routes.tokens import create_token
 
     settings = server_settings(database_url=db, state_dir=state_dir)
-    store = open_manager_store(settings)
+    store = open_existing_store(settings)
     seconds = valid_seconds or settings.enrollment_token_seconds
     try:
         issued = create_token(store, role=Role.ENROLL, valid_ns=seconds * 1_000_000_000)

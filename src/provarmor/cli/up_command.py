@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from provarmor.agent.settings import SensorChoice
 from provarmor.cli.agent_commands import agent_settings, print_counters, uplink_sink
-from provarmor.cli.server_commands import open_manager_store, server_settings
+from provarmor.cli.server_commands import UP_MANAGER_DIR, open_manager_store, server_settings
 from provarmor.manager.auth import Role
 from provarmor.model.errors import ConfigError
 
@@ -97,7 +97,7 @@ def up(
     from provarmor.manager.routes.tokens import create_token
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    settings = server_settings(state_dir=state_dir / "manager", listen=listen)
+    settings = server_settings(state_dir=state_dir / UP_MANAGER_DIR, listen=listen)
     host, port = settings.listen_address()
     store = open_manager_store(settings)
     app = create_app(settings, store)

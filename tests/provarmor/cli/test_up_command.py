@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +71,40 @@ def test_the_login_token_is_printed_on_one_line_on_a_narrow_terminal():
     lines = out.getvalue().splitlines()
     assert f"login token: {token}" in lines
     assert "console: http://127.0.0.1:8443/" in lines
+
+
+def test_up_state_directory_is_ignored_by_git():
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    checked = subprocess.run(
+        ["git", "check-ignore", "-q", "provarmor-state/manager/manager.db"], cwd=ROOT, check=False
+    )
+    assert checked.returncode == 0
+
+
+@pytest.mark.privileged
+def test_scripts_up_without_root_and_without_sudo_says_how_to_run_it():
+    """A real non-root user (nobody) whose PATH has no sudo."""
+    tools = Path(tempfile.mkdtemp(prefix="provarmor-up-path-"))
+    try:
+        tools.chmod(0o755)
+        for name in ("bash", "env", "id", "dirname"):
+            found = shutil.which(name)
+            assert found is not None
+            (tools / name).symlink_to(found)
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            + ["env", "-i", f"PATH={tools}", str(ROOT / "scripts" / "up")],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        shutil.rmtree(tools)
+    assert result.returncode == 1
+    assert "needs root" in result.stderr and "sudo is not installed" in result.stderr
+    assert "su -c ./scripts/up" in result.stderr
 
 
 @pytest.mark.privileged

@@ -1,4 +1,5 @@
 import os
+import contextlib
 import secrets
 import shutil
 from dataclasses import replace
@@ -31,6 +32,8 @@ def scratch():
     root = SCRATCH_ROOT / f"pytest-{secrets.token_hex(3)}"
     yield root
     shutil.rmtree(root, ignore_errors=True)
+    with contextlib.suppress(OSError):  # leave no empty atomics/ behind
+        SCRATCH_ROOT.rmdir()
 
 
 @pytest.fixture
