@@ -77,7 +77,7 @@ def test_up_state_directory_is_ignored_by_git():
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     checked = subprocess.run(
-        ["git", "check-ignore", "-q", "provarmor-state/manager/manager.db"], cwd=ROOT, check=False
+        ["git", "check-ignore", "-q", "provarmor-state/agent/uplink.json"], cwd=ROOT, check=False
     )
     assert checked.returncode == 0
 
