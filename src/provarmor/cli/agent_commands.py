@@ -23,7 +23,10 @@ from provarmor.cli.config_command import OPTIONS
 from provarmor.model.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from provarmor.agent.sinks import Sink
+    from provarmor.agent.status import AgentStatus
 
 console = Console()
 agent_app = typer.Typer(help="The live endpoint agent (root).")
@@ -73,18 +76,36 @@ def agent(  # noqa: PLR0913
     graph = OPTIONS.load()["graph"]
     stop = threading.Event()
 
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        stop.set()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, stopper(stop))
+    signal.signal(signal.SIGTERM, stopper(stop))
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
     agent_run = Agent(settings, graph=graph, out=out, sinks=sinks)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
-    status = agent_run.run(stop, duration=duration)
+    status = agent_run.run(stop, duration=duration, on_ready=announce_ready)
     console.print(f"sensor: {status.sensor}")
     print_counters(status.counters, status.rates)
+
+
+def stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+    """A SIGINT/SIGTERM handler that says at once that the agent is stopping, then stops it."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        del frame
+        if not stop.is_set():
+            name = signal.Signals(signum).name
+            console.print(f"{name}: stopping the sensor and delivering what it still holds")
+        stop.set()
+
+    return handle
+
+
+def announce_ready(status: AgentStatus) -> None:
+    """The line that says the sensor is up: from here on, activity on this host is seen."""
+    console.print(
+        f"ready: the {status.sensor} sensor is up (agent pid {status.pid}); "
+        "Ctrl-C or SIGTERM stops it",
+        soft_wrap=True,
+    )
 
 
 def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:

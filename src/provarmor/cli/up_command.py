@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,7 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from provarmor.agent.settings import SensorChoice
-from provarmor.cli.agent_commands import agent_settings, print_counters, uplink_sink
+from provarmor.cli.agent_commands import (
+    agent_settings,
+    announce_ready,
+    print_counters,
+    stopper,
+    uplink_sink,
+)
 from provarmor.cli.server_commands import UP_MANAGER_DIR, open_manager_store, server_settings
 from provarmor.manager.auth import Role
 from provarmor.model.errors import ConfigError
@@ -109,17 +114,12 @@ def up(
     sink = uplink_sink(url, agent, token=enrol.token, ca=None)
     announce(console, url=url, token=login.token)
     stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        stop.set()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, stopper(stop))
+    signal.signal(signal.SIGTERM, stopper(stop))
     if demo_attack:
         threading.Thread(target=_demo_attack, args=(stop, demo_attack), daemon=True).start()
     try:
-        status = Agent(agent, sinks=[sink]).run(stop, duration=duration)
+        status = Agent(agent, sinks=[sink]).run(stop, duration=duration, on_ready=announce_ready)
         print_counters(status.counters, status.rates)
     finally:
         server.should_exit = True
