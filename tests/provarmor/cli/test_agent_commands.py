@@ -74,3 +74,5 @@ def test_agent_says_ready_and_stops_promptly(tmp_path, sensor, stop_signal):
         if agent.poll() is None:
             agent.kill()
             agent.wait(timeout=10)
+        assert agent.stdout is not None
+        agent.stdout.close()
