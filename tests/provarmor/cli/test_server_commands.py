@@ -91,8 +91,10 @@ def test_server_serves_the_store_of_up_from_its_state_directory(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "provarmor", "server", "--state-dir", str(tmp_path)]
-        + ["--listen", f"127.0.0.1:{port}"],
+        [
+            *[sys.executable, "-m", "provarmor", "server", "--state-dir", str(tmp_path)],
+            *["--listen", f"127.0.0.1:{port}"],
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

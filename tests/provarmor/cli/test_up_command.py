@@ -93,8 +93,10 @@ def test_scripts_up_without_root_and_without_sudo_says_how_to_run_it():
             assert found is not None
             (tools / name).symlink_to(found)
         result = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-            + ["env", "-i", f"PATH={tools}", str(ROOT / "scripts" / "up")],
+            [
+                *["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+                *["env", "-i", f"PATH={tools}", str(ROOT / "scripts" / "up")],
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -190,13 +190,17 @@ def test_interpreter_running_a_script_the_attack_wrote() -> None:
 
 def test_contacted_endpoints_are_network_peers_only():
     def socket_node(label, **values):
-        return Node(id=label, kind=NodeKind.SOCKET, host="h", first_ts=1, last_ts=1, label=label, **values)
+        return Node(
+            id=label, kind=NodeKind.SOCKET, host="h", first_ts=1, last_ts=1, label=label, **values
+        )
 
     assert is_contacted_endpoint(socket_node("10.0.0.7:443", ip="10.0.0.7", port=443))
     assert is_contacted_endpoint(socket_node("[2001:db8::1]:22", ip="2001:db8::1", port=22))
     assert not is_contacted_endpoint(socket_node("0.0.0.0:0", ip="0.0.0.0", port=0))
     assert not is_contacted_endpoint(socket_node("0.0.0.0:80", ip="0.0.0.0", port=80))
-    assert not is_contacted_endpoint(socket_node("/var/run/nscd/socket", path="/var/run/nscd/socket"))
+    assert not is_contacted_endpoint(
+        socket_node("/var/run/nscd/socket", path="/var/run/nscd/socket")
+    )
     process = Node(id="p", kind=NodeKind.PROCESS, host="h", first_ts=1, last_ts=1, label="pid 7")
     assert not is_contacted_endpoint(process)
     assert not program_known(process)

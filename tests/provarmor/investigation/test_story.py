@@ -57,7 +57,9 @@ def _incident_of(events, alerts):
     for event in events:
         builder.add(event)
     store.apply(builder.drain(full=True))
-    engine = IncidentEngine(store, settings=InvestigationSettings(), rule=IncidentRule(min_score=1e-9))
+    engine = IncidentEngine(
+        store, settings=InvestigationSettings(), rule=IncidentRule(min_score=1e-9)
+    )
     (incident,) = engine.add_signals(alerts)
     return incident
 

@@ -98,8 +98,7 @@ def get_incident(incident_id: str, principal: Analyst, context: Context) -> dict
         incident["merged_from"] = incident_id  # the answer is the incident it merged into
     incident["status"] = row.status
     incident["notes"] = [
-        {"ts_ns": n.ts_ns, "author": n.author, "text": n.text}
-        for n in context.store.notes(row.id)
+        {"ts_ns": n.ts_ns, "author": n.author, "text": n.text} for n in context.store.notes(row.id)
     ]
     incident["status_changes"] = [
         {"ts_ns": c.ts_ns, "author": c.author, "old": c.old, "new": c.new}

@@ -1,5 +1,5 @@
-import os
 import contextlib
+import os
 import secrets
 import shutil
 from dataclasses import replace

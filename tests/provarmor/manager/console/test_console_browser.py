@@ -323,7 +323,9 @@ def test_first_contact_names_orders_and_layout(sync_playwright, lab_manager):
         # a merged incident's id opens the incident it was merged into
         page.goto(f"{base}/#/incidents/inc-merged-away")
         page.wait_for_selector("#merged-notice")
-        page.wait_for_function("() => window.provarmorGraph && window.provarmorGraph.nodes().length")
+        page.wait_for_function(
+            "() => window.provarmorGraph && window.provarmorGraph.nodes().length"
+        )
         assert page.url.endswith(f"#/incidents/{incident['id']}")
         assert page.locator(".incident-head a.host-name").text_content() == "lab-vm"
 
@@ -342,8 +344,8 @@ def test_first_contact_names_orders_and_layout(sync_playwright, lab_manager):
         root = _graph(page, "cy.nodes('[role = \"root_cause\"]').position()")
         spans = _graph(
             page,
-            "(() => { const ps = cy.nodes().map((n) => n.position());"
-            " return {x: Math.min(...ps.map((p) => p.x)), y: Math.min(...ps.map((p) => p.y))}; })()",
+            "(() => { const ps = cy.nodes().map((n) => n.position()); return {"
+            "x: Math.min(...ps.map((p) => p.x)), y: Math.min(...ps.map((p) => p.y))}; })()",
         )
         assert root["x"] == spans["x"] or root["y"] == spans["y"], (root, spans)
         page.screenshot(path=str(ARTIFACTS / "console-incident-fit.png"))
