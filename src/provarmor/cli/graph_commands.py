@@ -251,7 +251,7 @@ def stats(db: DbOption = DEFAULT_DB) -> None:
         console.print(f"time span: {format_ts(summary.first_ts)} .. {format_ts(summary.last_ts)}")
 
 
-class AmbiguousTarget(Exception):
+class AmbiguousTarget(ConfigError):
     """Several entities match the text given to ``trace``; ``candidates`` lists them."""
 
     def __init__(self, what: str, candidates: list[dict[str, object]]) -> None:

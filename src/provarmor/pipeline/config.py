@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from provarmor.model.errors import ConfigError
 
 Sections = Mapping[str, type[Any]]
@@ -75,6 +73,8 @@ def load_config(
     """Return ``{section: settings instance}`` for every declared section."""
     raw: dict[str, dict[str, tuple[object, str]]] = {name: {} for name in sections}
     if path is not None:
+        import yaml  # only with a configuration file: the command line starts without it
+
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
