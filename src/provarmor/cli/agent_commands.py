@@ -49,7 +49,8 @@ def agent(  # noqa: PLR0913
         SensorChoice | None, typer.Option(help="Sensor backend (default from config: auto).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write canonical NDJSON here instead of the store.")
+        Path | None,
+        typer.Option("--out", "-o", help="Write canonical NDJSON here instead of the store."),
     ] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Spool, status and store.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,

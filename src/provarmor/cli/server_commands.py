@@ -176,7 +176,7 @@ def enrollment_token(
 
 @server_app.command("certs")
 def certs(
-    out: Annotated[Path, typer.Option("--out", help="Directory for the PEM files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PEM files.")],
     host: Annotated[
         list[str] | None,
         typer.Option("--host", help="Server name or IP address (repeat; default localhost)."),
