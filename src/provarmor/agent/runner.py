@@ -330,7 +330,14 @@ class Agent:
             anomaly=anomaly or AnomalySettings(),
         )
 
-    def run(self, stop: threading.Event, *, duration: float | None = None) -> AgentStatus:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        duration: float | None = None,
+        on_ready: Callable[[AgentStatus], None] | None = None,
+    ) -> AgentStatus:
+        """``on_ready`` is called once, when the sensor is up and events flow to the spool."""
         run = self.run_state
         done: list[Callable[[AgentRun], None]] = []
         try:
@@ -347,6 +354,8 @@ class Agent:
                 updated_at=now,
             )
             write_status(run.settings.state_dir, run.status)
+            if on_ready is not None:
+                on_ready(run.status)
             self._loop(stop, duration)
         finally:
             if _start_sensor in done:

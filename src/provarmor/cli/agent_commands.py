@@ -12,23 +12,21 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from provarmor.agent.runner import Agent
 from provarmor.agent.settings import AgentSettings, SensorChoice
-from provarmor.agent.sinks import Sink
-from provarmor.agent.spool import SpoolPosition
-from provarmor.agent.status import read_status
 from provarmor.cli.config_command import OPTIONS
-from provarmor.manager.client import ManagerClient
-from provarmor.manager.uplink import UploadSink
 from provarmor.model.errors import ConfigError
-from provarmor.sources.procfs import read_host_identity
-from provarmor.storage.private import private_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from provarmor.agent.sinks import Sink
+    from provarmor.agent.status import AgentStatus
 
 console = Console()
 agent_app = typer.Typer(help="The live endpoint agent (root).")
@@ -51,7 +49,8 @@ def agent(  # noqa: PLR0913
         SensorChoice | None, typer.Option(help="Sensor backend (default from config: auto).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write canonical NDJSON here instead of the store.")
+        Path | None,
+        typer.Option("--out", "-o", help="Write canonical NDJSON here instead of the store."),
     ] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Spool, status and store.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
@@ -71,18 +70,16 @@ def agent(  # noqa: PLR0913
     delivery."""
     if context.invoked_subcommand is not None:
         return
+    from provarmor.agent.runner import Agent
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
     sections = OPTIONS.load()
     graph = sections["graph"]
     stop = threading.Event()
 
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        stop.set()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, stopper(stop))
+    signal.signal(signal.SIGTERM, stopper(stop))
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
     agent_run = Agent(
         settings,
@@ -93,13 +90,41 @@ def agent(  # noqa: PLR0913
         anomaly=sections["anomaly"],
     )
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
-    status = agent_run.run(stop, duration=duration)
+    status = agent_run.run(stop, duration=duration, on_ready=announce_ready)
     console.print(f"sensor: {status.sensor}")
     print_counters(status.counters, status.rates)
 
 
+def stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+    """A SIGINT/SIGTERM handler that says at once that the agent is stopping, then stops it."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        del frame
+        if not stop.is_set():
+            name = signal.Signals(signum).name
+            console.print(f"{name}: stopping the sensor and delivering what it still holds")
+        stop.set()
+
+    return handle
+
+
+def announce_ready(status: AgentStatus) -> None:
+    """The line that says the sensor is up: from here on, activity on this host is seen."""
+    console.print(
+        f"ready: the {status.sensor} sensor is up (agent pid {status.pid}); "
+        "Ctrl-C or SIGTERM stops it",
+        soft_wrap=True,
+    )
+
+
 def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:
     """The manager sink: enrol on first contact, then reuse the saved credential."""
+    from provarmor.agent.spool import SpoolPosition
+    from provarmor.manager.client import ManagerClient
+    from provarmor.manager.uplink import UploadSink
+    from provarmor.sources.procfs import read_host_identity
+    from provarmor.storage.private import private_dir
+
     private_dir(settings.state_dir)
     saved = settings.state_dir / "manager-credential.json"
     client = ManagerClient(url, ca_file=ca)
@@ -141,6 +166,8 @@ def status(
     state_dir: Annotated[Path | None, typer.Option(help="The agent's state directory.")] = None,
 ) -> None:
     """Show the running agent's sensor, counters with rates, and drops."""
+    from provarmor.agent.status import read_status
+
     settings = agent_settings(None, state_dir)
     current = read_status(settings.state_dir)
     age = time.time() - current.updated_at
@@ -199,5 +226,5 @@ def describe_learning(learning: dict[str, object] | None) -> str:
     )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(agent_app, name="agent")
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(agent_app, name="agent", rich_help_panel=panel)

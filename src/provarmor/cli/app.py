@@ -1,8 +1,20 @@
-"""The Typer application: one sub-module per command group, registered here."""
+"""The Typer application: one sub-module per command group, registered here under the help
+panel it belongs to.
+
+Command modules import only Typer, Rich and light settings modules at the top; the heavy
+parts (FastAPI, uvicorn, numpy, pySigma, the manager, the agent) are imported inside the
+commands that use them, so ``provarmor --help`` and light commands start fast.
+
+Option rules, the same in every command: ``--out``/``-o`` is where a command writes;
+``--format``/``-f`` is the input format (told from the content when left out);
+``--set section.key=value`` (before the command) overrides a setting.
+"""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,34 +34,70 @@ from provarmor.cli import (
     train_command,
     up_command,
 )
+from provarmor.cli.help_style import plain_flags
 from provarmor.model.errors import ProvArmorError
+
+SERVICE = "Run on hosts: agent, manager, console"
+RECORDED = "Recorded data and the graph"
+MODELS = "Rules, models and the lab"
+SETTINGS = "Settings"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        Console().print(f"provarmor {__version__}")
+        raise typer.Exit()
+
+
+def callback(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML configuration file.", exists=True)
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting: section.key=value (repeatable)."),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """ProvArmor: provenance-based endpoint intrusion detection and forensics for Linux."""
+    del version
+    config_command.set_options(config=config, overrides=setting)
+
 
 app = typer.Typer(
     name="provarmor",
-    help="ProvArmor: provenance-based endpoint intrusion detection and forensics for Linux.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    callback=config_command.callback,
+    callback=callback,
 )
-app.add_typer(config_command.config_app, name="config")
-graph_commands.register(app)
-demo_command.register(app)
-detect_commands.register(app)
-agent_commands.register(app)
-lab_commands.register(app)
-eval_command.register(app)
-train_command.register(app)
-calibrate_command.register(app)
-server_commands.register(app)
-up_command.register(app)
-replay_command.register(app)
+up_command.register(app, panel=SERVICE)
+agent_commands.register(app, panel=SERVICE)
+server_commands.register(app, panel=SERVICE)
+replay_command.register(app, panel=SERVICE)
+graph_commands.register(app, panel=RECORDED)
+detect_commands.register(app, panel=RECORDED)
+demo_command.register(app, panel=RECORDED)
+detect_commands.register_rules(app, panel=MODELS)
+lab_commands.register(app, panel=MODELS)
+train_command.register(app, panel=MODELS)
+calibrate_command.register(app, panel=MODELS)
+eval_command.register(app, panel=MODELS)
+config_command.register(app, panel=SETTINGS)
 
 
-@app.command()
+@app.command(rich_help_panel=SETTINGS)
 def version() -> None:
     """Print the version."""
     Console().print(f"provarmor {__version__}")
+
+
+plain_flags(app)
 
 
 def main() -> None:

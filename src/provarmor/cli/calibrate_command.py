@@ -15,16 +15,11 @@ import dataclasses
 from pathlib import Path
 from typing import Annotated
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from provarmor.detection.anomaly.bundle import load_bundle, save_bundle
-from provarmor.detection.sigma.loader import bundled_rules
-from provarmor.lab.protocol import benign_dataset, calibrate
 from provarmor.model.errors import ConfigError
-from provarmor.pipeline.assembly import AnalysisPlan, describe_rule
 
 console = Console()
 
@@ -43,6 +38,13 @@ def calibrate_command(
     ] = 1 / 24,
 ) -> None:
     """Calibrate the incident rule of MODEL (with the rules) on benign validation runs."""
+    import msgspec
+
+    from provarmor.detection.anomaly.bundle import load_bundle, save_bundle
+    from provarmor.detection.sigma.loader import bundled_rules
+    from provarmor.lab.protocol import benign_dataset, calibrate
+    from provarmor.pipeline.assembly import AnalysisPlan, describe_rule
+
     rule_paths = tuple(rules or [bundled_rules()])
     for path in rule_paths:
         if not path.exists():
@@ -59,5 +61,5 @@ def calibrate_command(
     console.print(f"wrote {escape(str(model))} (sha256 {digest[:16]}…)")
 
 
-def register(app: typer.Typer) -> None:
-    app.command(name="calibrate")(calibrate_command)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(name="calibrate", rich_help_panel=panel)(calibrate_command)

@@ -1,4 +1,4 @@
-"""Configuration: the sections every command reads, the global ``--config``/``-o`` options,
+"""Configuration: the sections every command reads, the global ``--config``/``--set`` options,
 and ``provarmor config schema`` (the generated reference)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
@@ -40,7 +40,7 @@ class Options:
 
 
 OPTIONS = Options()
-"""Filled by the app callback from ``--config`` and ``-o``; read by commands."""
+"""Filled by the app callback from ``--config`` and ``--set``; read by commands."""
 
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 
@@ -53,20 +53,18 @@ def schema() -> None:
 
 @config_app.command()
 def show() -> None:
-    """Print the effective configuration (defaults, file, environment, -o)."""
+    """Print the effective configuration (defaults, file, environment, --set)."""
     for name, settings in OPTIONS.load().items():
         sys.stdout.write(f"{name}:\n")
         for key, value in dataclasses.asdict(settings).items():
             sys.stdout.write(f"  {key}: {value}\n")
 
 
-def callback(
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML configuration file.", exists=True)
-    ] = None,
-    option: Annotated[
-        list[str] | None, typer.Option("-o", help="Override a setting: section.key=value.")
-    ] = None,
-) -> None:
+def set_options(*, config: Path | None, overrides: list[str] | None) -> None:
+    """Keep the global ``--config`` and ``--set`` values for the command that runs."""
     OPTIONS.path = config
-    OPTIONS.overrides = list(option or [])
+    OPTIONS.overrides = list(overrides or [])
+
+
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(config_app, name="config", rich_help_panel=panel)

@@ -21,14 +21,6 @@ from rich.panel import Panel
 
 from provarmor.cli.detect_commands import incident_panel
 from provarmor.cli.graph_commands import Format, ingest, stats
-from provarmor.detection.sigma.loader import bundled_rules
-from provarmor.graph.render import to_tree
-from provarmor.graph.trace import Direction, trace_from_event
-from provarmor.outputs.incident_formats import incident_svg
-from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
-from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.ndjson import read_ndjson
-from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 SAMPLE = "attack-chain.audit.log"
 LAB_SAMPLE = "lab-attack.ndjson.gz"
@@ -46,6 +38,10 @@ def demo(
     ),
 ) -> None:
     """Ingest the bundled sample, summarise it, and trace its last connection backward."""
+    from provarmor.graph.render import to_tree
+    from provarmor.graph.trace import Direction, trace_from_event
+    from provarmor.storage.sqlite_graph import SqliteGraphStore
+
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     sample = sample_path()
@@ -72,6 +68,12 @@ def demo(
 
 
 def _incident_demo(svg: Path) -> None:
+    from provarmor.detection.sigma.loader import bundled_rules
+    from provarmor.outputs.incident_formats import incident_svg
+    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
+    from provarmor.sources.base import HostContext, IngestReport
+    from provarmor.sources.ndjson import read_ndjson
+
     sample = sample_path(LAB_SAMPLE)
     console.print(
         Panel(f"ProvArmor demo: detecting on a recorded attack {escape(str(sample))}", expand=False)
@@ -90,5 +92,5 @@ def _incident_demo(svg: Path) -> None:
         console.print(f"attack graph: [bold]{escape(str(svg))}[/bold]")
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(demo)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(rich_help_panel=panel)(demo)

@@ -7,9 +7,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,22 +16,15 @@ from rich.panel import Panel
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.cli.graph_commands import Format, _check_format, _print_problems
-from provarmor.detection.anomaly.bundle import load_bundle
-from provarmor.detection.engine import Detector
-from provarmor.detection.sigma.checker import check_rules
-from provarmor.detection.sigma.loader import bundled_rules
-from provarmor.detection.suppress import SuppressingDetector, Suppression, parse_suppressions
-from provarmor.model.alert import Alert
+from provarmor.cli.graph_commands import FormatOption, _print_problems, importer_for
 from provarmor.model.errors import ConfigError
-from provarmor.model.event import Event
-from provarmor.model.incident import Incident
-from provarmor.outputs.alert_formats import FORMATS
-from provarmor.outputs.incident_formats import INCIDENT_FORMATS
-from provarmor.pipeline.analysis import IncidentUpdate
-from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
-from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.registry import IMPORTERS
+
+if TYPE_CHECKING:
+    from provarmor.detection.engine import Detector
+    from provarmor.model.alert import Alert
+    from provarmor.model.event import Event
+    from provarmor.model.incident import Incident
+    from provarmor.sources.base import IngestReport
 
 console = Console(stderr=True)
 rules_app = typer.Typer(help="Detection rules.", no_args_is_help=True)
@@ -50,6 +42,8 @@ def check(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every rule.")] = False,
 ) -> None:
     """Load every Sigma rule under DIRECTORY and report loaded / unsupported (with reasons)."""
+    from provarmor.detection.sigma.checker import check_rules
+
     report = check_rules(directory)
     table = Table(title=f"Sigma rules in {escape(str(directory))}")
     table.add_column("result")
@@ -107,6 +101,10 @@ def incident_panel(incident: Incident) -> str:
 
 
 def _write_incidents(incidents: list[Incident], *, out: Path, format: IncidentFormat) -> None:
+    import msgspec
+
+    from provarmor.outputs.incident_formats import INCIDENT_FORMATS
+
     render = INCIDENT_FORMATS[format.value]
     if format in (IncidentFormat.dot, IncidentFormat.svg):
         out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +120,8 @@ def _write_incidents(incidents: list[Incident], *, out: Path, format: IncidentFo
 
 
 def _print_filter_stats(detectors: Sequence[Detector]) -> None:
+    from provarmor.detection.suppress import SuppressingDetector
+
     for detector in detectors:
         if isinstance(detector, SuppressingDetector):
             stats = detector.stats
@@ -137,16 +137,16 @@ def detect_command(  # noqa: PLR0913
     paths: Annotated[
         list[Path], typer.Argument(help="Recorded files.", exists=True, dir_okay=False)
     ],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Input format.")] = Format.ndjson,
+    format: FormatOption = None,
     rules: Annotated[
         list[Path] | None,
         typer.Option("--rules", "-r", help="Sigma rule files or directories (default: bundled)."),
     ] = None,
     model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="Anomaly model (`provarmor train`).")
+        Path | None, typer.Option("--model", "-m", help="Anomaly model (provarmor train).")
     ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--output", help="Alert format.")
+    alert_format: Annotated[
+        OutputFormat, typer.Option("--alert-format", help="Alert format.")
     ] = OutputFormat.ecs,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write alerts here.")] = None,
     incidents_out: Annotated[
@@ -170,9 +170,20 @@ def detect_command(  # noqa: PLR0913
     through the provenance graph and print the incidents with their attack story.
 
     Alerts go out as JSON lines; repeated hits of a rule on the same process and object are
-    merged into one alert with a count (``detection.dedup_window_seconds``);
-    ``--suppressions`` applies exceptions."""
-    importer = IMPORTERS[_check_format(format)]
+    merged into one alert with a count (setting detection.dedup_window_seconds);
+    --suppressions applies exceptions. The input format is told from the content unless
+    --format is given."""
+    import msgspec
+
+    from provarmor.detection.anomaly.bundle import load_bundle
+    from provarmor.detection.sigma.loader import bundled_rules
+    from provarmor.detection.suppress import Suppression, parse_suppressions
+    from provarmor.outputs.alert_formats import FORMATS
+    from provarmor.pipeline.analysis import IncidentUpdate
+    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
+    from provarmor.sources.base import HostContext, IngestReport
+
+    importers = [importer_for(path, format) for path in paths]
     rule_paths = rules or [bundled_rules()]
     missing = [path for path in rule_paths if not path.exists()]
     if missing:
@@ -194,7 +205,7 @@ def detect_command(  # noqa: PLR0913
         graph=settings["graph"],
     )
     analysis = build_analysis(plan)
-    render = FORMATS[output.value]
+    render = FORMATS[alert_format.value]
     encoder = msgspec.json.Encoder()
     handle = out.open("wb") if out is not None else sys.stdout.buffer
     alerts: list[Alert] = []
@@ -202,7 +213,7 @@ def detect_command(  # noqa: PLR0913
     reports: list[IngestReport] = []
 
     def events() -> Iterator[Event]:
-        for path in paths:
+        for path, importer in zip(paths, importers, strict=True):
             ingest = IngestReport(source=str(path))
             reports.append(ingest)
             yield from importer(path, report=ingest, host=HostContext(id=host))
@@ -229,6 +240,9 @@ def detect_command(  # noqa: PLR0913
         _write_incidents(incidents, out=incidents_out, format=incident_format)
 
 
-def register(app: typer.Typer) -> None:
-    app.command(name="detect")(detect_command)
-    app.add_typer(rules_app, name="rules")
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(name="detect", rich_help_panel=panel)(detect_command)
+
+
+def register_rules(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(rules_app, name="rules", rich_help_panel=panel)

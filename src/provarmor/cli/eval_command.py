@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provarmor.detection.anomaly.bundle import load_bundle
-from provarmor.detection.sigma.loader import bundled_rules
-from provarmor.lab.dataset import load_dataset
-from provarmor.lab.evaluation import EvalReport, evaluate
-from provarmor.lab.protocol import CONFIGURATIONS, METRICS, ProtocolPlan, run_protocol
 from provarmor.model.errors import ConfigError
-from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
+
+if TYPE_CHECKING:
+    from provarmor.lab.evaluation import EvalReport
+    from provarmor.lab.protocol import ProtocolPlan
 
 console = Console()
 
@@ -109,6 +107,8 @@ def _report_json(report: EvalReport) -> dict[str, Any]:
 
 
 def _check_rules(rules: list[Path] | None) -> tuple[Path, ...]:
+    from provarmor.detection.sigma.loader import bundled_rules
+
     paths = tuple(rules or [bundled_rules()])
     for path in paths:
         if not path.exists():
@@ -124,7 +124,7 @@ def eval_command(  # noqa: PLR0913
     ] = None,
     no_rules: Annotated[bool, typer.Option("--no-rules", help="Run without rules.")] = False,
     model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="Anomaly model (`provarmor train`).")
+        Path | None, typer.Option("--model", "-m", help="Anomaly model (provarmor train).")
     ] = None,
     train: Annotated[
         list[Path] | None, typer.Option("--train", help="Protocol: benign training datasets.")
@@ -135,13 +135,21 @@ def eval_command(  # noqa: PLR0913
     ] = None,
     seeds: Annotated[str, typer.Option(help="Protocol: seeds, e.g. 1,2,3,4,5.")] = "1,2,3,4,5",
     configurations: Annotated[
-        str, typer.Option(help="Protocol: configurations to compare.")
-    ] = ",".join(CONFIGURATIONS),
+        str | None,
+        typer.Option(help="Protocol: configurations to compare, e.g. rules,both (default: all)."),
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Protocol: seeds run in parallel.")] = 1,
     as_json: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
     """Score the analysis on labelled datasets (labels are read only to score)."""
+    from provarmor.detection.anomaly.bundle import load_bundle
+    from provarmor.lab.dataset import load_dataset
+    from provarmor.lab.evaluation import evaluate
+    from provarmor.lab.protocol import CONFIGURATIONS, ProtocolPlan
+    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
+
     rule_paths = () if no_rules else _check_rules(rules)
+    chosen = ",".join(CONFIGURATIONS) if configurations is None else configurations
     if train or validation:
         if not train or not validation:
             raise ConfigError("the protocol needs both --train and --validation datasets")
@@ -152,7 +160,7 @@ def eval_command(  # noqa: PLR0913
                 test=datasets,
                 seeds=_seeds(seeds),
                 rules=rule_paths or _check_rules(rules),
-                configurations=[c.strip() for c in configurations.split(",") if c.strip()],
+                configurations=[c.strip() for c in chosen.split(",") if c.strip()],
             ),
             as_json=as_json,
             jobs=jobs,
@@ -175,6 +183,9 @@ def eval_command(  # noqa: PLR0913
 
 
 def _protocol(plan: ProtocolPlan, *, as_json: Path | None, jobs: int) -> None:
+    from provarmor.lab.protocol import METRICS, run_protocol
+    from provarmor.pipeline.assembly import describe_rule
+
     report = run_protocol(plan, progress=lambda line: console.print(escape(line)), jobs=jobs)
     table = Table(title=f"mean ± std over seeds {', '.join(map(str, plan.seeds))}")
     table.add_column("metric")
@@ -213,5 +224,5 @@ def _protocol(plan: ProtocolPlan, *, as_json: Path | None, jobs: int) -> None:
         as_json.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def register(app: typer.Typer) -> None:
-    app.command(name="eval")(eval_command)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(name="eval", rich_help_panel=panel)(eval_command)

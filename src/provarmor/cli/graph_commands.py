@@ -1,5 +1,8 @@
 """Commands over recorded data and the graph store: ingest, convert, stats, trace, export,
-demo."""
+demo.
+
+The graph, storage and importer modules are imported inside the commands, so that
+``provarmor --help`` and unrelated commands do not pay for them."""
 
 from __future__ import annotations
 
@@ -7,25 +10,24 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.graph.noise import NO_FILTER, NoiseFilter
-from provarmor.graph.render import format_ts, node_caption, to_dot, to_json, to_tree
-from provarmor.graph.trace import Direction, TraceLimits, TraceResult, trace, trace_from_event
-from provarmor.model.codec import encode_binary_frame, encode_binary_header, encode_ndjson
 from provarmor.model.errors import ConfigError
-from provarmor.pipeline.ingest import IngestResult, ingest_file
-from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.registry import IMPORTERS
-from provarmor.storage.sqlite_graph import SqliteGraphStore
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from provarmor.graph.noise import NoiseFilter
+    from provarmor.graph.trace import Direction, TraceLimits, TraceResult
+    from provarmor.pipeline.ingest import IngestResult
+    from provarmor.sources.base import Importer, IngestReport
+    from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 DEFAULT_DB = Path("provarmor.db")
 console = Console()
@@ -39,19 +41,53 @@ class Format(StrEnum):
     ndjson = "ndjson"
 
 
+FormatOption = Annotated[
+    Format | None,
+    typer.Option("--format", "-f", help="Input format (default: told from the content)."),
+]
+
+
 def _check_format(format: Format) -> str:
+    from provarmor.sources.registry import IMPORTERS
+
     if format.value not in IMPORTERS:
         raise ConfigError(f"the {format.value} importer is not available in this build")
     return format.value
 
 
+def format_of(path: Path, given: Format | None) -> str:
+    """The importer name for ``path``: the one given, or the one its content shows."""
+    if given is not None:
+        return _check_format(given)
+    from provarmor.sources.sniff import sniff_format
+
+    found = sniff_format(path)
+    if found is None:
+        raise ConfigError(
+            "cannot tell the format from the content; give --format "
+            f"({', '.join(item.value for item in Format)})",
+            location=str(path),
+        )
+    return _check_format(Format(found))
+
+
+def importer_for(path: Path, given: Format | None) -> Importer:
+    from provarmor.sources.registry import IMPORTERS
+
+    return IMPORTERS[format_of(path, given)]
+
+
 def _open_store(db: Path, *, must_exist: bool = False) -> SqliteGraphStore:
+    from provarmor.storage.sqlite_graph import SqliteGraphStore
+
     if must_exist and not db.exists():
         raise ConfigError(f"no graph store at {db} (run `provarmor ingest` first)")
     return SqliteGraphStore(db)
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -112,7 +148,7 @@ def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="Files to ingest.", exists=True, dir_okay=False)
     ],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Input format.")],
+    format: FormatOption = None,
     db: DbOption = DEFAULT_DB,
     host: Annotated[
         str, typer.Option(help="Host id for data that does not name its host.")
@@ -121,14 +157,18 @@ def ingest(
         bool, typer.Option(help="Ingest even if this content was ingested before.")
     ] = False,
 ) -> None:
-    """Ingest recorded files into the graph store."""
-    name = _check_format(format)
+    """Ingest recorded files into the graph store (the format is told from the content
+    when --format is not given)."""
+    from provarmor.pipeline.ingest import ingest_file
+    from provarmor.sources.base import HostContext
+
+    names = [format_of(path, format) for path in paths]
     graph = OPTIONS.load()["graph"]
     store = _open_store(db)
     results: list[tuple[Path, IngestResult]] = []
     try:
         with _progress() as progress:
-            for path in paths:
+            for path, name in zip(paths, names, strict=True):
                 task = progress.add_task(f"{path.name}", total=None)
                 result = ingest_file(
                     path,
@@ -149,8 +189,8 @@ def ingest(
 
 def convert(
     path: Annotated[Path, typer.Argument(help="File to convert.", exists=True, dir_okay=False)],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Input format.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")],
+    format: FormatOption = None,
     binary: Annotated[
         bool, typer.Option(help="Write the compact binary form instead of NDJSON.")
     ] = False,
@@ -159,7 +199,10 @@ def convert(
     ] = "localhost",
 ) -> None:
     """Convert a recorded file into canonical events (NDJSON, or the binary form)."""
-    importer = IMPORTERS[_check_format(format)]
+    from provarmor.model.codec import encode_binary_frame, encode_binary_header, encode_ndjson
+    from provarmor.sources.base import HostContext, IngestReport
+
+    importer = importer_for(path, format)
     report = IngestReport(source=str(path))
     with out.open("wb") as handle, _progress() as progress:
         task = progress.add_task(path.name, total=None)
@@ -187,6 +230,8 @@ def convert(
 
 def stats(db: DbOption = DEFAULT_DB) -> None:
     """Summarise the graph store."""
+    from provarmor.graph.render import format_ts
+
     store = _open_store(db, must_exist=True)
     try:
         summary = store.stats()
@@ -206,6 +251,14 @@ def stats(db: DbOption = DEFAULT_DB) -> None:
         console.print(f"time span: {format_ts(summary.first_ts)} .. {format_ts(summary.last_ts)}")
 
 
+class AmbiguousTarget(ConfigError):
+    """Several entities match the text given to ``trace``; ``candidates`` lists them."""
+
+    def __init__(self, what: str, candidates: list[dict[str, object]]) -> None:
+        super().__init__(f"{len(candidates)} entities match {what!r}; trace one by id")
+        self.candidates = candidates
+
+
 def _resolve_and_trace(
     store: SqliteGraphStore,
     what: str,
@@ -214,6 +267,11 @@ def _resolve_and_trace(
     limits: TraceLimits,
     noise: NoiseFilter,
 ) -> TraceResult:
+    """Trace from an event id, an entity id, an exact file path, or else the one entity
+    whose label, path or command line contains ``what``."""
+    from provarmor.graph.render import node_caption
+    from provarmor.graph.trace import trace, trace_from_event
+
     result = trace_from_event(store, what, direction=direction, limits=limits, noise=noise)
     if result is not None:
         return result
@@ -221,54 +279,92 @@ def _resolve_and_trace(
     if not matches:
         raise ConfigError(f"no event or entity matches {what!r}")
     if len(matches) > 1:
-        table = Table(title=f"{len(matches)} entities match {escape(what)!r}; trace one by id")
-        for column in ("id", "kind", "first seen", "what"):
-            table.add_column(column)
-        for node in matches:
-            table.add_row(
-                escape(node.id),
-                node.kind.value,
-                format_ts(node.first_ts),
-                escape(node_caption(node)),
-            )
-        console.print(table)
-        raise typer.Exit(1)
+        raise AmbiguousTarget(
+            what,
+            [
+                {
+                    "id": node.id,
+                    "kind": node.kind.value,
+                    "first_ts": node.first_ts,
+                    "caption": node_caption(node),
+                }
+                for node in matches
+            ],
+        )
     return trace(store, matches[0].id, direction=direction, limits=limits, noise=noise)
+
+
+def _print_candidates(problem: AmbiguousTarget) -> None:
+    """One tab-separated line per candidate, written as is (never wrapped, cut or padded),
+    so every id can be copied whole."""
+    from provarmor.graph.render import format_ts
+
+    lines = [str(problem)]
+    for candidate in problem.candidates:
+        when = format_ts(int(str(candidate["first_ts"])))
+        lines.append(f"{candidate['id']}\t{candidate['kind']}\t{when}\t{candidate['caption']}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _json_out(document: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
 def trace_command(  # noqa: PLR0913
     what: Annotated[
-        str, typer.Argument(help="Event id, entity id, or text in a path/command line.")
+        str,
+        typer.Argument(help="Event id, entity id, file path, or text in a path/command line."),
     ],
     backward: Annotated[
         bool, typer.Option("--backward", "-b", help="Root cause (default).")
     ] = False,
-    forward: Annotated[bool, typer.Option("--forward", "-f", help="Impact.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    forward: Annotated[bool, typer.Option("--forward", help="Impact.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (also for errors and ambiguity).")
+    ] = False,
     as_dot: Annotated[bool, typer.Option("--dot", help="Print Graphviz DOT.")] = False,
     depth: Annotated[int, typer.Option(help="Maximum path length.")] = 50,
     max_nodes: Annotated[int, typer.Option(help="Stop after this many nodes.")] = 2000,
     show_all: Annotated[bool, typer.Option("--all", help="Keep noise and leaf files.")] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Backward (root cause) or forward (impact) causality tracking that respects time."""
-    if backward and forward:
-        raise ConfigError("choose one of --backward and --forward")
-    direction = Direction.FORWARD if forward else Direction.BACKWARD
-    limits = TraceLimits(max_depth=depth, max_nodes=max_nodes, keep_leaves=show_all)
-    store = _open_store(db, must_exist=True)
+    """Backward (root cause) or forward (impact) causality tracking that respects time.
+
+    A file path that names a file exactly traces that file; text that matches several
+    entities lists their full ids (exit code 1)."""
+    from provarmor.graph.noise import NO_FILTER, NoiseFilter
+    from provarmor.graph.render import to_dot, to_json, to_tree
+    from provarmor.graph.trace import Direction, TraceLimits
+
     try:
-        result = _resolve_and_trace(
-            store,
-            what,
-            direction=direction,
-            limits=limits,
-            noise=NO_FILTER if show_all else NoiseFilter(),
-        )
-    finally:
-        store.close()
+        if backward and forward:
+            raise ConfigError("choose one of --backward and --forward")
+        direction = Direction.FORWARD if forward else Direction.BACKWARD
+        limits = TraceLimits(max_depth=depth, max_nodes=max_nodes, keep_leaves=show_all)
+        store = _open_store(db, must_exist=True)
+        try:
+            result = _resolve_and_trace(
+                store,
+                what,
+                direction=direction,
+                limits=limits,
+                noise=NO_FILTER if show_all else NoiseFilter(),
+            )
+        finally:
+            store.close()
+    except AmbiguousTarget as problem:
+        if as_json:
+            _json_out({"error": str(problem), "candidates": problem.candidates})
+        else:
+            _print_candidates(problem)
+        raise typer.Exit(1) from None
+    except ConfigError as problem:
+        if not as_json:
+            raise
+        _json_out({"error": str(problem)})
+        raise typer.Exit(2) from None
     if as_json:
-        sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
+        _json_out(to_json(result))
         return
     if as_dot:
         sys.stdout.write(to_dot(result))
@@ -290,6 +386,8 @@ def export(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Export the whole graph as JSON lines: one node or edge per line."""
+    import msgspec
+
     store = _open_store(db, must_exist=True)
     handle = sys.stdout.buffer if str(out) == "-" else out.open("wb")
     encoder = msgspec.json.Encoder()
@@ -304,9 +402,9 @@ def export(
             handle.close()
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(ingest)
-    app.command()(convert)
-    app.command()(stats)
-    app.command(name="trace")(trace_command)
-    app.command()(export)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(rich_help_panel=panel)(ingest)
+    app.command(rich_help_panel=panel)(convert)
+    app.command(rich_help_panel=panel)(stats)
+    app.command(name="trace", rich_help_panel=panel)(trace_command)
+    app.command(rich_help_panel=panel)(export)

@@ -16,13 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provarmor.agent.runner import Agent
 from provarmor.agent.settings import AgentSettings, SensorChoice
-from provarmor.lab.atomics.runner import run_atomics
-from provarmor.lab.cleanup import cleanup as lab_cleanup
-from provarmor.lab.dataset import EVENTS_FILE, RAW_FILE, finish_dataset
-from provarmor.lab.registry import SCENARIOS, WORKLOADS
-from provarmor.lab.runner import run_lab
 from provarmor.model.errors import ConfigError
 
 console = Console()
@@ -35,6 +29,9 @@ class AgentRecorder:
     """The lab's Recorder: the live agent in this process, writing canonical NDJSON."""
 
     def __init__(self, *, out_dir: Path, sensor: SensorChoice) -> None:
+        from provarmor.agent.runner import Agent
+        from provarmor.lab.dataset import RAW_FILE
+
         self.out_dir = out_dir
         self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
         self.agent = Agent(
@@ -76,16 +73,19 @@ class AgentRecorder:
 
 @lab_app.command("run")
 def run(  # noqa: PLR0913
-    name: Annotated[str, typer.Argument(help="A scenario, `benign`, or `benign:NAME,NAME`.")],
+    name: Annotated[str, typer.Argument(help="A scenario, benign, or benign:NAME,NAME.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory to create.")],
     seed: Annotated[int, typer.Option(help="Varies names, paths, ports and timing.")] = 0,
     duration: Annotated[float, typer.Option(help="Seconds of benign work (benign mixes).")] = 60.0,
     background: Annotated[
-        str, typer.Option(help="Benign workloads alongside a scenario (`all` or names).")
+        str, typer.Option(help="Benign workloads alongside a scenario (all, or names).")
     ] = "",
     sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
 ) -> None:
     """Run NAME under the live agent and write a labelled dataset to --out (root)."""
+    from provarmor.lab.dataset import finish_dataset
+    from provarmor.lab.runner import run_lab
+
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
@@ -121,6 +121,9 @@ def atomics(  # noqa: PLR0913
     sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
 ) -> None:
     """Run the Linux Atomic Red Team tests that can run here, one at a time, under the agent."""
+    from provarmor.lab.atomics.runner import run_atomics
+    from provarmor.lab.dataset import EVENTS_FILE
+
     if not atomics_path.is_dir():
         raise ConfigError(f"no Atomic Red Team folder at {atomics_path}")
     out.mkdir(parents=True, exist_ok=True)
@@ -146,6 +149,8 @@ def atomics(  # noqa: PLR0913
 @lab_app.command("list")
 def list_command() -> None:
     """The scenarios and benign workloads."""
+    from provarmor.lab.registry import SCENARIOS, WORKLOADS
+
     table = Table(title="attack scenarios")
     for column in ("name", "techniques", "tactics", "title"):
         table.add_column(column)
@@ -168,9 +173,11 @@ def list_command() -> None:
 @lab_app.command("cleanup")
 def cleanup() -> None:
     """Undo what a crashed lab run left behind (namespaces, users, files, processes)."""
+    from provarmor.lab.cleanup import cleanup as lab_cleanup
+
     for line in lab_cleanup():
         console.print(escape(line))
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(lab_app, name="lab")
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(lab_app, name="lab", rich_help_panel=panel)

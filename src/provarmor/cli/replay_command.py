@@ -13,22 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
 from rich.console import Console
 
-from provarmor.manager.client import ManagerClient
-from provarmor.model.event import Event, Host
-from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.ndjson import read_ndjson
+if TYPE_CHECKING:
+    from provarmor.model.event import Event, Host
+    from provarmor.sources.base import IngestReport
 
 console = Console(stderr=True)
 BATCH_EVENTS = 2_000
 
 
 def _events(path: Path, report: IngestReport, host: Host) -> Iterator[Event]:
+    import msgspec
+
+    from provarmor.sources.base import HostContext
+    from provarmor.sources.ndjson import read_ndjson
+
     source = path / "events.ndjson.gz" if path.is_dir() else path
     for event in read_ndjson(source, report=report, host=HostContext()):
         yield msgspec.structs.replace(event, host=host)
@@ -44,6 +47,10 @@ def replay(
     ca: Annotated[Path | None, typer.Option(help="CA certificate of the manager.")] = None,
 ) -> None:
     """Enrol as HOST_ID and upload the recording's events to the manager."""
+    from provarmor.manager.client import ManagerClient
+    from provarmor.model.event import Host
+    from provarmor.sources.base import IngestReport
+
     client = ManagerClient(manager, ca_file=ca)
     try:
         client.enroll(enroll_token, host_id=host_id, hostname=host_id)
@@ -71,5 +78,5 @@ def replay(
     )
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(replay)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(rich_help_panel=panel)(replay)

@@ -7,24 +7,20 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
-from provarmor.manager.database import open_findings_store
-from provarmor.manager.deps import ApiError
-from provarmor.manager.detectors import DetectionKit, load_detection
-from provarmor.manager.routes.exceptions import exceptions_yaml
-from provarmor.manager.routes.tokens import TokenOut, create_token, revoke_token
 from provarmor.manager.settings import ManagerSettings
-from provarmor.manager.sql_store import SqlFindingsStore
-from provarmor.manager.tls import check_plain_http, write_certificates
 from provarmor.model.errors import ConfigError
+
+if TYPE_CHECKING:
+    from provarmor.manager.detectors import DetectionKit
+    from provarmor.manager.sql_store import SqlFindingsStore
 
 console = Console(stderr=True)
 server_app = typer.Typer(help="The manager service: API for agents and analysts.")
@@ -51,12 +47,47 @@ def server_settings(**changes: object) -> ManagerSettings:
 
 def detection_kit(settings: ManagerSettings) -> DetectionKit:
     """Rules and model, or learning mode, with the `learning` and `anomaly` settings."""
+    from provarmor.manager.detectors import load_detection
+
     sections = OPTIONS.load()
     return load_detection(settings, learning=sections["learning"], anomaly=sections["anomaly"])
 
 
 def open_manager_store(settings: ManagerSettings) -> SqlFindingsStore:
+    from provarmor.manager.database import open_findings_store
+
     return open_findings_store(settings.effective_database_url())
+
+
+UP_MANAGER_DIR = "manager"
+"""``provarmor up --state-dir DIR`` keeps the manager's state in ``DIR/manager/``."""
+
+
+def find_manager_state(settings: ManagerSettings) -> ManagerSettings:
+    """The settings with ``state_dir`` moved to ``DIR/manager`` when DIR is the state
+    directory of ``provarmor up`` (no database of its own, the manager's one below it)."""
+    if settings.database_url:
+        return settings
+    nested = settings.state_dir / UP_MANAGER_DIR
+    if not (settings.state_dir / "manager.db").exists() and (nested / "manager.db").exists():
+        return dataclasses.replace(settings, state_dir=nested)
+    return settings
+
+
+def open_existing_store(settings: ManagerSettings) -> SqlFindingsStore:
+    """The manager's store, found as :func:`find_manager_state` says; a SQLite database that
+    does not exist is refused (a token made in a new empty database works nowhere)."""
+    from provarmor.manager.database import sqlite_path
+
+    settings = find_manager_state(settings)
+    path = sqlite_path(settings.effective_database_url())
+    if path is not None and not path.exists():
+        raise ConfigError(
+            "no manager database here: start the manager with this state directory first "
+            "(provarmor server or provarmor up), or name its database with --db",
+            location=str(path),
+        )
+    return open_manager_store(settings)
 
 
 @server_app.callback(invoke_without_command=True)
@@ -83,6 +114,10 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         return
     import uvicorn
 
+    from provarmor.manager.app import create_app
+    from provarmor.manager.routes.tokens import create_token
+    from provarmor.manager.tls import check_plain_http
+
     settings = server_settings(
         listen=listen,
         database_url=db,
@@ -97,6 +132,7 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         host, port = settings.listen_address()
     except ValueError:
         raise ConfigError("listen must be host:port", location="manager.listen") from None
+    settings = find_manager_state(settings)
     warning = check_plain_http(host, tls=settings.tls_cert is not None, insecure=insecure_no_tls)
     if warning is not None:
         console.print(f"[bold red]{warning}[/bold red]", highlight=False)
@@ -139,11 +175,13 @@ def token_create(
     state_dir: StateOption = None,
 ) -> None:
     """Make a user API token and print it (once)."""
+    from provarmor.manager.routes.tokens import create_token
+
     if role not in (Role.ANALYST, Role.ADMIN):
         raise ConfigError("a user token is analyst or admin", location="--role")
     settings = server_settings(database_url=db, state_dir=state_dir)
     seconds = settings.user_token_seconds if valid_days is None else valid_days * 86_400
-    store = open_manager_store(settings)
+    store = open_existing_store(settings)
     try:
         issued = create_token(store, role=role, label=label, valid_ns=int(seconds * 1e9))
         typer.echo(issued.token)
@@ -165,7 +203,9 @@ def token_list(
 ) -> None:
     """Every token (user, agent, enrolment): role, label, created, expires, last used,
     revoked. Never a secret."""
-    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    from provarmor.manager.routes.tokens import TokenOut
+
+    store = open_existing_store(server_settings(database_url=db, state_dir=state_dir))
     try:
         rows = [TokenOut.of(record) for record in store.tokens()]
     finally:
@@ -194,7 +234,10 @@ def token_revoke(
     state_dir: StateOption = None,
 ) -> None:
     """Revoke a token (user, agent credential or enrolment) at once."""
-    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    from provarmor.manager.deps import ApiError
+    from provarmor.manager.routes.tokens import revoke_token
+
+    store = open_existing_store(server_settings(database_url=db, state_dir=state_dir))
     try:
         revoke_token(store, token_id)
     except ApiError:
@@ -213,8 +256,10 @@ def enrollment_token(
     state_dir: StateOption = None,
 ) -> None:
     """Make a one-time agent enrolment token and print it."""
+    from provarmor.manager.routes.tokens import create_token
+
     settings = server_settings(database_url=db, state_dir=state_dir)
-    store = open_manager_store(settings)
+    store = open_existing_store(settings)
     seconds = valid_seconds or settings.enrollment_token_seconds
     try:
         issued = create_token(store, role=Role.ENROLL, valid_ns=seconds * 1_000_000_000)
@@ -225,13 +270,15 @@ def enrollment_token(
 
 @server_app.command("certs")
 def certs(
-    out: Annotated[Path, typer.Option("--out", help="Directory for the PEM files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PEM files.")],
     host: Annotated[
         list[str] | None,
         typer.Option("--host", help="Server name or IP address (repeat; default localhost)."),
     ] = None,
 ) -> None:
     """Make a private CA and a server certificate; agents trust ca.pem."""
+    from provarmor.manager.tls import write_certificates
+
     files = write_certificates(out, hosts=host or ["localhost", "127.0.0.1"])
     for path in (files.ca_cert, files.server_cert, files.server_key, files.ca_key):
         typer.echo(str(path))
@@ -247,7 +294,9 @@ def exceptions_export(
     state_dir: StateOption = None,
 ) -> None:
     """The confirmed (active) exceptions as YAML for ``provarmor detect --suppressions``."""
-    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    from provarmor.manager.routes.exceptions import exceptions_yaml
+
+    store = open_existing_store(server_settings(database_url=db, state_dir=state_dir))
     try:
         text = exceptions_yaml(store, host=host)
     finally:
@@ -258,5 +307,5 @@ def exceptions_export(
         out.write_text(text, encoding="utf-8")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(server_app, name="server")
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(server_app, name="server", rich_help_panel=panel)

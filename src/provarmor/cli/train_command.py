@@ -13,22 +13,18 @@ import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provarmor.detection.anomaly.bundle import save_bundle
-from provarmor.detection.anomaly.profile import Profile, build_histories
-from provarmor.detection.anomaly.settings import TrainingSettings
-from provarmor.detection.anomaly.train import TrainingData, split_by_time, train_model
-from provarmor.lab.dataset import EVENTS_FILE, META_FILE, DatasetMeta
 from provarmor.model.errors import ConfigError
-from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.registry import IMPORTERS
+
+if TYPE_CHECKING:
+    from provarmor.detection.anomaly.profile import Profile
+    from provarmor.detection.anomaly.train import TrainingData
 
 console = Console(stderr=True)
 
@@ -41,6 +37,13 @@ class LoadedInput:
 
 def load_benign(path: Path, *, role: str) -> LoadedInput:
     """Profiles of one benign input; refuses anything not declared benign."""
+    import msgspec
+
+    from provarmor.detection.anomaly.profile import build_histories
+    from provarmor.lab.dataset import EVENTS_FILE, META_FILE, DatasetMeta
+    from provarmor.sources.base import HostContext, IngestReport
+    from provarmor.sources.registry import IMPORTERS
+
     if path.is_dir():
         meta_path = path / META_FILE
         try:
@@ -80,6 +83,8 @@ def load_benign(path: Path, *, role: str) -> LoadedInput:
 
 def gather(datasets: list[Path], *, validation: list[Path], fraction: float) -> TrainingData:
     """Training and validation profiles, and the inputs' descriptions."""
+    from provarmor.detection.anomaly.train import TrainingData, split_by_time
+
     if not 0.0 < fraction < 1.0:
         raise ConfigError(
             "--validation-fraction must be between 0 and 1", location="--validation-fraction"
@@ -119,6 +124,10 @@ def train_command(
     ] = 0.2,
 ) -> None:
     """Train the anomaly model on benign data only; calibrate its threshold on validation data."""
+    from provarmor.detection.anomaly.bundle import save_bundle
+    from provarmor.detection.anomaly.settings import TrainingSettings
+    from provarmor.detection.anomaly.train import train_model
+
     started = time.monotonic()
     data = gather(datasets, validation=validation or [], fraction=validation_fraction)
     settings = TrainingSettings(seed=seed, validation_fraction=validation_fraction)
@@ -144,5 +153,5 @@ def _print_summary(metadata: dict[str, Any], *, out: Path, digest: str, seconds:
     Console().print(table)
 
 
-def register(app: typer.Typer) -> None:
-    app.command(name="train")(train_command)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(name="train", rich_help_panel=panel)(train_command)

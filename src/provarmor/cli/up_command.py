@@ -19,34 +19,38 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 from rich.console import Console
 from rich.markup import escape
 
-from provarmor.agent.runner import Agent
 from provarmor.agent.settings import SensorChoice
 from provarmor.cli.agent_commands import (
     agent_settings,
+    announce_ready,
     describe_learning,
     format_duration,
     print_counters,
+    stopper,
     uplink_sink,
 )
-from provarmor.cli.server_commands import detection_kit, open_manager_store, server_settings
-from provarmor.lab.runner import NullRecorder, run_lab
-from provarmor.manager.app import create_app
+from provarmor.cli.server_commands import (
+    UP_MANAGER_DIR,
+    detection_kit,
+    open_manager_store,
+    server_settings,
+)
 from provarmor.manager.auth import Role
-from provarmor.manager.ingest import Ingestor
-from provarmor.manager.routes.tokens import create_token
-from provarmor.manager.tls import check_plain_http
 from provarmor.model.errors import ConfigError
 from provarmor.sources.procfs import read_host_identity
 from provarmor.storage.private import private_dir
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from provarmor.manager.ingest import Ingestor
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -58,6 +62,8 @@ LEARNING_REPORT_S = 600.0
 
 
 def _serve(app: FastAPI, *, host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="manager", daemon=True)
     thread.start()
@@ -69,7 +75,16 @@ def _serve(app: FastAPI, *, host: str, port: int) -> tuple[uvicorn.Server, threa
     return server, thread
 
 
+def announce(out: Console, *, url: str, token: str) -> None:
+    """Print the console address and the login token, each on one line that is never
+    wrapped, whatever the terminal width: a token copied from a wrapped line is refused."""
+    out.print(f"console: [bold]{escape(url)}/[/bold]", soft_wrap=True)
+    out.print(f"login token: [bold]{token}[/bold]", soft_wrap=True, highlight=False)
+
+
 def _demo_attack(stop: threading.Event, scenario: str) -> None:
+    from provarmor.lab.runner import NullRecorder, run_lab
+
     if stop.wait(SENSOR_SETTLE_S):
         return
     console.print(f"running the demo attack [bold]{escape(scenario)}[/bold] (lab, loopback only)")
@@ -114,8 +129,13 @@ def up(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
 ) -> None:
     """Run agent + manager + console on this host (root), until SIGINT/SIGTERM."""
+    from provarmor.agent.runner import Agent
+    from provarmor.manager.app import create_app
+    from provarmor.manager.routes.tokens import create_token
+    from provarmor.manager.tls import check_plain_http
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    settings = server_settings(state_dir=state_dir / "manager", listen=listen)
+    settings = server_settings(state_dir=state_dir / UP_MANAGER_DIR, listen=listen)
     host, port = settings.listen_address()
     check_plain_http(host, tls=False, insecure=False)  # up serves plain HTTP: loopback only
     private_dir(state_dir)
@@ -128,15 +148,10 @@ def up(
     enrol = create_token(store, role=Role.ENROLL, valid_ns=600 * 1_000_000_000)
     agent = agent_settings(sensor, state_dir / "agent")
     sink = uplink_sink(url, agent, token=enrol.token, ca=None)
-    console.print(f"console: [bold]{url}/[/bold]   login token: [bold]{login.token}[/bold]")
+    announce(console, url=url, token=login.token)
     stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        stop.set()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, stopper(stop))
+    signal.signal(signal.SIGTERM, stopper(stop))
     if demo_attack:
         threading.Thread(target=_demo_attack, args=(stop, demo_attack), daemon=True).start()
     if kit.learning is not None:
@@ -150,7 +165,7 @@ def up(
             target=_report_learning, args=(stop, ingestor, host_id), daemon=True
         ).start()
     try:
-        status = Agent(agent, sinks=[sink]).run(stop, duration=duration)
+        status = Agent(agent, sinks=[sink]).run(stop, duration=duration, on_ready=announce_ready)
         print_counters(status.counters, status.rates)
     finally:
         server.should_exit = True
@@ -159,5 +174,5 @@ def up(
         store.close()
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(up)
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(rich_help_panel=panel)(up)

@@ -42,7 +42,8 @@ class GraphStore(Protocol):
         """The edge an event made or was merged into, and the event's own timestamp."""
 
     def find_nodes(self, text: str, *, limit: int = 20) -> list[Node]:
-        """Nodes whose id equals ``text``, or whose label/path/command line contains it."""
+        """The node whose id equals ``text``; else the nodes whose path equals it (a file
+        named exactly); else those whose label, path or command line contains it."""
 
     def stats(self) -> GraphStats: ...
 
@@ -105,6 +106,11 @@ class MemoryGraphStore:
     def find_nodes(self, text: str, *, limit: int = 20) -> list[Node]:
         if text in self.nodes:
             return [self.nodes[text]]
+        exact = sorted(
+            (node for node in self.nodes.values() if node.path == text), key=lambda n: n.first_ts
+        )
+        if exact:
+            return exact[:limit]
         found = [
             node
             for node in self.nodes.values()

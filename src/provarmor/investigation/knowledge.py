@@ -156,6 +156,22 @@ def program_name(node: Node) -> str:
     return (node.executable or node.label).rsplit("/", 1)[-1]
 
 
+def program_known(node: Node) -> bool:
+    """Whether the sensor saw the program of a process (else its label is only ``pid N``)."""
+    return bool(node.executable) or not node.label.startswith("pid ")
+
+
+_WILDCARDS = frozenset({"0.0.0.0", "::", "*"})  # noqa: S104 (addresses compared, not bound)
+
+
+def is_contacted_endpoint(node: Node) -> bool:
+    """A network peer: a socket with an address and a port, not a wildcard (``0.0.0.0:0``)
+    and not a local (unix) socket such as ``/var/run/nscd/socket``."""
+    if node.kind is not NodeKind.SOCKET or not node.ip or node.port <= 0:
+        return False
+    return node.ip not in _WILDCARDS and not node.ip.startswith("0.")
+
+
 def path_of(node: Node) -> str:
     return node.path or node.label
 

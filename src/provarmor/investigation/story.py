@@ -32,6 +32,7 @@ from provarmor.investigation.knowledge import (
     Finding,
     GraphView,
     find_techniques,
+    is_contacted_endpoint,
     is_sensitive_path,
     program_name,
 )
@@ -309,7 +310,7 @@ def _assemble(  # noqa: PLR0913  (the parts of one story)
     ]
     own_ends = {e.dst for e in edges if e.action == CONNECTION}
     endpoints = [
-        n.label for n in chosen.values() if n.kind is NodeKind.SOCKET and n.id not in own_ends
+        n.label for n in chosen.values() if is_contacted_endpoint(n) and n.id not in own_ends
     ]
     story = Story(
         root_cause=root,
@@ -397,7 +398,7 @@ def _attack_refs(
         for ref in alert.techniques:
             techniques.setdefault(ref.id, ref)
         for ref in alert.tactics:
-            tactics.setdefault(ref.id + ref.name, ref)
+            tactics.setdefault(ref.id, table.current_tactic_ref(ref.id) or ref)
     for finding in findings:
         for technique_id in finding.techniques:
             found = table.technique_ref(technique_id)
@@ -406,9 +407,9 @@ def _attack_refs(
                 continue
             techniques.setdefault(found.id, found)
             for tactic_id in entry.tactics[:1]:
-                tactic = table.tactic_ref(tactic_id)
+                tactic = table.current_tactic_ref(tactic_id)
                 if tactic is not None:
-                    tactics.setdefault(tactic.id + tactic.name, tactic)
+                    tactics.setdefault(tactic.id, tactic)
     return list(techniques.values()), list(tactics.values())
 
 

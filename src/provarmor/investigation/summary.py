@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from provarmor.graph.records import Node, NodeKind
-from provarmor.investigation.knowledge import Finding, program_name
+from provarmor.investigation.knowledge import Finding, program_known, program_name
 from provarmor.model.alert import Alert
 from provarmor.model.attack import AttackRef
 from provarmor.model.incident import IncidentEdge
@@ -58,6 +58,8 @@ def _origin(nodes: dict[str, Node], edges: Sequence[IncidentEdge], root: str) ->
     node = nodes.get(root)
     if node is None:
         return "the entry point is unknown"
+    if not program_known(node):
+        return f"the attack entered through a process whose program is unknown (pid {node.pid})"
     what = f"{program_name(node)} [{node.pid}]"
     if node.command_line:
         command = (

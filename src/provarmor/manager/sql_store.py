@@ -539,9 +539,10 @@ class SqlFindingsStore:
                 conditions.append(f"{column} = ?")
                 values.append(value)
         self._time_bounds("first_ts", query.since, query.until, conditions, values)
+        order = "DESC" if query.newest_first else "ASC"
         sql = (
             f"SELECT {_ALERT_COLUMNS} FROM alerts{_where(conditions)} "
-            "ORDER BY first_ts, host, id LIMIT ? OFFSET ?"
+            f"ORDER BY first_ts {order}, host {order}, id {order} LIMIT ? OFFSET ?"
         )
         values.extend([query.page.limit, query.page.offset])
         with self._lock:

@@ -166,6 +166,8 @@ class AlertQuery:
     level: str = ""
     since: int = 0
     until: int = 0
+    newest_first: bool = True
+    """Latest first, as incidents are listed; else oldest first."""
     page: Page = Page()
 
 

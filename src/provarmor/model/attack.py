@@ -80,9 +80,15 @@ class AttackTable:
         self.attack_version = data.attack_version
         self._techniques = {t.id.upper(): t for t in data.techniques}
         self._tactics: dict[str, TacticEntry] = {}
+        listed: dict[str, list[TacticEntry]] = {}
         for tactic in data.tactics:
             self._tactics[_tactic_key(tactic.shortname)] = tactic
             self._tactics.setdefault(tactic.id.lower(), tactic)
+            listed.setdefault(tactic.id.upper(), []).append(tactic)
+        # An id listed again was renamed by the v19 renumbering: its first v19 name is its
+        # current one (TA0005 Defense Evasion -> Stealth; Defense Impairment, the other half
+        # of the split, has no id of its own in the inputs).
+        self._current = {key: entries[min(1, len(entries) - 1)] for key, entries in listed.items()}
 
     @classmethod
     def from_json(cls, raw: bytes) -> AttackTable:
@@ -112,6 +118,12 @@ class AttackTable:
 
     def tactic_ref(self, key: str) -> AttackRef | None:
         entry = self.tactic(key)
+        return None if entry is None else AttackRef(id=entry.id, name=entry.name)
+
+    def current_tactic_ref(self, tactic_id: str) -> AttackRef | None:
+        """A tactic by id, under its current name: one name per id, whichever name the
+        rule that raised it used."""
+        entry = self._current.get(tactic_id.strip().upper())
         return None if entry is None else AttackRef(id=entry.id, name=entry.name)
 
     def resolve_tags(self, tags: list[str] | tuple[str, ...]) -> AttackTags:

@@ -541,6 +541,12 @@ class PostgresGraphStore:
         exact = self.node(text)
         if exact is not None:
             return [exact]
+        rows = self._all(
+            f"{_NODE_SELECT} WHERE path = %(p)s ORDER BY first_ts, key LIMIT %(limit)s",
+            {"p": text, "limit": limit},
+        )
+        if rows:
+            return [_node_from_row(row) for row in rows]
         # ILIKE: SQLite's LIKE ignores (ASCII) case too.
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._all(

@@ -327,6 +327,11 @@ class SqliteGraphStore:
         exact = self.node(text)
         if exact is not None:
             return [exact]
+        rows = self._db.execute(
+            f"{_NODE_SELECT} WHERE path = ? ORDER BY first_ts LIMIT ?", (text, limit)
+        ).fetchall()
+        if rows:
+            return [_node_from_row(row) for row in rows]
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._db.execute(
             f"{_NODE_SELECT} WHERE label LIKE ?1 ESCAPE '\\' "

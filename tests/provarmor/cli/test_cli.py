@@ -1,6 +1,7 @@
 """The command line end to end on real fixtures (in-process through Typer's runner)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,69 @@ def test_trace_ambiguous_text_lists_candidates(db):
     assert "entities match" in result.output
 
 
+def test_trace_a_file_path_traces_that_file_though_command_lines_name_it(db):
+    result = invoke("trace", "/tmp/x/payload", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    start = next(node for node in data["nodes"] if node["id"] == data["start"])
+    assert (start["kind"], start["path"]) == ("file", "/tmp/x/payload")
+    assert any(label.endswith("/curl") for label in (n["label"] for n in data["nodes"]))
+
+
+def _cli(*args, columns=40):
+    return subprocess.run(
+        [sys.executable, "-m", "provarmor", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": str(columns)},
+    )
+
+
+def test_trace_ambiguity_lists_every_full_id_on_a_narrow_terminal(db):
+    from provarmor.storage.sqlite_graph import SqliteGraphStore
+
+    store = SqliteGraphStore(db)
+    candidates = [node.id for node in store.find_nodes("127.0.0.1")]
+    store.close()
+    assert len(candidates) > 1
+    result = _cli("trace", "127.0.0.1", "--db", db, columns=40)
+    assert result.returncode == 1
+    first_fields = {line.split("\t")[0] for line in result.stdout.splitlines()}
+    assert set(candidates) <= first_fields, result.stdout
+
+
+def test_trace_json_is_json_for_ambiguity_and_errors(db):
+    ambiguous = _cli("trace", "127.0.0.1", "--json", "--db", db)
+    assert ambiguous.returncode == 1
+    document = json.loads(ambiguous.stdout)
+    assert "entities match" in document["error"]
+    assert all({"id", "kind", "caption"} <= set(c) for c in document["candidates"])
+    missing = _cli("trace", "no-such-thing", "--json", "--db", db)
+    assert missing.returncode == 2
+    assert json.loads(missing.stdout) == {"error": "no event or entity matches 'no-such-thing'"}
+
+
+def test_ingest_and_detect_tell_the_format_from_the_content(tmp_path):
+    result = invoke("ingest", CHAIN, "--db", tmp_path / "g.db")
+    assert result.exit_code == 0, result.output
+    stats = invoke("stats", "--db", tmp_path / "g.db").output
+    assert "exec events" in stats
+    out = tmp_path / "alerts.jsonl"
+    detected = invoke("detect", CHAIN, "--out", out)
+    assert detected.exit_code == 0, detected.output
+    assert out.read_text().strip()
+
+
+def test_ingest_refuses_content_it_cannot_tell_without_format(tmp_path):
+    unknown = tmp_path / "notes.txt"
+    unknown.write_text("hello\nworld\n")
+    result = _cli("ingest", unknown, "--db", tmp_path / "g.db", columns=200)
+    assert result.returncode == 2
+    assert "cannot tell the format" in result.stderr and "--format" in result.stderr
+    assert not (tmp_path / "g.db").exists()
+
+
 def test_errors_are_one_clear_line_without_traceback(db):
     result = subprocess.run(
         [sys.executable, "-m", "provarmor", "trace", "no-such-thing", "--db", str(db)],
@@ -120,7 +184,7 @@ def test_detect_emits_attack_tagged_alerts(tmp_path, shared_data):
         "auditd",
         "--rules",
         shared_data / "sigma",
-        "--output",
+        "--alert-format",
         "ecs",
         "--out",
         out,

@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from typer.testing import CliRunner
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from provarmor.cli.app import app
 from provarmor.cli.server_commands import server_app
 from provarmor.detection.suppress import parse_suppressions
+from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
 from provarmor.manager.exceptions import (
     AuditEntry,
@@ -25,6 +27,7 @@ from provarmor.manager.exceptions import (
     ExceptionScope,
     ExceptionState,
 )
+from provarmor.manager.routes.tokens import create_token
 
 LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
 LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
@@ -52,6 +55,7 @@ def test_certs_make_a_ca_and_a_server_certificate_for_the_host(tmp_path):
 
 def test_token_and_enrollment_token_are_printed_and_stored_hashed(tmp_path):
     db = f"sqlite:///{tmp_path / 'm.db'}"
+    open_findings_store(db).close()  # the manager made its database on its first start
     runner = CliRunner()
     made = runner.invoke(server_app, ["token", "create", "--role", "analyst", "--db", db])
     assert made.exit_code == 0, made.output
@@ -149,6 +153,7 @@ def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path):
 
 def test_token_list_and_revoke(tmp_path):
     db = f"sqlite:///{tmp_path / 'm.db'}"
+    open_findings_store(db).close()  # token commands refuse a store that does not exist
     runner = CliRunner()
     made = runner.invoke(
         server_app, ["token", "create", "--role", "admin", "--label", "ops", "--db", db]
@@ -232,3 +237,75 @@ def test_forced_plain_http_on_a_non_loopback_address_serves_with_a_warning(own_n
         _, stderr = server.communicate(timeout=30)
     message = " ".join(stderr.split())
     assert "warning: listening on 10.200.0.1 without TLS (--insecure-no-tls)" in message
+
+
+def _made_by_up(state_dir):
+    """A manager store where ``provarmor up --state-dir STATE_DIR`` keeps it, with an admin."""
+    store = open_findings_store(f"sqlite:///{state_dir / 'manager' / 'manager.db'}")
+    try:
+        return create_token(store, role=Role.ADMIN, label="provarmor up login").token
+    finally:
+        store.close()
+
+
+def _token_ids(database):
+    with sqlite3.connect(database) as db_file:
+        return {row[0] for row in db_file.execute("SELECT id FROM tokens")}
+
+
+@pytest.mark.parametrize("command", [["token", "create"], ["enrollment-token"]])
+def test_token_commands_find_the_store_of_up_in_its_state_directory(tmp_path, command):
+    _made_by_up(tmp_path)
+    made = CliRunner().invoke(server_app, [*command, "--state-dir", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    token = made.output.strip()
+    assert token.split(".")[1] in _token_ids(tmp_path / "manager" / "manager.db")
+    assert not (tmp_path / "manager.db").exists()
+
+
+@pytest.mark.parametrize("command", [["token", "create"], ["enrollment-token"]])
+def test_token_commands_refuse_a_directory_without_a_manager_database(tmp_path, command):
+    result = subprocess.run(
+        [sys.executable, "-m", "provarmor", "server", *command, "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert result.returncode == 2
+    assert "no manager database here" in result.stderr
+    assert str(tmp_path / "manager.db") in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_server_serves_the_store_of_up_from_its_state_directory(tmp_path):
+    token = _made_by_up(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            *[sys.executable, "-m", "provarmor", "server", "--state-dir", str(tmp_path)],
+            *["--listen", f"127.0.0.1:{port}"],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        answer = None
+        deadline = time.monotonic() + 60
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/hosts",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answer is not None and answer.status_code == 200
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "first start" not in output
+    assert not (tmp_path / "manager.db").exists()

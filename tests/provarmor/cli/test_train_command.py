@@ -15,7 +15,7 @@ LAB = Path(__file__).resolve().parents[2] / "data" / "lab"
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    train_command.register(app)
+    train_command.register(app, panel="models")
     app.command("noop")(lambda: None)
     return app
 

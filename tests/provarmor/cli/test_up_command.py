@@ -1,6 +1,7 @@
 """The main job end to end (root): `provarmor up` runs the live agent, the manager and the
 console; its demo attack (a real lab scenario) becomes an incident the API serves."""
 
+import io
 import os
 import re
 import shutil
@@ -8,15 +9,19 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+from provarmor.cli.up_command import announce
+
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = re.compile(r"login token: (\S+)")
+WHOLE_TOKEN = re.compile(r"^pa\.[0-9a-f]{16}\.[0-9a-f]{64}$")
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
@@ -59,6 +64,53 @@ def _open_in_browser(base: str, token: str, incident: dict, tmp_path: Path) -> N
         browser.close()
 
 
+def test_the_login_token_is_printed_on_one_line_on_a_narrow_terminal():
+    out = io.StringIO()
+    token = "pa." + "0123456789abcdef" + "." + "ab" * 32
+    announce(Console(file=out, width=30), url="http://127.0.0.1:8443", token=token)
+    lines = out.getvalue().splitlines()
+    assert f"login token: {token}" in lines
+    assert "console: http://127.0.0.1:8443/" in lines
+
+
+def test_up_state_directory_is_ignored_by_git():
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    checked = subprocess.run(
+        ["git", "check-ignore", "-q", "provarmor-state/agent/uplink.json"], cwd=ROOT, check=False
+    )
+    assert checked.returncode == 0
+
+
+@pytest.mark.privileged
+def test_scripts_up_without_root_and_without_sudo_says_how_to_run_it():
+    """A real non-root user (nobody) whose PATH has no sudo."""
+    tools = Path(tempfile.mkdtemp(prefix="provarmor-up-path-"))
+    try:
+        tools.chmod(0o755)
+        for name in ("bash", "env", "id", "dirname"):
+            found = shutil.which(name)
+            assert found is not None
+            (tools / name).symlink_to(found)
+        result = subprocess.run(
+            [
+                *["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+                *["env", "-i", f"PATH={tools}", str(ROOT / "scripts" / "up")],
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        shutil.rmtree(tools)
+    assert result.returncode == 1
+    assert "needs root" in result.stderr and "sudo is not installed" in result.stderr
+    assert "su -c ./scripts/up" in result.stderr
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
 def test_up_shows_the_incident_of_a_real_attack(tmp_path):
     if os.geteuid() != 0 or shutil.which("bpftrace") is None:
         pytest.skip("the live agent needs root and bpftrace")
@@ -72,7 +124,7 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "300"},
+        env={**os.environ, "COLUMNS": "40"},  # a narrow terminal must not wrap the token
     )
     try:
         assert process.stdout is not None
@@ -83,6 +135,7 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
             found = TOKEN.search(line)
             token = found.group(1) if found else None
         assert token, "no login token printed"
+        assert WHOLE_TOKEN.match(token), f"the login token was cut: {token!r}"
         # no model configured: the manager learns this host, and up prints the time left
         line = ""
         while "LEARNING" not in line and time.monotonic() < deadline + 60:

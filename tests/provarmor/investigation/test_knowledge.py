@@ -5,7 +5,12 @@ from collections.abc import Collection
 import msgspec
 
 from provarmor.graph.records import Edge, Node, NodeKind
-from provarmor.investigation.knowledge import GraphView, find_techniques
+from provarmor.investigation.knowledge import (
+    GraphView,
+    find_techniques,
+    is_contacted_endpoint,
+    program_known,
+)
 
 
 def process(pid: int, exe: str, command: str = "", user: str = "1000") -> Node:
@@ -181,3 +186,23 @@ def test_interpreter_running_a_script_the_attack_wrote() -> None:
     assert "T1059.006" in techniques_of([unzip, script, python], edges)
     # a script nobody in the story wrote is not evidence
     assert "T1059.006" not in techniques_of([script, python], edges[1:])
+
+
+def test_contacted_endpoints_are_network_peers_only():
+    def socket_node(label, **values):
+        return Node(
+            id=label, kind=NodeKind.SOCKET, host="h", first_ts=1, last_ts=1, label=label, **values
+        )
+
+    assert is_contacted_endpoint(socket_node("10.0.0.7:443", ip="10.0.0.7", port=443))
+    assert is_contacted_endpoint(socket_node("[2001:db8::1]:22", ip="2001:db8::1", port=22))
+    assert not is_contacted_endpoint(socket_node("0.0.0.0:0", ip="0.0.0.0", port=0))
+    assert not is_contacted_endpoint(socket_node("0.0.0.0:80", ip="0.0.0.0", port=80))
+    assert not is_contacted_endpoint(
+        socket_node("/var/run/nscd/socket", path="/var/run/nscd/socket")
+    )
+    process = Node(id="p", kind=NodeKind.PROCESS, host="h", first_ts=1, last_ts=1, label="pid 7")
+    assert not is_contacted_endpoint(process)
+    assert not program_known(process)
+    process.executable = "/usr/bin/curl"
+    assert program_known(process)

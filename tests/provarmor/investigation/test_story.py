@@ -6,6 +6,7 @@ from provarmor.investigation.incidents import IncidentEngine, IncidentRule
 from provarmor.investigation.settings import InvestigationSettings
 from provarmor.model.actions import Action
 from provarmor.model.alert import Alert
+from provarmor.model.attack import load_attack_table
 from provarmor.testing.factories import entity, make_event
 
 
@@ -49,3 +50,63 @@ def test_forward_expansion_shows_a_hub_but_not_its_other_children() -> None:
     assert {10, 11, 21} <= pids  # 21 is a hub the attack started: shown
     assert not pids & {200, 201, 202, 203, 204}  # its children are not taken in
     assert not pids & {20, 100}
+
+
+def _incident_of(events, alerts):
+    builder, store = GraphBuilder(), MemoryGraphStore()
+    for event in events:
+        builder.add(event)
+    store.apply(builder.drain(full=True))
+    engine = IncidentEngine(
+        store, settings=InvestigationSettings(), rule=IncidentRule(min_score=1e-9)
+    )
+    (incident,) = engine.add_signals(alerts)
+    return incident
+
+
+def test_a_tactic_is_listed_once_under_its_current_name() -> None:
+    table = load_attack_table()
+    evasion, stealth = table.tactic_ref("defense-evasion"), table.tactic_ref("stealth")
+    assert evasion is not None and stealth is not None and evasion.id == stealth.id == "TA0005"
+    events = [
+        make_event(Action.EXEC, pid=10, ppid=9, ts=1, exe="/bin/sh"),
+        make_event(Action.FORK, pid=11, ppid=10, ts=2, exe="/usr/bin/curl"),
+    ]
+    alerts = [
+        Alert(
+            id=f"a{number}",
+            rule_id=f"r{number}",
+            rule_title="rule",
+            level="high",
+            host_id="test-host",
+            tactics=(tactic,),
+            process_entity_ids=(entity(11),),
+            first_timestamp=2,
+            last_timestamp=2,
+        )
+        for number, tactic in enumerate([evasion, stealth])
+    ]
+    incident = _incident_of(events, alerts)
+    assert [(ref.id, ref.name) for ref in incident.tactics] == [("TA0005", "Stealth")]
+
+
+def test_a_wildcard_socket_is_not_a_contacted_endpoint() -> None:
+    events = [
+        make_event(Action.EXEC, pid=10, ppid=9, ts=1, exe="/usr/bin/curl"),
+        make_event(Action.CONNECT, pid=10, ts=2, exe="/usr/bin/curl", ip="10.0.0.7", port=443),
+        make_event(Action.CONNECT, pid=10, ts=3, exe="/usr/bin/curl", ip="0.0.0.0", port=0),
+    ]
+    alert = Alert(
+        id="a1",
+        rule_id="r1",
+        rule_title="rule",
+        level="high",
+        host_id="test-host",
+        process_entity_ids=(entity(10),),
+        first_timestamp=2,
+        last_timestamp=2,
+    )
+    incident = _incident_of(events, [alert])
+    labels = {node.label for node in incident.nodes}
+    assert {"0.0.0.0:0", "10.0.0.7:443"} <= labels
+    assert list(incident.contacted_endpoints) == ["10.0.0.7:443"]

@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 from provarmor.graph.builder import GraphBuilder
-from provarmor.graph.records import Node
+from provarmor.graph.records import Node, NodeKind
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.investigation.knowledge import Finding
 from provarmor.investigation.summary import summarize, title_of
@@ -132,6 +132,15 @@ def test_dropped_and_run_findings_are_told_and_an_unknown_root_is_said() -> None
         "The entry point is unknown; curl wrote /tmp/.portal-6ww3/irqbalance-d4, which then ran;"
     )
     assert "; x;" not in text
+
+
+def test_a_root_whose_program_is_unknown_is_said_so_not_named_by_its_pid() -> None:
+    root = Node(id="r", kind=NodeKind.PROCESS, host="h", first_ts=1, last_ts=1, pid=17702)
+    root.label = "pid 17702"  # what the graph knows of a process whose exec it never saw
+    text = summarize({"r": root}, [], root="r", findings=[], steps=1, tactics=[])
+    assert text.startswith("The attack entered through a process whose program is unknown")
+    assert "(pid 17702)" in text
+    assert "through pid 17702" not in text
 
 
 def test_the_title_names_the_strongest_signal_the_others_and_the_root() -> None:

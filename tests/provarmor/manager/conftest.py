@@ -40,10 +40,16 @@ BENIGN_LAB = Path(__file__).parents[2] / "data" / "lab" / "benign-seed2"
 LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
 
 
+HOW_TO_RUN = (
+    "to run them: .ci/run, or start the local test server with "
+    f'export {URL_VARIABLE}="$(scripts/postgres-test-server.sh)" and run pytest again'
+)
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI needs PostgreSQL: {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(f"{reason}; {HOW_TO_RUN}")
 
 
 @pytest.fixture(scope="session")

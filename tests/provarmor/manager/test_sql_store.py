@@ -186,7 +186,8 @@ def test_alerts_filters_and_duplicates(store):
     ]
     store.commit_batch(BatchCommit(agent_id="a1", sequence=1, received_ns=1, alerts=alerts))
     store.commit_batch(BatchCommit(agent_id="a1", sequence=2, received_ns=2, alerts=alerts[:1]))
-    assert [a.id for a in store.alerts(AlertQuery())] == ["x2", "x1"]  # by first_ts
+    assert [a.id for a in store.alerts(AlertQuery())] == ["x1", "x2"]  # latest first_ts first
+    assert [a.id for a in store.alerts(AlertQuery(newest_first=False))] == ["x2", "x1"]
     assert store.alerts(AlertQuery(level="high")) == [alerts[0]]
     assert [a.id for a in store.alerts(AlertQuery(since=2 * MINUTE))] == ["x1"]
     assert [a.id for a in store.alerts(AlertQuery(until=2 * MINUTE))] == ["x2"]

@@ -93,3 +93,10 @@ def test_packaged_table_is_what_the_script_builds():
     packaged = json.loads((ROOT / "src" / "provarmor" / "data" / "attack.json").read_text())
     assert built == packaged
     assert len(packaged["techniques"]) == 835 + 10
+
+
+def test_every_tactic_id_has_one_current_name():
+    table = load_attack_table()
+    assert table.current_tactic_ref("TA0005") == AttackRef(id="TA0005", name="Stealth")
+    assert table.current_tactic_ref("ta0011") == AttackRef(id="TA0011", name="Command and Control")
+    assert table.current_tactic_ref("TA9999") is None

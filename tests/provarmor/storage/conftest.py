@@ -21,10 +21,16 @@ DEFAULT_URLS = (
 )
 
 
+HOW_TO_RUN = (
+    "to run them: .ci/run, or start the local test server with "
+    f'export {URL_VARIABLE}="$(scripts/postgres-test-server.sh)" and run pytest again'
+)
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI needs PostgreSQL: {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(f"{reason}; {HOW_TO_RUN}")
 
 
 @pytest.fixture(scope="session")

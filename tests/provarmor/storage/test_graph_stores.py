@@ -195,6 +195,18 @@ def test_find_nodes_exact_id_first_then_text_in_time_order(graph_store):
     assert [n.id for n in store.find_nodes("p1")] == ["p1"]
 
 
+def test_find_nodes_prefers_the_file_a_path_names_exactly(graph_store):
+    store = graph_store()
+    nodes = [
+        process("p1", first_ts=10, command_line="chmod +x /tmp/x/payload"),
+        Node(id="f", kind=NodeKind.FILE, host="h", first_ts=20, last_ts=20, path="/tmp/x/payload"),
+        Node(id="g", kind=NodeKind.FILE, host="h", first_ts=30, last_ts=30, path="/tmp/x/payload2"),
+    ]
+    store.apply(GraphDelta(nodes=nodes))
+    assert [n.id for n in store.find_nodes("/tmp/x/payload")] == ["f"]
+    assert [n.id for n in store.find_nodes("x/payload")] == ["p1", "f", "g"]
+
+
 def test_iterate_everything_and_the_last_edge(graph_store):
     store = graph_store()
     fill(

@@ -1,8 +1,13 @@
 """PostgreSQL-only behaviour: format refusal, connection errors with the password hidden,
 schema isolation, paging, and the same graph as SQLite from the same real capture."""
 
+import os
 import re
+import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -209,3 +214,39 @@ def test_lookups_with_nul_characters_find_nothing_instead_of_failing(open_store)
     assert store.node("p\x00") is None
     assert store.in_edges("p\x00") == []
     assert store.find_nodes("a\x00b") == []
+
+
+# ---------------------------------------------------------------- without a server
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "test_id",
+    [
+        "tests/provarmor/storage/test_graph_stores.py::test_round_trip_and_queries[postgres]",
+        "tests/provarmor/manager/test_postgres_store.py",
+    ],
+)
+def test_a_postgres_test_that_skips_says_how_to_run_it(test_id):
+    """Run in a pytest of its own, pointed at a port where no server listens."""
+    root = Path(__file__).resolve().parents[3]
+    environment = {key: value for key, value in os.environ.items() if key != "CI"}
+    environment["PROVARMOR_TEST_POSTGRES_URL"] = f"postgresql://nobody@127.0.0.1:{_free_port()}/x"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", test_id, "-rs", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        timeout=300,
+    )
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert skipped, result.stdout
+    assert all("scripts/postgres-test-server.sh" in line for line in skipped), skipped
+    assert all(".ci/run" in line for line in skipped), skipped

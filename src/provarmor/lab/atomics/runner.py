@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import secrets
 import shutil
 import time
@@ -203,14 +204,25 @@ def lab_busy() -> str:
 @contextlib.contextmanager
 def _exclusive() -> Iterator[None]:
     """Hold ``STATE_DIR/lab.lock`` (flock) for the run: a second atomics run waits for none,
-    it fails at once."""
+    it fails at once. The lock file is removed when the run ends (while still held; a run
+    that opened the file just before checks that it locked the file still in place)."""
     STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with (STATE_DIR / "lab.lock").open("w") as handle:
+    path = STATE_DIR / "lab.lock"
+    with path.open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
             raise ConfigError("another atomics run holds the lab lock") from error
-        yield
+        try:
+            current = path.stat()
+        except FileNotFoundError:
+            current = None
+        if current is None or current.st_ino != os.fstat(handle.fileno()).st_ino:
+            raise ConfigError("another atomics run holds the lab lock")
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
 
 def select_tests(
@@ -282,6 +294,8 @@ def _run(  # noqa: PLR0913  (run_atomics's options)
         ended = time.time_ns()
         recorder.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # only when no other run's workspace is there
+            SCRATCH_ROOT.rmdir()
         with contextlib.suppress(FileNotFoundError):
             state.unlink()
     records = tuple(_record(v, runs.get(v.test.test_id)) for v in verdicts)

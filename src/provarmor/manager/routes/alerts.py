@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -18,6 +19,11 @@ Context = Annotated[ManagerContext, Depends(get_context)]
 Reader = Annotated[Principal, Depends(require(Role.ANALYST))]
 
 
+class AlertOrder(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+
+
 @router.get("/alerts")
 def list_alerts(  # noqa: PLR0913 (one argument per query parameter)
     principal: Reader,
@@ -26,15 +32,18 @@ def list_alerts(  # noqa: PLR0913 (one argument per query parameter)
     level: str = "",
     since: str | None = None,
     until: str | None = None,
+    order: AlertOrder = AlertOrder.NEWEST,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, object]]:
-    """Alerts (the model's :class:`~provarmor.model.alert.Alert` JSON), oldest first."""
+    """Alerts (the model's :class:`~provarmor.model.alert.Alert` JSON), latest first like
+    incidents (``order=oldest`` for the other way)."""
     query = AlertQuery(
         host=host,
         level=level,
         since=parse_time(since, field="since"),
         until=parse_time(until, field="until"),
+        newest_first=order is AlertOrder.NEWEST,
         page=page(limit, offset),
     )
     results: list[dict[str, object]] = []

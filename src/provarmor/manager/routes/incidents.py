@@ -45,10 +45,27 @@ def _summary(row: IncidentRow) -> dict[str, object]:
 
 
 def _found(context: ManagerContext, incident_id: str) -> IncidentRow:
-    row = context.store.incident(incident_id)
+    row = context.store.incident(incident_id) or _merged_into(context, incident_id)
     if row is None:
         raise ApiError(404, "unknown incident", field="incident_id")
     return row
+
+
+MERGE_SCAN_PAGE = 1000
+
+
+def _merged_into(context: ManagerContext, incident_id: str) -> IncidentRow | None:
+    """The incident that took ``incident_id`` in when two campaigns merged (its story lists
+    the ids it absorbed), so a link to the older incident still leads to the story."""
+    offset = 0
+    while True:
+        rows = context.store.incidents(IncidentQuery(page=page(MERGE_SCAN_PAGE, offset)))
+        for row in rows:
+            if incident_id in json.loads(row.json).get("merged_ids", ()):
+                return row
+        if len(rows) < MERGE_SCAN_PAGE:
+            return None
+        offset += MERGE_SCAN_PAGE
 
 
 @router.get("/incidents")
@@ -73,17 +90,19 @@ def list_incidents(  # noqa: PLR0913 (one argument per query parameter)
 @router.get("/incidents/{incident_id}")
 def get_incident(incident_id: str, principal: Analyst, context: Context) -> dict[str, object]:
     """The latest version of the story (the model's Incident JSON), its analyst status,
-    notes and status history."""
+    notes and status history. The id of an incident that was merged into another answers
+    with that other incident, ``merged_from`` naming the id asked for."""
     row = _found(context, incident_id)
     incident: dict[str, object] = json.loads(row.json)
+    if row.id != incident_id:
+        incident["merged_from"] = incident_id  # the answer is the incident it merged into
     incident["status"] = row.status
     incident["notes"] = [
-        {"ts_ns": n.ts_ns, "author": n.author, "text": n.text}
-        for n in context.store.notes(incident_id)
+        {"ts_ns": n.ts_ns, "author": n.author, "text": n.text} for n in context.store.notes(row.id)
     ]
     incident["status_changes"] = [
         {"ts_ns": c.ts_ns, "author": c.author, "old": c.old, "new": c.new}
-        for c in context.store.status_changes(incident_id)
+        for c in context.store.status_changes(row.id)
     ]
     return incident
 

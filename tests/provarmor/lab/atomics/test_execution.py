@@ -1,3 +1,4 @@
+import contextlib
 import os
 import secrets
 import shutil
@@ -31,6 +32,8 @@ def scratch():
     root = SCRATCH_ROOT / f"pytest-{secrets.token_hex(3)}"
     yield root
     shutil.rmtree(root, ignore_errors=True)
+    with contextlib.suppress(OSError):  # leave no empty atomics/ behind
+        SCRATCH_ROOT.rmdir()
 
 
 @pytest.fixture

@@ -41,6 +41,16 @@ def test_refuses_to_run_beside_another_lab_run(monkeypatch, atomics_data, tmp_pa
 
 
 @pytest.mark.privileged
+def test_the_lab_lock_excludes_a_second_run_and_is_removed_afterwards():
+    lock = STATE_DIR / "lab.lock"
+    with runner._exclusive():
+        assert lock.exists()
+        with pytest.raises(ConfigError, match="holds the lab lock"), runner._exclusive():
+            pass
+    assert not lock.exists()
+
+
+@pytest.mark.privileged
 def test_a_real_run_records_results_cleans_up_and_leaves_the_machine_as_before(
     sandbox_machine, atomics_data, tmp_path, recorder
 ):
@@ -82,6 +92,8 @@ def test_a_real_run_records_results_cleans_up_and_leaves_the_machine_as_before(
     assert not [n for n in lab_namespaces() if n.startswith("provarmor-lab-a")]
     assert not list(STATE_DIR.glob("state-atomics-*.json"))
     assert not list(runner.SCRATCH_ROOT.glob("atomics-*"))
+    assert not (STATE_DIR / "lab.lock").exists()
+    assert not runner.SCRATCH_ROOT.exists() or any(runner.SCRATCH_ROOT.iterdir())
 
 
 def test_allow_listed_packages_are_installed_once_when_missing(monkeypatch, atomics_data, tmp_path):

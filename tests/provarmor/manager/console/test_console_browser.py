@@ -8,7 +8,9 @@ exceptions page are saved to tests/artifacts/.
 Without /usr/bin/chromium or Playwright the test skips, except under CI, where it fails.
 """
 
+import dataclasses
 import gzip
+import json
 import os
 import threading
 import time
@@ -26,6 +28,7 @@ from provarmor.manager.database import open_findings_store
 from provarmor.manager.detectors import load_detection
 from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.store import BatchCommit
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +82,11 @@ def manager(tmp_path_factory):
         time.sleep(0.05)
     assert server.started
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield {"url": f"http://127.0.0.1:{port}", "admin": create_token(store, role=Role.ADMIN).token}
+    yield {
+        "url": f"http://127.0.0.1:{port}",
+        "admin": create_token(store, role=Role.ADMIN).token,
+        "store": store,
+    }
     server.should_exit = True
     thread.join(timeout=10)
     app.state.context.ingestor.close()
@@ -355,3 +362,147 @@ def test_api_docs_render_from_the_manager_alone(sync_playwright, manager):
     assert errors == []
     assert [url for url in requests if not url.startswith(f"{base}/")] == []
     assert f"{base}/openapi.json" in requests
+
+
+def _merge_an_older_id_into(lab_manager, older: str) -> None:
+    """Record, as the analysis does when two campaigns merge, that ``older`` was merged into
+    the lab incident."""
+    store = lab_manager["store"]
+    row = store.incident(lab_manager["incident"]["id"])
+    story = json.loads(row.json)
+    story["merged_ids"] = [*story.get("merged_ids", []), older]
+    merged = dataclasses.replace(row, json=json.dumps(story))
+    with httpx.Client(base_url=f"{lab_manager['url']}/api/v1") as api:
+        admin = {"Authorization": f"Bearer {lab_manager['admin']}"}
+        token = api.post("/enrollment-tokens", json={}, headers=admin).json()["token"]
+        agent = api.post(
+            "/enroll", json={"token": token, "host_id": "merge-host", "hostname": "merge-host"}
+        ).json()
+    assert store.commit_batch(
+        BatchCommit(agent_id=agent["agent_id"], sequence=1, received_ns=1, incidents=[merged])
+    )
+
+
+def _no_row_above_the_header(page, table: str) -> bool:
+    """At the top edge of the table's scrolling box (or under the top bar) the header is
+    what shows, never a row scrolled past it."""
+    return page.evaluate(
+        """(selector) => {
+            const head = document.querySelector(`${selector} thead th`);
+            const rect = head.getBoundingClientRect();
+            const probe = document.elementFromPoint(rect.left + 4, Math.max(rect.top - 3, 0));
+            const under = document.elementFromPoint(rect.left + 4, rect.top + 2);
+            return !probe.closest(`${selector} tbody`) && Boolean(under.closest("thead"));
+        }""",
+        table,
+    )
+
+
+def test_first_contact_names_orders_and_layout(sync_playwright, lab_manager):
+    """What a first-time analyst reads: names instead of ids, one host name, latest alerts
+    first, each tactic once, real endpoints only, a merged incident's link that still works,
+    a readable graph at Fit, and table headers that nothing scrolls above."""
+    base = lab_manager["url"]
+    incident = lab_manager["incident"]
+    ids = {node["id"] for node in incident["nodes"]}
+    _merge_an_older_id_into(lab_manager, "inc-merged-away")
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(20_000)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/")
+        page.fill("#token", lab_manager["analyst"])
+        page.click("#signin")
+        page.wait_for_selector("#dashboard-chart, .chart")
+        ARTIFACTS.mkdir(exist_ok=True)
+
+        # the incident list names the host by its hostname, the id on hover
+        page.goto(f"{base}/#/incidents")
+        page.wait_for_selector("#incident-table a.host-name")
+        host = page.locator("#incident-table a.host-name").first
+        assert host.text_content() == "lab-vm"
+        assert LAB_HOST in (host.get_attribute("title") or "")
+
+        # a merged incident's id opens the incident it was merged into
+        page.goto(f"{base}/#/incidents/inc-merged-away")
+        page.wait_for_selector("#merged-notice")
+        page.wait_for_function(
+            "() => window.provarmorGraph && window.provarmorGraph.nodes().length"
+        )
+        assert page.url.endswith(f"#/incidents/{incident['id']}")
+        assert page.locator(".incident-head a.host-name").text_content() == "lab-vm"
+
+        # the summary and the timeline say what is known, never an entity id
+        summary = page.text_content("#summary")
+        assert "entered through pid" not in summary
+        cells = page.locator("#timeline tbody td:nth-child(3), #timeline tbody td:nth-child(5)")
+        texts = cells.all_text_contents()
+        assert texts and not any(text.strip() in ids for text in texts)
+        assert not any(" [pid " in text for text in texts)
+
+        # the graph at Fit: laid out from the root cause, labels of 8 px at least
+        page.click("#graph-fit")
+        zoom = _graph(page, "cy.zoom()")
+        assert zoom * 10 >= 8, zoom
+        root = _graph(page, "cy.nodes('[role = \"root_cause\"]').position()")
+        spans = _graph(
+            page,
+            "(() => { const ps = cy.nodes().map((n) => n.position()); return {"
+            "x: Math.min(...ps.map((p) => p.x)), y: Math.min(...ps.map((p) => p.y))}; })()",
+        )
+        assert root["x"] == spans["x"] or root["y"] == spans["y"], (root, spans)
+        page.screenshot(path=str(ARTIFACTS / "console-incident-fit.png"))
+
+        # ATT&CK: each tactic once, with one name
+        page.click("button[role=tab]:has-text('ATT&CK')")
+        tactics = page.locator("#tactics .chip").all_text_contents()
+        tactic_ids = [text.split(" ")[0] for text in tactics]
+        assert len(tactic_ids) == len(set(tactic_ids)), tactics
+
+        # details: only real network peers are "contacted"
+        page.click("button[role=tab]:has-text('Details')")
+        details = page.text_content(".tabs + div")
+        assert "0.0.0.0:0" not in details and "/var/run/nscd/socket" not in details
+
+        # alerts: latest first, the host by name, the rule by title, processes by program
+        page.goto(f"{base}/#/alerts")
+        page.wait_for_selector("#alert-table tbody tr.clickable")
+        times = page.locator("#alert-table tbody td:nth-child(1)").all_text_contents()
+        assert times == sorted(times, reverse=True)
+        assert set(page.locator("#alert-table a.host-name").all_text_contents()) == {"lab-vm"}
+        page.locator("#alert-table tbody tr.clickable").first.click()
+        page.wait_for_selector("#alert-detail .rule-name")
+        detail = page.locator("#alert-detail")
+        rule = detail.locator(".rule-name")
+        assert rule.text_content() == page.text_content("#alert-detail h2")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#alert-detail li a')]"
+            ".every((a) => !a.textContent.includes('…'))"
+        )
+        names = detail.locator("li a").all_text_contents()
+        assert names and not any(name in ids or name.startswith("process") for name in names)
+        assert all("(pid " in name for name in names), names
+
+        # no row above a sticky header, in a scrolling box and when the page scrolls
+        page.evaluate("document.querySelector('#alerts-layout > .scroll').scrollTop = 400")
+        assert _no_row_above_the_header(page, "#alert-table")
+        page.screenshot(path=str(ARTIFACTS / "console-alerts-scrolled.png"))
+        page.goto(f"{base}/#/incidents/{incident['id']}")
+        page.wait_for_selector("#timeline tbody tr")
+        page.evaluate("document.querySelector('.timeline-wrap').scrollTop = 300")
+        assert _no_row_above_the_header(page, "#timeline")
+        page.wait_for_selector("#node-panel table.events tbody tr td.nowrap")
+        page.evaluate("document.querySelector('#node-panel').scrollTop = 400")
+        page.screenshot(path=str(ARTIFACTS / "console-tables-scrolled.png"))
+        assert _no_row_above_the_header(page, "#node-panel table.events")
+        page.goto(f"{base}/#/explorer?host={LAB_HOST}")
+        page.wait_for_selector("#event-results tbody tr")
+        page.evaluate("document.querySelector('#event-results').scrollTop = 600")
+        page.screenshot(path=str(ARTIFACTS / "console-events-scrolled.png"))
+        assert _no_row_above_the_header(page, "#event-results table")
+        browser.close()
+    assert errors == []

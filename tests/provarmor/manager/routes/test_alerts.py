@@ -12,7 +12,9 @@ def test_lab_alerts_filtered_by_level_host_time_and_paged(loaded):
     assert all(alert["id"].startswith(alert["rule_id"] + "@") for alert in alerts)
     assert all(alert["event_ids"] and alert["techniques"] for alert in alerts)
     firsts = [alert["first_timestamp"] for alert in alerts]
-    assert firsts == sorted(firsts), "oldest first"
+    assert firsts == sorted(firsts, reverse=True), "latest first, like incidents"
+    oldest = loaded.get("/alerts", order="oldest", limit=1000).json()
+    assert oldest == alerts[::-1]
     high = loaded.get("/alerts", level="high", limit=1000).json()
     assert high == [alert for alert in alerts if alert["level"] == "high"]
     assert high
@@ -34,4 +36,5 @@ def test_no_alerts_without_uploads_and_bad_parameters_are_400(manager):
     assert bad_time.status_code == 400
     assert bad_time.json()["field"] == "until"
     assert manager.get("/alerts", limit=1001).json()["field"] == "limit"
+    assert manager.get("/alerts", order="sideways").json()["field"] == "query.order"
     assert manager.client.get("/api/v1/alerts").status_code == 401

@@ -1,7 +1,11 @@
 """The incident routes on the real lab capture: list and filters, the full story, analyst
 status changes and notes."""
 
+import dataclasses
+import json
+
 from provarmor.manager.auth import Role
+from provarmor.manager.store import BatchCommit
 
 LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
 
@@ -55,6 +59,24 @@ def test_incident_status_and_notes(loaded):
     assert bad.json()["field"] == "status"
     empty = loaded.client.post(f"{path}/notes", json={"text": ""}, headers=loaded.headers(analyst))
     assert empty.status_code == 400
+
+
+def test_the_id_of_a_merged_incident_answers_with_the_incident_it_merged_into(loaded):
+    (summary, *_) = loaded.get("/incidents").json()
+    row = loaded.store.incident(summary["id"])
+    story = json.loads(row.json)
+    story["merged_ids"] = [*story.get("merged_ids", []), "inc-older-tag"]
+    merged = dataclasses.replace(row, json=json.dumps(story), version=row.version + 1)
+    agent_id, _ = loaded.enroll(host_id="merge-host")
+    assert loaded.store.commit_batch(
+        BatchCommit(agent_id=agent_id, sequence=1, received_ns=1, incidents=[merged])
+    )
+    answer = loaded.get("/incidents/inc-older-tag")
+    assert answer.status_code == 200
+    assert answer.json()["id"] == summary["id"]
+    assert answer.json()["merged_from"] == "inc-older-tag"
+    assert "merged_from" not in loaded.get(f"/incidents/{summary['id']}").json()
+    assert loaded.get("/incidents/inc-never-was").status_code == 404
 
 
 def test_unknown_incident_is_404_for_every_route(manager):

@@ -4,6 +4,7 @@
 // caption "root cause"; terminals (processes a signal named) have an orange double border.
 
 import { basename, shorten } from "./dom.js";
+import { programKnown } from "./names.js";
 
 const STYLE = [
   {
@@ -115,8 +116,9 @@ function caption(node, role) {
   if (node.group) {
     text = node.label;
   } else if (node.kind === "process") {
-    const name = basename(node.executable || node.label || node.id);
-    text = node.pid ? `${name} [${node.pid}]` : name;
+    text = programKnown(node)
+      ? `${basename(node.executable || node.label)} [${node.pid ?? "?"}]`
+      : `pid ${node.pid ?? "?"} (program unknown)`;
   } else if (node.kind === "file") {
     text = shorten(basename(node.path || node.label || node.id), 22);
   } else {
@@ -165,12 +167,23 @@ export function edgeElement(edge, { context = false } = {}) {
 }
 
 const GROUP_OVER = 5;
+const SIMILAR_OVER = 3;
 const PLURAL = { file: "files", socket: "endpoints", process: "processes" };
 
+function kept(node) {
+  return node.role === "root_cause" || node.role === "terminal";
+}
+
+function nameOf(node) {
+  return node.kind === "process" ? basename(node.executable || node.label) : basename(node.path || node.label);
+}
+
 /**
- * Fold the leaves one node reaches by one action (a port scan's 60 endpoints, a directory's
- * files) into one group node when there are more than five, so the graph stays readable;
- * the root cause and signal nodes are never folded.
+ * Fold what would crowd the graph into one group node that expands on click: the leaves one
+ * node reaches by one action (a port scan's 60 endpoints, a directory's files) when there
+ * are more than five, and the similar siblings a process started (twenty `sh` children with
+ * nothing below them) when there are more than three, shown as "N × sh". The root cause
+ * and signal nodes are never folded.
  */
 export function foldLeaves(nodes, edges) {
   const degree = new Map();
@@ -182,10 +195,14 @@ export function foldLeaves(nodes, edges) {
   const buckets = new Map();
   for (const edge of edges) {
     const leaf = byId.get(edge.dst);
-    if (!leaf || degree.get(edge.dst) !== 1 || leaf.kind === "process") continue;
-    if (leaf.role === "root_cause" || leaf.role === "terminal") continue;
-    const key = `group:${edge.src}:${edge.action}:${leaf.kind}`;
-    if (!buckets.has(key)) buckets.set(key, { src: edge.src, action: edge.action, kind: leaf.kind, members: [], edges: [] });
+    if (!leaf || degree.get(edge.dst) !== 1 || kept(leaf)) continue;
+    const similar = leaf.kind === "process";
+    const key = similar
+      ? `group:${edge.src}:${edge.action}:process:${nameOf(leaf)}`
+      : `group:${edge.src}:${edge.action}:${leaf.kind}`;
+    if (!buckets.has(key)) {
+      buckets.set(key, { src: edge.src, action: edge.action, kind: leaf.kind, similar, members: [], edges: [] });
+    }
     buckets.get(key).members.push(leaf);
     buckets.get(key).edges.push(edge);
   }
@@ -193,14 +210,14 @@ export function foldLeaves(nodes, edges) {
   const groups = [];
   const groupEdges = [];
   for (const [id, bucket] of buckets) {
-    if (bucket.members.length <= GROUP_OVER) continue;
+    if (bucket.members.length <= (bucket.similar ? SIMILAR_OVER : GROUP_OVER)) continue;
     for (const member of bucket.members) folded.add(member.id);
     const count = bucket.members.length;
     groups.push({
       id,
       kind: bucket.kind,
       role: "impacted",
-      label: `${count} ${PLURAL[bucket.kind] ?? "nodes"}`,
+      label: bucket.similar ? `${count} × ${nameOf(bucket.members[0])}` : `${count} ${PLURAL[bucket.kind] ?? "nodes"}`,
       group: { members: bucket.members, edges: bucket.edges },
     });
     groupEdges.push({
@@ -282,22 +299,61 @@ export function relayout(cy, direction = cy.scratch("direction") ?? "auto") {
   }
   const fromProcess = (edge) => edge.source().data("kind") === "process";
   const reached = new Set(cy.edges().filter(fromProcess).map((edge) => edge.target().id()));
-  const ranked = cy.edges().filter((edge) => fromProcess(edge) || !reached.has(edge.target().id()));
+  let ranked = cy.edges().filter((edge) => fromProcess(edge) || !reached.has(edge.target().id()));
+  // The root cause comes first: nothing leading into it is ranked, and layout-only edges from
+  // it to every other starting node (its parent, a file it read) put it alone in the first
+  // rank. They are removed again once the nodes are placed.
+  const root = cy.nodes('[role = "root_cause"]');
+  let anchors = cy.collection();
+  if (root.nonempty()) {
+    ranked = ranked.filter((edge) => !edge.target().same(root));
+    const starts = cy.nodes().filter((node) => !node.same(root) && node.incomers().edges().intersection(ranked).empty());
+    anchors = cy.add(
+      starts.map((node) => ({ group: "edges", classes: "layout-only", data: { id: `layout:${node.id()}`, source: root.id(), target: node.id() } })),
+    );
+  }
   const run = (rankDir) => {
-    cy.nodes().union(ranked).layout({ ...LAYOUT, rankDir, fit: false }).run();
+    cy.nodes().union(ranked).union(anchors).layout({ ...LAYOUT, rankDir, fit: false }).run();
     const box = cy.nodes().boundingBox();
     return Math.min(cy.width() / Math.max(box.w, 1), cy.height() / Math.max(box.h, 1));
   };
+  let used = direction;
   if (direction === "auto") {
     const across = run("LR");
-    if (run("TB") < across) run("LR");
+    used = run("TB") < across ? "LR" : "TB";
+    if (used === "LR") run("LR");
   } else {
     run(direction);
   }
+  cy.scratch("rankDir", used);
+  cy.remove(anchors);
+  fitReadable(cy);
+}
+
+const READABLE_ZOOM = 0.8;
+// Below this zoom the 10 px labels read smaller than 8 px.
+
+/**
+ * Fit the graph in its box, but never smaller than labels can be read: a graph too big for
+ * that is shown at the smallest readable zoom from its root cause (causes first), and the
+ * rest is a pan away.
+ */
+export function fitReadable(cy) {
   cy.fit(undefined, LAYOUT.padding);
   if (cy.zoom() > 1.2) {
     cy.zoom(1.2);
     cy.center();
+  } else if (cy.zoom() < READABLE_ZOOM) {
+    const root = cy.nodes('[role = "root_cause"]');
+    const start = root.nonempty() ? root : cy.nodes().first();
+    cy.zoom(READABLE_ZOOM);
+    const at = start.renderedPosition();
+    const margin = LAYOUT.padding + 40;
+    const across = cy.scratch("rankDir") !== "TB";
+    cy.panBy({
+      x: (across ? margin : cy.width() / 2) - at.x,
+      y: (across ? cy.height() / 2 : margin) - at.y,
+    });
   }
 }
 

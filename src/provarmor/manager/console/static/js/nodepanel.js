@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { addTrace, unfold } from "./graph.js";
 import { clear, formatClock, formatTime, h, route, shorten, table } from "./dom.js";
+import { nodeName } from "./names.js";
 
 const TRACE_NODES = 60;
 
@@ -124,21 +125,19 @@ export function showNode(panel, { cy, node, host, report }) {
     .catch((error) => clear(eventsBox).append(h("p", { class: "error" }, error.message)));
 }
 
-/** A folded group of leaves: its members, and a button that shows them all in the graph. */
+/** A folded group (leaves, or similar siblings): a click shows its members in the graph and
+ * lists them here. */
 function showGroup(panel, { cy, node, report }) {
   const { members, edges } = node.data("record").group;
   const action = edges[0]?.action ?? "";
   const source = cy.getElementById(edges[0]?.src ?? "");
-  const button = h("button", { type: "button", id: "unfold" }, `Show all ${members.length} in the graph`);
-  button.addEventListener("click", () => {
-    unfold(cy, node);
-    clear(panel).append(h("p", { class: "muted" }, "Click a node."));
-    report(`${members.length} nodes shown`);
-  });
+  const caption = node.data("caption");
+  const from = source.data("caption")?.replace("\n", " ") ?? "a process";
+  unfold(cy, node);
+  report(`${members.length} nodes shown`);
   clear(panel).append(
-    h("h2", {}, node.data("caption")),
-    h("p", {}, `${source.data("caption")?.replace("\n", " ") ?? "a process"} did “${action}” to each of these.`),
-    h("div", { class: "buttons" }, button),
-    h("ul", { class: "mono" }, members.map((member) => h("li", {}, member.label || member.id))),
+    h("h2", {}, `${caption}: shown in the graph`),
+    h("p", {}, `${from} did “${action}” to each of these.`),
+    h("ul", { class: "mono", id: "group-members" }, members.map((member) => h("li", { title: member.id }, nodeName(member)))),
   );
 }

@@ -2,7 +2,8 @@
 // for the timeline of steps, ATT&CK techniques and tactics, notes and details.
 
 import { api } from "../api.js";
-import { createGraph, focusNode, legend, relayout } from "../graph.js";
+import { createGraph, fitReadable, focusNode, legend, relayout } from "../graph.js";
+import { hostLink, hostNames, named, nodeName } from "../names.js";
 import { showNode } from "../nodepanel.js";
 import { benignBox } from "./exceptions.js";
 import {
@@ -15,7 +16,6 @@ import {
   route,
   select,
   severityBadge,
-  shorten,
   statusBadge,
   table,
 } from "../dom.js";
@@ -27,22 +27,20 @@ const STATUSES = [
   ["false_positive", "false positive"],
 ];
 
-/** Names for the timeline: the incident's nodes, else what the graph learnt by expanding. */
+/** Names for the timeline: the incident's nodes, else what the graph learnt by expanding;
+ * an entity known by neither reads as such (its id on hover), never as a bare id. */
 function nodeNames(incident, cy) {
   const names = new Map();
-  for (const node of incident.nodes ?? []) {
-    const name = node.kind === "process" ? `${node.label} [${node.pid ?? "?"}]` : node.label;
-    names.set(node.id, name);
-  }
+  for (const node of incident.nodes ?? []) names.set(node.id, nodeName(node));
   return (id) => {
     if (!id) return "";
     const shown = cy.getElementById(id);
-    const learnt = shown.nonempty() ? shown.data("caption").replace("\n", " ") : undefined;
-    return names.get(id) ?? learnt ?? shorten(id, 24);
+    const learnt = shown.nonempty() && shown.data("record") ? nodeName(shown.data("record")) : undefined;
+    return named(names.get(id) ?? learnt ?? "an entity outside this story", id);
   };
 }
 
-function header(incident, onStatus) {
+function header(incident, hosts, onStatus) {
   const flash = h("span", { class: "flash", id: "status-saved", role: "status" });
   const chooser = select(STATUSES, incident.status, { id: "incident-status", "aria-label": "Status" });
   const current = h("span", { id: "incident-status-badge" }, statusBadge(incident.status));
@@ -73,7 +71,7 @@ function header(incident, onStatus) {
         severityBadge(incident.severity),
         current,
         h("span", {}, `score ${Number(incident.score ?? 0).toFixed(1)}`),
-        h("span", {}, "host ", link(`#/hosts/${encodeURIComponent(incident.host_id)}`, incident.host_id)),
+        h("span", {}, "host ", hostLink(hosts, incident.host_id)),
         h("span", {}, `${formatTime(incident.first_ts)} → ${formatTime(incident.last_ts)} UTC`),
         h("span", {}, `version ${incident.version ?? 1}`),
         h("span", { class: "mono" }, incident.id),
@@ -118,7 +116,13 @@ function attack(incident) {
     "div",
     { id: "attack" },
     h("h3", {}, "Tactics"),
-    h("div", {}, (incident.tactics ?? []).map((ref) => h("span", { class: "chip tactic" }, `${ref.id} ${ref.name}`))),
+    h(
+      "div",
+      { id: "tactics" },
+      [...new Map((incident.tactics ?? []).map((ref) => [ref.id, ref])).values()].map((ref) =>
+        h("span", { class: "chip tactic" }, `${ref.id} ${ref.name}`),
+      ),
+    ),
     h("h3", {}, "Techniques"),
     table(
       [
@@ -211,8 +215,13 @@ function tabs(entries) {
 }
 
 export async function incidentPage(view, { args, onLeave }) {
-  const id = args[0];
-  let incident = await api(`/incidents/${encodeURIComponent(id)}`);
+  const [asked, hosts] = await Promise.all([api(`/incidents/${encodeURIComponent(args[0])}`), hostNames()]);
+  let incident = asked;
+  const id = incident.id;
+  if (incident.merged_from) {
+    // the incident asked for was merged into this one: show this one under its own id
+    window.history.replaceState(null, "", `#/incidents/${encodeURIComponent(id)}`);
+  }
   const host = incident.host_id;
   const status = h("div", { class: "graph-status", id: "graph-status", role: "status" });
   const canvas = h("div", { class: "graph", id: "graph" });
@@ -221,7 +230,12 @@ export async function incidentPage(view, { args, onLeave }) {
   const box = h("div", { class: "panel graph-box" }, canvas, tools, status, legend());
   const tabBox = h("div", {});
   clear(view).append(
-    header(incident, (value) => api(`/incidents/${encodeURIComponent(id)}`, { method: "PATCH", body: { status: value } })),
+    header(incident, hosts, (value) =>
+      api(`/incidents/${encodeURIComponent(id)}`, { method: "PATCH", body: { status: value } }),
+    ),
+    ...(incident.merged_from
+      ? [h("p", { class: "notice", id: "merged-notice" }, `Incident ${incident.merged_from} was merged into this one.`)]
+      : []),
     h("p", { class: "summary", id: "summary" }, incident.summary),
     h("div", { class: "graph-area" }, box, side),
     tabBox,
@@ -241,7 +255,7 @@ export async function incidentPage(view, { args, onLeave }) {
     if (focusNode(cy, nodeId)) showNode(side, { cy, node: cy.getElementById(nodeId), host, report });
   };
   tools.append(
-    h("button", { type: "button", on: { click: () => cy.fit(undefined, 24) } }, "Fit"),
+    h("button", { type: "button", id: "graph-fit", on: { click: () => fitReadable(cy) } }, "Fit"),
     select(
       [["auto", "auto layout"], ["LR", "left to right"], ["TB", "top down"]],
       "auto",

@@ -2,6 +2,7 @@
 
 import { api, apiAll } from "../api.js";
 import { clear, formatTime, h, link, route, select, severityBadge, statusBadge, table } from "../dom.js";
+import { hostLink, hostNames } from "../names.js";
 
 const STATUSES = [["", "any status"], ["new", "new"], ["acknowledged", "acknowledged"], ["resolved", "resolved"], ["false_positive", "false positive"]];
 const SEVERITIES = [["", "any severity"], ["critical", "critical"], ["high", "high"], ["medium", "medium"], ["low", "low"]];
@@ -22,12 +23,12 @@ export function filterBar(path, params, filters) {
 
 export async function hostOptions(label = "any host") {
   const hosts = await api("/hosts");
-  return [["", label], ...hosts.map((host) => [host.id, host.name ? `${host.name} (${host.id.slice(0, 8)})` : host.id])];
+  return [["", label], ...hosts.map((host) => [host.id, host.name || host.id])];
 }
 
 export async function incidentsPage(view, { params }) {
   const filter = { status: params.get("status") ?? "", severity: params.get("severity") ?? "", host: params.get("host") ?? "" };
-  const [hosts, rows] = await Promise.all([hostOptions(), apiAll("/incidents", filter)]);
+  const [hosts, names, rows] = await Promise.all([hostOptions(), hostNames(), apiAll("/incidents", filter)]);
   rows.sort((a, b) => b.last_ts - a.last_ts || b.updated_ts - a.updated_ts);
   clear(view).append(
     h("h1", {}, "Incidents"),
@@ -44,7 +45,7 @@ export async function incidentsPage(view, { params }) {
         [
           ["Severity", (row) => severityBadge(row.severity), ""],
           ["Incident", (row) => link(`#/incidents/${encodeURIComponent(row.id)}`, row.title, { class: "incident-link" }), "wrap"],
-          ["Host", (row) => link(`#/hosts/${encodeURIComponent(row.host_id)}`, row.host_id.slice(0, 12)), "mono"],
+          ["Host", (row) => hostLink(names, row.host_id), ""],
           ["Status", (row) => statusBadge(row.status), ""],
           ["Score", (row) => Number(row.score).toFixed(1), ""],
           ["First seen (UTC)", (row) => formatTime(row.first_ts), "nowrap"],
