@@ -19,6 +19,7 @@ from rich.table import Table
 from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.graph_commands import Format, _check_format, _print_problems
 from provarmor.detection.anomaly.bundle import load_bundle
+from provarmor.detection.context import ContextDetector
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.checker import check_rules
 from provarmor.detection.sigma.loader import bundled_rules
@@ -123,6 +124,15 @@ def _write_incidents(incidents: list[Incident], *, out: Path, format: IncidentFo
 
 def _print_filter_stats(detectors: Sequence[Detector]) -> None:
     for detector in detectors:
+        if isinstance(detector, ContextDetector):
+            _print_filter_stats(detector.detectors)
+            stats = detector.stats
+            lowered, own = stats.lowered.total(), stats.own_dropped.total()
+            if lowered or own or stats.kept:
+                console.print(
+                    f"lineage context: lowered {lowered:,} alerts, kept {stats.kept.total():,} "
+                    f"(raising context), dropped {own:,} of ProvArmor's own processes"
+                )
         if isinstance(detector, SuppressingDetector):
             stats = detector.stats
             suppressed, merged = sum(stats.suppressed.values()), sum(stats.duplicates.values())

@@ -17,6 +17,7 @@ import msgspec
 from provarmor.detection.anomaly.detector import AnomalyDetector
 from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import AnomalySettings
+from provarmor.detection.context import ContextDetector
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import load_rule_paths
@@ -51,6 +52,9 @@ class AnalysisPlan:
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     investigation: InvestigationSettings = field(default_factory=InvestigationSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
+    context: bool = True
+    """Judge each signal by its process's lineage (:mod:`provarmor.detection.context`);
+    off only to measure what context changes."""
 
     def effective_rule(self) -> IncidentRule:
         if self.incident_rule is not None:
@@ -91,6 +95,8 @@ def build_detectors(plan: AnalysisPlan) -> list[Detector]:
         detectors.append(sigma)
     if plan.model is not None:
         detectors.append(AnomalyDetector(plan.model, settings=plan.anomaly))
+    if plan.context and detectors:
+        return [ContextDetector(detectors)]
     return detectors
 
 
