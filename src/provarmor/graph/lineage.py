@@ -118,6 +118,9 @@ PRIVILEGE_TOOLS = frozenset({"sudo", "su", "doas", "pkexec", "run0"})
 LOGIN_SERVICES = frozenset({"sshd", "login", "telnetd", "xrdp", "gdm-session-worker"})
 """Servers that authenticate a user before running anything: their children are sessions."""
 INIT_PROGRAMS = frozenset({"systemd", "init"})
+INTERPRETERS = frozenset({"sh", "bash", "dash", "zsh", "perl", "node", "ruby", "php"})
+OPTIONS_WITH_VALUE = frozenset({"-W", "-X", "-Q"})
+MAX_LABEL = 60
 WRITES = frozenset({Action.WRITE, Action.CREATE, Action.TRUNCATE, Action.LINK})
 
 
@@ -359,7 +362,9 @@ class LineageClassifier:
             found = Lineage(ContextKind.ADMIN, f"{program} run by user {user}")
         elif process.tty and process.tty != "(none)":
             found = Lineage(ContextKind.ADMIN, f"terminal {process.tty}")
-        elif program in BUILD_TOOLS or _is_venv(process):
+        elif _is_venv(process):
+            found = Lineage(ContextKind.BUILD, "a virtual environment was created")
+        elif program in BUILD_TOOLS:
             found = Lineage(ContextKind.BUILD, f"{program} is a build tool")
         if found is not None:
             state.lineage = found
@@ -408,6 +413,9 @@ class LineageClassifier:
         state.accepted = (event.timestamp, peer, self._ends.get(peer))
 
     def _on_connect(self, state: _ProcessState, event: Event) -> None:
+        """A client in a raising context lends it to the server child that serves this
+        connection; then the client's answer counts as its input (the sensor may report
+        the received bytes only later, after the client has written them out)."""
         own_end = _endpoint(event.source)
         if own_end and state.lineage.effect is Effect.RAISE:
             self._ends.pop(own_end, None)
@@ -415,6 +423,8 @@ class LineageClassifier:
             if len(self._ends) > self.limits.max_ends:
                 self._ends.popitem(last=False)
                 self.stats.ends_evicted += 1
+        if event.event.outcome != "failure" and _is_tcp(event):
+            self._on_recv(state, event)
 
     def _on_recv(self, state: _ProcessState, event: Event) -> None:
         peer = _endpoint(event.destination)
@@ -428,6 +438,10 @@ class LineageClassifier:
             state.lineage = Lineage(
                 ContextKind.REMOTE_INPUT, f"received data from {peer}", (state.label,)
             )
+
+
+def _is_tcp(event: Event) -> bool:
+    return event.network is not None and event.network.transport == "tcp"
 
 
 def _endpoint(endpoint: object) -> str:
@@ -444,14 +458,20 @@ def _program(label: str) -> str:
 
 def _label(executable: str, args: tuple[str, ...]) -> str:
     """The program as an analyst reads it: a script's path rather than its interpreter."""
-    name = posixpath.basename(executable) or (posixpath.basename(args[0]) if args else "?")
-    if name.startswith("python") or name in ("sh", "bash", "dash", "perl", "node", "ruby"):
-        rest = [a for a in args[1:3] if not a.startswith("-")]
-        if len(args) > 2 and args[1] == "-m":
-            return f"{name} -m {args[2]}"
-        if rest:
-            return f"{name} {rest[0]}"
-    return name if name not in ("", "?") else executable
+    name = posixpath.basename(executable) or (posixpath.basename(args[0]) if args else "")
+    if not name.startswith("python") and name not in INTERPRETERS:
+        return name or executable
+    rest = iter(args[1:])
+    for arg in rest:
+        if arg == "-m":
+            return f"{name} -m {next(rest, '')}"
+        if arg == "-c":
+            return f"{name} -c {next(rest, '')[:MAX_LABEL]}"
+        if arg in OPTIONS_WITH_VALUE:
+            next(rest, None)
+        elif not arg.startswith("-"):
+            return f"{name} {arg[:MAX_LABEL]}"
+    return name
 
 
 def _is_package_manager(process: Process) -> bool:
