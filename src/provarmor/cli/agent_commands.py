@@ -27,6 +27,7 @@ from provarmor.cli.config_command import OPTIONS
 from provarmor.manager.client import ManagerClient
 from provarmor.manager.uplink import UploadSink
 from provarmor.model.errors import ConfigError
+from provarmor.sources.owngroup import enter_own_group
 from provarmor.sources.procfs import read_host_identity
 
 console = Console()
@@ -73,6 +74,7 @@ def agent(  # noqa: PLR0913
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
     graph = OPTIONS.load()["graph"]
+    enter_own_group()
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:

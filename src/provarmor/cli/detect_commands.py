@@ -126,11 +126,11 @@ def _print_filter_stats(detectors: Sequence[Detector]) -> None:
     for detector in detectors:
         if isinstance(detector, ContextDetector):
             _print_filter_stats(detector.detectors)
-            stats = detector.stats
-            lowered, own = stats.lowered.total(), stats.own_dropped.total()
-            if lowered or own or stats.kept:
+            context = detector.stats
+            lowered, own = context.lowered.total(), context.own_dropped.total()
+            if lowered or own or context.kept:
                 console.print(
-                    f"lineage context: lowered {lowered:,} alerts, kept {stats.kept.total():,} "
+                    f"lineage context: lowered {lowered:,} alerts, kept {context.kept.total():,} "
                     f"(raising context), dropped {own:,} of ProvArmor's own processes"
                 )
         if isinstance(detector, SuppressingDetector):

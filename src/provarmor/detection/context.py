@@ -117,10 +117,8 @@ class ContextDetector:
     def _lowered(self, signal: Signal, lineage: Lineage) -> Signal:
         cap = self.policy.lowered_level
         level = signal.level or "low"
-        if level in LEVELS and LEVELS.index(level) > LEVELS.index(cap):
-            new_level = cap
-        else:
-            new_level = level
+        above = level in LEVELS and LEVELS.index(level) > LEVELS.index(cap)
+        new_level = cap if above else level
         stamped = _stamped(signal, lineage, effect="lowered")
         return msgspec.structs.replace(
             stamped,

@@ -239,7 +239,9 @@ class LineageClassifier:
         state = self._state(process)
         if process.provarmor and state.lineage.kind is not ContextKind.OWN:
             self.stats.own_marked += 1
-            state.lineage = Lineage(ContextKind.OWN, "recorded in ProvArmor's cgroup", (state.label,))
+            state.lineage = Lineage(
+                ContextKind.OWN, "recorded in ProvArmor's cgroup", (state.label,)
+            )
         if action is Action.EXEC:
             self._on_exec(state, event)
         elif action is Action.MMAP_EXEC and event.file is not None:
@@ -303,9 +305,7 @@ class LineageClassifier:
 
     def _root_lineage(self, event: Event) -> Lineage:
         parent = event.process.parent
-        if parent is not None and (
-            parent.pid == 1 or _program(parent.executable) in INIT_PROGRAMS
-        ):
+        if parent is not None and (parent.pid == 1 or _program(parent.executable) in INIT_PROGRAMS):
             return Lineage(ContextKind.SERVICE, "started by init", ())
         return NEUTRAL
 

@@ -33,9 +33,7 @@ def context_notes(alerts: Iterable[Alert]) -> list[str]:
         note = f"{alert.rule_title}: {change}: {alert.context_reason}"
         counted[note] += 1
         notes.setdefault(note)
-    lines = [
-        f"{note} (x{counted[note]})" if counted[note] > 1 else note for note in notes
-    ]
+    lines = [f"{note} (x{counted[note]})" if counted[note] > 1 else note for note in notes]
     if len(lines) > MAX_NOTES:
         return [*lines[:MAX_NOTES], f"... {len(lines) - MAX_NOTES} more"]
     return lines

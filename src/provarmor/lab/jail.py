@@ -21,20 +21,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from provarmor.sources.owngroup import cgroup2_root
+
 JAIL_PREFIX = "provarmor-lab-"
-
-
-def cgroup2_root() -> Path | None:
-    """Where the cgroup v2 hierarchy is mounted, if it is."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text()
-    except OSError:
-        return None
-    for line in mounts.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[2] == "cgroup2":
-            return Path(fields[1])
-    return None
 
 
 def _own_cgroup(root: Path) -> Path:
@@ -101,6 +90,9 @@ class ProcessJail:
     def _enter(self) -> bool:
         if self._group is None:
             return False
+        root = self._group.parent
+        with contextlib.suppress(OSError):
+            self._home = _own_cgroup(root)  # where this process is now (it may have moved)
         try:
             (self._group / "cgroup.procs").write_text(f"{os.getpid()}\n")
         except OSError:

@@ -196,6 +196,7 @@ class EbpfDecoder:
             "F": self._on_fork,
             "J": self._on_creator,
             "Q": self._on_exit,
+            "L": self._on_own,
             "O": self._on_open,
             "U": self._on_unlink,
             "R": self._on_rename,
@@ -550,6 +551,14 @@ class EbpfDecoder:
         if fork.exit is not None:
             events += self._on_exit(fork.exit, [])
         return events
+
+    def _on_own(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        """The process runs in ProvArmor's own cgroup: its events carry the mark from now."""
+        state = self._state(header)
+        if not state.own:
+            state.own = True
+            state.changed()
+        return []
 
     def _on_exit(self, header: wire.Header, strings: list[str]) -> list[Event]:
         held = self._held.get(header.pid)

@@ -134,7 +134,10 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
         EMIT=emit("Z", ["$complete"]),
     )
     yield Block(needs("sched_process_exec"), (), cwd_text)
-    exec_text = fill(_EXEC, EMIT=emit("E", ["args->old_pid", *credentials], "str(args->filename)"))
+    own = _own_mark(options)
+    exec_text = fill(
+        _EXEC, EMIT=emit("E", ["args->old_pid", *credentials], "str(args->filename)") + own
+    )
     yield Block(needs("sched_process_exec"), ("@xf",), exec_text)
     for syscall in ("fork", "vfork", "clone", "clone3"):
         text = fill(
@@ -145,6 +148,13 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
     last = "args->group_dead" if features.exit_has_group_dead else "pid == tid"
     exit_text = fill(_EXIT, LAST=last, EMIT=emit("Q", ["curtask->exit_code"]))
     yield Block(needs("sched_process_exit"), (), exit_text)
+
+
+def _own_mark(options: ProgramOptions) -> str:
+    """``L`` after a fork or exec record when the process is in ProvArmor's cgroup."""
+    if not options.own_cgroup:
+        return ""
+    return f"\n  if (cgroup == {options.own_cgroup:d}) {{ {emit('L', [])} }}"
 
 
 def _fork_parent_blocks() -> Iterable[Block]:
