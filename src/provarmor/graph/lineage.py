@@ -466,7 +466,7 @@ def _label(executable: str, args: tuple[str, ...]) -> str:
         if arg == "-m":
             return f"{name} -m {next(rest, '')}"
         if arg == "-c":
-            return f"{name} -c {next(rest, '')[:MAX_LABEL]}"
+            return f"{name} -c {' '.join(next(rest, '').split())[:MAX_LABEL]}"
         if arg in OPTIONS_WITH_VALUE:
             next(rest, None)
         elif not arg.startswith("-"):
