@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[3]
 TOKEN = re.compile(r"login token: (\S+)")
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
+UPLOAD_SETTLE_S = 20
+"""The agent uploads its spool every few seconds and the manager analyses in batches."""
 
 
 def _free_port() -> int:
@@ -59,13 +62,32 @@ def _open_in_browser(base: str, token: str, incident: dict, tmp_path: Path) -> N
         browser.close()
 
 
+def _collect(stream, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+
+
+def _wait_for(lines: list[str], text: str, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in lines):
+            return True
+        time.sleep(1)
+    return False
+
+
+def _is_attack(detail: dict) -> bool:
+    techniques = {t["id"] for t in detail.get("techniques", [])}
+    return bool(detail.get("root_cause")) and "T1190" in techniques  # the web-shell entry
+
+
 def test_up_shows_the_incident_of_a_real_attack(tmp_path):
     if os.geteuid() != 0 or shutil.which("bpftrace") is None:
         pytest.skip("the live agent needs root and bpftrace")
     port = _free_port()
     command = [sys.executable, "-m", "provarmor", "up", "--state-dir", str(tmp_path / "state")]
     command += ["--listen", f"127.0.0.1:{port}", "--demo-attack", "nodlink-ubuntu"]
-    command += ["--sensor", "ebpf", "--duration", "150"]
+    command += ["--sensor", "ebpf", "--duration", "300"]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -76,13 +98,11 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
     )
     try:
         assert process.stdout is not None
-        token = None
-        deadline = time.monotonic() + 60
-        while token is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            found = TOKEN.search(line)
-            token = found.group(1) if found else None
-        assert token, "no login token printed"
+        lines: list[str] = []
+        threading.Thread(target=_collect, args=(process.stdout, lines), daemon=True).start()
+        assert _wait_for(lines, "login token: ", timeout=60), "no login token printed"
+        found = next(TOKEN.search(line) for line in lines if TOKEN.search(line))
+        token = found.group(1)
         story: dict | None = None
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
@@ -94,11 +114,21 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
                 time.sleep(3)
                 for summary in api.get("/api/v1/incidents").json():
                     detail = api.get(f"/api/v1/incidents/{summary['id']}").json()
-                    techniques = {t["id"] for t in detail.get("techniques", [])}
-                    if detail.get("root_cause") and "T1190" in techniques:
-                        story = detail  # the web-shell entry: the demo attack's incident
+                    if _is_attack(detail):
+                        story = detail
                         break
             assert story is not None, "the demo attack produced no incident"
+            # the lab's set-up and clean-up, the agent and the manager raise none: once the
+            # attack is over and the agent's last uploads are analysed, one incident remains
+            assert _wait_for(lines, "demo attack finished", timeout=120), "".join(lines)
+            time.sleep(UPLOAD_SETTLE_S)
+            incidents = [
+                api.get(f"/api/v1/incidents/{s['id']}").json()
+                for s in api.get("/api/v1/incidents").json()
+            ]
+            titles = [f"{i['severity']} {i['title']}: {i['summary']}" for i in incidents]
+            assert len(incidents) == 1, "\n".join(titles)
+            assert _is_attack(incidents[0])
             hosts = api.get("/api/v1/hosts").json()
             assert "ebpf" in str(hosts)
         _open_in_browser(f"http://127.0.0.1:{port}", token, story, tmp_path)

@@ -68,7 +68,10 @@ def test_each_act_is_lowered_by_the_context_it_came_from(ruleset) -> None:
         assert alert.context_reason.startswith("package transaction: apt-get -> ")
     useradd = _by_title(alerts, "Local account created")
     assert any("redis-tools.postinst -> adduser -> useradd" in a.context_reason for a in useradd)
-    for title in ("SSH private key read by a non-SSH program", "Account added to a privileged group"):
+    for title in (
+        "SSH private key read by a non-SSH program",
+        "Account added to a privileged group",
+    ):
         for alert in _by_title(alerts, title):
             assert alert.context == "admin"
             assert "(sudo run by user 1001)" in alert.context_reason

@@ -141,7 +141,9 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
     yield Block(needs("sched_process_exec"), ("@xf",), exec_text)
     for syscall in ("fork", "vfork", "clone", "clone3"):
         text = fill(
-            _FORK, PROBE=tracepoint("sys_exit_" + syscall), EMIT=emit("F", credentials, "comm")
+            _FORK,
+            PROBE=tracepoint("sys_exit_" + syscall),
+            EMIT=emit("F", credentials, "comm") + own,
         )
         yield Block(needs("sys_exit_" + syscall), (), text)
     yield from _fork_parent_blocks()
