@@ -25,9 +25,9 @@ with open(recorded, "rb") as source, gzip.open(out, "wb") as target:
         process = event.get("process", {})
         entity = process.get("entity_id", "")
         parent = (process.get("parent") or {}).get("entity_id", "")
-        if any(script in arg for arg in process.get("args", [])[:2]):
-            members.add(entity)
-        elif event["event"]["action"] == "fork" and parent in members:
+        if any(script in arg for arg in process.get("args", [])[:2]) or (
+            event["event"]["action"] == "fork" and parent in members
+        ):
             members.add(entity)
         path = (event.get("file") or {}).get("path", "")
         noise = path.startswith(NOISE) or "/venv/lib/" in path

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from provarmor.detection.context import ContextDetector
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.model.alert import Alert
 from provarmor.pipeline.analysis import AnalysisResult

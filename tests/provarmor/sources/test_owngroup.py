@@ -20,7 +20,6 @@ from provarmor.sources.ebpf.settings import EbpfSettings
 from provarmor.sources.owngroup import (
     OWN_GROUP,
     cgroup2_root,
-    enter_own_group,
     in_own_group,
     own_group_id,
 )
