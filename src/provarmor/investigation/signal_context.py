@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from provarmor.graph.lineage import DESCRIPTION, ContextKind
 from provarmor.model.alert import Alert
 
 MAX_NOTES = 12
@@ -45,7 +46,7 @@ def context_sentence(alerts: Iterable[Alert]) -> str:
     kept: Counter[str] = Counter()
     lowered: Counter[str] = Counter()
     for alert in alerts:
-        kind = alert.context_reason.split(":", 1)[0].split(" (", 1)[0]
+        kind = _describe(alert.context)
         if alert.context_effect == "kept":
             kept[kind] += 1
         elif alert.context_effect == "lowered":
@@ -56,6 +57,13 @@ def context_sentence(alerts: Iterable[Alert]) -> str:
     if lowered:
         parts.append(f"lowered {lowered.total()} ({_kinds(lowered)})")
     return "Context " + " and ".join(parts) + "." if parts else ""
+
+
+def _describe(kind: str) -> str:
+    try:
+        return DESCRIPTION[ContextKind(kind)]
+    except ValueError:  # a kind this version does not know (a newer agent's alert)
+        return kind
 
 
 def _kinds(counts: Counter[str]) -> str:

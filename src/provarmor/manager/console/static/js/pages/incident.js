@@ -208,6 +208,18 @@ function tabs(entries) {
   return h("div", { class: "panel" }, bar, body);
 }
 
+// Why lineage context kept or lowered each signal (one line per rule, effect and reason).
+function contextNotes(incident) {
+  const lines = incident.context ?? [];
+  if (!lines.length) return h("div", { id: "context" });
+  return h(
+    "details",
+    { class: "panel context", id: "context" },
+    h("summary", {}, `Context of the signals (${lines.length})`),
+    h("ul", {}, ...lines.map((line) => h("li", {}, line))),
+  );
+}
+
 export async function incidentPage(view, { args, onLeave }) {
   const id = args[0];
   let incident = await api(`/incidents/${encodeURIComponent(id)}`);
@@ -221,6 +233,7 @@ export async function incidentPage(view, { args, onLeave }) {
   clear(view).append(
     header(incident, (value) => api(`/incidents/${encodeURIComponent(id)}`, { method: "PATCH", body: { status: value } })),
     h("p", { class: "summary", id: "summary" }, incident.summary),
+    contextNotes(incident),
     h("div", { class: "graph-area" }, box, side),
     tabBox,
   );
