@@ -121,6 +121,8 @@ INIT_PROGRAMS = frozenset({"systemd", "init"})
 INTERPRETERS = frozenset({"sh", "bash", "dash", "zsh", "perl", "node", "ruby", "php"})
 OPTIONS_WITH_VALUE = frozenset({"-W", "-X", "-Q"})
 MAX_LABEL = 60
+INHERITED_FIRST = frozenset({ContextKind.SERVER_CHILD, ContextKind.DOWNLOADED})
+"""Raising contexts a child keeps whatever its parent did since (they say the most)."""
 WRITES = frozenset({Action.WRITE, Action.CREATE, Action.TRUNCATE, Action.LINK})
 
 
@@ -311,14 +313,8 @@ class LineageClassifier:
 
     def _child_lineage(self, parent: _ProcessState, now: int) -> Lineage:
         lineage = parent.lineage
-        if lineage.effect in (Effect.OWN, Effect.RAISE):
+        if lineage.effect is Effect.OWN or lineage.kind in INHERITED_FIRST:
             return lineage
-        if parent.fetched_from:
-            return Lineage(
-                ContextKind.REMOTE_INPUT,
-                f"{parent.label} received data from {parent.fetched_from}",
-                (parent.label,),
-            )
         if parent.accepted is not None:
             when, peer, client = parent.accepted
             if client is not None:
@@ -329,9 +325,11 @@ class LineageClassifier:
                     f"{parent.label} accepted a connection from {peer}",
                     (parent.label,),
                 )
-            if now - when > SERVED_WITHIN_NS:
-                return lineage
-        if parent.label.rsplit("/", 1)[-1] in INIT_PROGRAMS:
+            if now - when <= SERVED_WITHIN_NS:  # a login session: its user authenticated
+                return Lineage(ContextKind.NONE, f"a session {parent.label} opened for {peer}")
+        if lineage.effect is Effect.RAISE:
+            return lineage
+        if _program(parent.label) in INIT_PROGRAMS:
             return Lineage(ContextKind.SERVICE, "started by init", ())
         if _program(parent.label) in SCHEDULERS and lineage.effect is Effect.NEUTRAL:
             return Lineage(ContextKind.SCHEDULED, f"started by {parent.label}", (parent.label,))
@@ -370,13 +368,15 @@ class LineageClassifier:
             state.lineage = found
 
     def _on_run_file(self, state: _ProcessState, path: str) -> None:
+        """Running (or mapping) a file: a downloaded one makes the process ``downloaded``
+        whatever it was (short of own); one a package or build lineage wrote makes a neutral
+        process part of a build/test lineage."""
         origin = self._files.get(path)
-        if origin is None or state.lineage.effect in (Effect.OWN, Effect.RAISE):
+        if origin is None or state.lineage.effect is Effect.OWN:
             return
-        if origin.tainted():
-            state.lineage = Lineage(
-                ContextKind.DOWNLOADED, origin.explain(path), (*origin.lineage.chain[-2:],)
-            )
+        if origin.tainted() and state.lineage.kind is not ContextKind.DOWNLOADED:
+            chain = state.lineage.chain or origin.lineage.chain[-2:]
+            state.lineage = Lineage(ContextKind.DOWNLOADED, origin.explain(path), chain)
         elif origin.installed() and state.lineage.effect is Effect.NEUTRAL:
             state.lineage = Lineage(ContextKind.BUILD, origin.explain(path))
 
