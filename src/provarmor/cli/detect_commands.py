@@ -93,6 +93,9 @@ class IncidentFormat(StrEnum):
     svg = "svg"
 
 
+MAX_CONTEXT_LINES = 4
+
+
 def incident_panel(incident: Incident) -> str:
     root = next((n for n in incident.nodes if n.id == incident.root_cause), None)
     techniques = ", ".join(f"{ref.id} {ref.name}" for ref in incident.techniques[:12])
@@ -103,6 +106,7 @@ def incident_panel(incident: Incident) -> str:
         f"tactics: {escape(', '.join(ref.name for ref in incident.tactics))}",
         f"techniques: {escape(techniques)}",
         escape(incident.summary),
+        *(f"context: {escape(line)}" for line in incident.context[:MAX_CONTEXT_LINES]),
     ]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from provarmor.detection.context import ContextDetector
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.model.alert import Alert
 from provarmor.pipeline.analysis import AnalysisResult
@@ -77,3 +78,60 @@ def test_each_act_is_lowered_by_the_context_it_came_from(ruleset) -> None:
     (library,) = _by_title(alerts, "Shared library mapped from a temporary directory")
     assert library.context == "build"
     assert "venv/bin/python was written by python3 -m venv" in library.context_reason
+
+
+def _incident_of(result: AnalysisResult, alert: Alert):
+    found = [i for i in result.incidents() if alert.id in i.alert_ids]
+    assert found, f"{alert.rule_title} ({alert.context}) is in no incident"
+    return found[0]
+
+
+def test_the_same_acts_under_a_web_shell_keep_their_level_and_raise_incidents(ruleset) -> None:
+    result, _ = _analyse(ATTACKS, ruleset)
+    for title, level in (
+        ("Password hash file read by an unexpected program", "high"),
+        ("SSH private key read by a non-SSH program", "high"),
+        ("Sensitive locations packed into an archive", "medium"),
+        ("Account added to a privileged group", "medium"),
+    ):
+        shell = [a for a in _by_title(result.alerts, title) if a.context == "server-child"]
+        assert shell, title
+        for alert in shell:
+            assert (alert.context_effect, alert.level, alert.original_level) == ("kept", level, "")
+            assert alert.context_reason.startswith("network-facing server's child: python3 ")
+            assert "webshell.py -> sh -c " in alert.context_reason
+            incident = _incident_of(result, alert)
+            assert any(
+                note.startswith(f"{title}: kept {level} (raising context): network-facing")
+                for note in incident.context
+            )
+            assert "Context kept " in incident.summary
+
+
+def test_a_downloaded_binary_reading_the_shadow_file_raises_an_incident(ruleset) -> None:
+    result, _ = _analyse(ATTACKS, ruleset)
+    reads = _by_title(result.alerts, "Password hash file read by an unexpected program")
+    downloaded = [a for a in reads if a.context == "downloaded"]
+    assert len(downloaded) == 2  # one run by the web shell, one from a plain root shell
+    for alert in downloaded:
+        assert alert.level == "high" and alert.context_effect == "kept"
+        assert "was written by curl after it received data from 127.0.0.1:" in alert.context_reason
+        assert _incident_of(result, alert).severity in ("high", "critical")
+
+
+def test_provarmors_own_processes_never_become_incidents(ruleset) -> None:
+    report = IngestReport(source=str(ATTACKS))
+    own = {
+        event.process.entity_id
+        for event in read_ndjson(ATTACKS, report=report, host=HostContext(id=""))
+        if event.process.provarmor
+    }
+    assert own, "the recording holds processes of ProvArmor's cgroup"
+    result, detectors = _analyse(ATTACKS, ruleset)
+    (context,) = detectors
+    assert isinstance(context, ContextDetector)
+    assert context.stats.own_dropped.total() >= 4  # shadow read, useradd, usermod, userdel
+    assert not [a for a in result.alerts if own & set(a.process_entity_ids)]
+    assert not [i for i in result.incidents() if own & {n.id for n in i.nodes}]
+    without, _ = _analyse(ATTACKS, ruleset, context=False)
+    assert [a for a in without.alerts if own & set(a.process_entity_ids)]
