@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from provarmor.model.actions import Action
@@ -198,7 +198,7 @@ class _ProcessState:
     accepted: tuple[int, str, Lineage | None] | None = None
     """(time, peer, the peer's lineage when it is a known local client) of the last accept."""
     fetched_from: str = ""
-    children_served: set[str] = field(default_factory=set)
+    """The first remote endpoint it received data from (or connected to over TCP)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -95,8 +95,6 @@ def build_detectors(plan: AnalysisPlan) -> list[Detector]:
         detectors.append(sigma)
     if plan.model is not None:
         detectors.append(AnomalyDetector(plan.model, settings=plan.anomaly))
-    if plan.context and detectors:
-        return [ContextDetector(detectors)]
     return detectors
 
 
@@ -110,9 +108,12 @@ def build_analysis(
         graph_store.next_edge_id() if isinstance(graph_store, PersistentGraphStore) else 1
     )
     engine = IncidentEngine(graph_store, settings=plan.investigation, rule=plan.effective_rule())
+    detectors = build_detectors(plan)
+    if plan.context and detectors:
+        detectors = [ContextDetector(detectors)]
     return Analysis(
         graph_store,
-        detectors=build_detectors(plan),
+        detectors=detectors,
         engine=engine,
         limits=BuilderLimits(
             max_nodes=plan.graph.max_nodes, max_open_edges=plan.graph.max_open_edges
