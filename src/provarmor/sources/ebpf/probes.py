@@ -136,14 +136,14 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
     yield Block(needs("sched_process_exec"), (), cwd_text)
     own = _own_mark(options)
     exec_text = fill(
-        _EXEC, EMIT=emit("E", ["args->old_pid", *credentials], "str(args->filename)") + own
+        _EXEC, EMIT=own + emit("E", ["args->old_pid", *credentials], "str(args->filename)")
     )
     yield Block(needs("sched_process_exec"), ("@xf",), exec_text)
     for syscall in ("fork", "vfork", "clone", "clone3"):
         text = fill(
             _FORK,
             PROBE=tracepoint("sys_exit_" + syscall),
-            EMIT=emit("F", credentials, "comm") + own,
+            EMIT=own + emit("F", credentials, "comm"),
         )
         yield Block(needs("sys_exit_" + syscall), (), text)
     yield from _fork_parent_blocks()
@@ -153,10 +153,11 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
 
 
 def _own_mark(options: ProgramOptions) -> str:
-    """``L`` after a fork or exec record when the process is in ProvArmor's cgroup."""
+    """``L`` just before a fork or exec record when the process is in ProvArmor's cgroup
+    (first, so the decoder marks the process before it builds that event)."""
     if not options.own_cgroup:
         return ""
-    return f"\n  if (cgroup == {options.own_cgroup:d}) {{ {emit('L', [])} }}"
+    return f"if (cgroup == {options.own_cgroup:d}) {{ {emit('L', [])} }}\n  "
 
 
 def _fork_parent_blocks() -> Iterable[Block]:

@@ -213,6 +213,7 @@ class ProcessTable:
         if known is None or known.start != start:
             self.put(child)
             return child
+        child.own = known.own  # its own records (``L``) came first: the kernel's word
         known.forked_ns = at
         if known.creator is None:
             known.creator = child.creator

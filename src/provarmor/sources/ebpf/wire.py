@@ -82,7 +82,7 @@ What the kinds are, and which strings come first on ``s`` lines:
   the new pid as the creator sees it, ``level`` the creator's pid namespace depth (0: the
   initial namespace, where that pid is the one the other records carry);
   ``Q`` a process (its whole thread group) exited; ``L`` the process runs in ProvArmor's
-  own cgroup (printed after its ``F`` and its ``E`` when it does; recordings made before
+  own cgroup (printed just before its ``F`` and its ``E`` when it does; recordings made before
   this record existed simply have none).
 * ``O`` open; ``U`` unlink/rmdir; ``R`` rename (one ``s`` line: old path; string: new);
   ``K`` link/symlink (same); ``M`` chmod; ``C`` chown; ``H`` chdir (string empty: fchdir).

@@ -99,3 +99,12 @@ def test_own_mark_comes_from_proc_or_a_record_and_is_not_inherited() -> None:
     assert runner.process().provarmor
     child = table.fork(runner, 31, 6, "sh")  # the jail moved the runner out for this fork
     assert not child.process().provarmor
+
+
+def test_a_fork_whose_own_mark_came_first_keeps_it() -> None:
+    table = ProcessTable(HOST)
+    parent = table.get(40, start=1)
+    marked = table.get(41, start=2)  # its L record, printed just before its F
+    marked.own = True
+    child = table.fork(parent, 41, 2, "sh", at=5)
+    assert child.process().provarmor and table.find(41) is marked
