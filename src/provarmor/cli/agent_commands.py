@@ -27,7 +27,7 @@ from provarmor.cli.config_command import OPTIONS
 from provarmor.manager.client import ManagerClient
 from provarmor.manager.uplink import UploadSink
 from provarmor.model.errors import ConfigError
-from provarmor.sources.owngroup import enter_own_group
+from provarmor.sources.owngroup import own_group
 from provarmor.sources.procfs import read_host_identity
 
 console = Console()
@@ -74,7 +74,6 @@ def agent(  # noqa: PLR0913
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
     graph = OPTIONS.load()["graph"]
-    enter_own_group()
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -86,7 +85,8 @@ def agent(  # noqa: PLR0913
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
     agent_run = Agent(settings, graph=graph, out=out, sinks=sinks)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
-    status = agent_run.run(stop, duration=duration)
+    with own_group():  # the agent's own children are marked at the source
+        status = agent_run.run(stop, duration=duration)
     console.print(f"sensor: {status.sensor}")
     print_counters(status.counters, status.rates)
 

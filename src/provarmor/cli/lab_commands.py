@@ -24,7 +24,7 @@ from provarmor.lab.dataset import EVENTS_FILE, RAW_FILE, finish_dataset
 from provarmor.lab.registry import SCENARIOS, WORKLOADS
 from provarmor.lab.runner import run_lab
 from provarmor.model.errors import ConfigError
-from provarmor.sources.owngroup import enter_own_group
+from provarmor.sources.owngroup import own_group
 
 console = Console()
 lab_app = typer.Typer(help="The attack lab: labelled datasets from real attacks and work.")
@@ -90,11 +90,16 @@ def run(  # noqa: PLR0913
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    enter_own_group()  # the lab's own set-up is ProvArmor's; its jails hold the rest
     recorder = AgentRecorder(out_dir=out, sensor=sensor)
-    truth = run_lab(
-        name, out_dir=out, recorder=recorder, seed=seed, duration=duration, background=background
-    )
+    with own_group():  # the lab's own set-up is ProvArmor's; its jails hold the rest
+        truth = run_lab(
+            name,
+            out_dir=out,
+            recorder=recorder,
+            seed=seed,
+            duration=duration,
+            background=background,
+        )
     meta = finish_dataset(out, recorded=out / RECORDED, sensor=recorder.sensor)
     state = "completed" if truth.completed or truth.kind == "benign" else "INCOMPLETE"
     console.print(
@@ -126,7 +131,6 @@ def atomics(  # noqa: PLR0913
     if not atomics_path.is_dir():
         raise ConfigError(f"no Atomic Red Team folder at {atomics_path}")
     out.mkdir(parents=True, exist_ok=True)
-    enter_own_group()  # the lab's own set-up is ProvArmor's; its jails hold the rest
     recorder = AgentRecorder(out_dir=out, sensor=sensor)
     report = run_atomics(
         atomics_path,

@@ -35,7 +35,7 @@ from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.routes.tokens import create_token
 from provarmor.model.errors import ConfigError
-from provarmor.sources.owngroup import enter_own_group
+from provarmor.sources.owngroup import own_group
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -85,7 +85,24 @@ def up(
 ) -> None:
     """Run agent + manager + console on this host (root), until SIGINT/SIGTERM."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    enter_own_group()  # the agent, the manager and the lab's set-up: marked at the source
+    with own_group():  # the agent, the manager and the lab's set-up: marked at the source
+        _run(
+            state_dir=state_dir,
+            listen=listen,
+            sensor=sensor,
+            demo_attack=demo_attack,
+            duration=duration,
+        )
+
+
+def _run(
+    *,
+    state_dir: Path,
+    listen: str,
+    sensor: SensorChoice | None,
+    demo_attack: str | None,
+    duration: float | None,
+) -> None:
     settings = server_settings(state_dir=state_dir / "manager", listen=listen)
     host, port = settings.listen_address()
     store = open_manager_store(settings)

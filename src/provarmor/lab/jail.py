@@ -21,16 +21,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from provarmor.sources.owngroup import cgroup2_root
+from provarmor.sources.owngroup import cgroup2_root, current_group
 
 JAIL_PREFIX = "provarmor-lab-"
-
-
-def _own_cgroup(root: Path) -> Path:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        if line.startswith("0::"):
-            return root / line[3:].lstrip("/")
-    return root
 
 
 def _session_of(pid: int) -> tuple[int, int] | None:
@@ -66,7 +59,7 @@ class ProcessJail:
             with contextlib.suppress(OSError):
                 (root / name).mkdir(exist_ok=True)
                 self._group = root / name
-                self._home = _own_cgroup(root)
+                self._home = current_group(root)
 
     @property
     def uses_cgroup(self) -> bool:
@@ -92,7 +85,7 @@ class ProcessJail:
             return False
         root = self._group.parent
         with contextlib.suppress(OSError):
-            self._home = _own_cgroup(root)  # where this process is now (it may have moved)
+            self._home = current_group(root)  # where this process is now (it may have moved)
         try:
             (self._group / "cgroup.procs").write_text(f"{os.getpid()}\n")
         except OSError:

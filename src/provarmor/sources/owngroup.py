@@ -1,7 +1,7 @@
 """ProvArmor's own cgroup: how the sensor tells ProvArmor's processes from everyone else's.
 
 ``provarmor up``, ``provarmor agent`` and ``provarmor lab run`` move themselves into the cgroup
-v2 group :data:`OWN_GROUP` when they start (:func:`enter_own_group`); every process they start
+v2 group :data:`OWN_GROUP` while they run (:func:`own_group`); every process they start
 directly (the lab's ``ip netns``, ``useradd``, compilers of payloads, installers) inherits it
 from the kernel. The lab's jails move their processes (victim services, attack steps, benign
 workloads) into groups of their own, so those stay ordinary, visible processes.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 OWN_GROUP = "provarmor.own"
@@ -52,6 +53,30 @@ def own_group_id(root: Path | None = None) -> int:
         return (root / OWN_GROUP).stat().st_ino
     except OSError:
         return 0
+
+
+def current_group(root: Path, *, proc_self: Path = Path("/proc/self/cgroup")) -> Path:
+    """The cgroup v2 group this process is in now (the root when it cannot tell)."""
+    with contextlib.suppress(OSError):
+        for line in proc_self.read_text().splitlines():
+            if line.startswith("0::"):
+                return root / line[3:].strip().lstrip("/")
+    return root
+
+
+@contextlib.contextmanager
+def own_group(root: Path | None = None) -> Iterator[Path | None]:
+    """This process in :data:`OWN_GROUP` for the ``with`` block, then back where it was
+    (a command run in-process, as tests do, leaves its caller as it found it)."""
+    root = root if root is not None else cgroup2_root()
+    previous = current_group(root) if root is not None else None
+    group = enter_own_group(root)
+    try:
+        yield group
+    finally:
+        if group is not None and previous is not None and previous != group:
+            with contextlib.suppress(OSError):
+                (previous / "cgroup.procs").write_text(f"{os.getpid()}\n")
 
 
 def enter_own_group(root: Path | None = None) -> Path | None:

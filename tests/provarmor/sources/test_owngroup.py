@@ -66,6 +66,22 @@ def test_a_process_that_enters_the_group_takes_its_children_with_it() -> None:
 
 
 @pytest.mark.privileged
+def test_a_command_run_in_process_gives_its_caller_back_its_group() -> None:
+    _needs_root_and_cgroup2()
+    script = (
+        "from pathlib import Path; from provarmor.sources.owngroup import own_group, in_own_group;"
+        "here = lambda: in_own_group(Path('/proc/self/cgroup').read_text());"
+        "before = here()\n"
+        "with own_group():\n    inside = here()\n"
+        "print(before, inside, here())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "True", "False"]
+
+
+@pytest.mark.privileged
 @pytest.mark.slow
 def test_the_live_sensor_marks_the_processes_of_the_group_and_no_others() -> None:
     root = _needs_root_and_cgroup2()
