@@ -1,5 +1,5 @@
 """``provarmor server``: run the manager (FastAPI under uvicorn), make user and enrolment
-tokens, and make TLS certificates."""
+tokens, make TLS certificates, and export analysts' confirmed exceptions."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from provarmor.cli.config_command import OPTIONS
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
+from provarmor.manager.routes.exceptions import exceptions_yaml
 from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.sql_store import SqlFindingsStore
@@ -24,6 +25,8 @@ console = Console(stderr=True)
 server_app = typer.Typer(help="The manager service: API for agents and analysts.")
 token_app = typer.Typer(help="User API tokens.", no_args_is_help=True)
 server_app.add_typer(token_app, name="token")
+exceptions_app = typer.Typer(help="Analysts' exceptions.", no_args_is_help=True)
+server_app.add_typer(exceptions_app, name="exceptions")
 
 DbOption = Annotated[
     str | None,
@@ -147,6 +150,27 @@ def certs(
     files = write_certificates(out, hosts=host or ["localhost", "127.0.0.1"])
     for path in (files.ca_cert, files.server_cert, files.server_key, files.ca_key):
         typer.echo(str(path))
+
+
+@exceptions_app.command("export")
+def exceptions_export(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the YAML here (default: stdout).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Only the exceptions that apply to this host id.")] = "",
+    db: DbOption = None,
+    state_dir: StateOption = None,
+) -> None:
+    """The confirmed (active) exceptions as YAML for ``provarmor detect --suppressions``."""
+    store = open_manager_store(server_settings(database_url=db, state_dir=state_dir))
+    try:
+        text = exceptions_yaml(store, host=host)
+    finally:
+        store.close()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,11 +3,16 @@
 A :class:`Suppression` is an operator's exception: "do not alert rule R when ...". Its
 conditions name the host, the acting process's executable, an ancestor's executable (the
 process lineage: ``/usr/bin/borg`` anywhere above the process), a file path the alert is about,
-and the acting user. Values are shell-style globs (``fnmatch``; ``*`` also matches ``/``). The
-values of one condition are alternatives (OR), the conditions of one suppression must all hold
-(AND), and a suppression without conditions silences its rules everywhere. ``rules`` lists rule
-ids or exact titles, or ``*`` for every rule. A condition that cannot be judged (the process was
-never seen) does not hold: an alert is only suppressed on what is known.
+a remote endpoint it is about, and the acting user. Values are shell-style globs (``fnmatch``;
+``*`` also matches ``/``). The values of one condition are alternatives (OR), except
+``lineage``: an ordered chain of ancestors that must all be found going up from the process,
+nearest first, in that order (other processes may sit between them). The conditions of one
+suppression must all hold (AND), and a suppression without conditions silences its rules
+everywhere. ``rules`` lists rule ids or exact titles, or ``*`` for every rule. A condition
+that cannot be judged (the process was never seen) does not hold: an alert is only suppressed
+on what is known. The manager swaps a detector's suppressions while it runs
+(:meth:`SuppressingDetector.replace_suppressions`: analysts' exceptions apply to the next
+event) and lets the lineage table recall processes it has not seen from the host's graph.
 
 Deduplication folds repeated alerts of one rule about the same process and the same object (its
 first file, else its first remote endpoint) into one alert: the first alert opens a window of
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
@@ -41,7 +46,7 @@ from provarmor.model.event import Event
 
 MAX_ANCESTORS = 32
 """How far up the lineage an ``ancestor`` condition looks."""
-CONDITIONS = ("host", "executable", "ancestor", "path", "user")
+CONDITIONS = ("host", "executable", "ancestor", "lineage", "path", "endpoint", "user")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +58,10 @@ class Suppression:
     hosts: tuple[str, ...] = ()
     executables: tuple[str, ...] = ()
     ancestors: tuple[str, ...] = ()
+    lineage: tuple[str, ...] = ()
+    """Ancestors' executables, nearest first, that must all be above the process in order."""
     paths: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     reason: str = ""
 
@@ -70,16 +78,26 @@ class ProcessFacts:
     user_id: str = ""
     parent: str = ""
     """The parent's entity id; empty when unknown."""
+    seen: bool = False
+    """Learnt from the process's own events (not only named as a parent by a child)."""
+
+
+Recall = Callable[[str], ProcessFacts | None]
+"""Where a lineage table looks up a process it has not seen (or has evicted): a persistent
+graph, so that processes started before a restart of the analysis are still judged."""
 
 
 class LineageTable:
     """Executable, user and parent of each process seen, by entity id (bounded, LRU)."""
 
-    def __init__(self, *, capacity: int = 65536) -> None:
+    def __init__(self, *, capacity: int = 65536, recall: Recall | None = None) -> None:
         self._facts: OrderedDict[str, ProcessFacts] = OrderedDict()
         self._hosts: dict[str, str] = {}
         self.capacity = capacity
         self.evicted = 0
+        self._recall = recall
+        self.recalled = 0
+        """Processes looked up through ``recall``."""
 
     def observe(self, event: Event) -> None:
         """Learn from one event; cheap for the events of known processes."""
@@ -89,20 +107,23 @@ class LineageTable:
             return
         action = event.event.action
         facts = self._facts.get(entity)
-        if facts is not None and action not in _IDENTITY_ACTIONS:
+        if facts is not None and facts.seen and action not in _IDENTITY_ACTIONS:
             return
         if event.host.name and event.host.id not in self._hosts:
             self._hosts[event.host.id] = event.host.name
         if facts is None:
             facts = self._insert(entity, ProcessFacts())
+        facts.seen = True
         facts.executable = process.executable or facts.executable
         if process.user is not None:
             facts.user_id = process.user.id
             facts.user_name = process.user.name or ("root" if process.user.id == "0" else "")
         parent = process.parent
-        if parent is not None and parent.entity_id:
+        if parent is not None and parent.entity_id and not facts.parent:
+            # the first parent is the creator; a later one is a re-parenting (to init or a
+            # subreaper after the creator exited), as the graph builder keeps it too
             facts.parent = parent.entity_id
-            known = self._facts.get(parent.entity_id)
+            known = self.facts(parent.entity_id)
             if known is None:
                 self._insert(parent.entity_id, ProcessFacts(executable=parent.executable))
 
@@ -114,7 +135,13 @@ class LineageTable:
         return facts
 
     def facts(self, entity: str) -> ProcessFacts | None:
-        return self._facts.get(entity)
+        found = self._facts.get(entity)
+        if found is None and entity and self._recall is not None:
+            found = self._recall(entity)
+            if found is not None:
+                self.recalled += 1
+                self._insert(entity, found)
+        return found
 
     def host_name(self, host_id: str) -> str:
         return self._hosts.get(host_id, "")
@@ -123,12 +150,12 @@ class LineageTable:
         """Executables above ``entity``, nearest first (cycles and depth are bounded)."""
         found: list[str] = []
         seen = {entity}
-        facts = self._facts.get(entity)
+        facts = self.facts(entity)
         while facts is not None and facts.parent and len(found) < MAX_ANCESTORS:
             if facts.parent in seen:
                 break
             seen.add(facts.parent)
-            facts = self._facts.get(facts.parent)
+            facts = self.facts(facts.parent)
             if facts is not None and facts.executable:
                 found.append(facts.executable)
         return found
@@ -141,6 +168,12 @@ def _any(patterns: tuple[str, ...], values: Sequence[str]) -> bool:
     return any(fnmatchcase(value, pattern) for pattern in patterns for value in values if value)
 
 
+def _in_order(patterns: tuple[str, ...], ancestors: Sequence[str]) -> bool:
+    """Each pattern matches a later ancestor than the one before it."""
+    remaining = iter(ancestors)
+    return all(any(fnmatchcase(value, pattern) for value in remaining) for pattern in patterns)
+
+
 def suppresses(rule: Suppression, alert: Alert, lineage: LineageTable) -> bool:
     """Whether ``rule`` silences ``alert``, judged on what ``lineage`` knows."""
     if not rule.applies_to(alert):
@@ -149,7 +182,9 @@ def suppresses(rule: Suppression, alert: Alert, lineage: LineageTable) -> bool:
         return False
     if rule.paths and not _any(rule.paths, alert.file_paths):
         return False
-    if not (rule.executables or rule.ancestors or rule.users):
+    if rule.endpoints and not _any(rule.endpoints, alert.remote_endpoints):
+        return False
+    if not (rule.executables or rule.ancestors or rule.lineage or rule.users):
         return True
     actor = alert.process_entity_ids[0] if alert.process_entity_ids else ""
     facts = lineage.facts(actor)
@@ -159,7 +194,12 @@ def suppresses(rule: Suppression, alert: Alert, lineage: LineageTable) -> bool:
         return False
     if rule.users and not _any(rule.users, (facts.user_name, facts.user_id)):
         return False
-    return not rule.ancestors or _any(rule.ancestors, lineage.ancestors(actor))
+    if not (rule.ancestors or rule.lineage):
+        return True
+    above = lineage.ancestors(actor)
+    if rule.ancestors and not _any(rule.ancestors, above):
+        return False
+    return _in_order(rule.lineage, above)
 
 
 @dataclass(slots=True)
@@ -277,14 +317,24 @@ class SuppressingDetector:
         suppressions: Sequence[Suppression] = (),
         window_ns: int = 0,
         max_processes: int = 65536,
+        recall: Recall | None = None,
     ) -> None:
         self.name = inner.name
         self._inner = inner
         self._suppressions = tuple(suppressions)
         self.stats = FilterStats()
-        self.lineage = LineageTable(capacity=max_processes)
+        self.lineage = LineageTable(capacity=max_processes, recall=recall)
         self._dedup = Deduplicator(window_ns=window_ns, stats=self.stats)
         self._now = 0
+
+    @property
+    def suppressions(self) -> tuple[Suppression, ...]:
+        return self._suppressions
+
+    def replace_suppressions(self, suppressions: Sequence[Suppression]) -> None:
+        """Use ``suppressions`` from the next alert on; the lineage learnt so far is kept, so
+        a new exception judges processes that started before it."""
+        self._suppressions = tuple(suppressions)
 
     def on_event(self, event: Event) -> list[Signal]:
         self.lineage.observe(event)
@@ -320,8 +370,8 @@ def parse_suppressions(text: str, *, source: str) -> tuple[Suppression, ...]:
 
     The text is a mapping with a ``suppressions`` list (or the list itself); each entry has a
     ``name``, ``rule`` or ``rules`` (ids, titles or ``*``), optional conditions ``host``,
-    ``executable``, ``ancestor``, ``path``, ``user`` (a string or a list of globs) and a
-    ``reason``.
+    ``executable``, ``ancestor``, ``lineage``, ``path``, ``endpoint``, ``user`` (a string or a
+    list of globs) and a ``reason``. :func:`dump_suppressions` writes this form.
     """
     try:
         document = yaml.safe_load(text)
@@ -371,9 +421,43 @@ def _entry(item: object, *, where: str) -> Suppression:
         hosts=values["host"],
         executables=values["executable"],
         ancestors=values["ancestor"],
+        lineage=values["lineage"],
         paths=values["path"],
+        endpoints=values["endpoint"],
         users=values["user"],
         reason=str(reason),
+    )
+
+
+def dump_suppressions(suppressions: Sequence[Suppression], *, comment: str = "") -> str:
+    """The YAML that :func:`parse_suppressions` reads back as the same suppressions
+    (``comment`` goes on top, one ``#`` line per line)."""
+    entries: list[dict[str, object]] = []
+    for rule in suppressions:
+        entry: dict[str, object] = {"name": rule.name, "rules": list(rule.rules)}
+        for key, values in zip(CONDITIONS, _conditions(rule), strict=True):
+            if values:
+                entry[key] = list(values)
+        if rule.reason:
+            entry["reason"] = rule.reason
+        entries.append(entry)
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    body = yaml.safe_dump(
+        {"suppressions": entries}, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    return header + body
+
+
+def _conditions(rule: Suppression) -> tuple[tuple[str, ...], ...]:
+    """The condition values in the order of :data:`CONDITIONS`."""
+    return (
+        rule.hosts,
+        rule.executables,
+        rule.ancestors,
+        rule.lineage,
+        rule.paths,
+        rule.endpoints,
+        rule.users,
     )
 
 

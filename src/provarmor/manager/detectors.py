@@ -10,6 +10,8 @@ from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.detection.suppress import ProcessFacts, Recall
+from provarmor.graph.records import NodeKind
 from provarmor.manager.settings import ManagerSettings
 from provarmor.pipeline.analysis import Analysis
 from provarmor.pipeline.assembly import (
@@ -69,5 +71,31 @@ def load_detection(settings: ManagerSettings) -> DetectionKit:
 
 
 def build_host_analysis(kit: DetectionKit, *, store: HostGraphStore) -> Analysis:
-    """A fresh pipeline for one host over its graph store, continuing its edge ids."""
-    return build_analysis(AnalysisPlan(ruleset=kit.ruleset, model=kit.model), store=store)
+    """A fresh pipeline for one host over its graph store, continuing its edge ids; its
+    detectors take analysts' exceptions while it runs (the ingestor swaps them in) and judge
+    processes started before a restart of the manager by what the host's graph knows."""
+    plan = AnalysisPlan(
+        ruleset=kit.ruleset,
+        model=kit.model,
+        replaceable_suppressions=True,
+        lineage_recall=recall_from(store),
+    )
+    return build_analysis(plan, store=store)
+
+
+def recall_from(store: HostGraphStore) -> Recall:
+    """A process's executable, uid and creator as the host's provenance graph holds them."""
+
+    def recall(entity: str) -> ProcessFacts | None:
+        node = store.node(entity)
+        if node is None or node.kind is not NodeKind.PROCESS:
+            return None
+        return ProcessFacts(
+            executable=node.executable,
+            user_id=node.user,
+            user_name="root" if node.user == "0" else "",
+            parent=node.parent,
+            seen=True,
+        )
+
+    return recall

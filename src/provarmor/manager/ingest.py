@@ -7,6 +7,11 @@ its first upload and fed under a per-host lock, so a host's batches are analysed
 time and in order. A batch whose sequence the agent already had acknowledged is answered as
 a duplicate without touching the analysis: re-delivery after an outage adds nothing twice.
 
+Analysts' active exceptions filter every host's alerts. :meth:`Ingestor.reload_exceptions`
+(called after each confirmed, edited, disabled or deleted exception) makes a new
+:class:`ExceptionSet`; each host's analysis takes it in before its next batch, without a
+restart, and the alerts each exception suppressed are counted in the batch's commit.
+
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across restarts of the manager.
@@ -18,13 +23,17 @@ import hashlib
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 
+from provarmor.detection.context import ContextDetector
+from provarmor.detection.suppress import SuppressingDetector, Suppression
 from provarmor.manager.detectors import DetectionKit, HostGraphStore, build_host_analysis
+from provarmor.manager.exceptions import ExceptionState
 from provarmor.manager.store import (
     AgentRecord,
     AlertRow,
@@ -57,6 +66,14 @@ class IngestResult:
     incidents: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ExceptionSet:
+    """The active exceptions as suppressions; ``generation`` grows with each reload."""
+
+    generation: int
+    suppressions: tuple[Suppression, ...]
+
+
 @dataclass(slots=True)
 class HostAnalysis:
     host_id: str
@@ -64,6 +81,32 @@ class HostAnalysis:
     analysis: Analysis
     tag: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    exceptions: int = 0
+    """The generation of the exception set the analysis applies."""
+    counted: Counter[str] = field(default_factory=Counter)
+    """Suppressions per exception already committed with earlier batches."""
+
+    def filters(self) -> list[SuppressingDetector]:
+        found: list[SuppressingDetector] = []
+        for detector in self.analysis.detectors:
+            inner = detector.detectors if isinstance(detector, ContextDetector) else [detector]
+            found += [d for d in inner if isinstance(d, SuppressingDetector)]
+        return found
+
+    def take_exceptions(self, current: ExceptionSet) -> None:
+        if self.exceptions != current.generation:
+            for detector in self.filters():
+                detector.replace_suppressions(current.suppressions)
+            self.exceptions = current.generation
+
+    def new_hits(self) -> dict[str, int]:
+        """Alerts each exception suppressed since the last call."""
+        total: Counter[str] = Counter()
+        for detector in self.filters():
+            total.update(detector.stats.suppressed)
+        fresh = total - self.counted
+        self.counted = total
+        return dict(fresh)
 
 
 GraphOpener = Callable[[str], HostGraphStore]
@@ -186,6 +229,19 @@ class Ingestor:
         self._keep_json = keep_event_json
         self._hosts: dict[str, HostAnalysis] = {}
         self._lock = threading.Lock()
+        self.exceptions = ExceptionSet(0, ())
+        self.reload_exceptions()
+
+    def reload_exceptions(self) -> ExceptionSet:
+        """Read the active exceptions from the store; every host applies them from its next
+        batch on."""
+        with self._lock:
+            active = self.store.exceptions(ExceptionState.ACTIVE)
+            self.exceptions = ExceptionSet(
+                self.exceptions.generation + 1,
+                tuple(record.to_suppression() for record in active),
+            )
+            return self.exceptions
 
     def host(self, host_id: str) -> HostAnalysis:
         with self._lock:
@@ -208,6 +264,7 @@ class Ingestor:
             acked = current.acked_sequence if current is not None else 0
             if sequence <= acked:
                 return IngestResult(acked_sequence=acked, duplicate=True)
+            host.take_exceptions(self.exceptions)
             findings = host.analysis.feed(events) if events else []
             alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
             latest: dict[str, Incident] = {}
@@ -221,6 +278,7 @@ class Ingestor:
                 events=[event_row(e, keep_json=self._keep_json) for e in events],
                 alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
                 incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
+                exception_hits=host.new_hits(),
             )
             stored = self.store.commit_batch(batch)
         return IngestResult(

@@ -14,11 +14,13 @@ store from worker threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
+from provarmor.manager import sql_exceptions
 from provarmor.manager.auth import Role
+from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
 from provarmor.manager.store import (
     AgentRecord,
     AlertQuery,
@@ -36,7 +38,7 @@ from provarmor.manager.store import (
 )
 from provarmor.model.errors import StorageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,6 +87,7 @@ CREATE TABLE IF NOT EXISTS incident_changes (
     old TEXT NOT NULL, new TEXT NOT NULL
 );
 """
+"""The tables of format 1; :data:`UPGRADES` brings a store from there to :data:`FORMAT_VERSION`."""
 
 _TOKEN_COLUMNS = "id, role, salt, digest, created_ns, expires_ns, used_ns, label"  # noqa: S105
 _AGENT_COLUMNS = (
@@ -220,6 +223,16 @@ def _incident(row: Sequence[object]) -> IncidentRow:
     )
 
 
+def upgrade_1_to_2(db: Dialect) -> None:
+    """Format 2 adds analysts' exceptions and their audit trail."""
+    db.execute_script(sql_exceptions.TABLES.replace("{serial}", db.serial))
+
+
+UPGRADES: dict[int, Callable[[Dialect], None]] = {1: upgrade_1_to_2}
+"""``{N: upgrade_N_to_N+1}``: applied in order, in the opening transaction, to a store of an
+older format (a new store is made at format 1 and upgraded the same way)."""
+
+
 def _where(conditions: list[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
@@ -238,14 +251,19 @@ class SqlFindingsStore:
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
         if row is None:
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
-            )
-        elif row[0] != str(FORMAT_VERSION):
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('format_version', '1')")
+        version = 1 if row is None else int(_str(row[0]))
+        if version > FORMAT_VERSION:
             raise StorageError(
-                f"findings store format {row[0]} is not supported (this build reads "
-                f"{FORMAT_VERSION})",
+                f"findings store format {version} is newer than this build reads "
+                f"({FORMAT_VERSION})",
                 location=self.location,
+            )
+        while version < FORMAT_VERSION:
+            UPGRADES[version](self._db)
+            version += 1
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version),)
             )
 
     @contextmanager
@@ -390,6 +408,7 @@ class SqlFindingsStore:
                 (batch.sequence, batch.received_ns, batch.agent_id),
             )
             self._store_findings(batch)
+            sql_exceptions.count_hits(self._db, batch.exception_hits, now_ns=batch.received_ns)
         return True
 
     def _store_findings(self, batch: BatchCommit) -> None:
@@ -484,6 +503,19 @@ class SqlFindingsStore:
         values.extend([query.page.limit, query.page.offset])
         with self._lock:
             return [_alert(row) for row in self._db.execute(sql, values).fetchall()]
+
+    def alerts_by_id(self, host: str, ids: list[str]) -> list[AlertRow]:
+        found: list[AlertRow] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._db.execute(
+                    f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE host = ? AND id IN ({marks})",
+                    [host, *chunk],
+                ).fetchall()
+                found.extend(_alert(row) for row in rows)
+        return sorted(found, key=lambda row: (row.first_ts, row.id))
 
     def incidents(self, query: IncidentQuery) -> list[IncidentRow]:
         conditions: list[str] = []
@@ -586,3 +618,26 @@ class SqlFindingsStore:
             TimelineBucket(start_ns=start, alerts=pair[0], incidents=pair[1])
             for start, pair in sorted(counts.items())
         ]
+
+    # analysts' exceptions (sql_exceptions holds their SQL)
+
+    def add_exception(self, record: ExceptionRecord, *, audit: AuditEntry) -> ExceptionRecord:
+        with self._write():
+            return sql_exceptions.insert(self._db, record, audit=audit)
+
+    def update_exception(self, record: ExceptionRecord, *, audit: AuditEntry) -> bool:
+        with self._write():
+            return sql_exceptions.update(self._db, record, audit=audit)
+
+    def exception(self, exception_id: str) -> ExceptionRecord | None:
+        with self._lock:
+            return sql_exceptions.select_one(self._db, exception_id)
+
+    def exceptions(self, *states: ExceptionState) -> list[ExceptionRecord]:
+        wanted = states or tuple(s for s in ExceptionState if s is not ExceptionState.DELETED)
+        with self._lock:
+            return sql_exceptions.select(self._db, states=wanted)
+
+    def exception_audit(self, exception_id: str = "") -> list[AuditEntry]:
+        with self._lock:
+            return sql_exceptions.select_audit(self._db, exception_id)

@@ -2,7 +2,8 @@
 
 Agents and their last status, tokens, the record of uploaded batches (for idempotent
 re-delivery), searchable events, alerts, incidents (latest version, as msgspec JSON, with
-indexed columns), incident notes and status changes. :class:`FindingsStore` is the seam;
+indexed columns), incident notes and status changes, analysts' exceptions with their hit
+counts and append-only audit trail. :class:`FindingsStore` is the seam;
 :mod:`provarmor.manager.sql_store` implements it once over SQLite and PostgreSQL.
 
 Everything an upload changes is written by :meth:`FindingsStore.commit_batch` in one
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from provarmor.manager.auth import Role
+from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +117,8 @@ class BatchCommit:
     events: list[EventRow] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)
     incidents: list[IncidentRow] = field(default_factory=list)
+    exception_hits: dict[str, int] = field(default_factory=dict)
+    """Exception id -> alerts it suppressed in this batch."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +206,8 @@ class FindingsStore(Protocol):
 
     def alerts(self, query: AlertQuery) -> list[AlertRow]: ...
 
+    def alerts_by_id(self, host: str, ids: list[str]) -> list[AlertRow]: ...
+
     def incidents(self, query: IncidentQuery) -> list[IncidentRow]: ...
 
     def incident(self, incident_id: str) -> IncidentRow | None: ...
@@ -216,5 +222,20 @@ class FindingsStore(Protocol):
     def status_changes(self, incident_id: str) -> list[StatusChange]: ...
 
     def timeline(self, *, bucket_ns: int, since: int = 0) -> list[TimelineBucket]: ...
+
+    def add_exception(self, record: ExceptionRecord, *, audit: AuditEntry) -> ExceptionRecord:
+        """Store a proposal with its audit entry; an exception with the same signature that
+        is not deleted is returned instead (nothing stored twice)."""
+
+    def update_exception(self, record: ExceptionRecord, *, audit: AuditEntry) -> bool:
+        """Write the exception's new state and conditions with the audit entry, together."""
+
+    def exception(self, exception_id: str) -> ExceptionRecord | None: ...
+
+    def exceptions(self, *states: ExceptionState) -> list[ExceptionRecord]:
+        """Exceptions in ``states`` (all but deleted ones when none is given), oldest first."""
+
+    def exception_audit(self, exception_id: str = "") -> list[AuditEntry]:
+        """The audit trail (of one exception, or of all), in the order it was written."""
 
     def close(self) -> None: ...

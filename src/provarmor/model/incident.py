@@ -36,6 +36,8 @@ class IncidentStatus(StrEnum):
     NEW = "new"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+    FALSE_POSITIVE = "false_positive"
+    """An analyst marked it benign (and proposed exceptions for what raised it)."""
 
 
 class IncidentNode(Struct, frozen=True, kw_only=True, omit_defaults=True):

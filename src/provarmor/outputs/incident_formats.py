@@ -21,7 +21,7 @@ from provarmor.model.incident import Incident, IncidentNode, NodeRole
 OCSF_VERSION = "1.3.0"
 _SEVERITY_ID = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 _PRIORITY_ID = {"informational": 1, "low": 1, "medium": 2, "high": 3, "critical": 4}
-_STATUS_ID = {"new": 1, "acknowledged": 2, "resolved": 4}
+_STATUS_ID = {"new": 1, "acknowledged": 2, "resolved": 4, "false_positive": 5}
 _SHAPES = {"process": "box", "file": "note", "socket": "diamond"}
 _COLOURS = {"process": "#dbe9f6", "file": "#fdf3d0", "socket": "#e3f3e0"}
 _ROOT_COLOUR = "#f4b6b6"

@@ -22,7 +22,7 @@ from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import load_rule_paths
 from provarmor.detection.sigma.ruleset import RuleSet, build_ruleset
-from provarmor.detection.suppress import SuppressingDetector, Suppression
+from provarmor.detection.suppress import Recall, SuppressingDetector, Suppression
 from provarmor.graph.builder import BuilderLimits
 from provarmor.graph.settings import GraphSettings
 from provarmor.graph.store import GraphStore, MemoryGraphStore
@@ -46,6 +46,14 @@ class AnalysisPlan:
     """When a campaign becomes an incident; ``None``: the model's calibrated rule if it has
     one, else the default rule."""
     suppressions: tuple[Suppression, ...] = ()
+    """Exceptions; they filter the alerts of the rules and of the anomaly model."""
+    replaceable_suppressions: bool = False
+    """Filter every detector even without suppressions, so that the caller can swap them in
+    later (:meth:`SuppressingDetector.replace_suppressions`: the manager's analyst
+    feedback)."""
+    lineage_recall: Recall | None = None
+    """Where the suppression filter looks up processes it has not seen (a persistent graph:
+    the manager's host graphs outlive its restarts)."""
     dedup_window_ns: int = 0
     """Merge repeated rule hits within this window before they go on. 0 (the default for
     live and evaluation) hands every hit over at once; a window holds the first one back."""
@@ -86,15 +94,24 @@ def build_detectors(plan: AnalysisPlan) -> list[Detector]:
     ruleset = plan.ruleset
     if ruleset is None and plan.rules:
         ruleset = compile_rules(plan.rules)
+    filtered = bool(plan.suppressions) or plan.replaceable_suppressions
     if ruleset is not None:
         sigma: Detector = SigmaDetector(ruleset)
-        if plan.suppressions or plan.dedup_window_ns:
+        if filtered or plan.dedup_window_ns:
             sigma = SuppressingDetector(
-                sigma, suppressions=plan.suppressions, window_ns=plan.dedup_window_ns
+                sigma,
+                suppressions=plan.suppressions,
+                window_ns=plan.dedup_window_ns,
+                recall=plan.lineage_recall,
             )
         detectors.append(sigma)
     if plan.model is not None:
-        detectors.append(AnomalyDetector(plan.model, settings=plan.anomaly))
+        anomaly: Detector = AnomalyDetector(plan.model, settings=plan.anomaly)
+        if filtered:
+            anomaly = SuppressingDetector(
+                anomaly, suppressions=plan.suppressions, recall=plan.lineage_recall
+            )
+        detectors.append(anomaly)
     return detectors
 
 

@@ -23,6 +23,7 @@ from provarmor.detection.suppress import (
     SuppressingDetector,
     Suppression,
     dedup_key,
+    dump_suppressions,
     parse_suppressions,
 )
 from provarmor.model.actions import Action
@@ -93,6 +94,13 @@ def test_without_suppressions_both_shadow_reads_alert():
             ["/usr/bin/cat", "/usr/bin/python3"],
         ),
         ({"executables": ("/usr/bin/cat", "/usr/bin/python3"), "ancestors": ("*/sh",)}, []),
+        # lineage: every pattern, in order going up, gaps allowed
+        ({"lineage": ("/usr/bin/sh", "*/python3.11")}, []),
+        ({"lineage": ("*/python3.11",)}, []),
+        ({"lineage": ("*/python3.11", "/usr/bin/sh")}, ["/usr/bin/cat", "/usr/bin/python3"]),
+        ({"lineage": ("/usr/bin/sh", "/usr/bin/sh")}, ["/usr/bin/cat", "/usr/bin/python3"]),
+        ({"executables": ("/usr/bin/cat",), "lineage": ("/usr/bin/sh",)}, ["/usr/bin/python3"]),
+        ({"endpoints": ("10.*",)}, ["/usr/bin/cat", "/usr/bin/python3"]),
     ],
 )
 def test_suppression_conditions_on_a_real_capture(condition, left):
@@ -287,7 +295,95 @@ def test_later_exec_updates_the_executable():
     assert facts.executable == "/usr/bin/curl"
 
 
+def test_a_process_first_named_as_a_parent_learns_its_own_parent_later():
+    table = LineageTable()
+    table.observe(_exec(3, "/usr/bin/curl", parent=2))  # 2 is only a name so far
+    table.observe(_exec(1, "/usr/sbin/sshd", parent=None))
+    opened = make_event(Action.OPEN, pid=2, exe="/usr/bin/bash", path="/x")
+    parent = ProcessRef(entity_id="test-host-p1", pid=1)
+    table.observe(
+        msgspec.structs.replace(
+            opened, process=msgspec.structs.replace(opened.process, parent=parent)
+        )
+    )
+    assert table.ancestors("test-host-p3") == ["/usr/bin/bash", "/usr/sbin/sshd"]
+
+
+def test_the_creator_stays_the_parent_after_a_re_parenting():
+    table = LineageTable()
+    table.observe(_exec(1, "/sbin/init", parent=None))
+    table.observe(_exec(2, "/usr/bin/sh", parent=None))
+    table.observe(_exec(3, "/usr/bin/nohup", parent=2))
+    # the shell exited; the daemonised program's exec names init as its parent
+    table.observe(_exec(3, "/tmp/.x-6ww3/dropper", parent=1))
+    assert table.ancestors("test-host-p3") == ["/usr/bin/sh"]
+    assert table.facts("test-host-p3").executable == "/tmp/.x-6ww3/dropper"
+
+
+class _OnOpen:
+    """A detector that raises ``alert`` on every open."""
+
+    name = "on-open"
+
+    def __init__(self, alert: Alert) -> None:
+        self.alert = alert
+
+    def on_event(self, event: Event) -> list[Alert]:
+        return [self.alert] if event.event.action is Action.OPEN else []
+
+    def flush(self) -> list[Alert]:
+        return []
+
+
+def test_endpoint_condition_and_suppressions_swapped_while_running():
+    alert = Alert(
+        id="a",
+        rule_id="r",
+        rule_title="t",
+        process_entity_ids=("test-host-p1",),
+        remote_endpoints=("10.0.0.5:443",),
+    )
+    wrapped = SuppressingDetector(_Fixed([alert]))
+    assert wrapped.on_event(_exec(1, "/usr/bin/curl", parent=None)) == [alert]
+    wrong_port = Suppression(name="web", rules=("r",), endpoints=("10.0.0.*:80",))
+    wrapped = SuppressingDetector(_Fixed([alert]), suppressions=[wrong_port])
+    assert wrapped.on_event(_exec(1, "/usr/bin/curl", parent=None)) == [alert]
+    wrapped = SuppressingDetector(_OnOpen(alert))
+    assert wrapped.on_event(_exec(1, "/usr/bin/curl", parent=None)) == []
+    assert wrapped.on_event(make_event(Action.OPEN, pid=9, path="/y")) == [alert]
+    # swapped in later, an exception judges a process the filter learnt before it
+    https = Suppression(
+        name="https", rules=("r",), executables=("*/curl",), endpoints=("10.0.0.*:443",)
+    )
+    wrapped.replace_suppressions([https])
+    assert wrapped.suppressions == (https,)
+    assert wrapped.on_event(make_event(Action.OPEN, pid=9, path="/y")) == []
+    assert wrapped.stats.suppressed == {"https": 1}
+
+
 # -- the YAML form ----------------------------------------------------------------------------
+
+
+def test_dump_reads_back_as_the_same_suppressions():
+    suppressions = (
+        Suppression(
+            name="exc-1",
+            rules=("r1", "A title: with colon"),
+            hosts=("h1",),
+            executables=("/tmp/.portal-*/irqbalance-d4",),
+            ancestors=("/usr/bin/borg",),
+            lineage=("/bin/sh", "/usr/bin/python3*"),
+            paths=("/home/u/a[[]1].txt", "/etc/shadow"),
+            endpoints=("[::1]:443",),
+            users=("0", "root"),
+            reason="it's the 'nightly' job\nsecond line",
+        ),
+        Suppression(name="exc-2", rules=("*",), executables=("/usr/bin/id",)),
+    )
+    text = dump_suppressions(suppressions, comment="exported\ntwo lines")
+    assert text.startswith("# exported\n# two lines\n")
+    assert parse_suppressions(text, source="export") == suppressions
+    assert parse_suppressions(dump_suppressions(()), source="empty") == ()
 
 
 def test_parse_suppressions():

@@ -226,3 +226,15 @@ def https_server(tmp_path_factory: pytest.TempPathFactory, kit: DetectionKit) ->
     thread.join(timeout=10)
     app.state.context.ingestor.close()
     store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    """A findings store alone (no API), on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'findings.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    opened = open_findings_store(url)
+    yield opened
+    opened.close()

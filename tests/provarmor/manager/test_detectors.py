@@ -1,6 +1,7 @@
 """The manager's detection kit: rules compiled from settings, the rule summaries the API
 lists (silent correlation members left out), the optional anomaly model, and per-host
-pipelines that continue a host's graph store."""
+pipelines that continue a host's graph store, filter their alerts by analysts' exceptions
+and recall the lineage of processes from it."""
 
 import gzip
 from pathlib import Path
@@ -8,7 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from provarmor.manager.detectors import RuleSummary, build_host_analysis, load_detection
+from provarmor.detection.suppress import LineageTable, SuppressingDetector
+from provarmor.manager.detectors import (
+    RuleSummary,
+    build_host_analysis,
+    load_detection,
+    recall_from,
+)
 from provarmor.manager.settings import ManagerSettings
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event
@@ -80,3 +87,29 @@ def test_host_analysis_alerts_and_continues_the_hosts_edge_ids(kit, tmp_path):
     reopened.close()
     assert first.alerts or second.alerts, "the nodlink attack raises alerts"
     assert first.incidents or second.incidents
+
+
+def test_host_pipeline_filters_and_recalls_lineage_from_the_host_graph(kit, tmp_path):
+    store = SqliteGraphStore(tmp_path / "host.db")
+    try:
+        analysis = build_host_analysis(kit, store=store)
+        analysis.feed(_lab_events())
+        (sigma,) = analysis.detectors
+        assert isinstance(sigma, SuppressingDetector) and sigma.suppressions == ()
+        recall = recall_from(store)
+        # the dropped program's creator is the shell the web app's python started
+        dropped = recall("nUXt0S1qsVBsEXaf")
+        assert dropped is not None
+        assert dropped.executable == "/tmp/.portal-6ww3/irqbalance-d4"
+        assert dropped.parent and dropped.user_id == "999" and dropped.seen
+        assert recall(dropped.parent).executable == "/bin/sh"
+        assert recall("no-such-process") is None
+        # a fresh table (a restarted manager) walks the lineage through the graph
+        table = LineageTable(recall=recall)
+        assert table.ancestors("nUXt0S1qsVBsEXaf") == [
+            "/bin/sh",
+            "/root/.pyenv/versions/3.11.7/bin/python3.11",
+        ]
+        assert table.recalled == 3
+    finally:
+        store.close()

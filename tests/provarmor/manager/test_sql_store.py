@@ -1,5 +1,6 @@
 """SqlFindingsStore over both dialects: tokens, agents, batches committed once, searches,
-incidents whose analyst status survives new versions, notes, changes and the timeline."""
+incidents whose analyst status survives new versions, notes, changes and the timeline,
+and the refusal of a newer format."""
 
 import gzip
 import json
@@ -95,17 +96,6 @@ def _alert(alert_id: str, *, level: str, first_ts: int) -> AlertRow:
         score=1.0,
         json="{}",
     )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'findings.db'}"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    opened = open_findings_store(url)
-    yield opened
-    opened.close()
 
 
 def test_tokens_and_enrolment_consumption(store):
@@ -264,7 +254,9 @@ def test_unsupported_format_version_is_refused(tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (FORMAT_VERSION + 1,))
     db.close()
-    with pytest.raises(StorageError, match=f"format {FORMAT_VERSION + 1} is not supported"):
+    with pytest.raises(
+        StorageError, match=f"format {FORMAT_VERSION + 1} is newer than this build reads"
+    ):
         open_findings_store(str(path))
 
 

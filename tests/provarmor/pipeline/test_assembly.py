@@ -148,3 +148,11 @@ def test_an_in_memory_pipeline_starts_edge_ids_at_one() -> None:
     assert [type(d) for d in context.detectors] == [SigmaDetector, AnomalyDetector]
     plain = build_analysis(AnalysisPlan(rules=(bundled_rules(),), model=_model(), context=False))
     assert [type(d) for d in plain.detectors] == [SigmaDetector, AnomalyDetector]
+
+
+def test_replaceable_suppressions_filter_the_rules_and_the_model() -> None:
+    plan = AnalysisPlan(rules=(bundled_rules(),), model=_model(), replaceable_suppressions=True)
+    sigma, anomaly = build_detectors(plan)
+    assert isinstance(sigma, SuppressingDetector) and isinstance(anomaly, SuppressingDetector)
+    assert sigma.suppressions == anomaly.suppressions == ()
+    assert (sigma.name, anomaly.name) == ("sigma", "anomaly")

@@ -1,8 +1,9 @@
 """The console end to end: a real manager (uvicorn on 127.0.0.1, SQLite in tmp_path) that
 received the real lab capture through its agent API, and Debian's Chromium (headless, driven
 by Playwright) signing in, opening the incident, checking the graph and the timeline,
-expanding the graph, acknowledging the incident and adding a note. A screenshot of the
-incident page is saved to tests/artifacts/console-incident.png.
+expanding the graph, acknowledging the incident and adding a note; then an admin marking it
+benign and confirming a proposed exception. Screenshots of the incident page and the
+exceptions page are saved to tests/artifacts/.
 
 Without /usr/bin/chromium or Playwright the test skips, except under CI, where it fails.
 """
@@ -248,3 +249,62 @@ def test_analyst_opens_the_lab_incident_in_the_console(sync_playwright, lab_mana
     assert requests and all(url.startswith(f"{base}/") for url in requests), [
         url for url in requests if not url.startswith(f"{base}/")
     ]
+
+
+def test_admin_marks_the_incident_benign_and_confirms_an_exception(sync_playwright, lab_manager):
+    """Mark benign on the incident page proposes one exception per rule, scoped by the
+    story's provenance; confirming one makes it active and the exceptions page lists it."""
+    base = lab_manager["url"]
+    incident = lab_manager["incident"]
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(20_000)
+        page.add_init_script(WATCH_POLICY)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/")
+        page.fill("#token", lab_manager["admin"])
+        page.click("#signin")
+        page.wait_for_selector("#dashboard-chart, .chart")
+        page.goto(f"{base}/#/incidents/{incident['id']}")
+        page.click("button[role=tab]:has-text('Mark benign')")
+        page.fill("#benign-reason", "lab exercise, not an intrusion")
+        page.click("#mark-benign")
+        page.wait_for_selector(".exception-card")
+        assert page.text_content("#incident-status-badge") == "false_positive"
+        cards = page.locator(".exception-card")
+        proposed = cards.count()
+        assert proposed == len({a.split("@")[0] for a in incident["alert_ids"]})
+        program = page.locator("textarea[data-field=executables]:has-text('irqbalance-d4')")
+        dropped = cards.filter(has=program)
+        assert dropped.count() == 1
+        assert (
+            "/tmp/.portal-*/irqbalance-d4"
+            in dropped.locator("[data-field=executables]").input_value()
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        dropped.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "console-benign.png"))
+        dropped.locator("button.confirm").click()
+        dropped.locator(".flash:has-text('confirmed')").wait_for()
+        assert _incident_status(lab_manager)["status"] == "false_positive"
+
+        page.click("nav >> text=Exceptions")
+        page.wait_for_selector("#exception-table tbody tr td.mono")
+        assert page.locator("#exception-table tbody tr").count() == proposed
+        active = page.locator("#exception-table tbody tr:has(.ex-active)")
+        assert active.count() == 1
+        assert "/tmp/.portal-*/irqbalance-d4" in active.text_content()
+        assert "lab exercise" in active.text_content()
+        assert "Hidden program executed from a temporary directory" in active.text_content()
+        assert page.locator("#audit-table tbody tr:has-text('confirmed')").count() == 1
+        assert page.locator("#audit-table tbody tr:has-text('edited')").count() == 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+        page.screenshot(path=str(ARTIFACTS / "console-exceptions.png"), full_page=True)
+        violations = page.evaluate("window.__violations")
+        browser.close()
+    assert violations == []
+    assert errors == []

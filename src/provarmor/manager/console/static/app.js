@@ -6,6 +6,7 @@ import { ApiError, api, session } from "./js/api.js";
 import { clear, h } from "./js/dom.js";
 import { alertsPage } from "./js/pages/alerts.js";
 import { dashboardPage } from "./js/pages/dashboard.js";
+import { exceptionsPage } from "./js/pages/exceptions.js";
 import { explorerPage } from "./js/pages/explorer.js";
 import { incidentPage } from "./js/pages/incident.js";
 import { incidentsPage } from "./js/pages/incidents.js";
@@ -19,6 +20,7 @@ const ROUTES = [
   [/^\/hosts$/, "hosts", hostsPage],
   [/^\/hosts\/([^/]+)$/, "hosts", hostPage],
   [/^\/explorer$/, "explorer", explorerPage],
+  [/^\/exceptions$/, "exceptions", exceptionsPage],
 ];
 
 const view = document.getElementById("view");

@@ -2,6 +2,7 @@
 
 import { api } from "../api.js";
 import { chips, clear, formatTime, h, route, severityBadge, table } from "../dom.js";
+import { benignBox } from "./exceptions.js";
 import { filterBar, hostOptions } from "./incidents.js";
 
 const LEVELS = [["", "any level"], ["critical", "critical"], ["high", "high"], ["medium", "medium"], ["low", "low"], ["informational", "informational"]];
@@ -21,6 +22,8 @@ function detail(alert) {
     list("Processes", alert.process_entity_ids, (id) => route("/explorer", { host: alert.host_id, node: id })),
     list("Files", alert.file_paths),
     list("Endpoints", alert.remote_endpoints),
+    h("h3", {}, "Benign?"),
+    benignBox("/alerts/benign", { host_id: alert.host_id, alert_id: alert.id }),
   );
 }
 

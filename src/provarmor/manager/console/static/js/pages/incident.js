@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { createGraph, focusNode, legend, relayout } from "../graph.js";
 import { showNode } from "../nodepanel.js";
+import { benignBox } from "./exceptions.js";
 import {
   chips,
   clear,
@@ -23,6 +24,7 @@ const STATUSES = [
   ["new", "new"],
   ["acknowledged", "acknowledged"],
   ["resolved", "resolved"],
+  ["false_positive", "false positive"],
 ];
 
 /** Names for the timeline: the incident's nodes, else what the graph learnt by expanding. */
@@ -43,7 +45,7 @@ function nodeNames(incident, cy) {
 function header(incident, onStatus) {
   const flash = h("span", { class: "flash", id: "status-saved", role: "status" });
   const chooser = select(STATUSES, incident.status, { id: "incident-status", "aria-label": "Status" });
-  const current = h("span", {}, statusBadge(incident.status));
+  const current = h("span", { id: "incident-status-badge" }, statusBadge(incident.status));
   chooser.addEventListener("change", async () => {
     chooser.disabled = true;
     flash.textContent = "";
@@ -268,9 +270,15 @@ export async function incidentPage(view, { args, onLeave }) {
         [`Timeline (${incident.steps?.length ?? 0})`, () => timeline(incident, name, pick)],
         [`ATT&CK (${incident.techniques?.length ?? 0})`, () => attack(incident)],
         [`Notes (${incident.notes?.length ?? 0})`, () => notes(incident, addNote)],
+        ["Mark benign", () => benignBox(`/incidents/${encodeURIComponent(id)}/benign`, {}, marked)],
         ["Details", () => details(incident)],
       ]),
     );
+  const marked = (answer) => {
+    incident.status = answer.status;
+    clear(view.querySelector("#incident-status-badge")).append(statusBadge(answer.status));
+    view.querySelector("#incident-status").value = answer.status;
+  };
   const addNote = async (text) => {
     await api(`/incidents/${encodeURIComponent(id)}/notes`, { method: "POST", body: { text } });
     incident = await api(`/incidents/${encodeURIComponent(id)}`);

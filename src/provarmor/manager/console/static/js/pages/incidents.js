@@ -3,7 +3,7 @@
 import { api, apiAll } from "../api.js";
 import { clear, formatTime, h, link, route, select, severityBadge, statusBadge, table } from "../dom.js";
 
-const STATUSES = [["", "any status"], ["new", "new"], ["acknowledged", "acknowledged"], ["resolved", "resolved"]];
+const STATUSES = [["", "any status"], ["new", "new"], ["acknowledged", "acknowledged"], ["resolved", "resolved"], ["false_positive", "false positive"]];
 const SEVERITIES = [["", "any severity"], ["critical", "critical"], ["high", "high"], ["medium", "medium"], ["low", "low"]];
 
 /** A filter bar whose choices live in the hash route (so they survive reload and back). */
