@@ -105,8 +105,6 @@ class ContextDetector:
             self.stats.own_dropped[signal.rule_id] += 1
             return None
         if effect is Effect.NEUTRAL:
-            if lineage.kind.value == signal.context:
-                return signal
             return _stamped(signal, lineage, effect="")
         if effect is Effect.RAISE:
             self.stats.kept[signal.rule_id] += 1
