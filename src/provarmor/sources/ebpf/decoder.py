@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import msgspec
+
 from provarmor.model.actions import Action
 from provarmor.model.errors import ParseError
 from provarmor.model.event import (
@@ -813,20 +815,7 @@ class EbpfDecoder:
 
 
 def _with_parent(process: Process, parent: ProcessRef) -> Process:
-    return Process(
-        entity_id=process.entity_id,
-        pid=process.pid,
-        start=process.start,
-        executable=process.executable,
-        name=process.name,
-        args=process.args,
-        command_line=process.command_line,
-        working_directory=process.working_directory,
-        user=process.user,
-        real_user=process.real_user,
-        group=process.group,
-        parent=parent,
-    )
+    return msgspec.structs.replace(process, parent=parent)
 
 
 def _bounded_put(mapping: dict[int, _V], key: int, value: _V) -> None:
