@@ -1,6 +1,6 @@
 #!/bin/bash
 # usage: record-attack-acts.sh OUT.ndjson (as root, under flock /tmp/provarmor-live.lock)
-# : web-shell acts, a downloaded binary, and ProvArmor-cgroup acts
+#
 set -u
 OUT=$1
 W=/tmp/pvlin-rec2; rm -rf $W; mkdir -p $W; chmod 755 $W
@@ -31,7 +31,9 @@ curl -s -o $W/dl http://127.0.0.1:$P2/tool && chmod +x $W/dl && $W/dl /etc/shado
 kill $SRV
 # ProvArmor's own work: a shell in the provarmor.own cgroup doing lab-like set-up
 OWN=$(/work/wt/lineage/.venv/bin/python -c "from provarmor.sources.owngroup import *; print(cgroup2_root() / OWN_GROUP)")
-bash -c "echo \$\$ > $OWN/cgroup.procs; cat /etc/shadow > /dev/null; useradd -M pvown; usermod -aG adm pvown; userdel pvown; rm -f /root/.bash_history.pvown"
+# (the work itself starts inside the group: the joining shell only execs it)
+CMD="cat /etc/shadow > /dev/null; useradd -M pvown; usermod -aG adm pvown; userdel pvown; rm -f /root/.bash_history.pvown"
+CMD=$CMD OWN=$OWN bash -c 'echo $$ > $OWN/cgroup.procs; exec bash -c "$CMD"'
 userdel pvweb 2>/dev/null
 sleep 4
 kill -INT $AGENT; wait $AGENT
