@@ -3,9 +3,10 @@
 usage: extract.py RECORDED.ndjson SCRIPT_NAME OUT.ndjson.gz
 
 A process belongs when its argv names SCRIPT_NAME (the script's shell) or its parent
-belongs (as its fork names it, or its first event when the sensor lost the fork). Lines are copied unchanged, in order, except read-only opens under NOISE (system
-libraries and data, package caches, a virtual environment's own library tree), which are
-left out to keep the fixture small: no rule or context reads them.
+belongs (as its fork names it, or its first event when the sensor lost the fork). Lines are
+copied unchanged, in order, except read-only opens under NOISE (system libraries and data,
+package caches, a virtual environment's library tree), which are left out to keep the
+fixture small: no rule or context reads them.
 """
 
 import gzip
