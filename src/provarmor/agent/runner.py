@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -27,6 +28,7 @@ from provarmor.agent.settings import AgentSettings
 from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import AgentStatus, blindness, rates, write_status
+from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
 from provarmor.graph.settings import GraphSettings
 from provarmor.model.alert import Alert
 from provarmor.model.errors import StorageError
@@ -35,9 +37,13 @@ from provarmor.outputs.alert_formats import ecs_alert
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
 from provarmor.sources.procfs import read_host_identity
 
+if TYPE_CHECKING:
+    from provarmor.agent.learning_sink import LearningSink
+
 log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 262_144
 ALERTS_FILE = "agent-alerts.jsonl"
+MODELS_DIR = "models"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -64,6 +70,10 @@ class AgentRun:
     """Sinks the caller built (the manager uplink): delivered to as well, never replaced."""
     status: AgentStatus | None = None
     blind_alerts: int = 0
+    learning: LearningSettings | None = None
+    """Learning mode of the standalone agent (``None``: off)."""
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    learning_sink: LearningSink | None = None
 
 
 def _open_state(run: AgentRun) -> None:
@@ -77,7 +87,18 @@ def _open_sinks(run: AgentRun) -> None:
     elif run.extra_sinks:
         run.sinks = []  # the uplink carries the events; no local graph needed
     else:
-        run.sinks = [GraphSink(run.settings.state_dir / "graph.db", settings=run.graph)]
+        state = run.settings.state_dir
+        run.sinks = [GraphSink(state / "graph.db", settings=run.graph)]
+        if run.learning is not None and run.learning.enabled:
+            from provarmor.agent.learning_sink import LearningSink  # numpy: only when used
+
+            run.learning_sink = LearningSink(
+                state / MODELS_DIR,
+                settings=run.learning,
+                anomaly=run.anomaly,
+                alerts=state / ALERTS_FILE,
+            )
+            run.sinks.append(run.learning_sink)
     run.sinks += run.extra_sinks
 
 
@@ -231,6 +252,7 @@ def _refresh_status(run: AgentRun) -> None:
         _raise_blind(run, reason)
     status.counters, status.rates, status.updated_at = counters, interval, now
     status.blind, status.blind_reason = blind, reason
+    status.learning = run.learning_sink.learning.current if run.learning_sink else None
     write_status(run.settings.state_dir, status)
     _report_status(run, status)
 
@@ -290,9 +312,12 @@ class Agent:
         raw_out: Path | None = None,
         start: Callable[[SensorContext], LiveSensor] = start_sensor,
         sinks: list[Sink] | None = None,
+        learning: LearningSettings | None = None,
+        anomaly: AnomalySettings | None = None,
     ) -> None:
         """``raw_out``: also keep the sensor's raw records there (gzip), for datasets.
-        ``sinks``: more sinks built by the caller (the manager uplink)."""
+        ``sinks``: more sinks built by the caller (the manager uplink). ``learning``: the
+        standalone agent (no ``out``, no ``sinks``) learns this host's anomaly model."""
         self.run_state = AgentRun(
             settings=settings,
             graph=graph or GraphSettings(),
@@ -300,6 +325,8 @@ class Agent:
             start=start,
             raw_out=raw_out,
             extra_sinks=list(sinks or []),
+            learning=learning,
+            anomaly=anomaly or AnomalySettings(),
         )
 
     def run(self, stop: threading.Event, *, duration: float | None = None) -> AgentStatus:

@@ -6,6 +6,8 @@ committed batch: no loss, no duplicate.
   the same transaction as the graph delta).
 * :class:`NdjsonSink`: canonical NDJSON for datasets (position and file length stored in a
   sidecar file; on restart the file is cut back to the committed length).
+
+Learning mode's sink is :class:`~provarmor.agent.learning_sink.LearningSink`.
 """
 
 from __future__ import annotations

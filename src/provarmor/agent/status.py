@@ -28,6 +28,10 @@ class AgentStatus:
     """Per-second rates of the counters over the last status interval."""
     blind: bool = False
     blind_reason: str = ""
+    learning: dict[str, object] | None = None
+    """Learning mode's state (:class:`~provarmor.detection.anomaly.learning.LearningStatus`
+    and the model versions kept); ``None`` when this agent does not learn (it uploads to a
+    manager, which learns, or writes a dataset)."""
 
 
 def write_status(directory: Path, status: AgentStatus) -> None:

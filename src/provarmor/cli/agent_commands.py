@@ -73,7 +73,8 @@ def agent(  # noqa: PLR0913
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
-    graph = OPTIONS.load()["graph"]
+    sections = OPTIONS.load()
+    graph = sections["graph"]
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -83,7 +84,14 @@ def agent(  # noqa: PLR0913
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
-    agent_run = Agent(settings, graph=graph, out=out, sinks=sinks)
+    agent_run = Agent(
+        settings,
+        graph=graph,
+        out=out,
+        sinks=sinks,
+        learning=sections["learning"],
+        anomaly=sections["anomaly"],
+    )
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
         status = agent_run.run(stop, duration=duration)
@@ -143,7 +151,53 @@ def status(
     console.print(f"agent pid {current.pid}, sensor [bold]{current.sensor}[/bold], {state}")
     if current.blind:
         console.print(f"[red bold]SENSOR BLIND[/red bold]: {current.blind_reason}")
+    console.print(describe_learning(current.learning))
     print_counters(current.counters, current.rates)
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 05 min``, ``4 min 10 s``, ``12 s``."""
+    whole = max(int(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def describe_learning(learning: dict[str, object] | None) -> str:
+    """One line on the anomaly model's learning state (agent status, provarmor up)."""
+    if learning is None:
+        return "anomaly model: not learned here (the manager learns it, or learning is off)"
+    left = format_duration(_number(learning.get("time_left_seconds")))
+    window = format_duration(_number(learning.get("window_seconds")))
+    seen = f"{learning.get('events', 0)} events, {learning.get('processes', 0)} processes"
+    extra = ""
+    if learning.get("waiting"):
+        extra += f"; window extended: {learning['waiting']}"
+    if learning.get("dropped"):
+        extra += f"; dropped {learning['dropped']}"
+    if learning.get("phase") == "learning":
+        if not learning.get("window_start_ns"):
+            return f"anomaly model: LEARNING, its {window} window starts at the first event"
+        return (
+            f"anomaly model: LEARNING this host's baseline, {left} left of {window} "
+            f"(event time); {seen} so far{extra}"
+        )
+    relearn = "relearning off"
+    if learning.get("window_end_ns"):
+        relearn = f"next version in {left} ({seen} gathered)"
+    return (
+        f"anomaly model: ENABLED, version {learning.get('model_version')} trained at "
+        f"{learning.get('trained_wall')}, threshold {_number(learning.get('threshold')):.3f} "
+        f"({learning.get('threshold_source')}); {relearn}{extra}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from provarmor.agent.settings import AgentSettings
-from provarmor.detection.anomaly.settings import AnomalySettings
+from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
 from provarmor.detection.settings import DetectionSettings
 from provarmor.graph.settings import GraphSettings
 from provarmor.investigation.settings import InvestigationSettings
@@ -25,6 +25,7 @@ SECTIONS: dict[str, type[Any]] = {
     "detection": DetectionSettings,
     "graph": GraphSettings,
     "investigation": InvestigationSettings,
+    "learning": LearningSettings,
     "manager": ManagerSettings,
 }
 

@@ -14,6 +14,7 @@ from provarmor.cli.config_command import OPTIONS
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
+from provarmor.manager.detectors import DetectionKit, load_detection
 from provarmor.manager.routes.exceptions import exceptions_yaml
 from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.settings import ManagerSettings
@@ -42,6 +43,12 @@ def server_settings(**changes: object) -> ManagerSettings:
     settings = loaded if isinstance(loaded, ManagerSettings) else ManagerSettings()
     given = {key: value for key, value in changes.items() if value is not None}
     return dataclasses.replace(settings, **given)  # type: ignore[arg-type]
+
+
+def detection_kit(settings: ManagerSettings) -> DetectionKit:
+    """Rules and model, or learning mode, with the `learning` and `anomaly` settings."""
+    sections = OPTIONS.load()
+    return load_detection(settings, learning=sections["learning"], anomaly=sections["anomaly"])
 
 
 def open_manager_store(settings: ManagerSettings) -> SqlFindingsStore:
@@ -85,7 +92,7 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         issued = create_token(store, role=Role.ADMIN, label="first admin")
         console.print("first start: admin token (shown once, keep it):")
         typer.echo(issued.token)
-    app = create_app(settings, store)
+    app = create_app(settings, store, kit=detection_kit(settings))
     scheme = "https" if settings.tls_cert is not None else "http"
     console.print(f"manager on {scheme}://{host}:{port} (API docs at /docs)")
     try:

@@ -2,8 +2,10 @@
 
 The manager (API and console, SQLite under ``--state-dir``) serves on loopback; the live agent
 (eBPF or Linux audit) enrols with it over HTTP like any remote agent and uploads its spool;
-the manager runs the analysis (graph, Sigma rules, the anomaly model when configured,
-campaigns, incidents). It prints the console URL and a login token. With
+the manager runs the analysis (graph, Sigma rules, the anomaly model, campaigns, incidents).
+Without an operator's model the manager learns this host's (learning mode): `up` prints the
+time left of the learning window, and again when the model is enabled or relearned. It
+prints the console URL and a login token. With
 ``--demo-attack`` it also runs one lab scenario (real attack steps against the lab's own
 vulnerable web application, on loopback and lab namespaces only, cleaned up afterwards) once
 the sensor is up, so the first visit shows a real incident.
@@ -28,20 +30,30 @@ from rich.markup import escape
 
 from provarmor.agent.runner import Agent
 from provarmor.agent.settings import SensorChoice
-from provarmor.cli.agent_commands import agent_settings, print_counters, uplink_sink
-from provarmor.cli.server_commands import open_manager_store, server_settings
+from provarmor.cli.agent_commands import (
+    agent_settings,
+    describe_learning,
+    format_duration,
+    print_counters,
+    uplink_sink,
+)
+from provarmor.cli.server_commands import detection_kit, open_manager_store, server_settings
 from provarmor.lab.runner import NullRecorder, run_lab
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
+from provarmor.manager.ingest import Ingestor
 from provarmor.manager.routes.tokens import create_token
 from provarmor.model.errors import ConfigError
 from provarmor.sources.owngroup import own_group
+from provarmor.sources.procfs import read_host_identity
 
 console = Console()
 log = logging.getLogger(__name__)
 SERVER_START_TIMEOUT_S = 30.0
 SENSOR_SETTLE_S = 12.0
 """bpftrace needs several seconds to attach its probes; the demo attack waits this long."""
+LEARNING_REPORT_S = 600.0
+"""While learning, the time left is printed this often (and at every change of phase)."""
 
 
 def _serve(app: FastAPI, *, host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -67,6 +79,23 @@ def _demo_attack(stop: threading.Event, scenario: str) -> None:
             log.warning("demo attack failed: %s", exc)
             return
     console.print("demo attack finished: its incident appears in the console within seconds")
+
+
+def _report_learning(stop: threading.Event, ingestor: Ingestor, host_id: str) -> None:
+    """Print the learning state when the window starts, every ``LEARNING_REPORT_S`` while
+    it runs, and when a model version is enabled."""
+    shown: tuple[object, ...] = ()
+    last = 0.0
+    while not stop.wait(2.0):
+        learning = ingestor.learning_status(host_id)
+        if learning is None:
+            continue
+        key = (learning.get("phase"), learning.get("model_version"), learning.get("waiting"))
+        started = bool(learning.get("window_start_ns"))
+        due = time.monotonic() - last >= LEARNING_REPORT_S
+        if started and (key != shown or due):
+            console.print(escape(describe_learning(learning)))
+            shown, last = key, time.monotonic()
 
 
 def up(
@@ -106,7 +135,8 @@ def _run(
     settings = server_settings(state_dir=state_dir / "manager", listen=listen)
     host, port = settings.listen_address()
     store = open_manager_store(settings)
-    app = create_app(settings, store)
+    kit = detection_kit(settings)
+    app = create_app(settings, store, kit=kit)
     server, thread = _serve(app, host=host, port=port)
     url = f"http://{host}:{port}"
     login = create_token(store, role=Role.ADMIN, label="provarmor up login")
@@ -124,6 +154,16 @@ def _run(
     signal.signal(signal.SIGTERM, handle)
     if demo_attack:
         threading.Thread(target=_demo_attack, args=(stop, demo_attack), daemon=True).start()
+    if kit.learning is not None:
+        ingestor = app.state.context.ingestor
+        console.print(
+            f"anomaly model: learning this host's baseline for "
+            f"{format_duration(kit.learning.window_seconds)} (event time) before it is enabled"
+        )
+        host_id = read_host_identity().id
+        threading.Thread(
+            target=_report_learning, args=(stop, ingestor, host_id), daemon=True
+        ).start()
     try:
         status = Agent(agent, sinks=[sink]).run(stop, duration=duration)
         print_counters(status.counters, status.rates)

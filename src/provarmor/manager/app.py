@@ -37,6 +37,7 @@ def build_context(
         ),
         max_batch_events=settings.max_batch_events,
         keep_event_json=settings.keep_event_json,
+        models_dir=settings.state_dir / "models",
     )
     return ManagerContext(
         settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=ManagerMetrics()

@@ -1,13 +1,15 @@
 """What the manager runs on uploads: the Sigma rule set (compiled once, shared by every
-host's analysis) and the optional anomaly model, and the per-host pipeline built from them."""
+host's analysis), the operator's anomaly model or else learning mode (each host learns its
+own model: :mod:`provarmor.pipeline.learning`), and the per-host pipeline built from them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.scorer import AnomalyModel
+from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.detection.suppress import ProcessFacts, Recall
@@ -20,6 +22,7 @@ from provarmor.pipeline.assembly import (
     build_analysis,
     compile_rules,
 )
+from provarmor.pipeline.learning import HostLearning
 
 
 class HostGraphStore(PersistentGraphStore, Protocol):
@@ -43,6 +46,10 @@ class RuleSummary:
 class DetectionKit:
     ruleset: RuleSet
     model: AnomalyModel | None = None
+    """The operator's model (``manager.model``), run for every host."""
+    learning: LearningSettings | None = None
+    """Without an operator's model: each host learns its own (``None``: learning is off)."""
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
 
     def rules(self) -> list[RuleSummary]:
         infos = [(rule.info, False) for rule in self.ruleset.rules]
@@ -62,25 +69,42 @@ class DetectionKit:
         ]
 
 
-def load_detection(settings: ManagerSettings) -> DetectionKit:
-    """Compile the configured rules (default: the bundled pack) and load the model."""
+def load_detection(
+    settings: ManagerSettings,
+    *,
+    learning: LearningSettings | None = None,
+    anomaly: AnomalySettings | None = None,
+) -> DetectionKit:
+    """Compile the configured rules (default: the bundled pack) and load the operator's
+    model; without one, hosts learn their own (unless ``learning.enabled`` is off)."""
     paths = list(settings.rules) or [bundled_rules()]
     ruleset = compile_rules(paths)
     model = load_bundle(settings.model) if settings.model is not None else None
-    return DetectionKit(ruleset=ruleset, model=model)
+    learning = learning if learning is not None else LearningSettings()
+    return DetectionKit(
+        ruleset=ruleset,
+        model=model,
+        learning=learning if model is None and learning.enabled else None,
+        anomaly=anomaly if anomaly is not None else AnomalySettings(),
+    )
 
 
-def build_host_analysis(kit: DetectionKit, *, store: HostGraphStore) -> Analysis:
-    """A fresh pipeline for one host over its graph store, continuing its edge ids; its
-    detectors take analysts' exceptions while it runs (the ingestor swaps them in) and judge
-    processes started before a restart of the manager by what the host's graph knows."""
+def build_host_analysis(
+    kit: DetectionKit, *, store: HostGraphStore, learning: HostLearning | None = None
+) -> Analysis:
+    """A fresh pipeline for one host over its graph store, continuing its edge ids, with the
+    host's learning-mode detector when it learns; its detectors take analysts' exceptions
+    while it runs (the ingestor swaps them in) and judge processes started before a restart
+    of the manager by what the host's graph knows."""
     plan = AnalysisPlan(
         ruleset=kit.ruleset,
         model=kit.model,
+        anomaly=kit.anomaly,
         replaceable_suppressions=True,
         lineage_recall=recall_from(store),
     )
-    return build_analysis(plan, store=store)
+    anomaly = learning.detector if learning is not None else None
+    return build_analysis(plan, store=store, anomaly=anomaly)
 
 
 def recall_from(store: HostGraphStore) -> Recall:

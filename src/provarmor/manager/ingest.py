@@ -12,6 +12,12 @@ Analysts' active exceptions filter every host's alerts. :meth:`Ingestor.reload_e
 :class:`ExceptionSet`; each host's analysis takes it in before its next batch, without a
 restart, and the alerts each exception suppressed are counted in the batch's commit.
 
+A learning host (no operator's model) also has a :class:`~provarmor.pipeline.learning.
+HostLearning` whose model archive and checkpoint live under ``state_dir/models/<host>``:
+after each batch it archives new model versions and checkpoints when due; :meth:`Ingestor.
+learning_status` answers from memory, or from the status file for a host not loaded since
+a restart.
+
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across restarts of the manager.
@@ -20,6 +26,7 @@ across hosts and across restarts of the manager.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -30,6 +37,7 @@ from pathlib import Path
 
 import msgspec
 
+from provarmor.detection.anomaly.learning import LearningStatus, Phase
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import SuppressingDetector, Suppression
 from provarmor.manager.detectors import DetectionKit, HostGraphStore, build_host_analysis
@@ -48,6 +56,7 @@ from provarmor.model.errors import ParseError, ProvArmorError
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
 from provarmor.pipeline.analysis import Analysis, IncidentUpdate
+from provarmor.pipeline.learning import STATUS_FILE, HostLearning
 from provarmor.storage.urls import open_graph_store
 
 _encoder = msgspec.json.Encoder()
@@ -80,6 +89,7 @@ class HostAnalysis:
     store: HostGraphStore
     analysis: Analysis
     tag: str
+    learning: HostLearning | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     exceptions: int = 0
     """The generation of the exception set the analysis applies."""
@@ -112,13 +122,18 @@ class HostAnalysis:
 GraphOpener = Callable[[str], HostGraphStore]
 
 
+def host_key(host_id: str) -> str:
+    """A host's name in the state directory and database (host ids are free text)."""
+    return "h" + hashlib.sha256(host_id.encode()).hexdigest()[:24]
+
+
 def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
     """Where host graphs live: a schema per host in PostgreSQL when the findings store is
     PostgreSQL (``<findings schema>_h<hash of the host id>``), else a SQLite file per host
     under ``state_dir/graphs``."""
 
     def open_host(host_id: str) -> HostGraphStore:
-        name = "h" + hashlib.sha256(host_id.encode()).hexdigest()[:24]
+        name = host_key(host_id)
         if database_url.startswith(("postgresql://", "postgres://")):
             from provarmor.storage.postgres_graph import split_schema  # needs psycopg
 
@@ -213,7 +228,7 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
 class Ingestor:
     """Uploads in, findings stored. Thread-safe; one analysis per host."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (the store, the kit and the ingest limits)
         self,
         store: FindingsStore,
         *,
@@ -221,12 +236,16 @@ class Ingestor:
         open_graph: GraphOpener,
         max_batch_events: int,
         keep_event_json: bool = True,
+        models_dir: Path | None = None,
     ) -> None:
+        """``models_dir``: where learning hosts keep their model archives (required when
+        ``kit.learning`` is set)."""
         self.store = store
         self.kit = kit
         self._open_graph = open_graph
         self._max_events = max_batch_events
         self._keep_json = keep_event_json
+        self._models_dir = models_dir
         self._hosts: dict[str, HostAnalysis] = {}
         self._lock = threading.Lock()
         self.exceptions = ExceptionSet(0, ())
@@ -248,12 +267,54 @@ class Ingestor:
             found = self._hosts.get(host_id)
             if found is None:
                 store = self._open_graph(host_id)
-                analysis = build_host_analysis(self.kit, store=store)
+                learning = self._open_learning(host_id)
+                analysis = build_host_analysis(self.kit, store=store, learning=learning)
                 found = HostAnalysis(
-                    host_id=host_id, store=store, analysis=analysis, tag=secrets.token_hex(4)
+                    host_id=host_id,
+                    store=store,
+                    analysis=analysis,
+                    tag=secrets.token_hex(4),
+                    learning=learning,
                 )
                 self._hosts[host_id] = found
             return found
+
+    def _open_learning(self, host_id: str) -> HostLearning | None:
+        if self.kit.learning is None:
+            return None
+        if self._models_dir is None:
+            raise ProvArmorError("learning mode needs a models directory")
+        learning = HostLearning(
+            self._models_dir / host_key(host_id),
+            settings=self.kit.learning,
+            anomaly=self.kit.anomaly,
+        )
+        recorded = next((h.events for h in self.store.hosts() if h.id == host_id), 0)
+        learning.note_recorded(recorded)
+        return learning
+
+    def learning_status(self, host_id: str) -> dict[str, object] | None:
+        """The host's learning state (``None``: the manager runs the operator's model, or
+        learning is off)."""
+        if self.kit.learning is None:
+            return None
+        with self._lock:
+            found = self._hosts.get(host_id)
+        if found is not None and found.learning is not None:
+            return found.learning.current
+        if self._models_dir is None:
+            return None
+        path = self._models_dir / host_key(host_id) / STATUS_FILE
+        try:
+            loaded: dict[str, object] = json.loads(path.read_text())
+        except FileNotFoundError:  # nothing uploaded yet: its window starts at its first event
+            waiting = LearningStatus(
+                phase=Phase.LEARNING, window_seconds=self.kit.learning.window_seconds
+            )
+            return {**waiting.to_dict(), "versions": []}
+        except ValueError:
+            return {"phase": "unknown", "error": f"unreadable learning status {path}"}
+        return loaded
 
     def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> IngestResult:
         """Analyse and store one batch (or acknowledge a re-delivered one)."""
@@ -266,6 +327,8 @@ class Ingestor:
                 return IngestResult(acked_sequence=acked, duplicate=True)
             host.take_exceptions(self.exceptions)
             findings = host.analysis.feed(events) if events else []
+            if host.learning is not None:
+                host.learning.after_batch()
             alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
             latest: dict[str, Incident] = {}
             for finding in findings:
@@ -295,4 +358,6 @@ class Ingestor:
                 with host.lock:
                     host.store.apply(host.analysis.builder.drain(full=True))
                     host.store.close()
+                    if host.learning is not None:
+                        host.learning.close()
             self._hosts.clear()

@@ -89,7 +89,10 @@ def compile_rules(paths: Sequence[Path]) -> RuleSet:
     return build_ruleset(load_rule_paths(paths), attack=load_attack_table())[0]
 
 
-def build_detectors(plan: AnalysisPlan) -> list[Detector]:
+def build_detectors(plan: AnalysisPlan, *, anomaly: Detector | None = None) -> list[Detector]:
+    """The plan's detectors, each behind the exception filter when the plan filters;
+    ``anomaly``: a caller-kept anomaly detector used instead of one built from the plan's
+    model (see :func:`build_analysis`)."""
     detectors: list[Detector] = []
     ruleset = plan.ruleset
     if ruleset is None and plan.rules:
@@ -105,8 +108,9 @@ def build_detectors(plan: AnalysisPlan) -> list[Detector]:
                 recall=plan.lineage_recall,
             )
         detectors.append(sigma)
-    if plan.model is not None:
-        anomaly: Detector = AnomalyDetector(plan.model, settings=plan.anomaly)
+    if anomaly is None and plan.model is not None:
+        anomaly = AnomalyDetector(plan.model, settings=plan.anomaly)
+    if anomaly is not None:
         if filtered:
             anomaly = SuppressingDetector(
                 anomaly, suppressions=plan.suppressions, recall=plan.lineage_recall
@@ -116,16 +120,20 @@ def build_detectors(plan: AnalysisPlan) -> list[Detector]:
 
 
 def build_analysis(
-    plan: AnalysisPlan, *, store: GraphStore | PersistentGraphStore | None = None
+    plan: AnalysisPlan,
+    *,
+    store: GraphStore | PersistentGraphStore | None = None,
+    anomaly: Detector | None = None,
 ) -> Analysis:
     """A fresh pipeline (in-memory graph unless ``store`` is given; a persistent store's edge
-    ids are continued)."""
+    ids are continued). ``anomaly``: an anomaly detector the caller keeps and runs after the
+    plan's detectors (a learning host's, whose state outlives any one pipeline)."""
     graph_store = store if store is not None else MemoryGraphStore()
     next_edge_id = (
         graph_store.next_edge_id() if isinstance(graph_store, PersistentGraphStore) else 1
     )
     engine = IncidentEngine(graph_store, settings=plan.investigation, rule=plan.effective_rule())
-    detectors = build_detectors(plan)
+    detectors = build_detectors(plan, anomaly=anomaly)
     if plan.context and detectors:
         detectors = [ContextDetector(detectors)]
     return Analysis(

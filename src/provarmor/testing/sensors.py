@@ -58,3 +58,32 @@ class FakeSensor:
 
     def kernel_counters(self) -> dict[str, int]:
         return {"events": self.emitted, "lost": self.lost}
+
+
+class ReplaySensor:
+    """Replays recorded events (a real capture) as fast as the agent takes them, then idles
+    until stopped: agent tests on real data, with no kernel involved."""
+
+    name = "replay"
+
+    def __init__(self, events: list[Event]) -> None:
+        self.recorded = events
+        self.emitted = 0
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._stop.clear()
+
+    def events(self) -> Iterator[Event]:
+        for event in self.recorded:
+            if self._stop.is_set():
+                return
+            self.emitted += 1
+            yield event
+        self._stop.wait()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def kernel_counters(self) -> dict[str, int]:
+        return {"events": self.emitted, "lost": 0}

@@ -14,8 +14,11 @@ from provarmor.agent.runner import ALERTS_FILE, Agent
 from provarmor.agent.settings import AgentSettings
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import read_status
+from provarmor.detection.anomaly.settings import LearningSettings
+from provarmor.sources.base import HostContext, IngestReport
+from provarmor.sources.ndjson import read_ndjson
 from provarmor.storage.sqlite_graph import SqliteGraphStore
-from provarmor.testing.sensors import FakeSensor
+from provarmor.testing.sensors import FakeSensor, ReplaySensor
 
 CHILD = Path(__file__).with_name("agent_child.py")
 
@@ -119,3 +122,53 @@ def test_killed_agent_resumes_from_the_spool_without_loss_or_duplicates(tmp_path
     before_restart = [i for i in delivered if int(i.split("-")[1]) < 1_000_000]
     assert before_restart == expected, "an event stored before the kill was lost"
     assert any(int(i.split("-")[1]) >= 1_000_000 for i in delivered)
+
+
+LAB = Path(__file__).parents[2] / "data" / "lab"
+
+
+def _recorded(name):
+    path = LAB / name / "events.ndjson.gz"
+    return list(read_ndjson(path, report=IngestReport(source=str(path)), host=HostContext()))
+
+
+def test_standalone_agent_learns_its_host_then_alerts_on_the_attack(tmp_path):
+    # The benign lab run is this host's baseline (a 75 s window of its event time), then the
+    # attack recorded on the same host: learned, enabled, and the attack's process alerted.
+    events = _recorded("benign-seed2") + _recorded("nodlink-ubuntu-seed1")
+    learning = LearningSettings(window_seconds=75, relearn_interval_seconds=0)
+    agent = Agent(settings(tmp_path), start=lambda c: ReplaySensor(events), learning=learning)
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,))
+    runner.start()
+    state = tmp_path / "state"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = read_status(state) if (state / "agent-status.json").exists() else None
+        if status is not None and status.counters.get("sink.learning.events", 0) >= len(events):
+            break
+        time.sleep(0.1)
+    stop.set()
+    runner.join(timeout=60)
+    status = read_status(state)
+    assert status.counters["sink.learning.events"] == len(events)
+    assert status.learning is not None
+    assert status.learning["phase"] == "enabled"
+    assert status.learning["model_version"] == 1
+    assert (state / "models" / "model-v0001.bundle").exists()
+    alerts = [json.loads(line) for line in (state / ALERTS_FILE).read_text().splitlines()]
+    assert [a["rule"]["id"] for a in alerts] == ["provarmor.anomaly.process"] * len(alerts)
+    assert alerts  # measured: one, on the attacker's process
+    labels = json.loads((LAB / "nodlink-ubuntu-seed1" / "entity-labels.json").read_text())
+    flagged = {pid for a in alerts for pid in a["related"]["process_entity_ids"]}
+    assert flagged <= set(labels["processes"])
+
+
+def test_an_agent_that_uploads_or_records_does_not_learn(tmp_path):
+    sensor = FakeSensor(rate=5000, limit=200)
+    learning = LearningSettings()
+    status = Agent(
+        settings(tmp_path), out=tmp_path / "o.ndjson", start=lambda c: sensor, learning=learning
+    ).run(threading.Event(), duration=0.5)
+    assert status.learning is None
+    assert not (tmp_path / "state" / "models").exists()

@@ -103,6 +103,12 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
         assert _wait_for(lines, "login token: ", timeout=60), "no login token printed"
         found = next(TOKEN.search(line) for line in lines if TOKEN.search(line))
         token = found.group(1)
+        # no model configured: the manager learns this host, and up prints the time left
+        assert _wait_for(lines, "LEARNING", timeout=60), "".join(lines)
+        learning = next(line for line in lines if "LEARNING" in line)
+        assert re.search(
+            r"LEARNING this host's baseline, \d+ h \d+ min left of 24 h 00 min", learning
+        )
         story: dict | None = None
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}

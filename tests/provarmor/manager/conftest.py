@@ -36,6 +36,7 @@ with warnings.catch_warnings():
 URL_VARIABLE = "PROVARMOR_TEST_POSTGRES_URL"
 DEFAULT_URL = "postgresql://provarmor:provarmor-test@127.0.0.1:5432/provarmor_test"
 LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+BENIGN_LAB = Path(__file__).parents[2] / "data" / "lab" / "benign-seed2"
 LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
 
 
@@ -143,15 +144,16 @@ def manager(request: pytest.FixtureRequest, tmp_path: Path, kit: DetectionKit) -
 
 @pytest.fixture
 def make_manager(kit: DetectionKit) -> Iterator:
-    """Open an extra SQLite manager with other settings (closed after the test)."""
+    """Open an extra SQLite manager with other settings, or another kit (``with_kit``),
+    closed after the test."""
     opened: list[Manager] = []
 
-    def make(state_dir: Path, **settings) -> Manager:
+    def make(state_dir: Path, *, with_kit: DetectionKit | None = None, **settings) -> Manager:
         found = open_manager(
             "sqlite",
             url=f"sqlite:///{state_dir / 'm.db'}",
             state_dir=state_dir,
-            kit=kit,
+            kit=with_kit or kit,
             **settings,
         )
         opened.append(found)
@@ -167,6 +169,13 @@ def make_manager(kit: DetectionKit) -> Iterator:
 def lab_lines() -> list[bytes]:
     """The real lab capture (nodlink scenario, eBPF sensor), one NDJSON line each."""
     return gzip.decompress((LAB / "events.ndjson.gz").read_bytes()).splitlines(keepends=True)
+
+
+@pytest.fixture(scope="session")
+def benign_lines() -> list[bytes]:
+    """The real benign lab run (78 s, eBPF) of the same host, one NDJSON line each."""
+    data = (BENIGN_LAB / "events.ndjson.gz").read_bytes()
+    return gzip.decompress(data).splitlines(keepends=True)
 
 
 def _lab_batches(lines: list[bytes], size: int = 500) -> list[tuple[int, bytes]]:

@@ -75,6 +75,15 @@ class AnomalyDetector:
     def profiles(self) -> dict[str, Profile]:
         return self._table.profiles
 
+    def use_model(self, model: AnomalyModel) -> None:
+        """Score with ``model`` from now on (a relearned version). Profiles are kept; their
+        scoring state is reset, so each is scored afresh against the new model at its next
+        change, and an alerted process alerts again only if it doubles its old ratio."""
+        self.model = model
+        self.scorer = Scorer(model)
+        for profile in self._table.profiles.values():
+            profile.reset_scoring()
+
     def on_event(self, event: Event) -> Sequence[Alert]:
         self.stats.events += 1
         table = self._table

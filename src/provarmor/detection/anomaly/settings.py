@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 
 
@@ -87,3 +88,75 @@ class TrainingSettings:
         "Random seed (recorded; the counting model is deterministic).",
         maturity=Maturity.EXPERIMENTAL,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearningSettings:
+    enabled: bool = setting(
+        True,
+        "A host without a configured model learns its own: it collects the host's benign "
+        "baseline for `window_seconds`, trains and calibrates the model on it, then enables it.",
+        maturity=Maturity.INCUBATING,
+    )
+    window_seconds: float = setting(
+        86_400.0,
+        "Length of the learning window, in event time (the stream's own clock, so a replayed "
+        "recording learns as the live host would).",
+        maturity=Maturity.INCUBATING,
+    )
+    validation_fraction: float = setting(
+        0.2,
+        "The last fraction of the window (event time) is held out: processes that start in it "
+        "are never counted, only scored to calibrate the threshold.",
+        maturity=Maturity.INCUBATING,
+    )
+    relearn_interval_seconds: float = setting(
+        86_400.0,
+        "Event time between model versions: the host keeps collecting its baseline while the "
+        "model runs and trains a new version on the last interval (0: never relearn). "
+        "Processes the model alerted on, and their descendants, are left out of it.",
+        maturity=Maturity.INCUBATING,
+    )
+    max_open_processes: int = setting(
+        100_000,
+        "Profiles of running training processes held while learning; beyond it the least "
+        "recently active are counted early (counted in `dropped.counted_early`).",
+        maturity=Maturity.INCUBATING,
+    )
+    max_exited: int = setting(
+        5_000,
+        "Exited processes kept open for late children before they are counted.",
+        maturity=Maturity.INCUBATING,
+    )
+    max_validation_processes: int = setting(
+        20_000,
+        "Held-out processes kept for calibration; more are dropped and counted.",
+        maturity=Maturity.INCUBATING,
+    )
+    max_tokens: int = setting(
+        1_000_000,
+        "Distinct (executable, attribute, token) counts in one baseline; new ones beyond it "
+        "are dropped and counted.",
+        maturity=Maturity.INCUBATING,
+    )
+    checkpoint_seconds: float = setting(
+        60.0,
+        "Wall-clock seconds between checkpoints of the learning state (a crash loses at most "
+        "this much baseline; the loss is shown as `dropped.unlearned_seconds`).",
+        maturity=Maturity.INCUBATING,
+    )
+    keep_versions: int = setting(
+        20,
+        "Model versions kept per host (the oldest beyond it are deleted).",
+        maturity=Maturity.INCUBATING,
+    )
+
+    def __post_init__(self) -> None:
+        if self.window_seconds <= 0:
+            raise ConfigError("must be more than 0 seconds", location="learning.window_seconds")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError("must be between 0 and 1", location="learning.validation_fraction")
+        if self.relearn_interval_seconds < 0:
+            raise ConfigError(
+                "must be 0 (never) or more", location="learning.relearn_interval_seconds"
+            )

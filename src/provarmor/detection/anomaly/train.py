@@ -51,6 +51,26 @@ class TokenCounts:
     known: Counter[str] = field(default_factory=Counter)
     document_frequency: Counter[str] = field(default_factory=Counter)
 
+    def add(self, profile: Profile, *, max_keys: int = 0) -> int:
+        """Count one process's complete profile. With ``max_keys``, a token that would make
+        :attr:`known` hold more keys is left out; returns how many were left out."""
+        self.processes += 1
+        keys = {profile.exe, profile.context}
+        for key in keys:
+            self.executables[key] += 1
+        left_out = 0
+        known = self.known
+        for attribute in ATTRIBUTES[1:]:
+            for token in profile.tokens[attribute]:
+                self.document_frequency[f"{attribute} {token}"] += 1
+                for key in keys:
+                    name = known_key(key, attribute, token)
+                    if max_keys and name not in known and len(known) >= max_keys:
+                        left_out += 1
+                        continue
+                    known[name] += 1
+        return left_out
+
 
 def split_by_time(
     histories: Sequence[Sequence[Profile]], fraction: float
@@ -65,16 +85,9 @@ def split_by_time(
 
 def count_tokens(profiles: Sequence[Profile]) -> TokenCounts:
     """Per executable and overall, how many processes showed each token."""
-    counts = TokenCounts(processes=len(profiles))
+    counts = TokenCounts()
     for profile in profiles:
-        keys = {profile.exe, profile.context}
-        for key in keys:
-            counts.executables[key] += 1
-        for attribute in ATTRIBUTES[1:]:
-            for token in profile.tokens[attribute]:
-                counts.document_frequency[f"{attribute} {token}"] += 1
-                for key in keys:
-                    counts.known[known_key(key, attribute, token)] += 1
+        counts.add(profile)
     return counts
 
 
@@ -121,19 +134,41 @@ def fit_counts(counts: TokenCounts, settings: TrainingSettings) -> AnomalyModel:
 
 def train_model(data: TrainingData, settings: TrainingSettings) -> AnomalyModel:
     """Count the training processes and calibrate the threshold on the validation ones."""
-    if len(data.training) < MIN_TRAINING_PROCESSES:
-        raise ConfigError(f"too few training processes: {len(data.training)}")
-    if len(data.validation) < MIN_VALIDATION_PROCESSES:
-        raise ConfigError(f"too few validation processes: {len(data.validation)}")
     started = time.monotonic()
-    draft = fit_counts(count_tokens([history[-1] for history in data.training]), settings)
-    validation_scores = behaviour_scores(Scorer(draft), data.validation)
+    counts = count_tokens([history[-1] for history in data.training])
+    return train_counted(
+        counts,
+        data.validation,
+        settings=settings,
+        datasets=data.datasets,
+        started=started,
+    )
+
+
+def train_counted(
+    counts: TokenCounts,
+    validation: Sequence[Sequence[Profile]],
+    *,
+    settings: TrainingSettings,
+    datasets: list[dict[str, Any]],
+    started: float,
+) -> AnomalyModel:
+    """The model of training counts gathered already (by :func:`train_model` or a streaming
+    baseline), its threshold calibrated on the validation processes' histories.
+    ``started`` (``time.monotonic()``) is when the caller began, for the metadata."""
+    if counts.processes < MIN_TRAINING_PROCESSES:
+        raise ConfigError(f"too few training processes: {counts.processes}")
+    if len(validation) < MIN_VALIDATION_PROCESSES:
+        raise ConfigError(f"too few validation processes: {len(validation)}")
+    draft = fit_counts(counts, settings)
+    validation_scores = behaviour_scores(Scorer(draft), validation)
     quantile = float(np.quantile(validation_scores, settings.threshold_quantile))
     threshold = max(quantile * settings.threshold_margin, MIN_THRESHOLD)
     metadata = _metadata(
-        data,
+        datasets,
         settings=settings,
         model=draft,
+        processes=(counts.processes, len(validation)),
         threshold=threshold,
         validation_scores=validation_scores,
         seconds=time.monotonic() - started,
@@ -175,10 +210,11 @@ def _worst(scorer: Scorer, history: Sequence[Profile]) -> tuple[float, str]:
 
 
 def _metadata(  # noqa: PLR0913  (everything the bundle records about one training run)
-    data: TrainingData,
+    datasets: list[dict[str, Any]],
     *,
     settings: TrainingSettings,
     model: AnomalyModel,
+    processes: tuple[int, int],
     threshold: float,
     validation_scores: npt.NDArray[np.float64],
     seconds: float,
@@ -190,16 +226,16 @@ def _metadata(  # noqa: PLR0913  (everything the bundle records about one traini
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "parameters": asdict(settings),
-        "datasets": data.datasets,
-        "training_processes": len(data.training),
-        "validation_processes": len(data.validation),
+        "datasets": datasets,
+        "training_processes": processes[0],
+        "validation_processes": processes[1],
         "executables": len(model.executables),
         "vocabulary": len(model.document_frequency),
         "threshold": threshold,
         "threshold_method": (
             f"quantile {settings.threshold_quantile:g} x {settings.threshold_margin:g} of the "
             f"scores of the {len(validation_scores)} distinct behaviours of "
-            f"{len(data.validation)} held-out benign validation processes"
+            f"{processes[1]} held-out benign validation processes"
         ),
         "validation_quantiles": quantiles,
         "validation_behaviours": len(validation_scores),

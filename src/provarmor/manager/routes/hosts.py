@@ -1,4 +1,7 @@
-"""Hosts and their agents, with each agent's last sensor status and drop counters."""
+"""Hosts and their agents, with each agent's last sensor status and drop counters, and the
+host's anomaly-model learning state (``learning``: phase, window and time left in event
+time, events and processes seen, model version, when it was trained, its threshold and where
+the threshold came from; ``null`` when the manager runs an operator's model)."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ def _agent(agent: AgentRecord) -> dict[str, object]:
     }
 
 
-def _host(host: HostRecord) -> dict[str, object]:
+def _host(host: HostRecord, context: ManagerContext) -> dict[str, object]:
     return {
         "id": host.id,
         "name": host.name,
@@ -39,18 +42,19 @@ def _host(host: HostRecord) -> dict[str, object]:
         "incidents": host.incidents,
         "last_seen_ns": host.last_seen_ns,
         "agents": [_agent(agent) for agent in host.agents],
+        "learning": context.ingestor.learning_status(host.id),
     }
 
 
 @router.get("/hosts")
 def list_hosts(principal: Reader, context: Context) -> list[dict[str, object]]:
     """Every host with an enrolled agent."""
-    return [_host(host) for host in context.store.hosts()]
+    return [_host(host, context) for host in context.store.hosts()]
 
 
 @router.get("/hosts/{host_id}")
 def get_host(host_id: str, principal: Reader, context: Context) -> dict[str, object]:
     for host in context.store.hosts():
         if host.id == host_id:
-            return _host(host)
+            return _host(host, context)
     raise ApiError(404, "unknown host", field="host_id")

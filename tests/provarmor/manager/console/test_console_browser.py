@@ -233,6 +233,16 @@ def test_analyst_opens_the_lab_incident_in_the_console(sync_playwright, lab_mana
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "console-incident.png"))
 
+        # the host page: the anomaly model is learning this host (24 h window, event time)
+        page.evaluate(f"location.hash = '#/hosts/{LAB_HOST}'")
+        page.wait_for_selector("#learning table")
+        learning = page.text_content("#learning")
+        assert "learning, 23 h 59 min left" in learning
+        assert "left of 24 h 00 min (event time)" in learning
+        assert "2142 events" in learning
+        page.evaluate("location.hash = '#/hosts'")
+        page.wait_for_selector("td >> text=learning, 23 h 59 min left")
+
         # a token the manager refuses (401) brings the user back to sign in, with a message
         page.evaluate(
             "sessionStorage.setItem('provarmor.token', 'pa.0000000000000000.' + '0'.repeat(64))"

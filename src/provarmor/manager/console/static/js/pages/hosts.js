@@ -1,8 +1,8 @@
-// Hosts: the list, and one host's agents (sensor, health, counters, drops), incidents and
-// latest alerts.
+// Hosts: the list, and one host's anomaly-model learning state, agents (sensor, health,
+// counters, drops), incidents and latest alerts.
 
 import { api, apiAll } from "../api.js";
-import { clear, formatAgo, formatTime, h, link, route, severityBadge, statusBadge, table } from "../dom.js";
+import { badge, clear, formatAgo, formatTime, h, link, route, severityBadge, statusBadge, table } from "../dom.js";
 import { healthBadge, hostHealth } from "./dashboard.js";
 
 export async function hostsPage(view) {
@@ -22,11 +22,75 @@ export async function hostsPage(view) {
           ["Events", (host) => String(host.events), ""],
           ["Alerts", (host) => String(host.alerts), ""],
           ["Incidents", (host) => String(host.incidents), ""],
+          ["Anomaly model", (host) => learningBadge(host.learning), ""],
           ["Last seen", (host) => formatAgo(host.last_seen_ns), "nowrap"],
         ],
         hosts,
         { empty: "No host has enrolled yet: create an enrolment token and start an agent." },
       ),
+    ),
+  );
+}
+
+// Seconds as "5 h 02 min", "3 min 10 s", "12 s".
+export function formatDuration(seconds) {
+  const whole = Math.max(Math.floor(seconds || 0), 0);
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = whole % 60;
+  if (hours) return `${hours} h ${String(minutes).padStart(2, "0")} min`;
+  if (minutes) return `${minutes} min ${String(rest).padStart(2, "0")} s`;
+  return `${rest} s`;
+}
+
+function learningBadge(learning) {
+  if (!learning) return h("span", { class: "muted" }, "operator's model, or off");
+  if (learning.phase === "learning") {
+    if (!learning.window_start_ns) return badge("learning from the first event", "st-acknowledged");
+    return badge(`learning, ${formatDuration(learning.time_left_seconds)} left`, "st-acknowledged");
+  }
+  return badge(`enabled, v${learning.model_version}`, "ok");
+}
+
+function learningPanel(learning) {
+  if (!learning) {
+    return h(
+      "div",
+      { class: "panel", id: "learning" },
+      h("h2", {}, "Anomaly model"),
+      h("p", { class: "muted" }, "This manager runs an operator's model for every host (or learning mode is off)."),
+    );
+  }
+  const learningNow = learning.phase === "learning";
+  let window = `${formatDuration(learning.time_left_seconds)} left of ${formatDuration(learning.window_seconds)} (event time)`;
+  if (!learning.window_start_ns) window = `${formatDuration(learning.window_seconds)} (event time), from the host's first event`;
+  if (!learningNow && !learning.window_end_ns) window = "relearning is off";
+  const rows = [
+    ["Phase", learningBadge(learning)],
+    [learningNow ? "Learning window" : "Next version", window],
+    ["Seen in this window", `${learning.events} events, ${learning.processes} processes`],
+  ];
+  if (learning.waiting) rows.push(["Window extended", learning.waiting]);
+  if (learning.model_version) {
+    rows.push(
+      ["Model version", `${learning.model_version} (kept: ${(learning.versions ?? []).join(", ") || "–"})`],
+      ["Trained at", `${learning.trained_wall} (event time ${formatTime(learning.trained_at_ns)})`],
+      ["Learned from", `${formatTime(learning.learned_window[0])} – ${formatTime(learning.learned_window[1])}`],
+      ["Threshold", `${Number(learning.threshold).toFixed(3)}: ${learning.threshold_source}`],
+    );
+  }
+  const dropped = Object.entries(learning.dropped ?? {});
+  rows.push(["Dropped", dropped.length ? dropped.map(([key, value]) => `${key}: ${value}`).join(", ") : "nothing"]);
+  return h(
+    "div",
+    { class: "panel", id: "learning" },
+    h("h2", {}, "Anomaly model"),
+    table(
+      [
+        ["", (row) => row[0], "nowrap"],
+        ["", (row) => row[1], "wrap"],
+      ],
+      rows,
     ),
   );
 }
@@ -83,6 +147,7 @@ export async function hostPage(view, { args }) {
       `${host.id} · ${host.events} events · ${host.alerts} alerts · ${host.incidents} incidents · last seen ${formatAgo(host.last_seen_ns)} · `,
       link(route("/explorer", { host: host.id }), "explore events"),
     ),
+    learningPanel(host.learning),
     ...(host.agents ?? []).map(agentPanel),
     h(
       "div",
