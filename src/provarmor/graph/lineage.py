@@ -197,6 +197,8 @@ class _ProcessState:
     label: str
     accepted: tuple[int, str, Lineage | None] | None = None
     """(time, peer, the peer's lineage when it is a known local client) of the last accept."""
+    listening: str = ""
+    """Where it listens for connections (a server even when its accepts were not seen)."""
     fetched_from: str = ""
     """The first remote endpoint it received data from (or connected to over TCP)."""
 
@@ -258,6 +260,8 @@ class LineageClassifier:
                 self._wrote(state, event.file.path)
         elif action is Action.ACCEPT:
             self._on_accept(state, event)
+        elif action is Action.LISTEN and event.event.outcome != "failure":
+            state.listening = _endpoint(event.source) or "a socket"
         elif action is Action.CONNECT:
             self._on_connect(state, event)
         elif action is Action.RECV:
@@ -327,6 +331,12 @@ class LineageClassifier:
                 )
             if now - when <= SERVED_WITHIN_NS:  # a login session: its user authenticated
                 return Lineage(ContextKind.NONE, f"a session {parent.label} opened for {peer}")
+        elif parent.listening and _program(parent.label) not in LOGIN_SERVICES:
+            return Lineage(
+                ContextKind.SERVER_CHILD,
+                f"{parent.label} listens on {parent.listening}",
+                (parent.label,),
+            )
         if lineage.effect is Effect.RAISE:
             return lineage
         if _program(parent.label) in INIT_PROGRAMS:
@@ -337,6 +347,8 @@ class LineageClassifier:
 
     def _on_exec(self, state: _ProcessState, event: Event) -> None:
         process = event.process
+        if state.lineage.kind is ContextKind.OWN and not process.provarmor:
+            state.lineage = Lineage(ContextKind.NONE, "left ProvArmor's cgroup before this exec")
         state.label = _label(process.executable, process.args)
         self._classify_program(state, process)
         if event.file is not None:

@@ -14,7 +14,7 @@ from provarmor.graph.lineage import (
     LineageLimits,
 )
 from provarmor.model.actions import Action
-from provarmor.model.event import Event, User
+from provarmor.model.event import Endpoint, Event, User
 from provarmor.testing.factories import entity, make_event
 
 
@@ -102,14 +102,40 @@ def test_files_a_package_manager_fetched_are_installed_not_downloaded() -> None:
     assert "written by pip" in lineage.reason
 
 
-def test_own_mark_is_absolute_and_counted() -> None:
-    event = _exec(60, "/usr/sbin/ip", "netns", "add", "provarmor-lab-x")
-    marked = msgspec.structs.replace(
+def _own(event: Event) -> Event:
+    return msgspec.structs.replace(
         event, process=msgspec.structs.replace(event.process, provarmor=True)
     )
-    classifier = _run(marked, _fork(61, 60), _exec(61, "/usr/bin/curl", ts=3))
+
+
+def test_own_mark_is_absolute_and_counted() -> None:
+    classifier = _run(
+        _own(_exec(60, "/usr/sbin/ip", "netns", "add", "provarmor-lab-x")),
+        _own(_fork(61, 60)),
+        _own(_exec(61, "/usr/bin/curl", ts=3)),
+    )
     assert classifier.lineage_of(entity(61)).kind is ContextKind.OWN
-    assert classifier.stats.own_marked == 1
+    assert classifier.stats.own_marked == 2
+
+
+def test_a_child_that_left_the_group_before_its_exec_is_ordinary() -> None:
+    """A lab jail moves its victims out of ProvArmor's group: their exec is not marked."""
+    classifier = _run(
+        _own(_fork(62, 60)),
+        _exec(62, "/usr/bin/python3", "-m", "provarmor.lab.webapp", ts=3),
+    )
+    lineage = classifier.lineage_of(entity(62))
+    assert lineage.kind is ContextKind.NONE
+    assert "left ProvArmor's cgroup" in lineage.reason
+
+
+def test_children_of_a_listening_server_are_server_children_even_without_accepts() -> None:
+    listen = make_event(Action.LISTEN, pid=70, exe="/usr/bin/python3", ts=2)
+    listen = msgspec.structs.replace(listen, source=Endpoint(ip="127.0.0.1", port=8388))
+    classifier = _run(_exec(70, "/usr/bin/python3", "app.py"), listen, _fork(71, 70, ts=3))
+    lineage = classifier.lineage_of(entity(71))
+    assert lineage.kind is ContextKind.SERVER_CHILD
+    assert lineage.reason == "python3 app.py listens on 127.0.0.1:8388"
 
 
 def test_memory_is_bounded_and_evictions_counted() -> None:

@@ -181,6 +181,8 @@ class EbpfDecoder:
         self._held: dict[int, _Parked] = {}
         """Child pid -> its ``F`` record, held until its creator's ``J`` arrives."""
         self._adopters: dict[tuple[int, int], None] = {}
+        self._last_own: tuple[int, int] = (0, 0)
+        """``(tid, ns)`` of the last ``L`` record: the fork or exec record it marks follows."""
         """``(pid, start_boottime)`` of subreapers seen adopting a child."""
         self._last_ns = 0
         self._records = 0
@@ -427,6 +429,11 @@ class EbpfDecoder:
         return []
 
     def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        own = self._last_own == (header.tid, header.ns)  # its L, if any, came just before
+        state = self._state(header)
+        if state.own != own:  # the kernel's cgroup at the exec decides (a jail moves it out)
+            state.own = own
+            state.changed()
         if self._exec_ready(header):
             return self._exec_after_fork(header)
         if header.pid in self._parked:
@@ -556,6 +563,7 @@ class EbpfDecoder:
 
     def _on_own(self, header: wire.Header, strings: list[str]) -> list[Event]:
         """The process runs in ProvArmor's own cgroup: its events carry the mark from now."""
+        self._last_own = (header.tid, header.ns)
         state = self._state(header)
         if not state.own:
             state.own = True

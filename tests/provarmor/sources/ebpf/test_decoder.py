@@ -349,3 +349,24 @@ def test_an_own_mark_before_a_fork_and_an_exec_marks_both_events() -> None:
         (Action.OPEN, 11, True),
         (Action.FORK, 12, False),
     ]
+
+
+def test_an_exec_without_its_own_mark_clears_it() -> None:
+    """The kernel's cgroup at the exec decides: a jail moved the child out after its fork."""
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    lines = [
+        _printf(f"L\t100\t11\t11\t{start}\t"),
+        _printf(f"F\t100\t11\t11\t{start}\t{parent}\t0\t0\t0\t0\tpython3"),
+        _printf("s\t11\t300\tsh"),
+        _printf(f"V\t300\t11\t11\t{start}\t1\t0\t"),
+        _printf(f"E\t400\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/bin/sh"),
+        _printf("s\t11\t401\ttmp"),
+        _printf(f"Z\t401\t11\t11\t{start}\t1\t"),
+    ]
+    events, counters = _decode(lines)
+    assert counters.parse_errors == 0, counters.errors
+    assert [(e.event.action, e.process.provarmor) for e in events] == [
+        (Action.FORK, True),
+        (Action.EXEC, False),
+    ]
