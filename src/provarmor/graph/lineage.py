@@ -10,11 +10,12 @@ the process, so a signal can say *why* it was lowered or kept.
 Contexts, by what they do to a signal (:class:`Effect`):
 
 * **own** (``provarmor``): the agent recorded the process in ProvArmor's own cgroup
-  (``process.provarmor``, set at the source, never derived from names). Absolute.
+  (``process.provarmor``, set at the source, never derived from names). Absolute, until
+  the process execs outside that group (a lab jail moves its victims out).
 * **raising** (keep or raise a signal, and beat any lowering context):
   ``server-child`` a descendant, forked after the accept, of a process that accepted an IP
-  connection (login services such as sshd excepted: their sessions follow the connection's
-  client when it is a known local process, else they stay neutral);
+  connection or listens for them (login services such as sshd excepted: their sessions
+  follow the connection's client when it is a known local process, else they stay neutral);
   ``downloaded`` a process that executed (or mapped) a file written by a process that had
   received network data, or by any process in a raising context;
   ``remote-input`` a process that itself received network data (and its later
