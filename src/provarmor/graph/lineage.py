@@ -106,6 +106,7 @@ PACKAGE_MANAGERS = frozenset(
     {
         "apt", "apt-get", "aptitude", "dpkg", "unattended-upgrade", "rpm", "dnf", "yum",
         "microdnf", "zypper", "apk", "pip", "pip3", "npm", "yarn", "pnpm", "gem",
+        "debconf-set-selections", "dpkg-reconfigure", "debconf-communicate",
     }
 )  # fmt: skip
 BUILD_TOOLS = frozenset(

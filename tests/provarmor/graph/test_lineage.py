@@ -149,3 +149,8 @@ def test_memory_is_bounded_and_evictions_counted() -> None:
     assert classifier.lineage_of(entity(100)).kind is ContextKind.NONE
     assert classifier.origin_of("/tmp/f0") is None
     assert classifier.origin_of("/tmp/f3") is not None
+
+
+def test_debians_package_configuration_tools_are_package_transactions() -> None:
+    classifier = _run(_exec(80, "/usr/bin/debconf-set-selections", ts=2))
+    assert classifier.lineage_of(entity(80)).kind is ContextKind.PACKAGE
