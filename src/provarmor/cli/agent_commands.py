@@ -21,6 +21,7 @@ from rich.table import Table
 from provarmor.agent.settings import AgentSettings, SensorChoice
 from provarmor.cli.config_command import OPTIONS
 from provarmor.model.errors import ConfigError
+from provarmor.sources.owngroup import own_group
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,7 +91,8 @@ def agent(  # noqa: PLR0913
         anomaly=sections["anomaly"],
     )
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
-    status = agent_run.run(stop, duration=duration, on_ready=announce_ready)
+    with own_group():  # the agent's own children are marked at the source
+        status = agent_run.run(stop, duration=duration, on_ready=announce_ready)
     console.print(f"sensor: {status.sensor}")
     print_counters(status.counters, status.rates)
 

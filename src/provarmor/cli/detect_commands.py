@@ -86,6 +86,9 @@ class IncidentFormat(StrEnum):
     svg = "svg"
 
 
+MAX_CONTEXT_LINES = 4
+
+
 def incident_panel(incident: Incident) -> str:
     root = next((n for n in incident.nodes if n.id == incident.root_cause), None)
     techniques = ", ".join(f"{ref.id} {ref.name}" for ref in incident.techniques[:12])
@@ -96,6 +99,7 @@ def incident_panel(incident: Incident) -> str:
         f"tactics: {escape(', '.join(ref.name for ref in incident.tactics))}",
         f"techniques: {escape(techniques)}",
         escape(incident.summary),
+        *(f"context: {escape(line)}" for line in incident.context[:MAX_CONTEXT_LINES]),
     ]
     return "\n".join(lines)
 
@@ -120,9 +124,19 @@ def _write_incidents(incidents: list[Incident], *, out: Path, format: IncidentFo
 
 
 def _print_filter_stats(detectors: Sequence[Detector]) -> None:
+    from provarmor.detection.context import ContextDetector
     from provarmor.detection.suppress import SuppressingDetector
 
     for detector in detectors:
+        if isinstance(detector, ContextDetector):
+            _print_filter_stats(detector.detectors)
+            context = detector.stats
+            lowered, own = context.lowered.total(), context.own_dropped.total()
+            if lowered or own or context.kept:
+                console.print(
+                    f"lineage context: lowered {lowered:,} alerts, kept {context.kept.total():,} "
+                    f"(raising context), dropped {own:,} of ProvArmor's own processes"
+                )
         if isinstance(detector, SuppressingDetector):
             stats = detector.stats
             suppressed, merged = sum(stats.suppressed.values()), sum(stats.duplicates.values())

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from provarmor.agent.settings import AgentSettings, SensorChoice
 from provarmor.model.errors import ConfigError
+from provarmor.sources.owngroup import own_group
 
 console = Console()
 lab_app = typer.Typer(help="The attack lab: labelled datasets from real attacks and work.")
@@ -90,9 +91,15 @@ def run(  # noqa: PLR0913
         raise ConfigError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
     recorder = AgentRecorder(out_dir=out, sensor=sensor)
-    truth = run_lab(
-        name, out_dir=out, recorder=recorder, seed=seed, duration=duration, background=background
-    )
+    with own_group():  # the lab's own set-up is ProvArmor's; its jails hold the rest
+        truth = run_lab(
+            name,
+            out_dir=out,
+            recorder=recorder,
+            seed=seed,
+            duration=duration,
+            background=background,
+        )
     meta = finish_dataset(out, recorded=out / RECORDED, sensor=recorder.sensor)
     state = "completed" if truth.completed or truth.kind == "benign" else "INCOMPLETE"
     console.print(

@@ -43,6 +43,7 @@ from provarmor.cli.server_commands import (
 )
 from provarmor.manager.auth import Role
 from provarmor.model.errors import ConfigError
+from provarmor.sources.owngroup import own_group
 from provarmor.sources.procfs import read_host_identity
 from provarmor.storage.private import private_dir
 
@@ -129,12 +130,30 @@ def up(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
 ) -> None:
     """Run agent + manager + console on this host (root), until SIGINT/SIGTERM."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    with own_group():  # the agent, the manager and the lab's set-up: marked at the source
+        _run(
+            state_dir=state_dir,
+            listen=listen,
+            sensor=sensor,
+            demo_attack=demo_attack,
+            duration=duration,
+        )
+
+
+def _run(
+    *,
+    state_dir: Path,
+    listen: str,
+    sensor: SensorChoice | None,
+    demo_attack: str | None,
+    duration: float | None,
+) -> None:
     from provarmor.agent.runner import Agent
     from provarmor.manager.app import create_app
     from provarmor.manager.routes.tokens import create_token
     from provarmor.manager.tls import check_plain_http
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(state_dir=state_dir / UP_MANAGER_DIR, listen=listen)
     host, port = settings.listen_address()
     check_plain_http(host, tls=False, insecure=False)  # up serves plain HTTP: loopback only

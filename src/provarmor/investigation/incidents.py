@@ -292,6 +292,7 @@ class IncidentEngine:
             impacted_files=tuple(story.impacted_files),
             contacted_endpoints=tuple(story.contacted_endpoints),
             merged_ids=tuple(i for i in merged if i != incident_id),
+            context=tuple(story.context),
             truncated=tuple(story.truncated),
         )
         self._incidents[incident_id] = incident

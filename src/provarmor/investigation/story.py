@@ -37,6 +37,7 @@ from provarmor.investigation.knowledge import (
     program_name,
 )
 from provarmor.investigation.settings import InvestigationSettings
+from provarmor.investigation.signal_context import context_notes, context_sentence
 from provarmor.investigation.summary import summarize, title_of
 from provarmor.investigation.timeline import build_steps
 from provarmor.model.alert import Alert
@@ -61,6 +62,7 @@ class Story:
     impacted_files: list[str]
     contacted_endpoints: list[str]
     truncated: list[str] = field(default_factory=list)
+    context: list[str] = field(default_factory=list)
     summary: str = ""
     title: str = ""
 
@@ -334,6 +336,10 @@ def _assemble(  # noqa: PLR0913  (the parts of one story)
         steps=len(steps),
         tactics=tactics,
     )
+    context = context_sentence(alerts)
+    if context:
+        story.summary += " " + context
+    story.context = context_notes(alerts)
     story.title = title_of(chosen, alerts, root=root)
     return story
 

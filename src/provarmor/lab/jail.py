@@ -21,27 +21,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from provarmor.sources.owngroup import cgroup2_root, current_group
+
 JAIL_PREFIX = "provarmor-lab-"
-
-
-def cgroup2_root() -> Path | None:
-    """Where the cgroup v2 hierarchy is mounted, if it is."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text()
-    except OSError:
-        return None
-    for line in mounts.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[2] == "cgroup2":
-            return Path(fields[1])
-    return None
-
-
-def _own_cgroup(root: Path) -> Path:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        if line.startswith("0::"):
-            return root / line[3:].lstrip("/")
-    return root
 
 
 def _session_of(pid: int) -> tuple[int, int] | None:
@@ -77,7 +59,7 @@ class ProcessJail:
             with contextlib.suppress(OSError):
                 (root / name).mkdir(exist_ok=True)
                 self._group = root / name
-                self._home = _own_cgroup(root)
+                self._home = current_group(root)
 
     @property
     def uses_cgroup(self) -> bool:
@@ -101,6 +83,9 @@ class ProcessJail:
     def _enter(self) -> bool:
         if self._group is None:
             return False
+        root = self._group.parent
+        with contextlib.suppress(OSError):
+            self._home = current_group(root)  # where this process is now (it may have moved)
         try:
             (self._group / "cgroup.procs").write_text(f"{os.getpid()}\n")
         except OSError:

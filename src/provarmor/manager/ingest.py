@@ -49,6 +49,7 @@ from pathlib import Path
 import msgspec
 
 from provarmor.detection.anomaly.learning import LearningStatus, Phase
+from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import SuppressingDetector, Suppression
 from provarmor.manager.detectors import DetectionKit, HostGraphStore, build_host_analysis
 from provarmor.manager.exceptions import ExceptionState
@@ -111,7 +112,11 @@ class HostAnalysis:
     """A batch in the graph and the analysis whose findings failed to commit."""
 
     def filters(self) -> list[SuppressingDetector]:
-        return [d for d in self.analysis.detectors if isinstance(d, SuppressingDetector)]
+        found: list[SuppressingDetector] = []
+        for detector in self.analysis.detectors:
+            inner = detector.detectors if isinstance(detector, ContextDetector) else [detector]
+            found += [d for d in inner if isinstance(d, SuppressingDetector)]
+        return found
 
     def take_exceptions(self, current: ExceptionSet) -> None:
         if self.exceptions != current.generation:

@@ -36,6 +36,16 @@ class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
     first_timestamp: int = 0
     last_timestamp: int = 0
     count: int = 1
+    context: str = ""
+    """The lineage context of the process the alert is about (:mod:`provarmor.graph.lineage`
+    kinds: ``package``, ``admin``, ``server-child`` ...); empty when none was judged."""
+    context_effect: str = ""
+    """What that context did to the alert: ``lowered``, ``kept`` (a raising context; never
+    lowered) or empty (neutral)."""
+    context_reason: str = ""
+    """Why, in words: the lineage chain and what started it."""
+    original_level: str = ""
+    """The detector's level when the context changed it (``level`` is then the new one)."""
     score: float = 0.0
     """Strength on the detector's own scale: for the anomaly model, the process's anomaly score
     divided by the calibrated threshold (>= 1 when it fired); 0 for rules (their ``level``

@@ -63,6 +63,9 @@ class Process(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     group: User | None = None
     parent: ProcessRef | None = None
     tty: str = ""
+    provarmor: bool = False
+    """ProvArmor's own process: the agent recorded it in ProvArmor's cgroup (set at the
+    source from the kernel's cgroup of the process, never from its name)."""
 
 
 class File(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):

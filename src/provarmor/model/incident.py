@@ -121,6 +121,10 @@ class Incident(Struct, frozen=True, kw_only=True, omit_defaults=True):
     contacted_endpoints: tuple[str, ...] = ()
     merged_ids: tuple[str, ...] = ()
     """Ids of incidents this one absorbed when their campaigns met."""
+    context: tuple[str, ...] = ()
+    """Why lineage context kept or lowered each signal (one line per rule, effect and
+    reason): ``Password hash file read ...: kept high (raising context): network-facing
+    server's child: python3 web.py -> sh -> cat (...)``."""
     truncated: tuple[str, ...] = ()
     """What was cut to keep the story concise (``"nodes: 40 of 140 kept"`` ...)."""
 

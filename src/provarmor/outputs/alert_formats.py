@@ -63,7 +63,19 @@ def ecs_alert(alert: Alert) -> dict[str, object]:
             "endpoints": list(alert.remote_endpoints),
         },
         "log": {"level": alert.level},
+        **({"provarmor": {"context": context_of(alert)}} if alert.context else {}),
     }
+
+
+def context_of(alert: Alert) -> dict[str, str]:
+    """The lineage context an alert was judged in (empty fields left out)."""
+    fields = {
+        "kind": alert.context,
+        "effect": alert.context_effect,
+        "reason": alert.context_reason,
+        "original_level": alert.original_level,
+    }
+    return {key: value for key, value in fields.items() if value}
 
 
 def ocsf_detection_finding(alert: Alert) -> dict[str, object]:
@@ -112,7 +124,10 @@ def ocsf_detection_finding(alert: Alert) -> dict[str, object]:
         "evidences": [{"process": {"uid": entity}} for entity in alert.process_entity_ids]
         + [{"file": {"path": path, "name": path.rsplit("/", 1)[-1]}} for path in alert.file_paths]
         + [{"dst_endpoint": {"name": endpoint}} for endpoint in alert.remote_endpoints],
-        "unmapped": {"event_ids": list(alert.event_ids)},
+        "unmapped": {
+            "event_ids": list(alert.event_ids),
+            **({"context": context_of(alert)} if alert.context else {}),
+        },
     }
 
 
@@ -136,6 +151,7 @@ def falco_envelope(alert: Alert) -> dict[str, object]:
             "fd.names": list(alert.file_paths),
             "fd.endpoints": list(alert.remote_endpoints),
             "evt.count": alert.count,
+            **({"provarmor.context": context_of(alert)} if alert.context else {}),
         },
     }
 

@@ -190,6 +190,7 @@ def ocsf_incident_finding(incident: Incident) -> dict[str, object]:
             "score": incident.score,
             "impacted_files": list(incident.impacted_files),
             "contacted_endpoints": list(incident.contacted_endpoints),
+            "context": list(incident.context),
             "version": incident.version,
         },
     }

@@ -17,6 +17,7 @@ import msgspec
 from provarmor.detection.anomaly.detector import AnomalyDetector
 from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import AnomalySettings
+from provarmor.detection.context import ContextDetector
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import load_rule_paths
@@ -59,6 +60,9 @@ class AnalysisPlan:
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     investigation: InvestigationSettings = field(default_factory=InvestigationSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
+    context: bool = True
+    """Judge each signal by its process's lineage (:mod:`provarmor.detection.context`);
+    off only to measure what context changes."""
 
     def effective_rule(self) -> IncidentRule:
         if self.incident_rule is not None:
@@ -129,9 +133,12 @@ def build_analysis(
         graph_store.next_edge_id() if isinstance(graph_store, PersistentGraphStore) else 1
     )
     engine = IncidentEngine(graph_store, settings=plan.investigation, rule=plan.effective_rule())
+    detectors = build_detectors(plan, anomaly=anomaly)
+    if plan.context and detectors:
+        detectors = [ContextDetector(detectors)]
     return Analysis(
         graph_store,
-        detectors=build_detectors(plan, anomaly=anomaly),
+        detectors=detectors,
         engine=engine,
         limits=BuilderLimits(
             max_nodes=plan.graph.max_nodes, max_open_edges=plan.graph.max_open_edges

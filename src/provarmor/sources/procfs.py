@@ -27,6 +27,7 @@ from pathlib import Path
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Container
 from provarmor.model.ids import process_entity_id
+from provarmor.sources.owngroup import in_own_group
 
 NS_PER_S = 1_000_000_000
 PF_KTHREAD = 0x00200000
@@ -108,6 +109,8 @@ class ProcessInfo:
     gid: int = -1
     egid: int = -1
     container: Container | None = None
+    own: bool = False
+    """In ProvArmor's own cgroup (:mod:`provarmor.sources.owngroup`)."""
 
     def entity_id(self, host: HostIdentity) -> str:
         return process_entity_id(
@@ -223,7 +226,8 @@ def read_process(pid: int, *, clock: ProcClock, proc: Path = Path("/proc")) -> P
             return None
         ids = parse_status_ids((base / "status").read_text(), location=str(base / "status"))
         args = parse_cmdline((base / "cmdline").read_bytes())
-        container = parse_cgroup((base / "cgroup").read_text())
+        cgroups = (base / "cgroup").read_text()
+        container = parse_cgroup(cgroups)
     except (OSError, ParseError):
         return None
     return ProcessInfo(
@@ -240,6 +244,7 @@ def read_process(pid: int, *, clock: ProcClock, proc: Path = Path("/proc")) -> P
         gid=ids[2],
         egid=ids[3],
         container=container,
+        own=in_own_group(cgroups),
     )
 
 

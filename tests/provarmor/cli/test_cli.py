@@ -221,6 +221,26 @@ def test_detect_with_bundled_pack_and_suppressions(tmp_path):
 LAB_ATTACK = Path(__file__).resolve().parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
 
 
+def test_detect_judges_each_act_by_where_it_came_from(tmp_path):
+    """Real recordings (tests/data/lineage): admin and developer work gives no incident with
+    the shipped defaults; the same acts from a web shell or a downloaded binary do, and the
+    incident says which context kept each signal."""
+    quiet = invoke("detect", DATA / "lineage" / "admin-work.ndjson.gz", "--incidents",
+                   tmp_path / "quiet.jsonl")  # fmt: skip
+    assert quiet.exit_code == 0, quiet.output
+    assert "0 incidents" in quiet.output
+    assert "lineage context: lowered 1" in quiet.output
+    loud = invoke("detect", DATA / "lineage" / "attack-acts.ndjson.gz", "--incidents",
+                  tmp_path / "loud.jsonl", "--incident-format", "ocsf")  # fmt: skip
+    assert loud.exit_code == 0, loud.output
+    findings = [json.loads(line) for line in (tmp_path / "loud.jsonl").read_text().splitlines()]
+    assert len(findings) >= 4
+    notes = [note for finding in findings for note in finding["unmapped"]["context"]]
+    assert any("network-facing server's child" in note for note in notes)
+    assert any("downloaded-then-executed file" in note for note in notes)
+    assert "context: " in loud.output
+
+
 @pytest.mark.parametrize("incident_format", ["json", "ocsf", "svg", "dot"])
 def test_detect_writes_incidents_with_an_attack_story(tmp_path, incident_format):
     target = tmp_path / "incidents"

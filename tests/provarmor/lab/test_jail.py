@@ -1,5 +1,6 @@
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -36,3 +37,30 @@ def test_detached_and_double_forked_children_are_killed_and_the_group_removed():
     assert not any(alive(pid) for pid in members)
     assert jail.pids() == []
     assert all(not path.name.endswith("pytest-jail") for path in leftover_jails())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_jailed_children_leave_provarmors_own_group_and_the_spawner_returns_to_it():
+    script = """
+import subprocess
+import sys
+from pathlib import Path
+from provarmor.lab.jail import ProcessJail
+from provarmor.sources.owngroup import enter_own_group, in_own_group
+if enter_own_group() is None:
+    raise SystemExit(3)
+jail = ProcessJail("pytest-own-jail")
+try:
+    child = jail.spawn(["sleep", "5"])
+    print(in_own_group(Path(f"/proc/{child.pid}/cgroup").read_text()))
+    print(in_own_group(Path("/proc/self/cgroup").read_text()))
+finally:
+    jail.kill_all()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    if done.returncode == 3:
+        pytest.skip("no cgroup v2 hierarchy")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]

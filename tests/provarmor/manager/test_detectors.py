@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import LineageTable, SuppressingDetector
 from provarmor.manager.detectors import (
     RuleSummary,
@@ -94,7 +95,9 @@ def test_host_pipeline_filters_and_recalls_lineage_from_the_host_graph(kit, tmp_
     try:
         analysis = build_host_analysis(kit, store=store)
         analysis.feed(_lab_events())
-        (sigma,) = analysis.detectors
+        (context,) = analysis.detectors  # lineage context around the filtered rules
+        assert isinstance(context, ContextDetector)
+        (sigma,) = context.detectors
         assert isinstance(sigma, SuppressingDetector) and sigma.suppressions == ()
         recall = recall_from(store)
         # the dropped program's creator is the shell the web app's python started

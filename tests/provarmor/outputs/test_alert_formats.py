@@ -1,5 +1,7 @@
 import json
 
+import msgspec
+
 from provarmor.model.alert import Alert
 from provarmor.model.attack import AttackRef
 from provarmor.outputs.alert_formats import (
@@ -60,3 +62,24 @@ def test_falco_envelope_priority_and_fields():
 def test_every_format_is_json_serialisable():
     for name, render in FORMATS.items():
         assert json.loads(json.dumps(render(ALERT))), name
+
+
+def test_every_format_says_which_context_changed_the_alert():
+    lowered = msgspec.structs.replace(
+        ALERT,
+        level="low",
+        original_level="high",
+        context="package",
+        context_effect="lowered",
+        context_reason="package transaction: apt-get -> dpkg -> useradd",
+    )
+    expected = {
+        "kind": "package",
+        "effect": "lowered",
+        "reason": "package transaction: apt-get -> dpkg -> useradd",
+        "original_level": "high",
+    }
+    assert ecs_alert(lowered)["provarmor"] == {"context": expected}
+    assert ocsf_detection_finding(lowered)["unmapped"]["context"] == expected  # type: ignore[index]
+    assert falco_envelope(lowered)["output_fields"]["provarmor.context"] == expected  # type: ignore[index]
+    assert "provarmor" not in ecs_alert(ALERT)

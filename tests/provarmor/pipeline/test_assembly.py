@@ -12,6 +12,7 @@ import pytest
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.detector import AnomalyDetector
 from provarmor.detection.anomaly.scorer import AnomalyModel
+from provarmor.detection.context import ContextDetector
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.suppress import SuppressingDetector, Suppression
@@ -142,7 +143,11 @@ def test_a_pipeline_on_a_persistent_store_continues_its_edge_ids(tmp_path: Path)
 def test_an_in_memory_pipeline_starts_edge_ids_at_one() -> None:
     analysis = build_analysis(AnalysisPlan(rules=(bundled_rules(),), model=_model()))
     assert analysis.builder.next_edge_id == 1
-    assert [type(d) for d in analysis.detectors] == [SigmaDetector, AnomalyDetector]
+    (context,) = analysis.detectors  # every signal is judged by its lineage (default)
+    assert isinstance(context, ContextDetector)
+    assert [type(d) for d in context.detectors] == [SigmaDetector, AnomalyDetector]
+    plain = build_analysis(AnalysisPlan(rules=(bundled_rules(),), model=_model(), context=False))
+    assert [type(d) for d in plain.detectors] == [SigmaDetector, AnomalyDetector]
 
 
 def test_replaceable_suppressions_filter_the_rules_and_the_model() -> None:

@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import msgspec
+
 from provarmor.model.actions import Action
 from provarmor.model.errors import ParseError
 from provarmor.model.event import (
@@ -179,6 +181,8 @@ class EbpfDecoder:
         self._held: dict[int, _Parked] = {}
         """Child pid -> its ``F`` record, held until its creator's ``J`` arrives."""
         self._adopters: dict[tuple[int, int], None] = {}
+        self._last_own: tuple[int, int] = (0, 0)
+        """``(tid, ns)`` of the last ``L`` record: the fork or exec record it marks follows."""
         """``(pid, start_boottime)`` of subreapers seen adopting a child."""
         self._last_ns = 0
         self._records = 0
@@ -196,6 +200,7 @@ class EbpfDecoder:
             "F": self._on_fork,
             "J": self._on_creator,
             "Q": self._on_exit,
+            "L": self._on_own,
             "O": self._on_open,
             "U": self._on_unlink,
             "R": self._on_rename,
@@ -424,6 +429,11 @@ class EbpfDecoder:
         return []
 
     def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        own = self._last_own == (header.tid, header.ns)  # its L, if any, came just before
+        state = self._state(header)
+        if state.own != own:  # the kernel's cgroup at the exec decides (a jail moves it out)
+            state.own = own
+            state.changed()
         if self._exec_ready(header):
             return self._exec_after_fork(header)
         if header.pid in self._parked:
@@ -550,6 +560,15 @@ class EbpfDecoder:
         if fork.exit is not None:
             events += self._on_exit(fork.exit, [])
         return events
+
+    def _on_own(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        """The process runs in ProvArmor's own cgroup: its events carry the mark from now."""
+        self._last_own = (header.tid, header.ns)
+        state = self._state(header)
+        if not state.own:
+            state.own = True
+            state.changed()
+        return []
 
     def _on_exit(self, header: wire.Header, strings: list[str]) -> list[Event]:
         held = self._held.get(header.pid)
@@ -804,20 +823,7 @@ class EbpfDecoder:
 
 
 def _with_parent(process: Process, parent: ProcessRef) -> Process:
-    return Process(
-        entity_id=process.entity_id,
-        pid=process.pid,
-        start=process.start,
-        executable=process.executable,
-        name=process.name,
-        args=process.args,
-        command_line=process.command_line,
-        working_directory=process.working_directory,
-        user=process.user,
-        real_user=process.real_user,
-        group=process.group,
-        parent=parent,
-    )
+    return msgspec.structs.replace(process, parent=parent)
 
 
 def _bounded_put(mapping: dict[int, _V], key: int, value: _V) -> None:

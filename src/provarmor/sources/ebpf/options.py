@@ -37,6 +37,9 @@ class ProgramOptions:
     ptrace_requests: tuple[int, ...] = PTRACE_REQUESTS
     mount_offset: int = 32
     """``offsetof(struct mount, mnt)``; checked in the kernel before it is used."""
+    own_cgroup: int = 0
+    """Kernel id of ProvArmor's own cgroup (:mod:`provarmor.sources.owngroup`): a process in
+    it is marked (``L``) when it forks or execs. 0: mark nothing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

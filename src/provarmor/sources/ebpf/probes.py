@@ -134,17 +134,30 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
         EMIT=emit("Z", ["$complete"]),
     )
     yield Block(needs("sched_process_exec"), (), cwd_text)
-    exec_text = fill(_EXEC, EMIT=emit("E", ["args->old_pid", *credentials], "str(args->filename)"))
+    own = _own_mark(options)
+    exec_text = fill(
+        _EXEC, EMIT=own + emit("E", ["args->old_pid", *credentials], "str(args->filename)")
+    )
     yield Block(needs("sched_process_exec"), ("@xf",), exec_text)
     for syscall in ("fork", "vfork", "clone", "clone3"):
         text = fill(
-            _FORK, PROBE=tracepoint("sys_exit_" + syscall), EMIT=emit("F", credentials, "comm")
+            _FORK,
+            PROBE=tracepoint("sys_exit_" + syscall),
+            EMIT=own + emit("F", credentials, "comm"),
         )
         yield Block(needs("sys_exit_" + syscall), (), text)
     yield from _fork_parent_blocks()
     last = "args->group_dead" if features.exit_has_group_dead else "pid == tid"
     exit_text = fill(_EXIT, LAST=last, EMIT=emit("Q", ["curtask->exit_code"]))
     yield Block(needs("sched_process_exit"), (), exit_text)
+
+
+def _own_mark(options: ProgramOptions) -> str:
+    """``L`` just before a fork or exec record when the process is in ProvArmor's cgroup
+    (first, so the decoder marks the process before it builds that event)."""
+    if not options.own_cgroup:
+        return ""
+    return f"if (cgroup == {options.own_cgroup:d}) {{ {emit('L', [])} }}\n  "
 
 
 def _fork_parent_blocks() -> Iterable[Block]:

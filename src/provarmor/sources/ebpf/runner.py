@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -41,6 +42,7 @@ from provarmor.sources.ebpf.kernel import (
 )
 from provarmor.sources.ebpf.program import generate_program
 from provarmor.sources.ebpf.settings import EbpfSettings
+from provarmor.sources.owngroup import own_group_id
 from provarmor.sources.procfs import iter_processes, read_clock, read_host_identity
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,9 @@ class EbpfSource:
             mount_tracefs=settings.mount_tracefs,
         )
         excluded = settings.excluded_pids(os.getpid())
-        text = generate_program(settings.program, detect_features(TRACEFS))
+        own = settings.program.own_cgroup or own_group_id()
+        options = replace(settings.program, own_cgroup=own)
+        text = generate_program(options, detect_features(TRACEFS))
         self._workdir = tempfile.TemporaryDirectory(prefix="provarmor-ebpf-")
         program = Path(self._workdir.name) / "sensor.bt"
         program.write_text(text)

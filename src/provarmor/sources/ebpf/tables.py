@@ -54,6 +54,9 @@ class ProcState:
     changes to init or a subreaper when the creator exits; this does not)."""
     forked_ns: int = 0
     """Record time of its fork (0: not seen)."""
+    own: bool = False
+    """In ProvArmor's own cgroup (an ``L`` record, or ``/proc`` at start); never inherited
+    here: the kernel's cgroup at the child's own fork record decides."""
     fds: dict[int, str] = field(default_factory=dict)
     peers: dict[int, Peer] = field(default_factory=dict)
     _process: Process | None = None
@@ -73,6 +76,7 @@ class ProcState:
                 user=_user(self.euid),
                 real_user=_user(self.uid),
                 group=_user(self.egid),
+                provarmor=self.own,
             )
         return self._process
 
@@ -192,6 +196,7 @@ class ProcessTable:
         state.cwd = info.cwd
         state.uid, state.euid, state.egid = info.uid, info.euid, info.egid
         state.container = info.container
+        state.own = info.own
         self.put(state)
 
     def fork(self, parent: ProcState, pid: int, start: int, comm: str, *, at: int = 0) -> ProcState:
@@ -208,6 +213,7 @@ class ProcessTable:
         if known is None or known.start != start:
             self.put(child)
             return child
+        child.own = known.own  # its own records (``L``) came first: the kernel's word
         known.forked_ns = at
         if known.creator is None:
             known.creator = child.creator

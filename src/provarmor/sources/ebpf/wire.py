@@ -46,6 +46,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "F": ("ppid", "pstart", "uid", "euid", "gid", "egid"),
     "J": ("child", "level"),
     "Q": ("code",),
+    "L": (),
     "O": ("ret", "dfd", "flags", "fmode"),
     "U": ("ret", "dfd", "flags"),
     "R": ("ret", "olddfd", "newdfd", "flags"),
@@ -80,7 +81,9 @@ What the kinds are, and which strings come first on ``s`` lines:
   its creator had already exited); ``J`` the creator's side of the same fork: ``child`` is
   the new pid as the creator sees it, ``level`` the creator's pid namespace depth (0: the
   initial namespace, where that pid is the one the other records carry);
-  ``Q`` a process (its whole thread group) exited.
+  ``Q`` a process (its whole thread group) exited; ``L`` the process runs in ProvArmor's
+  own cgroup (printed just before its ``F`` and its ``E`` when it does; recordings made before
+  this record existed simply have none).
 * ``O`` open; ``U`` unlink/rmdir; ``R`` rename (one ``s`` line: old path; string: new);
   ``K`` link/symlink (same); ``M`` chmod; ``C`` chown; ``H`` chdir (string empty: fchdir).
 * ``N`` connect (one ``s`` line: local ip; string: remote ip or unix path); ``A`` accept

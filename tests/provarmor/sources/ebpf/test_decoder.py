@@ -318,3 +318,55 @@ def test_wellformed_looking_records_with_wrong_fields_never_crash(
     counters = decoder.counters
     assert counters.lines == len(records)
     assert counters.events == sum(counters.by_action.values())
+
+
+def _printf(text: str) -> bytes:
+    return ('{"type": "printf", "data": "' + text.replace("\t", "\\t") + '\\n"}').encode()
+
+
+def test_an_own_mark_before_a_fork_and_an_exec_marks_both_events() -> None:
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    lines = [
+        _printf(f"L\t100\t11\t11\t{start}\t"),
+        _printf(f"F\t100\t11\t11\t{start}\t{parent}\t0\t0\t0\t0\tbash"),
+        _printf("s\t11\t300\tcat"),
+        _printf("s\t11\t300\t/etc/hostname"),
+        _printf(f"V\t300\t11\t11\t{start}\t2\t0\t"),
+        _printf(f"L\t400\t11\t11\t{start}\t"),
+        _printf(f"E\t400\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/usr/bin/cat"),
+        _printf("s\t11\t401\ttmp"),
+        _printf(f"Z\t401\t11\t11\t{start}\t1\t"),
+        _printf(f"O\t500\t11\t11\t{start}\t3\t-100\t0\t0\t/etc/hostname"),
+        _printf(f"F\t600\t12\t12\t{start + 10_000_000}\t{parent}\t0\t0\t0\t0\tbash"),
+    ]
+    events, counters = _decode(lines)
+    assert counters.parse_errors == 0, counters.errors
+    marks = [(e.event.action, e.process.pid, e.process.provarmor) for e in events]
+    assert marks == [
+        (Action.FORK, 11, True),
+        (Action.EXEC, 11, True),
+        (Action.OPEN, 11, True),
+        (Action.FORK, 12, False),
+    ]
+
+
+def test_an_exec_without_its_own_mark_clears_it() -> None:
+    """The kernel's cgroup at the exec decides: a jail moved the child out after its fork."""
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    lines = [
+        _printf(f"L\t100\t11\t11\t{start}\t"),
+        _printf(f"F\t100\t11\t11\t{start}\t{parent}\t0\t0\t0\t0\tpython3"),
+        _printf("s\t11\t300\tsh"),
+        _printf(f"V\t300\t11\t11\t{start}\t1\t0\t"),
+        _printf(f"E\t400\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/bin/sh"),
+        _printf("s\t11\t401\ttmp"),
+        _printf(f"Z\t401\t11\t11\t{start}\t1\t"),
+    ]
+    events, counters = _decode(lines)
+    assert counters.parse_errors == 0, counters.errors
+    assert [(e.event.action, e.process.provarmor) for e in events] == [
+        (Action.FORK, True),
+        (Action.EXEC, False),
+    ]

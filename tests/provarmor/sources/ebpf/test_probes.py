@@ -77,3 +77,10 @@ def test_the_creator_reports_its_child_processes_but_not_its_threads() -> None:
             "delete(@fk[tid]);"
         )
     assert "curtask->thread_pid->level" in text
+
+
+def test_processes_of_provarmors_cgroup_are_marked_after_fork_and_exec() -> None:
+    text = _text(process_blocks(ProgramOptions(own_cgroup=4242), FEATURES))
+    marks = text.count('if (cgroup == 4242) { printf("L\\t')
+    assert marks == 5  # exec, and the child's side of fork, vfork, clone, clone3
+    assert "cgroup ==" not in _text(process_blocks(ProgramOptions(), FEATURES))

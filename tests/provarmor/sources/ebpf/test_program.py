@@ -88,7 +88,7 @@ def _probes(text: str) -> list[str]:
 
 
 def test_every_record_kind_is_printed_by_some_probe() -> None:
-    text = generate_program(ProgramOptions(), WITH_MODULES)
+    text = generate_program(ProgramOptions(own_cgroup=1), WITH_MODULES)
     for kind in LAYOUTS:
         assert f'printf("{kind}\\t' in text, kind
     assert 'printf("s\\t%d\\t%lu\\t%s\\n"' in text

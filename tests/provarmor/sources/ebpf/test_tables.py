@@ -90,3 +90,21 @@ def test_a_fork_fills_a_state_that_other_records_created_empty() -> None:
     early.executable = "/usr/bin/cat"  # an exec seen first is newer: kept
     table.fork(parent, 8, 2, "sh", at=100)
     assert table.find(8) is early and early.executable == "/usr/bin/cat"
+
+
+def test_own_mark_comes_from_proc_or_a_record_and_is_not_inherited() -> None:
+    table = ProcessTable(HOST)
+    table.seed(ProcessInfo(pid=30, ppid=1, start=5, start_ticks=1, comm="up", own=True))
+    runner = table.get(30, start=5)
+    assert runner.process().provarmor
+    child = table.fork(runner, 31, 6, "sh")  # the jail moved the runner out for this fork
+    assert not child.process().provarmor
+
+
+def test_a_fork_whose_own_mark_came_first_keeps_it() -> None:
+    table = ProcessTable(HOST)
+    parent = table.get(40, start=1)
+    marked = table.get(41, start=2)  # its L record, printed just before its F
+    marked.own = True
+    child = table.fork(parent, 41, 2, "sh", at=5)
+    assert child.process().provarmor and table.find(41) is marked

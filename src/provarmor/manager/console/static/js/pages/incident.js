@@ -214,6 +214,18 @@ function tabs(entries) {
   return h("div", { class: "panel" }, bar, body);
 }
 
+// Why lineage context kept or lowered each signal (one line per rule, effect and reason).
+function contextNotes(incident) {
+  const lines = incident.context ?? [];
+  if (!lines.length) return h("div", { id: "context" });
+  return h(
+    "details",
+    { class: "panel context", id: "context" },
+    h("summary", {}, `Context of the signals (${lines.length})`),
+    h("ul", {}, ...lines.map((line) => h("li", {}, line))),
+  );
+}
+
 export async function incidentPage(view, { args, onLeave }) {
   const [asked, hosts] = await Promise.all([api(`/incidents/${encodeURIComponent(args[0])}`), hostNames()]);
   let incident = asked;
@@ -237,6 +249,7 @@ export async function incidentPage(view, { args, onLeave }) {
       ? [h("p", { class: "notice", id: "merged-notice" }, `Incident ${incident.merged_from} was merged into this one.`)]
       : []),
     h("p", { class: "summary", id: "summary" }, incident.summary),
+    contextNotes(incident),
     h("div", { class: "graph-area" }, box, side),
     tabBox,
   );

@@ -1,0 +1,137 @@
+"""Lineage context on real recordings made on this machine with the live eBPF agent
+(tests/data/lineage/README.md): the same acts are quiet in a package transaction, an admin's
+sudo or a virtual environment, and still raise incidents under a web server's shell or from a
+downloaded binary; ProvArmor's own processes never do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provarmor.detection.context import ContextDetector
+from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.model.alert import Alert
+from provarmor.pipeline.analysis import AnalysisResult
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
+from provarmor.sources.base import HostContext, IngestReport
+from provarmor.sources.ndjson import read_ndjson
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "lineage"
+ADMIN_WORK = DATA / "admin-work.ndjson.gz"
+ATTACKS = DATA / "attack-acts.ndjson.gz"
+
+
+@pytest.fixture(scope="module")
+def ruleset():
+    return compile_rules([bundled_rules()])
+
+
+def _analyse(path: Path, ruleset, *, context: bool = True) -> tuple[AnalysisResult, list]:
+    analysis = build_analysis(AnalysisPlan(ruleset=ruleset, context=context))
+    report = IngestReport(source=str(path))
+    result = analysis.collect(read_ndjson(path, report=report, host=HostContext(id="")))
+    assert not report.rejected
+    return result, analysis.detectors
+
+
+def _by_title(alerts: list[Alert], title: str) -> list[Alert]:
+    found = [alert for alert in alerts if alert.rule_title == title]
+    assert found, f"no {title!r} alert in the recording"
+    return found
+
+
+def test_admin_and_developer_work_raises_no_incident(ruleset) -> None:
+    result, _ = _analyse(ADMIN_WORK, ruleset)
+    assert result.incidents() == []
+
+
+def test_without_context_the_same_work_raises_the_four_false_incidents(ruleset) -> None:
+    result, _ = _analyse(ADMIN_WORK, ruleset, context=False)
+    titles = sorted(incident.title for incident in result.incidents())
+    expected = [
+        "Account added to a privileged group",
+        "Password hash file read by an unexpected program",
+        "SSH private key read by a non-SSH program",
+        "Shared library mapped from a temporary directory",
+    ]
+    assert len(titles) == len(expected)
+    assert all(title.startswith(rule) for title, rule in zip(titles, expected, strict=True))
+
+
+def test_each_act_is_lowered_by_the_context_it_came_from(ruleset) -> None:
+    result, _ = _analyse(ADMIN_WORK, ruleset)
+    alerts = result.alerts
+    for alert in _by_title(alerts, "Password hash file read by an unexpected program"):
+        assert (alert.context, alert.context_effect) == ("package", "lowered")
+        assert (alert.original_level, alert.level) == ("high", "low")
+        assert alert.context_reason.startswith("package transaction: apt-get -> ")
+    useradd = _by_title(alerts, "Local account created")
+    assert any("redis-tools.postinst -> adduser -> useradd" in a.context_reason for a in useradd)
+    for title in (
+        "SSH private key read by a non-SSH program",
+        "Account added to a privileged group",
+    ):
+        for alert in _by_title(alerts, title):
+            assert alert.context == "admin"
+            assert "(sudo run by user 1001)" in alert.context_reason
+    (library,) = _by_title(alerts, "Shared library mapped from a temporary directory")
+    assert library.context == "build"
+    assert "venv/bin/python was written by python3 -m venv" in library.context_reason
+
+
+def _incident_of(result: AnalysisResult, alert: Alert):
+    found = [i for i in result.incidents() if alert.id in i.alert_ids]
+    assert found, f"{alert.rule_title} ({alert.context}) is in no incident"
+    return found[0]
+
+
+def test_the_same_acts_under_a_web_shell_keep_their_level_and_raise_incidents(ruleset) -> None:
+    result, _ = _analyse(ATTACKS, ruleset)
+    for title, level in (
+        ("Password hash file read by an unexpected program", "high"),
+        ("SSH private key read by a non-SSH program", "high"),
+        ("Sensitive locations packed into an archive", "medium"),
+        ("Account added to a privileged group", "medium"),
+    ):
+        shell = [a for a in _by_title(result.alerts, title) if a.context == "server-child"]
+        assert shell, title
+        for alert in shell:
+            assert (alert.context_effect, alert.level, alert.original_level) == ("kept", level, "")
+            assert alert.context_reason.startswith("network-facing server's child: python3 ")
+            assert "webshell.py -> sh -c " in alert.context_reason
+            incident = _incident_of(result, alert)
+            assert any(
+                note.startswith(f"{title}: kept {level} (raising context): network-facing")
+                for note in incident.context
+            )
+            assert "Context kept " in incident.summary
+
+
+def test_a_downloaded_binary_reading_the_shadow_file_raises_an_incident(ruleset) -> None:
+    result, _ = _analyse(ATTACKS, ruleset)
+    reads = _by_title(result.alerts, "Password hash file read by an unexpected program")
+    downloaded = [a for a in reads if a.context == "downloaded"]
+    assert len(downloaded) == 2  # one run by the web shell, one from a plain root shell
+    for alert in downloaded:
+        assert alert.level == "high" and alert.context_effect == "kept"
+        assert "was written by curl after it received data from 127.0.0.1:" in alert.context_reason
+        assert _incident_of(result, alert).severity in ("high", "critical")
+
+
+def test_provarmors_own_processes_never_become_incidents(ruleset) -> None:
+    report = IngestReport(source=str(ATTACKS))
+    own = {
+        event.process.entity_id
+        for event in read_ndjson(ATTACKS, report=report, host=HostContext(id=""))
+        if event.process.provarmor
+    }
+    assert own, "the recording holds processes of ProvArmor's cgroup"
+    result, detectors = _analyse(ATTACKS, ruleset)
+    (context,) = detectors
+    assert isinstance(context, ContextDetector)
+    assert context.stats.own_dropped.total() >= 4  # shadow read, useradd, usermod, userdel
+    assert not [a for a in result.alerts if own & set(a.process_entity_ids)]
+    assert not [i for i in result.incidents() if own & {n.id for n in i.nodes}]
+    without, _ = _analyse(ATTACKS, ruleset, context=False)
+    assert [a for a in without.alerts if own & set(a.process_entity_ids)]

@@ -1,0 +1,156 @@
+"""The lineage classifier on small hand-made streams: precedence, inheritance, bounds.
+
+The recorded real acts (apt, sudo, venv, a web shell, a downloaded binary, ProvArmor's own
+cgroup) are judged end to end in tests/provarmor/detection/test_context.py."""
+
+from __future__ import annotations
+
+import msgspec
+
+from provarmor.graph.lineage import (
+    ContextKind,
+    Effect,
+    LineageClassifier,
+    LineageLimits,
+)
+from provarmor.model.actions import Action
+from provarmor.model.event import Endpoint, Event, User
+from provarmor.testing.factories import entity, make_event
+
+
+def _fork(child: int, parent: int, exe: str = "/usr/bin/bash", ts: int = 1) -> Event:
+    return make_event(Action.FORK, pid=child, ppid=parent, exe=exe, ts=ts)
+
+
+def _exec(pid: int, exe: str, *args: str, ts: int = 2, real_uid: str = "0") -> Event:
+    event = make_event(Action.EXEC, pid=pid, exe=exe, args=(exe, *args), path=exe, ts=ts)
+    process = msgspec.structs.replace(event.process, real_user=User(id=real_uid))
+    return msgspec.structs.replace(event, process=process)
+
+
+def _run(*events: Event) -> LineageClassifier:
+    classifier = LineageClassifier()
+    for event in events:
+        classifier.observe(event)
+    return classifier
+
+
+def test_package_transaction_flows_to_maintainer_scripts() -> None:
+    classifier = _run(
+        _exec(10, "/usr/bin/apt-get", "install", "-y", "redis-server"),
+        _fork(11, 10),
+        _exec(11, "/usr/bin/dpkg", "--configure"),
+        _fork(12, 11),
+        _exec(12, "/var/lib/dpkg/info/redis-server.postinst", "configure"),
+        _fork(13, 12),
+        _exec(13, "/usr/sbin/useradd", "redis"),
+    )
+    lineage = classifier.lineage_of(entity(13))
+    assert lineage.kind is ContextKind.PACKAGE
+    assert lineage.effect is Effect.LOWER
+    assert lineage.explain() == (
+        "package transaction: apt-get -> dpkg -> redis-server.postinst -> useradd "
+        "(apt-get started a package transaction)"
+    )
+
+
+def test_server_child_beats_a_package_manager_below_it() -> None:
+    classifier = _run(
+        _exec(20, "/usr/bin/python3", "web.py"),
+        make_event(Action.ACCEPT, pid=20, ip="127.0.0.1", port=40000, ts=3),
+        _fork(21, 20, ts=4),
+        _exec(21, "/bin/sh", "-c", "apt-get install x", ts=5),
+        _fork(22, 21, ts=6),
+        _exec(22, "/usr/bin/apt-get", "install", "x", ts=7),
+    )
+    lineage = classifier.lineage_of(entity(22))
+    assert lineage.kind is ContextKind.SERVER_CHILD
+    assert "accepted a connection from 127.0.0.1:40000" in lineage.explain()
+
+
+def test_sudo_by_a_real_user_is_administration_but_not_by_root() -> None:
+    classifier = _run(
+        _exec(30, "/usr/bin/sudo", "tar", "czf", "b.tgz", "/etc/ssh", real_uid="1001"),
+        _exec(31, "/usr/bin/sudo", "tar", "czf", "b.tgz", "/etc/ssh", real_uid="0"),
+    )
+    assert classifier.lineage_of(entity(30)).kind is ContextKind.ADMIN
+    assert classifier.lineage_of(entity(31)).kind is ContextKind.NONE
+
+
+def test_exec_of_a_file_a_network_client_wrote_is_downloaded() -> None:
+    classifier = _run(
+        _exec(40, "/usr/bin/curl", "-o", "/tmp/x/tool"),
+        make_event(Action.CONNECT, pid=40, ip="127.0.0.1", port=8000, ts=3),
+        make_event(Action.CREATE, pid=40, path="/tmp/x/tool", ts=4),
+        _exec(41, "/tmp/x/tool", "/etc/shadow", ts=5),
+    )
+    lineage = classifier.lineage_of(entity(41))
+    assert lineage.kind is ContextKind.DOWNLOADED
+    assert "written by curl after it received data from 127.0.0.1:8000" in lineage.reason
+
+
+def test_files_a_package_manager_fetched_are_installed_not_downloaded() -> None:
+    classifier = _run(
+        _exec(50, "/tmp/v/bin/pip", "install", "ujson"),
+        make_event(Action.CONNECT, pid=50, ip="127.0.0.1", port=443, ts=3),
+        make_event(Action.CREATE, pid=50, path="/tmp/v/lib/ujson.so", ts=4),
+        _exec(51, "/usr/bin/python3", "-c", "import ujson", ts=5),
+        make_event(Action.MMAP_EXEC, pid=51, path="/tmp/v/lib/ujson.so", ts=6),
+    )
+    lineage = classifier.lineage_of(entity(51))
+    assert lineage.kind is ContextKind.BUILD
+    assert "written by pip" in lineage.reason
+
+
+def _own(event: Event) -> Event:
+    return msgspec.structs.replace(
+        event, process=msgspec.structs.replace(event.process, provarmor=True)
+    )
+
+
+def test_own_mark_is_absolute_and_counted() -> None:
+    classifier = _run(
+        _own(_exec(60, "/usr/sbin/ip", "netns", "add", "provarmor-lab-x")),
+        _own(_fork(61, 60)),
+        _own(_exec(61, "/usr/bin/curl", ts=3)),
+    )
+    assert classifier.lineage_of(entity(61)).kind is ContextKind.OWN
+    assert classifier.stats.own_marked == 2
+
+
+def test_a_child_that_left_the_group_before_its_exec_is_ordinary() -> None:
+    """A lab jail moves its victims out of ProvArmor's group: their exec is not marked."""
+    classifier = _run(
+        _own(_fork(62, 60)),
+        _exec(62, "/usr/bin/python3", "-m", "provarmor.lab.webapp", ts=3),
+    )
+    lineage = classifier.lineage_of(entity(62))
+    assert lineage.kind is ContextKind.NONE
+    assert "left ProvArmor's cgroup" in lineage.reason
+
+
+def test_children_of_a_listening_server_are_server_children_even_without_accepts() -> None:
+    listen = make_event(Action.LISTEN, pid=70, exe="/usr/bin/python3", ts=2)
+    listen = msgspec.structs.replace(listen, source=Endpoint(ip="127.0.0.1", port=8388))
+    classifier = _run(_exec(70, "/usr/bin/python3", "app.py"), listen, _fork(71, 70, ts=3))
+    lineage = classifier.lineage_of(entity(71))
+    assert lineage.kind is ContextKind.SERVER_CHILD
+    assert lineage.reason == "python3 app.py listens on 127.0.0.1:8388"
+
+
+def test_memory_is_bounded_and_evictions_counted() -> None:
+    classifier = LineageClassifier(LineageLimits(max_processes=3, max_files=2, max_ends=1))
+    for pid in range(5):
+        classifier.observe(_exec(100 + pid, "/usr/bin/true"))
+    for number in range(4):
+        classifier.observe(make_event(Action.CREATE, pid=100 + 4, path=f"/tmp/f{number}"))
+    assert classifier.stats.processes_evicted == 2
+    assert classifier.stats.files_evicted == 2
+    assert classifier.lineage_of(entity(100)).kind is ContextKind.NONE
+    assert classifier.origin_of("/tmp/f0") is None
+    assert classifier.origin_of("/tmp/f3") is not None
+
+
+def test_debians_package_configuration_tools_are_package_transactions() -> None:
+    classifier = _run(_exec(80, "/usr/bin/debconf-set-selections", ts=2))
+    assert classifier.lineage_of(entity(80)).kind is ContextKind.PACKAGE
