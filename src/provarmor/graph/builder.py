@@ -355,16 +355,17 @@ class GraphBuilder:
     def _flow(self, src: str, dst: str, action: str, event: Event) -> None:
         seq = self._seq
         ts = event.timestamp
+        last = max(ts, event.event.end)  # an aggregated flow spans its first to last record
         key = (src, dst, action)
         opened = self._open.get(key)
         if opened is not None:
             edge, edge_seq = opened
             if self._last_in.get(src, -1) < edge_seq and self._last_out.get(dst, -1) < edge_seq:
                 edge.count += event.event.count
-                if ts >= edge.last_ts:
-                    edge.last_ts = ts
+                if last >= edge.last_ts:
+                    edge.last_ts = last
                     edge.last_event = event.event.id
-                elif ts < edge.first_ts:
+                if ts < edge.first_ts:
                     edge.first_ts = ts
                 self._open[key] = (edge, seq)
                 if edge.id not in self._new_edge_ids:
@@ -381,7 +382,7 @@ class GraphBuilder:
             dst=dst,
             action=action,
             first_ts=ts,
-            last_ts=ts,
+            last_ts=last,
             count=event.event.count,
             first_event=event.event.id,
             last_event=event.event.id,

@@ -1,9 +1,11 @@
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provarmor.graph.builder import BuilderLimits, GraphBuilder
 from provarmor.graph.records import NodeKind
 from provarmor.graph.store import MemoryGraphStore
+from provarmor.graph.trace import Direction, trace
 from provarmor.model.actions import Action
 from provarmor.testing.factories import entity, make_event
 
@@ -197,3 +199,15 @@ def test_no_connection_edge_without_a_usable_client_end():
         ]
     )
     assert {e.action for e in store.edges.values()} == {"connect"}
+
+
+def test_an_aggregated_flow_spans_its_first_to_last_byte_and_traces_back_in_time():
+    """A recv summed over a second starts at its first byte: the download it carried
+    into the file written meanwhile traces back to the server."""
+    recv = make_event(Action.RECV, pid=2, ip="127.0.0.1", port=8000, ts=10)
+    recv = msgspec.structs.replace(recv, event=msgspec.structs.replace(recv.event, count=5, end=50))
+    _, store = build([make_event(Action.CREATE, pid=2, path="/tmp/page", ts=20), recv])
+    [edge] = [e for e in store.edges.values() if e.action == "recv"]
+    assert (edge.first_ts, edge.last_ts, edge.count) == (10, 50, 5)
+    result = trace(store, "file:test-host:/tmp/page", direction=Direction.BACKWARD)
+    assert "sock:127.0.0.1:8000" in result.nodes

@@ -180,6 +180,9 @@ class EbpfDecoder:
         """Child pid -> its ``F`` record, held until its creator's ``J`` arrives."""
         self._adopters: dict[tuple[int, int], None] = {}
         """``(pid, start_boottime)`` of subreapers seen adopting a child."""
+        self._io_first: dict[tuple[int, int, int, int], int] = {}
+        self._io_last: dict[tuple[int, int, int, int], int] = {}
+        """Record times of the first and last byte of each flow in the flush being read."""
         self._last_ns = 0
         self._records = 0
         self._emitted: int | None = None
@@ -271,8 +274,15 @@ class EbpfDecoder:
             return []
         if isinstance(parsed, wire.Lost):
             return [self._gap(parsed.count)]
+        if isinstance(parsed, wire.IoTimes):
+            times = self._io_last if parsed.last else self._io_first
+            times.update(((pid, start, fd, way), ns) for pid, start, fd, way, ns in parsed.times)
+            return []
         if isinstance(parsed, wire.IoTotals):
-            return [self._io_event(*entry) for entry in parsed.totals]
+            events = [self._io_event(*entry) for entry in parsed.totals]
+            self._io_first.clear()
+            self._io_last.clear()
+            return events
         if isinstance(parsed, wire.Emitted):
             self._emitted = parsed.count
         return []
@@ -303,10 +313,13 @@ class EbpfDecoder:
         target: Target | None = None,
         state: ProcState | None = None,
         count: int = 1,
+        end: int = 0,
     ) -> Event:
+        """``end``: record time of the last record aggregated (0: none)."""
         sequence = next(self._sequence)
+        offset = self.context.monotonic_offset_ns
         return Event(
-            timestamp=header.ns + self.context.monotonic_offset_ns,
+            timestamp=header.ns + offset,
             event=EventInfo(
                 action=action,
                 id=f"{self.context.id_prefix}{sequence}",
@@ -314,6 +327,7 @@ class EbpfDecoder:
                 outcome=outcome,
                 dataset=DATASET,
                 count=count,
+                end=end + offset if end else 0,
             ),
             host=self._host,
             process=process,
@@ -713,6 +727,8 @@ class EbpfDecoder:
     def _io_event(  # noqa: PLR0913  (one aggregation map entry)
         self, pid: int, start: int, fd: int, direction: int, calls: int, total: int
     ) -> Event:
+        """One flow of a flush, stamped with its first byte and ending at its last (a
+        capture without the time maps: both at the flush)."""
         state = self.table.get(pid, self._start(start))
         peer = state.peers.get(fd)
         if peer is None:
@@ -722,7 +738,10 @@ class EbpfDecoder:
         network = Network(
             transport=peer.transport, direction="egress" if send else "ingress", bytes=total
         )
-        header = wire.Header("io", self._last_ns, pid, pid, start, (), "")
+        key = (pid, start, fd, direction)
+        first = self._io_first.get(key, self._last_ns)
+        last = max(self._io_last.get(key, first), first)
+        header = wire.Header("io", first, pid, pid, start, (), "")
         return self._event(
             Action.SEND if send else Action.RECV,
             header,
@@ -732,6 +751,7 @@ class EbpfDecoder:
             network=network,
             state=state,
             count=calls,
+            end=last,
         )
 
     # -- identity, debugging, modules, memory ---------------------------------------------

@@ -95,6 +95,12 @@ RECORDS_MAP = "@records"
 """The count of every record the program printed (printed once, at END)."""
 IO_MAPS = ("@io0", "@io1")
 """The two aggregation maps (double-buffered; see :mod:`provarmor.sources.ebpf.program`)."""
+IO_FIRST_MAPS = ("@if0", "@if1")
+"""Per socket and direction, the record time of its first byte in the period (``min``)."""
+IO_LAST_MAPS = ("@il0", "@il1")
+"""... and of its last byte (``max``). Both are printed just before their byte counts."""
+IO_GENERATIONS = tuple(zip(IO_FIRST_MAPS, IO_LAST_MAPS, IO_MAPS, strict=True))
+"""The maps of each generation, in the order they are printed."""
 
 _PRINTF_HEAD = b'{"type": "printf", "data": "'
 _PRINTF_TAIL = b'\\n"}'
@@ -156,6 +162,15 @@ class IoTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class IoTimes:
+    """The first (``last`` false) or last byte's record time of each socket flow in a
+    flush: ``(pid, start, fd, direction) -> ns``."""
+
+    last: bool
+    times: tuple[tuple[int, int, int, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Control:
     """Any other bpftrace message (``attached_probes`` ...), kept for the runner. bpftrace
     prints an empty line for an empty map; that is ``Control("blank", None)``."""
@@ -164,7 +179,7 @@ class Control:
     data: object
 
 
-Line = Header | StringPart | Lost | IoTotals | Emitted | Control
+Line = Header | StringPart | Lost | IoTotals | IoTimes | Emitted | Control
 
 
 class _Message(msgspec.Struct):
@@ -182,8 +197,14 @@ class _MapMessage(msgspec.Struct):
     data: dict[str, dict[str, _Stats]]
 
 
+class _TimesMessage(msgspec.Struct):
+    type: str
+    data: dict[str, dict[str, int]]
+
+
 _message_decoder = msgspec.json.Decoder(_Message)
 _map_decoder = msgspec.json.Decoder(_MapMessage)
+_times_decoder = msgspec.json.Decoder(_TimesMessage)
 
 
 def unescape(raw: bytes) -> str:
@@ -222,6 +243,8 @@ def parse_line(line: bytes, *, location: str = "") -> Line:
         return Lost(_lost_count(message.data, location))
     if message.type in ("stats", "map") and _is_io_map(message.data):
         return _parse_totals(line, location)
+    if message.type == "map" and _names_one_of(message.data, IO_FIRST_MAPS + IO_LAST_MAPS):
+        return _parse_times(line, location)
     if message.type == "map" and isinstance(message.data, dict) and RECORDS_MAP in message.data:
         count = message.data[RECORDS_MAP]
         if not isinstance(count, int) or count < 0:
@@ -231,9 +254,13 @@ def parse_line(line: bytes, *, location: str = "") -> Line:
 
 
 def _is_io_map(data: object) -> bool:
-    """Only our two aggregation maps are data; bpftrace prints any other map it finds
+    """Only our aggregation maps are data; bpftrace prints any other map it finds
     non-empty at exit (the program's scratch maps): those are :class:`Control`."""
-    return isinstance(data, dict) and any(name in IO_MAPS for name in data)
+    return _names_one_of(data, IO_MAPS)
+
+
+def _names_one_of(data: object, names: tuple[str, ...]) -> bool:
+    return isinstance(data, dict) and any(name in names for name in data)
 
 
 def _parse_printf(body: bytes, location: str) -> Header | StringPart:
@@ -293,9 +320,26 @@ def _parse_totals(line: bytes, location: str) -> IoTotals:
         if name not in IO_MAPS:
             raise ParseError(f"unexpected map {name!r}", location=location)
         for key, stats in entries.items():
-            fields = key.split(",")
-            if len(fields) != 4:
-                raise ParseError(f"bad aggregation key {key!r}", location=location)
-            pid, start, fd, direction = (_int(field.encode(), location) for field in fields)
+            pid, start, fd, direction = _flow_key(key, location)
             totals.append((pid, start, fd, direction, stats.count, stats.total))
     return IoTotals(tuple(totals))
+
+
+def _parse_times(line: bytes, location: str) -> IoTimes:
+    try:
+        maps = _times_decoder.decode(line).data
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ParseError(f"bad time map: {exc}", location=location) from None
+    if len(maps) != 1 or not set(maps) <= set(IO_FIRST_MAPS + IO_LAST_MAPS):
+        raise ParseError(f"unexpected maps {sorted(maps)}", location=location)
+    name, entries = next(iter(maps.items()))
+    times = tuple((*_flow_key(key, location), ns) for key, ns in entries.items())
+    return IoTimes(name in IO_LAST_MAPS, times)
+
+
+def _flow_key(key: str, location: str) -> tuple[int, int, int, int]:
+    fields = key.split(",")
+    if len(fields) != 4:
+        raise ParseError(f"bad aggregation key {key!r}", location=location)
+    pid, start, fd, direction = (_int(field.encode(), location) for field in fields)
+    return pid, start, fd, direction

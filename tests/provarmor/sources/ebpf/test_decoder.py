@@ -175,6 +175,37 @@ def test_socket_client_sends_are_aggregated(scenario: Decoded) -> None:
     assert sends[0].network is not None and sends[0].network.direction == "egress"
 
 
+def test_aggregated_flows_carry_the_time_of_their_first_and_last_byte() -> None:
+    """The flush prints when each flow's first and last byte went (``@if``/``@il``) just
+    before its byte counts: the recv is stamped with its first byte, not the flush."""
+    lines = _lines("scenario.ndjson")
+    flush = next(i for i, line in enumerate(lines) if b'"@io0"' in line)
+    curl_key = next(key for key in json.loads(lines[flush])["data"]["@io0"] if key.endswith(",1"))
+    curl_pid = int(curl_key.split(",")[0])
+    connect_ns = next(
+        int(line.split(b"\\t")[1])
+        for line in lines
+        if b'"data": "N\\t' in line
+        and int(line.split(b"\\t")[3]) == curl_pid
+        and b"127.0.0.1" in line
+    )
+    first, last = connect_ns + 40_000, connect_ns + 90_000
+    times = [
+        json.dumps({"type": "map", "data": {"@if0": {curl_key: first}}}).encode(),
+        json.dumps({"type": "map", "data": {"@il0": {curl_key: last}}}).encode(),
+    ]
+    decoded = Decoded(*_decode([*lines[:flush], *times, *lines[flush:]]))
+    assert decoded.counters.parse_errors == 0, decoded.counters.errors
+    offset = META["monotonic_offset_ns"]
+    [recv] = decoded.of(Action.RECV, curl_pid)
+    assert (recv.timestamp, recv.event.end) == (first + offset, last + offset)
+    [connect] = [e for e in decoded.of(Action.CONNECT, curl_pid) if e.destination.ip]
+    assert connect.timestamp < recv.timestamp < recv.event.end
+    # a capture from before the time maps: the flush time, as before (and the end with it)
+    [old] = Decoded(*_decode(lines)).of(Action.RECV, curl_pid)
+    assert old.event.end == old.timestamp > recv.event.end
+
+
 def test_libraries_mapped_executable_are_resolved_through_opens(scenario: Decoded) -> None:
     cat = scenario.exec_by_args("cat", "/etc/hostname")
     mapped = [e.file.path for e in scenario.of(Action.MMAP_EXEC, cat.process.pid) if e.file]
