@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.model.actions import Action
-from provarmor.model.event import Event
+from provarmor.model.event import Event, Process
 from provarmor.model.ids import file_node_id, socket_node_id
 
 PROCESS_TO_FILE = frozenset(
@@ -200,7 +200,13 @@ class GraphBuilder:
     def _process_node(self, event: Event, ts: int) -> tuple[str, bool]:
         process = event.process
         node_id = process.entity_id
-        if self._touch(node_id, ts) is not None:
+        node = self._touch(node_id, ts)
+        if node is not None:
+            parent = process.parent
+            if (not node.executable and process.executable) or (
+                not node.parent and parent is not None and parent.entity_id
+            ):
+                self._learn(node, process)
             return node_id, False
         executable = process.executable
         parent = process.parent
@@ -221,13 +227,29 @@ class GraphBuilder:
         )
         return node_id, True
 
+    def _learn(self, node: Node, process: Process) -> None:
+        """What a process's first events did not say (a sensor learns a program and parent
+        when a fork arrives late): the same node gets it, nothing replaces what it had."""
+        if not node.executable and process.executable:
+            node.executable = node.label = process.executable
+        node.command_line = node.command_line or process.command_line or " ".join(process.args)
+        if not node.user and process.user is not None:
+            node.user = process.user.id
+        if not node.parent and process.parent is not None:
+            node.parent = process.parent.entity_id
+        self._dirty_nodes[node.id] = node
+
     def _parent_node(self, event: Event, ts: int) -> None:
         parent = event.process.parent
         assert parent is not None
         self._ref_node(parent.entity_id, parent.pid, parent.executable, event, ts)
 
     def _ref_node(self, entity_id: str, pid: int, executable: str, event: Event, ts: int) -> str:
-        if self._touch(entity_id, ts) is None:
+        node = self._touch(entity_id, ts)
+        if node is not None and not node.executable and executable:
+            node.executable = node.label = executable
+            self._dirty_nodes[entity_id] = node
+        if node is None:
             self._new(
                 Node(
                     id=entity_id,

@@ -211,3 +211,25 @@ def test_an_aggregated_flow_spans_its_first_to_last_byte_and_traces_back_in_time
     assert (edge.first_ts, edge.last_ts, edge.count) == (10, 50, 5)
     result = trace(store, "file:test-host:/tmp/page", direction=Direction.BACKWARD)
     assert "sock:127.0.0.1:8000" in result.nodes
+
+
+def test_a_process_whose_program_arrives_late_keeps_one_node_that_gets_it():
+    """Events of pid 7 came before its fork (a sensor reads CPUs' buffers out of order),
+    and a child named it as parent: one node, labelled with the program once known."""
+    early = make_event(Action.OPEN, pid=7, exe="", path="/etc/passwd", ts=2)
+    child = make_event(Action.FORK, pid=8, ppid=7, ts=3)
+    child = msgspec.structs.replace(
+        child,
+        process=msgspec.structs.replace(
+            child.process, parent=msgspec.structs.replace(child.process.parent, executable="")
+        ),
+    )
+    fork = make_event(Action.FORK, pid=7, ppid=1, exe="/usr/bin/python3", ts=1)
+    builder, store = build([early, child, fork, make_event(Action.EXIT, pid=7, ts=4)])
+    processes = [node for node in store.nodes.values() if node.pid == 7]
+    assert [(node.id, node.label, node.executable) for node in processes] == [
+        (entity(7), "/usr/bin/python3", "/usr/bin/python3")
+    ]
+    assert processes[0].parent == entity(1)
+    assert store.nodes[entity(8)].parent == entity(7)
+    assert builder.node(entity(7)).label == "/usr/bin/python3"

@@ -101,6 +101,9 @@ class EbpfCounters:
     """Held-back forks released at their deadline without the creator's record."""
     fork_parent_dropped: int = 0
     """Creator records or held forks dropped from their bounded maps before a match."""
+    late_forks: int = 0
+    """Processes whose events went out before their program was known (their fork, or
+    their parent's, arrived after them); their later events carry it."""
     by_action: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     """Records read on purpose without an event, by reason."""
@@ -556,6 +559,7 @@ class EbpfDecoder:
         parent = self.table.get(ppid, self._start(pstart))
         start = self._start(header.start)
         child = self.table.fork(parent, header.pid, start, header.text, at=header.ns)
+        self.counters.late_forks = self.table.late_forks
         child.uid, child.euid, child.egid = uid, euid, egid
         process = _with_parent(child.process(), parent.ref())
         events = [self._event(Action.FORK, header, process, state=child)]

@@ -14,7 +14,7 @@ from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.model.ids import process_entity_id
 from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
-from provarmor.sources.procfs import HostIdentity, ProcClock
+from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ebpf"
 META = json.loads((DATA / "scenario.json").read_text())
@@ -307,6 +307,64 @@ def test_argv_of_a_failed_execve_arriving_late_is_not_used() -> None:
     assert [e.process.args for e in execs] == [("tool", "--new")]
     assert (counters.parse_errors, counters.incomplete) == (0, 0)
     assert counters.skipped["exec_enoent"] == 1
+
+
+def test_a_late_fork_gives_its_process_and_the_children_it_had_meanwhile_their_program() -> None:
+    """bash (seeded) forks P, P forks C; C's records and P's own arrive before P's fork
+    record (P's was read from another CPU's buffer later): P's program and parent are
+    filled in once it comes, and C, which inherited nothing from P, gets them too."""
+    context = _context()
+    tick = context.clock.ns_per_tick
+    bash, worker, child = 100, 200, 300
+    starts = {bash: 5 * tick, worker: 9 * tick, child: 12 * tick}
+    decoder = EbpfDecoder(context)
+    decoder.seed(
+        [
+            ProcessInfo(
+                pid=bash,
+                ppid=1,
+                start=context.clock.start_from_ticks(5),
+                start_ticks=5,
+                comm="bash",
+                executable="/usr/bin/bash",
+                args=("bash", "-c", "job"),
+                cwd="/srv",
+            )
+        ]
+    )
+
+    def fork(ns: int, pid: int, parent: int) -> bytes:
+        return _record("F", ns, pid, pid, starts[pid], parent, starts[parent], 0, 0, 0, 0, "bash")
+
+    def opened(ns: int, pid: int, path: str) -> bytes:
+        return _record("O", ns, pid, pid, starts[pid], 3, 4294967196, 0, 0, path)
+
+    lines = [
+        fork(120, child, worker),
+        opened(130, child, "/etc/hosts"),
+        opened(140, worker, "/etc/passwd"),
+        fork(100, worker, bash),  # the fork of the worker, read last
+        opened(150, worker, "/etc/group"),
+        _record("Q", 160, child, child, starts[child], 0, ""),
+    ]
+    events = [event for number, line in enumerate(lines, 1) for event in decoder.feed(line, number)]
+    assert decoder.counters.parse_errors == 0, decoder.counters.errors
+    by_kind = {(e.event.action, e.process.pid, e.file.path if e.file else ""): e for e in events}
+    early = by_kind[(Action.OPEN, worker, "/etc/passwd")]
+    assert early.process.executable == ""  # what was known when it went out
+    worker_fork = by_kind[(Action.FORK, worker, "")]
+    assert worker_fork.process.executable == "/usr/bin/bash"
+    assert worker_fork.process.parent is not None and worker_fork.process.parent.pid == bash
+    assert worker_fork.process.entity_id == early.process.entity_id  # the same process
+    later = by_kind[(Action.OPEN, worker, "/etc/group")]
+    assert (later.process.executable, later.process.args) == (
+        "/usr/bin/bash",
+        ("bash", "-c", "job"),
+    )
+    child_exit = by_kind[(Action.EXIT, child, "")]
+    assert child_exit.process.executable == "/usr/bin/bash"
+    assert child_exit.process.working_directory == "/srv"
+    assert decoder.counters.late_forks == 2
 
 
 def test_exec_whose_argv_never_comes_is_released_at_the_deadline() -> None:

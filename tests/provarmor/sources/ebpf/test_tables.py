@@ -90,3 +90,24 @@ def test_a_fork_fills_a_state_that_other_records_created_empty() -> None:
     early.executable = "/usr/bin/cat"  # an exec seen first is newer: kept
     table.fork(parent, 8, 2, "sh", at=100)
     assert table.find(8) is early and early.executable == "/usr/bin/cat"
+
+
+def test_a_late_fork_fills_the_process_and_the_children_it_had_meanwhile() -> None:
+    table = ProcessTable(HOST)
+    parent = table.get(10, start=1)
+    parent.executable, parent.args, parent.cwd = "/usr/bin/make", ("make", "-j2"), "/src"
+    worker = table.get(20, start=2)  # records came before its fork: nothing known
+    worker.cwd = "/src/lib"
+    child = table.fork(worker, 30, 3, "cc")  # forked by the worker meanwhile
+    grandchild = table.fork(table.get(30, start=3), 40, 4, "as")
+    assert (child.executable, grandchild.executable) == ("", "")
+    table.fork(parent, 20, 2, "make")  # the worker's fork arrives at last
+    assert (worker.executable, worker.args, worker.cwd) == (
+        "/usr/bin/make",
+        ("make", "-j2"),
+        "/src/lib",
+    )
+    assert worker.creator is not None and worker.creator.entity_id == parent.entity_id
+    assert table.get(30, start=3).executable == "/usr/bin/make"
+    assert table.get(40, start=4).executable == "/usr/bin/make"
+    assert table.late_forks == 3
