@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.model.actions import Action
-from provarmor.model.event import Event, Process
+from provarmor.model.event import Event
 from provarmor.model.ids import file_node_id, socket_node_id
 
 PROCESS_TO_FILE = frozenset(
@@ -66,6 +66,9 @@ class BuilderCounters:
     """Events whose action needs an object (file, peer) the event did not carry."""
     gaps: int = 0
     edges_marked_incomplete: int = 0
+    programless_forgotten: int = 0
+    """Parents whose children made without a program were forgotten (bounded memory):
+    a late fork of theirs no longer labels those children."""
 
 
 @dataclass(slots=True)
@@ -108,6 +111,9 @@ class GraphBuilder:
         self._last_in: dict[str, int] = {}
         self._last_out: dict[str, int] = {}
         self._open: dict[tuple[str, str, str], tuple[Edge, int]] = {}
+        self._programless: dict[str, list[str]] = {}
+        """Parent id -> its children whose nodes were made without a program: they run the
+        parent's, which a late fork of the parent tells (see :meth:`_learn`)."""
         self._delta = GraphDelta()
         self._dirty_nodes: dict[str, Node] = {}
         self._touched: dict[str, Node] = {}
@@ -206,10 +212,12 @@ class GraphBuilder:
             if (not node.executable and process.executable) or (
                 not node.parent and parent is not None and parent.entity_id
             ):
-                self._learn(node, process)
+                self._learn(node, event)
             return node_id, False
         executable = process.executable
         parent = process.parent
+        if not executable and parent is not None and parent.entity_id:
+            self._remember_programless(parent.entity_id, node_id)
         self._new(
             Node(
                 id=node_id,
@@ -227,17 +235,39 @@ class GraphBuilder:
         )
         return node_id, True
 
-    def _learn(self, node: Node, process: Process) -> None:
+    def _learn(self, node: Node, event: Event) -> None:
         """What a process's first events did not say (a sensor learns a program and parent
-        when a fork arrives late): the same node gets it, nothing replaces what it had."""
+        when a fork arrives late): the same node gets it, nothing replaces what it had.
+        A fork's program is also the program of the children it had meanwhile."""
+        process = event.process
         if not node.executable and process.executable:
             node.executable = node.label = process.executable
+            if event.event.action is Action.FORK:
+                self._fill_programless(node)
         node.command_line = node.command_line or process.command_line or " ".join(process.args)
         if not node.user and process.user is not None:
             node.user = process.user.id
         if not node.parent and process.parent is not None:
             node.parent = process.parent.entity_id
         self._dirty_nodes[node.id] = node
+
+    def _remember_programless(self, parent_id: str, child_id: str) -> None:
+        self._programless.setdefault(parent_id, []).append(child_id)
+        if len(self._programless) > self.limits.max_nodes:
+            del self._programless[next(iter(self._programless))]
+            self.counters.programless_forgotten += 1
+
+    def _fill_programless(self, parent: Node) -> None:
+        waiting = [parent]
+        while waiting:
+            current = waiting.pop()
+            for child_id in self._programless.pop(current.id, []):
+                child = self._nodes.get(child_id)
+                if child is not None and not child.executable:
+                    child.executable = child.label = current.executable
+                    child.command_line = child.command_line or current.command_line
+                    self._dirty_nodes[child_id] = child
+                    waiting.append(child)
 
     def _parent_node(self, event: Event, ts: int) -> None:
         parent = event.process.parent
@@ -484,6 +514,7 @@ class GraphBuilder:
                 del self._node_seq[node_id]
                 self._last_in.pop(node_id, None)
                 self._last_out.pop(node_id, None)
+                self._programless.pop(node_id, None)
                 self.counters.nodes_evicted += 1
             stale = [
                 key for key in self._open if key[0] not in self._nodes or key[1] not in self._nodes

@@ -215,9 +215,10 @@ def test_an_aggregated_flow_spans_its_first_to_last_byte_and_traces_back_in_time
 
 def test_a_process_whose_program_arrives_late_keeps_one_node_that_gets_it():
     """Events of pid 7 came before its fork (a sensor reads CPUs' buffers out of order),
-    and a child named it as parent: one node, labelled with the program once known."""
+    and a child it forked meanwhile named it as parent: one node, labelled with the
+    program once known, and the child, which runs that program too, gets it as well."""
     early = make_event(Action.OPEN, pid=7, exe="", path="/etc/passwd", ts=2)
-    child = make_event(Action.FORK, pid=8, ppid=7, ts=3)
+    child = make_event(Action.FORK, pid=8, ppid=7, exe="", ts=3)
     child = msgspec.structs.replace(
         child,
         process=msgspec.structs.replace(
@@ -232,4 +233,5 @@ def test_a_process_whose_program_arrives_late_keeps_one_node_that_gets_it():
     ]
     assert processes[0].parent == entity(1)
     assert store.nodes[entity(8)].parent == entity(7)
+    assert store.nodes[entity(8)].label == "/usr/bin/python3"
     assert builder.node(entity(7)).label == "/usr/bin/python3"
