@@ -146,9 +146,9 @@ class EbpfSource:
             start_new_session=True,
         )
         assert self._process.stdout is not None and self._process.stderr is not None
-        self._spawn(self._read_stdout, self._process.stdout)
-        self._spawn(self._decode_output, None)
-        self._spawn(self._read_stderr, self._process.stderr)
+        self._spawn("ebpf-reader", self._read_stdout, self._process.stdout)
+        self._spawn("ebpf-decoder", self._decode_output)
+        self._spawn("ebpf-stderr", self._read_stderr, self._process.stderr)
         self._wait_ready()
 
     def events(self) -> Iterator[Event]:
@@ -232,9 +232,8 @@ class EbpfSource:
             env["BPFTRACE_PERF_RB_PAGES"] = str(settings.perf_rb_pages)
         return env
 
-    def _spawn(self, target: Callable[..., None], stream: IO[bytes] | None) -> None:
-        arguments = () if stream is None else (stream,)
-        thread = threading.Thread(target=target, args=arguments, daemon=True, name="ebpf-reader")
+    def _spawn(self, name: str, target: Callable[..., None], *arguments: object) -> None:
+        thread = threading.Thread(target=target, args=arguments, daemon=True, name=name)
         thread.start()
         self._threads.append(thread)
 
