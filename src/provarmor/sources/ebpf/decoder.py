@@ -183,9 +183,11 @@ class EbpfDecoder:
         """Child pid -> its ``F`` record, held until its creator's ``J`` arrives."""
         self._adopters: dict[tuple[int, int], None] = {}
         """``(pid, start_boottime)`` of subreapers seen adopting a child."""
-        self._io_first: dict[tuple[int, int, int, int], int] = {}
-        self._io_last: dict[tuple[int, int, int, int], int] = {}
-        """Record times of the first and last byte of each flow in the flush being read."""
+        self._io_first: dict[tuple[int, int, int, int, int], int] = {}
+        self._io_last: dict[tuple[int, int, int, int, int], int] = {}
+        """``(generation, pid, start, fd, direction)`` -> record time of the flow's first
+        (last) byte, until that generation's byte counts arrive (bpftrace prints every
+        map at exit, by name: both generations' times can come before their counts)."""
         self._last_ns = 0
         self._records = 0
         self._emitted: int | None = None
@@ -279,13 +281,10 @@ class EbpfDecoder:
             return [self._gap(parsed.count)]
         if isinstance(parsed, wire.IoTimes):
             times = self._io_last if parsed.last else self._io_first
-            times.update(((pid, start, fd, way), ns) for pid, start, fd, way, ns in parsed.times)
+            times.update(((parsed.generation, *entry[:4]), entry[4]) for entry in parsed.times)
             return []
         if isinstance(parsed, wire.IoTotals):
-            events = [self._io_event(*entry) for entry in parsed.totals]
-            self._io_first.clear()
-            self._io_last.clear()
-            return events
+            return self._io_events(parsed)
         if isinstance(parsed, wire.Emitted):
             self._emitted = parsed.count
         return []
@@ -728,8 +727,17 @@ class EbpfDecoder:
         state.peers[fd] = _peer(family, proto, local_ip, lport, header.text, rport)
         return []
 
+    def _io_events(self, flush: wire.IoTotals) -> list[Event]:
+        """The flows of one generation's flush; their times are used up."""
+        generation = flush.generation
+        events = [self._io_event(generation, *entry) for entry in flush.totals]
+        for times in (self._io_first, self._io_last):
+            for key in [key for key in times if key[0] == generation]:
+                del times[key]
+        return events
+
     def _io_event(  # noqa: PLR0913  (one aggregation map entry)
-        self, pid: int, start: int, fd: int, direction: int, calls: int, total: int
+        self, generation: int, pid: int, start: int, fd: int, direction: int, calls: int, total: int
     ) -> Event:
         """One flow of a flush, stamped with its first byte and ending at its last (a
         capture without the time maps: both at the flush)."""
@@ -742,7 +750,7 @@ class EbpfDecoder:
         network = Network(
             transport=peer.transport, direction="egress" if send else "ingress", bytes=total
         )
-        key = (pid, start, fd, direction)
+        key = (generation, pid, start, fd, direction)
         first = self._io_first.get(key, self._last_ns)
         last = max(self._io_last.get(key, first), first)
         header = wire.Header("io", first, pid, pid, start, (), "")

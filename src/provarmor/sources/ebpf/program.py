@@ -26,7 +26,7 @@ the wire format of :mod:`provarmor.sources.ebpf.wire`. Design points:
   rounded down, so the decoder rounds the ns down to ticks too and both sides compute the
   same start time (see :func:`provarmor.sources.procfs.ProcClock.start_from_boottime_ns`).
 * Socket traffic is summed in the kernel per ``(pid, start, fd, direction)`` with
-  ``stats()``, with the record time of its first and last byte (``min``/``max``), and
+  ``stats()``, with the record time of its first and last byte beside it, and
   printed once per flush period. Two generations of maps take turns (``@gen``): the one
   printed has been idle for a whole period, so no update is lost between print and clear.
 * Every record printed is counted in ``@records``, printed at ``END``: the decoder compares it

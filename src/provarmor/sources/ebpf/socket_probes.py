@@ -1,8 +1,8 @@
 """The socket probes of the bpftrace program: connect/bind (the ``struct sockaddr`` decoded in
 the kernel), accept/listen (both ends read from the socket), and read/write/send/recv on
 IPv4/IPv6 sockets summed per ``(pid, start, fd, direction)`` in two alternating generations
-of maps: calls and bytes (``stats``), and the record time of the first and the last byte
-(``min``/``max``), so an aggregated flow keeps when it happened, not when it was flushed."""
+of maps: calls and bytes (``stats``), and the record time of the first and the last byte,
+so an aggregated flow keeps when it happened, not when it was flushed."""
 
 from __future__ import annotations
 
@@ -214,12 +214,14 @@ _IO_EXIT = """  if (args->ret > 0) {
 
 
 def _io_updates(generation: int, direction: int) -> str:
+    """Bytes and calls, the first byte's time (set once: bpftrace 0.17 prints a ``min`` map
+    of ``nsecs`` values as empty) and the last byte's (``max``)."""
     first, last, totals = IO_GENERATIONS[generation]
     key = f"[pid, %START%, $fd, {direction}]"
     return "\n".join(
         [
             f"      {totals}{key} = stats(args->ret);",
-            f"      {first}{key} = min($t);",
+            f"      if ({first}{key} == 0) {{ {first}{key} = $t; }}",
             f"      {last}{key} = max($t);",
         ]
     )

@@ -96,7 +96,7 @@ RECORDS_MAP = "@records"
 IO_MAPS = ("@io0", "@io1")
 """The two aggregation maps (double-buffered; see :mod:`provarmor.sources.ebpf.program`)."""
 IO_FIRST_MAPS = ("@if0", "@if1")
-"""Per socket and direction, the record time of its first byte in the period (``min``)."""
+"""Per socket and direction, the record time of its first byte in the period."""
 IO_LAST_MAPS = ("@il0", "@il1")
 """... and of its last byte (``max``). Both are printed just before their byte counts."""
 IO_GENERATIONS = tuple(zip(IO_FIRST_MAPS, IO_LAST_MAPS, IO_MAPS, strict=True))
@@ -156,16 +156,19 @@ class Emitted:
 
 @dataclass(frozen=True, slots=True)
 class IoTotals:
-    """A flush of socket byte counts: ``(pid, start, fd, direction) -> (calls, bytes)``."""
+    """A flush of socket byte counts: ``(pid, start, fd, direction) -> (calls, bytes)``,
+    from the maps of ``generation`` (0 or 1)."""
 
     totals: tuple[tuple[int, int, int, int, int, int], ...]
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class IoTimes:
     """The first (``last`` false) or last byte's record time of each socket flow in a
-    flush: ``(pid, start, fd, direction) -> ns``."""
+    flush of ``generation``: ``(pid, start, fd, direction) -> ns``."""
 
+    generation: int
     last: bool
     times: tuple[tuple[int, int, int, int, int], ...]
 
@@ -315,14 +318,13 @@ def _parse_totals(line: bytes, location: str) -> IoTotals:
         maps = _map_decoder.decode(line).data
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ParseError(f"bad aggregation map: {exc}", location=location) from None
-    totals: list[tuple[int, int, int, int, int, int]] = []
-    for name, entries in maps.items():
-        if name not in IO_MAPS:
-            raise ParseError(f"unexpected map {name!r}", location=location)
-        for key, stats in entries.items():
-            pid, start, fd, direction = _flow_key(key, location)
-            totals.append((pid, start, fd, direction, stats.count, stats.total))
-    return IoTotals(tuple(totals))
+    if len(maps) != 1 or not set(maps) <= set(IO_MAPS):
+        raise ParseError(f"unexpected maps {sorted(maps)}", location=location)
+    name, entries = next(iter(maps.items()))
+    totals = tuple(
+        (*_flow_key(key, location), stats.count, stats.total) for key, stats in entries.items()
+    )
+    return IoTotals(totals, IO_MAPS.index(name))
 
 
 def _parse_times(line: bytes, location: str) -> IoTimes:
@@ -334,7 +336,9 @@ def _parse_times(line: bytes, location: str) -> IoTimes:
         raise ParseError(f"unexpected maps {sorted(maps)}", location=location)
     name, entries = next(iter(maps.items()))
     times = tuple((*_flow_key(key, location), ns) for key, ns in entries.items())
-    return IoTimes(name in IO_LAST_MAPS, times)
+    last = name in IO_LAST_MAPS
+    generation = (IO_LAST_MAPS if last else IO_FIRST_MAPS).index(name)
+    return IoTimes(generation, last, times)
 
 
 def _flow_key(key: str, location: str) -> tuple[int, int, int, int]:

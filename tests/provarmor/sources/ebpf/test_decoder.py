@@ -204,6 +204,21 @@ def test_aggregated_flows_carry_the_time_of_their_first_and_last_byte() -> None:
     # a capture from before the time maps: the flush time, as before (and the end with it)
     [old] = Decoded(*_decode(lines)).of(Action.RECV, curl_pid)
     assert old.event.end == old.timestamp > recv.event.end
+    # at exit bpftrace prints every map by name: both generations' times, then the counts
+    stats = json.loads(lines[flush])["data"]["@io0"][curl_key]
+    exit_print = [
+        json.dumps({"type": "map", "data": {name: {curl_key: ns}}}).encode()
+        for name, ns in (("@if0", first), ("@if1", last + 5), ("@il0", last), ("@il1", last + 9))
+    ]
+    exit_print += [
+        json.dumps({"type": "stats", "data": {name: {curl_key: stats}}}).encode()
+        for name in ("@io0", "@io1")
+    ]
+    decoded = Decoded(*_decode([*lines[:flush], *exit_print, *lines[flush + 1 :]]))
+    spans = [
+        (e.timestamp - offset, e.event.end - offset) for e in decoded.of(Action.RECV, curl_pid)
+    ]
+    assert spans == [(first, last), (last + 5, last + 9)]
 
 
 def test_libraries_mapped_executable_are_resolved_through_opens(scenario: Decoded) -> None:
