@@ -210,6 +210,9 @@ class ProcessTable:
         child.forked_ns = at
         known = self.by_pid.get(pid)
         if known is None or known.start != start:
+            retired = self.retired.get((pid, start))  # it exited before its fork came
+            known = retired[1] if retired is not None else None
+        if known is None:
             self.put(child)
             return child
         known.forked_ns = at
@@ -227,7 +230,8 @@ class ProcessTable:
         waiting = [parent]
         while waiting:
             current = waiting.pop()
-            for state in list(self.by_pid.values()):
+            exited = [state for _until, state in self.retired.values()]
+            for state in [*self.by_pid.values(), *exited]:
                 creator = state.creator
                 if creator is None or creator.entity_id != current.entity_id:
                     continue

@@ -111,3 +111,17 @@ def test_a_late_fork_fills_the_process_and_the_children_it_had_meanwhile() -> No
     assert table.get(30, start=3).executable == "/usr/bin/make"
     assert table.get(40, start=4).executable == "/usr/bin/make"
     assert table.late_forks == 3
+
+
+def test_a_fork_arriving_after_the_exit_fills_the_exited_process() -> None:
+    table = ProcessTable(HOST)
+    parent = table.get(10, start=1)
+    parent.executable = "/usr/bin/make"
+    worker = table.get(20, start=2)
+    child = table.fork(worker, 30, 3, "cc")
+    table.retire(child, until=100)
+    table.retire(worker, until=100)
+    table.fork(parent, 20, 2, "make")
+    assert (worker.executable, child.executable) == ("/usr/bin/make", "/usr/bin/make")
+    assert table.find(20) is None  # it exited: not alive again
+    assert table.late_forks == 2
