@@ -204,7 +204,7 @@ class ProcessTable:
         another CPU, can arrive before its fork, and is newer. A state that other records
         created empty (no program known yet: its fork arrived late) is filled in instead,
         and so are the children it had meanwhile, which inherited nothing from it
-        (:meth:`late_forks` counts these). ``at`` is the record time of the fork."""
+        (:attr:`late_forks` counts these). ``at`` is the record time of the fork."""
         child = self.new_state(pid, start)
         _inherit(child, parent, comm)
         child.forked_ns = at
