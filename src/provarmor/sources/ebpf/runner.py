@@ -61,6 +61,11 @@ _JOIN_TIMEOUT_S = 10.0
 _READ_BYTES = 1 << 20
 PIPE_BYTES = 1 << 22
 """Capacity asked for bpftrace's stdout pipe."""
+_SMALL_READ = 1 << 16
+_GATHER_S = 0.01
+"""After a small read, the reader waits this long: at low rates bpftrace writes one line
+at a time, and waking two threads per line costs more than decoding it (the pipe holds
+far more than arrives meanwhile)."""
 
 
 class EbpfSource:
@@ -263,6 +268,8 @@ class EbpfSource:
                         self._raw_bytes += len(chunk)
                         self.backlog_peak_bytes = max(self.backlog_peak_bytes, self._raw_bytes)
                         self._raw_cond.notify_all()
+                    if len(chunk) < _SMALL_READ:
+                        time.sleep(_GATHER_S)  # let lines gather: one wake-up for many
         finally:
             with self._raw_cond:
                 self._raw.append(None)
