@@ -87,6 +87,10 @@ class EbpfSensor:
             "fork_parent_late": counters.fork_parent_late,
             "fork_parent_unconfirmed": counters.fork_parent_unconfirmed,
             "fork_parent_dropped": counters.fork_parent_dropped,
+            "late_forks": counters.late_forks,
+            # bpftrace output waiting to be decoded: now, and the most during this run
+            "backlog_bytes": self._source.backlog_bytes,
+            "backlog_peak_bytes": self._source.backlog_peak_bytes,
         }
 
 

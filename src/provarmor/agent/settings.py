@@ -51,5 +51,8 @@ class AgentSettings:
         8192, "Kernel audit backlog limit set while the audit sensor runs."
     )
     ebpf_perf_rb_pages: int = setting(
-        256, "Per-CPU ring buffer pages for bpftrace output.", maturity=Maturity.INCUBATING
+        2048,
+        "Per-CPU ring buffer pages for bpftrace output (4 KiB each: 8 MiB per CPU). bpftrace "
+        "drains them with one thread; a package install's bursts overflow 256 pages.",
+        maturity=Maturity.INCUBATING,
     )

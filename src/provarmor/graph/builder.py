@@ -66,6 +66,9 @@ class BuilderCounters:
     """Events whose action needs an object (file, peer) the event did not carry."""
     gaps: int = 0
     edges_marked_incomplete: int = 0
+    programless_forgotten: int = 0
+    """Parents whose children made without a program were forgotten (bounded memory):
+    a late fork of theirs no longer labels those children."""
 
 
 @dataclass(slots=True)
@@ -108,6 +111,9 @@ class GraphBuilder:
         self._last_in: dict[str, int] = {}
         self._last_out: dict[str, int] = {}
         self._open: dict[tuple[str, str, str], tuple[Edge, int]] = {}
+        self._programless: dict[str, list[str]] = {}
+        """Parent id -> its children whose nodes were made without a program: they run the
+        parent's, which a late fork of the parent tells (see :meth:`_learn`)."""
         self._delta = GraphDelta()
         self._dirty_nodes: dict[str, Node] = {}
         self._touched: dict[str, Node] = {}
@@ -200,10 +206,18 @@ class GraphBuilder:
     def _process_node(self, event: Event, ts: int) -> tuple[str, bool]:
         process = event.process
         node_id = process.entity_id
-        if self._touch(node_id, ts) is not None:
+        node = self._touch(node_id, ts)
+        if node is not None:
+            parent = process.parent
+            if (not node.executable and process.executable) or (
+                not node.parent and parent is not None and parent.entity_id
+            ):
+                self._learn(node, event)
             return node_id, False
         executable = process.executable
         parent = process.parent
+        if not executable and parent is not None and parent.entity_id:
+            self._remember_programless(parent.entity_id, node_id)
         self._new(
             Node(
                 id=node_id,
@@ -221,13 +235,51 @@ class GraphBuilder:
         )
         return node_id, True
 
+    def _learn(self, node: Node, event: Event) -> None:
+        """What a process's first events did not say (a sensor learns a program and parent
+        when a fork arrives late): the same node gets it, nothing replaces what it had.
+        A fork's program is also the program of the children it had meanwhile."""
+        process = event.process
+        if not node.executable and process.executable:
+            node.executable = node.label = process.executable
+            if event.event.action is Action.FORK:
+                self._fill_programless(node)
+        node.command_line = node.command_line or process.command_line or " ".join(process.args)
+        if not node.user and process.user is not None:
+            node.user = process.user.id
+        if not node.parent and process.parent is not None:
+            node.parent = process.parent.entity_id
+        self._dirty_nodes[node.id] = node
+
+    def _remember_programless(self, parent_id: str, child_id: str) -> None:
+        self._programless.setdefault(parent_id, []).append(child_id)
+        if len(self._programless) > self.limits.max_nodes:
+            del self._programless[next(iter(self._programless))]
+            self.counters.programless_forgotten += 1
+
+    def _fill_programless(self, parent: Node) -> None:
+        waiting = [parent]
+        while waiting:
+            current = waiting.pop()
+            for child_id in self._programless.pop(current.id, []):
+                child = self._nodes.get(child_id)
+                if child is not None and not child.executable:
+                    child.executable = child.label = current.executable
+                    child.command_line = child.command_line or current.command_line
+                    self._dirty_nodes[child_id] = child
+                    waiting.append(child)
+
     def _parent_node(self, event: Event, ts: int) -> None:
         parent = event.process.parent
         assert parent is not None
         self._ref_node(parent.entity_id, parent.pid, parent.executable, event, ts)
 
     def _ref_node(self, entity_id: str, pid: int, executable: str, event: Event, ts: int) -> str:
-        if self._touch(entity_id, ts) is None:
+        node = self._touch(entity_id, ts)
+        if node is not None and not node.executable and executable:
+            node.executable = node.label = executable
+            self._dirty_nodes[entity_id] = node
+        if node is None:
             self._new(
                 Node(
                     id=entity_id,
@@ -355,16 +407,17 @@ class GraphBuilder:
     def _flow(self, src: str, dst: str, action: str, event: Event) -> None:
         seq = self._seq
         ts = event.timestamp
+        last = max(ts, event.event.end)  # an aggregated flow spans its first to last record
         key = (src, dst, action)
         opened = self._open.get(key)
         if opened is not None:
             edge, edge_seq = opened
             if self._last_in.get(src, -1) < edge_seq and self._last_out.get(dst, -1) < edge_seq:
                 edge.count += event.event.count
-                if ts >= edge.last_ts:
-                    edge.last_ts = ts
+                if last >= edge.last_ts:
+                    edge.last_ts = last
                     edge.last_event = event.event.id
-                elif ts < edge.first_ts:
+                if ts < edge.first_ts:
                     edge.first_ts = ts
                 self._open[key] = (edge, seq)
                 if edge.id not in self._new_edge_ids:
@@ -381,7 +434,7 @@ class GraphBuilder:
             dst=dst,
             action=action,
             first_ts=ts,
-            last_ts=ts,
+            last_ts=last,
             count=event.event.count,
             first_event=event.event.id,
             last_event=event.event.id,
@@ -461,6 +514,7 @@ class GraphBuilder:
                 del self._node_seq[node_id]
                 self._last_in.pop(node_id, None)
                 self._last_out.pop(node_id, None)
+                self._programless.pop(node_id, None)
                 self.counters.nodes_evicted += 1
             stale = [
                 key for key in self._open if key[0] not in self._nodes or key[1] not in self._nodes

@@ -125,6 +125,9 @@ class EventInfo(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False)
     """Where it came from: ``auditd``, ``ebpf``, ``cdm``, ``sysdig`` ..."""
     count: int = 1
     """How many raw records were aggregated into this one (send/recv per socket)."""
+    end: int = 0
+    """For an aggregated event: when its last record happened (ns since the epoch; the
+    event's ``@timestamp`` is when its first did). 0: the event is one moment."""
 
 
 class LogRef(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):

@@ -1,9 +1,11 @@
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provarmor.graph.builder import BuilderLimits, GraphBuilder
 from provarmor.graph.records import NodeKind
 from provarmor.graph.store import MemoryGraphStore
+from provarmor.graph.trace import Direction, trace
 from provarmor.model.actions import Action
 from provarmor.testing.factories import entity, make_event
 
@@ -197,3 +199,39 @@ def test_no_connection_edge_without_a_usable_client_end():
         ]
     )
     assert {e.action for e in store.edges.values()} == {"connect"}
+
+
+def test_an_aggregated_flow_spans_its_first_to_last_byte_and_traces_back_in_time():
+    """A recv summed over a second starts at its first byte: the download it carried
+    into the file written meanwhile traces back to the server."""
+    recv = make_event(Action.RECV, pid=2, ip="127.0.0.1", port=8000, ts=10)
+    recv = msgspec.structs.replace(recv, event=msgspec.structs.replace(recv.event, count=5, end=50))
+    _, store = build([make_event(Action.CREATE, pid=2, path="/tmp/page", ts=20), recv])
+    [edge] = [e for e in store.edges.values() if e.action == "recv"]
+    assert (edge.first_ts, edge.last_ts, edge.count) == (10, 50, 5)
+    result = trace(store, "file:test-host:/tmp/page", direction=Direction.BACKWARD)
+    assert "sock:127.0.0.1:8000" in result.nodes
+
+
+def test_a_process_whose_program_arrives_late_keeps_one_node_that_gets_it():
+    """Events of pid 7 came before its fork (a sensor reads CPUs' buffers out of order),
+    and a child it forked meanwhile named it as parent: one node, labelled with the
+    program once known, and the child, which runs that program too, gets it as well."""
+    early = make_event(Action.OPEN, pid=7, exe="", path="/etc/passwd", ts=2)
+    child = make_event(Action.FORK, pid=8, ppid=7, exe="", ts=3)
+    child = msgspec.structs.replace(
+        child,
+        process=msgspec.structs.replace(
+            child.process, parent=msgspec.structs.replace(child.process.parent, executable="")
+        ),
+    )
+    fork = make_event(Action.FORK, pid=7, ppid=1, exe="/usr/bin/python3", ts=1)
+    builder, store = build([early, child, fork, make_event(Action.EXIT, pid=7, ts=4)])
+    processes = [node for node in store.nodes.values() if node.pid == 7]
+    assert [(node.id, node.label, node.executable) for node in processes] == [
+        (entity(7), "/usr/bin/python3", "/usr/bin/python3")
+    ]
+    assert processes[0].parent == entity(1)
+    assert store.nodes[entity(8)].parent == entity(7)
+    assert store.nodes[entity(8)].label == "/usr/bin/python3"
+    assert builder.node(entity(7)).label == "/usr/bin/python3"

@@ -103,6 +103,9 @@ class EbpfCounters:
     """Held-back forks released at their deadline without the creator's record."""
     fork_parent_dropped: int = 0
     """Creator records or held forks dropped from their bounded maps before a match."""
+    late_forks: int = 0
+    """Processes whose events went out before their program was known (their fork, or
+    their parent's, arrived after them); their later events carry it."""
     by_action: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     """Records read on purpose without an event, by reason."""
@@ -184,6 +187,11 @@ class EbpfDecoder:
         self._last_own: tuple[int, int] = (0, 0)
         """``(tid, ns)`` of the last ``L`` record: the fork or exec record it marks follows."""
         """``(pid, start_boottime)`` of subreapers seen adopting a child."""
+        self._io_first: dict[tuple[int, int, int, int, int], int] = {}
+        self._io_last: dict[tuple[int, int, int, int, int], int] = {}
+        """``(generation, pid, start, fd, direction)`` -> record time of the flow's first
+        (last) byte, until that generation's byte counts arrive (bpftrace prints every
+        map at exit, by name: both generations' times can come before their counts)."""
         self._last_ns = 0
         self._records = 0
         self._emitted: int | None = None
@@ -276,8 +284,12 @@ class EbpfDecoder:
             return []
         if isinstance(parsed, wire.Lost):
             return [self._gap(parsed.count)]
+        if isinstance(parsed, wire.IoTimes):
+            times = self._io_last if parsed.last else self._io_first
+            times.update(((parsed.generation, *entry[:4]), entry[4]) for entry in parsed.times)
+            return []
         if isinstance(parsed, wire.IoTotals):
-            return [self._io_event(*entry) for entry in parsed.totals]
+            return self._io_events(parsed)
         if isinstance(parsed, wire.Emitted):
             self._emitted = parsed.count
         return []
@@ -308,10 +320,13 @@ class EbpfDecoder:
         target: Target | None = None,
         state: ProcState | None = None,
         count: int = 1,
+        end: int = 0,
     ) -> Event:
+        """``end``: record time of the last record aggregated (0: none)."""
         sequence = next(self._sequence)
+        offset = self.context.monotonic_offset_ns
         return Event(
-            timestamp=header.ns + self.context.monotonic_offset_ns,
+            timestamp=header.ns + offset,
             event=EventInfo(
                 action=action,
                 id=f"{self.context.id_prefix}{sequence}",
@@ -319,6 +334,7 @@ class EbpfDecoder:
                 outcome=outcome,
                 dataset=DATASET,
                 count=count,
+                end=end + offset if end else 0,
             ),
             host=self._host,
             process=process,
@@ -552,6 +568,7 @@ class EbpfDecoder:
         parent = self.table.get(ppid, self._start(pstart))
         start = self._start(header.start)
         child = self.table.fork(parent, header.pid, start, header.text, at=header.ns)
+        self.counters.late_forks = self.table.late_forks
         child.uid, child.euid, child.egid = uid, euid, egid
         process = _with_parent(child.process(), parent.ref())
         events = [self._event(Action.FORK, header, process, state=child)]
@@ -729,9 +746,20 @@ class EbpfDecoder:
         state.peers[fd] = _peer(family, proto, local_ip, lport, header.text, rport)
         return []
 
+    def _io_events(self, flush: wire.IoTotals) -> list[Event]:
+        """The flows of one generation's flush; their times are used up."""
+        generation = flush.generation
+        events = [self._io_event(generation, *entry) for entry in flush.totals]
+        for times in (self._io_first, self._io_last):
+            for key in [key for key in times if key[0] == generation]:
+                del times[key]
+        return events
+
     def _io_event(  # noqa: PLR0913  (one aggregation map entry)
-        self, pid: int, start: int, fd: int, direction: int, calls: int, total: int
+        self, generation: int, pid: int, start: int, fd: int, direction: int, calls: int, total: int
     ) -> Event:
+        """One flow of a flush, stamped with its first byte and ending at its last (a
+        capture without the time maps: both at the flush)."""
         state = self.table.get(pid, self._start(start))
         peer = state.peers.get(fd)
         if peer is None:
@@ -741,7 +769,10 @@ class EbpfDecoder:
         network = Network(
             transport=peer.transport, direction="egress" if send else "ingress", bytes=total
         )
-        header = wire.Header("io", self._last_ns, pid, pid, start, (), "")
+        key = (generation, pid, start, fd, direction)
+        first = self._io_first.get(key, self._last_ns)
+        last = max(self._io_last.get(key, first), first)
+        header = wire.Header("io", first, pid, pid, start, (), "")
         return self._event(
             Action.SEND if send else Action.RECV,
             header,
@@ -751,6 +782,7 @@ class EbpfDecoder:
             network=network,
             state=state,
             count=calls,
+            end=last,
         )
 
     # -- identity, debugging, modules, memory ---------------------------------------------

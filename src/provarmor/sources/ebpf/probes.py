@@ -20,6 +20,7 @@ from provarmor.sources.ebpf.bpftext import (
     tracepoint,
 )
 from provarmor.sources.ebpf.options import KernelFeatures, ProgramOptions, socket_io
+from provarmor.sources.ebpf.wire import IO_GENERATIONS
 
 # -- processes ------------------------------------------------------------------------------
 
@@ -406,22 +407,32 @@ _HEARTBEAT = """interval:ms:%FLUSH%
 }"""
 
 _SWAP = """  if (@gen == 0) {
-    print(@io1);
-    clear(@io1);
+%FLUSH1%
     @gen = 1;
   } else {
-    print(@io0);
-    clear(@io0);
+%FLUSH0%
     @gen = 0;
   }
   clear(@ioseen);"""
+
+
+def flush_io(generation: int, *, margin: str = "    ") -> str:
+    """Print one generation's socket maps (times first: the decoder joins them to the byte
+    counts that follow) and clear them."""
+    names = IO_GENERATIONS[generation]
+    return "\n".join(
+        [
+            *(f"{margin}print({name});" for name in names),
+            *(f"{margin}clear({name});" for name in names),
+        ]
+    )
 
 
 def heartbeat(options: ProgramOptions) -> Block:
     text = fill(
         _HEARTBEAT,
         FLUSH=options.flush_ms,
-        SWAP=_SWAP if socket_io(options) else "",
+        SWAP=fill(_SWAP, FLUSH0=flush_io(0), FLUSH1=flush_io(1)) if socket_io(options) else "",
         EMIT=emit("h", [], start="0").replace("tid, pid", "0, 0"),
     )
     return Block((), ("@gen",) if socket_io(options) else (), text)

@@ -26,7 +26,8 @@ the wire format of :mod:`provarmor.sources.ebpf.wire`. Design points:
   rounded down, so the decoder rounds the ns down to ticks too and both sides compute the
   same start time (see :func:`provarmor.sources.procfs.ProcClock.start_from_boottime_ns`).
 * Socket traffic is summed in the kernel per ``(pid, start, fd, direction)`` with
-  ``stats()`` and printed once per flush period. Two maps take turns (``@gen``): the one
+  ``stats()``, with the record time of its first and last byte beside it, and
+  printed once per flush period. Two generations of maps take turns (``@gen``): the one
   printed has been idle for a whole period, so no update is lost between print and clear.
 * Every record printed is counted in ``@records``, printed at ``END``: the decoder compares it
   with what it received and what bpftrace reported lost, and reports the rest as a gap.
@@ -58,6 +59,7 @@ from provarmor.sources.ebpf.options import (
 )
 from provarmor.sources.ebpf.probes import file_blocks, heartbeat, identity_blocks, process_blocks
 from provarmor.sources.ebpf.socket_probes import socket_blocks
+from provarmor.sources.ebpf.wire import IO_GENERATIONS
 
 __all__ = [
     "DEFAULT_NOISE_PREFIXES",
@@ -96,7 +98,7 @@ def generate_program(options: ProgramOptions, features: KernelFeatures) -> str:
     program = _Program(features)
     for block in _all_blocks(options, features):
         program.add(block)
-    io_maps = ("@io0", "@io1") if socket_io(options) else ()
+    io_maps = [name for names in IO_GENERATIONS for name in names] if socket_io(options) else []
     end = ["END", "{"]
     end += [f"  print({name});" for name in (*io_maps, RECORDS)]
     end += [f"  clear({name});" for name in sorted(program.maps | {RECORDS})]

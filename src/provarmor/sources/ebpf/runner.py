@@ -10,13 +10,19 @@ flushes the last socket counts), after which ``events()`` drains what is left an
 bpftrace is started through ``/bin/sh -c 'exec "$@" "$$"'`` so that its own pid is known
 before it starts and can be passed as the last program parameter: the program filters out
 the agent and the other excluded pids (``$1``..``$4``) and bpftrace itself (``$5``).
-A reader thread feeds every output line to the decoder and hands the
-events over through a bounded buffer; when the consumer lags, reading stops, the kernel
-buffer fills and bpftrace reports the loss, which becomes a ``gap`` event.
+Two threads take the output: a reader that only moves bpftrace's output from its pipe
+(enlarged to :data:`PIPE_BYTES`) into memory, and a decoder that turns it into events and
+hands them over through a bounded buffer. bpftrace writes every line straight to the pipe
+and stops reading the kernel's per-CPU buffers while the pipe is full, so the reader must
+never wait for decoding: bursts (a package install's man-db run opens ~70k files in a few
+seconds) wait as raw bytes, up to ``read_buffer_bytes``. When that or the event buffer is
+full (the consumer lags for long), reading stops, the kernel buffers fill and bpftrace
+reports the loss, which becomes a ``gap`` event.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -54,7 +60,14 @@ _STDERR_TAIL = 40
 _NOISE = ("couldn't set RLIMIT_MEMLOCK",)
 """stderr lines that are not problems (modern kernels account BPF memory to cgroups)."""
 _JOIN_TIMEOUT_S = 10.0
-_READ_BYTES = 1 << 16
+_READ_BYTES = 1 << 20
+PIPE_BYTES = 1 << 22
+"""Capacity asked for bpftrace's stdout pipe."""
+_SMALL_READ = 1 << 16
+_GATHER_S = 0.01
+"""After a small read, the reader waits this long: at low rates bpftrace writes one line
+at a time, and waking two threads per line costs more than decoding it (the pipe holds
+far more than arrives meanwhile)."""
 
 
 class EbpfSource:
@@ -80,6 +93,11 @@ class EbpfSource:
         self._cond = threading.Condition()
         self._batches: deque[list[Event] | None] = deque()
         self._queued = 0
+        self._raw_cond = threading.Condition()
+        self._raw: deque[bytes | None] = deque()
+        self._raw_bytes = 0
+        self.backlog_peak_bytes = 0
+        """The most raw output that waited for the decoder at once (bursts)."""
         self._stopping = False
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         """The last lines bpftrace wrote to stderr (for error messages and diagnostics)."""
@@ -97,6 +115,11 @@ class EbpfSource:
     def context(self) -> DecoderContext | None:
         """The host, clock and id prefix this run decodes with (``None`` before start)."""
         return self._decoder.context if self._decoder is not None else None
+
+    @property
+    def backlog_bytes(self) -> int:
+        """bpftrace output read but not decoded yet."""
+        return self._raw_bytes
 
     @property
     def bpftrace_pid(self) -> int | None:
@@ -132,8 +155,9 @@ class EbpfSource:
             start_new_session=True,
         )
         assert self._process.stdout is not None and self._process.stderr is not None
-        self._spawn(self._read_stdout, self._process.stdout)
-        self._spawn(self._read_stderr, self._process.stderr)
+        self._spawn("ebpf-reader", self._read_stdout, self._process.stdout)
+        self._spawn("ebpf-decoder", self._decode_output)
+        self._spawn("ebpf-stderr", self._read_stderr, self._process.stderr)
         self._wait_ready()
 
     def events(self) -> Iterator[Event]:
@@ -165,6 +189,8 @@ class EbpfSource:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        with self._raw_cond:
+            self._raw_cond.notify_all()
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
         if not self._drained.wait(self.settings.stop_timeout_s):
@@ -215,8 +241,8 @@ class EbpfSource:
             env["BPFTRACE_PERF_RB_PAGES"] = str(settings.perf_rb_pages)
         return env
 
-    def _spawn(self, target: Callable[[IO[bytes]], None], stream: IO[bytes]) -> None:
-        thread = threading.Thread(target=target, args=(stream,), daemon=True, name="ebpf-reader")
+    def _spawn(self, name: str, target: Callable[..., None], *arguments: object) -> None:
+        thread = threading.Thread(target=target, args=arguments, daemon=True, name=name)
         thread.start()
         self._threads.append(thread)
 
@@ -232,24 +258,58 @@ class EbpfSource:
                 raise EbpfUnavailable(f"bpftrace did not start: {reason}")
 
     def _read_stdout(self, stream: IO[bytes]) -> None:
-        """Read whatever bpftrace has written (one ``read`` for many lines: it writes each
-        line unbuffered), decode it and hand the events over as one batch."""
+        """Move bpftrace's output into memory as fast as it comes (one ``read`` takes many
+        lines), waiting only while ``read_buffer_bytes`` are already waiting."""
+        limit = self.settings.read_buffer_bytes
+        try:
+            with stream:
+                _enlarge_pipe(stream.fileno())
+                while chunk := os.read(stream.fileno(), _READ_BYTES):
+                    with self._raw_cond:
+                        while self._raw_bytes >= limit and not self._stopping:
+                            self._raw_cond.wait()
+                        self._raw.append(chunk)
+                        self._raw_bytes += len(chunk)
+                        self.backlog_peak_bytes = max(self.backlog_peak_bytes, self._raw_bytes)
+                        self._raw_cond.notify_all()
+                    if len(chunk) < _SMALL_READ:
+                        time.sleep(_GATHER_S)  # let lines gather: one wake-up for many
+        finally:
+            with self._raw_cond:
+                self._raw.append(None)
+                self._raw_cond.notify_all()
+
+    def _chunks(self) -> Iterator[bytes]:
+        """What the reader moved, in order, until the output ended."""
+        while True:
+            with self._raw_cond:
+                while not self._raw:
+                    self._raw_cond.wait()
+                chunk = self._raw.popleft()
+                if chunk is not None:
+                    self._raw_bytes -= len(chunk)
+                self._raw_cond.notify_all()
+            if chunk is None:
+                return
+            yield chunk
+
+    def _decode_output(self) -> None:
+        """Decode the output line by line and hand each chunk's events over as one batch."""
         decoder = self._decoder
         assert decoder is not None
         number = 0
         pending = b""
         try:
-            with stream:
-                while chunk := os.read(stream.fileno(), _READ_BYTES):
-                    *lines, pending = (pending + chunk).split(b"\n")
-                    batch: list[Event] = []
-                    for line in lines:
-                        number += 1
-                        batch += self._feed(decoder, line, number)
-                    if batch:
-                        self._put(batch)
-                if pending:
-                    self._put(self._feed(decoder, pending, number + 1))
+            for chunk in self._chunks():
+                *lines, pending = (pending + chunk).split(b"\n")
+                batch: list[Event] = []
+                for line in lines:
+                    number += 1
+                    batch += self._feed(decoder, line, number)
+                if batch:
+                    self._put(batch)
+            if pending:
+                self._put(self._feed(decoder, pending, number + 1))
         finally:
             if not decoder.ended:
                 log.warning("bpftrace output ended before its END block ran")
@@ -294,3 +354,16 @@ class EbpfSource:
                 if line and not any(noise in line for noise in _NOISE):
                     self.stderr_tail.append(line)
                     log.debug("bpftrace: %s", line)
+
+
+def _enlarge_pipe(fd: int) -> None:
+    """Ask for a :data:`PIPE_BYTES` pipe, else the largest the kernel grants (without
+    ``CAP_SYS_RESOURCE``: ``fs.pipe-max-size``, 1 MiB by default)."""
+    size = PIPE_BYTES
+    while size > _READ_BYTES >> 4:
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+            return
+        except OSError:
+            size //= 2
+    log.debug("bpftrace's pipe keeps its size")

@@ -29,6 +29,9 @@ class EbpfSettings:
     map_keys_max: int = 16384
     """Entries per BPF map (``BPFTRACE_MAP_KEYS_MAX``): threads in a syscall, and sockets
     with traffic per flush period."""
+    read_buffer_bytes: int = 256 * 1024 * 1024
+    """bpftrace output read but not decoded yet (a burst waits here rather than in the
+    kernel's small per-CPU buffers). When full, reading stops, and the kernel counts losses."""
     queue_events: int = 65536
     """Decoded events waiting for the consumer. When full, reading stops, the kernel buffer
     fills and bpftrace counts the loss: back-pressure ends in a counted ``gap``."""

@@ -1,6 +1,8 @@
 """The socket probes of the bpftrace program: connect/bind (the ``struct sockaddr`` decoded in
 the kernel), accept/listen (both ends read from the socket), and read/write/send/recv on
-IPv4/IPv6 sockets summed per ``(pid, start, fd, direction)`` in two alternating maps."""
+IPv4/IPv6 sockets summed per ``(pid, start, fd, direction)`` in two alternating generations
+of maps: calls and bytes (``stats``), and the record time of the first and the last byte,
+so an aggregated flow keeps when it happened, not when it was flushed."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from provarmor.sources.ebpf.bpftext import (
     tracepoint,
 )
 from provarmor.sources.ebpf.options import ProgramOptions, socket_io
+from provarmor.sources.ebpf.wire import IO_GENERATIONS
 
 # -- sockets --------------------------------------------------------------------------------
 
@@ -202,16 +205,31 @@ _IO_EXIT = """  if (args->ret > 0) {
 %PEER%
     }
     if (@gen == 0) {
-      @io0[pid, %START%, $fd, %DIRECTION%] = stats(args->ret);
+%GEN0%
     } else {
-      @io1[pid, %START%, $fd, %DIRECTION%] = stats(args->ret);
+%GEN1%
     }
   }
   delete(@iofd[tid]);"""
 
 
+def _io_updates(generation: int, direction: int) -> str:
+    """Bytes and calls, the first byte's time (set once: bpftrace 0.17 prints a ``min`` map
+    of ``nsecs`` values as empty) and the last byte's (``max``)."""
+    first, last, totals = IO_GENERATIONS[generation]
+    key = f"[pid, %START%, $fd, {direction}]"
+    return "\n".join(
+        [
+            f"      {totals}{key} = stats(args->ret);",
+            f"      if ({first}{key} == 0) {{ {first}{key} = $t; }}",
+            f"      {last}{key} = max($t);",
+        ]
+    )
+
+
 def _io_blocks() -> Iterable[Block]:
     peer = indent(indent(_peer("S", ["$fd", "$fam", "$proto", "$lport", "$rport"], sock_of("$fd"))))
+    maps = ("@iofd", "@ioseen", *(name for names in IO_GENERATIONS for name in names))
     for direction, syscalls in (
         (0, ("write", "writev", "sendto", "sendmsg")),
         (1, ("read", "readv", "recvfrom", "recvmsg")),
@@ -220,8 +238,13 @@ def _io_blocks() -> Iterable[Block]:
             text = (
                 f"{tracepoint('sys_enter_' + syscall)} /{FILTER}/\n{{\n{_IO_ENTER}\n}}\n\n"
                 f"{tracepoint('sys_exit_' + syscall)} /@iofd[tid]/\n{{\n  $t = nsecs;\n"
-                + fill(_IO_EXIT, PEER=peer, DIRECTION=direction)
+                + fill(
+                    _IO_EXIT,
+                    PEER=peer,
+                    GEN0=_io_updates(0, direction),
+                    GEN1=_io_updates(1, direction),
+                )
                 + "\n}"
             )
             required = needs("sys_enter_" + syscall, "sys_exit_" + syscall)
-            yield Block(required, ("@iofd", "@ioseen", "@io0", "@io1"), text)
+            yield Block(required, maps, text)

@@ -130,6 +130,9 @@ class ProcessTable:
     retired: dict[tuple[int, int], tuple[int, ProcState]] = field(default_factory=dict)
     """Exited processes, kept until a deadline: their last socket counts are flushed by the
     kernel after the exit record. ``(pid, start) -> (deadline ns, state)``."""
+    late_forks: int = 0
+    """Processes whose program was filled in after their own records had gone out without
+    it (their fork arrived late, or their parent's did)."""
 
     def new_state(self, pid: int, start: int) -> ProcState:
         entity = process_entity_id(
@@ -204,26 +207,59 @@ class ProcessTable:
 
         It is stored unless the table already knows the child: its exec, recorded on
         another CPU, can arrive before its fork, and is newer. A state that other records
-        created empty (no program known yet) is filled in instead. ``at`` is the record
-        time of the fork."""
+        created empty (no program known yet: its fork arrived late) is filled in instead,
+        and so are the children it had meanwhile, which inherited nothing from it
+        (:attr:`late_forks` counts these). ``at`` is the record time of the fork."""
         child = self.new_state(pid, start)
         _inherit(child, parent, comm)
         child.forked_ns = at
         known = self.by_pid.get(pid)
         if known is None or known.start != start:
+            retired = self.retired.get((pid, start))  # it exited before its fork came
+            known = retired[1] if retired is not None else None
+        if known is None:
             self.put(child)
             return child
         child.own = known.own  # its own records (``L``) came first: the kernel's word
         known.forked_ns = at
         if known.creator is None:
             known.creator = child.creator
-        if not known.executable and not known.args:
-            fds, cwd = known.fds, known.cwd
-            _inherit(known, parent, comm)
-            known.cwd = cwd or known.cwd
-            known.fds.update(fds)
-            known.changed()
+        if _unknown_program(known):
+            _fill(known, parent, comm)
+            self.late_forks += 1 + self._fill_children(known)
         return child
+
+    def _fill_children(self, parent: ProcState) -> int:
+        """Fill in the children (and theirs) that were forked while ``parent``'s program was
+        unknown; how many."""
+        filled = 0
+        waiting = [parent]
+        while waiting:
+            current = waiting.pop()
+            exited = [state for _until, state in self.retired.values()]
+            for state in [*self.by_pid.values(), *exited]:
+                creator = state.creator
+                if creator is None or creator.entity_id != current.entity_id:
+                    continue
+                if state is not current and _unknown_program(state):
+                    _fill(state, current, state.comm)
+                    filled += 1
+                    waiting.append(state)
+        return filled
+
+
+def _unknown_program(state: ProcState) -> bool:
+    return not state.executable and not state.args
+
+
+def _fill(state: ProcState, parent: ProcState, comm: str) -> None:
+    """Inherit into a state that records created before its fork: what it learnt on its
+    own (working directory, descriptors) stays."""
+    fds, cwd = state.fds, state.cwd
+    _inherit(state, parent, comm)
+    state.cwd = cwd or state.cwd
+    state.fds.update(fds)
+    state.changed()
 
 
 def _inherit(child: ProcState, parent: ProcState, comm: str) -> None:

@@ -98,6 +98,12 @@ RECORDS_MAP = "@records"
 """The count of every record the program printed (printed once, at END)."""
 IO_MAPS = ("@io0", "@io1")
 """The two aggregation maps (double-buffered; see :mod:`provarmor.sources.ebpf.program`)."""
+IO_FIRST_MAPS = ("@if0", "@if1")
+"""Per socket and direction, the record time of its first byte in the period."""
+IO_LAST_MAPS = ("@il0", "@il1")
+"""... and of its last byte (``max``). Both are printed just before their byte counts."""
+IO_GENERATIONS = tuple(zip(IO_FIRST_MAPS, IO_LAST_MAPS, IO_MAPS, strict=True))
+"""The maps of each generation, in the order they are printed."""
 
 _PRINTF_HEAD = b'{"type": "printf", "data": "'
 _PRINTF_TAIL = b'\\n"}'
@@ -153,9 +159,21 @@ class Emitted:
 
 @dataclass(frozen=True, slots=True)
 class IoTotals:
-    """A flush of socket byte counts: ``(pid, start, fd, direction) -> (calls, bytes)``."""
+    """A flush of socket byte counts: ``(pid, start, fd, direction) -> (calls, bytes)``,
+    from the maps of ``generation`` (0 or 1)."""
 
     totals: tuple[tuple[int, int, int, int, int, int], ...]
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IoTimes:
+    """The first (``last`` false) or last byte's record time of each socket flow in a
+    flush of ``generation``: ``(pid, start, fd, direction) -> ns``."""
+
+    generation: int
+    last: bool
+    times: tuple[tuple[int, int, int, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +185,7 @@ class Control:
     data: object
 
 
-Line = Header | StringPart | Lost | IoTotals | Emitted | Control
+Line = Header | StringPart | Lost | IoTotals | IoTimes | Emitted | Control
 
 
 class _Message(msgspec.Struct):
@@ -185,8 +203,14 @@ class _MapMessage(msgspec.Struct):
     data: dict[str, dict[str, _Stats]]
 
 
+class _TimesMessage(msgspec.Struct):
+    type: str
+    data: dict[str, dict[str, int]]
+
+
 _message_decoder = msgspec.json.Decoder(_Message)
 _map_decoder = msgspec.json.Decoder(_MapMessage)
+_times_decoder = msgspec.json.Decoder(_TimesMessage)
 
 
 def unescape(raw: bytes) -> str:
@@ -225,6 +249,8 @@ def parse_line(line: bytes, *, location: str = "") -> Line:
         return Lost(_lost_count(message.data, location))
     if message.type in ("stats", "map") and _is_io_map(message.data):
         return _parse_totals(line, location)
+    if message.type == "map" and _names_one_of(message.data, IO_FIRST_MAPS + IO_LAST_MAPS):
+        return _parse_times(line, location)
     if message.type == "map" and isinstance(message.data, dict) and RECORDS_MAP in message.data:
         count = message.data[RECORDS_MAP]
         if not isinstance(count, int) or count < 0:
@@ -234,9 +260,13 @@ def parse_line(line: bytes, *, location: str = "") -> Line:
 
 
 def _is_io_map(data: object) -> bool:
-    """Only our two aggregation maps are data; bpftrace prints any other map it finds
+    """Only our aggregation maps are data; bpftrace prints any other map it finds
     non-empty at exit (the program's scratch maps): those are :class:`Control`."""
-    return isinstance(data, dict) and any(name in IO_MAPS for name in data)
+    return _names_one_of(data, IO_MAPS)
+
+
+def _names_one_of(data: object, names: tuple[str, ...]) -> bool:
+    return isinstance(data, dict) and any(name in names for name in data)
 
 
 def _parse_printf(body: bytes, location: str) -> Header | StringPart:
@@ -291,14 +321,32 @@ def _parse_totals(line: bytes, location: str) -> IoTotals:
         maps = _map_decoder.decode(line).data
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ParseError(f"bad aggregation map: {exc}", location=location) from None
-    totals: list[tuple[int, int, int, int, int, int]] = []
-    for name, entries in maps.items():
-        if name not in IO_MAPS:
-            raise ParseError(f"unexpected map {name!r}", location=location)
-        for key, stats in entries.items():
-            fields = key.split(",")
-            if len(fields) != 4:
-                raise ParseError(f"bad aggregation key {key!r}", location=location)
-            pid, start, fd, direction = (_int(field.encode(), location) for field in fields)
-            totals.append((pid, start, fd, direction, stats.count, stats.total))
-    return IoTotals(tuple(totals))
+    if len(maps) != 1 or not set(maps) <= set(IO_MAPS):
+        raise ParseError(f"unexpected maps {sorted(maps)}", location=location)
+    name, entries = next(iter(maps.items()))
+    totals = tuple(
+        (*_flow_key(key, location), stats.count, stats.total) for key, stats in entries.items()
+    )
+    return IoTotals(totals, IO_MAPS.index(name))
+
+
+def _parse_times(line: bytes, location: str) -> IoTimes:
+    try:
+        maps = _times_decoder.decode(line).data
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ParseError(f"bad time map: {exc}", location=location) from None
+    if len(maps) != 1 or not set(maps) <= set(IO_FIRST_MAPS + IO_LAST_MAPS):
+        raise ParseError(f"unexpected maps {sorted(maps)}", location=location)
+    name, entries = next(iter(maps.items()))
+    times = tuple((*_flow_key(key, location), ns) for key, ns in entries.items())
+    last = name in IO_LAST_MAPS
+    generation = (IO_LAST_MAPS if last else IO_FIRST_MAPS).index(name)
+    return IoTimes(generation, last, times)
+
+
+def _flow_key(key: str, location: str) -> tuple[int, int, int, int]:
+    fields = key.split(",")
+    if len(fields) != 4:
+        raise ParseError(f"bad aggregation key {key!r}", location=location)
+    pid, start, fd, direction = (_int(field.encode(), location) for field in fields)
+    return pid, start, fd, direction

@@ -14,7 +14,7 @@ from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.model.ids import process_entity_id
 from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
-from provarmor.sources.procfs import HostIdentity, ProcClock
+from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ebpf"
 META = json.loads((DATA / "scenario.json").read_text())
@@ -175,6 +175,52 @@ def test_socket_client_sends_are_aggregated(scenario: Decoded) -> None:
     assert sends[0].network is not None and sends[0].network.direction == "egress"
 
 
+def test_aggregated_flows_carry_the_time_of_their_first_and_last_byte() -> None:
+    """The flush prints when each flow's first and last byte went (``@if``/``@il``) just
+    before its byte counts: the recv is stamped with its first byte, not the flush."""
+    lines = _lines("scenario.ndjson")
+    flush = next(i for i, line in enumerate(lines) if b'"@io0"' in line)
+    curl_key = next(key for key in json.loads(lines[flush])["data"]["@io0"] if key.endswith(",1"))
+    curl_pid = int(curl_key.split(",")[0])
+    connect_ns = next(
+        int(line.split(b"\\t")[1])
+        for line in lines
+        if b'"data": "N\\t' in line
+        and int(line.split(b"\\t")[3]) == curl_pid
+        and b"127.0.0.1" in line
+    )
+    first, last = connect_ns + 40_000, connect_ns + 90_000
+    times = [
+        json.dumps({"type": "map", "data": {"@if0": {curl_key: first}}}).encode(),
+        json.dumps({"type": "map", "data": {"@il0": {curl_key: last}}}).encode(),
+    ]
+    decoded = Decoded(*_decode([*lines[:flush], *times, *lines[flush:]]))
+    assert decoded.counters.parse_errors == 0, decoded.counters.errors
+    offset = META["monotonic_offset_ns"]
+    [recv] = decoded.of(Action.RECV, curl_pid)
+    assert (recv.timestamp, recv.event.end) == (first + offset, last + offset)
+    [connect] = [e for e in decoded.of(Action.CONNECT, curl_pid) if e.destination.ip]
+    assert connect.timestamp < recv.timestamp < recv.event.end
+    # a capture from before the time maps: the flush time, as before (and the end with it)
+    [old] = Decoded(*_decode(lines)).of(Action.RECV, curl_pid)
+    assert old.event.end == old.timestamp > recv.event.end
+    # at exit bpftrace prints every map by name: both generations' times, then the counts
+    stats = json.loads(lines[flush])["data"]["@io0"][curl_key]
+    exit_print = [
+        json.dumps({"type": "map", "data": {name: {curl_key: ns}}}).encode()
+        for name, ns in (("@if0", first), ("@if1", last + 5), ("@il0", last), ("@il1", last + 9))
+    ]
+    exit_print += [
+        json.dumps({"type": "stats", "data": {name: {curl_key: stats}}}).encode()
+        for name in ("@io0", "@io1")
+    ]
+    decoded = Decoded(*_decode([*lines[:flush], *exit_print, *lines[flush + 1 :]]))
+    spans = [
+        (e.timestamp - offset, e.event.end - offset) for e in decoded.of(Action.RECV, curl_pid)
+    ]
+    assert spans == [(first, last), (last + 5, last + 9)]
+
+
 def test_libraries_mapped_executable_are_resolved_through_opens(scenario: Decoded) -> None:
     cat = scenario.exec_by_args("cat", "/etc/hostname")
     mapped = [e.file.path for e in scenario.of(Action.MMAP_EXEC, cat.process.pid) if e.file]
@@ -276,6 +322,64 @@ def test_argv_of_a_failed_execve_arriving_late_is_not_used() -> None:
     assert [e.process.args for e in execs] == [("tool", "--new")]
     assert (counters.parse_errors, counters.incomplete) == (0, 0)
     assert counters.skipped["exec_enoent"] == 1
+
+
+def test_a_late_fork_gives_its_process_and_the_children_it_had_meanwhile_their_program() -> None:
+    """bash (seeded) forks P, P forks C; C's records and P's own arrive before P's fork
+    record (P's was read from another CPU's buffer later): P's program and parent are
+    filled in once it comes, and C, which inherited nothing from P, gets them too."""
+    context = _context()
+    tick = context.clock.ns_per_tick
+    bash, worker, child = 100, 200, 300
+    starts = {bash: 5 * tick, worker: 9 * tick, child: 12 * tick}
+    decoder = EbpfDecoder(context)
+    decoder.seed(
+        [
+            ProcessInfo(
+                pid=bash,
+                ppid=1,
+                start=context.clock.start_from_ticks(5),
+                start_ticks=5,
+                comm="bash",
+                executable="/usr/bin/bash",
+                args=("bash", "-c", "job"),
+                cwd="/srv",
+            )
+        ]
+    )
+
+    def fork(ns: int, pid: int, parent: int) -> bytes:
+        return _record("F", ns, pid, pid, starts[pid], parent, starts[parent], 0, 0, 0, 0, "bash")
+
+    def opened(ns: int, pid: int, path: str) -> bytes:
+        return _record("O", ns, pid, pid, starts[pid], 3, 4294967196, 0, 0, path)
+
+    lines = [
+        fork(120, child, worker),
+        opened(130, child, "/etc/hosts"),
+        opened(140, worker, "/etc/passwd"),
+        fork(100, worker, bash),  # the fork of the worker, read last
+        opened(150, worker, "/etc/group"),
+        _record("Q", 160, child, child, starts[child], 0, ""),
+    ]
+    events = [event for number, line in enumerate(lines, 1) for event in decoder.feed(line, number)]
+    assert decoder.counters.parse_errors == 0, decoder.counters.errors
+    by_kind = {(e.event.action, e.process.pid, e.file.path if e.file else ""): e for e in events}
+    early = by_kind[(Action.OPEN, worker, "/etc/passwd")]
+    assert early.process.executable == ""  # what was known when it went out
+    worker_fork = by_kind[(Action.FORK, worker, "")]
+    assert worker_fork.process.executable == "/usr/bin/bash"
+    assert worker_fork.process.parent is not None and worker_fork.process.parent.pid == bash
+    assert worker_fork.process.entity_id == early.process.entity_id  # the same process
+    later = by_kind[(Action.OPEN, worker, "/etc/group")]
+    assert (later.process.executable, later.process.args) == (
+        "/usr/bin/bash",
+        ("bash", "-c", "job"),
+    )
+    child_exit = by_kind[(Action.EXIT, child, "")]
+    assert child_exit.process.executable == "/usr/bin/bash"
+    assert child_exit.process.working_directory == "/srv"
+    assert decoder.counters.late_forks == 2
 
 
 def test_exec_whose_argv_never_comes_is_released_at_the_deadline() -> None:

@@ -58,6 +58,9 @@ def test_heartbeat_flushes_the_idle_map() -> None:
     beat = heartbeat(ProgramOptions(flush_ms=250))
     assert beat.text.startswith("interval:ms:250")
     assert beat.text.index("print(@io1)") < beat.text.index("@gen = 1")
+    # the times of the first and last byte come just before the byte counts they belong to
+    printed = [line.strip() for line in beat.text.splitlines() if "print(" in line]
+    assert printed[:3] == ["print(@if1);", "print(@il1);", "print(@io1);"]
     assert "@io" not in heartbeat(ProgramOptions(socket_io=False)).text
 
 

@@ -336,6 +336,46 @@ def test_a_burst_into_a_tiny_buffer_is_counted_as_a_gap(tmp_path: Path) -> None:
     assert all(gap.process.entity_id == "" for gap in gaps)
 
 
+def test_a_stalled_decoder_does_not_make_the_kernel_lose_records(tmp_path: Path) -> None:
+    """Decoding stalls for a whole burst (the tap blocks, as a starved decoder would): the
+    reader keeps moving bpftrace's output into memory, so bpftrace never blocks on its
+    pipe and its kernel buffers never overflow; the burst is decoded afterwards."""
+    reason = _missing_prerequisite()
+    if reason:
+        pytest.skip(reason)
+    target = tmp_path / "burst"
+    target.write_text("x")
+    opens = 20000
+    burst = (
+        "import os, time\n"
+        f"for i in range({opens}):\n"
+        f"    os.close(os.open({str(target)!r}, os.O_RDONLY))\n"
+        "    if i % 20 == 0: time.sleep(0.002)\n"
+    )
+    stalled, resume = threading.Event(), threading.Event()
+
+    def tap(line: bytes) -> None:
+        if stalled.is_set():
+            resume.wait(120)
+
+    options = ProgramOptions(families=("file",), socket_io=False)
+    settings = EbpfSettings(perf_rb_pages=256, program=options)
+    source = EbpfSource(settings, tap=tap)
+    with source:
+        stalled.set()
+        subprocess.run([sys.executable, "-c", burst], check=True, timeout=120)
+        waiting = source.backlog_bytes
+        resume.set()
+    events = list(source.events())
+    seen = [
+        e for e in events if e.event.action == Action.OPEN and e.file and e.file.path == str(target)
+    ]
+    assert source.counters.lost == 0
+    assert len(seen) == opens
+    assert waiting > opens * 100  # the burst waited in memory while decoding was stalled
+    assert source.backlog_peak_bytes >= waiting
+
+
 def test_start_names_what_is_missing() -> None:
     settings = EbpfSettings(bpftrace="/nonexistent/bpftrace")
     with pytest.raises(EbpfUnavailable, match="bpftrace"):

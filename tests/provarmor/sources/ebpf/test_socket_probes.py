@@ -30,6 +30,10 @@ def test_socket_io_is_summed_in_two_alternating_maps() -> None:
     assert "if ($fam == 2 || $fam == 10)" in read
     assert "@io0[pid, curtask->group_leader->start_boottime, $fd, 1] = stats(args->ret);" in read
     assert "@io1[pid, curtask->group_leader->start_boottime, $fd, 1] = stats(args->ret);" in read
+    for generation in (0, 1):  # when the flow's first and last byte went
+        key = "[pid, curtask->group_leader->start_boottime, $fd, 1]"
+        assert f"if (@if{generation}{key} == 0) {{ @if{generation}{key} = $t; }}" in read
+        assert f"@il{generation}{key} = max($t);" in read
     write = blocks["syscalls:sys_enter_write"]
     assert "@io0[pid, curtask->group_leader->start_boottime, $fd, 0]" in write
     assert "if (@ioseen[pid, $fd] == 0)" in write  # both ends once per period

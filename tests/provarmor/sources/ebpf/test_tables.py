@@ -108,3 +108,38 @@ def test_a_fork_whose_own_mark_came_first_keeps_it() -> None:
     marked.own = True
     child = table.fork(parent, 41, 2, "sh", at=5)
     assert child.process().provarmor and table.find(41) is marked
+
+
+def test_a_late_fork_fills_the_process_and_the_children_it_had_meanwhile() -> None:
+    table = ProcessTable(HOST)
+    parent = table.get(10, start=1)
+    parent.executable, parent.args, parent.cwd = "/usr/bin/make", ("make", "-j2"), "/src"
+    worker = table.get(20, start=2)  # records came before its fork: nothing known
+    worker.cwd = "/src/lib"
+    child = table.fork(worker, 30, 3, "cc")  # forked by the worker meanwhile
+    grandchild = table.fork(table.get(30, start=3), 40, 4, "as")
+    assert (child.executable, grandchild.executable) == ("", "")
+    table.fork(parent, 20, 2, "make")  # the worker's fork arrives at last
+    assert (worker.executable, worker.args, worker.cwd) == (
+        "/usr/bin/make",
+        ("make", "-j2"),
+        "/src/lib",
+    )
+    assert worker.creator is not None and worker.creator.entity_id == parent.entity_id
+    assert table.get(30, start=3).executable == "/usr/bin/make"
+    assert table.get(40, start=4).executable == "/usr/bin/make"
+    assert table.late_forks == 3
+
+
+def test_a_fork_arriving_after_the_exit_fills_the_exited_process() -> None:
+    table = ProcessTable(HOST)
+    parent = table.get(10, start=1)
+    parent.executable = "/usr/bin/make"
+    worker = table.get(20, start=2)
+    child = table.fork(worker, 30, 3, "cc")
+    table.retire(child, until=100)
+    table.retire(worker, until=100)
+    table.fork(parent, 20, 2, "make")
+    assert (worker.executable, child.executable) == ("/usr/bin/make", "/usr/bin/make")
+    assert table.find(20) is None  # it exited: not alive again
+    assert table.late_forks == 2

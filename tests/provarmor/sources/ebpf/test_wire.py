@@ -85,6 +85,19 @@ def test_lost_events_message() -> None:
         wire.parse_line(b'{"type": "lost_events", "data": {"events": -1}}')
 
 
+def test_first_and_last_byte_times_of_socket_flows() -> None:
+    first = wire.parse_line(b'{"type": "map", "data": {"@if1": {"4674,38675,3,1": 900}}}')
+    assert first == wire.IoTimes(1, False, ((4674, 38675, 3, 1, 900),))
+    last = wire.parse_line(b'{"type": "map", "data": {"@il0": {"4674,38675,3,0": 990}}}')
+    assert last == wire.IoTimes(0, True, ((4674, 38675, 3, 0, 990),))
+    with pytest.raises(ParseError, match="unexpected maps"):
+        wire.parse_line(b'{"type": "map", "data": {"@if0": {}, "@il0": {}}}')
+    with pytest.raises(ParseError, match="bad time map"):
+        wire.parse_line(b'{"type": "map", "data": {"@if0": {"1,2,3,4": "x"}}}')
+    with pytest.raises(ParseError, match="aggregation key"):
+        wire.parse_line(b'{"type": "map", "data": {"@il1": {"1,2,3": 5}}}')
+
+
 def test_socket_totals_from_both_maps() -> None:
     line = (
         b'{"type": "stats", "data": {"@io0": {"4674,3867550719533,3,0": '
@@ -92,8 +105,10 @@ def test_socket_totals_from_both_maps() -> None:
     )
     parsed = wire.parse_line(line)
     assert parsed == wire.IoTotals(((4674, 3867550719533, 3, 0, 3, 3000),))
-    with pytest.raises(ParseError, match="unexpected map"):
+    with pytest.raises(ParseError, match="unexpected maps"):
         wire.parse_line(b'{"type": "stats", "data": {"@io0": {}, "@x": {}}}')
+    one = b'{"type": "stats", "data": {"@io1": {"1,2,3,0": {"count": 1, "total": 9}}}}'
+    assert wire.parse_line(one) == wire.IoTotals(((1, 2, 3, 0, 1, 9),), 1)
     with pytest.raises(ParseError, match="bad aggregation map"):
         wire.parse_line(b'{"type": "map", "data": {"@io0": {"1,2,3,4": 5}}}')
     with pytest.raises(ParseError, match="aggregation key"):
