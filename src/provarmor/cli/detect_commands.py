@@ -17,7 +17,12 @@ from rich.panel import Panel
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.cli.graph_commands import Format, _check_format, _print_problems
+from provarmor.cli.graph_commands import (
+    Format,
+    _check_format,
+    _print_problems,
+    exit_on_failed_inputs,
+)
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.checker import check_rules
@@ -227,6 +232,7 @@ def detect_command(  # noqa: PLR0913
         console.print(Panel(incident_panel(incident), title=incident.id, expand=False))
     if incidents_out is not None:
         _write_incidents(incidents, out=incidents_out, format=incident_format)
+    exit_on_failed_inputs(reports)
 
 
 def register(app: typer.Typer) -> None:

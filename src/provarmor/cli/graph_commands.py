@@ -96,6 +96,8 @@ def _report_table(results: list[tuple[Path, IngestResult]]) -> Table:
 
 
 def _print_problems(report: IngestReport) -> None:
+    if report.stopped:
+        console.print(f"[red]not read to the end:[/red] {escape(report.stopped)}", highlight=False)
     for error in report.errors[:10]:
         console.print(f"[yellow]rejected[/yellow] {escape(error)}", highlight=False)
     if report.rejected > 10:
@@ -143,8 +145,32 @@ def ingest(
     finally:
         store.close()
     console.print(_report_table(results))
-    for _path, result in results:
+    for path, result in results:
         _print_problems(result.report)
+        if result.resumed_batches:
+            console.print(
+                f"{escape(str(path))}: resumed an interrupted ingest "
+                f"({result.resumed_batches:,} batches were already stored)",
+                highlight=False,
+            )
+    exit_on_failed_inputs([result.report for _path, result in results])
+
+
+def exit_on_failed_inputs(reports: list[IngestReport]) -> None:
+    """Exit 1 naming every input whose records were all rejected or that was not read to
+    its end (the rest of the run has been done and reported)."""
+    failed = [
+        report for report in reports if report.stopped or (report.rejected and not report.events)
+    ]
+    for report in failed:
+        why = "not read to the end" if report.stopped else "every record was rejected"
+        console.print(
+            f"[red]error:[/red] {escape(report.source)}: {why} "
+            f"({report.rejected:,} rejected, {report.events:,} events)",
+            highlight=False,
+        )
+    if failed:
+        raise typer.Exit(1)
 
 
 def convert(
@@ -183,6 +209,7 @@ def convert(
         f"({report.records:,} records read, {report.rejected:,} rejected)"
     )
     _print_problems(report)
+    exit_on_failed_inputs([report])
 
 
 def stats(db: DbOption = DEFAULT_DB) -> None:

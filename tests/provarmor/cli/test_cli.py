@@ -187,3 +187,16 @@ def test_detect_writes_incidents_with_an_attack_story(tmp_path, incident_format)
     else:
         (drawing,) = target.glob(f"*.{incident_format}")
         assert str(root_pid) in drawing.read_text()
+
+
+def test_wrong_format_exits_non_zero_and_leaves_the_file_to_the_right_one(tmp_path):
+    db = tmp_path / "g.db"
+    wrong = invoke("ingest", CHAIN, "--format", "ndjson", "--db", db)
+    assert wrong.exit_code == 1
+    assert "every record was rejected" in wrong.output
+    assert str(CHAIN) in wrong.output
+
+    right = invoke("ingest", CHAIN, "--format", "auditd", "--db", db)
+    assert right.exit_code == 0, right.output
+    assert "already ingested" not in right.output
+    assert "exec events" in invoke("stats", "--db", db).output

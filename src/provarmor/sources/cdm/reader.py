@@ -41,9 +41,11 @@ def read_cdm(
             event = run.record(number, line)
             if event is not None:
                 yield event
+            elif report.overwhelmed:
+                report.give_up(f"{run.source}:{number}")
+                break
     for error in line_errors:
-        report.records += 1
-        report.reject(error)
+        report.stop(error)
 
 
 class _Run:

@@ -44,6 +44,9 @@ def read_sysdig(
                 record = parse_sysdig_line(line, location=f"{source}:{number}")
             except ParseError as exc:
                 report.reject(exc)
+                if report.overwhelmed:
+                    report.give_up(f"{source}:{number}")
+                    break
                 continue
             report.dropped_fields.update(record.dropped)
             log = LogRef(file=source, line=number, record=record.text("evt.num"))
@@ -57,5 +60,5 @@ def read_sysdig(
             report.events += 1
             yield result
     for error in line_errors:
-        report.records += 1
+        report.stop(error)
         report.reject(error)
