@@ -22,6 +22,7 @@ from provarmor.cli import (
     train_command,
     up_command,
 )
+from provarmor.cli.terminal import escape
 from provarmor.model.errors import ProvArmorError
 
 app = typer.Typer(
@@ -57,7 +58,9 @@ def main() -> None:
     try:
         app()
     except ProvArmorError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        Console(stderr=True).print(
+            f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

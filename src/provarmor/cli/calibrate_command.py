@@ -18,8 +18,8 @@ from typing import Annotated
 import msgspec
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from provarmor.cli.terminal import escape
 from provarmor.detection.anomaly.bundle import load_bundle, save_bundle
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.lab.protocol import benign_dataset, calibrate

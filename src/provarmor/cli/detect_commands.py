@@ -12,7 +12,6 @@ from typing import Annotated
 import msgspec
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -23,6 +22,7 @@ from provarmor.cli.graph_commands import (
     _print_problems,
     exit_on_failed_inputs,
 )
+from provarmor.cli.terminal import escape
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.checker import check_rules

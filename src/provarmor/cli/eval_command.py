@@ -17,9 +17,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from provarmor.cli.terminal import escape
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.lab.dataset import load_dataset

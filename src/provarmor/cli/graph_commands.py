@@ -12,11 +12,11 @@ from typing import Annotated
 import msgspec
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.terminal import escape
 from provarmor.graph.noise import NO_FILTER, NoiseFilter
 from provarmor.graph.render import format_ts, node_caption, to_dot, to_json, to_tree
 from provarmor.graph.trace import Direction, TraceLimits, TraceResult, trace, trace_from_event
@@ -223,9 +223,9 @@ def stats(db: DbOption = DEFAULT_DB) -> None:
     table.add_column("what")
     table.add_column("count", justify="right")
     for kind, count in sorted(summary.nodes_by_kind.items()):
-        table.add_row(f"{kind} nodes", f"{count:,}")
+        table.add_row(f"{escape(kind)} nodes", f"{count:,}")
     for action, count in sorted(summary.edges_by_action.items(), key=lambda item: -item[1]):
-        table.add_row(f"{action} events", f"{count:,}")
+        table.add_row(f"{escape(action)} events", f"{count:,}")
     table.add_row("events indexed", f"{summary.events_indexed:,}")
     table.add_row("sensor gaps", f"{summary.gaps:,}")
     console.print(table)

@@ -13,11 +13,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from provarmor.agent.runner import Agent
 from provarmor.agent.settings import AgentSettings, SensorChoice
+from provarmor.cli.terminal import escape
 from provarmor.lab.atomics.runner import run_atomics
 from provarmor.lab.cleanup import cleanup as lab_cleanup
 from provarmor.lab.dataset import EVENTS_FILE, RAW_FILE, finish_dataset

@@ -27,8 +27,8 @@ from typing import Annotated
 import msgspec
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from provarmor.cli.terminal import escape
 from provarmor.manager.client import ManagerClient, UplinkError
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event, Host

@@ -18,9 +18,9 @@ from typing import Annotated, Any
 import msgspec
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from provarmor.cli.terminal import escape
 from provarmor.detection.anomaly.bundle import save_bundle
 from provarmor.detection.anomaly.profile import Profile, build_histories
 from provarmor.detection.anomaly.settings import TrainingSettings

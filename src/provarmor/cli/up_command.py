@@ -24,12 +24,12 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
-from rich.markup import escape
 
 from provarmor.agent.runner import Agent
 from provarmor.agent.settings import SensorChoice
 from provarmor.cli.agent_commands import agent_settings, print_counters, uplink_sink
 from provarmor.cli.server_commands import open_manager_store, server_settings
+from provarmor.cli.terminal import escape
 from provarmor.lab.runner import NullRecorder, run_lab
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
