@@ -24,6 +24,7 @@ from provarmor.agent.sinks import Sink
 from provarmor.agent.spool import SpoolPosition
 from provarmor.agent.status import read_status
 from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.terminal import escape
 from provarmor.manager.client import ManagerClient
 from provarmor.manager.uplink import UploadSink
 from provarmor.model.errors import ConfigError
@@ -123,7 +124,7 @@ def print_counters(counters: dict[str, int], rates: dict[str, float]) -> None:
     table.add_column("total", justify="right")
     table.add_column("per second", justify="right")
     for key in sorted(counters):
-        table.add_row(key, f"{counters[key]:,}", f"{rates.get(key, 0.0):,.1f}")
+        table.add_row(escape(key), f"{counters[key]:,}", f"{rates.get(key, 0.0):,.1f}")
     console.print(table)
 
 
@@ -140,7 +141,7 @@ def status(
         state = f"NOT RESPONDING (last update {age:.0f} s ago)"
     console.print(f"agent pid {current.pid}, sensor [bold]{current.sensor}[/bold], {state}")
     if current.blind:
-        console.print(f"[red bold]SENSOR BLIND[/red bold]: {current.blind_reason}")
+        console.print(f"[red bold]SENSOR BLIND[/red bold]: {escape(current.blind_reason)}")
     print_counters(current.counters, current.rates)
 
 
