@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 import uvicorn
 
+from provarmor.cli.replay_command import ReplayState, state_file
 from provarmor.manager.app import create_app
 from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
@@ -26,6 +28,7 @@ from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.tls import write_certificates
 from provarmor.model.actions import Action
 from provarmor.model.codec import encode_ndjson
+from provarmor.pipeline.ingest import file_digest
 from provarmor.testing.factories import make_event
 
 LAB = Path(__file__).resolve().parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
@@ -190,3 +193,38 @@ def test_a_replay_killed_mid_way_resumes_as_the_same_agent(local_manager, tmp_pa
         assert [len(h["agents"]) for h in hosts if h["id"] == "replayed"] == [1]
     state = next((tmp_path / "state" / "replay").glob("*.json"))
     assert state.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_replay_whose_agent_the_manager_does_not_know_is_refused(local_manager, tmp_path):
+    url, _store = local_manager
+    recording = tmp_path / "events.ndjson"
+    recording.write_bytes(encode_ndjson([make_event(Action.READ, ts=1, path="/etc/hosts")]))
+    other = open_findings_store(
+        ManagerSettings(state_dir=tmp_path / "elsewhere").effective_database_url()
+    )
+    stranger = create_token(other, role=Role.ANALYST).token  # well formed, unknown here
+    other.close()
+    digest = file_digest(recording)
+    saved = state_file(tmp_path / "state", manager=url, host_id="ghost", digest=digest)
+    saved.parent.mkdir(parents=True)
+    saved.write_bytes(
+        msgspec.json.encode(
+            ReplayState(
+                manager=url,
+                host_id="ghost",
+                recording=str(recording),
+                digest=digest,
+                credential=stranger,
+            )
+        )
+    )
+    command = [sys.executable, "-m", "provarmor", "replay", str(recording), "--manager", url]
+    command += ["--host-id", "ghost", "--state-dir", str(tmp_path / "state")]
+
+    wide = {**os.environ, "COLUMNS": "400"}  # the message names a long path: keep it whole
+    done = subprocess.run(command, cwd=ROOT, env=wide, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 2
+    message = " ".join(done.stderr.split())
+    assert "the manager refused the agent this replay was uploading as" in message
+    assert f"delete {saved}" in message

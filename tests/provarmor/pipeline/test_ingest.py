@@ -14,6 +14,7 @@ from provarmor.model.actions import Action
 from provarmor.model.codec import encode_ndjson
 from provarmor.model.errors import ConfigError
 from provarmor.pipeline.ingest import build_graph, ingest_file
+from provarmor.sources.base import HostContext
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.testing.factories import make_event
 
@@ -174,3 +175,46 @@ def test_an_import_that_rejected_everything_is_not_recorded(tmp_path):
     assert (right.skipped_as_duplicate, right.report.events) == ("", 1)
     assert ingest_file(source, format="ndjson", store=store).skipped_as_duplicate == str(source)
     store.close()
+
+
+def _interrupted(source: Path, store: SqliteGraphStore, *, host: str, after: int) -> None:
+    """An ingest stopped by Ctrl-C after ``after`` batches."""
+
+    def stop(_count: int, seen: list[int] = []) -> None:  # noqa: B006  (call counter)
+        seen.append(1)
+        if len(seen) >= after:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_file(
+            source,
+            format="ndjson",
+            store=store,
+            host=HostContext(id=host),
+            settings=GraphSettings(batch_events=BATCH),
+            progress=stop,
+        )
+
+
+def test_resume_needs_the_same_host_and_an_unchanged_store(tmp_path):
+    source = _recording(tmp_path / "events.ndjson", 12_000)
+    expected = _reference(source, tmp_path)
+    store = SqliteGraphStore(tmp_path / "g.db")
+    _interrupted(source, store, host="h1", after=3)
+    settings = GraphSettings(batch_events=BATCH)
+
+    with pytest.raises(ConfigError, match="with --host h1 is pending"):
+        ingest_file(source, format="ndjson", store=store, host=HostContext(id="h2"))
+    resumed = ingest_file(
+        source, format="ndjson", store=store, host=HostContext(id="h1"), settings=settings
+    )
+    assert resumed.resumed_batches == 3
+    store.close()
+    assert _shape(tmp_path / "g.db") == expected
+
+    other = SqliteGraphStore(tmp_path / "other.db")
+    _interrupted(source, other, host="h1", after=2)
+    ingest_file(_recording(tmp_path / "more.ndjson", 10), format="ndjson", store=other)
+    with pytest.raises(ConfigError, match="has changed since an interrupted ingest"):
+        ingest_file(source, format="ndjson", store=other, host=HostContext(id="h1"))
+    other.close()
