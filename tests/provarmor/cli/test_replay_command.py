@@ -228,3 +228,9 @@ def test_a_replay_whose_agent_the_manager_does_not_know_is_refused(local_manager
     message = " ".join(done.stderr.split())
     assert "the manager refused the agent this replay was uploading as" in message
     assert f"delete {saved}" in message
+
+
+def test_replay_state_of_version_1_reads():
+    data = (ROOT / "tests" / "data" / "replay" / "state-v1.json").read_bytes()
+    state = msgspec.json.decode(data, type=ReplayState)
+    assert (state.version, state.host_id, state.uploaded) == (1, "lab-host-2", 6000)

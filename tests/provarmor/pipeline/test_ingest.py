@@ -7,13 +7,14 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from provarmor.graph.settings import GraphSettings
 from provarmor.model.actions import Action
 from provarmor.model.codec import encode_ndjson
 from provarmor.model.errors import ConfigError
-from provarmor.pipeline.ingest import build_graph, ingest_file
+from provarmor.pipeline.ingest import IngestProgress, build_graph, ingest_file
 from provarmor.sources.base import HostContext
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.testing.factories import make_event
@@ -218,3 +219,10 @@ def test_resume_needs_the_same_host_and_an_unchanged_store(tmp_path):
     with pytest.raises(ConfigError, match="has changed since an interrupted ingest"):
         ingest_file(source, format="ndjson", store=other, host=HostContext(id="h1"))
     other.close()
+
+
+def test_progress_record_of_version_1_reads():
+    data = (ROOT / "tests" / "data" / "storage" / "ingest-progress-v1.json").read_bytes()
+    progress = msgspec.json.decode(data, type=IngestProgress)
+    assert (progress.version, progress.host, progress.batches) == (1, "vm1", 3)
+    assert (progress.first_edge_id, progress.next_edge_id) == (1, 4211)
