@@ -119,7 +119,8 @@ def _reject_long(report: IngestReport, *, source: str, number: int) -> None:
 
 
 def _skip_rest_of_line(handle: io.BufferedIOBase) -> bytes:
-    """Read on to the end of an over-long line; return what follows it in the last block."""
+    """Read on to the end of an over-long line; return what follows it in the last block.
+    A read error here is left to the next read, which meets it again and reports it."""
     while True:
         block, _error = read_block(handle, BLOCK_BYTES)
         if not block:
