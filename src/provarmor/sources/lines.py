@@ -68,6 +68,11 @@ class BoundedGzipFile(gzip.GzipFile):
         return self._count(super().readline(size))
 
 
+class InputEnded(ParseError):
+    """The input could not be read on (truncated, corrupt, past a bound): the last error
+    :func:`iter_lines` gives, after which importers report the input as stopped."""
+
+
 READ_ERRORS = (EOFError, OSError, zlib.error)
 """What reading a recorded file may raise: truncated or corrupt gzip, I/O errors, a bound."""
 
@@ -107,7 +112,7 @@ def iter_lines(
 
     Over-long lines are skipped; each one is appended to ``errors`` (when given) as a
     :class:`ParseError` naming the line. A truncated gzip member (or an input past its
-    bound) ends the stream with one error rather than an exception.
+    bound) ends the stream with one :class:`InputEnded` error rather than an exception.
     """
     number = 0
     while True:
@@ -118,7 +123,7 @@ def iter_lines(
         except READ_ERRORS as exc:
             if errors is not None:
                 errors.append(
-                    ParseError(f"unreadable data: {exc}", location=f"{source}:{number + 1}")
+                    InputEnded(f"unreadable data: {exc}", location=f"{source}:{number + 1}")
                 )
             return
         if not line:

@@ -96,3 +96,20 @@ def test_junk_is_given_up_on_but_good_data_with_some_junk_is_read(fmt, tmp_path)
     events, report = _import(fmt, mixed)
     assert events
     assert report.stopped == ""
+
+
+@pytest.mark.parametrize("fmt", sorted(SAMPLES))
+def test_an_over_long_line_is_one_reject_and_the_input_is_read_on(fmt, tmp_path):
+    lines = _plain(fmt).split(b"\n")
+    middle = len(lines) // 2
+    clean = tmp_path / f"clean.{fmt}"
+    clean.write_bytes(b"\n".join(lines))
+    long = tmp_path / f"long.{fmt}"
+    long.write_bytes(b"\n".join([*lines[:middle], b"x" * (5 << 20), *lines[middle:]]))
+
+    expected, clean_report = _import(fmt, clean)
+    events, report = _import(fmt, long)
+
+    assert [e.event.id for e in events] == [e.event.id for e in expected]
+    assert report.rejected == clean_report.rejected + 1
+    assert report.stopped == ""

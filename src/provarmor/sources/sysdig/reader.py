@@ -14,7 +14,7 @@ from pathlib import Path
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Event, Host, LogRef
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.lines import iter_lines, open_binary
+from provarmor.sources.lines import InputEnded, iter_lines, open_binary
 from provarmor.sources.sysdig.events import build_event
 from provarmor.sources.sysdig.fields import parse_sysdig_line
 from provarmor.sources.sysdig.processes import ProcessTable
@@ -60,5 +60,8 @@ def read_sysdig(
             report.events += 1
             yield result
     for error in line_errors:
-        report.stop(error)
-        report.reject(error)
+        if isinstance(error, InputEnded):
+            report.stop(error)
+        else:
+            report.records += 1
+            report.reject(error)
