@@ -1,5 +1,6 @@
 """The command line end to end on real fixtures (in-process through Typer's runner)."""
 
+import gzip
 import json
 import subprocess
 import sys
@@ -262,3 +263,15 @@ def test_host_data_reaches_the_terminal_escaped_and_json_stays_exact(tmp_path):
 
     exact = json.loads(invoke("trace", "/tmp/loot2", "--db", db, "--forward", "--json").output)
     assert f"/tmp/loot2{HOSTILE}" in [node["path"] for node in exact["nodes"]]
+
+
+def test_detect_prints_incidents_about_hostile_paths_escaped(tmp_path):
+    recording = gzip.decompress((LAB_ATTACK / "events.ndjson.gz").read_bytes())
+    hostile = tmp_path / "hostile.ndjson"  # every /tmp path now carries ESC [2J and U+202E
+    hostile.write_bytes(recording.replace(b"/tmp/", b"/tmp/\\u001b[2J\\u202e"))
+
+    result = invoke("detect", hostile, "--out", tmp_path / "alerts.jsonl")
+
+    assert result.exit_code == 0, result.output
+    _no_raw_controls(result.output)
+    assert "curl wrote /tmp/\\x1b[2J\\u202e" in " ".join(result.output.split())
