@@ -20,6 +20,7 @@ from rich.table import Table
 
 from provarmor.agent.settings import AgentSettings, SensorChoice
 from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 from provarmor.sources.owngroup import own_group
 
@@ -159,7 +160,7 @@ def print_counters(counters: dict[str, int], rates: dict[str, float]) -> None:
     table.add_column("total", justify="right")
     table.add_column("per second", justify="right")
     for key in sorted(counters):
-        table.add_row(key, f"{counters[key]:,}", f"{rates.get(key, 0.0):,.1f}")
+        table.add_row(escape(key), f"{counters[key]:,}", f"{rates.get(key, 0.0):,.1f}")
     console.print(table)
 
 
@@ -178,7 +179,7 @@ def status(
         state = f"NOT RESPONDING (last update {age:.0f} s ago)"
     console.print(f"agent pid {current.pid}, sensor [bold]{current.sensor}[/bold], {state}")
     if current.blind:
-        console.print(f"[red bold]SENSOR BLIND[/red bold]: {current.blind_reason}")
+        console.print(f"[red bold]SENSOR BLIND[/red bold]: {escape(current.blind_reason)}")
     console.print(describe_learning(current.learning))
     print_counters(current.counters, current.rates)
 

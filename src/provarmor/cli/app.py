@@ -35,6 +35,7 @@ from provarmor.cli import (
     up_command,
 )
 from provarmor.cli.help_style import plain_flags
+from provarmor.cli.terminal import escape
 from provarmor.model.errors import ProvArmorError
 
 SERVICE = "Run on hosts: agent, manager, console"
@@ -105,7 +106,9 @@ def main() -> None:
     try:
         app()
     except ProvArmorError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        Console(stderr=True).print(
+            f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -17,8 +17,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 
 console = Console()

@@ -16,11 +16,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 
 from provarmor.cli.detect_commands import incident_panel
 from provarmor.cli.graph_commands import Format, ingest, stats
+from provarmor.cli.terminal import escape
 
 SAMPLE = "attack-chain.audit.log"
 LAB_SAMPLE = "lab-attack.ndjson.gz"

@@ -11,12 +11,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.cli.graph_commands import FormatOption, _print_problems, importer_for
+from provarmor.cli.graph_commands import (
+    FormatOption,
+    _print_problems,
+    exit_on_failed_inputs,
+    importer_for,
+)
+from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -252,6 +257,7 @@ def detect_command(  # noqa: PLR0913
         console.print(Panel(incident_panel(incident), title=incident.id, expand=False))
     if incidents_out is not None:
         _write_incidents(incidents, out=incidents_out, format=incident_format)
+    exit_on_failed_inputs(reports)
 
 
 def register(app: typer.Typer, *, panel: str) -> None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 
 if TYPE_CHECKING:

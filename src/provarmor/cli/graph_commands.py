@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.terminal import escape
+from provarmor.model.display import printable
 from provarmor.model.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -132,6 +133,8 @@ def _report_table(results: list[tuple[Path, IngestResult]]) -> Table:
 
 
 def _print_problems(report: IngestReport) -> None:
+    if report.stopped:
+        console.print(f"[red]not read to the end:[/red] {escape(report.stopped)}", highlight=False)
     for error in report.errors[:10]:
         console.print(f"[yellow]rejected[/yellow] {escape(error)}", highlight=False)
     if report.rejected > 10:
@@ -183,8 +186,32 @@ def ingest(
     finally:
         store.close()
     console.print(_report_table(results))
-    for _path, result in results:
+    for path, result in results:
         _print_problems(result.report)
+        if result.resumed_batches:
+            console.print(
+                f"{escape(str(path))}: resumed an interrupted ingest "
+                f"({result.resumed_batches:,} batches were already stored)",
+                highlight=False,
+            )
+    exit_on_failed_inputs([result.report for _path, result in results])
+
+
+def exit_on_failed_inputs(reports: list[IngestReport]) -> None:
+    """Exit 1 naming every input whose records were all rejected or that was not read to
+    its end (the rest of the run has been done and reported)."""
+    failed = [
+        report for report in reports if report.stopped or (report.rejected and not report.events)
+    ]
+    for report in failed:
+        why = "not read to the end" if report.stopped else "every record was rejected"
+        console.print(
+            f"[red]error:[/red] {escape(report.source)}: {why} "
+            f"({report.rejected:,} rejected, {report.events:,} events)",
+            highlight=False,
+        )
+    if failed:
+        raise typer.Exit(1)
 
 
 def convert(
@@ -226,6 +253,7 @@ def convert(
         f"({report.records:,} records read, {report.rejected:,} rejected)"
     )
     _print_problems(report)
+    exit_on_failed_inputs([report])
 
 
 def stats(db: DbOption = DEFAULT_DB) -> None:
@@ -241,9 +269,9 @@ def stats(db: DbOption = DEFAULT_DB) -> None:
     table.add_column("what")
     table.add_column("count", justify="right")
     for kind, count in sorted(summary.nodes_by_kind.items()):
-        table.add_row(f"{kind} nodes", f"{count:,}")
+        table.add_row(f"{escape(kind)} nodes", f"{count:,}")
     for action, count in sorted(summary.edges_by_action.items(), key=lambda item: -item[1]):
-        table.add_row(f"{action} events", f"{count:,}")
+        table.add_row(f"{escape(action)} events", f"{count:,}")
     table.add_row("events indexed", f"{summary.events_indexed:,}")
     table.add_row("sensor gaps", f"{summary.gaps:,}")
     console.print(table)
@@ -299,10 +327,12 @@ def _print_candidates(problem: AmbiguousTarget) -> None:
     so every id can be copied whole."""
     from provarmor.graph.render import format_ts
 
-    lines = [str(problem)]
+    lines = [printable(str(problem))]
     for candidate in problem.candidates:
         when = format_ts(int(str(candidate["first_ts"])))
-        lines.append(f"{candidate['id']}\t{candidate['kind']}\t{when}\t{candidate['caption']}")
+        fields = (candidate["id"], candidate["kind"], when, candidate["caption"])
+        # a file's id holds its path: host data too
+        lines.append("\t".join(printable(str(field)) for field in fields))
     sys.stdout.write("\n".join(lines) + "\n")
 
 

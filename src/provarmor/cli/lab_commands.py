@@ -13,10 +13,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from provarmor.agent.settings import AgentSettings, SensorChoice
+from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 from provarmor.sources.owngroup import own_group
 

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from provarmor.agent.settings import SensorChoice
 from provarmor.cli.agent_commands import (
@@ -41,6 +40,7 @@ from provarmor.cli.server_commands import (
     open_manager_store,
     server_settings,
 )
+from provarmor.cli.terminal import escape
 from provarmor.manager.auth import Role
 from provarmor.model.errors import ConfigError
 from provarmor.sources.owngroup import own_group

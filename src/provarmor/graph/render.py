@@ -1,6 +1,7 @@
 """Renderings of a trace: JSON-ready dicts, Graphviz DOT, and an indented text tree.
 
-Pure functions; printing and file writing belong to the caller.
+Pure functions; printing and file writing belong to the caller. The tree and DOT show host
+data through :mod:`provarmor.model.display` (control characters escaped); JSON stays exact.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import msgspec
 
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.trace import Direction, TraceResult
+from provarmor.model.display import dot_quote, printable
 
 _SHAPES = {NodeKind.PROCESS: "box", NodeKind.FILE: "note", NodeKind.SOCKET: "diamond"}
 
@@ -33,33 +35,29 @@ def to_json(result: TraceResult) -> dict[str, object]:
     }
 
 
-def _dot_quote(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
 def node_caption(node: Node) -> str:
+    """One line naming the node, printable (safe on a terminal)."""
     if node.kind is NodeKind.PROCESS:
         line = node.command_line or node.label
         if len(line) > 80:
             line = line[:77] + "..."
-        return f"{line} [pid {node.pid}]"
-    return node.label
+        return printable(f"{line} [pid {node.pid}]")
+    return printable(node.label)
 
 
 def to_dot(result: TraceResult) -> str:
-    lines = [f"digraph {_dot_quote('provarmor ' + result.direction.value)} {{", "  rankdir=LR;"]
+    lines = [f"digraph {dot_quote('provarmor ' + result.direction.value)} {{", "  rankdir=LR;"]
     for node in result.nodes.values():
-        attributes = [f"label={_dot_quote(node_caption(node))}", f"shape={_SHAPES[node.kind]}"]
+        attributes = [f"label={dot_quote(node_caption(node))}", f"shape={_SHAPES[node.kind]}"]
         if node.id == result.start:
             attributes.append("style=bold color=red")
-        lines.append(f"  {_dot_quote(node.id)} [{' '.join(attributes)}];")
+        lines.append(f"  {dot_quote(node.id)} [{' '.join(attributes)}];")
     for edge in _ordered(result.edges.values()):
         label = f"{edge.action} x{edge.count}" if edge.count > 1 else edge.action
         style = " style=dashed" if edge.incomplete else ""
         lines.append(
-            f"  {_dot_quote(edge.src)} -> {_dot_quote(edge.dst)} "
-            f"[label={_dot_quote(label + ' ' + format_ts(edge.first_ts)[11:23])}{style}];"
+            f"  {dot_quote(edge.src)} -> {dot_quote(edge.dst)} "
+            f"[label={dot_quote(label + ' ' + format_ts(edge.first_ts)[11:23])}{style}];"
         )
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from html import escape
+from html import escape as escape_html
 
 import msgspec
 
 from provarmor import __version__
+from provarmor.model.display import dot_quote, printable
 from provarmor.model.incident import Incident, IncidentNode, NodeRole
 
 OCSF_VERSION = "1.3.0"
@@ -47,6 +48,11 @@ def _short(node: IncidentNode) -> str:
     return text if len(text) <= SVG_LABEL else text[: SVG_LABEL - 3] + "..."
 
 
+def _text(text: str) -> str:
+    """SVG text: printable (XML 1.0 forbids most control characters), then XML-escaped."""
+    return escape_html(printable(text))
+
+
 def _fill(node: IncidentNode) -> str:
     if node.role is NodeRole.ROOT_CAUSE:
         return _ROOT_COLOUR
@@ -55,28 +61,24 @@ def _fill(node: IncidentNode) -> str:
     return _COLOURS.get(node.kind, "#ffffff")
 
 
-def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
 def incident_dot(incident: Incident) -> str:
     """Graphviz DOT: shapes by node kind, root cause red and bold, terminals orange."""
-    lines = [f"digraph {_dot_quote(incident.id)} {{", "  rankdir=LR;", "  node [style=filled];"]
-    lines.append(f"  label={_dot_quote(incident.title)};")
+    lines = [f"digraph {dot_quote(incident.id)} {{", "  rankdir=LR;", "  node [style=filled];"]
+    lines.append(f"  label={dot_quote(incident.title)};")
     for node in incident.nodes:
         attributes = [
-            f"label={_dot_quote(_short(node))}",
+            f"label={dot_quote(_short(node))}",
             f"shape={_SHAPES.get(node.kind, 'ellipse')}",
-            f"fillcolor={_dot_quote(_fill(node))}",
-            f"tooltip={_dot_quote(node.command_line or node.label)}",
+            f"fillcolor={dot_quote(_fill(node))}",
+            f"tooltip={dot_quote(node.command_line or node.label)}",
         ]
         if node.role is NodeRole.ROOT_CAUSE:
             attributes += ["penwidth=3", 'color="#c00000"']
-        lines.append(f"  {_dot_quote(node.id)} [{', '.join(attributes)}];")
+        lines.append(f"  {dot_quote(node.id)} [{', '.join(attributes)}];")
     for edge in incident.edges:
         label = edge.action + (f" x{edge.count}" if edge.count > 1 else "")
         lines.append(
-            f"  {_dot_quote(edge.src)} -> {_dot_quote(edge.dst)} [label={_dot_quote(label)}];"
+            f"  {dot_quote(edge.src)} -> {dot_quote(edge.dst)} [label={dot_quote(label)}];"
         )
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -107,10 +109,10 @@ def incident_svg(incident: Incident) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-        f"<title>{escape(incident.title)}</title>",
+        f"<title>{_text(incident.title)}</title>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
         'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
-        f'<text x="20" y="24" font-size="14" font-weight="bold">{escape(incident.title)}</text>',
+        f'<text x="20" y="24" font-size="14" font-weight="bold">{_text(incident.title)}</text>',
     ]
     for edge in incident.edges:
         if edge.src not in where or edge.dst not in where:
@@ -119,7 +121,7 @@ def incident_svg(incident: Incident) -> str:
         out.append(
             f'<line x1="{x1 + SVG_BOX_W}" y1="{y1 + SVG_BOX_H // 2}" x2="{x2}" '
             f'y2="{y2 + SVG_BOX_H // 2}" stroke="#555" marker-end="url(#arrow)">'
-            f"<title>{escape(edge.action)}</title></line>"
+            f"<title>{_text(edge.action)}</title></line>"
         )
     for node in incident.nodes:
         x, y = where[node.id]
@@ -130,10 +132,10 @@ def incident_svg(incident: Incident) -> str:
         )
         radius = ' rx="8"' if node.kind == "process" else ""
         out.append(
-            f"<g><title>{escape(node.command_line or node.label)}</title>"
+            f"<g><title>{_text(node.command_line or node.label)}</title>"
             f'<rect x="{x}" y="{y}" width="{SVG_BOX_W}" height="{SVG_BOX_H}"{radius} '
             f'fill="{_fill(node)}"{stroke}/>'
-            f'<text x="{x + 6}" y="{y + 19}">{escape(_short(node))}</text></g>'
+            f'<text x="{x + 6}" y="{y + 19}">{_text(_short(node))}</text></g>'
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -17,6 +17,10 @@ from provarmor.model.event import Event
 
 MAX_KEPT_ERRORS = 50
 """How many reject messages a report keeps verbatim; the rest are only counted."""
+REJECT_ALLOWANCE = 100_000
+"""An input with more rejected records than this and than events is not read further: it
+is not in the format it was read as (or is junk), and rejecting it line by line would cost
+minutes for nothing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,11 +48,35 @@ class IngestReport:
     dropped_fields: Counter[str] = field(default_factory=Counter)
     """Fields removed on purpose (ground-truth labels such as ``is_warn``), by name."""
     errors: list[str] = field(default_factory=list)
+    stopped: str = ""
+    """Why an input was not read to its end (truncated, past a bound, hopeless); kept even
+    when ``errors`` is full."""
 
     def reject(self, error: ParseError) -> None:
         self.rejected += 1
         if len(self.errors) < MAX_KEPT_ERRORS:
             self.errors.append(str(error))
+
+    def stop(self, error: ParseError) -> None:
+        """The input ends early here: a rejected record, and the reason it ended."""
+        self.records += 1
+        self.reject(error)
+        self.stopped = self.stopped or str(error)
+
+    @property
+    def overwhelmed(self) -> bool:
+        """Whether rejects have passed :data:`REJECT_ALLOWANCE` and outnumber events."""
+        return self.rejected > REJECT_ALLOWANCE and self.rejected > self.events
+
+    def give_up(self, location: str) -> None:
+        """Record that the rest of an overwhelmed input is not read."""
+        self.stopped = self.stopped or str(
+            ParseError(
+                f"gave up after {self.rejected:,} rejected records and {self.events:,} events: "
+                "the rest is not read (is the format right?)",
+                location=location,
+            )
+        )
 
     def merge(self, other: IngestReport) -> None:
         self.records += other.records
@@ -58,6 +86,7 @@ class IngestReport:
         self.dropped_fields.update(other.dropped_fields)
         room = MAX_KEPT_ERRORS - len(self.errors)
         self.errors.extend(other.errors[: max(room, 0)])
+        self.stopped = self.stopped or other.stopped
 
 
 class Importer(Protocol):

@@ -2,7 +2,10 @@
 
 Reads large blocks and decodes every complete line of a block in one call (msgspec's
 ``decode_lines``); only a block holding a bad record is decoded again line by line, so
-every good record keeps flowing and the bad one is reported with its line number.
+every good record keeps flowing and the bad one is reported with its line number. A line
+over :data:`~provarmor.model.codec.MAX_RECORD_BYTES` is rejected with its line number and
+skipped to its end, never held whole; a truncated gzip member keeps every line before the
+cut.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from provarmor.model.codec import MAX_RECORD_BYTES, parse_ndjson_batch
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Event
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.lines import open_binary
+from provarmor.sources.lines import open_binary, read_block
 
 BLOCK_BYTES = 4 * 1024 * 1024
-READ_BYTES = 256 * 1024
-"""Reads are this size, so a truncated gzip member loses at most this much to the cut."""
+SLICE_LINES = 10_000
+"""A block holding a bad record is decoded again in slices of this many lines."""
 _decoder = msgspec.json.Decoder(Event)
 
 
@@ -30,52 +33,56 @@ def read_ndjson(path: Path, *, report: IngestReport, host: HostContext) -> Itera
     source = str(path)
     line = 1  # number of the first line of ``pending``
     pending = b""
+    skipping = False  # inside a line over the record limit: dropped up to its newline
     with open_binary(path) as handle:
-        broken = False
-        while not broken:
-            parts: list[bytes] = []
-            size = 0
-            while size < BLOCK_BYTES:
-                try:
-                    part = handle.read(READ_BYTES)
-                except (EOFError, OSError) as exc:
-                    report.records += 1
-                    at = line + sum(piece.count(b"\n") for piece in parts)
-                    location = f"{source}:{at}"
-                    report.reject(ParseError(f"unreadable data: {exc}", location=location))
-                    broken = True
-                    break
-                if not part:
-                    break
-                parts.append(part)
-                size += len(part)
-            block = b"".join(parts)
-            if not block:
-                break
-            data = pending + block
+        while True:
+            block, error = read_block(handle, BLOCK_BYTES)
+            data = block
+            if skipping:
+                newline = data.find(b"\n")
+                skipping = newline < 0
+                data = b"" if skipping else data[newline + 1 :]
+                line += 0 if skipping else 1
+            data = pending + data
             cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                if len(data) > MAX_RECORD_BYTES:  # one endless line: drop what we have
-                    report.records += 1
-                    report.reject(ParseError("line too long", location=f"{source}:{line}"))
-                    pending = b""
-                    continue
-                pending = data
-                continue
+            if cut:
+                yield from _decode_block(data[:cut], source=source, first_line=line, report=report)
+                line += data.count(b"\n", 0, cut)
             pending = data[cut:]
-            yield from _decode_block(data[:cut], source=source, first_line=line, report=report)
-            line += data.count(b"\n", 0, cut)
+            if len(pending) > MAX_RECORD_BYTES:
+                _reject(report, f"line longer than {MAX_RECORD_BYTES} bytes", f"{source}:{line}")
+                pending, skipping = b"", True
+            if error is not None:
+                report.stop(ParseError(f"unreadable data: {error}", location=f"{source}:{line}"))
+            if report.overwhelmed:
+                report.give_up(f"{source}:{line}")
+                return
+            if error is not None or not block:
+                break
         if pending.strip():
             yield from _decode_block(pending, source=source, first_line=line, report=report)
+
+
+def _reject(report: IngestReport, message: str, location: str) -> None:
+    report.records += 1
+    report.reject(ParseError(message, location=location))
+
+
+def _has_long_line(block: bytes) -> bool:
+    return len(block) > MAX_RECORD_BYTES and any(
+        len(line) > MAX_RECORD_BYTES for line in block.split(b"\n")
+    )
 
 
 def _decode_block(
     block: bytes, *, source: str, first_line: int, report: IngestReport
 ) -> Iterator[Event]:
-    try:
-        events = _decoder.decode_lines(block)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        events = None
+    events: list[Event] | None = None
+    if not _has_long_line(block):
+        try:
+            events = _decoder.decode_lines(block)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            events = None
     if events is not None:
         report.records += len(events)
         report.events += len(events)
@@ -84,9 +91,13 @@ def _decode_block(
     lines = block.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()
-    events, errors = parse_ndjson_batch(lines, source=source, first_line=first_line)
-    report.records += sum(1 for item in lines if item.strip())
-    for error in errors:
-        report.reject(error)
-    report.events += len(events)
-    yield from events
+    for start in range(0, len(lines), SLICE_LINES):  # slices: an overwhelmed input stops soon
+        if report.overwhelmed:
+            return
+        part = lines[start : start + SLICE_LINES]
+        events, errors = parse_ndjson_batch(part, source=source, first_line=first_line + start)
+        report.records += sum(1 for item in part if item.strip())
+        for error in errors:
+            report.reject(error)
+        report.events += len(events)
+        yield from events

@@ -1,5 +1,6 @@
 """The command line end to end on real fixtures (in-process through Typer's runner)."""
 
+import gzip
 import json
 import os
 import subprocess
@@ -10,6 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from provarmor.cli.app import app
+from provarmor.model.actions import Action
+from provarmor.model.codec import encode_ndjson
+from provarmor.testing.factories import make_event
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 CHAIN = DATA / "auditd" / "attack_chain.log"
@@ -159,7 +163,7 @@ def test_bad_input_file_is_reported_not_raised(tmp_path):
     bad = tmp_path / "bad.ndjson"
     bad.write_bytes(b'{"half": \n\x00\x01\x02\n')
     result = invoke("ingest", bad, "--format", "ndjson", "--db", tmp_path / "x.db")
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # reported, no traceback; every record rejected: exit 1
     assert "rejected" in result.output
     assert f"{bad}:1" in result.output.replace("\n", "")
 
@@ -271,3 +275,87 @@ def test_detect_writes_incidents_with_an_attack_story(tmp_path, incident_format)
     else:
         (drawing,) = target.glob(f"*.{incident_format}")
         assert str(root_pid) in drawing.read_text()
+
+
+def test_wrong_format_exits_non_zero_and_leaves_the_file_to_the_right_one(tmp_path):
+    db = tmp_path / "g.db"
+    wrong = invoke("ingest", CHAIN, "--format", "ndjson", "--db", db)
+    assert wrong.exit_code == 1
+    assert "every record was rejected" in wrong.output
+    assert str(CHAIN) in wrong.output
+
+    right = invoke("ingest", CHAIN, "--format", "auditd", "--db", db)
+    assert right.exit_code == 0, right.output
+    assert "already ingested" not in right.output
+    assert "exec events" in invoke("stats", "--db", db).output
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\x1b[8m\u202etxt.exe\x9b31m\r"
+RAW = ("\x1b", "\x07", "\u202e", "\x9b", "\r")
+
+
+def _hostile_db(tmp_path):
+    """Real events whose paths and command lines carry terminal escapes and a bidi
+    override, ingested through the CLI."""
+    dropper = f"/tmp/{HOSTILE}drop"
+    events = [
+        make_event(Action.EXEC, pid=7, ts=1, exe=dropper, args=(dropper, f"--x={HOSTILE}")),
+        make_event(Action.WRITE, pid=7, ts=2, exe=dropper, path=f"/tmp/loot{HOSTILE}"),
+        make_event(Action.WRITE, pid=7, ts=3, exe=dropper, path=f"/tmp/loot2{HOSTILE}"),
+    ]
+    source = tmp_path / f"events{HOSTILE}.ndjson"
+    source.write_bytes(encode_ndjson(events))
+    db = tmp_path / "g.db"
+    result = invoke("ingest", source, "--format", "ndjson", "--db", db)
+    assert result.exit_code == 0, result.output
+    return db, result.output
+
+
+def _no_raw_controls(output: str) -> None:
+    for char in RAW:
+        assert char not in output, f"{char!r} reached the terminal"
+
+
+def test_host_data_reaches_the_terminal_escaped_and_json_stays_exact(tmp_path):
+    db, ingest_output = _hostile_db(tmp_path)
+    _no_raw_controls(ingest_output)
+
+    tree = invoke("trace", "/tmp/loot2", "--db", db, "--forward")  # unique: one file node
+    assert tree.exit_code == 0, tree.output
+    _no_raw_controls(tree.output)
+    assert "\\x1b]0;owned\\x07" in tree.output.replace("\n", "")
+
+    ambiguous = invoke("trace", "loot", "--db", db)  # two matches: the table of both
+    _no_raw_controls(ambiguous.output)
+    assert "\\u202etxt.exe" in ambiguous.output.replace("\n", "")
+
+    dot = invoke("trace", "/tmp/loot2", "--db", db, "--forward", "--dot").output
+    _no_raw_controls(dot)
+    for line in dot.splitlines()[2:-1]:  # every statement: quoted strings stay closed
+        assert line.replace('\\"', "").count('"') % 2 == 0, line
+
+    _no_raw_controls(invoke("stats", "--db", db).output)
+    missing = subprocess.run(  # errors are printed by the entry point: a real process
+        [sys.executable, "-m", "provarmor", "trace", f"nothing{HOSTILE}", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "no event or entity matches" in missing.stderr
+    _no_raw_controls(missing.stderr)
+
+    exact = json.loads(invoke("trace", "/tmp/loot2", "--db", db, "--forward", "--json").output)
+    assert f"/tmp/loot2{HOSTILE}" in [node["path"] for node in exact["nodes"]]
+
+
+def test_detect_prints_incidents_about_hostile_paths_escaped(tmp_path):
+    recording = gzip.decompress((LAB_ATTACK / "events.ndjson.gz").read_bytes())
+    hostile = tmp_path / "hostile.ndjson"  # every /tmp path now carries ESC [2J and U+202E
+    hostile.write_bytes(recording.replace(b"/tmp/", b"/tmp/\\u001b[2J\\u202e"))
+
+    result = invoke("detect", hostile, "--out", tmp_path / "alerts.jsonl")
+
+    assert result.exit_code == 0, result.output
+    _no_raw_controls(result.output)
+    assert "curl wrote /tmp/\\x1b[2J\\u202e" in " ".join(result.output.split())

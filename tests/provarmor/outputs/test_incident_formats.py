@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 
+import msgspec
+
 from provarmor.model.attack import AttackRef
 from provarmor.model.incident import Incident, IncidentEdge, IncidentNode, NodeRole
 from provarmor.outputs.incident_formats import (
@@ -87,3 +89,24 @@ def test_json_and_the_format_table() -> None:
     assert document["root_cause"] == "p1"
     assert json.loads(json.dumps(document))["nodes"][0]["role"] == "root_cause"
     assert set(INCIDENT_FORMATS) == {"json", "dot", "svg", "ocsf"}
+
+
+def test_hostile_labels_stay_inside_dot_strings_and_keep_svg_well_formed() -> None:
+    hostile = '/tmp/\x1b[2J"]; evil [label="x\\\u202e\x00'
+    base = sample()
+    incident = msgspec.structs.replace(
+        base,
+        title=hostile,
+        nodes=(
+            msgspec.structs.replace(base.nodes[0], label=hostile, command_line=hostile),
+            *base.nodes[1:],
+        ),
+    )
+    dot = incident_dot(incident)
+    assert not any(char in dot for char in "\x1b\u202e\x00")
+    for line in dot.splitlines()[1:-1]:  # quotes pair up once escaped quotes are set aside
+        assert line.replace("\\\\", "").replace('\\"', "").count('"') % 2 == 0, line
+    assert '\\"]; evil [label=\\"x' in dot
+
+    root = ElementTree.fromstring(incident_svg(incident))  # control characters break XML
+    assert "/tmp/\\x1b[2J" in "".join(root.itertext())

@@ -1,5 +1,6 @@
 import gzip
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,3 +55,17 @@ def test_garbage_files_never_raise(tmp_path_factory, blob):
     events = list(read_ndjson(path, report=report, host=HostContext()))
     assert report.events == len(events)
     assert report.records == report.events + report.rejected
+
+
+@pytest.mark.parametrize("megabytes", [5, 9])
+def test_line_over_the_record_limit_is_rejected_and_its_neighbours_kept(tmp_path, megabytes):
+    good = [make_event(Action.WRITE, path=f"/f{i}", ts=i) for i in range(4)]
+    huge = make_event(Action.EXEC, args=("x" * (megabytes << 20),), ts=9)  # valid, too big
+    path = tmp_path / "huge.ndjson"
+    path.write_bytes(encode_ndjson(good[:2]) + encode_ndjson([huge]) + encode_ndjson(good[2:]))
+    report = IngestReport(source=str(path))
+    events = list(read_ndjson(path, report=report, host=HostContext()))
+    assert events == good
+    assert (report.records, report.events, report.rejected) == (5, 4, 1)
+    assert report.errors[0].startswith(f"{path}:3: ")
+    assert "4194304" in report.errors[0]

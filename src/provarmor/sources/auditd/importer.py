@@ -8,17 +8,16 @@ line at a time), split into lines, parsed, grouped per event and mapped to canon
 
 from __future__ import annotations
 
-import gzip
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Event
 from provarmor.sources.auditd.records import WANTED_TYPES, RecordParser
 from provarmor.sources.auditd.stream import AuditEventStream
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.lines import MAX_LINE_BYTES, open_binary
+from provarmor.sources.lines import MAX_LINE_BYTES, open_binary, read_block
 
 BLOCK_BYTES = 1024 * 1024
 
@@ -30,7 +29,8 @@ def read_auditd(path: Path, *, report: IngestReport, host: HostContext) -> Itera
     (truncated, binary garbage, bad stamp or encoding, longer than the line limit) is
     rejected with its ``file:line`` and the rest of the log is still read. Records of types
     that build no event (USER_*, DAEMON_*, CONFIG_CHANGE, BPRM_FCAPS...) are counted in
-    ``report.skipped`` by type.
+    ``report.skipped`` by type. A log that is mostly not audit records is given up on
+    (``report.stopped``) once its rejects pass the allowance.
     """
     source = str(path)
     stream = AuditEventStream(host=host, report=report, source=source)
@@ -57,11 +57,14 @@ def read_auditd(path: Path, *, report: IngestReport, host: HostContext) -> Itera
                     records = 0
                     yield from events
             report.records += records
+            if report.overwhelmed:
+                report.give_up(f"{source}:{first + len(lines) - 1}")
+                break
         yield from stream.close()
 
 
 def iter_blocks(
-    handle: BinaryIO, *, source: str, report: IngestReport
+    handle: io.BufferedIOBase, *, source: str, report: IngestReport
 ) -> Iterator[tuple[int, list[str]]]:
     """``(number of the first line, lines)`` for each block read: the text decoded as UTF-8
     (bad bytes become U+FFFD) and split at newlines only (``str.splitlines`` would also
@@ -70,13 +73,13 @@ def iter_blocks(
     number = 1
     pending = b""
     while True:
-        block = _read_block(handle, source=source, number=number, report=report)
-        if block:
-            data = pending + block
+        block, ended = _read_block(handle, source=source, number=number, report=report)
+        data = pending + block
+        if block and not ended:
             cut = data.rfind(b"\n") + 1
             data, pending = data[:cut], data[cut:]
-        else:
-            data, pending = (pending + b"\n" if pending else b""), b""
+        else:  # end of input: the last line may lack its newline
+            data, pending = (data if data.endswith(b"\n") or not data else data + b"\n"), b""
         lines = data.decode("utf-8", "replace").split("\n")[:-1]
         for index, text in enumerate(lines):
             if len(text) > MAX_LINE_BYTES:
@@ -91,17 +94,21 @@ def iter_blocks(
             _reject_long(report, source=source, number=number)
             number += 1
             pending = _skip_rest_of_line(handle)
-        if not block:
+        if not block or ended:
             return
 
 
-def _read_block(handle: BinaryIO, *, source: str, number: int, report: IngestReport) -> bytes:
-    try:
-        return handle.read(BLOCK_BYTES)
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
-        report.records += 1
-        report.reject(ParseError(f"unreadable data: {exc}", location=f"{source}:{number}"))
-        return b""
+def _read_block(
+    handle: io.BufferedIOBase, *, source: str, number: int, report: IngestReport
+) -> tuple[bytes, bool]:
+    """The next block, and whether the input ended early. Data before a truncation is kept
+    and the truncation reported at the line it cuts."""
+    block, error = read_block(handle, BLOCK_BYTES)
+    if error is None:
+        return block, False
+    at = number + block.count(b"\n")
+    report.stop(ParseError(f"unreadable data: {error}", location=f"{source}:{at}"))
+    return block, True
 
 
 def _reject_long(report: IngestReport, *, source: str, number: int) -> None:
@@ -111,13 +118,11 @@ def _reject_long(report: IngestReport, *, source: str, number: int) -> None:
     )
 
 
-def _skip_rest_of_line(handle: BinaryIO) -> bytes:
-    """Read on to the end of an over-long line; return what follows it in the last block."""
+def _skip_rest_of_line(handle: io.BufferedIOBase) -> bytes:
+    """Read on to the end of an over-long line; return what follows it in the last block.
+    A read error here is left to the next read, which meets it again and reports it."""
     while True:
-        try:
-            block = handle.read(BLOCK_BYTES)
-        except (EOFError, OSError, gzip.BadGzipFile):
-            return b""
+        block, _error = read_block(handle, BLOCK_BYTES)
         if not block:
             return b""
         newline = block.find(b"\n")

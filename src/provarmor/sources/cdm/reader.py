@@ -19,7 +19,7 @@ from provarmor.sources.cdm.definitions import apply_definition
 from provarmor.sources.cdm.entities import CdmLimits, CdmState
 from provarmor.sources.cdm.events import build_event
 from provarmor.sources.cdm.records import EventRecord, canonical_uuid, parse_cdm_line
-from provarmor.sources.lines import iter_lines, open_binary
+from provarmor.sources.lines import InputEnded, iter_lines, open_binary
 
 EVICTED = "evicted_entity"
 
@@ -41,9 +41,15 @@ def read_cdm(
             event = run.record(number, line)
             if event is not None:
                 yield event
+            elif report.overwhelmed:
+                report.give_up(f"{run.source}:{number}")
+                break
     for error in line_errors:
-        report.records += 1
-        report.reject(error)
+        if isinstance(error, InputEnded):
+            report.stop(error)
+        else:
+            report.records += 1
+            report.reject(error)
 
 
 class _Run:

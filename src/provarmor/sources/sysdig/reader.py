@@ -14,7 +14,7 @@ from pathlib import Path
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Event, Host, LogRef
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.lines import iter_lines, open_binary
+from provarmor.sources.lines import InputEnded, iter_lines, open_binary
 from provarmor.sources.sysdig.events import build_event
 from provarmor.sources.sysdig.fields import parse_sysdig_line
 from provarmor.sources.sysdig.processes import ProcessTable
@@ -44,6 +44,9 @@ def read_sysdig(
                 record = parse_sysdig_line(line, location=f"{source}:{number}")
             except ParseError as exc:
                 report.reject(exc)
+                if report.overwhelmed:
+                    report.give_up(f"{source}:{number}")
+                    break
                 continue
             report.dropped_fields.update(record.dropped)
             log = LogRef(file=source, line=number, record=record.text("evt.num"))
@@ -57,5 +60,8 @@ def read_sysdig(
             report.events += 1
             yield result
     for error in line_errors:
-        report.records += 1
-        report.reject(error)
+        if isinstance(error, InputEnded):
+            report.stop(error)
+        else:
+            report.records += 1
+            report.reject(error)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -453,3 +454,21 @@ def test_line_numbers_survive_over_long_lines_and_crlf(tmp_path, auditd_data):
     assert report.records == 140
     shell = only(events, Action.EXEC, pid=11957)
     assert shell.log.line == 6  # one line further down than in the original
+
+
+def test_truncated_gzip_keeps_every_event_zcat_recovers(tmp_path, auditd_data):
+    compressed = gzip.compress((auditd_data / "attack_chain.log").read_bytes())
+    cut = tmp_path / "audit.log.gz"
+    cut.write_bytes(compressed[: len(compressed) * 3 // 4])
+    recovered = tmp_path / "audit.log"
+    with recovered.open("wb") as out:  # zcat complains about the cut, and writes what it has
+        subprocess.run(["zcat", str(cut)], stdout=out, stderr=subprocess.DEVNULL, check=False)
+    report = IngestReport(source=str(cut))
+
+    events = list(read_auditd(cut, report=report, host=HOST))
+
+    expected = list(read_auditd(recovered, report=IngestReport(source="x"), host=HOST))
+    assert len(events) == len(expected) > 50
+    assert [e.event.id for e in events] == [e.event.id for e in expected]
+    assert report.stopped.startswith(f"{cut}:")
+    assert "ended before the end-of-stream marker" in report.stopped
