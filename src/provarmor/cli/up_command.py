@@ -111,7 +111,7 @@ def _report_learning(stop: threading.Event, ingestor: Ingestor, host_id: str) ->
         started = bool(learning.get("window_start_ns"))
         due = time.monotonic() - last >= LEARNING_REPORT_S
         if started and (key != shown or due):
-            console.print(escape(describe_learning(learning)))
+            console.print(escape(describe_learning(learning)), soft_wrap=True)
             shown, last = key, time.monotonic()
 
 
@@ -177,7 +177,8 @@ def _run(
         ingestor = app.state.context.ingestor
         console.print(
             f"anomaly model: learning this host's baseline for "
-            f"{format_duration(kit.learning.window_seconds)} (event time) before it is enabled"
+            f"{format_duration(kit.learning.window_seconds)} (event time) before it is enabled",
+            soft_wrap=True,
         )
         host_id = read_host_identity().id
         threading.Thread(

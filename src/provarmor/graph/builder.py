@@ -247,7 +247,8 @@ class GraphBuilder:
         node.command_line = node.command_line or process.command_line or " ".join(process.args)
         if not node.user and process.user is not None:
             node.user = process.user.id
-        if not node.parent and process.parent is not None:
+        if not node.parent and process.parent is not None and event.event.action is Action.FORK:
+            # only a fork names the creator; later events may name an adoptive parent (init)
             node.parent = process.parent.entity_id
         self._dirty_nodes[node.id] = node
 

@@ -18,7 +18,7 @@ from provarmor.graph.builder import GraphBuilder, GraphDelta
 from provarmor.graph.records import Node, NodeKind
 from provarmor.model.actions import Action
 from provarmor.model.errors import StorageError
-from provarmor.pipeline.ingest import file_digest, ingest_file
+from provarmor.pipeline.ingest import file_digest, ingest_file, ingest_key
 from provarmor.storage import postgres_graph
 from provarmor.storage.postgres_graph import PostgresGraphStore, redact_url, split_schema
 from provarmor.storage.sqlite_graph import SqliteGraphStore
@@ -204,7 +204,8 @@ def test_same_real_capture_gives_the_same_graph_as_sqlite(open_store, data_dir, 
         last = sqlite.last_edge(action="connect")
         assert last is not None and postgres.last_edge(action="connect") == last
         assert postgres.event_edge(last.last_event) == sqlite.event_edge(last.last_event)
-        assert postgres.ingested(file_digest(capture)) == (str(capture), 148)
+        key = ingest_key(file_digest(capture), "auditd")
+        assert postgres.ingested(key) == (str(capture), 148)
     finally:
         sqlite.close()
 
