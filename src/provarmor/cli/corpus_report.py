@@ -1,0 +1,123 @@
+"""``provarmor eval --corpus DIR``: the real-world corpus's false incidents, per chunk and in
+total, with each false incident's title and root cause (:mod:`provarmor.lab.corpus_eval`)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from provarmor.lab.corpus_eval import CorpusReport, evaluate_corpus
+from provarmor.lab.evaluation import mean_std
+
+console = Console()
+
+
+def _mean_std(values: Sequence[float] | None, digits: int = 2) -> str:
+    summary = mean_std(list(values)) if values else None
+    if summary is None:
+        return "-"
+    mean, std = summary
+    return (
+        f"{mean:.{digits}f}" if len(values or ()) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    )
+
+
+def _chunk_table(report: CorpusReport, configurations: Sequence[str]) -> Table:
+    table = Table(title="real-world corpus: false incidents per chunk")
+    for column in ("chunk", "role", "host-hours", "events", *configurations):
+        table.add_column(column, justify="left" if column in ("chunk", "role") else "right")
+    for chunk in report.chunks:
+        table.add_row(
+            escape(chunk.chunk),
+            chunk.role,
+            f"{chunk.hours:.3f}",
+            f"{chunk.events:,}",
+            *(_mean_std([float(n) for n in chunk.incidents.get(c, [])], 1) for c in configurations),
+        )
+    return table
+
+
+def _totals_table(report: CorpusReport, configurations: Sequence[str]) -> Table:
+    seeds = ", ".join(map(str, report.seeds))
+    table = Table(title=f"test chunks: {report.test_hours:.3f} host-hours (model seeds {seeds})")
+    table.add_column("configuration")
+    table.add_column("false incidents", justify="right")
+    table.add_column("per host-hour", justify="right")
+    table.add_column("per 24 host-hours", justify="right")
+    for configuration in configurations:
+        tests = [c for c in report.chunks if c.role == "test" and configuration in c.incidents]
+        runs = len(tests[0].incidents[configuration]) if tests else 0
+        totals = [float(sum(c.incidents[configuration][i] for c in tests)) for i in range(runs)]
+        rate = report.per_host_hour(configuration)
+        table.add_row(
+            configuration,
+            _mean_std(totals, 1),
+            "-" if rate is None else f"{rate[0]:.3f} ± {rate[1]:.3f}",
+            "-" if rate is None else f"{rate[0] * 24:.1f} ± {rate[1] * 24:.1f}",
+        )
+    return table
+
+
+def _incident_table(report: CorpusReport) -> Table:
+    table = Table(title="false incidents (model and both: how many seeds raised each)")
+    for column in ("configuration", "chunk", "severity", "title", "root cause", "seeds"):
+        table.add_column(column)
+    counted = Counter(
+        (i.configuration, i.chunk, i.severity, i.title, i.root_cause) for i in report.incidents
+    )
+    for (configuration, chunk, severity, title, root_cause), seeds in counted.items():
+        table.add_row(
+            configuration,
+            escape(chunk),
+            severity,
+            escape(title),
+            escape(root_cause),
+            "-" if configuration == "rules" else str(seeds),
+        )
+    return table
+
+
+def corpus_command(
+    corpus: Path,
+    *,
+    rules: Sequence[Path],
+    seeds: Sequence[int],
+    configurations: Sequence[str],
+    as_json: Path | None,
+) -> None:
+    report = evaluate_corpus(
+        corpus,
+        rules=rules,
+        seeds=seeds,
+        configurations=configurations,
+        progress=lambda line: console.print(escape(line)),
+    )
+    console.print(_chunk_table(report, configurations))
+    console.print(_totals_table(report, configurations))
+    console.print(_incident_table(report))
+    if report.learning_processes:
+        console.print(
+            f"model: trained on {report.learning_processes:,} learning processes, threshold "
+            f"calibrated on {report.calibration_processes:,} calibration processes "
+            f"({_mean_std(report.thresholds, 3)})"
+        )
+    if as_json is not None:
+        document = {
+            "corpus": str(corpus),
+            "seeds": report.seeds,
+            "test_host_hours": report.test_hours,
+            "per_host_hour": {c: report.per_host_hour(c) for c in configurations},
+            "chunks": [asdict(chunk) for chunk in report.chunks],
+            "incidents": [asdict(incident) for incident in report.incidents],
+            "learning_processes": report.learning_processes,
+            "calibration_processes": report.calibration_processes,
+            "thresholds": report.thresholds,
+        }
+        as_json.write_text(json.dumps(document, indent=2) + "\n")
