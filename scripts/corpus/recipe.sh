@@ -158,14 +158,14 @@ use_mariadb() {
 use_memcached() {
     local port
     port=$(free_port)
-    memcached -u memcache -l 127.0.0.1 -p "$port" -d -P "$W/memcached.pid"
+    memcached -u memcache -l 127.0.0.1 -p "$port" &
+    local server=$!
+    remember_pid "$server"
     wait_port "$port" || return 0
-    remember_pid "$(cat "$W/memcached.pid" 2>/dev/null)"
     exec 3<>"/dev/tcp/127.0.0.1/$port"
     printf 'set corpus 0 60 5\r\nhello\r\nget corpus\r\nstats\r\nquit\r\n' >&3
     timeout 5 cat <&3 | head -5
     exec 3>&-
-    kill "$(cat "$W/memcached.pid")" 2>/dev/null || true
 }
 
 use_postfix() {
