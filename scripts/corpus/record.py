@@ -70,7 +70,8 @@ def _our_children(exclude: set[int]) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == me and state != "Z":  # zombies are only reaped
             children.append(int(entry.name))
     return children
 
@@ -118,7 +119,7 @@ class _Run:
     recipe_sha256: str
 
 
-def _run_recipe(seed: int, minutes: float, work: Path) -> _Run:
+def _run_recipe(seed: int, minutes: float, work: Path, tasks: list[str]) -> _Run:
     """The recipe (a copy in work/, so that editing it cannot change a running chunk) under a
     live agent writing the whole machine's events to work/."""
     raw, state = work / "machine.ndjson", work / "state"
@@ -147,7 +148,7 @@ def _run_recipe(seed: int, minutes: float, work: Path) -> _Run:
         _say(f"agent {agent.pid} recording; recipe seed {seed} for {minutes} min")
         started_ns = time.time_ns()
         recipe = subprocess.Popen(
-            ["bash", str(recipe_copy), str(seed), str(minutes)],
+            ["bash", str(recipe_copy), str(seed), str(minutes), *tasks],
             stdout=(work / "transcript.log").open("wb"),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -185,6 +186,12 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, required=True)
     parser.add_argument("--corpus", type=Path, required=True, help="The corpus directory.")
     parser.add_argument("--name", help="Chunk name (default: chunk-SEED).")
+    parser.add_argument(
+        "--task",
+        action="append",
+        default=[],
+        help="Run just this recipe task (repeatable; e.g. make_build): for small recordings.",
+    )
     parser.add_argument("--role", choices=("learning", "calibration", "test"), default="test")
     parser.add_argument(
         "--work",
@@ -207,7 +214,7 @@ def main() -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
-    run = _run_recipe(args.seed, args.minutes, work)
+    run = _run_recipe(args.seed, args.minutes, work, args.task)
     _say(f"recipe exited {run.exit}; leftovers stopped: {run.leftovers}")
 
     lineage = LineageFilter(root_pid=run.root_pid, root_start_ns=run.root_start_ns)
@@ -238,6 +245,7 @@ def main() -> int:
         machine_rejected=report.rejected,
         kept_events=lineage.kept,
         kept_processes=len(lineage.processes),
+        kept_gaps=lineage.gaps,
         leftovers_stopped=tuple(run.leftovers),
         sensor_counters=run.counters,
     )

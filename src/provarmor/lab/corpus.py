@@ -35,6 +35,7 @@ from provarmor.lab.dataset import (
 )
 from provarmor.lab.groundtruth import GroundTruth, write_ground_truth
 from provarmor.lab.runner import LABELS_FILE
+from provarmor.model.actions import Action
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.model.event import Event
 
@@ -52,20 +53,25 @@ T = TypeVar("T")
 @dataclass(slots=True)
 class LineageFilter:
     """Keeps the events of one process tree: the root (matched by pid and start time) and
-    every process whose parent was kept when it was forked or exec'd. Events arrive in the
-    sensor's order, so a parent is always known before its children."""
+    every process whose parent was kept when it was forked or exec'd, plus host-wide ``gap``
+    events. Events arrive in the sensor's order, so a parent is known before its children;
+    a daemon that double-forks away keeps its entity id, so it stays in the tree."""
 
     root_pid: int
     root_start_ns: int
     slack_ns: int = ROOT_START_SLACK_NS
     seen: int = 0
     kept: int = 0
+    gaps: int = 0
+    """Host-wide ``gap`` events kept (the sensor lost events of unknown processes)."""
     processes: set[str] = field(default_factory=set)
 
     def keep(self, event: Event) -> bool:
         self.seen += 1
         process = event.process
-        if process.entity_id not in self.processes:
+        if not process.entity_id and event.event.action == Action.GAP:
+            self.gaps += 1  # a host-wide loss: the tree's events may be among the lost
+        elif process.entity_id not in self.processes:
             parent = process.parent
             child = parent is not None and parent.entity_id in self.processes
             if not child and not self._is_root(event):
@@ -107,6 +113,8 @@ class RecordingInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Lines of the machine's recording that did not parse (counted, left out)."""
     kept_events: int
     kept_processes: int
+    kept_gaps: int = 0
+    """Host-wide gap events kept with the tree's events."""
     leftovers_stopped: tuple[str, ...] = ()
     """The recipe's processes still running when it ended (pid and command line), stopped
     by the recorder."""

@@ -29,6 +29,7 @@ from provarmor.lab.corpus import RecordingInfo, read_manifest, read_recording
 from provarmor.lab.dataset import Dataset, load_dataset
 from provarmor.lab.evaluation import mean_std
 from provarmor.model.errors import ConfigError
+from provarmor.model.incident import Incident
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
 
 CONFIGURATIONS = ("rules", "model", "both")
@@ -56,6 +57,7 @@ class FalseIncident:
     severity: str
     score: float
     root_cause: str
+    """The root cause's program and command line (what context must explain)."""
     processes: int
 
 
@@ -123,11 +125,18 @@ def _run(plan: AnalysisPlan, chunk: Chunk, *, configuration: str, seed: int) -> 
             title=incident.title,
             severity=incident.severity,
             score=incident.score,
-            root_cause=incident.root_cause,
+            root_cause=_describe_root(incident),
             processes=sum(1 for node in incident.nodes if node.kind == "process"),
         )
         for incident in result.incidents()
     ]
+
+
+def _describe_root(incident: Incident) -> str:
+    for node in incident.nodes:
+        if node.id == incident.root_cause:
+            return node.command_line or node.executable or node.path or node.label
+    return incident.root_cause
 
 
 def evaluate_corpus(
