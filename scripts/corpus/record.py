@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +52,10 @@ RING_BUFFER_PAGES = 2048
 losses are counted in ``recording.json`` either way)."""
 
 
-def _wait_for(condition: object, deadline_s: float, what: str) -> None:
+def _wait_for(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return
         time.sleep(0.5)
     raise ConfigError(f"timed out waiting for {what}")

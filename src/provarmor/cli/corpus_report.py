@@ -4,6 +4,7 @@ total, with each false incident's title and root cause (:mod:`provarmor.lab.corp
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -13,10 +14,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from provarmor.lab.corpus import ROLES
 from provarmor.lab.corpus_eval import CorpusReport, evaluate_corpus
 from provarmor.lab.evaluation import mean_std
 
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=200)
+"""Logs and pipes get the wide tables whole (titles and root causes are long)."""
 
 
 def _mean_std(values: Sequence[float] | None, digits: int = 2) -> str:
@@ -46,19 +49,20 @@ def _chunk_table(report: CorpusReport, configurations: Sequence[str]) -> Table:
 
 def _totals_table(report: CorpusReport, configurations: Sequence[str]) -> Table:
     seeds = ", ".join(map(str, report.seeds))
-    table = Table(title=f"test chunks: {report.test_hours:.3f} host-hours (model seeds {seeds})")
-    table.add_column("configuration")
-    table.add_column("false incidents", justify="right")
-    table.add_column("per host-hour", justify="right")
+    table = Table(title=f"false incidents with the shipped defaults (model seeds {seeds})")
+    for column in ("configuration", "chunks", "host-hours", "false incidents", "per host-hour"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
     table.add_column("per 24 host-hours", justify="right")
-    for configuration in configurations:
-        tests = [c for c in report.chunks if c.role == "test" and configuration in c.incidents]
-        runs = len(tests[0].incidents[configuration]) if tests else 0
-        totals = [float(sum(c.incidents[configuration][i] for c in tests)) for i in range(runs)]
-        rate = report.per_host_hour(configuration)
+    rows = [(c, ("test",)) for c in configurations]
+    if "rules" in configurations:  # rules learn nothing: every chunk is test data for them
+        rows.append(("rules", ROLES))
+    for configuration, roles in rows:
+        rate = report.per_host_hour(configuration, roles)
         table.add_row(
             configuration,
-            _mean_std(totals, 1),
+            "all" if roles == ROLES else "test",
+            f"{report.hours(roles):.3f}",
+            _mean_std([float(n) for n in report.totals(configuration, roles)], 1),
             "-" if rate is None else f"{rate[0]:.3f} ± {rate[1]:.3f}",
             "-" if rate is None else f"{rate[0] * 24:.1f} ± {rate[1] * 24:.1f}",
         )
@@ -113,7 +117,9 @@ def corpus_command(
             "corpus": str(corpus),
             "seeds": report.seeds,
             "test_host_hours": report.test_hours,
+            "all_host_hours": report.hours(ROLES),
             "per_host_hour": {c: report.per_host_hour(c) for c in configurations},
+            "rules_per_host_hour_all_chunks": report.per_host_hour("rules", ROLES),
             "chunks": [asdict(chunk) for chunk in report.chunks],
             "incidents": [asdict(incident) for incident in report.incidents],
             "learning_processes": report.learning_processes,

@@ -80,19 +80,28 @@ class CorpusReport:
     calibration_processes: int = 0
     thresholds: list[float] = field(default_factory=list)
 
+    def hours(self, roles: Sequence[str] = ("test",)) -> float:
+        return sum(c.hours for c in self.chunks if c.role in roles)
+
     @property
     def test_hours(self) -> float:
-        return sum(c.hours for c in self.chunks if c.role == "test")
+        return self.hours()
 
-    def per_host_hour(self, configuration: str) -> tuple[float, float] | None:
-        """False incidents per test host-hour: mean and std over seeds."""
-        hours = self.test_hours
-        tests = [c for c in self.chunks if c.role == "test" and configuration in c.incidents]
-        if not hours or not tests:
+    def totals(self, configuration: str, roles: Sequence[str] = ("test",)) -> list[int]:
+        """The false incidents of ``configuration`` on the chunks of ``roles``, per seed."""
+        chunks = [c for c in self.chunks if c.role in roles and configuration in c.incidents]
+        runs = min((len(c.incidents[configuration]) for c in chunks), default=0)
+        return [sum(c.incidents[configuration][i] for c in chunks) for i in range(runs)]
+
+    def per_host_hour(
+        self, configuration: str, roles: Sequence[str] = ("test",)
+    ) -> tuple[float, float] | None:
+        """False incidents per host-hour on the chunks of ``roles``: mean and std over seeds."""
+        hours = self.hours(roles)
+        totals = self.totals(configuration, roles)
+        if not hours or not totals:
             return None
-        runs = len(tests[0].incidents[configuration])
-        totals = [sum(c.incidents[configuration][i] for c in tests) / hours for i in range(runs)]
-        return mean_std(totals)
+        return mean_std([total / hours for total in totals])
 
 
 def load_corpus(path: Path) -> list[Chunk]:

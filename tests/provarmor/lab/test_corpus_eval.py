@@ -4,6 +4,7 @@ import pytest
 
 from provarmor.detection.anomaly.profile import build_histories
 from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.lab.corpus import ROLES
 from provarmor.lab.corpus_eval import evaluate_corpus, load_corpus
 from provarmor.model.errors import ConfigError
 
@@ -33,6 +34,12 @@ def test_rules_run_on_every_chunk_and_the_model_on_test_chunks_only(report):
         assert all(i.title and i.root_cause and i.severity for i in listed)
     rate = report.per_host_hour("rules")
     assert rate == (pytest.approx(test.incidents["rules"][0] / test.hours), 0.0)
+    everywhere = sum(c.incidents["rules"][0] for c in report.chunks)
+    assert report.hours(ROLES) == pytest.approx(sum(c.hours for c in report.chunks))
+    assert report.per_host_hour("rules", ROLES) == (
+        pytest.approx(everywhere / report.hours(ROLES)),
+        0.0,
+    )
 
 
 def test_the_model_learns_from_learning_chunks_and_calibrates_on_calibration_ones(report):
