@@ -1,11 +1,14 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from provarmor.detection.anomaly.profile import build_histories
+from provarmor.detection.anomaly.settings import TrainingSettings
+from provarmor.detection.anomaly.train import TrainingData, train_model
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.lab.corpus import ROLES
-from provarmor.lab.corpus_eval import evaluate_corpus, load_corpus
+from provarmor.lab.corpus_eval import _same_model, evaluate_corpus, load_corpus
 from provarmor.model.errors import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "corpus"
@@ -50,6 +53,28 @@ def test_the_model_learns_from_learning_chunks_and_calibrates_on_calibration_one
     assert report.calibration_processes == len(calibration)
     assert len(report.thresholds) == 2
     assert report.thresholds[0] > 0
+
+
+def test_a_seed_with_the_same_model_reports_the_same_incidents(report):
+    def incidents(seed):
+        return sorted(
+            (i.chunk, i.title, i.root_cause, i.score)
+            for i in report.incidents
+            if i.seed == seed and i.configuration == "both"
+        )
+
+    assert report.thresholds[0] == report.thresholds[1]  # the counting model is deterministic
+    assert incidents(1) == incidents(2)
+    chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
+    model = train_model(
+        TrainingData(
+            training=build_histories(chunks["learning"].dataset.events()),
+            validation=build_histories(chunks["calibration"].dataset.events()),
+        ),
+        TrainingSettings(seed=3),
+    )
+    assert _same_model(model, replace(model, metadata={"seed": 4}))
+    assert not _same_model(model, replace(model, threshold=model.threshold * 2))
 
 
 def test_unknown_configurations_and_empty_corpora_are_refused(tmp_path):
