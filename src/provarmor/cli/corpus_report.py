@@ -53,7 +53,7 @@ def _totals_table(report: CorpusReport, configurations: Sequence[str]) -> Table:
     for column in ("configuration", "chunks", "host-hours", "false incidents", "per host-hour"):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     table.add_column("per 24 host-hours", justify="right")
-    rows = [(c, ("test",)) for c in configurations]
+    rows: list[tuple[str, tuple[str, ...]]] = [(c, ("test",)) for c in configurations]
     if "rules" in configurations:  # rules learn nothing: every chunk is test data for them
         rows.append(("rules", ROLES))
     for configuration, roles in rows:
