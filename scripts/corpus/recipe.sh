@@ -20,8 +20,8 @@ set -uo pipefail
 SEED=${1:?usage: recipe.sh SEED MINUTES}
 MINUTES=${2:?usage: recipe.sh SEED MINUTES}
 RANDOM=$SEED
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
+# This project's checkout (record.py runs a copy of this script from elsewhere and says where)
+REPO=${PA_CORPUS_REPO:-$(cd "$(dirname "$0")/../.." && pwd)}
 W=$(mktemp -d "/tmp/pa-corpus-$SEED-XXXXXX")
 DEADLINE=$(($(date +%s) + $(awk -v m="$MINUTES" "BEGIN { print int(m * 60) }")))
 INSTALLED="$W/installed-packages"

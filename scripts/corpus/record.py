@@ -154,6 +154,7 @@ def _run_recipe(seed: int, minutes: float, work: Path, tasks: list[str]) -> _Run
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, "PA_CORPUS_REPO": str(HERE.parent.parent)},
         )
         root_start_ns = process_start_ns(recipe.pid)
         exit_code = recipe.wait()
