@@ -471,9 +471,11 @@ task_users() {
 }
 
 task_cron_edits() {
+    local had=yes
+    hash -r # cron may have been purged since crontab was last run
     command -v crontab >/dev/null || package_task cron_daemon
     command -v crontab >/dev/null || return 0
-    crontab -l 2>/dev/null || log "no crontab for root"
+    crontab -l 2>/dev/null || { log "no crontab for root"; had=no; }
     (crontab -l 2>/dev/null; echo "# nightly jobs # pa-corpus") | crontab -
     # crontab -e with a scripted editor (it waits a second: crontab sees no change within one)
     printf '#!/bin/sh\nsleep 1\nsed -i "$1" "$2"\n' >"$W/edit"
@@ -486,6 +488,7 @@ task_cron_edits() {
     pause 5
     EDITOR="$W/edit '/# pa-corpus\$/d'" crontab -e
     crontab -l 2>/dev/null || true
+    [ "$had" = yes ] || crontab -r
     rm -f /etc/cron.d/pa-corpus
 }
 
