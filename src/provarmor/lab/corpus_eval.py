@@ -180,6 +180,13 @@ def evaluate_corpus(
     learned = [c for c in configurations if c != "rules"]
     if not learned:
         return report
+    roles = {c.role for c in chunks}
+    if not {"learning", "calibration"} <= roles:
+        raise ConfigError(
+            f"the model needs learning and calibration chunks; this corpus has "
+            f"{', '.join(sorted(roles))} (--configurations rules runs the rules alone)",
+            location=str(path),
+        )
     learning = _histories([c for c in chunks if c.role == "learning"])
     calibration = _histories([c for c in chunks if c.role == "calibration"])
     report.learning_processes, report.calibration_processes = len(learning), len(calibration)

@@ -1,3 +1,4 @@
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,3 +86,15 @@ def test_unknown_configurations_and_empty_corpora_are_refused(tmp_path):
     (empty / "corpus.json").write_text('{"format_version": 1, "kind": "real-world"}')
     with pytest.raises(ConfigError, match="lists no chunks"):
         evaluate_corpus(empty, rules=[], seeds=[1])
+    only_test = tmp_path / "only-test"
+    only_test.mkdir()
+    shutil.copytree(CORPUS / "test", only_test / "test")
+    (only_test / "corpus.json").write_text(
+        '{"format_version": 1, "kind": "real-world", "chunks": [{"path": "test", "role": "test"}]}'
+    )
+    with pytest.raises(
+        ConfigError, match="needs learning and calibration chunks; this corpus has test"
+    ):
+        evaluate_corpus(only_test, rules=[], seeds=[1])
+    rules_only = evaluate_corpus(only_test, rules=[], seeds=[1], configurations=["rules"])
+    assert [c.chunk for c in rules_only.chunks] == ["test"]
