@@ -3,6 +3,10 @@
 Once: ``provarmor eval DATASET... [--model MODEL] [--no-rules]`` runs the pipeline over each
 dataset and prints per-dataset and total figures.
 
+Real-world corpus: ``provarmor eval --corpus corpus/real-world`` prints false incidents per
+host-hour of the rules, the model and both on the corpus's test chunks, with every false
+incident's title and root cause (:mod:`provarmor.lab.corpus_eval`).
+
 Protocol: ``provarmor eval TEST... --train DIR... --validation DIR... --seeds 1,2,3,4,5``
 trains a model per seed on the training runs, calibrates on the validation runs and scores
 the rules alone, the model alone and both on the test runs (attack runs of that seed and
@@ -117,7 +121,9 @@ def _check_rules(rules: list[Path] | None) -> tuple[Path, ...]:
 
 
 def eval_command(  # noqa: PLR0913
-    datasets: Annotated[list[Path], typer.Argument(help="Lab dataset directories to test on.")],
+    datasets: Annotated[
+        list[Path] | None, typer.Argument(help="Lab dataset directories to test on.")
+    ] = None,
     rules: Annotated[
         list[Path] | None,
         typer.Option("--rules", "-r", help="Sigma rules (default: the bundled pack)."),
@@ -140,8 +146,35 @@ def eval_command(  # noqa: PLR0913
     ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Protocol: seeds run in parallel.")] = 1,
     as_json: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help="The real-world benign corpus (corpus.json): false incidents per host-hour "
+            "with the shipped defaults, reported apart from lab datasets."
+        ),
+    ] = None,
 ) -> None:
     """Score the analysis on labelled datasets (labels are read only to score)."""
+    if corpus is not None:
+        if datasets or train or validation or model is not None:
+            raise ConfigError(
+                "--corpus takes no datasets, --train, --validation or --model: its manifest "
+                "says which chunks are learning, calibration and test data"
+            )
+        from provarmor.cli.corpus_report import corpus_command
+        from provarmor.lab.protocol import CONFIGURATIONS
+
+        chosen = ",".join(CONFIGURATIONS) if configurations is None else configurations
+        corpus_command(
+            corpus,
+            rules=() if no_rules else _check_rules(rules),
+            seeds=_seeds(seeds),
+            configurations=[c.strip() for c in chosen.split(",") if c.strip()],
+            as_json=as_json,
+        )
+        return
+    if not datasets:
+        raise ConfigError("give lab dataset directories to test on (or --corpus DIR)")
     from provarmor.detection.anomaly.bundle import load_bundle
     from provarmor.lab.dataset import load_dataset
     from provarmor.lab.evaluation import evaluate

@@ -1,0 +1,227 @@
+"""False incidents on the real-world benign corpus (:mod:`provarmor.lab.corpus`), with the
+shipped defaults, reported apart from the lab's benign runs.
+
+Every chunk is benign: each incident is a false one. The configurations:
+
+* ``rules``: the bundled Sigma rules and the default incident rule. Rules learn nothing, so
+  every chunk is test data for them; the totals count the ``test`` chunks, like the others.
+* ``model``: the anomaly model as ``provarmor train`` makes it: trained on the ``learning``
+  chunks, its threshold calibrated on the ``calibration`` chunks (the held-out slice), with
+  the default incident rule; scored on the ``test`` chunks only. Nothing is tuned on a test
+  chunk.
+* ``both``: rules and that model.
+
+The model is trained once per seed; figures are mean ± std over the seeds. A seed whose model
+equals an earlier seed's in everything scoring reads (the counting model is deterministic;
+the seed is only recorded) reuses that seed's results instead of running them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from provarmor.detection.anomaly.profile import Profile, build_histories
+from provarmor.detection.anomaly.scorer import AnomalyModel
+from provarmor.detection.anomaly.settings import TrainingSettings
+from provarmor.detection.anomaly.train import TrainingData, train_model
+from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.lab.corpus import RecordingInfo, read_manifest, read_recording
+from provarmor.lab.dataset import Dataset, load_dataset
+from provarmor.lab.evaluation import mean_std
+from provarmor.model.errors import ConfigError
+from provarmor.model.incident import Incident
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
+
+CONFIGURATIONS = ("rules", "model", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    name: str
+    role: str
+    dataset: Dataset
+    recording: RecordingInfo
+
+    @property
+    def hours(self) -> float:
+        meta = self.dataset.meta
+        return max(meta.ended_ns - meta.started_ns, 0) / 3.6e12
+
+
+@dataclass(frozen=True, slots=True)
+class FalseIncident:
+    configuration: str
+    seed: int
+    chunk: str
+    title: str
+    severity: str
+    score: float
+    root_cause: str
+    """The root cause's program and command line (what context must explain)."""
+    processes: int
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    chunk: str
+    role: str
+    hours: float
+    events: int
+    incidents: dict[str, list[int]] = field(default_factory=dict)
+    """Per configuration, the chunk's false incidents for each seed (one entry for rules)."""
+
+
+@dataclass(slots=True)
+class CorpusReport:
+    chunks: list[ChunkResult] = field(default_factory=list)
+    incidents: list[FalseIncident] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    learning_processes: int = 0
+    calibration_processes: int = 0
+    thresholds: list[float] = field(default_factory=list)
+
+    def hours(self, roles: Sequence[str] = ("test",)) -> float:
+        return sum(c.hours for c in self.chunks if c.role in roles)
+
+    @property
+    def test_hours(self) -> float:
+        return self.hours()
+
+    def totals(self, configuration: str, roles: Sequence[str] = ("test",)) -> list[int]:
+        """The false incidents of ``configuration`` on the chunks of ``roles``, per seed."""
+        chunks = [c for c in self.chunks if c.role in roles and configuration in c.incidents]
+        runs = min((len(c.incidents[configuration]) for c in chunks), default=0)
+        return [sum(c.incidents[configuration][i] for c in chunks) for i in range(runs)]
+
+    def per_host_hour(
+        self, configuration: str, roles: Sequence[str] = ("test",)
+    ) -> tuple[float, float] | None:
+        """False incidents per host-hour on the chunks of ``roles``: mean and std over seeds."""
+        hours = self.hours(roles)
+        totals = self.totals(configuration, roles)
+        if not hours or not totals:
+            return None
+        return mean_std([total / hours for total in totals])
+
+
+def load_corpus(path: Path) -> list[Chunk]:
+    manifest = read_manifest(path)
+    if not manifest.chunks:
+        raise ConfigError("the corpus lists no chunks", location=str(path))
+    return [
+        Chunk(
+            name=entry.path,
+            role=entry.role,
+            dataset=load_dataset(path / entry.path),
+            recording=read_recording(path / entry.path),
+        )
+        for entry in manifest.chunks
+    ]
+
+
+def _histories(chunks: Sequence[Chunk]) -> list[list[Profile]]:
+    return [h for chunk in chunks for h in build_histories(chunk.dataset.events())]
+
+
+def _run(plan: AnalysisPlan, chunk: Chunk, *, configuration: str, seed: int) -> list[FalseIncident]:
+    analysis = build_analysis(plan)
+    result = analysis.collect(chunk.dataset.events())
+    return [
+        FalseIncident(
+            configuration=configuration,
+            seed=seed,
+            chunk=chunk.name,
+            title=incident.title,
+            severity=incident.severity,
+            score=incident.score,
+            root_cause=_describe_root(incident),
+            processes=sum(1 for node in incident.nodes if node.kind == "process"),
+        )
+        for incident in result.incidents()
+    ]
+
+
+def _describe_root(incident: Incident) -> str:
+    for node in incident.nodes:
+        if node.id == incident.root_cause:
+            return node.command_line or node.executable or node.path or node.label
+    return incident.root_cause
+
+
+def evaluate_corpus(
+    path: Path,
+    *,
+    rules: Sequence[Path],
+    seeds: Sequence[int],
+    configurations: Sequence[str] = CONFIGURATIONS,
+    progress: Callable[[str], None] = lambda line: None,
+) -> CorpusReport:
+    unknown = set(configurations) - set(CONFIGURATIONS)
+    if unknown:
+        raise ConfigError(f"unknown configuration(s): {', '.join(sorted(unknown))}")
+    chunks = load_corpus(path)
+    report = CorpusReport(
+        chunks=[
+            ChunkResult(chunk=c.name, role=c.role, hours=c.hours, events=c.dataset.meta.events)
+            for c in chunks
+        ],
+        seeds=list(seeds),
+    )
+    by_name = {result.chunk: result for result in report.chunks}
+    ruleset = compile_rules(rules) if rules else None
+    if "rules" in configurations:
+        for chunk in chunks:
+            found = _run(AnalysisPlan(ruleset=ruleset), chunk, configuration="rules", seed=0)
+            by_name[chunk.name].incidents["rules"] = [len(found)]
+            report.incidents += found
+            progress(f"rules on {chunk.name}: {len(found)} incident(s)")
+    learned = [c for c in configurations if c != "rules"]
+    if not learned:
+        return report
+    roles = {c.role for c in chunks}
+    if not {"learning", "calibration"} <= roles:
+        raise ConfigError(
+            f"the model needs learning and calibration chunks; this corpus has "
+            f"{', '.join(sorted(roles))} (--configurations rules runs the rules alone)",
+            location=str(path),
+        )
+    learning = _histories([c for c in chunks if c.role == "learning"])
+    calibration = _histories([c for c in chunks if c.role == "calibration"])
+    report.learning_processes, report.calibration_processes = len(learning), len(calibration)
+    tests = [c for c in chunks if c.role == "test"]
+    scored: list[tuple[AnomalyModel, dict[tuple[str, str], list[FalseIncident]]]] = []
+    for seed in seeds:
+        model = train_model(
+            TrainingData(training=learning, validation=calibration), TrainingSettings(seed=seed)
+        )
+        report.thresholds.append(model.threshold)
+        progress(f"seed {seed}: model trained, threshold {model.threshold:.3f}")
+        same = next((found for earlier, found in scored if _same_model(earlier, model)), None)
+        if same is not None:
+            progress(f"seed {seed}: the same model as an earlier seed; its results are reused")
+        results: dict[tuple[str, str], list[FalseIncident]] = {}
+        for configuration in learned:
+            plan = _plan(configuration, ruleset=ruleset, model=model)
+            for chunk in tests:
+                key = (configuration, chunk.name)
+                if same is not None:
+                    found = [replace(i, seed=seed) for i in same[key]]
+                else:
+                    found = _run(plan, chunk, configuration=configuration, seed=seed)
+                results[key] = found
+                by_name[chunk.name].incidents.setdefault(configuration, []).append(len(found))
+                report.incidents += found
+                progress(f"seed {seed} {configuration} on {chunk.name}: {len(found)} incident(s)")
+        scored.append((model, results))
+    return report
+
+
+def _same_model(a: AnomalyModel, b: AnomalyModel) -> bool:
+    """Equal in everything scoring reads (the metadata records the seed and the time)."""
+    return replace(a, metadata={}) == replace(b, metadata={})
+
+
+def _plan(configuration: str, *, ruleset: RuleSet | None, model: AnomalyModel) -> AnalysisPlan:
+    return AnalysisPlan(ruleset=ruleset if configuration == "both" else None, model=model)
