@@ -13,7 +13,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "corpus"
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    eval_command.register(app)
+    eval_command.register(app, panel="Rules, models and the lab")
     app.command("noop")(lambda: None)
     return app
 
