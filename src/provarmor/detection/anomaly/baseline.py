@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from provarmor.detection.anomaly.profile import ATTRIBUTES, Profile, ProfileTable
+from provarmor.detection.anomaly.profile import ATTRIBUTES, Profile, ProfileTable, snapshot
 from provarmor.detection.anomaly.settings import LearningSettings
 from provarmor.detection.anomaly.train import (
     MIN_TRAINING_PROCESSES,
@@ -132,7 +132,7 @@ class Baseline:
             and profile.change_event_id == event.event.id
             and changes & (changes - 1) == 0
         ):
-            history.append(_snapshot(profile))
+            history.append(snapshot(profile))
         if event.event.action is Action.EXIT:
             self._exited[entity_id] = None
             while len(self._exited) > self.settings.max_exited:
@@ -200,7 +200,7 @@ class Baseline:
             self._count(profile)
             return
         if not history or history[-1].changes != profile.changes:
-            history.append(_snapshot(profile))
+            history.append(snapshot(profile))
         if len(self.validation) < self.settings.max_validation_processes:
             self.validation.append(history)
         else:
@@ -273,10 +273,6 @@ class Baseline:
         baseline._exited = OrderedDict.fromkeys(record.exited)
         baseline._excluded = OrderedDict.fromkeys(record.excluded)
         return baseline
-
-
-def _snapshot(profile: Profile) -> Profile:
-    return _profile(_record(profile))
 
 
 def _record(profile: Profile) -> ProfileRecord:

@@ -249,15 +249,16 @@ def build_histories(events: Iterable[Event]) -> list[list[Profile]]:
             continue
         changes = profile.changes
         if profile.change_event_id == event.event.id and changes & (changes - 1) == 0:
-            histories.setdefault(profile.entity_id, []).append(_snapshot(profile))
+            histories.setdefault(profile.entity_id, []).append(snapshot(profile))
     for entity_id, profile in table.profiles.items():
         history = histories.setdefault(entity_id, [])
         if not history or history[-1].changes != profile.changes:
-            history.append(_snapshot(profile))
+            history.append(snapshot(profile))
     return list(histories.values())
 
 
-def _snapshot(profile: Profile) -> Profile:
+def snapshot(profile: Profile) -> Profile:
+    """A copy of ``profile`` as it is now (its token tables copied, not shared)."""
     copy = Profile(
         entity_id=profile.entity_id,
         host_id=profile.host_id,
@@ -267,6 +268,7 @@ def _snapshot(profile: Profile) -> Profile:
         first_timestamp=profile.first_timestamp,
         last_timestamp=profile.last_timestamp,
         changes=profile.changes,
+        exited=profile.exited,
     )
     copy.tokens = {attribute: dict(tokens) for attribute, tokens in profile.tokens.items()}
     return copy
