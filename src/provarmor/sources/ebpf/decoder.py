@@ -10,7 +10,9 @@ arrived without a part it needed (an argv, a path) is counted in ``incomplete``.
 Ordering: bpftrace reads one buffer per CPU, so records from different CPUs can arrive out of
 order. Strings belong to the next header of the same ``(tid, ns)``; an exec is held back until
 its argv (sent at ``sys_enter_execve``, maybe from another CPU) and working directory have
-arrived, or until ``park_ns`` of record time has passed.
+arrived, or until ``park_ns`` of record time has passed. A fork waits, as long, for its
+parent's exec when the parent entered ``execve`` before it and that exec is not out yet
+(parked, or its record still in another CPU's buffer): the child inherits the new program.
 
 Forks: the child reports its own fork (``F``) with the parent the kernel names when the
 child first runs. If the creator exited before that (``cmd &`` at the end of a ``sh -c``,
@@ -138,6 +140,8 @@ class DecoderContext:
 class _Argv:
     args: tuple[str, ...]
     cut: bool
+    ns: int
+    """When ``execve`` was entered: the exec (or failure) record follows, maybe much later."""
 
 
 @dataclass(slots=True)
@@ -183,7 +187,12 @@ class EbpfDecoder:
         """Child pid -> creator, for ``J`` records that arrived before the child's ``F``."""
         self._held: dict[int, _Parked] = {}
         """Child pid -> its ``F`` record, held until its creator's ``J`` arrives."""
+        self._behind: dict[int, tuple[_Parked, _Creator | None]] = {}
+        """Child pid -> its fork, waiting for its parent's event that came before it (an exec
+        whose argv has not arrived yet, or the parent's own held fork): the child inherits
+        what the parent is after that event."""
         self._adopters: dict[tuple[int, int], None] = {}
+        self._finishing = False
         self._last_own: tuple[int, int] = (0, 0)
         """``(tid, ns)`` of the last ``L`` record: the fork or exec record it marks follows."""
         """``(pid, start_boottime)`` of subreapers seen adopting a child."""
@@ -255,9 +264,16 @@ class EbpfDecoder:
     def finish(self) -> list[Event]:
         """Emit what is still held back (forks whose creator's record never came, execs whose
         argv never came). Call once, at the end."""
+        self._finishing = True
         events = self._release_forks(list(self._held))
-        for parked in self._parked.values():
-            events += self._exec_after_fork(parked.header)
+        for pid in list(self._parked):
+            parked = self._parked.pop(pid, None)
+            if parked is not None:
+                events += self._exec_after_fork(parked.header)
+        for pid in list(self._behind):
+            waiting = self._behind.pop(pid, None)
+            if waiting is not None:
+                events += self._fork_event(*waiting)
         self._parked.clear()
         if self._emitted is not None:
             unreported = self._emitted - self._records - self.counters.lost
@@ -402,6 +418,15 @@ class EbpfDecoder:
         ]
         for pid in due:
             events += self._exec_after_fork(self._parked.pop(pid).header)
+        overdue = [
+            pid
+            for pid, (fork, _creator) in self._behind.items()
+            if header.ns - fork.since > self.context.park_ns
+        ]
+        for pid in overdue:
+            entry = self._behind.pop(pid, None)
+            if entry is not None:  # the parent's event never came: out as recorded
+                events += self._fork_event(*entry, wait=False)
         return events
 
     def _on_argv(self, header: wire.Header, strings: list[str]) -> list[Event]:
@@ -410,7 +435,7 @@ class EbpfDecoder:
             return []  # the argv of an execve whose failure arrived first (another CPU)
         if len(strings) != argc:
             self.counters.incomplete += 1
-        _bounded_put(self._argv, header.tid, _Argv(tuple(strings), bool(cut)))
+        _bounded_put(self._argv, header.tid, _Argv(tuple(strings), bool(cut), header.ns))
         return self._release(header.tid)
 
     def _on_cwd(self, header: wire.Header, strings: list[str]) -> list[Event]:
@@ -437,12 +462,20 @@ class EbpfDecoder:
     def _exec_after_fork(self, header: wire.Header) -> list[Event]:
         """The exec event now, or after the child's fork when that is held back (the argv
         and cwd go with it: a second exec's would replace them)."""
-        held = self._held.get(header.pid)
+        held = self._waiting_fork(header.pid)
         if held is None:
-            return [self._exec_event(header)]
+            return [self._exec_event(header), *self._forks_behind(header.pid)]
         argv = self._argv.pop(header.values[0], None)
         held.execs.append((header, argv, self._cwd.pop(header.pid, None)))
         return []
+
+    def _waiting_fork(self, pid: int) -> _Parked | None:
+        """The fork of ``pid`` when it is not out yet (held for its creator, or behind its
+        parent): the child's execs and exit follow it."""
+        held = self._held.get(pid)
+        if held is None and pid in self._behind:
+            held = self._behind[pid][0]
+        return held
 
     def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
         own = self._last_own == (header.tid, header.ns)  # its L, if any, came just before
@@ -492,9 +525,10 @@ class EbpfDecoder:
         _bounded_put(self._exec_failed, header.tid, header.ns)
         if header.values[0] == _ENOENT:
             self.counters.skipped["exec_enoent"] += 1
-            return []
+            return self._forks_behind(header.pid)
         state = self._state(header)
-        return self._simple(Action.EXEC, header, File(path=state.resolve(header.text)))
+        failed = self._simple(Action.EXEC, header, File(path=state.resolve(header.text)))
+        return failed + self._forks_behind(header.pid)
 
     def _on_fork(self, header: wire.Header, strings: list[str]) -> list[Event]:
         ppid, pstart = header.values[:2]
@@ -519,6 +553,9 @@ class EbpfDecoder:
         held = self._held.pop(child, None)
         if held is not None:
             return self._fork_event(held, creator)
+        if child in self._behind:
+            self._behind[child] = (self._behind[child][0], creator)
+            return []
         known = self.table.latest(child)
         if known is not None and abs(known.forked_ns - header.ns) > self.context.park_ns:
             known = None  # not forked lately: the pid was reused, or its fork was never seen
@@ -556,15 +593,23 @@ class EbpfDecoder:
         if len(self._adopters) > MAX_ADOPTERS:
             del self._adopters[next(iter(self._adopters))]
 
-    def _fork_event(self, fork: _Parked, creator: _Creator | None) -> list[Event]:
+    def _fork_event(
+        self, fork: _Parked, creator: _Creator | None, *, wait: bool = True
+    ) -> list[Event]:
         """The fork of the child that sent ``fork``, by ``creator`` when known; then the
-        child's execs that waited for it."""
+        child's execs that waited for it. With ``wait``, a fork whose parent has an earlier
+        event not out yet waits behind it instead."""
+        wait = wait and not self._finishing
         header = fork.header
         ppid, pstart, uid, euid, _gid, egid = header.values
         if creator is not None and (creator.pid, creator.start) != (ppid, pstart):
+            if wait and self._parent_pending(creator.pid, header.ns):
+                return self._wait_behind(fork, creator)
             self.counters.fork_parent_fixed += 1
             self._adopted_by(ppid, self._start(pstart))
             ppid, pstart = creator.pid, creator.start
+        elif wait and self._parent_pending(ppid, header.ns):
+            return self._wait_behind(fork, creator)
         parent = self.table.get(ppid, self._start(pstart))
         start = self._start(header.start)
         child = self.table.fork(parent, header.pid, start, header.text, at=header.ns)
@@ -572,10 +617,53 @@ class EbpfDecoder:
         child.uid, child.euid, child.egid = uid, euid, egid
         process = _with_parent(child.process(), parent.ref())
         events = [self._event(Action.FORK, header, process, state=child)]
-        events += [self._exec_event(e, (argv, cwd)) for e, argv, cwd in fork.execs]
+        for index, (exec_header, argv, cwd) in enumerate(fork.execs):
+            events.append(self._exec_event(exec_header, (argv, cwd)))
+            later = fork.execs[index + 1 :]
+            events += self._forks_behind(header.pid, later[0][0].ns if later else None)
+        if not fork.execs:
+            events += self._forks_behind(header.pid)
         events += self._release(header.pid)
         if fork.exit is not None:
             events += self._on_exit(fork.exit, [])
+        return events
+
+    def _parent_pending(self, ppid: int, ns: int) -> bool:
+        """Whether an event of ``ppid`` that came before a fork at ``ns`` is not out yet: its
+        exec, parked for its argv, or not arrived while its argv did (records of another
+        CPU's buffer read later), or its own fork."""
+        parked = self._parked.get(ppid)
+        if parked is not None and parked.header.ns <= ns:
+            return True
+        argv = self._argv.get(ppid)
+        if argv is not None and argv.ns <= ns:
+            return True  # it was inside execve before this fork: the result is on its way
+        return self._waiting_fork(ppid) is not None
+
+    def _wait_behind(self, fork: _Parked, creator: _Creator | None) -> list[Event]:
+        """Hold ``fork`` until its parent's pending event is out (bounded: the oldest waiting
+        fork goes out as it is when full, counted in ``fork_parent_dropped``)."""
+        self._behind[fork.header.pid] = (fork, creator)
+        if len(self._behind) <= MAX_PENDING:
+            return []
+        self.counters.fork_parent_dropped += 1
+        oldest = next(iter(self._behind))
+        return self._fork_event(*self._behind.pop(oldest), wait=False)
+
+    def _forks_behind(self, ppid: int, before: int | None = None) -> list[Event]:
+        """The forks of ``ppid``'s children that waited for its event just emitted (those
+        recorded ``before`` its next exec, when that one is out too)."""
+        waiting = [
+            pid
+            for pid, (fork, creator) in self._behind.items()
+            if (creator.pid if creator is not None else fork.header.values[0]) == ppid
+            and (before is None or fork.header.ns < before)
+        ]
+        events: list[Event] = []
+        for pid in waiting:
+            entry = self._behind.pop(pid, None)
+            if entry is not None:
+                events += self._fork_event(*entry)
         return events
 
     def _on_own(self, header: wire.Header, strings: list[str]) -> list[Event]:
@@ -588,7 +676,7 @@ class EbpfDecoder:
         return []
 
     def _on_exit(self, header: wire.Header, strings: list[str]) -> list[Event]:
-        held = self._held.get(header.pid)
+        held = self._waiting_fork(header.pid)
         if held is not None and held.exit is None:
             held.exit = header  # follows its fork
             return []

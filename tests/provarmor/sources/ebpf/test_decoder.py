@@ -14,6 +14,7 @@ from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.model.ids import process_entity_id
 from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
+from provarmor.sources.ebpf.wire import Header, parse_line
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ebpf"
@@ -474,3 +475,25 @@ def test_an_exec_without_its_own_mark_clears_it() -> None:
         (Action.FORK, True),
         (Action.EXEC, False),
     ]
+
+
+def test_a_fork_read_before_its_parents_exec_waits_for_it() -> None:
+    """sh enters execve (its argv is read), migrates to another CPU, execs and forks: the
+    child's fork record comes from the first CPU's buffer before the parent's exec record
+    (seen live on this VM). The fork waits, so the child inherits sh, not python."""
+    lines = _lines("scenario.ndjson")
+    fork_at = next(i for i, line in enumerate(lines) if b'"data": "F\\t' in line and i > 1)
+    argv_at = next(i for i, line in enumerate(lines) if b'"data": "V\\t' in line)
+    moved = range(argv_at + 1, fork_at)  # the parent's cwd, exec and first records
+    assert any(b'"data": "E\\t' in lines[i] for i in moved)
+    reordered = [*lines[: argv_at + 1], lines[fork_at], *(lines[i] for i in moved)]
+    reordered += lines[fork_at + 1 :]
+    decoded = Decoded(*_decode(reordered))
+    child = parse_line(lines[fork_at])
+    assert isinstance(child, Header)
+    (fork,) = decoded.of(Action.FORK, child.pid)
+    assert fork.process.args == ("sh", "-c", "cat /etc/hostname | wc -c")
+    assert fork.process.executable == "/usr/bin/sh"
+    original = Decoded(*_decode(lines))
+    assert sorted(e.event.id for e in decoded.events) == sorted(e.event.id for e in original.events)
+    assert decoded.counters.incomplete == 0

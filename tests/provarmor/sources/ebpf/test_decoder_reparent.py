@@ -239,3 +239,33 @@ def test_an_exit_while_the_fork_is_held_follows_the_fork() -> None:
     ]
     assert _parents(events) == {401: 400}
     assert counters.fork_parent_fixed == 1
+
+
+def _argv_block(pid: int) -> set[int]:
+    """Indexes of the first argv of ``pid``: its ``V`` header and the strings before it."""
+    at = _at("V", pid)
+    header = _header(LINES[at])
+    assert header is not None
+    prefix = b'{"type": "printf", "data": "s\\t%d\\t%d\\t' % (header.tid, header.ns)
+    return {at, *(i for i in range(at) if LINES[i].startswith(prefix))}
+
+
+@pytest.mark.parametrize("after", [("F", CHILD), ("E", CHILD)])
+def test_a_fork_waits_for_the_parents_exec_whose_argv_comes_later(after: tuple[str, int]) -> None:
+    """The creator's argv (sent at ``sys_enter_execve``, maybe from another CPU's buffer)
+    arrives after its child's fork record: the fork waits for the creator's exec, so the
+    child inherits the creator's new program, not the one it had before the exec."""
+    moved = _argv_block(CREATOR)
+    assert len(moved) == 4  # sh, -c, the command, V
+    block = [line for i, line in enumerate(LINES) if i in moved]
+    rest = [line for i, line in enumerate(LINES) if i not in moved]
+    at = max(
+        i
+        for i, line in enumerate(rest)
+        if (h := _header(line)) is not None and (h.kind, h.pid) == after
+    )
+    events, counters = _decode([*rest[: at + 1], *block, *rest[at + 1 :]])
+    _assert_child_belongs_to_creator(events)
+    (shell,) = _of(events, Action.EXEC, CREATOR)
+    assert shell.process.args == ("sh", "-c", META["command"])
+    assert (counters.parse_errors, counters.incomplete) == (0, 0)
