@@ -89,7 +89,9 @@ class IncidentSettings:
 
     def __post_init__(self) -> None:
         if self.rule is RuleChoice.SCORE and self.min_score <= 0:
-            raise ConfigError("rule `score` needs a threshold above 0", location="incident.min_score")
+            raise ConfigError(
+                "rule `score` needs a threshold above 0", location="incident.min_score"
+            )
         if self.rule is not RuleChoice.SCORE and self.min_score:
             raise ConfigError(
                 f"a threshold is only read with rule `score` (rule is `{self.rule}`)",

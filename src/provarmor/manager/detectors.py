@@ -75,9 +75,7 @@ class DetectionKit:
         ]
 
 
-def load_detection(
-    settings: ManagerSettings, config: AnalysisConfig | None = None
-) -> DetectionKit:
+def load_detection(settings: ManagerSettings, config: AnalysisConfig | None = None) -> DetectionKit:
     """Compile the configured rules (default: the bundled pack) and load the operator's
     model (``manager.model``, else ``anomaly.model``); without one, hosts learn their own
     (unless ``learning.enabled`` is off). ``config``: the analysis settings (default: the

@@ -14,7 +14,6 @@ import os
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,18 +28,18 @@ ENV_PREFIX = "PROVARMOR_"
 C = TypeVar("C")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AnalysisConfig:
     """The sections the analysis reads (each field is a section): what
     :func:`~provarmor.pipeline.assembly.plan_from_config` builds every analysis from. The
     command line's configuration adds the agent's and the manager's sections."""
 
-    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
-    detection: DetectionSettings = field(default_factory=DetectionSettings)
-    graph: GraphSettings = field(default_factory=GraphSettings)
-    incident: IncidentSettings = field(default_factory=IncidentSettings)
-    investigation: InvestigationSettings = field(default_factory=InvestigationSettings)
-    learning: LearningSettings = field(default_factory=LearningSettings)
+    anomaly: AnomalySettings = dataclasses.field(default_factory=AnomalySettings)
+    detection: DetectionSettings = dataclasses.field(default_factory=DetectionSettings)
+    graph: GraphSettings = dataclasses.field(default_factory=GraphSettings)
+    incident: IncidentSettings = dataclasses.field(default_factory=IncidentSettings)
+    investigation: InvestigationSettings = dataclasses.field(default_factory=InvestigationSettings)
+    learning: LearningSettings = dataclasses.field(default_factory=LearningSettings)
 
 
 def sections_of(config_type: type[Any]) -> dict[str, type[Any]]:

@@ -14,9 +14,7 @@ BENIGN = Path(__file__).parents[2] / "data" / "lab" / "benign-seed2" / "events.n
 
 def test_learning_sink_commits_its_position_with_each_checkpoint(tmp_path):
     events = list(read_ndjson(BENIGN, report=IngestReport(source=str(BENIGN)), host=HostContext()))
-    config = AnalysisConfig(
-        learning=LearningSettings(window_seconds=75, checkpoint_seconds=3600)
-    )
+    config = AnalysisConfig(learning=LearningSettings(window_seconds=75, checkpoint_seconds=3600))
     sink = LearningSink(tmp_path / "models", config=config, alerts=tmp_path / "alerts.jsonl")
     assert sink.committed() is None
     sink.write(events[:1000], SpoolPosition(sequence=1000))
