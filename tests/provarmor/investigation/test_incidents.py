@@ -238,5 +238,5 @@ def test_the_configured_rule_choice() -> None:
     assert configured_rule(default, calibrated=calibrated) == IncidentRule()
     score = IncidentSettings(rule=RuleChoice.SCORE, min_score=9.5)
     assert configured_rule(score, calibrated=calibrated).min_score == 9.5
-    with pytest.raises(ConfigError, match="incident.min_score: rule `score` needs a threshold"):
+    with pytest.raises(ConfigError, match=r"incident\.min_score: rule `score` needs a threshold"):
         IncidentSettings(rule=RuleChoice.SCORE)

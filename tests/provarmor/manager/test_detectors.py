@@ -12,13 +12,13 @@ import pytest
 from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import LineageTable, SuppressingDetector
+from provarmor.investigation.settings import IncidentSettings, InvestigationSettings, RuleChoice
 from provarmor.manager.detectors import (
     RuleSummary,
     build_host_analysis,
     load_detection,
     recall_from,
 )
-from provarmor.investigation.settings import IncidentSettings, InvestigationSettings, RuleChoice
 from provarmor.manager.settings import ManagerSettings
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event

@@ -199,6 +199,7 @@ def test_a_plan_from_the_configuration_carries_every_analysis_setting(tmp_path: 
     (context,) = analysis.detectors
     assert isinstance(context, ContextDetector)
     sigma, anomaly = context.detectors
+    assert isinstance(sigma, SigmaDetector)
     assert isinstance(anomaly, AnomalyDetector) and anomaly.settings.batch_size == 8
     given = _model()
     assert plan_from_config(config, model=given).model is given
