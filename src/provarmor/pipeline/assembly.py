@@ -173,7 +173,7 @@ def build_detectors(
     detectors: list[Detector] = []
     filtered = bool(plan.suppressions) or plan.replaceable_suppressions
     for name, kind in DETECTORS.items():
-        detector = kept.get(name) or kind.build(plan)
+        detector = kept[name] if name in kept else kind.build(plan)
         if detector is None:
             continue
         window = plan.dedup_window_ns if kind.merges_repeats else 0
