@@ -166,7 +166,7 @@ def ingest(
     from provarmor.sources.base import HostContext
 
     names = [format_of(path, format) for path in paths]
-    graph = OPTIONS.load()["graph"]
+    graph = OPTIONS.load().graph
     store = _open_store(db)
     results: list[tuple[Path, IngestResult]] = []
     try:

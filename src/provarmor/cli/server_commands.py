@@ -39,18 +39,16 @@ StateOption = Annotated[
 
 
 def server_settings(**changes: object) -> ManagerSettings:
-    loaded = OPTIONS.load().get("manager")
-    settings = loaded if isinstance(loaded, ManagerSettings) else ManagerSettings()
+    settings = OPTIONS.load().manager
     given = {key: value for key, value in changes.items() if value is not None}
     return dataclasses.replace(settings, **given)  # type: ignore[arg-type]
 
 
 def detection_kit(settings: ManagerSettings) -> DetectionKit:
-    """Rules and model, or learning mode, with the `learning` and `anomaly` settings."""
+    """Rules and model, or learning mode, with the configured analysis settings."""
     from provarmor.manager.detectors import load_detection
 
-    sections = OPTIONS.load()
-    return load_detection(settings, learning=sections["learning"], anomaly=sections["anomaly"])
+    return load_detection(settings, OPTIONS.load())
 
 
 def open_manager_store(settings: ManagerSettings) -> SqlFindingsStore:

@@ -63,6 +63,9 @@ class ProtocolPlan:
     target_per_hour: float = 1 / 24
     """Calibration target: false incidents per benign validation host-hour."""
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    analysis: AnalysisPlan = field(default_factory=AnalysisPlan)
+    """What every configuration's plan starts from (the configured settings); each
+    configuration sets its rules, model and calibrated incident rule on it."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -206,7 +209,8 @@ def _run_seed(shared: _Shared, seed: int, progress: Callable[[str], None]) -> li
     runs = []
     for configuration in plan.configurations:
         started = time.monotonic()
-        base = AnalysisPlan(
+        base = replace(
+            plan.analysis,
             ruleset=shared.ruleset if configuration != "model" else None,
             model=model if configuration != "rules" else None,
         )

@@ -245,6 +245,18 @@ def test_detect_judges_each_act_by_where_it_came_from(tmp_path):
     assert "context: " in loud.output
 
 
+def test_detect_takes_its_settings_from_the_configuration_file(tmp_path):
+    events = LAB_ATTACK / "events.ndjson.gz"
+    default = invoke("detect", events, "--out", tmp_path / "default.jsonl")
+    assert default.exit_code == 0, default.output
+    assert "0 incidents" not in default.output
+    config = tmp_path / "provarmor.yaml"
+    config.write_text("incident:\n  rule: score\n  min_score: 1000000\n")
+    strict = invoke("--config", config, "detect", events, "--out", tmp_path / "strict.jsonl")
+    assert strict.exit_code == 0, strict.output
+    assert "0 incidents (incident when a campaign scores >= 1000000.00, configured" in strict.output
+
+
 @pytest.mark.parametrize("incident_format", ["json", "ocsf", "svg", "dot"])
 def test_detect_writes_incidents_with_an_attack_story(tmp_path, incident_format):
     target = tmp_path / "incidents"

@@ -41,3 +41,23 @@ def test_eval_corpus_refuses_datasets_and_a_model_beside_it(tmp_path):
     assert result.exit_code != 0
     assert isinstance(result.exception, ConfigError)
     assert "--corpus takes no datasets" in str(result.exception)
+
+
+def test_eval_builds_its_analysis_from_the_configuration(tmp_path):
+    from provarmor.cli.app import app
+
+    dataset = Path(__file__).resolve().parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+    strict = ["--set", "incident.rule=score", "--set", "incident.min_score=1000000"]
+    runs = {}
+    for name, options in (("default", []), ("strict", strict)):
+        out = tmp_path / f"{name}.json"
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(
+            app, [*options, "eval", str(dataset), "--json", str(out)], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        runs[name] = (result.output, json.loads(out.read_text())["datasets"][0])
+    assert runs["default"][1]["incidents"] > 0
+    output, scored = runs["strict"]
+    assert "incident when a campaign scores >= 1000000.00, configured" in output
+    assert scored["incidents"] == 0
+    assert scored["alerts"] == runs["default"][1]["alerts"]  # only the incident rule changed

@@ -24,7 +24,7 @@ from provarmor.detection.anomaly.profile import Profile, ProfileTable
 from provarmor.detection.anomaly.scorer import AnomalyModel, Scored, Scorer
 from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.model.actions import Action
-from provarmor.model.alert import Alert
+from provarmor.model.alert import Alert, SignalKind
 from provarmor.model.event import Event
 
 RULE_ID = "provarmor.anomaly.process"
@@ -169,6 +169,7 @@ class AnomalyDetector:
             first_timestamp=profile.first_timestamp,
             last_timestamp=profile.last_timestamp,
             score=round(scored.ratio, 4),
+            kind=SignalKind.SCORE,
         )
 
     def _remember_exit(self, profile: Profile) -> None:
