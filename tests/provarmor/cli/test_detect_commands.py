@@ -147,3 +147,19 @@ def test_detect_prints_incidents_about_hostile_paths_escaped(
     assert result.exit_code == 0, result.output
     assert_no_raw_controls(result.output)
     assert "curl wrote /tmp/\\x1b[2J\\u202e" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "unit"),
+    [("detection.dedup_window_seconds", "inf", "seconds"),
+     ("investigation.lookback_hours", "nan", "hours")],
+)  # fmt: skip
+def test_a_duration_no_clock_holds_is_one_line_naming_the_setting(
+    tmp_path, run_cli, setting, value, unit
+):
+    result = run_cli(
+        "--set", f"{setting}={value}", "detect", CHAIN, "--out", tmp_path / "alerts.jsonl"
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"error: {setting}: {value} {unit} is out of range" in result.stderr
+    assert "Traceback" not in result.stderr
