@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from provarmor.model.errors import ParseError
-from provarmor.model.time_units import NS_PER_MS, NS_PER_SECOND, NS_PER_US
+from provarmor.model.time_units import MAX_NS, NS_PER_MS, NS_PER_SECOND, NS_PER_US
 
 GROUND_TRUTH_FIELDS = frozenset(
     {
@@ -134,6 +134,13 @@ _DATETIME = re.compile(
 
 
 def parse_time(text: str) -> int | None:
+    """Nanoseconds since the epoch from any time form sysdig writes (:func:`_parse_time`);
+    ``None`` for a time past 2262, which no int64 nanosecond count holds."""
+    ns = _parse_time(text)
+    return ns if ns is not None and ns <= MAX_NS else None
+
+
+def _parse_time(text: str) -> int | None:
     """Nanoseconds since the epoch from any time form sysdig writes.
 
     Integers are taken by magnitude (ns, us, ms or s); a decimal number is seconds;
