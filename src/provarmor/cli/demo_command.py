@@ -20,7 +20,8 @@ from rich.panel import Panel
 
 from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.detect_commands import incident_panel
-from provarmor.cli.graph_commands import Format, ingest, stats
+from provarmor.cli.graph_commands import ingest, stats
+from provarmor.cli.recorded_input import Format
 from provarmor.cli.terminal import escape
 
 SAMPLE = "attack-chain.audit.log"

@@ -15,11 +15,11 @@ from rich.panel import Panel
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.cli.graph_commands import (
+from provarmor.cli.recorded_input import (
     FormatOption,
-    _print_problems,
     exit_on_failed_inputs,
     importer_for,
+    print_problems,
 )
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
@@ -244,7 +244,7 @@ def detect_command(  # noqa: PLR0913
         if out is not None:
             handle.close()
     for ingest in reports:
-        _print_problems(ingest)
+        print_problems(ingest)
     console.print(_summary(alerts))
     _print_filter_stats(analysis.detectors)
     incidents = sorted(latest.values(), key=lambda i: i.first_ts)

@@ -42,12 +42,13 @@ from provarmor.investigation.story import StoryContext, build_story
 from provarmor.model.alert import Alert, SignalKind
 from provarmor.model.errors import ConfigError
 from provarmor.model.incident import Incident
+from provarmor.model.time_units import hours_to_ns, seconds_to_ns
 
 ANOMALY_CAP = 3.0
 RULE_VERSION = 1
 """Format version of a stored :class:`IncidentRule` (a rule stored without one is version 1)."""
 MAX_REFRESHES = 8
-MAX_QUIET_NS = 3_600_000_000_000
+MAX_QUIET_NS = hours_to_ns(1)
 LEVELS = ("informational", "low", "medium", "high", "critical")
 HOLMES_STAGES: dict[str, int] = {
     "initial-access": 1,
@@ -261,7 +262,9 @@ class IncidentEngine:
         (their attack went on without raising signals: an exfiltration, a cleanup); a new
         version only where the attack graph grew. At most ``MAX_REFRESHES`` per call; each
         rebuild that finds nothing new doubles the wait before the next (up to an hour)."""
-        base = int(self.settings.story_refresh_seconds * 1e9)
+        base = seconds_to_ns(
+            self.settings.story_refresh_seconds, what="investigation.story_refresh_seconds"
+        )
         stale = [
             i
             for i, built in self._built_at.items()

@@ -35,6 +35,7 @@ from provarmor.lab.dataset import Dataset, UnlabelledDataset, load_dataset, load
 from provarmor.lab.evaluation import DatasetScore, EvalReport, adp, mean_std, score_dataset
 from provarmor.model.attack import load_attack_table
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import ns_to_hours
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
 
 CONFIGURATIONS = ("rules", "model", "both")
@@ -115,7 +116,7 @@ def _histories(datasets: Sequence[UnlabelledDataset]) -> list[list[Profile]]:
 
 
 def _hours(datasets: Sequence[UnlabelledDataset]) -> float:
-    return sum(max(d.meta.ended_ns - d.meta.started_ns, 0) / 3.6e12 for d in datasets)
+    return sum(ns_to_hours(max(d.meta.ended_ns - d.meta.started_ns, 0)) for d in datasets)
 
 
 def calibrate(

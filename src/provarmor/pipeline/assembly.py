@@ -36,6 +36,7 @@ from provarmor.investigation.incidents import (
 from provarmor.investigation.settings import IncidentSettings, InvestigationSettings
 from provarmor.model.attack import load_attack_table
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import seconds_to_ns
 from provarmor.pipeline.analysis import Analysis
 from provarmor.pipeline.config import AnalysisConfig
 
@@ -109,7 +110,7 @@ def plan_from_config(  # noqa: PLR0913
         suppressions=tuple(suppressions),
         replaceable_suppressions=replaceable_suppressions,
         lineage_recall=lineage_recall,
-        dedup_window_ns=int(window * 1e9),
+        dedup_window_ns=seconds_to_ns(window, what="detection.dedup_window_seconds"),
         anomaly=config.anomaly,
         investigation=config.investigation,
         incident=config.incident,

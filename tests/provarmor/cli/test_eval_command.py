@@ -18,22 +18,6 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_eval_corpus_prints_and_writes_the_report(tmp_path):
-    out = tmp_path / "corpus.json"
-    result = CliRunner().invoke(
-        _app(),
-        ["eval", "--corpus", str(CORPUS), "--configurations", "rules", "--json", str(out)],
-    )
-    assert result.exit_code == 0, result.output
-    assert "false incidents per chunk" in result.output
-    document = json.loads(out.read_text())
-    assert set(document["per_host_hour"]) == {"rules"}
-    assert len(document["chunks"]) == 3
-    assert len(document["incidents"]) == sum(
-        sum(c["incidents"]["rules"]) for c in document["chunks"]
-    )
-
-
 def test_eval_corpus_refuses_datasets_and_a_model_beside_it(tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)

@@ -26,6 +26,7 @@ from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.model.actions import Action
 from provarmor.model.alert import Alert, SignalKind
 from provarmor.model.event import Event
+from provarmor.model.time_units import seconds_to_ns
 
 RULE_ID = "provarmor.anomaly.process"
 RULE_TITLE = "Anomalous process behaviour"
@@ -69,7 +70,9 @@ class AnomalyDetector:
         self._oldest_change = 0
         self._exited: OrderedDict[str, None] = OrderedDict()
         self._alerted: OrderedDict[str, None] = OrderedDict()
-        self._max_delay = int(self.settings.max_delay_seconds * 1e9)
+        self._max_delay = seconds_to_ns(
+            self.settings.max_delay_seconds, what="anomaly.max_delay_seconds"
+        )
 
     @property
     def profiles(self) -> dict[str, Profile]:
