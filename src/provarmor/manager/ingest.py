@@ -155,7 +155,7 @@ def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
     def open_host(host_id: str) -> HostGraphStore:
         name = host_key(host_id)
         if database_url.startswith(("postgresql://", "postgres://")):
-            from provarmor.storage.postgres_graph import split_schema  # needs psycopg
+            from provarmor.storage.postgres_dialect import split_schema  # needs psycopg
 
             base, schema = split_schema(database_url)
             separator = "&" if "?" in base else "?"
