@@ -3,8 +3,8 @@
 The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
 time buckets, ``lower(..) LIKE .. ESCAPE`` for case-insensitive literal search); a
 :class:`~provarmor.storage.dialect.Dialect` supplies what differs: the connection, the
-placeholder style, the auto-increment key and how a write transaction begins. One connection is shared behind a
-lock: FastAPI calls the store from worker threads.
+placeholder style, the auto-increment key and how a write transaction begins. One connection
+is shared behind a lock: FastAPI calls the store from worker threads.
 """
 
 # SQL text is assembled only from the column lists and table names of this module; every
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
+
 from provarmor.manager import sql_exceptions
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -25,7 +24,7 @@ from provarmor.detection.sigma.ruleset import RuleSet, build_ruleset
 from provarmor.detection.suppress import Recall, SuppressingDetector, Suppression
 from provarmor.graph.builder import BuilderLimits
 from provarmor.graph.settings import GraphSettings
-from provarmor.graph.store import GraphStore, MemoryGraphStore
+from provarmor.graph.store import GraphStore, MemoryGraphStore, PersistentGraphStore
 from provarmor.investigation.incidents import IncidentEngine, IncidentRule
 from provarmor.investigation.settings import InvestigationSettings
 from provarmor.model.attack import load_attack_table
@@ -72,13 +71,6 @@ class AnalysisPlan:
             if isinstance(stored, dict):
                 return msgspec.convert(stored, IncidentRule)
         return IncidentRule()
-
-
-@runtime_checkable
-class PersistentGraphStore(GraphStore, Protocol):
-    """A store that already holds edges: a new pipeline continues its edge ids."""
-
-    def next_edge_id(self) -> int: ...
 
 
 def compile_rules(paths: Sequence[Path]) -> RuleSet:

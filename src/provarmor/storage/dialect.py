@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-
 Columns = Sequence[tuple[str, str]]
 """Columns loaded in bulk: ``(name, type)`` pairs, the type as PostgreSQL's binary COPY names
 it (``text``, ``int8``, ``int4``, ``bool``)."""

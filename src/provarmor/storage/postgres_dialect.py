@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -140,7 +140,9 @@ class PostgresDialect:
         names = column_names(columns)
         with (
             self._errors(self._name),
-            self._connection.cursor().copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+            self._connection.cursor().copy(
+                f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
+            ) as copy,
         ):
             copy.set_types([kind for _, kind in columns])
             for row in rows:
@@ -153,9 +155,7 @@ class PostgresDialect:
         if name is None:
             name = f"stage_{table}_{len(self._stages)}"
             types = ", ".join(f"{column} {_COPY_DDL[kind]}" for column, kind in columns)
-            self.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {name} ({types}) ON COMMIT DELETE ROWS"
-            )
+            self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({types}) ON COMMIT DELETE ROWS")
             self._stages[(table, tuple(columns))] = name
         self.load(name, columns, rows)
         return name
@@ -177,7 +177,7 @@ class PostgresDialect:
         statement = upsert_statement(
             table,
             columns,
-            f"SELECT {column_names(columns)} FROM {stage}",  # noqa: S608
+            f"SELECT {column_names(columns)} FROM {stage}",
             conflict=conflict,
             update=update,
             returning=returning,
@@ -190,7 +190,7 @@ class PostgresDialect:
         (key, _), *values = columns
         assignments = ", ".join(f"{name} = s.{name}" for name, _ in values)
         self.execute(
-            f"UPDATE {table} SET {assignments} FROM {stage} s WHERE {table}.{key} = s.{key}"  # noqa: S608
+            f"UPDATE {table} SET {assignments} FROM {stage} s WHERE {table}.{key} = s.{key}"
         )
 
     @contextmanager

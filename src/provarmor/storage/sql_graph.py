@@ -18,7 +18,6 @@ statement each; SQLite: one prepared statement run for every row). The store car
 
 # SQL text is assembled only from the column lists and table names of this module; every
 # value is bound as a parameter.
-# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -160,8 +159,7 @@ _EVENT_EDGE_SELECT = (
 _NODES = column_names(NODE_COLUMNS)
 _NODE_SELECT = f"SELECT {_NODES} FROM nodes"
 _NODE_PAGE = (
-    f"SELECT {_NODES}, key FROM nodes WHERE (first_ts, key) > (?, ?) "
-    "ORDER BY first_ts, key LIMIT ?"
+    f"SELECT {_NODES}, key FROM nodes WHERE (first_ts, key) > (?, ?) ORDER BY first_ts, key LIMIT ?"
 )
 _NODE_TEXT = " OR ".join(
     f"lower({column}) LIKE lower(?) ESCAPE '\\'" for column in ("label", "command_line", "path")
@@ -494,7 +492,9 @@ class SqlGraphStore:
         exact = self.node(text)
         if exact is not None:
             return [exact]
-        rows = self._all(f"{_NODE_SELECT} WHERE path = ? ORDER BY first_ts, key LIMIT ?", (text, limit))
+        rows = self._all(
+            f"{_NODE_SELECT} WHERE path = ? ORDER BY first_ts, key LIMIT ?", (text, limit)
+        )
         if not rows:
             pattern = f"%{like_literal(text)}%"
             rows = self._all(

@@ -69,7 +69,7 @@ class SqliteDialect:
 
     def load(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         self.executemany(
-            f"INSERT INTO {table} ({column_names(columns)}) {_values(columns)}",  # noqa: S608
+            f"INSERT INTO {table} ({column_names(columns)}) {_values(columns)}",
             rows,
         )
 
@@ -98,7 +98,7 @@ class SqliteDialect:
         (key, _), *values = columns
         assignments = ", ".join(f"{name} = ?" for name, _ in values)
         self.executemany(
-            f"UPDATE {table} SET {assignments} WHERE {key} = ?",  # noqa: S608
+            f"UPDATE {table} SET {assignments} WHERE {key} = ?",
             [(*row[1:], row[0]) for row in rows],
         )
 

@@ -55,6 +55,18 @@ def test_bad_schema_name_is_refused_before_connecting():
 
 
 # ---------------------------------------------------------------- with a server
+def _insert_then_fail(dialect) -> None:
+    with dialect.transaction():
+        dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (3, "c"))
+        raise RuntimeError("abandon")
+
+
+def _upsert_then_fail(dialect) -> None:
+    with dialect.transaction():
+        dialect.upsert("t", COLUMNS, [(1, "a")], conflict="k", update="v = excluded.v")
+        dialect.execute("SELECT nothing FROM nowhere")
+
+
 @pytest.fixture
 def dialect(postgres_url, postgres_schema):
     opened = PostgresDialect(postgres_url, name="test store", schema=postgres_schema)
@@ -78,9 +90,8 @@ def test_setup_makes_the_schema_and_tables_go_there(dialect, postgres_url, postg
 def test_placeholders_and_transactions(dialect):
     with dialect.transaction():
         dialect.executemany("INSERT INTO t (k, v) VALUES (?, ?)", [(1, "a"), (2, "b")])
-    with pytest.raises(RuntimeError, match="abandon"), dialect.transaction():
-        dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (3, "c"))
-        raise RuntimeError("abandon")
+    with pytest.raises(RuntimeError, match="abandon"):
+        _insert_then_fail(dialect)
     assert dialect.execute("SELECT k FROM t ORDER BY k").fetchall() == [(1,), (2,)]
     with pytest.raises(StorageError, match="test store:") as caught:
         dialect.execute("SELECT nothing FROM nowhere")
@@ -108,9 +119,8 @@ def test_load_upsert_and_update_in_bulk(dialect):
 @pytest.mark.postgres
 def test_a_failed_transaction_leaves_bulk_writes_working(dialect):
     """The staging tables a failed transaction made are rolled back with it and made again."""
-    with pytest.raises(StorageError), dialect.transaction():
-        dialect.upsert("t", COLUMNS, [(1, "a")], conflict="k", update="v = excluded.v")
-        dialect.execute("SELECT nothing FROM nowhere")
+    with pytest.raises(StorageError):
+        _upsert_then_fail(dialect)
     with dialect.transaction():
         dialect.upsert("t", COLUMNS, [(1, "b")], conflict="k", update="v = excluded.v")
     assert dialect.execute("SELECT k, v FROM t").fetchall() == [(1, "b")]

@@ -209,7 +209,7 @@ def _free_port() -> int:
 @pytest.mark.parametrize(
     "test_id",
     [
-        "tests/provarmor/storage/test_graph_stores.py::test_round_trip_and_queries[postgres]",
+        "tests/provarmor/storage/test_sql_graph.py::test_round_trip_and_queries[postgres]",
         "tests/provarmor/manager/test_database.py",
     ],
 )

@@ -21,6 +21,12 @@ def dialect(tmp_path):
     opened.close()
 
 
+def _insert_then_fail(dialect) -> None:
+    with dialect.transaction():
+        dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (3, "c"))
+        raise RuntimeError("abandon")
+
+
 def test_opens_in_wal_mode_making_private_folders(tmp_path):
     old = os.umask(0o022)  # the usual umask: without care, 0644 files and 0755 folders
     try:
@@ -38,9 +44,8 @@ def test_opens_in_wal_mode_making_private_folders(tmp_path):
 def test_transaction_commits_or_rolls_back_whole(dialect):
     with dialect.transaction():
         dialect.executemany("INSERT INTO t (k, v) VALUES (?, ?)", [(1, "a"), (2, "b")])
-    with pytest.raises(RuntimeError, match="abandon"), dialect.transaction():
-        dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (3, "c"))
-        raise RuntimeError("abandon")
+    with pytest.raises(RuntimeError, match="abandon"):
+        _insert_then_fail(dialect)
     assert dialect.execute("SELECT k FROM t ORDER BY k").fetchall() == [(1,), (2,)]
 
 
@@ -63,7 +68,7 @@ def test_failures_are_storage_errors_at_the_file(dialect):
     with pytest.raises(StorageError, match="test store: no such table") as caught:
         dialect.execute("SELECT x FROM nowhere")
     assert caught.value.location == dialect.location
-    with pytest.raises(StorageError, match="test store:"), dialect.transaction():
+    with pytest.raises(StorageError, match="test store:"):
         dialect.load("t", COLUMNS, [(2**64, "too big")])
     assert dialect.execute("SELECT count(*) FROM t").fetchone() == (0,)
 

@@ -1,4 +1,4 @@
-"""SQLite-only behaviour; what every store does is in test_graph_stores.py."""
+"""SQLite-only behaviour; what every store does is in test_sql_graph.py."""
 
 import os
 import sqlite3
