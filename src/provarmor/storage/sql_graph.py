@@ -189,6 +189,8 @@ def _int(value: object) -> int:
     return int(value)
 
 
+# Booleans are written as 0 and 1: sqlite3 binds an exact int directly but a bool through
+# its adapter lookup (a quarter slower per row), and PostgreSQL's binary COPY takes either.
 def _node_row(node: Node) -> Row:
     return (
         node.id,
@@ -205,7 +207,7 @@ def _node_row(node: Node) -> Row:
         node.path,
         node.ip,
         node.port,
-        node.exited,
+        int(node.exited),
     )
 
 
@@ -371,10 +373,45 @@ class SqlGraphStore:
         return {str(node_id): _int(key) for node_id, key in rows}
 
     def _insert_edges(self, edges: Sequence[Edge], keys: dict[str, int]) -> None:
-        """Insert ``edges``, their endpoints' keys from ``keys`` (this batch's nodes, and
-        those looked up here are added), the cache or the table."""
+        """Insert ``edges``, their endpoints' keys from ``keys`` (this batch's nodes; those
+        looked up here are added), the cache, or else the table."""
         if not edges:
             return
+        rows = self._edge_rows(edges, keys)
+        if rows is None:  # an endpoint neither in this batch nor in the cache: rare
+            self._look_up_keys(edges, keys)
+            rows = self._edge_rows(edges, keys)
+            assert rows is not None  # every endpoint was found, or an error raised
+        self._db.load("edges", EDGE_COLUMNS, rows)
+
+    def _edge_rows(self, edges: Sequence[Edge], keys: dict[str, int]) -> list[Row] | None:
+        """The rows of ``edges``; ``None`` when an endpoint's key is not at hand."""
+        known = self._keys
+        rows: list[Row] = []
+        for e in edges:
+            src = keys.get(e.src) or known.get(e.src)
+            dst = keys.get(e.dst) or known.get(e.dst)
+            if src is None or dst is None:
+                return None
+            rows.append(
+                (
+                    e.id,
+                    src,
+                    dst,
+                    e.action,
+                    e.first_ts,
+                    e.last_ts,
+                    e.count,
+                    e.first_event,
+                    e.last_event,
+                    int(e.incomplete),
+                )
+            )
+        return rows
+
+    def _look_up_keys(self, edges: Sequence[Edge], keys: dict[str, int]) -> None:
+        """Add to ``keys`` the stored keys of endpoints not in it or the cache; an endpoint
+        that is not stored either is an error."""
         known = self._keys
         endpoints = {name for edge in edges for name in (edge.src, edge.dst)}
         missing = sorted(name for name in endpoints if name not in keys and name not in known)
@@ -389,36 +426,15 @@ class SqlGraphStore:
         if unknown:
             raise StorageError(f"edge refers to unknown node {unknown[0]!r}", location=self.path)
 
-        def key(name: str) -> int:
-            found = keys.get(name)
-            return known[name] if found is None else found
-
-        self._db.load(
-            "edges",
-            EDGE_COLUMNS,
-            [
-                (
-                    e.id,
-                    key(e.src),
-                    key(e.dst),
-                    e.action,
-                    e.first_ts,
-                    e.last_ts,
-                    e.count,
-                    e.first_event,
-                    e.last_event,
-                    e.incomplete,
-                )
-                for e in edges
-            ],
-        )
-
     def _merge_edge_updates(self, edges: Sequence[Edge]) -> None:
         if edges:
             self._db.update(
                 "edges",
                 EDGE_UPDATE_COLUMNS,
-                [(e.id, e.first_ts, e.last_ts, e.count, e.last_event, e.incomplete) for e in edges],
+                [
+                    (e.id, e.first_ts, e.last_ts, e.count, e.last_event, int(e.incomplete))
+                    for e in edges
+                ],
             )
 
     def _merge_events(self, event_edges: Sequence[tuple[str, int, int]]) -> None:
