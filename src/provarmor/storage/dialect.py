@@ -64,9 +64,9 @@ class Dialect(Protocol):
     ) -> Sequence[Sequence[object]]:
         """Insert ``rows`` (inside a :meth:`transaction`); a row whose ``conflict`` column(s)
         match a stored one updates it with ``update`` (a ``SET`` list over ``excluded.`` and
-        the table's columns). The columns ``returning`` names, a row for each row written,
-        when it is given. Of rows that share a ``conflict`` key, the last one counts (with
-        ``returning``: no two may share one)."""
+        the table's columns). The columns ``returning`` names, a row for each row written
+        in no set order, when it is given (``conflict`` then one column, and no two rows may
+        share a key). Of rows that share a ``conflict`` key, the last one counts."""
 
     def update(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         """Set ``columns[1:]`` of the stored rows whose ``columns[0]`` matches (inside a

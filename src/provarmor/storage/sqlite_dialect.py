@@ -15,6 +15,8 @@ from provarmor.storage.private import private_dir, private_file
 BUSY_TIMEOUT_S = 30
 """How long a writer waits for another connection's write lock before failing."""
 CACHE_KIB = 65_536
+LOOKUP_KEYS = 500
+"""Keys per ``IN (..)`` (SQLite allows 32,766 parameters)."""
 
 _TYPES = {"{serial}": "INTEGER PRIMARY KEY", "{int}": "INTEGER", "{bool}": "INTEGER"}
 
@@ -83,16 +85,27 @@ class SqliteDialect:
         update: str,
         returning: str = "",
     ) -> Sequence[Sequence[object]]:
-        """``executemany`` (a statement per row, the fastest way into SQLite); with
-        ``returning``, one ``execute`` per row."""
-        statement = upsert_statement(
-            table, columns, _values(columns), conflict=conflict, update=update, returning=returning
+        """``executemany`` (a statement per row, the fastest way into SQLite); ``returning``
+        is then read back by the rows' ``conflict`` keys (one column)."""
+        self.executemany(
+            upsert_statement(
+                table, columns, _values(columns), conflict=conflict, update=update, returning=""
+            ),
+            rows,
         )
         if not returning:
-            self.executemany(statement, rows)
             return []
-        with self._errors():
-            return [self._connection.execute(statement, row).fetchone() for row in rows]
+        index = [name for name, _ in columns].index(conflict)
+        keys = [row[index] for row in rows]
+        found: list[Sequence[object]] = []
+        for start in range(0, len(keys), LOOKUP_KEYS):
+            chunk = keys[start : start + LOOKUP_KEYS]
+            marks = ", ".join("?" for _ in chunk)
+            found += self.execute(
+                f"SELECT {returning} FROM {table} WHERE {conflict} IN ({marks})",  # noqa: S608
+                chunk,
+            ).fetchall()
+        return found
 
     def update(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         (key, _), *values = columns
