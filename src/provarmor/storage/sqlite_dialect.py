@@ -102,7 +102,7 @@ class SqliteDialect:
             chunk = keys[start : start + LOOKUP_KEYS]
             marks = ", ".join("?" for _ in chunk)
             found += self.execute(
-                f"SELECT {returning} FROM {table} WHERE {conflict} IN ({marks})",  # noqa: S608
+                f"SELECT {returning} FROM {table} WHERE {conflict} IN ({marks})",
                 chunk,
             ).fetchall()
         return found
