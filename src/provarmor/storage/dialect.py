@@ -82,6 +82,18 @@ class Dialect(Protocol):
     def close(self) -> None: ...
 
 
+def fill_types(script: str, types: dict[str, str]) -> str:
+    """``script`` with each type field (``{int}``) replaced by its DDL in ``types``."""
+    for field, kind in types.items():
+        script = script.replace(field, kind)
+    return script
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a script without values, split at ``;``."""
+    return [statement for statement in script.split(";") if statement.strip()]
+
+
 def column_names(columns: Columns) -> str:
     return ", ".join(name for name, _ in columns)
 
@@ -95,6 +107,23 @@ def upsert_statement(  # noqa: PLR0913
         f"ON CONFLICT ({conflict}) DO UPDATE SET {update}"
     )
     return f"{statement} RETURNING {returning}" if returning else statement
+
+
+IN_KEYS = 500
+"""Keys per ``IN (..)`` list: within every engine's limit on parameters."""
+
+
+def select_where_in(
+    db: Dialect, select: str, column: str, keys: Sequence[object]
+) -> list[Sequence[object]]:
+    """The rows of ``select`` (``SELECT .. FROM table``) whose ``column`` is one of ``keys``,
+    :data:`IN_KEYS` keys per statement."""
+    found: list[Sequence[object]] = []
+    for start in range(0, len(keys), IN_KEYS):
+        chunk = keys[start : start + IN_KEYS]
+        marks = ", ".join("?" for _ in chunk)
+        found += db.execute(f"{select} WHERE {column} IN ({marks})", chunk).fetchall()
+    return found
 
 
 def like_literal(text: str) -> str:

@@ -18,7 +18,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from provarmor.model.errors import StorageError
-from provarmor.storage.dialect import Columns, Cursor, column_names, upsert_statement
+from provarmor.storage.dialect import (
+    Columns,
+    Cursor,
+    column_names,
+    fill_types,
+    statements,
+    upsert_statement,
+)
 
 CONNECT_TIMEOUT_S = 5
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -118,9 +125,7 @@ class PostgresDialect:
             raise StorageError(f"{doing}: {message}", location=self.location) from None
 
     def ddl(self, script: str) -> str:
-        for field, kind in _TYPES.items():
-            script = script.replace(field, kind)
-        return script
+        return fill_types(script, _TYPES)
 
     def execute(self, text: str, parameters: Sequence[object] = ()) -> Cursor:
         with self._errors(self._name):
@@ -131,9 +136,8 @@ class PostgresDialect:
             cursor.executemany(text.replace("?", "%s"), [without_nul(row) for row in rows])
 
     def execute_script(self, script: str) -> None:
-        for statement in script.split(";"):
-            if statement.strip():
-                self.execute(statement)
+        for statement in statements(script):
+            self.execute(statement)
 
     def load(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         """Binary COPY (about twice as fast as text)."""

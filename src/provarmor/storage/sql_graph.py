@@ -32,14 +32,18 @@ from provarmor.graph.builder import GraphDelta
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.store import GraphStats
 from provarmor.model.errors import StorageError
-from provarmor.storage.dialect import Columns, Dialect, column_names, like_literal
+from provarmor.storage.dialect import (
+    Columns,
+    Dialect,
+    column_names,
+    like_literal,
+    select_where_in,
+)
 
 FORMAT_VERSION = 1
 KEY_CACHE_SIZE = 200_000
 PAGE_ROWS = 5_000
 """Rows per round trip when iterating the whole graph."""
-LOOKUP_IDS = 500
-"""Node ids per key lookup (within every engine's limit on parameters)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -415,13 +419,8 @@ class SqlGraphStore:
         known = self._keys
         endpoints = {name for edge in edges for name in (edge.src, edge.dst)}
         missing = sorted(name for name in endpoints if name not in keys and name not in known)
-        for start in range(0, len(missing), LOOKUP_IDS):
-            chunk = missing[start : start + LOOKUP_IDS]
-            marks = ", ".join("?" for _ in chunk)
-            found = self._db.execute(
-                f"SELECT id, key FROM nodes WHERE id IN ({marks})", chunk
-            ).fetchall()
-            keys.update((str(node_id), _int(key)) for node_id, key in found)
+        found = select_where_in(self._db, "SELECT id, key FROM nodes", "id", missing)
+        keys.update((str(node_id), _int(key)) for node_id, key in found)
         unknown = [name for name in missing if name not in keys]
         if unknown:
             raise StorageError(f"edge refers to unknown node {unknown[0]!r}", location=self.path)

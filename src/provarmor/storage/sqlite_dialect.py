@@ -9,14 +9,21 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from provarmor.model.errors import StorageError
-from provarmor.storage.dialect import Columns, Cursor, column_names, upsert_statement
+from provarmor.storage.dialect import (
+    Columns,
+    Cursor,
+    column_names,
+    fill_types,
+    select_where_in,
+    statements,
+    upsert_statement,
+)
 from provarmor.storage.private import private_dir, private_file
 
 BUSY_TIMEOUT_S = 30
 """How long a writer waits for another connection's write lock before failing."""
 CACHE_KIB = 65_536
-LOOKUP_KEYS = 500
-"""Keys per ``IN (..)`` (SQLite allows 32,766 parameters)."""
+"""The page cache of one connection."""
 
 _TYPES = {"{serial}": "INTEGER PRIMARY KEY", "{int}": "INTEGER", "{bool}": "INTEGER"}
 
@@ -40,7 +47,6 @@ class SqliteDialect:
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            self._connection.execute("PRAGMA temp_store = MEMORY")
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open the {name}: {exc}", location=self.location) from None
 
@@ -52,9 +58,7 @@ class SqliteDialect:
             raise StorageError(f"{self._name}: {exc}", location=self.location) from None
 
     def ddl(self, script: str) -> str:
-        for field, kind in _TYPES.items():
-            script = script.replace(field, kind)
-        return script
+        return fill_types(script, _TYPES)
 
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
         with self._errors():
@@ -65,9 +69,8 @@ class SqliteDialect:
             self._connection.executemany(sql, rows)
 
     def execute_script(self, script: str) -> None:
-        for statement in script.split(";"):
-            if statement.strip():
-                self.execute(statement)
+        for statement in statements(script):
+            self.execute(statement)
 
     def load(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         self.executemany(
@@ -96,16 +99,9 @@ class SqliteDialect:
         if not returning:
             return []
         index = [name for name, _ in columns].index(conflict)
-        keys = [row[index] for row in rows]
-        found: list[Sequence[object]] = []
-        for start in range(0, len(keys), LOOKUP_KEYS):
-            chunk = keys[start : start + LOOKUP_KEYS]
-            marks = ", ".join("?" for _ in chunk)
-            found += self.execute(
-                f"SELECT {returning} FROM {table} WHERE {conflict} IN ({marks})",
-                chunk,
-            ).fetchall()
-        return found
+        return select_where_in(
+            self, f"SELECT {returning} FROM {table}", conflict, [row[index] for row in rows]
+        )
 
     def update(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
         (key, _), *values = columns
