@@ -5,7 +5,7 @@
 
 Starts the live agent (eBPF sensor, its own state directory, canonical NDJSON out), runs
 ``scripts/corpus/recipe.sh SEED MINUTES`` as the root of a new process tree, stops the agent,
-keeps only the events of the recipe's tree (:class:`provarmor.lab.corpus.LineageFilter`: the
+keeps only the events of the recipe's tree (:class:`provarmor.evaluation.corpus.LineageFilter`: the
 machine is shared, and other people's tests, builds and lab runs must not enter the corpus),
 writes the chunk as a benign dataset with its ``recording.json`` (kept fraction, the sensor's
 drop counters) and enters it in the corpus manifest with its role.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provarmor.agent.status import read_status
-from provarmor.lab.corpus import (
+from provarmor.evaluation.corpus import (
     LineageFilter,
     RecordingInfo,
     add_chunk,

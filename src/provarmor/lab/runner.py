@@ -24,11 +24,8 @@ from typing import Protocol
 
 import msgspec
 
-from provarmor.lab import proc
-from provarmor.lab.context import LabContext
-from provarmor.lab.environment import LabEnvironment
-from provarmor.lab.execution import Operator, Outcome
-from provarmor.lab.groundtruth import (
+from provarmor.evaluation.groundtruth import (
+    LABELS_FILE,
     BenignSession,
     EndpointRef,
     GroundTruth,
@@ -39,6 +36,10 @@ from provarmor.lab.groundtruth import (
     TechniqueRef,
     write_ground_truth,
 )
+from provarmor.lab import proc
+from provarmor.lab.context import LabContext
+from provarmor.lab.environment import LabEnvironment
+from provarmor.lab.execution import Operator, Outcome
 from provarmor.lab.preparation import prepare
 from provarmor.lab.registry import BENIGN_MIX, find_scenario, find_workloads
 from provarmor.lab.scenario import Action, Channel, Plan, Scenario
@@ -46,7 +47,6 @@ from provarmor.lab.techniques import Technique
 from provarmor.lab.workload import Workload
 from provarmor.model.errors import ConfigError
 
-LABELS_FILE = "labels.json"
 TRANSCRIPT_FILE = "transcript.log"
 
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import msgspec
 
-from provarmor.lab.groundtruth import GroundTruth, load_ground_truth
-from provarmor.lab.labels import label_events
-from provarmor.lab.runner import LABELS_FILE
+from provarmor.evaluation.groundtruth import LABELS_FILE, GroundTruth, load_ground_truth
+from provarmor.evaluation.labels import label_events
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.model.event import Event
 from provarmor.sources.base import HostContext, IngestReport
