@@ -35,6 +35,7 @@ EVENTS_FILE = "events.ndjson.gz"
 RAW_FILE = "raw.jsonl.gz"
 ENTITY_LABELS_FILE = "entity-labels.json"
 META_FILE = "dataset.json"
+TRANSCRIPT_FILE = "transcript.log"
 
 
 class DatasetMeta(msgspec.Struct, frozen=True, kw_only=True):

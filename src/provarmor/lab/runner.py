@@ -24,6 +24,7 @@ from typing import Protocol
 
 import msgspec
 
+from provarmor.evaluation.dataset import TRANSCRIPT_FILE
 from provarmor.evaluation.groundtruth import (
     LABELS_FILE,
     BenignSession,
@@ -46,8 +47,6 @@ from provarmor.lab.scenario import Action, Channel, Plan, Scenario
 from provarmor.lab.techniques import Technique
 from provarmor.lab.workload import Workload
 from provarmor.model.errors import ConfigError
-
-TRANSCRIPT_FILE = "transcript.log"
 
 
 class Recorder(Protocol):

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import msgspec
 
+from provarmor.evaluation.dataset import TRANSCRIPT_FILE
 from provarmor.evaluation.groundtruth import LABELS_FILE, write_ground_truth
 from provarmor.lab import proc
 from provarmor.lab.atomics.arguments import Workspace
@@ -55,7 +56,7 @@ from provarmor.lab.atomics.sandbox import Sandbox
 from provarmor.lab.atomics.selection import Verdict, matches, select
 from provarmor.lab.environment import STATE_DIR, RunState
 from provarmor.lab.jail import leftover_jails
-from provarmor.lab.runner import TRANSCRIPT_FILE, Recorder
+from provarmor.lab.runner import Recorder
 from provarmor.model.errors import ConfigError
 
 RESULTS_FILE = "results.json"
