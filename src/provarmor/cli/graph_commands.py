@@ -20,6 +20,7 @@ from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.terminal import escape
 from provarmor.model.display import printable
 from provarmor.model.errors import ConfigError
+from provarmor.sources.registry import IMPORTERS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -35,11 +36,8 @@ console = Console()
 DbOption = Annotated[Path, typer.Option("--db", help="Graph store (SQLite file).")]
 
 
-class Format(StrEnum):
-    auditd = "auditd"
-    cdm = "cdm"
-    sysdig = "sysdig"
-    ndjson = "ndjson"
+Format = StrEnum("Format", {name: name for name in IMPORTERS})
+"""The ``--format`` choices: the importers' names, from their one list."""
 
 
 FormatOption = Annotated[
