@@ -3,9 +3,7 @@
 The logging program is the event's process (``name``, ``pid``). Its entity id is made from
 host, boot (when the journal names it), pid and a start time of 0: the log does not say
 when the program started, so this is not the id a kernel sensor gives the same process
-(joining the two by pid and time is the graph's work, not the importer's). The event id is
-the line's time, line number and a checksum of its text: the same line read again gets the
-same id.
+(joining the two by pid and time is the graph's work, not the importer's).
 """
 
 from __future__ import annotations
@@ -50,8 +48,18 @@ def _target(fact: LogFact) -> Target | None:
     )
 
 
-def build_event(line: LogLine, *, host: Host, log: LogRef, dataset: str) -> Event:
-    """The canonical event of ``line`` (``host.name`` from the line when it names one)."""
+def event_id(line: LogLine, *, dataset: str, occurrence: int) -> str:
+    """``dataset:time:checksum`` of the text, ``:N`` for the N-th (from 1) same line at the
+    same time: the same line read again gets the same id, wherever it sits in the file."""
+    base = f"{dataset}:{line.timestamp}:{zlib.crc32(line.message.encode()):08x}"
+    return f"{base}:{occurrence}" if occurrence else base
+
+
+def build_event(
+    line: LogLine, *, host: Host, log: LogRef, dataset: str, occurrence: int = 0
+) -> Event:
+    """The canonical event of ``line`` (``host.name`` from the line when it names one);
+    ``occurrence`` tells apart identical lines at the same time (see :func:`event_id`)."""
     fact = parse_message(line.program, line.message)
     boot_id = line.boot_id or host.boot_id
     if line.hostname and line.hostname != host.name or boot_id != host.boot_id:
@@ -71,7 +79,7 @@ def build_event(line: LogLine, *, host: Host, log: LogRef, dataset: str) -> Even
         timestamp=line.timestamp,
         event=EventInfo(
             action=fact.action,
-            id=f"{dataset}:{line.timestamp}:{log.line}:{zlib.crc32(line.message.encode()):08x}",
+            id=event_id(line, dataset=dataset, occurrence=occurrence),
             outcome=fact.outcome,
             reason=fact.reason,
             dataset=dataset,

@@ -13,7 +13,7 @@ from pathlib import Path
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Event, Host, LogRef
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.hostlog.events import build_event
+from provarmor.sources.hostlog.events import build_event, event_id
 from provarmor.sources.hostlog.lines import LogLine, parse_journal_line, parse_syslog_line
 from provarmor.sources.lines import InputEnded, iter_lines, open_binary
 
@@ -26,6 +26,9 @@ def _read(
     source = str(path)
     canonical_host = Host(id=host.id, name=host.name, boot_id=host.boot_id)
     line_errors: list[ParseError] = []
+    same_time: dict[str, int] = {}
+    """Ids given at the current timestamp (only: logs are in time order) -> how often."""
+    last_time = None
     with open_binary(path) as handle:
         for number, raw in iter_lines(handle, source=source, errors=line_errors):
             if not raw.strip():
@@ -40,9 +43,19 @@ def _read(
                     report.give_up(location)
                     break
                 continue
+            if line.timestamp != last_time:
+                same_time.clear()
+                last_time = line.timestamp
+            base = event_id(line, dataset=dataset, occurrence=0)
+            occurrence = same_time.get(base, 0)
+            same_time[base] = occurrence + 1
             report.events += 1
             yield build_event(
-                line, host=canonical_host, log=LogRef(file=source, line=number), dataset=dataset
+                line,
+                host=canonical_host,
+                log=LogRef(file=source, line=number),
+                dataset=dataset,
+                occurrence=occurrence,
             )
     for error in line_errors:
         if isinstance(error, InputEnded):

@@ -16,8 +16,14 @@ ACCEPTED = LogLine(
 )
 
 
-def _event(line: LogLine = ACCEPTED, number: int = 91):
-    return build_event(line, host=HOST, log=LogRef(file="auth.log", line=number), dataset="syslog")
+def _event(line: LogLine = ACCEPTED, occurrence: int = 0):
+    return build_event(
+        line,
+        host=HOST,
+        log=LogRef(file="auth.log", line=91),
+        dataset="syslog",
+        occurrence=occurrence,
+    )
 
 
 def test_login_event_carries_ecs_fields():
@@ -32,9 +38,9 @@ def test_login_event_carries_ecs_fields():
     assert event.event.dataset == "syslog"
 
 
-def test_the_same_line_gets_the_same_id_and_other_lines_other_ids():
+def test_the_same_line_gets_the_same_id_and_a_repeat_at_the_same_time_another():
     assert _event().event.id == _event().event.id
-    assert _event(number=92).event.id != _event().event.id
+    assert _event(occurrence=1).event.id != _event().event.id
 
 
 def test_sudo_command_is_the_target_process():
