@@ -36,7 +36,7 @@ console = Console()
 DbOption = Annotated[Path, typer.Option("--db", help="Graph store (SQLite file).")]
 
 
-Format = StrEnum("Format", {name: name for name in IMPORTERS})
+Format = StrEnum("Format", {name: name for name in IMPORTERS})  # type: ignore[misc]
 """The ``--format`` choices: the importers' names, from their one list."""
 
 

@@ -440,9 +440,7 @@ _KEYWORD_PATH_ACTIONS = frozenset(
 )
 
 
-KEYWORD_ACTIONS = (
-    _KEYWORD_PATH_ACTIONS | {Action.EXEC, Action.CONNECT, Action.ACCEPT} | LOG_ACTIONS
-)
+KEYWORD_ACTIONS = _KEYWORD_PATH_ACTIONS | {Action.EXEC, Action.CONNECT, Action.ACCEPT} | LOG_ACTIONS
 """The actions whose events can have keyword text; for the others it is always empty."""
 
 

@@ -62,7 +62,7 @@ def build_event(
     ``occurrence`` tells apart identical lines at the same time (see :func:`event_id`)."""
     fact = parse_message(line.program, line.message)
     boot_id = line.boot_id or host.boot_id
-    if line.hostname and line.hostname != host.name or boot_id != host.boot_id:
+    if (line.hostname and line.hostname != host.name) or boot_id != host.boot_id:
         host = Host(id=host.id, name=line.hostname or host.name, boot_id=boot_id)
     process = Process(
         entity_id=process_entity_id(host_id=host.id, boot_id=boot_id, pid=line.pid, start=0),

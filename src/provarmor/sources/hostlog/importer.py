@@ -57,12 +57,12 @@ def _read(
                 dataset=dataset,
                 occurrence=occurrence,
             )
-    for error in line_errors:
-        if isinstance(error, InputEnded):
-            report.stop(error)
+    for problem in line_errors:
+        if isinstance(problem, InputEnded):
+            report.stop(problem)
         else:
             report.records += 1
-            report.reject(error)
+            report.reject(problem)
 
 
 def read_journal(path: Path, *, report: IngestReport, host: HostContext) -> Iterator[Event]:

@@ -109,7 +109,9 @@ def parse_syslog_line(line: str, *, written: datetime, location: str) -> LogLine
     match = _RFC3164.match(line)
     if match is not None:
         return _from_rfc3164(match, written=written, location=location)
-    raise ParseError("not a syslog line (RFC 3164, RFC 5424 or RFC 3339-stamped)", location=location)
+    raise ParseError(
+        "not a syslog line (RFC 3164, RFC 5424 or RFC 3339-stamped)", location=location
+    )
 
 
 def _from_rfc5424(match: re.Match[str], *, location: str) -> LogLine:

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+import msgspec
 from msgspec import Struct
 
 from provarmor.model.actions import Action
@@ -221,25 +222,26 @@ def _sudo(message: str) -> LogFact:
             notes.append(part.strip())
     if "COMMAND" not in fields:
         return _pam(message)
-    common = {
-        "user": head["user"],
-        "target_user": fields.get("USER", ""),
-        "command": fields["COMMAND"],
-        "service": "sudo",
-    }
+    fact = LogFact(
+        action=Action.RUN_AS,
+        user=head["user"],
+        target_user=fields.get("USER", ""),
+        command=fields["COMMAND"],
+        service="sudo",
+    )
     for note in notes:
         attempts = _SUDO_ATTEMPTS.fullmatch(note)
         if attempts is not None:
-            return LogFact(
+            return msgspec.structs.replace(
+                fact,
                 action=Action.AUTHENTICATE,
                 outcome="failure",
                 reason="incorrect password",
                 count=int(attempts["count"][:6]),
-                **common,
             )
     if notes:
-        return LogFact(action=Action.RUN_AS, outcome="failure", reason="; ".join(notes), **common)
-    return LogFact(action=Action.RUN_AS, **common)
+        return msgspec.structs.replace(fact, outcome="failure", reason="; ".join(notes))
+    return fact
 
 
 def _su(message: str) -> LogFact:
@@ -256,7 +258,10 @@ def _su(message: str) -> LogFact:
     switched = _SU_OK.match(message)
     if switched is not None:
         return LogFact(
-            action=Action.RUN_AS, user=switched["user"], target_user=switched["target"], service="su"
+            action=Action.RUN_AS,
+            user=switched["user"],
+            target_user=switched["target"],
+            service="su",
         )
     return _pam(message)
 

@@ -30,7 +30,10 @@ def test_login_event_carries_ecs_fields():
     event = _event()
     assert (event.event.action, event.event.outcome) == (Action.AUTHENTICATE, "success")
     assert event.user is not None and event.user.name == "hlvictim"
-    assert event.source is not None and (event.source.ip, event.source.port) == ("10.99.15.1", 45002)
+    assert event.source is not None and (event.source.ip, event.source.port) == (
+        "10.99.15.1",
+        45002,
+    )
     assert event.authentication is not None and event.authentication.method == "password"
     assert (event.process.name, event.process.pid) == ("sshd", 20456)
     assert (event.host.id, event.host.name, event.host.boot_id) == ("vm1", "vm", "2e097ec1")

@@ -4,7 +4,6 @@ real captures in tests/data/hostlogs (journal.json), looked up by its text."""
 import json
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,9 +15,7 @@ ENTRIES = [json.loads(line) for line in (DATA / "journal.json").read_text().spli
 
 
 def _fact(program: str, needle: str):
-    entry = next(
-        e for e in ENTRIES if e["SYSLOG_IDENTIFIER"] == program and needle in e["MESSAGE"]
-    )
+    entry = next(e for e in ENTRIES if e["SYSLOG_IDENTIFIER"] == program and needle in e["MESSAGE"])
     return parse_message(program, entry["MESSAGE"])
 
 
@@ -145,7 +142,9 @@ def test_unknown_lines_are_plain_log_lines():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.sampled_from(["sshd", "sudo", "su", "useradd", "usermod", "userdel", "chage", "passwd", "CRON", "x"]),
+    st.sampled_from(
+        ["sshd", "sudo", "su", "useradd", "usermod", "userdel", "chage", "passwd", "CRON", "x"]
+    ),
     st.text(max_size=200),
 )
 def test_any_message_has_a_meaning_and_never_raises(program, message):
