@@ -91,7 +91,7 @@ def test_a_failing_predicate_is_counted_not_raised(sigma, exec_of):
 
 def test_from_paths_reports(test_rules, exec_of):
     detector, report = SigmaDetector.from_paths([test_rules / "sigmahq"])
-    assert len(report.loaded) == 8
+    assert len(report.loaded) == 9
     (alert,) = detector.on_event(
         exec_of("bash -c echo ZWNobyBoaQ== | base64 -d | bash", exe="/usr/bin/bash")
     )
