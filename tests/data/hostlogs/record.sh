@@ -22,9 +22,10 @@ cleanup() {
         getent passwd "$user" >/dev/null && userdel -f "$user"
     done
     rm -f /etc/sudoers.d/hostlogs-record /etc/cron.d/hostlogs-record
+    rm -f "/var/spool/cron/crontabs/$VICTIM"
     if [ "$started_journald" = 1 ]; then
-        rm -f /dev/log /run/systemd/journald.conf.d/hostlogs.conf
-        rm -rf /run/log/journal
+        rm -f /dev/log
+        rm -rf /run/systemd/journal /run/systemd/journald.conf.d /run/log
     fi
     rm -rf "$WORK"
 }
