@@ -55,6 +55,24 @@ def event_id(line: LogLine, *, dataset: str, occurrence: int) -> str:
     return f"{base}:{occurrence}" if occurrence else base
 
 
+class EventIds:
+    """Occurrence numbers for :func:`event_id`: how often each id was given at the current
+    time (only: logs run in time order, so the table stays as small as one instant)."""
+
+    def __init__(self) -> None:
+        self._time: int | None = None
+        self._given: dict[str, int] = {}
+
+    def occurrence(self, line: LogLine, *, dataset: str) -> int:
+        if line.timestamp != self._time:
+            self._given.clear()
+            self._time = line.timestamp
+        base = event_id(line, dataset=dataset, occurrence=0)
+        seen = self._given.get(base, 0)
+        self._given[base] = seen + 1
+        return seen
+
+
 def build_event(
     line: LogLine, *, host: Host, log: LogRef, dataset: str, occurrence: int = 0
 ) -> Event:

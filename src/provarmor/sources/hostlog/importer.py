@@ -13,7 +13,7 @@ from pathlib import Path
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Event, Host, LogRef
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.hostlog.events import build_event, event_id
+from provarmor.sources.hostlog.events import EventIds, build_event
 from provarmor.sources.hostlog.lines import LogLine, parse_journal_line, parse_syslog_line
 from provarmor.sources.lines import InputEnded, iter_lines, open_binary
 
@@ -26,9 +26,7 @@ def _read(
     source = str(path)
     canonical_host = Host(id=host.id, name=host.name, boot_id=host.boot_id)
     line_errors: list[ParseError] = []
-    same_time: dict[str, int] = {}
-    """Ids given at the current timestamp (only: logs are in time order) -> how often."""
-    last_time = None
+    ids = EventIds()
     with open_binary(path) as handle:
         for number, raw in iter_lines(handle, source=source, errors=line_errors):
             if not raw.strip():
@@ -43,19 +41,13 @@ def _read(
                     report.give_up(location)
                     break
                 continue
-            if line.timestamp != last_time:
-                same_time.clear()
-                last_time = line.timestamp
-            base = event_id(line, dataset=dataset, occurrence=0)
-            occurrence = same_time.get(base, 0)
-            same_time[base] = occurrence + 1
             report.events += 1
             yield build_event(
                 line,
                 host=canonical_host,
                 log=LogRef(file=source, line=number),
                 dataset=dataset,
-                occurrence=occurrence,
+                occurrence=ids.occurrence(line, dataset=dataset),
             )
     for problem in line_errors:
         if isinstance(problem, InputEnded):
@@ -74,16 +66,20 @@ def read_journal(path: Path, *, report: IngestReport, host: HostContext) -> Iter
     return _read(path, report=report, host=host, dataset="journald", parse=parse)
 
 
+def syslog_text(raw: bytes) -> str:
+    """A syslog line's text: UTF-8, or Latin-1 for the odd line that is not."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def read_syslog(path: Path, *, report: IngestReport, host: HostContext) -> Iterator[Event]:
     """Stream canonical events from syslog text (RFC 3164, RFC 5424, Debian's auth.log),
     plain or gzip. RFC 3164 stamps take their year from the file's modification time."""
     written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
     def parse(raw: bytes, location: str) -> LogLine:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        return parse_syslog_line(text, written=written, location=location)
+        return parse_syslog_line(syslog_text(raw), written=written, location=location)
 
     return _read(path, report=report, host=host, dataset="syslog", parse=parse)

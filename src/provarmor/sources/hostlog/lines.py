@@ -37,6 +37,8 @@ class LogLine(Struct, frozen=True, kw_only=True, gc=False):
     boot_id: str = ""
     facility: int = -1
     """Syslog facility number (4 auth, 10 authpriv, 9 cron ...); -1 when not given."""
+    cursor: str = ""
+    """The journal's cursor of the entry (``__CURSOR``), where a follower resumes."""
 
 
 _PRI = r"(?:<(?P<pri>\d{1,3})>)?"
@@ -192,4 +194,5 @@ def parse_journal_line(line: bytes | str, *, location: str) -> LogLine:
         message=fields["MESSAGE"],
         boot_id=fields.get("_BOOT_ID", ""),
         facility=int(facility) if facility.isdigit() and len(facility) <= 3 else -1,
+        cursor=fields.get("__CURSOR", ""),
     )
