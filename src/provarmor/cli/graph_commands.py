@@ -1,8 +1,9 @@
 """Commands over recorded data and the graph store: ingest, convert, stats, trace, export,
 demo.
 
-The graph, storage and importer modules are imported inside the commands, so that
-``provarmor --help`` and unrelated commands do not pay for them."""
+The graph and storage modules are imported inside the commands, so that ``provarmor --help``
+and unrelated commands do not pay for them; the importers load with the module, as the
+``--format`` choices are their registry's names."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ Log sources:
   (executable file mappings: ``ImageLoaded`` is the mapped file, e.g. a shared library);
 * ``service: auditd``: the raw audit records of events that carry ``Event.auditd``;
 * ``product: linux`` with a host-log ``service`` (:data:`LOG_SERVICES`: ``sshd``, ``sudo``,
-  ``su``, ``cron``, ``auth``, ``syslog`` ...): the host-log events (journald, syslog) whose
+  ``cron``, ``auth``, ``syslog`` ...): the host-log events (journald, syslog) whose
   program (``process.name``) is that service's, or every host-log event for ``auth`` and
   ``syslog`` (the facility is not kept). Their keyword text is the logged message; their
   fields are ECS names (``event.action``, ``event.outcome``, ``event.reason``, ``user.name``,
@@ -377,12 +377,10 @@ LOG_SERVICES: dict[str, frozenset[str] | None] = {
     "syslog": None,
     "sshd": frozenset({"sshd"}),
     "sudo": frozenset({"sudo"}),
-    "su": frozenset({"su"}),
     "cron": frozenset({"cron", "crond", "crontab", "anacron"}),
     "guacamole": frozenset({"guacd", "guacamole"}),
     "clamav": frozenset({"clamd", "freshclam", "clamav-milter", "clamscan", "clamonacc"}),
     "vsftpd": frozenset({"vsftpd"}),
-    "useradd": frozenset({"useradd", "usermod", "userdel", "groupadd", "groupdel"}),
 }
 """Host-log Sigma services and the programs whose lines they mean (None: every line)."""
 _LOG_SOURCE_FIELDS = frozenset(PROCESS_FIELDS) | frozenset(LOG_FIELDS)
