@@ -1,6 +1,6 @@
 """``provarmor detect`` on the real host-log captures of
 tests/data/hostlogs: the bundled rules raise the brute force, spraying, login after guessing,
-sudo and uid-0 account alerts from journald and every syslog shape."""
+sudo, uid-0 account and login-by-a-new-account alerts from journald and every syslog shape."""
 
 import json
 import shutil
@@ -22,6 +22,8 @@ EXPECTED = {
     "sudo password failures": 1,
     "Account created or changed with uid 0": 1,
     "SSH login accepted": 2,
+    "Local account created (host log)": 3,
+    "SSH login by an account created minutes before": 2,  # hlvictim and hladmin
 }
 
 

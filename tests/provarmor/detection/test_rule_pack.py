@@ -54,6 +54,8 @@ HOST_LOG_RULES = {
     "sudo_not_in_sudoers",
     "sudo_password_failures",
     "new_uid_zero_account",
+    "account_created_in_log",
+    "ssh_login_by_new_account",
 }
 """Rules over host logs: their capture is a real journal (tests/data/hostlogs), not eBPF."""
 
