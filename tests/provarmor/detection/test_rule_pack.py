@@ -44,7 +44,8 @@ CRAFTED = {
     "even be attempted; tested on factory events below",
 }
 """Rules tested on crafted events instead of a capture, and why (also in the README)."""
-HOST_LOG_CAPTURE = Path(__file__).resolve().parents[2] / "data" / "hostlogs" / "journal.json"
+HOST_LOGS = Path(__file__).resolve().parents[2] / "data" / "hostlogs"
+HOST_LOG_CAPTURE = HOST_LOGS / "journal.json"
 HOST_LOG_RULES = {
     "ssh_authentication_failure",
     "ssh_login_success",
@@ -277,6 +278,20 @@ def test_host_log_rules_fire_on_the_real_journal_capture():
     assert [name for name in HOST_LOG_RULES if keys[name] not in fired(detector, alerts)] == []
     loud = {alert.rule_id for alert in alerts}
     assert keys["ssh_authentication_failure"] not in loud  # a silent correlation input
+
+
+@pytest.mark.parametrize("name", ["benign-journal.json", "benign-auth.log"])
+def test_host_log_rules_are_silent_or_informational_on_ordinary_logins_and_sudo(name):
+    from provarmor.sources.base import HostContext, IngestReport
+    from provarmor.sources.registry import IMPORTERS
+
+    path = HOST_LOGS / name
+    importer = IMPORTERS["journal" if name.endswith(".json") else "syslog"]
+    events = list(importer(path, report=IngestReport(source=str(path)), host=HostContext()))
+    _, alerts = run(events)
+    assert Counter(alert.rule_title for alert in alerts if alert.level != "informational") == {}
+    logins = [alert for alert in alerts if alert.rule_id == key_of()["ssh_login_success"]]
+    assert len(logins) == 4  # three password logins (one after a typo) and a key login
 
 
 # -- rules tested on crafted events ---------------------------------------------------------
