@@ -103,6 +103,9 @@ class WithHostLogs:
                 if checkpoints and time.monotonic() - last >= CHECKPOINT_SECONDS:
                     self.logs.checkpoint()
                     last = time.monotonic()
+            failure = getattr(stream, "failure", "")
+            if failure:
+                log.error("%s ended: %s", stream.name, failure)
         except Exception:  # one failed part must not end the other's events
             log.exception("%s failed", stream.name)
         finally:

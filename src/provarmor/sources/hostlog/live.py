@@ -49,6 +49,9 @@ class LiveCounters:
     missed_files: int = 0
     """Saved files that were gone (rotated twice, deleted) when the source started."""
     truncations: int = 0
+    failures: int = 0
+    """Times ``journalctl`` ended on its own (a cursor the journal no longer has ...); the
+    reason is in ``JournalFollower.failure``."""
 
 
 def load_state(path: Path, *, kind: str) -> dict[str, object] | None:
@@ -96,6 +99,9 @@ class JournalFollower:
         self._cursor = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._ids = EventIds()
+        self._stopping = False
+        self.failure = ""
+        """What ``journalctl`` said when it ended on its own (empty otherwise)."""
 
     def start(self) -> None:
         """Follow after the saved cursor; on a first start, after the journal's last entry
@@ -111,7 +117,7 @@ class JournalFollower:
             self._process = subprocess.Popen(
                 [*self.command, "-o", "json", "--follow", "--no-pager", *where],
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
         except OSError as error:
             raise ConfigError(f"cannot run journalctl: {error}") from None
@@ -154,7 +160,12 @@ class JournalFollower:
                 occurrence=self._ids.occurrence(line, dataset="journald"),
             )
         self._process.stdout.close()
-        self._process.wait()
+        said = self._process.stderr.read() if self._process.stderr is not None else b""
+        if self._process.wait() != 0 and not self._stopping:
+            self.counters.failures += 1
+            self.failure = said.decode("utf-8", "replace").strip() or "journalctl ended"
+        if self._process.stderr is not None:
+            self._process.stderr.close()
         self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -162,6 +173,7 @@ class JournalFollower:
             save_state(self.state, kind=self.name, position={"cursor": self._cursor})
 
     def stop(self) -> None:
+        self._stopping = True
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             self._process.wait(timeout=10)
@@ -171,6 +183,7 @@ class JournalFollower:
             "events": self.counters.events,
             "lost": 0,
             "parse_errors": self.counters.parse_errors,
+            "failures": self.counters.failures,
         }
 
 

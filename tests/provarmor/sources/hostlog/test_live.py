@@ -272,3 +272,16 @@ def _wait_until_following(pid: int, collector: Collector) -> int:
     seen = _messages(collector.events)
     assert "ready" in seen and set(seen) == {"probe", "ready"}
     return seen.index("ready") + 1
+
+
+def test_journalctl_ending_on_its_own_is_counted_with_what_it_said(journald, tmp_path):
+    state = tmp_path / "journal.json"
+    state.write_text(
+        json.dumps({"format_version": 1, "source": "journald", "cursor": "not-a-cursor"})
+    )
+    command = ("nsenter", "-t", str(journald), "-m", "journalctl")
+    follower = JournalFollower(state=state, host=HostContext(), command=command)
+    follower.start()
+    assert list(follower.events()) == []
+    assert follower.kernel_counters()["failures"] == 1
+    assert "cursor" in follower.failure.lower()
