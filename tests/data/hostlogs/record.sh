@@ -25,7 +25,7 @@ cleanup() {
         getent passwd "$user" >/dev/null && userdel -f "$user"
     done
     rm -f /etc/sudoers.d/hostlogs-record /etc/cron.d/hostlogs-record
-    rm -f "/var/spool/cron/crontabs/$VICTIM"
+    rm -f "/var/spool/cron/crontabs/$VICTIM" /run/crond.pid
     if [ "$started_journald" = 1 ]; then
         rm -f /dev/log
         rm -rf /run/systemd/journal /run/systemd/journald.conf.d /run/log
