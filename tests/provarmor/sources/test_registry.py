@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.registry import IMPORTERS
+from provarmor.sources.registry import IMPORTERS, SENSORS
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SAMPLES = {
@@ -27,6 +27,11 @@ BOMB_BYTES = 4_700_000
 
 def test_every_format_of_the_cli_has_an_importer():
     assert {"ndjson", "auditd", "cdm", "sysdig"} <= set(IMPORTERS)
+
+
+def test_both_live_backends_are_registered_in_auto_order():
+    assert list(SENSORS) == ["ebpf", "audit"]
+    assert [SENSORS[name].name for name in SENSORS] == ["ebpf", "audit"]  # type: ignore[attr-defined]
 
 
 def _plain(name: str) -> bytes:
