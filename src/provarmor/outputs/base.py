@@ -6,12 +6,13 @@ findings through outputs, so an output or a format added here is available to al
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from provarmor.model.alert import Alert
 from provarmor.model.incident import Incident
 
 
+@runtime_checkable
 class Output(Protocol):
     """Takes findings, one at a time, in the order they are raised."""
 
