@@ -2,8 +2,11 @@
 file holds, a document per incident is replaced whole by each version, and a format added to
 a registry is available with no other edit."""
 
+import errno
 import io
 import json
+import os
+import subprocess
 
 import msgspec
 import pytest
@@ -134,3 +137,42 @@ def test_a_format_added_to_a_registry_is_written_with_no_other_edit(tmp_path, mo
     assert (tmp_path / "stories" / "inc-c1.text").read_text() == (
         "inc-c1: Shell from a web server\n"
     )
+
+
+def _write_forever(out) -> None:
+    while True:
+        out.write(b"\0" * 4096)
+
+
+@pytest.fixture
+def nearly_full_disk(tmp_path):
+    """A 1 MiB tmpfs with 8 KiB left; ``free()`` gives the rest back."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    filler = mount / "filler"
+    try:
+        with filler.open("wb", buffering=0) as out, pytest.raises(OSError) as full:
+            _write_forever(out)
+        assert full.value.errno == errno.ENOSPC
+        os.truncate(filler, filler.stat().st_size - 8192)
+        yield mount, filler.unlink
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_fails_the_write_and_leaves_no_half_line(nearly_full_disk):
+    mount, free = nearly_full_disk
+    path = mount / "alerts.jsonl"
+    big = msgspec.structs.replace(ALERT, description="x" * 20_000)  # more than the room left
+    output = AlertFile(path, format="ecs")
+    with pytest.raises(OSError) as failed:
+        output.alert(big)
+    assert failed.value.errno == errno.ENOSPC
+    assert path.read_bytes() == b""
+    free()
+    output.alert(big)
+    output.close()
+    assert [line["rule"]["id"] for line in json_lines(path.read_text())] == ["r1"]
