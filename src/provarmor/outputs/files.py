@@ -58,6 +58,7 @@ class _JsonLines:
         except OSError:
             with contextlib.suppress(OSError):
                 self._file.truncate(start)
+                self._file.seek(start)
             raise
 
     def close(self) -> None:
