@@ -49,6 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -458,27 +459,29 @@ class Ingestor:
         return stored
 
     def _write(self, batch: BatchCommit) -> int:
-        """Give the batch's findings to every output; returns how many writes failed."""
+        """Give each of the batch's findings to every output; returns how many writes
+        failed (each is tried: a failure loses only that finding, for that output)."""
         alerts, incidents = findings_of(batch)
         failed = 0
         with self._output_lock:  # hosts commit in parallel; an output takes one at a time
             for output in self._outputs:
-                written = 0
-                try:
-                    for alert in alerts:
-                        output.alert(alert)
-                        written += 1
-                    for incident in incidents:
-                        output.incident(incident)
-                        written += 1
-                except OSError as exc:
-                    failed += len(alerts) + len(incidents) - written
+                writes = [partial(output.alert, alert) for alert in alerts]
+                writes += [partial(output.incident, incident) for incident in incidents]
+                errors: list[OSError] = []
+                for write in writes:
+                    try:
+                        write()
+                    except OSError as exc:
+                        errors.append(exc)
+                if errors:
+                    failed += len(errors)
                     log.error(
-                        "output %s failed on batch %d of agent %s (its findings are stored): %s",
+                        "output %s lost %d findings of batch %d of agent %s (they are stored): %s",
                         type(output).__name__,
+                        len(errors),
                         batch.sequence,
                         batch.agent_id,
-                        exc,
+                        errors[-1],
                     )
         return failed
 
