@@ -1,8 +1,8 @@
 """The standalone agent's learning-mode sink (:mod:`provarmor.pipeline.learning`): it
 learns this host's baseline, then runs the anomaly model on it and writes its alerts to the
-agent's output (its alert file). Its spool position is stored with each checkpoint; a crash loses
-at most ``learning.checkpoint_seconds`` of baseline (not counted: the spool has already
-acknowledged those events for this sink).
+agent's output (its alert file). Its spool position is stored with each checkpoint; a crash
+loses at most ``learning.checkpoint_seconds`` of baseline (not counted: the spool has
+already acknowledged those events for this sink).
 
 Imported only when learning is on: training needs numpy, which the agent's other paths do
 not load.
