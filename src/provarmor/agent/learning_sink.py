@@ -15,9 +15,9 @@ from pathlib import Path
 
 from provarmor.agent.sinks import decode_position, encode_position
 from provarmor.agent.spool import SpoolPosition
-from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
 from provarmor.model.event import Event
 from provarmor.outputs.base import Output
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.learning import HostLearning
 
 
@@ -31,11 +31,10 @@ class LearningSink:
         self,
         directory: Path,
         *,
-        settings: LearningSettings,
-        anomaly: AnomalySettings | None = None,
+        config: AnalysisConfig,
         output: Output,
     ) -> None:
-        self.learning = HostLearning(directory, settings=settings, anomaly=anomaly)
+        self.learning = HostLearning(directory, settings=config.learning, anomaly=config.anomaly)
         self.output = output
         self._sidecar = directory / self.POSITION_FILE
         self._position: SpoolPosition | None = None

@@ -27,13 +27,12 @@ from provarmor.agent.settings import AgentSettings
 from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import AgentStatus, blindness, rates, write_status
-from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
-from provarmor.graph.settings import GraphSettings
 from provarmor.model.alert import Alert
 from provarmor.model.errors import StorageError
 from provarmor.model.event import Event
 from provarmor.outputs.base import Output
 from provarmor.outputs.files import AlertFile
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
 from provarmor.sources.base import LiveSensor, SensorContext
 from provarmor.sources.procfs import read_host_identity
@@ -53,7 +52,7 @@ class AgentRun:
     """Everything one run holds; built by :data:`STARTUP`, released by :data:`TEARDOWN`."""
 
     settings: AgentSettings
-    graph: GraphSettings
+    analysis: AnalysisConfig
     out: Path | None
     start: Callable[[SensorContext], LiveSensor]
     raw_out: Path | None = None
@@ -74,9 +73,8 @@ class AgentRun:
     """Sinks the caller built (the manager uplink): delivered to as well, never replaced."""
     status: AgentStatus | None = None
     blind_alerts: int = 0
-    learning: LearningSettings | None = None
-    """Learning mode of the standalone agent (``None``: off)."""
-    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    learns: bool = False
+    """Whether the standalone agent learns its host (``analysis.learning.enabled``)."""
     learning_sink: LearningSink | None = None
 
 
@@ -98,16 +96,13 @@ def _open_sinks(run: AgentRun) -> None:
         run.sinks = []  # the uplink carries the events; no local graph needed
     else:
         state = run.settings.state_dir
-        run.sinks = [GraphSink(state / "graph.db", settings=run.graph)]
-        if run.learning is not None and run.learning.enabled:
+        run.sinks = [GraphSink(state / "graph.db", settings=run.analysis.graph)]
+        if run.learns and run.analysis.learning.enabled:
             from provarmor.agent.learning_sink import LearningSink  # numpy: only when used
 
             assert run.output is not None
             run.learning_sink = LearningSink(
-                state / MODELS_DIR,
-                settings=run.learning,
-                anomaly=run.anomaly,
-                output=run.output,
+                state / MODELS_DIR, config=run.analysis, output=run.output
             )
             run.sinks.append(run.learning_sink)
     run.sinks += run.extra_sinks
@@ -342,27 +337,26 @@ class Agent:
         self,
         settings: AgentSettings,
         *,
-        graph: GraphSettings | None = None,
+        analysis: AnalysisConfig | None = None,
         out: Path | None = None,
         raw_out: Path | None = None,
         start: Callable[[SensorContext], LiveSensor] | None = None,
         sinks: list[Sink] | None = None,
-        learning: LearningSettings | None = None,
-        anomaly: AnomalySettings | None = None,
     ) -> None:
-        """``start``: builds and starts the sensor (default: the one ``settings.sensor``
-        names). ``raw_out``: also keep the sensor's raw records there (gzip), for datasets.
-        ``sinks``: more sinks built by the caller (the manager uplink). ``learning``: the
-        standalone agent (no ``out``, no ``sinks``) learns this host's anomaly model."""
+        """``analysis``: the configured analysis settings (the local graph store's, and the
+        standalone agent's learning mode: with no ``out`` and no ``sinks`` it learns this
+        host's anomaly model unless ``learning.enabled`` is off); ``None``: the defaults,
+        without learning. ``start``: builds and starts the sensor (default: the one
+        ``settings.sensor`` names). ``raw_out``: also keep the sensor's raw records there
+        (gzip), for datasets. ``sinks``: more sinks built by the caller (the manager uplink)."""
         self.run_state = AgentRun(
             settings=settings,
-            graph=graph or GraphSettings(),
+            analysis=analysis or AnalysisConfig(),
             out=out,
             start=start or partial(start_sensor, settings.sensor),
             raw_out=raw_out,
             extra_sinks=list(sinks or []),
-            learning=learning,
-            anomaly=anomaly or AnomalySettings(),
+            learns=analysis is not None,
         )
 
     def run(

@@ -35,7 +35,7 @@ agent_app = typer.Typer(help="The live endpoint agent (root).")
 
 
 def agent_settings(sensor: SensorChoice | None, state_dir: Path | None) -> AgentSettings:
-    settings: AgentSettings = OPTIONS.load()["agent"]
+    settings = OPTIONS.load().agent
     changes: dict[str, object] = {}
     if sensor is not None:
         changes["sensor"] = sensor
@@ -76,21 +76,12 @@ def agent(  # noqa: PLR0913
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
-    sections = OPTIONS.load()
-    graph = sections["graph"]
     stop = threading.Event()
 
     signal.signal(signal.SIGINT, stopper(stop))
     signal.signal(signal.SIGTERM, stopper(stop))
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
-    agent_run = Agent(
-        settings,
-        graph=graph,
-        out=out,
-        sinks=sinks,
-        learning=sections["learning"],
-        anomaly=sections["anomaly"],
-    )
+    agent_run = Agent(settings, analysis=OPTIONS.load(), out=out, sinks=sinks)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
         status = agent_run.run(stop, duration=duration, on_ready=announce_ready)

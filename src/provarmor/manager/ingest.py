@@ -361,7 +361,7 @@ class Ingestor:
         learning = HostLearning(
             self._models_dir / host_key(host_id),
             settings=self.kit.learning,
-            anomaly=self.kit.anomaly,
+            anomaly=self.kit.config.anomaly,
         )
         recorded = next((h.events for h in self.store.hosts() if h.id == host_id), 0)
         learning.note_recorded(recorded)

@@ -1,10 +1,19 @@
+import dataclasses
+from dataclasses import dataclass, field
+
 import pytest
 
 from provarmor.graph.settings import GraphSettings
 from provarmor.model.errors import ConfigError
-from provarmor.pipeline.config import load_config, schema_markdown
+from provarmor.pipeline.config import AnalysisConfig, load_config, schema_markdown
 
-SECTIONS = {"graph": GraphSettings}
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphOnly:
+    graph: GraphSettings = field(default_factory=GraphSettings)
+
+
+SECTIONS = GraphOnly
 
 
 def test_defaults_file_environment_and_overrides_in_that_order(tmp_path):
@@ -16,7 +25,8 @@ def test_defaults_file_environment_and_overrides_in_that_order(tmp_path):
         environ={"PROVARMOR_GRAPH__MAX_NODES": "20", "PROVARMOR_GRAPH__INDEX_EVENTS": "no"},
         overrides=["graph.max_nodes=0x40"],
     )
-    graph = config["graph"]
+    assert isinstance(config, GraphOnly)
+    graph = config.graph
     assert (graph.max_nodes, graph.batch_events, graph.index_events) == (64, 7, False)
     assert graph.max_open_edges == GraphSettings().max_open_edges
 
@@ -50,3 +60,24 @@ def test_schema_lists_every_key_with_its_description():
     text = schema_markdown(SECTIONS)
     assert "| `max_nodes` | int | `300000` | stable |" in text
     assert "nodes_evicted" in text
+
+
+def test_a_configuration_is_a_frozen_record_of_typed_sections(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("incident:\n  rule: score\n  min_score: 4.5\nanomaly:\n  batch_size: 8\n")
+    config = load_config(AnalysisConfig, path=path, environ={})
+    assert (config.incident.rule, config.incident.min_score) == ("score", 4.5)
+    assert config.anomaly.batch_size == 8
+    assert config.graph == GraphSettings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.graph = GraphSettings(max_nodes=1)  # type: ignore[misc]
+
+
+def test_an_inconsistent_incident_rule_names_its_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("incident:\n  min_score: 4.5\n")
+    with pytest.raises(ConfigError, match=r"only read with rule `score`") as info:
+        load_config(AnalysisConfig, path=path, environ={})
+    assert f"{path}: incident.min_score" in str(info.value)
+    with pytest.raises(ConfigError, match="unknown value 'sometimes'"):
+        load_config(AnalysisConfig, environ={}, overrides=["incident.rule=sometimes"])
