@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.scorer import AnomalyModel
@@ -15,25 +14,16 @@ from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.detection.suppress import ProcessFacts, Recall
 from provarmor.graph.records import NodeKind
+from provarmor.graph.store import PersistentGraphStore
 from provarmor.manager.settings import ManagerSettings
 from provarmor.pipeline.analysis import Analysis
 from provarmor.pipeline.assembly import (
-    PersistentGraphStore,
     build_analysis,
     compile_rules,
     plan_from_config,
 )
 from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.learning import HostLearning
-
-
-class HostGraphStore(PersistentGraphStore, Protocol):
-    """A persistent graph store (SQLite file or PostgreSQL schema) holding one host."""
-
-    def meta(self, key: str) -> str | None:
-        """A value written with :meth:`apply`'s ``meta`` (``None``: never written)."""
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +85,7 @@ def load_detection(settings: ManagerSettings, config: AnalysisConfig | None = No
 
 
 def build_host_analysis(
-    kit: DetectionKit, *, store: HostGraphStore, learning: HostLearning | None = None
+    kit: DetectionKit, *, store: PersistentGraphStore, learning: HostLearning | None = None
 ) -> Analysis:
     """A fresh pipeline for one host over its graph store, continuing its edge ids, with the
     host's learning-mode detector when it learns; its detectors take analysts' exceptions
@@ -112,7 +102,7 @@ def build_host_analysis(
     return build_analysis(plan, store=store, kept=kept)
 
 
-def recall_from(store: HostGraphStore) -> Recall:
+def recall_from(store: PersistentGraphStore) -> Recall:
     """A process's executable, uid and creator as the host's provenance graph holds them."""
 
     def recall(entity: str) -> ProcessFacts | None:

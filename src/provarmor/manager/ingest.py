@@ -30,7 +30,7 @@ is already in the graph, and only its events are stored (its alerts are lost, lo
 Every committed alert and incident version also goes to the manager's outputs (files in a
 format of the registries, from the settings), after its commit: a re-sent batch writes
 nothing twice. An output that fails loses the findings only for itself (they are in the
-store); they are logged and counted (:attr:`IngestResult.unwritten`).
+store); they are logged and counted (:attr:`UploadResult.unwritten`).
 
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
@@ -57,7 +57,8 @@ import msgspec
 from provarmor.detection.anomaly.learning import LearningStatus, Phase
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import SuppressingDetector, Suppression
-from provarmor.manager.detectors import DetectionKit, HostGraphStore, build_host_analysis
+from provarmor.graph.store import PersistentGraphStore
+from provarmor.manager.detectors import DetectionKit, build_host_analysis
 from provarmor.manager.exceptions import ExceptionState
 from provarmor.manager.store import (
     AgentRecord,
@@ -87,7 +88,10 @@ class BatchTooLarge(ProvArmorError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IngestResult:
+class UploadResult:
+    """What one agent upload came to (a file ingest's is
+    :class:`provarmor.pipeline.ingest.UploadResult`)."""
+
     acked_sequence: int
     duplicate: bool
     events: int = 0
@@ -109,7 +113,7 @@ class ExceptionSet:
 @dataclass(slots=True)
 class HostAnalysis:
     host_id: str
-    store: HostGraphStore
+    store: PersistentGraphStore
     analysis: Analysis
     tag: str
     learning: HostLearning | None = None
@@ -121,7 +125,7 @@ class HostAnalysis:
     unstored: BatchCommit | None = None
     """A batch in the graph and the analysis whose findings failed to commit."""
     unwritten: int = 0
-    """Findings an output failed to write, not yet in an :class:`IngestResult`."""
+    """Findings an output failed to write, not yet in an :class:`UploadResult`."""
 
     def take_unwritten(self) -> int:
         count, self.unwritten = self.unwritten, 0
@@ -155,7 +159,7 @@ def graph_position(agent_id: str) -> str:
     return f"batch:{agent_id}"
 
 
-GraphOpener = Callable[[str], HostGraphStore]
+GraphOpener = Callable[[str], PersistentGraphStore]
 
 
 def host_key(host_id: str) -> str:
@@ -168,10 +172,10 @@ def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
     PostgreSQL (``<findings schema>_h<hash of the host id>``), else a SQLite file per host
     under ``state_dir/graphs``."""
 
-    def open_host(host_id: str) -> HostGraphStore:
+    def open_host(host_id: str) -> PersistentGraphStore:
         name = host_key(host_id)
         if database_url.startswith(("postgresql://", "postgres://")):
-            from provarmor.storage.postgres_graph import split_schema  # needs psycopg
+            from provarmor.storage.postgres_dialect import split_schema  # needs psycopg
 
             base, schema = split_schema(database_url)
             separator = "&" if "?" in base else "?"
@@ -273,8 +277,8 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
     )
 
 
-def _result(batch: BatchCommit, *, stored: bool, host: HostAnalysis) -> IngestResult:
-    return IngestResult(
+def _result(batch: BatchCommit, *, stored: bool, host: HostAnalysis) -> UploadResult:
+    return UploadResult(
         acked_sequence=batch.sequence,
         duplicate=not stored,
         events=len(batch.events),
@@ -390,7 +394,7 @@ class Ingestor:
             return {"phase": "unknown", "error": f"unreadable learning status {path}"}
         return loaded
 
-    def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> IngestResult:
+    def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> UploadResult:
         """Analyse and store one batch (or acknowledge a re-delivered one)."""
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
         host = self.host(agent.host_id)
@@ -403,7 +407,7 @@ class Ingestor:
             current = self.store.agent(agent.id)
             acked = current.acked_sequence if current is not None else 0
             if sequence <= acked:
-                return IngestResult(acked_sequence=acked, duplicate=True)
+                return UploadResult(acked_sequence=acked, duplicate=True)
             host.take_exceptions(self.exceptions)
             position = graph_position(agent.id)
             if sequence <= int(host.store.meta(position) or 0):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.detector import AnomalyDetector
@@ -26,7 +25,7 @@ from provarmor.detection.sigma.ruleset import RuleSet, build_ruleset
 from provarmor.detection.suppress import Recall, SuppressingDetector, Suppression
 from provarmor.graph.builder import BuilderLimits
 from provarmor.graph.settings import GraphSettings
-from provarmor.graph.store import GraphStore, MemoryGraphStore
+from provarmor.graph.store import GraphStore, MemoryGraphStore, PersistentGraphStore
 from provarmor.investigation.incidents import (
     IncidentEngine,
     IncidentRule,
@@ -116,13 +115,6 @@ def plan_from_config(  # noqa: PLR0913
         incident=config.incident,
         graph=config.graph,
     )
-
-
-@runtime_checkable
-class PersistentGraphStore(GraphStore, Protocol):
-    """A store that already holds edges: a new pipeline continues its edge ids."""
-
-    def next_edge_id(self) -> int: ...
 
 
 def compile_rules(paths: Sequence[Path]) -> RuleSet:
