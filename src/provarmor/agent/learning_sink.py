@@ -1,8 +1,8 @@
 """The standalone agent's learning-mode sink (:mod:`provarmor.pipeline.learning`): it
-learns this host's baseline, then runs the anomaly model on it and appends its alerts (ECS)
-to the agent's alert file. Its spool position is stored with each checkpoint; a crash loses
-at most ``learning.checkpoint_seconds`` of baseline (not counted: the spool has already
-acknowledged those events for this sink).
+learns this host's baseline, then runs the anomaly model on it and writes its alerts to the
+agent's output (its alert file). Its spool position is stored with each checkpoint; a crash
+loses at most ``learning.checkpoint_seconds`` of baseline (not counted: the spool has
+already acknowledged those events for this sink).
 
 Imported only when learning is on: training needs numpy, which the agent's other paths do
 not load.
@@ -13,18 +13,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import msgspec
-
 from provarmor.agent.sinks import decode_position, encode_position
 from provarmor.agent.spool import SpoolPosition
 from provarmor.model.event import Event
-from provarmor.outputs.alert_formats import ecs_alert
+from provarmor.outputs.base import Output
 from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.learning import HostLearning
 
 
 class LearningSink:
-    """Learning mode on the agent's own host; anomaly alerts go to ``alerts``."""
+    """Learning mode on the agent's own host; anomaly alerts go to ``output``."""
 
     name = "learning"
     POSITION_FILE = "position.json"
@@ -34,10 +32,10 @@ class LearningSink:
         directory: Path,
         *,
         config: AnalysisConfig,
-        alerts: Path,
+        output: Output,
     ) -> None:
         self.learning = HostLearning(directory, settings=config.learning, anomaly=config.anomaly)
-        self.alerts = alerts
+        self.output = output
         self._sidecar = directory / self.POSITION_FILE
         self._position: SpoolPosition | None = None
         self._saved: SpoolPosition | None = None
@@ -50,11 +48,9 @@ class LearningSink:
 
     def write(self, events: list[Event], position: SpoolPosition) -> None:
         detector = self.learning.detector
-        found = [alert for event in events for alert in detector.on_event(event)]
-        if found:
-            with self.alerts.open("ab") as handle:
-                for alert in found:
-                    handle.write(msgspec.json.encode(ecs_alert(alert)) + b"\n")
+        for event in events:
+            for alert in detector.on_event(event):
+                self.output.alert(alert)
         self._position = position
         checkpoints = self.learning.checkpoints
         self.learning.after_batch()

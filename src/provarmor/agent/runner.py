@@ -18,12 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import msgspec
-
-from provarmor.agent.sensors import LiveSensor, SensorContext, start_sensor
+from provarmor.agent.sensors import start_sensors
 from provarmor.agent.settings import AgentSettings
 from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
 from provarmor.agent.spool import Spool
@@ -31,9 +30,11 @@ from provarmor.agent.status import AgentStatus, blindness, rates, write_status
 from provarmor.model.alert import Alert
 from provarmor.model.errors import StorageError
 from provarmor.model.event import Event
-from provarmor.outputs.alert_formats import ecs_alert
+from provarmor.outputs.base import Output
+from provarmor.outputs.files import AlertFile
 from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
+from provarmor.sources.base import LiveSensor, SensorContext
 from provarmor.sources.procfs import read_host_identity
 from provarmor.storage.private import private_dir
 
@@ -57,6 +58,8 @@ class AgentRun:
     raw_out: Path | None = None
     raw_file: gzip.GzipFile | None = None
     host_id: str = ""
+    output: Output | None = None
+    """The agent's own alerts (``agent-alerts.jsonl``, in ``settings.alert_format``)."""
     spool: Spool | None = None
     sinks: list[Sink] = field(default_factory=list)
     sensor: LiveSensor | None = None
@@ -80,6 +83,12 @@ def _open_state(run: AgentRun) -> None:
     run.host_id = read_host_identity().id
 
 
+def _open_output(run: AgentRun) -> None:
+    run.output = AlertFile(
+        run.settings.state_dir / ALERTS_FILE, format=run.settings.alert_format, append=True
+    )
+
+
 def _open_sinks(run: AgentRun) -> None:
     if run.out is not None:
         run.sinks = [NdjsonSink(run.out)]
@@ -91,8 +100,9 @@ def _open_sinks(run: AgentRun) -> None:
         if run.learns and run.analysis.learning.enabled:
             from provarmor.agent.learning_sink import LearningSink  # numpy: only when used
 
+            assert run.output is not None
             run.learning_sink = LearningSink(
-                state / MODELS_DIR, config=run.analysis, alerts=state / ALERTS_FILE
+                state / MODELS_DIR, config=run.analysis, output=run.output
             )
             run.sinks.append(run.learning_sink)
     run.sinks += run.extra_sinks
@@ -125,7 +135,12 @@ def _start_sensor(run: AgentRun) -> None:
             with lock:
                 raw_file.write(line.rstrip(b"\n") + b"\n")
 
-    context = SensorContext(settings=run.settings, exclude_pids=(os.getpid(),), raw=tap)
+    context = SensorContext(
+        exclude_pids=(os.getpid(),),
+        audit_backlog_limit=run.settings.audit_backlog_limit,
+        ebpf_perf_rb_pages=run.settings.ebpf_perf_rb_pages,
+        raw=tap,
+    )
     run.sensor = run.start(context)
     run.reader = threading.Thread(target=_read_sensor, args=(run,), daemon=True, name="sensor")
     run.reader.start()
@@ -143,7 +158,13 @@ def _read_sensor(run: AgentRun) -> None:
         run.sensor_alive = False
 
 
-STARTUP: list[Callable[[AgentRun], None]] = [_open_state, _open_sinks, _open_spool, _start_sensor]
+STARTUP: list[Callable[[AgentRun], None]] = [
+    _open_state,
+    _open_output,
+    _open_sinks,
+    _open_spool,
+    _start_sensor,
+]
 
 
 def _stop_sensor(run: AgentRun) -> None:
@@ -163,6 +184,11 @@ def _close_sinks(run: AgentRun) -> None:
         run.raw_file.close()
 
 
+def _close_output(run: AgentRun) -> None:
+    if run.output is not None:
+        run.output.close()
+
+
 def _close_spool(run: AgentRun) -> None:
     if run.spool is not None:
         run.spool.close()
@@ -178,8 +204,16 @@ TEARDOWN: list[Callable[[AgentRun], None]] = [
     _stop_sensor,
     _final_status,
     _close_sinks,
+    _close_output,
     _close_spool,
 ]
+_OPENED_BY: dict[Callable[[AgentRun], None], Callable[[AgentRun], None]] = {
+    _close_sinks: _open_sinks,
+    _close_output: _open_output,
+    _close_spool: _open_spool,
+}
+"""Teardown steps that undo a startup step: the ones that run when startup stopped before
+the sensor started."""
 
 
 def _move(run: AgentRun, timeout: float = 0.0) -> int:
@@ -277,7 +311,7 @@ def _report_status(run: AgentRun, status: AgentStatus) -> None:
 
 
 def _raise_blind(run: AgentRun, reason: str) -> None:
-    """The ``sensor blind`` signal: an alert in the agent's alert file and the log."""
+    """The ``sensor blind`` signal: an alert in the agent's output and the log."""
     log.error("sensor blind: %s", reason)
     now = time.time_ns()
     run.blind_alerts += 1
@@ -292,8 +326,8 @@ def _raise_blind(run: AgentRun, reason: str) -> None:
         first_timestamp=now,
         last_timestamp=now,
     )
-    with (run.settings.state_dir / ALERTS_FILE).open("ab") as handle:
-        handle.write(msgspec.json.encode(ecs_alert(alert)) + b"\n")
+    assert run.output is not None
+    run.output.alert(alert)
 
 
 class Agent:
@@ -306,19 +340,20 @@ class Agent:
         analysis: AnalysisConfig | None = None,
         out: Path | None = None,
         raw_out: Path | None = None,
-        start: Callable[[SensorContext], LiveSensor] = start_sensor,
+        start: Callable[[SensorContext], LiveSensor] | None = None,
         sinks: list[Sink] | None = None,
     ) -> None:
         """``analysis``: the configured analysis settings (the local graph store's, and the
         standalone agent's learning mode: with no ``out`` and no ``sinks`` it learns this
         host's anomaly model unless ``learning.enabled`` is off); ``None``: the defaults,
-        without learning. ``raw_out``: also keep the sensor's raw records there (gzip), for
-        datasets. ``sinks``: more sinks built by the caller (the manager uplink)."""
+        without learning. ``start``: builds and starts the sensor (default: the one
+        ``settings.sensor`` names). ``raw_out``: also keep the sensor's raw records there
+        (gzip), for datasets. ``sinks``: more sinks built by the caller (the manager uplink)."""
         self.run_state = AgentRun(
             settings=settings,
             analysis=analysis or AnalysisConfig(),
             out=out,
-            start=start,
+            start=start or partial(start_sensors, settings),
             raw_out=raw_out,
             extra_sinks=list(sinks or []),
             learns=analysis is not None,
@@ -352,15 +387,10 @@ class Agent:
                 on_ready(run.status)
             self._loop(stop, duration)
         finally:
-            if _start_sensor in done:
-                for step in TEARDOWN:
+            started = _start_sensor in done
+            for step in TEARDOWN:
+                if started or _OPENED_BY.get(step) in done:
                     step(run)
-            else:
-                for step in (_close_sinks, _close_spool):
-                    if (step is _close_sinks and _open_sinks in done) or (
-                        step is _close_spool and _open_spool in done
-                    ):
-                        step(run)
         assert run.status is not None
         return run.status
 

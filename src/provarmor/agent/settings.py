@@ -7,12 +7,16 @@ from enum import StrEnum
 from pathlib import Path
 
 from provarmor.model.setting import Maturity, setting
+from provarmor.outputs.alert_formats import AlertFormat
+from provarmor.sources.registry import SENSORS
 
+AUTO = "auto"
+"""The sensor choice that takes the first backend of ``SENSORS`` able to start."""
 
-class SensorChoice(StrEnum):
-    AUTO = "auto"
-    EBPF = "ebpf"
-    AUDIT = "audit"
+SensorChoice = StrEnum(  # type: ignore[misc]  # members come from the registry
+    "SensorChoice", {name.upper(): name for name in (AUTO, *SENSORS)}
+)
+"""``auto`` and every registered sensor (the ``agent.sensor`` setting, ``--sensor``)."""
 
 
 class HostLogChoice(StrEnum):
@@ -25,7 +29,7 @@ class HostLogChoice(StrEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentSettings:
     sensor: SensorChoice = setting(
-        SensorChoice.AUTO,
+        SensorChoice(AUTO),
         "Sensor backend: `ebpf` (bpftrace), `audit` (Linux audit netlink), or `auto` "
         "(eBPF when its prerequisites hold, else audit).",
     )
@@ -66,6 +70,12 @@ class AgentSettings:
         0.01,
         "Raise `sensor blind` when more than this fraction of events in a status interval "
         "was lost.",
+    )
+    alert_format: AlertFormat = setting(
+        AlertFormat("ecs"),
+        "Format of the agent's own alerts (sensor blind; learning mode's anomaly model), "
+        "written to `agent-alerts.jsonl` in `state_dir`: any alert format `provarmor detect "
+        "--alert-format` takes.",
     )
     audit_backlog_limit: int = setting(
         8192, "Kernel audit backlog limit set while the audit sensor runs."

@@ -21,8 +21,8 @@ from rich.panel import Panel
 from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.detect_commands import incident_panel
 from provarmor.cli.graph_commands import ingest, stats
-from provarmor.cli.recorded_input import Format
 from provarmor.cli.terminal import escape
+from provarmor.sources.registry import ImportFormat
 
 SAMPLE = "attack-chain.audit.log"
 LAB_SAMPLE = "lab-attack.ndjson.gz"
@@ -48,7 +48,7 @@ def demo(
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     sample = sample_path()
     console.print(Panel(f"ProvArmor demo: ingesting {escape(str(sample))}", expand=False))
-    ingest([sample], format=Format("auditd"), db=db, host="demo-host", force=True)
+    ingest([sample], format=ImportFormat("auditd"), db=db, host="demo-host", force=True)
     stats(db=db)
     store = SqliteGraphStore(db)
     try:

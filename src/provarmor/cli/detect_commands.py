@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +22,8 @@ from provarmor.cli.recorded_input import (
 )
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
+from provarmor.outputs.alert_formats import AlertFormat
+from provarmor.outputs.incident_formats import IncidentFormat
 
 if TYPE_CHECKING:
     from provarmor.detection.engine import Detector
@@ -32,13 +33,9 @@ if TYPE_CHECKING:
     from provarmor.sources.base import IngestReport
 
 console = Console(stderr=True)
+ECS = AlertFormat("ecs")
+JSON = IncidentFormat("json")
 rules_app = typer.Typer(help="Detection rules.", no_args_is_help=True)
-
-
-class OutputFormat(StrEnum):
-    ecs = "ecs"
-    ocsf = "ocsf"
-    falco = "falco"
 
 
 @rules_app.command("check")
@@ -84,13 +81,6 @@ def _summary(alerts: list[Alert]) -> Table:
     return table
 
 
-class IncidentFormat(StrEnum):
-    json = "json"
-    ocsf = "ocsf"
-    dot = "dot"
-    svg = "svg"
-
-
 MAX_CONTEXT_LINES = 4
 
 
@@ -107,25 +97,6 @@ def incident_panel(incident: Incident) -> str:
         *(f"context: {escape(line)}" for line in incident.context[:MAX_CONTEXT_LINES]),
     ]
     return "\n".join(lines)
-
-
-def _write_incidents(incidents: list[Incident], *, out: Path, format: IncidentFormat) -> None:
-    import msgspec
-
-    from provarmor.outputs.incident_formats import INCIDENT_FORMATS
-
-    render = INCIDENT_FORMATS[format.value]
-    if format in (IncidentFormat.dot, IncidentFormat.svg):
-        out.mkdir(parents=True, exist_ok=True)
-        for incident in incidents:
-            text = render(incident)
-            assert isinstance(text, str)
-            (out / f"{incident.id}.{format.value}").write_text(text, encoding="utf-8")
-        return
-    encoder = msgspec.json.Encoder()
-    with out.open("wb") as handle:
-        for incident in incidents:
-            handle.write(encoder.encode(render(incident)) + b"\n")
 
 
 def _print_filter_stats(detectors: Sequence[Detector]) -> None:
@@ -165,8 +136,8 @@ def detect_command(  # noqa: PLR0913
         Path | None, typer.Option("--model", "-m", help="Anomaly model (provarmor train).")
     ] = None,
     alert_format: Annotated[
-        OutputFormat, typer.Option("--alert-format", help="Alert format.")
-    ] = OutputFormat.ecs,
+        AlertFormat, typer.Option("--alert-format", help="Alert format.")
+    ] = ECS,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write alerts here.")] = None,
     incidents_out: Annotated[
         Path | None,
@@ -174,9 +145,7 @@ def detect_command(  # noqa: PLR0913
             "--incidents", help="Write incidents here (a file; a directory for dot and svg)."
         ),
     ] = None,
-    incident_format: Annotated[
-        IncidentFormat, typer.Option(help="Incident format.")
-    ] = IncidentFormat.json,
+    incident_format: Annotated[IncidentFormat, typer.Option(help="Incident format.")] = JSON,
     host: Annotated[
         str, typer.Option(help="Host id for data that does not name it.")
     ] = "localhost",
@@ -192,12 +161,10 @@ def detect_command(  # noqa: PLR0913
     merged into one alert with a count (setting detection.dedup_window_seconds);
     --suppressions applies exceptions. The input format is told from the content unless
     --format is given."""
-    import msgspec
-
     from provarmor.detection.anomaly.bundle import load_bundle
     from provarmor.detection.sigma.loader import bundled_rules
     from provarmor.detection.suppress import Suppression, parse_suppressions
-    from provarmor.outputs.alert_formats import FORMATS
+    from provarmor.outputs.files import AlertFile, IncidentFile
     from provarmor.pipeline.analysis import IncidentUpdate
     from provarmor.pipeline.assembly import build_analysis, describe_rule, plan_from_config
     from provarmor.sources.base import HostContext, IngestReport
@@ -220,9 +187,7 @@ def detect_command(  # noqa: PLR0913
         merge_repeats=True,
     )
     analysis = build_analysis(plan)
-    render = FORMATS[alert_format.value]
-    encoder = msgspec.json.Encoder()
-    handle = out.open("wb") if out is not None else sys.stdout.buffer
+    output = AlertFile(out if out is not None else sys.stdout.buffer, format=alert_format)
     alerts: list[Alert] = []
     latest: dict[str, Incident] = {}
     reports: list[IngestReport] = []
@@ -239,10 +204,9 @@ def detect_command(  # noqa: PLR0913
                 latest[finding.incident.id] = finding.incident
                 continue
             alerts.append(finding)
-            handle.write(encoder.encode(render(finding)) + b"\n")
+            output.alert(finding)
     finally:
-        if out is not None:
-            handle.close()
+        output.close()
     for ingest in reports:
         print_problems(ingest)
     console.print(_summary(alerts))
@@ -252,7 +216,12 @@ def detect_command(  # noqa: PLR0913
     for incident in incidents:
         console.print(Panel(incident_panel(incident), title=incident.id, expand=False))
     if incidents_out is not None:
-        _write_incidents(incidents, out=incidents_out, format=incident_format)
+        incident_output = IncidentFile(incidents_out, format=incident_format)
+        try:
+            for incident in incidents:
+                incident_output.incident(incident)
+        finally:
+            incident_output.close()
     exit_on_failed_inputs(reports)
 
 

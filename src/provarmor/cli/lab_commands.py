@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from provarmor.agent.settings import AgentSettings, SensorChoice
+from provarmor.agent.settings import AUTO, AgentSettings, SensorChoice
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 from provarmor.model.time_units import ns_to_seconds
@@ -25,6 +25,7 @@ console = Console()
 lab_app = typer.Typer(help="The attack lab: labelled datasets from real attacks and work.")
 RECORDED = "events.ndjson"
 START_TIMEOUT_S = 120.0
+ANY_SENSOR = SensorChoice(AUTO)
 
 
 class AgentRecorder:
@@ -82,7 +83,7 @@ def run(  # noqa: PLR0913
     background: Annotated[
         str, typer.Option(help="Benign workloads alongside a scenario (all, or names).")
     ] = "",
-    sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
+    sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = ANY_SENSOR,
 ) -> None:
     """Run NAME under the live agent and write a labelled dataset to --out (root)."""
     from provarmor.evaluation.dataset import finish_dataset
@@ -127,7 +128,7 @@ def atomics(  # noqa: PLR0913
     install_packages: Annotated[
         bool, typer.Option(help="Install allow-listed Debian packages a test needs.")
     ] = False,
-    sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
+    sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = ANY_SENSOR,
 ) -> None:
     """Run the Linux Atomic Red Team tests that can run here, one at a time, under the agent."""
     from provarmor.evaluation.dataset import EVENTS_FILE

@@ -2,12 +2,11 @@
 ``--format`` choice, the importer for a file, and what is printed about inputs that had
 rejected, skipped or unread records.
 
-Importer modules are imported inside the functions, so that ``provarmor --help`` does not pay
-for them."""
+The ``--format`` choices are the names of the importer registry, whose importers are loaded
+on first use, so that ``provarmor --help`` does not pay for them."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +15,7 @@ from rich.console import Console
 
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
+from provarmor.sources.registry import IMPORTERS, ImportFormat
 
 if TYPE_CHECKING:
     from provarmor.sources.base import Importer, IngestReport
@@ -24,48 +24,28 @@ console = Console()
 MAX_ERRORS_SHOWN = 10
 
 
-class Format(StrEnum):
-    auditd = "auditd"
-    cdm = "cdm"
-    sysdig = "sysdig"
-    ndjson = "ndjson"
-    journal = "journal"
-    syslog = "syslog"
-
-
 FormatOption = Annotated[
-    Format | None,
+    ImportFormat | None,
     typer.Option("--format", "-f", help="Input format (default: told from the content)."),
 ]
 
 
-def _check_format(format: Format) -> str:
-    from provarmor.sources.registry import IMPORTERS
-
-    if format.value not in IMPORTERS:
-        raise ConfigError(f"the {format.value} importer is not available in this build")
-    return format.value
-
-
-def format_of(path: Path, given: Format | None) -> str:
+def format_of(path: Path, given: ImportFormat | None) -> str:
     """The importer name for ``path``: the one given, or the one its content shows."""
     if given is not None:
-        return _check_format(given)
+        return str(given.value)
     from provarmor.sources.sniff import sniff_format
 
     found = sniff_format(path)
     if found is None:
         raise ConfigError(
-            "cannot tell the format from the content; give --format "
-            f"({', '.join(item.value for item in Format)})",
+            f"cannot tell the format from the content; give --format ({', '.join(IMPORTERS)})",
             location=str(path),
         )
-    return _check_format(Format(found))
+    return found
 
 
-def importer_for(path: Path, given: Format | None) -> Importer:
-    from provarmor.sources.registry import IMPORTERS
-
+def importer_for(path: Path, given: ImportFormat | None) -> Importer:
     return IMPORTERS[format_of(path, given)]
 
 

@@ -24,8 +24,22 @@ from provarmor.manager.routes import ROUTERS
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
 from provarmor.model.errors import StorageError
+from provarmor.outputs.base import Output
+from provarmor.outputs.files import AlertFile, IncidentFile
 
 API_PREFIX = "/api/v1"
+
+
+def open_outputs(settings: ManagerSettings) -> list[Output]:
+    """The outputs the settings ask for (``alerts_out``, ``incidents_out``), appending."""
+    outputs: list[Output] = []
+    if settings.alerts_out is not None:
+        outputs.append(AlertFile(settings.alerts_out, format=settings.alert_format, append=True))
+    if settings.incidents_out is not None:
+        outputs.append(
+            IncidentFile(settings.incidents_out, format=settings.incident_format, append=True)
+        )
+    return outputs
 
 
 def build_context(
@@ -41,6 +55,7 @@ def build_context(
         max_batch_events=settings.max_batch_events,
         keep_event_json=settings.keep_event_json,
         models_dir=settings.state_dir / "models",
+        outputs=open_outputs(settings),
     )
     return ManagerContext(
         settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=ManagerMetrics()

@@ -27,6 +27,11 @@ as its unstored batch and commits them before anything else, answering the re-se
 without analysing it twice; after a restart in between, the graph's sequence shows the batch
 is already in the graph, and only its events are stored (its alerts are lost, logged).
 
+Every committed alert and incident version also goes to the manager's outputs (files in a
+format of the registries, from the settings), after its commit: a re-sent batch writes
+nothing twice. An output that fails loses the findings only for itself (they are in the
+store); they are logged and counted (:attr:`UploadResult.unwritten`).
+
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across restarts of the manager.
@@ -44,6 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -67,6 +73,7 @@ from provarmor.model.codec import encode_json, parse_json_event
 from provarmor.model.errors import ParseError, ProvArmorError, StorageError
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
+from provarmor.outputs.base import Output
 from provarmor.pipeline.analysis import Analysis, Finding, IncidentUpdate
 from provarmor.pipeline.learning import STATUS_FILE, HostLearning
 from provarmor.storage.private import private_dir
@@ -83,13 +90,16 @@ class BatchTooLarge(ProvArmorError):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UploadResult:
     """What one agent upload came to (a file ingest's is
-    :class:`provarmor.pipeline.ingest.IngestResult`)."""
+    :class:`provarmor.pipeline.ingest.UploadResult`)."""
 
     acked_sequence: int
     duplicate: bool
     events: int = 0
     alerts: int = 0
     incidents: int = 0
+    unwritten: int = 0
+    """Findings an output failed to write since the host's last result (stored all the
+    same)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +124,12 @@ class HostAnalysis:
     """Suppressions per exception already committed with earlier batches."""
     unstored: BatchCommit | None = None
     """A batch in the graph and the analysis whose findings failed to commit."""
+    unwritten: int = 0
+    """Findings an output failed to write, not yet in an :class:`UploadResult`."""
+
+    def take_unwritten(self) -> int:
+        count, self.unwritten = self.unwritten, 0
+        return count
 
     def filters(self) -> list[SuppressingDetector]:
         found: list[SuppressingDetector] = []
@@ -261,14 +277,26 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
     )
 
 
-def _result(batch: BatchCommit, *, stored: bool) -> UploadResult:
+def _result(batch: BatchCommit, *, stored: bool, host: HostAnalysis) -> UploadResult:
     return UploadResult(
         acked_sequence=batch.sequence,
         duplicate=not stored,
         events=len(batch.events),
         alerts=len(batch.alerts),
         incidents=len(batch.incidents),
+        unwritten=host.take_unwritten(),
     )
+
+
+def findings_of(batch: BatchCommit) -> tuple[list[Alert], list[Incident]]:
+    """The alerts (with the host they were stored under) and incident versions (with their
+    manager ids) of a batch, as the store keeps them."""
+    alerts = [
+        msgspec.structs.replace(msgspec.json.decode(row.json, type=Alert), host_id=row.host)
+        for row in batch.alerts
+    ]
+    incidents = [msgspec.json.decode(row.json, type=Incident) for row in batch.incidents]
+    return alerts, incidents
 
 
 class Ingestor:
@@ -283,15 +311,19 @@ class Ingestor:
         max_batch_events: int,
         keep_event_json: bool = True,
         models_dir: Path | None = None,
+        outputs: Sequence[Output] = (),
     ) -> None:
         """``models_dir``: where learning hosts keep their model archives (required when
-        ``kit.learning`` is set)."""
+        ``kit.learning`` is set). ``outputs``: where committed findings also go (closed by
+        :meth:`close`)."""
         self.store = store
         self.kit = kit
         self._open_graph = open_graph
         self._max_events = max_batch_events
         self._keep_json = keep_event_json
         self._models_dir = models_dir
+        self._outputs = tuple(outputs)
+        self._output_lock = threading.Lock()
         self._hosts: dict[str, HostAnalysis] = {}
         self._lock = threading.Lock()
         self.exceptions = ExceptionSet(0, ())
@@ -371,7 +403,7 @@ class Ingestor:
                 pending = host.unstored
                 stored = self._commit(host, pending)
                 if (pending.agent_id, pending.sequence) == (agent.id, sequence):
-                    return _result(pending, stored=stored)
+                    return _result(pending, stored=stored, host=host)
             current = self.store.agent(agent.id)
             acked = current.acked_sequence if current is not None else 0
             if sequence <= acked:
@@ -387,12 +419,12 @@ class Ingestor:
                     len(events),
                 )
                 batch = self._batch(agent, sequence, events)
-                return _result(batch, stored=self._commit(host, batch))
+                return _result(batch, stored=self._commit(host, batch), host=host)
             findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
             if host.learning is not None:
                 host.learning.after_batch()
             batch = self._batch(agent, sequence, events, findings=findings, host=host)
-            return _result(batch, stored=self._commit(host, batch))
+            return _result(batch, stored=self._commit(host, batch), host=host)
 
     def _batch(
         self,
@@ -426,7 +458,36 @@ class Ingestor:
         host.unstored = batch
         stored = self.store.commit_batch(batch)
         host.unstored = None
+        if stored and self._outputs and (batch.alerts or batch.incidents):
+            host.unwritten += self._write(batch)
         return stored
+
+    def _write(self, batch: BatchCommit) -> int:
+        """Give each of the batch's findings to every output; returns how many writes
+        failed (each is tried: a failure loses only that finding, for that output)."""
+        alerts, incidents = findings_of(batch)
+        failed = 0
+        with self._output_lock:  # hosts commit in parallel; an output takes one at a time
+            for output in self._outputs:
+                writes = [partial(output.alert, alert) for alert in alerts]
+                writes += [partial(output.incident, incident) for incident in incidents]
+                errors: list[OSError] = []
+                for write in writes:
+                    try:
+                        write()
+                    except OSError as exc:
+                        errors.append(exc)
+                if errors:
+                    failed += len(errors)
+                    log.error(
+                        "output %s lost %d findings of batch %d of agent %s (they are stored): %s",
+                        type(output).__name__,
+                        len(errors),
+                        batch.sequence,
+                        batch.agent_id,
+                        errors[-1],
+                    )
+        return failed
 
     def close(self) -> None:
         with self._lock:
@@ -443,3 +504,6 @@ class Ingestor:
                         if host.learning is not None:
                             host.learning.close()
             self._hosts.clear()
+            with self._output_lock:
+                for output in self._outputs:
+                    output.close()

@@ -33,6 +33,12 @@ class ManagerMetrics:
             "Incident versions created or updated by uploads.",
             registry=registry,
         )
+        self.unwritten = Counter(
+            "provarmor_manager_output_failures_total",
+            "Alerts and incident versions an output (alerts_out, incidents_out) failed to "
+            "write; they are in the findings store all the same.",
+            registry=registry,
+        )
         self.latency = Histogram(
             "provarmor_manager_request_seconds",
             "API request latency by route and status class.",

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provarmor.model.setting import Maturity, setting
+from provarmor.outputs.alert_formats import AlertFormat
+from provarmor.outputs.incident_formats import IncidentFormat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +53,24 @@ class ManagerSettings:
     )
     keep_event_json: bool = setting(
         True, "Store each uploaded event's JSON for search results (else indexed fields only)."
+    )
+    alerts_out: Path | None = setting(
+        None,
+        "Also append every alert raised on uploads to this file, one JSON line each in "
+        "`alert_format` (empty: the findings store only).",
+    )
+    alert_format: AlertFormat = setting(
+        AlertFormat("ecs"), "Format of `alerts_out`: any alert format of `provarmor detect`."
+    )
+    incidents_out: Path | None = setting(
+        None,
+        "Also write every incident version: appended to this file as JSON lines, or, for a "
+        "document format (`dot`, `svg`), as one file per incident in this directory, replaced "
+        "by each version (empty: the findings store only).",
+    )
+    incident_format: IncidentFormat = setting(
+        IncidentFormat("json"),
+        "Format of `incidents_out`: any incident format of `provarmor detect`.",
     )
 
     def effective_database_url(self) -> str:

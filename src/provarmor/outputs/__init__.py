@@ -1,2 +1,4 @@
-"""Outputs: an Output takes findings (alerts, later incidents) and writes them somewhere.
-Formats are pure functions from a finding to a JSON-ready dict."""
+"""Outputs: an :class:`~provarmor.outputs.base.Output` takes findings (alerts, incident
+versions) and writes them somewhere (``files``). Formats are pure functions from a finding to
+a JSON-ready dict or a document, listed in ``alert_formats.FORMATS`` and
+``incident_formats.INCIDENT_FORMATS``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from provarmor import __version__
 from provarmor.model.alert import Alert
@@ -162,4 +163,9 @@ FORMATS: dict[str, Callable[[Alert], dict[str, object]]] = {
     "ocsf": ocsf_detection_finding,
     "falco": falco_envelope,
 }
-"""The one list of alert formats, by the name ``--output`` takes."""
+"""The one list of alert formats, by name. A new format is a function here plus one line in
+this list: ``detect --alert-format``, the agent's alert file and the manager's alert output
+all take it."""
+
+AlertFormat = StrEnum("AlertFormat", {name: name for name in FORMATS})  # type: ignore[misc]
+"""The names of :data:`FORMATS` (settings and ``--alert-format``); mypy sees no members."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from html import escape as escape_html
 
 import msgspec
@@ -199,10 +201,26 @@ def ocsf_incident_finding(incident: Incident) -> dict[str, object]:
     }
 
 
-INCIDENT_FORMATS: dict[str, Callable[[Incident], object]] = {
-    "json": incident_json,
-    "dot": incident_dot,
-    "svg": incident_svg,
-    "ocsf": ocsf_incident_finding,
+@dataclass(frozen=True, slots=True)
+class IncidentRendering:
+    """An incident format: how an incident is rendered, and whether the result is a JSON
+    document (one line per incident in a file) or a text document of its own (a file
+    ``<incident id>.<format name>`` per incident, in a directory)."""
+
+    render: Callable[[Incident], dict[str, object] | str]
+    document: bool = False
+
+
+INCIDENT_FORMATS: dict[str, IncidentRendering] = {
+    "json": IncidentRendering(incident_json),
+    "ocsf": IncidentRendering(ocsf_incident_finding),
+    "dot": IncidentRendering(incident_dot, document=True),
+    "svg": IncidentRendering(incident_svg, document=True),
 }
-"""The one list of incident formats, by name."""
+"""The one list of incident formats, by name. A new format is a function here plus one line
+in this list: ``detect --incident-format`` and the manager's incident output take it."""
+
+IncidentFormat = StrEnum(  # type: ignore[misc]  # members come from the registry
+    "IncidentFormat", {name: name for name in INCIDENT_FORMATS}
+)
+"""The names of :data:`INCIDENT_FORMATS` (settings and ``--incident-format``)."""

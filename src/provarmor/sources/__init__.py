@@ -1,5 +1,5 @@
 """Sources: sensors on the live host and importers for recorded data.
 
-A Source yields canonical events. Each importer is one module, registered in
-``provarmor.sources.registry.IMPORTERS``.
+A source yields canonical events. Each is a package (or module) here, registered in
+``provarmor.sources.registry``: importers in ``IMPORTERS``, live sensors in ``SENSORS``.
 """

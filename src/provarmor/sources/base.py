@@ -1,18 +1,20 @@
-"""The Source seam and the ingest report every importer fills.
+"""The two source seams and the ingest report every importer fills.
 
-A Source yields canonical events; anything it could not turn into an event is counted in
-its :class:`IngestReport` with a message naming file and line, never raised, never silent.
+An :class:`Importer` reads a recorded file; a :class:`LiveSensor` reads the running kernel.
+Both yield canonical events; anything an importer could not turn into an event is counted in
+its :class:`IngestReport` with a message naming file and line, never raised, never silent,
+and what a sensor's kernel lost is in its counters (and a ``gap`` event in the stream).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from provarmor.model.errors import ParseError
+from provarmor.model.errors import ConfigError, ParseError
 from provarmor.model.event import Event
 
 MAX_KEPT_ERRORS = 50
@@ -95,3 +97,45 @@ class Importer(Protocol):
     def __call__(
         self, path: Path, *, report: IngestReport, host: HostContext
     ) -> Iterator[Event]: ...
+
+
+class SensorUnavailable(ConfigError):
+    """This host cannot run the sensor (the message says what is missing)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorContext:
+    """What the agent hands a live sensor it builds: its settings for the sensors, the
+    processes never to trace, and a tap for raw records."""
+
+    exclude_pids: tuple[int, ...]
+    """Processes never traced, the agent's own first."""
+    audit_backlog_limit: int
+    """Kernel audit backlog limit set while the audit sensor runs."""
+    ebpf_perf_rb_pages: int
+    """Per-CPU ring buffer pages for bpftrace output."""
+    raw: Callable[[bytes], None] | None = None
+    """Sees every raw sensor record (one line, no newline) before it is decoded."""
+
+
+class LiveSensor(Protocol):
+    """Reads the running kernel: starts, yields events until stopped, and reports what the
+    kernel lost."""
+
+    name: str
+
+    def start(self) -> None:
+        """Begin collecting; raise :class:`SensorUnavailable` naming what is missing."""
+
+    def events(self) -> Iterator[Event]:
+        """Events as they arrive; ends after :meth:`stop` once everything is drained."""
+
+    def stop(self) -> None: ...
+
+    def kernel_counters(self) -> dict[str, int]:
+        """``events``, ``lost`` (kernel-side), ``parse_errors`` and backend-specific counts."""
+
+
+SensorFactory = Callable[[SensorContext], LiveSensor]
+"""How a sensor is built (its class, usually); registered in
+:data:`provarmor.sources.registry.SENSORS`."""

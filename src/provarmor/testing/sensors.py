@@ -1,14 +1,15 @@
-"""A fake live sensor for agent tests: emits numbered events at a steady rate (and can
-pretend the kernel lost some), with no kernel involved."""
+"""Fake live sensors for agent tests (numbered events at a steady rate, or a recorded
+capture), with no kernel involved, and :func:`events_while` to drive a real one."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
+from provarmor.sources.base import LiveSensor
 from provarmor.testing.factories import make_event
 
 
@@ -87,3 +88,34 @@ class ReplaySensor:
 
     def kernel_counters(self) -> dict[str, int]:
         return {"events": self.emitted, "lost": 0}
+
+
+def events_while(
+    sensor: LiveSensor,
+    act: Callable[[], None],
+    *,
+    until: Callable[[Event], bool],
+    timeout: float = 60.0,
+) -> list[Event]:
+    """Start ``sensor``, run ``act``, and gather what the sensor yields until an event meets
+    ``until`` or ``timeout`` seconds pass; the sensor is stopped and drained either way.
+    :class:`~provarmor.sources.base.SensorUnavailable` from ``start`` is raised as is."""
+    sensor.start()
+    gathered: list[Event] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        for event in sensor.events():
+            gathered.append(event)
+            if until(event):
+                seen.set()
+
+    reader = threading.Thread(target=read, name="events-while", daemon=True)
+    reader.start()
+    try:
+        act()
+        seen.wait(timeout)
+    finally:
+        sensor.stop()
+        reader.join(timeout=timeout)
+    return gathered

@@ -13,8 +13,9 @@ import time
 import pytest
 
 from provarmor.agent.runner import Agent
-from provarmor.agent.sensors import SENSORS, SensorUnavailable
 from provarmor.agent.settings import AgentSettings, SensorChoice
+from provarmor.sources.base import SensorUnavailable
+from provarmor.sources.registry import SENSORS
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 

@@ -16,9 +16,9 @@ import time
 import pytest
 
 from provarmor.agent.runner import Agent
-from provarmor.agent.sensors import SensorUnavailable
 from provarmor.agent.settings import AgentSettings, SensorChoice
 from provarmor.model.ids import file_node_id
+from provarmor.sources.base import SensorUnavailable
 from provarmor.sources.procfs import read_host_identity
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]

@@ -16,8 +16,9 @@ from provarmor.agent.settings import AgentSettings
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import read_status
 from provarmor.detection.anomaly.settings import LearningSettings
+from provarmor.outputs.alert_formats import AlertFormat
 from provarmor.pipeline.config import AnalysisConfig
-from provarmor.sources.base import HostContext, IngestReport
+from provarmor.sources.base import HostContext, IngestReport, SensorUnavailable
 from provarmor.sources.ndjson import read_ndjson
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.testing.sensors import FakeSensor, ReplaySensor
@@ -82,6 +83,29 @@ def test_a_stopped_sensor_is_blind(tmp_path):
     run.run(threading.Event(), duration=0.6)
     alert = json.loads((tmp_path / "state" / ALERTS_FILE).read_text().splitlines()[0])
     assert alert["rule"]["description"] == "the sensor stopped"
+
+
+def test_the_agents_alerts_take_the_alert_format_of_its_settings(tmp_path):
+    sensor = FakeSensor(rate=2000, limit=10)
+    sensor.events = lambda: iter(())  # type: ignore[method-assign]  # dies at once: blind
+    agent_settings = settings(tmp_path, alert_format=AlertFormat("falco"))
+    Agent(agent_settings, out=tmp_path / "o.ndjson", start=lambda c: sensor).run(
+        threading.Event(), duration=0.6
+    )
+    alert = json.loads((tmp_path / "state" / ALERTS_FILE).read_text().splitlines()[0])
+    assert alert["rule"] == "Sensor blind: events are being lost"
+    assert alert["priority"] == "Error"
+
+
+def test_a_sensor_that_cannot_start_leaves_the_state_free_for_the_next_run(tmp_path):
+    def unavailable(context):
+        raise SensorUnavailable("no kernel support here")
+
+    with pytest.raises(SensorUnavailable, match="no kernel support"):
+        Agent(settings(tmp_path), start=unavailable).run(threading.Event(), duration=0.5)
+    sensor = FakeSensor(rate=5000, limit=100)  # the spool, sinks and alert file were closed
+    status = Agent(settings(tmp_path), start=lambda c: sensor).run(threading.Event(), duration=0.5)
+    assert status.counters["sink.graph.events"] == 100
 
 
 def _pending_in_spool(state: Path, tmp_path: Path) -> list[str]:

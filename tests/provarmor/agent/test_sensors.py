@@ -1,8 +1,8 @@
 import pytest
 
 from provarmor.agent import sensors
-from provarmor.agent.sensors import SensorContext, SensorUnavailable, start_sensor
-from provarmor.agent.settings import AgentSettings, SensorChoice
+from provarmor.agent.sensors import start_sensor
+from provarmor.sources.base import SensorContext, SensorUnavailable
 from provarmor.testing.sensors import FakeSensor
 
 
@@ -13,8 +13,7 @@ class Broken(FakeSensor):
         raise SensorUnavailable("broken: no kernel support")
 
 
-def context(choice):
-    return SensorContext(settings=AgentSettings(sensor=choice), exclude_pids=(1,))
+CONTEXT = SensorContext(exclude_pids=(1,), audit_backlog_limit=8192, ebpf_perf_rb_pages=64)
 
 
 def test_auto_takes_the_first_sensor_that_starts(monkeypatch):
@@ -22,24 +21,20 @@ def test_auto_takes_the_first_sensor_that_starts(monkeypatch):
     monkeypatch.setattr(
         sensors, "SENSORS", {"ebpf": lambda c: Broken(), "audit": lambda c: FakeSensor()}
     )
-    assert start_sensor(context(SensorChoice.AUTO)).name == "fake"
+    assert start_sensor("auto", CONTEXT).name == "fake"
 
 
 def test_no_sensor_names_every_reason(monkeypatch):
     monkeypatch.setattr(sensors.os, "geteuid", lambda: 0)
     monkeypatch.setattr(sensors, "SENSORS", {"ebpf": lambda c: Broken()})
     with pytest.raises(SensorUnavailable, match="broken: no kernel support") as info:
-        start_sensor(context(SensorChoice.AUTO))
+        start_sensor("auto", CONTEXT)
     assert "audit" not in str(info.value)
     with pytest.raises(SensorUnavailable, match="audit: not built"):
-        start_sensor(context(SensorChoice.AUDIT))
+        start_sensor("audit", CONTEXT)
 
 
 def test_root_is_required(monkeypatch):
     monkeypatch.setattr(sensors.os, "geteuid", lambda: 1000)
     with pytest.raises(SensorUnavailable, match="needs root"):
-        start_sensor(context(SensorChoice.EBPF))
-
-
-def test_both_backends_are_registered_in_auto_order():
-    assert list(sensors.SENSORS) == ["ebpf", "audit"]
+        start_sensor("ebpf", CONTEXT)

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,118 @@ def test_the_service_commands_are_grouped_in_help():
     for name in ("up", "agent", "server", "replay"):
         assert re.search(rf"│ {name}\s", service), service
     assert "ingest" not in service
+
+
+def test_a_setting_given_with_set_reaches_the_configuration():
+    result = run("--set", "graph.max_nodes=1234", "config", "show")
+    assert result.returncode == 0, result.stderr
+    assert "max_nodes: 1234" in result.stdout
+
+
+CHOICE_OPTIONS = [
+    (["ingest"], "--format", "importers"),
+    (["convert"], "--format", "importers"),
+    (["detect"], "--format", "importers"),
+    (["detect"], "--alert-format", "alert formats"),
+    (["detect"], "--incident-format", "incident formats"),
+    (["agent"], "--sensor", "sensors"),
+    (["up"], "--sensor", "sensors"),
+    (["lab", "run"], "--sensor", "sensors"),
+    (["lab", "atomics"], "--sensor", "sensors"),
+]
+"""Every option whose values are a registry's names, and the registry."""
+
+
+def offered(help_text: str, option: str) -> list[str]:
+    """The choices ``--help`` shows for ``option`` (``<a|b|c>``)."""
+    match = re.search(rf"{option}\s+(?:-\w\s+)?<([^>]+)>", help_text)
+    assert match, f"{option} shows no choices:\n{help_text}"
+    return match.group(1).split("|")
+
+
+def registered() -> dict[str, list[str]]:
+    from provarmor.outputs.alert_formats import FORMATS
+    from provarmor.outputs.incident_formats import INCIDENT_FORMATS
+    from provarmor.sources.registry import IMPORTERS, SENSORS
+
+    return {
+        "importers": list(IMPORTERS),
+        "alert formats": list(FORMATS),
+        "incident formats": list(INCIDENT_FORMATS),
+        "sensors": ["auto", *SENSORS],
+    }
+
+
+def test_the_command_line_offers_exactly_what_the_registries_hold():
+    expected = registered()
+    for command, option, registry in CHOICE_OPTIONS:
+        text = run(*command, "--help", columns=300).stdout
+        assert offered(text, option) == expected[registry], (command, option)
+
+
+ONE_MORE_LINE = {
+    "provarmor.sources.registry": [
+        ('    "ndjson": ', '    "tracee": deferred("provarmor.sources.ndjson:read_ndjson"),'),
+        ('    "audit": ', '    "replay": deferred("provarmor.testing.sensors:ReplaySensor"),'),
+    ],
+    "provarmor.outputs.alert_formats": [
+        ('    "falco": ', '    "brief": lambda alert: {"rule": alert.rule_id},'),
+    ],
+    "provarmor.outputs.incident_formats": [
+        ('    "svg": ', '    "md": IncidentRendering(lambda found: found.title, document=True),'),
+    ],
+}
+"""Per registry module: (the line to insert before, the registry line to insert)."""
+
+EDITED_CLI = """
+import importlib.util, json, sys
+
+for name, edits in json.loads(sys.argv[1]).items():
+    spec = importlib.util.find_spec(name)
+    source = spec.loader.get_source(name)
+    for before, line in edits:
+        assert before in source, before
+        source = source.replace(before, line + "\\n" + before, 1)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    exec(compile(source, spec.origin, "exec"), module.__dict__)
+sys.argv = ["provarmor", *sys.argv[2:]]
+from provarmor.cli import main
+main()
+"""
+"""The command line as if each registry had one more line (the modules are edited in memory
+before anything imports them)."""
+
+
+def test_a_line_added_to_a_registry_is_a_choice_everywhere_with_no_other_edit(tmp_path):
+    def run_edited(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", EDITED_CLI, json.dumps(ONE_MORE_LINE), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    detect = run_edited("detect", "--help")
+    assert "tracee" in offered(detect, "--format")
+    assert "brief" in offered(detect, "--alert-format")
+    assert "md" in offered(detect, "--incident-format")
+    assert "replay" in offered(run_edited("agent", "--help"), "--sensor")
+    settings = run_edited(
+        "--set", "agent.sensor=replay", "--set", "manager.incident_format=md", "config", "show"
+    )
+    assert "sensor: replay" in settings
+    assert "incident_format: md" in settings
+    recorded = Path(__file__).resolve().parents[2] / "data" / "lineage" / "attack-acts.ndjson.gz"
+    run_edited(
+        "detect", str(recorded), "--format", "tracee", "--alert-format", "brief",
+        "--out", str(tmp_path / "alerts.jsonl"), "--incidents", str(tmp_path / "stories"),
+        "--incident-format", "md",
+    )  # fmt: skip
+    alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert alerts and all(list(alert) == ["rule"] for alert in alerts)
+    stories = sorted((tmp_path / "stories").iterdir())
+    assert stories and all(path.suffix == ".md" for path in stories)

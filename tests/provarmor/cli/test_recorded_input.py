@@ -11,7 +11,6 @@ import typer
 
 from provarmor.cli.recorded_input import (
     MAX_ERRORS_SHOWN,
-    Format,
     exit_on_failed_inputs,
     format_of,
     importer_for,
@@ -19,7 +18,7 @@ from provarmor.cli.recorded_input import (
 )
 from provarmor.model.errors import ConfigError
 from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.registry import IMPORTERS
+from provarmor.sources.registry import IMPORTERS, ImportFormat
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 CHAIN = DATA / "auditd" / "attack_chain.log"
@@ -27,7 +26,7 @@ SYSDIG = DATA / "sysdig" / "session.sysdig.jsonl"
 LAB_EVENTS = DATA / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
 
 
-def _import(path: Path, format: Format | None = None) -> IngestReport:
+def _import(path: Path, format: ImportFormat | None = None) -> IngestReport:
     report = IngestReport(source=str(path))
     for _event in importer_for(path, format)(path, report=report, host=HostContext()):
         pass
@@ -45,7 +44,7 @@ def _printed(capsys: pytest.CaptureFixture[str]) -> str:
 )
 def test_the_format_is_told_from_the_content_unless_given(path, expected):
     assert format_of(path, None) == expected
-    assert format_of(path, Format.cdm) == "cdm"  # what is given wins; the importer judges
+    assert format_of(path, ImportFormat("cdm")) == "cdm"  # what is given wins; the importer judges
     assert importer_for(path, None) is IMPORTERS[expected]
 
 
@@ -56,17 +55,17 @@ def test_content_of_no_known_format_names_the_file_and_the_choices(tmp_path):
         format_of(unknown, None)
     assert caught.value.location == str(unknown)
     assert "cannot tell the format" in str(caught.value)
-    assert all(choice.value in str(caught.value) for choice in Format)
+    assert all(choice.value in str(caught.value) for choice in ImportFormat)
 
 
-def test_every_format_choice_has_an_importer():
-    assert {choice.value for choice in Format} <= set(IMPORTERS)
+def test_the_format_choices_are_the_importers():
+    assert [choice.value for choice in ImportFormat] == list(IMPORTERS)
 
 
 def test_rejected_records_are_shown_up_to_a_limit_then_counted(tmp_path, capsys):
     bad = tmp_path / "bad.ndjson"
     bad.write_text("".join(f'{{"broken": {n}\n' for n in range(MAX_ERRORS_SHOWN + 5)))
-    report = _import(bad, Format.ndjson)
+    report = _import(bad, ImportFormat("ndjson"))
     assert report.rejected == MAX_ERRORS_SHOWN + 5
 
     print_problems(report)

@@ -1,6 +1,7 @@
 import contextlib
 import errno
 import gzip
+import json
 import os
 import sqlite3
 import subprocess
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from provarmor.manager.ingest import BatchTooLarge, event_row, parse_batch
 from provarmor.model.codec import parse_json_event
 from provarmor.model.errors import ParseError
+from provarmor.outputs.alert_formats import AlertFormat
+from provarmor.outputs.incident_formats import IncidentFormat
 
 LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
 HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
@@ -242,3 +245,57 @@ def test_restart_after_a_failed_findings_commit_stores_the_events_once(
     events, alerts = _findings(restarted)
     assert events == reference[1][0] == len(lines)
     assert set(alerts) <= set(reference[1][1])  # the lost batch's alerts are missing, no more
+
+
+# Outputs: every committed finding also goes to the files the settings name, once.
+
+
+def test_committed_findings_reach_the_outputs_once(make_manager, tmp_path, lines):
+    manager = make_manager(
+        tmp_path / "state",
+        alerts_out=tmp_path / "alerts.jsonl",
+        alert_format=AlertFormat("ocsf"),
+        incidents_out=tmp_path / "stories",
+        incident_format=IncidentFormat("svg"),
+    )
+    agent_id, credential = manager.enroll()
+    for split in SPLITS:
+        assert _upload(manager, agent_id, credential, lines, split).status_code == 200
+    written = (tmp_path / "alerts.jsonl").read_text()
+    again = _upload(manager, agent_id, credential, lines, SPLITS[-1])
+    assert again.json()["duplicate"] is True
+    assert (tmp_path / "alerts.jsonl").read_text() == written  # a re-sent batch adds nothing
+
+    findings = [json.loads(line) for line in written.splitlines()]
+    stored = manager.get("/alerts", limit=1000).json()
+    assert stored
+    assert sorted(f["metadata"]["uid"] for f in findings) == sorted(a["id"] for a in stored)
+    assert {f["class_uid"] for f in findings} == {2004}
+    assert {f["device"]["uid"] for f in findings} == {HOST}
+    incidents = manager.get("/incidents").json()
+    assert incidents
+    assert sorted(path.name for path in (tmp_path / "stories").iterdir()) == sorted(
+        f"{incident['id']}.svg" for incident in incidents
+    )
+
+
+def test_an_output_on_a_full_disk_is_counted_and_the_findings_are_stored(
+    make_manager, small_disk, tmp_path, lines
+):
+    manager = make_manager(tmp_path / "state", alerts_out=small_disk / "alerts.jsonl")
+    agent_id, credential = manager.enroll()
+    filler = _fill(small_disk)
+    for split in SPLITS:
+        answer = _upload(manager, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+    stored = manager.get("/alerts", limit=1000).json()
+    assert stored
+    assert (small_disk / "alerts.jsonl").read_bytes() == b""
+    metrics = manager.client.get("/metrics").text
+    assert f"provarmor_manager_output_failures_total {float(len(stored))}" in metrics
+    filler.unlink()
+    fresh = manager.enroll(host_id="another-host")
+    body = b"".join(lines[: SPLITS[1][1]]).replace(HOST.encode(), b"another-host")
+    assert _upload(manager, *fresh, [body], (0, 1)).status_code == 200
+    written = (small_disk / "alerts.jsonl").read_text().splitlines()
+    assert written and all(json.loads(line)["host"]["id"] == "another-host" for line in written)

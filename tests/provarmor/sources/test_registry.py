@@ -3,6 +3,8 @@ junk. Each must keep what comes before a cut, stop within seconds, and say why, 
 the file."""
 
 import gzip
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -11,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provarmor.sources.base import HostContext, IngestReport
-from provarmor.sources.registry import IMPORTERS
+from provarmor.sources.base import HostContext, IngestReport, SensorContext
+from provarmor.sources.registry import IMPORTERS, SENSORS
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SAMPLES = {
@@ -29,6 +31,25 @@ BOMB_BYTES = 4_700_000
 
 def test_every_format_of_the_cli_has_an_importer():
     assert {"ndjson", "auditd", "cdm", "sysdig", "journal", "syslog"} <= set(IMPORTERS)
+
+
+def test_both_live_backends_are_registered_in_auto_order_and_build_their_adapter():
+    assert list(SENSORS) == ["ebpf", "audit"]
+    context = SensorContext(exclude_pids=(1,), audit_backlog_limit=64, ebpf_perf_rb_pages=64)
+    assert [SENSORS[name](context).name for name in SENSORS] == ["ebpf", "audit"]
+
+
+def test_listing_the_registries_loads_no_source():
+    """The command line builds its choices from these lists on every start: reading them
+    must not import the parsers and kernel readers."""
+    probe = (
+        "import sys; import provarmor.sources.registry; "
+        "print(sorted(m for m in sys.modules if m.startswith('provarmor.sources.')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "['provarmor.sources.base', 'provarmor.sources.registry']"
 
 
 def _plain(name: str) -> bytes:

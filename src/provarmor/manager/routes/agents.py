@@ -148,6 +148,7 @@ async def upload(
     except BatchTooLarge as exc:
         metrics.uploads.labels(result="rejected").inc()
         raise ApiError(413, str(exc), field="body") from None
+    metrics.unwritten.inc(result.unwritten)
     if result.duplicate:
         metrics.uploads.labels(result="duplicate").inc()
     else:
