@@ -63,6 +63,9 @@ FMODE_CREATED = 0x100000
 _O_ACCMODE, _O_CREAT, _O_TRUNC, _O_DIRECTORY = 0o3, 0o100, 0o1000, 0o200000
 _AT_REMOVEDIR = 0x200
 _ENOENT, _EINPROGRESS = -2, -115
+TTY_BEFORE_EXEC_NS = 10_000_000
+"""An ``I`` record belongs to the exec record of its thread that follows within this time
+(its probe runs microseconds before the exec record's, in the same tracepoint call)."""
 _UNSET_ID = (-1, 0xFFFFFFFF)
 _TRANSPORTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp", 136: "udplite"}
 _AF_UNIX, _AF_INET, _AF_INET6 = 1, 2, 10
@@ -161,6 +164,8 @@ class EbpfDecoder:
         self._finishing = False
         self._last_own: tuple[int, int] = (0, 0)
         """``(tid, ns)`` of the last ``L`` record: the fork or exec record it marks follows."""
+        self._ttys: dict[int, tuple[int, str]] = {}
+        """Tid -> ``(ns, terminal)`` of its ``I`` record: its exec record follows."""
         self._io_first: dict[tuple[int, int, int, int, int], int] = {}
         self._io_last: dict[tuple[int, int, int, int, int], int] = {}
         """``(generation, pid, start, fd, direction)`` -> record time of the flow's first
@@ -183,6 +188,7 @@ class EbpfDecoder:
             "J": self._on_creator,
             "Q": self._on_exit,
             "L": self._on_own,
+            "I": self._on_tty,
             "O": self._on_open,
             "U": self._on_unlink,
             "R": self._on_rename,
@@ -420,9 +426,13 @@ class EbpfDecoder:
 
     def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
         own = self._last_own == (header.tid, header.ns)  # its L, if any, came just before
+        ns, tty = self._ttys.pop(header.tid, (0, ""))
+        if not 0 <= header.ns - ns <= TTY_BEFORE_EXEC_NS:
+            tty = ""  # no I record just before: no controlling terminal at this exec
         state = self._state(header)
-        if state.own != own:  # the kernel's cgroup at the exec decides (a jail moves it out)
-            state.own = own
+        if state.own != own or state.tty != tty:
+            state.own = own  # the kernel's cgroup at the exec decides (a jail moves it out)
+            state.tty = tty
             state.changed()
         if self._exec_ready(header):
             return self._exec_after_fork(header)
@@ -549,6 +559,11 @@ class EbpfDecoder:
         if not state.own:
             state.own = True
             state.changed()
+        return []
+
+    def _on_tty(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        """The controlling terminal of the exec record that follows."""
+        _bounded_put(self._ttys, header.tid, (header.ns, header.text))
         return []
 
     def _on_exit(self, header: wire.Header, strings: list[str]) -> list[Event]:

@@ -44,6 +44,7 @@ PIPELINE = "cat /etc/hostname | wc -c"
 FILE_OPS = "cp /etc/hostname a.txt && chmod 600 a.txt && mv a.txt b.txt && rm b.txt"
 CONNECT = "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()"
 PYTHON = "/usr/bin/python3"
+ON_A_TERMINAL = "sh -c tty provarmor-on-a-terminal"
 SRC = str(Path(__file__).resolve().parents[4] / "src")
 
 # -- kernel state -------------------------------------------------------------------------
@@ -178,6 +179,8 @@ class Run:
     http_server_pid: int
     tcp_port: int
     tapped: list[bytes]
+    terminal: str
+    """What ``tty`` printed on the pseudo-terminal ``script`` gave it (``/dev/pts/N``)."""
 
 
 def _free_port() -> int:
@@ -228,6 +231,14 @@ def run(initial_state) -> Run:
         _sh(FILE_OPS, cwd=tmp)
         subprocess.run([PYTHON, "-I", "-S", "-c", CONNECT, str(tcp_port)], env=ENV, check=True)
         listener.accept()[0].close()
+        terminal = subprocess.run(
+            ["script", "-qec", ON_A_TERMINAL, "/dev/null"],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
     finally:
         live.stop()
         server.kill()
@@ -247,6 +258,7 @@ def run(initial_state) -> Run:
         http_server_pid=server.pid,
         tcp_port=tcp_port,
         tapped=tapped,
+        terminal=terminal,
     )
 
 
@@ -275,6 +287,16 @@ def test_shell_pipeline_has_exact_lineage(run):
     )
     for process in (cat, wc, sh):
         only(run.events, Action.EXIT, **{"process.entity_id": process.process.entity_id})
+
+
+@pytest.mark.privileged
+def test_a_process_on_a_terminal_names_it_as_the_ebpf_sensor_does(run):
+    """audit's ``tty=pts3`` is the kernel's name of ``/dev/pts/3``, as eBPF's ``I`` record."""
+    shell = exec_of(run.events, "sh", "-c", "tty", "provarmor-on-a-terminal")
+    on_terminal = exec_of(run.events, "tty")
+    assert run.terminal.startswith("/dev/pts/")
+    assert on_terminal.process.tty == "pts" + run.terminal.removeprefix("/dev/pts/")
+    assert shell.process.tty == on_terminal.process.tty
 
 
 @pytest.mark.privileged

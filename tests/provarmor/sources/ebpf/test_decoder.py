@@ -403,7 +403,7 @@ def test_garbage_only_ever_becomes_parse_errors(lines: list[bytes]) -> None:
     assert all(error.startswith("scenario.ndjson:") for error in decoder.counters.errors)
 
 
-_KIND = st.sampled_from(list("bheVZEXFJQOURKMCHNABGSTPYDWs?"))
+_KIND = st.sampled_from(list("bheVZEXFJQLIOURKMCHNABGSTPYDWs?"))
 _FIELD = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64).map(str),
     st.text(max_size=12),
@@ -474,6 +474,41 @@ def test_an_exec_without_its_own_mark_clears_it() -> None:
     assert [(e.event.action, e.process.provarmor) for e in events] == [
         (Action.FORK, True),
         (Action.EXEC, False),
+    ]
+
+
+def test_a_terminal_at_exec_is_carried_by_the_process_and_inherited_at_fork() -> None:
+    """``I`` names the controlling terminal of the exec that follows; the child keeps it
+    until an exec of its own without one (``setsid``: a new session without a terminal)."""
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    child = start + 10_000_000
+    shell = f"11\t{start}"
+    lines = [
+        _printf(f"F\t100\t11\t11\t{start}\t{parent}\t0\t0\t0\t0\tsshd"),
+        _printf("s\t11\t300\t-bash"),
+        _printf(f"V\t300\t11\t11\t{start}\t1\t0\t"),
+        _printf(f"I\t399\t11\t11\t{start}\tpts3"),
+        _printf(f"E\t400\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/bin/bash"),
+        _printf("s\t11\t401\troot"),
+        _printf(f"Z\t401\t11\t11\t{start}\t1\t"),
+        _printf(f"O\t500\t11\t11\t{start}\t3\t-100\t0\t0\t/etc/shadow"),
+        _printf(f"F\t600\t12\t12\t{child}\t{shell}\t0\t0\t0\t0\tbash"),
+        _printf("s\t12\t700\tsetsid"),
+        _printf(f"V\t700\t12\t12\t{child}\t1\t0\t"),
+        _printf(f"E\t800\t12\t12\t{child}\t12\t{shell}\t0\t0\t0\t0\t/usr/bin/setsid"),
+        _printf("s\t12\t801\troot"),
+        _printf(f"Z\t801\t12\t12\t{child}\t1\t"),
+    ]
+    events, counters = _decode(lines)
+    assert counters.parse_errors == 0, counters.errors
+    terminals = [(e.event.action, e.process.pid, e.process.tty) for e in events]
+    assert terminals == [
+        (Action.FORK, 11, ""),
+        (Action.EXEC, 11, "pts3"),
+        (Action.OPEN, 11, "pts3"),
+        (Action.FORK, 12, "pts3"),
+        (Action.EXEC, 12, ""),
     ]
 
 
