@@ -26,9 +26,8 @@ Contexts, by what they do to a signal (:class:`Effect`):
   from a login program, sshd, login, a getty, through processes that all stayed in that
   session; a pseudo-terminal that a service's or a web server's descendant allocates itself,
   with ``script`` or python's ``pty``, is not one); ``scheduled`` (children of cron/atd);
-  ``build`` (compilers,
-  linkers, build tools, ``python -m venv``, and programs whose file a package or build
-  lineage wrote, wherever they live).
+  ``build`` (compilers, linkers, build tools, ``python -m venv``, and programs whose file a
+  package or build lineage wrote, wherever they live).
 * **neutral**: ``service`` (started by init) and ``none``.
 
 Context flows down the process tree (fork), changes at exec only toward a stronger context,

@@ -5,7 +5,7 @@
 # The same administration acts, on a terminal each time: first typed by root in a login
 # shell on an ssh terminal (an sshd of its own on 127.0.0.1, a key made here), then run by a
 # web shell (webshell.py) that first gives itself a pseudo-terminal with `script`, and with
-# python's pty module.
+# python's pty module; then by a detached daemon (setsid) that gives itself one with python.
 set -u
 OUT=$1
 REPO=$(pwd)
@@ -30,11 +30,12 @@ PORT=$(free_port)
 printf '%s\n' "Port $PORT" "ListenAddress 127.0.0.1" "HostKey $W/host_key" "PidFile $W/sshd.pid" \
     "UsePAM yes" "PasswordAuthentication no" "PermitRootLogin prohibit-password" \
     "AuthorizedKeysFile $W/authorized_keys" "StrictModes no" > $W/sshd_config
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 $W/host_key.pub)" > $W/known_hosts
 /usr/sbin/sshd -f $W/sshd_config -E $W/sshd.log
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.2; done
 { sleep 2; echo "tty; $(acts pvttyadmin)"; sleep 3; echo exit; } |
-    timeout 60 ssh -tt -p $PORT -i $W/key -o StrictHostKeyChecking=no \
-        -o UserKnownHostsFile=$W/known_hosts root@127.0.0.1 > $W/ssh.log 2>&1
+    timeout 60 ssh -tt -p $PORT -i $W/key -o UserKnownHostsFile=$W/known_hosts \
+        root@127.0.0.1 > $W/ssh.log 2>&1
 kill "$(cat $W/sshd.pid)"
 /usr/bin/python3 $REPO/tests/data/lineage/webshell.py $W/port $W &
 WEB=$!
@@ -42,8 +43,12 @@ for i in $(seq 50); do [ -s $W/port ] && break; sleep 0.2; done
 P=$(cat $W/port)
 q() { curl -s -G "http://127.0.0.1:$P/run" --data-urlencode "c=$1" > /dev/null; }
 q "script -qec \"tty; $(acts pvttyweb)\" /dev/null"
-q "python3 -c 'import pty, sys; pty.spawn([\"sh\", \"-c\", sys.argv[1]])' \"tty; $(acts pvttypy)\""
+q "/usr/bin/python3 -c 'import pty, sys; pty.spawn([\"sh\", \"-c\", sys.argv[1]])' \"tty; $(acts pvttypy)\""
 kill $WEB
+# a detached daemon (no terminal, no server above it, like an implant a cron job left) that
+# gives itself a pty
+setsid /usr/bin/python3 -c 'import pty, sys; pty.spawn(["sh", "-c", sys.argv[1]])' \
+    "tty; $(acts pvttyimp)" < /dev/null > $W/implant.log 2>&1
 sleep 4
 kill -INT $AGENT; wait $AGENT
 echo recorded $(wc -l < $OUT) events
