@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.model.ids import process_entity_id
-from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
+from provarmor.sources.ebpf.decoder import (
+    TTY_BEFORE_EXEC_NS,
+    DecoderContext,
+    EbpfCounters,
+    EbpfDecoder,
+)
 from provarmor.sources.ebpf.wire import Header, parse_line
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
@@ -510,6 +515,24 @@ def test_a_terminal_at_exec_is_carried_by_the_process_and_inherited_at_fork() ->
         (Action.FORK, 12, "pts3"),
         (Action.EXEC, 12, ""),
     ]
+
+
+def test_a_terminal_record_is_only_for_the_exec_just_after_it() -> None:
+    """An ``I`` whose exec record was lost names no later exec of that thread."""
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    late = 400 + TTY_BEFORE_EXEC_NS + 1
+    lines = [
+        _printf(f"I\t400\t11\t11\t{start}\tpts3"),
+        _printf(f"s\t11\t{late - 1}\tid"),
+        _printf(f"V\t{late - 1}\t11\t11\t{start}\t1\t0\t"),
+        _printf(f"E\t{late}\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/usr/bin/id"),
+        _printf(f"s\t11\t{late + 1}\troot"),
+        _printf(f"Z\t{late + 1}\t11\t11\t{start}\t1\t"),
+    ]
+    events, counters = _decode(lines)
+    assert (counters.parse_errors, counters.incomplete) == (0, 0), counters.errors
+    assert [(e.event.action, e.process.tty) for e in events] == [(Action.EXEC, "")]
 
 
 def test_a_fork_read_before_its_parents_exec_waits_for_it() -> None:
