@@ -150,7 +150,8 @@ ACTS = (
 )
 
 
-def _terminal_parts() -> dict[str, list[Event]]:
+@pytest.fixture(scope="module")
+def terminal_parts() -> dict[str, list[Event]]:
     """The recording's events by who did the acts: ``web`` (the web shell's process tree),
     ``daemon`` (the detached daemon's) and ``session`` (the rest: root's ssh session, the
     recording script and its curl clients)."""
@@ -176,8 +177,8 @@ def _collect(events: list[Event], ruleset) -> AnalysisResult:
     return build_analysis(AnalysisPlan(ruleset=ruleset, context=True)).collect(iter(events))
 
 
-def test_root_administration_on_an_ssh_terminal_raises_no_incident(ruleset) -> None:
-    result = _collect(_terminal_parts()["session"], ruleset)
+def test_root_administration_on_an_ssh_terminal_raises_no_incident(ruleset, terminal_parts) -> None:
+    result = _collect(terminal_parts["session"], ruleset)
     assert result.incidents() == []
     for title in ACTS:
         for alert in _by_title(result.alerts, title):
@@ -185,21 +186,23 @@ def test_root_administration_on_an_ssh_terminal_raises_no_incident(ruleset) -> N
             assert alert.context_reason.endswith("(terminal pts0 of a sshd session)")
 
 
-def test_without_the_terminal_the_same_session_raises_incidents(ruleset) -> None:
+def test_without_the_terminal_the_same_session_raises_incidents(ruleset, terminal_parts) -> None:
     """What the sensor recorded before it reported the controlling terminal."""
     untyped = [
         msgspec.structs.replace(e, process=msgspec.structs.replace(e.process, tty=""))
-        for e in _terminal_parts()["session"]
+        for e in terminal_parts["session"]
     ]
     result = _collect(untyped, ruleset)
     assert result.incidents()
     assert not [a for a in result.alerts if a.context == "admin"]
 
 
-def test_a_web_shell_on_a_pty_of_its_own_keeps_its_level_and_raises_incidents(ruleset) -> None:
+def test_a_web_shell_on_a_pty_of_its_own_keeps_its_level_and_raises_incidents(
+    ruleset, terminal_parts
+) -> None:
     """``script -qec`` and python's ``pty.spawn`` give the web shell a real terminal (the
     events say pts0), outside any login session: nothing is lowered."""
-    web = _terminal_parts()["web"]
+    web = terminal_parts["web"]
     spawners = ("script", "python3")
     on_terminal = {e.process.args[0] for e in web if e.process.tty == "pts0"}
     assert {"tty", "usermod", "tar"} <= on_terminal
@@ -216,11 +219,13 @@ def test_a_web_shell_on_a_pty_of_its_own_keeps_its_level_and_raises_incidents(ru
     assert all(alert.context == "server-child" for alert in pty)
 
 
-def test_a_daemon_that_gives_itself_a_pty_is_no_session_and_raises_incidents(ruleset) -> None:
+def test_a_daemon_that_gives_itself_a_pty_is_no_session_and_raises_incidents(
+    ruleset, terminal_parts
+) -> None:
     """A detached daemon (``setsid``, no server above it: what a cron job or a compromised
     service could leave) with python's ``pty.spawn``: a terminal, but no login program
     above it, so nothing is lowered."""
-    daemon = _terminal_parts()["daemon"]
+    daemon = terminal_parts["daemon"]
     assert {"tty", "usermod", "tar"} <= {e.process.args[0] for e in daemon if e.process.tty}
     result = _collect(daemon, ruleset)
     assert not [a for a in result.alerts if a.context == "admin"]
