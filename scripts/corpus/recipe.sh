@@ -533,6 +533,35 @@ EOF
     rm -rf "$dir"
 }
 
+task_root_terminal() { # root's own administration on an ssh terminal, without sudo
+    # The backup, account, cron and ssh set-up tasks (the functions above, run by a copy of
+    # this script) typed by root in a login shell on an ssh terminal, as an admin logged in
+    # as root does them. Not in OTHER: run it as a TASK (record.py --task root_terminal).
+    local port dir="$W/root-ssh"
+    mkdir -p "$dir"
+    port=$(free_port)
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/id_root" -C "root@corpus"
+    install -m 600 "$dir/id_root.pub" "$dir/authorized_keys"
+    printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $dir/host_key" \
+        "PidFile $dir/sshd.pid" "UsePAM yes" "PasswordAuthentication no" \
+        "PermitRootLogin prohibit-password" "AuthorizedKeysFile $dir/authorized_keys" \
+        "StrictModes no" >"$dir/sshd_config"
+    /usr/sbin/sshd -t -f "$dir/sshd_config" && /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+    wait_port "$port" || return 0
+    remember_pid "$(cat "$dir/sshd.pid" 2>/dev/null)"
+    { # the session ends when the work does (nothing typed ahead is left for it to read)
+        sleep 2
+        echo "cd /root; id; tty"
+        sleep 2
+        echo "bash $0 $SEED 0 etc_backup users cron_edits ssh_admin inspect </dev/null; exit"
+    } | timeout 900 ssh -tt -p "$port" -i "$dir/id_root" -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile="$dir/known_hosts" root@127.0.0.1
+    pause 3
+    kill "$(cat "$dir/sshd.pid")" 2>/dev/null || true
+    rm -rf "$dir"
+}
+
 task_vendor_installer() { # curl ... | bash from a loopback mirror
     local mirror="$W/mirror" port pkg="$W/vendor-pkg"
     mkdir -p "$mirror" "$pkg/pa-corpus-vendor/bin"

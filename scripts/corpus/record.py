@@ -132,7 +132,7 @@ def _run_recipe(seed: int, minutes: float, work: Path, tasks: list[str]) -> _Run
             sys.executable,
             "-m",
             "provarmor",
-            "-o",
+            "--set",
             f"agent.ebpf_perf_rb_pages={RING_BUFFER_PAGES}",
             "agent",
             "--sensor",

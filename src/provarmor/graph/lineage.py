@@ -21,10 +21,13 @@ Contexts, by what they do to a signal (:class:`Effect`):
   ``remote-input`` a process that itself received network data (and its later
   descendants), outside a package transaction (fetching is what package managers do).
 * **lowering**: ``package`` (apt, dpkg, rpm, dnf, yum, pip, npm ... and everything they
-  run, maintainer scripts included); ``admin`` (sudo/su run by a real user, uid >= 1000, or a
-  process with a terminal); ``scheduled`` (children of cron/atd); ``build`` (compilers,
-  linkers, build tools, ``python -m venv``, and programs whose file a package or build
-  lineage wrote, wherever they live).
+  run, maintainer scripts included); ``admin`` (sudo/su run by a real user, uid >= 1000, or
+  a process on a terminal of a login session: it has a controlling terminal and descends
+  from a login program, sshd, login, a getty, through processes that all stayed in that
+  session; a pseudo-terminal that a service's or a web server's descendant allocates itself,
+  with ``script`` or python's ``pty``, is not one); ``scheduled`` (children of cron/atd);
+  ``build`` (compilers, linkers, build tools, ``python -m venv``, and programs whose file a
+  package or build lineage wrote, wherever they live).
 * **neutral**: ``service`` (started by init) and ``none``.
 
 Context flows down the process tree (fork), changes at exec only toward a stronger context,
@@ -118,8 +121,12 @@ BUILD_TOOLS = frozenset(
 )  # fmt: skip
 SCHEDULERS = frozenset({"cron", "crond", "anacron", "atd"})
 PRIVILEGE_TOOLS = frozenset({"sudo", "su", "doas", "pkexec", "run0"})
-LOGIN_SERVICES = frozenset({"sshd", "login", "telnetd", "xrdp", "gdm-session-worker"})
+LOGIN_SERVICES = frozenset(
+    {"sshd", "sshd-session", "login", "telnetd", "xrdp", "gdm-session-worker"}
+)
 """Servers that authenticate a user before running anything: their children are sessions."""
+LOGIN_PROGRAMS = LOGIN_SERVICES | {"getty", "agetty", "mingetty", "mgetty"}
+"""Programs whose descendants run in a user's login session (a terminal there is the user's)."""
 INIT_PROGRAMS = frozenset({"systemd", "init"})
 INTERPRETERS = frozenset({"sh", "bash", "dash", "zsh", "perl", "node", "ruby", "php"})
 OPTIONS_WITH_VALUE = frozenset({"-W", "-X", "-Q"})
@@ -204,6 +211,9 @@ class _ProcessState:
     """Where it listens for connections (a server even when its accepts were not seen)."""
     fetched_from: str = ""
     """The first remote endpoint it received data from (or connected to over TCP)."""
+    session: str = ""
+    """The login program whose session it runs in (``sshd``), inherited at fork; empty when
+    it does not descend from one, or a raising context came between."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,11 +289,12 @@ class LineageClassifier:
         if state is not None:
             self._processes.move_to_end(process.entity_id)
             return state
-        parent = process.parent
-        lineage = NEUTRAL
-        if parent is not None and parent.entity_id in self._processes:
-            lineage = self._processes[parent.entity_id].lineage
+        parent_ref = process.parent
+        parent = self._processes.get(parent_ref.entity_id) if parent_ref is not None else None
+        lineage = parent.lineage if parent is not None else NEUTRAL
         state = _ProcessState(lineage=lineage, label=_label(process.executable, process.args))
+        if parent is not None:
+            state.session = _session_below(parent, lineage)
         self._put(process.entity_id, state)
         self._classify_program(state, process)
         return state
@@ -310,7 +321,8 @@ class LineageClassifier:
         existing = self._processes.get(child.entity_id)
         if existing is not None and _STRENGTH[existing.lineage.effect] > _STRENGTH[lineage.effect]:
             return
-        self._put(child.entity_id, _ProcessState(lineage=lineage, label=label))
+        session = _session_below(parent, lineage) if parent is not None else ""
+        self._put(child.entity_id, _ProcessState(lineage=lineage, label=label, session=session))
 
     def _root_lineage(self, event: Event) -> Lineage:
         parent = event.process.parent
@@ -373,8 +385,10 @@ class LineageClassifier:
         elif program in PRIVILEGE_TOOLS and _real_user(process):
             user = process.real_user.id if process.real_user else "?"
             found = Lineage(ContextKind.ADMIN, f"{program} run by user {user}")
-        elif process.tty and process.tty != "(none)":
-            found = Lineage(ContextKind.ADMIN, f"terminal {process.tty}")
+        elif state.session and process.tty and process.tty != "(none)":
+            found = Lineage(
+                ContextKind.ADMIN, f"terminal {process.tty} of a {state.session} session"
+            )
         elif _is_venv(process):
             found = Lineage(ContextKind.BUILD, "a virtual environment was created")
         elif program in BUILD_TOOLS:
@@ -453,6 +467,16 @@ class LineageClassifier:
             state.lineage = Lineage(
                 ContextKind.REMOTE_INPUT, f"received data from {peer}", (state.label,)
             )
+
+
+def _session_below(parent: _ProcessState, lineage: Lineage) -> str:
+    """The login session a child of ``parent`` runs in (``lineage``: the child's): the
+    parent's, or the one the parent opens when it is a login program; none below a raising
+    context (a session's user cannot vouch for what a server or a download started)."""
+    if lineage.effect is Effect.RAISE:
+        return ""
+    program = _program(parent.label)
+    return program if program in LOGIN_PROGRAMS else parent.session
 
 
 def _is_tcp(event: Event) -> bool:

@@ -8,7 +8,10 @@ workloads) into groups of their own, so those stay ordinary, visible processes.
 
 The eBPF sensor compares each new process's kernel cgroup id with :func:`own_group_id`
 inside the kernel and marks matches in its records; processes already running when it starts
-are marked from ``/proc/PID/cgroup`` (:func:`in_own_group`). Nothing here looks at program
+are marked from ``/proc/PID/cgroup`` (:func:`in_own_group`). The audit sensor's records carry
+no cgroup: it marks the seeded processes, their children, and a process that opens a
+``cgroup.procs`` file for writing by where that file is (:func:`moves_into_own_group`), which
+is how this module and the lab's jails move themselves. Nothing here looks at program
 names. Without cgroup v2 (or without the right to create the group) nothing is marked.
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 OWN_GROUP = "provarmor.own"
+CGROUP_PROCS = "/cgroup.procs"
 
 
 def cgroup2_root(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
@@ -42,6 +46,12 @@ def in_own_group(cgroup_text: str) -> bool:
             path = line[3:].strip()
             return path == f"/{OWN_GROUP}" or path.startswith(f"/{OWN_GROUP}/")
     return False
+
+
+def moves_into_own_group(procs_path: str) -> bool:
+    """Whether writing to the ``cgroup.procs`` file at ``procs_path`` moves a process into
+    :data:`OWN_GROUP` (or a group below it): the audit sensor's mark, from the path alone."""
+    return f"/{OWN_GROUP}/" in procs_path.removesuffix(CGROUP_PROCS) + "/"
 
 
 def own_group_id(root: Path | None = None) -> int:

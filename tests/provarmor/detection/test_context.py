@@ -1,17 +1,21 @@
 """Lineage context on real recordings made on this machine with the live eBPF agent
 (tests/data/lineage/README.md): the same acts are quiet in a package transaction, an admin's
-sudo or a virtual environment, and still raise incidents under a web server's shell or from a
-downloaded binary; ProvArmor's own processes never do."""
+sudo or terminal session or a virtual environment, and still raise incidents under a web
+server's shell (on a pseudo-terminal of its own too) or from a downloaded binary;
+ProvArmor's own processes never do."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.model.actions import Action
 from provarmor.model.alert import Alert
+from provarmor.model.event import Event
 from provarmor.pipeline.analysis import AnalysisResult
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
 from provarmor.sources.base import HostContext, IngestReport
@@ -135,3 +139,97 @@ def test_provarmors_own_processes_never_become_incidents(ruleset) -> None:
     assert not [i for i in result.incidents() if own & {n.id for n in i.nodes}]
     without, _ = _analyse(ATTACKS, ruleset, context=False)
     assert [a for a in without.alerts if own & set(a.process_entity_ids)]
+
+
+TERMINAL_ACTS = DATA / "terminal-acts.ndjson.gz"
+ACTS = (
+    "Account added to a privileged group",
+    "Sensitive locations packed into an archive",
+    "SSH authorized_keys written",
+    "Sudoers policy written",
+)
+
+
+@pytest.fixture(scope="module")
+def terminal_parts() -> dict[str, list[Event]]:
+    """The recording's events by who did the acts: ``web`` (the web shell's process tree),
+    ``daemon`` (the detached daemon's) and ``session`` (the rest: root's ssh session, the
+    recording script and its curl clients)."""
+    report = IngestReport(source=str(TERMINAL_ACTS))
+    events = list(read_ndjson(TERMINAL_ACTS, report=report, host=HostContext(id="")))
+    roots = {"web": "webshell.py", "daemon": "setsid"}
+    trees: dict[str, set[str]] = {part: set() for part in roots}
+    for event in events:
+        process = event.process
+        parent = process.parent.entity_id if process.parent is not None else ""
+        for part, program in roots.items():
+            forked = event.event.action is Action.FORK and parent in trees[part]
+            if forked or any(arg.endswith(program) for arg in process.args[:2]):
+                trees[part].add(process.entity_id)
+    parts: dict[str, list[Event]] = {part: [] for part in (*roots, "session")}
+    for event in events:
+        part = next((p for p, tree in trees.items() if event.process.entity_id in tree), "")
+        parts[part or "session"].append(event)
+    return parts
+
+
+def _collect(events: list[Event], ruleset) -> AnalysisResult:
+    return build_analysis(AnalysisPlan(ruleset=ruleset, context=True)).collect(iter(events))
+
+
+def test_root_administration_on_an_ssh_terminal_raises_no_incident(ruleset, terminal_parts) -> None:
+    result = _collect(terminal_parts["session"], ruleset)
+    assert result.incidents() == []
+    for title in ACTS:
+        for alert in _by_title(result.alerts, title):
+            assert (alert.context, alert.level) == ("admin", "low")
+            assert alert.context_reason.endswith("(terminal pts0 of a sshd session)")
+
+
+def test_without_the_terminal_the_same_session_raises_incidents(ruleset, terminal_parts) -> None:
+    """What the sensor recorded before it reported the controlling terminal."""
+    untyped = [
+        msgspec.structs.replace(e, process=msgspec.structs.replace(e.process, tty=""))
+        for e in terminal_parts["session"]
+    ]
+    result = _collect(untyped, ruleset)
+    assert result.incidents()
+    assert not [a for a in result.alerts if a.context == "admin"]
+
+
+def test_a_web_shell_on_a_pty_of_its_own_keeps_its_level_and_raises_incidents(
+    ruleset, terminal_parts
+) -> None:
+    """``script -qec`` and python's ``pty.spawn`` give the web shell a real terminal (the
+    events say pts0), outside any login session: nothing is lowered."""
+    web = terminal_parts["web"]
+    spawners = ("script", "python3")
+    on_terminal = {e.process.args[0] for e in web if e.process.tty == "pts0"}
+    assert {"tty", "usermod", "tar"} <= on_terminal
+    result = _collect(web, ruleset)
+    assert not [a for a in result.alerts if a.context == "admin"]
+    for title in ACTS:
+        alerts = _by_title(result.alerts, title)
+        assert len(alerts) == len(spawners)
+        for alert in alerts:
+            assert (alert.context, alert.context_effect) == ("server-child", "kept")
+            assert alert.level in ("medium", "high") and not alert.original_level
+            _incident_of(result, alert)
+    pty = _by_title(result.alerts, "Python pty.spawn used to upgrade a shell")
+    assert all(alert.context == "server-child" for alert in pty)
+
+
+def test_a_daemon_that_gives_itself_a_pty_is_no_session_and_raises_incidents(
+    ruleset, terminal_parts
+) -> None:
+    """A detached daemon (``setsid``, no server above it: what a cron job or a compromised
+    service could leave) with python's ``pty.spawn``: a terminal, but no login program
+    above it, so nothing is lowered."""
+    daemon = terminal_parts["daemon"]
+    assert {"tty", "usermod", "tar"} <= {e.process.args[0] for e in daemon if e.process.tty}
+    result = _collect(daemon, ruleset)
+    assert not [a for a in result.alerts if a.context == "admin"]
+    for title in ACTS:
+        (alert,) = _by_title(result.alerts, title)
+        assert alert.context_effect == "" and not alert.original_level
+        _incident_of(result, alert)

@@ -154,3 +154,64 @@ def test_memory_is_bounded_and_evictions_counted() -> None:
 def test_debians_package_configuration_tools_are_package_transactions() -> None:
     classifier = _run(_exec(80, "/usr/bin/debconf-set-selections", ts=2))
     assert classifier.lineage_of(entity(80)).kind is ContextKind.PACKAGE
+
+
+def _on(event: Event, tty: str) -> Event:
+    return msgspec.structs.replace(event, process=msgspec.structs.replace(event.process, tty=tty))
+
+
+def _session(server: int, *, port: int) -> list[Event]:
+    """``server`` accepts a connection and forks the program (pid server + 1) that runs the
+    session's shell (pid server + 2) on pts0 (sshd's case, or a web server's)."""
+    return [
+        make_event(Action.ACCEPT, pid=server, ip="192.0.2.7", port=port, ts=3),
+        _fork(server + 1, server, exe="", ts=4),
+        _fork(server + 2, server + 1, exe="", ts=5),
+        _on(_exec(server + 2, "/bin/bash", ts=6), "pts0"),
+        _fork(server + 3, server + 2, ts=7),
+        _on(_exec(server + 3, "/usr/bin/tar", "czf", "b.tgz", "/etc/ssh", ts=8), "pts0"),
+    ]
+
+
+def test_a_root_shell_on_an_ssh_terminal_is_administration() -> None:
+    classifier = _run(_exec(70, "/usr/sbin/sshd", "-D"), *_session(70, port=50000))
+    lineage = classifier.lineage_of(entity(73))
+    assert lineage.kind is ContextKind.ADMIN
+    assert lineage.reason == "terminal pts0 of a sshd session"
+    assert lineage.chain == ("bash", "tar")
+
+
+def test_a_session_without_a_terminal_or_a_terminal_outside_a_session_is_not() -> None:
+    """``ssh host cmd`` (no terminal) stays neutral; so does a pty a service allocated for
+    itself (python's ``pty.spawn`` under a daemon started by init)."""
+    untyped = [_exec(80, "/usr/sbin/sshd", "-D"), *_session(80, port=50001)]
+    classifier = _run(*(_on(event, "") for event in untyped))
+    assert classifier.lineage_of(entity(83)).kind is ContextKind.NONE
+    classifier = _run(
+        make_event(Action.FORK, pid=90, ppid=1, exe="/usr/lib/systemd/systemd", ts=1),
+        _exec(90, "/usr/bin/python3", "/opt/agent.py", ts=2),
+        _fork(91, 90, exe="/usr/bin/python3", ts=3),
+        _exec(91, "/usr/bin/python3", "-c", "import pty; pty.spawn('/bin/bash')", ts=4),
+        _fork(92, 91, exe="/usr/bin/python3", ts=5),
+        _on(_exec(92, "/bin/bash", ts=6), "pts4"),
+        _fork(93, 92, ts=7),
+        _on(_exec(93, "/usr/sbin/usermod", "-aG", "adm", "x", ts=8), "pts4"),
+    )
+    assert classifier.lineage_of(entity(93)).kind is ContextKind.SERVICE
+
+
+def test_a_web_shell_that_spawns_a_terminal_or_a_login_stays_a_server_child() -> None:
+    """``script`` (a pty) and even ``login``/``su`` under a web server's shell: the raising
+    context wins and no session begins below it."""
+    classifier = _run(
+        _exec(100, "/usr/bin/python3", "web.py"),
+        *_session(100, port=50002),
+        _fork(104, 103, ts=9),
+        _on(_exec(104, "/bin/login", "-f", "root", ts=10), "pts0"),
+        _fork(105, 104, ts=11),
+        _on(_exec(105, "/bin/bash", ts=12), "pts0"),
+    )
+    for pid in (103, 105):
+        lineage = classifier.lineage_of(entity(pid))
+        assert lineage.kind is ContextKind.SERVER_CHILD
+        assert "web.py accepted a connection from 192.0.2.7" in lineage.reason

@@ -21,6 +21,7 @@ from provarmor.sources.owngroup import (
     OWN_GROUP,
     cgroup2_root,
     in_own_group,
+    moves_into_own_group,
     own_group_id,
 )
 
@@ -31,6 +32,15 @@ def test_membership_is_read_from_the_v2_line_only() -> None:
     assert not in_own_group(f"0::/{OWN_GROUP}-lab-v1\n")
     assert not in_own_group("0::/user.slice/session-1.scope\n")
     assert not in_own_group(f"4:memory:/{OWN_GROUP}\n")
+
+
+def test_a_cgroup_procs_file_moves_into_the_group_only_when_it_is_under_it() -> None:
+    root = "/sys/fs/cgroup/unified"
+    assert moves_into_own_group(f"{root}/{OWN_GROUP}/cgroup.procs")
+    assert moves_into_own_group(f"{root}/{OWN_GROUP}/lab/cgroup.procs")
+    assert not moves_into_own_group(f"{root}/{OWN_GROUP}-lab-jail/cgroup.procs")
+    assert not moves_into_own_group(f"{root}/cgroup.procs")
+    assert not moves_into_own_group(f"{root}/user.slice/cgroup.procs")
 
 
 def test_no_cgroup2_mount_means_nothing_is_marked(tmp_path: Path) -> None:

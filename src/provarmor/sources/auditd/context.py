@@ -214,6 +214,7 @@ class EventFactory:
             fields.get("uid", ""),
             fields.get("egid", ""),
             fields.get("tty", ""),
+            "own" if state.own else "",
         )
         if state.snapshot is not None and state.snapshot_key == key:
             return state.snapshot
@@ -243,6 +244,7 @@ class EventFactory:
             group=self.user(key[4], enriched, "EGID"),
             parent=state.parent,
             tty="" if tty == "(none)" else tty,
+            provarmor=state.own,
         )
 
     def user(self, uid: str, enriched: str, label: str) -> User | None:

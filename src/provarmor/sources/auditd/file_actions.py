@@ -10,6 +10,7 @@ from provarmor.model.actions import Action
 from provarmor.model.event import Event, File
 from provarmor.sources.auditd.context import SyscallContext
 from provarmor.sources.auditd.paths import PathItem, first_of
+from provarmor.sources.owngroup import CGROUP_PROCS, moves_into_own_group
 
 O_ACCMODE = 0o3
 O_CREAT = 0o100
@@ -43,7 +44,19 @@ def open_file(ctx: SyscallContext) -> list[Event]:
     if ctx.success and ctx.result >= 0:
         ctx.state.set_fd(ctx.result, path)
         ctx.factory.directories.learn(item, path)
+        if flags & O_ACCMODE and path.endswith(CGROUP_PROCS):
+            _moved(ctx, moves_into_own_group(path))
     return [ctx.factory.event(ctx, action, file=item.to_file(path))]
+
+
+def _moved(ctx: SyscallContext, own: bool) -> None:
+    """The process opened a cgroup's ``cgroup.procs`` to move itself there (how ProvArmor's
+    own commands enter their group and its lab jails leave it): its events carry the mark
+    from this one on (``up`` and the lab fork their helpers and victims after the move)."""
+    state = ctx.state
+    if state.own != own:
+        state.own = own
+        state.invalidate()
 
 
 def _open_flags(ctx: SyscallContext, flags_arg: int | None) -> int:

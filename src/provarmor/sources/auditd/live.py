@@ -109,6 +109,8 @@ class ProcessSeed:
     executable: str = ""
     args: tuple[str, ...] | None = None
     parent: ProcessRef | None = None
+    own: bool = False
+    """In ProvArmor's own cgroup (``/proc/PID/cgroup``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +221,7 @@ class AuditLiveSource:
                 executable=seed.executable,
                 args=seed.args,
                 parent=seed.parent,
+                own=seed.own,
             )
         self._parser = RecordParser()
         self._tap = tap

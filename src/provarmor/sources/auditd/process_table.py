@@ -50,6 +50,9 @@ class ProcessState:
     args: tuple[str, ...] | None = None
     """None until known (from an exec, a seed or the PROCTITLE record)."""
     parent: ProcessRef | None = None
+    own: bool = False
+    """In ProvArmor's own cgroup: seeded from /proc, inherited at fork, changed when the process
+    opens a ``cgroup.procs`` file for writing (:mod:`provarmor.sources.owngroup`)."""
     fds: dict[int, str | SocketState] = field(default_factory=dict)
     snapshot: Process | None = None
     """The canonical Process last built for this entry (reused while nothing changed)."""
@@ -115,6 +118,7 @@ class ProcessTable:
         executable: str = "",
         args: tuple[str, ...] | None = None,
         parent: ProcessRef | None = None,
+        own: bool = False,
     ) -> ProcessState:
         """Enter a process known from elsewhere (/proc on the live host), replacing any entry
         for the pid. ``entity_id`` defaults to the id derived from ``start``."""
@@ -126,6 +130,7 @@ class ProcessTable:
             name=executable.rpartition("/")[2],
             args=args,
             parent=parent,
+            own=own,
         )
         self._put(state)
         return state
@@ -150,6 +155,7 @@ class ProcessTable:
             name=parent.name,
             args=parent.args,
             parent=parent.ref(),
+            own=parent.own,
             fds=dict(parent.fds),
         )
         self._put(child)

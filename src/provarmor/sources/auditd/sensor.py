@@ -33,6 +33,7 @@ class AuditSensor:
                     if info.ppid in entity
                     else None
                 ),
+                own=info.own,
             )
             for info in running.values()
         ]

@@ -14,18 +14,10 @@ arrived, or until ``park_ns`` of record time has passed. A fork waits, as long, 
 parent's exec when the parent entered ``execve`` before it and that exec is not out yet
 (parked, or its record still in another CPU's buffer): the child inherits the new program.
 
-Forks: the child reports its own fork (``F``) with the parent the kernel names when the
-child first runs. If the creator exited before that (``cmd &`` at the end of a ``sh -c``,
-``nohup``, a daemon's double fork), that is init or a subreaper, and the child would seem
-to inherit init's program. The creator reports the same fork from its side (``J``: the
-child's pid), and the two are matched by child pid in either order: a ``J`` that arrives
-first waits (bounded, :data:`MAX_PENDING`, drops counted) for its ``F``; an ``F`` naming pid
-1 or a parent already seen adopting children is held back up to ``reparent_ns`` for its
-``J``, and the exec of that child waits with it. One fork event is emitted per child, with
-the creator as parent and the creator's program, argv and cwd inherited; later execs name
-the creator too. Every correction is counted. ``J`` pids are valid only when the creator is
-in the initial pid namespace (where the sensor runs and every other record's pids are):
-the others are skipped, counted, and their children keep the kernel's parent.
+Forks: the child reports its own fork (``F``), its creator the same fork (``J``); which
+process the child's fork event names as its parent, and how long it waits for that, is
+:mod:`provarmor.sources.ebpf.forks`'s business (:class:`ForkMatcher`); this class emits the
+events it lets go.
 """
 
 from __future__ import annotations
@@ -54,22 +46,27 @@ from provarmor.model.event import (
 )
 from provarmor.model.time_units import NS_PER_SECOND
 from provarmor.sources.ebpf import wire
+from provarmor.sources.ebpf.forks import (
+    MAX_PENDING,
+    Argv,
+    Creator,
+    ForkMatcher,
+    PendingFork,
+    ReadyFork,
+)
 from provarmor.sources.ebpf.tables import Peer, ProcessTable, ProcState
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
 DATASET = "ebpf"
 MAX_KEPT_ERRORS = 50
-MAX_PENDING = 4096
-"""Strings, argv and cwd waiting for their header, and forks waiting for their other side;
-the oldest are dropped beyond this."""
-MAX_ADOPTERS = 256
-"""Adoptive parents remembered (init's stand-ins: subreapers seen adopting a child)."""
-INIT_PID = 1
 FMODE_CREATED = 0x100000
 """``file->f_mode`` bit set when this open created the file (include/linux/fs.h)."""
 _O_ACCMODE, _O_CREAT, _O_TRUNC, _O_DIRECTORY = 0o3, 0o100, 0o1000, 0o200000
 _AT_REMOVEDIR = 0x200
 _ENOENT, _EINPROGRESS = -2, -115
+TTY_BEFORE_EXEC_NS = 10_000_000
+"""An ``I`` record belongs to the exec record of its thread that follows within this time
+(its probe runs microseconds before the exec record's, in the same tracepoint call)."""
 _UNSET_ID = (-1, 0xFFFFFFFF)
 _TRANSPORTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp", 132: "sctp", 136: "udplite"}
 _AF_UNIX, _AF_INET, _AF_INET6 = 1, 2, 10
@@ -137,33 +134,6 @@ class DecoderContext:
     at heartbeats); creator records are matched within ``park_ns`` of the fork."""
 
 
-@dataclass(slots=True)
-class _Argv:
-    args: tuple[str, ...]
-    cut: bool
-    ns: int
-    """When ``execve`` was entered: the exec (or failure) record follows, maybe much later."""
-
-
-@dataclass(slots=True)
-class _Parked:
-    header: wire.Header
-    since: int
-    execs: list[tuple[wire.Header, _Argv | None, str | None]] = field(default_factory=list)
-    """For a held fork: the child's execs, complete, waiting to follow it."""
-    exit: wire.Header | None = None
-    """For a held fork: the child's exit, when it came first."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Creator:
-    """The creator's side of a fork: its pid, ``start_boottime`` and record time."""
-
-    pid: int
-    start: int
-    ns: int
-
-
 class EbpfDecoder:
     """Stateful decoder of one bpftrace run. Feed it every line, in order, then :meth:`finish`."""
 
@@ -180,23 +150,23 @@ class EbpfDecoder:
         self._host = Host(id=context.host.id, name=context.host.name, boot_id=context.host.boot_id)
         self._sequence = itertools.count(1)
         self._strings: dict[tuple[int, int], list[str]] = {}
-        self._argv: dict[int, _Argv] = {}
+        self._argv: dict[int, Argv] = {}
         self._cwd: dict[int, str | None] = {}
-        self._parked: dict[int, _Parked] = {}
+        self._parked: dict[int, wire.Header] = {}
+        """Pid -> its exec record, waiting for its argv and working directory."""
         self._exec_failed: dict[int, int] = {}
-        self._creators: dict[int, _Creator] = {}
-        """Child pid -> creator, for ``J`` records that arrived before the child's ``F``."""
-        self._held: dict[int, _Parked] = {}
-        """Child pid -> its ``F`` record, held until its creator's ``J`` arrives."""
-        self._behind: dict[int, tuple[_Parked, _Creator | None]] = {}
-        """Child pid -> its fork, waiting for its parent's event that came before it (an exec
-        whose argv has not arrived yet, or the parent's own held fork): the child inherits
-        what the parent is after that event."""
-        self._adopters: dict[tuple[int, int], None] = {}
+        self._forks = ForkMatcher(
+            self.table,
+            self.counters,
+            self._start,
+            park_ns=context.park_ns,
+            reparent_ns=context.reparent_ns,
+        )
         self._finishing = False
         self._last_own: tuple[int, int] = (0, 0)
         """``(tid, ns)`` of the last ``L`` record: the fork or exec record it marks follows."""
-        """``(pid, start_boottime)`` of subreapers seen adopting a child."""
+        self._ttys: dict[int, tuple[int, str]] = {}
+        """Tid -> ``(ns, terminal)`` of its ``I`` record: its exec record follows."""
         self._io_first: dict[tuple[int, int, int, int, int], int] = {}
         self._io_last: dict[tuple[int, int, int, int, int], int] = {}
         """``(generation, pid, start, fd, direction)`` -> record time of the flow's first
@@ -219,6 +189,7 @@ class EbpfDecoder:
             "J": self._on_creator,
             "Q": self._on_exit,
             "L": self._on_own,
+            "I": self._on_tty,
             "O": self._on_open,
             "U": self._on_unlink,
             "R": self._on_rename,
@@ -266,13 +237,13 @@ class EbpfDecoder:
         """Emit what is still held back (forks whose creator's record never came, execs whose
         argv never came). Call once, at the end."""
         self._finishing = True
-        events = self._release_forks(list(self._held))
+        events = self._release_forks(self._forks.held_pids())
         for pid in list(self._parked):
             parked = self._parked.pop(pid, None)
             if parked is not None:
-                events += self._exec_after_fork(parked.header)
-        for pid in list(self._behind):
-            waiting = self._behind.pop(pid, None)
+                events += self._exec_after_fork(parked)
+        for pid in self._forks.behind_pids():
+            waiting = self._forks.take_behind(pid)
             if waiting is not None:
                 events += self._fork_event(*waiting)
         self._parked.clear()
@@ -399,33 +370,17 @@ class EbpfDecoder:
 
     def _on_heartbeat(self, header: wire.Header, strings: list[str]) -> list[Event]:
         self.table.purge(header.ns)
-        stale = [
-            pid
-            for pid, creator in self._creators.items()
-            if header.ns - creator.ns > self.context.park_ns
-        ]
-        for pid in stale:
-            del self._creators[pid]
-        held = [
-            pid
-            for pid, parked in self._held.items()
-            if header.ns - parked.since > self.context.reparent_ns
-        ]
-        events = self._release_forks(held)
+        self._forks.forget_stale(header.ns)
+        events = self._release_forks(self._forks.held_due(header.ns))
         due = [
             pid
             for pid, parked in self._parked.items()
-            if header.ns - parked.since > self.context.park_ns
+            if header.ns - parked.ns > self.context.park_ns
         ]
         for pid in due:
-            events += self._exec_after_fork(self._parked.pop(pid).header)
-        overdue = [
-            pid
-            for pid, (fork, _creator) in self._behind.items()
-            if header.ns - fork.since > self.context.park_ns
-        ]
-        for pid in overdue:
-            entry = self._behind.pop(pid, None)
+            events += self._exec_after_fork(self._parked.pop(pid))
+        for pid in self._forks.behind_due(header.ns):
+            entry = self._forks.take_behind(pid)
             if entry is not None:  # the parent's event never came: out as recorded
                 events += self._fork_event(*entry, wait=False)
         return events
@@ -436,7 +391,7 @@ class EbpfDecoder:
             return []  # the argv of an execve whose failure arrived first (another CPU)
         if len(strings) != argc:
             self.counters.incomplete += 1
-        _bounded_put(self._argv, header.tid, _Argv(tuple(strings), bool(cut), header.ns))
+        _bounded_put(self._argv, header.tid, Argv(tuple(strings), bool(cut), header.ns))
         return self._release(header.tid)
 
     def _on_cwd(self, header: wire.Header, strings: list[str]) -> list[Event]:
@@ -449,13 +404,13 @@ class EbpfDecoder:
         parked = self._parked.get(tid)
         if parked is None:
             for pid, candidate in self._parked.items():
-                if candidate.header.values[0] == tid:
+                if candidate.values[0] == tid:
                     parked, tid = candidate, pid
                     break
-        if parked is None or not self._exec_ready(parked.header):
+        if parked is None or not self._exec_ready(parked):
             return []
         del self._parked[tid]
-        return self._exec_after_fork(parked.header)
+        return self._exec_after_fork(parked)
 
     def _exec_ready(self, header: wire.Header) -> bool:
         return header.values[0] in self._argv and header.pid in self._cwd
@@ -463,40 +418,36 @@ class EbpfDecoder:
     def _exec_after_fork(self, header: wire.Header) -> list[Event]:
         """The exec event now, or after the child's fork when that is held back (the argv
         and cwd go with it: a second exec's would replace them)."""
-        held = self._waiting_fork(header.pid)
+        held = self._forks.waiting(header.pid)
         if held is None:
             return [self._exec_event(header), *self._forks_behind(header.pid)]
         argv = self._argv.pop(header.values[0], None)
         held.execs.append((header, argv, self._cwd.pop(header.pid, None)))
         return []
 
-    def _waiting_fork(self, pid: int) -> _Parked | None:
-        """The fork of ``pid`` when it is not out yet (held for its creator, or behind its
-        parent): the child's execs and exit follow it."""
-        held = self._held.get(pid)
-        if held is None and pid in self._behind:
-            held = self._behind[pid][0]
-        return held
-
     def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
         own = self._last_own == (header.tid, header.ns)  # its L, if any, came just before
+        ns, tty = self._ttys.pop(header.tid, (0, ""))
+        if not 0 <= header.ns - ns <= TTY_BEFORE_EXEC_NS:
+            tty = ""  # no I record just before: no controlling terminal at this exec
         state = self._state(header)
-        if state.own != own:  # the kernel's cgroup at the exec decides (a jail moves it out)
-            state.own = own
+        if state.own != own or state.tty != tty:
+            state.own = own  # the kernel's cgroup at the exec decides (a jail moves it out)
+            state.tty = tty
             state.changed()
         if self._exec_ready(header):
             return self._exec_after_fork(header)
         if header.pid in self._parked:
-            earlier = self._parked.pop(header.pid).header
-            self._parked[header.pid] = _Parked(header, header.ns)
+            earlier = self._parked.pop(header.pid)
+            self._parked[header.pid] = header
             return self._exec_after_fork(earlier)
-        self._parked[header.pid] = _Parked(header, header.ns)
+        self._parked[header.pid] = header
         return []
 
     def _exec_event(
         self,
         header: wire.Header,
-        parts: tuple[_Argv | None, str | None] | None = None,
+        parts: tuple[Argv | None, str | None] | None = None,
     ) -> Event:
         old_pid, ppid, pstart, uid, euid, _gid, egid = header.values
         if parts is None:
@@ -532,85 +483,36 @@ class EbpfDecoder:
         return failed + self._forks_behind(header.pid)
 
     def _on_fork(self, header: wire.Header, strings: list[str]) -> list[Event]:
-        ppid, pstart = header.values[:2]
-        creator = self._creators.pop(header.pid, None)
-        if creator is not None and abs(header.ns - creator.ns) <= self.context.park_ns:
-            return self._fork_event(_Parked(header, header.ns), creator)
-        if ppid == INIT_PID or (ppid, self._start(pstart)) in self._adopters:
-            self._held.pop(header.pid, None)
-            self._held[header.pid] = _Parked(header, header.ns)
-            if len(self._held) > MAX_PENDING:
-                self.counters.fork_parent_dropped += 1
-                return self._release_forks([next(iter(self._held))])
-            return []
-        return self._fork_event(_Parked(header, header.ns), None)
+        return self._emit_forks(self._forks.on_fork(header))
 
     def _on_creator(self, header: wire.Header, strings: list[str]) -> list[Event]:
-        child, level = header.values
-        if level != 0:
-            self.counters.skipped["fork_creator_in_pid_namespace"] += 1
-            return []
-        creator = _Creator(header.pid, header.start, header.ns)
-        held = self._held.pop(child, None)
-        if held is not None:
-            return self._fork_event(held, creator)
-        if child in self._behind:
-            self._behind[child] = (self._behind[child][0], creator)
-            return []
-        known = self.table.latest(child)
-        if known is not None and abs(known.forked_ns - header.ns) > self.context.park_ns:
-            known = None  # not forked lately: the pid was reused, or its fork was never seen
-        if known is not None:
-            if known.ppid != creator.pid:  # its fork event is out already
-                self.counters.fork_parent_late += 1
-                adopter = self.table.find(known.ppid)
-                if adopter is not None:
-                    self._adopted_by(adopter.pid, adopter.start)
-                parent = self.table.get(creator.pid, self._start(creator.start))
-                known.ppid, known.creator = parent.pid, parent.ref()
-            return []
-        self._creators.pop(child, None)
-        self._creators[child] = creator
-        if len(self._creators) > MAX_PENDING:
-            del self._creators[next(iter(self._creators))]
-            self.counters.fork_parent_dropped += 1
-        return []
+        return self._emit_forks(self._forks.on_creator(header))
+
+    def _emit_forks(self, ready: list[ReadyFork], *, wait: bool = True) -> list[Event]:
+        events: list[Event] = []
+        for fork, creator in ready:
+            events += self._fork_event(fork, creator, wait=wait)
+        return events
 
     def _release_forks(self, pids: list[int]) -> list[Event]:
         """Emit held forks as their child reported them (no creator record came)."""
         events: list[Event] = []
         for pid in pids:
-            self.counters.fork_parent_unconfirmed += 1
-            events += self._fork_event(self._held.pop(pid), None)
+            events += self._fork_event(*self._forks.unconfirmed(pid))
         return events
 
-    def _adopted_by(self, pid: int, start: int) -> None:
-        """Remember a subreaper (``start``: ns since the epoch), so the next children that
-        name it as their parent wait for their creator's record."""
-        if pid == INIT_PID:
-            return
-        self._adopters.pop((pid, start), None)
-        self._adopters[(pid, start)] = None
-        if len(self._adopters) > MAX_ADOPTERS:
-            del self._adopters[next(iter(self._adopters))]
-
     def _fork_event(
-        self, fork: _Parked, creator: _Creator | None, *, wait: bool = True
+        self, fork: PendingFork, creator: Creator | None, *, wait: bool = True
     ) -> list[Event]:
         """The fork of the child that sent ``fork``, by ``creator`` when known; then the
         child's execs that waited for it. With ``wait``, a fork whose parent has an earlier
         event not out yet waits behind it instead."""
         wait = wait and not self._finishing
         header = fork.header
-        ppid, pstart, uid, euid, _gid, egid = header.values
-        if creator is not None and (creator.pid, creator.start) != (ppid, pstart):
-            if wait and self._parent_pending(creator.pid, header.ns):
-                return self._wait_behind(fork, creator)
-            self.counters.fork_parent_fixed += 1
-            self._adopted_by(ppid, self._start(pstart))
-            ppid, pstart = creator.pid, creator.start
-        elif wait and self._parent_pending(ppid, header.ns):
-            return self._wait_behind(fork, creator)
+        if wait and self._parent_pending(self._forks.parent_pid(fork, creator), header.ns):
+            return self._emit_forks(self._forks.wait_behind(fork, creator), wait=False)
+        ppid, pstart = self._forks.confirm(fork, creator)
+        _ppid, _pstart, uid, euid, _gid, egid = header.values
         parent = self.table.get(ppid, self._start(pstart))
         start = self._start(header.start)
         child = self.table.fork(parent, header.pid, start, header.text, at=header.ns)
@@ -634,35 +536,19 @@ class EbpfDecoder:
         exec, parked for its argv, or not arrived while its argv did (records of another
         CPU's buffer read later), or its own fork."""
         parked = self._parked.get(ppid)
-        if parked is not None and parked.header.ns <= ns:
+        if parked is not None and parked.ns <= ns:
             return True
         argv = self._argv.get(ppid)
         if argv is not None and argv.ns <= ns:
             return True  # it was inside execve before this fork: the result is on its way
-        return self._waiting_fork(ppid) is not None
-
-    def _wait_behind(self, fork: _Parked, creator: _Creator | None) -> list[Event]:
-        """Hold ``fork`` until its parent's pending event is out (bounded: the oldest waiting
-        fork goes out as it is when full, counted in ``fork_parent_dropped``)."""
-        self._behind[fork.header.pid] = (fork, creator)
-        if len(self._behind) <= MAX_PENDING:
-            return []
-        self.counters.fork_parent_dropped += 1
-        oldest = next(iter(self._behind))
-        return self._fork_event(*self._behind.pop(oldest), wait=False)
+        return self._forks.waiting(ppid) is not None
 
     def _forks_behind(self, ppid: int, before: int | None = None) -> list[Event]:
         """The forks of ``ppid``'s children that waited for its event just emitted (those
         recorded ``before`` its next exec, when that one is out too)."""
-        waiting = [
-            pid
-            for pid, (fork, creator) in self._behind.items()
-            if (creator.pid if creator is not None else fork.header.values[0]) == ppid
-            and (before is None or fork.header.ns < before)
-        ]
         events: list[Event] = []
-        for pid in waiting:
-            entry = self._behind.pop(pid, None)
+        for pid in self._forks.behind(ppid, before):
+            entry = self._forks.take_behind(pid)
             if entry is not None:
                 events += self._fork_event(*entry)
         return events
@@ -676,8 +562,13 @@ class EbpfDecoder:
             state.changed()
         return []
 
+    def _on_tty(self, header: wire.Header, strings: list[str]) -> list[Event]:
+        """The controlling terminal of the exec record that follows."""
+        _bounded_put(self._ttys, header.tid, (header.ns, header.text))
+        return []
+
     def _on_exit(self, header: wire.Header, strings: list[str]) -> list[Event]:
-        held = self._waiting_fork(header.pid)
+        held = self._forks.waiting(header.pid)
         if held is not None and held.exit is None:
             held.exit = header  # follows its fork
             return []

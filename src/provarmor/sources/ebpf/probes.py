@@ -74,6 +74,19 @@ _CWD = """tracepoint:sched:sched_process_exec /%FILTER%/
   %EMIT%
 }"""
 
+_TTY = """tracepoint:sched:sched_process_exec /%FILTER%/
+{
+  $t = nsecs;
+  $tty = curtask->signal->tty;
+  if ($tty != 0) {
+    %EMIT%
+  }
+}"""
+"""``I`` when the process has a controlling terminal at its exec (its ``signal->tty``), with
+the kernel's name of it. A probe of its own (the name is 64 bytes of stack, too much beside
+the exec record's), attached just before the exec record's: the same tracepoint call runs
+both, one after the other, on one CPU, so ``I`` comes just before its ``E``."""
+
 _EXEC = """tracepoint:sched:sched_process_exec /%FILTER%/
 {
   $t = nsecs;
@@ -135,6 +148,7 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
         EMIT=emit("Z", ["$complete"]),
     )
     yield Block(needs("sched_process_exec"), (), cwd_text)
+    yield Block(needs("sched_process_exec"), (), fill(_TTY, EMIT=emit("I", [], "$tty->name")))
     own = _own_mark(options)
     exec_text = fill(
         _EXEC, EMIT=own + emit("E", ["args->old_pid", *credentials], "str(args->filename)")

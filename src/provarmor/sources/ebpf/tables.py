@@ -54,6 +54,9 @@ class ProcState:
     changes to init or a subreaper when the creator exits; this does not)."""
     forked_ns: int = 0
     """Record time of its fork (0: not seen)."""
+    tty: str = ""
+    """Its controlling terminal (the kernel's name, ``pts0``) at its last exec; inherited
+    at fork; empty: none, or not known."""
     own: bool = False
     """In ProvArmor's own cgroup (an ``L`` record, or ``/proc`` at start); never inherited
     here: the kernel's cgroup at the child's own fork record decides."""
@@ -76,6 +79,7 @@ class ProcState:
                 user=_user(self.euid),
                 real_user=_user(self.uid),
                 group=_user(self.egid),
+                tty=self.tty,
                 provarmor=self.own,
             )
         return self._process
@@ -271,4 +275,5 @@ def _inherit(child: ProcState, parent: ProcState, comm: str) -> None:
     child.cwd = parent.cwd
     child.uid, child.euid, child.egid = parent.uid, parent.euid, parent.egid
     child.container = parent.container
+    child.tty = parent.tty
     child.fds = dict(parent.fds)

@@ -35,6 +35,7 @@ from provarmor.sources.auditd.live import (
 )
 from provarmor.sources.auditd.netlink import AuditSocket, AuditStatus
 from provarmor.sources.base import HostContext, IngestReport
+from provarmor.sources.owngroup import OWN_GROUP, cgroup2_root
 
 HOST = HostContext(id="live-test", name="vm", boot_id="boot-test")
 AGENT = "agent-entity"
@@ -44,6 +45,13 @@ PIPELINE = "cat /etc/hostname | wc -c"
 FILE_OPS = "cp /etc/hostname a.txt && chmod 600 a.txt && mv a.txt b.txt && rm b.txt"
 CONNECT = "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()"
 PYTHON = "/usr/bin/python3"
+ON_A_TERMINAL = "sh -c tty provarmor-on-a-terminal"
+OWN_SCENARIO = (
+    "echo $$ > {own}/cgroup.procs && head -c1 /etc/hostname > /dev/null"
+    " && echo $$ > {other}/cgroup.procs && exec tail -c1 /etc/hostname > /dev/null"
+)
+"""A shell that moves itself into ProvArmor's cgroup, runs a child, moves into another group
+(as a lab jail does) and execs."""
 SRC = str(Path(__file__).resolve().parents[4] / "src")
 
 # -- kernel state -------------------------------------------------------------------------
@@ -178,6 +186,10 @@ class Run:
     http_server_pid: int
     tcp_port: int
     tapped: list[bytes]
+    terminal: str
+    """What ``tty`` printed on the pseudo-terminal ``script`` gave it (``/dev/pts/N``)."""
+    own_scenario: str
+    """:data:`OWN_SCENARIO` as run ("" without a cgroup v2 hierarchy)."""
 
 
 def _free_port() -> int:
@@ -228,6 +240,15 @@ def run(initial_state) -> Run:
         _sh(FILE_OPS, cwd=tmp)
         subprocess.run([PYTHON, "-I", "-S", "-c", CONNECT, str(tcp_port)], env=ENV, check=True)
         listener.accept()[0].close()
+        terminal = subprocess.run(
+            ["script", "-qec", ON_A_TERMINAL, "/dev/null"],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+        own_scenario = _run_own_scenario()
     finally:
         live.stop()
         server.kill()
@@ -247,7 +268,25 @@ def run(initial_state) -> Run:
         http_server_pid=server.pid,
         tcp_port=tcp_port,
         tapped=tapped,
+        terminal=terminal,
+        own_scenario=own_scenario,
     )
+
+
+def _run_own_scenario() -> str:
+    """:data:`OWN_SCENARIO` between ProvArmor's cgroup and a group of its own, removed after."""
+    root = cgroup2_root()
+    if root is None:
+        return ""
+    own = root / OWN_GROUP
+    own.mkdir(exist_ok=True)
+    other = Path(tempfile.mkdtemp(prefix="pa-live-jail-", dir=root))
+    script = OWN_SCENARIO.format(own=own, other=other)
+    try:
+        _sh(script)
+    finally:
+        other.rmdir()  # empty: the shell has exited
+    return script
 
 
 @pytest.mark.privileged
@@ -275,6 +314,39 @@ def test_shell_pipeline_has_exact_lineage(run):
     )
     for process in (cat, wc, sh):
         only(run.events, Action.EXIT, **{"process.entity_id": process.process.entity_id})
+
+
+@pytest.mark.privileged
+def test_a_process_on_a_terminal_names_it_as_the_ebpf_sensor_does(run):
+    """audit's ``tty=pts3`` is the kernel's name of ``/dev/pts/3``, as eBPF's ``I`` record."""
+    shell = exec_of(run.events, "sh", "-c", "tty", "provarmor-on-a-terminal")
+    on_terminal = exec_of(run.events, "tty")
+    assert run.terminal.startswith("/dev/pts/")
+    assert on_terminal.process.tty == "pts" + run.terminal.removeprefix("/dev/pts/")
+    assert shell.process.tty == on_terminal.process.tty
+
+
+@pytest.mark.privileged
+def test_processes_in_provarmors_cgroup_are_marked_until_they_leave_it(run):
+    """Marked at the source like the eBPF sensor's: from the shell's own move into the group
+    (its write to ``cgroup.procs``), inherited by the child it forks there, and cleared by
+    its move out, whatever the programs are."""
+    if not run.own_scenario:
+        pytest.skip("needs a cgroup v2 hierarchy")
+    shell = exec_of(run.events, "/bin/sh", "-c", run.own_scenario)
+    inside = exec_of(run.events, "head", "-c1", "/etc/hostname")
+    after = exec_of(run.events, "tail", "-c1", "/etc/hostname")
+    assert not shell.process.provarmor  # it execs before it moves
+    assert inside.process.provarmor
+    opened = only(
+        run.events,
+        Action.OPEN,
+        **{"process.entity_id": inside.process.entity_id, "file.path": "/etc/hostname"},
+    )
+    assert opened.process.provarmor
+    assert after.process.entity_id == shell.process.entity_id and not after.process.provarmor
+    others = (exec_of(run.events, "cat", "/etc/hostname"), exec_of(run.events, "tty"))
+    assert not any(event.process.provarmor for event in others)
 
 
 @pytest.mark.privileged

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.model.ids import process_entity_id
-from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
+from provarmor.sources.ebpf.decoder import (
+    TTY_BEFORE_EXEC_NS,
+    DecoderContext,
+    EbpfCounters,
+    EbpfDecoder,
+)
 from provarmor.sources.ebpf.wire import Header, parse_line
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
@@ -403,7 +408,7 @@ def test_garbage_only_ever_becomes_parse_errors(lines: list[bytes]) -> None:
     assert all(error.startswith("scenario.ndjson:") for error in decoder.counters.errors)
 
 
-_KIND = st.sampled_from(list("bheVZEXFJQOURKMCHNABGSTPYDWs?"))
+_KIND = st.sampled_from(list("bheVZEXFJQLIOURKMCHNABGSTPYDWs?"))
 _FIELD = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64).map(str),
     st.text(max_size=12),
@@ -475,6 +480,59 @@ def test_an_exec_without_its_own_mark_clears_it() -> None:
         (Action.FORK, True),
         (Action.EXEC, False),
     ]
+
+
+def test_a_terminal_at_exec_is_carried_by_the_process_and_inherited_at_fork() -> None:
+    """``I`` names the controlling terminal of the exec that follows; the child keeps it
+    until an exec of its own without one (``setsid``: a new session without a terminal)."""
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    child = start + 10_000_000
+    shell = f"11\t{start}"
+    lines = [
+        _printf(f"F\t100\t11\t11\t{start}\t{parent}\t0\t0\t0\t0\tsshd"),
+        _printf("s\t11\t300\t-bash"),
+        _printf(f"V\t300\t11\t11\t{start}\t1\t0\t"),
+        _printf(f"I\t399\t11\t11\t{start}\tpts3"),
+        _printf(f"E\t400\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/bin/bash"),
+        _printf("s\t11\t401\troot"),
+        _printf(f"Z\t401\t11\t11\t{start}\t1\t"),
+        _printf(f"O\t500\t11\t11\t{start}\t3\t-100\t0\t0\t/etc/shadow"),
+        _printf(f"F\t600\t12\t12\t{child}\t{shell}\t0\t0\t0\t0\tbash"),
+        _printf("s\t12\t700\tsetsid"),
+        _printf(f"V\t700\t12\t12\t{child}\t1\t0\t"),
+        _printf(f"E\t800\t12\t12\t{child}\t12\t{shell}\t0\t0\t0\t0\t/usr/bin/setsid"),
+        _printf("s\t12\t801\troot"),
+        _printf(f"Z\t801\t12\t12\t{child}\t1\t"),
+    ]
+    events, counters = _decode(lines)
+    assert counters.parse_errors == 0, counters.errors
+    terminals = [(e.event.action, e.process.pid, e.process.tty) for e in events]
+    assert terminals == [
+        (Action.FORK, 11, ""),
+        (Action.EXEC, 11, "pts3"),
+        (Action.OPEN, 11, "pts3"),
+        (Action.FORK, 12, "pts3"),
+        (Action.EXEC, 12, ""),
+    ]
+
+
+def test_a_terminal_record_is_only_for_the_exec_just_after_it() -> None:
+    """An ``I`` whose exec record was lost names no later exec of that thread."""
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    late = 400 + TTY_BEFORE_EXEC_NS + 1
+    lines = [
+        _printf(f"I\t400\t11\t11\t{start}\tpts3"),
+        _printf(f"s\t11\t{late - 1}\tid"),
+        _printf(f"V\t{late - 1}\t11\t11\t{start}\t1\t0\t"),
+        _printf(f"E\t{late}\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/usr/bin/id"),
+        _printf(f"s\t11\t{late + 1}\troot"),
+        _printf(f"Z\t{late + 1}\t11\t11\t{start}\t1\t"),
+    ]
+    events, counters = _decode(lines)
+    assert (counters.parse_errors, counters.incomplete) == (0, 0), counters.errors
+    assert [(e.event.action, e.process.tty) for e in events] == [(Action.EXEC, "")]
 
 
 def test_a_fork_read_before_its_parents_exec_waits_for_it() -> None:

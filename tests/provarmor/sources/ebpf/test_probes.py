@@ -87,3 +87,16 @@ def test_processes_of_provarmors_cgroup_are_marked_after_fork_and_exec() -> None
     marks = text.count('if (cgroup == 4242) { printf("L\\t')
     assert marks == 5  # exec, and the child's side of fork, vfork, clone, clone3
     assert "cgroup ==" not in _text(process_blocks(ProgramOptions(), FEATURES))
+
+
+def test_an_exec_names_its_controlling_terminal_when_it_has_one() -> None:
+    """In a probe of its own, attached just before the exec record's (same tracepoint)."""
+    text = _text(process_blocks(ProgramOptions(), FEATURES))
+    mark = '$tty = curtask->signal->tty;\n  if ($tty != 0) {\n    printf("I\\t'
+    assert text.count(mark) == 1  # exec only: a fork keeps its parent's terminal
+    after = text[text.index(mark) :]
+    assert (
+        after.index("$tty->name);")
+        < after.index("sched_process_exec")
+        < after.index('printf("E\\t')
+    )

@@ -148,6 +148,15 @@ def _run_scenarios(workdir: Path, port: int) -> tuple[dict[str, int], dict[str, 
     (workdir / "target").write_text("t\n")
     (workdir / "subdir").mkdir()
     _run("misc", [sys.executable, "-c", MISC], pids, cwd=workdir)
+    terminal = subprocess.run(
+        ["script", "-qec", "sh -c tty provarmor-on-a-terminal", "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    pids["terminal_name"] = int(terminal.stdout.strip().rsplit("/", 1)[-1])
+    _run("no_terminal", ["setsid", "sh", "-c", "true", "provarmor-no-terminal"], pids)
     sleeper = subprocess.Popen(["sleep", "2"])
     pids["sleep"] = sleeper.pid
     time.sleep(0.3)
@@ -206,6 +215,22 @@ def test_curl_exec_has_exact_argv_and_its_shell_as_parent(capture: Capture) -> N
     assert connect.network is not None
     assert (connect.network.transport, connect.network.direction) == ("tcp", "egress")
     assert connect.event.outcome in ("success", "unknown")
+
+
+def test_an_exec_on_a_terminal_names_it_and_one_after_setsid_has_none(capture: Capture) -> None:
+    """``script`` runs ``sh -c tty`` on a new pty, which ``tty`` printed: pts/N is ``ptsN``."""
+    shells = [
+        event
+        for event in capture.of(Action.EXEC)
+        if event.process.args == ("sh", "-c", "tty", "provarmor-on-a-terminal")
+    ]
+    assert len(shells) == 1
+    on_terminal = capture.exec_of(("tty",), parent=shells[0].process.pid)
+    assert on_terminal.process.tty == f"pts{capture.pids['terminal_name']}"
+    assert shells[0].process.tty == on_terminal.process.tty
+    after_setsid = capture.of(Action.EXEC, capture.pids["no_terminal"])[-1]
+    assert after_setsid.process.args == ("sh", "-c", "true", "provarmor-no-terminal")
+    assert after_setsid.process.tty == ""
 
 
 def test_file_operations_in_a_temp_dir(capture: Capture) -> None:

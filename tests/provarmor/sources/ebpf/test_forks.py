@@ -1,6 +1,7 @@
-"""Forks whose creator exited before the child first ran: the decoder names the creator
-(from its own ``J`` record), whatever order the two sides arrive in. Fixture: a real
-capture of ``sh -c 'nohup sh -c "..." &'`` (tests/data/ebpf/reparent.ndjson)."""
+"""Forks whose creator exited before the child first ran (provarmor.sources.ebpf.forks,
+through the decoder): the fork event names the creator (from its own ``J`` record), whatever
+order the two sides arrive in. Fixture: a real capture of ``sh -c 'nohup sh -c "..." &'``
+(tests/data/ebpf/reparent.ndjson)."""
 
 from __future__ import annotations
 
