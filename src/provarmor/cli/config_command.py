@@ -18,6 +18,7 @@ from provarmor.graph.settings import GraphSettings
 from provarmor.investigation.settings import InvestigationSettings
 from provarmor.manager.settings import ManagerSettings
 from provarmor.pipeline.config import load_config, schema_markdown
+from provarmor.response.settings import ResponseSettings
 
 SECTIONS: dict[str, type[Any]] = {
     "agent": AgentSettings,
@@ -27,6 +28,7 @@ SECTIONS: dict[str, type[Any]] = {
     "investigation": InvestigationSettings,
     "learning": LearningSettings,
     "manager": ManagerSettings,
+    "response": ResponseSettings,
 }
 
 

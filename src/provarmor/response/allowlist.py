@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from provarmor.response.context import ResponseContext
+from provarmor.response.action import ResponseContext
 from provarmor.sources.procfs import ProcessInfo, read_process
 
 

@@ -3,9 +3,8 @@ undo ``unblock``. The manager, the bus and allow-listed networks are never block
 
 from __future__ import annotations
 
-from provarmor.response.action import Action, failed, refused
+from provarmor.response.action import Action, ResponseContext, failed, refused
 from provarmor.response.allowlist import network_refusal
-from provarmor.response.context import ResponseContext
 from provarmor.response.firewall import TABLE, apply_script, element, ensure_table
 from provarmor.response.records import (
     ActionKind,

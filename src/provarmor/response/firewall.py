@@ -18,7 +18,7 @@ import ipaddress
 import subprocess
 from dataclasses import dataclass
 
-from provarmor.response.context import ResponseContext
+from provarmor.response.action import ResponseContext
 
 TABLE = "inet provarmor"
 NFT_TIMEOUT_S = 10.0

@@ -10,8 +10,7 @@ import time
 
 import msgspec
 
-from provarmor.response.action import Action, failed
-from provarmor.response.context import ResponseContext
+from provarmor.response.action import Action, ResponseContext, failed
 from provarmor.response.firewall import (
     TABLE,
     allowed_script,

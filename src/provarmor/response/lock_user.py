@@ -13,9 +13,8 @@ import subprocess
 
 import msgspec
 
-from provarmor.response.action import Action, failed, refused
+from provarmor.response.action import Action, ResponseContext, failed, refused
 from provarmor.response.allowlist import process_refusal, user_refusal
-from provarmor.response.context import ResponseContext
 from provarmor.response.processes import pin, send, wait_exited
 from provarmor.response.records import ActionKind, ActionRequest, ActionResult, Outcome, UserTarget
 from provarmor.sources.procfs import iter_processes

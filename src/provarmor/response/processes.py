@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from provarmor.model.errors import ParseError
+from provarmor.response.action import ResponseContext
 from provarmor.response.allowlist import process_refusal
-from provarmor.response.context import ResponseContext
 from provarmor.response.records import ProcessTarget
 from provarmor.sources.procfs import ProcessInfo, iter_processes, parse_stat, read_process
 

@@ -27,8 +27,7 @@ from pathlib import Path
 import msgspec
 
 from provarmor.model.errors import StorageError
-from provarmor.response.action import Action, failed, refused
-from provarmor.response.context import ResponseContext
+from provarmor.response.action import Action, ResponseContext, failed, refused
 from provarmor.response.records import (
     ActionKind,
     ActionRequest,

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 from provarmor.model.incident import Incident
+from provarmor.response.action import ResponseContext
 from provarmor.response.audit import AuditRecord, AuditTrail, Phase, read_audit
-from provarmor.response.context import ResponseContext
 from provarmor.response.isolate import release_due
 from provarmor.response.planner import plan_requests
 from provarmor.response.policy import Mode, Policy

@@ -3,9 +3,11 @@ addresses that isolation keeps reachable."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 
 PACKAGE_MANAGERS = (
@@ -62,6 +64,16 @@ class ResponseSettings:
         "network namespace).",
         maturity=Maturity.EXPERIMENTAL,
     )
+
+    def __post_init__(self) -> None:
+        for key in ("manager_addresses", "bus_addresses", "allow_networks"):
+            for network in getattr(self, key):
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"not an IP address or network: {network!r}", location=f"response.{key}"
+                    ) from None
 
     @property
     def quarantine_dir(self) -> Path:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from provarmor.response.action import Action, refused
+from provarmor.response.action import Action, ResponseContext, refused
 from provarmor.response.allowlist import process_refusal
-from provarmor.response.context import ResponseContext
 from provarmor.response.processes import find_target, pinned_tree, send
 from provarmor.response.records import (
     ActionKind,
