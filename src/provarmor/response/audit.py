@@ -36,7 +36,7 @@ class Phase(StrEnum):
     """The result of undoing an earlier action (``undoes`` names it)."""
 
 
-class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
     format_version: int = FORMAT_VERSION
     time_ns: int
     phase: Phase
