@@ -220,11 +220,12 @@ def _compose(text: str, source: str) -> Node | None:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f"{source}:{mark.line + 1}" if mark is not None else source
+        if mark is not None:
+            line = mark.line + 1
+        else:  # a reader error (a character YAML does not allow) knows only its position
+            line = text[: getattr(exc, "position", 0)].count("\n") + 1
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ParseError(f"not valid YAML: {problem}", location=line) from None
-    except ValueError as exc:  # e.g. characters YAML does not allow
-        raise ParseError(f"not valid YAML: {exc}", location=source) from None
+        raise ParseError(f"not valid YAML: {problem}", location=f"{source}:{line}") from None
 
 
 def parse_policy(text: str, *, source: str = "policy") -> Policy:
