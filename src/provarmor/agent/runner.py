@@ -40,6 +40,7 @@ from provarmor.storage.private import private_dir
 
 if TYPE_CHECKING:
     from provarmor.agent.learning_sink import LearningSink
+    from provarmor.agent.response_sink import ResponseSetup, ResponseSink
 
 log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 262_144
@@ -75,6 +76,9 @@ class AgentRun:
     """Learning mode of the standalone agent (``None``: off)."""
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     learning_sink: LearningSink | None = None
+    response: ResponseSetup | None = None
+    """Analysis with automatic response on this host (``--response-policy``)."""
+    response_sink: ResponseSink | None = None
 
 
 def _open_state(run: AgentRun) -> None:
@@ -89,7 +93,15 @@ def _open_sinks(run: AgentRun) -> None:
         run.sinks = []  # the uplink carries the events; no local graph needed
     else:
         state = run.settings.state_dir
-        run.sinks = [GraphSink(state / "graph.db", settings=run.graph)]
+        if run.response is not None:
+            from provarmor.agent.response_sink import ResponseSink  # the rules: only when used
+
+            run.response_sink = ResponseSink(
+                state / "graph.db", setup=run.response, alerts=state / ALERTS_FILE
+            )
+            run.sinks = [run.response_sink]
+        else:
+            run.sinks = [GraphSink(state / "graph.db", settings=run.graph)]
         if run.learning is not None and run.learning.enabled:
             from provarmor.agent.learning_sink import LearningSink  # numpy: only when used
 
@@ -235,6 +247,8 @@ def collect_counters(run: AgentRun) -> dict[str, int]:
         counters[f"sink.{name}.events"] = count
     for name, count in run.sink_errors.items():
         counters[f"sink.{name}.errors"] = count
+    if run.response_sink is not None:
+        counters.update(run.response_sink.counters())
     return counters
 
 
@@ -315,10 +329,12 @@ class Agent:
         sinks: list[Sink] | None = None,
         learning: LearningSettings | None = None,
         anomaly: AnomalySettings | None = None,
+        response: ResponseSetup | None = None,
     ) -> None:
         """``raw_out``: also keep the sensor's raw records there (gzip), for datasets.
         ``sinks``: more sinks built by the caller (the manager uplink). ``learning``: the
-        standalone agent (no ``out``, no ``sinks``) learns this host's anomaly model."""
+        standalone agent (no ``out``, no ``sinks``) learns this host's anomaly model.
+        ``response``: the standalone agent analyses its events and responds by policy."""
         self.run_state = AgentRun(
             settings=settings,
             graph=graph or GraphSettings(),
@@ -328,6 +344,7 @@ class Agent:
             extra_sinks=list(sinks or []),
             learning=learning,
             anomaly=anomaly or AnomalySettings(),
+            response=response,
         )
 
     def run(
@@ -388,5 +405,7 @@ class Agent:
             if moved < run.settings.batch_events and rest > 0:
                 stop.wait(rest)
             if time.monotonic() >= next_status:
+                if run.response is not None:
+                    run.response.responder.tick()  # an isolation's automatic release
                 _refresh_status(run)
                 next_status = time.monotonic() + run.settings.status_interval_seconds

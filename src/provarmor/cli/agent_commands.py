@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,6 +27,7 @@ from provarmor.sources.owngroup import own_group
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from provarmor.agent.response_sink import ResponseSetup
     from provarmor.agent.sinks import Sink
     from provarmor.agent.status import AgentStatus
 
@@ -65,11 +66,19 @@ def agent(  # noqa: PLR0913
     ca: Annotated[
         Path | None, typer.Option(help="CA certificate that signed the manager's certificate.")
     ] = None,
+    response_policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Analyse on this host (bundled Sigma rules, incidents) and respond to "
+            "incidents by this policy (YAML; mode off, dry-run or enforce). Standalone only."
+        ),
+    ] = None,
 ) -> None:
     """Collect live kernel events into the local store (or --out, or a manager), until
     SIGINT/SIGTERM. With --manager the agent enrols once (--enroll-token), keeps its
     credential in the state directory and uploads its spool; an outage only delays
-    delivery."""
+    delivery. With --response-policy the standalone agent raises incidents itself and
+    responds to them; every action is in the audit trail (response.state_dir)."""
     if context.invoked_subcommand is not None:
         return
     from provarmor.agent.runner import Agent
@@ -82,6 +91,15 @@ def agent(  # noqa: PLR0913
 
     signal.signal(signal.SIGINT, stopper(stop))
     signal.signal(signal.SIGTERM, stopper(stop))
+    response = None
+    if response_policy is not None:
+        if out is not None or manager is not None:
+            raise ConfigError(
+                "--response-policy runs on the standalone agent (no --out, --manager)"
+            )
+        response = response_setup(response_policy, sections, state_dir=state_dir)
+        mode = response.responder.policy.mode.value
+        console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
     agent_run = Agent(
         settings,
@@ -90,12 +108,42 @@ def agent(  # noqa: PLR0913
         sinks=sinks,
         learning=sections["learning"],
         anomaly=sections["anomaly"],
+        response=response,
     )
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
         status = agent_run.run(stop, duration=duration, on_ready=announce_ready)
     console.print(f"sensor: {status.sensor}")
     print_counters(status.counters, status.rates)
+
+
+def response_setup(
+    path: Path, sections: dict[str, Any], *, state_dir: Path | None
+) -> ResponseSetup:
+    """The analysis and responder of ``--response-policy``: bundled rules, the configured
+    graph, investigation and response settings (response state under ``--state-dir`` when
+    one is given)."""
+    from provarmor.agent.response_sink import ResponseSetup
+    from provarmor.detection.sigma.loader import bundled_rules
+    from provarmor.pipeline.assembly import AnalysisPlan
+    from provarmor.response.action import build_context
+    from provarmor.response.policy import parse_policy
+    from provarmor.response.responder import Responder
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the response policy: {exc}", location=str(path)) from None
+    policy = parse_policy(text, source=str(path))
+    settings = sections["response"]
+    if state_dir is not None:
+        settings = dataclasses.replace(settings, state_dir=state_dir / "response")
+    plan = AnalysisPlan(
+        rules=(bundled_rules(),),
+        graph=sections["graph"],
+        investigation=sections["investigation"],
+    )
+    return ResponseSetup(plan=plan, responder=Responder.open(policy, build_context(settings)))
 
 
 def stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:

@@ -5,7 +5,7 @@ children, the manager and lab tooling started by ``provarmor up``/``agent``/``la
 see :mod:`provarmor.sources.owngroup`), sshd's listener (an ``sshd`` whose parent is not an
 ``sshd``: the daemon that accepts logins; the per-session ``sshd`` children are fair game),
 and the package manager's processes unless a person named the process explicitly.
-Networks: the manager, the bus and the allow-listed networks are never blocked. Users:
+Networks: loopback, the manager, the bus and the allow-listed networks are never blocked. Users:
 uid 0 and the protected accounts are never locked.
 
 Each guard returns the reason it refuses, or ``None``.
@@ -47,6 +47,8 @@ def network_refusal(ip: str, context: ResponseContext) -> str | None:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return f"not an IP address: {ip!r}"
+    if address.is_loopback or address.is_unspecified:
+        return f"{ip} is this host itself (loopback stays reachable)"
     for network in context.settings.reachable_networks():
         if address in ipaddress.ip_network(network, strict=False):
             return f"{ip} is in the allow-listed network {network} (manager, bus or allow-list)"

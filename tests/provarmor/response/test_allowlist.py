@@ -35,6 +35,8 @@ def test_networks(context):
     assert "allow-listed" in (network_refusal("2001:db8::5", inside) or "")
     assert "allow-listed" in (network_refusal("198.51.100.77", inside) or "")
     assert network_refusal("203.0.113.5", inside) is None
+    assert "loopback" in (network_refusal("127.0.0.1", inside) or "")
+    assert "loopback" in (network_refusal("::1", inside) or "")
     assert "not an IP" in (network_refusal("example.org", inside) or "")
 
 
