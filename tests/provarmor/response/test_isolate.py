@@ -73,3 +73,13 @@ def test_isolation_ends_at_its_release_time(inside, namespaces):
     assert namespaces.reaches("10.231.0.2")
     assert not inside.settings.isolation_file.exists()
     assert responder.tick() is None
+
+
+def test_the_version_1_isolation_state_fixture_reads(context):
+    from pathlib import Path
+
+    fixture = Path(__file__).parents[2] / "data" / "response" / "isolation-v1.json"
+    context.settings.state_dir.mkdir(parents=True)
+    context.settings.isolation_file.write_bytes(fixture.read_bytes())
+    assert not release_due(context, now=1765000599.0)
+    assert release_due(context, now=1765000600.0)

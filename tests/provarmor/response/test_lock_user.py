@@ -77,3 +77,15 @@ def test_root_and_unknown_users_are_refused(context):
 def test_unlock_without_a_lock_record_fails_clearly(context, account):
     back = act(ActionKind.UNLOCK_USER, context, account)
     assert back.outcome is Outcome.FAILED and "no lock record" in back.message
+
+
+def test_the_version_1_lock_record_fixture_reads():
+    from pathlib import Path
+
+    import msgspec
+
+    from provarmor.response.lock_user import LockedUser
+
+    fixture = Path(__file__).parents[2] / "data" / "response" / "locked-user-v1.json"
+    record = msgspec.json.decode(fixture.read_bytes(), type=LockedUser)
+    assert (record.format_version, record.name, record.previous_expire) == (1, "www-data", "")
