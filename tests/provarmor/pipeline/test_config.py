@@ -50,3 +50,24 @@ def test_schema_lists_every_key_with_its_description():
     text = schema_markdown(SECTIONS)
     assert "| `max_nodes` | int | `300000` | stable |" in text
     assert "nodes_evicted" in text
+
+
+def test_tuple_settings_take_a_yaml_list_or_one_item(tmp_path):
+    """A list in YAML becomes a tuple of the declared item type; one item given in the
+    environment or with --set becomes a one-item tuple (never a string of characters)."""
+    from pathlib import Path
+
+    from provarmor.manager.settings import ManagerSettings
+    from provarmor.response.settings import ResponseSettings
+
+    sections = {"manager": ManagerSettings, "response": ResponseSettings}
+    path = tmp_path / "c.yaml"
+    path.write_text("manager:\n  rules: [a.yml, b]\nresponse:\n  allow_networks: [10.0.0.0/8]\n")
+    config = load_config(
+        sections, path=path, environ={"PROVARMOR_RESPONSE__MANAGER_ADDRESSES": "192.0.2.1"}
+    )
+    assert config["manager"].rules == (Path("a.yml"), Path("b"))
+    assert config["response"].allow_networks == ("10.0.0.0/8",)
+    assert config["response"].manager_addresses == ("192.0.2.1",)
+    with pytest.raises(ConfigError, match="not an IP address or network"):
+        load_config(sections, environ={}, overrides=["response.bus_addresses=bus.local"])
