@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXEMPT_NAMES = {"__init__.py", "__main__.py", "settings.py"}
-EXEMPT_DIRS = {"cli", "testing", "data"}
+EXEMPT_DIRS = {"testing", "data"}
 
 
 def missing_tests() -> list[str]:

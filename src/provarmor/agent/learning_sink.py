@@ -17,9 +17,9 @@ import msgspec
 
 from provarmor.agent.sinks import decode_position, encode_position
 from provarmor.agent.spool import SpoolPosition
-from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
 from provarmor.model.event import Event
 from provarmor.outputs.alert_formats import ecs_alert
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.learning import HostLearning
 
 
@@ -33,11 +33,10 @@ class LearningSink:
         self,
         directory: Path,
         *,
-        settings: LearningSettings,
-        anomaly: AnomalySettings | None = None,
+        config: AnalysisConfig,
         alerts: Path,
     ) -> None:
-        self.learning = HostLearning(directory, settings=settings, anomaly=anomaly)
+        self.learning = HostLearning(directory, settings=config.learning, anomaly=config.anomaly)
         self.alerts = alerts
         self._sidecar = directory / self.POSITION_FILE
         self._position: SpoolPosition | None = None

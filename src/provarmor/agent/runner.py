@@ -28,12 +28,11 @@ from provarmor.agent.settings import AgentSettings
 from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import AgentStatus, blindness, rates, write_status
-from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
-from provarmor.graph.settings import GraphSettings
 from provarmor.model.alert import Alert
 from provarmor.model.errors import StorageError
 from provarmor.model.event import Event
 from provarmor.outputs.alert_formats import ecs_alert
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.queues import BoundedQueue, events_with_gap
 from provarmor.sources.procfs import read_host_identity
 from provarmor.storage.private import private_dir
@@ -53,7 +52,7 @@ class AgentRun:
     """Everything one run holds; built by :data:`STARTUP`, released by :data:`TEARDOWN`."""
 
     settings: AgentSettings
-    graph: GraphSettings
+    analysis: AnalysisConfig
     out: Path | None
     start: Callable[[SensorContext], LiveSensor]
     raw_out: Path | None = None
@@ -72,9 +71,8 @@ class AgentRun:
     """Sinks the caller built (the manager uplink): delivered to as well, never replaced."""
     status: AgentStatus | None = None
     blind_alerts: int = 0
-    learning: LearningSettings | None = None
-    """Learning mode of the standalone agent (``None``: off)."""
-    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    learns: bool = False
+    """Whether the standalone agent learns its host (``analysis.learning.enabled``)."""
     learning_sink: LearningSink | None = None
     response: ResponseSetup | None = None
     """Analysis with automatic response on this host (``--response-policy``)."""
@@ -101,15 +99,12 @@ def _open_sinks(run: AgentRun) -> None:
             )
             run.sinks = [run.response_sink]
         else:
-            run.sinks = [GraphSink(state / "graph.db", settings=run.graph)]
-        if run.learning is not None and run.learning.enabled:
+            run.sinks = [GraphSink(state / "graph.db", settings=run.analysis.graph)]
+        if run.learns and run.analysis.learning.enabled:
             from provarmor.agent.learning_sink import LearningSink  # numpy: only when used
 
             run.learning_sink = LearningSink(
-                state / MODELS_DIR,
-                settings=run.learning,
-                anomaly=run.anomaly,
-                alerts=state / ALERTS_FILE,
+                state / MODELS_DIR, config=run.analysis, alerts=state / ALERTS_FILE
             )
             run.sinks.append(run.learning_sink)
     run.sinks += run.extra_sinks
@@ -322,28 +317,27 @@ class Agent:
         self,
         settings: AgentSettings,
         *,
-        graph: GraphSettings | None = None,
+        analysis: AnalysisConfig | None = None,
         out: Path | None = None,
         raw_out: Path | None = None,
         start: Callable[[SensorContext], LiveSensor] = start_sensor,
         sinks: list[Sink] | None = None,
-        learning: LearningSettings | None = None,
-        anomaly: AnomalySettings | None = None,
         response: ResponseSetup | None = None,
     ) -> None:
-        """``raw_out``: also keep the sensor's raw records there (gzip), for datasets.
-        ``sinks``: more sinks built by the caller (the manager uplink). ``learning``: the
-        standalone agent (no ``out``, no ``sinks``) learns this host's anomaly model.
+        """``analysis``: the configured analysis settings (the local graph store's, and the
+        standalone agent's learning mode: with no ``out`` and no ``sinks`` it learns this
+        host's anomaly model unless ``learning.enabled`` is off); ``None``: the defaults,
+        without learning. ``raw_out``: also keep the sensor's raw records there (gzip), for
+        datasets. ``sinks``: more sinks built by the caller (the manager uplink).
         ``response``: the standalone agent analyses its events and responds by policy."""
         self.run_state = AgentRun(
             settings=settings,
-            graph=graph or GraphSettings(),
+            analysis=analysis or AnalysisConfig(),
             out=out,
             start=start,
             raw_out=raw_out,
             extra_sinks=list(sinks or []),
-            learning=learning,
-            anomaly=anomaly or AnomalySettings(),
+            learns=analysis is not None,
             response=response,
         )
 

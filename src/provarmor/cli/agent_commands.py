@@ -12,14 +12,14 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from provarmor.agent.settings import AgentSettings, SensorChoice
-from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.config_command import OPTIONS, Config
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 from provarmor.sources.owngroup import own_group
@@ -36,7 +36,7 @@ agent_app = typer.Typer(help="The live endpoint agent (root).")
 
 
 def agent_settings(sensor: SensorChoice | None, state_dir: Path | None) -> AgentSettings:
-    settings: AgentSettings = OPTIONS.load()["agent"]
+    settings = OPTIONS.load().agent
     changes: dict[str, object] = {}
     if sensor is not None:
         changes["sensor"] = sensor
@@ -85,8 +85,7 @@ def agent(  # noqa: PLR0913
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
-    sections = OPTIONS.load()
-    graph = sections["graph"]
+    config = OPTIONS.load()
     stop = threading.Event()
 
     signal.signal(signal.SIGINT, stopper(stop))
@@ -97,19 +96,11 @@ def agent(  # noqa: PLR0913
             raise ConfigError(
                 "--response-policy runs on the standalone agent (no --out, --manager)"
             )
-        response = response_setup(response_policy, sections, state_dir=state_dir)
+        response = response_setup(response_policy, config, state_dir=state_dir)
         mode = response.responder.policy.mode.value
         console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
-    agent_run = Agent(
-        settings,
-        graph=graph,
-        out=out,
-        sinks=sinks,
-        learning=sections["learning"],
-        anomaly=sections["anomaly"],
-        response=response,
-    )
+    agent_run = Agent(settings, analysis=config, out=out, sinks=sinks, response=response)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
         status = agent_run.run(stop, duration=duration, on_ready=announce_ready)
@@ -117,15 +108,13 @@ def agent(  # noqa: PLR0913
     print_counters(status.counters, status.rates)
 
 
-def response_setup(
-    path: Path, sections: dict[str, Any], *, state_dir: Path | None
-) -> ResponseSetup:
-    """The analysis and responder of ``--response-policy``: bundled rules, the configured
-    graph, investigation and response settings (response state under ``--state-dir`` when
-    one is given)."""
+def response_setup(path: Path, config: Config, *, state_dir: Path | None) -> ResponseSetup:
+    """The analysis and responder of ``--response-policy``: the bundled rules with the
+    configured analysis, and the response settings (response state under ``--state-dir``
+    when one is given)."""
     from provarmor.agent.response_sink import ResponseSetup
     from provarmor.detection.sigma.loader import bundled_rules
-    from provarmor.pipeline.assembly import AnalysisPlan
+    from provarmor.pipeline.assembly import plan_from_config
     from provarmor.response.action import build_context
     from provarmor.response.policy import parse_policy
     from provarmor.response.responder import Responder
@@ -135,14 +124,10 @@ def response_setup(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the response policy: {exc}", location=str(path)) from None
     policy = parse_policy(text, source=str(path))
-    settings = sections["response"]
+    settings = config.response
     if state_dir is not None:
         settings = dataclasses.replace(settings, state_dir=state_dir / "response")
-    plan = AnalysisPlan(
-        rules=(bundled_rules(),),
-        graph=sections["graph"],
-        investigation=sections["investigation"],
-    )
+    plan = plan_from_config(config, rules=(bundled_rules(),))
     return ResponseSetup(plan=plan, responder=Responder.open(policy, build_context(settings)))
 
 

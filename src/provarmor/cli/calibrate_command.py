@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 
@@ -43,7 +44,7 @@ def calibrate_command(
     from provarmor.detection.anomaly.bundle import load_bundle, save_bundle
     from provarmor.detection.sigma.loader import bundled_rules
     from provarmor.lab.protocol import benign_dataset, calibrate
-    from provarmor.pipeline.assembly import AnalysisPlan, describe_rule
+    from provarmor.pipeline.assembly import describe_rule, plan_from_config
 
     rule_paths = tuple(rules or [bundled_rules()])
     for path in rule_paths:
@@ -53,7 +54,8 @@ def calibrate_command(
         raise ConfigError("--target must not be negative")
     loaded = load_bundle(model)
     datasets = [benign_dataset(path, "validation") for path in validation]
-    rule = calibrate(AnalysisPlan(rules=rule_paths, model=loaded), datasets, target_per_hour=target)
+    plan = plan_from_config(OPTIONS.load(), rules=rule_paths, model=loaded)
+    rule = calibrate(plan, datasets, target_per_hour=target)
     metadata = dict(loaded.metadata)
     metadata["incident_rule"] = msgspec.to_builtins(rule)
     digest = save_bundle(dataclasses.replace(loaded, metadata=metadata), model)

@@ -1,5 +1,5 @@
-"""Configuration: the sections every command reads, the global ``--config``/``--set`` options,
-and ``provarmor config schema`` (the generated reference)."""
+"""Configuration: the sections every command reads (:class:`Config`), the global
+``--config``/``--set`` options, and ``provarmor config schema`` (the generated reference)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,22 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from provarmor.agent.settings import AgentSettings
-from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
-from provarmor.detection.settings import DetectionSettings
-from provarmor.graph.settings import GraphSettings
-from provarmor.investigation.settings import InvestigationSettings
 from provarmor.manager.settings import ManagerSettings
-from provarmor.pipeline.config import load_config, schema_markdown
+from provarmor.pipeline.config import AnalysisConfig, load_config, schema_markdown
 from provarmor.response.settings import ResponseSettings
 
-SECTIONS: dict[str, type[Any]] = {
-    "agent": AgentSettings,
-    "anomaly": AnomalySettings,
-    "detection": DetectionSettings,
-    "graph": GraphSettings,
-    "investigation": InvestigationSettings,
-    "learning": LearningSettings,
-    "manager": ManagerSettings,
-    "response": ResponseSettings,
-}
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config(AnalysisConfig):
+    """Every section: the analysis's, the agent's, the manager's and response's."""
+
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    manager: ManagerSettings = field(default_factory=ManagerSettings)
+    response: ResponseSettings = field(default_factory=ResponseSettings)
 
 
 @dataclass(slots=True)
@@ -37,8 +30,8 @@ class Options:
     path: Path | None = None
     overrides: list[str] = field(default_factory=list)
 
-    def load(self) -> dict[str, Any]:
-        return load_config(SECTIONS, path=self.path, overrides=self.overrides)
+    def load(self) -> Config:
+        return load_config(Config, path=self.path, overrides=self.overrides)
 
 
 OPTIONS = Options()
@@ -50,15 +43,16 @@ config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 @config_app.command()
 def schema() -> None:
     """Print the configuration reference (Markdown), generated from the declarations."""
-    sys.stdout.write(schema_markdown(SECTIONS) + "\n")
+    sys.stdout.write(schema_markdown(Config) + "\n")
 
 
 @config_app.command()
 def show() -> None:
     """Print the effective configuration (defaults, file, environment, --set)."""
-    for name, settings in OPTIONS.load().items():
-        sys.stdout.write(f"{name}:\n")
-        for key, value in dataclasses.asdict(settings).items():
+    config = OPTIONS.load()
+    for section in sorted(dataclasses.fields(config), key=lambda f: f.name):
+        sys.stdout.write(f"{section.name}:\n")
+        for key, value in dataclasses.asdict(getattr(config, section.name)).items():
             sys.stdout.write(f"  {key}: {value}\n")
 
 

@@ -11,9 +11,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from provarmor.cli.terminal import escape
 from provarmor.lab.corpus import ROLES
 from provarmor.lab.corpus_eval import CorpusReport, evaluate_corpus
 from provarmor.lab.evaluation import mean_std

@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.detect_commands import incident_panel
-from provarmor.cli.graph_commands import Format, ingest, stats
+from provarmor.cli.graph_commands import ingest, stats
+from provarmor.cli.recorded_input import Format
 from provarmor.cli.terminal import escape
 
 SAMPLE = "attack-chain.audit.log"
@@ -70,7 +72,7 @@ def demo(
 def _incident_demo(svg: Path) -> None:
     from provarmor.detection.sigma.loader import bundled_rules
     from provarmor.outputs.incident_formats import incident_svg
-    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
+    from provarmor.pipeline.assembly import build_analysis, plan_from_config
     from provarmor.sources.base import HostContext, IngestReport
     from provarmor.sources.ndjson import read_ndjson
 
@@ -78,7 +80,7 @@ def _incident_demo(svg: Path) -> None:
     console.print(
         Panel(f"ProvArmor demo: detecting on a recorded attack {escape(str(sample))}", expand=False)
     )
-    analysis = build_analysis(AnalysisPlan(rules=(bundled_rules(),)))
+    analysis = build_analysis(plan_from_config(OPTIONS.load(), rules=(bundled_rules(),)))
     report = IngestReport(source=str(sample))
     result = analysis.collect(read_ndjson(sample, report=report, host=HostContext()))
     incidents = result.incidents()

@@ -15,11 +15,11 @@ from rich.panel import Panel
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
-from provarmor.cli.graph_commands import (
+from provarmor.cli.recorded_input import (
     FormatOption,
-    _print_problems,
     exit_on_failed_inputs,
     importer_for,
+    print_problems,
 )
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
@@ -199,7 +199,7 @@ def detect_command(  # noqa: PLR0913
     from provarmor.detection.suppress import Suppression, parse_suppressions
     from provarmor.outputs.alert_formats import FORMATS
     from provarmor.pipeline.analysis import IncidentUpdate
-    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
+    from provarmor.pipeline.assembly import build_analysis, describe_rule, plan_from_config
     from provarmor.sources.base import HostContext, IngestReport
 
     importers = [importer_for(path, format) for path in paths]
@@ -212,16 +212,12 @@ def detect_command(  # noqa: PLR0913
         exceptions = parse_suppressions(
             suppressions.read_text(encoding="utf-8"), source=str(suppressions)
         )
-    settings = OPTIONS.load()
-    model_path = model or (Path(settings["anomaly"].model) if settings["anomaly"].model else None)
-    plan = AnalysisPlan(
-        rules=tuple(rule_paths),
-        model=load_bundle(model_path) if model_path is not None else None,
+    plan = plan_from_config(
+        OPTIONS.load(),
+        rules=rule_paths,
+        model=load_bundle(model) if model is not None else None,
         suppressions=exceptions,
-        dedup_window_ns=int(settings["detection"].dedup_window_seconds * 1e9),
-        anomaly=settings["anomaly"],
-        investigation=settings["investigation"],
-        graph=settings["graph"],
+        merge_repeats=True,
     )
     analysis = build_analysis(plan)
     render = FORMATS[alert_format.value]
@@ -248,7 +244,7 @@ def detect_command(  # noqa: PLR0913
         if out is not None:
             handle.close()
     for ingest in reports:
-        _print_problems(ingest)
+        print_problems(ingest)
     console.print(_summary(alerts))
     _print_filter_stats(analysis.detectors)
     incidents = sorted(latest.values(), key=lambda i: i.first_ts)

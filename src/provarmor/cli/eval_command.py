@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 
@@ -179,8 +180,9 @@ def eval_command(  # noqa: PLR0913
     from provarmor.lab.dataset import load_dataset
     from provarmor.lab.evaluation import evaluate
     from provarmor.lab.protocol import CONFIGURATIONS, ProtocolPlan
-    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, describe_rule
+    from provarmor.pipeline.assembly import build_analysis, describe_rule, plan_from_config
 
+    config = OPTIONS.load()
     rule_paths = () if no_rules else _check_rules(rules)
     chosen = ",".join(CONFIGURATIONS) if configurations is None else configurations
     if train or validation:
@@ -194,13 +196,16 @@ def eval_command(  # noqa: PLR0913
                 seeds=_seeds(seeds),
                 rules=rule_paths or _check_rules(rules),
                 configurations=[c.strip() for c in chosen.split(",") if c.strip()],
+                analysis=plan_from_config(config),
             ),
             as_json=as_json,
             jobs=jobs,
         )
         return
     loaded = [load_dataset(path) for path in datasets]
-    plan = AnalysisPlan(rules=rule_paths, model=load_bundle(model) if model is not None else None)
+    plan = plan_from_config(
+        config, rules=rule_paths, model=load_bundle(model) if model is not None else None
+    )
     report = evaluate(loaded, lambda: build_analysis(plan))
     console.print(_dataset_table(report))
     totals = report.totals()

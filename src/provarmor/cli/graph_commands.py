@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.recorded_input import (
+    FormatOption,
+    exit_on_failed_inputs,
+    format_of,
+    importer_for,
+    print_problems,
+)
 from provarmor.cli.terminal import escape
 from provarmor.model.display import printable
 from provarmor.model.errors import ConfigError
@@ -27,55 +33,11 @@ if TYPE_CHECKING:
     from provarmor.graph.noise import NoiseFilter
     from provarmor.graph.trace import Direction, TraceLimits, TraceResult
     from provarmor.pipeline.ingest import IngestResult
-    from provarmor.sources.base import Importer, IngestReport
     from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 DEFAULT_DB = Path("provarmor.db")
 console = Console()
 DbOption = Annotated[Path, typer.Option("--db", help="Graph store (SQLite file).")]
-
-
-class Format(StrEnum):
-    auditd = "auditd"
-    cdm = "cdm"
-    sysdig = "sysdig"
-    ndjson = "ndjson"
-
-
-FormatOption = Annotated[
-    Format | None,
-    typer.Option("--format", "-f", help="Input format (default: told from the content)."),
-]
-
-
-def _check_format(format: Format) -> str:
-    from provarmor.sources.registry import IMPORTERS
-
-    if format.value not in IMPORTERS:
-        raise ConfigError(f"the {format.value} importer is not available in this build")
-    return format.value
-
-
-def format_of(path: Path, given: Format | None) -> str:
-    """The importer name for ``path``: the one given, or the one its content shows."""
-    if given is not None:
-        return _check_format(given)
-    from provarmor.sources.sniff import sniff_format
-
-    found = sniff_format(path)
-    if found is None:
-        raise ConfigError(
-            "cannot tell the format from the content; give --format "
-            f"({', '.join(item.value for item in Format)})",
-            location=str(path),
-        )
-    return _check_format(Format(found))
-
-
-def importer_for(path: Path, given: Format | None) -> Importer:
-    from provarmor.sources.registry import IMPORTERS
-
-    return IMPORTERS[format_of(path, given)]
 
 
 def _open_store(db: Path, *, must_exist: bool = False) -> SqliteGraphStore:
@@ -132,21 +94,6 @@ def _report_table(results: list[tuple[Path, IngestResult]]) -> Table:
     return table
 
 
-def _print_problems(report: IngestReport) -> None:
-    if report.stopped:
-        console.print(f"[red]not read to the end:[/red] {escape(report.stopped)}", highlight=False)
-    for error in report.errors[:10]:
-        console.print(f"[yellow]rejected[/yellow] {escape(error)}", highlight=False)
-    if report.rejected > 10:
-        console.print(f"[yellow]... and {report.rejected - 10:,} more rejected records[/yellow]")
-    if report.dropped_fields:
-        fields = ", ".join(f"{name} ({count:,})" for name, count in report.dropped_fields.items())
-        console.print(f"[cyan]dropped at import (never passed on):[/cyan] {escape(fields)}")
-    if report.skipped:
-        reasons = ", ".join(f"{name} ({count:,})" for name, count in report.skipped.most_common(8))
-        console.print(f"skipped on purpose: {escape(reasons)}", highlight=False)
-
-
 def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="Files to ingest.", exists=True, dir_okay=False)
@@ -166,7 +113,7 @@ def ingest(
     from provarmor.sources.base import HostContext
 
     names = [format_of(path, format) for path in paths]
-    graph = OPTIONS.load()["graph"]
+    graph = OPTIONS.load().graph
     store = _open_store(db)
     results: list[tuple[Path, IngestResult]] = []
     try:
@@ -187,7 +134,7 @@ def ingest(
         store.close()
     console.print(_report_table(results))
     for path, result in results:
-        _print_problems(result.report)
+        print_problems(result.report)
         if result.resumed_batches:
             console.print(
                 f"{escape(str(path))}: resumed an interrupted ingest "
@@ -195,23 +142,6 @@ def ingest(
                 highlight=False,
             )
     exit_on_failed_inputs([result.report for _path, result in results])
-
-
-def exit_on_failed_inputs(reports: list[IngestReport]) -> None:
-    """Exit 1 naming every input whose records were all rejected or that was not read to
-    its end (the rest of the run has been done and reported)."""
-    failed = [
-        report for report in reports if report.stopped or (report.rejected and not report.events)
-    ]
-    for report in failed:
-        why = "not read to the end" if report.stopped else "every record was rejected"
-        console.print(
-            f"[red]error:[/red] {escape(report.source)}: {why} "
-            f"({report.rejected:,} rejected, {report.events:,} events)",
-            highlight=False,
-        )
-    if failed:
-        raise typer.Exit(1)
 
 
 def convert(
@@ -252,7 +182,7 @@ def convert(
         f"wrote {report.events:,} events to {escape(str(out))} "
         f"({report.records:,} records read, {report.rejected:,} rejected)"
     )
-    _print_problems(report)
+    print_problems(report)
     exit_on_failed_inputs([report])
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from provarmor.agent.settings import AgentSettings, SensorChoice
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import ns_to_seconds
 from provarmor.sources.owngroup import own_group
 
 console = Console()
@@ -104,7 +105,8 @@ def run(  # noqa: PLR0913
     state = "completed" if truth.completed or truth.kind == "benign" else "INCOMPLETE"
     console.print(
         f"{escape(meta.name)} ({meta.kind}, seed {meta.seed}, {state}): {meta.events:,} events "
-        f"from the {meta.sensor} sensor in {(meta.ended_ns - meta.started_ns) / 1e9:.1f} s -> "
+        f"from the {meta.sensor} sensor in "
+        f"{ns_to_seconds(meta.ended_ns - meta.started_ns):.1f} s -> "
         f"{escape(str(out))}"
     )
 

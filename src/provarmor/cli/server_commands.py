@@ -17,6 +17,7 @@ from provarmor.cli.config_command import OPTIONS
 from provarmor.manager.auth import Role
 from provarmor.manager.settings import ManagerSettings
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import ns_to_seconds, seconds_to_ns
 
 if TYPE_CHECKING:
     from provarmor.manager.detectors import DetectionKit
@@ -39,18 +40,16 @@ StateOption = Annotated[
 
 
 def server_settings(**changes: object) -> ManagerSettings:
-    loaded = OPTIONS.load().get("manager")
-    settings = loaded if isinstance(loaded, ManagerSettings) else ManagerSettings()
+    settings = OPTIONS.load().manager
     given = {key: value for key, value in changes.items() if value is not None}
     return dataclasses.replace(settings, **given)  # type: ignore[arg-type]
 
 
 def detection_kit(settings: ManagerSettings) -> DetectionKit:
-    """Rules and model, or learning mode, with the `learning` and `anomaly` settings."""
+    """Rules and model, or learning mode, with the configured analysis settings."""
     from provarmor.manager.detectors import load_detection
 
-    sections = OPTIONS.load()
-    return load_detection(settings, learning=sections["learning"], anomaly=sections["anomaly"])
+    return load_detection(settings, OPTIONS.load())
 
 
 def open_manager_store(settings: ManagerSettings) -> SqlFindingsStore:
@@ -142,7 +141,7 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
             store,
             role=Role.ADMIN,
             label="first admin",
-            valid_ns=settings.user_token_seconds * 1_000_000_000,
+            valid_ns=seconds_to_ns(settings.user_token_seconds, what="manager.user_token_seconds"),
         )
         console.print("first start: admin token (shown once, keep it):")
         typer.echo(issued.token)
@@ -183,7 +182,10 @@ def token_create(
     seconds = settings.user_token_seconds if valid_days is None else valid_days * 86_400
     store = open_existing_store(settings)
     try:
-        issued = create_token(store, role=role, label=label, valid_ns=int(seconds * 1e9))
+        where = "manager.user_token_seconds" if valid_days is None else "--valid-days"
+        issued = create_token(
+            store, role=role, label=label, valid_ns=seconds_to_ns(seconds, what=where)
+        )
         typer.echo(issued.token)
     finally:
         store.close()
@@ -192,7 +194,7 @@ def token_create(
 def _when(ns: int, *, zero: str) -> str:
     if not ns:
         return zero
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(ns_to_seconds(ns), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @token_app.command("list")
@@ -262,7 +264,7 @@ def enrollment_token(
     store = open_existing_store(settings)
     seconds = valid_seconds or settings.enrollment_token_seconds
     try:
-        issued = create_token(store, role=Role.ENROLL, valid_ns=seconds * 1_000_000_000)
+        issued = create_token(store, role=Role.ENROLL, valid_ns=seconds_to_ns(seconds))
         typer.echo(issued.token)
     finally:
         store.close()

@@ -43,6 +43,7 @@ from provarmor.cli.server_commands import (
 from provarmor.cli.terminal import escape
 from provarmor.manager.auth import Role
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import seconds_to_ns
 from provarmor.sources.owngroup import own_group
 from provarmor.sources.procfs import read_host_identity
 from provarmor.storage.private import private_dir
@@ -164,7 +165,7 @@ def _run(
     server, thread = _serve(app, host=host, port=port)
     url = f"http://{host}:{port}"
     login = create_token(store, role=Role.ADMIN, label="provarmor up login")
-    enrol = create_token(store, role=Role.ENROLL, valid_ns=600 * 1_000_000_000)
+    enrol = create_token(store, role=Role.ENROLL, valid_ns=seconds_to_ns(600))
     agent = agent_settings(sensor, state_dir / "agent")
     sink = uplink_sink(url, agent, token=enrol.token, ca=None)
     announce(console, url=url, token=login.token)

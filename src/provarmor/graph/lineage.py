@@ -46,10 +46,11 @@ from enum import StrEnum
 
 from provarmor.model.actions import Action
 from provarmor.model.event import Event, Process
+from provarmor.model.time_units import seconds_to_ns
 
 MAX_CHAIN = 8
 """Programs kept in an explanation chain: the first three and the most recent ones."""
-SERVED_WITHIN_NS = 2_000_000_000
+SERVED_WITHIN_NS = seconds_to_ns(2)
 """A login service's child serves the connection it accepted at most this long before."""
 FIRST_REAL_UID = 1000
 NOBODY_UID = 65534

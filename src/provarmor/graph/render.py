@@ -14,13 +14,14 @@ import msgspec
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.trace import Direction, TraceResult
 from provarmor.model.display import dot_quote, printable
+from provarmor.model.time_units import ns_to_seconds
 
 _SHAPES = {NodeKind.PROCESS: "box", NodeKind.FILE: "note", NodeKind.SOCKET: "diamond"}
 
 
 def format_ts(ts: int) -> str:
     """ISO-8601 UTC with microseconds."""
-    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat(timespec="microseconds")
+    return datetime.fromtimestamp(ns_to_seconds(ts), tz=UTC).isoformat(timespec="microseconds")
 
 
 def to_json(result: TraceResult) -> dict[str, object]:

@@ -1,14 +1,16 @@
-"""The GraphStore seam: a store applies graph deltas and answers node and edge lookups.
+"""The graph store protocols, one per role, and the in-memory store.
 
-The in-memory implementation here serves tests and short-lived analyses; the SQL stores
-live in :mod:`provarmor.storage`.
+:class:`GraphStore` applies graph deltas and answers node and edge lookups (what analysis
+and investigation need); :class:`PersistentGraphStore` is a store that outlives the process
+(what ingest, the agent and the manager write to). The in-memory implementation here serves
+tests and short-lived analyses; the SQL stores live in :mod:`provarmor.storage`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -46,6 +48,27 @@ class GraphStore(Protocol):
         named exactly); else those whose label, path or command line contains it."""
 
     def stats(self) -> GraphStats: ...
+
+
+@runtime_checkable
+class PersistentGraphStore(GraphStore, Protocol):
+    """A store that holds earlier batches (a SQLite file, a PostgreSQL schema): new batches
+    continue its edge ids, a consumer's input position is kept with the batch it belongs to,
+    and ingested files are recorded so that a second ingest is skipped."""
+
+    def next_edge_id(self) -> int: ...
+
+    def meta(self, key: str) -> str | None:
+        """A value written with :meth:`apply`'s ``meta`` (``None``: never written)."""
+
+    def ingested(self, digest: str) -> tuple[str, int] | None:
+        """``(source, events)`` if a file with this digest was ingested before."""
+
+    def record_ingest(  # noqa: PLR0913
+        self, *, digest: str, source: str, format: str, events: int, rejected: int, finished_at: int
+    ) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def merge_node(old: Node, new: Node) -> Node:

@@ -52,10 +52,10 @@ from provarmor.graph.store import GraphStore
 from provarmor.investigation.hubs import HubIndex
 from provarmor.investigation.settings import InvestigationSettings
 from provarmor.model.alert import Alert
+from provarmor.model.time_units import hours_to_ns, seconds_to_ns
 
-NS_PER_HOUR = 3_600_000_000_000
 MAX_ALERTS_PER_CAMPAIGN = 5_000
-SERVED_WITHIN_NS = 2_000_000_000
+SERVED_WITHIN_NS = seconds_to_ns(2)
 """A server's child serves the connection it accepted at most this long before the fork."""
 
 
@@ -199,7 +199,7 @@ class CampaignBuilder:
     def _search(self, start: Node, bound: int) -> SearchResult:
         began = time.perf_counter()
         settings = self._settings
-        floor = bound - int(settings.lookback_hours * NS_PER_HOUR)
+        floor = bound - hours_to_ns(settings.lookback_hours, what="investigation.lookback_hours")
         result = SearchResult()
         best: dict[str, int] = {start.id: bound}
         heap: list[tuple[int, int, str, int]] = [(0, 0, start.id, bound)]
@@ -370,7 +370,9 @@ class CampaignBuilder:
             self._member_of[node] = campaign.id
 
     def _join_server_siblings(self, campaign: Campaign, result: SearchResult) -> None:
-        window = int(self._settings.server_siblings_hours * NS_PER_HOUR)
+        window = hours_to_ns(
+            self._settings.server_siblings_hours, what="investigation.server_siblings_hours"
+        )
         for server, (_child, ts) in result.servers.items():
             entries = self._server_index.setdefault(server, {})
             for other_id, other_ts in list(entries.items()):
@@ -426,7 +428,9 @@ class CampaignBuilder:
         age limit (measured in data time against the newest campaign)."""
         settings = self._settings
         newest = max((c.last_ts for c in self._campaigns.values()), default=0)
-        max_age = int(settings.max_campaign_age_hours * NS_PER_HOUR)
+        max_age = hours_to_ns(
+            settings.max_campaign_age_hours, what="investigation.max_campaign_age_hours"
+        )
         stale = [c.id for c in self._campaigns.values() if newest - c.last_ts > max_age]
         excess = len(self._campaigns) - len(stale) - settings.max_campaigns
         if excess > 0:

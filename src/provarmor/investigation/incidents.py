@@ -13,6 +13,15 @@ The incident rule decides which campaigns are incidents:
 * calibrated: ``score >= min_score``, where :meth:`IncidentRule.calibrate` picks the
   smallest threshold that keeps false incidents at or below a target rate on campaigns
   from benign VALIDATION runs.
+
+The rule is a stored record (a calibrated one lives in the model bundle's metadata) with a
+format version (:data:`RULE_VERSION`, read by :func:`parse_rule`); the configuration's
+``incident`` section (:class:`~provarmor.investigation.settings.IncidentSettings`) picks one
+(:func:`configured_rule`).
+
+Signals are weighed by their kind, whatever detector made them: a rule match
+(:attr:`SignalKind.MATCH`) by its level, once per rule; a measured one
+(:attr:`SignalKind.SCORE`) by its score, once per process.
 """
 
 from __future__ import annotations
@@ -21,20 +30,25 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import msgspec
 from msgspec import Struct
 
 from provarmor.graph.noise import NoiseFilter
 from provarmor.graph.store import GraphStore
 from provarmor.investigation.campaigns import Campaign, CampaignBuilder, CampaignStats
 from provarmor.investigation.hubs import HubIndex
-from provarmor.investigation.settings import InvestigationSettings
+from provarmor.investigation.settings import IncidentSettings, InvestigationSettings, RuleChoice
 from provarmor.investigation.story import StoryContext, build_story
-from provarmor.model.alert import Alert
+from provarmor.model.alert import Alert, SignalKind
+from provarmor.model.errors import ConfigError
 from provarmor.model.incident import Incident
+from provarmor.model.time_units import hours_to_ns, seconds_to_ns
 
 ANOMALY_CAP = 3.0
+RULE_VERSION = 1
+"""Format version of a stored :class:`IncidentRule` (a rule stored without one is version 1)."""
 MAX_REFRESHES = 8
-MAX_QUIET_NS = 3_600_000_000_000
+MAX_QUIET_NS = hours_to_ns(1)
 LEVELS = ("informational", "low", "medium", "high", "critical")
 HOLMES_STAGES: dict[str, int] = {
     "initial-access": 1,
@@ -56,9 +70,10 @@ HOLMES_STAGES: dict[str, int] = {
 escalation, 4 internal reconnaissance, 5 lateral movement, 6 complete mission)."""
 
 
-class IncidentRule(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class IncidentRule(Struct, frozen=True, kw_only=True):
     """When a campaign is an incident."""
 
+    version: int = RULE_VERSION
     min_score: float = 0.0
     """0: the default rule (levels and tactics); above 0: a score threshold."""
     source: str = "default"
@@ -96,6 +111,31 @@ class IncidentRule(Struct, frozen=True, kw_only=True, omit_defaults=True):
         )
 
 
+def parse_rule(stored: object, *, location: str) -> IncidentRule:
+    """A stored rule (:func:`msgspec.to_builtins` of one), checked; ``location`` names where it
+    was stored in errors."""
+    try:
+        rule = msgspec.convert(stored, IncidentRule)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"unreadable incident rule: {exc}", location=location) from None
+    if rule.version != RULE_VERSION:
+        raise ConfigError(
+            f"incident rule version {rule.version} is not supported (this build reads "
+            f"{RULE_VERSION})",
+            location=location,
+        )
+    return rule
+
+
+def configured_rule(settings: IncidentSettings, *, calibrated: IncidentRule | None) -> IncidentRule:
+    """The rule the ``incident`` settings choose; ``calibrated``: the loaded model's, if any."""
+    if settings.rule is RuleChoice.SCORE:
+        return IncidentRule(min_score=settings.min_score, source="configured (incident.min_score)")
+    if settings.rule is RuleChoice.AUTO and calibrated is not None:
+        return calibrated
+    return IncidentRule()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CampaignScore:
     """A campaign as the incident rule sees it (also for calibration)."""
@@ -126,7 +166,7 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
             tactics.setdefault(name)
             if name in HOLMES_STAGES:
                 reached.add(HOLMES_STAGES[name])
-        if alert.detector == "anomaly":
+        if alert.kind is SignalKind.SCORE:
             weight = min(alert.score, ANOMALY_CAP) * settings.anomaly_weight
             for entity in alert.process_entity_ids:
                 anomalous[entity] = max(anomalous.get(entity, 0.0), weight)
@@ -222,7 +262,9 @@ class IncidentEngine:
         (their attack went on without raising signals: an exfiltration, a cleanup); a new
         version only where the attack graph grew. At most ``MAX_REFRESHES`` per call; each
         rebuild that finds nothing new doubles the wait before the next (up to an hour)."""
-        base = int(self.settings.story_refresh_seconds * 1e9)
+        base = seconds_to_ns(
+            self.settings.story_refresh_seconds, what="investigation.story_refresh_seconds"
+        )
         stale = [
             i
             for i, built in self._built_at.items()

@@ -1,10 +1,13 @@
 """Settings of the investigation layer: campaign search bounds, hubs, history kept, story
-size and the weights that score a campaign."""
+size and the weights that score a campaign (:class:`InvestigationSettings`), and the incident
+rule, which decides which campaigns are incidents (:class:`IncidentSettings`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
+from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 
 
@@ -66,3 +69,31 @@ class InvestigationSettings:
             "critical": self.weight_critical,
         }
         return weights.get(level, self.weight_low)
+
+
+class RuleChoice(StrEnum):
+    AUTO = "auto"
+    DEFAULT = "default"
+    SCORE = "score"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentSettings:
+    rule: RuleChoice = setting(
+        RuleChoice.AUTO,
+        "Which campaigns are incidents: `default` (a high or critical signal, or a medium one "
+        "over 2+ tactics), `score` (a campaign score of at least `min_score`), or `auto` (the "
+        "rule `provarmor calibrate` stored in the loaded model bundle, else `default`).",
+    )
+    min_score: float = setting(0.0, "The campaign score threshold of rule `score` (above 0).")
+
+    def __post_init__(self) -> None:
+        if self.rule is RuleChoice.SCORE and self.min_score <= 0:
+            raise ConfigError(
+                "rule `score` needs a threshold above 0", location="incident.min_score"
+            )
+        if self.rule is not RuleChoice.SCORE and self.min_score:
+            raise ConfigError(
+                f"a threshold is only read with rule `score` (rule is `{self.rule}`)",
+                location="incident.min_score",
+            )

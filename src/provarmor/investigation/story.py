@@ -40,7 +40,7 @@ from provarmor.investigation.settings import InvestigationSettings
 from provarmor.investigation.signal_context import context_notes, context_sentence
 from provarmor.investigation.summary import summarize, title_of
 from provarmor.investigation.timeline import build_steps
-from provarmor.model.alert import Alert
+from provarmor.model.alert import Alert, SignalKind
 from provarmor.model.attack import AttackRef, load_attack_table
 from provarmor.model.incident import IncidentEdge, IncidentNode, NodeRole, Step
 
@@ -364,7 +364,7 @@ def _incident_node(
 ) -> IncidentNode:
     alert_ids = tuple(campaign.terminals.get(node.id, ()))
     anomaly = max(
-        (a.score for a in alerts if a.detector == "anomaly" and node.id in a.process_entity_ids),
+        (a.score for a in alerts if a.kind is SignalKind.SCORE and node.id in a.process_entity_ids),
         default=0.0,
     )
     if node.id == root:

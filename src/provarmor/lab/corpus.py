@@ -38,13 +38,14 @@ from provarmor.lab.runner import LABELS_FILE
 from provarmor.model.actions import Action
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.model.event import Event
+from provarmor.model.time_units import seconds_to_ns
 
 CORPUS_FORMAT_VERSION = 1
 CORPUS_KIND = "real-world"
 MANIFEST_FILE = "corpus.json"
 RECORDING_FILE = "recording.json"
 ROLES = ("learning", "calibration", "test")
-ROOT_START_SLACK_NS = 2_000_000_000
+ROOT_START_SLACK_NS = seconds_to_ns(2)
 """How far the root's start time in the events may be from the one read in /proc."""
 
 T = TypeVar("T")

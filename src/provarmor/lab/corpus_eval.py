@@ -32,6 +32,7 @@ from provarmor.lab.dataset import Dataset, load_dataset
 from provarmor.lab.evaluation import mean_std
 from provarmor.model.errors import ConfigError
 from provarmor.model.incident import Incident
+from provarmor.model.time_units import ns_to_hours
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
 
 CONFIGURATIONS = ("rules", "model", "both")
@@ -47,7 +48,7 @@ class Chunk:
     @property
     def hours(self) -> float:
         meta = self.dataset.meta
-        return max(meta.ended_ns - meta.started_ns, 0) / 3.6e12
+        return ns_to_hours(max(meta.ended_ns - meta.started_ns, 0))
 
 
 @dataclass(frozen=True, slots=True)

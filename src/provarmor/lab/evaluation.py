@@ -31,9 +31,10 @@ from provarmor.lab.dataset import Dataset
 from provarmor.model.attack import AttackRef, AttackTable, load_attack_table
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
+from provarmor.model.time_units import ns_to_hours, seconds_to_ns
 from provarmor.pipeline.analysis import Analysis
 
-INFRA_START_SLACK_NS = 2_000_000_000
+INFRA_START_SLACK_NS = seconds_to_ns(2)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -159,7 +160,7 @@ def score_dataset(dataset: Dataset, analysis: Analysis, *, attack: AttackTable) 
         name=meta.name,
         kind=meta.kind,
         seed=meta.seed,
-        hours=max(truth.ended_ns - truth.started_ns, 0) / 3.6e12,
+        hours=ns_to_hours(max(truth.ended_ns - truth.started_ns, 0)),
         events=meta.events,
         malicious=set(dataset.labels.processes),
     )

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from provarmor.lab.groundtruth import GroundTruth
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
+from provarmor.model.time_units import seconds_to_ns
 
-TOLERANCE_NS = 2_000_000_000
+TOLERANCE_NS = seconds_to_ns(2)
 """Slack for start times: /proc start times are accurate to about a second."""
 
 WRITE_ACTIONS = frozenset(

@@ -6,6 +6,8 @@ import os
 import socket
 from pathlib import Path
 
+from provarmor.model.time_units import NS_PER_SECOND
+
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -13,7 +15,7 @@ def boot_time_ns() -> int:
     """When the machine booted, ns since the epoch (``btime``: one-second resolution)."""
     for line in Path("/proc/stat").read_text().splitlines():
         if line.startswith("btime "):
-            return int(line.split()[1]) * 1_000_000_000
+            return int(line.split()[1]) * NS_PER_SECOND
     return 0
 
 
@@ -24,7 +26,7 @@ def process_start_ns(pid: int) -> int:
     except OSError:
         return 0
     ticks = int(stat.rsplit(")", 1)[1].split()[19])
-    return boot_time_ns() + ticks * 1_000_000_000 // _TICKS
+    return boot_time_ns() + ticks * NS_PER_SECOND // _TICKS
 
 
 def process_executable(pid: int) -> str:

@@ -35,6 +35,7 @@ from provarmor.lab.dataset import Dataset, UnlabelledDataset, load_dataset, load
 from provarmor.lab.evaluation import DatasetScore, EvalReport, adp, mean_std, score_dataset
 from provarmor.model.attack import load_attack_table
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import ns_to_hours
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
 
 CONFIGURATIONS = ("rules", "model", "both")
@@ -63,6 +64,9 @@ class ProtocolPlan:
     target_per_hour: float = 1 / 24
     """Calibration target: false incidents per benign validation host-hour."""
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    analysis: AnalysisPlan = field(default_factory=AnalysisPlan)
+    """What every configuration's plan starts from (the configured settings); each
+    configuration sets its rules, model and calibrated incident rule on it."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -112,7 +116,7 @@ def _histories(datasets: Sequence[UnlabelledDataset]) -> list[list[Profile]]:
 
 
 def _hours(datasets: Sequence[UnlabelledDataset]) -> float:
-    return sum(max(d.meta.ended_ns - d.meta.started_ns, 0) / 3.6e12 for d in datasets)
+    return sum(ns_to_hours(max(d.meta.ended_ns - d.meta.started_ns, 0)) for d in datasets)
 
 
 def calibrate(
@@ -206,7 +210,8 @@ def _run_seed(shared: _Shared, seed: int, progress: Callable[[str], None]) -> li
     runs = []
     for configuration in plan.configurations:
         started = time.monotonic()
-        base = AnalysisPlan(
+        base = replace(
+            plan.analysis,
             ruleset=shared.ruleset if configuration != "model" else None,
             model=model if configuration != "rules" else None,
         )

@@ -45,6 +45,7 @@ from provarmor.lab.scenario import Action, Channel, Plan, Scenario
 from provarmor.lab.techniques import Technique
 from provarmor.lab.workload import Workload
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import ns_to_seconds
 
 LABELS_FILE = "labels.json"
 TRANSCRIPT_FILE = "transcript.log"
@@ -273,8 +274,9 @@ def run_scenario(
             recorder.stop()
         base = _base_truth(ctx, env, kind="scenario", name=scenario.name)
     timing = (
-        f"== set-up {(started - begun) / 1e9:.1f} s, recorded {(ended - started) / 1e9:.1f} s, "
-        f"tear-down {(time.time_ns() - ended) / 1e9:.1f} s\n"
+        f"== set-up {ns_to_seconds(started - begun):.1f} s, "
+        f"recorded {ns_to_seconds(ended - started):.1f} s, "
+        f"tear-down {ns_to_seconds(time.time_ns() - ended):.1f} s\n"
     )
     (out_dir / TRANSCRIPT_FILE).write_text("".join(journal.lines) + timing)
     steps = tuple(journal.steps)

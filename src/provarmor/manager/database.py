@@ -8,6 +8,10 @@ from pathlib import Path
 
 from provarmor.manager.sql_store import SqlFindingsStore
 from provarmor.model.errors import ConfigError
+from provarmor.storage.sqlite_dialect import SqliteDialect
+
+STORE_NAME = "findings store"
+"""What failures name (``cannot open the findings store: ...``)."""
 
 
 def is_postgres_url(url: str) -> bool:
@@ -25,14 +29,12 @@ def sqlite_path(url: str) -> Path | None:
 
 def open_findings_store(url: str) -> SqlFindingsStore:
     if is_postgres_url(url):
-        from provarmor.manager.postgres_store import open_postgres_store
+        from provarmor.storage.postgres_dialect import PostgresDialect  # needs psycopg
 
-        return open_postgres_store(url)
+        return SqlFindingsStore(PostgresDialect(url, name=STORE_NAME))
     path = sqlite_path(url)
     if path is None:
         raise ConfigError(
             "database URL must be sqlite:///PATH or postgresql://...", location=url.split("@")[-1]
         )
-    from provarmor.manager.sqlite_store import open_sqlite_store
-
-    return open_sqlite_store(path)
+    return SqlFindingsStore(SqliteDialect(path, name=STORE_NAME))

@@ -15,8 +15,9 @@ from provarmor.manager.ingest import Ingestor
 from provarmor.manager.metrics import ManagerMetrics
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
+from provarmor.model.time_units import seconds_to_ns
 
-LAST_USED_RESOLUTION_NS = 60 * 1_000_000_000
+LAST_USED_RESOLUTION_NS = seconds_to_ns(60)
 """A token's last use is written at most once a minute (not on every request)."""
 
 

@@ -5,33 +5,25 @@ own model: :mod:`provarmor.pipeline.learning`), and the per-host pipeline built 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
 
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.scorer import AnomalyModel
-from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
+from provarmor.detection.anomaly.settings import LearningSettings
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.detection.suppress import ProcessFacts, Recall
 from provarmor.graph.records import NodeKind
+from provarmor.graph.store import PersistentGraphStore
 from provarmor.manager.settings import ManagerSettings
 from provarmor.pipeline.analysis import Analysis
 from provarmor.pipeline.assembly import (
-    AnalysisPlan,
-    PersistentGraphStore,
     build_analysis,
     compile_rules,
+    plan_from_config,
 )
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.learning import HostLearning
-
-
-class HostGraphStore(PersistentGraphStore, Protocol):
-    """A persistent graph store (SQLite file or PostgreSQL schema) holding one host."""
-
-    def meta(self, key: str) -> str | None:
-        """A value written with :meth:`apply`'s ``meta`` (``None``: never written)."""
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +44,8 @@ class DetectionKit:
     """The operator's model (``manager.model``), run for every host."""
     learning: LearningSettings | None = None
     """Without an operator's model: each host learns its own (``None``: learning is off)."""
-    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    config: AnalysisConfig = field(default_factory=AnalysisConfig)
+    """The configured analysis settings every host's pipeline is built with."""
 
     def rules(self) -> list[RuleSummary]:
         infos = [(rule.info, False) for rule in self.ruleset.rules]
@@ -72,45 +65,44 @@ class DetectionKit:
         ]
 
 
-def load_detection(
-    settings: ManagerSettings,
-    *,
-    learning: LearningSettings | None = None,
-    anomaly: AnomalySettings | None = None,
-) -> DetectionKit:
+def load_detection(settings: ManagerSettings, config: AnalysisConfig | None = None) -> DetectionKit:
     """Compile the configured rules (default: the bundled pack) and load the operator's
-    model; without one, hosts learn their own (unless ``learning.enabled`` is off)."""
+    model (``manager.model``, else ``anomaly.model``); without one, hosts learn their own
+    (unless ``learning.enabled`` is off). ``config``: the analysis settings (default: the
+    defaults)."""
+    config = config if config is not None else AnalysisConfig()
     paths = list(settings.rules) or [bundled_rules()]
     ruleset = compile_rules(paths)
-    model = load_bundle(settings.model) if settings.model is not None else None
-    learning = learning if learning is not None else LearningSettings()
+    path = settings.model or (Path(config.anomaly.model) if config.anomaly.model else None)
+    model = load_bundle(path) if path is not None else None
+    learning = config.learning
     return DetectionKit(
         ruleset=ruleset,
         model=model,
         learning=learning if model is None and learning.enabled else None,
-        anomaly=anomaly if anomaly is not None else AnomalySettings(),
+        config=config,
     )
 
 
 def build_host_analysis(
-    kit: DetectionKit, *, store: HostGraphStore, learning: HostLearning | None = None
+    kit: DetectionKit, *, store: PersistentGraphStore, learning: HostLearning | None = None
 ) -> Analysis:
     """A fresh pipeline for one host over its graph store, continuing its edge ids, with the
     host's learning-mode detector when it learns; its detectors take analysts' exceptions
     while it runs (the ingestor swaps them in) and judge processes started before a restart
     of the manager by what the host's graph knows."""
-    plan = AnalysisPlan(
+    plan = plan_from_config(
+        kit.config,
         ruleset=kit.ruleset,
         model=kit.model,
-        anomaly=kit.anomaly,
         replaceable_suppressions=True,
         lineage_recall=recall_from(store),
     )
-    anomaly = learning.detector if learning is not None else None
-    return build_analysis(plan, store=store, anomaly=anomaly)
+    kept = {"anomaly": learning.detector} if learning is not None else {}
+    return build_analysis(plan, store=store, kept=kept)
 
 
-def recall_from(store: HostGraphStore) -> Recall:
+def recall_from(store: PersistentGraphStore) -> Recall:
     """A process's executable, uid and creator as the host's provenance graph holds them."""
 
     def recall(entity: str) -> ProcessFacts | None:

@@ -51,7 +51,8 @@ import msgspec
 from provarmor.detection.anomaly.learning import LearningStatus, Phase
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import SuppressingDetector, Suppression
-from provarmor.manager.detectors import DetectionKit, HostGraphStore, build_host_analysis
+from provarmor.graph.store import PersistentGraphStore
+from provarmor.manager.detectors import DetectionKit, build_host_analysis
 from provarmor.manager.exceptions import ExceptionState
 from provarmor.manager.store import (
     AgentRecord,
@@ -80,7 +81,10 @@ class BatchTooLarge(ProvArmorError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IngestResult:
+class UploadResult:
+    """What one agent upload came to (a file ingest's is
+    :class:`provarmor.pipeline.ingest.IngestResult`)."""
+
     acked_sequence: int
     duplicate: bool
     events: int = 0
@@ -99,7 +103,7 @@ class ExceptionSet:
 @dataclass(slots=True)
 class HostAnalysis:
     host_id: str
-    store: HostGraphStore
+    store: PersistentGraphStore
     analysis: Analysis
     tag: str
     learning: HostLearning | None = None
@@ -139,7 +143,7 @@ def graph_position(agent_id: str) -> str:
     return f"batch:{agent_id}"
 
 
-GraphOpener = Callable[[str], HostGraphStore]
+GraphOpener = Callable[[str], PersistentGraphStore]
 
 
 def host_key(host_id: str) -> str:
@@ -152,10 +156,10 @@ def graph_opener(*, database_url: str, state_dir: Path) -> GraphOpener:
     PostgreSQL (``<findings schema>_h<hash of the host id>``), else a SQLite file per host
     under ``state_dir/graphs``."""
 
-    def open_host(host_id: str) -> HostGraphStore:
+    def open_host(host_id: str) -> PersistentGraphStore:
         name = host_key(host_id)
         if database_url.startswith(("postgresql://", "postgres://")):
-            from provarmor.storage.postgres_graph import split_schema  # needs psycopg
+            from provarmor.storage.postgres_dialect import split_schema  # needs psycopg
 
             base, schema = split_schema(database_url)
             separator = "&" if "?" in base else "?"
@@ -257,8 +261,8 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
     )
 
 
-def _result(batch: BatchCommit, *, stored: bool) -> IngestResult:
-    return IngestResult(
+def _result(batch: BatchCommit, *, stored: bool) -> UploadResult:
+    return UploadResult(
         acked_sequence=batch.sequence,
         duplicate=not stored,
         events=len(batch.events),
@@ -329,7 +333,7 @@ class Ingestor:
         learning = HostLearning(
             self._models_dir / host_key(host_id),
             settings=self.kit.learning,
-            anomaly=self.kit.anomaly,
+            anomaly=self.kit.config.anomaly,
         )
         recorded = next((h.events for h in self.store.hosts() if h.id == host_id), 0)
         learning.note_recorded(recorded)
@@ -358,7 +362,7 @@ class Ingestor:
             return {"phase": "unknown", "error": f"unreadable learning status {path}"}
         return loaded
 
-    def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> IngestResult:
+    def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> UploadResult:
         """Analyse and store one batch (or acknowledge a re-delivered one)."""
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
         host = self.host(agent.host_id)
@@ -371,7 +375,7 @@ class Ingestor:
             current = self.store.agent(agent.id)
             acked = current.acked_sequence if current is not None else 0
             if sequence <= acked:
-                return IngestResult(acked_sequence=acked, duplicate=True)
+                return UploadResult(acked_sequence=acked, duplicate=True)
             host.take_exceptions(self.exceptions)
             position = graph_position(agent.id)
             if sequence <= int(host.store.meta(position) or 0):

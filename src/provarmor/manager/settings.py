@@ -39,8 +39,8 @@ class ManagerSettings:
     )
     model: Path | None = setting(
         None,
-        "Anomaly model bundle (`provarmor train`) run for every host; none: each host learns "
-        "its own (section `learning`).",
+        "Anomaly model bundle (`provarmor train`) run for every host; none: `anomaly.model`'s, "
+        "and without that each host learns its own (section `learning`).",
         maturity=Maturity.INCUBATING,
     )
     enrollment_token_seconds: int = setting(86_400, "How long an enrolment token stays valid.")

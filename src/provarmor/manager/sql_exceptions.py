@@ -23,7 +23,7 @@ from provarmor.manager.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from provarmor.manager.sql_store import Dialect
+    from provarmor.storage.dialect import Dialect
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS exceptions (

@@ -2,9 +2,9 @@
 
 The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
 time buckets, ``lower(..) LIKE .. ESCAPE`` for case-insensitive literal search); a
-:class:`Dialect` supplies what differs: the connection, the placeholder style, the
-auto-increment key and how a write transaction begins. One connection is shared behind a
-lock: FastAPI calls the store from worker threads.
+:class:`~provarmor.storage.dialect.Dialect` supplies what differs: the connection, the
+placeholder style, the auto-increment key and how a write transaction begins. One connection
+is shared behind a lock: FastAPI calls the store from worker threads.
 """
 
 # SQL text is assembled only from the column lists and table names of this module; every
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from contextlib import contextmanager
 
 from provarmor.manager import sql_exceptions
 from provarmor.manager.auth import Role
@@ -37,6 +36,7 @@ from provarmor.manager.store import (
     TokenRecord,
 )
 from provarmor.model.errors import StorageError
+from provarmor.storage.dialect import Dialect, like_literal
 
 FORMAT_VERSION = 3
 
@@ -105,38 +105,6 @@ _INCIDENT_COLUMNS = (
     "id, host, engine_id, severity, score, status, title, first_ts, last_ts, updated_ts, "
     "version, json"
 )
-
-
-class Cursor(Protocol):
-    """What the store needs of a DB-API cursor (sqlite3 and psycopg both have it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Sequence[object] | None: ...
-
-    def fetchall(self) -> Sequence[Sequence[object]]: ...
-
-
-class Dialect(Protocol):
-    """What differs between the engines."""
-
-    location: str
-    """Where the data lives, for errors (a path, or a URL without its password)."""
-    serial: str
-    """DDL of an auto-increment integer primary key."""
-
-    def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
-        """Run ``sql`` written with ``?`` placeholders."""
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """A write transaction: committed on exit, rolled back on an exception."""
-
-    def execute_script(self, script: str) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def _int(value: object) -> int:
@@ -237,18 +205,12 @@ def upgrade_1_to_2(db: Dialect) -> None:
 
 def upgrade_2_to_3(db: Dialect) -> None:
     """Format 3 adds analysts' exceptions and their audit trail."""
-    db.execute_script(sql_exceptions.TABLES.replace("{serial}", db.serial))
+    db.execute_script(db.ddl(sql_exceptions.TABLES))
 
 
 UPGRADES: dict[int, Callable[[Dialect], None]] = {1: upgrade_1_to_2, 2: upgrade_2_to_3}
 """``{N: upgrade_N_to_N+1}``: applied in order, inside the opening transaction, to a store of
 an older format (the same SQL on both engines)."""
-
-
-def _like_literal(text: str) -> str:
-    """``text`` for a LIKE pattern with ``ESCAPE '\\'``: ``%``, ``_`` and ``\\`` match
-    themselves."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _where(conditions: list[str]) -> str:
@@ -262,8 +224,8 @@ class SqlFindingsStore:
         self._db = dialect
         self._lock = threading.Lock()
         self.location = dialect.location
-        with self._lock, self._db.transaction():
-            self._db.execute_script(SCHEMA.replace("{serial}", dialect.serial))
+        with self._lock, self._db.setup():
+            self._db.execute_script(dialect.ddl(SCHEMA))
             self._check_version()
 
     def _check_version(self) -> None:
@@ -505,7 +467,7 @@ class SqlFindingsStore:
                 conditions.append(f"{column} = ?")
                 values.append(value)
         if query.text:
-            pattern = f"%{_like_literal(query.text.lower())}%"
+            pattern = f"%{like_literal(query.text.lower())}%"
             conditions.append(
                 "(lower(executable) LIKE ? ESCAPE '\\' OR lower(command_line) LIKE ? ESCAPE '\\' "
                 "OR lower(file_path) LIKE ? ESCAPE '\\' OR lower(remote) LIKE ? ESCAPE '\\')"

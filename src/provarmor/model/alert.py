@@ -7,9 +7,21 @@ the events, processes, files and remote endpoints involved, on which host, from 
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from msgspec import Struct
 
 from provarmor.model.attack import AttackRef
+
+
+class SignalKind(StrEnum):
+    """How a signal says how strong it is, whatever detector made it."""
+
+    MATCH = "match"
+    """A pattern matched: ``level`` is its strength; repeats of one rule add nothing."""
+    SCORE = "score"
+    """A measurement crossed its threshold: ``score`` (score/threshold) is its strength, per
+    process it names."""
 
 
 class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -50,6 +62,9 @@ class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Strength on the detector's own scale: for the anomaly model, the process's anomaly score
     divided by the calibrated threshold (>= 1 when it fired); 0 for rules (their ``level``
     says it)."""
+    kind: SignalKind = SignalKind.MATCH
+    """Which of ``level`` and ``score`` says how strong the signal is (the investigation layer
+    weighs signals by it, never by ``detector``)."""
 
     @property
     def technique_ids(self) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from provarmor import __version__
 from provarmor.model.alert import Alert
+from provarmor.model.time_units import ns_to_ms, ns_to_seconds
 
 OCSF_VERSION = "1.3.0"
 _SEVERITY_ID = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
@@ -21,7 +22,7 @@ _FALCO_PRIORITY = {
 
 
 def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat(timespec="microseconds")
+    return datetime.fromtimestamp(ns_to_seconds(ts), tz=UTC).isoformat(timespec="microseconds")
 
 
 def _attack_reference(technique_id: str) -> str:
@@ -98,7 +99,7 @@ def ocsf_detection_finding(alert: Alert) -> dict[str, object]:
         "severity_id": severity_id,
         "severity": alert.level.capitalize() if alert.level else "Unknown",
         "status_id": 1,
-        "time": alert.last_timestamp // 1_000_000,
+        "time": ns_to_ms(alert.last_timestamp),
         "message": alert.rule_title,
         "metadata": {
             "version": OCSF_VERSION,
@@ -109,8 +110,8 @@ def ocsf_detection_finding(alert: Alert) -> dict[str, object]:
             "uid": alert.id,
             "title": alert.rule_title,
             "desc": alert.description,
-            "first_seen_time": alert.first_timestamp // 1_000_000,
-            "last_seen_time": alert.last_timestamp // 1_000_000,
+            "first_seen_time": ns_to_ms(alert.first_timestamp),
+            "last_seen_time": ns_to_ms(alert.last_timestamp),
             "analytic": {
                 "uid": alert.rule_id,
                 "name": alert.rule_title,

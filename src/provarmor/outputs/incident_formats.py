@@ -18,6 +18,7 @@ import msgspec
 from provarmor import __version__
 from provarmor.model.display import dot_quote, printable
 from provarmor.model.incident import Incident, IncidentNode, NodeRole
+from provarmor.model.time_units import ns_to_ms
 
 OCSF_VERSION = "1.3.0"
 _SEVERITY_ID = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
@@ -156,9 +157,9 @@ def ocsf_incident_finding(incident: Incident) -> dict[str, object]:
         "class_uid": 2005,
         "activity_id": activity,
         "type_uid": 200500 + activity,
-        "time": incident.updated_ts // 1_000_000,
-        "start_time": incident.first_ts // 1_000_000,
-        "end_time": incident.last_ts // 1_000_000,
+        "time": ns_to_ms(incident.updated_ts),
+        "start_time": ns_to_ms(incident.first_ts),
+        "end_time": ns_to_ms(incident.last_ts),
         "severity_id": _SEVERITY_ID.get(incident.severity, 0),
         "severity": incident.severity.capitalize(),
         "priority_id": _PRIORITY_ID.get(incident.severity, 0),
@@ -180,8 +181,8 @@ def ocsf_incident_finding(incident: Incident) -> dict[str, object]:
                 "uid": incident.id,
                 "title": incident.title,
                 "desc": incident.summary,
-                "first_seen_time": incident.first_ts // 1_000_000,
-                "last_seen_time": incident.last_ts // 1_000_000,
+                "first_seen_time": ns_to_ms(incident.first_ts),
+                "last_seen_time": ns_to_ms(incident.last_ts),
                 "related_events": [{"uid": alert_id} for alert_id in incident.alert_ids],
             }
         ],

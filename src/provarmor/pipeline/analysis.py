@@ -29,6 +29,7 @@ from provarmor.graph.store import GraphStore
 from provarmor.investigation.incidents import IncidentEngine
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident
+from provarmor.model.time_units import ns_to_seconds, seconds_to_ns
 
 BATCH_EVENTS = 2_000
 BATCH_SECONDS = 0.2
@@ -154,7 +155,7 @@ class Analysis:
                 wall = time.perf_counter() - started
                 members = set(incident.alert_ids)
                 taken = [s.last_timestamp for s in signals if s.id in members] or [trigger]
-                waited = max(trigger - min(taken), 0) / 1e9
+                waited = ns_to_seconds(max(trigger - min(taken), 0))
                 findings.append(
                     IncidentUpdate(incident, latency_s=waited + wall, trigger_ts=trigger)
                 )
@@ -184,7 +185,7 @@ def batches(
     """Cut a stream into batches of at most ``size`` events spanning at most ``seconds`` of
     event time. Live, event time is wall time, so a batch never waits longer than that; a
     replay is cut exactly where the live pipeline would have cut it (or earlier)."""
-    span = int(seconds * 1e9)
+    span = seconds_to_ns(seconds)
     batch: list[Event] = []
     end = 0
     for event in events:

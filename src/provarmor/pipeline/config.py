@@ -1,7 +1,11 @@
 """Loads configuration: YAML file, then ``PROVARMOR_<SECTION>__<KEY>`` environment variables,
 then ``--set section.key=value`` overrides, onto the settings dataclasses each package declares.
-Unknown sections and keys are errors (with the source that named them). The only module
-that reads configuration files or the environment."""
+
+A configuration is a frozen dataclass whose fields are the sections (each a settings
+dataclass, named by the field): :func:`load_config` returns an instance of it, so callers read
+``config.graph.max_nodes``, typed, never a section by its name. Unknown sections and keys are
+errors (with the source that named them). The only module that reads configuration files or
+the environment."""
 
 from __future__ import annotations
 
@@ -11,12 +15,37 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from provarmor.detection.anomaly.settings import AnomalySettings, LearningSettings
+from provarmor.detection.settings import DetectionSettings
+from provarmor.graph.settings import GraphSettings
+from provarmor.investigation.settings import IncidentSettings, InvestigationSettings
 from provarmor.model.errors import ConfigError
 
 Sections = Mapping[str, type[Any]]
 ENV_PREFIX = "PROVARMOR_"
+C = TypeVar("C")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisConfig:
+    """The sections the analysis reads (each field is a section): what
+    :func:`~provarmor.pipeline.assembly.plan_from_config` builds every analysis from. The
+    command line's configuration adds the agent's and the manager's sections."""
+
+    anomaly: AnomalySettings = dataclasses.field(default_factory=AnomalySettings)
+    detection: DetectionSettings = dataclasses.field(default_factory=DetectionSettings)
+    graph: GraphSettings = dataclasses.field(default_factory=GraphSettings)
+    incident: IncidentSettings = dataclasses.field(default_factory=IncidentSettings)
+    investigation: InvestigationSettings = dataclasses.field(default_factory=InvestigationSettings)
+    learning: LearningSettings = dataclasses.field(default_factory=LearningSettings)
+
+
+def sections_of(config_type: type[Any]) -> dict[str, type[Any]]:
+    """Section name -> settings class, from the fields of a configuration dataclass."""
+    hints = typing.get_type_hints(config_type)
+    return {field.name: hints[field.name] for field in dataclasses.fields(config_type)}
 
 
 def _coerce(value: object, annotation: object, *, where: str) -> object:
@@ -69,13 +98,15 @@ def _coerce_plain(value: object, annotation: object, *, where: str) -> object:
 
 
 def load_config(
-    sections: Sections,
+    config_type: type[C],
     *,
     path: Path | None = None,
     overrides: tuple[str, ...] | list[str] = (),
     environ: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Return ``{section: settings instance}`` for every declared section."""
+) -> C:
+    """An instance of ``config_type`` (a dataclass of sections), every section filled from
+    its defaults, the file, the environment and the overrides."""
+    sections = sections_of(config_type)
     raw: dict[str, dict[str, tuple[object, str]]] = {name: {} for name in sections}
     if path is not None:
         import yaml  # only with a configuration file: the command line starts without it
@@ -101,7 +132,7 @@ def load_config(
         if not sep or not dot:
             raise ConfigError("expected section.key=value", location=f"--set {item}")
         _put(raw, sections, section, key, value, where=f"--set {item}")
-    return {name: _build(sections[name], raw[name]) for name in sections}
+    return config_type(**{name: _build(sections[name], raw[name]) for name in sections})
 
 
 def _put(  # noqa: PLR0913
@@ -128,11 +159,18 @@ def _build(cls: type[Any], values: dict[str, tuple[object, str]]) -> Any:
     kwargs = {
         key: _coerce(value, hints[key], where=where) for key, (value, where) in values.items()
     }
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # a check across keys: name where the key it blames was set
+        key = (exc.location or "").rpartition(".")[2]
+        if key not in values:
+            raise
+        raise ConfigError(exc.message, location=values[key][1]) from None
 
 
-def schema_markdown(sections: Sections) -> str:
+def schema_markdown(config_type: type[Any]) -> str:
     """The configuration reference (docs/reference/config.md), generated from declarations."""
+    sections = sections_of(config_type)
     lines = [
         "# Configuration reference",
         "",
@@ -141,7 +179,7 @@ def schema_markdown(sections: Sections) -> str:
         "`--set section.key=value` (before the command).",
         "",
     ]
-    for name, cls in sections.items():
+    for name, cls in sorted(sections.items()):
         lines += [f"## `{name}`", "", "| key | type | default | maturity | description |"]
         lines.append("|---|---|---|---|---|")
         hints = typing.get_type_hints(cls)

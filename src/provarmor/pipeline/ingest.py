@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import msgspec
 
 from provarmor.graph.builder import BuilderCounters, BuilderLimits, GraphBuilder, GraphDelta
 from provarmor.graph.settings import GraphSettings
+from provarmor.graph.store import PersistentGraphStore
 from provarmor.model.errors import ConfigError, StorageError
 from provarmor.model.event import Event
 from provarmor.sources.base import HostContext, IngestReport
@@ -34,20 +34,6 @@ from provarmor.sources.registry import IMPORTERS
 BATCH_EVENTS = 20_000
 PROGRESS_VERSION = 1
 """Version of the progress record kept in the store's ``meta`` during an ingest."""
-
-
-class IngestStore(Protocol):
-    def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None: ...
-
-    def meta(self, key: str) -> str | None: ...
-
-    def next_edge_id(self) -> int: ...
-
-    def ingested(self, digest: str) -> tuple[str, int] | None: ...
-
-    def record_ingest(  # noqa: PLR0913
-        self, *, digest: str, source: str, format: str, events: int, rejected: int, finished_at: int
-    ) -> None: ...
 
 
 class IngestProgress(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,7 +85,7 @@ def progress_key(key: str) -> str:
 
 def build_graph(  # noqa: PLR0913
     events: Iterable[Event],
-    store: IngestStore,
+    store: PersistentGraphStore,
     *,
     limits: BuilderLimits | None = None,
     index_events: bool = True,
@@ -140,7 +126,7 @@ def build_graph(  # noqa: PLR0913
 
 
 def _start(  # noqa: PLR0913
-    store: IngestStore,
+    store: PersistentGraphStore,
     *,
     key: str,
     path: Path,
@@ -192,7 +178,7 @@ def ingest_file(  # noqa: PLR0913
     path: Path,
     *,
     format: str,
-    store: IngestStore,
+    store: PersistentGraphStore,
     host: HostContext | None = None,
     settings: GraphSettings | None = None,
     progress: Callable[[int], None] | None = None,

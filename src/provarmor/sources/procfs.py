@@ -27,9 +27,9 @@ from pathlib import Path
 from provarmor.model.errors import ParseError
 from provarmor.model.event import Container
 from provarmor.model.ids import process_entity_id
+from provarmor.model.time_units import NS_PER_SECOND
 from provarmor.sources.owngroup import in_own_group
 
-NS_PER_S = 1_000_000_000
 PF_KTHREAD = 0x00200000
 """``task->flags`` bit of kernel threads (``/proc/PID/stat`` field 9)."""
 _STAT_FIELDS_AFTER_COMM = 20
@@ -59,11 +59,11 @@ class ProcClock:
 
     @property
     def ns_per_tick(self) -> int:
-        return NS_PER_S // self.clk_tck
+        return NS_PER_SECOND // self.clk_tck
 
     def start_from_ticks(self, ticks: int) -> int:
         """Start time (ns since the epoch) from ``/proc/PID/stat`` starttime ticks."""
-        return self.btime * NS_PER_S + ticks * self.ns_per_tick
+        return self.btime * NS_PER_SECOND + ticks * self.ns_per_tick
 
     def start_from_boottime_ns(self, boottime_ns: int) -> int:
         """Start time from ``task->start_boottime`` (ns since boot), rounded down to a tick

@@ -16,6 +16,7 @@ from provarmor.agent.settings import AgentSettings
 from provarmor.agent.spool import Spool
 from provarmor.agent.status import read_status
 from provarmor.detection.anomaly.settings import LearningSettings
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.ndjson import read_ndjson
 from provarmor.storage.sqlite_graph import SqliteGraphStore
@@ -145,7 +146,11 @@ def test_standalone_agent_learns_its_host_then_alerts_on_the_attack(tmp_path):
     # attack recorded on the same host: learned, enabled, and the attack's process alerted.
     events = _recorded("benign-seed2") + _recorded("nodlink-ubuntu-seed1")
     learning = LearningSettings(window_seconds=75, relearn_interval_seconds=0)
-    agent = Agent(settings(tmp_path), start=lambda c: ReplaySensor(events), learning=learning)
+    agent = Agent(
+        settings(tmp_path),
+        start=lambda c: ReplaySensor(events),
+        analysis=AnalysisConfig(learning=learning),
+    )
     stop = threading.Event()
     runner = threading.Thread(target=agent.run, args=(stop,))
     runner.start()
@@ -174,9 +179,11 @@ def test_standalone_agent_learns_its_host_then_alerts_on_the_attack(tmp_path):
 
 def test_an_agent_that_uploads_or_records_does_not_learn(tmp_path):
     sensor = FakeSensor(rate=5000, limit=200)
-    learning = LearningSettings()
     status = Agent(
-        settings(tmp_path), out=tmp_path / "o.ndjson", start=lambda c: sensor, learning=learning
+        settings(tmp_path),
+        out=tmp_path / "o.ndjson",
+        start=lambda c: sensor,
+        analysis=AnalysisConfig(),
     ).run(threading.Event(), duration=0.5)
     assert status.learning is None
     assert not (tmp_path / "state" / "models").exists()

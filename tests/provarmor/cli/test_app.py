@@ -123,9 +123,3 @@ def test_the_service_commands_are_grouped_in_help():
     for name in ("up", "agent", "server", "replay"):
         assert re.search(rf"│ {name}\s", service), service
     assert "ingest" not in service
-
-
-def test_a_setting_given_with_set_reaches_the_configuration():
-    result = run("--set", "graph.max_nodes=1234", "config", "show")
-    assert result.returncode == 0, result.stderr
-    assert "max_nodes: 1234" in result.stdout

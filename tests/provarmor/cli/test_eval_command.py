@@ -18,22 +18,6 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_eval_corpus_prints_and_writes_the_report(tmp_path):
-    out = tmp_path / "corpus.json"
-    result = CliRunner().invoke(
-        _app(),
-        ["eval", "--corpus", str(CORPUS), "--configurations", "rules", "--json", str(out)],
-    )
-    assert result.exit_code == 0, result.output
-    assert "false incidents per chunk" in result.output
-    document = json.loads(out.read_text())
-    assert set(document["per_host_hour"]) == {"rules"}
-    assert len(document["chunks"]) == 3
-    assert len(document["incidents"]) == sum(
-        sum(c["incidents"]["rules"]) for c in document["chunks"]
-    )
-
-
 def test_eval_corpus_refuses_datasets_and_a_model_beside_it(tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
@@ -41,3 +25,23 @@ def test_eval_corpus_refuses_datasets_and_a_model_beside_it(tmp_path):
     assert result.exit_code != 0
     assert isinstance(result.exception, ConfigError)
     assert "--corpus takes no datasets" in str(result.exception)
+
+
+def test_eval_builds_its_analysis_from_the_configuration(tmp_path):
+    from provarmor.cli.app import app
+
+    dataset = Path(__file__).resolve().parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+    strict = ["--set", "incident.rule=score", "--set", "incident.min_score=1000000"]
+    runs = {}
+    for name, options in (("default", []), ("strict", strict)):
+        out = tmp_path / f"{name}.json"
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(
+            app, [*options, "eval", str(dataset), "--json", str(out)], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        runs[name] = (result.output, json.loads(out.read_text())["datasets"][0])
+    assert runs["default"][1]["incidents"] > 0
+    output, scored = runs["strict"]
+    assert "incident when a campaign scores >= 1000000.00, configured" in output
+    assert scored["incidents"] == 0
+    assert scored["alerts"] == runs["default"][1]["alerts"]  # only the incident rule changed

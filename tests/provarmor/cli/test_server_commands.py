@@ -309,3 +309,18 @@ def test_server_serves_the_store_of_up_from_its_state_directory(tmp_path):
         output, _ = server.communicate(timeout=30)
     assert "first start" not in output
     assert not (tmp_path / "manager.db").exists()
+
+
+def test_the_servers_detection_kit_takes_the_configured_analysis_settings():
+    from provarmor.cli import config_command
+    from provarmor.cli.server_commands import detection_kit
+    from provarmor.manager.settings import ManagerSettings
+
+    overrides = ["incident.rule=score", "incident.min_score=5", "learning.enabled=false"]
+    config_command.set_options(config=None, overrides=overrides)
+    try:
+        kit = detection_kit(ManagerSettings())
+    finally:
+        config_command.set_options(config=None, overrides=None)
+    assert (kit.config.incident.rule, kit.config.incident.min_score) == ("score", 5.0)
+    assert kit.learning is None

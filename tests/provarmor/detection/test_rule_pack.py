@@ -19,9 +19,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from provarmor.cli.app import app
 from provarmor.detection.engine import detect
 from provarmor.detection.sigma.checker import check_rules
 from provarmor.detection.sigma.detector import SigmaDetector
@@ -136,15 +134,6 @@ def test_rules_check_loads_every_bundled_rule():
     assert report.total == len(RULE_FILES) >= 100
     assert len(report.loaded) == report.total
     assert report.errors == [] and report.unsupported == [] and report.warnings == []
-
-
-def test_detect_uses_the_bundled_pack_by_default(tmp_path):
-    out = tmp_path / "alerts.jsonl"
-    capture = CAPTURES / MANIFEST["cases"]["shadow_read"]["file"]
-    result = CliRunner().invoke(app, ["detect", str(capture), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    rule_ids = {json.loads(line)["rule"]["id"] for line in out.read_text().splitlines()}
-    assert key_of()["shadow_file_read"] in rule_ids
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda path: path.stem)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import msgspec
@@ -10,14 +11,25 @@ from provarmor.detection.engine import detect
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.graph.builder import GraphBuilder
 from provarmor.graph.store import MemoryGraphStore
-from provarmor.investigation.incidents import IncidentEngine, IncidentRule
-from provarmor.model.alert import Alert
+from provarmor.investigation.campaigns import Campaign
+from provarmor.investigation.incidents import (
+    RULE_VERSION,
+    IncidentEngine,
+    IncidentRule,
+    configured_rule,
+    parse_rule,
+    score_campaign,
+)
+from provarmor.investigation.settings import IncidentSettings, InvestigationSettings, RuleChoice
+from provarmor.model.alert import Alert, SignalKind
+from provarmor.model.errors import ConfigError
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.ndjson import read_ndjson
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = ROOT / "tests" / "data" / "lab" / "nodlink-ubuntu-seed1"
 RULES = ROOT / "src" / "provarmor" / "data" / "rules"
+DATA = ROOT / "tests" / "data" / "investigation"
 
 
 @functools.cache
@@ -179,3 +191,52 @@ def test_story_is_rebuilt_when_the_attack_goes_on_without_signals() -> None:
         later, id="elsewhere-2", last_timestamp=later.last_timestamp + 2_000_000_000
     )
     assert engine.add_signals([again]) == []
+
+
+def _campaign(*alerts: Alert) -> Campaign:
+    return Campaign(id="c1", host_id="h", first_ts=0, last_ts=0, alerts={a.id: a for a in alerts})
+
+
+def test_signals_are_weighed_by_their_kind_whatever_detector_made_them() -> None:
+    settings = InvestigationSettings()
+    measured = Alert(
+        id="m1",
+        rule_id="some.model",
+        rule_title="unusual process",
+        level="medium",
+        detector="some-new-detector",
+        process_entity_ids=("p1",),
+        score=2.0,
+        kind=SignalKind.SCORE,
+    )
+    score = score_campaign(_campaign(measured), settings=settings).score
+    assert score == 2.0 * settings.anomaly_weight  # by its score, not by its level
+    matched = msgspec.structs.replace(measured, kind=SignalKind.MATCH, detector="anomaly")
+    score = score_campaign(_campaign(matched), settings=settings).score
+    assert score == settings.weight_medium  # by its level, whatever the detector's name
+
+
+def test_a_stored_rule_is_read_by_its_format_version() -> None:
+    stored = json.loads((DATA / "incident-rule" / "rule-v1.json").read_text())
+    rule = parse_rule(stored, location="bundle")
+    assert (rule.version, rule.min_score) == (RULE_VERSION, 7.25)
+    legacy = {key: value for key, value in stored.items() if key != "version"}
+    assert parse_rule(legacy, location="bundle") == rule  # stored before versions: version 1
+    assert msgspec.to_builtins(rule) == stored  # written with its version
+    with pytest.raises(ConfigError, match="bundle: incident rule version 2 is not supported"):
+        parse_rule({**stored, "version": 2}, location="bundle")
+    with pytest.raises(ConfigError, match="bundle: unreadable incident rule"):
+        parse_rule({"min_score": "high"}, location="bundle")
+
+
+def test_the_configured_rule_choice() -> None:
+    calibrated = IncidentRule(min_score=3.0, source="calibrated")
+    auto = IncidentSettings()
+    assert configured_rule(auto, calibrated=calibrated) == calibrated
+    assert configured_rule(auto, calibrated=None) == IncidentRule()
+    default = IncidentSettings(rule=RuleChoice.DEFAULT)
+    assert configured_rule(default, calibrated=calibrated) == IncidentRule()
+    score = IncidentSettings(rule=RuleChoice.SCORE, min_score=9.5)
+    assert configured_rule(score, calibrated=calibrated).min_score == 9.5
+    with pytest.raises(ConfigError, match=r"incident\.min_score: rule `score` needs a threshold"):
+        IncidentSettings(rule=RuleChoice.SCORE)

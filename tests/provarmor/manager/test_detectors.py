@@ -9,8 +9,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import LineageTable, SuppressingDetector
+from provarmor.investigation.settings import IncidentSettings, InvestigationSettings, RuleChoice
 from provarmor.manager.detectors import (
     RuleSummary,
     build_host_analysis,
@@ -20,6 +22,7 @@ from provarmor.manager.detectors import (
 from provarmor.manager.settings import ManagerSettings
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 DATA = Path(__file__).parents[2] / "data"
@@ -116,3 +119,28 @@ def test_host_pipeline_filters_and_recalls_lineage_from_the_host_graph(kit, tmp_
         assert table.recalled == 3
     finally:
         store.close()
+
+
+def test_the_configured_analysis_settings_reach_every_hosts_pipeline(tmp_path):
+    config = AnalysisConfig(
+        incident=IncidentSettings(rule=RuleChoice.SCORE, min_score=1e6),
+        investigation=InvestigationSettings(max_incident_nodes=7),
+    )
+    kit = load_detection(ManagerSettings(), config)
+    store = SqliteGraphStore(tmp_path / "host.db")
+    try:
+        analysis = build_host_analysis(kit, store=store)
+        assert analysis.engine.rule.min_score == 1e6
+        assert analysis.engine.settings.max_incident_nodes == 7
+        result = analysis.collect(_lab_events())
+    finally:
+        store.close()
+    assert result.alerts  # the attack still raises its alerts
+    assert not result.incidents()  # none of its campaigns reaches the configured score
+
+
+def test_the_anomaly_sections_model_is_the_managers_when_it_names_none():
+    config = AnalysisConfig(anomaly=AnomalySettings(model=str(DATA / "anomaly/model-v2.bundle")))
+    kit = load_detection(ManagerSettings(rules=(SIGMAHQ,)), config)
+    assert kit.model is not None
+    assert kit.learning is None  # an operator's model: hosts do not learn

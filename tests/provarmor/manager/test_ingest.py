@@ -192,7 +192,7 @@ def _refusing_inserts(manager, side: str):
         return
     import psycopg
 
-    from provarmor.storage.postgres_graph import split_schema
+    from provarmor.storage.postgres_dialect import split_schema
 
     base, findings_schema = split_schema(manager.settings.database_url)
     if side == "graph":

@@ -111,7 +111,7 @@ def _load_v1(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> str:
         return f"sqlite:///{path}"
     import psycopg
 
-    from provarmor.storage.postgres_graph import split_schema
+    from provarmor.storage.postgres_dialect import split_schema
 
     url = request.getfixturevalue("postgres_database")
     conninfo, schema = split_schema(url)

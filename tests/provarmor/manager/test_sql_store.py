@@ -307,7 +307,7 @@ def test_format_1_store_is_upgraded_with_its_data(tmp_path):
 def test_format_1_store_is_upgraded_on_postgresql(postgres_database):
     import psycopg
 
-    from provarmor.storage.postgres_graph import split_schema
+    from provarmor.storage.postgres_dialect import split_schema
 
     first = open_findings_store(postgres_database)
     first.add_token(_token("adm", Role.ADMIN, label="first"))

@@ -12,20 +12,27 @@ import pytest
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.detector import AnomalyDetector
 from provarmor.detection.anomaly.scorer import AnomalyModel
+from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.detection.context import ContextDetector
+from provarmor.detection.settings import DetectionSettings
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.suppress import SuppressingDetector, Suppression
+from provarmor.graph.settings import GraphSettings
 from provarmor.investigation.incidents import IncidentRule
+from provarmor.investigation.settings import IncidentSettings, InvestigationSettings, RuleChoice
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event
 from provarmor.pipeline.assembly import (
+    DETECTORS,
     AnalysisPlan,
     build_analysis,
     build_detectors,
     compile_rules,
     describe_rule,
+    plan_from_config,
 )
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.ndjson import read_ndjson
 from provarmor.storage.sqlite_graph import SqliteGraphStore
@@ -156,3 +163,55 @@ def test_replaceable_suppressions_filter_the_rules_and_the_model() -> None:
     assert isinstance(sigma, SuppressingDetector) and isinstance(anomaly, SuppressingDetector)
     assert sigma.suppressions == anomaly.suppressions == ()
     assert (sigma.name, anomaly.name) == ("sigma", "anomaly")
+
+
+def test_detectors_come_from_the_registry_in_its_order() -> None:
+    assert list(DETECTORS) == ["sigma", "anomaly"]
+    plan = AnalysisPlan(rules=(bundled_rules(),), model=_model())
+    assert [type(d) for d in build_detectors(plan)] == [SigmaDetector, AnomalyDetector]
+    kept = AnomalyDetector(_model())
+    assert build_detectors(plan, kept={"anomaly": kept})[1] is kept
+    with pytest.raises(ValueError, match="no detector kind"):
+        build_detectors(plan, kept={"yara": kept})
+
+
+def test_a_plan_from_the_configuration_carries_every_analysis_setting(tmp_path: Path) -> None:
+    config = AnalysisConfig(
+        anomaly=AnomalySettings(model=str(MODEL), batch_size=8),
+        detection=DetectionSettings(dedup_window_seconds=2.5),
+        graph=GraphSettings(max_nodes=1234),
+        incident=IncidentSettings(rule=RuleChoice.SCORE, min_score=4.0),
+        investigation=InvestigationSettings(max_incident_nodes=9),
+    )
+    plan = plan_from_config(config, rules=(bundled_rules(),))
+    assert plan.model is not None  # loaded from anomaly.model
+    assert (plan.anomaly, plan.graph, plan.investigation) == (
+        config.anomaly,
+        config.graph,
+        config.investigation,
+    )
+    assert plan.dedup_window_ns == 0  # only a caller that merges repeats holds them back
+    assert plan_from_config(config, merge_repeats=True).dedup_window_ns == 2_500_000_000
+    analysis = build_analysis(plan)
+    assert analysis.engine.rule.min_score == 4.0
+    assert analysis.engine.settings.max_incident_nodes == 9
+    assert analysis.builder.limits.max_nodes == 1234
+    (context,) = analysis.detectors
+    assert isinstance(context, ContextDetector)
+    sigma, anomaly = context.detectors
+    assert isinstance(sigma, SigmaDetector)
+    assert isinstance(anomaly, AnomalyDetector) and anomaly.settings.batch_size == 8
+    given = _model()
+    assert plan_from_config(config, model=given).model is given
+
+
+def test_the_configured_incident_rule_can_set_the_models_calibrated_one_aside() -> None:
+    stored = {"min_score": 2.5, "source": "calibrated on 7 validation campaigns"}
+    model = dataclasses.replace(_model(), metadata={**_model().metadata, "incident_rule": stored})
+    auto = plan_from_config(AnalysisConfig(), model=model)
+    assert auto.effective_rule().min_score == 2.5
+    default = AnalysisConfig(incident=IncidentSettings(rule=RuleChoice.DEFAULT))
+    assert plan_from_config(default, model=model).effective_rule() == IncidentRule()
+    newer = dataclasses.replace(model, metadata={"incident_rule": {**stored, "version": 9}})
+    with pytest.raises(ConfigError, match="incident rule version 9 is not supported"):
+        AnalysisPlan(model=newer).effective_rule()

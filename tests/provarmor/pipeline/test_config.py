@@ -1,10 +1,19 @@
+import dataclasses
+from dataclasses import dataclass, field
+
 import pytest
 
 from provarmor.graph.settings import GraphSettings
 from provarmor.model.errors import ConfigError
-from provarmor.pipeline.config import load_config, schema_markdown
+from provarmor.pipeline.config import AnalysisConfig, load_config, schema_markdown
 
-SECTIONS = {"graph": GraphSettings}
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphOnly:
+    graph: GraphSettings = field(default_factory=GraphSettings)
+
+
+SECTIONS = GraphOnly
 
 
 def test_defaults_file_environment_and_overrides_in_that_order(tmp_path):
@@ -16,7 +25,8 @@ def test_defaults_file_environment_and_overrides_in_that_order(tmp_path):
         environ={"PROVARMOR_GRAPH__MAX_NODES": "20", "PROVARMOR_GRAPH__INDEX_EVENTS": "no"},
         overrides=["graph.max_nodes=0x40"],
     )
-    graph = config["graph"]
+    assert isinstance(config, GraphOnly)
+    graph = config.graph
     assert (graph.max_nodes, graph.batch_events, graph.index_events) == (64, 7, False)
     assert graph.max_open_edges == GraphSettings().max_open_edges
 
@@ -52,6 +62,27 @@ def test_schema_lists_every_key_with_its_description():
     assert "nodes_evicted" in text
 
 
+def test_a_configuration_is_a_frozen_record_of_typed_sections(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("incident:\n  rule: score\n  min_score: 4.5\nanomaly:\n  batch_size: 8\n")
+    config = load_config(AnalysisConfig, path=path, environ={})
+    assert (config.incident.rule, config.incident.min_score) == ("score", 4.5)
+    assert config.anomaly.batch_size == 8
+    assert config.graph == GraphSettings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.graph = GraphSettings(max_nodes=1)  # type: ignore[misc]
+
+
+def test_an_inconsistent_incident_rule_names_its_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("incident:\n  min_score: 4.5\n")
+    with pytest.raises(ConfigError, match=r"only read with rule `score`") as info:
+        load_config(AnalysisConfig, path=path, environ={})
+    assert f"{path}: incident.min_score" in str(info.value)
+    with pytest.raises(ConfigError, match="unknown value 'sometimes'"):
+        load_config(AnalysisConfig, environ={}, overrides=["incident.rule=sometimes"])
+
+
 def test_tuple_settings_take_a_yaml_list_or_one_item(tmp_path):
     """A list in YAML becomes a tuple of the declared item type; one item given in the
     environment or with --set becomes a one-item tuple (never a string of characters)."""
@@ -60,14 +91,18 @@ def test_tuple_settings_take_a_yaml_list_or_one_item(tmp_path):
     from provarmor.manager.settings import ManagerSettings
     from provarmor.response.settings import ResponseSettings
 
-    sections = {"manager": ManagerSettings, "response": ResponseSettings}
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Sections:
+        manager: ManagerSettings = field(default_factory=ManagerSettings)
+        response: ResponseSettings = field(default_factory=ResponseSettings)
+
     path = tmp_path / "c.yaml"
     path.write_text("manager:\n  rules: [a.yml, b]\nresponse:\n  allow_networks: [10.0.0.0/8]\n")
     config = load_config(
-        sections, path=path, environ={"PROVARMOR_RESPONSE__MANAGER_ADDRESSES": "192.0.2.1"}
+        Sections, path=path, environ={"PROVARMOR_RESPONSE__MANAGER_ADDRESSES": "192.0.2.1"}
     )
-    assert config["manager"].rules == (Path("a.yml"), Path("b"))
-    assert config["response"].allow_networks == ("10.0.0.0/8",)
-    assert config["response"].manager_addresses == ("192.0.2.1",)
+    assert config.manager.rules == (Path("a.yml"), Path("b"))
+    assert config.response.allow_networks == ("10.0.0.0/8",)
+    assert config.response.manager_addresses == ("192.0.2.1",)
     with pytest.raises(ConfigError, match="not an IP address or network"):
-        load_config(sections, environ={}, overrides=["response.bus_addresses=bus.local"])
+        load_config(Sections, environ={}, overrides=["response.bus_addresses=bus.local"])

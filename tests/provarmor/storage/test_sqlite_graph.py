@@ -1,4 +1,4 @@
-"""SQLite-only behaviour; what every store does is in test_graph_stores.py."""
+"""SQLite-only behaviour; what every store does is in test_sql_graph.py."""
 
 import os
 import sqlite3
@@ -71,3 +71,24 @@ def test_a_batch_that_cannot_be_stored_leaves_the_store_usable(tmp_path):
     assert store.node("p2") is not None
     assert store.node("p1") is None
     store.close()
+
+
+def test_a_new_file_has_the_tables_and_columns_of_format_1(data_dir, tmp_path):
+    """The shared SQL writes the same stored format as the SQLite-only store did."""
+
+    def columns(path):
+        db = sqlite3.connect(path)
+        tables = [
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        found = {
+            table: [row[1:] for row in db.execute(f"PRAGMA table_info({table})")]
+            for table in sorted(tables)
+        }
+        db.close()
+        return found
+
+    copy = tmp_path / "v1.db"
+    copy.write_bytes((data_dir / "storage" / "graph-v1.db").read_bytes())
+    SqliteGraphStore(tmp_path / "new.db").close()
+    assert columns(tmp_path / "new.db") == columns(copy)

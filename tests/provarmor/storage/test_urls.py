@@ -40,7 +40,7 @@ def test_malformed_sqlite_urls_are_refused(url):
 
 
 def test_postgres_urls_reach_the_postgres_store():
-    with pytest.raises(StorageError, match="cannot connect to graph store") as raised:
+    with pytest.raises(StorageError, match="cannot open the graph store") as raised:
         open_graph_store("postgres://u:sesame@127.0.0.1:1/db")
     assert "sesame" not in str(raised.value) and "127.0.0.1:1" in str(raised.value)
 
@@ -56,7 +56,8 @@ def test_a_postgres_url_opens_a_working_store(postgres_url, postgres_schema):
 
 
 def test_without_psycopg_the_error_says_what_to_install(monkeypatch):
-    monkeypatch.delitem(sys.modules, "provarmor.storage.postgres_graph", raising=False)
+    for module in ("provarmor.storage.postgres_graph", "provarmor.storage.postgres_dialect"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(StorageError, match=r"pip install 'provarmor\[postgres\]'"):
         open_graph_store("postgresql://u@127.0.0.1/db")

@@ -24,8 +24,9 @@ from provarmor.detection.anomaly.profile import Profile, ProfileTable
 from provarmor.detection.anomaly.scorer import AnomalyModel, Scored, Scorer
 from provarmor.detection.anomaly.settings import AnomalySettings
 from provarmor.model.actions import Action
-from provarmor.model.alert import Alert
+from provarmor.model.alert import Alert, SignalKind
 from provarmor.model.event import Event
+from provarmor.model.time_units import seconds_to_ns
 
 RULE_ID = "provarmor.anomaly.process"
 RULE_TITLE = "Anomalous process behaviour"
@@ -69,7 +70,9 @@ class AnomalyDetector:
         self._oldest_change = 0
         self._exited: OrderedDict[str, None] = OrderedDict()
         self._alerted: OrderedDict[str, None] = OrderedDict()
-        self._max_delay = int(self.settings.max_delay_seconds * 1e9)
+        self._max_delay = seconds_to_ns(
+            self.settings.max_delay_seconds, what="anomaly.max_delay_seconds"
+        )
 
     @property
     def profiles(self) -> dict[str, Profile]:
@@ -169,6 +172,7 @@ class AnomalyDetector:
             first_timestamp=profile.first_timestamp,
             last_timestamp=profile.last_timestamp,
             score=round(scored.ratio, 4),
+            kind=SignalKind.SCORE,
         )
 
     def _remember_exit(self, profile: Profile) -> None:

@@ -41,9 +41,9 @@ from provarmor.detection.anomaly.train import train_counted
 from provarmor.model.alert import Alert
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event
+from provarmor.model.time_units import ns_to_seconds, seconds_to_ns
 
 CHECKPOINT_VERSION = 1
-_NS = 1_000_000_000
 
 
 class Phase(StrEnum):
@@ -117,8 +117,10 @@ class Learner:
 
     def span_ns(self) -> int:
         if self.model is None:
-            return int(self.settings.window_seconds * _NS)
-        return int(self.settings.relearn_interval_seconds * _NS)
+            return seconds_to_ns(self.settings.window_seconds, what="learning.window_seconds")
+        return seconds_to_ns(
+            self.settings.relearn_interval_seconds, what="learning.relearn_interval_seconds"
+        )
 
     def observe(self, event: Event) -> AnomalyModel | None:
         """Feed one event; returns a model when this event's time closed a window and it was
@@ -206,11 +208,11 @@ class Learner:
                 dropped[key] = dropped.get(key, 0) + value
         return LearningStatus(
             phase=self.phase,
-            window_seconds=self.span_ns() / _NS,
+            window_seconds=ns_to_seconds(self.span_ns()),
             window_start_ns=baseline.start if baseline is not None else 0,
             window_end_ns=baseline.end if baseline is not None else 0,
             clock_ns=self.clock,
-            time_left_seconds=max(baseline.end - self.clock, 0) / _NS if baseline else 0.0,
+            time_left_seconds=ns_to_seconds(max(baseline.end - self.clock, 0)) if baseline else 0.0,
             events=baseline.events if baseline is not None else 0,
             processes=baseline.processes if baseline is not None else 0,
             waiting=self.waiting,

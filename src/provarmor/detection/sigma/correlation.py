@@ -32,8 +32,6 @@ from enum import StrEnum
 
 from provarmor.detection.sigma.compiler import RuleInfo
 
-NS_PER_SECOND = 1_000_000_000
-
 
 class CorrelationKind(StrEnum):
     EVENT_COUNT = "event_count"

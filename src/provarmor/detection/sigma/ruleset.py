@@ -17,7 +17,6 @@ from sigma.exceptions import SigmaError
 
 from provarmor.detection.sigma.compiler import CompiledRule, RuleInfo, compile_rule, rule_info
 from provarmor.detection.sigma.correlation import (
-    NS_PER_SECOND,
     CorrelationKind,
     CorrelationSpec,
     CountCondition,
@@ -27,6 +26,7 @@ from provarmor.detection.sigma.loader import ParsedRules, RuleSource
 from provarmor.detection.sigma.records import Record
 from provarmor.model.attack import AttackTable
 from provarmor.model.errors import RuleError
+from provarmor.model.time_units import NS_PER_SECOND
 
 _LEVELS = ("", "informational", "low", "medium", "high", "critical")
 

@@ -57,6 +57,7 @@ from provarmor.lab.groundtruth import write_ground_truth
 from provarmor.lab.jail import leftover_jails
 from provarmor.lab.runner import Recorder
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import ns_to_seconds
 
 RESULTS_FILE = "results.json"
 LABELS_FILE = "labels.json"
@@ -344,7 +345,7 @@ def _report(
         packages_installed=installed,
         started_ns=started,
         ended_ns=ended,
-        duration_s=round((time.time_ns() - begun) / 1e9, 1),
+        duration_s=round(ns_to_seconds(time.time_ns() - begun), 1),
         results=records,
     )
 

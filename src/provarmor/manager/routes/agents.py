@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from provarmor.manager.auth import Principal, Role, issue_token, secret_matches, split_token
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require_agent
-from provarmor.manager.ingest import BatchTooLarge, IngestResult
+from provarmor.manager.ingest import BatchTooLarge, UploadResult
 from provarmor.manager.routes.params import parse_int64
 from provarmor.manager.store import AgentRecord, TokenRecord
 from provarmor.model.errors import ParseError
@@ -138,7 +138,7 @@ async def upload(
     if agent is None:
         raise ApiError(404, "unknown agent", field="agent_id")
     try:
-        result: IngestResult = await run_in_threadpool(
+        result: UploadResult = await run_in_threadpool(
             context.ingestor.ingest, agent, sequence=sequence, body=body
         )
     except ParseError as exc:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from provarmor.manager.auth import Principal, Role
 from provarmor.manager.deps import ManagerContext, get_context, require
 from provarmor.manager.routes.params import parse_time
+from provarmor.model.time_units import seconds_to_ns
 
 router = APIRouter(tags=["stats"])
 
@@ -32,7 +33,7 @@ def timeline(
 ) -> list[dict[str, int]]:
     """Alerts and incidents per bucket of event time (by their first event)."""
     rows = context.store.timeline(
-        bucket_ns=_SECONDS[bucket] * 1_000_000_000, since=parse_time(since, field="since")
+        bucket_ns=seconds_to_ns(_SECONDS[bucket]), since=parse_time(since, field="since")
     )
     return [
         {"start_ns": row.start_ns, "alerts": row.alerts, "incidents": row.incidents} for row in rows

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from provarmor.manager.auth import Principal, Role, issue_token
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require
 from provarmor.manager.store import FindingsStore, TokenRecord
+from provarmor.model.time_units import seconds_to_ns
 
 router = APIRouter(tags=["tokens"])
 
@@ -109,7 +110,7 @@ def new_token(body: TokenRequest, principal: Admin, context: Context) -> IssuedT
     if seconds is None:
         seconds = context.settings.user_token_seconds
     return create_token(
-        context.store, role=Role(body.role), label=body.label, valid_ns=seconds * 1_000_000_000
+        context.store, role=Role(body.role), label=body.label, valid_ns=seconds_to_ns(seconds)
     )
 
 
@@ -132,5 +133,5 @@ def new_enrollment_token(
     """Create a one-time agent enrolment token."""
     seconds = body.valid_seconds or context.settings.enrollment_token_seconds
     return create_token(
-        context.store, role=Role.ENROLL, label=body.label, valid_ns=seconds * 1_000_000_000
+        context.store, role=Role.ENROLL, label=body.label, valid_ns=seconds_to_ns(seconds)
     )

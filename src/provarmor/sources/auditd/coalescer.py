@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from provarmor.model.time_units import MAX_NS, NS_PER_MS, NS_PER_SECOND
 from provarmor.sources.auditd.records import AuditRecord, parse_stamp
 
 DEFAULT_WINDOW = 64
@@ -110,8 +111,13 @@ class Coalescer:
         fraction, _, serial = rest.partition(":")
         if len(fraction) == 3 and seconds.isdigit() and fraction.isdigit() and serial.isdigit():
             # the usual milliseconds stamp; int() of ASCII digits cannot fail
-            timestamp = int(seconds) * 1_000_000_000 + int(fraction) * 1_000_000
-            if len(seconds) <= 12 and len(serial) <= 20 and seconds.isascii():
+            timestamp = int(seconds) * NS_PER_SECOND + int(fraction) * NS_PER_MS
+            if (
+                len(seconds) <= 12
+                and timestamp <= MAX_NS
+                and len(serial) <= 20
+                and seconds.isascii()
+            ):
                 return AuditGroup(stamp, int(serial), timestamp, record.line, self._opened)
         timestamp, number = parse_stamp(stamp, source=self._source, line=record.line)
         return AuditGroup(stamp, number, timestamp, record.line, self._opened)

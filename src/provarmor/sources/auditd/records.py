@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from provarmor.model.errors import ParseError
+from provarmor.model.time_units import MAX_NS, NS_PER_SECOND
 
 MAX_RECORD_CHARS = 256 * 1024
 """Longer records are rejected (the kernel's own limit is 8970 bytes a record)."""
@@ -194,9 +195,12 @@ def parse_stamp(stamp: str, *, source: str = "", line: int = 0) -> tuple[int, in
         raise _error("malformed audit(TIME:SERIAL) stamp", stamp, source, line)
     try:
         nanos = int(fraction) * 10 ** (9 - len(fraction))
-        return int(seconds) * 1_000_000_000 + nanos, int(serial)
+        timestamp, number = int(seconds) * NS_PER_SECOND + nanos, int(serial)
     except ValueError:  # non-ASCII digits pass isdigit() but not always int()
         raise _error("malformed audit(TIME:SERIAL) stamp", stamp, source, line) from None
+    if timestamp > MAX_NS:
+        raise _error("audit(TIME:SERIAL) stamp past the year 2262", stamp, source, line)
+    return timestamp, number
 
 
 def parse_fields(raw: str, *, source: str = "", line: int = 0) -> dict[str, str]:

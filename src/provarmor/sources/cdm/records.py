@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Struct
 
 from provarmor.model.errors import ParseError
+from provarmor.model.time_units import NS_PER_US
 
 AvroValue = dict[str, str] | str | None
 """An Avro ``union {null, string|UUID}`` as serialised to JSON: ``{"type": value}``."""
@@ -186,7 +187,7 @@ def canonical_uuid(text: str) -> str:
 
 INT64_MAX = 2**63 - 1
 MICROS_FLOOR = 10**14
-MICROS_CEILING = INT64_MAX // 1000
+MICROS_CEILING = INT64_MAX // NS_PER_US
 
 
 def nanos(value: int | None) -> int:
@@ -201,7 +202,7 @@ def nanos(value: int | None) -> int:
     if value is None or value < 0 or value > INT64_MAX:
         return 0
     if MICROS_FLOOR <= value < MICROS_CEILING:
-        return value * 1000
+        return value * NS_PER_US
     return value
 
 

@@ -52,6 +52,7 @@ from provarmor.model.event import (
     Target,
     User,
 )
+from provarmor.model.time_units import NS_PER_SECOND
 from provarmor.sources.ebpf import wire
 from provarmor.sources.ebpf.tables import Peer, ProcessTable, ProcState
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
@@ -130,8 +131,8 @@ class DecoderContext:
     id_prefix: str = "ebpf-"
     source: str = "bpftrace"
     """Names the stream in error locations (``source:line``)."""
-    park_ns: int = 2_000_000_000
-    reparent_ns: int = 500_000_000
+    park_ns: int = 2 * NS_PER_SECOND
+    reparent_ns: int = NS_PER_SECOND // 2
     """How long a fork naming an adoptive parent waits for its creator's record (checked
     at heartbeats); creator records are matched within ``park_ns`` of the fork."""
 

@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import IO
 
 from provarmor.model.event import Event
+from provarmor.model.time_units import ms_to_ns
 from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
 from provarmor.sources.ebpf.kernel import (
     BTF,
@@ -229,7 +230,7 @@ class EbpfSource:
             clock=read_clock(self._proc),
             monotonic_offset_ns=offset,
             id_prefix=f"ebpf-{host.boot_id[:8]}-{time.time_ns():x}-",
-            park_ns=2 * self.settings.program.flush_ms * 1_000_000,
+            park_ns=2 * ms_to_ns(self.settings.program.flush_ms),
         )
 
     def _environment(self) -> dict[str, str]:

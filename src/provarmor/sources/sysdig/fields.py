@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from provarmor.model.errors import ParseError
+from provarmor.model.time_units import MAX_NS, NS_PER_MS, NS_PER_SECOND, NS_PER_US
 
 GROUND_TRUTH_FIELDS = frozenset(
     {
@@ -133,6 +134,13 @@ _DATETIME = re.compile(
 
 
 def parse_time(text: str) -> int | None:
+    """Nanoseconds since the epoch from any time form sysdig writes (:func:`_parse_time`);
+    ``None`` for a time past 2262, which no int64 nanosecond count holds."""
+    ns = _parse_time(text)
+    return ns if ns is not None and ns <= MAX_NS else None
+
+
+def _parse_time(text: str) -> int | None:
     """Nanoseconds since the epoch from any time form sysdig writes.
 
     Integers are taken by magnitude (ns, us, ms or s); a decimal number is seconds;
@@ -145,13 +153,13 @@ def parse_time(text: str) -> int | None:
         return _scale(int(text))
     if re.fullmatch(r"\d{1,11}\.\d{1,9}", text):
         whole, fraction = text.split(".")
-        return int(whole) * 1_000_000_000 + _fraction(fraction)
+        return int(whole) * NS_PER_SECOND + _fraction(fraction)
     clock = _CLOCK.match(text)
     if clock:
         hours, minutes, seconds = int(clock[1]), int(clock[2]), int(clock[3])
         if hours > 23 or minutes > 59 or seconds > 60:
             return None
-        return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + _fraction(clock[4])
+        return ((hours * 60 + minutes) * 60 + seconds) * NS_PER_SECOND + _fraction(clock[4])
     return _parse_datetime(text)
 
 
@@ -169,7 +177,7 @@ def _parse_datetime(text: str) -> int | None:
     except ValueError:
         return None
     seconds = int(moment.astimezone(UTC).timestamp())
-    return seconds * 1_000_000_000 + _fraction(match[7])
+    return seconds * NS_PER_SECOND + _fraction(match[7])
 
 
 def _fraction(digits: str | None) -> int:
@@ -185,7 +193,7 @@ def _scale(value: int) -> int | None:
     if value >= 10**17:
         return value
     if value >= 10**14:
-        return value * 1_000
+        return value * NS_PER_US
     if value >= 10**11:
-        return value * 1_000_000
-    return value * 1_000_000_000 if value < 10**10 else None
+        return value * NS_PER_MS
+    return value * NS_PER_SECOND if value < 10**10 else None

@@ -472,3 +472,25 @@ def test_truncated_gzip_keeps_every_event_zcat_recovers(tmp_path, auditd_data):
     assert [e.event.id for e in events] == [e.event.id for e in expected]
     assert report.stopped.startswith(f"{cut}:")
     assert "ended before the end-of-stream marker" in report.stopped
+
+
+def test_an_event_stamped_past_2262_is_rejected_and_the_rest_kept(auditd_import, auditd_data):
+    """No int64 nanosecond count holds such a time: the event's records are rejected, each
+    naming its line, instead of an out-of-range timestamp failing the store or the output."""
+    original = auditd_data / "pipeline.log"
+    far = "audit(999999999999.197:4104)"
+    with tempfile.TemporaryDirectory() as scratch:
+        edited = Path(scratch) / "pipeline.log"
+        text = original.read_text().replace("audit(1795875746.197:4104)", far)
+        edited.write_text(text)
+        lines = text.split("\n")  # not splitlines(): enriched records hold \x1d
+        events, report = auditd_import(edited)
+    expected, _ = auditd_import(original)
+    stamped = [number for number, line in enumerate(lines, 1) if far in line]
+
+    where = [error.split(": ")[0] for error in report.errors]
+    assert report.rejected == len(where) > 1  # each wanted record of the event, by its line
+    assert set(where) <= {f"{edited}:{number}" for number in stamped}
+    assert all("past the year 2262" in error for error in report.errors)
+    assert max(event.timestamp for event in events) < 2**63
+    assert 0 < len(expected) - len(events) <= 2  # the edited event's own events

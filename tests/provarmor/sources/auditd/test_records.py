@@ -160,6 +160,14 @@ def test_parse_stamp_rejects_non_digits():
         parse_stamp("-1.000:3")
 
 
+def test_a_stamp_past_2262_is_a_parse_error_naming_the_line():
+    assert parse_stamp("9223372036.854775807:1") == (2**63 - 1, 1)
+    for stamp in ("9223372036.854775808:1", "999999999999.000:1"):
+        with pytest.raises(ParseError, match="past the year 2262") as caught:
+            parse_stamp(stamp, source="audit.log", line=3)
+        assert caught.value.location == "audit.log:3"
+
+
 def test_cached_parser_agrees_with_the_plain_parser(auditd_data):
     parser = RecordParser()
     for name in ("pipeline.log", "attack_chain.log", "long_args.log", "file_ops.log"):

@@ -51,6 +51,10 @@ def test_args_split_on_keys_and_keep_the_first_value():
         ("2026-11-28T15:20:29.332769939+01:00", 1795875629332769939),
         ("14:20:29.332769939", 51629332769939),
         ("99999999999999999999", None),
+        ("9223372036", 9223372036000000000),
+        ("9999999999", None),  # past 2262: no int64 nanosecond count holds it
+        ("99999999999.5", None),
+        ("9999-12-31T23:59:59Z", None),
         ("25:00:00", None),
         ("yesterday", None),
     ],
@@ -73,6 +77,7 @@ def test_to_int_reads_the_leading_number():
         (b'{"evt.time": 1}', "bad evt.type"),
         (b'{"evt.type": "read"}', "no usable time"),
         (b'{"evt.type": "read", "evt.time": "soon"}', "no usable time"),
+        (b'{"evt.type": "read", "evt.time": "99999999999.5"}', "no usable time"),
     ],
 )
 def test_bad_records_raise_parse_error(line, message):
