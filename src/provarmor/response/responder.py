@@ -127,6 +127,24 @@ class Responder:
         self.counters[f"undo.{result.outcome.value}"] += 1
         return self.audit.result(undo, result, mode=Mode.ENFORCE.value, undoes=request.id)
 
+    def undo_by_id(self, action_id: str, *, requested_by: str, reason: str = "") -> AuditRecord:
+        """Undo the action ``action_id`` as recorded in the audit trail (``ValueError`` when
+        it is not there, did not succeed, cannot be undone or was undone already)."""
+        records, _ = read_audit(self.audit.path) if self.audit.path.exists() else ([], [])
+        done = [
+            r
+            for r in records
+            if r.phase is Phase.RESULT and r.request.id == action_id and r.outcome is Outcome.DONE
+        ]
+        if not done:
+            raise ValueError(f"no successful action {action_id!r} in {self.audit.path}")
+        if any(
+            r.phase is Phase.UNDONE and r.undoes == action_id and r.outcome is Outcome.DONE
+            for r in records
+        ):
+            raise ValueError(f"{action_id} was undone already")
+        return self.undo(done[-1], requested_by=requested_by, reason=reason)
+
     def tick(self) -> AuditRecord | None:
         """Release an isolation whose automatic release time has come."""
         if not release_due(self.context):
