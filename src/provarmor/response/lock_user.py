@@ -45,11 +45,15 @@ def _shadow_expire(name: str) -> str | None:
 
 
 def _user(target: UserTarget, context: ResponseContext) -> tuple[pwd.struct_passwd | None, str]:
-    if not _NAME.fullmatch(target.name):
-        return None, f"not a user name: {target.name!r}"
+    """The account a target names (a name, or a numeric uid as incidents carry it)."""
     try:
-        entry = pwd.getpwnam(target.name)
-    except KeyError:
+        if target.name.isdigit():
+            entry = pwd.getpwuid(int(target.name))
+        elif _NAME.fullmatch(target.name):
+            entry = pwd.getpwnam(target.name)
+        else:
+            return None, f"not a user name: {target.name!r}"
+    except (KeyError, OverflowError):
         return None, f"no user {target.name!r}"
     refusal = user_refusal(entry.pw_name, entry.pw_uid, context)
     return (None, refusal) if refusal is not None else (entry, "")

@@ -74,6 +74,7 @@ class HostTarget(Struct, frozen=True, kw_only=True, tag="host"):
 
 class UserTarget(Struct, frozen=True, kw_only=True, tag="user"):
     name: str
+    """An account name, or a numeric uid as text (as incidents carry users)."""
 
 
 Target = ProcessTarget | FileTarget | QuarantinedTarget | NetworkTarget | HostTarget | UserTarget

@@ -3,6 +3,7 @@ locked, the account expired, its processes end; unlock puts the shadow entry bac
 
 import contextlib
 import os
+import pwd
 import signal
 import subprocess
 
@@ -68,10 +69,21 @@ def test_lock_ends_sessions_and_unlock_restores_the_entry(context, account):
     assert shadow(account) == before
 
 
+def test_an_incident_names_users_by_uid(context, account):
+    uid = str(pwd.getpwnam(account).pw_uid)
+    before = shadow(account)
+    assert act(ActionKind.LOCK_USER, context, uid).outcome is Outcome.DONE
+    assert shadow(account)[1].startswith("!")
+    assert act(ActionKind.UNLOCK_USER, context, uid).outcome is Outcome.DONE
+    assert shadow(account) == before
+
+
 def test_root_and_unknown_users_are_refused(context):
     assert act(ActionKind.LOCK_USER, context, "root").outcome is Outcome.REFUSED
     assert act(ActionKind.LOCK_USER, context, "no-such-user-x").outcome is Outcome.REFUSED
     assert act(ActionKind.LOCK_USER, context, "-e").outcome is Outcome.REFUSED
+    assert act(ActionKind.LOCK_USER, context, "0").outcome is Outcome.REFUSED
+    assert act(ActionKind.LOCK_USER, context, "99999999999999999999").outcome is Outcome.REFUSED
 
 
 def test_unlock_without_a_lock_record_fails_clearly(context, account):
