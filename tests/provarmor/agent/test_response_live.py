@@ -90,7 +90,8 @@ def test_the_agent_kills_an_implant_its_analysis_found(tmp_path):
         assert kill.request.target.pid == implant.pid
         assert kill.request.requested_by == "policy:kill hidden implants"
         assert "Hidden program" in kill.request.reason
-        print(f"containment: {contained:.2f} s after the implant started")
+        sensor = agent.run_state.status.sensor
+        print(f"containment ({sensor} sensor): {contained:.2f} s after the implant started")
     finally:
         stop.set()
         thread.join(timeout=120)
