@@ -89,8 +89,14 @@ class Responder:
         """Propose, then (enforce) execute or (dry-run) record; always audited."""
         self.audit.proposed(request, mode=mode.value)
         self.counters["proposed"] += 1
+        action = BY_KIND[request.kind]
         limited = self._rate_limited(request.host_id or self.context.host.id)
-        if limited is not None:
+        if not isinstance(request.target, action.target_type):
+            result = ActionResult(
+                outcome=Outcome.REFUSED,
+                message=f"{request.kind.value} takes a {action.target_type.__name__}",
+            )
+        elif limited is not None:
             result = ActionResult(outcome=Outcome.REFUSED, message=limited)
             self.counters["rate_limited"] += 1
         elif mode is Mode.DRY_RUN:
@@ -100,7 +106,7 @@ class Responder:
             )
         else:
             self.audit.executing(request, mode=mode.value)
-            result = BY_KIND[request.kind].run(request, self.context)
+            result = action.run(request, self.context)
         self.counters[result.outcome.value] += 1
         return self.audit.result(request, result, mode=mode.value)
 

@@ -1,6 +1,7 @@
 """``kill`` on real processes: the whole tree dies; a target whose pid now belongs to
 another process (pid reuse) is never signalled; the allow-list holds."""
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from provarmor.model.ids import process_entity_id
 from provarmor.response.kill import KILL
+from provarmor.response.processes import pin
 from provarmor.response.records import ActionKind, ActionRequest, Outcome, ProcessTarget
-from provarmor.sources.procfs import ProcClock, process_entity_id, read_process
+from provarmor.sources.procfs import ProcClock, read_process
 
 from .conftest import TREE, children_of, gone, target_of, wait_for
 
@@ -54,14 +57,10 @@ def test_a_reused_pid_is_never_hit(context, spawn):
 def test_the_pin_refuses_a_process_that_started_after_it_was_seen(context, spawn):
     """Between reading /proc and opening the pidfd the pid may change hands: the pin
     compares start times after opening, so a changed start means nothing is signalled."""
-    from provarmor.response.processes import pin
-
     victim = spawn("sleep", "300")
     info = read_process(victim.pid, clock=context.clock)
     assert info is not None
-    stale = type(info)(
-        **{**{f: getattr(info, f) for f in info.__slots__}, "start_ticks": info.start_ticks - 1}
-    )  # type: ignore[attr-defined]
+    stale = dataclasses.replace(info, start_ticks=info.start_ticks - 1)
     assert pin(stale, context) is None
     pinned = pin(info, context)
     assert pinned is not None

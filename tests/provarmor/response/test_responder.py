@@ -116,3 +116,14 @@ def test_undo_resumes_a_suspended_process(context, spawn):
     wait_for(lambda: state_of(process.pid) == "S", what="running again")
     with pytest.raises(ValueError, match="cannot be undone"):
         responder.undo(undone, requested_by="alice")
+
+
+def test_a_request_with_the_wrong_kind_of_target_is_refused(context):
+    from provarmor.response.records import ActionRequest, FileTarget
+
+    responder = Responder.open(Policy(), context)
+    request = ActionRequest(
+        id="x", kind=ActionKind.KILL, target=FileTarget(path="/tmp/x"), requested_by="t"
+    )
+    record = responder.run(request)
+    assert record.outcome is Outcome.REFUSED and "ProcessTarget" in record.message
