@@ -90,8 +90,9 @@ class Responder:
         self.audit.proposed(request, mode=mode.value)
         self.counters["proposed"] += 1
         action = BY_KIND[request.kind]
-        limited = self._rate_limited(request.host_id or self.context.host.id)
-        if not isinstance(request.target, action.target_type):
+        fits = isinstance(request.target, action.target_type)
+        limited = self._rate_limited(request.host_id or self.context.host.id) if fits else None
+        if not fits:
             result = ActionResult(
                 outcome=Outcome.REFUSED,
                 message=f"{request.kind.value} takes a {action.target_type.__name__}",
