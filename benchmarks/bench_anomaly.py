@@ -14,6 +14,7 @@ from pathlib import Path
 
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.detector import AnomalyDetector
+from provarmor.evaluation.dataset import EVENTS_FILE
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.ndjson import read_ndjson
 
@@ -22,9 +23,7 @@ def main() -> None:
     model = load_bundle(Path(sys.argv[1]))
     dataset = Path(sys.argv[2])
     events = list(
-        read_ndjson(
-            dataset / "events.ndjson.gz", report=IngestReport(source="bench"), host=HostContext()
-        )
+        read_ndjson(dataset / EVENTS_FILE, report=IngestReport(source="bench"), host=HostContext())
     )
     best = 0.0
     for run in range(3):

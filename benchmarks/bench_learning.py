@@ -20,13 +20,14 @@ from pathlib import Path
 from provarmor.detection.anomaly.bundle import dump_bundle
 from provarmor.detection.anomaly.learning import Learner, LearningDetector, Phase, dump_checkpoint
 from provarmor.detection.anomaly.settings import LearningSettings
+from provarmor.evaluation.dataset import EVENTS_FILE
 from provarmor.model.event import Event
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.ndjson import read_ndjson
 
 
 def _events(dataset: Path) -> list[Event]:
-    path = dataset / "events.ndjson.gz" if dataset.is_dir() else dataset
+    path = dataset / EVENTS_FILE if dataset.is_dir() else dataset
     return list(read_ndjson(path, report=IngestReport(source=str(path)), host=HostContext()))
 
 

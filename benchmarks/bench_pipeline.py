@@ -20,6 +20,7 @@ from pathlib import Path
 
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.evaluation.dataset import EVENTS_FILE
 from provarmor.graph.store import GraphStore, MemoryGraphStore
 from provarmor.model.event import Event
 from provarmor.pipeline.analysis import Analysis, batches
@@ -32,7 +33,7 @@ BUNDLED = Path(__file__).resolve().parents[1] / "src" / "provarmor" / "data" / "
 
 
 def _load(path: Path) -> list[Event]:
-    file = path / "events.ndjson.gz" if path.is_dir() else path
+    file = path / EVENTS_FILE if path.is_dir() else path
     return list(read_ndjson(file, report=IngestReport(source=str(file)), host=HostContext()))
 
 

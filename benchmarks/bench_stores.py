@@ -26,8 +26,8 @@ from typing import Any
 
 import psycopg
 
+from provarmor.evaluation.dataset import load_dataset
 from provarmor.graph.builder import GraphDelta
-from provarmor.lab.dataset import load_dataset
 from provarmor.model.event import Event
 from provarmor.pipeline.ingest import build_graph
 from provarmor.storage.postgres_graph import PostgresGraphStore

@@ -5,7 +5,7 @@
 
 Starts the live agent (eBPF sensor, its own state directory, canonical NDJSON out), runs
 ``scripts/corpus/recipe.sh SEED MINUTES`` as the root of a new process tree, stops the agent,
-keeps only the events of the recipe's tree (:class:`provarmor.lab.corpus.LineageFilter`: the
+keeps only the events of the recipe's tree (:class:`provarmor.evaluation.corpus.LineageFilter`: the
 machine is shared, and other people's tests, builds and lab runs must not enter the corpus),
 writes the chunk as a benign dataset with its ``recording.json`` (kept fraction, the sensor's
 drop counters) and enters it in the corpus manifest with its role.
@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provarmor.agent.status import read_status
-from provarmor.lab.corpus import (
+from provarmor.evaluation.corpus import (
     LineageFilter,
     RecordingInfo,
     add_chunk,
     write_chunk,
     write_recording,
 )
+from provarmor.evaluation.dataset import TRANSCRIPT_FILE
 from provarmor.lab.proc import process_start_ns
 from provarmor.model.errors import ConfigError
 from provarmor.sources.base import HostContext, IngestReport
@@ -150,7 +151,7 @@ def _run_recipe(seed: int, minutes: float, work: Path, tasks: list[str]) -> _Run
         started_ns = time.time_ns()
         recipe = subprocess.Popen(
             ["bash", str(recipe_copy), str(seed), str(minutes), *tasks],
-            stdout=(work / "transcript.log").open("wb"),
+            stdout=(work / TRANSCRIPT_FILE).open("wb"),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -252,7 +253,7 @@ def main() -> int:
         sensor_counters=run.counters,
     )
     write_recording(chunk, recording)
-    shutil.copy(work / "transcript.log", chunk / "transcript.log")
+    shutil.copy(work / TRANSCRIPT_FILE, chunk / TRANSCRIPT_FILE)
     add_chunk(args.corpus, chunk, role=args.role)
     _say(
         f"{name}: kept {lineage.kept:,} of {lineage.seen:,} machine events "

@@ -1,6 +1,7 @@
 """The agent's sensors: a sensor starts, yields live events until stopped, and reports what
 the kernel lost. One adapter per backend, registered in :data:`SENSORS`; ``auto`` picks the
-first whose prerequisites hold."""
+first whose prerequisites hold. The host log source (journald or a syslog file) runs beside
+it when the settings ask for one (:mod:`provarmor.agent.host_logs`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from provarmor.agent.host_logs import WithHostLogs, start_host_logs
 from provarmor.agent.settings import AgentSettings, SensorChoice
 from provarmor.model.errors import ConfigError
 from provarmor.model.event import Event, ProcessRef
@@ -174,5 +176,20 @@ def start_sensor(context: SensorContext) -> LiveSensor:
         except SensorUnavailable as exc:
             reasons.append(str(exc))
             continue
-        return sensor
+        return _with_host_logs(sensor, context.settings)
     raise SensorUnavailable("no sensor could start: " + "; ".join(reasons))
+
+
+def _with_host_logs(sensor: LiveSensor, settings: AgentSettings) -> LiveSensor:
+    identity = read_host_identity()
+    host = HostContext(id=identity.id, name=identity.name, boot_id=identity.boot_id)
+    try:
+        logs = start_host_logs(settings, host=host)
+    except ConfigError:
+        sensor.stop()
+        raise
+    if logs is None:
+        return sensor
+    combined = WithHostLogs(sensor, logs)
+    combined.start()
+    return combined

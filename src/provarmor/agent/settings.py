@@ -15,12 +15,32 @@ class SensorChoice(StrEnum):
     AUDIT = "audit"
 
 
+class HostLogChoice(StrEnum):
+    AUTO = "auto"
+    JOURNALD = "journald"
+    SYSLOG = "syslog"
+    OFF = "off"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentSettings:
     sensor: SensorChoice = setting(
         SensorChoice.AUTO,
         "Sensor backend: `ebpf` (bpftrace), `audit` (Linux audit netlink), or `auto` "
         "(eBPF when its prerequisites hold, else audit).",
+    )
+    host_logs: HostLogChoice = setting(
+        HostLogChoice.AUTO,
+        "Host log source read beside the kernel sensor (logins, sudo, accounts, cron): "
+        "`journald` (journalctl, resuming after a saved cursor), `syslog` (tails "
+        "`host_log_path`, resuming at a saved inode and offset), `auto` (journald when it runs, "
+        "else `host_log_path` when it exists, else none) or `off`.",
+        maturity=Maturity.INCUBATING,
+    )
+    host_log_path: Path = setting(
+        Path("/var/log/auth.log"),
+        "The syslog file the `syslog` host log source tails (`/var/log/secure` on Red Hat).",
+        maturity=Maturity.INCUBATING,
     )
     state_dir: Path = setting(
         Path("/var/lib/provarmor"),

@@ -43,7 +43,7 @@ def calibrate_command(
 
     from provarmor.detection.anomaly.bundle import load_bundle, save_bundle
     from provarmor.detection.sigma.loader import bundled_rules
-    from provarmor.lab.protocol import benign_dataset, calibrate
+    from provarmor.evaluation.protocol import benign_dataset, calibrate
     from provarmor.pipeline.assembly import describe_rule, plan_from_config
 
     rule_paths = tuple(rules or [bundled_rules()])

@@ -1,5 +1,5 @@
 """``provarmor eval --corpus DIR``: the real-world corpus's false incidents, per chunk and in
-total, with each false incident's title and root cause (:mod:`provarmor.lab.corpus_eval`)."""
+total, with each false incident's title and root cause (:mod:`provarmor.evaluation.corpus_eval`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from provarmor.cli.terminal import escape
-from provarmor.lab.corpus import ROLES
-from provarmor.lab.corpus_eval import CorpusReport, evaluate_corpus
-from provarmor.lab.evaluation import mean_std
+from provarmor.evaluation.corpus import ROLES
+from provarmor.evaluation.corpus_eval import CorpusReport, evaluate_corpus
+from provarmor.evaluation.scoring import mean_std
 
 console = Console() if sys.stdout.isatty() else Console(width=200)
 """Logs and pipes get the wide tables whole (titles and root causes are long)."""

@@ -48,7 +48,7 @@ def demo(
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     sample = sample_path()
     console.print(Panel(f"ProvArmor demo: ingesting {escape(str(sample))}", expand=False))
-    ingest([sample], format=Format.auditd, db=db, host="demo-host", force=True)
+    ingest([sample], format=Format("auditd"), db=db, host="demo-host", force=True)
     stats(db=db)
     store = SqliteGraphStore(db)
     try:

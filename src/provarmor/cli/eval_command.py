@@ -5,12 +5,12 @@ dataset and prints per-dataset and total figures.
 
 Real-world corpus: ``provarmor eval --corpus corpus/real-world`` prints false incidents per
 host-hour of the rules, the model and both on the corpus's test chunks, with every false
-incident's title and root cause (:mod:`provarmor.lab.corpus_eval`).
+incident's title and root cause (:mod:`provarmor.evaluation.corpus_eval`).
 
 Protocol: ``provarmor eval TEST... --train DIR... --validation DIR... --seeds 1,2,3,4,5``
 trains a model per seed on the training runs, calibrates on the validation runs and scores
 the rules alone, the model alone and both on the test runs (attack runs of that seed and
-every benign run); it prints mean ± std over the seeds (:mod:`provarmor.lab.protocol`).
+every benign run); it prints mean ± std over the seeds (:mod:`provarmor.evaluation.protocol`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 
 if TYPE_CHECKING:
-    from provarmor.lab.evaluation import EvalReport
-    from provarmor.lab.protocol import ProtocolPlan
+    from provarmor.evaluation.protocol import ProtocolPlan
+    from provarmor.evaluation.scoring import EvalReport
 
 console = Console()
 
@@ -163,7 +163,7 @@ def eval_command(  # noqa: PLR0913
                 "says which chunks are learning, calibration and test data"
             )
         from provarmor.cli.corpus_report import corpus_command
-        from provarmor.lab.protocol import CONFIGURATIONS
+        from provarmor.evaluation.protocol import CONFIGURATIONS
 
         chosen = ",".join(CONFIGURATIONS) if configurations is None else configurations
         corpus_command(
@@ -177,9 +177,9 @@ def eval_command(  # noqa: PLR0913
     if not datasets:
         raise ConfigError("give lab dataset directories to test on (or --corpus DIR)")
     from provarmor.detection.anomaly.bundle import load_bundle
-    from provarmor.lab.dataset import load_dataset
-    from provarmor.lab.evaluation import evaluate
-    from provarmor.lab.protocol import CONFIGURATIONS, ProtocolPlan
+    from provarmor.evaluation.dataset import load_dataset
+    from provarmor.evaluation.protocol import CONFIGURATIONS, ProtocolPlan
+    from provarmor.evaluation.scoring import evaluate
     from provarmor.pipeline.assembly import build_analysis, describe_rule, plan_from_config
 
     config = OPTIONS.load()
@@ -221,7 +221,7 @@ def eval_command(  # noqa: PLR0913
 
 
 def _protocol(plan: ProtocolPlan, *, as_json: Path | None, jobs: int) -> None:
-    from provarmor.lab.protocol import METRICS, run_protocol
+    from provarmor.evaluation.protocol import METRICS, run_protocol
     from provarmor.pipeline.assembly import describe_rule
 
     report = run_protocol(plan, progress=lambda line: console.print(escape(line)), jobs=jobs)

@@ -32,7 +32,7 @@ class AgentRecorder:
 
     def __init__(self, *, out_dir: Path, sensor: SensorChoice) -> None:
         from provarmor.agent.runner import Agent
-        from provarmor.lab.dataset import RAW_FILE
+        from provarmor.evaluation.dataset import RAW_FILE
 
         self.out_dir = out_dir
         self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
@@ -85,7 +85,7 @@ def run(  # noqa: PLR0913
     sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
 ) -> None:
     """Run NAME under the live agent and write a labelled dataset to --out (root)."""
-    from provarmor.lab.dataset import finish_dataset
+    from provarmor.evaluation.dataset import finish_dataset
     from provarmor.lab.runner import run_lab
 
     if out.exists() and any(out.iterdir()):
@@ -130,8 +130,8 @@ def atomics(  # noqa: PLR0913
     sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = SensorChoice.AUTO,
 ) -> None:
     """Run the Linux Atomic Red Team tests that can run here, one at a time, under the agent."""
+    from provarmor.evaluation.dataset import EVENTS_FILE
     from provarmor.lab.atomics.runner import run_atomics
-    from provarmor.lab.dataset import EVENTS_FILE
 
     if not atomics_path.is_dir():
         raise ConfigError(f"no Atomic Red Team folder at {atomics_path}")

@@ -29,6 +29,8 @@ class Format(StrEnum):
     cdm = "cdm"
     sysdig = "sysdig"
     ndjson = "ndjson"
+    journal = "journal"
+    syslog = "syslog"
 
 
 FormatOption = Annotated[

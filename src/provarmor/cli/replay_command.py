@@ -115,12 +115,13 @@ def replay(  # noqa: PLR0913
 ) -> None:
     """Enrol as HOST_ID and upload the recording's events to the manager; resume if a
     replay of the same recording as the same host was interrupted."""
+    from provarmor.evaluation.dataset import EVENTS_FILE
     from provarmor.manager.client import ManagerClient
     from provarmor.model.event import Host
     from provarmor.pipeline.ingest import file_digest
     from provarmor.sources.base import IngestReport
 
-    source = path / "events.ndjson.gz" if path.is_dir() else path
+    source = path / EVENTS_FILE if path.is_dir() else path
     digest = file_digest(source)
     saved = state_file(state_dir, manager=manager, host_id=host_id, digest=digest)
     client = ManagerClient(manager, ca_file=ca)

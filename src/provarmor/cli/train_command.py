@@ -40,7 +40,7 @@ def load_benign(path: Path, *, role: str) -> LoadedInput:
     import msgspec
 
     from provarmor.detection.anomaly.profile import build_histories
-    from provarmor.lab.dataset import EVENTS_FILE, META_FILE, DatasetMeta
+    from provarmor.evaluation.dataset import EVENTS_FILE, META_FILE, DatasetMeta
     from provarmor.sources.base import HostContext, IngestReport
     from provarmor.sources.registry import IMPORTERS
 

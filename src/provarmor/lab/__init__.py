@@ -17,7 +17,10 @@ Modules:
 * ``environment``: the victim environment both run in; ``netns``, ``services``, ``webapp``,
   ``payloads``: its parts; ``jail`` and ``snapshot``: process and file-system clean-up;
 * ``runner``: runs a scenario or a benign mix against a recorder and writes the ground truth
-  (``groundtruth``); ``labels``: turns recorded events plus ground truth into labels.
+  (:mod:`provarmor.evaluation.groundtruth`).
+
+Datasets, labels, scoring and the evaluation protocol live in :mod:`provarmor.evaluation`,
+which the lab imports and which never imports the lab.
 
 It runs real programs as root; only :func:`provarmor.lab.runner.run_lab` and
 :func:`cleanup` change the machine.

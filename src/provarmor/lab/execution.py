@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from provarmor.evaluation.groundtruth import RootProcess
 from provarmor.lab.environment import LabEnvironment
-from provarmor.lab.groundtruth import RootProcess
 from provarmor.lab.scenario import Action, Channel
 from provarmor.lab.services import SHELL_AGENT
 

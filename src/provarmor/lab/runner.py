@@ -24,11 +24,9 @@ from typing import Protocol
 
 import msgspec
 
-from provarmor.lab import proc
-from provarmor.lab.context import LabContext
-from provarmor.lab.environment import LabEnvironment
-from provarmor.lab.execution import Operator, Outcome
-from provarmor.lab.groundtruth import (
+from provarmor.evaluation.dataset import TRANSCRIPT_FILE
+from provarmor.evaluation.groundtruth import (
+    LABELS_FILE,
     BenignSession,
     EndpointRef,
     GroundTruth,
@@ -39,6 +37,10 @@ from provarmor.lab.groundtruth import (
     TechniqueRef,
     write_ground_truth,
 )
+from provarmor.lab import proc
+from provarmor.lab.context import LabContext
+from provarmor.lab.environment import LabEnvironment
+from provarmor.lab.execution import Operator, Outcome
 from provarmor.lab.preparation import prepare
 from provarmor.lab.registry import BENIGN_MIX, find_scenario, find_workloads
 from provarmor.lab.scenario import Action, Channel, Plan, Scenario
@@ -46,9 +48,6 @@ from provarmor.lab.techniques import Technique
 from provarmor.lab.workload import Workload
 from provarmor.model.errors import ConfigError
 from provarmor.model.time_units import ns_to_seconds
-
-LABELS_FILE = "labels.json"
-TRANSCRIPT_FILE = "transcript.log"
 
 
 class Recorder(Protocol):

@@ -23,6 +23,22 @@ How each action fills the event (every source must follow this):
 * ``gap``: the sensor lost events; ``process`` may be empty (entity id ``""``) for a
   host-wide loss; ``event.count`` is how many were lost when known.
 * A failed syscall is still an event, with ``event.outcome`` ``failure``.
+
+Host-log actions (sshd, sudo, su, PAM, useradd, cron ... from journald or syslog): ``process``
+is the program that logged (``name``, ``pid``), ``message`` the logged text and ``user`` who:
+
+* ``authenticate``: a login or password check; ``user.name`` the account tried,
+  ``source`` the remote address (when remote), ``authentication.method`` (``password``,
+  ``publickey`` ...), ``event.outcome``, ``event.reason`` (``invalid user`` ...), and
+  ``event.count`` the attempts one line reports (``3 incorrect password attempts``).
+* ``session_start``/``session_end``: ``user.name`` the session's account.
+* ``disconnect``: a connection ended (``event.reason``: why, ``preauth`` when before login).
+* ``run_as``: sudo or su; ``user.name`` who asked, ``user.target.name`` whom they ran as,
+  ``target.process.command_line`` the command (sudo); a refusal has outcome ``failure``.
+* ``user_create``/``user_change``/``user_delete``: ``user.target`` is the account (its
+  ``id`` is the uid where the log gives it); ``event.reason`` says what changed.
+* ``scheduled_run``: cron ran ``target.process.command_line`` as ``user.name``.
+* ``log``: any other logged line (the text is in ``message``).
 """
 
 from __future__ import annotations
@@ -61,6 +77,16 @@ class Action(StrEnum):
     MMAP_EXEC = "mmap_exec"
     GAP = "gap"
     """The sensor lost events here; downstream marks what it touches as incomplete."""
+    AUTHENTICATE = "authenticate"
+    SESSION_START = "session_start"
+    SESSION_END = "session_end"
+    DISCONNECT = "disconnect"
+    RUN_AS = "run_as"
+    USER_CREATE = "user_create"
+    USER_CHANGE = "user_change"
+    USER_DELETE = "user_delete"
+    SCHEDULED_RUN = "scheduled_run"
+    LOG = "log"
 
 
 class Category(StrEnum):
@@ -72,6 +98,8 @@ class Category(StrEnum):
     IAM = "iam"
     DRIVER = "driver"
     HOST = "host"
+    AUTHENTICATION = "authentication"
+    SESSION = "session"
 
 
 CATEGORY_OF: dict[Action, Category] = {
@@ -102,4 +130,30 @@ CATEGORY_OF: dict[Action, Category] = {
     Action.MEMFD_CREATE: Category.PROCESS,
     Action.MMAP_EXEC: Category.PROCESS,
     Action.GAP: Category.HOST,
+    Action.AUTHENTICATE: Category.AUTHENTICATION,
+    Action.SESSION_START: Category.SESSION,
+    Action.SESSION_END: Category.SESSION,
+    Action.DISCONNECT: Category.SESSION,
+    Action.RUN_AS: Category.AUTHENTICATION,
+    Action.USER_CREATE: Category.IAM,
+    Action.USER_CHANGE: Category.IAM,
+    Action.USER_DELETE: Category.IAM,
+    Action.SCHEDULED_RUN: Category.PROCESS,
+    Action.LOG: Category.HOST,
 }
+
+LOG_ACTIONS = frozenset(
+    {
+        Action.AUTHENTICATE,
+        Action.SESSION_START,
+        Action.SESSION_END,
+        Action.DISCONNECT,
+        Action.RUN_AS,
+        Action.USER_CREATE,
+        Action.USER_CHANGE,
+        Action.USER_DELETE,
+        Action.SCHEDULED_RUN,
+        Action.LOG,
+    }
+)
+"""The actions of host-log events (journald, syslog); the others come from sensors."""

@@ -108,6 +108,24 @@ class Target(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     user: User | None = None
 
 
+class Account(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """ECS ``user`` of a host-log event: who logged in or asked (``name``, ``id``) and the
+    account acted upon or switched to (``target``: sudo's ``USER=``, a created account)."""
+
+    name: str = ""
+    id: str = ""
+    target: User | None = None
+
+
+class Authentication(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """How a host-log authentication was made."""
+
+    method: str = ""
+    """``password``, ``publickey``, ``keyboard-interactive/pam`` ... (sshd's words)."""
+    service: str = ""
+    """The PAM service (``sshd``, ``sudo``, ``su``, ``cron`` ...) when PAM logged it."""
+
+
 class Host(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     id: str
     name: str = ""
@@ -124,7 +142,10 @@ class EventInfo(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False)
     dataset: str = ""
     """Where it came from: ``auditd``, ``ebpf``, ``cdm``, ``sysdig`` ..."""
     count: int = 1
-    """How many raw records were aggregated into this one (send/recv per socket)."""
+    """How many raw records were aggregated into this one (send/recv per socket), or the
+    attempts one log line reports."""
+    reason: str = ""
+    """Why (ECS ``event.reason``): ``invalid user``, ``user NOT in sudoers`` ... (host logs)."""
     end: int = 0
     """For an aggregated event: when its last record happened (ns since the epoch; the
     event's ``@timestamp`` is when its first did). 0: the event is one moment."""
@@ -165,6 +186,11 @@ class Event(
     target: Target | None = None
     container: Container | None = None
     log: LogRef | None = None
+    user: Account | None = None
+    """Host-log events: who (see :class:`Account`)."""
+    authentication: Authentication | None = None
+    message: str = ""
+    """Host-log events: the logged text (ECS ``message``)."""
     auditd: dict[str, str] | None = None
     """Raw audit fields (``type``, ``syscall``, ``a0``..``a3``, ``key``, ``exit`` ...) kept for
     rules written against ``service: auditd``."""

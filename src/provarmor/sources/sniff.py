@@ -19,11 +19,18 @@ SNIFF_LINES = 5
 """How many non-empty lines must agree on one format."""
 
 _AUDIT_RECORD = re.compile(rb"^(node=\S+ )?type=\S+ msg=audit\(\d+\.\d+:\d+\)")
+_SYSLOG_LINE = re.compile(
+    rb"^(?:<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ "
+    rb"|(?:<\d{1,3}>)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \S+ [^\s\[:]+(?:\[\d+\])?: "
+    rb"|(?:<\d{1,3}>)?[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s\[:]+(?:\[\d+\])?: )"
+)
 
 
 def _line_format(line: bytes) -> str | None:
     if _AUDIT_RECORD.match(line):
         return "auditd"
+    if _SYSLOG_LINE.match(line):
+        return "syslog"
     if not line.startswith(b"{"):
         return None
     try:
@@ -36,6 +43,8 @@ def _line_format(line: bytes) -> str | None:
         return "cdm"
     if "evt.type" in record:
         return "sysdig"
+    if "__REALTIME_TIMESTAMP" in record and "MESSAGE" in record:
+        return "journal"
     if "@timestamp" in record and isinstance(record.get("event"), dict):
         return "ndjson"
     return None

@@ -10,7 +10,7 @@ import gzip
 import json
 from pathlib import Path
 
-from provarmor.lab.dataset import EVENTS_FILE, META_FILE
+from provarmor.evaluation.dataset import EVENTS_FILE, META_FILE
 
 
 def benign_slice(source: Path, target: Path, *, start: float, stop: float) -> Path:

@@ -5,6 +5,7 @@ Help pages are read from real ``python -m provarmor`` processes with a given ter
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -45,11 +46,13 @@ LOADED = """
 import json, sys
 sys.argv = ["provarmor", *sys.argv[1:]]
 from provarmor.cli import main
+code = 0
 try:
     main()
-except SystemExit:
-    pass
-print("LOADED=" + json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+except SystemExit as exit:
+    code = exit.code
+print("EXIT=" + json.dumps(code))
+print("LOADED=" + json.dumps(sorted(sys.modules)))
 """
 
 
@@ -63,8 +66,9 @@ def run(*args: str, columns: int = 100) -> subprocess.CompletedProcess[str]:
     )
 
 
-def heavy_modules_after(*args: str) -> list[str]:
-    """The heavy packages a real ``provarmor ARGS`` process has imported when it ends."""
+def modules_after(*args: str) -> tuple[object, set[str]]:
+    """The exit code of a real ``provarmor ARGS`` process and every module it has imported
+    when it ends."""
     result = subprocess.run(
         [sys.executable, "-c", LOADED, *args],
         capture_output=True,
@@ -72,8 +76,14 @@ def heavy_modules_after(*args: str) -> list[str]:
         check=True,
         env={**os.environ, "COLUMNS": "100"},
     )
-    line = next(line for line in result.stdout.splitlines() if line.startswith("LOADED="))
-    return sorted(set(json.loads(line.removeprefix("LOADED="))) & set(HEAVY))
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    return json.loads(lines["EXIT"]), set(json.loads(lines["LOADED"]))
+
+
+def heavy_modules_after(*args: str) -> list[str]:
+    """The heavy packages a real ``provarmor ARGS`` process has imported when it ends."""
+    _code, loaded = modules_after(*args)
+    return sorted({name.split(".")[0] for name in loaded} & set(HEAVY))
 
 
 @pytest.mark.parametrize("command", [[], ["trace"], ["up"], ["server"], ["detect"]])
@@ -85,6 +95,24 @@ def test_version_flag_and_light_commands_import_none_of_the_heavy_packages(tmp_p
     assert heavy_modules_after("--version") == []
     assert heavy_modules_after("config", "show") == []
     assert heavy_modules_after("stats", "--db", str(tmp_path / "none.db")) == []
+
+
+def test_eval_train_and_calibrate_run_without_the_attack_lab(data_dir, tmp_path):
+    """Scoring, training and calibrating read datasets; none of them loads the lab's network
+    namespaces, jails or scenarios."""
+    model = shutil.copy(data_dir / "anomaly" / "model-v2.bundle", tmp_path / "model.bundle")
+    benign, attack = data_dir / "lab" / "benign-seed2", data_dir / "lab" / "nodlink-ubuntu-seed1"
+    runs = {
+        "provarmor.evaluation.scoring": ["eval", str(attack), "--model", str(model)],
+        "provarmor.evaluation.dataset": ["train", str(benign), "--out", str(tmp_path / "new")],
+        "provarmor.evaluation.protocol": ["calibrate", str(model), "--validation", str(benign)],
+    }
+    for used, args in runs.items():
+        code, loaded = modules_after(*args)
+        assert code == 0, args
+        assert used in loaded, args
+        lab = [name for name in loaded if name.split(".")[:2] == ["provarmor", "lab"]]
+        assert lab == [], args
 
 
 def test_version_flag_prints_the_version():

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from provarmor.cli.corpus_report import _chunk_table, _incident_table
-from provarmor.lab.corpus_eval import ChunkResult, CorpusReport, FalseIncident
+from provarmor.evaluation.corpus_eval import ChunkResult, CorpusReport, FalseIncident
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "corpus"
 

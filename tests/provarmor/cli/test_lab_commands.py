@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from provarmor.cli.app import app
-from provarmor.lab.dataset import load_dataset
+from provarmor.evaluation.dataset import load_dataset
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -42,6 +42,21 @@ CRAFTED = {
     "even be attempted; tested on factory events below",
 }
 """Rules tested on crafted events instead of a capture, and why (also in the README)."""
+HOST_LOGS = Path(__file__).resolve().parents[2] / "data" / "hostlogs"
+HOST_LOG_CAPTURE = HOST_LOGS / "journal.json"
+HOST_LOG_RULES = {
+    "ssh_authentication_failure",
+    "ssh_login_success",
+    "ssh_brute_force",
+    "ssh_password_spraying",
+    "ssh_login_after_brute_force",
+    "sudo_not_in_sudoers",
+    "sudo_password_failures",
+    "new_uid_zero_account",
+    "account_created_in_log",
+    "ssh_login_by_new_account",
+}
+"""Rules over host logs: their capture is a real journal (tests/data/hostlogs), not eBPF."""
 
 REQUIRED_TACTICS = {
     "execution",
@@ -58,6 +73,7 @@ REQUIRED_TACTICS = {
     "impact",
 }
 FOLDER_TACTICS = {
+    "initial_access": {"initial-access"},
     "execution": {"execution"},
     "persistence": {"persistence"},
     "privilege_escalation": {"privilege-escalation"},
@@ -186,7 +202,7 @@ def test_pack_covers_sixty_techniques_and_every_tactic():
 
 def test_every_rule_has_a_capture_or_is_listed_as_crafted():
     expected = {name for case in MANIFEST["cases"].values() for name in case["expect"]}
-    assert set(documents()) - expected == set(CRAFTED)
+    assert set(documents()) - expected == set(CRAFTED) | HOST_LOG_RULES
     assert expected <= set(documents())
 
 
@@ -239,6 +255,32 @@ def test_pack_is_silent_or_informational_on_the_benign_capture():
         for document in documents().values()
         if document["level"] == "informational"
     }
+
+
+def test_host_log_rules_fire_on_the_real_journal_capture():
+    from provarmor.sources.base import HostContext, IngestReport
+    from provarmor.sources.hostlog import read_journal
+
+    report = IngestReport(source=str(HOST_LOG_CAPTURE))
+    detector, alerts = run(list(read_journal(HOST_LOG_CAPTURE, report=report, host=HostContext())))
+    keys = key_of()
+    assert [name for name in HOST_LOG_RULES if keys[name] not in fired(detector, alerts)] == []
+    loud = {alert.rule_id for alert in alerts}
+    assert keys["ssh_authentication_failure"] not in loud  # a silent correlation input
+
+
+@pytest.mark.parametrize("name", ["benign-journal.json", "benign-auth.log"])
+def test_host_log_rules_are_silent_or_informational_on_ordinary_logins_and_sudo(name):
+    from provarmor.sources.base import HostContext, IngestReport
+    from provarmor.sources.registry import IMPORTERS
+
+    path = HOST_LOGS / name
+    importer = IMPORTERS["journal" if name.endswith(".json") else "syslog"]
+    events = list(importer(path, report=IngestReport(source=str(path)), host=HostContext()))
+    _, alerts = run(events)
+    assert Counter(alert.rule_title for alert in alerts if alert.level != "informational") == {}
+    logins = [alert for alert in alerts if alert.rule_id == key_of()["ssh_login_success"]]
+    assert len(logins) == 4  # three password logins (one after a typo) and a key login
 
 
 # -- rules tested on crafted events ---------------------------------------------------------

@@ -5,15 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from provarmor.evaluation.groundtruth import LABELS_FILE, load_ground_truth
 from provarmor.lab import snapshot
 from provarmor.lab.containment import ContainmentError
 from provarmor.lab.context import LabContext
-from provarmor.lab.groundtruth import load_ground_truth
 from provarmor.lab.jail import leftover_jails
 from provarmor.lab.netns import lab_links, lab_namespaces
 from provarmor.lab.registry import find_scenario, find_workloads
 from provarmor.lab.runner import (
-    LABELS_FILE,
     RunSettings,
     check_plan,
     run_benign,

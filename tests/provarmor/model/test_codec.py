@@ -117,3 +117,23 @@ def test_integer_outside_64_bits_is_a_parse_error_naming_the_field(path, value):
     )
     assert events == []
     assert len(errors) == 1
+
+
+def test_host_log_event_round_trips_in_both_encodings_with_ecs_names(data_dir):
+    from provarmor.sources.base import HostContext, IngestReport
+    from provarmor.sources.hostlog import read_journal
+
+    path = data_dir / "hostlogs" / "journal.json"
+    report = IngestReport(source=str(path))
+    events = list(read_journal(path, report=report, host=HostContext()))
+    assert list(codec.parse_binary(codec.encode_binary(events))) == events
+    parsed, errors = codec.parse_ndjson_batch(
+        codec.encode_ndjson(events).split(b"\n"), source="x", first_line=1
+    )
+    assert (parsed, errors) == (events, [])
+    login = next(e for e in events if e.message.startswith("Accepted password"))
+    record = json.loads(codec.encode_json(login))
+    assert record["user"] == {"name": "hlvictim"}
+    assert record["source"] == {"ip": "10.99.15.1", "port": 45002}
+    assert record["authentication"] == {"method": "password", "service": "sshd"}
+    assert record["event"]["action"] == "authenticate"

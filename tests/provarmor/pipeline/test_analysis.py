@@ -4,9 +4,9 @@ import pytest
 
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.evaluation.dataset import load_dataset
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.investigation.incidents import IncidentEngine
-from provarmor.lab.dataset import load_dataset
 from provarmor.model.actions import Action
 from provarmor.model.alert import Alert
 from provarmor.pipeline.analysis import Analysis, IncidentUpdate, batches

@@ -20,13 +20,15 @@ SAMPLES = {
     "ndjson": DATA / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz",
     "cdm": DATA / "cdm" / "theia_head120.cdm.json",
     "sysdig": DATA / "sysdig" / "session.sysdig.jsonl",
+    "journal": DATA / "hostlogs" / "journal.json",
+    "syslog": DATA / "hostlogs" / "auth.log",
 }
 BOMB_BYTES = 4_700_000
 """The size of the gzip bomb the probe used (a newline-only one kept auditd busy > 90 s)."""
 
 
 def test_every_format_of_the_cli_has_an_importer():
-    assert {"ndjson", "auditd", "cdm", "sysdig"} <= set(IMPORTERS)
+    assert {"ndjson", "auditd", "cdm", "sysdig", "journal", "syslog"} <= set(IMPORTERS)
 
 
 def _plain(name: str) -> bytes:
@@ -62,7 +64,14 @@ def test_truncated_gzip_keeps_what_a_stream_decompressor_yields(fmt, cut, tmp_pa
     from_gzip, report = _import(fmt, cut_gz)
     from_plain, _ = _import(fmt, recovered)
 
-    assert [e.event.id for e in from_gzip] == [e.event.id for e in from_plain]
+    gzip_ids = [e.event.id for e in from_gzip]
+    plain_ids = [e.event.id for e in from_plain]
+    if fmt == "syslog":
+        # a syslog line cut after its header is still a (shorter) syslog line: the plain
+        # copy may hold that one more event, which the gzip reader never sees whole
+        assert plain_ids[: len(gzip_ids)] == gzip_ids and len(plain_ids) - len(gzip_ids) <= 1
+    else:
+        assert gzip_ids == plain_ids
     assert report.stopped.startswith(f"{cut_gz}:")
     assert "ended before the end-of-stream marker" in report.stopped
 

@@ -18,6 +18,10 @@ DATA = Path(__file__).resolve().parents[2] / "data"
         (DATA / "cdm" / "theia_head120.cdm.json", "cdm"),
         (DATA / "sysdig" / "session.sysdig.jsonl", "sysdig"),
         (DATA / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz", "ndjson"),
+        (DATA / "hostlogs" / "journal.json", "journal"),
+        (DATA / "hostlogs" / "auth.log", "syslog"),
+        (DATA / "hostlogs" / "auth-traditional.log", "syslog"),
+        (DATA / "hostlogs" / "auth-rfc5424.log", "syslog"),
     ],
 )
 def test_each_importer_format_is_recognised(path, expected):

@@ -24,6 +24,7 @@ from sigma.types import SigmaString, SpecialChars
 
 from provarmor.detection.sigma.evaluator import ConditionNode, UnsupportedRule, compile_detection
 from provarmor.detection.sigma.fields import (
+    PROGRAM_FIELD,
     LogSource,
     RecordKind,
     UnsupportedLogSource,
@@ -100,6 +101,9 @@ def compile_rule(source: RuleSource, *, attack: AttackTable) -> CompiledRule:
     reads = _FieldReads(log_source)
     predicate = _requiring(log_source.requires, compile_detection(conditions, resolve=reads))
     reads.used.update(log_source.requires)
+    if log_source.programs is not None:
+        predicate = _from_programs(log_source.programs, predicate)
+        reads.used.add(PROGRAM_FIELD)
     record_types = image_names = None
     if log_source.kind is RecordKind.AUDITD:
         record_types = _any_types([_required_types(node) for node in conditions])
@@ -122,6 +126,11 @@ def _requiring(keys: frozenset[str], predicate: Predicate) -> Predicate:
         return predicate
     needed = tuple(keys)
     return lambda record: all(key in record.values for key in needed) and predicate(record)
+
+
+def _from_programs(programs: frozenset[str], predicate: Predicate) -> Predicate:
+    """``predicate`` only on host-log records of one of ``programs``."""
+    return lambda record: record.values.get(PROGRAM_FIELD) in programs and predicate(record)
 
 
 def _parsed_conditions(source: RuleSource, rule: SigmaRule) -> list[ConditionNode]:

@@ -27,6 +27,14 @@ Log sources:
   module file, or ``init_module:LENGTH`` for a module loaded from memory) and ``image_load``
   (executable file mappings: ``ImageLoaded`` is the mapped file, e.g. a shared library);
 * ``service: auditd``: the raw audit records of events that carry ``Event.auditd``;
+* ``product: linux`` with a host-log ``service`` (:data:`LOG_SERVICES`: ``sshd``, ``sudo``,
+  ``cron``, ``auth``, ``syslog`` ...): the host-log events (journald, syslog) whose
+  program (``process.name``) is that service's, or every host-log event for ``auth`` and
+  ``syslog`` (the facility is not kept). Their keyword text is the logged message; their
+  fields are ECS names (``event.action``, ``event.outcome``, ``event.reason``, ``user.name``,
+  ``user.target.name``, ``user.target.id``, ``source.ip``, ``authentication.method``,
+  ``process.name``, ``message``) besides the process ones; ``User`` (sudo's ``USER=``) is the
+  account acted as, or the one that logged in, when the process has no user of its own;
 * ``product: linux`` alone: every event (keyword rules written for any Linux log).
 
 Anything else is unsupported with a reason: ProvArmor has no such events yet.
@@ -39,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from provarmor.model.actions import Action
+from provarmor.model.actions import LOG_ACTIONS, Action
 from provarmor.model.event import Event, ProcessRef
 
 Getter = Callable[[Event], str | None]
@@ -65,6 +73,8 @@ class LogSource:
     """Sigma field names (lower case) this log source knows."""
     requires: frozenset[str] = frozenset()
     """Fields an event must have to belong here (a network connection has a remote IP)."""
+    programs: frozenset[str] | None = None
+    """Host-log services: the (lower-case) programs whose lines belong here (None: any)."""
 
 
 class UnsupportedLogSource(Exception):
@@ -101,7 +111,10 @@ def _current_directory(event: Event) -> str | None:
 def _user(event: Event) -> str | None:
     user = event.process.user
     if user is None:
-        return None
+        account = event.user
+        if account is None:
+            return None
+        return _text(account.target.name if account.target is not None else account.name)
     if user.name:
         return user.name
     return "root" if user.id == "0" else _text(user.id)
@@ -202,6 +215,44 @@ def _protocol(event: Event) -> str | None:
     return None if event.network is None else _text(event.network.transport)
 
 
+def _program(event: Event) -> str | None:
+    return _text(event.process.name.lower())
+
+
+def _message(event: Event) -> str | None:
+    return _text(event.message)
+
+
+def _action(event: Event) -> str | None:
+    return event.event.action.value
+
+
+def _outcome(event: Event) -> str | None:
+    return _text(event.event.outcome)
+
+
+def _reason(event: Event) -> str | None:
+    return _text(event.event.reason)
+
+
+def _user_name(event: Event) -> str | None:
+    return None if event.user is None else _text(event.user.name)
+
+
+def _target_user_name(event: Event) -> str | None:
+    target = None if event.user is None else event.user.target
+    return None if target is None else _text(target.name)
+
+
+def _target_user_id(event: Event) -> str | None:
+    target = None if event.user is None else event.user.target
+    return None if target is None else _text(target.id)
+
+
+def _authentication_method(event: Event) -> str | None:
+    return None if event.authentication is None else _text(event.authentication.method)
+
+
 PROCESS_FIELDS: dict[str, Getter] = {
     "image": _image,
     "commandline": _command_line,
@@ -240,8 +291,23 @@ NETWORK_FIELDS: dict[str, Getter] = {
     "initiated": _initiated,
     "protocol": _protocol,
 }
+LOG_FIELDS: dict[str, Getter] = {
+    "process.name": _program,
+    "message": _message,
+    "event.action": _action,
+    "event.outcome": _outcome,
+    "event.reason": _reason,
+    "user.name": _user_name,
+    "user.target.name": _target_user_name,
+    "user.target.id": _target_user_id,
+    "source.ip": _source_ip,
+    "authentication.method": _authentication_method,
+}
+"""Host-log events (``service: sshd`` ...), by ECS name."""
+PROGRAM_FIELD = "process.name"
 EVENT_FIELDS: dict[str, Getter] = {
     **PROCESS_FIELDS,
+    **LOG_FIELDS,
     **FILE_FIELDS,
     **NETWORK_FIELDS,
     **LOADED_FIELDS,
@@ -306,6 +372,20 @@ _REQUIRED = {"network_connection": frozenset({"destinationip"})}
 """Sysmon's network connections are IP connections: unix-socket connects are not among them."""
 
 
+LOG_SERVICES: dict[str, frozenset[str] | None] = {
+    "auth": None,
+    "syslog": None,
+    "sshd": frozenset({"sshd"}),
+    "sudo": frozenset({"sudo"}),
+    "cron": frozenset({"cron", "crond", "crontab", "anacron"}),
+    "guacamole": frozenset({"guacd", "guacamole"}),
+    "clamav": frozenset({"clamd", "freshclam", "clamav-milter", "clamscan", "clamonacc"}),
+    "vsftpd": frozenset({"vsftpd"}),
+}
+"""Host-log Sigma services and the programs whose lines they mean (None: every line)."""
+_LOG_SOURCE_FIELDS = frozenset(PROCESS_FIELDS) | frozenset(LOG_FIELDS)
+
+
 def map_logsource(*, product: str | None, category: str | None, service: str | None) -> LogSource:
     """The events a rule's ``logsource`` covers; raises :class:`UnsupportedLogSource`."""
     if product not in (None, "linux"):
@@ -315,8 +395,17 @@ def map_logsource(*, product: str | None, category: str | None, service: str | N
             return LogSource(
                 name="auditd", kind=RecordKind.AUDITD, actions=None, fields=AUDITD_FIELDS
             )
+        if service in LOG_SERVICES and category is None:
+            return LogSource(
+                name=service,
+                kind=RecordKind.EVENT,
+                actions=LOG_ACTIONS,
+                fields=_LOG_SOURCE_FIELDS,
+                programs=LOG_SERVICES[service],
+            )
         raise UnsupportedLogSource(
-            f"service '{service}': ProvArmor has no {service} log events (only auditd records)"
+            f"service '{service}': ProvArmor has no {service} log events (auditd records and "
+            f"the host logs of {', '.join(sorted(LOG_SERVICES))} only)"
         )
     if category is None:
         if product is None:
@@ -349,7 +438,7 @@ _KEYWORD_PATH_ACTIONS = frozenset(
 )
 
 
-KEYWORD_ACTIONS = _KEYWORD_PATH_ACTIONS | {Action.EXEC, Action.CONNECT, Action.ACCEPT}
+KEYWORD_ACTIONS = _KEYWORD_PATH_ACTIONS | {Action.EXEC, Action.CONNECT, Action.ACCEPT} | LOG_ACTIONS
 """The actions whose events can have keyword text; for the others it is always empty."""
 
 
@@ -357,10 +446,13 @@ def keyword_text(event: Event) -> tuple[str, ...]:
     """The text a field-less (keyword) search looks in: what this event newly says.
 
     exec: the command line and program; changes to files: the paths; connections: the
-    remote domain or address. Reads, opens and maps say nothing new and give no text,
-    so keyword rules do not fire again on every file a matching process touches.
+    remote domain or address; host-log events: the logged message. Reads, opens and maps
+    say nothing new and give no text, so keyword rules do not fire again on every file a
+    matching process touches.
     """
     action = event.event.action
+    if action in LOG_ACTIONS:
+        return (event.message,) if event.message else ()
     if action is Action.EXEC:
         process = event.process
         line = process.command_line or " ".join(process.args)

@@ -9,14 +9,14 @@ are listed as infrastructure, which evaluation leaves out. Pure.
 
 from __future__ import annotations
 
-from provarmor.lab.atomics.results import AtomicRecord, AtomicsReport
-from provarmor.lab.groundtruth import (
+from provarmor.evaluation.groundtruth import (
     GroundTruth,
     InfraProcess,
     RootProcess,
     StepRecord,
     TechniqueRef,
 )
+from provarmor.lab.atomics.results import AtomicRecord, AtomicsReport
 from provarmor.model.attack import load_attack_table
 
 KIND = "atomics"

@@ -11,8 +11,8 @@ output directory:
   root process (pid and start time of the command the lab launched), every phase's process,
   the technique (ATT&CK v19 id and the v18 id the packaged table gives as ``same_as``), and
   the totals;
-* ``labels.json``: the same as the lab's ground truth (:mod:`provarmor.lab.groundtruth`,
-  kind ``atomics``), so :func:`provarmor.lab.labels.label_events` labels the recorded events;
+* ``labels.json``: the same as the lab's ground truth (:mod:`provarmor.evaluation.groundtruth`,
+  kind ``atomics``), so :func:`provarmor.evaluation.labels.label_events` labels the recorded events;
 * ``transcript.log``: each phase's command and output, for whoever debugs a run.
 
 It refuses to start beside another lab run (a state file or ``provarmor-lab-*`` cgroup
@@ -36,6 +36,8 @@ from pathlib import Path
 
 import msgspec
 
+from provarmor.evaluation.dataset import TRANSCRIPT_FILE
+from provarmor.evaluation.groundtruth import LABELS_FILE, write_ground_truth
 from provarmor.lab import proc
 from provarmor.lab.atomics.arguments import Workspace
 from provarmor.lab.atomics.downloads import stage
@@ -53,15 +55,12 @@ from provarmor.lab.atomics.results import (
 from provarmor.lab.atomics.sandbox import Sandbox
 from provarmor.lab.atomics.selection import Verdict, matches, select
 from provarmor.lab.environment import STATE_DIR, RunState
-from provarmor.lab.groundtruth import write_ground_truth
 from provarmor.lab.jail import leftover_jails
 from provarmor.lab.runner import Recorder
 from provarmor.model.errors import ConfigError
 from provarmor.model.time_units import ns_to_seconds
 
 RESULTS_FILE = "results.json"
-LABELS_FILE = "labels.json"
-TRANSCRIPT_FILE = "transcript.log"
 DEFAULT_TIMEOUT_S = 30.0
 SCRATCH_ROOT = STATE_DIR / "atomics"
 

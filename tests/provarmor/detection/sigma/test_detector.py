@@ -91,7 +91,7 @@ def test_a_failing_predicate_is_counted_not_raised(sigma, exec_of):
 
 def test_from_paths_reports(test_rules, exec_of):
     detector, report = SigmaDetector.from_paths([test_rules / "sigmahq"])
-    assert len(report.loaded) == 8
+    assert len(report.loaded) == 9
     (alert,) = detector.on_event(
         exec_of("bash -c echo ZWNobyBoaQ== | base64 -d | bash", exe="/usr/bin/bash")
     )
@@ -165,3 +165,40 @@ def test_throughput_with_every_sigmahq_rule(shared_sigma, exec_of):
     assert alerts > 0
     assert not detector.stats.rule_failures
     assert rate > 2_000  # measured ~15,000/s on the 2-core dev VM; this only catches collapse
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("program", "message", "title"),
+    [
+        (
+            "sshd",
+            "error: buffer_get_ret: trying to get more bytes 1907 than in buffer 308 [preauth]",
+            "SSHD Error Message CVE-2018-15473",
+        ),
+        (
+            "sudo",
+            "hlvictim : PWD=/home/hlvictim ; USER=#-1 ; COMMAND=/usr/bin/id",
+            "Sudo Privilege Escalation CVE-2019-14287 - Builtin",
+        ),
+        ("crontab", "(root) REPLACE (hlvictim)", "Modifying Crontab"),
+    ],
+)
+def test_sigmahq_host_log_rules_fire_on_log_events_of_their_service(
+    shared_sigma, program, message, title
+):
+    from provarmor.model.event import Host, LogRef
+    from provarmor.sources.hostlog.events import build_event
+    from provarmor.sources.hostlog.lines import LogLine
+
+    detector, _ = SigmaDetector.from_paths([shared_sigma])
+    line = LogLine(timestamp=1, hostname="vm", program=program, pid=7, message=message)
+    event = build_event(line, host=Host(id="vm"), log=LogRef(line=1), dataset="syslog")
+    assert title in {alert.rule_title for alert in detector.on_event(event)}
+    other = build_event(
+        msgspec.structs.replace(line, program="kernel"),
+        host=Host(id="vm"),
+        log=LogRef(line=2),
+        dataset="syslog",
+    )
+    assert title not in {alert.rule_title for alert in detector.on_event(other)}

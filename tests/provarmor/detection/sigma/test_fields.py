@@ -13,8 +13,8 @@ from provarmor.detection.sigma.fields import (
     keyword_text,
     map_logsource,
 )
-from provarmor.model.actions import Action
-from provarmor.model.event import Endpoint, File, ProcessRef, Target, User
+from provarmor.model.actions import LOG_ACTIONS, Action
+from provarmor.model.event import Account, Endpoint, File, ProcessRef, Target, User
 from provarmor.testing.factories import make_event
 
 
@@ -50,7 +50,8 @@ def test_auditd_service_and_product_only():
 @pytest.mark.parametrize(
     ("product", "category", "service", "reason"),
     [
-        ("linux", None, "sshd", "service 'sshd'"),
+        ("linux", None, "apache", "service 'apache'"),
+        ("linux", "process_creation", "sshd", "service 'sshd'"),
         ("linux", "dns", None, "category 'dns'"),
         ("linux", "proxy", None, "category 'proxy'"),
         ("windows", "process_creation", None, "product 'windows'"),
@@ -186,3 +187,37 @@ def test_loaded_image_and_ptrace_target_fields():
     assert field("TargetImage", traced) == "/usr/sbin/sshd"
     assert field("TargetProcessId", traced) == "9"
     assert field("TargetProcessGuid", traced) == "test-host-p9"
+
+
+@pytest.mark.parametrize(
+    ("service", "programs"),
+    [
+        ("sshd", {"sshd"}),
+        ("sudo", {"sudo"}),
+        ("cron", {"cron", "crond", "crontab", "anacron"}),
+        ("auth", None),
+        ("syslog", None),
+    ],
+)
+def test_host_log_services_mean_the_log_events_of_their_programs(service, programs):
+    source = map_logsource(product="linux", category=None, service=service)
+    assert (source.kind, source.actions) == (RecordKind.EVENT, LOG_ACTIONS)
+    assert source.programs == (None if programs is None else frozenset(programs))
+    assert {"user.name", "source.ip", "event.outcome", "user"} <= source.fields
+
+
+def test_host_log_fields_and_keyword_text():
+    event = msgspec.structs.replace(
+        make_event(Action.RUN_AS, pid=7, exe=""),
+        user=Account(name="hladmin", target=User(id="0", name="root")),
+        message="hladmin : PWD=/tmp ; USER=root ; COMMAND=/usr/bin/id",
+    )
+    event = msgspec.structs.replace(
+        event, process=msgspec.structs.replace(event.process, name="sudo", user=None)
+    )
+    assert field("process.name", event) == "sudo"
+    assert field("event.action", event) == "run_as"
+    assert (field("user.name", event), field("user.target.name", event)) == ("hladmin", "root")
+    assert field("user.target.id", event) == "0"
+    assert field("User", event) == "root"  # sudo's USER=, as SigmaHQ's sudo rules read it
+    assert keyword_text(event) == (event.message,)

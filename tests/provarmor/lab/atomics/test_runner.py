@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from provarmor.evaluation.groundtruth import load_ground_truth
 from provarmor.lab import snapshot
 from provarmor.lab.atomics import runner
 from provarmor.lab.atomics.model import load_catalogue
 from provarmor.lab.atomics.results import load_results
 from provarmor.lab.environment import STATE_DIR
-from provarmor.lab.groundtruth import load_ground_truth
 from provarmor.lab.jail import leftover_jails
 from provarmor.lab.netns import lab_namespaces
 from provarmor.model.errors import ConfigError

@@ -25,7 +25,7 @@ def test_implant_is_python_that_compiles_and_points_at_the_c2():
     assert payload.content.startswith("#!/usr/bin/python3\n")
     compile(payload.content, "implant", "exec")
     assert f"{ctx.c2.url}{ctx.c2.beacon_path}/{ctx.c2.agent}" in payload.content
-    assert ctx.payload_url(payload.path) in fileless_start(ctx, payload)
+    assert ctx.payload_url(payload.path) in fileless_start(ctx.payload_url(payload.path))
 
 
 def test_drop_dirs_are_hidden_in_world_writable_places_and_seeded():

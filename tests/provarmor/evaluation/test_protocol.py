@@ -2,10 +2,10 @@ import shutil
 
 import pytest
 
-import provarmor.lab.dataset as dataset_module
+import provarmor.evaluation.dataset as dataset_module
 from provarmor.detection.anomaly.settings import TrainingSettings
 from provarmor.detection.sigma.loader import bundled_rules
-from provarmor.lab.protocol import METRICS, ProtocolPlan, run_protocol
+from provarmor.evaluation.protocol import METRICS, ProtocolPlan, run_protocol
 from provarmor.model.errors import ConfigError
 from provarmor.testing.datasets import benign_slice
 

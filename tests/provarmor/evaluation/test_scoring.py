@@ -1,7 +1,7 @@
 import pytest
 
-from provarmor.lab.dataset import load_dataset
-from provarmor.lab.evaluation import DatasetScore, adp, evaluate, mean_std
+from provarmor.evaluation.dataset import load_dataset
+from provarmor.evaluation.scoring import DatasetScore, adp, evaluate, mean_std
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
 
 

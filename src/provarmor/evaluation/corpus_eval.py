@@ -1,4 +1,4 @@
-"""False incidents on the real-world benign corpus (:mod:`provarmor.lab.corpus`), with the
+"""False incidents on the real-world benign corpus (:mod:`provarmor.evaluation.corpus`), with the
 shipped defaults, reported apart from the lab's benign runs.
 
 Every chunk is benign: each incident is a false one. The configurations:
@@ -27,9 +27,9 @@ from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import TrainingSettings
 from provarmor.detection.anomaly.train import TrainingData, train_model
 from provarmor.detection.sigma.ruleset import RuleSet
-from provarmor.lab.corpus import RecordingInfo, read_manifest, read_recording
-from provarmor.lab.dataset import Dataset, load_dataset
-from provarmor.lab.evaluation import mean_std
+from provarmor.evaluation.corpus import RecordingInfo, read_manifest, read_recording
+from provarmor.evaluation.dataset import Dataset, load_dataset
+from provarmor.evaluation.scoring import mean_std
 from provarmor.model.errors import ConfigError
 from provarmor.model.incident import Incident
 from provarmor.model.time_units import ns_to_hours

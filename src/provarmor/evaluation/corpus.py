@@ -4,7 +4,7 @@ A corpus is a directory with a manifest and one dataset per recorded chunk:
 
     DIR/corpus.json           what this is (format version, kind ``real-world``, the chunks
                               with their role: ``learning``, ``calibration`` or ``test``)
-    DIR/CHUNK/                a dataset :func:`provarmor.lab.dataset.load_dataset` opens
+    DIR/CHUNK/                a dataset :func:`provarmor.evaluation.dataset.load_dataset` opens
                               (kind ``benign``: every incident in it is a false one)
     DIR/CHUNK/recording.json  how the chunk was recorded: the recipe's root process, how many
                               of the machine's events were kept, the sensor's drop counters
@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import msgspec
 
-from provarmor.lab.dataset import (
+from provarmor.evaluation.dataset import (
     ENTITY_LABELS_FILE,
     EVENTS_FILE,
     META_FILE,
@@ -33,8 +33,7 @@ from provarmor.lab.dataset import (
     EntityLabels,
     load_dataset,
 )
-from provarmor.lab.groundtruth import GroundTruth, write_ground_truth
-from provarmor.lab.runner import LABELS_FILE
+from provarmor.evaluation.groundtruth import LABELS_FILE, GroundTruth, write_ground_truth
 from provarmor.model.actions import Action
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.model.event import Event

@@ -5,7 +5,7 @@ the lab started or had started as the attacker (with pid and start time), which 
 children during which window are the attacker's, which files the lab tampered with, when
 each step ran with which ATT&CK techniques, and what the run created. The lab's own
 infrastructure processes are listed separately so evaluation can leave them out.
-:func:`provarmor.lab.labels.label_events` turns it plus the recorded events into labels.
+:func:`provarmor.evaluation.labels.label_events` turns it plus the recorded events into labels.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import msgspec
 from provarmor.model.errors import ParseError
 
 FORMAT_VERSION = 1
+LABELS_FILE = "labels.json"
+"""The ground truth's file name in a dataset directory."""
 
 
 class TechniqueRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,7 +125,7 @@ def write_ground_truth(truth: GroundTruth, path: Path) -> None:
     path.write_bytes(msgspec.json.format(msgspec.json.encode(truth), indent=2) + b"\n")
 
 
-def parse_ground_truth(data: bytes, *, location: str = "labels.json") -> GroundTruth:
+def parse_ground_truth(data: bytes, *, location: str = LABELS_FILE) -> GroundTruth:
     """Decode ``labels.json``; raises :class:`ParseError` on anything malformed."""
     try:
         truth = msgspec.json.decode(data, type=GroundTruth)

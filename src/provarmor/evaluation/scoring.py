@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from provarmor.lab.dataset import Dataset
+from provarmor.evaluation.dataset import Dataset
 from provarmor.model.attack import AttackRef, AttackTable, load_attack_table
 from provarmor.model.event import Event
 from provarmor.model.incident import Incident

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import msgspec
 
-from provarmor.lab.groundtruth import GroundTruth, load_ground_truth
-from provarmor.lab.labels import label_events
-from provarmor.lab.runner import LABELS_FILE
+from provarmor.evaluation.groundtruth import LABELS_FILE, GroundTruth, load_ground_truth
+from provarmor.evaluation.labels import label_events
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.model.event import Event
 from provarmor.sources.base import HostContext, IngestReport
@@ -36,6 +35,7 @@ EVENTS_FILE = "events.ndjson.gz"
 RAW_FILE = "raw.jsonl.gz"
 ENTITY_LABELS_FILE = "entity-labels.json"
 META_FILE = "dataset.json"
+TRANSCRIPT_FILE = "transcript.log"
 
 
 class DatasetMeta(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provarmor.lab.groundtruth import (
+from provarmor.evaluation.groundtruth import (
     GroundTruth,
     RootProcess,
     StepRecord,

@@ -3,14 +3,14 @@ import shutil
 
 import pytest
 
-from provarmor.lab.dataset import (
+from provarmor.evaluation.dataset import (
     ENTITY_LABELS_FILE,
     EVENTS_FILE,
     META_FILE,
     finish_dataset,
     load_dataset,
 )
-from provarmor.lab.runner import LABELS_FILE
+from provarmor.evaluation.groundtruth import LABELS_FILE
 from provarmor.model.errors import ConfigError, ParseError
 
 

@@ -8,7 +8,7 @@ For each seed:
    (benign, never seen in training);
 2. for each configuration (``rules``, ``model``, ``both``), the incident rule is calibrated
    on the campaigns the configuration produces on the VALIDATION datasets;
-3. the configuration is scored (:mod:`provarmor.lab.evaluation`) on the TEST datasets: the
+3. the configuration is scored (:mod:`provarmor.evaluation.scoring`) on the TEST datasets: the
    attack runs recorded with this seed and every benign test run.
 
 Labels are read only by the scoring step, after a pipeline has seen a dataset's events.
@@ -30,9 +30,9 @@ from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import TrainingSettings
 from provarmor.detection.anomaly.train import TrainingData, train_model
 from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.evaluation.dataset import Dataset, UnlabelledDataset, load_dataset, load_unlabelled
+from provarmor.evaluation.scoring import DatasetScore, EvalReport, adp, mean_std, score_dataset
 from provarmor.investigation.incidents import IncidentRule
-from provarmor.lab.dataset import Dataset, UnlabelledDataset, load_dataset, load_unlabelled
-from provarmor.lab.evaluation import DatasetScore, EvalReport, adp, mean_std, score_dataset
 from provarmor.model.attack import load_attack_table
 from provarmor.model.errors import ConfigError
 from provarmor.model.time_units import ns_to_hours

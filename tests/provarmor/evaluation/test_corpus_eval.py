@@ -8,8 +8,8 @@ from provarmor.detection.anomaly.profile import build_histories
 from provarmor.detection.anomaly.settings import TrainingSettings
 from provarmor.detection.anomaly.train import TrainingData, train_model
 from provarmor.detection.sigma.loader import bundled_rules
-from provarmor.lab.corpus import ROLES
-from provarmor.lab.corpus_eval import _same_model, evaluate_corpus, load_corpus
+from provarmor.evaluation.corpus import ROLES
+from provarmor.evaluation.corpus_eval import _same_model, evaluate_corpus, load_corpus
 from provarmor.model.errors import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "corpus"

@@ -1,5 +1,5 @@
-from provarmor.lab.groundtruth import GroundTruth, RootProcess, Spawner
-from provarmor.lab.labels import label_events
+from provarmor.evaluation.groundtruth import GroundTruth, RootProcess, Spawner
+from provarmor.evaluation.labels import label_events
 from provarmor.model.actions import Action
 from provarmor.testing.factories import entity, make_event
 

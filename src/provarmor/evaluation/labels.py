@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from provarmor.lab.groundtruth import GroundTruth
+from provarmor.evaluation.groundtruth import GroundTruth
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.model.time_units import seconds_to_ns

@@ -6,7 +6,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from provarmor.lab.corpus import (
+from provarmor.evaluation.corpus import (
     MANIFEST_FILE,
     LineageFilter,
     RecordingInfo,
@@ -16,7 +16,7 @@ from provarmor.lab.corpus import (
     write_chunk,
     write_recording,
 )
-from provarmor.lab.dataset import load_dataset
+from provarmor.evaluation.dataset import load_dataset
 from provarmor.model.actions import Action
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.model.event import Event, Process
