@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from provarmor.model.incident import Incident
-from provarmor.response.action import ResponseContext
+from provarmor.response.action import Action, ResponseContext
 from provarmor.response.audit import AuditRecord, AuditTrail, Phase, read_audit
 from provarmor.response.isolate import release_due
 from provarmor.response.planner import plan_requests
@@ -107,9 +107,16 @@ class Responder:
             )
         else:
             self.audit.executing(request, mode=mode.value)
-            result = action.run(request, self.context)
+            result = self._execute(action, request)
         self.counters[result.outcome.value] += 1
         return self.audit.result(request, result, mode=mode.value)
+
+    def _execute(self, action: Action, request: ActionRequest) -> ActionResult:
+        """Run an action; a failure of the host (no space, no permission) is its result."""
+        try:
+            return action.run(request, self.context)
+        except OSError as exc:
+            return ActionResult(outcome=Outcome.FAILED, message=f"{request.kind.value}: {exc}")
 
     def undo(self, record: AuditRecord, *, requested_by: str, reason: str = "") -> AuditRecord:
         """Undo a done action (``restore``, ``resume``, ``unblock``, ``release``,
@@ -130,7 +137,7 @@ class Responder:
         )
         self.audit.proposed(undo, mode=Mode.ENFORCE.value)
         self.audit.executing(undo, mode=Mode.ENFORCE.value)
-        result = BY_KIND[undo_kind].run(undo, self.context)
+        result = self._execute(BY_KIND[undo_kind], undo)
         self.counters[f"undo.{result.outcome.value}"] += 1
         return self.audit.result(undo, result, mode=Mode.ENFORCE.value, undoes=request.id)
 

@@ -7,7 +7,7 @@ import pytest
 
 from provarmor.model.attack import AttackRef
 from provarmor.model.incident import Incident, IncidentNode, NodeRole
-from provarmor.response.audit import Phase, read_audit
+from provarmor.response.audit import AuditTrail, Phase, read_audit
 from provarmor.response.policy import Mode, Policy, PolicyRule, RateLimit
 from provarmor.response.records import ActionKind, Outcome
 from provarmor.response.responder import Responder
@@ -127,3 +127,25 @@ def test_a_request_with_the_wrong_kind_of_target_is_refused(context):
     )
     record = responder.run(request)
     assert record.outcome is Outcome.REFUSED and "ProcessTarget" in record.message
+
+
+def test_a_host_failure_is_a_failed_result_not_a_crash(context, tmp_path):
+    """The quarantine store cannot be made (its folder is a file): the action fails, is
+    audited, and the responder goes on."""
+    import dataclasses
+
+    from provarmor.response.records import ActionRequest, FileTarget
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    settings = dataclasses.replace(context.settings, state_dir=blocked / "response")
+    broken = dataclasses.replace(context, settings=settings)
+    implant = tmp_path / "implant"
+    implant.write_text("x")
+    responder = Responder(policy=Policy(), context=broken, audit=AuditTrail(tmp_path / "a.jsonl"))
+    request = ActionRequest(
+        id="q", kind=ActionKind.QUARANTINE, target=FileTarget(path=str(implant)), requested_by="t"
+    )
+    record = responder.run(request)
+    assert record.outcome is Outcome.FAILED and "quarantine" in record.message
+    assert implant.read_text() == "x"
