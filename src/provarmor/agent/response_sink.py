@@ -6,13 +6,16 @@ policy (off, dry-run or enforce) and writes the audit trail.
 
 The spool position is stored with each batch's graph delta (same store and key as the
 graph sink), so a restart resumes after the last analysed batch; the responder does not
-ask again for actions already in its audit trail. Alerts go to the agent's alert file
+ask again for actions already in its audit trail. An incident update the responder cannot
+audit (its trail unwritable) gets no action; it is logged and counted
+(``response.skipped.lost``), and the agent goes on. Alerts go to the agent's alert file
 (ECS); which rule raised each alert is remembered (bounded; evictions counted) so policy
 rules can match on rule ids.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ from provarmor.response.responder import Responder
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 MAX_REMEMBERED_ALERTS = 100_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class ResponseSink:
         self.rule_of: OrderedDict[str, str] = OrderedDict()
         self.forgotten_alerts = 0
         self.incident_updates = 0
+        self.response_errors = 0
+        """Incident updates not responded to because the audit trail could not be written."""
 
     def committed(self) -> SpoolPosition | None:
         text = self.store.meta(GraphSink.META_KEY)
@@ -71,7 +77,11 @@ class ResponseSink:
                 self.incident_updates += 1
                 incident = finding.incident
                 rule_ids = {self.rule_of[a] for a in incident.alert_ids if a in self.rule_of}
-                self.responder.on_incident(incident, rule_ids=rule_ids)
+                try:
+                    self.responder.on_incident(incident, rule_ids=rule_ids)
+                except OSError as exc:  # the audit trail cannot be written: no action runs
+                    self.response_errors += 1
+                    log.error("response to incident %s skipped: %s", incident.id, exc)
 
     def _remember(self, alert_id: str, rule_id: str) -> None:
         self.rule_of[alert_id] = rule_id
@@ -83,6 +93,7 @@ class ResponseSink:
         counters = {f"response.{key}": value for key, value in self.responder.counters.items()}
         counters["response.incident_updates"] = self.incident_updates
         counters["response.alert_rules.forgotten"] = self.forgotten_alerts
+        counters["response.skipped.lost"] = self.response_errors
         return counters
 
     def close(self) -> None:

@@ -110,3 +110,15 @@ def root_user():
 
     if os.geteuid() != 0:
         pytest.skip("reading other processes' /proc entries needs root")
+
+
+def test_an_unwritable_audit_trail_skips_the_response_and_counts_it(tmp_path, events, ruleset):
+    sink = sink_for(tmp_path, ruleset, Mode.DRY_RUN)
+    trail = sink.responder.audit.path
+    trail.parent.mkdir(parents=True, exist_ok=True)
+    trail.mkdir()  # a folder where the trail should be: every write fails
+    feed(sink, events)
+    sink.close()
+    assert sink.incident_updates > 0
+    assert 0 < sink.counters()["response.skipped.lost"] <= sink.incident_updates
+    assert trail.is_dir() and list(trail.iterdir()) == []
