@@ -40,6 +40,7 @@ from provarmor.storage.private import private_dir
 
 if TYPE_CHECKING:
     from provarmor.agent.learning_sink import LearningSink
+    from provarmor.agent.response_sink import ResponseSetup, ResponseSink
 
 log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 262_144
@@ -76,6 +77,9 @@ class AgentRun:
     learns: bool = False
     """Whether the standalone agent learns its host (``analysis.learning.enabled``)."""
     learning_sink: LearningSink | None = None
+    response: ResponseSetup | None = None
+    """Analysis with automatic response on this host (``--response-policy``)."""
+    response_sink: ResponseSink | None = None
 
 
 def _open_state(run: AgentRun) -> None:
@@ -96,7 +100,15 @@ def _open_sinks(run: AgentRun) -> None:
         run.sinks = []  # the uplink carries the events; no local graph needed
     else:
         state = run.settings.state_dir
-        run.sinks = [GraphSink(state / "graph.db", settings=run.analysis.graph)]
+        if run.response is not None:
+            from provarmor.agent.response_sink import ResponseSink  # the rules: only when used
+
+            run.response_sink = ResponseSink(
+                state / "graph.db", setup=run.response, alerts=state / ALERTS_FILE
+            )
+            run.sinks = [run.response_sink]
+        else:
+            run.sinks = [GraphSink(state / "graph.db", settings=run.analysis.graph)]
         if run.learns and run.analysis.learning.enabled:
             from provarmor.agent.learning_sink import LearningSink  # numpy: only when used
 
@@ -264,6 +276,8 @@ def collect_counters(run: AgentRun) -> dict[str, int]:
         counters[f"sink.{name}.events"] = count
     for name, count in run.sink_errors.items():
         counters[f"sink.{name}.errors"] = count
+    if run.response_sink is not None:
+        counters.update(run.response_sink.counters())
     return counters
 
 
@@ -342,13 +356,15 @@ class Agent:
         raw_out: Path | None = None,
         start: Callable[[SensorContext], LiveSensor] | None = None,
         sinks: list[Sink] | None = None,
+        response: ResponseSetup | None = None,
     ) -> None:
         """``analysis``: the configured analysis settings (the local graph store's, and the
         standalone agent's learning mode: with no ``out`` and no ``sinks`` it learns this
         host's anomaly model unless ``learning.enabled`` is off); ``None``: the defaults,
         without learning. ``start``: builds and starts the sensor (default: the one
         ``settings.sensor`` names). ``raw_out``: also keep the sensor's raw records there
-        (gzip), for datasets. ``sinks``: more sinks built by the caller (the manager uplink)."""
+        (gzip), for datasets. ``sinks``: more sinks built by the caller (the manager uplink).
+        ``response``: the standalone agent analyses its events and responds by policy."""
         self.run_state = AgentRun(
             settings=settings,
             analysis=analysis or AnalysisConfig(),
@@ -357,6 +373,7 @@ class Agent:
             raw_out=raw_out,
             extra_sinks=list(sinks or []),
             learns=analysis is not None,
+            response=response,
         )
 
     def run(
@@ -412,5 +429,7 @@ class Agent:
             if moved < run.settings.batch_events and rest > 0:
                 stop.wait(rest)
             if time.monotonic() >= next_status:
+                if run.response is not None:
+                    run.response.responder.tick()  # an isolation's automatic release
                 _refresh_status(run)
                 next_status = time.monotonic() + run.settings.status_interval_seconds

@@ -60,7 +60,7 @@ def decode_position(text: str, *, location: str) -> SpoolPosition:
 
 class GraphSink:
     name = "graph"
-    _META_KEY = "agent_spool_position"
+    META_KEY = "agent_spool_position"
 
     def __init__(self, path: Path, *, settings: GraphSettings | None = None) -> None:
         graph = settings or GraphSettings()
@@ -73,7 +73,7 @@ class GraphSink:
         self._last_full = time.monotonic()
 
     def committed(self) -> SpoolPosition | None:
-        text = self.store.meta(self._META_KEY)
+        text = self.store.meta(self.META_KEY)
         return None if text is None else decode_position(text, location=self.store.path)
 
     def write(self, events: list[Event], position: SpoolPosition) -> None:
@@ -84,7 +84,7 @@ class GraphSink:
         if full:
             self._last_full = time.monotonic()
         self.store.apply(
-            self.builder.drain(full=full), meta={self._META_KEY: encode_position(position)}
+            self.builder.drain(full=full), meta={self.META_KEY: encode_position(position)}
         )
         self.builder.evict()
         gc.freeze()  # long-lived graph state: keep it out of the cyclic collector's scans

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from provarmor.agent.settings import AgentSettings, SensorChoice
-from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.config_command import OPTIONS, Config
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 from provarmor.sources.owngroup import own_group
@@ -27,6 +27,7 @@ from provarmor.sources.owngroup import own_group
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from provarmor.agent.response_sink import ResponseSetup
     from provarmor.agent.sinks import Sink
     from provarmor.agent.status import AgentStatus
 
@@ -65,28 +66,69 @@ def agent(  # noqa: PLR0913
     ca: Annotated[
         Path | None, typer.Option(help="CA certificate that signed the manager's certificate.")
     ] = None,
+    response_policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Analyse on this host (bundled Sigma rules, incidents) and respond to "
+            "incidents by this policy (YAML; mode off, dry-run or enforce). Standalone only."
+        ),
+    ] = None,
 ) -> None:
     """Collect live kernel events into the local store (or --out, or a manager), until
     SIGINT/SIGTERM. With --manager the agent enrols once (--enroll-token), keeps its
     credential in the state directory and uploads its spool; an outage only delays
-    delivery."""
+    delivery. With --response-policy the standalone agent raises incidents itself and
+    responds to them; every action is in the audit trail (response.state_dir)."""
     if context.invoked_subcommand is not None:
         return
     from provarmor.agent.runner import Agent
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
+    config = OPTIONS.load()
     stop = threading.Event()
 
     signal.signal(signal.SIGINT, stopper(stop))
     signal.signal(signal.SIGTERM, stopper(stop))
+    response = None
+    if response_policy is not None:
+        if out is not None or manager is not None:
+            raise ConfigError(
+                "--response-policy runs on the standalone agent (no --out, --manager)"
+            )
+        response = response_setup(response_policy, config, state_dir=state_dir)
+        mode = response.responder.policy.mode.value
+        console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
     sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
-    agent_run = Agent(settings, analysis=OPTIONS.load(), out=out, sinks=sinks)
+    agent_run = Agent(settings, analysis=config, out=out, sinks=sinks, response=response)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
         status = agent_run.run(stop, duration=duration, on_ready=announce_ready)
     console.print(f"sensor: {status.sensor}")
     print_counters(status.counters, status.rates)
+
+
+def response_setup(path: Path, config: Config, *, state_dir: Path | None) -> ResponseSetup:
+    """The analysis and responder of ``--response-policy``: the bundled rules with the
+    configured analysis, and the response settings (response state under ``--state-dir``
+    when one is given)."""
+    from provarmor.agent.response_sink import ResponseSetup
+    from provarmor.detection.sigma.loader import bundled_rules
+    from provarmor.pipeline.assembly import plan_from_config
+    from provarmor.response.action import build_context
+    from provarmor.response.policy import parse_policy
+    from provarmor.response.responder import Responder
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the response policy: {exc}", location=str(path)) from None
+    policy = parse_policy(text, source=str(path))
+    settings = config.response
+    if state_dir is not None:
+        settings = dataclasses.replace(settings, state_dir=state_dir / "response")
+    plan = plan_from_config(config, rules=(bundled_rules(),))
+    return ResponseSetup(plan=plan, responder=Responder.open(policy, build_context(settings)))
 
 
 def stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:

@@ -30,6 +30,7 @@ from provarmor.cli import (
     graph_commands,
     lab_commands,
     replay_command,
+    response_commands,
     server_commands,
     train_command,
     up_command,
@@ -79,6 +80,7 @@ app = typer.Typer(
 )
 up_command.register(app, panel=SERVICE)
 agent_commands.register(app, panel=SERVICE)
+response_commands.register(app, panel=SERVICE)
 server_commands.register(app, panel=SERVICE)
 replay_command.register(app, panel=SERVICE)
 graph_commands.register(app, panel=RECORDED)

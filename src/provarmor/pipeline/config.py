@@ -60,6 +60,11 @@ def _coerce(value: object, annotation: object, *, where: str) -> object:
         if value is None or value == "":
             return None
         annotation = options[0]
+    if origin is tuple:
+        # a YAML list, or one item given as a string (environment, --set)
+        items = value if isinstance(value, list | tuple) else [value]
+        (item_type, *_) = typing.get_args(annotation) or (object,)
+        return tuple(_coerce_plain(item, item_type, where=where) for item in items)
     return _coerce_plain(value, annotation, where=where)
 
 

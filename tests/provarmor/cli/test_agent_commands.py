@@ -146,3 +146,27 @@ def test_agent_says_ready_and_stops_promptly(tmp_path, sensor, stop_signal):
             agent.wait(timeout=10)
         assert agent.stdout is not None
         agent.stdout.close()
+
+
+def test_a_bad_response_policy_is_refused_with_its_line_before_the_sensor_starts(tmp_path):
+    from provarmor.model.errors import ConfigError, ParseError
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("mode: enforce\nrules:\n  - name: x\n    actions: [explode]\n")
+    state = tmp_path / "state"
+    result = runner.invoke(
+        app, ["agent", "--state-dir", str(state), "--response-policy", str(policy)]
+    )
+    assert isinstance(result.exception, ParseError)
+    assert result.exception.location == f"{policy}:4"
+    assert "'explode' is not one of" in result.exception.message
+    assert not (state / "spool").exists()
+    policy.write_text("mode: dry-run\n")
+    result = runner.invoke(
+        app, ["agent", "--out", str(tmp_path / "o.ndjson"), "--response-policy", str(policy)]
+    )
+    assert isinstance(result.exception, ConfigError)
+    assert "standalone" in str(result.exception)
+    result = runner.invoke(app, ["agent", "--response-policy", str(tmp_path / "missing.yaml")])
+    assert isinstance(result.exception, ConfigError)
+    assert "cannot read the response policy" in str(result.exception)

@@ -81,3 +81,28 @@ def test_an_inconsistent_incident_rule_names_its_key(tmp_path):
     assert f"{path}: incident.min_score" in str(info.value)
     with pytest.raises(ConfigError, match="unknown value 'sometimes'"):
         load_config(AnalysisConfig, environ={}, overrides=["incident.rule=sometimes"])
+
+
+def test_tuple_settings_take_a_yaml_list_or_one_item(tmp_path):
+    """A list in YAML becomes a tuple of the declared item type; one item given in the
+    environment or with --set becomes a one-item tuple (never a string of characters)."""
+    from pathlib import Path
+
+    from provarmor.manager.settings import ManagerSettings
+    from provarmor.response.settings import ResponseSettings
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Sections:
+        manager: ManagerSettings = field(default_factory=ManagerSettings)
+        response: ResponseSettings = field(default_factory=ResponseSettings)
+
+    path = tmp_path / "c.yaml"
+    path.write_text("manager:\n  rules: [a.yml, b]\nresponse:\n  allow_networks: [10.0.0.0/8]\n")
+    config = load_config(
+        Sections, path=path, environ={"PROVARMOR_RESPONSE__MANAGER_ADDRESSES": "192.0.2.1"}
+    )
+    assert config.manager.rules == (Path("a.yml"), Path("b"))
+    assert config.response.allow_networks == ("10.0.0.0/8",)
+    assert config.response.manager_addresses == ("192.0.2.1",)
+    with pytest.raises(ConfigError, match="not an IP address or network"):
+        load_config(Sections, environ={}, overrides=["response.bus_addresses=bus.local"])

@@ -1,0 +1,130 @@
+"""``provarmor response``: check a policy file, list the actions in the audit trail (as a
+table or as OCSF Remediation events), and undo an action by its id."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from provarmor.cli.config_command import OPTIONS
+from provarmor.cli.terminal import escape
+from provarmor.model.errors import ConfigError
+from provarmor.response.settings import ResponseSettings
+
+console = Console()
+response_app = typer.Typer(help="Response actions: policy check, audit trail, undo.")
+StateDir = Annotated[
+    Path | None,
+    typer.Option(help="The agent's state directory (response state in its response/)."),
+]
+
+
+def _settings(state_dir: Path | None) -> ResponseSettings:
+    settings = OPTIONS.load().response
+    if state_dir is not None:
+        settings = dataclasses.replace(settings, state_dir=state_dir / "response")
+    return settings
+
+
+@response_app.command()
+def check(policy: Annotated[Path, typer.Argument(help="A response policy (YAML).")]) -> None:
+    """Parse a policy and say what it does (errors name file and line)."""
+    from provarmor.response.policy import parse_policy
+
+    try:
+        text = policy.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the policy: {exc}", location=str(policy)) from None
+    parsed = parse_policy(text, source=str(policy))
+    limit = parsed.rate_limit
+    console.print(
+        f"mode {parsed.mode.value}; at most {limit.actions} actions per {limit.seconds:g} s "
+        f"per host; {len(parsed.rules)} rule(s)"
+    )
+    for rule in parsed.rules:
+        when = [f"severity >= {rule.severity}"]
+        when += [f"technique in {', '.join(rule.techniques)}"] if rule.techniques else []
+        when += [f"rule in {', '.join(rule.rule_ids)}"] if rule.rule_ids else []
+        when += [f"host group in {', '.join(rule.host_groups)}"] if rule.host_groups else []
+        actions = ", ".join(action.value for action in rule.actions)
+        console.print(f"  {escape(rule.name)}: {escape(actions)} when {escape(' and '.join(when))}")
+
+
+@response_app.command()
+def actions(
+    state_dir: StateDir = None,
+    ocsf: Annotated[bool, typer.Option(help="OCSF Remediation events, one per line.")] = False,
+) -> None:
+    """The results in the audit trail (newest last); damaged lines are reported, not fatal."""
+    from provarmor.response.audit import Phase, read_audit
+    from provarmor.response.ocsf import remediation_event
+    from provarmor.response.records import describe_target
+
+    path = _settings(state_dir).audit_file
+    if not path.exists():
+        console.print(f"no actions yet ({escape(str(path))} does not exist)")
+        return
+    records, errors = read_audit(path)
+    for error in errors:
+        Console(stderr=True).print(f"skipped: {escape(str(error))}", highlight=False)
+    results = [r for r in records if r.phase in (Phase.RESULT, Phase.UNDONE)]
+    if ocsf:
+        for record in results:
+            sys.stdout.write(json.dumps(remediation_event(record)) + "\n")
+        return
+    table = Table(title=f"actions in {path}")
+    for column in ("time (UTC)", "id", "action", "target", "mode", "outcome", "by", "message"):
+        table.add_column(column)
+    for record in results:
+        request = record.request
+        when = datetime.fromtimestamp(record.time_ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        outcome = record.outcome.value if record.outcome else ""
+        action = request.kind.value + (f" (undoes {record.undoes})" if record.undoes else "")
+        table.add_row(
+            when,
+            escape(request.id),
+            escape(action),
+            escape(describe_target(request.target)),
+            escape(record.mode),
+            outcome,
+            escape(request.requested_by),
+            escape(record.message),
+        )
+    console.print(table)
+
+
+@response_app.command()
+def undo(
+    action_id: Annotated[str, typer.Argument(help="The id of a done action (see `actions`).")],
+    state_dir: StateDir = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+) -> None:
+    """Undo an action: restore, resume, unblock, release or unlock (root)."""
+    from provarmor.response.action import build_context
+    from provarmor.response.policy import Policy
+    from provarmor.response.responder import Responder
+
+    responder = Responder.open(Policy(), build_context(_settings(state_dir)))
+    who = os.environ.get("SUDO_USER") or getpass.getuser()
+    try:
+        record = responder.undo_by_id(action_id, requested_by=who, reason=reason)
+    except ValueError as exc:
+        raise ConfigError(str(exc), location=action_id) from None
+    outcome = record.outcome.value if record.outcome else ""
+    console.print(f"{record.request.kind.value}: {outcome}: {escape(record.message)}")
+    if outcome != "done":
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.add_typer(response_app, name="response", rich_help_panel=panel)

@@ -1,0 +1,63 @@
+"""The built-in allow-list: what response never acts on, whatever the policy says.
+
+Processes: pid 1, the agent itself, every process in ProvArmor's own cgroup (the agent's
+children, the manager and lab tooling started by ``provarmor up``/``agent``/``lab run``:
+see :mod:`provarmor.sources.owngroup`), sshd's listener (an ``sshd`` whose parent is not an
+``sshd``: the daemon that accepts logins; the per-session ``sshd`` children are fair game),
+and the package manager's processes unless a person named the process explicitly.
+Networks: loopback, the manager, the bus and the allow-listed networks are never blocked. Users:
+uid 0 and the protected accounts are never locked.
+
+Each guard returns the reason it refuses, or ``None``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+from provarmor.response.action import ResponseContext
+from provarmor.sources.procfs import ProcessInfo, read_process
+
+
+def _program(info: ProcessInfo) -> str:
+    executable = info.executable.removesuffix(" (deleted)")
+    return os.path.basename(executable) if executable else info.comm
+
+
+def process_refusal(info: ProcessInfo, context: ResponseContext, *, explicit: bool) -> str | None:
+    if info.pid == 1:
+        return "pid 1 (init)"
+    if info.pid == context.agent_pid:
+        return "the ProvArmor agent itself"
+    if info.own:
+        return "a ProvArmor process (cgroup provarmor.own)"
+    program = _program(info)
+    if program == "sshd":
+        parent = read_process(info.ppid, clock=context.clock, proc=context.proc)
+        if parent is None or _program(parent) != "sshd":
+            return "sshd's listener"
+    if not explicit and program in context.settings.protected_executables:
+        return f"the package manager ({program}); name it explicitly to act on it"
+    return None
+
+
+def network_refusal(ip: str, context: ResponseContext) -> str | None:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return f"not an IP address: {ip!r}"
+    if address.is_loopback or address.is_unspecified:
+        return f"{ip} is this host itself (loopback stays reachable)"
+    for network in context.settings.reachable_networks():
+        if address in ipaddress.ip_network(network, strict=False):
+            return f"{ip} is in the allow-listed network {network} (manager, bus or allow-list)"
+    return None
+
+
+def user_refusal(name: str, uid: int, context: ResponseContext) -> str | None:
+    if uid == 0:
+        return f"{name} has uid 0"
+    if name in context.settings.protected_users:
+        return f"{name} is a protected account"
+    return None

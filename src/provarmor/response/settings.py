@@ -1,0 +1,92 @@
+"""Settings of response: the allow-list, the quarantine store, the audit trail and the
+addresses that isolation keeps reachable."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from provarmor.model.errors import ConfigError
+from provarmor.model.setting import Maturity, setting
+
+PACKAGE_MANAGERS = (
+    "apt",
+    "apt-get",
+    "aptitude",
+    "dpkg",
+    "unattended-upgrade",
+    "rpm",
+    "dnf",
+    "yum",
+    "zypper",
+    "pacman",
+    "apk",
+    "packagekitd",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseSettings:
+    state_dir: Path = setting(
+        Path("/var/lib/provarmor/response"),
+        "Owner-only folder of response: the quarantine store (`quarantine/`), the audit "
+        "trail (`actions.jsonl`) and the isolation state (`isolation.json`).",
+        maturity=Maturity.INCUBATING,
+    )
+    manager_addresses: tuple[str, ...] = setting(
+        (),
+        "The manager's addresses (IP or CIDR): never blocked, reachable while isolated.",
+        maturity=Maturity.INCUBATING,
+    )
+    bus_addresses: tuple[str, ...] = setting(
+        (),
+        "The message bus's addresses (IP or CIDR): never blocked, reachable while isolated.",
+        maturity=Maturity.INCUBATING,
+    )
+    allow_networks: tuple[str, ...] = setting(
+        (),
+        "More networks (CIDR) that are never blocked and stay reachable while isolated.",
+        maturity=Maturity.INCUBATING,
+    )
+    protected_executables: tuple[str, ...] = setting(
+        PACKAGE_MANAGERS,
+        "Program names (basename) never killed or suspended unless a person names the "
+        "process explicitly (the package manager: a half-done install breaks a host).",
+        maturity=Maturity.INCUBATING,
+    )
+    protected_users: tuple[str, ...] = setting(
+        ("root",), "Accounts never locked.", maturity=Maturity.INCUBATING
+    )
+    nft_command: tuple[str, ...] = setting(
+        ("nft",),
+        "The nftables command (a prefix such as `ip netns exec NAME nft` acts inside a "
+        "network namespace).",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+
+    def __post_init__(self) -> None:
+        for key in ("manager_addresses", "bus_addresses", "allow_networks"):
+            for network in getattr(self, key):
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"not an IP address or network: {network!r}", location=f"response.{key}"
+                    ) from None
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.state_dir / "quarantine"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.state_dir / "actions.jsonl"
+
+    @property
+    def isolation_file(self) -> Path:
+        return self.state_dir / "isolation.json"
+
+    def reachable_networks(self) -> tuple[str, ...]:
+        """What is never blocked and stays reachable while isolated."""
+        return self.manager_addresses + self.bus_addresses + self.allow_networks

@@ -1,0 +1,124 @@
+"""The standalone agent's analysis with response, on the recorded nodlink attack (real
+events, bundled Sigma rules, real incident engine): incidents reach the responder, which
+records what it would do in dry-run; in enforce the recorded processes are not running on
+this host, so the identity check refuses every process action (nothing is hit); a restart
+resumes at the committed position and asks for nothing twice."""
+
+from pathlib import Path
+
+import pytest
+
+from provarmor.agent.response_sink import ResponseSetup, ResponseSink
+from provarmor.agent.spool import SpoolPosition
+from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.pipeline.analysis import batches
+from provarmor.pipeline.assembly import AnalysisPlan, compile_rules
+from provarmor.response.action import build_context
+from provarmor.response.audit import Phase, read_audit
+from provarmor.response.policy import Mode, Policy, PolicyRule
+from provarmor.response.records import ActionKind, Outcome
+from provarmor.response.responder import Responder
+from provarmor.response.settings import ResponseSettings
+from provarmor.sources.base import HostContext, IngestReport
+from provarmor.sources.ndjson import read_ndjson
+
+ATTACK = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
+
+
+@pytest.fixture(scope="module")
+def events():
+    return list(read_ndjson(ATTACK, report=IngestReport(source=str(ATTACK)), host=HostContext()))
+
+
+@pytest.fixture(scope="module")
+def ruleset():
+    return compile_rules([bundled_rules()])
+
+
+def sink_for(tmp_path: Path, ruleset, mode: Mode, *actions: ActionKind) -> ResponseSink:
+    rule = PolicyRule(
+        name="contain", actions=actions or (ActionKind.KILL, ActionKind.BLOCK), severity="medium"
+    )
+    # nft is `false` here: these tests never touch a ruleset (the block tests use a netns)
+    settings = ResponseSettings(state_dir=tmp_path / "response", nft_command=("false",))
+    context = build_context(settings)
+    responder = Responder.open(Policy(mode=mode, rules=(rule,)), context)
+    setup = ResponseSetup(plan=AnalysisPlan(ruleset=ruleset), responder=responder)
+    return ResponseSink(tmp_path / "graph.db", setup=setup, alerts=tmp_path / "alerts.jsonl")
+
+
+def feed(sink: ResponseSink, events, *, start: int = 0) -> int:
+    sequence = start
+    for batch in batches(events[start:]):
+        sequence += len(batch)
+        sink.write(batch, SpoolPosition(sequence=sequence))
+    return sequence
+
+
+def test_dry_run_records_what_the_policy_would_do(tmp_path, events, ruleset):
+    sink = sink_for(tmp_path, ruleset, Mode.DRY_RUN)
+    feed(sink, events)
+    sink.close()
+    assert sink.incident_updates > 0
+    records, errors = read_audit(tmp_path / "response" / "actions.jsonl")
+    assert errors == []
+    results = [r for r in records if r.phase is Phase.RESULT]
+    dry = [r for r in results if r.outcome is Outcome.DRY_RUN]
+    limited = [r for r in results if r.outcome is Outcome.REFUSED]
+    assert len(dry) == 20 and len(dry) + len(limited) == len(results)  # default limit: 20
+    assert all("rate limit" in r.message for r in limited)
+    kinds = {r.request.kind for r in results}
+    assert ActionKind.KILL in kinds
+    assert all(r.request.incident_id and r.request.reason for r in results)
+    assert (tmp_path / "alerts.jsonl").read_text().count("\n") > 0
+    counters = sink.counters()
+    assert counters["response.dry_run"] == len(dry)
+    assert counters["response.rate_limited"] == len(limited)
+    assert counters["response.alert_rules.forgotten"] == 0
+
+
+def test_enforce_never_hits_processes_that_are_not_the_recorded_ones(
+    tmp_path, events, ruleset, root_user
+):
+    sink = sink_for(tmp_path, ruleset, Mode.ENFORCE, ActionKind.KILL)
+    feed(sink, events)
+    sink.close()
+    records, _ = read_audit(tmp_path / "response" / "actions.jsonl")
+    kills = [r for r in records if r.phase is Phase.RESULT and r.request.kind is ActionKind.KILL]
+    assert kills
+    assert all(r.outcome is Outcome.REFUSED and "pid reused" in r.message for r in kills)
+
+
+def test_a_restart_resumes_and_asks_nothing_twice(tmp_path, events, ruleset):
+    half = len(events) // 2
+    first = sink_for(tmp_path, ruleset, Mode.DRY_RUN)
+    feed(first, events[:half])
+    first.store.close()  # killed: no finish
+    second = sink_for(tmp_path, ruleset, Mode.DRY_RUN)
+    committed = second.committed()
+    assert committed is not None and 0 < committed.sequence <= half
+    feed(second, events, start=committed.sequence)
+    second.close()
+    records, _ = read_audit(tmp_path / "response" / "actions.jsonl")
+    asked = [r.request.id for r in records if r.phase is Phase.PROPOSED]
+    assert len(asked) == len(set(asked))
+
+
+@pytest.fixture
+def root_user():
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("reading other processes' /proc entries needs root")
+
+
+def test_an_unwritable_audit_trail_skips_the_response_and_counts_it(tmp_path, events, ruleset):
+    sink = sink_for(tmp_path, ruleset, Mode.DRY_RUN)
+    trail = sink.responder.audit.path
+    trail.parent.mkdir(parents=True, exist_ok=True)
+    trail.mkdir()  # a folder where the trail should be: every write fails
+    feed(sink, events)
+    sink.close()
+    assert sink.incident_updates > 0
+    assert 0 < sink.counters()["response.skipped.lost"] <= sink.incident_updates
+    assert trail.is_dir() and list(trail.iterdir()) == []

@@ -1,0 +1,46 @@
+"""The allow-list on real processes and addresses."""
+
+import dataclasses
+import os
+
+import pytest
+
+from provarmor.response.allowlist import network_refusal, process_refusal, user_refusal
+from provarmor.sources.procfs import read_process
+
+pytestmark = pytest.mark.privileged
+
+
+def test_processes(context, spawn):
+    init = read_process(1, clock=context.clock)
+    me = read_process(os.getpid(), clock=context.clock)
+    assert init is not None and me is not None
+    assert process_refusal(init, context, explicit=True) == "pid 1 (init)"
+    assert process_refusal(me, context, explicit=True) == "the ProvArmor agent itself"
+    own = dataclasses.replace(me, pid=99999999, own=True)
+    assert "cgroup provarmor.own" in (process_refusal(own, context, explicit=True) or "")
+    other = read_process(spawn("sleep", "300").pid, clock=context.clock)
+    assert other is not None and process_refusal(other, context, explicit=False) is None
+
+
+def test_networks(context):
+    settings = dataclasses.replace(
+        context.settings,
+        manager_addresses=("192.0.2.10",),
+        bus_addresses=("2001:db8::/64",),
+        allow_networks=("198.51.100.0/24",),
+    )
+    inside = dataclasses.replace(context, settings=settings)
+    assert "allow-listed" in (network_refusal("192.0.2.10", inside) or "")
+    assert "allow-listed" in (network_refusal("2001:db8::5", inside) or "")
+    assert "allow-listed" in (network_refusal("198.51.100.77", inside) or "")
+    assert network_refusal("203.0.113.5", inside) is None
+    assert "loopback" in (network_refusal("127.0.0.1", inside) or "")
+    assert "loopback" in (network_refusal("::1", inside) or "")
+    assert "not an IP" in (network_refusal("example.org", inside) or "")
+
+
+def test_users(context):
+    assert user_refusal("toor", 0, context) == "toor has uid 0"
+    assert user_refusal("root", 5, context) == "root is a protected account"
+    assert user_refusal("bob", 1000, context) is None
