@@ -124,4 +124,5 @@ for line, event in events:
 with open(target, "w") as out:
     out.writelines(kept)
 PY
-wc -l "$OUT/login-implant.ndjson"
+gzip -9 -n -f "$OUT/login-implant.ndjson"
+ls -l "$OUT/login-implant.ndjson.gz"
