@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provarmor.graph.logins import LOGIN, JoinLimits, LogJoin, Login
+from provarmor.graph.logins import LOGIN, JoinLimits, Login, LogJoin
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.model.actions import Action
 from provarmor.model.event import Event

@@ -136,11 +136,7 @@ class LogJoin:
         self.counters.log_events += 1
         ts = event.timestamp
         seen = self._processes.get((event.host.id, event.process.pid))
-        if (
-            seen is None
-            or seen.start > ts
-            or (seen.exited and seen.exited + EXIT_GRACE_NS < ts)
-        ):
+        if seen is None or seen.start > ts or (seen.exited and seen.exited + EXIT_GRACE_NS < ts):
             self.counters.unmatched += 1
             self._count_failure(event)
             return event

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from provarmor.graph.builder import BuilderLimits, GraphBuilder
-from provarmor.graph.logins import LOGIN, EXIT_GRACE_NS, JoinLimits, LogJoin
+from provarmor.graph.logins import EXIT_GRACE_NS, LOGIN, JoinLimits, LogJoin
 from provarmor.graph.records import NodeKind
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.model.actions import Action
