@@ -322,6 +322,7 @@ def _assemble(  # noqa: PLR0913  (the parts of one story)
         if n.kind is NodeKind.FILE and _was_changed(n.id, edges)
     ]
     own_ends = {e.dst for e in edges if e.action == CONNECTION}
+    own_ends |= {e.src for e in edges if e.action == LOGIN}  # a login is not contacted
     endpoints = [
         n.label for n in chosen.values() if is_contacted_endpoint(n) and n.id not in own_ends
     ]

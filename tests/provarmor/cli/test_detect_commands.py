@@ -234,5 +234,6 @@ def test_a_brute_forced_login_is_the_root_cause_of_the_implant_it_ran(tmp_path, 
     assert incident["summary"].startswith(
         "The attack entered through the login of hljvictim from 10.99.16.1"
     )
+    assert root["label"] not in incident["contacted_endpoints"]
     (step,) = [s for s in incident["steps"] if s["action"] == "login"]
     assert step["object"] == root["id"] and "accepted the login of hljvictim" in step["text"]

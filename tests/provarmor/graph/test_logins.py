@@ -12,6 +12,7 @@ from provarmor.graph.builder import BuilderLimits, GraphBuilder
 from provarmor.graph.logins import EXIT_GRACE_NS, LOGIN, JoinLimits, LogJoin
 from provarmor.graph.records import NodeKind
 from provarmor.graph.store import MemoryGraphStore
+from provarmor.graph.trace import Direction, trace
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.sources.base import HostContext, IngestReport
@@ -91,6 +92,9 @@ def test_a_login_is_a_node_with_an_edge_to_the_process_that_accepted_it() -> Non
         seen.append(current.id)
         current = store.node(current.parent)
     assert accepted.process.entity_id in seen
+    # and a backward trace from the implant reaches the login
+    traced = trace(store, implant, direction=Direction.BACKWARD)
+    assert login.id in traced.nodes
 
 
 def test_log_only_input_keeps_its_own_process_ids() -> None:
