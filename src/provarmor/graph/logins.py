@@ -16,9 +16,9 @@ attempts for that account from that address came in the :data:`FAILURE_WINDOW_NS
 The graph builder shows it as a node (the source endpoint of that login) with a ``login``
 edge to the process that accepted it.
 
-Memory is bounded: at most ``max_processes`` pids and ``max_failure_keys`` (host, address,
-account) failure counts are kept, the least recently seen are forgotten first, and both
-are counted in :class:`JoinCounters`.
+Memory is bounded: at most ``max_processes`` pids (the processes seen starting most
+recently) and ``max_failure_keys`` (host, address, account) failure counts (the most
+recently failed) are kept; what is forgotten is counted in :class:`JoinCounters`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ LOGIN = "login"
 @dataclass(slots=True)
 class JoinCounters:
     log_events: int = 0
-    """Events of a host log (a process entity id made without a start time)."""
+    """Events of a host log (no program path, an entity id made without a start time)."""
     joined: int = 0
     unmatched: int = 0
     """Log events no observed process matched (log-only input, forgotten, or unseen)."""
@@ -106,10 +106,18 @@ class LogJoin:
 
     def join(self, event: Event) -> Event:
         process = event.process
-        if process.start == 0 and process.entity_id == _log_entity_id(event):
+        if (
+            process.start == 0
+            and not process.executable
+            and process.entity_id == _log_entity_id(event)
+        ):
             return self._join_log(event)
         if process.pid > 0:
-            self._observe(event)
+            seen = self._processes.get((event.host.id, process.pid))
+            if seen is None or seen.entity_id != process.entity_id:
+                self._observe(event)
+            elif event.event.action is Action.EXIT:
+                seen.exited = event.timestamp
         return event
 
     def take_login(self) -> Login | None:
@@ -118,17 +126,15 @@ class LogJoin:
         return login
 
     def _observe(self, event: Event) -> None:
+        """A process seen for the first time (or a new one with a known pid)."""
         process = event.process
         key = (event.host.id, process.pid)
-        seen = self._processes.get(key)
-        if seen is None or seen.entity_id != process.entity_id:
-            seen = _Seen(process.entity_id, process.start or event.timestamp)
-            self._processes[key] = seen
-            if len(self._processes) > self.limits.max_processes:
-                self._processes.popitem(last=False)
-                self.counters.processes_forgotten += 1
-        else:
-            self._processes.move_to_end(key)
+        seen = _Seen(process.entity_id, process.start or event.timestamp)
+        self._processes.pop(key, None)
+        self._processes[key] = seen
+        if len(self._processes) > self.limits.max_processes:
+            self._processes.popitem(last=False)
+            self.counters.processes_forgotten += 1
         if event.event.action is Action.EXIT:
             seen.exited = event.timestamp
 
