@@ -3,7 +3,10 @@ techniques and a summary written from templates.
 
 * Root cause: from each terminal, walk back through the process ancestry (and, when the
   program was written by another process, through that writer) until the parent is a hub
-  or unknown; the entry point of the earliest terminal is the root cause.
+  or unknown; the entry point of the earliest terminal is the root cause. Below a hub, a
+  process that accepted a login (:mod:`provarmor.graph.logins`) steps back to that login,
+  and a login among the entry points is the root cause before any other (the failed
+  attempts that came before it are counted on it).
 * Graph: terminals and the campaign's connecting paths, then a forward, time-respecting
   expansion from the entry points (their descendants first, then the files they wrote,
   programs they dropped and ran, endpoints they contacted, credential files they read),
