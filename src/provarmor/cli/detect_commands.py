@@ -27,6 +27,7 @@ from provarmor.outputs.incident_formats import IncidentFormat
 
 if TYPE_CHECKING:
     from provarmor.detection.engine import Detector
+    from provarmor.graph.logins import JoinCounters
     from provarmor.model.alert import Alert
     from provarmor.model.event import Event
     from provarmor.model.incident import Incident
@@ -97,6 +98,17 @@ def incident_panel(incident: Incident) -> str:
         *(f"context: {escape(line)}" for line in incident.context[:MAX_CONTEXT_LINES]),
     ]
     return "\n".join(lines)
+
+
+def _print_join_stats(counters: JoinCounters) -> None:
+    """How many host log events named a process the sensor saw (:mod:`.graph.logins`)."""
+    if counters.log_events:
+        console.print(
+            f"host logs: {counters.joined:,} of {counters.log_events:,} log events joined to "
+            f"the sensor's processes ({counters.logins:,} logins), {counters.unmatched:,} "
+            f"named a process the sensor did not see or had forgotten "
+            f"({counters.processes_forgotten:,} processes forgotten)"
+        )
 
 
 def _print_filter_stats(detectors: Sequence[Detector]) -> None:
@@ -211,6 +223,7 @@ def detect_command(  # noqa: PLR0913
         print_problems(ingest)
     console.print(_summary(alerts))
     _print_filter_stats(analysis.detectors)
+    _print_join_stats(analysis.builder.join.counters)
     incidents = sorted(latest.values(), key=lambda i: i.first_ts)
     console.print(f"{len(incidents)} incidents ({describe_rule(plan.effective_rule())})")
     for incident in incidents:

@@ -13,6 +13,11 @@ connection's ephemeral port rather than by the server's shared address, so clien
 server are not linked to each other. Sources that do not report the local end of a connect
 (auditd knows it only after an explicit ``bind``) add no such edge.
 
+Host logs: an event of a host log names its process by pid only; :mod:`.logins` gives it
+the entity id of the process the sensor saw (same host and pid, alive then), and a
+successful remote login adds a node for its source endpoint with a ``login`` edge to the
+process that accepted it (the user, address, method and preceding failures on the node).
+
 Reduction (after Xu et al., CCS 2016): a repeated flow ``u -> v`` is merged into the open edge
 for ``(u, v, action)`` only when no information entered ``u`` and none left ``v`` since that
 edge's last event. Then every time-respecting path through the merged edge existed before
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from provarmor.graph.logins import LOGIN, JoinLimits, Login, LogJoin
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
@@ -88,6 +94,7 @@ class GraphDelta:
 class BuilderLimits:
     max_nodes: int = 300_000
     max_open_edges: int = 500_000
+    join: JoinLimits = field(default_factory=JoinLimits)
 
 
 class GraphBuilder:
@@ -103,6 +110,8 @@ class GraphBuilder:
     ) -> None:
         self.limits = limits or BuilderLimits()
         self.counters = BuilderCounters()
+        self.join = LogJoin(self.limits.join)
+        """Log events -> the sensor's processes (see :mod:`provarmor.graph.logins`)."""
         self._index_events = index_events
         self._next_edge_id = next_edge_id
         self._seq = 0
@@ -121,8 +130,17 @@ class GraphBuilder:
         self._updated: dict[int, Edge] = {}
 
     # ------------------------------------------------------------------ events
-    def add(self, event: Event) -> None:  # noqa: C901  (one dispatch on the action set)
-        """Apply one event."""
+    def add(self, event: Event) -> Event:
+        """Apply one event; returns it as the graph recorded it (a host log's event names
+        the sensor's process when one matches: :mod:`provarmor.graph.logins`)."""
+        event = self.join.join(event)
+        self._apply(event)
+        login = self.join.take_login()
+        if login is not None:
+            self._login(login, event)
+        return event
+
+    def _apply(self, event: Event) -> None:  # noqa: C901  (one dispatch on the action set)
         self.counters.events += 1
         self._seq += 1
         action = event.event.action
@@ -369,6 +387,25 @@ class GraphBuilder:
                 )
             )
         self._flow(process_id, node_id, CONNECTION, event)
+
+    def _login(self, login: Login, event: Event) -> None:
+        """The source endpoint of a login -> the process that accepted it."""
+        node_id = login.node_id
+        if self._touch(node_id, login.timestamp) is None:
+            self._new(
+                Node(
+                    id=node_id,
+                    kind=NodeKind.SOCKET,
+                    host=login.host,
+                    first_ts=login.timestamp,
+                    last_ts=login.timestamp,
+                    label=login.label,
+                    ip=login.ip,
+                    port=login.port,
+                    user=login.user,
+                )
+            )
+        self._flow(node_id, login.process, LOGIN, event)
 
     def _exec(self, event: Event, process_id: str, ts: int, *, created: bool) -> None:
         process = event.process

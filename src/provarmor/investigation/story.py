@@ -3,7 +3,10 @@ techniques and a summary written from templates.
 
 * Root cause: from each terminal, walk back through the process ancestry (and, when the
   program was written by another process, through that writer) until the parent is a hub
-  or unknown; the entry point of the earliest terminal is the root cause.
+  or unknown; the entry point of the earliest terminal is the root cause. Below a hub, a
+  process that accepted a login (:mod:`provarmor.graph.logins`) steps back to that login,
+  and a login among the entry points is the root cause before any other (the failed
+  attempts that came before it are counted on it).
 * Graph: terminals and the campaign's connecting paths, then a forward, time-respecting
   expansion from the entry points (their descendants first, then the files they wrote,
   programs they dropped and ran, endpoints they contacted, credential files they read),
@@ -22,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from provarmor.graph.builder import CONNECTION
+from provarmor.graph.logins import LOGIN
 from provarmor.graph.noise import NoiseFilter
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.store import GraphStore
@@ -81,7 +85,7 @@ def build_story(campaign: Campaign, *, context: StoryContext) -> Story:
     alerts = sorted(campaign.alerts.values(), key=lambda a: (a.first_timestamp, a.id))
     ordered = _terminals_in_time(campaign, alerts)
     entries = list(dict.fromkeys(entry_point(store, t, hubs=context.hubs) for t in ordered))
-    root = entries[0] if entries else ""
+    root = _root_cause(store, entries)
     must = list(dict.fromkeys([root, *ordered, *campaign.tree]))
     chosen, truncated = _select_nodes(campaign, entries, must, context=context)
     context_nodes = _server_context(store, root, context.hubs)
@@ -117,6 +121,15 @@ def _terminals_in_time(campaign: Campaign, alerts: list[Alert]) -> list[str]:
     return list(seen)
 
 
+def _root_cause(store: GraphStore, entries: list[str]) -> str:
+    """The first login among the entry points (the failed attempts before it are part of
+    its story), else the entry point of the earliest terminal."""
+    for entry in entries:
+        if any(edge.action == LOGIN for edge in store.out_edges(entry)):
+            return entry
+    return entries[0] if entries else ""
+
+
 def entry_point(store: GraphStore, node_id: str, *, hubs: HubIndex) -> str:
     """The first non-hub process on the way back from ``node_id``."""
     current = node_id
@@ -131,9 +144,10 @@ def entry_point(store: GraphStore, node_id: str, *, hubs: HubIndex) -> str:
 
 
 def _cause_of(store: GraphStore, node_id: str, *, hubs: HubIndex) -> str | None:
-    """The non-hub process one step back: the writer of the program run, else the parent."""
+    """The non-hub process one step back: the writer of the program run, else the parent;
+    or the login that started the process (:mod:`provarmor.graph.logins`)."""
     node = store.node(node_id)
-    if node is None:
+    if node is None or node.kind is not NodeKind.PROCESS:
         return None
     for edge in store.in_edges(node_id):
         if edge.action != "exec":
@@ -151,7 +165,7 @@ def _cause_of(store: GraphStore, node_id: str, *, hubs: HubIndex) -> str | None:
                 return writer.id
     parent = store.node(node.parent) if node.parent else None
     if parent is None or parent.kind is not NodeKind.PROCESS or hubs.is_hub(parent):
-        return None
+        return next((e.src for e in store.in_edges(node_id) if e.action == LOGIN), None)
     return parent.id
 
 
@@ -220,7 +234,7 @@ def _expand(
             target = store.node(edge.dst)
             if target is None or noise.is_noise(target):
                 continue
-            if edge.action in ("fork", "ptrace", "kill") and target.kind is NodeKind.PROCESS:
+            if edge.action in ("fork", LOGIN, "ptrace", "kill") and target.kind is NodeKind.PROCESS:
                 _take_process(edge, target, bound, processes=processes, queue=queue, hubs=hubs)
             elif edge.action in FORWARD_OUT:
                 others.setdefault(edge.dst)
@@ -244,7 +258,7 @@ def _take_process(  # noqa: PLR0913  (one step of the expansion's state)
     if edge.dst in processes:
         return
     processes[edge.dst] = edge.first_ts
-    if edge.action == "fork" and not hubs.is_hub(target):
+    if edge.action in ("fork", LOGIN) and not hubs.is_hub(target):
         queue.append((edge.dst, max(bound, edge.first_ts)))
 
 
@@ -311,6 +325,7 @@ def _assemble(  # noqa: PLR0913  (the parts of one story)
         if n.kind is NodeKind.FILE and _was_changed(n.id, edges)
     ]
     own_ends = {e.dst for e in edges if e.action == CONNECTION}
+    own_ends |= {e.src for e in edges if e.action == LOGIN}  # a login is not contacted
     endpoints = [
         n.label for n in chosen.values() if is_contacted_endpoint(n) and n.id not in own_ends
     ]

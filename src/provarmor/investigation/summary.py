@@ -58,6 +58,10 @@ def _origin(nodes: dict[str, Node], edges: Sequence[IncidentEdge], root: str) ->
     node = nodes.get(root)
     if node is None:
         return "the entry point is unknown"
+    if node.kind is not NodeKind.PROCESS:  # a login (provarmor.graph.logins)
+        accepted = [nodes[e.dst] for e in edges if e.src == root and e.dst in nodes]
+        by = f", accepted by {program_name(accepted[0])} [{accepted[0].pid}]" if accepted else ""
+        return f"the attack entered through the {node.label}{by}"
     if not program_known(node):
         return f"the attack entered through a process whose program is unknown (pid {node.pid})"
     what = f"{program_name(node)} [{node.pid}]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provarmor.graph.logins import LOGIN
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.investigation.knowledge import Finding, program_name
 from provarmor.model.alert import Alert
@@ -31,8 +32,9 @@ VERBS: dict[str, str] = {
     "read": "read",
     "ptrace": "attached to",
     "kill": "signalled",
+    LOGIN: "accepted the",
 }
-FLOWS_INTO_PROCESS = frozenset({"exec", "accept", "recv", "open", "read"})
+FLOWS_INTO_PROCESS = frozenset({"exec", "accept", "recv", "open", "read", LOGIN})
 PRIORITY_ALERT = 0
 PRIORITY_FINDING = 1
 PRIORITY_FLOW = 2

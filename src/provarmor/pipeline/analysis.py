@@ -98,8 +98,7 @@ class Analysis:
         position) is written with the batch's graph delta, in its transaction."""
         started = time.perf_counter()
         add = self.builder.add
-        for event in events:
-            add(event)
+        events = [add(event) for event in events]  # host log events joined to processes
         self._write_graph(full=False, meta=meta)
         detectors = self.detectors
         signals: list[Signal] = []
@@ -132,6 +131,7 @@ class Analysis:
                 limits=lost.limits, index_events=self._index_events, next_edge_id=lost.next_edge_id
             )
             self.builder.counters = lost.counters
+            self.builder.join = lost.join
             raise
         self.builder.evict()
 

@@ -205,3 +205,35 @@ def test_detect_raises_the_host_log_rules_on_real_recordings(name, fmt, tmp_path
     guessed = next(a for a in alerts if a["rule"]["name"] == "SSH login after password guessing")
     assert {t["id"] for t in guessed["threat"]["technique"]} == {"T1110.001", "T1078.003"}
     assert guessed["event"]["count"] == 6  # the 5 failures that made the burst, the login
+
+
+def test_a_brute_forced_login_is_the_root_cause_of_the_implant_it_ran(tmp_path, invoke):
+    # the kernel sensor and the journal recorded together: three connections guessing the
+    # password of hljvictim, the login, a dropped and executed /tmp/.hl-implant
+    target = tmp_path / "incidents.jsonl"
+    out = tmp_path / "alerts.jsonl"
+    recording = DATA / "hostlogs" / "login-implant.ndjson.gz"
+    result = invoke("detect", recording, "--out", out, "--incidents", target)
+    assert result.exit_code == 0, result.output
+    # every sshd line names the sensor's process; the script's `logger` line has none
+    assert "host logs: 33 of 34 log events joined" in result.output
+    (incident,) = [json.loads(line) for line in target.read_text().splitlines()]
+    root = next(n for n in incident["nodes"] if n["id"] == incident["root_cause"])
+    assert root["role"] == "root_cause"
+    assert (root["ip"], root["user"]) == ("10.99.16.1", "hljvictim")
+    assert root["label"] == "login of hljvictim from 10.99.16.1 (password) after 9 failed attempts"
+    alerts = {
+        a["event"]["id"]: a["rule"]["name"] for a in map(json.loads, out.read_text().splitlines())
+    }
+    rules = {alerts[alert_id] for alert_id in incident["alert_ids"]}
+    assert {
+        "SSH password guessing against one account",
+        "SSH login after password guessing",
+        "Hidden program executed from a temporary directory",
+    } <= rules
+    assert incident["summary"].startswith(
+        "The attack entered through the login of hljvictim from 10.99.16.1"
+    )
+    assert root["label"] not in incident["contacted_endpoints"]
+    (step,) = [s for s in incident["steps"] if s["action"] == "login"]
+    assert step["object"] == root["id"] and "accepted the login of hljvictim" in step["text"]
