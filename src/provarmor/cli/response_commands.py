@@ -19,6 +19,7 @@ from rich.table import Table
 from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
+from provarmor.model.time_units import ns_to_seconds
 from provarmor.response.settings import ResponseSettings
 
 console = Console()
@@ -87,7 +88,9 @@ def actions(
         table.add_column(column)
     for record in results:
         request = record.request
-        when = datetime.fromtimestamp(record.time_ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        when = datetime.fromtimestamp(ns_to_seconds(record.time_ns), tz=UTC).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
         outcome = record.outcome.value if record.outcome else ""
         action = request.kind.value + (f" (undoes {record.undoes})" if record.undoes else "")
         table.add_row(

@@ -7,21 +7,20 @@ data through :mod:`provarmor.model.display` (control characters escaped); JSON s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import msgspec
 
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.trace import Direction, TraceResult
 from provarmor.model.display import dot_quote, printable
-from provarmor.model.time_units import ns_to_seconds
+from provarmor.model.time_units import ns_to_iso
 
 _SHAPES = {NodeKind.PROCESS: "box", NodeKind.FILE: "note", NodeKind.SOCKET: "diamond"}
 
 
 def format_ts(ts: int) -> str:
     """ISO-8601 UTC with microseconds."""
-    return datetime.fromtimestamp(ns_to_seconds(ts), tz=UTC).isoformat(timespec="microseconds")
+    return ns_to_iso(ts)
 
 
 def to_json(result: TraceResult) -> dict[str, object]:

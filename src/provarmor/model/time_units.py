@@ -10,6 +10,8 @@ the constants (their own checks turn bad input into a ``ParseError``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from provarmor.model.errors import ConfigError
 
 NS_PER_SECOND = 1_000_000_000
@@ -18,6 +20,7 @@ NS_PER_MS = 1_000_000
 NS_PER_US = 1_000
 MAX_NS = 2**63 - 1
 """The largest int64: the latest time, and the longest duration, a nanosecond count holds."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _to_ns(value: float, per_unit: int, unit: str, what: str | None) -> int:
@@ -63,3 +66,9 @@ def ns_to_hours(ns: int) -> float:
 def ns_to_ms(ns: int) -> int:
     """``ns`` nanoseconds in whole milliseconds, rounded down (OCSF times are epoch ms)."""
     return ns // NS_PER_MS
+
+
+def ns_to_iso(ns: int) -> str:
+    """The time ``ns`` (since the epoch) as ISO 8601 UTC with microseconds, cut (not rounded)
+    to the microsecond, exactly: no float on the way."""
+    return (_EPOCH + timedelta(microseconds=ns // NS_PER_US)).isoformat(timespec="microseconds")

@@ -4,12 +4,11 @@ output envelope. Pure functions: alert in, JSON-ready dict out."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from provarmor import __version__
 from provarmor.model.alert import Alert
-from provarmor.model.time_units import ns_to_ms, ns_to_seconds
+from provarmor.model.time_units import ns_to_iso, ns_to_ms
 
 OCSF_VERSION = "1.3.0"
 _SEVERITY_ID = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
@@ -22,10 +21,6 @@ _FALCO_PRIORITY = {
 }
 
 
-def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ns_to_seconds(ts), tz=UTC).isoformat(timespec="microseconds")
-
-
 def _attack_reference(technique_id: str) -> str:
     return "https://attack.mitre.org/techniques/" + technique_id.replace(".", "/") + "/"
 
@@ -33,13 +28,13 @@ def _attack_reference(technique_id: str) -> str:
 def ecs_alert(alert: Alert) -> dict[str, object]:
     """An ECS document with ``event.kind: alert``, ``rule.*`` and ``threat.*``."""
     return {
-        "@timestamp": iso(alert.last_timestamp),
+        "@timestamp": ns_to_iso(alert.last_timestamp),
         "event": {
             "kind": "alert",
             "id": alert.id,
             "severity": _SEVERITY_ID.get(alert.level, 0),
-            "start": iso(alert.first_timestamp),
-            "end": iso(alert.last_timestamp),
+            "start": ns_to_iso(alert.first_timestamp),
+            "end": ns_to_iso(alert.last_timestamp),
             "count": alert.count,
             "provider": f"provarmor-{alert.detector}",
         },
@@ -137,7 +132,7 @@ def falco_envelope(alert: Alert) -> dict[str, object]:
     """Falco's JSON output shape (``rule``, ``priority``, ``output``, ``output_fields``)."""
     what = ", ".join(alert.file_paths[:3] + alert.remote_endpoints[:3])
     return {
-        "time": iso(alert.last_timestamp).replace("+00:00", "Z"),
+        "time": ns_to_iso(alert.last_timestamp).replace("+00:00", "Z"),
         "rule": alert.rule_title,
         "priority": _FALCO_PRIORITY.get(alert.level, "Notice"),
         "source": "provarmor",

@@ -17,6 +17,7 @@ from provarmor.model.time_units import (
     hours_to_ns,
     ms_to_ns,
     ns_to_hours,
+    ns_to_iso,
     ns_to_ms,
     ns_to_seconds,
     seconds_to_ns,
@@ -93,3 +94,10 @@ def test_any_number_gives_a_count_in_range_or_a_config_error(value):
 @given(st.integers(min_value=0, max_value=2**51))
 def test_durations_up_to_26_days_survive_the_round_trip_through_seconds(ns):
     assert seconds_to_ns(ns_to_seconds(ns)) == ns
+
+
+def test_iso_times_are_cut_to_the_microsecond_exactly() -> None:
+    # a float of these nanoseconds rounds .158877999 up to .158878: the text must not
+    assert ns_to_iso(1_796_579_171_158_877_999) == "2026-12-06T17:46:11.158877+00:00"
+    assert ns_to_iso(0) == "1970-01-01T00:00:00.000000+00:00"
+    assert ns_to_iso(MAX_NS).startswith("2262-04-11T23:47:16.854775")
