@@ -22,8 +22,8 @@ the seed is only recorded) reuses that seed's results instead of running them ag
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import chain, islice
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from pathlib import Path
 
 from provarmor.detection.anomaly.learning import Learner
@@ -191,7 +191,6 @@ def evaluate_corpus(
     rules: Sequence[Path],
     seeds: Sequence[int],
     configurations: Sequence[str] = CONFIGURATIONS,
-    learning: LearningSettings | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> CorpusReport:
     unknown = set(configurations) - set(CONFIGURATIONS)
@@ -231,7 +230,7 @@ def evaluate_corpus(
         model = learn_model(
             window,
             tests[0],
-            settings=learning or LearningSettings(),
+            settings=LearningSettings(),
             training=TrainingSettings(seed=seed),
         )
         report.learning_processes = int(model.metadata["training_processes"])
