@@ -624,7 +624,12 @@ cleanup() {
     log "cleanup"
     cd / || true
     stop_servers
-    command -v crontab >/dev/null && { crontab -l 2>/dev/null | grep -v '# pa-corpus$' | crontab - 2>/dev/null || true; }
+    # root's crontab is rewritten only when an entry of ours is left (cron_edits removes its
+    # own): a needless rewrite by this terminal-less shell is itself a (neutral) incident
+    if command -v crontab >/dev/null &&
+        [ "$(crontab -l 2>/dev/null | grep -c '# pa-corpus$')" -gt 0 ]; then
+        crontab -l 2>/dev/null | grep -v '# pa-corpus$' | crontab - 2>/dev/null || true
+    fi
     rm -f /etc/cron.d/pa-corpus /etc/sudoers.d/pa-corpus-admin /usr/local/bin/pa-corpus-vendor
     rm -rf /opt/pa-corpus-vendor
     getent passwd | cut -d: -f1 | grep '^pa-corpus' | xargs -r -n1 userdel -r 2>/dev/null

@@ -108,8 +108,9 @@ def corpus_command(
     console.print(_incident_table(report))
     if report.learning_processes:
         console.print(
-            f"model: trained on {report.learning_processes:,} learning processes, threshold "
-            f"calibrated on {report.calibration_processes:,} calibration processes "
+            f"model: enabled by learning mode after a {report.learning_window_seconds / 60:.1f}"
+            f"-minute window: trained on {report.learning_processes:,} processes, threshold "
+            f"calibrated on the {report.calibration_processes:,} of its held-out tail "
             f"({_mean_std(report.thresholds, 3)})"
         )
     if as_json is not None:
@@ -124,6 +125,7 @@ def corpus_command(
             "incidents": [asdict(incident) for incident in report.incidents],
             "learning_processes": report.learning_processes,
             "calibration_processes": report.calibration_processes,
+            "learning_window_seconds": report.learning_window_seconds,
             "thresholds": report.thresholds,
         }
         as_json.write_text(json.dumps(document, indent=2) + "\n")

@@ -5,13 +5,16 @@ Every chunk is benign: each incident is a false one. The configurations:
 
 * ``rules``: the bundled Sigma rules and the default incident rule. Rules learn nothing, so
   every chunk is test data for them; the totals count the ``test`` chunks, like the others.
-* ``model``: the anomaly model as ``provarmor train`` makes it: trained on the ``learning``
-  chunks, its threshold calibrated on the ``calibration`` chunks (the held-out slice), with
-  the default incident rule; scored on the ``test`` chunks only. Nothing is tuned on a test
-  chunk.
+* ``model``: the anomaly model the host's learning mode enables
+  (:class:`~provarmor.detection.anomaly.learning.Learner`, the agent's and the manager's,
+  with the shipped learning settings): the ``learning`` and ``calibration`` chunks, in
+  the order they were recorded, are one learning window in event time; learning mode
+  trains on it and calibrates the threshold on the window's held-out tail
+  (``learning.validation_fraction``), as a host does when its window closes. Scored, with
+  the default incident rule, on the ``test`` chunks only. Nothing is tuned on a test chunk.
 * ``both``: rules and that model.
 
-The model is trained once per seed; figures are mean ± std over the seeds. A seed whose model
+The model is learned once per seed; figures are mean ± std over the seeds. A seed whose model
 equals an earlier seed's in everything scoring reads (the counting model is deterministic;
 the seed is only recorded) reuses that seed's results instead of running them again.
 """
@@ -20,19 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from pathlib import Path
 
-from provarmor.detection.anomaly.profile import Profile, build_histories
+from provarmor.detection.anomaly.learning import Learner
 from provarmor.detection.anomaly.scorer import AnomalyModel
-from provarmor.detection.anomaly.settings import TrainingSettings
-from provarmor.detection.anomaly.train import TrainingData, train_model
+from provarmor.detection.anomaly.settings import LearningSettings, TrainingSettings
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.evaluation.corpus import RecordingInfo, read_manifest, read_recording
 from provarmor.evaluation.dataset import Dataset, load_dataset
 from provarmor.evaluation.scoring import mean_std
 from provarmor.model.errors import ConfigError
 from provarmor.model.incident import Incident
-from provarmor.model.time_units import ns_to_hours
+from provarmor.model.time_units import ns_to_hours, ns_to_seconds
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
 
 CONFIGURATIONS = ("rules", "model", "both")
@@ -80,7 +83,10 @@ class CorpusReport:
     incidents: list[FalseIncident] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     learning_processes: int = 0
+    """Processes the learning window trained on (before its held-out tail)."""
     calibration_processes: int = 0
+    """Processes of the window's held-out tail that calibrated the threshold."""
+    learning_window_seconds: float = 0.0
     thresholds: list[float] = field(default_factory=list)
 
     def hours(self, roles: Sequence[str] = ("test",)) -> float:
@@ -122,8 +128,36 @@ def load_corpus(path: Path) -> list[Chunk]:
     ]
 
 
-def _histories(chunks: Sequence[Chunk]) -> list[list[Profile]]:
-    return [h for chunk in chunks for h in build_histories(chunk.dataset.events())]
+def learn_model(
+    window: Sequence[Chunk],
+    following: Chunk,
+    *,
+    settings: LearningSettings,
+    training: TrainingSettings,
+) -> AnomalyModel:
+    """The model learning mode enables after a window made of ``window`` (in order).
+
+    The window opens at the first event and ends where the last of ``window`` was recorded
+    to; as on a host, it closes when the stream clock passes its end, here at the first
+    event of ``following`` (that event belongs to the next window, and is only read to
+    close this one). A window learning mode cannot train on is a :class:`ConfigError` with
+    the learner's reason."""
+    end = max(c.dataset.meta.ended_ns for c in window)
+    stream = chain(*(c.dataset.events() for c in window), islice(following.dataset.events(), 1))
+    learner: Learner | None = None
+    for event in stream:
+        if learner is None:
+            micros = -(-(end - event.timestamp) // 1_000)  # the window reaches ``end``
+            learner = Learner(replace(settings, window_seconds=micros / 1e6), training=training)
+        learner.observe(event)
+    trained = learner.take_trained() if learner is not None else []
+    if not trained:
+        reason = learner.waiting if learner is not None and learner.waiting else ""
+        raise ConfigError(
+            f"learning mode enabled no model on {', '.join(c.name for c in window)} "
+            f"before {following.name}" + (f": {reason}" if reason else "")
+        )
+    return trained[0]
 
 
 def _run(plan: AnalysisPlan, chunk: Chunk, *, configuration: str, seed: int) -> list[FalseIncident]:
@@ -182,23 +216,32 @@ def evaluate_corpus(
     if not learned:
         return report
     roles = {c.role for c in chunks}
-    if not {"learning", "calibration"} <= roles:
+    if not {"learning", "calibration", "test"} <= roles:
         raise ConfigError(
-            f"the model needs learning and calibration chunks; this corpus has "
+            f"the model needs learning, calibration and test chunks; this corpus has "
             f"{', '.join(sorted(roles))} (--configurations rules runs the rules alone)",
             location=str(path),
         )
-    learning = _histories([c for c in chunks if c.role == "learning"])
-    calibration = _histories([c for c in chunks if c.role == "calibration"])
-    report.learning_processes, report.calibration_processes = len(learning), len(calibration)
-    tests = [c for c in chunks if c.role == "test"]
+    in_time = sorted(chunks, key=lambda c: c.dataset.meta.started_ns)  # the recording order
+    window = [c for c in in_time if c.role != "test"]
+    tests = [c for c in in_time if c.role == "test"]
     scored: list[tuple[AnomalyModel, dict[tuple[str, str], list[FalseIncident]]]] = []
     for seed in seeds:
-        model = train_model(
-            TrainingData(training=learning, validation=calibration), TrainingSettings(seed=seed)
+        model = learn_model(
+            window,
+            tests[0],
+            settings=LearningSettings(),
+            training=TrainingSettings(seed=seed),
         )
+        report.learning_processes = int(model.metadata["training_processes"])
+        report.calibration_processes = int(model.metadata["validation_processes"])
+        start, end = model.metadata["learned_window"]
+        report.learning_window_seconds = ns_to_seconds(int(end) - int(start))
         report.thresholds.append(model.threshold)
-        progress(f"seed {seed}: model trained, threshold {model.threshold:.3f}")
+        progress(
+            f"seed {seed}: learning mode enabled model version "
+            f"{model.metadata['model_version']}, threshold {model.threshold:.3f}"
+        )
         same = next((found for earlier, found in scored if _same_model(earlier, model)), None)
         if same is not None:
             progress(f"seed {seed}: the same model as an earlier seed; its results are reused")

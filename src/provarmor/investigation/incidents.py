@@ -4,12 +4,17 @@ Score of a campaign: each rule counted once at the weight of its strongest signa
 of one behaviour add nothing), plus each anomalous process at ``anomaly_weight`` per unit of
 score/threshold (capped at 3 units), times a kill-chain progression factor
 ``1 + stage_bonus * (stages - 1)`` over the HOLMES stages its signals' tactics reach, each
-rule counting for one stage at most (:func:`distinct_stages`).
+rule counting for one stage at most (:func:`distinct_reach`).
 
 The incident rule decides which campaigns are incidents:
 
 * default (no calibration): at least one ``high`` or ``critical`` signal, or signals over
   at least two tactics with at least one ``medium``. A semantic default, not tuned on data.
+  The tactics are counted as the score counts stages: by distinct behaviours, each rule
+  for one tactic (one act filed under persistence and privilege escalation is one step,
+  not two), and without the signals a lowering context explained (``context_effect``
+  ``lowered``: a package transaction's or an admin's routine act adds its score to the
+  campaign but is not evidence that makes one an incident).
 * calibrated: ``score >= min_score``, where :meth:`IncidentRule.calibrate` picks the
   smallest threshold that keeps false incidents at or below a target rate on campaigns
   from benign VALIDATION runs.
@@ -29,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 from msgspec import Struct
@@ -45,6 +51,9 @@ from provarmor.model.incident import Incident
 from provarmor.model.time_units import hours_to_ns, seconds_to_ns
 
 ANOMALY_CAP = 3.0
+Reach = TypeVar("Reach", int, str)
+"""What a behaviour reaches: kill-chain stages or tactic names."""
+
 RULE_VERSION = 1
 """Format version of a stored :class:`IncidentRule` (a rule stored without one is version 1)."""
 MAX_REFRESHES = 8
@@ -85,7 +94,7 @@ class IncidentRule(Struct, frozen=True, kw_only=True):
         levels = summary.levels
         if levels.get("high", 0) or levels.get("critical", 0):
             return True
-        return len(summary.tactics) >= 2 and levels.get("medium", 0) > 0
+        return summary.breadth >= 2 and levels.get("medium", 0) > 0
 
     @classmethod
     def calibrate(
@@ -144,7 +153,9 @@ class CampaignScore:
     host_id: str
     score: float
     levels: dict[str, int]
-    tactics: tuple[str, ...]
+    breadth: int
+    """Tactics that distinct behaviours reach, each counting for one, lowered signals left
+    out (see the module docstring)."""
     stages: int
     terminals: int
     signals: int
@@ -156,16 +167,16 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
     rules: dict[str, float] = {}
     anomalous: dict[str, float] = {}
     levels: dict[str, int] = {}
-    tactics: dict[str, None] = {}
     behaviours: dict[str, set[int]] = {}
+    unexplained: dict[str, set[str]] = {}
     for alert in campaign.alerts.values():
         levels[alert.level or "low"] = levels.get(alert.level or "low", 0) + 1
-        reached = behaviours.setdefault(alert.rule_id or alert.id, set())
-        for ref in alert.tactics:
-            name = ref.name.lower().replace(" ", "-")
-            tactics.setdefault(name)
-            if name in HOLMES_STAGES:
-                reached.add(HOLMES_STAGES[name])
+        behaviour = alert.rule_id or alert.id
+        reached = behaviours.setdefault(behaviour, set())
+        tactics = {ref.name.lower().replace(" ", "-") for ref in alert.tactics}
+        reached.update(HOLMES_STAGES[name] for name in tactics if name in HOLMES_STAGES)
+        if alert.context_effect != "lowered":
+            unexplained.setdefault(behaviour, set()).update(tactics)
         if alert.kind is SignalKind.SCORE:
             weight = min(alert.score, ANOMALY_CAP) * settings.anomaly_weight
             for entity in alert.process_entity_ids:
@@ -173,7 +184,7 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
         else:
             weight = settings.level_weight(alert.level)
             rules[alert.rule_id] = max(rules.get(alert.rule_id, 0.0), weight)
-    stages = distinct_stages(behaviours.values())
+    stages = distinct_reach(behaviours.values())
     base = sum(rules.values()) + sum(anomalous.values())
     factor = 1 + settings.stage_bonus * max(stages - 1, 0)
     return CampaignScore(
@@ -181,7 +192,7 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
         host_id=campaign.host_id,
         score=round(base * factor, 4),
         levels=levels,
-        tactics=tuple(tactics),
+        breadth=distinct_reach(unexplained.values()),
         stages=stages,
         terminals=len(campaign.terminals),
         signals=len(campaign.alerts),
@@ -190,12 +201,13 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
     )
 
 
-def distinct_stages(behaviours: Iterable[set[int]]) -> int:
-    """How many kill-chain stages distinct behaviours (rules, each with the stages of its
-    tactics) reach, each behaviour counting for one stage at most: a rule filed under two
-    tactics (a shell start-up file: persistence and privilege escalation) is one step of
-    the attack, not two. Greedy matching, the most constrained behaviours first. Pure."""
-    taken: set[int] = set()
+def distinct_reach(behaviours: Iterable[set[Reach]]) -> int:
+    """How many kill-chain stages (or tactics) distinct behaviours (rules, each with the
+    stages or tactics it is filed under) reach, each behaviour counting for one at most: a
+    rule filed under two tactics (a shell start-up file: persistence and privilege
+    escalation) is one step of the attack, not two. Greedy matching, the most constrained
+    behaviours first. Pure."""
+    taken: set[Reach] = set()
     for stages in sorted(behaviours, key=len):
         free = sorted(stages - taken)
         if free:

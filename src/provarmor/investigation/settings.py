@@ -82,7 +82,8 @@ class IncidentSettings:
     rule: RuleChoice = setting(
         RuleChoice.AUTO,
         "Which campaigns are incidents: `default` (a high or critical signal, or a medium one "
-        "over 2+ tactics), `score` (a campaign score of at least `min_score`), or `auto` (the "
+        "with distinct behaviours over 2+ tactics, signals a lowering context explained left "
+        "out), `score` (a campaign score of at least `min_score`), or `auto` (the "
         "rule `provarmor calibrate` stored in the loaded model bundle, else `default`).",
     )
     min_score: float = setting(0.0, "The campaign score threshold of rule `score` (above 0).")

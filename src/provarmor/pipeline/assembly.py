@@ -214,4 +214,7 @@ def build_analysis(
 def describe_rule(rule: IncidentRule) -> str:
     if rule.min_score > 0:
         return f"incident when a campaign scores >= {rule.min_score:.2f}, {rule.source}"
-    return "default incident rule: a high or critical signal, or a medium one over 2+ tactics"
+    return (
+        "default incident rule: a high or critical signal, or a medium one with distinct "
+        "behaviours over 2+ tactics (lowered signals left out)"
+    )

@@ -50,11 +50,12 @@ def test_admin_and_developer_work_raises_no_incident(ruleset) -> None:
     assert result.incidents() == []
 
 
-def test_without_context_the_same_work_raises_the_four_false_incidents(ruleset) -> None:
+def test_without_context_the_same_work_raises_three_false_incidents(ruleset) -> None:
+    # the fourth, `usermod -aG adm` alone, is one medium act (filed under two
+    # tactics): no incident in any context (tests/provarmor/investigation/test_incidents.py)
     result, _ = _analyse(ADMIN_WORK, ruleset, context=False)
     titles = sorted(incident.title for incident in result.incidents())
     expected = [
-        "Account added to a privileged group",
         "Password hash file read by an unexpected program",
         "SSH private key read by a non-SSH program",
         "Shared library mapped from a temporary directory",

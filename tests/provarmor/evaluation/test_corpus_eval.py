@@ -1,15 +1,15 @@
+import gzip
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from provarmor.detection.anomaly.profile import build_histories
-from provarmor.detection.anomaly.settings import TrainingSettings
-from provarmor.detection.anomaly.train import TrainingData, train_model
+from provarmor.detection.anomaly.settings import LearningSettings, TrainingSettings
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.evaluation.corpus import ROLES
-from provarmor.evaluation.corpus_eval import _same_model, evaluate_corpus, load_corpus
+from provarmor.evaluation.corpus_eval import _same_model, evaluate_corpus, learn_model, load_corpus
+from provarmor.evaluation.dataset import load_dataset
 from provarmor.model.errors import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "corpus"
@@ -46,14 +46,40 @@ def test_rules_run_on_every_chunk_and_the_model_on_test_chunks_only(report):
     )
 
 
-def test_the_model_learns_from_learning_chunks_and_calibrates_on_calibration_ones(report):
+def test_the_model_is_the_one_learning_mode_enables_after_the_learning_window(report):
     chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
-    learning = build_histories(chunks["learning"].dataset.events())
-    calibration = build_histories(chunks["calibration"].dataset.events())
-    assert report.learning_processes == len(learning)
-    assert report.calibration_processes == len(calibration)
+    learning, calibration, test = (chunks[r].dataset.meta for r in ROLES)
+    # one window from the learning chunk's first event to the calibration chunk's end
+    span = calibration.ended_ns - learning.started_ns
+    assert report.learning_window_seconds == pytest.approx(span / 1e9, abs=0.01)
+    assert report.learning_window_seconds * 1e9 < test.started_ns - learning.started_ns
+    # trained on the window's processes, calibrated on its held-out tail (both chunks feed it)
+    assert report.learning_processes > 0
+    assert report.calibration_processes >= 10
     assert len(report.thresholds) == 2
     assert report.thresholds[0] > 0
+
+
+def test_nothing_of_a_test_chunk_but_its_first_event_reaches_the_learner(tmp_path):
+    chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
+    window = [chunks["learning"], chunks["calibration"]]
+    settings, training = LearningSettings(), TrainingSettings(seed=1)
+    model = learn_model(window, chunks["test"], settings=settings, training=training)
+    # the same window closed by a test chunk holding only that first event
+    first = next(iter(chunks["test"].dataset.events()))
+    short = replace(chunks["test"], dataset=_one_event_dataset(tmp_path, chunks["test"], first))
+    again = learn_model(window, short, settings=settings, training=training)
+    assert _same_model(model, again)
+    assert model.metadata["model_version"] == 1
+    assert model.metadata["threshold_method"]
+
+
+def test_a_window_learning_mode_cannot_train_on_is_refused_with_its_reason():
+    chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
+    window = [chunks["learning"], chunks["calibration"]]
+    held_out_nothing = LearningSettings(validation_fraction=0.000001)
+    with pytest.raises(ConfigError, match="enabled no model on learning, calibration before test"):
+        learn_model(window, chunks["test"], settings=held_out_nothing, training=TrainingSettings())
 
 
 def test_a_seed_with_the_same_model_reports_the_same_incidents(report):
@@ -67,12 +93,11 @@ def test_a_seed_with_the_same_model_reports_the_same_incidents(report):
     assert report.thresholds[0] == report.thresholds[1]  # the counting model is deterministic
     assert incidents(1) == incidents(2)
     chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
-    model = train_model(
-        TrainingData(
-            training=build_histories(chunks["learning"].dataset.events()),
-            validation=build_histories(chunks["calibration"].dataset.events()),
-        ),
-        TrainingSettings(seed=3),
+    model = learn_model(
+        [chunks["learning"], chunks["calibration"]],
+        chunks["test"],
+        settings=LearningSettings(),
+        training=TrainingSettings(seed=3),
     )
     assert _same_model(model, replace(model, metadata={"seed": 4}))
     assert not _same_model(model, replace(model, threshold=model.threshold * 2))
@@ -93,8 +118,21 @@ def test_unknown_configurations_and_empty_corpora_are_refused(tmp_path):
         '{"format_version": 1, "kind": "real-world", "chunks": [{"path": "test", "role": "test"}]}'
     )
     with pytest.raises(
-        ConfigError, match="needs learning and calibration chunks; this corpus has test"
+        ConfigError, match="needs learning, calibration and test chunks; this corpus has test"
     ):
         evaluate_corpus(only_test, rules=[], seeds=[1])
     rules_only = evaluate_corpus(only_test, rules=[], seeds=[1], configurations=["rules"])
     assert [c.chunk for c in rules_only.chunks] == ["test"]
+
+
+def _one_event_dataset(tmp_path, chunk, event):
+    """A copy of ``chunk`` whose events file holds only its first line (``event``)."""
+    copy = tmp_path / chunk.name
+    shutil.copytree(CORPUS / chunk.name, copy)
+    with gzip.open(copy / "events.ndjson.gz", "rt") as lines:
+        first = next(lines)
+    with gzip.open(copy / "events.ndjson.gz", "wt") as out:
+        out.write(first)
+    dataset = load_dataset(copy)
+    assert list(dataset.events()) == [event]
+    return dataset

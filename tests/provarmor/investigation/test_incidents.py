@@ -128,7 +128,7 @@ def test_default_rule_needs_high_or_medium_over_two_tactics() -> None:
             host_id="h",
             score=1.0,
             levels=levels,
-            tactics=tactics,
+            breadth=len(tactics),
             stages=len(tactics),
             terminals=1,
             signals=1,
@@ -144,15 +144,16 @@ def test_default_rule_needs_high_or_medium_over_two_tactics() -> None:
 
 
 def test_a_rule_filed_under_two_tactics_counts_for_one_stage() -> None:
-    from provarmor.investigation.incidents import distinct_stages
+    from provarmor.investigation.incidents import distinct_reach
 
     # persistence (2) and privilege escalation (3) from one rule: one stage
-    assert distinct_stages([{2, 3}]) == 1
+    assert distinct_reach([{2, 3}]) == 1
     # a second rule at collection (6): two
-    assert distinct_stages([{2, 3}, {6}]) == 2
+    assert distinct_reach([{2, 3}, {6}]) == 2
     # two rules that may each be 2 or 3: both stages
-    assert distinct_stages([{2, 3}, {2, 3}, {2}]) == 2
-    assert distinct_stages([]) == 0
+    assert distinct_reach([{2, 3}, {2, 3}, {2}]) == 2
+    assert distinct_reach([]) == 0
+    assert distinct_reach([{"persistence", "privilege-escalation"}]) == 1
 
 
 def test_story_is_rebuilt_when_the_attack_goes_on_without_signals() -> None:
@@ -240,3 +241,57 @@ def test_the_configured_rule_choice() -> None:
     assert configured_rule(score, calibrated=calibrated).min_score == 9.5
     with pytest.raises(ConfigError, match=r"incident\.min_score: rule `score` needs a threshold"):
         IncidentSettings(rule=RuleChoice.SCORE)
+
+
+def _incidents_of_recording(path: Path, *, context: bool = True):
+    from provarmor.evaluation.dataset import load_dataset
+    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
+
+    analysis = build_analysis(AnalysisPlan(ruleset=compile_rules([RULES]), context=context))
+    if path.is_dir():
+        return analysis.collect(load_dataset(path).events())
+    report = IngestReport(source=str(path))
+    result = analysis.collect(read_ndjson(path, report=report, host=HostContext(id="")))
+    assert not report.rejected
+    return result
+
+
+def _in_an_incident(result, alert: Alert) -> bool:
+    return any(alert.id in incident.alert_ids for incident in result.incidents())
+
+
+def test_one_medium_act_filed_under_two_tactics_is_not_two_tactics_of_evidence() -> None:
+    # `usermod -aG adm` recorded on this machine (tests/data/lineage), context off: its rule
+    # is filed under persistence and privilege escalation, but it is one act, like one stage
+    result = _incidents_of_recording(
+        ROOT / "tests" / "data" / "lineage" / "admin-work.ndjson.gz", context=False
+    )
+    usermod = [a for a in result.alerts if a.rule_title == "Account added to a privileged group"]
+    assert usermod and all(a.level == "medium" and len(a.tactics) == 2 for a in usermod)
+    assert not any(_in_an_incident(result, alert) for alert in usermod)
+
+
+def test_signals_a_lowering_context_explained_lend_no_tactic_to_an_incident() -> None:
+    # corpus chunk-21: an admin's ssh session with a terminal (its signals lowered) opened by
+    # a local `ssh -o StrictHostKeyChecking=no` from a root shell without one (neutral, one
+    # medium lateral-movement signal); the session's lowered signals join that campaign
+    result = _incidents_of_recording(ROOT / "corpus" / "real-world-terminal" / "chunk-21")
+    client = [
+        a
+        for a in result.alerts
+        if a.rule_title == "SSH client run with host key checking disabled"
+        and a.context_effect == ""
+    ]
+    assert client and all(a.level == "medium" for a in client)
+    assert any(a.context_effect == "lowered" and a.context == "admin" for a in result.alerts)
+    assert not any(_in_an_incident(result, alert) for alert in client)
+    # two neutral behaviours of that root shell (crontab - and the cron table it wrote) over
+    # execution and persistence still make one
+    crontab = [
+        a
+        for a in result.alerts
+        if a.rule_title == "Crontab installed or edited with the crontab command"
+        and a.context_effect == ""
+    ]
+    assert crontab and any(_in_an_incident(result, alert) for alert in crontab)
+    assert len(result.incidents()) == 1
