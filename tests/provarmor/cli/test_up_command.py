@@ -86,6 +86,20 @@ def _is_attack(detail: dict) -> bool:
     return bool(detail.get("root_cause")) and "T1190" in techniques  # the web-shell entry
 
 
+def _explained(detail: dict) -> str:
+    """An incident as a failure message shows it: title, summary, context, alerts, and the
+    first steps of its timeline (enough to see which processes and events made it)."""
+    steps = [f"  {step['text']}" for step in detail.get("steps", [])[:25]]
+    return "\n".join(
+        [
+            f"{detail['severity']} {detail['title']}: {detail['summary']}",
+            f"  context: {detail.get('context', [])}",
+            f"  alerts: {detail.get('alert_ids', [])}",
+            *steps,
+        ]
+    )
+
+
 def test_the_login_token_is_printed_on_one_line_on_a_narrow_terminal():
     out = io.StringIO()
     token = "pa." + "0123456789abcdef" + "." + "ab" * 32
@@ -186,8 +200,7 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
                 api.get(f"/api/v1/incidents/{s['id']}").json()
                 for s in api.get("/api/v1/incidents").json()
             ]
-            titles = [f"{i['severity']} {i['title']}: {i['summary']}" for i in incidents]
-            assert len(incidents) == 1, "\n".join(titles)
+            assert len(incidents) == 1, "\n\n".join(map(_explained, incidents))
             assert _is_attack(incidents[0])
             hosts = api.get("/api/v1/hosts").json()
             assert "ebpf" in str(hosts)
