@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from provarmor.agent.response_sink import ResponseSetup
     from provarmor.agent.sinks import Sink
     from provarmor.agent.status import AgentStatus
+    from provarmor.response.settings import ResponseSettings
 
 console = Console()
 agent_app = typer.Typer(help="The live endpoint agent (root).")
@@ -99,7 +100,13 @@ def agent(  # noqa: PLR0913
         response = response_setup(response_policy, config, state_dir=state_dir)
         mode = response.responder.policy.mode.value
         console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
-    sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
+    sinks = []
+    if manager is not None:
+        responding = config.response
+        if state_dir is not None:
+            responding = dataclasses.replace(responding, state_dir=state_dir / "response")
+        sink = uplink_sink(manager, settings, responding, token=enroll_token, ca=ca)
+        sinks = [sink]
     agent_run = Agent(settings, analysis=config, out=out, sinks=sinks, response=response)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
@@ -153,11 +160,24 @@ def announce_ready(status: AgentStatus) -> None:
     )
 
 
-def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:
-    """The manager sink: enrol on first contact, then reuse the saved credential."""
+def uplink_sink(
+    url: str,
+    settings: AgentSettings,
+    response: ResponseSettings,
+    *,
+    token: str | None,
+    ca: Path | None,
+) -> Sink:
+    """The manager sink: enrol on first contact, then reuse the saved credential; response
+    commands from the manager run through a responder of its own (no automatic policy;
+    audit trail and quarantine under ``response.state_dir``; the allow-list applies)."""
     from provarmor.agent.spool import SpoolPosition
     from provarmor.manager.client import ManagerClient
+    from provarmor.manager.command_runner import CommandRunner
     from provarmor.manager.uplink import UploadSink
+    from provarmor.response.action import build_context
+    from provarmor.response.policy import Policy
+    from provarmor.response.responder import Responder
     from provarmor.sources.procfs import read_host_identity
     from provarmor.storage.private import private_dir
 
@@ -180,10 +200,12 @@ def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Pat
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"url": url, "credential": credential}, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
+    responder = Responder.open(Policy(), build_context(response))
     return UploadSink(
         client,
         state_file=settings.state_dir / "uplink.json",
         make_position=lambda sequence: SpoolPosition(sequence=sequence),
+        commands=CommandRunner(client=client, responder=responder),
     )
 
 

@@ -81,9 +81,12 @@ class CommandRunner:
         return _result(record)
 
     def poll(self) -> int:
-        """Fetch, run and report every waiting command; returns how many were reported. A
-        report that does not get through is sent again with the next poll (the manager
-        delivers the command again; the trail answers it)."""
+        """Release an isolation whose time has come, then fetch, run and report every
+        waiting command; returns how many were reported. A report that does not get through
+        is sent again with the next poll (the manager delivers the command again; the trail
+        answers it)."""
+        if self.responder.tick() is not None:
+            self._count("isolation.released")
         try:
             commands = self.client.commands()
         except UplinkError as exc:
