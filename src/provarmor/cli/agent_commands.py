@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -102,11 +103,8 @@ def agent(  # noqa: PLR0913
         console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
     sinks = []
     if manager is not None:
-        responding = config.response
-        if state_dir is not None:
-            responding = dataclasses.replace(responding, state_dir=state_dir / "response")
-        sink = uplink_sink(manager, settings, responding, token=enroll_token, ca=ca)
-        sinks = [sink]
+        responding = response_settings(config, state_dir=state_dir)
+        sinks = [uplink_sink(manager, settings, responding, token=enroll_token, ca=ca)]
     agent_run = Agent(settings, analysis=config, out=out, sinks=sinks, response=response)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
@@ -131,11 +129,17 @@ def response_setup(path: Path, config: Config, *, state_dir: Path | None) -> Res
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the response policy: {exc}", location=str(path)) from None
     policy = parse_policy(text, source=str(path))
-    settings = config.response
-    if state_dir is not None:
-        settings = dataclasses.replace(settings, state_dir=state_dir / "response")
+    settings = response_settings(config, state_dir=state_dir)
     plan = plan_from_config(config, rules=(bundled_rules(),))
     return ResponseSetup(plan=plan, responder=Responder.open(policy, build_context(settings)))
+
+
+def response_settings(config: Config, *, state_dir: Path | None) -> ResponseSettings:
+    """The configured response settings, their state under ``--state-dir`` when one is
+    given."""
+    if state_dir is None:
+        return config.response
+    return dataclasses.replace(config.response, state_dir=state_dir / "response")
 
 
 def stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
@@ -170,7 +174,8 @@ def uplink_sink(
 ) -> Sink:
     """The manager sink: enrol on first contact, then reuse the saved credential; response
     commands from the manager run through a responder of its own (no automatic policy;
-    audit trail and quarantine under ``response.state_dir``; the allow-list applies)."""
+    audit trail and quarantine under ``response.state_dir``; the allow-list applies, with
+    the manager's addresses in it, so neither block nor isolate cuts the agent off)."""
     from provarmor.agent.spool import SpoolPosition
     from provarmor.manager.client import ManagerClient
     from provarmor.manager.command_runner import CommandRunner
@@ -200,6 +205,9 @@ def uplink_sink(
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"url": url, "credential": credential}, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
+    response = dataclasses.replace(
+        response, manager_addresses=response.manager_addresses + addresses_of(url)
+    )
     responder = Responder.open(Policy(), build_context(response))
     return UploadSink(
         client,
@@ -207,6 +215,18 @@ def uplink_sink(
         make_position=lambda sequence: SpoolPosition(sequence=sequence),
         commands=CommandRunner(client=client, responder=responder),
     )
+
+
+def addresses_of(url: str) -> tuple[str, ...]:
+    """The IP addresses of the manager at ``url`` (none, logged, when its name does not
+    resolve now: the configured ``response.manager_addresses`` still hold)."""
+    try:
+        host = urllib.parse.urlsplit(url).hostname or ""
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as exc:
+        logging.getLogger(__name__).warning("manager %s not resolved: %s", url, exc)
+        return ()
+    return tuple(sorted({str(info[4][0]) for info in found}))
 
 
 def print_counters(counters: dict[str, int], rates: dict[str, float]) -> None:
