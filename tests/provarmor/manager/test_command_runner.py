@@ -1,10 +1,14 @@
 """End to end on this host (root): a real manager (uvicorn on 127.0.0.1, HTTPS) and the
-agent's command runner with a real responder. The API kills a real process (gone) and
-quarantines a real file (moved, then restored byte for byte by an undo); the allow-list
-still refuses pid 1 whoever asks; a command delivered again after its report was lost runs
-once; a command that arrives expired is refused, not run."""
+agent's command runner with a real responder. The API kills a real process (gone),
+quarantines a real file (moved, then restored byte for byte by an undo) and blocks an
+address in nftables inside a network namespace of the test's own (rule present, then gone
+after the undo); the allow-list still refuses pid 1 whoever asks; a command delivered again
+after its report was lost runs once; a command that arrives expired is refused, not run.
+The nftables case runs under the shared lock (``flock /tmp/provarmor-live.lock pytest
+...``)."""
 
 import os
+import shutil
 import ssl
 import subprocess
 import time
@@ -30,6 +34,8 @@ from provarmor.response.settings import ResponseSettings
 from provarmor.sources.procfs import read_process
 
 pytestmark = pytest.mark.privileged
+NAMESPACE = f"pa-actions-{os.getpid()}"
+INSIDE = ("ip", "netns", "exec", NAMESPACE, "nft")
 
 
 def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 5.0) -> None:
@@ -69,11 +75,29 @@ class Setup:
 
 
 @pytest.fixture
-def setup(https_server, tmp_path: Path) -> Iterator[Setup]:
+def namespace() -> Iterator[str]:
+    """A network namespace of this test's own: nftables changes never reach the host."""
+    if shutil.which("nft") is None or shutil.which("ip") is None:
+        pytest.skip("nftables or iproute2 is not installed (scripts/bootstrap.sh installs them)")
+    subprocess.run(["ip", "netns", "add", NAMESPACE], check=True)
+    yield NAMESPACE
+    subprocess.run(["ip", "netns", "delete", NAMESPACE], check=True)
+
+
+@pytest.fixture
+def nft_command() -> tuple[str, ...]:
+    """The nftables command of the responder (the host's own; a test that blocks overrides
+    it to act inside its namespace)."""
+    return ("nft",)
+
+
+@pytest.fixture
+def setup(https_server, tmp_path: Path, nft_command) -> Iterator[Setup]:
     if os.geteuid() != 0:
-        pytest.skip("response actions need root (signals to any process, chown)")
+        pytest.skip("response actions need root (signals to any process, chown, nftables)")
     store = https_server["store"]
-    context = build_context(ResponseSettings(state_dir=tmp_path / "response"))
+    settings = ResponseSettings(state_dir=tmp_path / "response", nft_command=nft_command)
+    context = build_context(settings)
     client = ManagerClient(https_server["url"], ca_file=https_server["ca"])
     client.enroll(create_token(store, role=Role.ENROLL).token, host_id=context.host.id)
     runner = CommandRunner(client=client, responder=Responder.open(Policy(), context))
@@ -136,6 +160,24 @@ def test_the_api_quarantines_a_real_file_and_an_undo_restores_it(setup, tmp_path
     assert path.read_bytes() == content
     assert path.stat().st_mode & 0o777 == 0o750
     assert [s["step"] for s in view["audit"]][-2:] == ["undo delivered", "undo result"]
+
+
+def ruleset() -> str:
+    done = subprocess.run([*INSIDE, "list", "ruleset"], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.mark.parametrize("nft_command", [INSIDE])
+def test_the_api_blocks_an_address_and_an_undo_unblocks_it(namespace, setup):
+    action = setup.act("block", {"type": "network", "ip": "10.231.9.9", "port": 4444})
+    setup.runner.poll()
+    view = setup.action(action)
+    assert view["state"] == "done", view
+    assert "10.231.9.9 . 4444" in ruleset()
+    assert setup.call(f"/actions/{action}/undo", setup.analyst).status_code == 200
+    setup.runner.poll()
+    assert setup.action(action)["state"] == "undone"
+    assert "10.231.9.9" not in ruleset()
 
 
 def test_isolation_waits_for_an_admin(setup):
