@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from provarmor.agent.response_sink import ResponseSetup
     from provarmor.agent.sinks import Sink
     from provarmor.agent.status import AgentStatus
+    from provarmor.response.settings import ResponseSettings
 
 console = Console()
 agent_app = typer.Typer(help="The live endpoint agent (root).")
@@ -99,7 +101,10 @@ def agent(  # noqa: PLR0913
         response = response_setup(response_policy, config, state_dir=state_dir)
         mode = response.responder.policy.mode.value
         console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
-    sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
+    sinks = []
+    if manager is not None:
+        responding = response_settings(config, state_dir=state_dir)
+        sinks = [uplink_sink(manager, settings, responding, token=enroll_token, ca=ca)]
     agent_run = Agent(settings, analysis=config, out=out, sinks=sinks, response=response)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
@@ -124,11 +129,17 @@ def response_setup(path: Path, config: Config, *, state_dir: Path | None) -> Res
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the response policy: {exc}", location=str(path)) from None
     policy = parse_policy(text, source=str(path))
-    settings = config.response
-    if state_dir is not None:
-        settings = dataclasses.replace(settings, state_dir=state_dir / "response")
+    settings = response_settings(config, state_dir=state_dir)
     plan = plan_from_config(config, rules=(bundled_rules(),))
     return ResponseSetup(plan=plan, responder=Responder.open(policy, build_context(settings)))
+
+
+def response_settings(config: Config, *, state_dir: Path | None) -> ResponseSettings:
+    """The configured response settings, their state under ``--state-dir`` when one is
+    given."""
+    if state_dir is None:
+        return config.response
+    return dataclasses.replace(config.response, state_dir=state_dir / "response")
 
 
 def stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
@@ -153,11 +164,25 @@ def announce_ready(status: AgentStatus) -> None:
     )
 
 
-def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:
-    """The manager sink: enrol on first contact, then reuse the saved credential."""
+def uplink_sink(
+    url: str,
+    settings: AgentSettings,
+    response: ResponseSettings,
+    *,
+    token: str | None,
+    ca: Path | None,
+) -> Sink:
+    """The manager sink: enrol on first contact, then reuse the saved credential; response
+    commands from the manager run through a responder of its own (no automatic policy;
+    audit trail and quarantine under ``response.state_dir``; the allow-list applies, with
+    the manager's addresses in it, so neither block nor isolate cuts the agent off)."""
     from provarmor.agent.spool import SpoolPosition
     from provarmor.manager.client import ManagerClient
+    from provarmor.manager.command_runner import CommandRunner
     from provarmor.manager.uplink import UploadSink
+    from provarmor.response.action import build_context
+    from provarmor.response.policy import Policy
+    from provarmor.response.responder import Responder
     from provarmor.sources.procfs import read_host_identity
     from provarmor.storage.private import private_dir
 
@@ -180,11 +205,28 @@ def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Pat
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"url": url, "credential": credential}, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
+    response = dataclasses.replace(
+        response, manager_addresses=response.manager_addresses + addresses_of(url)
+    )
+    responder = Responder.open(Policy(), build_context(response))
     return UploadSink(
         client,
         state_file=settings.state_dir / "uplink.json",
         make_position=lambda sequence: SpoolPosition(sequence=sequence),
+        commands=CommandRunner(client=client, responder=responder),
     )
+
+
+def addresses_of(url: str) -> tuple[str, ...]:
+    """The IP addresses of the manager at ``url`` (none, logged, when its name does not
+    resolve now: the configured ``response.manager_addresses`` still hold)."""
+    try:
+        host = urllib.parse.urlsplit(url).hostname or ""
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as exc:
+        logging.getLogger(__name__).warning("manager %s not resolved: %s", url, exc)
+        return ()
+    return tuple(sorted({str(info[4][0]) for info in found}))
 
 
 def print_counters(counters: dict[str, int], rates: dict[str, float]) -> None:

@@ -154,6 +154,7 @@ def _run(
     from provarmor.manager.app import create_app
     from provarmor.manager.routes.tokens import create_token
     from provarmor.manager.tls import check_plain_http
+    from provarmor.response.settings import ResponseSettings
 
     settings = server_settings(state_dir=state_dir / UP_MANAGER_DIR, listen=listen)
     host, port = settings.listen_address()
@@ -167,7 +168,8 @@ def _run(
     login = create_token(store, role=Role.ADMIN, label="provarmor up login")
     enrol = create_token(store, role=Role.ENROLL, valid_ns=seconds_to_ns(600))
     agent = agent_settings(sensor, state_dir / "agent")
-    sink = uplink_sink(url, agent, token=enrol.token, ca=None)
+    responding = ResponseSettings(state_dir=agent.state_dir / "response")
+    sink = uplink_sink(url, agent, responding, token=enrol.token, ca=None)
     announce(console, url=url, token=login.token)
     stop = threading.Event()
     signal.signal(signal.SIGINT, stopper(stop))

@@ -1,4 +1,5 @@
-"""The agent's side of the manager API: enrolment, batch upload and status, over httpx.
+"""The agent's side of the manager API: enrolment, batch upload, status and response
+commands, over httpx.
 
 Transport failures, 5xx and 429 answers are retried with exponential backoff (up to
 ``retries`` times); anything else that is not a success raises :class:`UplinkError` at once.
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import msgspec
 
+from provarmor.manager.actions import Command, CommandResult
 from provarmor.manager.auth import split_token
 from provarmor.model.codec import encode_ndjson
 from provarmor.model.errors import StorageError
@@ -104,6 +107,23 @@ class ManagerClient:
 
     def report_status(self, status: dict[str, object]) -> None:
         self._request("POST", f"{API}/agents/{self.agent_id}/status", json=status)
+
+    def commands(self) -> list[Command]:
+        """The response commands waiting for this agent's host."""
+        answer = self._request("GET", f"{API}/agents/{self.agent_id}/commands")
+        try:
+            return msgspec.convert(answer.json()["commands"], type=list[Command])
+        except (KeyError, TypeError, msgspec.ValidationError) as exc:
+            raise UplinkError(f"not a command list: {exc}", location=self.url) from None
+
+    def report_result(self, command_id: str, result: CommandResult) -> None:
+        """Report what came of a command (reporting the same result again is harmless)."""
+        self._request(
+            "POST",
+            f"{API}/agents/{self.agent_id}/commands/{command_id}/result",
+            content=msgspec.json.encode(result),
+            headers={"Content-Type": "application/json"},
+        )
 
     def _request(
         self,

@@ -39,6 +39,13 @@ class ManagerMetrics:
             "write; they are in the findings store all the same.",
             registry=registry,
         )
+        self.commands = Counter(
+            "provarmor_manager_commands_total",
+            "Response commands by what became of them (queued, delivered, redelivered, "
+            "expired, result).",
+            ["event"],
+            registry=registry,
+        )
         self.latency = Histogram(
             "provarmor_manager_request_seconds",
             "API request latency by route and status class.",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 from provarmor.outputs.alert_formats import AlertFormat
 from provarmor.outputs.incident_formats import IncidentFormat
+from provarmor.response.records import ActionKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +74,26 @@ class ManagerSettings:
         IncidentFormat("json"),
         "Format of `incidents_out`: any incident format of `provarmor detect`.",
     )
+
+    approval_required: tuple[str, ...] = setting(
+        ("isolate", "lock_user"),
+        "Response actions (`/api/v1/actions`) an admin must approve before they run; "
+        "analysts propose and run the others (kill, suspend, quarantine, block).",
+    )
+    command_seconds: int = setting(
+        3600,
+        "How long a response command waits for its host's agent; one not delivered by then "
+        "expires and never runs.",
+    )
+
+    def __post_init__(self) -> None:
+        kinds = {kind.value for kind in ActionKind}
+        for name in self.approval_required:
+            if name not in kinds:
+                raise ConfigError(
+                    f"not a response action: {name!r} (one of {', '.join(sorted(kinds))})",
+                    location="manager.approval_required",
+                )
 
     def effective_database_url(self) -> str:
         if self.database_url:

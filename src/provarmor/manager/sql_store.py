@@ -17,10 +17,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from provarmor.manager import sql_exceptions
+from provarmor.manager import sql_actions, sql_exceptions
+from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
 from provarmor.manager.store import (
+    ActionQuery,
     AgentRecord,
     AlertQuery,
     AlertRow,
@@ -38,7 +40,7 @@ from provarmor.manager.store import (
 from provarmor.model.errors import StorageError
 from provarmor.storage.dialect import Dialect, like_literal
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,7 +90,8 @@ CREATE TABLE IF NOT EXISTS incident_changes (
     old TEXT NOT NULL, new TEXT NOT NULL
 );
 """
-"""The tables of a new store (with :data:`~provarmor.manager.sql_exceptions.TABLES`); older
+"""The tables of a new store (with :data:`~provarmor.manager.sql_exceptions.TABLES` and
+:data:`~provarmor.manager.sql_actions.TABLES`); older
 stores are brought to :data:`FORMAT_VERSION` by :data:`UPGRADES`."""
 
 _TOKEN_COLUMNS = (
@@ -208,7 +211,16 @@ def upgrade_2_to_3(db: Dialect) -> None:
     db.execute_script(db.ddl(sql_exceptions.TABLES))
 
 
-UPGRADES: dict[int, Callable[[Dialect], None]] = {1: upgrade_1_to_2, 2: upgrade_2_to_3}
+def upgrade_3_to_4(db: Dialect) -> None:
+    """Format 4 adds response actions (and their commands) and their audit trail."""
+    db.execute_script(db.ddl(sql_actions.TABLES))
+
+
+UPGRADES: dict[int, Callable[[Dialect], None]] = {
+    1: upgrade_1_to_2,
+    2: upgrade_2_to_3,
+    3: upgrade_3_to_4,
+}
 """``{N: upgrade_N_to_N+1}``: applied in order, inside the opening transaction, to a store of
 an older format (the same SQL on both engines)."""
 
@@ -235,6 +247,7 @@ class SqlFindingsStore:
         if row is None:
             # a new store: today's tables at today's format
             upgrade_2_to_3(self._db)
+            upgrade_3_to_4(self._db)
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
             )
@@ -647,3 +660,27 @@ class SqlFindingsStore:
     def exception_audit(self, exception_id: str = "") -> list[AuditEntry]:
         with self._lock:
             return sql_exceptions.select_audit(self._db, exception_id)
+
+    # response actions (sql_actions holds their SQL)
+
+    def add_action(self, record: ActionRecord, *, audit: ActionAuditEntry) -> bool:
+        with self._write():
+            return sql_actions.insert(self._db, record, audit=audit)
+
+    def update_action(
+        self, record: ActionRecord, *, was: ActionState, audit: ActionAuditEntry | None
+    ) -> bool:
+        with self._write():
+            return sql_actions.update(self._db, record, was=was, audit=audit)
+
+    def action(self, action_id: str) -> ActionRecord | None:
+        with self._lock:
+            return sql_actions.select_one(self._db, action_id)
+
+    def actions(self, query: ActionQuery) -> list[ActionRecord]:
+        with self._lock:
+            return sql_actions.select(self._db, query)
+
+    def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
+        with self._lock:
+            return sql_actions.select_audit(self._db, action_id)

@@ -3,7 +3,8 @@
 Agents and their last status, tokens, the record of uploaded batches (for idempotent
 re-delivery), searchable events, alerts, incidents (latest version, as msgspec JSON, with
 indexed columns), incident notes and status changes, analysts' exceptions with their hit
-counts and append-only audit trail. :class:`FindingsStore` is the seam;
+counts and append-only audit trail, response actions (with the command each queues for its
+host's agent) and their append-only audit trail. :class:`FindingsStore` is the seam;
 :mod:`provarmor.manager.sql_store` implements it once over SQLite and PostgreSQL.
 
 Everything an upload changes is written by :meth:`FindingsStore.commit_batch` in one
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
 
@@ -180,6 +182,15 @@ class IncidentQuery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ActionQuery:
+    host: str = ""
+    incident_id: str = ""
+    states: tuple[ActionState, ...] = ()
+    """Empty: any state."""
+    page: Page = Page()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimelineBucket:
     start_ns: int
     alerts: int
@@ -253,5 +264,23 @@ class FindingsStore(Protocol):
 
     def exception_audit(self, exception_id: str = "") -> list[AuditEntry]:
         """The audit trail (of one exception, or of all), in the order it was written."""
+
+    def add_action(self, record: ActionRecord, *, audit: ActionAuditEntry) -> bool:
+        """Store a new action with its audit entry; False (nothing stored) when the id is
+        taken."""
+
+    def update_action(
+        self, record: ActionRecord, *, was: ActionState, audit: ActionAuditEntry | None
+    ) -> bool:
+        """Write the action's new state (with the audit entry, together) if it is still in
+        state ``was``; False (nothing written) otherwise."""
+
+    def action(self, action_id: str) -> ActionRecord | None: ...
+
+    def actions(self, query: ActionQuery) -> list[ActionRecord]:
+        """Actions (of a host, an incident, in some states), oldest first."""
+
+    def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
+        """Every step of one action, in the order written."""
 
     def close(self) -> None: ...

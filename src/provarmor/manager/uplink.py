@@ -10,7 +10,9 @@ stored as a duplicate: no loss, no duplicate.
 truth); when the manager cannot be reached it falls back to the last acknowledgement seen,
 kept in a small file beside the spool. :meth:`UploadSink.write` raises
 :class:`~provarmor.manager.client.UplinkError` when the manager stays unreachable through
-the client's retries; the batch then stays unacknowledged in the spool.
+the client's retries; the batch then stays unacknowledged in the spool. With a
+:class:`CommandRunner`, each status report also fetches, runs and reports the response
+commands of the agent's host.
 
 The manager and the agent are sibling layers that may not import each other, so the sink
 does not name the spool's position type: the caller hands it in (``make_position``, e.g.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from provarmor.manager.client import ManagerClient, UplinkError
+from provarmor.manager.command_runner import CommandRunner
 from provarmor.model.event import Event
 
 
@@ -43,9 +46,15 @@ class UploadSink(Generic[P]):
     name = "manager"
 
     def __init__(
-        self, client: ManagerClient, *, state_file: Path, make_position: Callable[[int], P]
+        self,
+        client: ManagerClient,
+        *,
+        state_file: Path,
+        make_position: Callable[[int], P],
+        commands: CommandRunner | None = None,
     ) -> None:
         self.client = client
+        self.commands = commands
         self._make_position = make_position
         self.state_file = state_file
         self._acked = self._load()
@@ -75,8 +84,15 @@ class UploadSink(Generic[P]):
         return self._make_position(acked) if acked else None
 
     def report_status(self, status: dict[str, object]) -> None:
-        """Forward the agent's sensor health and drop counters to the manager."""
+        """Forward the agent's sensor health and drop counters to the manager, then (with a
+        command runner) run and report the response commands waiting for this host."""
+        if self.commands is not None:
+            counters = status.get("counters")
+            mine = {f"response.{key}": value for key, value in self.commands.counters.items()}
+            status = status | {"counters": (counters if isinstance(counters, dict) else {}) | mine}
         self.client.report_status(status)
+        if self.commands is not None:
+            self.commands.poll()
 
     def write(self, events: list[Event], position: P) -> None:
         if position.sequence <= self._acked:

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from provarmor.agent.status import AgentStatus, write_status
-from provarmor.cli.agent_commands import describe_learning, format_duration
+from provarmor.cli.agent_commands import addresses_of, describe_learning, format_duration
 from provarmor.cli.app import app
 from provarmor.detection.anomaly.learning import Learner
 from provarmor.detection.anomaly.settings import LearningSettings
@@ -170,3 +170,11 @@ def test_a_bad_response_policy_is_refused_with_its_line_before_the_sensor_starts
     result = runner.invoke(app, ["agent", "--response-policy", str(tmp_path / "missing.yaml")])
     assert isinstance(result.exception, ConfigError)
     assert "cannot read the response policy" in str(result.exception)
+
+
+def test_the_managers_addresses_join_the_allow_list_of_commands():
+    """What the agent never blocks nor isolates itself from: the manager it talks to."""
+    assert addresses_of("https://127.0.0.1:8443") == ("127.0.0.1",)
+    assert "127.0.0.1" in addresses_of("http://localhost:8443")
+    assert addresses_of("https://[::1]:8443") == ("::1",)
+    assert addresses_of("https://[broken:8443") == ()  # logged; the configured ones hold

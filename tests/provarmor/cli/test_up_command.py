@@ -1,5 +1,6 @@
 """The main job end to end (root): `provarmor up` runs the live agent, the manager and the
-console; its demo attack (a real lab scenario) becomes an incident the API serves."""
+console; its demo attack (a real lab scenario) becomes an incident the API serves; a kill
+asked for through the API is run by the live agent on a real process."""
 
 import io
 import os
@@ -19,6 +20,9 @@ import pytest
 from rich.console import Console
 
 from provarmor.cli.up_command import announce
+from provarmor.response.action import build_context
+from provarmor.response.settings import ResponseSettings
+from provarmor.sources.procfs import read_process
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = re.compile(r"login token: (\S+)")
@@ -79,6 +83,31 @@ def _wait_for(lines: list[str], text: str, *, timeout: float) -> bool:
             return True
         time.sleep(1)
     return False
+
+
+def _kill_through_the_agent(api: httpx.Client, host_id: str) -> None:
+    """The running agent fetches a kill from the manager with its next status report and
+    kills the real process; the action's result comes back."""
+    context = build_context(ResponseSettings())
+    victim = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        info = read_process(victim.pid, clock=context.clock)
+        assert info is not None
+        target = {"type": "process", "pid": victim.pid, "entity_id": info.entity_id(context.host)}
+        proposed = api.post(
+            "/api/v1/actions", json={"kind": "kill", "target": target, "host_id": host_id}
+        )
+        assert proposed.status_code == 201, proposed.text
+        action = proposed.json()["id"]
+        assert api.post(f"/api/v1/actions/{action}/execute", json={}).status_code == 200
+        assert victim.wait(timeout=30) == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while api.get(f"/api/v1/actions/{action}").json()["state"] != "done":
+            assert time.monotonic() < deadline, api.get(f"/api/v1/actions/{action}").text
+            time.sleep(0.5)
+    finally:
+        victim.kill()
+        victim.wait()
 
 
 def _is_attack(detail: dict) -> bool:
@@ -204,6 +233,7 @@ def test_up_shows_the_incident_of_a_real_attack(tmp_path):
             assert _is_attack(incidents[0])
             hosts = api.get("/api/v1/hosts").json()
             assert "ebpf" in str(hosts)
+            _kill_through_the_agent(api, story["host_id"])
         _open_in_browser(f"http://127.0.0.1:{port}", token, story, tmp_path)
     finally:
         process.send_signal(signal.SIGINT)

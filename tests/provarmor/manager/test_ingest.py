@@ -73,12 +73,14 @@ def test_garbage_only_raises_parse_errors(data):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 4 MiB tmpfs mounted for the test (needs root, as the project's tests run)."""
+    """A 5 MiB tmpfs mounted for the test (needs root, as the project's tests run): room for
+    every upload of the capture (the findings store's WAL holds them all), which fails only
+    while the filler takes the rest."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     mount = tmp_path / "disk"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(mount)], check=True)
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=True)
 

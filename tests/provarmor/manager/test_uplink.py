@@ -2,19 +2,29 @@
 through an outage without loss or duplicate."""
 
 import gzip
+import json
+import os
 import socket
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from provarmor.agent.spool import Spool, SpoolPosition
+from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState, CommandKind
 from provarmor.manager.auth import Role
 from provarmor.manager.client import ManagerClient, RetryPolicy, UplinkError
+from provarmor.manager.command_runner import CommandRunner
 from provarmor.manager.routes.tokens import create_token
 from provarmor.manager.store import EventQuery, Page
 from provarmor.manager.uplink import UploadSink
 from provarmor.model.event import Event
+from provarmor.response.action import build_context
+from provarmor.response.policy import Policy
+from provarmor.response.records import ActionKind, ActionRequest, FileTarget
+from provarmor.response.responder import Responder
+from provarmor.response.settings import ResponseSettings
 
 LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
 LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
@@ -96,3 +106,56 @@ def test_upload_sink_resumes_after_an_outage_without_loss_or_duplicate(https_ser
         EventQuery(host=host, page=Page(limit=1000, offset=1000))
     )
     assert sorted(row.event_id for row in rows) == sorted(e.event.id for e in events)
+
+
+def test_a_status_report_also_runs_the_hosts_response_commands(https_server, tmp_path):
+    """With a command runner, each status report fetches the host's commands, runs them on
+    this host (a real file is quarantined) and reports the results and the runner's
+    counters."""
+    if os.geteuid() != 0:
+        pytest.skip("quarantine needs root (the owner-only store keeps the file's owner)")
+    store = https_server["store"]
+    context = build_context(ResponseSettings(state_dir=tmp_path / "response"))
+    client = _enrolled(https_server, host_id=context.host.id)
+    path = tmp_path / "implant"
+    path.write_bytes(b"payload")
+    request = ActionRequest(
+        id="act-uplink",
+        kind=ActionKind.QUARANTINE,
+        target=FileTarget(path=str(path)),
+        requested_by="analyst:t",
+        host_id=context.host.id,
+    )
+    now = time.time_ns()
+    record = ActionRecord(
+        id=request.id,
+        host=context.host.id,
+        incident_id="",
+        kind=request.kind,
+        request_json=msgspec.json.encode(request).decode(),
+        state=ActionState.QUEUED,
+        needs_approval=False,
+        proposed_by="analyst:t",
+        created_ns=now,
+        updated_ns=now,
+        command=CommandKind.RUN,
+        expires_ns=now + 60 * 10**9,
+    )
+    queued = ActionAuditEntry(
+        action_id=record.id, ts_ns=now, author="t", step="executed", state=ActionState.QUEUED
+    )
+    assert store.add_action(record, audit=queued)
+    runner = CommandRunner(client=client, responder=Responder.open(Policy(), context))
+    sink = UploadSink(
+        client,
+        state_file=tmp_path / "uplink.json",
+        make_position=lambda sequence: SpoolPosition(sequence=sequence),
+        commands=runner,
+    )
+    sink.report_status({"sensor": "ebpf", "counters": {"events": 5}})
+    assert not path.exists()
+    assert store.action("act-uplink").state is ActionState.DONE
+    sink.report_status({"sensor": "ebpf", "counters": {"events": 6}})
+    reported = json.loads(store.agent(client.agent_id).status_json)["counters"]
+    assert reported == {"events": 6, "response.commands.run": 1}
+    sink.close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from provarmor.manager.routes import (
+    actions,
     agents,
     alerts,
+    commands,
     events,
     exceptions,
     graph,
@@ -19,6 +21,7 @@ from provarmor.manager.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     agents.router,
+    commands.router,
     tokens.router,
     hosts.router,
     events.router,
@@ -28,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     graph.router,
     rules.router,
     stats.router,
+    actions.router,
 )

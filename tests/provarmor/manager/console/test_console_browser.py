@@ -506,3 +506,64 @@ def test_first_contact_names_orders_and_layout(sync_playwright, lab_manager):
         assert _no_row_above_the_header(page, "#event-results table")
         browser.close()
     assert errors == []
+
+
+def test_analyst_proposes_and_executes_an_action_from_the_incident_page(
+    sync_playwright, lab_manager
+):
+    """The incident page offers the story's processes as targets: an analyst proposes a
+    kill and executes it (queued for the host's agent); an isolation waits for an admin,
+    whose approval the analyst cannot give; the host page lists both actions."""
+    base = lab_manager["url"]
+    incident = lab_manager["incident"]
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(20_000)
+        page.add_init_script(WATCH_POLICY)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/")
+        page.fill("#token", lab_manager["analyst"])
+        page.click("#signin")
+        page.wait_for_selector("#dashboard-chart, .chart")
+        page.goto(f"{base}/#/incidents/{incident['id']}")
+        page.wait_for_selector("#actions td.muted:has-text('No response action yet')")
+        offered = page.eval_on_selector_all(
+            "#action-targets option", "(o) => o.map((x) => x.value)"
+        )
+        processes = [n for n in incident["nodes"] if n["kind"] == "process" and n.get("pid")]
+        assert len(offered) == len(processes) > 0
+        root = processes[0]
+        assert offered[0].startswith(f"{root['pid']} {root['id']}")
+        page.select_option("#action-kind", "kill")
+        page.fill("#action-target", f"{root['pid']} {root['id']}")
+        page.fill("#action-reason", "implant")
+        page.click("#action-form button[type=submit]")
+        row = page.locator("#actions tr[data-state=proposed]")
+        row.wait_for()
+        assert "kill" in row.text_content()
+        row.locator("button[data-step=execute]").click()
+        page.wait_for_selector("#actions tr[data-state=queued]")
+
+        page.select_option("#action-kind", "isolate")
+        page.click("#action-form button[type=submit]")
+        waiting = page.locator("#actions tr[data-state=proposed]")
+        waiting.wait_for()
+        assert "needs an admin" in waiting.text_content()
+        assert waiting.locator("button[data-step=execute]").count() == 0
+        waiting.locator("button[data-step=approve]").click()
+        page.wait_for_selector("#action-message.error:has-text('admin role')")
+        assert page.locator("#actions tr[data-state=proposed]").count() == 1
+
+        page.goto(f"{base}/#/hosts/{incident['host_id']}")
+        page.wait_for_selector("#actions tr[data-state=queued]")
+        assert page.locator("#actions tbody tr").count() == 2
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#actions").screenshot(path=str(ARTIFACTS / "console-actions.png"))
+        violations = page.evaluate("window.__violations")
+        browser.close()
+    assert violations == []
+    assert errors == []

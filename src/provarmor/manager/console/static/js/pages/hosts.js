@@ -1,6 +1,7 @@
 // Hosts: the list, and one host's anomaly-model learning state, agents (sensor, health,
-// counters, drops), incidents and latest alerts.
+// counters, drops), response actions, incidents and latest alerts.
 
+import { actionsPanel } from "../actions.js";
 import { api, apiAll } from "../api.js";
 import { badge, clear, formatAgo, formatTime, h, link, route, severityBadge, statusBadge, table } from "../dom.js";
 import { healthBadge, hostHealth } from "./dashboard.js";
@@ -149,6 +150,7 @@ export async function hostPage(view, { args }) {
     ),
     learningPanel(host.learning),
     ...(host.agents ?? []).map(agentPanel),
+    actionsPanel({ query: { host_id: host.id }, hostId: host.id }),
     h(
       "div",
       { class: "grid two" },

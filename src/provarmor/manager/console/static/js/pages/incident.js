@@ -1,6 +1,8 @@
 // One incident: header with status, summary, the attack graph with a node panel, and tabs
-// for the timeline of steps, ATT&CK techniques and tactics, notes and details.
+// for the timeline of steps, ATT&CK techniques and tactics, notes and details; its response
+// actions.
 
+import { actionsPanel } from "../actions.js";
 import { api } from "../api.js";
 import { createGraph, fitReadable, focusNode, legend, relayout } from "../graph.js";
 import { hostLink, hostNames, named, nodeName } from "../names.js";
@@ -252,6 +254,7 @@ export async function incidentPage(view, { args, onLeave }) {
     contextNotes(incident),
     h("div", { class: "graph-area" }, box, side),
     tabBox,
+    actionsPanel({ query: { incident_id: id }, hostId: host, story: incident }),
   );
   const cy = createGraph(canvas, { nodes: incident.nodes ?? [], edges: incident.edges ?? [] });
   window.provarmorGraph = cy;
