@@ -47,6 +47,7 @@ class BusPublisher:
         layout: StreamLayout | None = None,
         window: int = 8,
         ack_timeout_s: float = 5.0,
+        connect_timeout_s: float = 30.0,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, not {window}")
@@ -62,8 +63,17 @@ class BusPublisher:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._client: Client = self._run(connect(url, name="provarmor-agent"), timeout=30)
-        self._run(ensure_stream(self._client.jetstream(), layout or StreamLayout()), timeout=30)
+        try:
+            self._client: Client = self._run(
+                connect(url, name="provarmor-agent"), timeout=connect_timeout_s
+            )
+            self._run(
+                ensure_stream(self._client.jetstream(), layout or StreamLayout()),
+                timeout=connect_timeout_s,
+            )
+        except BusUnavailable:
+            self._stop_loop()
+            raise
 
     def _run(self, coroutine: Coroutine[object, object, T], *, timeout: float) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
@@ -125,9 +135,12 @@ class BusPublisher:
         except BusUnavailable:
             pass  # closing a connection to a broker that is gone
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
 
 
 class Position(Protocol):

@@ -43,7 +43,9 @@ class StreamLayout:
     the batches) rather than old batches being dropped."""
 
     def consumer(self, partition: int) -> ConsumerConfig:
-        """The durable consumer of one partition: explicit acks, a host's batches in order."""
+        """The durable consumer of one partition: explicit acks, one batch in flight. With
+        more, a worker restarted after a kill would get the next batches at once and the
+        killed one's unacknowledged batches only after ``ack_wait``: out of order."""
         if not 0 <= partition < self.partitions:
             raise ConfigError(
                 f"partition {partition} is outside 0..{self.partitions - 1}", location="--partition"
@@ -54,6 +56,7 @@ class StreamLayout:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=-1,
+            max_ack_pending=1,
         )
 
 

@@ -42,6 +42,8 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     from provarmor.manager.bus_worker import BusWorker, WorkerOptions
     from provarmor.manager.ingest import Ingestor, graph_opener
 
+    layout = StreamLayout(partitions=partitions)
+    layout.consumer(partition)  # refuses a partition outside the layout before any work
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(database_url=db, state_dir=state_dir, model=model)
     store = open_manager_store(settings)
@@ -59,7 +61,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     options = WorkerOptions(
         url=bus,
         partition=partition,
-        layout=StreamLayout(partitions=partitions),
+        layout=layout,
         ack_wait_s=ack_wait,
     )
     runner = BusWorker(ingestor, options)

@@ -54,10 +54,9 @@ class WorkerCounters:
 class WorkerOptions:
     url: str
     partition: int
-    layout: StreamLayout = StreamLayout()
+    layout: StreamLayout = field(default_factory=StreamLayout)
     ack_wait_s: float = 30.0
     """How long JetStream waits for a batch's ack before delivering it again (elsewhere)."""
-    fetch: int = 16
 
 
 class BusWorker:
@@ -83,7 +82,7 @@ class BusWorker:
             subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
             while not self._stopping.is_set():
                 try:
-                    messages = await subscription.fetch(options.fetch, timeout=1.0)
+                    messages = await subscription.fetch(1, timeout=1.0)
                 except nats.errors.TimeoutError:
                     continue
                 except (nats.errors.Error, JetStreamError, OSError) as exc:

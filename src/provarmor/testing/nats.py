@@ -42,8 +42,16 @@ class NatsServer:
     def start(self, *, deadline_s: float = 15.0) -> None:
         log = (self.store_dir / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [str(self.binary), "-js", "-a", "127.0.0.1", "-p", str(self.port)]
-            + ["-sd", str(self.store_dir)],
+            [
+                str(self.binary),
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-sd",
+                str(self.store_dir),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
