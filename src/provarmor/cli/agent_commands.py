@@ -66,6 +66,13 @@ def agent(  # noqa: PLR0913
     ca: Annotated[
         Path | None, typer.Option(help="CA certificate that signed the manager's certificate.")
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            help="Cluster mode: publish batches to this NATS JetStream bus (nats://host:port) "
+            "instead of uploading them; enrolment still goes through --manager."
+        ),
+    ] = None,
     response_policy: Annotated[
         Path | None,
         typer.Option(
@@ -83,6 +90,8 @@ def agent(  # noqa: PLR0913
         return
     from provarmor.agent.runner import Agent
 
+    if bus is not None and manager is None:
+        raise ConfigError("--bus needs --manager (the agent enrols there)", location="--bus")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
     config = OPTIONS.load()
@@ -99,7 +108,9 @@ def agent(  # noqa: PLR0913
         response = response_setup(response_policy, config, state_dir=state_dir)
         mode = response.responder.policy.mode.value
         console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
-    sinks = [] if manager is None else [uplink_sink(manager, settings, token=enroll_token, ca=ca)]
+    sinks = []
+    if manager is not None:
+        sinks = [uplink_sink(manager, settings, token=enroll_token, ca=ca, bus=bus)]
     agent_run = Agent(settings, analysis=config, out=out, sinks=sinks, response=response)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
@@ -153,8 +164,11 @@ def announce_ready(status: AgentStatus) -> None:
     )
 
 
-def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Path | None) -> Sink:
-    """The manager sink: enrol on first contact, then reuse the saved credential."""
+def uplink_sink(
+    url: str, settings: AgentSettings, *, token: str | None, ca: Path | None, bus: str | None = None
+) -> Sink:
+    """The manager sink: enrol on first contact, then reuse the saved credential. With
+    ``bus``, batches go to the JetStream bus as the enrolled agent instead (cluster mode)."""
     from provarmor.agent.spool import SpoolPosition
     from provarmor.manager.client import ManagerClient
     from provarmor.manager.uplink import UploadSink
@@ -180,6 +194,17 @@ def uplink_sink(url: str, settings: AgentSettings, *, token: str | None, ca: Pat
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"url": url, "credential": credential}, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
+    if bus is not None:
+        from provarmor.bus.publisher import BusPublisher, BusSink
+
+        client.close()
+        return BusSink(
+            BusPublisher(bus),
+            agent_id=client.agent_id,
+            host_id=read_host_identity().id,
+            state_file=settings.state_dir / "bus.json",
+            make_position=lambda sequence: SpoolPosition(sequence=sequence),
+        )
     return UploadSink(
         client,
         state_file=settings.state_dir / "uplink.json",
