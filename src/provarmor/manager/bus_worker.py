@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -47,6 +48,8 @@ class WorkerCounters:
     """Messages terminated: they can never be stored."""
     retried: int = 0
     """Batches whose store failed and that are delivered again."""
+    unsettled: int = 0
+    """Acknowledgements the broker did not take (the batch comes again)."""
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -105,24 +108,40 @@ class BusWorker:
                     f"agent {batch.agent_id!r} is not enrolled for host {batch.host_id!r}",
                     location=location,
                 )
-            result = await asyncio.to_thread(
-                self.ingestor.ingest, agent, sequence=batch.sequence, body=batch.body
+            work = asyncio.create_task(
+                asyncio.to_thread(
+                    self.ingestor.ingest, agent, sequence=batch.sequence, body=batch.body
+                )
             )
+            while not work.done():  # a long batch is not re-sent while it is analysed
+                await asyncio.wait({work}, timeout=self.options.ack_wait_s / 3)
+                if not work.done():
+                    await self._settle(message.in_progress(), location)
+            result = work.result()
         except StorageError as exc:
             self.counters.retried += 1
             log.error("batch %s not stored (delivered again): %s", location, exc)
-            await message.nak(delay=RETRY_DELAY_S)
+            await self._settle(message.nak(delay=RETRY_DELAY_S), location)
             return
         except ProvArmorError as exc:
             self._reject(location, exc)
-            await message.term()
+            await self._settle(message.term(), location)
             return
-        await message.ack_sync()
+        await self._settle(message.ack_sync(), location)
         if result.duplicate:
             self.counters.duplicates += 1
         else:
             self.counters.batches += 1
             self.counters.events += result.events
+
+    async def _settle(self, answer: Awaitable[object], location: str) -> None:
+        """Send an ack, nak, term or progress note; when the broker is gone the batch is
+        delivered again later and the store answers it as a duplicate (counted)."""
+        try:
+            await answer
+        except (nats.errors.Error, JetStreamError, OSError) as exc:
+            self.counters.unsettled += 1
+            log.warning("batch %s: the broker did not take its acknowledgement: %s", location, exc)
 
     def _reject(self, location: str, exc: ProvArmorError) -> None:
         self.counters.rejected += 1

@@ -15,7 +15,7 @@ import pytest
 
 from provarmor.bus.message import MSG_ID, BatchMessage, batch_message
 from provarmor.bus.publisher import BusPublisher, BusUnavailable
-from provarmor.bus.stream import STREAM, StreamLayout, connect
+from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
 from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
 from provarmor.manager.sql_store import SqlFindingsStore
@@ -128,6 +128,7 @@ def wait_for_acked(store, sequence: int, *, worker: Worker, deadline_s: float = 
 async def publish_raw(url: str, message: BatchMessage, *, msg_id: str) -> None:
     client = await connect(url, name="test")
     try:
+        await ensure_stream(client.jetstream(), StreamLayout(partitions=1))
         headers, payload = message.encode()
         ack = await client.jetstream().publish(
             message.subject, payload, headers={**headers, MSG_ID: msg_id}
@@ -216,4 +217,26 @@ def test_a_broker_restart_delays_but_loses_nothing(nats_server, tmp_path, events
     finally:
         worker.stop()
     assert_stored_once(store, events)
+    store.close()
+
+
+def test_a_batch_that_can_never_be_stored_is_rejected_and_the_rest_goes_on(
+    nats_server, tmp_path, events
+):
+    database = f"sqlite:///{tmp_path / 'manager.db'}"
+    store = enrolled_store(database)
+    stranger = batch_message(events[:BATCH], agent_id="not-enrolled", host_id=HOST, sequence=BATCH)
+    asyncio.run(publish_raw(nats_server.url, stranger, msg_id=stranger.msg_id))
+    bad = BatchMessage(agent_id=AGENT, host_id=HOST, sequence=1, body=b"{not json\n")
+    asyncio.run(publish_raw(nats_server.url, bad, msg_id=bad.msg_id))
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    try:
+        sequences = publish_all(nats_server.url, events)
+        wait_for_acked(store, sequences[-1], worker=worker)
+    finally:
+        worker.stop()
+    assert_stored_once(store, events)
+    log = worker.log.read_text()
+    assert "agent 'not-enrolled' is not enrolled for host" in log
+    assert "rejected=2" in log
     store.close()
