@@ -47,7 +47,7 @@ class BusPublisher:
         layout: StreamLayout | None = None,
         window: int = 8,
         ack_timeout_s: float = 5.0,
-        connect_timeout_s: float = 30.0,
+        connect_timeout_s: float = 5.0,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, not {window}")
@@ -63,17 +63,27 @@ class BusPublisher:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        try:
-            self._client: Client = self._run(
-                connect(url, name="provarmor-agent"), timeout=connect_timeout_s
+        self._layout = layout or StreamLayout()
+        self._connect_timeout_s = connect_timeout_s
+        self._client: Client | None = None
+
+    def _connection(self) -> Client:
+        """The connection, made on first use (a broker down when the agent starts only
+        delays its first publish); afterwards it reconnects by itself."""
+        if self._client is None:
+            client = self._run(
+                connect(self.url, name="provarmor-agent"), timeout=self._connect_timeout_s
             )
-            self._run(
-                ensure_stream(self._client.jetstream(), layout or StreamLayout()),
-                timeout=connect_timeout_s,
-            )
-        except BusUnavailable:
-            self._stop_loop()
-            raise
+            try:
+                self._run(
+                    ensure_stream(client.jetstream(), self._layout),
+                    timeout=self._connect_timeout_s,
+                )
+            except BusUnavailable:
+                self._run(client.close(), timeout=self._connect_timeout_s)
+                raise
+            self._client = client
+        return self._client
 
     def _run(self, coroutine: Coroutine[object, object, T], *, timeout: float) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
@@ -88,7 +98,14 @@ class BusPublisher:
     def publish(self, messages: Sequence[BatchMessage]) -> int:
         """Publish ``messages`` (``window`` in flight at most); returns how many from the
         start were acknowledged. Raises :class:`BusUnavailable` when not even the first was."""
-        acked = self._run(self._publish(messages), timeout=self.ack_timeout_s * len(messages) + 5)
+        try:
+            client = self._connection()
+        except BusUnavailable:
+            self.failures += 1
+            raise
+        acked = self._run(
+            self._publish(client, messages), timeout=self.ack_timeout_s * len(messages) + 5
+        )
         if acked < len(messages):
             self.failures += 1
             if acked == 0:
@@ -97,8 +114,8 @@ class BusPublisher:
                 )
         return acked
 
-    async def _publish(self, messages: Sequence[BatchMessage]) -> int:
-        js = self._client.jetstream(timeout=self.ack_timeout_s)
+    async def _publish(self, client: Client, messages: Sequence[BatchMessage]) -> int:
+        js = client.jetstream(timeout=self.ack_timeout_s)
         gate = asyncio.Semaphore(self.window)
 
         async def one(message: BatchMessage) -> bool:
@@ -131,7 +148,8 @@ class BusPublisher:
 
     def close(self) -> None:
         try:
-            self._run(self._client.close(), timeout=10)
+            if self._client is not None:
+                self._run(self._client.close(), timeout=10)
         except BusUnavailable:
             pass  # closing a connection to a broker that is gone
         finally:

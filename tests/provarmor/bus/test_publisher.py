@@ -63,8 +63,11 @@ def test_sink_commits_only_acknowledged_batches_and_waits_out_a_broker_restart(
         nats_server.stop()
         with pytest.raises(BusUnavailable):
             sink.write(events[10:20], SpoolPosition(sequence=20))
-        assert sink.committed() == SpoolPosition(sequence=10)  # not acked: not committed
         assert publisher.failures == 1
+        assert sink.committed() == SpoolPosition(sequence=10)  # not acked: not committed
+        late = BusPublisher(nats_server.url, connect_timeout_s=1)  # an agent started now
+        with pytest.raises(BusUnavailable):
+            late.publish([batch_message(events[:5], agent_id="a2", host_id=HOST, sequence=5)])
         nats_server.start()
         deadline = 20
         while True:  # the client reconnects by itself; the caller sends the batch again
@@ -76,9 +79,11 @@ def test_sink_commits_only_acknowledged_batches_and_waits_out_a_broker_restart(
                 assert deadline, "the publisher did not reconnect"
         assert sink.committed() == SpoolPosition(sequence=20)
         sink.write(events[:10], SpoolPosition(sequence=10))  # already committed: not sent
+        assert late.publish([batch_message(events[:5], agent_id="a2", host_id=HOST, sequence=5)])
+        late.close()
     finally:
         sink.close()
-    assert stored(nats_server.url) == 2
+    assert stored(nats_server.url) == 3
     reopened = BusSink(
         BusPublisher(nats_server.url),
         agent_id="a1",

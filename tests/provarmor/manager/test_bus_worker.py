@@ -114,6 +114,14 @@ def publish_all(url: str, events, *, sequences=None) -> list[int]:
     return [m.sequence for m in messages]
 
 
+def publish_all_with(publisher: BusPublisher, events) -> None:
+    messages = [
+        batch_message(events[i : i + BATCH], agent_id=AGENT, host_id=HOST, sequence=i + BATCH)
+        for i in range(0, len(events), BATCH)
+    ]
+    publisher.publish(messages)
+
+
 def wait_for_acked(store, sequence: int, *, worker: Worker, deadline_s: float = 120) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -209,8 +217,12 @@ def test_a_broker_restart_delays_but_loses_nothing(nats_server, tmp_path, events
     try:
         publish_all(nats_server.url, events[:half])
         nats_server.stop()
-        with pytest.raises(BusUnavailable):
-            BusPublisher(nats_server.url, connect_timeout_s=2)
+        down = BusPublisher(nats_server.url, connect_timeout_s=1)
+        try:
+            with pytest.raises(BusUnavailable):
+                publish_all_with(down, events[half:])
+        finally:
+            down.close()
         nats_server.start()
         sequences = publish_all(nats_server.url, events)  # the agent sends what was not acked
         wait_for_acked(store, sequences[-1], worker=worker)
