@@ -1,6 +1,7 @@
 """Events/s through the real bus and real workers (first slice of issue 12's load test).
 
-    python benchmarks/bench_fleet.py [--hosts 8] [--workers 1 2] [--batch 500] [--json OUT]
+    python benchmarks/bench_fleet.py [--hosts 8] [--workers 1 2] [--batch 500] [--repeat 3]
+                                     [--json OUT]
 
 For each worker count W: start a nats-server with JetStream (file store in a temporary
 directory), a SQLite findings store with one enrolled agent per simulated host, and W
@@ -11,6 +12,7 @@ host id is replaced, so each host is new work for its own graph and detectors) i
 clock runs from the first publish until every agent's acknowledged sequence in the findings
 store reaches its last batch; then the stored events are counted against those sent
 (``lost``, ``duplicates``). Rules and incidents run (the bundled pack); no anomaly model.
+Each worker count is run ``--repeat`` times; the summary line gives events/s as mean ± std.
 
 Not yet the issue's full load test: no --rate/--seconds pacing, no latency percentile, no
 PostgreSQL, no fault injection (the tests kill a worker and restart the broker).
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,6 +133,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=8)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
     events = [
@@ -137,9 +141,14 @@ def main() -> None:
     ]
     results = []
     for workers in options.workers:
-        result = run(workers, hosts=options.hosts, batch=options.batch, events=events)
-        print(json.dumps(result))
-        results.append(result)
+        rates = []
+        for _ in range(options.repeat):
+            result = run(workers, hosts=options.hosts, batch=options.batch, events=events)
+            print(json.dumps(result))
+            results.append(result)
+            rates.append(float(str(result["events_per_second"])))
+        spread = statistics.stdev(rates) if len(rates) > 1 else 0.0
+        print(f"{workers} worker(s): {statistics.mean(rates):,.0f} ± {spread:,.0f} events/s")
     if options.json is not None:
         options.json.write_text(json.dumps(results, indent=2) + "\n")
 
