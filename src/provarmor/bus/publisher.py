@@ -1,15 +1,18 @@
 """The agent's side of the bus: spool batches published to JetStream, committed on the ack.
 
 :class:`BusPublisher` is a synchronous front over one NATS connection (its event loop runs
-in a thread of its own, so the agent's synchronous sink loop can call it). ``publish`` sends
-up to ``window`` batches at a time without waiting for each acknowledgement in turn and
-returns how many of them, in order, JetStream acknowledged: a caller commits its position
-only up to there. A broker that cannot be reached, or that does not answer within
-``ack_timeout_s``, fails the publish (counted in ``failures``); the batches stay with the
-caller and are sent again later, where ``Nats-Msg-Id`` makes JetStream store them once.
+in a thread of its own, so the agent's synchronous sink loop can call it). ``publish`` keeps
+up to ``window`` batches in flight, one per agent: an agent's next batch is sent only after
+JetStream acknowledged the one before, so a lost publish never lets a later batch of the
+same host into the stream ahead of it (the worker would then answer the re-sent earlier
+batch as a duplicate: a loss). It returns how many were acknowledged (per agent, a prefix of
+its batches); a caller commits its position only up to there. A broker that cannot be
+reached, or that does not answer within ``ack_timeout_s``, fails the publish (counted in
+``failures``); the batches stay with the caller and are sent again later, where
+``Nats-Msg-Id`` makes JetStream store them once.
 
 :class:`BusSink` is the agent's :class:`~provarmor.agent.sinks.Sink` on the bus: the spool
-position is committed (``uplink``'s state file beside the spool) only after the ack.
+position is committed (a small state file beside the spool) only after the ack.
 """
 
 from __future__ import annotations
@@ -96,16 +99,16 @@ class BusPublisher:
             ) from exc
 
     def publish(self, messages: Sequence[BatchMessage]) -> int:
-        """Publish ``messages`` (``window`` in flight at most); returns how many from the
-        start were acknowledged. Raises :class:`BusUnavailable` when not even the first was."""
+        """Publish ``messages`` (``window`` in flight at most, each agent's in order); returns
+        how many were acknowledged. Raises :class:`BusUnavailable` when none was."""
         try:
             client = self._connection()
+            acked = self._run(
+                self._publish(client, messages), timeout=self.ack_timeout_s * len(messages) + 5
+            )
         except BusUnavailable:
             self.failures += 1
             raise
-        acked = self._run(
-            self._publish(client, messages), timeout=self.ack_timeout_s * len(messages) + 5
-        )
         if acked < len(messages):
             self.failures += 1
             if acked == 0:
@@ -117,27 +120,28 @@ class BusPublisher:
     async def _publish(self, client: Client, messages: Sequence[BatchMessage]) -> int:
         js = client.jetstream(timeout=self.ack_timeout_s)
         gate = asyncio.Semaphore(self.window)
+        lanes: dict[str, list[BatchMessage]] = {}
+        for message in messages:
+            lanes.setdefault(message.agent_id, []).append(message)
 
-        async def one(message: BatchMessage) -> bool:
-            headers, payload = message.encode()
-            async with gate:
-                try:
-                    ack = await js.publish(message.subject, payload, headers=headers)
-                except (nats.errors.Error, JetStreamError, OSError):
-                    return False
-            if ack.duplicate:
-                self.duplicates += 1
-            else:
-                self.published += 1
-            return True
+        async def lane(batches: list[BatchMessage]) -> int:
+            """One agent's batches, each after the one before it was acknowledged."""
+            acked = 0
+            for message in batches:
+                headers, payload = message.encode()
+                async with gate:
+                    try:
+                        ack = await js.publish(message.subject, payload, headers=headers)
+                    except (nats.errors.Error, JetStreamError, OSError):
+                        return acked
+                if ack.duplicate:
+                    self.duplicates += 1
+                else:
+                    self.published += 1
+                acked += 1
+            return acked
 
-        results = await asyncio.gather(*(one(message) for message in messages))
-        acked = 0
-        for ok in results:
-            if not ok:
-                break
-            acked += 1
-        return acked
+        return sum(await asyncio.gather(*(lane(batches) for batches in lanes.values())))
 
     def counters(self) -> dict[str, int]:
         return {

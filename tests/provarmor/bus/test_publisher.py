@@ -95,3 +95,35 @@ def test_sink_commits_only_acknowledged_batches_and_waits_out_a_broker_restart(
         assert reopened.committed() == SpoolPosition(sequence=20)
     finally:
         reopened.close()
+
+
+def test_many_agents_publish_side_by_side_each_in_order(nats_server, events):
+    publisher = BusPublisher(nats_server.url, window=4)
+    try:
+        messages = [
+            batch_message(
+                events[i : i + 4], agent_id=agent, host_id=f"host-{agent}", sequence=i + 4
+            )
+            for i in range(0, 40, 4)
+            for agent in ("a1", "a2", "a3")
+        ]
+        assert publisher.publish(messages) == 30
+    finally:
+        publisher.close()
+
+    async def stream_order() -> list[tuple[str, int]]:
+        client = await connect(nats_server.url, name="test")
+        try:
+            js = client.jetstream()
+            found = []
+            for sequence in range(1, 31):
+                stored_message = await js.get_msg(STREAM, sequence)
+                headers = stored_message.headers or {}
+                found.append((headers["Provarmor-Agent"], int(headers["Provarmor-Sequence"])))
+            return found
+        finally:
+            await client.close()
+
+    order = asyncio.run(stream_order())
+    for agent in ("a1", "a2", "a3"):
+        assert [s for a, s in order if a == agent] == list(range(4, 44, 4))
