@@ -98,12 +98,22 @@ class Worker:
         assert self.process.returncode in (0, -signal.SIGKILL), self.log.read_text()
 
 
-def publish_all(url: str, events, *, sequences=None) -> list[int]:
-    """Publish the events in batches of BATCH; returns the batches' sequences."""
-    messages = [
-        batch_message(events[i : i + BATCH], agent_id=AGENT, host_id=HOST, sequence=i + BATCH)
+def batches(events) -> list[BatchMessage]:
+    """The events as the agent's batches of BATCH (sequence: the number after the batch)."""
+    return [
+        batch_message(
+            events[i : i + BATCH],
+            agent_id=AGENT,
+            host_id=HOST,
+            sequence=min(i + BATCH, len(events)),
+        )
         for i in range(0, len(events), BATCH)
     ]
+
+
+def publish_all(url: str, events, *, sequences=None) -> list[int]:
+    """Publish the events' batches (those of ``sequences`` only); returns their sequences."""
+    messages = batches(events)
     if sequences is not None:
         messages = [m for m in messages if m.sequence in sequences]
     publisher = BusPublisher(url, layout=StreamLayout(partitions=1), window=8)
@@ -112,14 +122,6 @@ def publish_all(url: str, events, *, sequences=None) -> list[int]:
     finally:
         publisher.close()
     return [m.sequence for m in messages]
-
-
-def publish_all_with(publisher: BusPublisher, events) -> None:
-    messages = [
-        batch_message(events[i : i + BATCH], agent_id=AGENT, host_id=HOST, sequence=i + BATCH)
-        for i in range(0, len(events), BATCH)
-    ]
-    publisher.publish(messages)
 
 
 def wait_for_acked(store, sequence: int, *, worker: Worker, deadline_s: float = 120) -> None:
@@ -220,7 +222,7 @@ def test_a_broker_restart_delays_but_loses_nothing(nats_server, tmp_path, events
         down = BusPublisher(nats_server.url, connect_timeout_s=1)
         try:
             with pytest.raises(BusUnavailable):
-                publish_all_with(down, events[half:])
+                down.publish(batches(events)[half // BATCH :])
         finally:
             down.close()
         nats_server.start()
