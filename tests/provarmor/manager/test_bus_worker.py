@@ -193,8 +193,9 @@ def test_published_batches_are_analysed_and_stored_once(nats_server, database, t
     store.close()
 
 
-def test_a_killed_worker_restarted_loses_and_duplicates_nothing(nats_server, tmp_path, events):
-    database = f"sqlite:///{tmp_path / 'manager.db'}"
+def test_a_killed_worker_restarted_loses_and_duplicates_nothing(
+    nats_server, database, tmp_path, events
+):
     store = enrolled_store(database)
     worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
     sequences = publish_all(nats_server.url, events)
