@@ -68,6 +68,13 @@ def agent(  # noqa: PLR0913
     ca: Annotated[
         Path | None, typer.Option(help="CA certificate that signed the manager's certificate.")
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            help="Cluster mode: publish batches to this NATS JetStream bus (nats://host:port) "
+            "instead of uploading them; enrolment still goes through --manager."
+        ),
+    ] = None,
     response_policy: Annotated[
         Path | None,
         typer.Option(
@@ -85,6 +92,8 @@ def agent(  # noqa: PLR0913
         return
     from provarmor.agent.runner import Agent
 
+    if bus is not None and manager is None:
+        raise ConfigError("--bus needs --manager (the agent enrols there)", location="--bus")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = agent_settings(sensor, state_dir)
     config = OPTIONS.load()
@@ -104,7 +113,7 @@ def agent(  # noqa: PLR0913
     sinks = []
     if manager is not None:
         responding = response_settings(config, state_dir=state_dir)
-        sinks = [uplink_sink(manager, settings, responding, token=enroll_token, ca=ca)]
+        sinks = [uplink_sink(manager, settings, responding, token=enroll_token, ca=ca, bus=bus)]
     agent_run = Agent(settings, analysis=config, out=out, sinks=sinks, response=response)
     console.print(f"starting agent (sensor {settings.sensor.value}), state in {settings.state_dir}")
     with own_group():  # the agent's own children are marked at the source
@@ -164,18 +173,21 @@ def announce_ready(status: AgentStatus) -> None:
     )
 
 
-def uplink_sink(
+def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response settings)
     url: str,
     settings: AgentSettings,
     response: ResponseSettings,
     *,
     token: str | None,
     ca: Path | None,
+    bus: str | None = None,
 ) -> Sink:
     """The manager sink: enrol on first contact, then reuse the saved credential; response
     commands from the manager run through a responder of its own (no automatic policy;
     audit trail and quarantine under ``response.state_dir``; the allow-list applies, with
-    the manager's addresses in it, so neither block nor isolate cuts the agent off)."""
+    the manager's addresses in it, so neither block nor isolate cuts the agent off). With
+    ``bus``, batches go to the JetStream bus as the enrolled agent instead (cluster mode:
+    commands are not delivered there yet)."""
     from provarmor.agent.spool import SpoolPosition
     from provarmor.manager.client import ManagerClient
     from provarmor.manager.command_runner import CommandRunner
@@ -205,6 +217,17 @@ def uplink_sink(
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"url": url, "credential": credential}, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
+    if bus is not None:
+        from provarmor.bus.publisher import BusPublisher, BusSink
+
+        client.close()
+        return BusSink(
+            BusPublisher(bus),
+            agent_id=client.agent_id,
+            host_id=read_host_identity().id,
+            state_file=settings.state_dir / "bus.json",
+            make_position=lambda sequence: SpoolPosition(sequence=sequence),
+        )
     response = dataclasses.replace(
         response, manager_addresses=response.manager_addresses + addresses_of(url)
     )

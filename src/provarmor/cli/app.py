@@ -34,6 +34,7 @@ from provarmor.cli import (
     server_commands,
     train_command,
     up_command,
+    worker_command,
 )
 from provarmor.cli.help_style import plain_flags
 from provarmor.cli.terminal import escape
@@ -82,6 +83,7 @@ up_command.register(app, panel=SERVICE)
 agent_commands.register(app, panel=SERVICE)
 response_commands.register(app, panel=SERVICE)
 server_commands.register(app, panel=SERVICE)
+worker_command.register(app, panel=SERVICE)
 replay_command.register(app, panel=SERVICE)
 graph_commands.register(app, panel=RECORDED)
 detect_commands.register(app, panel=RECORDED)

@@ -21,6 +21,7 @@ from provarmor.cli.agent_commands import addresses_of, describe_learning, format
 from provarmor.cli.app import app
 from provarmor.detection.anomaly.learning import Learner
 from provarmor.detection.anomaly.settings import LearningSettings
+from provarmor.model.errors import ConfigError
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.ndjson import read_ndjson
 
@@ -178,3 +179,64 @@ def test_the_managers_addresses_join_the_allow_list_of_commands():
     assert "127.0.0.1" in addresses_of("http://localhost:8443")
     assert addresses_of("https://[::1]:8443") == ("::1",)
     assert addresses_of("https://[broken:8443") == ()  # logged; the configured ones hold
+
+
+def test_an_enrolled_agent_with_a_bus_publishes_its_spool_batches_there(tmp_path, events):
+    import asyncio
+    import dataclasses
+    import json
+
+    from provarmor.agent.settings import AgentSettings
+    from provarmor.agent.spool import SpoolPosition
+    from provarmor.bus.stream import STREAM, StreamLayout, connect
+    from provarmor.cli.agent_commands import uplink_sink
+    from provarmor.response.settings import ResponseSettings
+    from provarmor.sources.procfs import read_host_identity
+    from provarmor.testing.nats import started
+
+    server = started(tmp_path / "nats")
+    try:
+        settings = dataclasses.replace(AgentSettings(), state_dir=tmp_path / "agent")
+        settings.state_dir.mkdir()
+        credential = "pa." + "1" * 16 + "." + "2" * 64  # as a first enrolment saved it
+        (settings.state_dir / "manager-credential.json").write_text(
+            json.dumps({"url": "https://127.0.0.1:1", "credential": credential})
+        )
+        sink = uplink_sink(
+            "https://127.0.0.1:1", settings, ResponseSettings(), token=None, ca=None, bus=server.url
+        )
+        try:
+            assert sink.name == "bus"
+            sink.write(events[:20], SpoolPosition(sequence=20))
+            assert sink.committed() == SpoolPosition(sequence=20)
+        finally:
+            sink.close()
+
+        async def first_message():
+            client = await connect(server.url, name="test")
+            try:
+                js = client.jetstream()
+                config = StreamLayout().consumer(0)
+                config.filter_subject = "provarmor.partition.*.*"
+                config.durable_name = "check"
+                await js.add_consumer(STREAM, config)
+                subscription = await js.pull_subscribe_bind("check", stream=STREAM)
+                (message,) = await subscription.fetch(1, timeout=5)
+                return message.headers
+            finally:
+                await client.close()
+
+        headers = asyncio.run(first_message())
+    finally:
+        server.stop()
+    assert headers["Nats-Msg-Id"] == "1" * 16 + ":20"
+    assert headers["Provarmor-Host"] == read_host_identity().id
+
+
+def test_bus_without_a_manager_is_refused(tmp_path):
+    result = runner.invoke(
+        app, ["agent", "--bus", "nats://127.0.0.1:1", "--state-dir", str(tmp_path)]
+    )
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.location == "--bus"
+    assert "--bus needs --manager" in result.exception.message

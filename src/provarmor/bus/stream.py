@@ -1,0 +1,100 @@
+"""The JetStream stream of event batches and its host partitions.
+
+One file-backed stream (``PROVARMOR_EVENTS``) takes ``provarmor.events.<host token>``. The
+stream's subject transform stores each message under ``provarmor.partition.<p>.<host token>``
+where ``p`` is the server's deterministic hash of the host token over ``partitions``: every
+batch of a host lands in the same partition, and one durable consumer per partition
+(``worker-p<p>``) hands them to one worker, in order. The partition count is fixed when the
+stream is made (kept in its metadata; a worker started with another count is refused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    StorageType,
+    StreamConfig,
+    SubjectTransform,
+)
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from provarmor.bus.message import SUBJECT_PREFIX
+from provarmor.model.errors import ConfigError
+
+STREAM = "PROVARMOR_EVENTS"
+PARTITION_PREFIX = "provarmor.partition"
+DUPLICATE_WINDOW_S = 600.0
+"""How long JetStream remembers a ``Nats-Msg-Id``; a batch re-sent later is still stored
+once, by the findings store's per-agent sequence."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamLayout:
+    partitions: int = 4
+    max_bytes: int = 8 * 1024**3
+    """The stream's disk limit; when full, publishing is refused (the agents' spools keep
+    the batches) rather than old batches being dropped."""
+
+    def consumer(self, partition: int) -> ConsumerConfig:
+        """The durable consumer of one partition: explicit acks, one batch in flight. With
+        more, a worker restarted after a kill would get the next batches at once and the
+        killed one's unacknowledged batches only after ``ack_wait``: out of order."""
+        if not 0 <= partition < self.partitions:
+            raise ConfigError(
+                f"partition {partition} is outside 0..{self.partitions - 1}", location="--partition"
+            )
+        return ConsumerConfig(
+            durable_name=f"worker-p{partition}",
+            filter_subject=f"{PARTITION_PREFIX}.{partition}.*",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=-1,
+            max_ack_pending=1,
+        )
+
+
+async def connect(url: str, *, name: str) -> Client:
+    """A connection that reconnects for ever (an outage only delays)."""
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        allow_reconnect=True,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, layout: StreamLayout) -> None:
+    """Make the stream, or check that the existing one has ``layout``'s partition count."""
+    try:
+        info = await js.stream_info(STREAM)
+    except NotFoundError:
+        await js.add_stream(
+            StreamConfig(
+                name=STREAM,
+                subjects=[f"{SUBJECT_PREFIX}.*"],
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_S,
+                max_bytes=layout.max_bytes,
+                discard_new_per_subject=False,
+                subject_transform=SubjectTransform(
+                    src=f"{SUBJECT_PREFIX}.*",
+                    dest=f"{PARTITION_PREFIX}.{{{{partition({layout.partitions},1)}}}}.{{{{wildcard(1)}}}}",
+                ),
+                metadata={"provarmor.partitions": str(layout.partitions)},
+            )
+        )
+        return
+    existing = (info.config.metadata or {}).get("provarmor.partitions", "")
+    if existing != str(layout.partitions):
+        raise ConfigError(
+            f"stream {STREAM} has {existing or 'no'} partitions, not {layout.partitions}",
+            location="--partitions",
+        )

@@ -1,0 +1,85 @@
+"""``provarmor worker``: analyse one partition of the fleet's JetStream bus into the
+findings store (cluster mode; the embedded ``provarmor up`` needs none)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from provarmor.cli.server_commands import (
+    DbOption,
+    StateOption,
+    detection_kit,
+    open_manager_store,
+    server_settings,
+)
+
+console = Console(stderr=True)
+
+
+def worker(  # noqa: PLR0913 (one argument per command-line option)
+    bus: Annotated[str, typer.Option("--bus", help="NATS URL of the JetStream server.")],
+    partition: Annotated[int, typer.Option(min=0, help="The partition this worker runs.")] = 0,
+    partitions: Annotated[
+        int, typer.Option(min=1, help="Partitions of the stream (fixed when it is made).")
+    ] = 4,
+    ack_wait: Annotated[
+        float, typer.Option(min=1, help="Seconds before an unacknowledged batch is re-sent.")
+    ] = 30.0,
+    db: DbOption = None,
+    state_dir: StateOption = None,
+    model: Annotated[Path | None, typer.Option(help="Anomaly model bundle.")] = None,
+) -> None:
+    """Pull batches of one partition, analyse each host's in order, store the findings."""
+    from provarmor.bus.stream import StreamLayout
+    from provarmor.manager.app import open_outputs
+    from provarmor.manager.bus_worker import BusWorker, WorkerOptions
+    from provarmor.manager.ingest import Ingestor, graph_opener
+
+    layout = StreamLayout(partitions=partitions)
+    layout.consumer(partition)  # refuses a partition outside the layout before any work
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = server_settings(database_url=db, state_dir=state_dir, model=model)
+    store = open_manager_store(settings)
+    ingestor = Ingestor(
+        store,
+        kit=detection_kit(settings),
+        open_graph=graph_opener(
+            database_url=settings.effective_database_url(), state_dir=settings.state_dir
+        ),
+        max_batch_events=settings.max_batch_events,
+        keep_event_json=settings.keep_event_json,
+        models_dir=settings.state_dir / "models",
+        outputs=open_outputs(settings),
+    )
+    options = WorkerOptions(
+        url=bus,
+        partition=partition,
+        layout=layout,
+        ack_wait_s=ack_wait,
+    )
+    runner = BusWorker(ingestor, options)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, runner.stop)
+        console.print(f"worker of partition {partition}/{partitions} on {bus}")
+        await runner.run()
+
+    try:
+        asyncio.run(main())
+    finally:
+        ingestor.close()
+        store.close()
+        console.print(f"worker stopped: {runner.counters}")
+
+
+def register(app: typer.Typer, *, panel: str) -> None:
+    app.command(rich_help_panel=panel)(worker)

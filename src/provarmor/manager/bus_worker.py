@@ -1,0 +1,150 @@
+"""``provarmor worker``: analyse one partition of the fleet's event bus into the findings
+store.
+
+The worker binds the partition's durable pull consumer (:mod:`provarmor.bus.stream`) and
+takes its batches one at a time, in stream order: each is decoded, checked against the
+sending agent's enrolment (agent id and host), analysed by the host's pipeline and stored by
+the :class:`~provarmor.manager.ingest.Ingestor` (the same code as an HTTP upload), and only
+then acknowledged. A worker killed before the ack gets the batch again (after ``ack_wait``),
+and the findings store's per-agent sequence answers it as a duplicate: nothing is stored
+twice, nothing is lost. A host's batches all land in one partition, and one worker runs a
+partition, so a host is analysed by one worker at a time and in order.
+
+A message that can never be stored (unknown format, unknown agent, events of another host)
+is terminated (JetStream stops delivering it), logged and counted in ``rejected``; a store
+that fails is retried (the message is not acknowledged). A broker outage only pauses the
+worker: the connection reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js.errors import Error as JetStreamError
+
+from provarmor.bus.message import decode_message
+from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
+from provarmor.manager.ingest import Ingestor
+from provarmor.model.errors import ProvArmorError, StorageError
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY_S = 2.0
+
+
+@dataclass(slots=True)
+class WorkerCounters:
+    batches: int = 0
+    """Batches analysed and stored."""
+    duplicates: int = 0
+    """Batches the findings store already had (re-deliveries)."""
+    events: int = 0
+    rejected: int = 0
+    """Messages terminated: they can never be stored."""
+    retried: int = 0
+    """Batches whose store failed and that are delivered again."""
+    unsettled: int = 0
+    """Acknowledgements the broker did not take (the batch comes again)."""
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    url: str
+    partition: int
+    layout: StreamLayout = field(default_factory=StreamLayout)
+    ack_wait_s: float = 30.0
+    """How long JetStream waits for a batch's ack before delivering it again (elsewhere)."""
+
+
+class BusWorker:
+    def __init__(self, ingestor: Ingestor, options: WorkerOptions) -> None:
+        self.ingestor = ingestor
+        self.options = options
+        self.counters = WorkerCounters()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        options = self.options
+        client = await connect(options.url, name=f"provarmor-worker-p{options.partition}")
+        try:
+            js = client.jetstream()
+            await ensure_stream(js, options.layout)
+            config = options.layout.consumer(options.partition)
+            config.ack_wait = options.ack_wait_s
+            await js.add_consumer(STREAM, config)
+            assert config.durable_name is not None
+            subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
+            while not self._stopping.is_set():
+                try:
+                    messages = await subscription.fetch(1, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.Error, JetStreamError, OSError) as exc:
+                    log.warning("bus: %s (retrying)", exc)  # e.g. the broker restarts
+                    await asyncio.sleep(0.5)
+                    continue
+                for message in messages:
+                    await self.handle(message)
+        finally:
+            await client.close()
+
+    async def handle(self, message: Msg) -> None:
+        """Store one batch, then ack it; a batch that can never be stored is terminated."""
+        location = f"{message.subject}#{message.metadata.sequence.stream}"
+        try:
+            batch = decode_message(message.headers, message.data, location=location)
+            agent = self.ingestor.store.agent(batch.agent_id)
+            if agent is None or agent.host_id != batch.host_id:
+                raise ProvArmorError(
+                    f"agent {batch.agent_id!r} is not enrolled for host {batch.host_id!r}",
+                    location=location,
+                )
+            work = asyncio.create_task(
+                asyncio.to_thread(
+                    self.ingestor.ingest, agent, sequence=batch.sequence, body=batch.body
+                )
+            )
+            while not work.done():  # a long batch is not re-sent while it is analysed
+                await asyncio.wait({work}, timeout=self.options.ack_wait_s / 3)
+                if not work.done():
+                    await self._settle(message.in_progress(), location)
+            result = work.result()
+        except StorageError as exc:
+            self.counters.retried += 1
+            log.error("batch %s not stored (delivered again): %s", location, exc)
+            await self._settle(message.nak(delay=RETRY_DELAY_S), location)
+            return
+        except ProvArmorError as exc:
+            self._reject(location, exc)
+            await self._settle(message.term(), location)
+            return
+        await self._settle(message.ack_sync(), location)
+        if result.duplicate:
+            self.counters.duplicates += 1
+        else:
+            self.counters.batches += 1
+            self.counters.events += result.events
+
+    async def _settle(self, answer: Awaitable[object], location: str) -> None:
+        """Send an ack, nak, term or progress note; when the broker is gone the batch is
+        delivered again later and the store answers it as a duplicate (counted)."""
+        try:
+            await answer
+        except (nats.errors.Error, JetStreamError, OSError) as exc:
+            self.counters.unsettled += 1
+            log.warning("batch %s: the broker did not take its acknowledgement: %s", location, exc)
+
+    def _reject(self, location: str, exc: ProvArmorError) -> None:
+        self.counters.rejected += 1
+        reason = type(exc).__name__
+        self.counters.reasons[reason] = self.counters.reasons.get(reason, 0) + 1
+        log.error("batch %s rejected (never stored): %s", location, exc)

@@ -1,0 +1,257 @@
+"""``provarmor worker`` as a real process over a real nats-server and a real findings store:
+what is published is stored once, through re-sends, a kill -9 of the worker and a broker
+restart."""
+
+import asyncio
+import gzip
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provarmor.bus.message import MSG_ID, BatchMessage, batch_message
+from provarmor.bus.publisher import BusPublisher, BusUnavailable
+from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
+from provarmor.manager.auth import Role
+from provarmor.manager.database import open_findings_store
+from provarmor.manager.sql_store import SqlFindingsStore
+from provarmor.manager.store import AgentRecord, AlertQuery, EventQuery, Page, TokenRecord
+from provarmor.model.codec import parse_json_event
+from provarmor.testing.nats import NatsServer, started
+
+LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
+HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
+AGENT = "agent-bus-1"
+BATCH = 40
+PROVARMOR = Path(sys.executable).parent / "provarmor"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def events():
+    return [parse_json_event(line) for line in gzip.decompress(LAB.read_bytes()).splitlines()]
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = started(tmp_path / "nats")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_database")
+    return f"sqlite:///{tmp_path / 'manager.db'}"
+
+
+def enrolled_store(url: str) -> SqlFindingsStore:
+    store = open_findings_store(url)
+    now = time.time_ns()
+    store.add_agent(
+        AgentRecord(id=AGENT, host_id=HOST, hostname="lab", enrolled_ns=now),
+        credential=TokenRecord(id=AGENT, role=Role.AGENT, salt="s", digest="d", created_ns=now),
+    )
+    return store
+
+
+class Worker:
+    def __init__(self, *, bus: str, db: str, state_dir: Path) -> None:
+        self.log = state_dir / "worker.log"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(PROVARMOR),
+                    "worker",
+                    "--bus",
+                    bus,
+                    "--db",
+                    db,
+                    "--state-dir",
+                    str(state_dir),
+                    "--partitions",
+                    "1",
+                    "--partition",
+                    "0",
+                    "--ack-wait",
+                    "2",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        assert self.process.returncode in (0, -signal.SIGKILL), self.log.read_text()
+
+
+def batches(events) -> list[BatchMessage]:
+    """The events as the agent's batches of BATCH (sequence: the number after the batch)."""
+    return [
+        batch_message(
+            events[i : i + BATCH],
+            agent_id=AGENT,
+            host_id=HOST,
+            sequence=min(i + BATCH, len(events)),
+        )
+        for i in range(0, len(events), BATCH)
+    ]
+
+
+def publish_all(url: str, events, *, sequences=None) -> list[int]:
+    """Publish the events' batches (those of ``sequences`` only); returns their sequences."""
+    messages = batches(events)
+    if sequences is not None:
+        messages = [m for m in messages if m.sequence in sequences]
+    publisher = BusPublisher(url, layout=StreamLayout(partitions=1), window=8)
+    try:
+        assert publisher.publish(messages) == len(messages)
+    finally:
+        publisher.close()
+    return [m.sequence for m in messages]
+
+
+def wait_for_acked(store, sequence: int, *, worker: Worker, deadline_s: float = 120) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        agent = store.agent(AGENT)
+        if agent is not None and agent.acked_sequence >= sequence:
+            return
+        assert worker.process.poll() is None, worker.log.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"batch {sequence} not stored in {deadline_s}s: {worker.log.read_text()}")
+
+
+async def publish_raw(url: str, message: BatchMessage, *, msg_id: str) -> None:
+    client = await connect(url, name="test")
+    try:
+        await ensure_stream(client.jetstream(), StreamLayout(partitions=1))
+        headers, payload = message.encode()
+        ack = await client.jetstream().publish(
+            message.subject, payload, headers={**headers, MSG_ID: msg_id}
+        )
+        assert not ack.duplicate
+    finally:
+        await client.close()
+
+
+def wait_until_drained(url: str, *, worker: Worker, deadline_s: float = 60) -> None:
+    """Until the partition's consumer has every message delivered and acknowledged."""
+
+    async def pending() -> int:
+        client = await connect(url, name="test")
+        try:
+            info = await client.jetstream().consumer_info(STREAM, "worker-p0")
+            return int(info.num_pending) + int(info.num_ack_pending)
+        finally:
+            await client.close()
+
+    end = time.monotonic() + deadline_s
+    while asyncio.run(pending()):
+        assert time.monotonic() < end, worker.log.read_text()
+        time.sleep(0.05)
+
+
+def assert_stored_once(store, events) -> None:
+    rows = store.search_events(EventQuery(host=HOST, page=Page(limit=len(events) * 2)))
+    assert sorted(row.event_id for row in rows) == sorted(e.event.id for e in events)
+    alerts = store.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))
+    assert alerts, "the lab recording raises alerts"
+    assert len({a.id for a in alerts}) == len(alerts)
+
+
+def test_published_batches_are_analysed_and_stored_once(nats_server, database, tmp_path, events):
+    store = enrolled_store(database)
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    try:
+        sequences = publish_all(nats_server.url, events)
+        sequences += publish_all(nats_server.url, events, sequences=set(sequences[2:5]))
+        wait_for_acked(store, len(events), worker=worker)
+        first = store.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))
+        # a batch sent again after JetStream's duplicate window: only the store's sequence
+        # knows it (its Nats-Msg-Id is changed to get past the window here)
+        late = batch_message(events[:BATCH], agent_id=AGENT, host_id=HOST, sequence=BATCH)
+        asyncio.run(publish_raw(nats_server.url, late, msg_id=f"{late.msg_id}-late"))
+        wait_until_drained(nats_server.url, worker=worker)
+    finally:
+        worker.stop()
+    assert_stored_once(store, events)
+    assert len(store.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))) == len(first)
+    store.close()
+
+
+def test_a_killed_worker_restarted_loses_and_duplicates_nothing(
+    nats_server, database, tmp_path, events
+):
+    store = enrolled_store(database)
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    sequences = publish_all(nats_server.url, events)
+    wait_for_acked(store, sequences[1], worker=worker)
+    worker.kill()
+    at_kill = store.agent(AGENT).acked_sequence
+    assert at_kill < sequences[-1], "the worker finished before it was killed"
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    try:
+        wait_for_acked(store, sequences[-1], worker=worker)
+    finally:
+        worker.stop()
+    assert_stored_once(store, events)
+    store.close()
+
+
+def test_a_broker_restart_delays_but_loses_nothing(nats_server, tmp_path, events):
+    database = f"sqlite:///{tmp_path / 'manager.db'}"
+    store = enrolled_store(database)
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    half = len(events) // 2 // BATCH * BATCH
+    try:
+        publish_all(nats_server.url, events[:half])
+        nats_server.stop()
+        down = BusPublisher(nats_server.url, connect_timeout_s=1)
+        try:
+            with pytest.raises(BusUnavailable):
+                down.publish(batches(events)[half // BATCH :])
+        finally:
+            down.close()
+        nats_server.start()
+        sequences = publish_all(nats_server.url, events)  # the agent sends what was not acked
+        wait_for_acked(store, sequences[-1], worker=worker)
+    finally:
+        worker.stop()
+    assert_stored_once(store, events)
+    store.close()
+
+
+def test_a_batch_that_can_never_be_stored_is_rejected_and_the_rest_goes_on(
+    nats_server, tmp_path, events
+):
+    database = f"sqlite:///{tmp_path / 'manager.db'}"
+    store = enrolled_store(database)
+    stranger = batch_message(events[:BATCH], agent_id="not-enrolled", host_id=HOST, sequence=BATCH)
+    asyncio.run(publish_raw(nats_server.url, stranger, msg_id=stranger.msg_id))
+    bad = BatchMessage(agent_id=AGENT, host_id=HOST, sequence=1, body=b"{not json\n")
+    asyncio.run(publish_raw(nats_server.url, bad, msg_id=bad.msg_id))
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    try:
+        sequences = publish_all(nats_server.url, events)
+        wait_for_acked(store, sequences[-1], worker=worker)
+    finally:
+        worker.stop()
+    assert_stored_once(store, events)
+    log = worker.log.read_text()
+    assert "agent 'not-enrolled' is not enrolled for host" in log
+    assert "rejected=2" in log
+    store.close()
