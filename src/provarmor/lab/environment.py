@@ -36,6 +36,7 @@ from provarmor.lab.infrastructure import (
     wait_for_port,
 )
 from provarmor.lab.jail import ProcessJail
+from provarmor.lab.journal import HostJournal
 from provarmor.lab.services import TaskQueue
 from provarmor.model.errors import ProvArmorError
 
@@ -70,8 +71,12 @@ class Completed:
 class LabEnvironment:
     """Use as a context manager; ``artifacts`` are extra paths to remove on stop."""
 
-    def __init__(self, ctx: LabContext, *, artifacts: Sequence[str] = ()) -> None:
+    def __init__(
+        self, ctx: LabContext, *, artifacts: Sequence[str] = (), host_logs: bool = False
+    ) -> None:
         self.ctx = ctx
+        self.host_logs = host_logs  # the host journal runs; host2's sshd takes passwords
+        self.journal = HostJournal()
         self.artifacts = (
             ctx.web.directory,
             str(Path(ctx.web.log).parent),
@@ -109,7 +114,11 @@ class LabEnvironment:
         ctx.network.create()
         self.servers = start_services(ctx, self.infra)
         self.mirror_paths = tuple(mirror_files_names(ctx))
-        self.servers["host2"] = start_sshd(ctx, self.infra, role="host2", hostname=ctx.host2_name)
+        if self.host_logs:
+            self.journal.start()
+        self.servers["host2"] = start_sshd(
+            ctx, self.infra, role="host2", hostname=ctx.host2_name, passwords=self.host_logs
+        )
         admin_name = f"admin-{ctx.names.token(3)}"
         self.servers["admin"] = start_sshd(ctx, self.infra, role="admin", hostname=admin_name)
         self._start_webapp()
@@ -195,7 +204,12 @@ class LabEnvironment:
         if self._stopped:
             return
         self._stopped = True
-        for step in (self.victim.kill_all, self.infra.kill_all, self.ctx.network.destroy):
+        for step in (
+            self.victim.kill_all,
+            self.infra.kill_all,
+            self.ctx.network.destroy,
+            self.journal.stop,
+        ):
             with contextlib.suppress(Exception):
                 step()
         remove_artifacts(self.artifacts)

@@ -6,12 +6,15 @@
 * ``implant`` / ``shell``: the command is queued on the C2 server and the lab waits for the
   implant's (or reverse shell's) answer;
 * ``launch``: the lab starts the command itself as the attacker; that process is a root;
+* ``remote``: the lab runs the command in the C2 server's namespace (the attacker's own
+  machine); not a root here: the sessions it opens on host2 are the attacker's (``lateral_to``);
 * ``victim``: the lab runs a lab user's ordinary command (which sets off a planted trap).
 """
 
 from __future__ import annotations
 
 import http.client
+import shlex
 import socket
 import time
 from dataclasses import dataclass
@@ -52,7 +55,7 @@ class Operator:
     def perform(self, action: Action) -> Outcome:
         if action.channel is Channel.WEBSHELL:
             return self._webshell(action)
-        if action.channel in (Channel.LAUNCH, Channel.VICTIM):
+        if action.channel in (Channel.LAUNCH, Channel.VICTIM, Channel.REMOTE):
             return self._launch(action)
         agent = action.agent or self.env.ctx.c2.agent
         if action.channel is Channel.SHELL:
@@ -96,7 +99,10 @@ class Operator:
         )
 
     def _launch(self, action: Action) -> Outcome:
-        done = self.env.run(action.command, user=action.user, timeout=action.timeout)
+        command = action.command
+        if action.channel is Channel.REMOTE:
+            command = shlex.join(self.env.ctx.network.command("c2", ["/bin/sh", "-c", command]))
+        done = self.env.run(command, user=action.user, timeout=action.timeout)
         roots: tuple[RootProcess, ...] = ()
         if action.channel is Channel.LAUNCH:
             roots = (
