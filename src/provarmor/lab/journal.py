@@ -20,7 +20,7 @@ from provarmor.model.errors import ProvArmorError
 JOURNALD = Path("/lib/systemd/systemd-journald")
 JOURNAL_DIR = Path("/run/systemd/journal")
 DEV_LOG = Path("/dev/log")
-RUNTIME_LOGS = Path("/run/log")
+RUNTIME_LOGS = Path("/run/log/journal")
 """Where volatile journal files go."""
 CONFIG_DIR = Path("/run/systemd/journald.conf.d")
 CONFIG = "[Journal]\nStorage=volatile\nRateLimitBurst=0\nReadKMsg=no\nAudit=no\n"

