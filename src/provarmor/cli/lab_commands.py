@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -37,9 +38,11 @@ class AgentRecorder:
 
         self.out_dir = out_dir
         self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
-        logs = {"host_logs": HostLogChoice.JOURNALD} if host_logs else {}
+        settings = AgentSettings(sensor=sensor, state_dir=Path(self._state.name))
+        if host_logs:  # the scenario's host logs (the journal) beside the kernel sensor
+            settings = replace(settings, host_logs=HostLogChoice.JOURNALD)
         self.agent = Agent(
-            AgentSettings(sensor=sensor, state_dir=Path(self._state.name), **logs),
+            settings,
             out=out_dir / RECORDED,
             raw_out=out_dir / RAW_FILE,
         )

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -157,7 +159,7 @@ class LabEnvironment:
         self.web_pid = process.pid
         wait_for_port("127.0.0.1", web.port)
 
-    def run(
+    def run(  # noqa: PLR0913  (keyword options of one command)
         self,
         command: str,
         *,
@@ -165,18 +167,26 @@ class LabEnvironment:
         timeout: float = 30.0,
         stdin: bytes = b"",
         check: bool = False,
+        remote: str = "",
     ) -> Completed:
         """Run ``command`` with /bin/sh as ``user`` (root when empty) in the victim jail.
 
-        With ``check``, a non-zero exit raises :class:`LabCommandError`."""
+        With ``remote`` (a lab role) it runs in that role's namespace instead, as the lab's
+        stand-in for another machine: outside the victim jail, in ProvArmor's own group like
+        the lab's set-up, so the analysis of this host leaves it out. With ``check``, a
+        non-zero exit raises :class:`LabCommandError`."""
         environment = accounts.user_environment(user or "root")
         options: dict[str, object] = {"env": environment, "cwd": environment["HOME"]}
         if user:
             entry = pwd.getpwnam(user)
             options.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
         started = time.time_ns()
-        process = self.victim.spawn(
-            ["/bin/sh", "-c", command],
+        argv = ["/bin/sh", "-c", command]
+        spawn = self.victim.spawn
+        if remote:
+            argv, spawn = self.ctx.network.command(remote, argv), _spawn_outside
+        process = spawn(
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -185,6 +195,8 @@ class LabEnvironment:
         try:
             output, _ = process.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
+            if remote:  # no jail holds what it started: end its whole session
+                os.killpg(process.pid, signal.SIGKILL)
             process.kill()
             output, _ = process.communicate()
         done = Completed(
@@ -232,6 +244,14 @@ class LabEnvironment:
         trace: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _spawn_outside(argv: Sequence[str], **options: object) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen`` in a new session, in this process's own group (no jail)."""
+    process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+        list(argv), start_new_session=True, **options
+    )
+    return process
 
 
 def mirror_files_names(ctx: LabContext) -> list[str]:

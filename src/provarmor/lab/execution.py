@@ -6,15 +6,15 @@
 * ``implant`` / ``shell``: the command is queued on the C2 server and the lab waits for the
   implant's (or reverse shell's) answer;
 * ``launch``: the lab starts the command itself as the attacker; that process is a root;
-* ``remote``: the lab runs the command in the C2 server's namespace (the attacker's own
-  machine); not a root here: the sessions it opens on host2 are the attacker's (``lateral_to``);
+* ``remote``: the lab runs the command in the C2 server's namespace, the attacker's own
+  machine, as lab machinery (see ``LabEnvironment.run``); not a root here: the sessions it
+  opens on host2 are the attacker's (``lateral_to``);
 * ``victim``: the lab runs a lab user's ordinary command (which sets off a planted trap).
 """
 
 from __future__ import annotations
 
 import http.client
-import shlex
 import socket
 import time
 from dataclasses import dataclass
@@ -43,6 +43,10 @@ class Outcome:
     output: str
     roots: tuple[RootProcess, ...] = ()
     client_port: int = 0
+
+
+REMOTE_ROLE = "c2"
+"""The lab role whose namespace stands for the attacker's machine (``remote`` actions)."""
 
 
 class Operator:
@@ -99,10 +103,8 @@ class Operator:
         )
 
     def _launch(self, action: Action) -> Outcome:
-        command = action.command
-        if action.channel is Channel.REMOTE:
-            command = shlex.join(self.env.ctx.network.command("c2", ["/bin/sh", "-c", command]))
-        done = self.env.run(command, user=action.user, timeout=action.timeout)
+        remote = REMOTE_ROLE if action.channel is Channel.REMOTE else ""
+        done = self.env.run(action.command, user=action.user, timeout=action.timeout, remote=remote)
         roots: tuple[RootProcess, ...] = ()
         if action.channel is Channel.LAUNCH:
             roots = (

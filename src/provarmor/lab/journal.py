@@ -49,7 +49,7 @@ class HostJournal:
         config.write_text(CONFIG)
         self._made.append(config)
         self._made += [path for path in (JOURNAL_DIR, RUNTIME_LOGS) if not path.exists()]
-        self._process = subprocess.Popen(  # noqa: S603  (a fixed system program)
+        self._process = subprocess.Popen(
             [str(JOURNALD)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -37,8 +37,9 @@ class Channel(StrEnum):
     LAUNCH = "launch"
     """Started by the lab itself as an attacker process (recorded as an attacker root)."""
     REMOTE = "remote"
-    """Run by the lab inside the C2 server's namespace, the attacker's own machine: not an
-    attacker root on this host (what it opens here is found through ``lateral_to``)."""
+    """Run by the lab inside the C2 server's namespace, standing for the attacker's own
+    machine (lab machinery, left out of this host's analysis): not an attacker root here;
+    the sessions it opens on host2 are found through ``lateral_to``."""
     VICTIM = "victim"
     """Ordinary work a lab user does that sets off a planted trap (not an attacker root:
     the tampered program it runs is found through ``Plan.exec_roots``)."""

@@ -80,9 +80,7 @@ def plan(ctx: LabContext) -> Plan:
         f"{dropped} && rm -f {dropped}"
     )
     return Plan(
-        setup_files=(
-            SetupFile(path=askpass, content='#!/bin/sh\necho "$GUESS"\n', mode=0o700),
-        ),
+        setup_files=(SetupFile(path=askpass, content='#!/bin/sh\necho "$GUESS"\n', mode=0o700),),
         setup_commands=(
             ("useradd", "--create-home", "--shell", "/bin/bash", user),
             ("sh", "-c", f"echo {shlex.quote(f'{user}:{password}')} | chpasswd"),
