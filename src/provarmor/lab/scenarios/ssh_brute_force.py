@@ -33,7 +33,7 @@ STEPS = (
     ),
     StepSpec(
         name="drop-tool",
-        summary="Logged in with the guessed password, the attacker downloads a tool from its "
+        summary="Over the login the guess opened, the attacker downloads a tool from its "
         "server into a hidden file in /tmp, runs it and deletes it.",
         techniques=(
             t.INGRESS_TRANSFER,
@@ -47,11 +47,16 @@ STEPS = (
 
 
 def _ssh(ctx: LabContext, user: str, askpass: str, password: str, command: str) -> str:
-    """Shell (run on the attacker's machine) for one password login that runs ``command``."""
+    """Shell (run on the attacker's machine) for a password login that runs ``command``.
+
+    The first login that succeeds stays open in the background (an OpenSSH control master),
+    and later commands go over it: one login, as tools that guess and then work keep it."""
+    client = f"{ctx.run_dir}/c2/ssh"
     options = (
         "-n -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
         "-o ConnectTimeout=5 -o PubkeyAuthentication=no -o PreferredAuthentications=password "
-        "-o NumberOfPasswordPrompts=1"
+        f"-o NumberOfPasswordPrompts=1 -o ControlMaster=auto -o ControlPath={client}-%C "
+        f"-o ControlPersist=120 -E {client}.log"
     )
     return (
         f"GUESS={password} SSH_ASKPASS={askpass} SSH_ASKPASS_REQUIRE=force DISPLAY=:0 "
@@ -114,12 +119,13 @@ SCENARIO = Scenario(
     description=(
         "From its own machine the attacker tries common passwords for one account of the "
         "SSH server, one guess per connection, until the account's weak password logs in. "
-        "Over that account it downloads a tool from its server into a hidden file in /tmp, "
+        "Over that login it downloads a tool from its server into a hidden file in /tmp, "
         "runs it and deletes it."
     ),
     root_cause=(
         "The SSH login of the weak-password account from the attacker's address, after the "
-        "failed guesses before it; the sessions of that login are the attacker's."
+        "failed guesses before it; everything that login's sshd session started is the "
+        "attacker's."
     ),
     steps=STEPS,
     host_logs=True,
