@@ -56,7 +56,7 @@ def test_a_recorded_run_is_one_incident_whose_root_cause_is_the_guessed_login(tm
     result = CliRunner().invoke(
         app, ["lab", "run", SCENARIO.name, "--seed", "3", "--sensor", "ebpf", "--out", str(out)]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, (result.output, getattr(result.exception, "location", ""))
     assert (JOURNAL_DIR.exists(), DEV_LOG.exists()) == journal_before
     dataset = load_dataset(out)
     truth = dataset.truth
