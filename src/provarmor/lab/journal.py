@@ -4,7 +4,8 @@ This machine's PID 1 is not systemd, but ``/lib/systemd/systemd-journald`` runs 
 (volatile storage) and then serves ``journalctl``; ``/dev/log`` pointed at its socket makes
 ``syslog(3)`` callers (sshd, sudo, PAM) write to it. :class:`HostJournal` starts it when no
 journald runs and undoes exactly what it made on :meth:`stop`; when one runs already, it
-uses that one and changes nothing.
+uses that one and changes nothing. A ``/dev/log`` of another syslog daemon without journald
+is refused: the lines the scenario needs would not reach the journal.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class HostJournal:
             return
         if not JOURNALD.exists():
             raise ProvArmorError("systemd-journald is not installed", location=str(JOURNALD))
+        if DEV_LOG.exists() or DEV_LOG.is_symlink():
+            raise ProvArmorError(
+                "another syslog daemon owns /dev/log without journald: its lines would not "
+                "reach the journal the lab records",
+                location=str(DEV_LOG),
+            )
         self._make_dir(CONFIG_DIR)
         config = CONFIG_DIR / "provarmor-lab.conf"
         config.write_text(CONFIG)
@@ -61,9 +68,8 @@ class HostJournal:
                 self.stop()
                 raise ProvArmorError("systemd-journald did not start", location=str(JOURNALD))
             time.sleep(0.05)
-        if not DEV_LOG.exists() and not DEV_LOG.is_symlink():
-            DEV_LOG.symlink_to(JOURNAL_DIR / "dev-log")
-            self._made.append(DEV_LOG)
+        DEV_LOG.symlink_to(JOURNAL_DIR / "dev-log")
+        self._made.append(DEV_LOG)
 
     def _make_dir(self, path: Path) -> None:
         for folder in reversed((path, *path.parents)):
