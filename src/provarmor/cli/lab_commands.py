@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from provarmor.agent.settings import AUTO, AgentSettings, SensorChoice
+from provarmor.agent.settings import AUTO, AgentSettings, HostLogChoice, SensorChoice
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 from provarmor.model.time_units import ns_to_seconds
@@ -31,14 +32,17 @@ ANY_SENSOR = SensorChoice(AUTO)
 class AgentRecorder:
     """The lab's Recorder: the live agent in this process, writing canonical NDJSON."""
 
-    def __init__(self, *, out_dir: Path, sensor: SensorChoice) -> None:
+    def __init__(self, *, out_dir: Path, sensor: SensorChoice, host_logs: bool = False) -> None:
         from provarmor.agent.runner import Agent
         from provarmor.evaluation.dataset import RAW_FILE
 
         self.out_dir = out_dir
         self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
+        settings = AgentSettings(sensor=sensor, state_dir=Path(self._state.name))
+        if host_logs:  # the scenario's host logs (the journal) beside the kernel sensor
+            settings = replace(settings, host_logs=HostLogChoice.JOURNALD)
         self.agent = Agent(
-            AgentSettings(sensor=sensor, state_dir=Path(self._state.name)),
+            settings,
             out=out_dir / RECORDED,
             raw_out=out_dir / RAW_FILE,
         )
@@ -87,12 +91,13 @@ def run(  # noqa: PLR0913
 ) -> None:
     """Run NAME under the live agent and write a labelled dataset to --out (root)."""
     from provarmor.evaluation.dataset import finish_dataset
+    from provarmor.lab.registry import records_host_logs
     from provarmor.lab.runner import run_lab
 
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    recorder = AgentRecorder(out_dir=out, sensor=sensor)
+    recorder = AgentRecorder(out_dir=out, sensor=sensor, host_logs=records_host_logs(name))
     with own_group():  # the lab's own set-up is ProvArmor's; its jails hold the rest
         truth = run_lab(
             name,

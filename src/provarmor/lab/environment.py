@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +38,7 @@ from provarmor.lab.infrastructure import (
     wait_for_port,
 )
 from provarmor.lab.jail import ProcessJail
+from provarmor.lab.journal import HostJournal
 from provarmor.lab.services import TaskQueue
 from provarmor.model.errors import ProvArmorError
 
@@ -70,8 +73,12 @@ class Completed:
 class LabEnvironment:
     """Use as a context manager; ``artifacts`` are extra paths to remove on stop."""
 
-    def __init__(self, ctx: LabContext, *, artifacts: Sequence[str] = ()) -> None:
+    def __init__(
+        self, ctx: LabContext, *, artifacts: Sequence[str] = (), host_logs: bool = False
+    ) -> None:
         self.ctx = ctx
+        self.host_logs = host_logs  # the host journal runs; host2's sshd takes passwords
+        self.journal = HostJournal()
         self.artifacts = (
             ctx.web.directory,
             str(Path(ctx.web.log).parent),
@@ -109,7 +116,11 @@ class LabEnvironment:
         ctx.network.create()
         self.servers = start_services(ctx, self.infra)
         self.mirror_paths = tuple(mirror_files_names(ctx))
-        self.servers["host2"] = start_sshd(ctx, self.infra, role="host2", hostname=ctx.host2_name)
+        if self.host_logs:
+            self.journal.start()
+        self.servers["host2"] = start_sshd(
+            ctx, self.infra, role="host2", hostname=ctx.host2_name, passwords=self.host_logs
+        )
         admin_name = f"admin-{ctx.names.token(3)}"
         self.servers["admin"] = start_sshd(ctx, self.infra, role="admin", hostname=admin_name)
         self._start_webapp()
@@ -148,7 +159,7 @@ class LabEnvironment:
         self.web_pid = process.pid
         wait_for_port("127.0.0.1", web.port)
 
-    def run(
+    def run(  # noqa: PLR0913  (keyword options of one command)
         self,
         command: str,
         *,
@@ -156,18 +167,26 @@ class LabEnvironment:
         timeout: float = 30.0,
         stdin: bytes = b"",
         check: bool = False,
+        remote: str = "",
     ) -> Completed:
         """Run ``command`` with /bin/sh as ``user`` (root when empty) in the victim jail.
 
-        With ``check``, a non-zero exit raises :class:`LabCommandError`."""
+        With ``remote`` (a lab role) it runs in that role's namespace instead, as the lab's
+        stand-in for another machine: outside the victim jail, in ProvArmor's own group like
+        the lab's set-up, so the analysis of this host leaves it out. With ``check``, a
+        non-zero exit raises :class:`LabCommandError`."""
         environment = accounts.user_environment(user or "root")
         options: dict[str, object] = {"env": environment, "cwd": environment["HOME"]}
         if user:
             entry = pwd.getpwnam(user)
             options.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
         started = time.time_ns()
-        process = self.victim.spawn(
-            ["/bin/sh", "-c", command],
+        argv = ["/bin/sh", "-c", command]
+        spawn = self.victim.spawn
+        if remote:
+            argv, spawn = self.ctx.network.command(remote, argv), _spawn_outside
+        process = spawn(
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -176,6 +195,8 @@ class LabEnvironment:
         try:
             output, _ = process.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
+            if remote:  # no jail holds what it started: end its whole session
+                os.killpg(process.pid, signal.SIGKILL)
             process.kill()
             output, _ = process.communicate()
         done = Completed(
@@ -195,7 +216,12 @@ class LabEnvironment:
         if self._stopped:
             return
         self._stopped = True
-        for step in (self.victim.kill_all, self.infra.kill_all, self.ctx.network.destroy):
+        for step in (
+            self.victim.kill_all,
+            self.infra.kill_all,
+            self.ctx.network.destroy,
+            self.journal.stop,
+        ):
             with contextlib.suppress(Exception):
                 step()
         remove_artifacts(self.artifacts)
@@ -218,6 +244,14 @@ class LabEnvironment:
         trace: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _spawn_outside(argv: Sequence[str], **options: object) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen`` in a new session, in this process's own group (no jail)."""
+    process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+        list(argv), start_new_session=True, **options
+    )
+    return process
 
 
 def mirror_files_names(ctx: LabContext) -> list[str]:

@@ -6,6 +6,9 @@
 * ``implant`` / ``shell``: the command is queued on the C2 server and the lab waits for the
   implant's (or reverse shell's) answer;
 * ``launch``: the lab starts the command itself as the attacker; that process is a root;
+* ``remote``: the lab runs the command in the C2 server's namespace, the attacker's own
+  machine, as lab machinery (see ``LabEnvironment.run``); not a root here: the sessions it
+  opens on host2 are the attacker's (``lateral_to``);
 * ``victim``: the lab runs a lab user's ordinary command (which sets off a planted trap).
 """
 
@@ -42,6 +45,10 @@ class Outcome:
     client_port: int = 0
 
 
+REMOTE_ROLE = "c2"
+"""The lab role whose namespace stands for the attacker's machine (``remote`` actions)."""
+
+
 class Operator:
     """The attacker's hands for one run: numbers tasks, remembers what it sent."""
 
@@ -52,7 +59,7 @@ class Operator:
     def perform(self, action: Action) -> Outcome:
         if action.channel is Channel.WEBSHELL:
             return self._webshell(action)
-        if action.channel in (Channel.LAUNCH, Channel.VICTIM):
+        if action.channel in (Channel.LAUNCH, Channel.VICTIM, Channel.REMOTE):
             return self._launch(action)
         agent = action.agent or self.env.ctx.c2.agent
         if action.channel is Channel.SHELL:
@@ -96,7 +103,8 @@ class Operator:
         )
 
     def _launch(self, action: Action) -> Outcome:
-        done = self.env.run(action.command, user=action.user, timeout=action.timeout)
+        remote = REMOTE_ROLE if action.channel is Channel.REMOTE else ""
+        done = self.env.run(action.command, user=action.user, timeout=action.timeout, remote=remote)
         roots: tuple[RootProcess, ...] = ()
         if action.channel is Channel.LAUNCH:
             roots = (

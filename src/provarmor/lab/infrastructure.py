@@ -98,7 +98,13 @@ def start_services(ctx: LabContext, jail: ProcessJail) -> dict[str, Server]:
     return servers
 
 
-def _sshd_config(ctx: LabContext, role: str, root: Path) -> Path:
+def _sshd_config(ctx: LabContext, role: str, root: Path, *, passwords: bool) -> Path:
+    """Key logins only; with ``passwords``, also PAM password logins, logged to syslog."""
+    password_lines = (
+        ["UsePAM yes", "PasswordAuthentication yes", "SyslogFacility AUTH"]
+        if passwords
+        else ["UsePAM no", "PasswordAuthentication no"]
+    )
     config = root / "sshd_config"
     config.write_text(
         "\n".join(
@@ -107,8 +113,7 @@ def _sshd_config(ctx: LabContext, role: str, root: Path) -> Path:
                 f"ListenAddress {ctx.address(role)}",
                 f"HostKey {root / 'host_ed25519'}",
                 f"PidFile {root / 'sshd.pid'}",
-                "UsePAM no",
-                "PasswordAuthentication no",
+                *password_lines,
                 "KbdInteractiveAuthentication no",
                 "PubkeyAuthentication yes",
                 "PermitRootLogin prohibit-password",
@@ -122,8 +127,13 @@ def _sshd_config(ctx: LabContext, role: str, root: Path) -> Path:
     return config
 
 
-def start_sshd(ctx: LabContext, jail: ProcessJail, *, role: str, hostname: str) -> Server:
-    """OpenSSH for ``role`` on port 22 of its lab address, with its own host key."""
+def start_sshd(
+    ctx: LabContext, jail: ProcessJail, *, role: str, hostname: str, passwords: bool = False
+) -> Server:
+    """OpenSSH for ``role`` on port 22 of its lab address, with its own host key.
+
+    It logs to ``sshd.log`` in its folder; with ``passwords`` it takes PAM password logins
+    and logs to syslog instead (the host journal, where a scenario records host logs)."""
     root = ctx.run_dir / role
     root.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -132,8 +142,9 @@ def start_sshd(ctx: LabContext, jail: ProcessJail, *, role: str, hostname: str) 
         check=True,
         capture_output=True,
     )
-    config = _sshd_config(ctx, role, root)
-    inner = f"hostname {hostname} && exec {SSHD} -D -f {config} -E {root / 'sshd.log'}"
+    config = _sshd_config(ctx, role, root, passwords=passwords)
+    log_option = "" if passwords else f" -E {root / 'sshd.log'}"
+    inner = f"hostname {hostname} && exec {SSHD} -D -f {config}{log_option}"
     process = jail.spawn(
         ctx.network.command(role, ["unshare", "--uts", "/bin/sh", "-c", inner]),
         stdin=subprocess.DEVNULL,

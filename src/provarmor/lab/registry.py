@@ -27,6 +27,7 @@ from provarmor.lab.scenarios import (
     log_tampering,
     nodlink_ubuntu,
     persistence_sweep,
+    ssh_brute_force,
     staging_exfil,
     tc_browser_dropper,
     tc_supply_chain,
@@ -44,6 +45,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     persistence_sweep.SCENARIO,
     log_tampering.SCENARIO,
     staging_exfil.SCENARIO,
+    ssh_brute_force.SCENARIO,
 )
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -72,6 +74,13 @@ def find_scenario(name: str) -> Scenario:
             return scenario
     known = ", ".join(scenario.name for scenario in SCENARIOS)
     raise ConfigError(f"unknown scenario {name!r} (known: {known})")
+
+
+def records_host_logs(name: str) -> bool:
+    """Whether ``run_lab(name)`` is recorded with the host's logs beside the kernel sensor."""
+    if name == BENIGN_MIX or name.startswith(f"{BENIGN_MIX}:"):
+        return False
+    return find_scenario(name).host_logs
 
 
 def find_workloads(names: str = "") -> tuple[Workload, ...]:

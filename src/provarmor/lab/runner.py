@@ -258,7 +258,8 @@ def run_scenario(
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = tuple(path for workload in settings.background for path in workload.artifacts(ctx))
     begun = time.time_ns()
-    with LabEnvironment(ctx, artifacts=(*plan.artifacts, *extra)) as env:
+    artifacts = (*plan.artifacts, *extra)
+    with LabEnvironment(ctx, artifacts=artifacts, host_logs=scenario.host_logs) as env:
         prepare(ctx, plan)
         lanes = _BenignLanes(env, settings.background, seed=settings.seed)
         recorder.start()

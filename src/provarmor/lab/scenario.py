@@ -36,6 +36,10 @@ class Channel(StrEnum):
     """Sent down the reverse shell the dropped binary opened to the C2 server."""
     LAUNCH = "launch"
     """Started by the lab itself as an attacker process (recorded as an attacker root)."""
+    REMOTE = "remote"
+    """Run by the lab inside the C2 server's namespace, standing for the attacker's own
+    machine (lab machinery, left out of this host's analysis): not an attacker root here;
+    the sessions it opens on host2 are found through ``lateral_to``."""
     VICTIM = "victim"
     """Ordinary work a lab user does that sets off a planted trap (not an attacker root:
     the tampered program it runs is found through ``Plan.exec_roots``)."""
@@ -109,6 +113,9 @@ class Scenario:
     root_cause: str
     """What a correct investigation should name as the origin of the attack."""
     steps: tuple[StepSpec, ...]
+    host_logs: bool = False
+    """Recorded with the host's logs (the journal) beside the kernel sensor; host2's sshd
+    then takes passwords and logs to the journal."""
     plan: Callable[[LabContext], Plan] = field(repr=False)
 
     @property
