@@ -77,6 +77,17 @@ class AgentRecorder:
         if self._errors:
             raise self._errors[0]
 
+    def __enter__(self) -> AgentRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Whatever happened (a lab that failed before or after the recording started):
+        the agent is stopped and its state folder removed."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+        self._state.cleanup()
+
 
 @lab_app.command("run")
 def run(  # noqa: PLR0913
@@ -98,7 +109,7 @@ def run(  # noqa: PLR0913
         raise ConfigError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
     recorder = AgentRecorder(out_dir=out, sensor=sensor, host_logs=records_host_logs(name))
-    with own_group():  # the lab's own set-up is ProvArmor's; its jails hold the rest
+    with recorder, own_group():  # the lab's own set-up is ProvArmor's; its jails the rest
         truth = run_lab(
             name,
             out_dir=out,
@@ -142,15 +153,15 @@ def atomics(  # noqa: PLR0913
     if not atomics_path.is_dir():
         raise ConfigError(f"no Atomic Red Team folder at {atomics_path}")
     out.mkdir(parents=True, exist_ok=True)
-    recorder = AgentRecorder(out_dir=out, sensor=sensor)
-    report = run_atomics(
-        atomics_path,
-        recorder=recorder,
-        out_dir=out,
-        only=[item for item in only.split(",") if item] or None,
-        timeout_s=timeout,
-        install_packages=install_packages,
-    )
+    with AgentRecorder(out_dir=out, sensor=sensor) as recorder:
+        report = run_atomics(
+            atomics_path,
+            recorder=recorder,
+            out_dir=out,
+            only=[item for item in only.split(",") if item] or None,
+            timeout_s=timeout,
+            install_packages=install_packages,
+        )
     recorded = out / RECORDED
     if recorded.exists():
         with recorded.open("rb") as source, gzip.open(out / EVENTS_FILE, "wb") as target:

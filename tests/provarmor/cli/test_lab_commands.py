@@ -82,3 +82,34 @@ def test_benign_dataset_has_no_attacker(tmp_path):
     assert dataset.meta.kind == "benign"
     assert dataset.labels.processes == []
     assert dataset.meta.events > 0
+
+
+def test_a_lab_run_that_fails_leaves_no_agent_state_behind(tmp_path):
+    """The run fails before recording (an unknown background workload): the recorder's
+    state folder is removed then, not by the garbage collector later with a warning."""
+    import gc
+    import glob
+    import tempfile
+    import warnings
+
+    pattern = os.path.join(tempfile.gettempdir(), "provarmor-lab-agent-*")
+    before = set(glob.glob(pattern))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = runner.invoke(
+            app,
+            [
+                "lab",
+                "run",
+                "nodlink-ubuntu",
+                "--background",
+                "nosuchworkload",
+                "--out",
+                str(tmp_path / "ds"),
+            ],
+        )
+        gc.collect()
+    assert result.exit_code != 0
+    assert "nosuchworkload" in str(result.exception) + result.output
+    assert set(glob.glob(pattern)) == before
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
