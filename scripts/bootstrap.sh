@@ -14,7 +14,8 @@ packages=(python3 python3-venv python3-dev gcc curl
           auditd bpftrace iproute2 nftables netcat-openbsd openssh-server openssh-client rsync
           sudo logrotate bind9-dnsutils zip unzip procps psmisc iputils-ping make git)
 if [ "${1:-}" = "dev" ]; then
-    packages+=(chromium)  # the console's browser test
+    packages+=(chromium  # the console's browser test
+               systemd)  # journald and journalctl: the host-log tests and the lab's SSH scenario
 fi
 missing=()
 for package in "${packages[@]}"; do
