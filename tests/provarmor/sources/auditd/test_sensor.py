@@ -41,7 +41,9 @@ def test_a_command_of_a_running_process_arrives_with_that_process_as_parent():
             until=ours,
         )
     except SensorUnavailable as exc:
-        pytest.skip(str(exc))
+        if "already go to pid" in str(exc):  # auditd (or another agent) holds the socket
+            pytest.skip(str(exc))
+        pytest.fail(f"the audit sensor did not start: {exc}")
     (run,) = [event for event in events if ours(event)]
     assert run.process.args[-1] == marker
     assert run.process.parent is not None and run.process.parent.pid == os.getpid()
