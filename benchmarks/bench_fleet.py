@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -75,7 +76,11 @@ def run(workers: int, *, hosts: int, batch: int, events: list[Event]) -> dict[st
                 command = [str(PROVARMOR), "worker", "--bus", server.url, "--db", database]
                 command += ["--state-dir", str(root / f"w{partition}")]
                 command += ["--partitions", str(workers), "--partition", str(partition)]
-                processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log))
+                processes.append(
+                    subprocess.Popen(
+                        command, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+                    )
+                )
         try:
             layout = StreamLayout(partitions=workers)
             publisher = BusPublisher(server.url, layout=layout, window=32)
@@ -89,7 +94,7 @@ def run(workers: int, *, hosts: int, batch: int, events: list[Event]) -> dict[st
                 for number, (host, host_list) in enumerate(per_host.items())
                 for i in range(0, len(host_list), batch)
             ]
-            time.sleep(5)  # the workers compile the rules before they pull
+            _wait_until_pulling(root, workers)  # each has compiled its rules and is bound
             started_at = time.monotonic()
             publisher.publish(messages)
             publisher.close()
@@ -126,6 +131,16 @@ def run(workers: int, *, hosts: int, batch: int, events: list[Event]) -> dict[st
         "seconds": round(elapsed, 2),
         "events_per_second": round(distinct / elapsed, 1),
     }
+
+
+def _wait_until_pulling(root: Path, workers: int, timeout: float = 180.0) -> None:
+    """Every worker has printed the line it prints once its analysis is built."""
+    deadline = time.monotonic() + timeout
+    logs = [root / f"w{partition}.log" for partition in range(workers)]
+    while not all("worker of partition" in log.read_text(errors="replace") for log in logs):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the workers did not start within {timeout:.0f} s; see {root}")
+        time.sleep(0.1)
 
 
 def main() -> None:
