@@ -81,6 +81,7 @@ from pathlib import Path
 import msgspec
 from msgspec.structs import replace
 
+from provarmor.agent.delivery import Delivery
 from provarmor.agent.spool import Spool, SpoolPosition
 from provarmor.bus.publisher import BusPublisher, BusSink
 from provarmor.bus.stream import StreamLayout
@@ -88,7 +89,6 @@ from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
 from provarmor.manager.store import AgentRecord, TokenRecord
 from provarmor.model.codec import parse_json_event
-from provarmor.model.errors import StorageError
 from provarmor.model.event import Event, Host
 from provarmor.testing.nats import NatsServer, started
 
@@ -189,10 +189,10 @@ class SimulatedAgent:
     workload: Workload
     start_ns: int
     spool: Spool
-    sink: BusSink[SpoolPosition]
+    delivery: Delivery
+    """The agent's own delivery step: spool -> :class:`BusSink`."""
     host: Host
     produced: int = 0
-    failures: int = 0
 
     def produce(self, until_ns: int, limit: int) -> None:
         """Append every event due by ``until_ns`` (``limit`` in all) to the spool."""
@@ -204,19 +204,6 @@ class SimulatedAgent:
             self.produced += 1
         if events:
             self.spool.append(events)
-
-    def deliver(self, batch_events: int) -> None:
-        """Spool -> bus, acknowledging what JetStream acknowledged (the agent's loop)."""
-        while True:
-            batch = self.spool.read(self.sink.name, batch_events)
-            if not batch.events:
-                return
-            try:
-                self.sink.write(batch.events, batch.position)
-            except StorageError:
-                self.failures += 1  # broker down: the batch stays in the spool
-                return
-            self.spool.ack(self.sink.name, batch.position)
 
     def pending(self) -> int:
         return self.spool.counters().pending
@@ -500,7 +487,7 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
                     workload,
                     start_ns + phase,
                     spool,
-                    sink,
+                    Delivery(spool, sink, options.batch_events),
                     Host(id=host_id(number), name=host_id(number)),
                 )
             )
@@ -512,7 +499,7 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
                 faults.step((now - start_ns) / NS)
                 for agent in agents:
                     agent.produce(now, per_host)
-                list(pool.map(lambda a: a.deliver(options.batch_events), agents))
+                list(pool.map(lambda a: a.delivery.run(), agents))
                 workers.check_alive()
                 produced = all(a.produced == per_host and a.pending() == 0 for a in agents)
                 if produced and faults.over():
@@ -535,7 +522,7 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
         faults=faults.times,
         drained=drained,
         seconds_after_last_delivery=round((time.time_ns() - delivered_ns) / NS, 2),
-        publish_failures=sum(a.failures for a in agents),
+        publish_failures=sum(a.delivery.errors for a in agents),
         cpu_seconds={
             "workers": round(worker_cpu, 1),
             "generator": round(generator_cpu, 1),
