@@ -224,3 +224,50 @@ def test_iterate_everything_and_the_last_edge(graph_store):
     assert [e.id for e in edges] == list(range(1, store.edge_count() + 1))
     last = store.last_edge(action="connect")
     assert last is not None and (last.last_event, last.dst) == ("c2", "sock:127.0.0.1:443")
+
+
+def test_reads_after_a_batch_see_what_it_changed(graph_store):
+    """Nodes and edge lists read before a batch (and cached) are read anew after it."""
+    store = graph_store()
+    first = Edge(id=1, src="p", dst="q", action="ptrace", first_ts=5, last_ts=5)
+    store.apply(GraphDelta(nodes=[process("p"), process("q")], new_edges=[first]))
+    assert store.node("r") is None
+    assert store.node("p").last_ts == 5
+    assert [e.id for e in store.in_edges("q")] == [1]
+    assert [e.id for e in store.out_edges("p")] == [1]
+    grown = Edge(id=1, src="p", dst="q", action="ptrace", first_ts=5, last_ts=9, count=2)
+    second = Edge(id=2, src="r", dst="q", action="kill", first_ts=9, last_ts=9)
+    store.apply(
+        GraphDelta(
+            nodes=[process("p", last_ts=9), process("r")],
+            new_edges=[second],
+            updated_edges=[grown],
+        )
+    )
+    assert store.node("p").last_ts == 9
+    assert store.node("r") is not None
+    assert [(e.id, e.count) for e in store.in_edges("q")] == [(1, 2), (2, 1)]
+    assert [(e.id, e.last_ts) for e in store.out_edges("p")] == [(1, 9)]
+    assert [e.id for e in store.out_edges("r")] == [2]
+
+
+def test_a_failed_batch_leaves_the_cached_reads_as_the_store_is(graph_store):
+    store = graph_store()
+    store.apply(GraphDelta(nodes=[process("p")]))
+    assert store.node("p").label == ""
+    assert store.out_edges("p") == []
+    dangling = Edge(id=1, src="p", dst="nowhere", action="write", first_ts=1, last_ts=1)
+    with pytest.raises(StorageError):
+        store.apply(GraphDelta(nodes=[process("p", label="sh")], new_edges=[dangling]))
+    assert store.node("p").label == ""
+    assert store.out_edges("p") == []
+
+
+def test_a_full_read_cache_is_cleared_and_counted(graph_store, monkeypatch):
+    from provarmor.storage import sql_graph
+
+    monkeypatch.setattr(sql_graph, "READ_CACHE_NODES", 2)
+    store = graph_store()
+    store.apply(GraphDelta(nodes=[process("a"), process("b"), process("c")]))
+    assert [store.node(n).id for n in ("a", "b", "c", "a")] == ["a", "b", "c", "a"]
+    assert store.read_cache_resets == 1
