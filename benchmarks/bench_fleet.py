@@ -46,7 +46,8 @@ most).
 * ``alerts``/``incidents`` stored and ``*_expected``: what one host's event stream gives in
   a reference analysis run in this process with the same settings (batches of one flush
   interval, no faults); every host has the same stream. ``alerts_duplicated``/``missing``:
-  per host and per (rule, process) key, alerts stored beyond/short of the reference.
+  per host and per (rule, process) key, alerts stored beyond/short of the reference;
+  ``incidents_duplicated``: per host, incidents stored beyond the reference's count.
 * ``cpu_seconds``: the workers', the load generator's (this process) and nats-server's.
 
 **Faults.** ``--kill-worker-at T``: at T seconds after the start, kill -9 the worker of
@@ -109,7 +110,8 @@ class Workload:
     templates: list[Event]
     """The recordings one after the other (a host loops over them)."""
     segments: list[tuple[int, list[int]]]
-    """Per recording: its first index in ``templates`` and its events' timestamps."""
+    """Per recording: its first index in ``templates`` and its events' timestamps, sorted
+    (the events stay in the recording's order, the order the sensor delivered them)."""
     rate: int
     """Events per second per host."""
 
@@ -121,8 +123,7 @@ class Workload:
             events = [
                 parse_json_event(line) for line in gzip.decompress(path.read_bytes()).splitlines()
             ]
-            events.sort(key=lambda e: e.timestamp)
-            segments.append((len(templates), [e.timestamp for e in events]))
+            segments.append((len(templates), sorted(e.timestamp for e in events)))
             templates += events
         return cls(templates, segments, rate)
 
@@ -625,7 +626,11 @@ def figures(
             have, want = alerts_stored[(number, key)], expected.alerts[key]
             duplicated += max(0, have - want)
             missing += max(0, want - have)
-    incidents = int(str(query(url, "SELECT COUNT(*) FROM incidents")[0][0]))
+    per_host = Counter(str(host) for (host,) in query(url, "SELECT host FROM incidents"))
+    incidents = sum(per_host.values())
+    incidents_duplicated = sum(
+        max(0, per_host[host_id(n)] - expected.incidents) for n in range(options.hosts)
+    )
     seconds = (last_ns - start_ns) / NS
     return {
         "hosts": options.hosts,
@@ -644,6 +649,7 @@ def figures(
         "alerts_missing": missing,
         "incidents": incidents,
         "incidents_expected": expected.incidents * options.hosts,
+        "incidents_duplicated": incidents_duplicated,
         "offered_events_per_second": options.hosts * options.rate,
         "events_per_second": round(distinct / seconds, 1) if seconds > 0 else 0.0,
         "latency_p50_s": percentile(latencies, 0.50),
