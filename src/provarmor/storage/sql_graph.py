@@ -42,10 +42,6 @@ from provarmor.storage.dialect import (
 
 FORMAT_VERSION = 1
 KEY_CACHE_SIZE = 200_000
-READ_CACHE_NODES = 20_000
-"""Nodes the read cache holds at most (then it is cleared, counted)."""
-READ_CACHE_EDGES = 100_000
-"""Edges the read cache's in/out lists hold at most, in all."""
 PAGE_ROWS = 5_000
 """Rows per round trip when iterating the whole graph."""
 
@@ -310,12 +306,6 @@ class SqlGraphStore:
         self._keys: dict[str, int] = {}
         self.key_cache_resets = 0
         """Times the node-key cache was full and cleared (each costs later lookups only)."""
-        self._nodes: dict[str, Node | None] = {}
-        self._edge_lists: dict[tuple[str, str], list[Edge]] = {}
-        self._cached_edges = 0
-        self.read_cache_resets = 0
-        """Times the read cache (:meth:`node`, :meth:`in_edges`, :meth:`out_edges`) was full
-        and cleared."""
         try:
             with dialect.setup():
                 dialect.execute_script(dialect.ddl(SCHEMA))
@@ -372,19 +362,6 @@ class SqlGraphStore:
             self._keys.clear()
             self.key_cache_resets += 1
         self._keys.update(keys)
-        self._forget(delta)
-
-    def _forget(self, delta: GraphDelta) -> None:
-        """Drop what a committed delta changed from the read cache: its nodes, and the
-        edge lists of its edges' endpoints (a rolled-back one changed nothing)."""
-        for node in delta.nodes:
-            self._nodes.pop(node.id, None)
-        lists = self._edge_lists
-        for edge in (*delta.new_edges, *delta.updated_edges):
-            for key in (("dst", edge.dst), ("src", edge.src)):
-                dropped = lists.pop(key, None)
-                if dropped is not None:
-                    self._cached_edges -= len(dropped)
 
     def _merge_nodes(self, nodes: Sequence[Node]) -> dict[str, int]:
         if not nodes:
@@ -506,40 +483,15 @@ class SqlGraphStore:
         return self._db.execute(query, params).fetchall()
 
     def node(self, node_id: str) -> Node | None:
-        """The node (from the read cache, which :meth:`apply` keeps current: this store is
-        the graph's one writer)."""
-        try:
-            return self._nodes[node_id]
-        except KeyError:
-            pass
         rows = self._all(f"{_NODE_SELECT} WHERE id = ?", (node_id,))
-        found = _node_from_row(rows[0]) if rows else None
-        if len(self._nodes) >= READ_CACHE_NODES:
-            self._clear_read_cache()
-        self._nodes[node_id] = found
-        return found
+        return _node_from_row(rows[0]) if rows else None
 
     def _edges(self, column: str, node_id: str) -> list[Edge]:
-        cached = self._edge_lists.get((column, node_id))
-        if cached is not None:
-            return list(cached)
         rows = self._all(
             f"{_EDGE_SELECT} WHERE e.{column} = (SELECT key FROM nodes WHERE id = ?) ORDER BY e.id",
             (node_id,),
         )
-        edges = [_edge_from_row(row) for row in rows]
-        if self._cached_edges + len(edges) > READ_CACHE_EDGES:
-            self._clear_read_cache()
-        if len(edges) <= READ_CACHE_EDGES:
-            self._edge_lists[(column, node_id)] = edges
-            self._cached_edges += len(edges)
-        return list(edges)
-
-    def _clear_read_cache(self) -> None:
-        self._nodes.clear()
-        self._edge_lists.clear()
-        self._cached_edges = 0
-        self.read_cache_resets += 1
+        return [_edge_from_row(row) for row in rows]
 
     def in_edges(self, node_id: str) -> list[Edge]:
         return self._edges("dst", node_id)
