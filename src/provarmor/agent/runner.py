@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provarmor.agent.delivery import Delivery
 from provarmor.agent.sensors import start_sensors
 from provarmor.agent.settings import AgentSettings
 from provarmor.agent.sinks import GraphSink, NdjsonSink, Sink
@@ -67,9 +68,8 @@ class AgentRun:
     queue: BoundedQueue[Event] = field(default_factory=lambda: BoundedQueue(QUEUE_CAPACITY))
     reader: threading.Thread | None = None
     sensor_alive: bool = True
-    delivered: dict[str, int] = field(default_factory=dict)
-    sink_errors: dict[str, int] = field(default_factory=dict)
-    """Failed deliveries per sink (a failed batch stays in the spool and is retried)."""
+    deliveries: list[Delivery] = field(default_factory=list)
+    """Spool -> each sink (delivered events and failed writes counted per sink)."""
     extra_sinks: list[Sink] = field(default_factory=list)
     """Sinks the caller built (the manager uplink): delivered to as well, never replaced."""
     status: AgentStatus | None = None
@@ -135,6 +135,7 @@ def _open_spool(run: AgentRun) -> None:
                 run.spool.ack(sink.name, committed)
             except ValueError as exc:  # the spool lost its tail (power loss without fsync)
                 log.warning("sink %s is ahead of the spool: %s", sink.name, exc)
+    run.deliveries = [Delivery(run.spool, sink, settings.batch_events) for sink in run.sinks]
 
 
 def _start_sensor(run: AgentRun) -> None:
@@ -240,21 +241,8 @@ def _move(run: AgentRun, timeout: float = 0.0) -> int:
 
 def _deliver(run: AgentRun) -> None:
     """Spool -> every sink, acknowledging each committed batch."""
-    assert run.spool is not None
-    for sink in run.sinks:
-        while True:
-            batch = run.spool.read(sink.name, run.settings.batch_events)
-            if not batch.events:
-                break
-            try:
-                sink.write(batch.events, batch.position)
-            except StorageError as exc:
-                # e.g. the manager is unreachable: the batch stays in the spool for next time
-                run.sink_errors[sink.name] = run.sink_errors.get(sink.name, 0) + 1
-                log.warning("sink %s: %s (will retry)", sink.name, exc)
-                break
-            run.spool.ack(sink.name, batch.position)
-            run.delivered[sink.name] = run.delivered.get(sink.name, 0) + len(batch.events)
+    for delivery in run.deliveries:
+        delivery.run()
 
 
 def collect_counters(run: AgentRun) -> dict[str, int]:
@@ -272,10 +260,11 @@ def collect_counters(run: AgentRun) -> dict[str, int]:
         counters["spool.evicted.lost"] = spool.evicted_events
         counters["spool.corrupt_frames.lost"] = spool.corrupt_frames
         counters["spool.disk_bytes"] = spool.disk_bytes
-    for name, count in run.delivered.items():
-        counters[f"sink.{name}.events"] = count
-    for name, count in run.sink_errors.items():
-        counters[f"sink.{name}.errors"] = count
+    for delivery in run.deliveries:
+        if delivery.delivered:
+            counters[f"sink.{delivery.sink.name}.events"] = delivery.delivered
+        if delivery.errors:
+            counters[f"sink.{delivery.sink.name}.errors"] = delivery.errors
     if run.response_sink is not None:
         counters.update(run.response_sink.counters())
     return counters

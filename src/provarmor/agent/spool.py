@@ -343,8 +343,10 @@ class Spool:
             self._last_event = events[-1]
         self._enforce_limit()
 
-    def read(self, consumer: str, max_events: int) -> SpoolBatch:
-        """Up to ``max_events`` events after ``consumer``'s acknowledged position.
+    def read(self, consumer: str, max_events: int, *, until: int | None = None) -> SpoolBatch:
+        """Up to ``max_events`` events after ``consumer``'s acknowledged position, and none
+        at or after sequence ``until`` (when given: a batch read again with the same bounds
+        as before, e.g. one whose commit may have happened without its acknowledgement).
 
         Reading again without an ``ack`` returns the same events. Lost events (evicted or
         unreadable) come as one ``gap`` event per run, not counted in ``max_events``.
@@ -354,7 +356,8 @@ class Spool:
         with self._lock:
             self._check_open()
             start = self._position_of(consumer)
-            return self._read_from(consumer, start, max_events)
+            limit = self._next_seq if until is None else min(until, self._next_seq)
+            return self._read_from(consumer, start, max_events, limit)
 
     def ack(self, consumer: str, position: SpoolPosition) -> None:
         """Record that ``consumer`` has handled everything before ``position`` (a token from
@@ -576,7 +579,9 @@ class Spool:
             _fsync_directory(self._directory)
         self._positions[consumer] = position
 
-    def _read_from(self, consumer: str, start: SpoolPosition, max_events: int) -> SpoolBatch:
+    def _read_from(
+        self, consumer: str, start: SpoolPosition, max_events: int, limit: int
+    ) -> SpoolBatch:
         builder = _BatchBuilder(consumer=consumer, fallback=self._last_event)
         seq = start.sequence
         low = self._segments[0].first if self._segments else self._next_seq
@@ -586,24 +591,32 @@ class Spool:
         index = max(0, bisect.bisect_right([s.first for s in self._segments], seq) - 1)
         hint: SpoolPosition | None = start
         position = start if seq == start.sequence else SpoolPosition(sequence=seq)
-        while builder.delivered < max_events and seq < self._next_seq:
+        while builder.delivered < max_events and seq < limit:
             offset = None
             if hint is not None and hint.sequence == seq:
                 offset = self._hinted_offset(index, hint)
             seq, position = self._read_segment(
-                index, seq=seq, offset=offset, builder=builder, max_events=max_events
+                index, seq=seq, offset=offset, builder=builder, max_events=max_events, limit=limit
             )
             hint = None
             if seq >= self._end_of(index):
                 index += 1
         return SpoolBatch(events=builder.finish(), position=position, lost=builder.lost)
 
-    def _read_segment(
-        self, index: int, *, seq: int, offset: int | None, builder: _BatchBuilder, max_events: int
+    def _read_segment(  # noqa: PLR0913 (where to start, where to stop, where to put it)
+        self,
+        index: int,
+        *,
+        seq: int,
+        offset: int | None,
+        builder: _BatchBuilder,
+        max_events: int,
+        limit: int,
     ) -> tuple[int, SpoolPosition]:
-        """Read segment ``index`` from event ``seq``; returns the next sequence and position."""
+        """Read segment ``index`` from event ``seq`` up to sequence ``limit``; returns the
+        next sequence and position."""
         segment = self._segments[index]
-        end = self._end_of(index)
+        end = min(self._end_of(index), limit)
         if not segment.readable:
             return self._lose_corrupt(builder, seq, end), SpoolPosition(sequence=end)
         with segment.path.open("rb") as file:

@@ -69,24 +69,28 @@ class BusPublisher:
         self._layout = layout or StreamLayout()
         self._connect_timeout_s = connect_timeout_s
         self._client: Client | None = None
+        self._connecting = threading.Lock()
 
     def _connection(self) -> Client:
         """The connection, made on first use (a broker down when the agent starts only
-        delays its first publish); afterwards it reconnects by itself."""
-        if self._client is None:
-            client = self._run(
-                connect(self.url, name="provarmor-agent"), timeout=self._connect_timeout_s
+        delays its first publish); afterwards it reconnects by itself. Threads may publish
+        side by side: the first makes the connection, the others wait for it."""
+        with self._connecting:
+            return self._client or self._connect()
+
+    def _connect(self) -> Client:
+        client = self._run(
+            connect(self.url, name="provarmor-agent"), timeout=self._connect_timeout_s
+        )
+        try:
+            self._run(
+                ensure_stream(client.jetstream(), self._layout), timeout=self._connect_timeout_s
             )
-            try:
-                self._run(
-                    ensure_stream(client.jetstream(), self._layout),
-                    timeout=self._connect_timeout_s,
-                )
-            except BusUnavailable:
-                self._run(client.close(), timeout=self._connect_timeout_s)
-                raise
-            self._client = client
-        return self._client
+        except BusUnavailable:
+            self._run(client.close(), timeout=self._connect_timeout_s)
+            raise
+        self._client = client
+        return client
 
     def _run(self, coroutine: Coroutine[object, object, T], *, timeout: float) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)

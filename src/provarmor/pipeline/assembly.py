@@ -24,6 +24,7 @@ from provarmor.detection.sigma.loader import load_rule_paths
 from provarmor.detection.sigma.ruleset import RuleSet, build_ruleset
 from provarmor.detection.suppress import Recall, SuppressingDetector, Suppression
 from provarmor.graph.builder import BuilderLimits
+from provarmor.graph.read_cache import ReadCachedStore
 from provarmor.graph.settings import GraphSettings
 from provarmor.graph.store import GraphStore, MemoryGraphStore, PersistentGraphStore
 from provarmor.investigation.incidents import (
@@ -190,11 +191,14 @@ def build_analysis(
     """A fresh pipeline (in-memory graph unless ``store`` is given; a persistent store's edge
     ids are continued). ``kept``: detectors the caller keeps, by registry name, instead of
     building them from the plan (a learning host's anomaly detector, whose state outlives any
-    one pipeline)."""
-    graph_store = store if store is not None else MemoryGraphStore()
-    next_edge_id = (
-        graph_store.next_edge_id() if isinstance(graph_store, PersistentGraphStore) else 1
-    )
+    one pipeline). The analysis reads and writes a persistent store through a
+    :class:`ReadCachedStore` (its incident stories read the same nodes again and again), so
+    every write to ``store`` must go through the analysis while it runs."""
+    graph_store: GraphStore = MemoryGraphStore() if store is None else store
+    next_edge_id = 1
+    if isinstance(graph_store, PersistentGraphStore):
+        next_edge_id = graph_store.next_edge_id()
+        graph_store = ReadCachedStore(graph_store)
     engine = IncidentEngine(graph_store, settings=plan.investigation, rule=plan.effective_rule())
     detectors = build_detectors(plan, kept=kept)
     if plan.context and detectors:

@@ -505,3 +505,15 @@ def test_append_and_read_each_sustain_50k_events_per_second(tmp_path):
             best_read = max(best_read, len(got) / (time.perf_counter() - started))
     assert best_append >= 50_000
     assert best_read >= 50_000
+
+
+def test_read_until_stops_before_that_sequence_across_segments(tmp_path):
+    with Spool(tmp_path, max_bytes=1 << 20, segment_bytes=400, fsync=False) as spool:
+        spool.append(events(0, 30))
+        assert len(segments(tmp_path)) > 2
+        batch = spool.read("default", 100, until=17)
+        assert numbers(batch.events) == list(range(17))
+        assert batch.position.sequence == 17
+        assert numbers(spool.read("default", 5, until=17).events) == list(range(5))
+        spool.ack("default", batch.position)
+        assert numbers(spool.read("default", 100, until=99).events) == list(range(17, 30))

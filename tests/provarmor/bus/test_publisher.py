@@ -1,5 +1,7 @@
 import asyncio
 import gzip
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,21 @@ def test_many_agents_publish_side_by_side_each_in_order(nats_server, events):
     order = asyncio.run(stream_order())
     for agent in ("a1", "a2", "a3"):
         assert [s for a, s in order if a == agent] == list(range(4, 44, 4))
+
+
+def test_threads_publishing_at_once_share_one_connection(nats_server, events):
+    """The first publishes of many threads (a fleet of simulated agents) make one connection;
+    connections made beside it were never closed and their tasks outlived the loop."""
+    publisher = BusPublisher(nats_server.url, window=64)
+    barrier = threading.Barrier(8)
+
+    def agent(number: int) -> int:
+        barrier.wait()
+        message = batch_message(events[:4], agent_id=f"t{number}", host_id=HOST, sequence=4)
+        return publisher.publish([message])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert sum(pool.map(agent, range(8))) == 8
+    loop = publisher._loop
+    publisher.close()
+    assert [task for task in asyncio.all_tasks(loop) if not task.done()] == []

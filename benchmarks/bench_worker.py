@@ -1,0 +1,132 @@
+"""The fleet worker's analysis hot path without the bus: N hosts' paced streams, in batches
+of one agent flush interval, through the manager's :class:`~provarmor.manager.ingest.
+Ingestor` (parse, graph, rules, model, incidents, findings store), hosts interleaved as a
+worker's partition delivers them. One process, one core: events per CPU second.
+
+    python benchmarks/bench_worker.py --hosts 20 --rate 100 --seconds 30 [--model BUNDLE]
+                                      [--db sqlite|postgresql|URL] [--repeat 3] [--profile OUT]
+
+The streams are :mod:`bench_fleet`'s (the same recordings, ids remapped per host and loop,
+timestamps paced at ``--rate`` events/s per host); ``--profile`` writes cProfile statistics
+of the last repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_fleet import RECORDINGS, Workload, agent_id, enrol, findings_database, host_id
+
+from provarmor.cli.server_commands import detection_kit, server_settings
+from provarmor.manager.database import open_findings_store
+from provarmor.manager.ingest import Ingestor, graph_opener
+from provarmor.model.codec import encode_ndjson
+from provarmor.model.event import Host
+
+
+def bodies(
+    workload: Workload, *, hosts: int, events: int, batch: int
+) -> list[tuple[int, int, bytes]]:
+    """``(host number, end sequence, NDJSON body)`` in the order a worker gets them."""
+    start = time.time_ns()
+    streams = []
+    for number in range(hosts):
+        host = Host(id=host_id(number), name=host_id(number))
+        stream = []
+        for first in range(0, events, batch):
+            chunk = [
+                workload.event(host, number, i, start)
+                for i in range(first, min(first + batch, events))
+            ]
+            stream.append((number, first + len(chunk), encode_ndjson(chunk)))
+        streams.append(stream)
+    return [item for round_ in zip(*streams, strict=True) for item in round_]
+
+
+def run_once(
+    options: argparse.Namespace,
+    messages: list[tuple[int, int, bytes]],
+    profile: cProfile.Profile | None,
+) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-worker-") as scratch_name:
+        scratch = Path(scratch_name)
+        with findings_database(options.db, scratch) as url:
+            settings = server_settings(database_url=url, state_dir=scratch, model=options.model)
+            store = open_findings_store(url)
+            enrol(store, options.hosts)
+            ingestor = Ingestor(
+                store,
+                kit=detection_kit(settings),
+                open_graph=graph_opener(database_url=url, state_dir=scratch),
+                max_batch_events=10**9,
+                models_dir=scratch / "models",
+            )
+            agents = [store.agent(agent_id(n)) for n in range(options.hosts)]
+            started = time.process_time()
+            if profile is not None:
+                profile.enable()
+            for number, sequence, body in messages:
+                agent = agents[number]
+                assert agent is not None
+                ingestor.ingest(agent, sequence=sequence, body=body)
+            if profile is not None:
+                profile.disable()
+            spent = time.process_time() - started
+            ingestor.close()
+            store.close()
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--flush", type=float, default=0.25)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--profile", type=Path)
+    options = parser.parse_args()
+    workload = Workload.load(RECORDINGS, options.rate)
+    per_host = int(options.seconds * options.rate) + 1
+    messages = bodies(
+        workload,
+        hosts=options.hosts,
+        events=per_host,
+        batch=max(1, int(options.rate * options.flush)),
+    )
+    total = per_host * options.hosts
+    rates = []
+    for repeat in range(options.repeat):
+        profile = cProfile.Profile() if options.profile and repeat == options.repeat - 1 else None
+        spent = run_once(options, messages, profile)
+        rates.append(total / spent)
+        print(
+            json.dumps(
+                {
+                    "events": total,
+                    "cpu_seconds": round(spent, 2),
+                    "events_per_cpu_second": round(total / spent),
+                }
+            )
+        )
+        if profile is not None:
+            profile.dump_stats(str(options.profile))
+    spread = statistics.stdev(rates) if len(rates) > 1 else 0.0
+    print(
+        f"{statistics.mean(rates):,.0f} ± {spread:,.0f} events per CPU second ({len(rates)} runs)"
+    )
+
+
+if __name__ == "__main__":
+    main()
