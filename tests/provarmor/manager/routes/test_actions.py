@@ -118,7 +118,6 @@ def test_actions_are_listed_per_incident_and_per_host(loaded):
     assert manager.get("/actions/act-nope").status_code == 404
 
 
-
 FILE = {"type": "file", "path": "/tmp/implant"}
 
 

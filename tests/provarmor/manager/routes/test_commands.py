@@ -139,7 +139,11 @@ def test_a_delivered_command_without_a_result_times_out(make_manager, tmp_path):
     assert manager.get(f"/actions/{action}").json()["state"] == "delivered"
     view = wait_for_state(manager, action, "timed_out")
     last = view["audit"][-1]
-    assert (last["step"], last["author"], last["state"]) == ("run timed out", "manager", "timed_out")
+    assert (last["step"], last["author"], last["state"]) == (
+        "run timed out",
+        "manager",
+        "timed_out",
+    )
     assert "within 1 s" in last["message"]
     assert metric(manager, "timed_out") == 1
     assert fetch(manager, agent, credential) == []  # given up: not handed again
@@ -167,7 +171,10 @@ def test_a_bus_receipt_marks_the_command_delivered_once(make_manager, tmp_path):
     again = post(manager, f"/agents/{agent}/commands/{action}/delivered", credential)
     assert again.json()["recorded"] is False
     other, other_credential = manager.enroll(host_id=OTHER)
-    assert post(manager, f"/agents/{other}/commands/{action}/delivered", other_credential).status_code == 404
+    assert (
+        post(manager, f"/agents/{other}/commands/{action}/delivered", other_credential).status_code
+        == 404
+    )
     view = manager.get(f"/actions/{action}").json()
     assert [e["step"] for e in view["audit"]][-1] == "run delivered"
     assert view["audit"][-1]["message"] == "received from the bus"
