@@ -190,7 +190,7 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
     come from the bus, signed by the manager (cluster mode); the bus's addresses join the
     allow-list too."""
     from provarmor.agent.spool import SpoolPosition
-    from provarmor.manager.client import ManagerClient
+    from provarmor.manager.client import ManagerClient, RetryPolicy
     from provarmor.manager.command_runner import CommandRunner
     from provarmor.manager.uplink import UploadSink
     from provarmor.response.action import build_context
@@ -230,7 +230,8 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
         from provarmor.manager.bus_listener import BusCommandListener, BusUplinkSink
 
         agent_id = client.agent_id
-        commands = ManagerClient(url, client.credential, ca_file=ca)
+        # one try per call: the listener tries again itself, and stops without waiting
+        commands = ManagerClient(url, client.credential, ca_file=ca, retry=RetryPolicy(retries=0))
         listener = BusCommandListener(
             CommandInbox(bus, agent_id),
             CommandRunner(client=commands, responder=responder),

@@ -111,19 +111,23 @@ class BusCommandListener:
                 await asyncio.to_thread(self._tick)
                 key = await asyncio.to_thread(self.trusted_key)
                 if key is None:
-                    await asyncio.sleep(self.retry_s)
+                    await self._pause(self.retry_s)
                     continue
                 try:
                     messages = await self.inbox.fetch(wait_s=0.5)
                 except BusUnavailable as exc:
                     log.warning("bus commands: %s (retrying)", exc)
                     self._count("commands.bus_unavailable")
-                    await asyncio.sleep(min(self.retry_s, 1.0))
+                    await self._pause(min(self.retry_s, 1.0))
                     continue
                 for message in messages:
                     await self.handle(message, key)
         finally:
             await self.inbox.close()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when the listener is stopped meanwhile."""
+        await asyncio.to_thread(self._stop.wait, seconds)
 
     def _tick(self) -> None:
         if self.runner.responder.tick() is not None:
