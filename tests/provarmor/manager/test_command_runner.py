@@ -1,12 +1,13 @@
 """End to end on this host (root): a real manager (uvicorn on 127.0.0.1, HTTPS) and the
 agent's command runner with a real responder. The API kills a real process (gone),
-quarantines a real file (moved, then restored byte for byte by an undo) and blocks an
-address in nftables inside a network namespace of the test's own (rule present, then gone
-after the undo), isolates the host (the table `inet provarmor` with its drop chains, then
-released) and locks a temporary account (then unlocked exactly); the allow-list still refuses pid 1 whoever asks; a command delivered again
-after its report was lost runs once; a command that arrives expired is refused, not run.
-The nftables case runs under the shared lock (``flock /tmp/provarmor-live.lock pytest
-...``)."""
+quarantines a real file (moved, then restored byte for byte by an undo), blocks an address
+in nftables inside a network namespace of the test's own (rule present, then gone after the
+undo), isolates the host there after an admin's approval (table ``inet provarmor`` with its
+drop chains, gone after the release) and locks a temporary account (password locked,
+expired, its session ended; the entry restored exactly by the undo); the allow-list still
+refuses pid 1 whoever asks; a command delivered again after its report was lost runs once;
+a command that arrives expired is refused, not run. The nftables and account cases run
+under the shared lock (``flock /tmp/provarmor-live.lock pytest ...``)."""
 
 import os
 import shutil
