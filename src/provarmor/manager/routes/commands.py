@@ -84,7 +84,7 @@ def commands(agent_id: str, principal: Agent, context: Context) -> dict[str, obj
     return {"commands": handed}
 
 
-def _pending(context: ManagerContext, agent: AgentRecord, command_id: str) -> ActionRecord:
+def _command_action(context: ManagerContext, agent: AgentRecord, command_id: str) -> ActionRecord:
     action_id = command_id.removesuffix("-undo")
     record = context.store.action(action_id)
     if record is None or record.host != agent.host_id:
@@ -110,7 +110,7 @@ def delivered(
     """The agent received a command from the bus (its result is awaited from now on,
     ``manager.result_seconds`` at most); saying it again changes nothing."""
     agent = _agent(context, agent_id)
-    record = _pending(context, agent, command_id)
+    record = _command_action(context, agent, command_id)
     wanted = CommandKind.UNDO if command_id.endswith("-undo") else CommandKind.RUN
     if record.state is not ActionState.QUEUED or record.command is not wanted:
         return {"action_id": record.id, "state": record.state.value, "recorded": False}
@@ -142,7 +142,7 @@ async def result(
         raise ApiError(400, f"not a command result: {exc}", field="body") from None
     agent = _agent(context, agent_id)
     undo = command_id.endswith("-undo")
-    record = _pending(context, agent, command_id)
+    record = _command_action(context, agent, command_id)
     wanted = CommandKind.UNDO if undo else CommandKind.RUN
     if record.state not in RESULT_AWAITED or record.command is not wanted:
         return {"action_id": record.id, "state": record.state.value, "recorded": False}
