@@ -1,6 +1,6 @@
-"""The manager's sender of bus commands (real nats-server, real SQLite store): the command
-goes to the host's agent seen last, signed, with a time to live of its expiry; a host
-without an agent is said so."""
+"""The manager's sender of bus commands (real nats-server; findings store on SQLite and
+PostgreSQL): the command goes to the host's agent seen last, signed, with a time to live of
+its expiry; a host without an agent is said so."""
 
 import asyncio
 import time
@@ -14,7 +14,6 @@ from provarmor.bus.signing import SigningKey
 from provarmor.manager.actions import ActionRecord, ActionState, Command, CommandKind
 from provarmor.manager.auth import Role, issue_token
 from provarmor.manager.bus_commands import CommandSender, NoAgent
-from provarmor.manager.database import open_findings_store
 from provarmor.manager.store import AgentRecord, TokenRecord
 from provarmor.response.records import ActionKind, ActionRequest, FileTarget
 from provarmor.testing.nats import started
@@ -60,8 +59,7 @@ def queued(now: int) -> ActionRecord:
     )
 
 
-def test_the_command_goes_signed_to_the_agent_seen_last(tmp_path, bus):
-    store = open_findings_store(f"sqlite:///{tmp_path / 'findings.db'}")
+def test_the_command_goes_signed_to_the_agent_seen_last(tmp_path, bus, store):
     key = SigningKey.load_or_create(tmp_path / "key")
     sender = CommandSender(CommandPublisher(bus.url, key))
     try:
@@ -91,4 +89,3 @@ def test_the_command_goes_signed_to_the_agent_seen_last(tmp_path, bus):
         assert command.request.target == FileTarget(path="/tmp/x")
     finally:
         sender.close()
-        store.close()
