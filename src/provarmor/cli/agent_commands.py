@@ -244,6 +244,7 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
             state_file=settings.state_dir / "bus.json",
             make_position=lambda sequence: SpoolPosition(sequence=sequence),
         )
+        listener.start()
         return BusUplinkSink(sink, status_client=client, listener=listener)
     return UploadSink(
         client,

@@ -191,7 +191,8 @@ class BusCommandListener:
 
 
 class BusUplinkSink(Generic[P]):
-    """Batches to the bus, status to the manager, commands from the bus."""
+    """Batches to the bus, status to the manager (with the listener's and publisher's
+    counters), commands from the bus (the listener, started by the caller)."""
 
     name = "bus"
 
@@ -201,7 +202,6 @@ class BusUplinkSink(Generic[P]):
         self.sink = sink
         self.status_client = status_client
         self.listener = listener
-        listener.start()
 
     def committed(self) -> P | None:
         return self.sink.committed()

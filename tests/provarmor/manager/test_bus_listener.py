@@ -24,10 +24,11 @@ import pytest
 
 from provarmor.bus.command_channel import CommandInbox
 from provarmor.bus.commands import STREAM, CommandMessage, ensure_command_stream, subject_for
+from provarmor.bus.publisher import BusPublisher, BusSink
 from provarmor.bus.signing import SigningKey
 from provarmor.manager.actions import Command, CommandKind
 from provarmor.manager.auth import Role
-from provarmor.manager.bus_listener import BusCommandListener
+from provarmor.manager.bus_listener import BusCommandListener, BusUplinkSink
 from provarmor.manager.client import ManagerClient
 from provarmor.manager.command_runner import CommandRunner
 from provarmor.manager.routes.tokens import create_token
@@ -259,6 +260,30 @@ def test_commands_the_manager_did_not_sign_are_refused_and_counted(cluster, tmp_
     wait_for(lambda: cluster.runner.counters.get("commands.forged", 0) == 2, what="a refusal")
     assert target.read_bytes() == b"keep"
     assert not cluster.runner.responder.audit.path.exists()  # nothing was even proposed
+    # the refusals reach the manager with the agent's status
+    status_client = ManagerClient(
+        cluster.served["url"], cluster.runner.client.credential, ca_file=cluster.served["ca"]
+    )
+    sink = BusUplinkSink(
+        BusSink(
+            BusPublisher(cluster.bus.url),
+            agent_id=cluster.agent_id,
+            host_id=cluster.host,
+            state_file=tmp_path / "bus.json",
+            make_position=lambda sequence: sequence,
+        ),
+        status_client=status_client,
+        listener=cluster.listeners[0],
+    )
+    sink.report_status({"sensor": "ebpf", "healthy": True, "counters": {"ebpf.lost": 0}})
+    sink.sink.close()
+    status_client.close()
+    headers = {"Authorization": f"Bearer {cluster.analyst}"}
+    (host,) = cluster.api.get("/api/v1/hosts", headers=headers).json()
+    (agent,) = host["agents"]
+    assert agent["status"]["counters"]["response.commands.forged"] == 2
+    assert agent["status"]["counters"]["ebpf.lost"] == 0
+    assert agent["status"]["counters"]["bus.published"] == 0
     wait_for(lambda: waiting(cluster) == 0, what="the refused messages to be terminated")
     # a real command still runs afterwards
     action = cluster.act("quarantine", {"type": "file", "path": str(target)})
