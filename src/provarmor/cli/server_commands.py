@@ -159,6 +159,8 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         )
     finally:
         app.state.context.ingestor.close()
+        if app.state.context.bus_commands is not None:
+            app.state.context.bus_commands.close()
         store.close()
 
 

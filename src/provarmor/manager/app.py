@@ -15,11 +15,13 @@ from starlette.exceptions import HTTPException
 
 from provarmor import __version__
 from provarmor.manager.body_limit import BodyLimit, BodyTooLarge, too_large_response
+from provarmor.manager.bus_commands import CommandSender
 from provarmor.manager.console import mount_console
 from provarmor.manager.deps import ApiError, ManagerContext
 from provarmor.manager.detectors import DetectionKit, load_detection
 from provarmor.manager.ingest import Ingestor, graph_opener
 from provarmor.manager.metrics import ManagerMetrics
+from provarmor.manager.rate_limit import load_rate_limit
 from provarmor.manager.routes import ROUTERS
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
@@ -28,6 +30,7 @@ from provarmor.outputs.base import Output
 from provarmor.outputs.files import AlertFile, IncidentFile
 
 API_PREFIX = "/api/v1"
+COMMAND_KEY_FILE = "command-signing.key"
 
 
 def open_outputs(settings: ManagerSettings) -> list[Output]:
@@ -58,8 +61,26 @@ def build_context(
         outputs=open_outputs(settings),
     )
     return ManagerContext(
-        settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=ManagerMetrics()
+        settings=settings,
+        store=store,
+        kit=kit,
+        ingestor=ingestor,
+        metrics=ManagerMetrics(),
+        rate_limit=load_rate_limit(settings.response_policy),
+        bus_commands=command_sender(settings),
     )
+
+
+def command_sender(settings: ManagerSettings) -> CommandSender | None:
+    """Cluster mode's command publisher, with the manager's signing key (made on first
+    use in ``state_dir``); None without ``bus_url``."""
+    if not settings.bus_url:
+        return None
+    from provarmor.bus.command_channel import CommandPublisher  # the fleet extra
+    from provarmor.bus.signing import SigningKey
+
+    key = SigningKey.load_or_create(settings.state_dir / COMMAND_KEY_FILE)
+    return CommandSender(CommandPublisher(settings.bus_url, key))
 
 
 def create_app(

@@ -41,8 +41,8 @@ class ManagerMetrics:
         )
         self.commands = Counter(
             "provarmor_manager_commands_total",
-            "Response commands by what became of them (queued, delivered, redelivered, "
-            "expired, result).",
+            "Response commands by what became of them (queued, rate_limited, sent and "
+            "send_failed on the bus, delivered, redelivered, expired, timed_out, result).",
             ["event"],
             registry=registry,
         )

@@ -85,6 +85,23 @@ class ManagerSettings:
         "How long a response command waits for its host's agent; one not delivered by then "
         "expires and never runs.",
     )
+    result_seconds: int = setting(
+        300,
+        "How long the manager waits for the result of a command its agent has received; "
+        "then the action is `timed_out` (audited; a result that comes later still counts).",
+    )
+    response_policy: Path | None = setting(
+        None,
+        "The response policy (YAML, as `provarmor agent --response-policy`) whose per-host "
+        "`rate_limit` also bounds manual actions run through the API (empty: the default, "
+        "20 in an hour). Undos are never limited.",
+    )
+    bus_url: str = setting(
+        "",
+        "Cluster mode: send response commands to the agents on this NATS JetStream bus "
+        "(nats://host:port), signed with the manager's key (`command-signing.key` in "
+        "`state_dir`); empty: agents fetch them over HTTPS.",
+    )
 
     def __post_init__(self) -> None:
         kinds = {kind.value for kind in ActionKind}

@@ -684,3 +684,19 @@ class SqlFindingsStore:
     def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
         with self._lock:
             return sql_actions.select_audit(self._db, action_id)
+
+    def add_action_audit(self, entry: ActionAuditEntry) -> None:
+        with self._write():
+            sql_actions.append_audit(self._db, entry)
+
+    def actions_executed(self, host: str, *, since_ns: int) -> int:
+        with self._lock:
+            return sql_actions.count_executed(self._db, host, since_ns=since_ns)
+
+    def agents_of(self, host: str) -> list[AgentRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_AGENT_COLUMNS} FROM agents WHERE host_id = ? ORDER BY enrolled_ns, id",
+                (host,),
+            ).fetchall()
+        return [_agent(row) for row in rows]

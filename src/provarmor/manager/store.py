@@ -283,4 +283,13 @@ class FindingsStore(Protocol):
     def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
         """Every step of one action, in the order written."""
 
+    def add_action_audit(self, entry: ActionAuditEntry) -> None:
+        """Append one step to an action's audit (its state unchanged)."""
+
+    def actions_executed(self, host: str, *, since_ns: int) -> int:
+        """How many actions of ``host`` were executed (queued to run) since ``since_ns``."""
+
+    def agents_of(self, host: str) -> list[AgentRecord]:
+        """The agents enrolled for ``host``, oldest first."""
+
     def close(self) -> None: ...
