@@ -8,7 +8,8 @@ Layout of a spool directory::
 
     00000000000000000000.seg   segment: header, then one frame per event
     00000000000000004711.seg   (named by the sequence number of its first event)
-    default.ack                a consumer's acknowledged position (JSON, replaced atomically)
+    default.ack                a consumer's acknowledged position and the end of the batch
+                               it has in flight, if any (JSON, replaced atomically)
     spool.lock                 flock()ed while a Spool has the directory open
 
 A segment starts with ``PASP``, the spool format version (u16) and its first sequence number
@@ -27,6 +28,10 @@ Guarantees (the agent may be killed with SIGKILL at any instant):
   renamed over the old one (and, with ``fsync=True``, the directory fsynced): acknowledged
   events are never delivered again after a reopen. Unacknowledged events are delivered
   again (at-least-once), in order, each sequence number once per read walk.
+* ``hold`` stores, the same way and in the same file as the position, the end of a batch
+  about to be sent: until it is acknowledged, every read (after a reopen too) stops there,
+  so a batch whose receiver committed it without the sender hearing so is sent again with
+  the same bounds, and a receiver that knows batches by their end recognises it.
 * Loss is never silent: events evicted to respect ``max_bytes`` and frames that cannot be
   decoded are reported to every consumer that had not acknowledged them, as one ``gap``
   event per contiguous run of lost sequence numbers, and counted.
@@ -123,6 +128,8 @@ class _PositionFile(msgspec.Struct, kw_only=True):
     sequence: int
     segment: int = -1
     offset: int = 0
+    held: int | None = None
+    """The end of the batch in flight (absent in files written before holds existed)."""
 
 
 @dataclass(slots=True)
@@ -288,6 +295,7 @@ class Spool:
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []
         self._positions: dict[str, SpoolPosition] = {}
+        self._held: dict[str, int] = {}
         self._next_seq = 0
         self._fd: int | None = None
         self._lock_fd: int | None = None
@@ -343,10 +351,11 @@ class Spool:
             self._last_event = events[-1]
         self._enforce_limit()
 
-    def read(self, consumer: str, max_events: int, *, until: int | None = None) -> SpoolBatch:
+    def read(self, consumer: str, max_events: int) -> SpoolBatch:
         """Up to ``max_events`` events after ``consumer``'s acknowledged position, and none
-        at or after sequence ``until`` (when given: a batch read again with the same bounds
-        as before, e.g. one whose commit may have happened without its acknowledgement).
+        at or after the end of the batch it holds (:meth:`hold`: a batch read again with the
+        same bounds as before, e.g. one whose commit may have happened without its
+        acknowledgement).
 
         Reading again without an ``ack`` returns the same events. Lost events (evicted or
         unreadable) come as one ``gap`` event per run, not counted in ``max_events``.
@@ -356,8 +365,33 @@ class Spool:
         with self._lock:
             self._check_open()
             start = self._position_of(consumer)
-            limit = self._next_seq if until is None else min(until, self._next_seq)
+            held = self._held_of(consumer)
+            limit = self._next_seq if held is None else min(held, self._next_seq)
             return self._read_from(consumer, start, max_events, limit)
+
+    def hold(self, consumer: str, position: SpoolPosition) -> None:
+        """Record that ``consumer`` is sending the batch ending at ``position`` (a token from
+        :meth:`read`), durably as :meth:`ack` records: reads stop there until it is
+        acknowledged, after a reopen too. Holding where the consumer already holds is a
+        no-op (one write per batch, not per attempt)."""
+        with self._lock:
+            self._check_open()
+            current = self._position_of(consumer)
+            if (
+                position.sequence <= current.sequence
+                or self._held.get(consumer) == position.sequence
+            ):
+                return
+            try:
+                self._store_position(consumer, current, held=position.sequence)
+            except OSError as exc:
+                raise StorageError(f"cannot store position: {exc}", location=consumer) from exc
+
+    def held(self, consumer: str) -> int | None:
+        """The end of ``consumer``'s batch in flight (see :meth:`hold`), if any."""
+        with self._lock:
+            self._check_open()
+            return self._held_of(consumer)
 
     def ack(self, consumer: str, position: SpoolPosition) -> None:
         """Record that ``consumer`` has handled everything before ``position`` (a token from
@@ -374,7 +408,7 @@ class Spool:
                 )
             old_min = self._min_position()
             try:
-                self._store_position(consumer, position)
+                self._store_position(consumer, position, held=self._held.get(consumer))
             except OSError as exc:
                 raise StorageError(f"cannot store position: {exc}", location=consumer) from exc
             low = self._segments[0].first if self._segments else self._next_seq
@@ -466,7 +500,9 @@ class Spool:
         for consumer in consumers:
             path = self._directory / f"{consumer}{_ACK_SUFFIX}"
             if path.exists():
-                self._positions[consumer] = _parse_position(path)
+                self._positions[consumer], held = _parse_position(path)
+                if held is not None:
+                    self._held[consumer] = held
             else:
                 self._store_position(consumer, SpoolPosition(sequence=low))
         furthest = max(position.sequence for position in self._positions.values())
@@ -555,11 +591,20 @@ class Spool:
                 f"{consumer!r} is not a consumer of this spool", location=str(self._directory)
             ) from None
 
+    def _held_of(self, consumer: str) -> int | None:
+        held = self._held.get(consumer)
+        return held if held is not None and held > self._position_of(consumer).sequence else None
+
     def _min_position(self) -> int:
         return min(position.sequence for position in self._positions.values())
 
-    def _store_position(self, consumer: str, position: SpoolPosition) -> None:
-        """Replace the consumer's position file atomically: temp file, fsync, rename."""
+    def _store_position(
+        self, consumer: str, position: SpoolPosition, *, held: int | None = None
+    ) -> None:
+        """Replace the consumer's position file atomically: temp file, fsync, rename. A hold
+        at or before the position is over and is not kept."""
+        if held is not None and held <= position.sequence:
+            held = None
         path = self._directory / f"{consumer}{_ACK_SUFFIX}"
         temporary = path.with_name(path.name + ".tmp")
         record = _PositionFile(
@@ -567,6 +612,7 @@ class Spool:
             sequence=position.sequence,
             segment=position.segment,
             offset=position.offset,
+            held=held,
         )
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -578,6 +624,10 @@ class Spool:
         if self._fsync:
             _fsync_directory(self._directory)
         self._positions[consumer] = position
+        if held is None:
+            self._held.pop(consumer, None)
+        else:
+            self._held[consumer] = held
 
     def _read_from(
         self, consumer: str, start: SpoolPosition, max_events: int, limit: int
@@ -692,7 +742,8 @@ def _header_is_valid(segment: _Segment) -> bool:
     return first == segment.first and header[_SEGMENT_HEADER.size :] == _STREAM_HEADER
 
 
-def _parse_position(path: Path) -> SpoolPosition:
+def _parse_position(path: Path) -> tuple[SpoolPosition, int | None]:
+    """The consumer's position and its hold, if any."""
     try:
         record = msgspec.json.decode(path.read_bytes(), type=_PositionFile)
     except msgspec.DecodeError as exc:
@@ -703,7 +754,8 @@ def _parse_position(path: Path) -> SpoolPosition:
         )
     if record.sequence < 0:
         raise StorageError("negative consumer position", location=str(path))
-    return SpoolPosition(sequence=record.sequence, segment=record.segment, offset=record.offset)
+    position = SpoolPosition(sequence=record.sequence, segment=record.segment, offset=record.offset)
+    return position, record.held
 
 
 def _fsync_directory(directory: Path) -> None:
