@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from provarmor.manager import sql_actions, sql_exceptions
-from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
+from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState, Execution
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
 from provarmor.manager.store import (
@@ -688,6 +688,20 @@ class SqlFindingsStore:
     def add_action_audit(self, entry: ActionAuditEntry) -> None:
         with self._write():
             sql_actions.append_audit(self._db, entry)
+
+    def execute_action(
+        self,
+        record: ActionRecord,
+        *,
+        was: ActionState,
+        audit: ActionAuditEntry,
+        at_most: int,
+        since_ns: int,
+    ) -> Execution:
+        with self._write():
+            return sql_actions.execute(
+                self._db, record, was=was, audit=audit, at_most=at_most, since_ns=since_ns
+            )
 
     def actions_executed(self, host: str, *, since_ns: int) -> int:
         with self._lock:
