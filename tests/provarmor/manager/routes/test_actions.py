@@ -202,7 +202,7 @@ def test_concurrent_executes_through_two_managers_never_pass_the_limit_together(
     managers = [make_manager(tmp_path / n, response_policy=policy, url=url) for n in "ab"]
     analyst = managers[0].token(Role.ANALYST)
     rounds = []
-    for n in range(24):
+    for n in range(40):
         host = f"{n:032x}"
         managers[0].enroll(host_id=host)
         rounds.append(
