@@ -4,8 +4,10 @@ request metrics, the request body limit, ``/healthz``, ``/metrics`` and the Open
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +18,7 @@ from starlette.exceptions import HTTPException
 from provarmor import __version__
 from provarmor.manager.body_limit import BodyLimit, BodyTooLarge, too_large_response
 from provarmor.manager.bus_commands import CommandSender
+from provarmor.manager.command_queue import sweep_every
 from provarmor.manager.console import mount_console
 from provarmor.manager.deps import ApiError, ManagerContext
 from provarmor.manager.detectors import DetectionKit, load_detection
@@ -71,6 +74,18 @@ def build_context(
     )
 
 
+@contextlib.asynccontextmanager
+async def _sweeping(app: FastAPI) -> AsyncIterator[None]:
+    """While the manager serves: the pending commands are swept on a timer too."""
+    task = asyncio.create_task(sweep_every(app.state.context))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def command_sender(settings: ManagerSettings) -> CommandSender | None:
     """Cluster mode's command publisher, with the manager's signing key (made on first
     use in ``state_dir``); None without ``bus_url``."""
@@ -95,6 +110,7 @@ def create_app(
         description="Agent enrolment and upload; hosts, events, alerts, incidents, graph.",
         docs_url=None,  # /docs is served by the console, from vendored files
         redoc_url=None,
+        lifespan=_sweeping,
     )
     app.state.context = context
     for router in ROUTERS:
