@@ -9,8 +9,8 @@ Receivers recognise a batch by its end sequence, so the batch must be sent again
 exactly the same bounds: a longer batch read afresh would carry the committed events again
 under a new end sequence, and they would be stored twice.
 
-So the batch's end is held in the spool (:meth:`Spool.hold`, written atomically beside the
-consumer's position) *before* the write, not kept in memory: an agent killed or restarted
+So the batch's end is held in the spool (:meth:`Spool.hold`, a file beside the consumer's
+position) *before* the write, not kept in memory: an agent killed or restarted
 between a write whose answer was lost and its retry reads the same batch again, and no
 receiver has to find out on its own what the agent last sent (the HTTP uplink asks the
 manager; JetStream's duplicate window and the worker's per-agent sequence only recognise a

@@ -8,8 +8,9 @@ Layout of a spool directory::
 
     00000000000000000000.seg   segment: header, then one frame per event
     00000000000000004711.seg   (named by the sequence number of its first event)
-    default.ack                a consumer's acknowledged position and the end of the batch
-                               it has in flight, if any (JSON, replaced atomically)
+    default.ack                a consumer's acknowledged position (JSON, replaced atomically)
+    default.hold               the end of the batch it is sending (JSON padded to 64 bytes,
+                               overwritten in place by one write)
     spool.lock                 flock()ed while a Spool has the directory open
 
 A segment starts with ``PASP``, the spool format version (u16) and its first sequence number
@@ -28,10 +29,13 @@ Guarantees (the agent may be killed with SIGKILL at any instant):
   renamed over the old one (and, with ``fsync=True``, the directory fsynced): acknowledged
   events are never delivered again after a reopen. Unacknowledged events are delivered
   again (at-least-once), in order, each sequence number once per read walk.
-* ``hold`` stores, the same way and in the same file as the position, the end of a batch
-  about to be sent: until it is acknowledged, every read (after a reopen too) stops there,
-  so a batch whose receiver committed it without the sender hearing so is sent again with
-  the same bounds, and a receiver that knows batches by their end recognises it.
+* ``hold`` records the end of a batch about to be sent (one ``pwrite`` of a fixed-size
+  record, ``fdatasync``ed with ``fsync=True``: it survives a kill either way; a rename per
+  batch would cost a flush on ext4). Until the consumer acknowledges
+  that far, every read stops there, after a reopen too: a batch whose receiver committed it
+  without the sender hearing so is sent again with the same bounds, and a receiver that
+  knows batches by their end recognises it. An unreadable hold file (a power loss with
+  ``fsync=False``) is logged and ignored: reads are then unbounded, as without a hold.
 * Loss is never silent: events evicted to respect ``max_bytes`` and frames that cannot be
   decoded are reported to every consumer that had not acknowledged them, as one ``gap``
   event per contiguous run of lost sequence numbers, and counted.
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import fcntl
+import logging
 import os
 import re
 import struct
@@ -73,7 +78,11 @@ _READ_CHUNK = 1 << 20
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.seg$")
 _CONSUMER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ACK_SUFFIX = ".ack"
+_HOLD_SUFFIX = ".hold"
+_HOLD_BYTES = 64
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Event)
@@ -128,8 +137,11 @@ class _PositionFile(msgspec.Struct, kw_only=True):
     sequence: int
     segment: int = -1
     offset: int = 0
-    held: int | None = None
-    """The end of the batch in flight (absent in files written before holds existed)."""
+
+
+class _HoldFile(msgspec.Struct, kw_only=True):
+    format: int
+    held: int
 
 
 @dataclass(slots=True)
@@ -370,25 +382,31 @@ class Spool:
             return self._read_from(consumer, start, max_events, limit)
 
     def hold(self, consumer: str, position: SpoolPosition) -> None:
-        """Record that ``consumer`` is sending the batch ending at ``position`` (a token from
-        :meth:`read`), durably as :meth:`ack` records: reads stop there until it is
-        acknowledged, after a reopen too. Holding where the consumer already holds is a
-        no-op (one write per batch, not per attempt)."""
+        """Record that ``consumer`` is sending the batch that ends at ``position`` (a token
+        from :meth:`read`): reads stop there until it is acknowledged, after a reopen too.
+        Holding where the consumer holds already writes nothing."""
         with self._lock:
             self._check_open()
-            current = self._position_of(consumer)
-            if (
-                position.sequence <= current.sequence
-                or self._held.get(consumer) == position.sequence
-            ):
+            if position.sequence <= self._position_of(consumer).sequence:
                 return
+            if self._held.get(consumer) == position.sequence:
+                return
+            record = _HoldFile(format=SPOOL_FORMAT_VERSION, held=position.sequence)
+            path = self._directory / f"{consumer}{_HOLD_SUFFIX}"
             try:
-                self._store_position(consumer, current, held=position.sequence)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    os.pwrite(fd, msgspec.json.encode(record).ljust(_HOLD_BYTES), 0)
+                    if self._fsync:
+                        os.fdatasync(fd)
+                finally:
+                    os.close(fd)
             except OSError as exc:
-                raise StorageError(f"cannot store position: {exc}", location=consumer) from exc
+                raise StorageError(f"cannot store hold: {exc}", location=str(path)) from exc
+            self._held[consumer] = position.sequence
 
     def held(self, consumer: str) -> int | None:
-        """The end of ``consumer``'s batch in flight (see :meth:`hold`), if any."""
+        """The end of the batch ``consumer`` holds (:meth:`hold`) until acknowledged."""
         with self._lock:
             self._check_open()
             return self._held_of(consumer)
@@ -408,7 +426,7 @@ class Spool:
                 )
             old_min = self._min_position()
             try:
-                self._store_position(consumer, position, held=self._held.get(consumer))
+                self._store_position(consumer, position)
             except OSError as exc:
                 raise StorageError(f"cannot store position: {exc}", location=consumer) from exc
             low = self._segments[0].first if self._segments else self._next_seq
@@ -500,11 +518,12 @@ class Spool:
         for consumer in consumers:
             path = self._directory / f"{consumer}{_ACK_SUFFIX}"
             if path.exists():
-                self._positions[consumer], held = _parse_position(path)
-                if held is not None:
-                    self._held[consumer] = held
+                self._positions[consumer] = _parse_position(path)
             else:
                 self._store_position(consumer, SpoolPosition(sequence=low))
+            held = _parse_hold(self._directory / f"{consumer}{_HOLD_SUFFIX}")
+            if held is not None:
+                self._held[consumer] = held
         furthest = max(position.sequence for position in self._positions.values())
         if furthest > self._next_seq:
             # Acknowledged events vanished (power loss with fsync off): never reuse their
@@ -592,28 +611,24 @@ class Spool:
             ) from None
 
     def _held_of(self, consumer: str) -> int | None:
+        """The consumer's hold, unless acknowledged (a hold file is never deleted: one at
+        or before the position is over)."""
         held = self._held.get(consumer)
         return held if held is not None and held > self._position_of(consumer).sequence else None
 
     def _min_position(self) -> int:
         return min(position.sequence for position in self._positions.values())
 
-    def _store_position(
-        self, consumer: str, position: SpoolPosition, *, held: int | None = None
-    ) -> None:
-        """Replace the consumer's position file atomically: temp file, fsync, rename. A hold
-        at or before the position is over and is not kept."""
-        if held is not None and held <= position.sequence:
-            held = None
-        path = self._directory / f"{consumer}{_ACK_SUFFIX}"
-        temporary = path.with_name(path.name + ".tmp")
+    def _store_position(self, consumer: str, position: SpoolPosition) -> None:
+        """Replace the consumer's position file atomically: temp file, fsync, rename."""
         record = _PositionFile(
             format=SPOOL_FORMAT_VERSION,
             sequence=position.sequence,
             segment=position.segment,
             offset=position.offset,
-            held=held,
         )
+        path = self._directory / f"{consumer}{_ACK_SUFFIX}"
+        temporary = path.with_name(path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, msgspec.json.encode(record))
@@ -624,10 +639,6 @@ class Spool:
         if self._fsync:
             _fsync_directory(self._directory)
         self._positions[consumer] = position
-        if held is None:
-            self._held.pop(consumer, None)
-        else:
-            self._held[consumer] = held
 
     def _read_from(
         self, consumer: str, start: SpoolPosition, max_events: int, limit: int
@@ -742,8 +753,7 @@ def _header_is_valid(segment: _Segment) -> bool:
     return first == segment.first and header[_SEGMENT_HEADER.size :] == _STREAM_HEADER
 
 
-def _parse_position(path: Path) -> tuple[SpoolPosition, int | None]:
-    """The consumer's position and its hold, if any."""
+def _parse_position(path: Path) -> SpoolPosition:
     try:
         record = msgspec.json.decode(path.read_bytes(), type=_PositionFile)
     except msgspec.DecodeError as exc:
@@ -754,8 +764,23 @@ def _parse_position(path: Path) -> tuple[SpoolPosition, int | None]:
         )
     if record.sequence < 0:
         raise StorageError("negative consumer position", location=str(path))
-    position = SpoolPosition(sequence=record.sequence, segment=record.segment, offset=record.offset)
-    return position, record.held
+    return SpoolPosition(sequence=record.sequence, segment=record.segment, offset=record.offset)
+
+
+def _parse_hold(path: Path) -> int | None:
+    """The end of the batch in flight recorded in ``path``; None without one, and (logged)
+    when it cannot be read."""
+    try:
+        record = msgspec.json.decode(path.read_bytes(), type=_HoldFile)
+    except FileNotFoundError:
+        return None
+    except (OSError, msgspec.DecodeError) as exc:
+        log.warning("%s: unreadable hold, reads are not bounded by it: %s", path, exc)
+        return None
+    if record.format != SPOOL_FORMAT_VERSION or record.held < 0:
+        log.warning("%s: hold of format %s at %s ignored", path, record.format, record.held)
+        return None
+    return record.held
 
 
 def _fsync_directory(directory: Path) -> None:

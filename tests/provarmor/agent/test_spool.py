@@ -536,3 +536,14 @@ def test_a_hold_survives_reopen_and_a_smaller_ack_keeps_it(tmp_path):
     with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
         assert spool.held("default") is None
         assert numbers(spool.read("default", 100).events) == list(range(6, 20))
+
+
+def test_an_unreadable_hold_is_named_and_ignored(tmp_path, caplog):
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        spool.append(events(0, 10))
+        spool.hold("default", spool.read("default", 4).position)
+    (tmp_path / "default.hold").write_bytes(b"")  # a power loss before the data was written
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        assert spool.held("default") is None
+        assert numbers(spool.read("default", 100).events) == list(range(10))
+    assert str(tmp_path / "default.hold") in caplog.text
