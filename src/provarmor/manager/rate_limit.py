@@ -1,7 +1,11 @@
 """The per-host rate limit of manual actions: the response policy's ``rate_limit``
 (``manager.response_policy``; the policy's default without one) bounds how many actions
 the API executes on one host in a window, as it bounds the automatic ones of a standalone
-agent. Undos are never limited: taking an action back must always be possible."""
+agent. Undos are never limited: taking an action back must always be possible.
+
+The count and the execute are one store transaction under a per-host lock
+(:meth:`FindingsStore.execute_action`), so concurrent executes, in one manager or in several
+sharing a database, cannot together go past the limit."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The per-host rate limit of manual actions: read from the response policy (its
 default without one; an unreadable file named), counted from the executed steps of the
-host's actions in the window only (real findings store, SQLite and PostgreSQL)."""
+host's actions in the window only (real findings store, SQLite and PostgreSQL); an execute
+over the limit writes nothing. Concurrent executes: routes/test_actions.py."""
 
 from dataclasses import replace
 
