@@ -31,11 +31,11 @@ Guarantees (the agent may be killed with SIGKILL at any instant):
   again (at-least-once), in order, each sequence number once per read walk.
 * ``hold`` records the end of a batch about to be sent (one ``pwrite`` of a fixed-size
   record, ``fdatasync``ed with ``fsync=True``: it survives a kill either way; a rename per
-  batch would cost a flush on ext4). Until the consumer acknowledges
-  that far, every read stops there, after a reopen too: a batch whose receiver committed it
-  without the sender hearing so is sent again with the same bounds, and a receiver that
-  knows batches by their end recognises it. An unreadable hold file (a power loss with
-  ``fsync=False``) is logged and ignored: reads are then unbounded, as without a hold.
+  batch would cost a flush on ext4). Until the consumer acknowledges that far, every read
+  stops there, after a reopen too: a batch whose receiver committed it without the sender
+  hearing so is sent again with the same bounds, and a receiver that knows batches by their
+  end recognises it. An unreadable hold file (a power loss with ``fsync=False``) is logged
+  and ignored: reads are then unbounded, as without a hold.
 * Loss is never silent: events evicted to respect ``max_bytes`` and frames that cannot be
   decoded are reported to every consumer that had not acknowledged them, as one ``gap``
   event per contiguous run of lost sequence numbers, and counted.
@@ -621,14 +621,14 @@ class Spool:
 
     def _store_position(self, consumer: str, position: SpoolPosition) -> None:
         """Replace the consumer's position file atomically: temp file, fsync, rename."""
+        path = self._directory / f"{consumer}{_ACK_SUFFIX}"
+        temporary = path.with_name(path.name + ".tmp")
         record = _PositionFile(
             format=SPOOL_FORMAT_VERSION,
             sequence=position.sequence,
             segment=position.segment,
             offset=position.offset,
         )
-        path = self._directory / f"{consumer}{_ACK_SUFFIX}"
-        temporary = path.with_name(path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, msgspec.json.encode(record))

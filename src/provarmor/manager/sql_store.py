@@ -703,10 +703,6 @@ class SqlFindingsStore:
                 self._db, record, was=was, audit=audit, at_most=at_most, since_ns=since_ns
             )
 
-    def actions_executed(self, host: str, *, since_ns: int) -> int:
-        with self._lock:
-            return sql_actions.count_executed(self._db, host, since_ns=since_ns)
-
     def agents_of(self, host: str) -> list[AgentRecord]:
         with self._lock:
             rows = self._db.execute(

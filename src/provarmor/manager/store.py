@@ -299,9 +299,6 @@ class FindingsStore(Protocol):
         ``at_most`` actions executed since ``since_ns``: the count and the write are one
         transaction, serialised per host across connections and processes."""
 
-    def actions_executed(self, host: str, *, since_ns: int) -> int:
-        """How many actions of ``host`` were executed (queued to run) since ``since_ns``."""
-
     def agents_of(self, host: str) -> list[AgentRecord]:
         """The agents enrolled for ``host``, oldest first."""
 
