@@ -14,13 +14,16 @@ is shared behind a lock: FastAPI calls the store from worker threads.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
-from provarmor.manager import sql_actions, sql_exceptions
+from provarmor.manager import sql_actions, sql_exceptions, sql_retention
 from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
+from provarmor.manager.pruning import FindingsCutoffs, FindingsPrune
 from provarmor.manager.store import (
     ActionQuery,
     AgentRecord,
@@ -684,3 +687,146 @@ class SqlFindingsStore:
     def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
         with self._lock:
             return sql_actions.select_audit(self._db, action_id)
+
+    # retention (sql_retention holds its SQL)
+
+    def prune(self, cutoffs: FindingsCutoffs) -> FindingsPrune:
+        """Incidents, then alerts, then events, each in batches of ``cutoffs.rows`` with the
+        store's lock (and a transaction) held for one batch at a time; then the size bound,
+        then freed pages given back."""
+        holds = _Holds(self._lock, self._db)
+        db = self._db
+        rows = cutoffs.rows
+        incidents = 0
+        if cutoffs.incidents_before:
+            incidents = holds.repeat(
+                partial(sql_retention.delete_incidents, db, cutoffs.incidents_before, rows), rows
+            )
+        with holds.hold():
+            kept_alerts, kept_nodes = sql_retention.kept_by_incidents(db)
+        alerts = 0
+        if cutoffs.alerts_before:
+            alerts = self._prune_alerts(cutoffs.alerts_before, kept_alerts, holds, rows)
+        events = 0
+        if cutoffs.events_before:
+            with holds.hold():
+                hosts = sql_retention.hosts(db)
+            for host in hosts:
+                events += holds.repeat(
+                    partial(
+                        sql_retention.delete_events_before, db, host, cutoffs.events_before, rows
+                    ),
+                    rows,
+                )
+        with holds.hold():
+            before = db.used_bytes()
+        for_size = self._prune_for_size(cutoffs, before, holds) if cutoffs.max_bytes else 0
+        reclaimed = 0
+        while True:
+            with holds.hold():
+                freed = db.reclaim(pages=cutoffs.reclaim_pages)
+            reclaimed += freed
+            if not freed:
+                break
+        with holds.hold():
+            after = db.used_bytes()
+        return FindingsPrune(
+            incidents=incidents,
+            alerts=alerts,
+            events=events,
+            events_for_size=for_size,
+            bytes_before=before,
+            bytes_after=after,
+            reclaimed_bytes=reclaimed,
+            longest_hold_s=holds.longest_s,
+            kept_nodes={host: frozenset(ids) for host, ids in kept_nodes.items()},
+        )
+
+    def _prune_alerts(
+        self, before_ts: int, kept: set[tuple[str, str]], holds: _Holds, rows: int
+    ) -> int:
+        deleted = 0
+        after: tuple[int, str, str] = (-(2**63), "", "")
+        while True:
+            with holds.write():
+                found = sql_retention.alerts_before(self._db, before_ts, after, rows)
+                doomed = [
+                    (_str(host), _str(alert))
+                    for _first, host, alert, last in found
+                    if _int(last) < before_ts and (_str(host), _str(alert)) not in kept
+                ]
+                sql_retention.delete_alerts(self._db, doomed)
+            deleted += len(doomed)
+            if len(found) < rows:
+                return deleted
+            last_row = found[-1]
+            after = (_int(last_row[0]), _str(last_row[1]), _str(last_row[2]))
+
+    def _prune_for_size(self, cutoffs: FindingsCutoffs, used: int, holds: _Holds) -> int:
+        """Delete the oldest events in proportion to the bytes over the bound (events are
+        nearly all of the store)."""
+        if used <= cutoffs.max_bytes:
+            return 0
+        with holds.hold():
+            total = sql_retention.count_events(self._db)
+        excess = -(-total * (used - cutoffs.max_bytes) // used)  # rounded up
+        deleted = 0
+        while excess > 0:
+            wanted = min(cutoffs.rows, excess)
+            with holds.write():
+                done = sql_retention.delete_oldest_events(self._db, wanted)
+            deleted += done
+            excess -= wanted
+            if done < wanted:
+                break
+        return deleted
+
+    def record_retention(self, report: str) -> None:
+        """Keep the JSON report of the last retention pass (``provarmor server retention``)."""
+        with self._write():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('retention', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (report,),
+            )
+
+    def retention_record(self) -> str:
+        """The report :meth:`record_retention` kept last (empty: none yet)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'retention'").fetchone()
+        return "" if row is None else _str(row[0])
+
+
+class _Holds:
+    """Holds of the store's lock by one retention pass, timed (the longest is what an upload
+    may have waited)."""
+
+    def __init__(self, lock: threading.Lock, db: Dialect) -> None:
+        self._lock = lock
+        self._db = db
+        self.longest_s = 0.0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.longest_s = max(self.longest_s, time.perf_counter() - started)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self.hold(), self._db.transaction():
+            yield
+
+    def repeat(self, step: Callable[[], int], rows: int) -> int:
+        """Run ``step`` (it deletes up to ``rows`` rows), one transaction each, until it
+        deletes fewer; the rows deleted."""
+        total = 0
+        while True:
+            with self.write():
+                done = step()
+            total += done
+            if done < rows:
+                return total

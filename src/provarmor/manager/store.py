@@ -20,6 +20,7 @@ from typing import Protocol
 from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
+from provarmor.manager.pruning import FindingsCutoffs, FindingsPrune
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,5 +283,13 @@ class FindingsStore(Protocol):
 
     def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
         """Every step of one action, in the order written."""
+
+    def prune(self, cutoffs: FindingsCutoffs) -> FindingsPrune:
+        """Delete what retention no longer keeps (:mod:`provarmor.manager.retention` says
+        what is kept), one bounded batch per transaction."""
+
+    def record_retention(self, report: str) -> None: ...
+
+    def retention_record(self) -> str: ...
 
     def close(self) -> None: ...

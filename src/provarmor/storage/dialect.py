@@ -79,6 +79,17 @@ class Dialect(Protocol):
         """A transaction for creating and upgrading tables, one connection at a time per
         database (or PostgreSQL schema, made here when missing)."""
 
+    def used_bytes(self) -> int:
+        """Bytes the data takes: SQLite, the file's pages less its free ones; PostgreSQL, the
+        tables of the schema with their indexes and TOAST (rows deleted count until
+        (auto)vacuum makes their space reusable)."""
+
+    def reclaim(self, *, pages: int) -> int:
+        """Give up to ``pages`` pages freed by deletes back to the file system (outside a
+        transaction); the bytes the data shrank by: SQLite's incremental vacuum (0 once
+        nothing is free), always 0 on PostgreSQL, whose autovacuum makes the space reusable
+        in place."""
+
     def close(self) -> None: ...
 
 

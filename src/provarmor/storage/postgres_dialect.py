@@ -221,5 +221,18 @@ class PostgresDialect:
                 self.execute(f"CREATE SCHEMA {name}")
             yield
 
+    def used_bytes(self) -> int:
+        row = self.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'",
+            (self.schema,),
+        ).fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    def reclaim(self, *, pages: int) -> int:
+        del pages  # autovacuum makes deleted rows' space reusable; the files keep their size
+        return 0
+
     def close(self) -> None:
         self._connection.close()
