@@ -32,9 +32,8 @@ import time
 from provarmor.graph.store import PruneCursor
 from provarmor.manager.ingest import HostAnalysis, Ingestor
 from provarmor.manager.metrics import ManagerMetrics
-from provarmor.manager.pruning import FindingsCutoffs, FindingsPrune
 from provarmor.manager.settings import RetentionSettings
-from provarmor.manager.store import FindingsStore
+from provarmor.manager.store import FindingsCutoffs, FindingsPrune, FindingsStore
 from provarmor.model.errors import ProvArmorError
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,6 @@ from provarmor.manager import sql_actions, sql_exceptions, sql_retention
 from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
-from provarmor.manager.pruning import FindingsCutoffs, FindingsPrune
 from provarmor.manager.store import (
     ActionQuery,
     AgentRecord,
@@ -32,6 +31,8 @@ from provarmor.manager.store import (
     BatchCommit,
     EventQuery,
     EventRow,
+    FindingsCutoffs,
+    FindingsPrune,
     HostRecord,
     IncidentQuery,
     IncidentRow,
