@@ -159,7 +159,10 @@ def test_metrics_and_the_stored_report_show_each_pass(manager, lab_lines, tmp_pa
     )
     text = manager.client.get("/metrics").text
     assert f'provarmor_retention_deleted_total{{kind="events"}} {float(len(lab_lines))}' in text
-    assert f'provarmor_retention_deleted_total{{kind="graph_edges"}} {float(report.graph.edges)}' in text
+    assert (
+        f'provarmor_retention_deleted_total{{kind="graph_edges"}} {float(report.graph.edges)}'
+        in text
+    )
     assert 'provarmor_retention_runs_total{result="ok"} 1.0' in text
     assert "provarmor_retention_last_run_seconds" in text
     stored = json.loads(manager.store.retention_record())

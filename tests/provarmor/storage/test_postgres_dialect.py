@@ -133,3 +133,14 @@ def test_nul_characters_become_replacement_characters(dialect):
     dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (1, "a\x00b"))
     assert dialect.execute("SELECT k FROM t WHERE v = ?", ("a\x00b",)).fetchall() == [(1,)]
     assert dialect.execute("SELECT v FROM t").fetchall() == [("a\ufffdb",)]
+
+
+@pytest.mark.postgres
+def test_used_bytes_counts_the_schema_tables_and_reclaim_leaves_them_to_autovacuum(dialect):
+    empty = dialect.used_bytes()
+    with dialect.transaction():
+        dialect.executemany(
+            "INSERT INTO t (k, v) VALUES (?, ?)", [(k, "x" * 1000) for k in range(2000)]
+        )
+    assert dialect.used_bytes() > empty + 1_000_000
+    assert dialect.reclaim(pages=100) == 0
