@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provarmor.model.errors import StorageError
-from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.storage.sql_graph import FORMAT_VERSION
+from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.storage.urls import open_graph_store
 
 
