@@ -152,6 +152,8 @@ class Retention:
         if not age and not self.settings.graph_max_bytes:
             return totals
         for host in self._ingestor.loaded_hosts():
+            if self._stop.is_set():  # the manager is closing: the rest waits for a restart
+                break
             self._prune_graph(host, age, kept.get(host.host_id, frozenset()), totals)
         return totals
 
@@ -181,7 +183,7 @@ class Retention:
             totals.events += step.events
             totals.nodes += len(step.nodes)
             totals.gaps += step.gaps
-            if step.done:
+            if step.done or self._stop.is_set():
                 break
         while True:
             with host.lock:
@@ -189,7 +191,7 @@ class Retention:
                 freed = host.store.reclaim(pages=FindingsCutoffs().reclaim_pages)
                 held(started)
             totals.reclaimed_bytes += freed
-            if not freed:
+            if not freed or self._stop.is_set():
                 return
 
     def _count(self, report: RetentionReport) -> None:
