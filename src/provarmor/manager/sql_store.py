@@ -45,6 +45,8 @@ from provarmor.model.errors import StorageError
 from provarmor.storage.dialect import Dialect, like_literal
 
 FORMAT_VERSION = 4
+SIZE_ROUNDS = 5
+"""Rounds of deletes one retention pass makes to bring the store under its size bound."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -765,21 +767,29 @@ class SqlFindingsStore:
 
     def _prune_for_size(self, cutoffs: FindingsCutoffs, used: int, holds: _Holds) -> int:
         """Delete the oldest events in proportion to the bytes over the bound (events are
-        nearly all of the store)."""
-        if used <= cutoffs.max_bytes:
-            return 0
-        with holds.hold():
-            total = sql_retention.count_events(self._db)
-        excess = -(-total * (used - cutoffs.max_bytes) // used)  # rounded up
+        nearly all of the store), measure again and go on while the measure falls (SQLite
+        frees only whole pages, so a round may free less than its share; PostgreSQL's
+        measure falls only after vacuum, so it gets one round a pass)."""
         deleted = 0
-        while excess > 0:
-            wanted = min(cutoffs.rows, excess)
-            with holds.write():
-                done = sql_retention.delete_oldest_events(self._db, wanted)
-            deleted += done
-            excess -= wanted
-            if done < wanted:
+        for _round in range(SIZE_ROUNDS):
+            if used <= cutoffs.max_bytes:
                 break
+            with holds.hold():
+                total = sql_retention.count_events(self._db)
+            excess = -(-total * (used - cutoffs.max_bytes) // used)  # rounded up
+            while excess > 0:
+                wanted = min(cutoffs.rows, excess)
+                with holds.write():
+                    done = sql_retention.delete_oldest_events(self._db, wanted)
+                deleted += done
+                excess -= wanted
+                if done < wanted:
+                    return deleted
+            with holds.hold():
+                now = self._db.used_bytes()
+            if now >= used:
+                break
+            used = now
         return deleted
 
     def record_retention(self, report: str) -> None:

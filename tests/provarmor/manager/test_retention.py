@@ -149,7 +149,7 @@ def test_the_size_bound_deletes_the_oldest_events_and_gives_the_space_back(
     if manager.kind == "sqlite":
         assert report.findings.reclaimed_bytes > 0
         assert report.findings.bytes_after < used
-        assert manager.store._db.used_bytes() <= bound * 1.2
+        assert manager.store._db.used_bytes() <= bound + 4096  # within a page
 
 
 def test_metrics_and_the_stored_report_show_each_pass(manager, lab_lines, tmp_path):
