@@ -225,7 +225,7 @@ class Retention:
     def _loop(self) -> None:
         last_run = time.monotonic()
         last_events = self._ingestor.events_stored
-        while not self._stop.wait(CHECK_SECONDS):
+        while not self._stop.wait(min(CHECK_SECONDS, self.settings.interval_seconds)):
             events = self._ingestor.events_stored
             due = time.monotonic() - last_run >= self.settings.interval_seconds
             early = 0 < self.settings.after_events <= events - last_events

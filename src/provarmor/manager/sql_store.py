@@ -242,6 +242,9 @@ class SqlFindingsStore:
         self._db = dialect
         self._lock = threading.Lock()
         self.location = dialect.location
+        self._size_floor = 0
+        """Bytes the size bound's deletes could not bring the measure under (see
+        :meth:`_prune_for_size`)."""
         with self._lock, self._db.setup():
             self._db.execute_script(dialect.ddl(SCHEMA))
             self._check_version()
@@ -768,15 +771,19 @@ class SqlFindingsStore:
     def _prune_for_size(self, cutoffs: FindingsCutoffs, used: int, holds: _Holds) -> int:
         """Delete the oldest events in proportion to the bytes over the bound (events are
         nearly all of the store), measure again and go on while the measure falls (SQLite
-        frees only whole pages, so a round may free less than its share; PostgreSQL's
-        measure falls only after vacuum, so it gets one round a pass)."""
+        frees only whole pages, so a round may free less than its share).
+
+        A measure that does not fall (PostgreSQL: deleted rows' space is reused in place,
+        the files keep their size) becomes the floor: later passes delete only what grows
+        past it, not the same share again and again."""
         deleted = 0
         for _round in range(SIZE_ROUNDS):
-            if used <= cutoffs.max_bytes:
+            limit = max(cutoffs.max_bytes, self._size_floor)
+            if used <= limit:
                 break
             with holds.hold():
                 total = sql_retention.count_events(self._db)
-            excess = -(-total * (used - cutoffs.max_bytes) // used)  # rounded up
+            excess = -(-total * (used - limit) // used)  # rounded up
             while excess > 0:
                 wanted = min(cutoffs.rows, excess)
                 with holds.write():
@@ -788,7 +795,9 @@ class SqlFindingsStore:
             with holds.hold():
                 now = self._db.used_bytes()
             if now >= used:
+                self._size_floor = now
                 break
+            self._size_floor = 0
             used = now
         return deleted
 

@@ -326,6 +326,8 @@ class SqlGraphStore:
         self._keys: dict[str, int] = {}
         self.key_cache_resets = 0
         """Times the node-key cache was full and cleared (each costs later lookups only)."""
+        self._measured = 0
+        self._size_floor = 0
         try:
             with dialect.setup():
                 dialect.execute_script(dialect.ddl(SCHEMA))
@@ -514,6 +516,10 @@ class SqlGraphStore:
                     gaps = db.execute("DELETE FROM gaps WHERE ts < ?", (before_ts,)).rowcount
         for name in names:
             self._keys.pop(name, None)
+        if cursor.nodes_done and self._measured:
+            now = self._db.used_bytes()
+            self._size_floor = now if now >= self._measured else 0
+            self._measured = 0
         return GraphPrune(
             edges=edges, events=events, nodes=names, gaps=max(gaps, 0), done=cursor.nodes_done
         )
@@ -563,11 +569,15 @@ class SqlGraphStore:
             self._db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
 
     def size_cutoff(self, max_bytes: int) -> int:
+        """As the findings store's size bound: a measure a prune did not lower (PostgreSQL
+        reuses the space in place) becomes the floor later cutoffs start from."""
         used = self._db.used_bytes()
-        if not max_bytes or used <= max_bytes:
+        self._measured = used
+        limit = max(max_bytes, self._size_floor)
+        if not max_bytes or used <= limit:
             return 0
         edges = self.edge_count()
-        excess = -(-edges * (used - max_bytes) // used)  # rounded up
+        excess = -(-edges * (used - limit) // used)  # rounded up
         row = self._db.execute(
             "SELECT last_ts FROM edges ORDER BY last_ts, id LIMIT 1 OFFSET ?",
             (min(excess, edges) - 1,),
