@@ -30,7 +30,7 @@ from provarmor.manager.app import build_context
 from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
 from provarmor.manager.retention import Retention
-from provarmor.manager.settings import GIB, ManagerSettings, RetentionSettings
+from provarmor.manager.settings import ManagerSettings, RetentionSettings
 from provarmor.manager.store import AgentRecord, TokenRecord
 from provarmor.model.codec import encode_json, parse_json_event
 from provarmor.model.event import Event
@@ -71,7 +71,7 @@ def disk_bytes(state_dir: Path) -> dict[str, int]:
     return {"findings": findings, "graphs": graphs}
 
 
-def main() -> None:  # noqa: PLR0915  (one script: setup, load, report)
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recording", type=Path, default=RECORDING)
     parser.add_argument("--seconds", type=float, default=180)
