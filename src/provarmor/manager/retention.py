@@ -15,9 +15,10 @@ edges) is in the incident itself.
 A pass runs every ``interval_seconds``, and early once ``after_events`` events were stored
 since the last one. It deletes one batch per transaction: an upload waits for one batch at
 most (a host's graph batch holds only that host). Graphs are pruned by the process that
-analyses the host, between its batches, and its graph builder forgets what was deleted, so
-no later edge refers to a deleted node; a host not analysed since the manager started keeps
-its graph until it uploads again. Every pass is counted on ``/metrics`` and its report kept
+analyses the host (the manager, or in cluster mode the ``provarmor worker`` of its
+partition), between its batches, and its graph builder forgets what was deleted, so no later
+edge refers to a deleted node; a host not analysed since that process started keeps its
+graph until it sends again. Every pass is counted on ``/metrics`` and its report kept
 in the findings store (``provarmor server retention``).
 """
 
@@ -105,8 +106,12 @@ class Retention:
         ingestor: Ingestor,
         *,
         metrics: ManagerMetrics | None = None,
+        findings: bool = True,
     ) -> None:
+        """``findings``: also prune the findings store (the manager does; a bus worker
+        prunes only the graphs of the hosts it analyses, and keeps no report)."""
         self.settings = settings
+        self._findings = findings
         self._store = store
         self._ingestor = ingestor
         self._metrics = metrics
@@ -117,6 +122,8 @@ class Retention:
 
     def cutoffs(self, now_ns: int) -> FindingsCutoffs:
         s = self.settings
+        if not self._findings:  # every bound off: the pass only reads what incidents keep
+            return FindingsCutoffs(rows=s.batch_rows)
         return FindingsCutoffs(
             events_before=before(now_ns, s.events_days),
             alerts_before=before(now_ns, s.alerts_days),
@@ -142,7 +149,8 @@ class Retention:
                 findings=findings,
                 graph=graph,
             )
-            self._store.record_retention(report.to_json())
+            if self._findings:
+                self._store.record_retention(report.to_json())
             self._count(report)
             return report
 

@@ -117,7 +117,12 @@ class RetentionSettings:
     action not yet finished, the alerts of every kept incident, and in each host's graph the
     nodes of its kept incidents with the edges between them."""
 
-    enabled: bool = setting(True, "Enforce retention in the manager (false: keep everything).")
+    enabled: bool = setting(
+        True,
+        "Enforce retention in the manager and in bus workers (false: keep everything). Ages "
+        "are data time: an event's own timestamp, an alert's or incident's last signal, a "
+        "graph edge's last event.",
+    )
     interval_seconds: int = setting(300, "How often retention runs.")
     after_events: int = setting(
         1_000_000, "Also run as soon as this many events were stored since the last run."
@@ -127,24 +132,34 @@ class RetentionSettings:
         "Rows deleted per transaction: ingest waits for at most one such batch (of a host's "
         "graph: only that host's ingest).",
     )
-    events_days: float = setting(7.0, "Events older than this are deleted.")
-    alerts_days: float = setting(90.0, "Alerts older than this are deleted (unless kept).")
+    events_days: float = setting(
+        7.0, "Events older than this are deleted (an incident keeps its story, not its events)."
+    )
+    alerts_days: float = setting(
+        90.0, "Alerts older than this are deleted, except those a stored incident names."
+    )
     incidents_days: float = setting(
-        90.0, "Resolved and false-positive incidents older than this are deleted."
+        90.0,
+        "Incidents older than this are deleted, with their notes and status changes, once "
+        "resolved or false positive and with no response action pending (proposed, approved, "
+        "queued, delivered); open ones (new, acknowledged) are kept.",
     )
     findings_max_bytes: int = setting(
         8 * GIB,
-        "Size bound of the findings store (SQLite: the file's used pages; PostgreSQL: the "
-        "schema's tables and indexes): past it the oldest events (first stored, first "
-        "deleted) go until the estimate is under it.",
+        "Size bound of the findings store (SQLite: the file's used pages, freed ones given "
+        "back; PostgreSQL: the schema's tables and indexes, whose files keep their size and "
+        "reuse deleted rows' space): past it the first stored events go.",
     )
     graph_days: float = setting(
-        7.0, "Graph edges and indexed events older than this are deleted, per host."
+        7.0,
+        "Each host's graph edges and indexed events older than this are deleted, then the "
+        "nodes no edge refers to any more, except the nodes of stored incidents and the edges "
+        "between two of them.",
     )
     graph_max_bytes: int = setting(
         4 * GIB,
-        "Size bound of each host's graph store: past it its oldest edges and indexed "
-        "events go until the estimate is under it.",
+        "Size bound of each host's graph store (measured as `findings_max_bytes`): past "
+        "it its oldest edges and indexed events go, as by age.",
     )
 
     def __post_init__(self) -> None:

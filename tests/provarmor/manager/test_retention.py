@@ -210,3 +210,15 @@ def test_bad_settings_name_the_field(name):
     with pytest.raises(ConfigError, match="retention") as raised:
         RetentionSettings(**{name: -1})
     assert raised.value.location == f"retention.{name}"
+
+
+def test_a_worker_prunes_only_the_graphs_of_its_hosts(manager, lab_lines):
+    _upload(manager, _lab_batches(lab_lines))
+    context = manager.client.app.state.context
+    chosen = RetentionSettings(events_days=1, graph_days=1, incidents_days=1, alerts_days=1)
+    worker = Retention(chosen, manager.store, context.ingestor, findings=False)
+    report = worker.run_once(_times(lab_lines)[-1] + 2 * DAY_NS)
+    assert report.graph.edges > 0
+    assert len(_events(manager)) == len(lab_lines)  # the manager's to prune
+    assert manager.store.retention_record() == ""
+    assert _consistent(_graph(manager)) == (0, 0)
