@@ -11,7 +11,10 @@ overall and each pass's report.
 
     python benchmarks/bench_retention.py --seconds 180 --json off.json
     python benchmarks/bench_retention.py --seconds 180 --retention --json on.json
-    python benchmarks/bench_retention.py --db postgresql://... --seconds 60 --retention
+    python benchmarks/bench_retention.py --db 'postgresql://...?schema=benchret' --retention
+
+With ``--db`` the sizes are the PostgreSQL schemas' (findings, and ``<schema>_h*`` for the
+host graphs): drop them afterwards.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import psycopg
 
 from provarmor.manager.app import build_context
 from provarmor.manager.auth import Role
@@ -34,6 +38,7 @@ from provarmor.manager.settings import ManagerSettings, RetentionSettings
 from provarmor.manager.store import AgentRecord, TokenRecord
 from provarmor.model.codec import encode_json, parse_json_event
 from provarmor.model.event import Event
+from provarmor.storage.postgres_dialect import split_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDING = ROOT / "tests" / "data" / "lab" / "benign-seed2" / "events.ndjson.gz"
@@ -71,6 +76,24 @@ def disk_bytes(state_dir: Path) -> dict[str, int]:
     return {"findings": findings, "graphs": graphs}
 
 
+SCHEMA_BYTES = (
+    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname LIKE %s"
+)
+
+
+def schema_bytes(url: str, schema: str) -> dict[str, int]:
+    """Bytes of the findings schema and of the host graph schemas beside it (PostgreSQL)."""
+    base, _ = split_schema(url)
+    with psycopg.connect(base) as db:
+        findings = db.execute(SCHEMA_BYTES, (schema,)).fetchone()
+        graphs = db.execute(SCHEMA_BYTES, (f"{schema}\\_h%",)).fetchone()
+    return {
+        "findings": int(findings[0]) if findings else 0,
+        "graphs": int(graphs[0]) if graphs else 0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recording", type=Path, default=RECORDING)
@@ -94,6 +117,11 @@ def main() -> None:
     host = events[0].host.id
 
     state_dir = Path(tempfile.mkdtemp(prefix="bench-retention-"))
+    schema = split_schema(args.db)[1] or "public"
+
+    def measure() -> dict[str, int]:
+        return schema_bytes(args.db, schema) if args.db else disk_bytes(state_dir)
+
     settings = ManagerSettings(state_dir=state_dir, database_url=args.db)
     store = open_findings_store(settings.effective_database_url())
     context = build_context(settings, store)
@@ -150,9 +178,7 @@ def main() -> None:
             newest[0] = end + shift
             elapsed = time.perf_counter() - began
             if elapsed >= next_sample:
-                samples.append(
-                    {"s": round(elapsed, 1), "events": ingested, **disk_bytes(state_dir)}
-                )
+                samples.append({"s": round(elapsed, 1), "events": ingested, **measure()})
                 next_sample += args.sample
             if elapsed >= args.seconds:
                 break
@@ -161,7 +187,7 @@ def main() -> None:
     stop.set()
     if args.retention:
         pruner.join()  # a pass in flight ends before the stores close
-    samples.append({"s": round(elapsed, 1), "events": ingested, **disk_bytes(state_dir)})
+    samples.append({"s": round(elapsed, 1), "events": ingested, **measure()})
     ingestor.close()
     store.close()
 

@@ -108,6 +108,10 @@ class PersistentGraphStore(GraphStore, Protocol):
         """The time before which edges must go for the store to fit ``max_bytes`` (an
         estimate from the bytes per edge); 0 when it fits."""
 
+    def vacuum(self) -> None:
+        """Make deleted rows' space reusable now; safe beside writes to the store (it does
+        not use the store's connection)."""
+
     def reclaim(self, *, pages: int) -> int:
         """Return up to ``pages`` freed pages to the file system; the bytes the store shrank
         by (0: nothing more to give back)."""

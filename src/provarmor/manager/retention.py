@@ -193,6 +193,8 @@ class Retention:
             totals.gaps += step.gaps
             if step.done or self._stop.is_set():
                 break
+        if totals.edges or totals.events or totals.nodes:
+            host.store.vacuum()  # without the host's lock: its uploads go on
         while True:
             with host.lock:
                 started = time.perf_counter()

@@ -727,6 +727,8 @@ class SqlFindingsStore:
         with holds.hold():
             before = db.used_bytes()
         for_size = self._prune_for_size(cutoffs, before, holds) if cutoffs.max_bytes else 0
+        if incidents or alerts or events or for_size:
+            db.vacuum(["events", "alerts", "incidents", "incident_notes", "incident_changes"])
         reclaimed = 0
         while True:
             with holds.hold():

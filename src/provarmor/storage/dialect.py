@@ -90,6 +90,11 @@ class Dialect(Protocol):
         nothing is free), always 0 on PostgreSQL, whose autovacuum makes the space reusable
         in place."""
 
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """Make the space of rows deleted from ``tables`` reusable now, without holding the
+        store's connection (PostgreSQL: ``VACUUM`` on a connection of its own; SQLite has
+        nothing to do)."""
+
     def close(self) -> None: ...
 
 

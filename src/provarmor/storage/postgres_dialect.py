@@ -102,8 +102,9 @@ class PostgresDialect:
             params = conninfo_to_dict(conninfo)
             params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
             params.setdefault("application_name", "provarmor")
+            self._conninfo = make_conninfo("", **params)
             self._connection: psycopg.Connection[Row] = psycopg.connect(
-                make_conninfo("", **params), autocommit=True
+                self._conninfo, autocommit=True
             )
         with self._errors(f"cannot open the {name}"):
             try:
@@ -231,8 +232,17 @@ class PostgresDialect:
         return int(str(row[0]))
 
     def reclaim(self, *, pages: int) -> int:
-        del pages  # autovacuum makes deleted rows' space reusable; the files keep their size
+        del pages  # VACUUM (vacuum) makes deleted rows' space reusable; files keep their size
         return 0
+
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """``VACUUM`` on a connection of its own: the store's goes on meanwhile."""
+        names = sql.SQL(", ").join(sql.Identifier(self.schema, table) for table in tables)
+        with (
+            self._errors(f"{self._name}: vacuum"),
+            psycopg.connect(self._conninfo, autocommit=True) as connection,
+        ):
+            connection.execute(sql.SQL("VACUUM {}").format(names))
 
     def close(self) -> None:
         self._connection.close()

@@ -587,6 +587,9 @@ class SqlGraphStore:
     def reclaim(self, *, pages: int) -> int:
         return self._db.reclaim(pages=pages)
 
+    def vacuum(self) -> None:
+        self._db.vacuum(["edges", "event_index", "nodes", "gaps"])
+
     # ------------------------------------------------------------------ reads
     def _one(self, query: str) -> Row:
         row = self._db.execute(query).fetchone()

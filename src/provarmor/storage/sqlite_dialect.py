@@ -157,5 +157,8 @@ class SqliteDialect:
             self.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         return max(before - self._pragma("page_count"), 0) * self._pragma("page_size")
 
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """Nothing: SQLite reuses free pages itself, and :meth:`reclaim` gives them back."""
+
     def close(self) -> None:
         self._connection.close()
