@@ -108,6 +108,11 @@ class PersistentGraphStore(GraphStore, Protocol):
         """The time before which edges must go for the store to fit ``max_bytes`` (an
         estimate from the bytes per edge); 0 when it fits."""
 
+    def settle(self, max_bytes: int) -> None:
+        """After a pass: the store's measure, when still over ``max_bytes`` (PostgreSQL keeps
+        its files' size and reuses the space), is the floor later :meth:`size_cutoff` calls
+        start from, so they cut only what grows past it."""
+
     def vacuum(self) -> None:
         """Make deleted rows' space reusable now; safe beside writes to the store (it does
         not use the store's connection)."""

@@ -202,7 +202,9 @@ class Retention:
                 held(started)
             totals.reclaimed_bytes += freed
             if not freed or self._stop.is_set():
-                return
+                break
+        with host.lock:
+            host.store.settle(self.settings.graph_max_bytes)
 
     def _count(self, report: RetentionReport) -> None:
         metrics = self._metrics

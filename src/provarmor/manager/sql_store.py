@@ -738,6 +738,8 @@ class SqlFindingsStore:
                 break
         with holds.hold():
             after = db.used_bytes()
+        if cutoffs.max_bytes:
+            self._size_floor = after if after > cutoffs.max_bytes else 0
         return FindingsPrune(
             incidents=incidents,
             alerts=alerts,
@@ -775,9 +777,9 @@ class SqlFindingsStore:
         nearly all of the store), measure again and go on while the measure falls (SQLite
         frees only whole pages, so a round may free less than its share).
 
-        A measure that does not fall (PostgreSQL: deleted rows' space is reused in place,
-        the files keep their size) becomes the floor: later passes delete only what grows
-        past it, not the same share again and again."""
+        A pass that ends over the bound (PostgreSQL: deleted rows' space is reused in place,
+        the files keep their size) leaves its measure as the floor: later passes delete only
+        what grows past it, not the same share again and again."""
         deleted = 0
         for _round in range(SIZE_ROUNDS):
             limit = max(cutoffs.max_bytes, self._size_floor)
@@ -797,9 +799,7 @@ class SqlFindingsStore:
             with holds.hold():
                 now = self._db.used_bytes()
             if now >= used:
-                self._size_floor = now
                 break
-            self._size_floor = 0
             used = now
         return deleted
 

@@ -326,8 +326,8 @@ class SqlGraphStore:
         self._keys: dict[str, int] = {}
         self.key_cache_resets = 0
         """Times the node-key cache was full and cleared (each costs later lookups only)."""
-        self._measured = 0
         self._size_floor = 0
+        """The measure a retention pass ended at over its size bound (:meth:`settle`)."""
         try:
             with dialect.setup():
                 dialect.execute_script(dialect.ddl(SCHEMA))
@@ -516,10 +516,6 @@ class SqlGraphStore:
                     gaps = db.execute("DELETE FROM gaps WHERE ts < ?", (before_ts,)).rowcount
         for name in names:
             self._keys.pop(name, None)
-        if cursor.nodes_done and self._measured:
-            now = self._db.used_bytes()
-            self._size_floor = now if now >= self._measured else 0
-            self._measured = 0
         return GraphPrune(
             edges=edges, events=events, nodes=names, gaps=max(gaps, 0), done=cursor.nodes_done
         )
@@ -569,10 +565,7 @@ class SqlGraphStore:
             self._db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
 
     def size_cutoff(self, max_bytes: int) -> int:
-        """As the findings store's size bound: a measure a prune did not lower (PostgreSQL
-        reuses the space in place) becomes the floor later cutoffs start from."""
         used = self._db.used_bytes()
-        self._measured = used
         limit = max(max_bytes, self._size_floor)
         if not max_bytes or used <= limit:
             return 0
@@ -583,6 +576,9 @@ class SqlGraphStore:
             (min(excess, edges) - 1,),
         ).fetchone()
         return _int(row[0]) + 1 if row else 0
+
+    def settle(self, max_bytes: int) -> None:
+        self._size_floor = max(self._db.used_bytes(), max_bytes) if max_bytes else 0
 
     def reclaim(self, *, pages: int) -> int:
         return self._db.reclaim(pages=pages)

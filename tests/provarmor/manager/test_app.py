@@ -62,11 +62,16 @@ def test_retention_runs_while_the_app_is_served_and_stops_with_it(tmp_path, kit,
                 manager.upload(agent_id, credential, sequence=sequence, body=body).status_code
                 == 200
             )
+        ran = 'provarmor_retention_runs_total{result="ok"}'
+
+        def done() -> bool:
+            cleared = manager.get("/hosts").json()[0]["events"] == 0
+            return cleared and ran in manager.client.get("/metrics").text
+
         deadline = time.monotonic() + 30
-        while manager.get("/hosts").json()[0]["events"] and time.monotonic() < deadline:
+        while not done() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert manager.get("/hosts").json()[0]["events"] == 0
-        assert 'provarmor_retention_runs_total{result="ok"}' in manager.client.get("/metrics").text
+        assert done()
     assert app.state.retention._thread is None  # stopped at shutdown
     app.state.context.ingestor.close()
     store.close()
