@@ -19,7 +19,7 @@ import msgspec
 
 from provarmor.manager.actions import ActionState
 from provarmor.model.incident import IncidentStatus
-from provarmor.storage.dialect import IN_KEYS
+from provarmor.storage.dialect import IN_KEYS, delete_where_in
 
 if TYPE_CHECKING:
     from provarmor.storage.dialect import Dialect
@@ -69,7 +69,7 @@ def delete_incidents(db: Dialect, before_ts: int, rows: int) -> int:
         ("incident_changes", "incident_id"),
         ("incidents", "id"),
     ):
-        delete_in(db, table, column, ids)
+        delete_where_in(db, table, column, ids)
     return len(ids)
 
 
@@ -132,9 +132,3 @@ def count_events(db: Dialect) -> int:
     row = db.execute("SELECT count(*) FROM events").fetchone()
     assert row is not None
     return int(str(row[0]))
-
-
-def delete_in(db: Dialect, table: str, column: str, keys: Sequence[object]) -> None:
-    for start in range(0, len(keys), IN_KEYS):
-        chunk = keys[start : start + IN_KEYS]
-        db.execute(f"DELETE FROM {table} WHERE {column} IN ({_marks(len(chunk))})", chunk)

@@ -39,10 +39,10 @@ from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.graph.store import GraphPrune, GraphStats, PruneCursor
 from provarmor.model.errors import StorageError
 from provarmor.storage.dialect import (
-    IN_KEYS,
     Columns,
     Dialect,
     column_names,
+    delete_where_in,
     like_literal,
     select_where_in,
 )
@@ -529,7 +529,7 @@ class SqlGraphStore:
             (before_ts, *cursor.edge, rows),
         ).fetchall()
         doomed = [_int(e[1]) for e in edges if not (_int(e[2]) in kept and _int(e[3]) in kept)]
-        self._delete_in("edges", "id", doomed)
+        delete_where_in(self._db, "edges", "id", doomed)
         events = self._db.execute(
             "DELETE FROM event_index WHERE event_hash IN "
             "(SELECT event_hash FROM event_index WHERE ts < ? LIMIT ?)",
@@ -552,17 +552,11 @@ class SqlGraphStore:
             (before_ts, *cursor.node, before_ts, rows),
         ).fetchall()
         gone = [row for row in nodes if _int(row[1]) not in kept]
-        self._delete_in("nodes", "key", [_int(row[1]) for row in gone])
+        delete_where_in(self._db, "nodes", "key", [_int(row[1]) for row in gone])
         if nodes:
             cursor.node = (_int(nodes[-1][0]), _int(nodes[-1][1]))
         cursor.nodes_done = len(nodes) < rows
         return tuple(str(row[2]) for row in gone)
-
-    def _delete_in(self, table: str, column: str, keys: Sequence[int]) -> None:
-        for start in range(0, len(keys), IN_KEYS):
-            chunk = keys[start : start + IN_KEYS]
-            marks = ", ".join("?" for _ in chunk)
-            self._db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
 
     def size_cutoff(self, max_bytes: int) -> int:
         used = self._db.used_bytes()
