@@ -1,0 +1,385 @@
+"""Who may do what on the bus: NATS decentralised authentication (operator, account, user
+JWTs signed with Ed25519 "nkeys").
+
+The cluster makes one operator, one system account and one account (``PROVARMOR``, with
+JetStream) whose users are signed by an account *signing key*. nats-server trusts the
+operator and knows the two accounts (``resolver: MEMORY``), so it checks a user's JWT and
+its permissions by signature alone: the manager, which holds the signing key, issues an
+agent's credentials at enrolment without touching the server's configuration.
+
+The encodings are NATS's: an nkey is base32 (no padding) of a prefix byte, the 32-byte
+Ed25519 key and a CRC-16/XMODEM (little-endian); a seed has two prefix bytes. A JWT is
+``header.claims.signature``, each base64url without padding, ``alg: ed25519-nkey``. A
+credentials file (``.creds``) holds a user's JWT and seed between NATS's armour lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from provarmor.bus.message import SUBJECT_PREFIX, host_token
+from provarmor.model.errors import ConfigError
+
+OPERATOR = 14 << 3  # "O"
+ACCOUNT = 0  # "A"
+USER = 20 << 3  # "U"
+_SEED = 18 << 3  # "S"
+
+COMMANDS_PREFIX = "provarmor.commands"
+"""Commands to an agent: ``provarmor.commands.<agent id>`` (the agent subscribes)."""
+RESULTS_PREFIX = "provarmor.results"
+"""What came of them: ``provarmor.results.<agent id>`` (the agent publishes)."""
+INBOX_PREFIX = "_INBOX"
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def _armour(raw: bytes) -> str:
+    checked = raw + _crc16(raw).to_bytes(2, "little")
+    return base64.b32encode(checked).decode().rstrip("=")
+
+
+def _unarmour(text: str, *, location: str) -> bytes:
+    try:
+        checked = base64.b32decode(text + "=" * (-len(text) % 8))
+    except binascii.Error:
+        raise ConfigError("not an nkey (base32)", location=location) from None
+    raw, crc = checked[:-2], checked[-2:]
+    if len(raw) < 33 or _crc16(raw).to_bytes(2, "little") != crc:
+        raise ConfigError("not an nkey (checksum)", location=location)
+    return raw
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+@dataclass(frozen=True, slots=True)
+class NKey:
+    """An Ed25519 key pair of one kind (operator, account or user)."""
+
+    kind: int
+    private: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls, kind: int) -> NKey:
+        return cls(kind, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: str, *, location: str = "seed") -> NKey:
+        raw = _unarmour(seed, location=location)
+        if raw[0] & 0xF8 != _SEED or len(raw) != 34:
+            raise ConfigError("not an nkey seed", location=location)
+        kind = ((raw[0] & 0x07) << 5) | (raw[1] >> 3)
+        return cls(kind, Ed25519PrivateKey.from_private_bytes(raw[2:]))
+
+    @property
+    def seed(self) -> str:
+        secret = self.private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return _armour(bytes([_SEED | (self.kind >> 5), (self.kind & 31) << 3]) + secret)
+
+    @property
+    def public(self) -> str:
+        raw = self.private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return _armour(bytes([self.kind]) + raw)
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private.sign(data)
+
+
+def encode_jwt(claims: dict[str, Any], signer: NKey) -> str:
+    """``claims`` (``iss`` set to the signer, ``iat`` and ``jti`` filled) as a signed JWT."""
+    body = dict(claims, iss=signer.public, iat=int(time.time()), jti="")
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
+    body["jti"] = base64.b32encode(digest).decode().rstrip("=")
+    header = _b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
+    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+    signature = _b64(signer.sign(f"{header}.{payload}".encode()))
+    return f"{header}.{payload}.{signature}"
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT (not verified: the server verifies them)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        raise ConfigError("not a JWT", location="jwt") from None
+    if not isinstance(claims, dict):
+        raise ConfigError("not a JWT", location="jwt")
+    return claims
+
+
+@dataclass(frozen=True, slots=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def agent_permissions(agent_id: str, host_id: str) -> Permissions:
+    """An agent publishes its host's events and its command results, and reads its own
+    commands and the answers to its own requests (its inbox); nothing else."""
+    return Permissions(
+        publish=(
+            f"{SUBJECT_PREFIX}.{host_token(host_id)}",
+            f"{RESULTS_PREFIX}.{agent_id}",
+            "$JS.API.STREAM.INFO.PROVARMOR_EVENTS",
+        ),
+        subscribe=(f"{COMMANDS_PREFIX}.{agent_id}", f"{agent_inbox(agent_id)}.>"),
+    )
+
+
+def agent_inbox(agent_id: str) -> str:
+    """The inbox prefix an agent's connection uses (its permissions allow only this one)."""
+    return f"{INBOX_PREFIX}.{agent_id}"
+
+
+SERVICE_PERMISSIONS = Permissions(publish=(">",), subscribe=(">",))
+"""Workers and the manager: the whole account (streams, consumers, commands)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credentials:
+    """A bus user: its JWT and seed, and the inbox prefix its permissions allow."""
+
+    jwt: str
+    seed: str
+    inbox: str = INBOX_PREFIX
+
+    def connect_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``nats.connect`` that log in as this user."""
+        key = NKey.from_seed(self.seed)
+        token = self.jwt.encode()
+
+        def user_jwt() -> bytes:
+            return token
+
+        def sign(nonce: str) -> bytes:
+            return base64.b64encode(key.sign(nonce.encode()))
+
+        return {"user_jwt_cb": user_jwt, "signature_cb": sign, "inbox_prefix": self.inbox}
+
+    def to_creds(self) -> str:
+        """The standard NATS ``.creds`` text."""
+        return (
+            f"-----BEGIN NATS USER JWT-----\n{self.jwt}\n------END NATS USER JWT------\n\n"
+            f"-----BEGIN USER NKEY SEED-----\n{self.seed}\n------END USER NKEY SEED------\n"
+        )
+
+    @classmethod
+    def from_creds(cls, text: str, *, location: str) -> Credentials:
+        blocks = re.findall(r"-{3,}BEGIN [^\n]*-{3,}\s*\n\s*(\S+)\s*\n\s*-{3,}END", text)
+        if len(blocks) != 2:  # noqa: PLR2004 (a JWT and a seed)
+            raise ConfigError("not a NATS credentials file (JWT and seed)", location=location)
+        jwt, seed = blocks
+        NKey.from_seed(seed, location=location)
+        inbox = str(jwt_claims(jwt).get("nats", {}).get("provarmor_inbox", INBOX_PREFIX))
+        return cls(jwt=jwt, seed=seed, inbox=inbox)
+
+    @classmethod
+    def load(cls, path: Path) -> Credentials:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read bus credentials: {exc}", location=str(path)) from None
+        return cls.from_creds(text, location=str(path))
+
+
+def user_credentials(
+    name: str, permissions: Permissions, *, signing_key: NKey, account: str, inbox: str = ""
+) -> Credentials:
+    """A new user of ``account`` with ``permissions``, signed by the account's signing key.
+    ``inbox`` (the prefix of its reply subjects) is kept in the JWT for the user to find."""
+    user = NKey.generate(USER)
+    nats_claims: dict[str, Any] = {
+        "pub": {"allow": list(permissions.publish)},
+        "sub": {"allow": list(permissions.subscribe)},
+        "subs": -1,
+        "data": -1,
+        "payload": -1,
+        "issuer_account": account,
+        "type": "user",
+        "version": 2,
+    }
+    if inbox:
+        nats_claims["provarmor_inbox"] = inbox
+    jwt = encode_jwt({"name": name, "sub": user.public, "nats": nats_claims}, signing_key)
+    return Credentials(jwt=jwt, seed=user.seed, inbox=inbox or INBOX_PREFIX)
+
+
+def issue_agent_credentials(
+    agent_id: str, host_id: str, *, signing_key: NKey, account: str
+) -> Credentials:
+    return user_credentials(
+        f"agent {agent_id}",
+        agent_permissions(agent_id, host_id),
+        signing_key=signing_key,
+        account=account,
+        inbox=agent_inbox(agent_id),
+    )
+
+
+_UNLIMITED = {
+    "subs": -1,
+    "data": -1,
+    "payload": -1,
+    "imports": -1,
+    "exports": -1,
+    "wildcards": True,
+    "conn": -1,
+    "leaf": -1,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trust:
+    """The operator and accounts one bus trusts; :meth:`server_config` says so to nats-server,
+    ``signing_key`` signs users of ``account``."""
+
+    operator: NKey
+    system: NKey
+    account: NKey
+    signing_key: NKey
+
+    @classmethod
+    def generate(cls) -> Trust:
+        return cls(
+            operator=NKey.generate(OPERATOR),
+            system=NKey.generate(ACCOUNT),
+            account=NKey.generate(ACCOUNT),
+            signing_key=NKey.generate(ACCOUNT),
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "version": "1",
+            "operator": self.operator.seed,
+            "system": self.system.seed,
+            "account": self.account.seed,
+            "signing_key": self.signing_key.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str], *, location: str) -> Trust:
+        if data.get("version") != "1":
+            raise ConfigError(f"bus keys version {data.get('version')!r} is not 1", location=location)
+        try:
+            return cls(
+                operator=NKey.from_seed(data["operator"], location=location),
+                system=NKey.from_seed(data["system"], location=location),
+                account=NKey.from_seed(data["account"], location=location),
+                signing_key=NKey.from_seed(data["signing_key"], location=location),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"bus keys lack {exc.args[0]}", location=location) from None
+
+    def server_config(self) -> dict[str, str]:
+        """``operator``, ``system_account`` and the preloaded account JWTs of nats-server's
+        configuration (the caller writes them out)."""
+        operator = encode_jwt(
+            {
+                "name": "provarmor",
+                "sub": self.operator.public,
+                "nats": {"system_account": self.system.public, "type": "operator", "version": 2},
+            },
+            self.operator,
+        )
+        system = encode_jwt(
+            {
+                "name": "SYS",
+                "sub": self.system.public,
+                "nats": {"limits": _UNLIMITED, "type": "account", "version": 2},
+            },
+            self.operator,
+        )
+        account = encode_jwt(
+            {
+                "name": "PROVARMOR",
+                "sub": self.account.public,
+                "nats": {
+                    "limits": dict(
+                        _UNLIMITED, mem_storage=-1, disk_storage=-1, streams=-1, consumer=-1
+                    ),
+                    "signing_keys": [self.signing_key.public],
+                    "type": "account",
+                    "version": 2,
+                },
+            },
+            self.operator,
+        )
+        return {
+            "operator": operator,
+            "system_account": self.system.public,
+            "system_jwt": system,
+            "account": self.account.public,
+            "account_jwt": account,
+        }
+
+    def service(self, name: str) -> Credentials:
+        return user_credentials(
+            name, SERVICE_PERMISSIONS, signing_key=self.signing_key, account=self.account.public
+        )
+
+
+def nats_config(  # noqa: PLR0913 (each a line of the configuration)
+    trust: Trust,
+    *,
+    host: str,
+    port: int,
+    store_dir: Path,
+    operator_file: Path,
+    tls: tuple[Path, Path] | None = None,
+    monitor_port: int = 0,
+) -> str:
+    """nats-server's configuration: JetStream in ``store_dir``, trust in ``trust`` (the
+    operator JWT goes to ``operator_file``), TLS with ``tls`` = (cert, key) when given."""
+    parts = trust.server_config()
+    operator_file.write_text(parts["operator"] + "\n")
+    lines = [
+        f"listen: {json.dumps(f'{host}:{port}')}",
+        "server_name: provarmor",
+        f"jetstream {{ store_dir: {json.dumps(str(store_dir))} }}",
+        f"operator: {json.dumps(str(operator_file))}",
+        f"system_account: {parts['system_account']}",
+        "resolver: MEMORY",
+        "resolver_preload: {",
+        f"  {parts['system_account']}: {json.dumps(parts['system_jwt'])}",
+        f"  {parts['account']}: {json.dumps(parts['account_jwt'])}",
+        "}",
+    ]
+    if monitor_port:
+        lines.append(f"http: {json.dumps(f'127.0.0.1:{monitor_port}')}")
+    if tls is not None:
+        cert, key = tls
+        lines.append(
+            f"tls {{ cert_file: {json.dumps(str(cert))}, key_file: {json.dumps(str(key))} }}"
+        )
+    return "\n".join(lines) + "\n"
+
+
