@@ -21,7 +21,6 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,7 +194,7 @@ class Credentials:
     @classmethod
     def from_creds(cls, text: str, *, location: str) -> Credentials:
         blocks = re.findall(r"-{3,}BEGIN [^\n]*-{3,}\s*\n\s*(\S+)\s*\n\s*-{3,}END", text)
-        if len(blocks) != 2:  # noqa: PLR2004 (a JWT and a seed)
+        if len(blocks) != 2:
             raise ConfigError("not a NATS credentials file (JWT and seed)", location=location)
         jwt, seed = blocks
         NKey.from_seed(seed, location=location)
@@ -231,18 +230,6 @@ def user_credentials(
         nats_claims["provarmor_inbox"] = inbox
     jwt = encode_jwt({"name": name, "sub": user.public, "nats": nats_claims}, signing_key)
     return Credentials(jwt=jwt, seed=user.seed, inbox=inbox or INBOX_PREFIX)
-
-
-def issue_agent_credentials(
-    agent_id: str, host_id: str, *, signing_key: NKey, account: str
-) -> Credentials:
-    return user_credentials(
-        f"agent {agent_id}",
-        agent_permissions(agent_id, host_id),
-        signing_key=signing_key,
-        account=account,
-        inbox=agent_inbox(agent_id),
-    )
 
 
 _UNLIMITED = {
@@ -288,7 +275,9 @@ class Trust:
     @classmethod
     def from_dict(cls, data: dict[str, str], *, location: str) -> Trust:
         if data.get("version") != "1":
-            raise ConfigError(f"bus keys version {data.get('version')!r} is not 1", location=location)
+            raise ConfigError(
+                f"bus keys version {data.get('version')!r} is not 1", location=location
+            )
         try:
             return cls(
                 operator=NKey.from_seed(data["operator"], location=location),
@@ -346,6 +335,9 @@ class Trust:
             name, SERVICE_PERMISSIONS, signing_key=self.signing_key, account=self.account.public
         )
 
+    def signer(self) -> AccountSigner:
+        return AccountSigner(account=self.account.public, signing_key=self.signing_key)
+
 
 def nats_config(  # noqa: PLR0913 (each a line of the configuration)
     trust: Trust,
@@ -383,3 +375,80 @@ def nats_config(  # noqa: PLR0913 (each a line of the configuration)
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BusAccess:
+    """Where an agent publishes and as whom: what enrolment hands out."""
+
+    url: str
+    credentials: Credentials
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "url": self.url,
+            "jwt": self.credentials.jwt,
+            "seed": self.credentials.seed,
+            "inbox": self.credentials.inbox,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, *, location: str) -> BusAccess:
+        if not isinstance(data, dict):
+            raise ConfigError("bus access is not an object", location=location)
+        try:
+            url, jwt, seed, inbox = (str(data[key]) for key in ("url", "jwt", "seed", "inbox"))
+        except KeyError as exc:
+            raise ConfigError(f"bus access lacks {exc.args[0]!r}", location=location) from None
+        NKey.from_seed(seed, location=location)
+        return cls(url=url, credentials=Credentials(jwt=jwt, seed=seed, inbox=inbox))
+
+
+SIGNER_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSigner:
+    """What the manager holds to issue agents' bus credentials: the account's public key
+    and its signing key (not the operator's or the account's own key)."""
+
+    account: str
+    signing_key: NKey
+
+    def issue_agent(self, agent_id: str, host_id: str) -> Credentials:
+        return user_credentials(
+            f"agent {agent_id}",
+            agent_permissions(agent_id, host_id),
+            signing_key=self.signing_key,
+            account=self.account,
+            inbox=agent_inbox(agent_id),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": SIGNER_VERSION,
+                "account": self.account,
+                "signing_key": self.signing_key.seed,
+            }
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> AccountSigner:
+        location = str(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot read the bus signing key: {exc}", location=location
+            ) from None
+        if not isinstance(data, dict) or data.get("version") != SIGNER_VERSION:
+            version = data.get("version") if isinstance(data, dict) else None
+            raise ConfigError(
+                f"bus signing key version {version!r} is not {SIGNER_VERSION}", location=location
+            )
+        try:
+            return cls(
+                account=str(data["account"]),
+                signing_key=NKey.from_seed(str(data["signing_key"]), location=location),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"bus signing key lacks {exc.args[0]!r}", location=location) from None

@@ -72,7 +72,8 @@ def agent(  # noqa: PLR0913
         str | None,
         typer.Option(
             help="Cluster mode: publish batches to this NATS JetStream bus (nats://host:port) "
-            "instead of uploading them; enrolment still goes through --manager."
+            "instead of uploading them (default: the bus the manager names at enrolment, "
+            "with the agent's own credentials); enrolment still goes through --manager."
         ),
     ] = None,
     response_policy: Annotated[
@@ -186,9 +187,11 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
     commands from the manager run through a responder of its own (no automatic policy;
     audit trail and quarantine under ``response.state_dir``; the allow-list applies, with
     the manager's addresses in it, so neither block nor isolate cuts the agent off). With
-    ``bus``, batches go to the JetStream bus as the enrolled agent instead (cluster mode:
-    commands are not delivered there yet)."""
+    ``bus``, or when the enrolment answer named a bus (cluster mode; its address and the
+    agent's own credentials are saved with the credential), batches go to the JetStream bus
+    as the enrolled agent instead (commands are not delivered there yet)."""
     from provarmor.agent.spool import SpoolPosition
+    from provarmor.bus.credentials import BusAccess
     from provarmor.manager.client import ManagerClient
     from provarmor.manager.command_runner import CommandRunner
     from provarmor.manager.uplink import UploadSink
@@ -208,21 +211,32 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
                 f"the agent is enrolled with {stored.get('url')}, not {url}", location=str(saved)
             )
         client.credential = str(stored["credential"])
+        if stored.get("bus") is not None:
+            client.bus = BusAccess.from_dict(stored["bus"], location=str(saved))
     elif token is None:
         raise ConfigError("first contact with a manager needs --enroll-token")
     else:
         identity = read_host_identity()
         credential = client.enroll(token, host_id=identity.id, hostname=socket.gethostname())
+        record: dict[str, object] = {"url": url, "credential": credential}
+        if client.bus is not None:
+            record["bus"] = client.bus.to_dict()
         descriptor = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            json.dump({"url": url, "credential": credential}, handle)
+            json.dump(record, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
-    if bus is not None:
+    if bus is not None or client.bus is not None:
         from provarmor.bus.publisher import BusPublisher, BusSink
 
+        learned = client.bus
         client.close()
+        publisher = BusPublisher(
+            bus or (learned.url if learned else ""),
+            credentials=learned.credentials if learned else None,
+            ca_file=ca,
+        )
         return BusSink(
-            BusPublisher(bus),
+            publisher,
             agent_id=client.agent_id,
             host_id=read_host_identity().id,
             state_file=settings.state_dir / "bus.json",

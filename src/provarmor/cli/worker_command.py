@@ -32,11 +32,18 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     ack_wait: Annotated[
         float, typer.Option(min=1, help="Seconds before an unacknowledged batch is re-sent.")
     ] = 30.0,
+    bus_credentials: Annotated[
+        Path | None, typer.Option(help="The worker's bus user (NATS .creds file).")
+    ] = None,
+    bus_ca: Annotated[
+        Path | None, typer.Option(help="CA certificate of the bus (tls:// URL).")
+    ] = None,
     db: DbOption = None,
     state_dir: StateOption = None,
     model: Annotated[Path | None, typer.Option(help="Anomaly model bundle.")] = None,
 ) -> None:
     """Pull batches of one partition, analyse each host's in order, store the findings."""
+    from provarmor.bus.credentials import Credentials
     from provarmor.bus.stream import StreamLayout
     from provarmor.manager.app import open_outputs
     from provarmor.manager.bus_worker import BusWorker, WorkerOptions
@@ -44,6 +51,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
 
     layout = StreamLayout(partitions=partitions)
     layout.consumer(partition)  # refuses a partition outside the layout before any work
+    credentials = Credentials.load(bus_credentials) if bus_credentials else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(database_url=db, state_dir=state_dir, model=model)
     store = open_manager_store(settings)
@@ -63,6 +71,8 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         partition=partition,
         layout=layout,
         ack_wait_s=ack_wait,
+        credentials=credentials,
+        ca_file=bus_ca,
     )
     runner = BusWorker(ingestor, options)
 

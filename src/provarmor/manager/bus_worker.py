@@ -22,11 +22,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js.errors import Error as JetStreamError
 
+from provarmor.bus.credentials import Credentials
 from provarmor.bus.message import decode_message
 from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
 from provarmor.manager.ingest import Ingestor
@@ -60,6 +62,10 @@ class WorkerOptions:
     layout: StreamLayout = field(default_factory=StreamLayout)
     ack_wait_s: float = 30.0
     """How long JetStream waits for a batch's ack before delivering it again (elsewhere)."""
+    credentials: Credentials | None = None
+    """The worker's bus user (cluster mode); none: a bus without authentication."""
+    ca_file: Path | None = None
+    """CA of the bus's TLS certificate (a ``tls://`` URL)."""
 
 
 class BusWorker:
@@ -74,7 +80,12 @@ class BusWorker:
 
     async def run(self) -> None:
         options = self.options
-        client = await connect(options.url, name=f"provarmor-worker-p{options.partition}")
+        client = await connect(
+            options.url,
+            name=f"provarmor-worker-p{options.partition}",
+            credentials=options.credentials,
+            ca_file=options.ca_file,
+        )
         try:
             js = client.jetstream()
             await ensure_stream(js, options.layout)

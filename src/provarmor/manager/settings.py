@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from provarmor.bus.credentials import AccountSigner
 from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 from provarmor.outputs.alert_formats import AlertFormat
@@ -46,6 +47,17 @@ class ManagerSettings:
         "Anomaly model bundle (`provarmor train`) run for every host; none: `anomaly.model`'s, "
         "and without that each host learns its own (section `learning`).",
         maturity=Maturity.INCUBATING,
+    )
+    bus_url: str = setting(
+        "",
+        "Cluster mode: the JetStream bus agents publish to (`nats://host:port`, `tls://` with "
+        "TLS), handed to each agent at enrolment with credentials of its own (needs "
+        "`bus_signing_key`). Empty: agents upload over HTTP.",
+    )
+    bus_signing_key: Path | None = setting(
+        None,
+        "The bus account's signing key (JSON, written by `provarmor cluster up`) that signs "
+        "each enrolled agent's bus credentials.",
     )
     enrollment_token_seconds: int = setting(86_400, "How long an enrolment token stays valid.")
     user_token_seconds: int = setting(
@@ -94,6 +106,14 @@ class ManagerSettings:
                     f"not a response action: {name!r} (one of {', '.join(sorted(kinds))})",
                     location="manager.approval_required",
                 )
+
+    def bus_signer(self) -> AccountSigner | None:
+        """The signer of agents' bus credentials; ``None`` when agents upload over HTTP."""
+        if not self.bus_url:
+            return None
+        if self.bus_signing_key is None:
+            raise ConfigError("bus_url needs bus_signing_key", location="manager.bus_signing_key")
+        return AccountSigner.load(self.bus_signing_key)
 
     def effective_database_url(self) -> str:
         if self.database_url:
