@@ -9,7 +9,8 @@ A cluster directory holds::
     bus/worker.creds    the workers' bus user
     bus/nats.conf       nats-server's generated configuration; bus/jetstream its file store
     postgres/           a PostgreSQL cluster of Debian's packages (unless --db names one)
-    manager/            the manager's state (first admin token in manager/admin-token, 0600)
+    manager/            the manager's state; its stdout (the first admin token) and the
+                        database URL (database-url), both 0600
     tls/                the CA and certificate of the manager and the bus (with --tls)
     logs/               one log per part
 
@@ -153,6 +154,8 @@ class Part:
     log_file: Path
     user: str | None = None
     stdout_file: Path | None = None
+    env: dict[str, str] | None = None
+    """The environment (none: this one's)."""
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -176,6 +179,7 @@ class Part:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,  # Ctrl-C reaches only the supervisor: it stops them
                     user=self.user,
+                    env=self.env,
                     cwd="/",
                 )
             finally:
@@ -299,6 +303,7 @@ class Cluster:
         """Start every part in order, each after the one it needs answers."""
         self.prepare()
         self.database_url = self.settings.database_url or self._start_postgres()
+        _write_private(self.root / "manager" / "database-url", self.database_url)
         bus = Part(
             name="bus",
             command=[str(nats_binary()), "-c", str(self.root / "bus" / "nats.conf")],
@@ -311,6 +316,7 @@ class Cluster:
             command=self._manager_command(),
             log_file=self.root / "logs" / "manager.log",
             stdout_file=self.root / "manager" / "stdout",
+            env=self._service_env(),
         )
         self._launch(manager)
         wait_for_port(self.settings.listen, part=manager, deadline_s=120)
@@ -320,6 +326,7 @@ class Cluster:
                     name=f"worker-{partition}",
                     command=self._worker_command(partition),
                     log_file=self.root / "logs" / f"worker-{partition}.log",
+                    env=self._service_env(),
                 )
             )
         self.save()
@@ -328,6 +335,11 @@ class Cluster:
         part.delay_s = self.settings.restart_delay_s
         self.parts.append(part)
         part.start()
+
+    def _service_env(self) -> dict[str, str]:
+        """The database URL goes to the manager and the workers in their environment (a
+        command line, with the password in it, is readable by every user)."""
+        return {**os.environ, "PROVARMOR_MANAGER__DATABASE_URL": self.database_url}
 
     def _manager_command(self) -> list[str]:
         command = [
@@ -339,8 +351,6 @@ class Cluster:
             "server",
             "--listen",
             self.settings.listen,
-            "--db",
-            self.database_url,
             "--state-dir",
             str(self.root / "manager"),
         ]
@@ -366,8 +376,6 @@ class Cluster:
             str(self.settings.workers),
             "--partition",
             str(partition),
-            "--db",
-            self.database_url,
             "--state-dir",
             str(self.root / "manager"),
         ]

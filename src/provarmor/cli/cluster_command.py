@@ -117,23 +117,24 @@ def up(  # noqa: PLR0913 (one argument per command-line option)
         console.print(f"cluster stopped; restarts: {restarts or 'none'}")
 
 
-def _announce(cluster: Cluster, *, first_start: bool) -> None:
+def _enrolment_token(database_url: str, *, seconds: int) -> str:
     from provarmor.manager.auth import Role
     from provarmor.manager.database import open_findings_store
     from provarmor.manager.routes.tokens import create_token
     from provarmor.model.time_units import seconds_to_ns
 
-    settings = OPTIONS.load().manager
-    store = open_findings_store(cluster.database_url)
+    store = open_findings_store(database_url)
     try:
-        enrolment = create_token(
-            store,
-            role=Role.ENROLL,
-            label="cluster up",
-            valid_ns=seconds_to_ns(settings.enrollment_token_seconds),
+        return create_token(
+            store, role=Role.ENROLL, label="cluster", valid_ns=seconds_to_ns(seconds)
         ).token
     finally:
         store.close()
+
+
+def _announce(cluster: Cluster, *, first_start: bool) -> None:
+    settings = OPTIONS.load().manager
+    enrolment = _enrolment_token(cluster.database_url, seconds=settings.enrollment_token_seconds)
     root = cluster.root
     database = cluster.database_url.split("@")[-1]
     console.print(f"cluster in {escape(str(root))}")
@@ -150,7 +151,7 @@ def _announce(cluster: Cluster, *, first_start: bool) -> None:
         typer.echo(admin[-1])
     console.print(
         f"enrolment token (one agent, valid {settings.enrollment_token_seconds} s; more: "
-        "provarmor server enrollment-token --db URL):"
+        f"provarmor cluster enrollment-token --dir {root}):"
     )
     typer.echo(enrolment)
     ca = f" --ca {cluster.ca_file}" if cluster.ca_file else ""
@@ -189,6 +190,19 @@ def down(state_dir: DirOption = None) -> None:
     root = _settings(state_dir=state_dir).root
     for line in stop_recorded(root):
         console.print(line)
+
+
+@cluster_app.command("enrollment-token")
+def enrollment_token(state_dir: DirOption = None) -> None:
+    """Make a one-time agent enrolment token for this cluster's manager and print it."""
+    root = _settings(state_dir=state_dir).root
+    path = root / "manager" / "database-url"
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"no cluster database here: {exc}", location=str(path)) from None
+    seconds = OPTIONS.load().manager.enrollment_token_seconds
+    typer.echo(_enrolment_token(url, seconds=seconds))
 
 
 def register(app: typer.Typer, *, panel: str) -> None:
