@@ -1,0 +1,207 @@
+"""Bus credentials: nkeys and JWTs as NATS encodes them, checked by a real nats-server in
+operator mode: an agent publishes its own host's events and nothing else, reads its own
+commands only; a user signed by a key the account does not list cannot log in."""
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NATS
+import pytest
+
+from provarmor.bus.credentials import (
+    ACCOUNT,
+    SERVICE_PERMISSIONS,
+    USER,
+    AccountSigner,
+    BusAccess,
+    Credentials,
+    NKey,
+    Trust,
+    jwt_claims,
+    nats_config,
+    user_credentials,
+)
+from provarmor.bus.message import subject_for
+from provarmor.bus.stream import StreamLayout, connect, ensure_stream
+from provarmor.model.errors import ConfigError
+from provarmor.testing.nats import free_port, nats_server_binary, unavailable
+
+HOST = "host-a"
+AGENT = "0123456789abcdef"
+
+
+def test_nkey_seed_and_public_key_round_trip():
+    key = NKey.generate(USER)
+    assert key.seed.startswith("SU")
+    assert key.public.startswith("U")
+    again = NKey.from_seed(key.seed)
+    assert (again.kind, again.public) == (USER, key.public)
+    assert NKey.generate(ACCOUNT).public.startswith("A")
+
+
+def test_a_damaged_seed_is_refused_with_its_location():
+    seed = NKey.generate(USER).seed
+    damaged = seed[:10] + ("A" if seed[10] != "A" else "B") + seed[11:]
+    with pytest.raises(ConfigError, match="checksum") as caught:
+        NKey.from_seed(damaged, location="agent.creds")
+    assert caught.value.location == "agent.creds"
+    with pytest.raises(ConfigError, match="not an nkey seed"):
+        NKey.from_seed(NKey.generate(USER).public)
+
+
+def test_creds_file_round_trips_and_bad_ones_name_the_file(tmp_path):
+    trust = Trust.generate()
+    access = trust.signer().issue_agent(AGENT, HOST)
+    path = tmp_path / "agent.creds"
+    path.write_text(access.to_creds())
+    loaded = Credentials.load(path)
+    assert loaded == access
+    assert loaded.inbox == f"_INBOX.{AGENT}"
+    claims = jwt_claims(loaded.jwt)
+    assert claims["iss"] == trust.signing_key.public
+    assert claims["nats"]["issuer_account"] == trust.account.public
+    assert claims["nats"]["pub"]["allow"][0] == subject_for(HOST)
+    path.write_text("-----BEGIN NATS USER JWT-----\nabc\n------END NATS USER JWT------\n")
+    with pytest.raises(ConfigError, match="JWT and seed") as caught:
+        Credentials.load(path)
+    assert caught.value.location == str(path)
+    with pytest.raises(ConfigError, match="cannot read bus credentials"):
+        Credentials.load(tmp_path / "missing.creds")
+
+
+def test_signer_file_is_versioned(tmp_path):
+    signer = Trust.generate().signer()
+    path = tmp_path / "signing.json"
+    path.write_text(signer.to_json())
+    assert AccountSigner.load(path).signing_key.public == signer.signing_key.public
+    path.write_text(json.dumps({"version": "9", "account": "A", "signing_key": "S"}))
+    with pytest.raises(ConfigError, match="version '9' is not 1"):
+        AccountSigner.load(path)
+    path.write_text(json.dumps({"version": "1", "account": signer.account}))
+    with pytest.raises(ConfigError, match="lacks 'signing_key'"):
+        AccountSigner.load(path)
+
+
+def test_bus_access_from_an_answer_names_what_is_missing():
+    access = BusAccess(url="nats://x:1", credentials=Trust.generate().service("w"))
+    assert BusAccess.from_dict(access.to_dict(), location="enrol") == access
+    with pytest.raises(ConfigError, match="lacks 'seed'") as caught:
+        BusAccess.from_dict({"url": "u", "jwt": "j", "inbox": "i"}, location="enrol bus")
+    assert caught.value.location == "enrol bus"
+
+
+class SecuredBus:
+    def __init__(self, directory: Path, trust: Trust) -> None:
+        binary = nats_server_binary()
+        if binary is None:
+            unavailable("no nats-server binary beside the interpreter or on PATH")
+        assert binary is not None
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        config = directory / "nats.conf"
+        config.write_text(
+            nats_config(
+                trust,
+                host="127.0.0.1",
+                port=self.port,
+                store_dir=directory,
+                operator_file=directory / "operator.jwt",
+            )
+        )
+        self.log = directory / "nats.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(binary), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        end = time.monotonic() + 15
+        while b"Server is ready" not in self.log.read_bytes():
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < end, "nats-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def trust() -> Trust:
+    return Trust.generate()
+
+
+@pytest.fixture
+def bus(tmp_path: Path, trust: Trust) -> Iterator[SecuredBus]:
+    server = SecuredBus(tmp_path, trust)
+    yield server
+    server.stop()
+
+
+async def _agent_session(bus: SecuredBus, trust: Trust) -> dict[str, object]:
+    workers = await connect(bus.url, name="workers", credentials=trust.service("workers"))
+    await ensure_stream(workers.jetstream(), StreamLayout(partitions=2))
+    refused: list[str] = []
+
+    async def on_error(error: Exception) -> None:
+        refused.append(str(error))
+
+    access = trust.signer().issue_agent(AGENT, HOST)
+    agent = await nats.connect(bus.url, error_cb=on_error, **access.connect_options())
+    js = agent.jetstream(timeout=2)
+    own = await js.publish(subject_for(HOST), b"own")
+    try:
+        await js.publish(subject_for("host-b"), b"another host's events")
+        other: object = "stored"
+    except nats.errors.TimeoutError:
+        other = "no acknowledgement"
+    await agent.subscribe(f"provarmor.commands.{AGENT}")
+    await agent.subscribe("provarmor.commands.fedcba9876543210")
+    await agent.flush()
+    await asyncio.sleep(0.3)
+    stored = (await workers.jetstream().stream_info("PROVARMOR_EVENTS")).state.messages
+    await agent.close()
+    await workers.close()
+    return {"own": own.seq, "other": other, "refused": refused, "stored": stored}
+
+
+def test_an_agent_publishes_its_own_host_only_and_reads_its_own_commands(bus, trust):
+    seen = asyncio.run(_agent_session(bus, trust))
+    assert seen["own"] == 1
+    assert seen["other"] == "no acknowledgement"
+    assert seen["stored"] == 1  # the other host's batch never reached the stream
+    refused = " ".join(seen["refused"])  # type: ignore[arg-type]
+    assert f'permissions violation for publish to "{subject_for("host-b")}"' in refused
+    assert 'permissions violation for subscription to "provarmor.commands.fedcba9876543210"' in (
+        refused
+    )
+    assert f"provarmor.commands.{AGENT}" not in refused
+    assert "Publish Violation" in bus.log.read_text()
+
+
+async def _log_in(url: str, credentials: Credentials) -> str:
+    client = NATS()
+    try:
+        await client.connect(
+            url, allow_reconnect=False, connect_timeout=2, **credentials.connect_options()
+        )
+    except (nats.errors.Error, OSError) as exc:
+        return f"refused: {exc}"
+    finally:
+        await client.close()
+    return "logged in"
+
+
+def test_a_user_signed_by_a_key_the_account_does_not_list_cannot_log_in(bus, trust):
+    stranger = user_credentials(
+        "stranger",
+        SERVICE_PERMISSIONS,
+        signing_key=NKey.generate(ACCOUNT),
+        account=trust.account.public,
+    )
+    assert asyncio.run(_log_in(bus.url, trust.service("workers"))) == "logged in"
+    assert asyncio.run(_log_in(bus.url, stranger)).startswith("refused")
