@@ -516,7 +516,8 @@ class Cluster:
                 if part.name.startswith(prefix):
                     # PostgreSQL: fast shutdown (SIGTERM waits for clients to leave)
                     part.stop(signal.SIGINT if part.name == "postgres" else signal.SIGTERM)
-        self.save()
+        if self.parts:  # a start refused before any part ran leaves the state as it was
+            self.save()
 
     def save(self) -> None:
         state = {
