@@ -60,6 +60,12 @@ class ClusterSettings:
     workers: int = setting(
         2, "Worker processes; each runs one partition of the bus (fixed at the first start)."
     )
+    partitions: int = setting(
+        0,
+        "Partitions of the bus (fixed at the first start; 0: one per worker). More than "
+        "`workers`: this machine runs partitions 0..workers-1, workers on other machines "
+        "the rest (`provarmor worker --partition`).",
+    )
     listen: str = setting("127.0.0.1:8443", "Where the manager listens (`host:port`).")
     bus_listen: str = setting("127.0.0.1:4222", "Where nats-server listens (`host:port`).")
     bus_advertise: str = setting(
@@ -85,10 +91,19 @@ class ClusterSettings:
         (), "Further names or addresses the TLS certificate is made for."
     )
 
+    @property
+    def partition_count(self) -> int:
+        return self.partitions or self.workers
+
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError(
                 f"workers must be at least 1, not {self.workers}", location="cluster.workers"
+            )
+        if self.partitions and self.partitions < self.workers:
+            raise ConfigError(
+                f"partitions ({self.partitions}) must be at least workers ({self.workers})",
+                location="cluster.partitions",
             )
         for name in ("listen", "bus_listen"):
             split_address(getattr(self, name), location=f"cluster.{name}")
@@ -256,11 +271,11 @@ class Cluster:
     def _check_partitions(self) -> None:
         saved = read_state(self.root)
         partitions = saved.get("partitions") if saved else None
-        if partitions is not None and partitions != self.settings.workers:
+        if partitions is not None and partitions != self.settings.partition_count:
             raise ConfigError(
-                f"this cluster's bus has {partitions} partitions (one per worker); start it "
-                f"with --workers {partitions}",
-                location="--workers",
+                f"this cluster's bus has {partitions} partitions; start it with "
+                f"--partitions {partitions} (or as many --workers)",
+                location="--partitions",
             )
 
     def _trust(self) -> Trust:
@@ -373,7 +388,7 @@ class Cluster:
             "--bus-credentials",
             str(self.root / "bus" / "worker.creds"),
             "--partitions",
-            str(self.settings.workers),
+            str(self.settings.partition_count),
             "--partition",
             str(partition),
             "--state-dir",
@@ -523,7 +538,7 @@ class Cluster:
         state = {
             "version": STATE_VERSION,
             "supervisor": os.getpid() if not self.stopping else 0,
-            "partitions": self.settings.workers,
+            "partitions": self.settings.partition_count,
             "postgres_port": self.postgres_port,
             "bus": self.bus_url,
             "manager": self.manager_url,

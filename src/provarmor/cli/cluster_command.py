@@ -63,6 +63,10 @@ def up(  # noqa: PLR0913 (one argument per command-line option)
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes, one partition each.")
     ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Bus partitions (default: one per worker; fixed once made)."),
+    ] = None,
     listen: Annotated[str | None, typer.Option(help="host:port of the manager.")] = None,
     bus_listen: Annotated[str | None, typer.Option(help="host:port of nats-server.")] = None,
     db: Annotated[
@@ -79,6 +83,7 @@ def up(  # noqa: PLR0913 (one argument per command-line option)
     cluster = _settings(
         state_dir=state_dir,
         workers=workers,
+        partitions=partitions,
         listen=listen,
         bus_listen=bus_listen,
         database_url=db,
@@ -141,8 +146,14 @@ def _announce(cluster: Cluster, *, first_start: bool) -> None:
     console.print(f"  bus       {cluster.bus_url} (JetStream; log {root / 'logs' / 'nats.log'})")
     console.print(f"  database  postgresql://…@{escape(database)}")
     console.print(f"  manager   {cluster.manager_url} (console /, API docs /docs)")
-    workers = cluster.settings.workers
-    console.print(f"  workers   {workers} (partitions 0..{workers - 1})")
+    workers, partitions = cluster.settings.workers, cluster.settings.partition_count
+    console.print(f"  workers   {workers} (partitions 0..{workers - 1} of {partitions})")
+    if partitions > workers:
+        console.print(
+            f"  partitions {workers}..{partitions - 1} need a worker each elsewhere: "
+            f"provarmor worker --bus {cluster.bus_url} --bus-credentials "
+            f"{root / 'bus' / 'worker.creds'} --partitions {partitions} --partition N --db URL"
+        )
     if cluster.ca_file is not None:
         console.print(f"  CA        {cluster.ca_file} (agents: --ca)")
     admin = (root / "manager" / "stdout").read_text(encoding="utf-8").split()

@@ -117,10 +117,18 @@ def test_tls_puts_the_manager_and_the_bus_on_one_certificate(tmp_path):
     assert "--bus-ca" in cluster._worker_command(0)
 
 
+def test_partitions_beyond_the_workers_go_to_workers_elsewhere(tmp_path):
+    cluster = _cluster(tmp_path, workers=2, partitions=8)
+    command = cluster._worker_command(1)
+    assert command[command.index("--partitions") + 1] == "8"
+    assert command[command.index("--partition") + 1] == "1"
+
+
 @pytest.mark.parametrize(
     ("changes", "location"),
     [
         ({"workers": 0}, "cluster.workers"),
+        ({"workers": 3, "partitions": 2}, "cluster.partitions"),
         ({"listen": "8443"}, "cluster.listen"),
         ({"bus_listen": "127.0.0.1:http"}, "cluster.bus_listen"),
     ],

@@ -146,6 +146,7 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
         # a worker killed with -9 is started again, counted
         worker = next(p for p in _state(cluster_dir)["parts"] if p["name"] == "worker-1")
         os.kill(worker["pid"], signal.SIGKILL)
+
         def worker_1_again() -> dict | None:
             parts = _state(cluster_dir)["parts"]
             return next((p for p in parts if p["name"] == "worker-1" and p["restarts"]), None)
@@ -200,4 +201,4 @@ def test_up_refuses_another_worker_count_for_an_existing_bus(cluster_dir, run_cl
     done = run_cli("cluster", "up", "--dir", cluster_dir, "--workers", "2", columns=400)
     assert done.returncode == 2
     assert "this cluster's bus has 3 partitions" in done.stderr
-    assert "--workers 3" in done.stderr
+    assert "--partitions 3" in done.stderr

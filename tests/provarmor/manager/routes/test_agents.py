@@ -268,9 +268,7 @@ def test_cluster_enrolment_hands_out_the_bus_and_credentials_for_the_agents_own_
     trust = Trust.generate()
     signing = tmp_path / "signing.json"
     signing.write_text(trust.signer().to_json())
-    cluster = make_manager(
-        tmp_path, bus_url="tls://bus.example:4222", bus_signing_key=signing
-    )
+    cluster = make_manager(tmp_path, bus_url="tls://bus.example:4222", bus_signing_key=signing)
     answer = cluster.client.post(
         "/api/v1/enroll", json={"token": cluster.token(Role.ENROLL), "host_id": LAB_HOST}
     )
