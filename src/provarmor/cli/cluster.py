@@ -406,7 +406,7 @@ class Cluster:
         data = directory / "data"
         user = "postgres" if os.geteuid() == 0 else None
         saved = read_state(self.root) or {}
-        port = int(saved.get("postgres_port") or self.settings.postgres_port or free_port())
+        port = int(str(saved.get("postgres_port") or self.settings.postgres_port or free_port()))
         password_file = directory / "password"
         if not (data / "PG_VERSION").exists():
             directory.mkdir(mode=0o700, exist_ok=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import nats
 import nats.errors
-from nats.aio.client import Client as NATS
 import pytest
+from nats.aio.client import Client as NATS
 
 from provarmor.bus.credentials import (
     ACCOUNT,

@@ -20,7 +20,6 @@ from provarmor.cli.cluster import (
 )
 from provarmor.model.errors import ConfigError
 
-
 EVENTS: list[str] = []
 
 
