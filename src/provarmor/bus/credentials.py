@@ -23,13 +23,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING, Any
 
 from provarmor.bus.message import SUBJECT_PREFIX, host_token
 from provarmor.model.errors import ConfigError
+
+if TYPE_CHECKING:  # cryptography is imported when keys are used, not by `provarmor --help`
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 OPERATOR = 14 << 3  # "O"
 ACCOUNT = 0  # "A"
@@ -82,6 +82,8 @@ class NKey:
 
     @classmethod
     def generate(cls, kind: int) -> NKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(kind, Ed25519PrivateKey.generate())
 
     @classmethod
@@ -90,10 +92,14 @@ class NKey:
         if raw[0] & 0xF8 != _SEED or len(raw) != 34:
             raise ConfigError("not an nkey seed", location=location)
         kind = ((raw[0] & 0x07) << 5) | (raw[1] >> 3)
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(kind, Ed25519PrivateKey.from_private_bytes(raw[2:]))
 
     @property
     def seed(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         secret = self.private.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
@@ -103,6 +109,8 @@ class NKey:
 
     @property
     def public(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         raw = self.private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
