@@ -14,7 +14,7 @@ A cluster directory holds::
     tls/                the CA and certificate of the manager and the bus (with --tls)
     logs/               one log per part
 
-The parts: nats-server with JetStream (agents, workers and the manager are separate bus
+The parts: nats-server with JetStream (each agent and the workers are separate bus
 users, :mod:`provarmor.bus.credentials`), PostgreSQL, ``provarmor server`` and N
 ``provarmor worker`` processes, one per partition. A part that exits on its own is started
 again after a delay (doubled on each quick crash, at most ``MAX_DELAY_S``), logged and counted;
