@@ -27,9 +27,13 @@ from provarmor.bus.credentials import (
     nats_config,
     user_credentials,
 )
-from provarmor.bus.message import subject_for
+from provarmor.bus.message import batch_message, subject_for
+from provarmor.bus.publisher import BusPublisher, BusUnavailable
 from provarmor.bus.stream import StreamLayout, connect, ensure_stream
+from provarmor.manager.tls import write_certificates
+from provarmor.model.actions import Action
 from provarmor.model.errors import ConfigError
+from provarmor.testing.factories import make_event
 from provarmor.testing.nats import free_port, nats_server_binary, unavailable
 
 HOST = "host-a"
@@ -97,13 +101,15 @@ def test_bus_access_from_an_answer_names_what_is_missing():
 
 
 class SecuredBus:
-    def __init__(self, directory: Path, trust: Trust) -> None:
+    def __init__(
+        self, directory: Path, trust: Trust, *, tls: tuple[Path, Path] | None = None
+    ) -> None:
         binary = nats_server_binary()
         if binary is None:
             unavailable("no nats-server binary beside the interpreter or on PATH")
         assert binary is not None
         self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
+        self.url = f"{'tls' if tls else 'nats'}://127.0.0.1:{self.port}"
         config = directory / "nats.conf"
         config.write_text(
             nats_config(
@@ -112,6 +118,7 @@ class SecuredBus:
                 port=self.port,
                 store_dir=directory,
                 operator_file=directory / "operator.jwt",
+                tls=tls,
             )
         )
         self.log = directory / "nats.log"
@@ -205,3 +212,30 @@ def test_a_user_signed_by_a_key_the_account_does_not_list_cannot_log_in(bus, tru
     )
     assert asyncio.run(_log_in(bus.url, trust.service("workers"))) == "logged in"
     assert asyncio.run(_log_in(bus.url, stranger)).startswith("refused")
+
+
+def test_over_tls_an_agent_publishes_trusting_the_managers_ca_only(tmp_path, trust):
+    files = write_certificates(tmp_path / "tls", hosts=["127.0.0.1", "localhost"])
+    bus = SecuredBus(tmp_path, trust, tls=(files.server_cert, files.server_key))
+    try:
+
+        async def make_stream() -> None:
+            workers = await connect(
+                bus.url, name="workers", credentials=trust.service("w"), ca_file=files.ca_cert
+            )
+            await ensure_stream(workers.jetstream(), StreamLayout(partitions=2))
+            await workers.close()
+
+        asyncio.run(make_stream())
+        access = trust.signer().issue_agent(AGENT, HOST)
+        events = [make_event(Action.READ, ts=1, path="/etc/hosts")]
+        message = batch_message(events, agent_id=AGENT, host_id=HOST, sequence=1)
+        trusting = BusPublisher(bus.url, credentials=access, ca_file=files.ca_cert)
+        assert trusting.publish([message]) == 1
+        trusting.close()
+        untrusting = BusPublisher(bus.url, credentials=access, connect_timeout_s=3)
+        with pytest.raises(BusUnavailable):
+            untrusting.publish([message])
+        untrusting.close()
+    finally:
+        bus.stop()
