@@ -66,6 +66,13 @@ class ClusterSettings:
         "`workers`: this machine runs partitions 0..workers-1, workers on other machines "
         "the rest (`provarmor worker --partition`).",
     )
+    claim_partitions: bool = setting(
+        False,
+        "Workers share the partitions by leases (`provarmor worker --claim`) instead of one "
+        "fixed partition each: a worker started anywhere later takes its share, a dead one's "
+        "are taken over when its leases expire. A host that moves loses the detector state "
+        "held in memory for it.",
+    )
     listen: str = setting("127.0.0.1:8443", "Where the manager listens (`host:port`).")
     bus_listen: str = setting("127.0.0.1:4222", "Where nats-server listens (`host:port`).")
     bus_advertise: str = setting(
@@ -389,8 +396,7 @@ class Cluster:
             str(self.root / "bus" / "worker.creds"),
             "--partitions",
             str(self.settings.partition_count),
-            "--partition",
-            str(partition),
+            *(["--claim"] if self.settings.claim_partitions else ["--partition", str(partition)]),
             "--state-dir",
             str(self.root / "manager"),
         ]

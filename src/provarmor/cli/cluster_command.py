@@ -147,8 +147,11 @@ def _announce(cluster: Cluster, *, first_start: bool) -> None:
     console.print(f"  database  postgresql://…@{escape(database)}")
     console.print(f"  manager   {cluster.manager_url} (console /, API docs /docs)")
     workers, partitions = cluster.settings.workers, cluster.settings.partition_count
-    console.print(f"  workers   {workers} (partitions 0..{workers - 1} of {partitions})")
-    if partitions > workers:
+    if cluster.settings.claim_partitions:
+        console.print(f"  workers   {workers}, sharing {partitions} partitions by leases")
+    else:
+        console.print(f"  workers   {workers} (partitions 0..{workers - 1} of {partitions})")
+    if partitions > workers and not cluster.settings.claim_partitions:
         console.print(
             f"  partitions {workers}..{partitions - 1} need a worker each elsewhere: "
             f"provarmor worker --bus {cluster.bus_url} --bus-credentials "

@@ -29,6 +29,18 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     partitions: Annotated[
         int, typer.Option(min=1, help="Partitions of the stream (fixed when it is made).")
     ] = 4,
+    claim: Annotated[
+        bool,
+        typer.Option(
+            "--claim",
+            help="Share the partitions with the other --claim workers by leases (no "
+            "--partition): a new worker takes its share, a dead one's are taken over.",
+        ),
+    ] = False,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds a partition lease lasts unrenewed (with --claim)."),
+    ] = 10.0,
     ack_wait: Annotated[
         float, typer.Option(min=1, help="Seconds before an unacknowledged batch is re-sent.")
     ] = 30.0,
@@ -42,7 +54,8 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     state_dir: StateOption = None,
     model: Annotated[Path | None, typer.Option(help="Anomaly model bundle.")] = None,
 ) -> None:
-    """Pull batches of one partition, analyse each host's in order, store the findings."""
+    """Pull batches of one partition (with --claim: of those its leases give it), analyse
+    each host's in order, store the findings."""
     from provarmor.bus.credentials import Credentials
     from provarmor.bus.stream import StreamLayout
     from provarmor.manager.app import open_outputs
@@ -71,6 +84,8 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         partition=partition,
         layout=layout,
         ack_wait_s=ack_wait,
+        claim=claim,
+        lease_ttl_s=lease_ttl,
         credentials=credentials,
         ca_file=bus_ca,
     )
@@ -80,7 +95,10 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)
-        console.print(f"worker of partition {partition}/{partitions} on {bus}")
+        if claim:
+            console.print(f"worker claiming among {partitions} partitions on {bus}")
+        else:
+            console.print(f"worker of partition {partition}/{partitions} on {bus}")
         await runner.run()
 
     try:

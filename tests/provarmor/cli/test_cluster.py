@@ -121,6 +121,9 @@ def test_partitions_beyond_the_workers_go_to_workers_elsewhere(tmp_path):
     command = cluster._worker_command(1)
     assert command[command.index("--partitions") + 1] == "8"
     assert command[command.index("--partition") + 1] == "1"
+    claiming = _cluster(tmp_path, workers=2, partitions=8, claim_partitions=True)
+    assert "--claim" in claiming._worker_command(1)
+    assert "--partition" not in claiming._worker_command(1)
 
 
 @pytest.mark.parametrize(
