@@ -4,8 +4,6 @@ commands only; a user signed by a key the account does not list cannot log in.""
 
 import asyncio
 import json
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +22,6 @@ from provarmor.bus.credentials import (
     NKey,
     Trust,
     jwt_claims,
-    nats_config,
     user_credentials,
 )
 from provarmor.bus.message import batch_message, subject_for
@@ -34,7 +31,7 @@ from provarmor.manager.tls import write_certificates
 from provarmor.model.actions import Action
 from provarmor.model.errors import ConfigError
 from provarmor.testing.factories import make_event
-from provarmor.testing.nats import free_port, nats_server_binary, unavailable
+from provarmor.testing.nats import NatsServer, started_secured
 
 HOST = "host-a"
 AGENT = "0123456789abcdef"
@@ -100,56 +97,19 @@ def test_bus_access_from_an_answer_names_what_is_missing():
     assert caught.value.location == "enrol bus"
 
 
-class SecuredBus:
-    def __init__(
-        self, directory: Path, trust: Trust, *, tls: tuple[Path, Path] | None = None
-    ) -> None:
-        binary = nats_server_binary()
-        if binary is None:
-            unavailable("no nats-server binary beside the interpreter or on PATH")
-        assert binary is not None
-        self.port = free_port()
-        self.url = f"{'tls' if tls else 'nats'}://127.0.0.1:{self.port}"
-        config = directory / "nats.conf"
-        config.write_text(
-            nats_config(
-                trust,
-                host="127.0.0.1",
-                port=self.port,
-                store_dir=directory,
-                operator_file=directory / "operator.jwt",
-                tls=tls,
-            )
-        )
-        self.log = directory / "nats.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(binary), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
-            )
-        end = time.monotonic() + 15
-        while b"Server is ready" not in self.log.read_bytes():
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < end, "nats-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
-
-
 @pytest.fixture
 def trust() -> Trust:
     return Trust.generate()
 
 
 @pytest.fixture
-def bus(tmp_path: Path, trust: Trust) -> Iterator[SecuredBus]:
-    server = SecuredBus(tmp_path, trust)
+def bus(tmp_path: Path, trust: Trust) -> Iterator[NatsServer]:
+    server = started_secured(tmp_path, trust)
     yield server
     server.stop()
 
 
-async def _agent_session(bus: SecuredBus, trust: Trust) -> dict[str, object]:
+async def _agent_session(bus: NatsServer, trust: Trust) -> dict[str, object]:
     workers = await connect(bus.url, name="workers", credentials=trust.service("workers"))
     await ensure_stream(workers.jetstream(), StreamLayout(partitions=2))
     refused: list[str] = []
@@ -187,7 +147,7 @@ def test_an_agent_publishes_its_own_host_only_and_reads_its_own_commands(bus, tr
         refused
     )
     assert f"provarmor.commands.{AGENT}" not in refused
-    assert "Publish Violation" in bus.log.read_text()
+    assert "Publish Violation" in (bus.store_dir / "server.log").read_text()
 
 
 async def _log_in(url: str, credentials: Credentials) -> str:
@@ -216,7 +176,7 @@ def test_a_user_signed_by_a_key_the_account_does_not_list_cannot_log_in(bus, tru
 
 def test_over_tls_an_agent_publishes_trusting_the_managers_ca_only(tmp_path, trust):
     files = write_certificates(tmp_path / "tls", hosts=["127.0.0.1", "localhost"])
-    bus = SecuredBus(tmp_path, trust, tls=(files.server_cert, files.server_key))
+    bus = started_secured(tmp_path / "bus", trust, tls=(files.server_cert, files.server_key))
     try:
 
         async def make_stream() -> None:
