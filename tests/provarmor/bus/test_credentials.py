@@ -13,18 +13,15 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from provarmor.bus.credentials import (
-    ACCOUNT,
     SERVICE_PERMISSIONS,
-    USER,
     AccountSigner,
     BusAccess,
     Credentials,
-    NKey,
     Trust,
-    jwt_claims,
     user_credentials,
 )
 from provarmor.bus.message import batch_message, subject_for
+from provarmor.bus.nkeys import ACCOUNT, NKey, jwt_claims
 from provarmor.bus.publisher import BusPublisher, BusUnavailable
 from provarmor.bus.stream import StreamLayout, connect, ensure_stream
 from provarmor.manager.tls import write_certificates
@@ -35,25 +32,6 @@ from provarmor.testing.nats import NatsServer, started_secured
 
 HOST = "host-a"
 AGENT = "0123456789abcdef"
-
-
-def test_nkey_seed_and_public_key_round_trip():
-    key = NKey.generate(USER)
-    assert key.seed.startswith("SU")
-    assert key.public.startswith("U")
-    again = NKey.from_seed(key.seed)
-    assert (again.kind, again.public) == (USER, key.public)
-    assert NKey.generate(ACCOUNT).public.startswith("A")
-
-
-def test_a_damaged_seed_is_refused_with_its_location():
-    seed = NKey.generate(USER).seed
-    damaged = seed[:10] + ("A" if seed[10] != "A" else "B") + seed[11:]
-    with pytest.raises(ConfigError, match="checksum") as caught:
-        NKey.from_seed(damaged, location="agent.creds")
-    assert caught.value.location == "agent.creds"
-    with pytest.raises(ConfigError, match="not an nkey seed"):
-        NKey.from_seed(NKey.generate(USER).public)
 
 
 def test_creds_file_round_trips_and_bad_ones_name_the_file(tmp_path):

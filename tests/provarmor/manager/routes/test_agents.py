@@ -4,8 +4,9 @@ sequence, rejection of bad events), the acknowledged sequence and status reports
 import gzip
 import json
 
-from provarmor.bus.credentials import BusAccess, NKey, Trust, jwt_claims
+from provarmor.bus.credentials import BusAccess, Trust
 from provarmor.bus.message import subject_for
+from provarmor.bus.nkeys import NKey, jwt_claims
 from provarmor.manager.auth import Role
 from provarmor.manager.routes.tokens import create_token
 
