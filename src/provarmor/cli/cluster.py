@@ -253,6 +253,7 @@ class Cluster:
 
     def prepare(self) -> None:
         """Make the directory's files (keys, configuration, certificates) where missing."""
+        self._check_exposure()
         private_dir(self.root)
         for name in ("bus", "manager", "logs"):
             private_dir(self.root / name)
@@ -274,6 +275,25 @@ class Cluster:
         scheme = "tls" if tls else "nats"
         self.bus_url = f"{scheme}://{self.settings.bus_advertise or self.settings.bus_listen}"
         self.manager_url = f"{'https' if tls else 'http'}://{self.settings.listen}"
+
+    def _check_exposure(self) -> None:
+        """Off loopback, credentials and events would cross the network in clear: TLS."""
+        from provarmor.manager.tls import is_loopback
+
+        for name in ("listen", "bus_listen"):
+            host, _ = split_address(getattr(self.settings, name), location=f"cluster.{name}")
+            if not self.settings.tls and not is_loopback(host):
+                raise ConfigError(
+                    f"{host} is reachable from other machines: start the cluster with --tls "
+                    "(tokens, bus credentials and events would cross the network in clear)",
+                    location=f"cluster.{name}",
+                )
+        bus_host, _ = split_address(self.settings.bus_listen, location="cluster.bus_listen")
+        if bus_host in ("0.0.0.0", "::") and not self.settings.bus_advertise:  # noqa: S104
+            raise ConfigError(
+                f"agents cannot reach {bus_host}: give the address they use with --bus-advertise",
+                location="cluster.bus_advertise",
+            )
 
     def _check_partitions(self) -> None:
         saved = read_state(self.root)

@@ -69,6 +69,9 @@ def up(  # noqa: PLR0913 (one argument per command-line option)
     ] = None,
     listen: Annotated[str | None, typer.Option(help="host:port of the manager.")] = None,
     bus_listen: Annotated[str | None, typer.Option(help="host:port of nats-server.")] = None,
+    bus_advertise: Annotated[
+        str | None, typer.Option(help="host:port of the bus as agents reach it.")
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option("--db", help="An existing PostgreSQL URL (default: one under --dir)."),
@@ -86,6 +89,7 @@ def up(  # noqa: PLR0913 (one argument per command-line option)
         partitions=partitions,
         listen=listen,
         bus_listen=bus_listen,
+        bus_advertise=bus_advertise,
         database_url=db,
         tls=tls,
     )

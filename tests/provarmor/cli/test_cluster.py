@@ -145,3 +145,14 @@ def test_split_address():
     assert split_address("[::1]:4222", location="x") == ("::1", 4222)
     with pytest.raises(ConfigError, match="not host:port"):
         split_address(":99999", location="x")
+
+
+def test_off_loopback_the_cluster_needs_tls(tmp_path):
+    with pytest.raises(ConfigError, match="start the cluster with --tls") as caught:
+        _cluster(tmp_path, bus_listen="0.0.0.0:4222").prepare()
+    assert caught.value.location == "cluster.bus_listen"
+    with pytest.raises(ConfigError, match="--bus-advertise"):
+        _cluster(tmp_path, bus_listen="0.0.0.0:4222", tls=True).prepare()
+    cluster = _cluster(tmp_path, bus_listen="0.0.0.0:4222", bus_advertise="10.0.0.5:4222", tls=True)
+    cluster.prepare()
+    assert cluster.bus_url == "tls://10.0.0.5:4222"
