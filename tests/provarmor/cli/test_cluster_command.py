@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -202,3 +203,89 @@ def test_up_refuses_another_worker_count_for_an_existing_bus(cluster_dir, run_cl
     assert done.returncode == 2
     assert "this cluster's bus has 3 partitions" in done.stderr
     assert "--partitions 3" in done.stderr
+
+
+def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_ca(cluster_dir):
+    manager_port, bus_port = free_port(), free_port()
+    log = cluster_dir.parent / "up.err"
+    with log.open("wb") as err:
+        up = subprocess.Popen(
+            [
+                *PROVARMOR,
+                "--set",
+                "cluster.claim_partitions=true",
+                "cluster",
+                "up",
+                "--dir",
+                str(cluster_dir),
+                "--workers",
+                "1",
+                "--partitions",
+                "2",
+                "--tls",
+                "--listen",
+                f"127.0.0.1:{manager_port}",
+                "--bus-listen",
+                f"127.0.0.1:{bus_port}",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env={**os.environ, "COLUMNS": "400"},
+        )
+    try:
+        _until(lambda: b"ready:" in log.read_bytes() or up.poll() is not None, what="ready")
+        assert up.poll() is None, log.read_text()
+        assert up.stdout is not None
+        admin, enrolment = up.stdout.readline().strip(), up.stdout.readline().strip()
+        ca = cluster_dir / "tls" / "ca.pem"
+        assert f"--ca {ca}" in " ".join(log.read_text().split())
+        manager = f"https://127.0.0.1:{manager_port}"
+        replay = subprocess.run(
+            [
+                *PROVARMOR,
+                "replay",
+                str(LAB),
+                "--manager",
+                manager,
+                "--ca",
+                str(ca),
+                "--host-id",
+                "tls-host",
+                "--enroll-token",
+                enrolment.decode(),
+                "--state-dir",
+                str(cluster_dir.parent / "replay"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert replay.returncode == 0, replay.stderr
+        saved = json.loads(
+            next((cluster_dir.parent / "replay" / "replay").glob("*.json")).read_text()
+        )
+        assert saved["bus"]["url"] == f"tls://127.0.0.1:{bus_port}"
+
+        def incidents() -> list:
+            answer = httpx.get(
+                f"{manager}/api/v1/incidents",
+                headers={"Authorization": f"Bearer {admin.decode()}"},
+                verify=ssl.create_default_context(cafile=str(ca)),
+                timeout=10,
+            )
+            assert answer.status_code == 200, answer.text
+            return [i for i in answer.json() if i["host_id"] == "tls-host"]
+
+        _until(incidents, what="an incident of the replayed host")
+        worker_log = (cluster_dir / "logs" / "worker-0.log").read_text()
+        assert "partition 0 claimed" in worker_log and "partition 1 claimed" in worker_log
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            assert up.wait(timeout=120) == 0, log.read_text()
+        if up.stdout is not None:
+            up.stdout.close()
+    assert _processes_naming(str(cluster_dir)) == []
