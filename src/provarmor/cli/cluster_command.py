@@ -100,6 +100,15 @@ def up(  # noqa: PLR0913 (one argument per command-line option)
             f"a cluster already runs here (supervisor pid {state['supervisor']})",
             location=str(root),
         )
+    parts = state.get("parts") if state is not None else None
+    left = [p for p in parts if alive(int(p.get("pid") or 0))] if isinstance(parts, list) else []
+    if left:
+        names = ", ".join(f"{part['name']} (pid {part['pid']})" for part in left)
+        raise ConfigError(
+            f"parts of an earlier run still run: {names}; `provarmor cluster down --dir "
+            f"{root}` ends them",
+            location=str(root),
+        )
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     logging.basicConfig(
         level=logging.INFO,

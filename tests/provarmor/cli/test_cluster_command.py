@@ -289,3 +289,18 @@ def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_
         if up.stdout is not None:
             up.stdout.close()
     assert _processes_naming(str(cluster_dir)) == []
+
+
+def test_up_refuses_while_parts_of_a_killed_supervisor_still_run(cluster_dir, run_cli):
+    cluster_dir.mkdir()
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        state = {"version": 1, "supervisor": 0, "parts": [{"name": "bus", "pid": orphan.pid}]}
+        (cluster_dir / "cluster.json").write_text(json.dumps(state))
+        done = run_cli("cluster", "up", "--dir", cluster_dir, columns=400)
+        assert done.returncode == 2
+        assert f"parts of an earlier run still run: bus (pid {orphan.pid})" in done.stderr
+        assert "provarmor cluster down --dir" in done.stderr
+    finally:
+        orphan.kill()
+        orphan.wait()
