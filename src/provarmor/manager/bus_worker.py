@@ -8,7 +8,11 @@ the :class:`~provarmor.manager.ingest.Ingestor` (the same code as an HTTP upload
 then acknowledged. A worker killed before the ack gets the batch again (after ``ack_wait``),
 and the findings store's per-agent sequence answers it as a duplicate: nothing is stored
 twice, nothing is lost. A host's batches all land in one partition, and one worker runs a
-partition, so a host is analysed by one worker at a time and in order.
+partition, so a host is analysed by one worker at a time and in order. With ``claim`` the
+worker runs the partitions its leases give it instead of one fixed partition
+(:mod:`provarmor.bus.leases`: a joining worker takes its share, a dead one's partitions are
+taken over when its leases expire), one consumer each, their batches through one ingestor in
+turn.
 
 A message that can never be stored (unknown format, unknown agent, events of another host)
 is terminated (JetStream stops delivering it), logged and counted in ``rejected``; a store
