@@ -336,6 +336,16 @@ class Cluster:
         return cert, key
 
     @property
+    def local_bus_url(self) -> str:
+        """The bus as this machine's workers reach it (loopback for an unspecified address)."""
+        host, port = split_address(self.settings.bus_listen, location="cluster.bus_listen")
+        if host in ("0.0.0.0", "::"):  # noqa: S104 (a listen address, not a bind here)
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'tls' if self.settings.tls else 'nats'}://{host}:{port}"
+
+    @property
     def ca_file(self) -> Path | None:
         return self.root / "tls" / "ca.pem" if self.settings.tls else None
 
@@ -353,6 +363,7 @@ class Cluster:
         )
         self._launch(bus)
         wait_for_port(self.settings.bus_listen, part=bus)
+        self._make_stream()
         manager = Part(
             name="manager",
             command=self._manager_command(),
@@ -372,6 +383,31 @@ class Cluster:
                 )
             )
         self.save()
+
+    def _make_stream(self) -> None:
+        """The stream of event batches, made before any agent is told the bus (an agent's
+        user may only check that it is there; the workers would make it only once started)."""
+        import asyncio
+
+        from provarmor.bus.credentials import Credentials
+        from provarmor.bus.stream import StreamLayout, connect, ensure_stream
+
+        credentials = Credentials.load(self.root / "bus" / "worker.creds")
+
+        async def make() -> None:
+            client = await connect(
+                self.local_bus_url,
+                name="provarmor-cluster",
+                credentials=credentials,
+                ca_file=self.ca_file,
+            )
+            try:
+                layout = StreamLayout(partitions=self.settings.partition_count)
+                await ensure_stream(client.jetstream(), layout)
+            finally:
+                await client.close()
+
+        asyncio.run(asyncio.wait_for(make(), timeout=30))
 
     def _launch(self, part: Part) -> None:
         part.delay_s = self.settings.restart_delay_s
@@ -411,7 +447,7 @@ class Cluster:
             *self.provarmor,
             "worker",
             "--bus",
-            f"{'tls' if self.settings.tls else 'nats'}://{self.settings.bus_listen}",
+            self.local_bus_url,
             "--bus-credentials",
             str(self.root / "bus" / "worker.creds"),
             "--partitions",

@@ -156,3 +156,4 @@ def test_off_loopback_the_cluster_needs_tls(tmp_path):
     cluster = _cluster(tmp_path, bus_listen="0.0.0.0:4222", bus_advertise="10.0.0.5:4222", tls=True)
     cluster.prepare()
     assert cluster.bus_url == "tls://10.0.0.5:4222"
+    assert cluster.local_bus_url == "tls://127.0.0.1:4222"  # the workers here

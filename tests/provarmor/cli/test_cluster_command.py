@@ -48,14 +48,24 @@ def cluster_dir() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _until(check: Callable[[], object], *, what: str, deadline_s: float = 120.0) -> object:
+def _until(
+    check: Callable[[], object], *, what: str, deadline_s: float = 120.0, logs: Path | None = None
+) -> object:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         found = check()
         if found:
             return found
         time.sleep(0.2)
-    raise AssertionError(f"not within {deadline_s:.0f} s: {what}")
+    raise AssertionError(f"not within {deadline_s:.0f} s: {what}\n{_tails(logs)}")
+
+
+def _tails(directory: Path | None) -> str:
+    """The end of every log of a cluster directory (and of ``cluster up``'s own output)."""
+    if directory is None:
+        return ""
+    files = sorted(directory.glob("logs/*.log")) + sorted(directory.parent.glob("up.err"))
+    return "\n".join(f"--- {path}\n{path.read_text(errors='replace')[-3000:]}" for path in files)
 
 
 def _processes_naming(text: str) -> list[str]:
@@ -101,7 +111,11 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
     err.close()
     log = cluster_dir.parent / "up.err"
     try:
-        _until(lambda: b"ready:" in log.read_bytes() or up.poll() is not None, what="ready")
+        _until(
+            lambda: b"ready:" in log.read_bytes() or up.poll() is not None,
+            what="ready",
+            logs=cluster_dir,
+        )
         assert up.poll() is None, log.read_text()
         assert up.stdout is not None
         admin, enrolment = up.stdout.readline().strip(), up.stdout.readline().strip()
@@ -128,7 +142,7 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
             timeout=120,
             check=False,
         )
-        assert replay.returncode == 0, replay.stderr
+        assert replay.returncode == 0, f"{replay.stderr}\n{_tails(cluster_dir)}"
         state_files = list((cluster_dir.parent / "replay" / "replay").glob("*.json"))
         saved = json.loads(state_files[0].read_text())
         assert saved["bus"]["url"] == f"nats://127.0.0.1:{bus_port}"  # learned at enrolment
@@ -140,7 +154,7 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
             assert answer.status_code == 200, answer.text
             return [i for i in answer.json() if i["host_id"] == "cluster-host-1"]
 
-        found = _until(incidents, what="an incident of the replayed host")
+        found = _until(incidents, what="an incident of the replayed host", logs=cluster_dir)
         assert isinstance(found, list)
         assert found[0]["severity"] in ("high", "critical")
 
@@ -180,7 +194,7 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
         assert "restarts: {'worker-1': 1}" in " ".join(log.read_text().split())
         for pid in pids:
             assert not Path(f"/proc/{pid}").exists() or _zombie(pid), pid
-        assert _processes_naming(str(cluster_dir)) == []
+        assert _processes_naming(str(cluster_dir)) == [], _tails(cluster_dir)
     finally:
         if up.poll() is None:
             up.terminate()
@@ -234,7 +248,11 @@ def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_
             env={**os.environ, "COLUMNS": "400"},
         )
     try:
-        _until(lambda: b"ready:" in log.read_bytes() or up.poll() is not None, what="ready")
+        _until(
+            lambda: b"ready:" in log.read_bytes() or up.poll() is not None,
+            what="ready",
+            logs=cluster_dir,
+        )
         assert up.poll() is None, log.read_text()
         assert up.stdout is not None
         admin, enrolment = up.stdout.readline().strip(), up.stdout.readline().strip()
@@ -263,7 +281,7 @@ def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_
             timeout=120,
             check=False,
         )
-        assert replay.returncode == 0, replay.stderr
+        assert replay.returncode == 0, f"{replay.stderr}\n{_tails(cluster_dir)}"
         saved = json.loads(
             next((cluster_dir.parent / "replay" / "replay").glob("*.json")).read_text()
         )
@@ -279,16 +297,17 @@ def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_
             assert answer.status_code == 200, answer.text
             return [i for i in answer.json() if i["host_id"] == "tls-host"]
 
-        _until(incidents, what="an incident of the replayed host")
+        _until(incidents, what="an incident of the replayed host", logs=cluster_dir)
         worker_log = (cluster_dir / "logs" / "worker-0.log").read_text()
-        assert "partition 0 claimed" in worker_log and "partition 1 claimed" in worker_log
+        assert "partition 0 claimed" in worker_log, _tails(cluster_dir)
+        assert "partition 1 claimed" in worker_log, _tails(cluster_dir)
     finally:
         if up.poll() is None:
             up.send_signal(signal.SIGTERM)
-            assert up.wait(timeout=120) == 0, log.read_text()
+            assert up.wait(timeout=120) == 0, _tails(cluster_dir)
         if up.stdout is not None:
             up.stdout.close()
-    assert _processes_naming(str(cluster_dir)) == []
+    assert _processes_naming(str(cluster_dir)) == [], _tails(cluster_dir)
 
 
 def test_up_refuses_while_parts_of_a_killed_supervisor_still_run(cluster_dir, run_cli):
