@@ -86,6 +86,7 @@ def _state(directory: Path) -> dict:
     return json.loads((directory / "cluster.json").read_text())
 
 
+@pytest.mark.slow
 def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cluster_dir):
     manager_port, bus_port = free_port(), free_port()
     err = (cluster_dir.parent / "up.err").open("wb")
@@ -219,6 +220,7 @@ def test_up_refuses_another_worker_count_for_an_existing_bus(cluster_dir, run_cl
     assert "--partitions 3" in done.stderr
 
 
+@pytest.mark.slow
 def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_ca(cluster_dir):
     manager_port, bus_port = free_port(), free_port()
     log = cluster_dir.parent / "up.err"
