@@ -5,9 +5,9 @@ request metrics, the request body limit, ``/healthz``, ``/metrics`` and the Open
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -25,8 +25,9 @@ from provarmor.manager.detectors import DetectionKit, load_detection
 from provarmor.manager.ingest import Ingestor, graph_opener
 from provarmor.manager.metrics import ManagerMetrics
 from provarmor.manager.rate_limit import load_rate_limit
+from provarmor.manager.retention import Retention
 from provarmor.manager.routes import ROUTERS
-from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.settings import ManagerSettings, RetentionSettings
 from provarmor.manager.store import FindingsStore
 from provarmor.model.errors import StorageError
 from provarmor.outputs.base import Output
@@ -74,18 +75,6 @@ def build_context(
     )
 
 
-@contextlib.asynccontextmanager
-async def _sweeping(app: FastAPI) -> AsyncIterator[None]:
-    """While the manager serves: the pending commands are swept on a timer too."""
-    task = asyncio.create_task(sweep_every(app.state.context))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def command_sender(settings: ManagerSettings) -> CommandSender | None:
     """Cluster mode's command publisher, with the manager's signing key (made on first
     use in ``state_dir``); None without ``bus_url``."""
@@ -99,20 +88,47 @@ def command_sender(settings: ManagerSettings) -> CommandSender | None:
 
 
 def create_app(
-    settings: ManagerSettings, store: FindingsStore, *, kit: DetectionKit | None = None
+    settings: ManagerSettings,
+    store: FindingsStore,
+    *,
+    kit: DetectionKit | None = None,
+    retention: RetentionSettings | None = None,
 ) -> FastAPI:
     """The API over ``store``; ``kit`` (compiled rules, model) is loaded from ``settings``
-    unless given (tests share one)."""
+    unless given (tests share one). ``retention``: run retention passes in the background
+    while the app is served (between its startup and shutdown; ``app.state.retention``)."""
     context = build_context(settings, store, kit=kit)
+    pruner = (
+        Retention(retention, store, context.ingestor, metrics=context.metrics)
+        if retention is not None
+        else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """While served: retention passes (when given) and the pending commands' sweep."""
+        if pruner is not None:
+            pruner.start()
+        sweeper = asyncio.create_task(sweep_every(context))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await sweeper
+            if pruner is not None:
+                pruner.stop()
+
     app = FastAPI(
         title="ProvArmor manager",
         version=__version__,
         description="Agent enrolment and upload; hosts, events, alerts, incidents, graph.",
         docs_url=None,  # /docs is served by the console, from vendored files
         redoc_url=None,
-        lifespan=_sweeping,
+        lifespan=lifespan,
     )
     app.state.context = context
+    app.state.retention = pruner
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_error_handlers(app)

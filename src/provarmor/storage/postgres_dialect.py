@@ -102,8 +102,9 @@ class PostgresDialect:
             params = conninfo_to_dict(conninfo)
             params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
             params.setdefault("application_name", "provarmor")
+            self._conninfo = make_conninfo("", **params)
             self._connection: psycopg.Connection[Row] = psycopg.connect(
-                make_conninfo("", **params), autocommit=True
+                self._conninfo, autocommit=True
             )
         with self._errors(f"cannot open the {name}"):
             try:
@@ -224,6 +225,28 @@ class PostgresDialect:
                 name = sql.Identifier(self.schema).as_string(self._connection)
                 self.execute(f"CREATE SCHEMA {name}")
             yield
+
+    def used_bytes(self) -> int:
+        row = self.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'",
+            (self.schema,),
+        ).fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    def reclaim(self, *, pages: int) -> int:
+        del pages  # VACUUM (vacuum) makes deleted rows' space reusable; files keep their size
+        return 0
+
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """``VACUUM`` on a connection of its own: the store's goes on meanwhile."""
+        names = sql.SQL(", ").join(sql.Identifier(self.schema, table) for table in tables)
+        with (
+            self._errors(f"{self._name}: vacuum"),
+            psycopg.connect(self._conninfo, autocommit=True) as connection,
+        ):
+            connection.execute(sql.SQL("VACUUM {}").format(names))
 
     def close(self) -> None:
         self._connection.close()
