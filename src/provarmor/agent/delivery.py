@@ -5,9 +5,16 @@ Each batch read from the spool is written to the sink and, once the sink committ
 sink's spool position is acknowledged. A write that fails leaves the batch in the spool for
 the next cycle; but it may have been committed all the same (the manager stored the upload
 and its answer was lost; JetStream stored the publish and its acknowledgement timed out).
-Receivers recognise a batch by its end sequence, so the batch is sent again with exactly the
-same bounds (:meth:`Spool.read` ``until``): a longer batch read afresh would carry the
-committed events again under a new end sequence, and they would be stored twice.
+Receivers recognise a batch by its end sequence, so the batch must be sent again with
+exactly the same bounds: a longer batch read afresh would carry the committed events again
+under a new end sequence, and they would be stored twice.
+
+So the batch's end is held in the spool (:meth:`Spool.hold`, a file beside the consumer's
+position) *before* the write, not kept in memory: an agent killed or restarted
+between a write whose answer was lost and its retry reads the same batch again, and no
+receiver has to find out on its own what the agent last sent (the HTTP uplink asks the
+manager; JetStream's duplicate window and the worker's per-agent sequence only recognise a
+batch sent again whole).
 """
 
 from __future__ import annotations
@@ -31,25 +38,19 @@ class Delivery:
     """Events the sink committed."""
     errors: int = 0
     """Failed writes (each batch stays in the spool and is sent again)."""
-    unconfirmed: int | None = None
-    """The end sequence of the batch whose write failed, until it is committed."""
 
     def run(self) -> None:
         """Deliver until the sink has everything in the spool or a write fails."""
         while True:
-            batch = self.spool.read(self.sink.name, self.batch_events, until=self.unconfirmed)
+            batch = self.spool.read(self.sink.name, self.batch_events)
             if not batch.events:
-                if self.unconfirmed is None:
-                    return
-                self.unconfirmed = None  # nothing left below it (evicted): read on
-                continue
+                return
+            self.spool.hold(self.sink.name, batch.position)
             try:
                 self.sink.write(batch.events, batch.position)
             except StorageError as exc:
                 self.errors += 1
-                self.unconfirmed = batch.position.sequence
                 log.warning("sink %s: %s (will retry)", self.sink.name, exc)
                 return
-            self.unconfirmed = None
             self.spool.ack(self.sink.name, batch.position)
             self.delivered += len(batch.events)

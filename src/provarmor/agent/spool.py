@@ -9,6 +9,8 @@ Layout of a spool directory::
     00000000000000000000.seg   segment: header, then one frame per event
     00000000000000004711.seg   (named by the sequence number of its first event)
     default.ack                a consumer's acknowledged position (JSON, replaced atomically)
+    default.hold               the end of the batch it is sending (JSON padded to 64 bytes,
+                               overwritten in place by one write)
     spool.lock                 flock()ed while a Spool has the directory open
 
 A segment starts with ``PASP``, the spool format version (u16) and its first sequence number
@@ -27,6 +29,13 @@ Guarantees (the agent may be killed with SIGKILL at any instant):
   renamed over the old one (and, with ``fsync=True``, the directory fsynced): acknowledged
   events are never delivered again after a reopen. Unacknowledged events are delivered
   again (at-least-once), in order, each sequence number once per read walk.
+* ``hold`` records the end of a batch about to be sent (one ``pwrite`` of a fixed-size
+  record, ``fdatasync``ed with ``fsync=True``: it survives a kill either way; a rename per
+  batch would cost a flush on ext4). Until the consumer acknowledges that far, every read
+  stops there, after a reopen too: a batch whose receiver committed it without the sender
+  hearing so is sent again with the same bounds, and a receiver that knows batches by their
+  end recognises it. An unreadable hold file (a power loss with ``fsync=False``) is logged
+  and ignored: reads are then unbounded, as without a hold.
 * Loss is never silent: events evicted to respect ``max_bytes`` and frames that cannot be
   decoded are reported to every consumer that had not acknowledged them, as one ``gap``
   event per contiguous run of lost sequence numbers, and counted.
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import fcntl
+import logging
 import os
 import re
 import struct
@@ -68,7 +78,11 @@ _READ_CHUNK = 1 << 20
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.seg$")
 _CONSUMER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ACK_SUFFIX = ".ack"
+_HOLD_SUFFIX = ".hold"
+_HOLD_BYTES = 64
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Event)
@@ -123,6 +137,11 @@ class _PositionFile(msgspec.Struct, kw_only=True):
     sequence: int
     segment: int = -1
     offset: int = 0
+
+
+class _HoldFile(msgspec.Struct, kw_only=True):
+    format: int
+    held: int
 
 
 @dataclass(slots=True)
@@ -288,6 +307,7 @@ class Spool:
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []
         self._positions: dict[str, SpoolPosition] = {}
+        self._held: dict[str, int] = {}
         self._next_seq = 0
         self._fd: int | None = None
         self._lock_fd: int | None = None
@@ -343,10 +363,11 @@ class Spool:
             self._last_event = events[-1]
         self._enforce_limit()
 
-    def read(self, consumer: str, max_events: int, *, until: int | None = None) -> SpoolBatch:
+    def read(self, consumer: str, max_events: int) -> SpoolBatch:
         """Up to ``max_events`` events after ``consumer``'s acknowledged position, and none
-        at or after sequence ``until`` (when given: a batch read again with the same bounds
-        as before, e.g. one whose commit may have happened without its acknowledgement).
+        at or after the end of the batch it holds (:meth:`hold`: a batch read again with the
+        same bounds as before, e.g. one whose commit may have happened without its
+        acknowledgement).
 
         Reading again without an ``ack`` returns the same events. Lost events (evicted or
         unreadable) come as one ``gap`` event per run, not counted in ``max_events``.
@@ -356,8 +377,39 @@ class Spool:
         with self._lock:
             self._check_open()
             start = self._position_of(consumer)
-            limit = self._next_seq if until is None else min(until, self._next_seq)
+            held = self._held_of(consumer)
+            limit = self._next_seq if held is None else min(held, self._next_seq)
             return self._read_from(consumer, start, max_events, limit)
+
+    def hold(self, consumer: str, position: SpoolPosition) -> None:
+        """Record that ``consumer`` is sending the batch that ends at ``position`` (a token
+        from :meth:`read`): reads stop there until it is acknowledged, after a reopen too.
+        Holding where the consumer holds already writes nothing."""
+        with self._lock:
+            self._check_open()
+            if position.sequence <= self._position_of(consumer).sequence:
+                return
+            if self._held.get(consumer) == position.sequence:
+                return
+            record = _HoldFile(format=SPOOL_FORMAT_VERSION, held=position.sequence)
+            path = self._directory / f"{consumer}{_HOLD_SUFFIX}"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    os.pwrite(fd, msgspec.json.encode(record).ljust(_HOLD_BYTES), 0)
+                    if self._fsync:
+                        os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise StorageError(f"cannot store hold: {exc}", location=str(path)) from exc
+            self._held[consumer] = position.sequence
+
+    def held(self, consumer: str) -> int | None:
+        """The end of the batch ``consumer`` holds (:meth:`hold`) until acknowledged."""
+        with self._lock:
+            self._check_open()
+            return self._held_of(consumer)
 
     def ack(self, consumer: str, position: SpoolPosition) -> None:
         """Record that ``consumer`` has handled everything before ``position`` (a token from
@@ -469,6 +521,9 @@ class Spool:
                 self._positions[consumer] = _parse_position(path)
             else:
                 self._store_position(consumer, SpoolPosition(sequence=low))
+            held = _parse_hold(self._directory / f"{consumer}{_HOLD_SUFFIX}")
+            if held is not None:
+                self._held[consumer] = held
         furthest = max(position.sequence for position in self._positions.values())
         if furthest > self._next_seq:
             # Acknowledged events vanished (power loss with fsync off): never reuse their
@@ -554,6 +609,12 @@ class Spool:
             raise ConfigError(
                 f"{consumer!r} is not a consumer of this spool", location=str(self._directory)
             ) from None
+
+    def _held_of(self, consumer: str) -> int | None:
+        """The consumer's hold, unless acknowledged (a hold file is never deleted: one at
+        or before the position is over)."""
+        held = self._held.get(consumer)
+        return held if held is not None and held > self._position_of(consumer).sequence else None
 
     def _min_position(self) -> int:
         return min(position.sequence for position in self._positions.values())
@@ -704,6 +765,22 @@ def _parse_position(path: Path) -> SpoolPosition:
     if record.sequence < 0:
         raise StorageError("negative consumer position", location=str(path))
     return SpoolPosition(sequence=record.sequence, segment=record.segment, offset=record.offset)
+
+
+def _parse_hold(path: Path) -> int | None:
+    """The end of the batch in flight recorded in ``path``; None without one, and (logged)
+    when it cannot be read."""
+    try:
+        record = msgspec.json.decode(path.read_bytes(), type=_HoldFile)
+    except FileNotFoundError:
+        return None
+    except (OSError, msgspec.DecodeError) as exc:
+        log.warning("%s: unreadable hold, reads are not bounded by it: %s", path, exc)
+        return None
+    if record.format != SPOOL_FORMAT_VERSION or record.held < 0:
+        log.warning("%s: hold of format %s at %s ignored", path, record.format, record.held)
+        return None
+    return record.held
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -57,6 +57,16 @@ EXECUTED_STEP = "executed"
 """The audit step of an action queued to run (the per-host rate limit counts these)."""
 
 
+class Execution(StrEnum):
+    """What became of a request to execute an action under its host's rate limit."""
+
+    QUEUED = "queued"
+    CHANGED = "changed"
+    """Another request moved the action first; nothing written."""
+    RATE_LIMITED = "rate_limited"
+    """The host had its limit of executions in the window; nothing written."""
+
+
 class CommandKind(StrEnum):
     RUN = "run"
     UNDO = "undo"

@@ -4,9 +4,10 @@ request metrics, the request body limit, ``/healthz``, ``/metrics`` and the Open
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException
 from provarmor import __version__
 from provarmor.manager.body_limit import BodyLimit, BodyTooLarge, too_large_response
 from provarmor.manager.bus_commands import CommandSender
+from provarmor.manager.command_queue import sweep_every
 from provarmor.manager.console import mount_console
 from provarmor.manager.deps import ApiError, ManagerContext
 from provarmor.manager.detectors import DetectionKit, load_detection
@@ -104,11 +106,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """While served: retention passes (when given) and the pending commands' sweep."""
         if pruner is not None:
             pruner.start()
+        sweeper = asyncio.create_task(sweep_every(context))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await sweeper
             if pruner is not None:
                 pruner.stop()
 

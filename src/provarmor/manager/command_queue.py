@@ -12,11 +12,15 @@
 Both are written with an audit entry by ``manager`` and counted in
 ``provarmor_manager_commands_total``. :func:`sweep` applies them; it runs wherever
 actions are read or handed out (the action API, each agent's command poll and status
-report), so nobody sees a command waiting past its time.
+report), so nobody sees a command waiting past its time, and every ``manager.sweep_seconds``
+(:func:`sweep_every`, started by the manager's lifespan), so a command times out and a
+failed bus send is retried when nobody reads either.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import replace
 
@@ -26,6 +30,8 @@ from provarmor.manager.deps import ManagerContext
 from provarmor.manager.store import ActionQuery, Page
 from provarmor.model.errors import StorageError
 from provarmor.model.time_units import seconds_to_ns
+
+log = logging.getLogger(__name__)
 
 PENDING = (ActionState.QUEUED, ActionState.DELIVERED)
 SWEEP_PAGE = 1000
@@ -131,3 +137,16 @@ def sweep(context: ManagerContext, now: int, *, host: str = "") -> None:
         delivered = first_delivery_ns(context, record)
         if delivered is not None and delivered + wait_ns <= now:
             time_out(context, record, now)
+
+
+async def sweep_every(context: ManagerContext) -> None:
+    """:func:`sweep` every ``manager.sweep_seconds`` (in a thread: it waits on the store and
+    the bus), until cancelled. A sweep the store fails is logged and counted
+    (``sweep_failed``); the next one tries again."""
+    while True:
+        await asyncio.sleep(context.settings.sweep_seconds)
+        try:
+            await asyncio.to_thread(sweep, context, time.time_ns())
+        except StorageError as exc:
+            context.metrics.commands.labels(event="sweep_failed").inc()
+            log.warning("sweeping the pending commands: %s", exc)

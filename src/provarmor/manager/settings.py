@@ -104,6 +104,11 @@ class ManagerSettings:
         "How long the manager waits for the result of a command its agent has received; "
         "then the action is `timed_out` (audited; a result that comes later still counts).",
     )
+    sweep_seconds: float = setting(
+        5.0,
+        "How often the manager expires, times out and (cluster mode) sends again the pending "
+        "response commands by itself, when no request does it sooner.",
+    )
     response_policy: Path | None = setting(
         None,
         "The response policy (YAML, as `provarmor agent --response-policy`) whose per-host "
@@ -112,6 +117,11 @@ class ManagerSettings:
     )
 
     def __post_init__(self) -> None:
+        if not self.sweep_seconds > 0:
+            raise ConfigError(
+                f"sweep_seconds must be above 0, not {self.sweep_seconds}",
+                location="manager.sweep_seconds",
+            )
         kinds = {kind.value for kind in ActionKind}
         for name in self.approval_required:
             if name not in kinds:

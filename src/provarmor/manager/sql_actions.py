@@ -21,6 +21,7 @@ from provarmor.manager.actions import (
     ActionRecord,
     ActionState,
     CommandKind,
+    Execution,
 )
 from provarmor.response.records import ActionKind
 
@@ -117,6 +118,27 @@ def update(
     if audit is not None:
         append_audit(db, audit)
     return True
+
+
+def execute(  # noqa: PLR0913 (the move, and the limit it must fit)
+    db: Dialect,
+    record: ActionRecord,
+    *,
+    was: ActionState,
+    audit: ActionAuditEntry,
+    at_most: int,
+    since_ns: int,
+) -> Execution:
+    """Inside a transaction: write ``record`` (queued to run, with its audit entry) unless its
+    host already had ``at_most`` executions since ``since_ns``. The host's lock makes the
+    count and the write one step: two executes at once on one host (from any manager
+    process) cannot both pass a limit that has room for one."""
+    db.lock(f"provarmor.actions.execute:{record.host}")
+    if count_executed(db, record.host, since_ns=since_ns) >= at_most:
+        return Execution.RATE_LIMITED
+    if not update(db, record, was=was, audit=audit):
+        return Execution.CHANGED
+    return Execution.QUEUED
 
 
 def append_audit(db: Dialect, entry: ActionAuditEntry) -> None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from functools import partial
 
 from provarmor.manager import sql_actions, sql_exceptions, sql_retention
-from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
+from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState, Execution
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
 from provarmor.manager.store import (
@@ -698,9 +698,19 @@ class SqlFindingsStore:
         with self._write():
             sql_actions.append_audit(self._db, entry)
 
-    def actions_executed(self, host: str, *, since_ns: int) -> int:
-        with self._lock:
-            return sql_actions.count_executed(self._db, host, since_ns=since_ns)
+    def execute_action(
+        self,
+        record: ActionRecord,
+        *,
+        was: ActionState,
+        audit: ActionAuditEntry,
+        at_most: int,
+        since_ns: int,
+    ) -> Execution:
+        with self._write():
+            return sql_actions.execute(
+                self._db, record, was=was, audit=audit, at_most=at_most, since_ns=since_ns
+            )
 
     def agents_of(self, host: str) -> list[AgentRecord]:
         with self._lock:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
+from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState, Execution
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
 
@@ -319,8 +319,18 @@ class FindingsStore(Protocol):
     def add_action_audit(self, entry: ActionAuditEntry) -> None:
         """Append one step to an action's audit (its state unchanged)."""
 
-    def actions_executed(self, host: str, *, since_ns: int) -> int:
-        """How many actions of ``host`` were executed (queued to run) since ``since_ns``."""
+    def execute_action(
+        self,
+        record: ActionRecord,
+        *,
+        was: ActionState,
+        audit: ActionAuditEntry,
+        at_most: int,
+        since_ns: int,
+    ) -> Execution:
+        """:meth:`update_action` to queue ``record`` to run, unless its host already had
+        ``at_most`` actions executed since ``since_ns``: the count and the write are one
+        transaction, serialised per host across connections and processes."""
 
     def agents_of(self, host: str) -> list[AgentRecord]:
         """The agents enrolled for ``host``, oldest first."""

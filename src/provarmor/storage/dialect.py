@@ -75,6 +75,11 @@ class Dialect(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """A write transaction: committed on exit, rolled back on an exception."""
 
+    def lock(self, key: str) -> None:
+        """Inside a :meth:`transaction`: wait until no other transaction (of any connection
+        or process) holds ``key``, and hold it until this one ends. What is read after it
+        is then checked and written without a concurrent writer of ``key`` between."""
+
     def setup(self) -> AbstractContextManager[None]:
         """A transaction for creating and upgrading tables, one connection at a time per
         database (or PostgreSQL schema, made here when missing)."""

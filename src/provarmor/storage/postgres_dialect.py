@@ -207,6 +207,10 @@ class PostgresDialect:
             self._stages.clear()  # staging tables made in the transaction are gone
             raise
 
+    def lock(self, key: str) -> None:
+        """A transaction-level advisory lock on the key's 64-bit hash."""
+        self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
+
     @contextmanager
     def setup(self) -> Iterator[None]:
         """Two stores opening one new schema at once must not race on CREATE."""

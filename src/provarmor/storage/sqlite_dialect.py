@@ -133,6 +133,9 @@ class SqliteDialect:
                 self._connection.execute("ROLLBACK")
             raise
 
+    def lock(self, key: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` made this the database's only writer."""
+
     def setup(self) -> AbstractContextManager[None]:
         return self.transaction()  # BEGIN IMMEDIATE: one writer at a time already
 

@@ -507,13 +507,43 @@ def test_append_and_read_each_sustain_50k_events_per_second(tmp_path):
     assert best_read >= 50_000
 
 
-def test_read_until_stops_before_that_sequence_across_segments(tmp_path):
+def test_a_hold_bounds_reads_across_segments_until_acknowledged(tmp_path):
     with Spool(tmp_path, max_bytes=1 << 20, segment_bytes=400, fsync=False) as spool:
         spool.append(events(0, 30))
         assert len(segments(tmp_path)) > 2
-        batch = spool.read("default", 100, until=17)
+        spool.hold("default", SpoolPosition(sequence=17))
+        batch = spool.read("default", 100)
         assert numbers(batch.events) == list(range(17))
         assert batch.position.sequence == 17
-        assert numbers(spool.read("default", 5, until=17).events) == list(range(5))
+        assert numbers(spool.read("default", 5).events) == list(range(5))
         spool.ack("default", batch.position)
-        assert numbers(spool.read("default", 100, until=99).events) == list(range(17, 30))
+        assert spool.held("default") is None
+        assert numbers(spool.read("default", 100).events) == list(range(17, 30))
+
+
+def test_a_hold_survives_reopen_and_a_smaller_ack_keeps_it(tmp_path):
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        spool.append(events(0, 10))
+        spool.hold("default", spool.read("default", 6).position)
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        spool.append(events(10, 10))  # more arrives before the retry
+        assert spool.held("default") == 6
+        spool.ack("default", SpoolPosition(sequence=2))
+        assert numbers(spool.read("default", 100).events) == list(range(2, 6))
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        assert spool.held("default") == 6
+        spool.ack("default", spool.read("default", 100).position)
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        assert spool.held("default") is None
+        assert numbers(spool.read("default", 100).events) == list(range(6, 20))
+
+
+def test_an_unreadable_hold_is_named_and_ignored(tmp_path, caplog):
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        spool.append(events(0, 10))
+        spool.hold("default", spool.read("default", 4).position)
+    (tmp_path / "default.hold").write_bytes(b"")  # a power loss before the data was written
+    with Spool(tmp_path, max_bytes=1 << 20, fsync=False) as spool:
+        assert spool.held("default") is None
+        assert numbers(spool.read("default", 100).events) == list(range(10))
+    assert str(tmp_path / "default.hold") in caplog.text

@@ -151,8 +151,9 @@ def manager(request: pytest.FixtureRequest, tmp_path: Path, kit: DetectionKit) -
 
 @pytest.fixture
 def make_manager(kit: DetectionKit) -> Iterator:
-    """Open an extra SQLite manager with other settings, another kit (``with_kit``), its
-    database in ``state_dir`` or at ``database`` (closed after the test)."""
+    """Open an extra manager with other settings, another kit (``with_kit``), its SQLite
+    database in ``state_dir`` or at ``database``, or the store at ``url`` (closed after the
+    test)."""
     opened: list[Manager] = []
 
     def make(
@@ -160,11 +161,12 @@ def make_manager(kit: DetectionKit) -> Iterator:
         *,
         with_kit: DetectionKit | None = None,
         database: Path | None = None,
+        url: str | None = None,
         **settings,
     ) -> Manager:
         found = open_manager(
-            "sqlite",
-            url=f"sqlite:///{database or state_dir / 'm.db'}",
+            "sqlite" if url is None else url.split(":")[0],
+            url=url or f"sqlite:///{database or state_dir / 'm.db'}",
             state_dir=state_dir,
             kit=with_kit or kit,
             **settings,

@@ -1,11 +1,14 @@
 """The per-host rate limit of manual actions: read from the response policy (its
 default without one; an unreadable file named), counted from the executed steps of the
-host's actions in the window only (real findings store, SQLite and PostgreSQL)."""
+host's actions in the window only (real findings store, SQLite and PostgreSQL); an execute
+over the limit writes nothing. Concurrent executes: routes/test_actions.py."""
+
+from dataclasses import replace
 
 import pytest
 
-from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
-from provarmor.manager.rate_limit import load_rate_limit, rate_limited
+from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState, Execution
+from provarmor.manager.rate_limit import execute_within, load_rate_limit, refusal
 from provarmor.model.errors import ConfigError
 from provarmor.response.policy import RateLimit
 from provarmor.response.records import ActionKind
@@ -55,12 +58,19 @@ def test_only_executions_of_the_host_within_the_window_count(store):
         store.add_action(record(action_id, host), audit=step(action_id, "proposed", 0))
         store.add_action_audit(step(action_id, name, at))
     limit = RateLimit(actions=2, seconds=60)
-    assert store.actions_executed("h1", since_ns=now - 60 * SECOND) == 1
-    assert rate_limited(store, limit, "h1", now_ns=now) is None
-    store.add_action(record("e", "h1"), audit=step("e", "proposed", 0))
-    store.add_action_audit(step("e", "executed", now - SECOND))
-    assert (
-        rate_limited(store, limit, "h1", now_ns=now) == "rate limit: 2 actions in 60 s on host h1"
-    )
-    assert rate_limited(store, limit, "h2", now_ns=now) is None
-    assert rate_limited(store, limit, "h1", now_ns=now + 60 * SECOND) is None  # window moved
+
+    def execute(action_id: str, host: str, at: int, *, new: bool = True) -> Execution:
+        if new:
+            store.add_action(record(action_id, host), audit=step(action_id, "proposed", 0))
+        moved = replace(record(action_id, host), state=ActionState.QUEUED, updated_ns=at)
+        entry = step(action_id, "executed", at)
+        return execute_within(store, limit, moved, was=ActionState.PROPOSED, audit=entry)
+
+    assert execute("e", "h1", now) is Execution.QUEUED
+    assert execute("f", "h1", now + SECOND) is Execution.RATE_LIMITED
+    assert store.action("f").state is ActionState.PROPOSED  # nothing written
+    assert [e.step for e in store.action_audit("f")] == ["proposed"]
+    assert execute("g", "h2", now + SECOND) is Execution.QUEUED  # another host
+    assert execute("f", "h1", now + 60 * SECOND, new=False) is Execution.QUEUED  # window moved
+    assert execute("e", "h1", now + 200 * SECOND, new=False) is Execution.CHANGED  # queued already
+    assert refusal(limit, "h1") == "rate limit: 2 actions in 60 s on host h1"

@@ -24,11 +24,12 @@ from provarmor.manager.actions import (
     ActionRecord,
     ActionState,
     CommandKind,
+    Execution,
 )
 from provarmor.manager.auth import Principal, Role
 from provarmor.manager.command_queue import send_on_bus, sweep
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require
-from provarmor.manager.rate_limit import rate_limited
+from provarmor.manager.rate_limit import execute_within, refusal
 from provarmor.manager.routes.params import page
 from provarmor.manager.store import ActionQuery
 from provarmor.model.time_units import seconds_to_ns
@@ -285,25 +286,26 @@ def execute(action_id: str, body: Step, principal: Analyst, context: Context) ->
     if record.state not in (ActionState.PROPOSED, ActionState.APPROVED):
         raise ApiError(409, f"the action is {record.state.value}", field="action_id")
     moved = _queue(context, record, body, CommandKind.RUN)
-    limited = rate_limited(context.store, context.rate_limit, record.host, now_ns=moved.updated_ns)
-    if limited is not None:
+    entry = _entry(moved, step=EXECUTED_STEP, who=author(principal), reason=body.reason)
+    limit = context.rate_limit
+    outcome = execute_within(context.store, limit, moved, was=record.state, audit=entry)
+    if outcome is Execution.CHANGED:
+        raise ApiError(409, "the action changed meanwhile; read it again", field="action_id")
+    if outcome is Execution.RATE_LIMITED:
+        limited = refusal(limit, record.host)
         refused = _entry(record, step="execute refused", who=author(principal), reason=body.reason)
         context.store.add_action_audit(replace(refused, ts_ns=moved.updated_ns, message=limited))
         context.metrics.commands.labels(event="rate_limited").inc()
         raise ApiError(429, limited, field="action_id")
-    entry = _entry(moved, step=EXECUTED_STEP, who=author(principal), reason=body.reason)
-    return _queued(context, record.state, moved, entry)
+    return _queued(context, moved)
 
 
-def _queued(
-    context: ManagerContext, was: ActionState, moved: ActionRecord, entry: ActionAuditEntry
-) -> dict[str, object]:
-    """Write the queued command; in cluster mode, send it on the bus."""
-    answer = _move(context, was, moved, entry)
+def _queued(context: ManagerContext, moved: ActionRecord) -> dict[str, object]:
+    """The queued command written: count it; in cluster mode, send it on the bus."""
     context.metrics.commands.labels(event="queued").inc()
     if context.bus_commands is not None:
         send_on_bus(context, moved)
-    return answer
+    return view(moved)
 
 
 @router.post("/actions/{action_id}/undo")
@@ -318,4 +320,5 @@ def undo(action_id: str, body: Step, principal: Analyst, context: Context) -> di
     moved = _queue(context, record, body, CommandKind.UNDO)
     step = f"undo ({undo_kind.value})"
     entry = _entry(moved, step=step, who=author(principal), reason=body.reason)
-    return _queued(context, record.state, moved, entry)
+    _move(context, record.state, moved, entry)
+    return _queued(context, moved)

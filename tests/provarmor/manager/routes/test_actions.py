@@ -4,6 +4,9 @@ give it); bad proposals are refused naming the field; every step is in the actio
 trail; actions are listed per host and per incident; only done, undoable actions are
 undone."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from provarmor.manager.auth import Role
@@ -181,3 +184,41 @@ def test_a_bad_response_policy_names_its_line(make_manager, tmp_path):
     with pytest.raises(ParseError) as caught:
         make_manager(tmp_path / "m", response_policy=policy)
     assert f"{policy}:2" in str(caught.value)
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_concurrent_executes_through_two_managers_never_pass_the_limit_together(
+    engine, make_manager, tmp_path, request
+):
+    """Two manager processes' worth of stores on one database, each asked at the same
+    instant to execute another action of the same host, with room for one: one passes."""
+    url = (
+        f"sqlite:///{tmp_path / 'shared.db'}"
+        if engine == "sqlite"
+        else request.getfixturevalue("postgres_database")
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("mode: enforce\nrate_limit:\n  actions: 1\n  seconds: 3600\n")
+    managers = [make_manager(tmp_path / n, response_policy=policy, url=url) for n in "ab"]
+    analyst = managers[0].token(Role.ANALYST)
+    rounds = []
+    for n in range(40):
+        host = f"{n:032x}"
+        managers[0].enroll(host_id=host)
+        rounds.append(
+            [
+                propose(managers[0], analyst, kind="quarantine", target=FILE, host_id=host)["id"]
+                for _ in managers
+            ]
+        )
+    barrier = threading.Barrier(len(managers))
+
+    def execute(manager, action: str) -> int:
+        barrier.wait(timeout=30)
+        return post(manager, f"/actions/{action}/execute", analyst).status_code
+
+    with ThreadPoolExecutor(len(managers)) as pool:
+        answers = [sorted(pool.map(execute, managers, actions)) for actions in rounds]
+    assert answers == [[200, 429]] * len(rounds)
+    queued = managers[1].get("/actions", state="queued").json()["actions"]
+    assert sorted(a["host_id"] for a in queued) == sorted(f"{n:032x}" for n in range(len(rounds)))

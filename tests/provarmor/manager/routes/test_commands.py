@@ -181,3 +181,27 @@ def test_a_bus_receipt_marks_the_command_delivered_once(make_manager, tmp_path):
     assert metric(manager, "delivered") == 1
     # without a bus the manager has no command key to hand out
     assert manager.get(f"/agents/{agent}/command-key", credential).status_code == 409
+
+
+def test_the_manager_sweeps_on_a_timer_when_nobody_reads(make_manager, tmp_path):
+    """A delivered command times out, and one never fetched expires, with no request after
+    the poll: the manager's own timer (its lifespan) sweeps them."""
+    manager = make_manager(tmp_path / "m", result_seconds=1, sweep_seconds=0.2)
+    with manager.client:  # serving: the lifespan runs
+        agent, credential = manager.enroll(host_id=HOST)
+        delivered = queued(manager)
+        assert [c["id"] for c in fetch(manager, agent, credential)] == [delivered]
+        waiting = queued(manager, expires_seconds=1)
+        deadline = time.monotonic() + 20
+        while {manager.store.action(a).state.value for a in (delivered, waiting)} != {
+            "timed_out",
+            "expired",
+        }:
+            assert time.monotonic() < deadline, [
+                manager.store.action(a) for a in (delivered, waiting)
+            ]
+            time.sleep(0.05)
+    assert manager.store.action(delivered).state.value == "timed_out"
+    assert manager.store.action(waiting).state.value == "expired"
+    steps = [(e.step, e.author) for e in manager.store.action_audit(waiting)]
+    assert steps[-1] == ("run expired", "manager")
