@@ -56,10 +56,11 @@ def build_context(
         keep_event_json=settings.keep_event_json,
         models_dir=settings.state_dir / "models",
         outputs=open_outputs(settings),
+        checkpoints=settings.checkpoints,
     )
-    return ManagerContext(
-        settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=ManagerMetrics()
-    )
+    metrics = ManagerMetrics()
+    metrics.watch_checkpoints(ingestor.checkpoints)
+    return ManagerContext(settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=metrics)
 
 
 def create_app(

@@ -25,7 +25,12 @@ BUSY_TIMEOUT_S = 30
 CACHE_KIB = 65_536
 """The page cache of one connection."""
 
-_TYPES = {"{serial}": "INTEGER PRIMARY KEY", "{int}": "INTEGER", "{bool}": "INTEGER"}
+_TYPES = {
+    "{serial}": "INTEGER PRIMARY KEY",
+    "{int}": "INTEGER",
+    "{bool}": "INTEGER",
+    "{bytes}": "BLOB",
+}
 
 
 def _values(columns: Columns) -> str:

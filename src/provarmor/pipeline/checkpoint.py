@@ -1,0 +1,263 @@
+"""Checkpoints of a running :class:`~provarmor.pipeline.analysis.Analysis`: everything a host's
+pipeline holds in memory between batches, so that a restored analysis goes on exactly as the
+one that wrote it would have.
+
+That state is spread over many objects: the graph builder (process table, open edges, the
+host-log join, edge ids), the rules' correlation windows and counters, the lineage table of
+the context detector, the suppression counts, the anomaly detector's per-process state and
+the incident engine (open campaigns, incidents and their versions). A checkpoint is that
+whole object graph, pickled, with the parts every analysis shares and that are not state
+replaced by references (:class:`Shared`): the graph store, the compiled rules (each by its
+key), the rule index (rebuilt from the rules on load), the anomaly model, the store lookup
+of the lineage table and detectors the caller keeps itself (learning mode's). On load the
+references are resolved against the loading analysis's own parts.
+
+Layout (format 1): one JSON header line, then the zlib-compressed pickle::
+
+    {"format": 1, "build": "<digest of this build's sources>", "kit": "<caller's digest>",
+     "state_bytes": N}\\n<zlib(pickle)>
+
+A checkpoint is restored only by the build that wrote it (``build``: a digest of the
+package's source files, since a pickle names classes and fields of one build) with the same
+rules, model and settings (``kit``: the caller's digest of them). Anything else (another
+format, another build or kit, a damaged body, a class this loader does not allow) raises
+:class:`~provarmor.model.errors.ParseError` naming the checkpoint, and the caller rebuilds
+the analysis instead. Loading resolves only classes of this package and a short list of
+standard containers: a checkpoint is data the stores hold, never code to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle  # noqa: S403  (restricted on load: see _Unpickler.find_class)
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from provarmor.detection.engine import Detector
+from provarmor.detection.sigma.index import RuleIndex
+from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.model.errors import ParseError
+from provarmor.pipeline.analysis import Analysis
+
+CHECKPOINT_FORMAT = 1
+_PROTOCOL = 5
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+class CheckpointHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    format: int
+    build: str
+    """Digest of the sources of the build that wrote it."""
+    kit: str
+    """The caller's digest of the rules, model and settings the analysis ran with."""
+    state_bytes: int
+    """Length of the uncompressed pickle."""
+    extra: dict[str, Any] = {}
+    """The caller's own fields (JSON)."""
+
+
+@cache
+def build_digest() -> str:
+    """A digest of this build's Python sources (a pickle is only valid for the classes it was
+    written with)."""
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shared:
+    """What an analysis uses but does not own: never written into a checkpoint, taken from
+    the loading side instead."""
+
+    store: object
+    ruleset: RuleSet
+    model: object | None = None
+    recall: Callable[..., object] | None = None
+    kept: Mapping[str, Detector] = field(default_factory=dict)
+
+    def references(self) -> dict[int, tuple[str, str]]:
+        """``id(object) -> reference`` for every shared object."""
+        found: dict[int, tuple[str, str]] = {id(self.store): ("store", ""), id(self.ruleset): ("ruleset", "")}
+        for rule in self.ruleset.rules:
+            found[id(rule)] = ("rule", rule.info.key)
+            found[id(rule.info)] = ("info", rule.info.key)
+        for spec in self.ruleset.correlations:
+            found[id(spec)] = ("correlation", spec.info.key)
+            found[id(spec.info)] = ("info", spec.info.key)
+        if self.model is not None:
+            found[id(self.model)] = ("model", "")
+        if self.recall is not None:
+            found[id(self.recall)] = ("recall", "")
+        for name, detector in self.kept.items():
+            found[id(detector)] = ("kept", name)
+        return found
+
+    def resolver(self) -> Callable[[tuple[str, str]], object]:
+        """Reference -> the loading side's object (:class:`KeyError` when it has none)."""
+        objects: dict[tuple[str, str], object] = {("store", ""): self.store, ("ruleset", ""): self.ruleset}
+        for rule in self.ruleset.rules:
+            objects[("rule", rule.info.key)] = rule
+            objects[("info", rule.info.key)] = rule.info
+        for spec in self.ruleset.correlations:
+            objects[("correlation", spec.info.key)] = spec
+            objects[("info", spec.info.key)] = spec.info
+        if self.model is not None:
+            objects[("model", "")] = self.model
+        if self.recall is not None:
+            objects[("recall", "")] = self.recall
+        for name, detector in self.kept.items():
+            objects[("kept", name)] = detector
+        index: list[RuleIndex] = []
+
+        def resolve(reference: tuple[str, str]) -> object:
+            if reference == ("index", ""):  # one per Sigma detector, the same for every one
+                if not index:
+                    index.append(RuleIndex(self.ruleset.rules))
+                return index[0]
+            return objects[reference]
+
+        return resolve
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, references: dict[int, tuple[str, str]]) -> None:
+        super().__init__(file, protocol=_PROTOCOL)
+        self._references = references
+
+    def persistent_id(self, obj: object) -> tuple[str, str] | None:
+        if isinstance(obj, RuleIndex):
+            return ("index", "")
+        return self._references.get(id(obj))
+
+
+_ALLOWED_OUTSIDE = {
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "bytearray"),
+    ("builtins", "complex"),
+    ("builtins", "slice"),
+    ("collections", "OrderedDict"),
+    ("collections", "Counter"),
+    ("collections", "deque"),
+    ("collections", "defaultdict"),
+    ("copyreg", "_reconstructor"),
+    ("builtins", "object"),
+    ("msgspec._utils", "rebuild"),  # cls(**kwargs), cls a class this loader allows
+    ("itertools", "count"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+"""Classes and functions a checkpoint may name outside this package."""
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(
+        self, file: io.BytesIO, resolve: Callable[[tuple[str, str]], object], location: str
+    ) -> None:
+        super().__init__(file)
+        self._resolve = resolve
+        self._location = location
+
+    def persistent_load(self, pid: object) -> object:
+        if not (isinstance(pid, tuple) and len(pid) == 2):  # noqa: PLR2004
+            raise ParseError(f"bad reference {pid!r}", location=self._location)
+        try:
+            return self._resolve((str(pid[0]), str(pid[1])))
+        except KeyError:
+            raise ParseError(
+                f"refers to {pid[0]} {pid[1]!r}, which this analysis does not have",
+                location=self._location,
+            ) from None
+
+    def find_class(self, module: str, name: str) -> object:
+        if module == "provarmor" or module.startswith("provarmor."):
+            found = super().find_class(module, name)
+            if isinstance(found, type):  # classes only, never a function to call
+                return found
+        elif (module, name) in _ALLOWED_OUTSIDE:
+            return super().find_class(module, name)
+        raise ParseError(f"names {module}.{name}, which a checkpoint may not", location=self._location)
+
+
+def dump_analysis(
+    analysis: Analysis, shared: Shared, *, kit: str, extra: dict[str, Any] | None = None
+) -> bytes:
+    """The checkpoint of ``analysis`` (between batches), with the caller's ``extra`` fields
+    in its header."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, shared.references()).dump(analysis)
+    state = buffer.getvalue()
+    header = CheckpointHeader(
+        format=CHECKPOINT_FORMAT,
+        build=build_digest(),
+        kit=kit,
+        state_bytes=len(state),
+        extra=extra or {},
+    )
+    return msgspec.json.encode(header) + b"\n" + zlib.compress(state, 1)
+
+
+def read_header(data: bytes, *, location: str) -> CheckpointHeader:
+    line, newline, _ = data.partition(b"\n")
+    try:
+        if not newline:
+            raise msgspec.ValidationError("no header line")
+        return msgspec.json.decode(line, type=CheckpointHeader)
+    except msgspec.DecodeError as exc:
+        raise ParseError(f"unreadable checkpoint header: {exc}", location=location) from None
+
+
+def load_analysis(
+    data: bytes, shared: Shared, *, kit: str, location: str
+) -> tuple[Analysis, dict[str, Any]]:
+    """The analysis a checkpoint holds, over ``shared``, and the caller's extra fields
+    (:class:`ParseError` when it cannot be restored exactly: see the module docstring)."""
+    header = read_header(data, location=location)
+    if header.format != CHECKPOINT_FORMAT:
+        raise ParseError(
+            f"checkpoint format {header.format} (this build reads {CHECKPOINT_FORMAT})",
+            location=location,
+        )
+    if header.build != build_digest():
+        raise ParseError(
+            f"written by another build of provarmor ({header.build}, this is {build_digest()})",
+            location=location,
+        )
+    if header.kit != kit:
+        raise ParseError(
+            "written with other rules, model or settings than this analysis has",
+            location=location,
+        )
+    body = data.partition(b"\n")[2]
+    try:
+        state = zlib.decompress(body)
+    except zlib.error as exc:
+        raise ParseError(f"damaged checkpoint body: {exc}", location=location) from None
+    if len(state) != header.state_bytes:
+        raise ParseError(
+            f"checkpoint body is {len(state)} bytes, its header says {header.state_bytes}",
+            location=location,
+        )
+    try:
+        loaded = _Unpickler(io.BytesIO(state), shared.resolver(), location).load()
+    except ParseError:
+        raise
+    except Exception as exc:  # a damaged pickle raises anything from its opcodes
+        raise ParseError(f"damaged checkpoint: {exc!r}", location=location) from None
+    if not isinstance(loaded, Analysis):
+        raise ParseError(f"holds a {type(loaded).__name__}, not an analysis", location=location)
+    return loaded, header.extra
