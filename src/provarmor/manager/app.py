@@ -60,7 +60,9 @@ def build_context(
     )
     metrics = ManagerMetrics()
     metrics.watch_checkpoints(ingestor.checkpoints)
-    return ManagerContext(settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=metrics)
+    return ManagerContext(
+        settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=metrics
+    )
 
 
 def create_app(

@@ -122,12 +122,18 @@ def kit_digest(kit: DetectionKit) -> str:
     is restored only into an analysis built from the same."""
     digest = hashlib.sha256()
     for rule in kit.rules():
-        digest.update(msgspec.json.encode(rule, order="sorted") + b"\n")
+        digest.update(msgspec.json.encode(rule, order="sorted", enc_hook=str) + b"\n")
     digest.update(b"silent:" + ",".join(sorted(kit.ruleset.silent)).encode() + b"\n")
     if kit.model is not None:
-        digest.update(b"model:" + msgspec.json.encode(kit.model.metadata, order="sorted") + b"\n")
-    digest.update(b"learning:" + msgspec.json.encode(kit.learning, order="sorted") + b"\n")
-    digest.update(b"config:" + msgspec.json.encode(kit.config, order="sorted"))
+        digest.update(
+            b"model:"
+            + msgspec.json.encode(kit.model.metadata, order="sorted", enc_hook=str)
+            + b"\n"
+        )
+    digest.update(
+        b"learning:" + msgspec.json.encode(kit.learning, order="sorted", enc_hook=str) + b"\n"
+    )
+    digest.update(b"config:" + msgspec.json.encode(kit.config, order="sorted", enc_hook=str))
     return digest.hexdigest()[:32]
 
 

@@ -422,7 +422,9 @@ class Ingestor:
             in_store = self._graph_after(host.store, saved, analysis, location=location)
             tag, counted = extra.get("tag"), extra.get("counted")
             if not isinstance(tag, str) or not isinstance(counted, dict):
-                raise ParseError("its header lacks the tag or the exception counts", location=location)
+                raise ParseError(
+                    "its header lacks the tag or the exception counts", location=location
+                )
         except ParseError as exc:
             self._rebuilt(host, exc.message.split(" (")[0], str(exc))
             return

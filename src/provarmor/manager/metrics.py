@@ -67,7 +67,11 @@ class ManagerMetrics:
             ("written", "Host analysis checkpoints written.", lambda: counters.written),
             ("bytes", "Bytes of the checkpoints written.", lambda: counters.bytes),
             ("seconds", "Seconds spent making checkpoints.", lambda: counters.seconds),
-            ("restored", "Host analyses restored from their checkpoint.", lambda: counters.restored),
+            (
+                "restored",
+                "Host analyses restored from their checkpoint.",
+                lambda: counters.restored,
+            ),
             (
                 "rebuilt",
                 "Host analyses rebuilt from their graph: no usable checkpoint (the log says why).",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle  # noqa: S403  (restricted on load: see _Unpickler.find_class)
+import pickle
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,7 +87,10 @@ class Shared:
 
     def references(self) -> dict[int, tuple[str, str]]:
         """``id(object) -> reference`` for every shared object."""
-        found: dict[int, tuple[str, str]] = {id(self.store): ("store", ""), id(self.ruleset): ("ruleset", "")}
+        found: dict[int, tuple[str, str]] = {
+            id(self.store): ("store", ""),
+            id(self.ruleset): ("ruleset", ""),
+        }
         for rule in self.ruleset.rules:
             found[id(rule)] = ("rule", rule.info.key)
             found[id(rule.info)] = ("info", rule.info.key)
@@ -104,7 +107,10 @@ class Shared:
 
     def resolver(self) -> Callable[[tuple[str, str]], object]:
         """Reference -> the loading side's object (:class:`KeyError` when it has none)."""
-        objects: dict[tuple[str, str], object] = {("store", ""): self.store, ("ruleset", ""): self.ruleset}
+        objects: dict[tuple[str, str], object] = {
+            ("store", ""): self.store,
+            ("ruleset", ""): self.ruleset,
+        }
         for rule in self.ruleset.rules:
             objects[("rule", rule.info.key)] = rule
             objects[("info", rule.info.key)] = rule.info
@@ -173,7 +179,7 @@ class _Unpickler(pickle.Unpickler):
         self._location = location
 
     def persistent_load(self, pid: object) -> object:
-        if not (isinstance(pid, tuple) and len(pid) == 2):  # noqa: PLR2004
+        if not (isinstance(pid, tuple) and len(pid) == 2):
             raise ParseError(f"bad reference {pid!r}", location=self._location)
         try:
             return self._resolve((str(pid[0]), str(pid[1])))
@@ -190,7 +196,9 @@ class _Unpickler(pickle.Unpickler):
                 return found
         elif (module, name) in _ALLOWED_OUTSIDE:
             return super().find_class(module, name)
-        raise ParseError(f"names {module}.{name}, which a checkpoint may not", location=self._location)
+        raise ParseError(
+            f"names {module}.{name}, which a checkpoint may not", location=self._location
+        )
 
 
 def dump_analysis(

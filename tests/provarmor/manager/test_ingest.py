@@ -349,7 +349,9 @@ def _same_incidents_as(uninterrupted, restarted):
     assert expected["incidents"], "the lab capture makes an incident"
 
 
-def test_a_killed_manager_restores_each_hosts_analysis(make_manager, uninterrupted, tmp_path, lines):
+def test_a_killed_manager_restores_each_hosts_analysis(
+    make_manager, uninterrupted, tmp_path, lines
+):
     state = tmp_path / "state"
     first = make_manager(state)
     agent_id, credential = first.enroll()
@@ -364,7 +366,9 @@ def test_a_killed_manager_restores_each_hosts_analysis(make_manager, uninterrupt
     _same_incidents_as(uninterrupted, restarted)
 
 
-def test_without_checkpoints_a_restart_splits_the_incident(make_manager, uninterrupted, tmp_path, lines):
+def test_without_checkpoints_a_restart_splits_the_incident(
+    make_manager, uninterrupted, tmp_path, lines
+):
     """What the checkpoints are for: a restarted analysis without one opens a new incident
     for the rest of the attack."""
     state = tmp_path / "state"
@@ -402,7 +406,9 @@ def test_restart_after_a_failed_findings_commit_analyses_the_batch_exactly(
 
 def _graph_of(manager):
     store = manager.client.app.state.context.ingestor.host(HOST).store
-    edges = sorted((e.id, e.src, e.dst, e.action, e.count, e.first_ts, e.last_ts) for e in store.iter_edges())
+    edges = sorted(
+        (e.id, e.src, e.dst, e.action, e.count, e.first_ts, e.last_ts) for e in store.iter_edges()
+    )
     return edges, store.stats().events_indexed
 
 
