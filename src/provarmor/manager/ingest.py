@@ -138,9 +138,8 @@ class CheckpointCounters:
     restored: int = 0
     """Host analyses restored from their checkpoint."""
     rebuilt: int = 0
-    """Host analyses with a graph but no usable checkpoint: rebuilt from the graph."""
-    reasons: Counter[str] = field(default_factory=Counter)
-    """Why each rebuild happened (short reason -> count)."""
+    """Host analyses with a graph but no usable checkpoint: rebuilt from the graph (the
+    log says why)."""
 
 
 @dataclass(slots=True)
@@ -409,7 +408,7 @@ class Ingestor:
         saved = self.store.checkpoint(host.host_id)
         if saved is None:
             if host.store.next_edge_id() > 1:
-                self._rebuilt(host, "no checkpoint", "it has no checkpoint")
+                self._rebuilt(host, "it has no checkpoint")
             return
         location = (
             f"checkpoint of host {host.host_id!r} (batch {saved.sequence} of agent "
@@ -426,13 +425,14 @@ class Ingestor:
                     "its header lacks the tag or the exception counts", location=location
                 )
         except ParseError as exc:
-            self._rebuilt(host, exc.message.split(" (")[0], str(exc))
+            self._rebuilt(host, str(exc))
             return
         host.analysis = analysis
         host.tag = tag
         host.counted = Counter({str(key): int(value) for key, value in counted.items()})
         host.in_store = in_store
         self.checkpoints.restored += 1
+        log.info("host %s: analysis restored from its %s", host.host_id, location)
 
     @staticmethod
     def _graph_after(
@@ -457,13 +457,12 @@ class Ingestor:
             )
         return None
 
-    def _rebuilt(self, host: HostAnalysis, reason: str, detail: str) -> None:
+    def _rebuilt(self, host: HostAnalysis, reason: str) -> None:
         self.checkpoints.rebuilt += 1
-        self.checkpoints.reasons[reason] += 1
         log.warning(
             "host %s: its analysis is rebuilt from its graph (incidents start afresh): %s",
             host.host_id,
-            detail,
+            reason,
         )
 
     def _open_learning(self, host_id: str) -> HostLearning | None:
@@ -522,11 +521,7 @@ class Ingestor:
             if host.in_store == (agent.id, sequence):  # the graph has it, the analysis not
                 host.in_store = None
                 findings = host.analysis.feed(events, in_store=True)
-                if host.learning is not None:
-                    host.learning.after_batch()
-                batch = self._batch(agent, sequence, events, findings=findings, host=host)
-                return _result(batch, stored=self._commit(host, batch), host=host)
-            if sequence <= int(host.store.meta(position) or 0):
+            elif sequence <= int(host.store.meta(position) or 0):
                 log.warning(
                     "batch %d of agent %s is in the graph but its findings were not stored "
                     "(restart after a failed commit): storing its %d events without alerts",
@@ -536,7 +531,10 @@ class Ingestor:
                 )
                 batch = self._batch(agent, sequence, events, host=host, analysed=False)
                 return _result(batch, stored=self._commit(host, batch), host=host)
-            findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
+            else:
+                findings = (
+                    host.analysis.feed(events, meta={position: str(sequence)}) if events else []
+                )
             if host.learning is not None:
                 host.learning.after_batch()
             batch = self._batch(agent, sequence, events, findings=findings, host=host)
