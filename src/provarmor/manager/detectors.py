@@ -139,9 +139,17 @@ def kit_digest(kit: DetectionKit) -> str:
 
 def recall_from(store: PersistentGraphStore) -> Recall:
     """A process's executable, uid and creator as the host's provenance graph holds them."""
+    return GraphRecall(store)
 
-    def recall(entity: str) -> ProcessFacts | None:
-        node = store.node(entity)
+
+@dataclass(frozen=True, slots=True)
+class GraphRecall:
+    """:func:`recall_from`'s lookup (an object of its own type: a checkpoint refers to it)."""
+
+    store: PersistentGraphStore
+
+    def __call__(self, entity: str) -> ProcessFacts | None:
+        node = self.store.node(entity)
         if node is None or node.kind is not NodeKind.PROCESS:
             return None
         return ProcessFacts(
@@ -151,5 +159,3 @@ def recall_from(store: PersistentGraphStore) -> Recall:
             parent=node.parent,
             seen=True,
         )
-
-    return recall

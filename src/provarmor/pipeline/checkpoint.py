@@ -28,11 +28,13 @@ standard containers: a checkpoint is data the stores hold, never code to run.
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import io
 import pickle
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -85,48 +87,30 @@ class Shared:
     recall: Callable[..., object] | None = None
     kept: Mapping[str, Detector] = field(default_factory=dict)
 
-    def references(self) -> dict[int, tuple[str, str]]:
-        """``id(object) -> reference`` for every shared object."""
-        found: dict[int, tuple[str, str]] = {
-            id(self.store): ("store", ""),
-            id(self.ruleset): ("ruleset", ""),
-        }
+    def named(self) -> Iterator[tuple[Reference, object]]:
+        """Every shared object with its reference."""
+        yield ("store", ""), self.store
+        yield ("ruleset", ""), self.ruleset
         for rule in self.ruleset.rules:
-            found[id(rule)] = ("rule", rule.info.key)
-            found[id(rule.info)] = ("info", rule.info.key)
+            yield ("rule", rule.info.key), rule
+            yield ("info", rule.info.key), rule.info
         for spec in self.ruleset.correlations:
-            found[id(spec)] = ("correlation", spec.info.key)
-            found[id(spec.info)] = ("info", spec.info.key)
+            yield ("correlation", spec.info.key), spec
+            yield ("info", spec.info.key), spec.info
         if self.model is not None:
-            found[id(self.model)] = ("model", "")
+            yield ("model", ""), self.model
         if self.recall is not None:
-            found[id(self.recall)] = ("recall", "")
+            yield ("recall", ""), self.recall
         for name, detector in self.kept.items():
-            found[id(detector)] = ("kept", name)
-        return found
+            yield ("kept", name), detector
 
-    def resolver(self) -> Callable[[tuple[str, str]], object]:
+    def resolver(self) -> Callable[[Reference], object]:
         """Reference -> the loading side's object (:class:`KeyError` when it has none)."""
-        objects: dict[tuple[str, str], object] = {
-            ("store", ""): self.store,
-            ("ruleset", ""): self.ruleset,
-        }
-        for rule in self.ruleset.rules:
-            objects[("rule", rule.info.key)] = rule
-            objects[("info", rule.info.key)] = rule.info
-        for spec in self.ruleset.correlations:
-            objects[("correlation", spec.info.key)] = spec
-            objects[("info", spec.info.key)] = spec.info
-        if self.model is not None:
-            objects[("model", "")] = self.model
-        if self.recall is not None:
-            objects[("recall", "")] = self.recall
-        for name, detector in self.kept.items():
-            objects[("kept", name)] = detector
+        objects = dict(self.named())
         index: list[RuleIndex] = []
 
-        def resolve(reference: tuple[str, str]) -> object:
-            if reference == ("index", ""):  # one per Sigma detector, the same for every one
+        def resolve(reference: Reference) -> object:
+            if reference == _INDEX:  # one per Sigma detector, the same for every one
                 if not index:
                     index.append(RuleIndex(self.ruleset.rules))
                 return index[0]
@@ -135,15 +119,37 @@ class Shared:
         return resolve
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, references: dict[int, tuple[str, str]]) -> None:
-        super().__init__(file, protocol=_PROTOCOL)
-        self._references = references
+Reference = tuple[str, str]
+"""``(kind, key)`` of a shared object: ``("rule", <rule key>)``, ``("store", "")`` ..."""
+_INDEX: Reference = ("index", "")
+_RESOLVE: ContextVar[Callable[[Reference], object]] = ContextVar("checkpoint_resolve")
 
-    def persistent_id(self, obj: object) -> tuple[str, str] | None:
-        if isinstance(obj, RuleIndex):
-            return ("index", "")
-        return self._references.get(id(obj))
+
+def _shared(kind: str, key: str) -> object:
+    """A shared object, on load (what a checkpoint holds instead of it)."""
+    return _RESOLVE.get()((kind, key))
+
+
+def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
+    """A pickler that writes each shared object as a reference (by type, in C: a
+    ``persistent_id`` would be a Python call for every object written)."""
+    references = {id(obj): reference for reference, obj in shared.named()}
+
+    def reduce_shared(obj: object) -> tuple[Callable[..., object], Reference]:
+        found = references.get(id(obj))
+        if found is None:
+            raise pickle.PicklingError(
+                f"a {type(obj).__name__} that is not one of the analysis's shared parts"
+            )
+        return (_shared, found)
+
+    table: dict[type, Callable[[Any], object]] = dict(copyreg.dispatch_table)
+    for _reference, obj in shared.named():
+        table[type(obj)] = reduce_shared
+    table[RuleIndex] = lambda _index: (_shared, _INDEX)
+    pickler = pickle.Pickler(file, protocol=_PROTOCOL)
+    pickler.dispatch_table = table
+    return pickler
 
 
 _ALLOWED_OUTSIDE = {
@@ -171,25 +177,13 @@ _ALLOWED_OUTSIDE = {
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(
-        self, file: io.BytesIO, resolve: Callable[[tuple[str, str]], object], location: str
-    ) -> None:
+    def __init__(self, file: io.BytesIO, location: str) -> None:
         super().__init__(file)
-        self._resolve = resolve
         self._location = location
 
-    def persistent_load(self, pid: object) -> object:
-        if not (isinstance(pid, tuple) and len(pid) == 2):
-            raise ParseError(f"bad reference {pid!r}", location=self._location)
-        try:
-            return self._resolve((str(pid[0]), str(pid[1])))
-        except KeyError:
-            raise ParseError(
-                f"refers to {pid[0]} {pid[1]!r}, which this analysis does not have",
-                location=self._location,
-            ) from None
-
     def find_class(self, module: str, name: str) -> object:
+        if (module, name) == (__name__, "_shared"):
+            return _shared
         if module == "provarmor" or module.startswith("provarmor."):
             found = super().find_class(module, name)
             if isinstance(found, type):  # classes only, never a function to call
@@ -207,7 +201,7 @@ def dump_analysis(
     """The checkpoint of ``analysis`` (between batches), with the caller's ``extra`` fields
     in its header."""
     buffer = io.BytesIO()
-    _Pickler(buffer, shared.references()).dump(analysis)
+    _pickler(buffer, shared).dump(analysis)
     state = buffer.getvalue()
     header = CheckpointHeader(
         format=CHECKPOINT_FORMAT,
@@ -260,12 +254,26 @@ def load_analysis(
             f"checkpoint body is {len(state)} bytes, its header says {header.state_bytes}",
             location=location,
         )
+    resolve = shared.resolver()
+
+    def resolve_named(reference: Reference) -> object:
+        try:
+            return resolve(reference)
+        except KeyError:
+            kind, key = reference
+            raise ParseError(
+                f"refers to {kind} {key!r}, which this analysis does not have", location=location
+            ) from None
+
+    token = _RESOLVE.set(resolve_named)
     try:
-        loaded = _Unpickler(io.BytesIO(state), shared.resolver(), location).load()
+        loaded = _Unpickler(io.BytesIO(state), location).load()
     except ParseError:
         raise
     except Exception as exc:  # a damaged pickle raises anything from its opcodes
         raise ParseError(f"damaged checkpoint: {exc!r}", location=location) from None
+    finally:
+        _RESOLVE.reset(token)
     if not isinstance(loaded, Analysis):
         raise ParseError(f"holds a {type(loaded).__name__}, not an analysis", location=location)
     return loaded, header.extra
