@@ -49,6 +49,10 @@ build, other rules, model or settings, a damaged one, a graph that does not matc
 logged with the reason and counted (:attr:`Ingestor.checkpoints`), and the host's analysis
 is rebuilt from its graph as without checkpoints. Learning mode's detector keeps its own,
 periodic checkpoint (:mod:`provarmor.pipeline.learning`) and is not in this one.
+
+A host whose batches another process stored meanwhile (a worker that gets back a partition
+it had before) is seen by the agent's acknowledged sequence: its analysis in memory is
+stale, so it is set aside and opened again from the checkpoint before the batch.
 """
 
 from __future__ import annotations
@@ -163,6 +167,10 @@ class HostAnalysis:
     in_store: tuple[str, int] | None = None
     """``(agent id, sequence)`` of a batch the graph holds but the analysis, restored from
     the checkpoint before it, has not seen."""
+    committed: dict[str, int] = field(default_factory=dict)
+    """Agent id -> the last of its batches this analysis took in (committed, or restored):
+    a findings store that acknowledges more went on without it (another worker had the
+    host meanwhile)."""
 
     def take_unwritten(self) -> int:
         count, self.unwritten = self.unwritten, 0
@@ -431,6 +439,7 @@ class Ingestor:
         host.tag = tag
         host.counted = Counter({str(key): int(value) for key, value in counted.items()})
         host.in_store = in_store
+        host.committed[saved.agent_id] = saved.sequence
         self.checkpoints.restored += 1
         log.info("host %s: analysis restored from its %s", host.host_id, location)
 
@@ -505,40 +514,62 @@ class Ingestor:
     def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> UploadResult:
         """Analyse and store one batch (or acknowledge a re-delivered one)."""
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
-        host = self.host(agent.host_id)
-        with host.lock:
-            if host.unstored is not None:
-                pending = host.unstored
-                stored = self._commit(host, pending)
-                if (pending.agent_id, pending.sequence) == (agent.id, sequence):
-                    return _result(pending, stored=stored, host=host)
-            current = self.store.agent(agent.id)
-            acked = current.acked_sequence if current is not None else 0
-            if sequence <= acked:
-                return UploadResult(acked_sequence=acked, duplicate=True)
-            host.take_exceptions(self.exceptions)
-            position = graph_position(agent.id)
-            if host.in_store == (agent.id, sequence):  # the graph has it, the analysis not
-                host.in_store = None
-                findings = host.analysis.feed(events, in_store=True)
-            elif sequence <= int(host.store.meta(position) or 0):
-                log.warning(
-                    "batch %d of agent %s is in the graph but its findings were not stored "
-                    "(restart after a failed commit): storing its %d events without alerts",
-                    sequence,
-                    agent.id,
-                    len(events),
-                )
-                batch = self._batch(agent, sequence, events, host=host, analysed=False)
-                return _result(batch, stored=self._commit(host, batch), host=host)
-            else:
-                findings = (
-                    host.analysis.feed(events, meta={position: str(sequence)}) if events else []
-                )
-            if host.learning is not None:
-                host.learning.after_batch()
-            batch = self._batch(agent, sequence, events, findings=findings, host=host)
+        while True:
+            host = self.host(agent.host_id)
+            with host.lock:
+                if self._hosts.get(agent.host_id) is not host:
+                    continue  # set aside while this thread waited: take the one now open
+                result = self._ingest(host, agent, sequence=sequence, events=events)
+                if result is not None:
+                    return result
+                self._set_aside(host)  # another process went on with the host: reopen
+
+    def _set_aside(self, host: HostAnalysis) -> None:
+        log.info(
+            "host %s: batches were stored by another process since this one analysed it; "
+            "its analysis is opened again from the checkpoint",
+            host.host_id,
+        )
+        with self._lock:
+            del self._hosts[host.host_id]
+        host.store.close()
+
+    def _ingest(
+        self, host: HostAnalysis, agent: AgentRecord, *, sequence: int, events: list[Event]
+    ) -> UploadResult | None:
+        """:meth:`ingest` under the host's lock (``None``: the analysis is stale)."""
+        if host.unstored is not None:
+            pending = host.unstored
+            stored = self._commit(host, pending)
+            if (pending.agent_id, pending.sequence) == (agent.id, sequence):
+                return _result(pending, stored=stored, host=host)
+        current = self.store.agent(agent.id)
+        acked = current.acked_sequence if current is not None else 0
+        if sequence <= acked:
+            return UploadResult(acked_sequence=acked, duplicate=True)
+        if self._checkpointing and host.committed.get(agent.id, acked) != acked:
+            return None
+        host.take_exceptions(self.exceptions)
+        position = graph_position(agent.id)
+        if host.in_store == (agent.id, sequence):  # the graph has it, the analysis not
+            host.in_store = None
+            findings = host.analysis.feed(events, in_store=True)
+        elif sequence <= int(host.store.meta(position) or 0):
+            log.warning(
+                "batch %d of agent %s is in the graph but its findings were not stored "
+                "(restart after a failed commit): storing its %d events without alerts",
+                sequence,
+                agent.id,
+                len(events),
+            )
+            batch = self._batch(agent, sequence, events, host=host, analysed=False)
             return _result(batch, stored=self._commit(host, batch), host=host)
+        else:
+            findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
+        if host.learning is not None:
+            host.learning.after_batch()
+        batch = self._batch(agent, sequence, events, findings=findings, host=host)
+        return _result(batch, stored=self._commit(host, batch), host=host)
 
     def _batch(  # noqa: PLR0913
         self,
@@ -597,6 +628,8 @@ class Ingestor:
         host.unstored = batch
         stored = self.store.commit_batch(batch)
         host.unstored = None
+        if stored:
+            host.committed[batch.agent_id] = batch.sequence
         if stored and self._outputs and (batch.alerts or batch.incidents):
             host.unwritten += self._write(batch)
         return stored

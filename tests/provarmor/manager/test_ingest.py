@@ -444,3 +444,19 @@ def test_a_bad_checkpoint_is_counted_and_the_analysis_rebuilt(
     outcome = _outcome(restarted)
     assert outcome["events"] == len(lines)
     assert outcome["alert_rows"] == len(set(outcome["alerts"]))  # nothing twice
+
+
+def test_a_host_that_comes_back_is_analysed_from_the_other_process_checkpoint(
+    make_manager, uninterrupted, tmp_path, lines
+):
+    """Two processes over one store take turns with a host (workers whose partitions moved):
+    the one that gets the host back sees that batches were stored without it and opens the
+    host's analysis again from the checkpoint, rather than going on with its stale one."""
+    state = tmp_path / "state"
+    first, second = make_manager(state), make_manager(state)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[:5])
+    _upload_all(second, agent_id, credential, lines, RESTART_SPLITS[5:10])
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[10:])
+    assert first.client.app.state.context.ingestor.checkpoints.restored == 1
+    _same_incidents_as(uninterrupted, first)
