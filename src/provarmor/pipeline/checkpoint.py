@@ -24,6 +24,13 @@ format, another build or kit, a damaged body, a class this loader does not allow
 :class:`~provarmor.model.errors.ParseError` naming the checkpoint, and the caller rebuilds
 the analysis instead. Loading resolves only classes of this package and a short list of
 standard containers: a checkpoint is data the stores hold, never code to run.
+
+Why a pickle, which the house style keeps out of stored formats: this state is some twenty
+classes' internals (with objects shared between them), it lives only as long as one build
+runs, and it has to be written after every batch; typed records per class (``to_state`` /
+``from_state``) would give a format that survives upgrades, at the price of keeping each in
+step with its class. Here an upgrade falls back to rebuilding from the graph, as before
+checkpoints existed.
 """
 
 from __future__ import annotations
