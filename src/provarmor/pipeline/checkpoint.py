@@ -142,7 +142,7 @@ def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
     ``persistent_id`` would be a Python call for every object written)."""
     references = {id(obj): reference for reference, obj in shared.named()}
 
-    def reduce_shared(obj: object) -> tuple[Callable[..., object], Reference]:
+    def reduce_shared(obj: object) -> tuple[Callable[..., object], tuple[Any, ...]]:
         found = references.get(id(obj))
         if found is None:
             raise pickle.PicklingError(
@@ -150,10 +150,13 @@ def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
             )
         return (_shared, found)
 
-    table: dict[type, Callable[[Any], object]] = dict(copyreg.dispatch_table)
+    def reduce_index(_index: object) -> tuple[Callable[..., object], tuple[Any, ...]]:
+        return (_shared, _INDEX)
+
+    table: dict[Any, Any] = dict(copyreg.dispatch_table)  # the standard reductions too
     for _reference, obj in shared.named():
         table[type(obj)] = reduce_shared
-    table[RuleIndex] = lambda _index: (_shared, _INDEX)
+    table[RuleIndex] = reduce_index
     pickler = pickle.Pickler(file, protocol=_PROTOCOL)
     pickler.dispatch_table = table
     return pickler
