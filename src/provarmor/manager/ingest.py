@@ -60,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pickle
 import re
 import secrets
 import threading
@@ -139,6 +140,8 @@ class CheckpointCounters:
     """Size of the checkpoints written (all together)."""
     seconds: float = 0.0
     """Time spent writing them into memory (pickling and compressing)."""
+    failed: int = 0
+    """Checkpoints that could not be made (logged; the batch is stored without one)."""
     restored: int = 0
     """Host analyses restored from their checkpoint."""
     rebuilt: int = 0
@@ -414,9 +417,15 @@ class Ingestor:
         """Put the host's checkpointed analysis in place of the fresh one, when it restores
         exactly; else keep the fresh one (logged and counted when the host has a graph)."""
         saved = self.store.checkpoint(host.host_id)
-        if saved is None:
+        if saved is None or not saved.data:
             if host.store.next_edge_id() > 1:
-                self._rebuilt(host, "it has no checkpoint")
+                self._rebuilt(
+                    host,
+                    "its last batch was stored without a checkpoint (checkpoints off, or "
+                    "one failed: see the log)"
+                    if saved is not None
+                    else "it has no checkpoint",
+                )
             return
         location = (
             f"checkpoint of host {host.host_id!r} (batch {saved.sequence} of agent "
@@ -443,12 +452,19 @@ class Ingestor:
         self.checkpoints.restored += 1
         log.info("host %s: analysis restored from its %s", host.host_id, location)
 
-    @staticmethod
     def _graph_after(
-        store: PersistentGraphStore, saved: Checkpoint, analysis: Analysis, *, location: str
+        self, store: PersistentGraphStore, saved: Checkpoint, analysis: Analysis, *, location: str
     ) -> tuple[str, int] | None:
         """The batch the graph holds beyond the checkpoint (None: none); :class:`ParseError`
         when the graph does not continue the checkpoint."""
+        agent = self.store.agent(saved.agent_id)
+        acked = agent.acked_sequence if agent is not None else 0
+        if acked != saved.sequence:  # committed together: only a stale one differs
+            raise ParseError(
+                f"the findings store acknowledges batch {acked} of the agent, the checkpoint "
+                f"{saved.sequence}",
+                location=location,
+            )
         graph_at = int(store.meta(graph_position(saved.agent_id)) or 0)
         if graph_at > saved.sequence:  # the next batch (one at a time): its commit failed
             return (saved.agent_id, graph_at)
@@ -514,6 +530,7 @@ class Ingestor:
     def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> UploadResult:
         """Analyse and store one batch (or acknowledge a re-delivered one)."""
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
+        reopened = False
         while True:
             host = self.host(agent.host_id)
             with host.lock:
@@ -523,6 +540,12 @@ class Ingestor:
                 if result is not None:
                     return result
                 self._set_aside(host)  # another process went on with the host: reopen
+                if reopened:  # a restore never leaves it behind: never loop on it
+                    raise StorageError(
+                        "its analysis is behind the findings store even when opened again",
+                        location=f"host {agent.host_id}",
+                    )
+                reopened = True
 
     def _set_aside(self, host: HostAnalysis) -> None:
         log.info(
@@ -605,19 +628,26 @@ class Ingestor:
 
     def _checkpoint(
         self, host: HostAnalysis, *, agent_id: str, sequence: int, now: int
-    ) -> Checkpoint | None:
-        if not self._checkpointing:
-            return None
-        started = time.perf_counter()
-        data = dump_analysis(
-            host.analysis,
-            host.shared,
-            kit=self._kit_digest,
-            extra={"tag": host.tag, "counted": dict(host.counted)},
-        )
-        self.checkpoints.seconds += time.perf_counter() - started
-        self.checkpoints.written += 1
-        self.checkpoints.bytes += len(data)
+    ) -> Checkpoint:
+        """The host's checkpoint after this batch; empty when checkpoints are off or it could
+        not be made (an empty one replaces the last, which no longer matches the graph)."""
+        data = b""
+        if self._checkpointing:
+            started = time.perf_counter()
+            try:
+                data = dump_analysis(
+                    host.analysis,
+                    host.shared,
+                    kit=self._kit_digest,
+                    extra={"tag": host.tag, "counted": dict(host.counted)},
+                )
+            except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+                self.checkpoints.failed += 1
+                log.error("host %s: no checkpoint after batch %d: %s", host.host_id, sequence, exc)
+            else:
+                self.checkpoints.written += 1
+                self.checkpoints.bytes += len(data)
+            self.checkpoints.seconds += time.perf_counter() - started
         return Checkpoint(
             host=host.host_id, agent_id=agent_id, sequence=sequence, written_ns=now, data=data
         )

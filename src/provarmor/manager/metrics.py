@@ -67,6 +67,7 @@ class ManagerMetrics:
             ("written", "Host analysis checkpoints written.", lambda: counters.written),
             ("bytes", "Bytes of the checkpoints written.", lambda: counters.bytes),
             ("seconds", "Seconds spent making checkpoints.", lambda: counters.seconds),
+            ("failed", "Checkpoints that could not be made.", lambda: counters.failed),
             (
                 "restored",
                 "Host analyses restored from their checkpoint.",

@@ -460,3 +460,24 @@ def test_a_host_that_comes_back_is_analysed_from_the_other_process_checkpoint(
     _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[10:])
     assert first.client.app.state.context.ingestor.checkpoints.restored == 1
     _same_incidents_as(uninterrupted, first)
+
+
+def test_batches_stored_without_checkpoints_make_the_old_one_unusable(
+    make_manager, tmp_path, lines, caplog
+):
+    """A manager with checkpoints off in between: the checkpoint of before no longer matches
+    the graph and the findings, so the next one rebuilds (counted) instead of restoring it."""
+    state = tmp_path / "state"
+    first = make_manager(state)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[:3])
+    without = make_manager(state, checkpoints=False)
+    _upload_all(without, agent_id, credential, lines, RESTART_SPLITS[3:6])
+    last = make_manager(state)
+    _upload_all(last, agent_id, credential, lines, RESTART_SPLITS[6:])
+    counters = last.client.app.state.context.ingestor.checkpoints
+    assert (counters.restored, counters.rebuilt) == (0, 1)
+    assert "stored without a checkpoint" in caplog.text
+    outcome = _outcome(last)
+    assert outcome["events"] == len(lines)
+    assert outcome["alert_rows"] == len(set(outcome["alerts"]))

@@ -56,10 +56,12 @@ def test_checkpoint_counters_are_read_at_each_scrape():
     counters = CheckpointCounters()
     metrics.watch_checkpoints(counters)
     counters.written, counters.bytes, counters.restored, counters.rebuilt = 3, 4096, 1, 2
+    counters.failed = 5
     samples = _samples(metrics)
     assert samples[("provarmor_manager_checkpoints_written", ())] == 3
     assert samples[("provarmor_manager_checkpoints_bytes", ())] == 4096
     assert samples[("provarmor_manager_checkpoints_restored", ())] == 1
     assert samples[("provarmor_manager_checkpoints_rebuilt", ())] == 2
+    assert samples[("provarmor_manager_checkpoints_failed", ())] == 5
     counters.written += 1
     assert _samples(metrics)[("provarmor_manager_checkpoints_written", ())] == 4
