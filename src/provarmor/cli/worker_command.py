@@ -80,6 +80,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         keep_event_json=settings.keep_event_json,
         models_dir=settings.state_dir / "models",
         outputs=open_outputs(settings),
+        checkpoints=settings.checkpoints,
     )
     options = WorkerOptions(
         url=bus,

@@ -39,6 +39,22 @@ class ReadCachedStore:
         """``(incoming?, node id)`` -> its edges."""
         self._edges = 0
 
+    def __getstate__(self) -> dict[str, object]:
+        """A checkpoint of the analysis keeps the store and the bounds, not the cached
+        answers (they are the store's own rows: a restored cache starts empty)."""
+        return {
+            "store": self.store,
+            "max_nodes": self.max_nodes,
+            "max_edges": self.max_edges,
+            "resets": self.resets,
+        }
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._nodes = {}
+        self._lists = {}
+        self._edges = 0
+
     def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None:
         self.store.apply(delta, meta=meta)
         for node in delta.nodes:

@@ -63,13 +63,16 @@ def build_context(
         keep_event_json=settings.keep_event_json,
         models_dir=settings.state_dir / "models",
         outputs=open_outputs(settings),
+        checkpoints=settings.checkpoints,
     )
+    metrics = ManagerMetrics()
+    metrics.watch_checkpoints(ingestor.checkpoints)
     return ManagerContext(
         settings=settings,
         store=store,
         kit=kit,
         ingestor=ingestor,
-        metrics=ManagerMetrics(),
+        metrics=metrics,
         rate_limit=load_rate_limit(settings.response_policy),
         bus_commands=command_sender(settings),
     )

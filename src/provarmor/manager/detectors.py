@@ -4,12 +4,16 @@ own model: :mod:`provarmor.pipeline.learning`), and the per-host pipeline built 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import LearningSettings
+from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.detection.suppress import ProcessFacts, Recall
@@ -22,6 +26,7 @@ from provarmor.pipeline.assembly import (
     compile_rules,
     plan_from_config,
 )
+from provarmor.pipeline.checkpoint import Shared
 from provarmor.pipeline.config import AnalysisConfig
 from provarmor.pipeline.learning import HostLearning
 
@@ -91,22 +96,60 @@ def build_host_analysis(
     host's learning-mode detector when it learns; its detectors take analysts' exceptions
     while it runs (the ingestor swaps them in) and judge processes started before a restart
     of the manager by what the host's graph knows."""
+    return host_analysis_parts(kit, store=store, learning=learning)[0]
+
+
+def host_analysis_parts(
+    kit: DetectionKit, *, store: PersistentGraphStore, learning: HostLearning | None = None
+) -> tuple[Analysis, Shared]:
+    """:func:`build_host_analysis`, and the parts it shares with the kit and the host (what
+    a checkpoint of it refers to instead of holding)."""
+    recall = recall_from(store)
     plan = plan_from_config(
         kit.config,
         ruleset=kit.ruleset,
         model=kit.model,
         replaceable_suppressions=True,
-        lineage_recall=recall_from(store),
+        lineage_recall=recall,
     )
-    kept = {"anomaly": learning.detector} if learning is not None else {}
-    return build_analysis(plan, store=store, kept=kept)
+    kept: dict[str, Detector] = {"anomaly": learning.detector} if learning is not None else {}
+    shared = Shared(store=store, ruleset=kit.ruleset, model=kit.model, recall=recall, kept=kept)
+    return build_analysis(plan, store=store, kept=kept), shared
+
+
+def kit_digest(kit: DetectionKit) -> str:
+    """A digest of what a host's analysis is built from (rules, model, settings): a checkpoint
+    is restored only into an analysis built from the same."""
+    digest = hashlib.sha256()
+    for rule in kit.rules():
+        digest.update(msgspec.json.encode(rule, order="sorted", enc_hook=str) + b"\n")
+    digest.update(b"silent:" + ",".join(sorted(kit.ruleset.silent)).encode() + b"\n")
+    if kit.model is not None:
+        digest.update(
+            b"model:"
+            + msgspec.json.encode(kit.model.metadata, order="sorted", enc_hook=str)
+            + b"\n"
+        )
+    digest.update(
+        b"learning:" + msgspec.json.encode(kit.learning, order="sorted", enc_hook=str) + b"\n"
+    )
+    digest.update(b"config:" + msgspec.json.encode(kit.config, order="sorted", enc_hook=str))
+    return digest.hexdigest()[:32]
 
 
 def recall_from(store: PersistentGraphStore) -> Recall:
     """A process's executable, uid and creator as the host's provenance graph holds them."""
+    return GraphRecall(store)
 
-    def recall(entity: str) -> ProcessFacts | None:
-        node = store.node(entity)
+
+@dataclass(frozen=True, slots=True)
+class GraphRecall:
+    """:func:`recall_from`'s lookup (an object of its own type: a checkpoint refers to it)."""
+
+    store: PersistentGraphStore
+
+    def __call__(self, entity: str) -> ProcessFacts | None:
+        node = self.store.node(entity)
         if node is None or node.kind is not NodeKind.PROCESS:
             return None
         return ProcessFacts(
@@ -116,5 +159,3 @@ def recall_from(store: PersistentGraphStore) -> Recall:
             parent=node.parent,
             seen=True,
         )
-
-    return recall

@@ -34,7 +34,25 @@ store); they are logged and counted (:attr:`UploadResult.unwritten`).
 
 Incident ids from a host's incident engine (``inc-c3``) are unique only within that engine;
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
-across hosts and across restarts of the manager.
+across hosts and across analyses of one host that start afresh.
+
+Checkpoints (``checkpoints=True``, the default): every batch's commit also stores the host's
+whole analysis state after it (:mod:`provarmor.pipeline.checkpoint`: graph builder, rule
+windows, lineage, anomaly state, campaigns and incidents, with the tag and the exception
+counts), in the findings store's transaction, replacing the last. Opening a host's analysis
+(after a restart, or on another worker) restores it, so the next batch is analysed exactly
+as if nothing had happened: same incident ids and versions, no alert twice. The graph store
+is written before the findings commit, so it may hold one batch more than the checkpoint (a
+crash in between); the restored analysis then takes that batch again when it is re-sent,
+without writing its graph delta twice. A checkpoint that cannot be restored exactly (another
+build, other rules, model or settings, a damaged one, a graph that does not match it) is
+logged with the reason and counted (:attr:`Ingestor.checkpoints`), and the host's analysis
+is rebuilt from its graph as without checkpoints. Learning mode's detector keeps its own,
+periodic checkpoint (:mod:`provarmor.pipeline.learning`) and is not in this one.
+
+A host whose batches another process stored meanwhile (a worker that gets back a partition
+it had before) is seen by the agent's acknowledged sequence: its analysis in memory is
+stale, so it is set aside and opened again from the checkpoint before the batch.
 """
 
 from __future__ import annotations
@@ -42,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pickle
 import re
 import secrets
 import threading
@@ -58,12 +77,13 @@ from provarmor.detection.anomaly.learning import LearningStatus, Phase
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import SuppressingDetector, Suppression
 from provarmor.graph.store import PersistentGraphStore
-from provarmor.manager.detectors import DetectionKit, build_host_analysis
+from provarmor.manager.detectors import DetectionKit, host_analysis_parts, kit_digest
 from provarmor.manager.exceptions import ExceptionState
 from provarmor.manager.store import (
     AgentRecord,
     AlertRow,
     BatchCommit,
+    Checkpoint,
     EventRow,
     FindingsStore,
     IncidentRow,
@@ -75,6 +95,7 @@ from provarmor.model.event import Event
 from provarmor.model.incident import Incident
 from provarmor.outputs.base import Output
 from provarmor.pipeline.analysis import Analysis, Finding, IncidentUpdate
+from provarmor.pipeline.checkpoint import Shared, dump_analysis, load_analysis
 from provarmor.pipeline.learning import STATUS_FILE, HostLearning
 from provarmor.storage.private import private_dir
 from provarmor.storage.urls import open_graph_store
@@ -111,11 +132,31 @@ class ExceptionSet:
 
 
 @dataclass(slots=True)
+class CheckpointCounters:
+    """What became of the hosts' checkpoints in this process."""
+
+    written: int = 0
+    bytes: int = 0
+    """Size of the checkpoints written (all together)."""
+    seconds: float = 0.0
+    """Time spent writing them into memory (pickling and compressing)."""
+    failed: int = 0
+    """Checkpoints that could not be made (logged; the batch is stored without one)."""
+    restored: int = 0
+    """Host analyses restored from their checkpoint."""
+    rebuilt: int = 0
+    """Host analyses with a graph but no usable checkpoint: rebuilt from the graph (the
+    log says why)."""
+
+
+@dataclass(slots=True)
 class HostAnalysis:
     host_id: str
     store: PersistentGraphStore
     analysis: Analysis
     tag: str
+    shared: Shared
+    """What the analysis shares with the kit and the host (its checkpoints refer to it)."""
     learning: HostLearning | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     exceptions: int = 0
@@ -126,6 +167,13 @@ class HostAnalysis:
     """A batch in the graph and the analysis whose findings failed to commit."""
     unwritten: int = 0
     """Findings an output failed to write, not yet in an :class:`UploadResult`."""
+    in_store: tuple[str, int] | None = None
+    """``(agent id, sequence)`` of a batch the graph holds but the analysis, restored from
+    the checkpoint before it, has not seen."""
+    committed: dict[str, int] = field(default_factory=dict)
+    """Agent id -> the last of its batches this analysis took in (committed, or restored):
+    a findings store that acknowledges more went on without it (another worker had the
+    host meanwhile)."""
 
     def take_unwritten(self) -> int:
         count, self.unwritten = self.unwritten, 0
@@ -312,12 +360,17 @@ class Ingestor:
         keep_event_json: bool = True,
         models_dir: Path | None = None,
         outputs: Sequence[Output] = (),
+        checkpoints: bool = True,
     ) -> None:
         """``models_dir``: where learning hosts keep their model archives (required when
         ``kit.learning`` is set). ``outputs``: where committed findings also go (closed by
-        :meth:`close`)."""
+        :meth:`close`). ``checkpoints``: store each host's analysis state with every batch
+        and restore it (see the module docstring)."""
         self.store = store
         self.kit = kit
+        self._kit_digest = kit_digest(kit) if checkpoints else ""
+        self.checkpoints = CheckpointCounters()
+        self._checkpointing = checkpoints
         self._open_graph = open_graph
         self._max_events = max_batch_events
         self._keep_json = keep_event_json
@@ -348,16 +401,96 @@ class Ingestor:
             if found is None:
                 store = self._open_graph(host_id)
                 learning = self._open_learning(host_id)
-                analysis = build_host_analysis(self.kit, store=store, learning=learning)
+                analysis, shared = host_analysis_parts(self.kit, store=store, learning=learning)
                 found = HostAnalysis(
                     host_id=host_id,
                     store=store,
                     analysis=analysis,
                     tag=secrets.token_hex(4),
+                    shared=shared,
                     learning=learning,
                 )
+                if self._checkpointing:
+                    self._restore(found)
                 self._hosts[host_id] = found
             return found
+
+    def _restore(self, host: HostAnalysis) -> None:
+        """Put the host's checkpointed analysis in place of the fresh one, when it restores
+        exactly; else keep the fresh one (logged and counted when the host has a graph)."""
+        saved = self.store.checkpoint(host.host_id)
+        if saved is None or not saved.data:
+            if host.store.next_edge_id() > 1:
+                self._rebuilt(
+                    host,
+                    "its last batch was stored without a checkpoint (checkpoints off, or "
+                    "one failed: see the log)"
+                    if saved is not None
+                    else "it has no checkpoint",
+                )
+            return
+        location = (
+            f"checkpoint of host {host.host_id!r} (batch {saved.sequence} of agent "
+            f"{saved.agent_id})"
+        )
+        try:
+            analysis, extra = load_analysis(
+                saved.data, host.shared, kit=self._kit_digest, location=location
+            )
+            in_store = self._graph_after(host.store, saved, analysis, location=location)
+            tag, counted = extra.get("tag"), extra.get("counted")
+            if not isinstance(tag, str) or not isinstance(counted, dict):
+                raise ParseError(
+                    "its header lacks the tag or the exception counts", location=location
+                )
+        except ParseError as exc:
+            self._rebuilt(host, str(exc))
+            return
+        host.analysis = analysis
+        host.tag = tag
+        host.counted = Counter({str(key): int(value) for key, value in counted.items()})
+        host.in_store = in_store
+        host.committed[saved.agent_id] = saved.sequence
+        self.checkpoints.restored += 1
+        log.info("host %s: analysis restored from its %s", host.host_id, location)
+
+    def _graph_after(
+        self, store: PersistentGraphStore, saved: Checkpoint, analysis: Analysis, *, location: str
+    ) -> tuple[str, int] | None:
+        """The batch the graph holds beyond the checkpoint (None: none); :class:`ParseError`
+        when the graph does not continue the checkpoint."""
+        agent = self.store.agent(saved.agent_id)
+        acked = agent.acked_sequence if agent is not None else 0
+        if acked != saved.sequence:  # committed together: only a stale one differs
+            raise ParseError(
+                f"the findings store acknowledges batch {acked} of the agent, the checkpoint "
+                f"{saved.sequence}",
+                location=location,
+            )
+        graph_at = int(store.meta(graph_position(saved.agent_id)) or 0)
+        if graph_at > saved.sequence:  # the next batch (one at a time): its commit failed
+            return (saved.agent_id, graph_at)
+        if graph_at != saved.sequence:
+            raise ParseError(
+                f"the host's graph holds batch {graph_at} of the agent, the checkpoint "
+                f"{saved.sequence}",
+                location=location,
+            )
+        if store.next_edge_id() != analysis.builder.next_edge_id:
+            raise ParseError(
+                f"the host's graph ends at edge {store.next_edge_id() - 1}, the checkpoint "
+                f"at {analysis.builder.next_edge_id - 1}",
+                location=location,
+            )
+        return None
+
+    def _rebuilt(self, host: HostAnalysis, reason: str) -> None:
+        self.checkpoints.rebuilt += 1
+        log.warning(
+            "host %s: its analysis is rebuilt from its graph (incidents start afresh): %s",
+            host.host_id,
+            reason,
+        )
 
     def _open_learning(self, host_id: str) -> HostLearning | None:
         if self.kit.learning is None:
@@ -404,59 +537,126 @@ class Ingestor:
     def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> UploadResult:
         """Analyse and store one batch (or acknowledge a re-delivered one)."""
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
-        host = self.host(agent.host_id)
-        with host.lock:
-            if host.unstored is not None:
-                pending = host.unstored
-                stored = self._commit(host, pending)
-                if (pending.agent_id, pending.sequence) == (agent.id, sequence):
-                    return _result(pending, stored=stored, host=host)
-            current = self.store.agent(agent.id)
-            acked = current.acked_sequence if current is not None else 0
-            if sequence <= acked:
-                return UploadResult(acked_sequence=acked, duplicate=True)
-            host.take_exceptions(self.exceptions)
-            position = graph_position(agent.id)
-            if sequence <= int(host.store.meta(position) or 0):
-                log.warning(
-                    "batch %d of agent %s is in the graph but its findings were not stored "
-                    "(restart after a failed commit): storing its %d events without alerts",
-                    sequence,
-                    agent.id,
-                    len(events),
-                )
-                batch = self._batch(agent, sequence, events)
-                return _result(batch, stored=self._commit(host, batch), host=host)
-            findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
-            if host.learning is not None:
-                host.learning.after_batch()
-            batch = self._batch(agent, sequence, events, findings=findings, host=host)
-            return _result(batch, stored=self._commit(host, batch), host=host)
+        reopened = False
+        while True:
+            host = self.host(agent.host_id)
+            with host.lock:
+                if self._hosts.get(agent.host_id) is not host:
+                    continue  # set aside while this thread waited: take the one now open
+                result = self._ingest(host, agent, sequence=sequence, events=events)
+                if result is not None:
+                    return result
+                self._set_aside(host)  # another process went on with the host: reopen
+                if reopened:  # a restore never leaves it behind: never loop on it
+                    raise StorageError(
+                        "its analysis is behind the findings store even when opened again",
+                        location=f"host {agent.host_id}",
+                    )
+                reopened = True
 
-    def _batch(
+    def _set_aside(self, host: HostAnalysis) -> None:
+        log.info(
+            "host %s: batches were stored by another process since this one analysed it; "
+            "its analysis is opened again from the checkpoint",
+            host.host_id,
+        )
+        with self._lock:
+            del self._hosts[host.host_id]
+        host.store.close()
+
+    def _ingest(
+        self, host: HostAnalysis, agent: AgentRecord, *, sequence: int, events: list[Event]
+    ) -> UploadResult | None:
+        """:meth:`ingest` under the host's lock (``None``: the analysis is stale)."""
+        if host.unstored is not None:
+            pending = host.unstored
+            stored = self._commit(host, pending)
+            if (pending.agent_id, pending.sequence) == (agent.id, sequence):
+                return _result(pending, stored=stored, host=host)
+        current = self.store.agent(agent.id)
+        acked = current.acked_sequence if current is not None else 0
+        if sequence <= acked:
+            return UploadResult(acked_sequence=acked, duplicate=True)
+        if self._checkpointing and host.committed.get(agent.id, acked) != acked:
+            return None
+        host.take_exceptions(self.exceptions)
+        position = graph_position(agent.id)
+        if host.in_store == (agent.id, sequence):  # the graph has it, the analysis not
+            host.in_store = None
+            findings = host.analysis.feed(events, in_store=True)
+        elif sequence <= int(host.store.meta(position) or 0):
+            log.warning(
+                "batch %d of agent %s is in the graph but its findings were not stored "
+                "(restart after a failed commit): storing its %d events without alerts",
+                sequence,
+                agent.id,
+                len(events),
+            )
+            batch = self._batch(agent, sequence, events, host=host, analysed=False)
+            return _result(batch, stored=self._commit(host, batch), host=host)
+        else:
+            findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
+        if host.learning is not None:
+            host.learning.after_batch()
+        batch = self._batch(agent, sequence, events, findings=findings, host=host)
+        return _result(batch, stored=self._commit(host, batch), host=host)
+
+    def _batch(  # noqa: PLR0913
         self,
         agent: AgentRecord,
         sequence: int,
         events: list[Event],
         *,
+        host: HostAnalysis,
         findings: Sequence[Finding] = (),
-        host: HostAnalysis | None = None,
+        analysed: bool = True,
     ) -> BatchCommit:
-        """The findings to commit; ``host``: the analysis that made them (its tag names the
-        incidents, and the alerts its exceptions suppressed since the last batch count)."""
+        """The findings to commit, with the analysis's checkpoint; ``host``: the analysis that
+        made them (its tag names the incidents, and the alerts its exceptions suppressed since
+        the last batch count); ``analysed``: whether it saw the batch (else it only stores the
+        events)."""
         alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
         latest: dict[str, Incident] = {}
         for finding in findings:
             if isinstance(finding, IncidentUpdate):
                 latest[finding.incident.id] = finding.incident
+        hits = host.new_hits() if analysed else {}
+        received = time.time_ns()
         return BatchCommit(
             agent_id=agent.id,
             sequence=sequence,
-            received_ns=time.time_ns(),
+            received_ns=received,
             events=[event_row(e, keep_json=self._keep_json) for e in events],
             alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
-            incidents=[incident_row(i, tag=host.tag) for i in latest.values()] if host else [],
-            exception_hits=host.new_hits() if host is not None else {},
+            incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
+            exception_hits=hits,
+            checkpoint=self._checkpoint(host, agent_id=agent.id, sequence=sequence, now=received),
+        )
+
+    def _checkpoint(
+        self, host: HostAnalysis, *, agent_id: str, sequence: int, now: int
+    ) -> Checkpoint:
+        """The host's checkpoint after this batch; empty when checkpoints are off or it could
+        not be made (an empty one replaces the last, which no longer matches the graph)."""
+        data = b""
+        if self._checkpointing:
+            started = time.perf_counter()
+            try:
+                data = dump_analysis(
+                    host.analysis,
+                    host.shared,
+                    kit=self._kit_digest,
+                    extra={"tag": host.tag, "counted": dict(host.counted)},
+                )
+            except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+                self.checkpoints.failed += 1
+                log.error("host %s: no checkpoint after batch %d: %s", host.host_id, sequence, exc)
+            else:
+                self.checkpoints.written += 1
+                self.checkpoints.bytes += len(data)
+            self.checkpoints.seconds += time.perf_counter() - started
+        return Checkpoint(
+            host=host.host_id, agent_id=agent_id, sequence=sequence, written_ns=now, data=data
         )
 
     def _commit(self, host: HostAnalysis, batch: BatchCommit) -> bool:
@@ -468,6 +668,7 @@ class Ingestor:
         if stored:
             with self._lock:
                 self.events_stored += len(batch.events)
+            host.committed[batch.agent_id] = batch.sequence
         if stored and self._outputs and (batch.alerts or batch.incidents):
             host.unwritten += self._write(batch)
         return stored
@@ -504,7 +705,10 @@ class Ingestor:
             for host in self._hosts.values():
                 with host.lock:
                     try:
-                        host.store.apply(host.analysis.builder.drain(full=True))
+                        if not (self._checkpointing and host.unstored is None):
+                            # the nodes' latest times; with a checkpoint stored, the graph
+                            # stays as it expects (its builder writes them later)
+                            host.store.apply(host.analysis.builder.drain(full=True))
                     except StorageError as exc:  # e.g. a full disk: close the rest anyway
                         log.error(
                             "host %s: its open graph edges were not stored: %s", host.host_id, exc

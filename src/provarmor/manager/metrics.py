@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from provarmor import __version__
+from provarmor.manager.ingest import CheckpointCounters
 
 
 class ManagerMetrics:
@@ -98,6 +99,28 @@ class ManagerMetrics:
             registry=registry,
         )
         build.labels(version=__version__).set(1)
+
+    def watch_checkpoints(self, counters: CheckpointCounters) -> None:
+        """Report the ingestor's checkpoint counters (read at each scrape)."""
+        gauges = (
+            ("written", "Host analysis checkpoints written.", lambda: counters.written),
+            ("bytes", "Bytes of the checkpoints written.", lambda: counters.bytes),
+            ("seconds", "Seconds spent making checkpoints.", lambda: counters.seconds),
+            ("failed", "Checkpoints that could not be made.", lambda: counters.failed),
+            (
+                "restored",
+                "Host analyses restored from their checkpoint.",
+                lambda: counters.restored,
+            ),
+            (
+                "rebuilt",
+                "Host analyses rebuilt from their graph: no usable checkpoint (the log says why).",
+                lambda: counters.rebuilt,
+            ),
+        )
+        for name, text, read in gauges:
+            gauge = Gauge(f"provarmor_manager_checkpoints_{name}", text, registry=self.registry)
+            gauge.set_function(read)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -67,6 +67,12 @@ class ManagerSettings:
         "How long a new user API token (analyst, admin) stays valid unless its creator says "
         "otherwise (0: never expires).",
     )
+    checkpoints: bool = setting(
+        True,
+        "Store each host's analysis state with every batch and restore it when the host's "
+        "analysis is opened again (after a restart, or on another worker), so incidents "
+        "continue exactly; off: a restart starts each host's analysis afresh.",
+    )
     keep_event_json: bool = setting(
         True, "Store each uploaded event's JSON for search results (else indexed fields only)."
     )

@@ -29,6 +29,7 @@ from provarmor.manager.store import (
     AlertQuery,
     AlertRow,
     BatchCommit,
+    Checkpoint,
     EventQuery,
     EventRow,
     FindingsCutoffs,
@@ -44,7 +45,7 @@ from provarmor.manager.store import (
 from provarmor.model.errors import StorageError
 from provarmor.storage.dialect import Dialect, like_literal
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 SIZE_ROUNDS = 5
 """Rounds of deletes one retention pass makes to bring the store under its size bound."""
 
@@ -87,6 +88,10 @@ CREATE TABLE IF NOT EXISTS incidents (
     version BIGINT NOT NULL, json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_by_ts ON incidents (first_ts);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    host TEXT PRIMARY KEY, agent_id TEXT NOT NULL, sequence BIGINT NOT NULL,
+    written_ns BIGINT NOT NULL, data {bytes} NOT NULL
+);
 CREATE TABLE IF NOT EXISTS incident_notes (
     key {serial}, incident_id TEXT NOT NULL, ts_ns BIGINT NOT NULL, author TEXT NOT NULL,
     text TEXT NOT NULL
@@ -109,6 +114,7 @@ _AGENT_COLUMNS = (
 _EVENT_COLUMNS = (
     "host, ts, event_id, action, process, executable, command_line, file_path, remote, json"
 )
+_CHECKPOINT_COLUMNS = "host, agent_id, sequence, written_ns, data"
 _ALERT_COLUMNS = "host, id, rule_id, title, level, detector, first_ts, last_ts, score, json"
 _INCIDENT_COLUMNS = (
     "id, host, engine_id, severity, score, status, title, first_ts, last_ts, updated_ts, "
@@ -222,10 +228,16 @@ def upgrade_3_to_4(db: Dialect) -> None:
     db.execute_script(db.ddl(sql_actions.TABLES))
 
 
+def upgrade_4_to_5(db: Dialect) -> None:
+    """Format 5 keeps each host's analysis checkpoint (its table is in :data:`SCHEMA`, made
+    before the upgrades run: nothing to change)."""
+
+
 UPGRADES: dict[int, Callable[[Dialect], None]] = {
     1: upgrade_1_to_2,
     2: upgrade_2_to_3,
     3: upgrade_3_to_4,
+    4: upgrade_4_to_5,
 }
 """``{N: upgrade_N_to_N+1}``: applied in order, inside the opening transaction, to a store of
 an older format (the same SQL on both engines)."""
@@ -436,7 +448,34 @@ class SqlFindingsStore:
             )
             self._store_findings(batch)
             sql_exceptions.count_hits(self._db, batch.exception_hits, now_ns=batch.received_ns)
+            if batch.checkpoint is not None:
+                self._put_checkpoint(batch.checkpoint)
         return True
+
+    def _put_checkpoint(self, c: Checkpoint) -> None:
+        self._db.execute(
+            f"INSERT INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (host) DO UPDATE SET agent_id = excluded.agent_id, "
+            "sequence = excluded.sequence, written_ns = excluded.written_ns, data = excluded.data",
+            (c.host, c.agent_id, c.sequence, c.written_ns, c.data),
+        )
+
+    def checkpoint(self, host: str) -> Checkpoint | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE host = ?", (host,)
+            ).fetchone()
+        if row is None:
+            return None
+        data = row[4]
+        assert isinstance(data, bytes | bytearray | memoryview)
+        return Checkpoint(
+            host=_str(row[0]),
+            agent_id=_str(row[1]),
+            sequence=_int(row[2]),
+            written_ns=_int(row[3]),
+            data=bytes(data),
+        )
 
     def _store_findings(self, batch: BatchCommit) -> None:
         if batch.events:

@@ -125,6 +125,20 @@ class BatchCommit:
     incidents: list[IncidentRow] = field(default_factory=list)
     exception_hits: dict[str, int] = field(default_factory=dict)
     """Exception id -> alerts it suppressed in this batch."""
+    checkpoint: Checkpoint | None = None
+    """The host's analysis state after this batch, stored with it (replacing the last)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """A host's analysis state (:mod:`provarmor.pipeline.checkpoint`) as of one agent's
+    batch."""
+
+    host: str
+    agent_id: str
+    sequence: int
+    written_ns: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,6 +275,9 @@ class FindingsStore(Protocol):
     def commit_batch(self, batch: BatchCommit) -> bool:
         """Store the batch; False (and nothing stored) when the agent's acknowledged
         sequence already reaches ``batch.sequence``."""
+
+    def checkpoint(self, host: str) -> Checkpoint | None:
+        """The host's last checkpoint (committed with its last batch), if any."""
 
     def search_events(self, query: EventQuery) -> list[EventRow]: ...
 

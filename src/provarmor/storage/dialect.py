@@ -5,7 +5,7 @@ loading, how a transaction begins and how errors are reported).
 The SQL the stores write is the common subset of both engines: ``?`` placeholders,
 ``ON CONFLICT`` upserts, ``UPDATE .. FROM``, ``lower(..) LIKE .. ESCAPE`` for
 case-insensitive literal search. Table definitions name their types through
-:meth:`Dialect.ddl`'s fields (``{serial}``, ``{int}``, ``{bool}``).
+:meth:`Dialect.ddl`'s fields (``{serial}``, ``{int}``, ``{bool}``, ``{bytes}``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Dialect(Protocol):
 
     def ddl(self, script: str) -> str:
         """``script`` with its type fields filled in: ``{serial}`` (an auto-increment integer
-        primary key), ``{int}`` (a 64-bit integer) and ``{bool}``."""
+        primary key), ``{int}`` (a 64-bit integer), ``{bool}`` and ``{bytes}``."""
 
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
         """Run ``sql`` written with ``?`` placeholders."""

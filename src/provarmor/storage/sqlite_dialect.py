@@ -32,7 +32,12 @@ CACHE_KIB = 65_536
 INCREMENTAL = 2
 """``PRAGMA auto_vacuum``'s value for incremental vacuum."""
 
-_TYPES = {"{serial}": "INTEGER PRIMARY KEY", "{int}": "INTEGER", "{bool}": "INTEGER"}
+_TYPES = {
+    "{serial}": "INTEGER PRIMARY KEY",
+    "{int}": "INTEGER",
+    "{bool}": "INTEGER",
+    "{bytes}": "BLOB",
+}
 
 
 def _values(columns: Columns) -> str:

@@ -1,9 +1,11 @@
 import dataclasses
+import gzip
 import json
 import os
 import shutil
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -324,3 +326,88 @@ def test_the_servers_detection_kit_takes_the_configured_analysis_settings():
         config_command.set_options(config=None, overrides=None)
     assert (kit.config.incident.rule, kit.config.incident.min_score) == ("score", 5.0)
     assert kit.learning is None
+
+
+def _serving(state: Path, port: int, tls) -> subprocess.Popen:
+    """``provarmor server`` over HTTPS on ``port``, once it answers."""
+    trust = ssl.create_default_context(cafile=str(tls.ca_cert))
+    with (state / "server.log").open("ab") as log:
+        server = subprocess.Popen(
+            [
+                *[sys.executable, "-m", "provarmor", "server", "--state-dir", str(state)],
+                *["--db", f"sqlite:///{state / 'manager.db'}", "--listen", f"127.0.0.1:{port}"],
+                *["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)],
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, (state / "server.log").read_text()
+        assert time.monotonic() < deadline, (state / "server.log").read_text()
+        try:
+            httpx.get(f"https://127.0.0.1:{port}/api/v1/hosts", verify=trust)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+
+
+def _uploaded_through_a_server(state: Path, tls, *, kill_after: int | None) -> dict:
+    """The lab capture uploaded in batches of 150 over the agent's uplink; with
+    ``kill_after``, the server is killed (-9) after that many batches and started again.
+    Returns the incidents (tag written ``TAG``) and alert ids the store then holds."""
+    from provarmor.manager.client import ManagerClient
+    from provarmor.manager.store import AlertQuery, IncidentQuery, Page
+    from provarmor.model.codec import parse_json_event
+
+    state.mkdir()
+    store = open_findings_store(f"sqlite:///{state / 'manager.db'}")
+    enrol = create_token(store, role=Role.ENROLL).token
+    store.close()
+    events = [parse_json_event(line) for line in gzip.decompress(LAB.read_bytes()).splitlines()]
+    port = free_port()
+    server = _serving(state, port, tls)
+    client = ManagerClient(f"https://127.0.0.1:{port}", ca_file=tls.ca_cert)
+    try:
+        client.enroll(enrol, host_id=LAB_HOST, hostname="lab")
+        for number, start in enumerate(range(0, len(events), 150), start=1):
+            batch = events[start : start + 150]
+            assert client.upload(start + len(batch), batch).acked_sequence == start + len(batch)
+            if number == kill_after:
+                server.kill()
+                server.wait(timeout=10)
+                server = _serving(state, port, tls)
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=30)
+    store = open_findings_store(f"sqlite:///{state / 'manager.db'}")
+    try:
+        rows = store.incidents(IncidentQuery(page=Page(limit=1000)))
+        alerts = store.alerts(AlertQuery(page=Page(limit=100_000)))
+    finally:
+        store.close()
+    tags = {row.id.removeprefix(f"{row.engine_id}-") for row in rows}
+    return {
+        "tags": len(tags),
+        "incidents": sorted(
+            (row.engine_id, row.version, row.json.replace(next(iter(tags)), "TAG")) for row in rows
+        ),
+        "alerts": sorted(alert.id for alert in alerts),
+    }
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_attack_goes_on_with_the_same_incidents(tmp_path):
+    """The embedded manager keeps each host's detector state: killed (-9) and started again
+    in the middle of the attack, it stores the same incident versions and alerts as a server
+    that ran through, each once."""
+    from provarmor.manager.tls import write_certificates
+
+    tls = write_certificates(tmp_path / "tls", hosts=["127.0.0.1"])
+    through = _uploaded_through_a_server(tmp_path / "through", tls, kill_after=None)
+    restarted = _uploaded_through_a_server(tmp_path / "restarted", tls, kill_after=7)
+    assert through["incidents"], "the lab capture makes an incident"
+    assert restarted == through
+    assert restarted["tags"] == 1
+    assert len(set(restarted["alerts"])) == len(restarted["alerts"])

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 
 from provarmor.graph.builder import GraphDelta
@@ -84,3 +86,14 @@ def test_a_full_cache_is_cleared_and_counted(tmp_path):
     assert [store.node(n).id for n in ("a", "b", "c", "a")] == ["a", "b", "c", "a"]
     assert store.resets == 1
     store.close()
+
+
+def test_a_copy_of_the_cache_keeps_the_store_and_bounds_not_the_answers(store):
+    store.apply(GraphDelta(nodes=[process("p")]))
+    assert store.node("p") is not None
+    state = store.__getstate__()
+    assert set(state) == {"store", "max_nodes", "max_edges", "resets"}
+    copied = copy.copy(store)
+    assert copied.store is store.store
+    assert copied._nodes == {} and copied._lists == {}
+    assert copied.node("p") is not None

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from provarmor.graph.builder import GraphBuilder
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.investigation.incidents import IncidentEngine, IncidentRule
@@ -110,3 +115,39 @@ def test_a_wildcard_socket_is_not_a_contacted_endpoint() -> None:
     labels = {node.label for node in incident.nodes}
     assert {"0.0.0.0:0", "10.0.0.7:443"} <= labels
     assert list(incident.contacted_endpoints) == ["10.0.0.7:443"]
+
+
+_LAST_STORY = """
+import hashlib, sys
+from pathlib import Path
+import msgspec
+from provarmor.pipeline.analysis import IncidentUpdate
+from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
+from provarmor.graph.store import MemoryGraphStore
+from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.sources.base import HostContext, IngestReport
+from provarmor.sources.ndjson import read_ndjson
+
+events = read_ndjson(Path(sys.argv[1]), report=IngestReport(source="lab"), host=HostContext())
+analysis = build_analysis(AnalysisPlan(rules=(bundled_rules(),)), store=MemoryGraphStore())
+stories = [f.incident for f in analysis.run(events) if isinstance(f, IncidentUpdate)]
+print(stories[-1].version, hashlib.sha256(msgspec.json.encode(stories[-1])).hexdigest())
+"""
+
+
+def test_a_story_is_the_same_in_every_process() -> None:
+    """Two processes (string hashes seeded differently) tell the same story of the same
+    events, node for node: a worker that takes a host over from another, or restores its
+    checkpoint, goes on with the very incident the first one stored."""
+    recording = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+    told = {
+        subprocess.run(
+            [sys.executable, "-c", _LAST_STORY, str(recording / "events.ndjson.gz")],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(told) == 1, told

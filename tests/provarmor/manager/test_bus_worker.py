@@ -4,6 +4,7 @@ restart."""
 
 import asyncio
 import gzip
+import json
 import signal
 import subprocess
 import sys
@@ -20,7 +21,14 @@ from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
 from provarmor.manager.auth import Role
 from provarmor.manager.database import open_findings_store
 from provarmor.manager.sql_store import SqlFindingsStore
-from provarmor.manager.store import AgentRecord, AlertQuery, EventQuery, Page, TokenRecord
+from provarmor.manager.store import (
+    AgentRecord,
+    AlertQuery,
+    EventQuery,
+    IncidentQuery,
+    Page,
+    TokenRecord,
+)
 from provarmor.model.codec import parse_json_event
 from provarmor.testing.nats import NatsServer, started
 
@@ -318,4 +326,65 @@ def test_claiming_workers_rebalance_when_one_joins_and_take_over_a_killed_ones_p
             second.stop()
     assert_stored_once(store, events)
     assert "handed back" in first.log.read_text()  # its share went to the newcomer
+
+
+def _incidents(store) -> tuple[list[tuple[str, int, int, str]], set[str]]:
+    """Each incident as ``(engine id, version, alerts, story JSON)`` with its manager tag
+    written ``TAG``, and the tags seen (one per analysis of the host)."""
+    rows = store.incidents(IncidentQuery(host=HOST, page=Page(limit=1000)))
+    tags = {row.id.removeprefix(f"{row.engine_id}-") for row in rows}
+    found = []
+    for row in rows:
+        story = json.loads(row.json)
+        tag = row.id.removeprefix(f"{row.engine_id}-")
+        found.append(
+            (row.engine_id, row.version, len(story["alert_ids"]), row.json.replace(tag, "TAG"))
+        )
+    return sorted(found), tags
+
+
+def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incidents(
+    nats_server, database, tmp_path, events
+):
+    """kill -9 once the attack's incident is open: the restarted worker restores the host's
+    analysis from its checkpoint, so the incident grows on (same id, versions, alerts) as in
+    an uninterrupted run, and no alert or incident row is stored twice."""
+    reference_bus = started(tmp_path / "nats-reference")
+    reference = enrolled_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    worker = Worker(
+        bus=reference_bus.url, db=f"sqlite:///{tmp_path / 'reference.db'}", state_dir=tmp_path / "r"
+    )
+    try:
+        sequences = publish_all(reference_bus.url, events)
+        wait_for_acked(reference, sequences[-1], worker=worker)
+    finally:
+        worker.stop()
+        reference_bus.stop()
+    expected, _ = _incidents(reference)
+    expected_alerts = reference.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))
+    assert expected, "the lab recording makes an incident"
+
+    store = enrolled_store(database)
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    publish_all(nats_server.url, events)
+    deadline = time.monotonic() + 120
+    while not store.incidents(IncidentQuery(host=HOST, page=Page(limit=1))):
+        assert time.monotonic() < deadline and worker.process.poll() is None, worker.log.read_text()
+        time.sleep(0.02)
+    worker.kill()
+    at_kill, _ = _incidents(store)
+    assert store.agent(AGENT).acked_sequence < sequences[-1], "the worker finished first"
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    try:
+        wait_for_acked(store, sequences[-1], worker=worker)
+    finally:
+        worker.stop()
+    found, tags = _incidents(store)
+    assert found == expected
+    assert len(tags) == 1, "one analysis of the host all along"
+    assert at_kill[-1][1] < found[-1][1], "the kill came before the incident's last version"
+    alerts = store.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))
+    assert sorted(a.id for a in alerts) == sorted(a.id for a in expected_alerts)
+    assert_stored_once(store, events)
+    reference.close()
     store.close()

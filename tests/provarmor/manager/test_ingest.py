@@ -301,3 +301,183 @@ def test_an_output_on_a_full_disk_is_counted_and_the_findings_are_stored(
     assert _upload(manager, *fresh, [body], (0, 1)).status_code == 200
     written = (small_disk / "alerts.jsonl").read_text().splitlines()
     assert written and all(json.loads(line)["host"]["id"] == "another-host" for line in written)
+
+
+# Checkpoints: a restarted manager goes on with each host's analysis as if never stopped.
+
+RESTART_SPLITS = [(start, min(start + 150, 2142)) for start in range(0, 2142, 150)]
+"""Fifteen uploads of the lab capture: the restart falls in the middle of the attack."""
+
+
+def _outcome(manager):
+    """What the uploads came to, as the API shows it: every alert row, and every incident
+    (its whole story, with its id, version and alerts), its host tag written ``TAG``."""
+    alerts = manager.get("/alerts", limit=1000).json()
+    tag = manager.client.app.state.context.ingestor.host(HOST).tag
+    incidents = [
+        manager.get(f"/incidents/{summary['id']}").json()
+        for summary in manager.get("/incidents", limit=1000).json()
+    ]
+    ids = [alert["id"] for alert in alerts]
+    return {
+        "alerts": sorted(ids),
+        "alert_rows": len(ids),
+        "incidents": sorted(json.dumps(i, sort_keys=True).replace(tag, "TAG") for i in incidents),
+        "events": manager.get("/hosts").json()[0]["events"],
+    }
+
+
+def _upload_all(manager, agent_id, credential, lines, splits):
+    for split in splits:
+        answer = _upload(manager, agent_id, credential, lines, split)
+        assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture
+def uninterrupted(make_manager, tmp_path, lines):
+    manager = make_manager(tmp_path / "uninterrupted")
+    agent_id, credential = manager.enroll()
+    _upload_all(manager, agent_id, credential, lines, RESTART_SPLITS)
+    return manager, agent_id
+
+
+def _same_incidents_as(uninterrupted, restarted):
+    """The restarted manager's findings equal the uninterrupted one's (incident ids up to the
+    tag, random per analysis: the restarted one keeps its first)."""
+    expected, found = _outcome(uninterrupted[0]), _outcome(restarted)
+    assert found == expected
+    assert expected["incidents"], "the lab capture makes an incident"
+
+
+def test_a_killed_manager_restores_each_hosts_analysis(
+    make_manager, uninterrupted, tmp_path, lines
+):
+    state = tmp_path / "state"
+    first = make_manager(state)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[:7])
+    tag = first.client.app.state.context.ingestor.host(HOST).tag
+    # killed: never closed (the next one opens the same stores while this one holds them)
+    restarted = make_manager(state)
+    _upload_all(restarted, agent_id, credential, lines, RESTART_SPLITS[7:])
+    ingestor = restarted.client.app.state.context.ingestor
+    assert ingestor.host(HOST).tag == tag
+    assert (ingestor.checkpoints.restored, ingestor.checkpoints.rebuilt) == (1, 0)
+    _same_incidents_as(uninterrupted, restarted)
+
+
+def test_without_checkpoints_a_restart_splits_the_incident(
+    make_manager, uninterrupted, tmp_path, lines
+):
+    """What the checkpoints are for: a restarted analysis without one opens a new incident
+    for the rest of the attack."""
+    state = tmp_path / "state"
+    first = make_manager(state, checkpoints=False)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[:7])
+    restarted = make_manager(state, checkpoints=False)
+    _upload_all(restarted, agent_id, credential, lines, RESTART_SPLITS[7:])
+    incidents = _outcome(restarted)["incidents"]
+    assert len(incidents) > len(_outcome(uninterrupted[0])["incidents"])
+
+
+def test_restart_after_a_failed_findings_commit_analyses_the_batch_exactly(
+    make_manager, small_disk, lines, tmp_path
+):
+    """The graph holds one batch more than the checkpoint: the restored analysis takes it
+    again without writing its graph delta twice, and loses none of its alerts (the four
+    uploads of ``SPLITS``: the 5 MiB disk holds the WAL of those)."""
+    reference = make_manager(tmp_path / "reference")
+    reference_agent = reference.enroll()
+    _upload_all(reference, *reference_agent, lines, SPLITS)
+    state, database = tmp_path / "state", small_disk / "manager.db"
+    first = make_manager(state, database=database)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, SPLITS[:1])
+    filler = _fill(small_disk)
+    assert _upload(first, agent_id, credential, lines, SPLITS[1]).status_code == 503
+    filler.unlink()
+    restarted = make_manager(state, database=database)
+    _upload_all(restarted, agent_id, credential, lines, SPLITS[1:])
+    assert restarted.client.app.state.context.ingestor.checkpoints.restored == 1
+    _same_incidents_as((reference, reference_agent), restarted)
+    assert _graph_of(restarted) == _graph_of(reference)
+
+
+def _graph_of(manager):
+    store = manager.client.app.state.context.ingestor.host(HOST).store
+    edges = sorted(
+        (e.id, e.src, e.dst, e.action, e.count, e.first_ts, e.last_ts) for e in store.iter_edges()
+    )
+    return edges, store.stats().events_indexed
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: data[:-100], "damaged checkpoint"),
+        (lambda data: b"not json\n" + data, "unreadable checkpoint header"),
+        (
+            lambda data: data.replace(b'"format":1', b'"format":9', 1),
+            "checkpoint format 9",
+        ),
+        (lambda data: data.replace(b'"build":"', b'"build":"0', 1), "written by another build"),
+    ],
+)
+def test_a_bad_checkpoint_is_counted_and_the_analysis_rebuilt(
+    make_manager, tmp_path, lines, caplog, damage, reason
+):
+    state = tmp_path / "state"
+    first = make_manager(state)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[:3])
+    path = state / "m.db"
+    with sqlite3.connect(path) as db:
+        (data,) = db.execute("SELECT data FROM checkpoints").fetchone()
+        db.execute("UPDATE checkpoints SET data = ?", (damage(data),))
+    restarted = make_manager(state)
+    _upload_all(restarted, agent_id, credential, lines, RESTART_SPLITS[3:])
+    counters = restarted.client.app.state.context.ingestor.checkpoints
+    assert (counters.restored, counters.rebuilt) == (0, 1)
+    assert any(reason in record.getMessage() for record in caplog.records), caplog.text
+    assert any("rebuilt from its graph" in record.getMessage() for record in caplog.records)
+    outcome = _outcome(restarted)
+    assert outcome["events"] == len(lines)
+    assert outcome["alert_rows"] == len(set(outcome["alerts"]))  # nothing twice
+
+
+def test_a_host_that_comes_back_is_analysed_from_the_other_process_checkpoint(
+    make_manager, uninterrupted, tmp_path, lines
+):
+    """Two processes over one store take turns with a host (workers whose partitions moved):
+    the one that gets the host back sees that batches were stored without it and opens the
+    host's analysis again from the checkpoint, rather than going on with its stale one."""
+    state = tmp_path / "state"
+    first, second = make_manager(state), make_manager(state)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[:5])
+    _upload_all(second, agent_id, credential, lines, RESTART_SPLITS[5:10])
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[10:])
+    assert first.client.app.state.context.ingestor.checkpoints.restored == 1
+    _same_incidents_as(uninterrupted, first)
+
+
+def test_batches_stored_without_checkpoints_make_the_old_one_unusable(
+    make_manager, tmp_path, lines, caplog
+):
+    """A manager with checkpoints off in between: the checkpoint of before no longer matches
+    the graph and the findings, so the next one rebuilds (counted) instead of restoring it."""
+    state = tmp_path / "state"
+    first = make_manager(state)
+    agent_id, credential = first.enroll()
+    _upload_all(first, agent_id, credential, lines, RESTART_SPLITS[:3])
+    without = make_manager(state, checkpoints=False)
+    _upload_all(without, agent_id, credential, lines, RESTART_SPLITS[3:6])
+    last = make_manager(state)
+    _upload_all(last, agent_id, credential, lines, RESTART_SPLITS[6:])
+    counters = last.client.app.state.context.ingestor.checkpoints
+    assert (counters.restored, counters.rebuilt) == (0, 1)
+    assert "stored without a checkpoint" in caplog.text
+    outcome = _outcome(last)
+    assert outcome["events"] == len(lines)
+    assert outcome["alert_rows"] == len(set(outcome["alerts"]))

@@ -3,6 +3,7 @@
 from prometheus_client.parser import text_string_to_metric_families
 
 from provarmor import __version__
+from provarmor.manager.ingest import CheckpointCounters
 from provarmor.manager.metrics import ManagerMetrics
 
 
@@ -48,3 +49,19 @@ def test_each_application_has_its_own_registry():
     assert _samples(first)[("provarmor_manager_events_total", ())] == 7
     assert _samples(second)[("provarmor_manager_events_total", ())] == 0
     assert b"# HELP provarmor_manager_events_total Events accepted from agents." in second.render()
+
+
+def test_checkpoint_counters_are_read_at_each_scrape():
+    metrics = ManagerMetrics()
+    counters = CheckpointCounters()
+    metrics.watch_checkpoints(counters)
+    counters.written, counters.bytes, counters.restored, counters.rebuilt = 3, 4096, 1, 2
+    counters.failed = 5
+    samples = _samples(metrics)
+    assert samples[("provarmor_manager_checkpoints_written", ())] == 3
+    assert samples[("provarmor_manager_checkpoints_bytes", ())] == 4096
+    assert samples[("provarmor_manager_checkpoints_restored", ())] == 1
+    assert samples[("provarmor_manager_checkpoints_rebuilt", ())] == 2
+    assert samples[("provarmor_manager_checkpoints_failed", ())] == 5
+    counters.written += 1
+    assert _samples(metrics)[("provarmor_manager_checkpoints_written", ())] == 4

@@ -130,7 +130,7 @@ def test_a_format_1_store_is_upgraded_keeping_its_data(request, tmp_path, kind):
     url = _load_v1(request, tmp_path, kind)
     store = open_findings_store(url)
     try:
-        assert FORMAT_VERSION == 4
+        assert FORMAT_VERSION >= 4
         assert store.has_admin()
         assert store.agent("fedcba9876543210").acked_sequence == 2142
         assert store.incident("inc-c1-5f0c9a1e").status == "acknowledged"

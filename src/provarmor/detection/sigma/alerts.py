@@ -7,6 +7,9 @@ builder can find them in the provenance graph.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from provarmor.detection.sigma.compiler import RuleInfo
 from provarmor.detection.sigma.correlation import Firing, Hit, firing_hit
 from provarmor.detection.sigma.fields import EVENT_FIELDS
@@ -66,14 +69,6 @@ def event_hit(rule_key: str, event: Event, *, record: Record) -> Hit:
     """A rule's match on ``event`` as a correlation hit; field values come from the matched
     record, else from the event through the field mapping."""
     processes, files, remotes = event_entities(event)
-
-    def value(name: str) -> str | None:
-        key = name.lower()
-        found = record.values.get(key)
-        if found is None and key in EVENT_FIELDS:
-            found = EVENT_FIELDS[key](event)
-        return found
-
     return Hit(
         rule_key=rule_key,
         timestamp=event.timestamp,
@@ -83,8 +78,24 @@ def event_hit(rule_key: str, event: Event, *, record: Record) -> Hit:
         process_entity_ids=processes,
         file_paths=files,
         remote_endpoints=remotes,
-        value=value,
+        value=EventValues(record.values, event),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EventValues:
+    """A rule match's field values: the matched record's, else the event's through the field
+    mapping (an object, not a closure: hits in open correlation windows are checkpointed)."""
+
+    record: Mapping[str, str | None]
+    event: Event
+
+    def __call__(self, name: str) -> str | None:
+        key = name.lower()
+        found = self.record.get(key)
+        if found is None and key in EVENT_FIELDS:
+            found = EVENT_FIELDS[key](self.event)
+        return found
 
 
 def alert_for_firing(info: RuleInfo, firing: Firing) -> Alert:

@@ -108,6 +108,19 @@ class CorrelationSpec:
     value_field: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GroupValues:
+    """A correlation hit's field values: its group-by fields (lower-case names)."""
+
+    values: Mapping[str, str | None]
+
+    def __call__(self, name: str) -> str | None:
+        return self.values.get(name.lower())
+
+
+NO_VALUES = GroupValues({})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hit:
     """One match of a rule or a correlation, as the correlations above it see it."""
@@ -121,9 +134,9 @@ class Hit:
     file_paths: tuple[str, ...] = ()
     remote_endpoints: tuple[str, ...] = ()
     count: int = 1
-    value: Callable[[str], str | None] = field(default=lambda name: None, compare=False)
+    value: Callable[[str], str | None] = field(default=NO_VALUES, compare=False)
     """The value of a field (Sigma name) in the matched event or, for a correlation, of its
-    group-by fields."""
+    group-by fields (an object, not a closure: hits in open windows are checkpointed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -483,7 +496,7 @@ def firing_hit(firing: Firing) -> Hit:
         file_paths=_union(h.file_paths for h in hits),
         remote_endpoints=_union(h.remote_endpoints for h in hits),
         count=firing.events,
-        value=lambda name: values.get(name.lower()),
+        value=GroupValues(values),
     )
 
 
