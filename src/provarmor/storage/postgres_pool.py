@@ -79,16 +79,15 @@ class ConnectionPool:
     def _take(self, schema: str) -> PooledConnection:
         deadline = time.monotonic() + CHECKOUT_TIMEOUT_S
         with self._changed:
-            waited = False
+            if not self._idle and self._open >= self.size:
+                self.waits += 1
             while not self._idle and self._open >= self.size:
-                waited = True
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._changed.wait(left):
                     raise PoolExhausted(
                         f"no free connection in {CHECKOUT_TIMEOUT_S:.0f} s "
                         f"(all {self.size} busy; raise pool_size= in the URL)"
                     )
-            self.waits += waited
             if self._idle:
                 same = [i for i, held in enumerate(self._idle) if held.schema == schema]
                 return self._idle.pop(same[-1] if same else -1)
