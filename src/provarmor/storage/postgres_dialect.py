@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from provarmor.model.errors import StorageError
@@ -196,13 +196,17 @@ class PostgresDialect:
         if held is not None:
             yield held
             return
-        with self.pool.connection(self.schema) as held:
+        pool = self.pool
+        held = pool.take(self.schema)
+        try:
             if held.schema != self.schema:
                 held.connection.execute(
                     sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema))
                 )
                 held.schema = self.schema
             yield held
+        finally:
+            pool.give_back(held)
 
     def ddl(self, script: str) -> str:
         return fill_types(script, _TYPES)
@@ -210,8 +214,9 @@ class PostgresDialect:
     def execute(self, text: str, parameters: Sequence[object] = ()) -> Cursor:
         with self._errors(self._name), self._connection() as held:
             cursor = held.connection.execute(text.replace("?", "%s"), without_nul(parameters))
-            rows = cursor.fetchall() if cursor.description is not None else []
-            return Result(rows, cursor.rowcount)
+            result = cursor.pgresult  # its status: cheaper than building ``description``
+            returned = result is not None and result.status == pq.ExecStatus.TUPLES_OK
+            return Result(cursor.fetchall() if returned else [], cursor.rowcount)
 
     def executemany(self, text: str, rows: Sequence[Sequence[object]]) -> None:
         with (

@@ -22,8 +22,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -65,18 +63,10 @@ class ConnectionPool:
         self.waits = 0
         """Checkouts that found every connection busy and waited."""
 
-    @contextmanager
-    def connection(self, schema: str) -> Iterator[PooledConnection]:
-        """A connection for the caller alone until the block ends (an idle one that last
-        served ``schema`` when there is one). A connection left in a transaction or broken
-        is closed rather than given back."""
-        held = self._take(schema)
-        try:
-            yield held
-        finally:
-            self._give_back(held)
-
-    def _take(self, schema: str) -> PooledConnection:
+    def take(self, schema: str) -> PooledConnection:
+        """A connection for the caller alone until it calls :meth:`give_back` (an idle one
+        that last served ``schema`` when there is one); :class:`PoolExhausted` after
+        :data:`CHECKOUT_TIMEOUT_S` with every connection busy."""
         deadline = time.monotonic() + CHECKOUT_TIMEOUT_S
         with self._changed:
             if not self._idle and self._open >= self.size:
@@ -98,7 +88,8 @@ class ConnectionPool:
             self._forget()
             raise
 
-    def _give_back(self, held: PooledConnection) -> None:
+    def give_back(self, held: PooledConnection) -> None:
+        """Return ``held``; one left in a transaction or broken is closed instead."""
         if held.connection.info.transaction_status != pq.TransactionStatus.IDLE:
             held.connection.close()
             self._forget()

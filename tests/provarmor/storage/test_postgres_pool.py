@@ -126,9 +126,7 @@ def test_stores_taking_turns_on_one_connection_keep_to_their_schemas(postgres_ur
 
 
 @pytest.mark.postgres
-def test_a_busy_pool_is_a_storage_error_after_the_wait(
-    postgres_url, postgres_schema, monkeypatch
-):
+def test_a_busy_pool_is_a_storage_error_after_the_wait(postgres_url, postgres_schema, monkeypatch):
     monkeypatch.setattr(postgres_pool, "CHECKOUT_TIMEOUT_S", 0.2)
     url = _with_options(postgres_url, pool_size="1")
     writer = PostgresGraphStore(url, schema=postgres_schema)
