@@ -186,10 +186,11 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
     commands from the manager run through a responder of its own (no automatic policy;
     audit trail and quarantine under ``response.state_dir``; the allow-list applies, with
     the manager's addresses in it, so neither block nor isolate cuts the agent off). With
-    ``bus``, batches go to the JetStream bus as the enrolled agent instead (cluster mode:
-    commands are not delivered there yet)."""
+    ``bus``, batches go to the JetStream bus as the enrolled agent instead and commands
+    come from the bus, signed by the manager (cluster mode); the bus's addresses join the
+    allow-list too."""
     from provarmor.agent.spool import SpoolPosition
-    from provarmor.manager.client import ManagerClient
+    from provarmor.manager.client import ManagerClient, RetryPolicy
     from provarmor.manager.command_runner import CommandRunner
     from provarmor.manager.uplink import UploadSink
     from provarmor.response.action import build_context
@@ -217,21 +218,34 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"url": url, "credential": credential}, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
+    response = dataclasses.replace(
+        response,
+        manager_addresses=response.manager_addresses + addresses_of(url),
+        bus_addresses=response.bus_addresses + (addresses_of(bus) if bus else ()),
+    )
+    responder = Responder.open(Policy(), build_context(response))
     if bus is not None:
+        from provarmor.bus.command_channel import CommandInbox
         from provarmor.bus.publisher import BusPublisher, BusSink
+        from provarmor.manager.bus_listener import BusCommandListener, BusUplinkSink
 
-        client.close()
-        return BusSink(
+        agent_id = client.agent_id
+        # one try per call: the listener tries again itself, and stops without waiting
+        commands = ManagerClient(url, client.credential, ca_file=ca, retry=RetryPolicy(retries=0))
+        listener = BusCommandListener(
+            CommandInbox(bus, agent_id),
+            CommandRunner(client=commands, responder=responder),
+            key_file=settings.state_dir / "manager-command-key.txt",
+        )
+        sink = BusSink(
             BusPublisher(bus),
-            agent_id=client.agent_id,
+            agent_id=agent_id,
             host_id=read_host_identity().id,
             state_file=settings.state_dir / "bus.json",
             make_position=lambda sequence: SpoolPosition(sequence=sequence),
         )
-    response = dataclasses.replace(
-        response, manager_addresses=response.manager_addresses + addresses_of(url)
-    )
-    responder = Responder.open(Policy(), build_context(response))
+        listener.start()
+        return BusUplinkSink(sink, status_client=client, listener=listener)
     return UploadSink(
         client,
         state_file=settings.state_dir / "uplink.json",
@@ -241,8 +255,8 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
 
 
 def addresses_of(url: str) -> tuple[str, ...]:
-    """The IP addresses of the manager at ``url`` (none, logged, when its name does not
-    resolve now: the configured ``response.manager_addresses`` still hold)."""
+    """The IP addresses of the manager (or bus) at ``url`` (none, logged, when its name does
+    not resolve now: the configured ``response.manager_addresses`` still hold)."""
     try:
         host = urllib.parse.urlsplit(url).hostname or ""
         found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)

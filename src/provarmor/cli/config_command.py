@@ -11,17 +11,19 @@ from pathlib import Path
 import typer
 
 from provarmor.agent.settings import AgentSettings
-from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.settings import ManagerSettings, RetentionSettings
 from provarmor.pipeline.config import AnalysisConfig, load_config, schema_markdown
 from provarmor.response.settings import ResponseSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config(AnalysisConfig):
-    """Every section: the analysis's, the agent's, the manager's and response's."""
+    """Every section: the analysis's, the agent's, the manager's (and its retention's) and
+    response's."""
 
     agent: AgentSettings = field(default_factory=AgentSettings)
     manager: ManagerSettings = field(default_factory=ManagerSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     response: ResponseSettings = field(default_factory=ResponseSettings)
 
 

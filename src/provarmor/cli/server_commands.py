@@ -145,7 +145,9 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         )
         console.print("first start: admin token (shown once, keep it):")
         typer.echo(issued.token)
-    app = create_app(settings, store, kit=detection_kit(settings))
+    app = create_app(
+        settings, store, kit=detection_kit(settings), retention=OPTIONS.load().retention
+    )
     scheme = "https" if settings.tls_cert is not None else "http"
     console.print(f"manager on {scheme}://{host}:{port} (API docs at /docs)")
     try:
@@ -159,6 +161,8 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
         )
     finally:
         app.state.context.ingestor.close()
+        if app.state.context.bus_commands is not None:
+            app.state.context.bus_commands.close()
         store.close()
 
 
@@ -268,6 +272,43 @@ def enrollment_token(
         typer.echo(issued.token)
     finally:
         store.close()
+
+
+@server_app.command("retention")
+def retention_status(
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    db: DbOption = None,
+    state_dir: StateOption = None,
+) -> None:
+    """The last retention pass of the manager: when, how long, rows deleted per kind, bytes
+    before, after and given back (section `retention` of the configuration sets it)."""
+    store = open_existing_store(server_settings(database_url=db, state_dir=state_dir))
+    try:
+        text = store.retention_record()
+    finally:
+        store.close()
+    if not text:
+        console.print(
+            "no retention pass yet (the manager runs one every retention.interval_seconds)"
+        )
+        return
+    if as_json:
+        typer.echo(text)
+        return
+    report = json.loads(text)
+    findings = report["findings"]
+    typer.echo(
+        f"last pass: {_when(report['started_ns'], zero='never')}, {report['duration_s']} s "
+        f"(longest hold {max(findings['longest_hold_s'], report['graph']['longest_hold_s']):.3f} s)"
+    )
+    typer.echo(
+        f"findings store: {findings['bytes_before']:,} -> {findings['bytes_after']:,} bytes, "
+        f"{findings['reclaimed_bytes'] + report['graph']['reclaimed_bytes']:,} bytes given back"
+    )
+    table = Table("deleted", "rows")
+    for kind, rows in report["deleted"].items():
+        table.add_row(kind, f"{rows:,}")
+    Console().print(table)
 
 
 @server_app.command("certs")

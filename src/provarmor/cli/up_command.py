@@ -34,6 +34,7 @@ from provarmor.cli.agent_commands import (
     stopper,
     uplink_sink,
 )
+from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.server_commands import (
     UP_MANAGER_DIR,
     detection_kit,
@@ -162,7 +163,7 @@ def _run(
     private_dir(state_dir)
     store = open_manager_store(settings)
     kit = detection_kit(settings)
-    app = create_app(settings, store, kit=kit)
+    app = create_app(settings, store, kit=kit, retention=OPTIONS.load().retention)
     server, thread = _serve(app, host=host, port=port)
     url = f"http://{host}:{port}"
     login = create_token(store, role=Role.ADMIN, label="provarmor up login")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.server_commands import (
     DbOption,
     StateOption,
@@ -41,6 +42,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     from provarmor.manager.app import open_outputs
     from provarmor.manager.bus_worker import BusWorker, WorkerOptions
     from provarmor.manager.ingest import Ingestor, graph_opener
+    from provarmor.manager.retention import Retention
 
     layout = StreamLayout(partitions=partitions)
     layout.consumer(partition)  # refuses a partition outside the layout before any work
@@ -65,6 +67,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         ack_wait_s=ack_wait,
     )
     runner = BusWorker(ingestor, options)
+    pruner = Retention(OPTIONS.load().retention, store, ingestor, findings=False)  # graphs
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -73,9 +76,11 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         console.print(f"worker of partition {partition}/{partitions} on {bus}")
         await runner.run()
 
+    pruner.start()
     try:
         asyncio.run(main())
     finally:
+        pruner.stop()
         ingestor.close()
         store.close()
         console.print(f"worker stopped: {runner.counters}")

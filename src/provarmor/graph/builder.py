@@ -31,6 +31,7 @@ was evicted just starts a new edge.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from provarmor.graph.logins import LOGIN, JoinLimits, Login, LogJoin
@@ -75,6 +76,9 @@ class BuilderCounters:
     programless_forgotten: int = 0
     """Parents whose children made without a program were forgotten (bounded memory):
     a late fork of theirs no longer labels those children."""
+    nodes_forgotten: int = 0
+    """Nodes dropped because retention deleted them from the store (:meth:`GraphBuilder.
+    forget`); a later event about one makes it anew."""
 
 
 @dataclass(slots=True)
@@ -536,6 +540,30 @@ class GraphBuilder:
     def node(self, node_id: str) -> Node | None:
         """A node still held in memory (recently active), else ``None``."""
         return self._nodes.get(node_id)
+
+    def forget(self, node_ids: Iterable[str], *, edges_before: int) -> None:
+        """Drop what retention deleted from the store: the nodes ``node_ids`` and every open
+        edge whose last event is older than ``edges_before`` (or that touches a dropped
+        node), so that no later edge refers to a deleted node and no update goes to a
+        deleted edge. Call between batches (after :meth:`drain`)."""
+        for node_id in node_ids:
+            if self._nodes.pop(node_id, None) is None:
+                continue
+            self._node_seq.pop(node_id, None)
+            self._last_in.pop(node_id, None)
+            self._last_out.pop(node_id, None)
+            self._programless.pop(node_id, None)
+            self._touched.pop(node_id, None)
+            self.counters.nodes_forgotten += 1
+        nodes = self._nodes
+        stale = [
+            key
+            for key, (edge, _seq) in self._open.items()
+            if edge.last_ts < edges_before or key[0] not in nodes or key[1] not in nodes
+        ]
+        for key in stale:
+            del self._open[key]
+        self.counters.open_edges_evicted += len(stale)
 
     def evict(self) -> None:
         """Trim memory to the limits. Call right after :meth:`drain`: only clean state is

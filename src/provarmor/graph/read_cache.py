@@ -78,10 +78,15 @@ class ReadCachedStore:
                 self._edges += len(cached)
         return list(cached)  # the caller may change its list, never the cached one
 
-    def _clear(self) -> None:
+    def invalidate(self) -> None:
+        """Forget every cached answer: the store was changed beside :meth:`apply` (retention
+        deleted old rows). Not counted in :attr:`resets`."""
         self._nodes.clear()
         self._lists.clear()
         self._edges = 0
+
+    def _clear(self) -> None:
+        self.invalidate()
         self.resets += 1
 
     # -- the rest is the store's own --------------------------------------------------------

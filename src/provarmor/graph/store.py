@@ -28,6 +28,33 @@ class GraphStats:
     last_ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class GraphPrune:
+    """One step of retention on a host's graph (:meth:`PersistentGraphStore.prune`)."""
+
+    edges: int
+    events: int
+    """Rows of the event index deleted."""
+    nodes: tuple[str, ...]
+    """Ids of the nodes deleted (a graph builder that holds them must forget them)."""
+    gaps: int
+    done: bool
+    """Nothing older than the cutoff is left to delete (but what is kept)."""
+
+
+@dataclass(slots=True)
+class PruneCursor:
+    """Where the steps of one retention pass over a graph have got to (the edges and nodes
+    it keeps are not looked at twice)."""
+
+    edge: tuple[int, int] = (-(2**63), -(2**63))
+    """``(last_ts, id)`` of the last edge looked at."""
+    node: tuple[int, int] = (-(2**63), -(2**63))
+    """``(first_ts, key)`` of the last node looked at."""
+    edges_done: bool = False
+    nodes_done: bool = False
+
+
 class GraphStore(Protocol):
     def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None:
         """Write one batch of changes (nodes upserted, edges inserted or updated) in one
@@ -67,6 +94,32 @@ class PersistentGraphStore(GraphStore, Protocol):
     def record_ingest(  # noqa: PLR0913
         self, *, digest: str, source: str, format: str, events: int, rejected: int, finished_at: int
     ) -> None: ...
+
+    def prune(
+        self, before_ts: int, *, keep: frozenset[str], rows: int, cursor: PruneCursor
+    ) -> GraphPrune:
+        """Delete, in one transaction, up to ``rows`` edges whose last event is older than
+        ``before_ts`` (unless both ends are in ``keep``) and as many event index entries older
+        than it; once none is left, up to ``rows`` nodes older than it that no edge refers to
+        any more (unless in ``keep``). Repeat (with the same ``cursor``) until
+        :attr:`GraphPrune.done`."""
+
+    def size_cutoff(self, max_bytes: int) -> int:
+        """The time before which edges must go for the store to fit ``max_bytes`` (an
+        estimate from the bytes per edge); 0 when it fits."""
+
+    def settle(self, max_bytes: int) -> None:
+        """After a pass: the store's measure, when still over ``max_bytes`` (PostgreSQL keeps
+        its files' size and reuses the space), is the floor later :meth:`size_cutoff` calls
+        start from, so they cut only what grows past it."""
+
+    def vacuum(self) -> None:
+        """Make deleted rows' space reusable now; safe beside writes to the store (it does
+        not use the store's connection)."""
+
+    def reclaim(self, *, pages: int) -> int:
+        """Return up to ``pages`` freed pages to the file system; the bytes the store shrank
+        by (0: nothing more to give back)."""
 
     def close(self) -> None: ...
 

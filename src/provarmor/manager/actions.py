@@ -47,7 +47,14 @@ class ActionState(StrEnum):
     """The agent's allow-list or identity check stopped it (or it had expired there)."""
     EXPIRED = "expired"
     """Not delivered before its expiry: never run."""
+    TIMED_OUT = "timed_out"
+    """Delivered, but no result came within ``result_seconds``: whether it ran is unknown
+    (a result that comes later is still recorded)."""
     UNDONE = "undone"
+
+
+EXECUTED_STEP = "executed"
+"""The audit step of an action queued to run (the per-host rate limit counts these)."""
 
 
 class CommandKind(StrEnum):

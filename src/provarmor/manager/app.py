@@ -5,7 +5,8 @@ request metrics, the request body limit, ``/healthz``, ``/metrics`` and the Open
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -15,19 +16,23 @@ from starlette.exceptions import HTTPException
 
 from provarmor import __version__
 from provarmor.manager.body_limit import BodyLimit, BodyTooLarge, too_large_response
+from provarmor.manager.bus_commands import CommandSender
 from provarmor.manager.console import mount_console
 from provarmor.manager.deps import ApiError, ManagerContext
 from provarmor.manager.detectors import DetectionKit, load_detection
 from provarmor.manager.ingest import Ingestor, graph_opener
 from provarmor.manager.metrics import ManagerMetrics
+from provarmor.manager.rate_limit import load_rate_limit
+from provarmor.manager.retention import Retention
 from provarmor.manager.routes import ROUTERS
-from provarmor.manager.settings import ManagerSettings
+from provarmor.manager.settings import ManagerSettings, RetentionSettings
 from provarmor.manager.store import FindingsStore
 from provarmor.model.errors import StorageError
 from provarmor.outputs.base import Output
 from provarmor.outputs.files import AlertFile, IncidentFile
 
 API_PREFIX = "/api/v1"
+COMMAND_KEY_FILE = "command-signing.key"
 
 
 def open_outputs(settings: ManagerSettings) -> list[Output]:
@@ -58,24 +63,65 @@ def build_context(
         outputs=open_outputs(settings),
     )
     return ManagerContext(
-        settings=settings, store=store, kit=kit, ingestor=ingestor, metrics=ManagerMetrics()
+        settings=settings,
+        store=store,
+        kit=kit,
+        ingestor=ingestor,
+        metrics=ManagerMetrics(),
+        rate_limit=load_rate_limit(settings.response_policy),
+        bus_commands=command_sender(settings),
     )
 
 
+def command_sender(settings: ManagerSettings) -> CommandSender | None:
+    """Cluster mode's command publisher, with the manager's signing key (made on first
+    use in ``state_dir``); None without ``bus_url``."""
+    if not settings.bus_url:
+        return None
+    from provarmor.bus.command_channel import CommandPublisher  # the fleet extra
+    from provarmor.bus.signing import SigningKey
+
+    key = SigningKey.load_or_create(settings.state_dir / COMMAND_KEY_FILE)
+    return CommandSender(CommandPublisher(settings.bus_url, key))
+
+
 def create_app(
-    settings: ManagerSettings, store: FindingsStore, *, kit: DetectionKit | None = None
+    settings: ManagerSettings,
+    store: FindingsStore,
+    *,
+    kit: DetectionKit | None = None,
+    retention: RetentionSettings | None = None,
 ) -> FastAPI:
     """The API over ``store``; ``kit`` (compiled rules, model) is loaded from ``settings``
-    unless given (tests share one)."""
+    unless given (tests share one). ``retention``: run retention passes in the background
+    while the app is served (between its startup and shutdown; ``app.state.retention``)."""
     context = build_context(settings, store, kit=kit)
+    pruner = (
+        Retention(retention, store, context.ingestor, metrics=context.metrics)
+        if retention is not None
+        else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if pruner is not None:
+            pruner.start()
+        try:
+            yield
+        finally:
+            if pruner is not None:
+                pruner.stop()
+
     app = FastAPI(
         title="ProvArmor manager",
         version=__version__,
         description="Agent enrolment and upload; hosts, events, alerts, incidents, graph.",
         docs_url=None,  # /docs is served by the console, from vendored files
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.context = context
+    app.state.retention = pruner
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _add_error_handlers(app)

@@ -116,6 +116,19 @@ class ManagerClient:
         except (KeyError, TypeError, msgspec.ValidationError) as exc:
             raise UplinkError(f"not a command list: {exc}", location=self.url) from None
 
+    def command_key(self) -> str:
+        """The manager's command signing key (base64 Ed25519 public key), for commands
+        that come on the bus."""
+        answer = self._request("GET", f"{API}/agents/{self.agent_id}/command-key")
+        key = answer.json().get("public_key")
+        if not isinstance(key, str):
+            raise UplinkError("no command key in the answer", location=self.url)
+        return key
+
+    def command_delivered(self, command_id: str) -> None:
+        """Say that a command came from the bus (the manager awaits its result from now)."""
+        self._request("POST", f"{API}/agents/{self.agent_id}/commands/{command_id}/delivered")
+
     def report_result(self, command_id: str, result: CommandResult) -> None:
         """Report what came of a command (reporting the same result again is harmless)."""
         self._request(

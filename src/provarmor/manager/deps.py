@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -16,6 +17,10 @@ from provarmor.manager.metrics import ManagerMetrics
 from provarmor.manager.settings import ManagerSettings
 from provarmor.manager.store import FindingsStore
 from provarmor.model.time_units import seconds_to_ns
+from provarmor.response.policy import RateLimit
+
+if TYPE_CHECKING:
+    from provarmor.manager.bus_commands import CommandSender
 
 LAST_USED_RESOLUTION_NS = seconds_to_ns(60)
 """A token's last use is written at most once a minute (not on every request)."""
@@ -38,6 +43,10 @@ class ManagerContext:
     kit: DetectionKit
     ingestor: Ingestor
     metrics: ManagerMetrics
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    """Of manual actions, per host (:mod:`provarmor.manager.rate_limit`)."""
+    bus_commands: CommandSender | None = None
+    """Cluster mode: commands go to the agents on the bus (else agents poll over HTTPS)."""
 
 
 def get_context(request: Request) -> ManagerContext:

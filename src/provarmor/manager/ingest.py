@@ -326,6 +326,8 @@ class Ingestor:
         self._output_lock = threading.Lock()
         self._hosts: dict[str, HostAnalysis] = {}
         self._lock = threading.Lock()
+        self.events_stored = 0
+        """Events of the batches stored since the start (retention runs early after many)."""
         self.exceptions = ExceptionSet(0, ())
         self.reload_exceptions()
 
@@ -370,6 +372,11 @@ class Ingestor:
         recorded = next((h.events for h in self.store.hosts() if h.id == host_id), 0)
         learning.note_recorded(recorded)
         return learning
+
+    def loaded_hosts(self) -> list[HostAnalysis]:
+        """The hosts analysed here since the start (each with its graph store and lock)."""
+        with self._lock:
+            return list(self._hosts.values())
 
     def learning_status(self, host_id: str) -> dict[str, object] | None:
         """The host's learning state (``None``: the manager runs the operator's model, or
@@ -458,6 +465,9 @@ class Ingestor:
         host.unstored = batch
         stored = self.store.commit_batch(batch)
         host.unstored = None
+        if stored:
+            with self._lock:
+                self.events_stored += len(batch.events)
         if stored and self._outputs and (batch.alerts or batch.incidents):
             host.unwritten += self._write(batch)
         return stored

@@ -41,9 +41,48 @@ class ManagerMetrics:
         )
         self.commands = Counter(
             "provarmor_manager_commands_total",
-            "Response commands by what became of them (queued, delivered, redelivered, "
-            "expired, result).",
+            "Response commands by what became of them (queued, rate_limited, sent and "
+            "send_failed on the bus, delivered, redelivered, expired, timed_out, result).",
             ["event"],
+            registry=registry,
+        )
+        self.retention_deleted = Counter(
+            "provarmor_retention_deleted_total",
+            "Rows retention deleted, by kind (events, events_for_size, alerts, incidents, "
+            "graph_edges, graph_events, graph_nodes, graph_gaps).",
+            ["kind"],
+            registry=registry,
+        )
+        self.retention_reclaimed = Counter(
+            "provarmor_retention_reclaimed_bytes_total",
+            "Bytes retention gave back to the file system (SQLite files shrunk).",
+            registry=registry,
+        )
+        self.retention_runs = Counter(
+            "provarmor_retention_runs_total",
+            "Retention passes, by result (ok, failed).",
+            ["result"],
+            registry=registry,
+        )
+        self.retention_last_run = Gauge(
+            "provarmor_retention_last_run_timestamp_seconds",
+            "When the last retention pass started (Unix time).",
+            registry=registry,
+        )
+        self.retention_duration = Gauge(
+            "provarmor_retention_last_run_seconds",
+            "How long the last retention pass took.",
+            registry=registry,
+        )
+        self.retention_hold = Gauge(
+            "provarmor_retention_longest_hold_seconds",
+            "The longest one batch of the last retention pass held a store (an upload to it "
+            "waited at most this long).",
+            registry=registry,
+        )
+        self.findings_bytes = Gauge(
+            "provarmor_findings_store_bytes",
+            "Bytes the findings store took after the last retention pass.",
             registry=registry,
         )
         self.latency = Histogram(

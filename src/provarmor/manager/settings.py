@@ -85,6 +85,23 @@ class ManagerSettings:
         "How long a response command waits for its host's agent; one not delivered by then "
         "expires and never runs.",
     )
+    result_seconds: int = setting(
+        300,
+        "How long the manager waits for the result of a command its agent has received; "
+        "then the action is `timed_out` (audited; a result that comes later still counts).",
+    )
+    response_policy: Path | None = setting(
+        None,
+        "The response policy (YAML, as `provarmor agent --response-policy`) whose per-host "
+        "`rate_limit` also bounds manual actions run through the API (empty: the default, "
+        "20 in an hour). Undos are never limited.",
+    )
+    bus_url: str = setting(
+        "",
+        "Cluster mode: send response commands to the agents on this NATS JetStream bus "
+        "(nats://host:port), signed with the manager's key (`command-signing.key` in "
+        "`state_dir`); empty: agents fetch them over HTTPS.",
+    )
 
     def __post_init__(self) -> None:
         kinds = {kind.value for kind in ActionKind}
@@ -103,3 +120,78 @@ class ManagerSettings:
     def listen_address(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]") or "127.0.0.1", int(port)
+
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionSettings:
+    """What the manager keeps, by age (data time: an event's own timestamp, an alert's or
+    incident's last signal, a graph edge's last event) and by size. 0 turns a bound off.
+
+    Kept whatever their age: incidents still open (`new`, `acknowledged`) or with a response
+    action not yet finished, the alerts of every kept incident, and in each host's graph the
+    nodes of its kept incidents with the edges between them."""
+
+    enabled: bool = setting(
+        True,
+        "Enforce retention in the manager and in bus workers (false: keep everything). Ages "
+        "are data time: an event's own timestamp, an alert's or incident's last signal, a "
+        "graph edge's last event.",
+    )
+    interval_seconds: int = setting(300, "How often retention runs.")
+    after_events: int = setting(
+        1_000_000, "Also run as soon as this many events were stored since the last run."
+    )
+    batch_rows: int = setting(
+        5_000,
+        "Rows deleted per transaction: ingest waits for at most one such batch (of a host's "
+        "graph: only that host's ingest).",
+    )
+    events_days: float = setting(
+        7.0, "Events older than this are deleted (an incident keeps its story, not its events)."
+    )
+    alerts_days: float = setting(
+        90.0, "Alerts older than this are deleted, except those a stored incident names."
+    )
+    incidents_days: float = setting(
+        90.0,
+        "Incidents older than this are deleted, with their notes and status changes, once "
+        "resolved or false positive and with no response action pending (proposed, approved, "
+        "queued, delivered); open ones (new, acknowledged) are kept.",
+    )
+    findings_max_bytes: int = setting(
+        8 * GIB,
+        "Size bound of the findings store (SQLite: the file's used pages, freed ones given "
+        "back; PostgreSQL: the schema's tables and indexes, whose files keep their size and "
+        "reuse deleted rows' space): past it the first stored events go.",
+    )
+    graph_days: float = setting(
+        7.0,
+        "Each host's graph edges and indexed events older than this are deleted, then the "
+        "nodes no edge refers to any more, except the nodes of stored incidents and the edges "
+        "between two of them.",
+    )
+    graph_max_bytes: int = setting(
+        4 * GIB,
+        "Size bound of each host's graph store (measured as `findings_max_bytes`): past "
+        "it its oldest edges and indexed events go, as by age.",
+    )
+
+    def __post_init__(self) -> None:
+        for name in (
+            "interval_seconds",
+            "after_events",
+            "events_days",
+            "alerts_days",
+            "incidents_days",
+            "findings_max_bytes",
+            "graph_days",
+            "graph_max_bytes",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError("must be 0 or more", location=f"retention.{name}")
+        if self.batch_rows < 1 or self.interval_seconds < 1:
+            name = "batch_rows" if self.batch_rows < 1 else "interval_seconds"
+            raise ConfigError("must be 1 or more", location=f"retention.{name}")

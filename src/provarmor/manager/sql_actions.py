@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState, CommandKind
+from provarmor.manager.actions import (
+    EXECUTED_STEP,
+    ActionAuditEntry,
+    ActionRecord,
+    ActionState,
+    CommandKind,
+)
 from provarmor.response.records import ActionKind
 
 if TYPE_CHECKING:
@@ -165,3 +171,12 @@ def select_audit(db: Dialect, action_id: str) -> list[ActionAuditEntry]:
         )
         for row in rows
     ]
+
+
+def count_executed(db: Dialect, host: str, *, since_ns: int) -> int:
+    row = db.execute(
+        "SELECT COUNT(*) FROM action_audit JOIN actions ON actions.id = action_audit.action_id "
+        "WHERE actions.host = ? AND action_audit.step = ? AND action_audit.ts_ns >= ?",
+        (host, EXECUTED_STEP, since_ns),
+    ).fetchone()
+    return 0 if row is None else _int(row[0])

@@ -14,10 +14,12 @@ is shared behind a lock: FastAPI calls the store from worker threads.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
-from provarmor.manager import sql_actions, sql_exceptions
+from provarmor.manager import sql_actions, sql_exceptions, sql_retention
 from provarmor.manager.actions import ActionAuditEntry, ActionRecord, ActionState
 from provarmor.manager.auth import Role
 from provarmor.manager.exceptions import AuditEntry, ExceptionRecord, ExceptionState
@@ -29,6 +31,8 @@ from provarmor.manager.store import (
     BatchCommit,
     EventQuery,
     EventRow,
+    FindingsCutoffs,
+    FindingsPrune,
     HostRecord,
     IncidentQuery,
     IncidentRow,
@@ -41,6 +45,8 @@ from provarmor.model.errors import StorageError
 from provarmor.storage.dialect import Dialect, like_literal
 
 FORMAT_VERSION = 4
+SIZE_ROUNDS = 5
+"""Rounds of deletes one retention pass makes to bring the store under its size bound."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -236,6 +242,9 @@ class SqlFindingsStore:
         self._db = dialect
         self._lock = threading.Lock()
         self.location = dialect.location
+        self._size_floor = 0
+        """Bytes the size bound's deletes could not bring the measure under (see
+        :meth:`_prune_for_size`)."""
         with self._lock, self._db.setup():
             self._db.execute_script(dialect.ddl(SCHEMA))
             self._check_version()
@@ -684,3 +693,178 @@ class SqlFindingsStore:
     def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
         with self._lock:
             return sql_actions.select_audit(self._db, action_id)
+
+    def add_action_audit(self, entry: ActionAuditEntry) -> None:
+        with self._write():
+            sql_actions.append_audit(self._db, entry)
+
+    def actions_executed(self, host: str, *, since_ns: int) -> int:
+        with self._lock:
+            return sql_actions.count_executed(self._db, host, since_ns=since_ns)
+
+    def agents_of(self, host: str) -> list[AgentRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_AGENT_COLUMNS} FROM agents WHERE host_id = ? ORDER BY enrolled_ns, id",
+                (host,),
+            ).fetchall()
+        return [_agent(row) for row in rows]
+
+    # retention (sql_retention holds its SQL)
+
+    def prune(self, cutoffs: FindingsCutoffs) -> FindingsPrune:
+        """Incidents, then alerts, then events, each in batches of ``cutoffs.rows`` with the
+        store's lock (and a transaction) held for one batch at a time; then the size bound,
+        then freed pages given back."""
+        holds = _Holds(self._lock, self._db)
+        db = self._db
+        rows = cutoffs.rows
+        incidents = 0
+        if cutoffs.incidents_before:
+            incidents = holds.repeat(
+                partial(sql_retention.delete_incidents, db, cutoffs.incidents_before, rows), rows
+            )
+        with holds.hold():
+            kept_alerts, kept_nodes = sql_retention.kept_by_incidents(db)
+        alerts = 0
+        if cutoffs.alerts_before:
+            alerts = self._prune_alerts(cutoffs.alerts_before, kept_alerts, holds, rows)
+        events = 0
+        if cutoffs.events_before:
+            with holds.hold():
+                hosts = sql_retention.hosts(db)
+            for host in hosts:
+                events += holds.repeat(
+                    partial(
+                        sql_retention.delete_events_before, db, host, cutoffs.events_before, rows
+                    ),
+                    rows,
+                )
+        with holds.hold():
+            before = db.used_bytes()
+        for_size = self._prune_for_size(cutoffs, before, holds) if cutoffs.max_bytes else 0
+        if incidents or alerts or events or for_size:
+            db.vacuum(["events", "alerts", "incidents", "incident_notes", "incident_changes"])
+        reclaimed = 0
+        while True:
+            with holds.hold():
+                freed = db.reclaim(pages=cutoffs.reclaim_pages)
+            reclaimed += freed
+            if not freed:
+                break
+        with holds.hold():
+            after = db.used_bytes()
+        if cutoffs.max_bytes:
+            self._size_floor = after if after > cutoffs.max_bytes else 0
+        return FindingsPrune(
+            incidents=incidents,
+            alerts=alerts,
+            events=events,
+            events_for_size=for_size,
+            bytes_before=before,
+            bytes_after=after,
+            reclaimed_bytes=reclaimed,
+            longest_hold_s=holds.longest_s,
+            kept_nodes={host: frozenset(ids) for host, ids in kept_nodes.items()},
+        )
+
+    def _prune_alerts(
+        self, before_ts: int, kept: set[tuple[str, str]], holds: _Holds, rows: int
+    ) -> int:
+        deleted = 0
+        after: tuple[int, str, str] = (-(2**63), "", "")
+        while True:
+            with holds.write():
+                found = sql_retention.alerts_before(self._db, before_ts, after, rows)
+                doomed = [
+                    (_str(host), _str(alert))
+                    for _first, host, alert, last in found
+                    if _int(last) < before_ts and (_str(host), _str(alert)) not in kept
+                ]
+                sql_retention.delete_alerts(self._db, doomed)
+            deleted += len(doomed)
+            if len(found) < rows:
+                return deleted
+            last_row = found[-1]
+            after = (_int(last_row[0]), _str(last_row[1]), _str(last_row[2]))
+
+    def _prune_for_size(self, cutoffs: FindingsCutoffs, used: int, holds: _Holds) -> int:
+        """Delete the oldest events in proportion to the bytes over the bound (events are
+        nearly all of the store), measure again and go on while the measure falls (SQLite
+        frees only whole pages, so a round may free less than its share).
+
+        A pass that ends over the bound (PostgreSQL: deleted rows' space is reused in place,
+        the files keep their size) leaves its measure as the floor: later passes delete only
+        what grows past it, not the same share again and again."""
+        deleted = 0
+        for _round in range(SIZE_ROUNDS):
+            limit = max(cutoffs.max_bytes, self._size_floor)
+            if used <= limit:
+                break
+            with holds.hold():
+                total = sql_retention.count_events(self._db)
+            excess = -(-total * (used - limit) // used)  # rounded up
+            while excess > 0:
+                wanted = min(cutoffs.rows, excess)
+                with holds.write():
+                    done = sql_retention.delete_oldest_events(self._db, wanted)
+                deleted += done
+                excess -= wanted
+                if done < wanted:
+                    return deleted
+            with holds.hold():
+                now = self._db.used_bytes()
+            if now >= used:
+                break
+            used = now
+        return deleted
+
+    def record_retention(self, report: str) -> None:
+        """Keep the JSON report of the last retention pass (``provarmor server retention``)."""
+        with self._write():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('retention', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (report,),
+            )
+
+    def retention_record(self) -> str:
+        """The report :meth:`record_retention` kept last (empty: none yet)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'retention'").fetchone()
+        return "" if row is None else _str(row[0])
+
+
+class _Holds:
+    """Holds of the store's lock by one retention pass, timed (the longest is what an upload
+    may have waited)."""
+
+    def __init__(self, lock: threading.Lock, db: Dialect) -> None:
+        self._lock = lock
+        self._db = db
+        self.longest_s = 0.0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.longest_s = max(self.longest_s, time.perf_counter() - started)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self.hold(), self._db.transaction():
+            yield
+
+    def repeat(self, step: Callable[[], int], rows: int) -> int:
+        """Run ``step`` (it deletes up to ``rows`` rows), one transaction each, until it
+        deletes fewer; the rows deleted."""
+        total = 0
+        while True:
+            with self.write():
+                done = step()
+            total += done
+            if done < rows:
+                return total

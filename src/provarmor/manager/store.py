@@ -197,6 +197,39 @@ class TimelineBucket:
     incidents: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindingsCutoffs:
+    """Data times (ns) before which each kind goes (0: kept however old), and the size
+    bound."""
+
+    events_before: int = 0
+    alerts_before: int = 0
+    incidents_before: int = 0
+    max_bytes: int = 0
+    """0: no size bound."""
+    rows: int = 5_000
+    """Rows per transaction."""
+    reclaim_pages: int = 4_096
+    """Pages given back to the file system per hold of the store (SQLite)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindingsPrune:
+    incidents: int = 0
+    alerts: int = 0
+    events: int = 0
+    """Events older than the age bound."""
+    events_for_size: int = 0
+    """Events deleted (oldest stored first) to bring the store under its size bound."""
+    bytes_before: int = 0
+    bytes_after: int = 0
+    reclaimed_bytes: int = 0
+    longest_hold_s: float = 0.0
+    """The longest one batch held the store (and so any upload waiting for it)."""
+    kept_nodes: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per host, the graph nodes the remaining incidents name: graph retention keeps them."""
+
+
 class FindingsStore(Protocol):
     def add_token(self, token: TokenRecord) -> None: ...
 
@@ -282,5 +315,22 @@ class FindingsStore(Protocol):
 
     def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
         """Every step of one action, in the order written."""
+
+    def add_action_audit(self, entry: ActionAuditEntry) -> None:
+        """Append one step to an action's audit (its state unchanged)."""
+
+    def actions_executed(self, host: str, *, since_ns: int) -> int:
+        """How many actions of ``host`` were executed (queued to run) since ``since_ns``."""
+
+    def agents_of(self, host: str) -> list[AgentRecord]:
+        """The agents enrolled for ``host``, oldest first."""
+
+    def prune(self, cutoffs: FindingsCutoffs) -> FindingsPrune:
+        """Delete what retention no longer keeps (:mod:`provarmor.manager.retention` says
+        what is kept), one bounded batch per transaction."""
+
+    def record_retention(self, report: str) -> None: ...
+
+    def retention_record(self) -> str: ...
 
     def close(self) -> None: ...

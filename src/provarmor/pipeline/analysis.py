@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from provarmor.detection.engine import Detector, Signal
 from provarmor.graph.builder import BuilderCounters, BuilderLimits, GraphBuilder
+from provarmor.graph.read_cache import ReadCachedStore
 from provarmor.graph.store import GraphStore
 from provarmor.investigation.incidents import IncidentEngine
 from provarmor.model.event import Event
@@ -92,6 +93,14 @@ class Analysis:
     @property
     def graph_counters(self) -> BuilderCounters:
         return self.builder.counters
+
+    def forget(self, node_ids: Iterable[str], *, edges_before: int) -> None:
+        """Retention deleted ``node_ids`` and the edges older than ``edges_before`` from the
+        store (around the analysis): the builder drops them and the read cache starts over,
+        so nothing deleted is read or referred to again. Call between batches."""
+        self.builder.forget(node_ids, edges_before=edges_before)
+        if isinstance(self.store, ReadCachedStore):
+            self.store.invalidate()
 
     def feed(self, events: Sequence[Event], *, meta: dict[str, str] | None = None) -> list[Finding]:
         """Process one batch; returns its alerts and incident updates. ``meta`` (a consumer's

@@ -79,6 +79,21 @@ class Dialect(Protocol):
         """A transaction for creating and upgrading tables, one connection at a time per
         database (or PostgreSQL schema, made here when missing)."""
 
+    def used_bytes(self) -> int:
+        """Bytes the data takes: SQLite, the file's pages less its free ones; PostgreSQL, the
+        tables of the schema with their indexes and TOAST (whose files keep their size after
+        deletes: vacuum makes the space reusable in place)."""
+
+    def reclaim(self, *, pages: int) -> int:
+        """Give up to ``pages`` pages freed by deletes back to the file system (outside a
+        transaction); the bytes the data shrank by: SQLite's incremental vacuum (0 once
+        nothing is free), always 0 on PostgreSQL (see :meth:`vacuum`)."""
+
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """Make the space of rows deleted from ``tables`` reusable now, without holding the
+        store's connection (PostgreSQL: ``VACUUM`` on a connection of its own; SQLite has
+        nothing to do)."""
+
     def close(self) -> None: ...
 
 
@@ -124,6 +139,15 @@ def select_where_in(
         marks = ", ".join("?" for _ in chunk)
         found += db.execute(f"{select} WHERE {column} IN ({marks})", chunk).fetchall()
     return found
+
+
+def delete_where_in(db: Dialect, table: str, column: str, keys: Sequence[object]) -> None:
+    """Delete the rows of ``table`` whose ``column`` is one of ``keys``, :data:`IN_KEYS` keys
+    per statement."""
+    for start in range(0, len(keys), IN_KEYS):
+        chunk = keys[start : start + IN_KEYS]
+        marks = ", ".join("?" for _ in chunk)
+        db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
 
 
 def like_literal(text: str) -> str:

@@ -189,11 +189,11 @@ class PostgresDialect:
             raise StorageError(f"{doing}: {message}", location=self.location) from None
 
     @contextmanager
-    def _connection(self) -> Iterator[PooledConnection]:
-        """This thread's transaction connection, else one checked out of the pool for the
-        block, its ``search_path`` this store's schema."""
+    def _connection(self, *, own: bool = False) -> Iterator[PooledConnection]:
+        """This thread's transaction connection (unless ``own``), else one checked out of
+        the pool for the block, its ``search_path`` this store's schema."""
         held: PooledConnection | None = getattr(self._held, "connection", None)
-        if held is not None:
+        if held is not None and not own:
             yield held
             return
         pool = self.pool
@@ -321,6 +321,26 @@ class PostgresDialect:
                 name = sql.Identifier(self.schema).as_string(held.connection)
                 self.execute(f"CREATE SCHEMA {name}")
             yield
+
+    def used_bytes(self) -> int:
+        row = self.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'",
+            (self.schema,),
+        ).fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    def reclaim(self, *, pages: int) -> int:
+        del pages  # VACUUM (vacuum) makes deleted rows' space reusable; files keep their size
+        return 0
+
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """``VACUUM`` on a pooled connection outside any transaction: the store's other
+        statements go on over the pool's other connections meanwhile."""
+        names = sql.SQL(", ").join(sql.Identifier(self.schema, table) for table in tables)
+        with self._errors(f"{self._name}: vacuum"), self._connection(own=True) as held:
+            held.connection.execute(sql.SQL("VACUUM {}").format(names))
 
     def close(self) -> None:
         """Give up this store's share of the pool (idempotent)."""

@@ -14,6 +14,12 @@ by the dialect's bulk operations (PostgreSQL: binary COPY into staging tables me
 statement each; SQLite: one prepared statement run for every row). The store carries
 ``format_version`` in ``meta``; an unknown newer version is refused with a
 :class:`StorageError`, older ones are upgraded by the functions in ``UPGRADES``.
+
+Retention (:meth:`SqlGraphStore.prune`) deletes old edges, event index entries and the nodes
+no edge refers to any more, a bounded step per transaction, through the time indexes of
+format 2. An event's index entry is never newer than its edge's last event, so deleting
+both by the same cutoff leaves no entry pointing at a deleted edge, and a node is deleted
+only once no edge refers to it.
 """
 
 # SQL text is assembled only from the column lists and table names of this module; every
@@ -30,17 +36,18 @@ import msgspec
 
 from provarmor.graph.builder import GraphDelta
 from provarmor.graph.records import Edge, Node, NodeKind
-from provarmor.graph.store import GraphStats
+from provarmor.graph.store import GraphPrune, GraphStats, PruneCursor
 from provarmor.model.errors import StorageError
 from provarmor.storage.dialect import (
     Columns,
     Dialect,
     column_names,
+    delete_where_in,
     like_literal,
     select_where_in,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KEY_CACHE_SIZE = 200_000
 PAGE_ROWS = 5_000
 """Rows per round trip when iterating the whole graph."""
@@ -66,6 +73,8 @@ CREATE TABLE IF NOT EXISTS event_index (
     event_hash {int} PRIMARY KEY, edge_id {int} NOT NULL, ts {int} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS gaps (host TEXT NOT NULL, ts {int} NOT NULL, lost {int} NOT NULL);
+CREATE INDEX IF NOT EXISTS edges_by_last_ts ON edges (last_ts, id);
+CREATE INDEX IF NOT EXISTS event_index_by_ts ON event_index (ts);
 CREATE TABLE IF NOT EXISTS ingests (
     digest TEXT PRIMARY KEY, source TEXT NOT NULL, format TEXT NOT NULL,
     events {int} NOT NULL, rejected {int} NOT NULL, finished_at {int} NOT NULL
@@ -171,7 +180,18 @@ _NODE_TEXT = " OR ".join(
 
 Row = Sequence[object]
 
-UPGRADES: dict[int, Callable[[Dialect], None]] = {}
+TIME_INDEXES = """
+CREATE INDEX IF NOT EXISTS edges_by_last_ts ON edges (last_ts, id);
+CREATE INDEX IF NOT EXISTS event_index_by_ts ON event_index (ts)
+"""
+"""What format 2 adds: the indexes retention deletes by (also in :data:`SCHEMA`)."""
+
+
+def upgrade_1_to_2(db: Dialect) -> None:
+    db.execute_script(TIME_INDEXES)
+
+
+UPGRADES: dict[int, Callable[[Dialect], None]] = {1: upgrade_1_to_2}
 """``{N: upgrade_N_to_N+1}``: applied in order, inside the opening transaction, to a store of
 an older format (the same SQL on both engines)."""
 
@@ -306,6 +326,8 @@ class SqlGraphStore:
         self._keys: dict[str, int] = {}
         self.key_cache_resets = 0
         """Times the node-key cache was full and cleared (each costs later lookups only)."""
+        self._size_floor = 0
+        """The measure a retention pass ended at over its size bound (:meth:`settle`)."""
         try:
             with dialect.setup():
                 dialect.execute_script(dialect.ddl(SCHEMA))
@@ -472,6 +494,91 @@ class SqlGraphStore:
                 conflict="digest",
                 update=_INGEST_UPDATE,
             )
+
+    # ------------------------------------------------------------------ retention
+    def prune(
+        self, before_ts: int, *, keep: frozenset[str], rows: int, cursor: PruneCursor
+    ) -> GraphPrune:
+        """Edges and index entries first; once none is left, the nodes they referred to."""
+        db = self._db
+        edges = events = gaps = 0
+        names: tuple[str, ...] = ()
+        with db.transaction():
+            kept = {
+                _int(row[0])
+                for row in select_where_in(db, "SELECT key FROM nodes", "id", sorted(keep))
+            }
+            if not cursor.edges_done:
+                edges, events = self._prune_edges(before_ts, kept, rows, cursor)
+            else:
+                names = self._prune_nodes(before_ts, kept, rows, cursor)
+                if cursor.nodes_done:
+                    gaps = db.execute("DELETE FROM gaps WHERE ts < ?", (before_ts,)).rowcount
+        for name in names:
+            self._keys.pop(name, None)
+        return GraphPrune(
+            edges=edges, events=events, nodes=names, gaps=max(gaps, 0), done=cursor.nodes_done
+        )
+
+    def _prune_edges(
+        self, before_ts: int, kept: set[int], rows: int, cursor: PruneCursor
+    ) -> tuple[int, int]:
+        edges = self._db.execute(
+            "SELECT last_ts, id, src, dst FROM edges WHERE last_ts < ? "
+            "AND (last_ts, id) > (?, ?) ORDER BY last_ts, id LIMIT ?",
+            (before_ts, *cursor.edge, rows),
+        ).fetchall()
+        doomed = [_int(e[1]) for e in edges if not (_int(e[2]) in kept and _int(e[3]) in kept)]
+        delete_where_in(self._db, "edges", "id", doomed)
+        events = self._db.execute(
+            "DELETE FROM event_index WHERE event_hash IN "
+            "(SELECT event_hash FROM event_index WHERE ts < ? LIMIT ?)",
+            (before_ts, rows),
+        ).rowcount
+        if edges:
+            cursor.edge = (_int(edges[-1][0]), _int(edges[-1][1]))
+        cursor.edges_done = len(edges) < rows and events < rows
+        return len(doomed), max(events, 0)
+
+    def _prune_nodes(
+        self, before_ts: int, kept: set[int], rows: int, cursor: PruneCursor
+    ) -> tuple[str, ...]:
+        nodes = self._db.execute(
+            "SELECT n.first_ts, n.key, n.id FROM nodes n WHERE n.first_ts < ? "
+            "AND (n.first_ts, n.key) > (?, ?) AND n.last_ts < ? "
+            "AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.src = n.key) "
+            "AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.dst = n.key) "
+            "ORDER BY n.first_ts, n.key LIMIT ?",
+            (before_ts, *cursor.node, before_ts, rows),
+        ).fetchall()
+        gone = [row for row in nodes if _int(row[1]) not in kept]
+        delete_where_in(self._db, "nodes", "key", [_int(row[1]) for row in gone])
+        if nodes:
+            cursor.node = (_int(nodes[-1][0]), _int(nodes[-1][1]))
+        cursor.nodes_done = len(nodes) < rows
+        return tuple(str(row[2]) for row in gone)
+
+    def size_cutoff(self, max_bytes: int) -> int:
+        used = self._db.used_bytes()
+        limit = max(max_bytes, self._size_floor)
+        if not max_bytes or used <= limit:
+            return 0
+        edges = self.edge_count()
+        excess = -(-edges * (used - limit) // used)  # rounded up
+        row = self._db.execute(
+            "SELECT last_ts FROM edges ORDER BY last_ts, id LIMIT 1 OFFSET ?",
+            (min(excess, edges) - 1,),
+        ).fetchone()
+        return _int(row[0]) + 1 if row else 0
+
+    def settle(self, max_bytes: int) -> None:
+        self._size_floor = max(self._db.used_bytes(), max_bytes) if max_bytes else 0
+
+    def reclaim(self, *, pages: int) -> int:
+        return self._db.reclaim(pages=pages)
+
+    def vacuum(self) -> None:
+        self._db.vacuum(["edges", "event_index", "nodes", "gaps"])
 
     # ------------------------------------------------------------------ reads
     def _one(self, query: str) -> Row:

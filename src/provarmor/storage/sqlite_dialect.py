@@ -1,5 +1,9 @@
 """The SQLite :class:`~provarmor.storage.dialect.Dialect`: one file in WAL mode, made (with
-its folders) readable by its owner only; ``:memory:`` and ``file:`` URIs are opened as given."""
+its folders) readable by its owner only; ``:memory:`` and ``file:`` URIs are opened as given.
+
+A new file is made with ``auto_vacuum = INCREMENTAL``, so that :meth:`SqliteDialect.reclaim`
+can shrink it after retention deletes; a file made before (``auto_vacuum = NONE``) keeps its
+size and reuses its free pages for new rows (only a full ``VACUUM`` would change its mode)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ BUSY_TIMEOUT_S = 30
 CACHE_KIB = 65_536
 """The page cache of one connection."""
 
+INCREMENTAL = 2
+"""``PRAGMA auto_vacuum``'s value for incremental vacuum."""
+
 _TYPES = {"{serial}": "INTEGER PRIMARY KEY", "{int}": "INTEGER", "{bool}": "INTEGER"}
 
 
@@ -44,6 +51,8 @@ class SqliteDialect:
             self._connection = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
             )
+            # takes effect only in a file without tables yet
+            self._connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
@@ -126,6 +135,30 @@ class SqliteDialect:
 
     def setup(self) -> AbstractContextManager[None]:
         return self.transaction()  # BEGIN IMMEDIATE: one writer at a time already
+
+    def _pragma(self, name: str) -> int:
+        row = self.execute(f"PRAGMA {name}").fetchone()
+        assert row is not None
+        value = row[0]
+        assert isinstance(value, int)
+        return value
+
+    def used_bytes(self) -> int:
+        pages = self._pragma("page_count") - self._pragma("freelist_count")
+        return pages * self._pragma("page_size")
+
+    def reclaim(self, *, pages: int) -> int:
+        if self._pragma("auto_vacuum") != INCREMENTAL or not self._pragma("freelist_count"):
+            return 0
+        before = self._pragma("page_count")
+        self.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        if not self._pragma("freelist_count"):
+            # the file itself shrinks when the WAL is checkpointed
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return max(before - self._pragma("page_count"), 0) * self._pragma("page_size")
+
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """Nothing: SQLite reuses free pages itself, and :meth:`reclaim` gives them back."""
 
     def close(self) -> None:
         self._connection.close()

@@ -202,11 +202,18 @@ def test_an_enrolled_agent_with_a_bus_publishes_its_spool_batches_there(tmp_path
         (settings.state_dir / "manager-credential.json").write_text(
             json.dumps({"url": "https://127.0.0.1:1", "credential": credential})
         )
+        response = ResponseSettings(state_dir=tmp_path / "response")
         sink = uplink_sink(
-            "https://127.0.0.1:1", settings, ResponseSettings(), token=None, ca=None, bus=server.url
+            "https://127.0.0.1:1", settings, response, token=None, ca=None, bus=server.url
         )
         try:
             assert sink.name == "bus"
+            # commands come from the bus; neither the manager nor the bus is ever cut off
+            responding = sink.listener.runner.responder.context.settings
+            assert (responding.manager_addresses, responding.bus_addresses) == (
+                ("127.0.0.1",),
+                ("127.0.0.1",),
+            )
             sink.write(events[:20], SpoolPosition(sequence=20))
             assert sink.committed() == SpoolPosition(sequence=20)
         finally:

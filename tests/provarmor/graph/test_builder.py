@@ -140,6 +140,26 @@ def test_eviction_is_bounded_and_counted():
     assert len(store.edges) == 1000
 
 
+def test_forgotten_nodes_and_old_open_edges_are_made_anew():
+    builder = GraphBuilder()
+    builder.add(make_event(Action.WRITE, pid=2, path="/old", ts=1))
+    builder.add(make_event(Action.WRITE, pid=3, path="/new", ts=500))
+    first = builder.drain(full=True)
+    old_file = next(n.id for n in first.nodes if n.path == "/old")
+    builder.forget([old_file, "never-held"], edges_before=100)
+    assert builder.node(old_file) is None
+    assert builder.node(entity(2)) is not None  # not deleted: still held
+    assert builder.counters.nodes_forgotten == 1
+    assert builder.counters.open_edges_evicted == 1  # pid 2 -> /old, older than 100
+    builder.add(make_event(Action.WRITE, pid=2, path="/old", ts=600))
+    builder.add(make_event(Action.WRITE, pid=3, path="/new", ts=601))
+    again = builder.drain()
+    # the write to /old is a new edge with its file node sent again; /new merges as before
+    assert [node.path for node in again.nodes] == ["/old"]
+    assert [(e.src, e.dst) for e in again.new_edges] == [(entity(2), old_file)]
+    assert len(again.updated_edges) == 1
+
+
 actions = st.sampled_from([Action.READ, Action.WRITE, Action.OPEN, Action.CREATE])
 
 

@@ -6,6 +6,7 @@ prints one), else the local test server's default URL. Without a reachable serve
 PostgreSQL cases skip, except when ``CI`` is set: there they fail.
 """
 
+import contextlib
 import gzip
 import os
 import socket
@@ -215,19 +216,18 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def https_server(tmp_path_factory: pytest.TempPathFactory, kit: DetectionKit) -> Iterator[dict]:
+@contextlib.contextmanager
+def serving_https(directory: Path, kit: DetectionKit, **settings) -> Iterator[dict]:
     """A real manager on 127.0.0.1 over HTTPS (certificates from tls.py), in a thread:
-    ``url``, ``ca`` (the CA file agents trust) and its ``store``."""
-    directory = tmp_path_factory.mktemp("manager")
+    ``url``, ``ca`` (the CA file agents trust), its ``store`` and ``context``."""
     files = write_certificates(directory / "tls", hosts=["127.0.0.1"])
-    settings = ManagerSettings(
-        state_dir=directory, tls_cert=files.server_cert, tls_key=files.server_key
+    config = ManagerSettings(
+        state_dir=directory, tls_cert=files.server_cert, tls_key=files.server_key, **settings
     )
-    store = open_findings_store(settings.effective_database_url())
-    app = create_app(settings, store, kit=kit)
+    store = open_findings_store(config.effective_database_url())
+    app = create_app(config, store, kit=kit)
     port = _free_port()
-    config = uvicorn.Config(
+    server = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
@@ -235,18 +235,33 @@ def https_server(tmp_path_factory: pytest.TempPathFactory, kit: DetectionKit) ->
         ssl_certfile=str(files.server_cert),
         ssl_keyfile=str(files.server_key),
     )
-    running = uvicorn.Server(config)
+    running = uvicorn.Server(server)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not running.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert running.started
-    yield {"url": f"https://127.0.0.1:{port}", "ca": files.ca_cert, "store": store}
+    context = app.state.context
+    yield {
+        "url": f"https://127.0.0.1:{port}",
+        "ca": files.ca_cert,
+        "store": store,
+        "context": context,
+    }
     running.should_exit = True
     thread.join(timeout=10)
-    app.state.context.ingestor.close()
+    context.ingestor.close()
+    if context.bus_commands is not None:
+        context.bus_commands.close()
     store.close()
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory: pytest.TempPathFactory, kit: DetectionKit) -> Iterator[dict]:
+    """A real manager over HTTPS for the module (see :func:`serving_https`)."""
+    with serving_https(tmp_path_factory.mktemp("manager"), kit) as served:
+        yield served
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

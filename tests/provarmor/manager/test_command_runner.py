@@ -1,11 +1,13 @@
 """End to end on this host (root): a real manager (uvicorn on 127.0.0.1, HTTPS) and the
 agent's command runner with a real responder. The API kills a real process (gone),
-quarantines a real file (moved, then restored byte for byte by an undo) and blocks an
-address in nftables inside a network namespace of the test's own (rule present, then gone
-after the undo); the allow-list still refuses pid 1 whoever asks; a command delivered again
-after its report was lost runs once; a command that arrives expired is refused, not run.
-The nftables case runs under the shared lock (``flock /tmp/provarmor-live.lock pytest
-...``)."""
+quarantines a real file (moved, then restored byte for byte by an undo), blocks an address
+in nftables inside a network namespace of the test's own (rule present, then gone after the
+undo), isolates the host there after an admin's approval (table ``inet provarmor`` with its
+drop chains, gone after the release) and locks a temporary account (password locked,
+expired, its session ended; the entry restored exactly by the undo); the allow-list still
+refuses pid 1 whoever asks; a command delivered again after its report was lost runs once;
+a command that arrives expired is refused, not run. The nftables and account cases run
+under the shared lock (``flock /tmp/provarmor-live.lock pytest ...``)."""
 
 import os
 import shutil
@@ -231,3 +233,87 @@ def test_a_command_that_arrives_expired_is_not_run(setup, tmp_path):
     assert "expired" in result.message
     assert path.read_bytes() == b"keep"
     assert setup.runner.counters["commands.expired"] == 1
+
+
+def approved(setup: Setup, kind: str, target: dict) -> str:
+    """Propose as an analyst, approve as an admin, execute as the analyst: the action id."""
+    host = setup.runner.responder.context.host.id
+    answer = setup.call(
+        "/actions", setup.analyst, {"kind": kind, "target": target, "host_id": host}
+    )
+    assert answer.status_code == 201, answer.text
+    action = answer.json()["id"]
+    assert setup.call(f"/actions/{action}/approve", setup.admin).status_code == 200
+    assert setup.call(f"/actions/{action}/execute", setup.analyst).status_code == 200
+    return action
+
+
+def provarmor_table() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*INSIDE, "list", "table", "inet", "provarmor"], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("nft_command", [INSIDE])
+def test_the_api_isolates_the_host_and_an_undo_releases_it(namespace, setup):
+    action = approved(setup, "isolate", {"type": "host"})
+    assert setup.runner.poll() == 1
+    view = setup.action(action)
+    assert view["state"] == "done", view
+    table = provarmor_table()
+    assert table.returncode == 0, table.stderr
+    assert "chain isolate_input" in table.stdout and "policy drop" in table.stdout
+    assert setup.call(f"/actions/{action}/undo", setup.analyst).status_code == 200
+    setup.runner.poll()
+    view = setup.action(action)
+    assert view["state"] == "undone", view
+    assert "isolate_input" not in provarmor_table().stdout
+    steps = [(s["step"], s["author"].split(":")[0]) for s in view["audit"]]
+    assert steps == [
+        ("proposed", "analyst"),
+        ("approved", "admin"),
+        ("executed", "analyst"),
+        ("run delivered", "agent"),
+        ("result", "agent"),
+        ("undo (release)", "analyst"),
+        ("undo delivered", "agent"),
+        ("undo result", "agent"),
+    ]
+
+
+def shadow(name: str) -> list[str]:
+    found = subprocess.run(["getent", "shadow", name], capture_output=True, text=True, check=True)
+    return found.stdout.strip().split(":")
+
+
+@pytest.fixture
+def account() -> Iterator[str]:
+    """A temporary account with a password and an expiry, removed afterwards."""
+    name = f"pamgr{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--no-create-home", "-e", "2099-01-01", name], check=True)
+    try:
+        subprocess.run(["chpasswd"], input=f"{name}:Correct-Horse-7", text=True, check=True)
+        yield name
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+def test_the_api_locks_a_user_and_an_undo_unlocks_it(setup, account):
+    before = shadow(account)
+    session = subprocess.Popen(["runuser", "-u", account, "--", "sleep", "300"])
+    try:
+        action = approved(setup, "lock_user", {"type": "user", "name": account})
+        assert setup.runner.poll() == 1
+        view = setup.action(action)
+        assert view["state"] == "done", view
+        locked = shadow(account)
+        assert locked[1].startswith("!") and locked[7] == "0"  # password locked, expired
+        session.wait(timeout=10)  # its session was ended
+        assert setup.call(f"/actions/{action}/undo", setup.analyst).status_code == 200
+        setup.runner.poll()
+        assert setup.action(action)["state"] == "undone"
+        assert shadow(account) == before
+    finally:
+        session.kill()
+        session.wait()

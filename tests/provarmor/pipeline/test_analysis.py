@@ -5,11 +5,13 @@ import pytest
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.evaluation.dataset import load_dataset
-from provarmor.graph.store import MemoryGraphStore
+from provarmor.graph.read_cache import ReadCachedStore
+from provarmor.graph.store import MemoryGraphStore, PruneCursor
 from provarmor.investigation.incidents import IncidentEngine
 from provarmor.model.actions import Action
 from provarmor.model.alert import Alert
 from provarmor.pipeline.analysis import Analysis, IncidentUpdate, batches
+from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.testing.factories import make_event
 
 SECOND = 1_000_000_000
@@ -88,3 +90,25 @@ def test_feed_and_finish_match_run(attack, rules):
     alerts += [f for f in piecewise.finish() if not isinstance(f, IncidentUpdate)]
     assert [a.id for a in alerts] == [a.id for a in whole.alerts]
     assert piecewise.graph_counters.events == len(events)
+
+
+def test_forget_leaves_no_pruned_node_in_the_read_cache(tmp_path):
+    raw = SqliteGraphStore(tmp_path / "g.db")
+    analysis = Analysis(raw, detectors=[], engine=IncidentEngine(MemoryGraphStore()))
+    # what build_analysis does for a persistent store: reads through the cache
+    analysis.store = cached = ReadCachedStore(raw)
+    analysis.feed([make_event(Action.WRITE, pid=2, exe="/bin/a", path="/tmp/a", ts=1)])
+    analysis.finish()
+    names = [node.id for node in raw.find_nodes("/tmp/a")]
+    assert names and cached.node(names[0]) is not None
+    pruned: list[str] = []
+    cursor = PruneCursor()
+    while True:
+        step = raw.prune(100, keep=frozenset(), rows=100, cursor=cursor)
+        pruned.extend(step.nodes)
+        if step.done:
+            break
+    assert names[0] in pruned
+    analysis.forget(pruned, edges_before=100)
+    assert cached.node(names[0]) is None
+    raw.close()

@@ -2,6 +2,8 @@
 (made when missing), ``?`` placeholders, bulk loads and upserts, whole transactions, and
 StorageError for every failure."""
 
+import time
+
 import psycopg
 import pytest
 from hypothesis import given
@@ -133,3 +135,35 @@ def test_nul_characters_become_replacement_characters(dialect):
     dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (1, "a\x00b"))
     assert dialect.execute("SELECT k FROM t WHERE v = ?", ("a\x00b",)).fetchall() == [(1,)]
     assert dialect.execute("SELECT v FROM t").fetchall() == [("a\ufffdb",)]
+
+
+@pytest.mark.postgres
+def test_used_bytes_counts_the_schema_tables_and_reclaim_leaves_them_to_autovacuum(dialect):
+    empty = dialect.used_bytes()
+    with dialect.transaction():
+        dialect.executemany(
+            "INSERT INTO t (k, v) VALUES (?, ?)", [(k, "x" * 1000) for k in range(2000)]
+        )
+    assert dialect.used_bytes() > empty + 1_000_000
+    assert dialect.reclaim(pages=100) == 0
+
+
+@pytest.mark.postgres
+def test_vacuum_runs_beside_an_open_transaction_of_the_store(dialect, postgres_schema):
+    with dialect.transaction():
+        dialect.executemany("INSERT INTO t (k, v) VALUES (?, ?)", [(k, "x") for k in range(100)])
+    with dialect.transaction():
+        dialect.execute("DELETE FROM t WHERE k < 50")
+    with dialect.transaction():  # the store's own connection is busy in a transaction
+        dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (1000, "y"))
+        dialect.vacuum(["t"])
+    deadline = time.monotonic() + 10
+    count = 0
+    while time.monotonic() < deadline and not count:
+        row = dialect.execute(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE schemaname = ? AND relname = 't'",
+            (postgres_schema,),
+        ).fetchone()
+        count = int(row[0]) if row else 0
+        time.sleep(0.1)
+    assert count >= 1

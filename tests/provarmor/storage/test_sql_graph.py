@@ -4,9 +4,11 @@ import pytest
 
 from provarmor.graph.builder import GraphBuilder, GraphDelta
 from provarmor.graph.records import Edge, Node, NodeKind
+from provarmor.graph.store import PruneCursor
 from provarmor.graph.trace import Direction, trace_from_event
 from provarmor.model.actions import Action
 from provarmor.model.errors import StorageError
+from provarmor.storage.sql_graph import FORMAT_VERSION
 from provarmor.testing.factories import entity, make_event
 
 
@@ -110,7 +112,7 @@ def test_meta_is_written_with_the_batch(graph_store):
     store.close()
     store = graph_store()
     assert store.meta("spool.position") == "3:240"
-    assert store.meta("format_version") == "1"
+    assert store.meta("format_version") == str(FORMAT_VERSION)
 
 
 def test_a_failed_batch_writes_nothing_and_the_store_goes_on(graph_store):
@@ -224,3 +226,123 @@ def test_iterate_everything_and_the_last_edge(graph_store):
     assert [e.id for e in edges] == list(range(1, store.edge_count() + 1))
     last = store.last_edge(action="connect")
     assert last is not None and (last.last_event, last.dst) == ("c2", "sock:127.0.0.1:443")
+
+
+# retention
+
+
+def _edge(edge_id, src, dst, ts):
+    return Edge(
+        id=edge_id,
+        src=src,
+        dst=dst,
+        action="write",
+        first_ts=ts,
+        last_ts=ts,
+        first_event=f"e{edge_id}",
+        last_event=f"e{edge_id}",
+    )
+
+
+def _chain(store, count):
+    """``count`` processes p0..p(count-1), each writing file f<i> at time i*10 (its event
+    indexed), and two sensor gaps."""
+    _chain_more(store, 0, count)
+    store.apply(GraphDelta(gaps=[("h", 5, 3), ("h", 500, 1)]))
+
+
+def _chain_more(store, start, count, *, step=10):
+    """Processes p<start>.. each writing its file f<i> at time i*step (event indexed)."""
+    nodes = []
+    for i in range(start, start + count):
+        nodes.append(process(f"p{i}", first_ts=i * step, last_ts=i * step))
+        nodes.append(
+            Node(id=f"f{i}", kind=NodeKind.FILE, host="h", first_ts=i * step, last_ts=i * step)
+        )
+    edges = [_edge(i + 1, f"p{i}", f"f{i}", i * step) for i in range(start, start + count)]
+    events = [(f"e{e.id}", e.id, e.first_ts) for e in edges]
+    store.apply(GraphDelta(nodes=nodes, new_edges=edges, event_edges=events))
+
+
+def _prune_all(store, before_ts, *, keep=frozenset(), rows=3):
+    cursor = PruneCursor()
+    steps = []
+    while True:
+        steps.append(store.prune(before_ts, keep=keep, rows=rows, cursor=cursor))
+        if steps[-1].done:
+            return steps
+
+
+def test_prune_deletes_old_edges_their_index_and_then_their_nodes(graph_store):
+    store = graph_store()
+    _chain(store, 10)
+    steps = _prune_all(store, 45, rows=2)  # edges at 0, 10, .., 40 go
+    assert sum(step.edges for step in steps) == 5
+    assert sum(step.events for step in steps) == 5
+    assert sorted(name for step in steps for name in step.nodes) == sorted(
+        [f"p{i}" for i in range(5)] + [f"f{i}" for i in range(5)]
+    )
+    assert sum(step.gaps for step in steps) == 1
+    assert len(steps) > 3  # in batches of two
+    assert store.edge_count() == 5
+    assert store.node("p4") is None and store.node("p5") is not None
+    assert store.event_edge("e4") is None and store.event_edge("e6") is not None
+    assert store.stats().gaps == 1
+    # deleted node ids are not served from the key cache: a new edge to p0 is refused
+    with pytest.raises(StorageError, match="unknown node"):
+        store.apply(GraphDelta(new_edges=[_edge(99, "p0", "f9", 200)]))
+
+
+def test_prune_keeps_the_nodes_and_edges_of_kept_incidents(graph_store):
+    store = graph_store()
+    _chain(store, 6)
+    steps = _prune_all(store, 1_000, keep=frozenset({"p1", "f1", "p2"}))
+    assert store.edge_count() == 1  # p1 -> f1: both ends kept
+    assert store.out_edges("p1")[0].dst == "f1"
+    assert store.node("p2") is not None  # kept, though no edge is left
+    assert {name for step in steps for name in step.nodes} == {
+        *(f"p{i}" for i in (0, 3, 4, 5)),
+        *(f"f{i}" for i in (0, 2, 3, 4, 5)),
+    }
+
+
+def test_a_node_an_edge_still_refers_to_is_kept(graph_store):
+    store = graph_store()
+    _chain(store, 2)
+    store.apply(GraphDelta(new_edges=[_edge(3, "f0", "p1", 900)]))  # p1 reads f0, later
+    _prune_all(store, 100)
+    assert store.node("f0") is not None
+    assert store.node("p0") is None
+    assert store.edge_count() == 1
+
+
+def test_size_cutoff_is_zero_under_the_bound_and_cuts_the_oldest_over_it(graph_store):
+    store = graph_store()
+    _chain(store, 200)
+    assert store.size_cutoff(0) == 0
+    assert store.size_cutoff(10**12) == 0
+    bound = store._db.used_bytes() // 2
+    half = store.size_cutoff(bound)
+    assert 990 <= half <= 1010  # about the 100th of 200 edges, 10 apart
+    _prune_all(store, half, rows=50)
+    assert store.edge_count() < 105
+    store.settle(bound)
+    # what the pass ended at is the floor (PostgreSQL reuses the space in place, SQLite
+    # frees whole pages only): a next pass cuts only what grows past it
+    assert store.size_cutoff(bound) == 0
+    _chain_more(store, 200, 100)
+    assert store.size_cutoff(bound) > half
+
+
+def test_a_builder_that_forgets_the_pruned_nodes_goes_on_storing(graph_store):
+    store = graph_store()
+    builder = GraphBuilder(next_edge_id=store.next_edge_id())
+    for ts in (1, 2):
+        builder.add(make_event(Action.WRITE, pid=2, exe="/bin/a", path="/tmp/a", ts=ts))
+    store.apply(builder.drain(full=True))
+    steps = _prune_all(store, 100)
+    builder.forget([name for step in steps for name in step.nodes], edges_before=100)
+    builder.add(make_event(Action.WRITE, pid=2, exe="/bin/a", path="/tmp/a", ts=200))
+    store.apply(builder.drain(full=True))
+    assert store.edge_count() == 1
+    assert store.node(entity(2)) is not None

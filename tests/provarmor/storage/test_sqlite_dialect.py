@@ -2,6 +2,7 @@
 transactions that commit or roll back whole, and a clear StorageError for every failure."""
 
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -79,3 +80,38 @@ def test_a_file_that_is_not_sqlite_cannot_be_opened(tmp_path):
     with pytest.raises(StorageError, match="cannot open the test store") as caught:
         SqliteDialect(path, name="test store")
     assert caught.value.location == str(path)
+
+
+def _fill(dialect, rows):
+    with dialect.transaction():
+        dialect.executemany(
+            "INSERT INTO t (k, v) VALUES (?, ?)", [(k, "x" * 1000) for k in range(rows)]
+        )
+
+
+def test_deleted_rows_free_used_bytes_and_reclaim_shrinks_the_file(dialect, tmp_path):
+    _fill(dialect, 4000)
+    full = dialect.used_bytes()
+    with dialect.transaction():
+        dialect.execute("DELETE FROM t WHERE k < 3000")
+    assert dialect.used_bytes() < full / 2  # free pages are not used bytes
+    size = (tmp_path / "t.db").stat().st_size
+    freed = 0
+    while step := dialect.reclaim(pages=100):  # a bounded step at a time
+        assert step <= 100 * 4096
+        freed += step
+    assert freed > full / 2
+    assert (tmp_path / "t.db").stat().st_size <= size - freed
+
+
+def test_a_file_made_without_incremental_vacuum_keeps_its_size(tmp_path):
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)  # as files made before retention: auto_vacuum NONE
+    old.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    old.close()
+    dialect = SqliteDialect(path, name="test store")
+    _fill(dialect, 1000)
+    with dialect.transaction():
+        dialect.execute("DELETE FROM t")
+    assert dialect.reclaim(pages=100) == 0
+    dialect.close()

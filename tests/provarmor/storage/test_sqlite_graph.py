@@ -49,6 +49,35 @@ def test_format_version_1_fixture_still_opens(data_dir, tmp_path):
     store.close()
 
 
+def test_format_1_is_upgraded_to_2_with_the_time_indexes(data_dir, tmp_path):
+    copy = tmp_path / "v1.db"
+    copy.write_bytes((data_dir / "storage" / "graph-v1.db").read_bytes())
+    SqliteGraphStore(copy).close()
+    db = sqlite3.connect(copy)
+    indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    version = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()[0]
+    db.close()
+    assert {"edges_by_last_ts", "event_index_by_ts"} <= indexes
+    assert version == "2"
+    store = SqliteGraphStore(copy)
+    found = store.event_edge("fixture-connect")
+    assert found is not None
+    assert found[0].dst == "sock:127.0.0.1:80"
+    store.close()
+
+
+def test_format_version_2_fixture_still_opens(data_dir, tmp_path):
+    copy = tmp_path / "v2.db"
+    copy.write_bytes((data_dir / "storage" / "graph-v2.db").read_bytes())
+    store = SqliteGraphStore(copy)
+    assert store.stats().nodes_by_kind["process"] == 2
+    found = store.event_edge("fixture-connect")
+    assert found is not None
+    assert found[0].dst == "sock:127.0.0.1:80"
+    assert store.meta("format_version") == "2"
+    store.close()
+
+
 def test_new_file_and_its_journals_are_owner_only(tmp_path):
     old = os.umask(0o022)  # the usual umask: without care, a 0644 file
     try:

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provarmor.model.errors import StorageError
+from provarmor.storage.sql_graph import FORMAT_VERSION
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.storage.urls import open_graph_store
 
@@ -50,7 +51,7 @@ def test_a_postgres_url_opens_a_working_store(postgres_url, postgres_schema):
     store = open_graph_store(f"{postgres_url}?schema={postgres_schema}")
     try:
         assert type(store).__name__ == "PostgresGraphStore"
-        assert store.meta("format_version") == "1"
+        assert store.meta("format_version") == str(FORMAT_VERSION)
     finally:
         store.close()
 

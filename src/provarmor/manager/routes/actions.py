@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from provarmor.manager.actions import (
+    EXECUTED_STEP,
     PRIMARY_KINDS,
     ActionAuditEntry,
     ActionRecord,
@@ -25,7 +26,9 @@ from provarmor.manager.actions import (
     CommandKind,
 )
 from provarmor.manager.auth import Principal, Role
+from provarmor.manager.command_queue import send_on_bus, sweep
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require
+from provarmor.manager.rate_limit import rate_limited
 from provarmor.manager.routes.params import page
 from provarmor.manager.store import ActionQuery
 from provarmor.model.time_units import seconds_to_ns
@@ -179,6 +182,7 @@ def list_actions(  # noqa: PLR0913 (one argument per query parameter)
     offset: int = 0,
 ) -> dict[str, object]:
     """Actions, oldest first: of one host, of one incident, in one state."""
+    sweep(context, time.time_ns())
     query = ActionQuery(
         host=host_id,
         incident_id=incident_id,
@@ -200,6 +204,7 @@ def _found(context: ManagerContext, action_id: str) -> ActionRecord:
 def get_action(action_id: str, principal: Analyst, context: Context) -> dict[str, object]:
     """One action and its audit trail (proposal, approval, execution, delivery, result,
     undo)."""
+    sweep(context, time.time_ns())
     record = _found(context, action_id)
     audit = [
         {
@@ -216,7 +221,9 @@ def get_action(action_id: str, principal: Analyst, context: Context) -> dict[str
     return view(record) | {"audit": audit}
 
 
-def _entry(moved: ActionRecord, *, step: str, who: str, reason: str) -> ActionAuditEntry:
+def _entry(
+    moved: ActionRecord, *, step: str, who: str, reason: str, message: str = ""
+) -> ActionAuditEntry:
     return ActionAuditEntry(
         action_id=moved.id,
         ts_ns=moved.updated_ns,
@@ -224,6 +231,7 @@ def _entry(moved: ActionRecord, *, step: str, who: str, reason: str) -> ActionAu
         step=step,
         state=moved.state,
         reason=reason,
+        message=message,
     )
 
 
@@ -277,9 +285,24 @@ def execute(action_id: str, body: Step, principal: Analyst, context: Context) ->
     if record.state not in (ActionState.PROPOSED, ActionState.APPROVED):
         raise ApiError(409, f"the action is {record.state.value}", field="action_id")
     moved = _queue(context, record, body, CommandKind.RUN)
-    entry = _entry(moved, step="executed", who=author(principal), reason=body.reason)
-    answer = _move(context, record.state, moved, entry)
+    limited = rate_limited(context.store, context.rate_limit, record.host, now_ns=moved.updated_ns)
+    if limited is not None:
+        refused = _entry(record, step="execute refused", who=author(principal), reason=body.reason)
+        context.store.add_action_audit(replace(refused, ts_ns=moved.updated_ns, message=limited))
+        context.metrics.commands.labels(event="rate_limited").inc()
+        raise ApiError(429, limited, field="action_id")
+    entry = _entry(moved, step=EXECUTED_STEP, who=author(principal), reason=body.reason)
+    return _queued(context, record.state, moved, entry)
+
+
+def _queued(
+    context: ManagerContext, was: ActionState, moved: ActionRecord, entry: ActionAuditEntry
+) -> dict[str, object]:
+    """Write the queued command; in cluster mode, send it on the bus."""
+    answer = _move(context, was, moved, entry)
     context.metrics.commands.labels(event="queued").inc()
+    if context.bus_commands is not None:
+        send_on_bus(context, moved)
     return answer
 
 
@@ -295,6 +318,4 @@ def undo(action_id: str, body: Step, principal: Analyst, context: Context) -> di
     moved = _queue(context, record, body, CommandKind.UNDO)
     step = f"undo ({undo_kind.value})"
     entry = _entry(moved, step=step, who=author(principal), reason=body.reason)
-    answer = _move(context, record.state, moved, entry)
-    context.metrics.commands.labels(event="queued").inc()
-    return answer
+    return _queued(context, record.state, moved, entry)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from provarmor.manager.auth import Principal, Role, issue_token, secret_matches, split_token
+from provarmor.manager.command_queue import sweep
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require_agent
 from provarmor.manager.ingest import BatchTooLarge, UploadResult
 from provarmor.manager.routes.params import parse_int64
@@ -176,7 +177,12 @@ def acked(agent_id: str, principal: Agent, context: Context) -> AckedSequence:
 
 @router.post("/agents/{agent_id}/status", status_code=204)
 def status(agent_id: str, body: StatusReport, principal: Agent, context: Context) -> None:
-    """The agent's sensor, health and drop counters (shown under ``GET /hosts``)."""
+    """The agent's sensor, health and drop counters (shown under ``GET /hosts``); the
+    commands of its host that waited past their time expire or time out here too."""
+    now = time.time_ns()
     context.store.record_status(
-        agent_id, status_json=json.dumps(body.model_dump(), sort_keys=True), now_ns=time.time_ns()
+        agent_id, status_json=json.dumps(body.model_dump(), sort_keys=True), now_ns=now
     )
+    agent = context.store.agent(agent_id)
+    if agent is not None:
+        sweep(context, now, host=agent.host_id)

@@ -1,5 +1,10 @@
 """The command channel, manager -> agent, over the agent's own credential.
 
+In cluster mode (``manager.bus_url``) commands reach the agent on the bus instead, signed
+with the manager's key (``GET /agents/{id}/command-key`` hands the agent the public key
+over this authenticated channel); the agent says it received one with ``POST
+/agents/{id}/commands/{command}/delivered`` and reports the result as below.
+
 ``GET /agents/{id}/commands`` hands the agent every queued or delivered command of its
 host: a command stays deliverable until the agent reports its result, so a lost answer
 only means a redelivery, which the agent answers from its audit trail without running the
@@ -27,6 +32,7 @@ from provarmor.manager.actions import (
     CommandResult,
 )
 from provarmor.manager.auth import Principal
+from provarmor.manager.command_queue import PENDING, delivered_step, sweep
 from provarmor.manager.deps import ApiError, ManagerContext, get_context, require_agent
 from provarmor.manager.store import ActionQuery, AgentRecord, Page
 from provarmor.response.records import Outcome
@@ -36,7 +42,8 @@ router = APIRouter(tags=["agents"])
 Context = Annotated[ManagerContext, Depends(get_context)]
 Agent = Annotated[Principal, Depends(require_agent)]
 
-PENDING = (ActionState.QUEUED, ActionState.DELIVERED)
+RESULT_AWAITED = (*PENDING, ActionState.TIMED_OUT)
+"""A result is recorded in these states (one after a time-out still tells what happened)."""
 MAX_COMMANDS = 100
 """Commands handed over per poll (the rest come with the next polls)."""
 
@@ -48,36 +55,17 @@ def _agent(context: ManagerContext, agent_id: str) -> AgentRecord:
     return agent
 
 
-def _expire(context: ManagerContext, record: ActionRecord, now: int) -> None:
-    if record.command is CommandKind.RUN:
-        moved = replace(record, state=ActionState.EXPIRED, updated_ns=now)
-    else:
-        moved = replace(record, state=ActionState.DONE, command=CommandKind.RUN, updated_ns=now)
-    entry = ActionAuditEntry(
-        action_id=record.id,
-        ts_ns=now,
-        author="manager",
-        step=f"{record.command.value} expired",
-        state=moved.state,
-        message="the host's agent did not fetch the command before it expired",
-    )
-    if context.store.update_action(moved, was=record.state, audit=entry):
-        context.metrics.commands.labels(event="expired").inc()
-
-
 @router.get("/agents/{agent_id}/commands")
 def commands(agent_id: str, principal: Agent, context: Context) -> dict[str, object]:
     """The commands waiting for this agent's host (expired ones are dropped, counted)."""
     agent = _agent(context, agent_id)
     now = time.time_ns()
+    sweep(context, now, host=agent.host_id)
     handed: list[object] = []
     pending = context.store.actions(
         ActionQuery(host=agent.host_id, states=PENDING, page=Page(limit=MAX_COMMANDS))
     )
     for record in pending:
-        if record.state is ActionState.QUEUED and record.expires_ns <= now:
-            _expire(context, record, now)
-            continue
         moved = replace(
             record, state=ActionState.DELIVERED, deliveries=record.deliveries + 1, updated_ns=now
         )
@@ -86,7 +74,7 @@ def commands(agent_id: str, principal: Agent, context: Context) -> dict[str, obj
             action_id=record.id,
             ts_ns=now,
             author=f"agent:{agent_id}",
-            step=f"{record.command.value} delivered",
+            step=delivered_step(record.command),
             state=ActionState.DELIVERED,
         )
         if not context.store.update_action(moved, was=record.state, audit=entry if first else None):
@@ -94,6 +82,52 @@ def commands(agent_id: str, principal: Agent, context: Context) -> dict[str, obj
         context.metrics.commands.labels(event="delivered" if first else "redelivered").inc()
         handed.append(msgspec.to_builtins(moved.to_command()))
     return {"commands": handed}
+
+
+def _command_action(context: ManagerContext, agent: AgentRecord, command_id: str) -> ActionRecord:
+    action_id = command_id.removesuffix("-undo")
+    record = context.store.action(action_id)
+    if record is None or record.host != agent.host_id:
+        raise ApiError(404, "no such command for this agent's host", field="command_id")
+    return record
+
+
+@router.get("/agents/{agent_id}/command-key")
+def command_key(agent_id: str, principal: Agent, context: Context) -> dict[str, str]:
+    """The public key that signs this manager's commands on the bus (409 when the manager
+    sends none there)."""
+    _agent(context, agent_id)
+    if context.bus_commands is None:
+        raise ApiError(409, "this manager sends no commands on a bus", field="agent_id")
+    key = context.bus_commands.publisher.key.verify_key
+    return {"algorithm": "ed25519", "key_id": key.id, "public_key": key.text()}
+
+
+@router.post("/agents/{agent_id}/commands/{command_id}/delivered")
+def delivered(
+    agent_id: str, command_id: str, principal: Agent, context: Context
+) -> dict[str, object]:
+    """The agent received a command from the bus (its result is awaited from now on,
+    ``manager.result_seconds`` at most); saying it again changes nothing."""
+    agent = _agent(context, agent_id)
+    record = _command_action(context, agent, command_id)
+    wanted = CommandKind.UNDO if command_id.endswith("-undo") else CommandKind.RUN
+    if record.state is not ActionState.QUEUED or record.command is not wanted:
+        return {"action_id": record.id, "state": record.state.value, "recorded": False}
+    now = time.time_ns()
+    moved = replace(record, state=ActionState.DELIVERED, deliveries=1, updated_ns=now)
+    entry = ActionAuditEntry(
+        action_id=record.id,
+        ts_ns=now,
+        author=f"agent:{agent_id}",
+        step=delivered_step(record.command),
+        state=ActionState.DELIVERED,
+        message="received from the bus",
+    )
+    recorded = context.store.update_action(moved, was=record.state, audit=entry)
+    if recorded:
+        context.metrics.commands.labels(event="delivered").inc()
+    return {"action_id": record.id, "state": moved.state.value, "recorded": recorded}
 
 
 @router.post("/agents/{agent_id}/commands/{command_id}/result")
@@ -108,12 +142,9 @@ async def result(
         raise ApiError(400, f"not a command result: {exc}", field="body") from None
     agent = _agent(context, agent_id)
     undo = command_id.endswith("-undo")
-    action_id = command_id.removesuffix("-undo")
-    record = context.store.action(action_id)
-    if record is None or record.host != agent.host_id:
-        raise ApiError(404, "no such command for this agent's host", field="command_id")
+    record = _command_action(context, agent, command_id)
     wanted = CommandKind.UNDO if undo else CommandKind.RUN
-    if record.state not in PENDING or record.command is not wanted:
+    if record.state not in RESULT_AWAITED or record.command is not wanted:
         return {"action_id": record.id, "state": record.state.value, "recorded": False}
     now = time.time_ns()
     if undo:

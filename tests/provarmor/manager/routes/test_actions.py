@@ -4,7 +4,10 @@ give it); bad proposals are refused naming the field; every step is in the actio
 trail; actions are listed per host and per incident; only done, undoable actions are
 undone."""
 
+import pytest
+
 from provarmor.manager.auth import Role
+from provarmor.model.errors import ParseError
 
 HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
 PROCESS = {"type": "process", "entity_id": "e1", "pid": 4242, "executable": "/tmp/implant"}
@@ -113,3 +116,68 @@ def test_actions_are_listed_per_incident_and_per_host(loaded):
     assert manager.get("/actions", host_id="other").json()["actions"] == []
     assert manager.get("/actions", state="queued").json()["actions"] == []
     assert manager.get("/actions/act-nope").status_code == 404
+
+
+FILE = {"type": "file", "path": "/tmp/implant"}
+
+
+def test_manual_actions_count_against_the_policys_rate_limit(make_manager, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("mode: enforce\nrate_limit:\n  actions: 2\n  seconds: 3600\n")
+    limited = make_manager(tmp_path / "m", response_policy=policy)
+    agent, credential = limited.enroll(host_id=HOST)
+    other_host = "0f0e0d0c0b0a09080706050403020100"
+    limited.enroll(host_id=other_host)
+    analyst = limited.token(Role.ANALYST)
+    first, second, third = (
+        propose(limited, analyst, kind="quarantine", target=FILE)["id"] for _ in range(3)
+    )
+    for action in (first, second):
+        assert post(limited, f"/actions/{action}/execute", analyst).status_code == 200
+    refused = post(limited, f"/actions/{third}/execute", analyst)
+    assert refused.status_code == 429, refused.text
+    assert refused.json() == {
+        "error": f"rate limit: 2 actions in 3600 s on host {HOST}",
+        "field": "action_id",
+    }
+    view = limited.get(f"/actions/{third}", analyst).json()
+    assert view["state"] == "proposed"  # nothing queued
+    assert (view["audit"][-1]["step"], view["audit"][-1]["state"]) == (
+        "execute refused",
+        "proposed",
+    )
+    assert view["audit"][-1]["message"] == refused.json()["error"]
+    assert view["audit"][-1]["author"].startswith("analyst:")
+    # the limit is per host: another host's action still runs
+    elsewhere = propose(limited, analyst, kind="kill", target=PROCESS, host_id=other_host)
+    assert post(limited, f"/actions/{elsewhere['id']}/execute", analyst).status_code == 200
+    # an undo is never limited: taking an action back stays possible at the limit
+    done = limited.client.post(
+        f"/api/v1/agents/{agent}/commands/{first}/result",
+        json={"outcome": "done"},
+        headers=limited.headers(credential),
+    )
+    assert done.json()["state"] == "done"
+    undo = post(limited, f"/actions/{first}/undo", analyst)
+    assert undo.status_code == 200, undo.text
+    text = limited.client.get("/metrics").text
+    assert 'provarmor_manager_commands_total{event="rate_limited"} 1.0' in text
+
+
+def test_the_default_rate_limit_applies_without_a_policy(make_manager, tmp_path):
+    default = make_manager(tmp_path / "m")
+    default.enroll(host_id=HOST)
+    analyst = default.token(Role.ANALYST)
+    for _ in range(20):
+        action = propose(default, analyst, kind="kill", target=PROCESS)["id"]
+        assert post(default, f"/actions/{action}/execute", analyst).status_code == 200
+    action = propose(default, analyst, kind="kill", target=PROCESS)["id"]
+    assert post(default, f"/actions/{action}/execute", analyst).status_code == 429
+
+
+def test_a_bad_response_policy_names_its_line(make_manager, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rate_limit:\n  actions: many\n")
+    with pytest.raises(ParseError) as caught:
+        make_manager(tmp_path / "m", response_policy=policy)
+    assert f"{policy}:2" in str(caught.value)

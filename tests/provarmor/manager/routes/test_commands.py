@@ -119,3 +119,65 @@ def test_a_command_not_fetched_before_its_expiry_is_expired_and_counted(manager)
     assert view["audit"][-1]["step"] == "run expired"
     assert metric(manager, "expired") == 1
     assert report(manager, agent, credential, action, outcome="done").json()["recorded"] is False
+
+
+def wait_for_state(manager, action: str, state: str, *, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = manager.get(f"/actions/{action}").json()
+        if view["state"] == state:
+            return view
+        assert time.monotonic() < deadline, f"still {view['state']}, not {state}"
+        time.sleep(0.05)
+
+
+def test_a_delivered_command_without_a_result_times_out(make_manager, tmp_path):
+    manager = make_manager(tmp_path / "m", result_seconds=1)
+    agent, credential = manager.enroll(host_id=HOST)
+    action = queued(manager)
+    (command,) = fetch(manager, agent, credential)
+    assert manager.get(f"/actions/{action}").json()["state"] == "delivered"
+    view = wait_for_state(manager, action, "timed_out")
+    last = view["audit"][-1]
+    assert (last["step"], last["author"], last["state"]) == (
+        "run timed out",
+        "manager",
+        "timed_out",
+    )
+    assert "within 1 s" in last["message"]
+    assert metric(manager, "timed_out") == 1
+    assert fetch(manager, agent, credential) == []  # given up: not handed again
+    # a result that comes late still tells what happened
+    late = report(manager, agent, credential, command["id"], outcome="done", message="moved")
+    assert late.json() == {"action_id": action, "state": "done", "recorded": True}
+    steps = [entry["step"] for entry in manager.get(f"/actions/{action}").json()["audit"]]
+    assert steps[-3:] == ["run delivered", "run timed out", "result"]
+
+
+def test_a_queued_command_is_not_timed_out_while_it_waits_for_its_agent(make_manager, tmp_path):
+    manager = make_manager(tmp_path / "m", result_seconds=1)
+    manager.enroll(host_id=HOST)
+    action = queued(manager, expires_seconds=60)
+    time.sleep(1.2)  # past result_seconds: only a delivered command's result is awaited
+    assert manager.get(f"/actions/{action}").json()["state"] == "queued"
+
+
+def test_a_bus_receipt_marks_the_command_delivered_once(make_manager, tmp_path):
+    manager = make_manager(tmp_path / "m")
+    agent, credential = manager.enroll(host_id=HOST)
+    action = queued(manager)
+    first = post(manager, f"/agents/{agent}/commands/{action}/delivered", credential)
+    assert first.json() == {"action_id": action, "state": "delivered", "recorded": True}
+    again = post(manager, f"/agents/{agent}/commands/{action}/delivered", credential)
+    assert again.json()["recorded"] is False
+    other, other_credential = manager.enroll(host_id=OTHER)
+    assert (
+        post(manager, f"/agents/{other}/commands/{action}/delivered", other_credential).status_code
+        == 404
+    )
+    view = manager.get(f"/actions/{action}").json()
+    assert [e["step"] for e in view["audit"]][-1] == "run delivered"
+    assert view["audit"][-1]["message"] == "received from the bus"
+    assert metric(manager, "delivered") == 1
+    # without a bus the manager has no command key to hand out
+    assert manager.get(f"/agents/{agent}/command-key", credential).status_code == 409

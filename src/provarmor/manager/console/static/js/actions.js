@@ -20,7 +20,14 @@ const HINTS = {
   isolate: "(the host itself)",
   lock_user: "account name or uid",
 };
-const STATE_CLASS = { done: "ok", undone: "ok", failed: "error", refused: "error", expired: "muted" };
+const STATE_CLASS = {
+  done: "ok",
+  undone: "ok",
+  failed: "error",
+  refused: "error",
+  timed_out: "error",
+  expired: "muted",
+};
 
 function describe(target) {
   switch (target.type) {

@@ -1,0 +1,142 @@
+"""Both ends of the command subjects (see :mod:`provarmor.bus.commands`).
+
+:class:`CommandPublisher` is the manager's synchronous front (its event loop runs in a
+thread of its own, so the API's request handlers can call it): a publish returns once
+JetStream has stored the command, or raises :class:`BusUnavailable`.
+
+:class:`CommandInbox` is the agent's asynchronous end: its durable consumer, pulled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import TypeVar
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+from nats.js.errors import Error as JetStreamError
+
+from provarmor.bus.commands import (
+    STREAM,
+    CommandMessage,
+    consumer_config,
+    ensure_command_stream,
+)
+from provarmor.bus.publisher import BusUnavailable
+from provarmor.bus.signing import SigningKey
+from provarmor.bus.stream import connect
+
+T = TypeVar("T")
+
+
+class CommandPublisher:
+    def __init__(
+        self, url: str, key: SigningKey, *, timeout_s: float = 5.0, connect_timeout_s: float = 5.0
+    ) -> None:
+        self.url = url
+        self.key = key
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.published = 0
+        self.failures = 0
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _run(self, coroutine: Coroutine[object, object, T], *, timeout: float) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result(timeout)
+        except (TimeoutError, nats.errors.Error, JetStreamError, OSError) as exc:
+            future.cancel()
+            raise BusUnavailable(
+                f"{type(exc).__name__}: {exc or 'no answer'}", location=self.url
+            ) from exc
+
+    def _connection(self) -> Client:
+        """Made on first use; afterwards it reconnects by itself."""
+        if self._client is None:
+            client = self._run(
+                connect(self.url, name="provarmor-manager-commands"),
+                timeout=self.connect_timeout_s,
+            )
+            try:
+                self._run(ensure_command_stream(client.jetstream()), timeout=self.connect_timeout_s)
+            except BusUnavailable:
+                self._run(client.close(), timeout=self.connect_timeout_s)
+                raise
+            self._client = client
+        return self._client
+
+    def publish(self, message: CommandMessage, *, ttl_s: int, queued: int) -> None:
+        """Sign and store ``message`` on its agent's subject (kept ``ttl_s`` seconds)."""
+        subject, headers, payload = message.encode(self.key, ttl_s=ttl_s, queued=queued)
+        try:
+            with self._lock:
+                js = self._connection().jetstream(timeout=self.timeout_s)
+                self._run(js.publish(subject, payload, headers=headers), timeout=self.timeout_s)
+        except BusUnavailable:
+            self.failures += 1
+            raise
+        self.published += 1
+
+    def close(self) -> None:
+        try:
+            if self._client is not None:
+                self._run(self._client.close(), timeout=10)
+        except BusUnavailable:
+            pass  # the broker is gone: nothing left to flush
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+
+class CommandInbox:
+    """One agent's commands: ``fetch`` returns the waiting messages (none after
+    ``wait_s``); each is acknowledged, nak'ed or terminated by the caller."""
+
+    def __init__(self, url: str, agent_id: str, *, ack_wait_s: float = 120.0) -> None:
+        self.url = url
+        self.agent_id = agent_id
+        self.ack_wait_s = ack_wait_s
+        self._client: Client | None = None
+        self._subscription: JetStreamContext.PullSubscription | None = None
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        if self._subscription is None:
+            if self._client is None:
+                self._client = await connect(self.url, name=f"provarmor-agent-{self.agent_id}")
+            js = self._client.jetstream()
+            await ensure_command_stream(js)
+            config = consumer_config(self.agent_id, ack_wait_s=self.ack_wait_s)
+            await js.add_consumer(STREAM, config)
+            assert config.durable_name is not None
+            self._subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
+        return self._subscription
+
+    async def fetch(self, *, batch: int = 10, wait_s: float = 1.0) -> list[Msg]:
+        """The waiting commands (an empty list when none came within ``wait_s``); raises
+        :class:`BusUnavailable` when the bus cannot be reached."""
+        try:
+            subscription = await self._subscribe()
+            return await subscription.fetch(batch, timeout=wait_s)
+        except nats.errors.TimeoutError:
+            return []
+        except (nats.errors.Error, JetStreamError, OSError) as exc:
+            raise BusUnavailable(f"{type(exc).__name__}: {exc}", location=self.url) from exc
+
+    async def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(nats.errors.Error, OSError):  # the broker is gone
+                await self._client.close()
+            self._client = None
+            self._subscription = None
