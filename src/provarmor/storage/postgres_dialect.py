@@ -157,6 +157,7 @@ class PostgresDialect:
         if not SCHEMA_NAME.fullmatch(self.schema):
             raise StorageError(f"bad schema name {self.schema!r}", location=self.location)
         size = _pool_size(pool_size, self.location)
+        self._set_search_path = f'SET search_path TO "{self.schema}"'  # a SCHEMA_NAME
         with self._errors(f"cannot open the {name}"):
             params = conninfo_to_dict(conninfo)
             params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
@@ -200,9 +201,7 @@ class PostgresDialect:
         held = pool.take(self.schema)
         try:
             if held.schema != self.schema:
-                held.connection.execute(
-                    sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema))
-                )
+                held.connection.execute(self._set_search_path)
                 held.schema = self.schema
             yield held
         finally:
