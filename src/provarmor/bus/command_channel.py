@@ -14,6 +14,7 @@ import contextlib
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TypeVar
 
 import nats.errors
@@ -28,6 +29,7 @@ from provarmor.bus.commands import (
     consumer_config,
     ensure_command_stream,
 )
+from provarmor.bus.credentials import Credentials
 from provarmor.bus.publisher import BusUnavailable
 from provarmor.bus.signing import SigningKey
 from provarmor.bus.stream import connect
@@ -104,17 +106,32 @@ class CommandInbox:
     """One agent's commands: ``fetch`` returns the waiting messages (none after
     ``wait_s``); each is acknowledged, nak'ed or terminated by the caller."""
 
-    def __init__(self, url: str, agent_id: str, *, ack_wait_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        agent_id: str,
+        *,
+        ack_wait_s: float = 120.0,
+        credentials: Credentials | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
         self.url = url
         self.agent_id = agent_id
         self.ack_wait_s = ack_wait_s
+        self._credentials = credentials
+        self._ca_file = ca_file
         self._client: Client | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         if self._subscription is None:
             if self._client is None:
-                self._client = await connect(self.url, name=f"provarmor-agent-{self.agent_id}")
+                self._client = await connect(
+                    self.url,
+                    name=f"provarmor-agent-{self.agent_id}",
+                    credentials=self._credentials,
+                    ca_file=self._ca_file,
+                )
             js = self._client.jetstream()
             await ensure_command_stream(js)
             config = consumer_config(self.agent_id, ack_wait_s=self.ack_wait_s)

@@ -30,8 +30,9 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.errors import Error as JetStreamError
 
+from provarmor.bus.credentials import Credentials
 from provarmor.bus.message import BatchMessage, batch_message
-from provarmor.bus.stream import StreamLayout, connect, ensure_stream
+from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
 from provarmor.model.errors import StorageError
 from provarmor.model.event import Event
 
@@ -43,7 +44,7 @@ class BusUnavailable(StorageError):
 
 
 class BusPublisher:
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the bus, its user and TLS, and the publishing limits)
         self,
         url: str,
         *,
@@ -51,6 +52,8 @@ class BusPublisher:
         window: int = 8,
         ack_timeout_s: float = 5.0,
         connect_timeout_s: float = 5.0,
+        credentials: Credentials | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, not {window}")
@@ -69,6 +72,8 @@ class BusPublisher:
         self._layout = layout or StreamLayout()
         self._connect_timeout_s = connect_timeout_s
         self._client: Client | None = None
+        self._credentials = credentials
+        self._ca_file = ca_file
         self._connecting = threading.Lock()
 
     def _connection(self) -> Client:
@@ -80,12 +85,20 @@ class BusPublisher:
 
     def _connect(self) -> Client:
         client = self._run(
-            connect(self.url, name="provarmor-agent"), timeout=self._connect_timeout_s
+            connect(
+                self.url,
+                name="provarmor-agent",
+                credentials=self._credentials,
+                ca_file=self._ca_file,
+            ),
+            timeout=self._connect_timeout_s,
         )
+        js = client.jetstream()
+        # an agent user of a cluster (credentials) may not make the stream: the workers do,
+        # with the partition count only they know; it checks that the stream is there
+        check = js.stream_info(STREAM) if self._credentials else ensure_stream(js, self._layout)
         try:
-            self._run(
-                ensure_stream(client.jetstream(), self._layout), timeout=self._connect_timeout_s
-            )
+            self._run(check, timeout=self._connect_timeout_s)
         except BusUnavailable:
             self._run(client.close(), timeout=self._connect_timeout_s)
             raise

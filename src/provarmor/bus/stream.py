@@ -10,7 +10,9 @@ stream is made (kept in its metadata; a worker started with another count is ref
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 import nats
 from nats.aio.client import Client
@@ -25,6 +27,7 @@ from nats.js.api import (
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from provarmor.bus.credentials import Credentials
 from provarmor.bus.message import SUBJECT_PREFIX
 from provarmor.model.errors import ConfigError
 
@@ -60,14 +63,21 @@ class StreamLayout:
         )
 
 
-async def connect(url: str, *, name: str) -> Client:
-    """A connection that reconnects for ever (an outage only delays)."""
+async def connect(
+    url: str, *, name: str, credentials: Credentials | None = None, ca_file: Path | None = None
+) -> Client:
+    """A connection that reconnects for ever (an outage only delays), as the user of
+    ``credentials`` when given, over TLS trusting ``ca_file`` when given."""
+    options = credentials.connect_options() if credentials is not None else {}
+    if ca_file is not None:
+        options["tls"] = ssl.create_default_context(cafile=str(ca_file))
     return await nats.connect(
         url,
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         allow_reconnect=True,
+        **options,
     )
 
 

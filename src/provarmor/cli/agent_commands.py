@@ -72,7 +72,8 @@ def agent(  # noqa: PLR0913
         str | None,
         typer.Option(
             help="Cluster mode: publish batches to this NATS JetStream bus (nats://host:port) "
-            "instead of uploading them; enrolment still goes through --manager."
+            "instead of uploading them (default: the bus the manager names at enrolment, "
+            "with the agent's own credentials); enrolment still goes through --manager."
         ),
     ] = None,
     response_policy: Annotated[
@@ -186,10 +187,12 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
     commands from the manager run through a responder of its own (no automatic policy;
     audit trail and quarantine under ``response.state_dir``; the allow-list applies, with
     the manager's addresses in it, so neither block nor isolate cuts the agent off). With
-    ``bus``, batches go to the JetStream bus as the enrolled agent instead and commands
-    come from the bus, signed by the manager (cluster mode); the bus's addresses join the
-    allow-list too."""
+    ``bus``, or when the enrolment answer named a bus (cluster mode; its address and the
+    agent's own credentials are saved with the credential), batches go to the JetStream bus
+    as the enrolled agent instead and commands come from the bus, signed by the manager;
+    the bus's addresses join the allow-list too."""
     from provarmor.agent.spool import SpoolPosition
+    from provarmor.bus.credentials import BusAccess
     from provarmor.manager.client import ManagerClient, RetryPolicy
     from provarmor.manager.command_runner import CommandRunner
     from provarmor.manager.uplink import UploadSink
@@ -209,36 +212,44 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
                 f"the agent is enrolled with {stored.get('url')}, not {url}", location=str(saved)
             )
         client.credential = str(stored["credential"])
+        if stored.get("bus") is not None:
+            client.bus = BusAccess.from_dict(stored["bus"], location=str(saved))
     elif token is None:
         raise ConfigError("first contact with a manager needs --enroll-token")
     else:
         identity = read_host_identity()
         credential = client.enroll(token, host_id=identity.id, hostname=socket.gethostname())
+        record: dict[str, object] = {"url": url, "credential": credential}
+        if client.bus is not None:
+            record["bus"] = client.bus.to_dict()
         descriptor = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            json.dump({"url": url, "credential": credential}, handle)
+            json.dump(record, handle)
         console.print(f"enrolled with {url} as agent {client.agent_id}")
+    learned = client.bus
+    bus_url = bus or (learned.url if learned else None)
     response = dataclasses.replace(
         response,
         manager_addresses=response.manager_addresses + addresses_of(url),
-        bus_addresses=response.bus_addresses + (addresses_of(bus) if bus else ()),
+        bus_addresses=response.bus_addresses + (addresses_of(bus_url) if bus_url else ()),
     )
     responder = Responder.open(Policy(), build_context(response))
-    if bus is not None:
+    if bus_url is not None:
         from provarmor.bus.command_channel import CommandInbox
         from provarmor.bus.publisher import BusPublisher, BusSink
         from provarmor.manager.bus_listener import BusCommandListener, BusUplinkSink
 
         agent_id = client.agent_id
+        credentials = learned.credentials if learned else None
         # one try per call: the listener tries again itself, and stops without waiting
         commands = ManagerClient(url, client.credential, ca_file=ca, retry=RetryPolicy(retries=0))
         listener = BusCommandListener(
-            CommandInbox(bus, agent_id),
+            CommandInbox(bus_url, agent_id, credentials=credentials, ca_file=ca),
             CommandRunner(client=commands, responder=responder),
             key_file=settings.state_dir / "manager-command-key.txt",
         )
         sink = BusSink(
-            BusPublisher(bus),
+            BusPublisher(bus_url, credentials=credentials, ca_file=ca),
             agent_id=agent_id,
             host_id=read_host_identity().id,
             state_file=settings.state_dir / "bus.json",

@@ -23,6 +23,7 @@ from provarmor import __version__
 from provarmor.cli import (
     agent_commands,
     calibrate_command,
+    cluster_command,
     config_command,
     demo_command,
     detect_commands,
@@ -84,6 +85,7 @@ agent_commands.register(app, panel=SERVICE)
 response_commands.register(app, panel=SERVICE)
 server_commands.register(app, panel=SERVICE)
 worker_command.register(app, panel=SERVICE)
+cluster_command.register(app, panel=SERVICE)
 replay_command.register(app, panel=SERVICE)
 graph_commands.register(app, panel=RECORDED)
 detect_commands.register(app, panel=RECORDED)

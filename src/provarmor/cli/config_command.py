@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from provarmor.agent.settings import AgentSettings
+from provarmor.cli.cluster import ClusterSettings
 from provarmor.manager.settings import ManagerSettings, RetentionSettings
 from provarmor.pipeline.config import AnalysisConfig, load_config, schema_markdown
 from provarmor.response.settings import ResponseSettings
@@ -18,13 +19,14 @@ from provarmor.response.settings import ResponseSettings
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config(AnalysisConfig):
-    """Every section: the analysis's, the agent's, the manager's (and its retention's) and
-    response's."""
+    """Every section: the analysis's, the agent's, the manager's (and its retention's),
+    response's and the cluster's."""
 
     agent: AgentSettings = field(default_factory=AgentSettings)
     manager: ManagerSettings = field(default_factory=ManagerSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     response: ResponseSettings = field(default_factory=ResponseSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
 
 @dataclass(slots=True)

@@ -13,13 +13,18 @@ Run again with the same arguments, it continues as the same agent from the posit
 manager acknowledged (the one-time enrolment token is not needed again), so no event is
 stored twice. When the manager no longer knows that agent, it refuses with a message
 instead of starting over as a new agent.
+
+In cluster mode the enrolment answer names the JetStream bus and gives the agent its own bus
+credentials; the replay then publishes its batches there (kept in the state file too), and
+its position is what the bus acknowledged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -38,7 +43,8 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 BATCH_EVENTS = 2_000
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""1: manager, recording and upload position; 2: also the bus learned at enrolment."""
 
 
 class ReplayState(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,7 +57,9 @@ class ReplayState(msgspec.Struct, frozen=True, kw_only=True):
     digest: str
     credential: str
     uploaded: int = 0
-    """Events the manager has acknowledged so far (the upload position)."""
+    """Events the manager (or, in cluster mode, the bus) has acknowledged so far."""
+    bus: dict[str, str] | None = None
+    """Cluster mode: the bus and the agent's credentials on it, from the enrolment answer."""
 
 
 def _events(source: Path, report: IngestReport, host: Host) -> Iterator[Event]:
@@ -87,6 +95,8 @@ def _resume(client: ManagerClient, path: Path) -> ReplayState:
     except (OSError, msgspec.DecodeError) as exc:
         raise ConfigError(f"unreadable replay state: {exc}", location=str(path)) from None
     client.credential = state.credential
+    if state.version not in (1, STATE_VERSION):
+        raise ConfigError(f"replay state version {state.version} is unknown", location=str(path))
     try:
         acked = client.acked_sequence()
     except UplinkError as exc:
@@ -95,7 +105,34 @@ def _resume(client: ManagerClient, path: Path) -> ReplayState:
             f"delete {path} to replay as a new agent (every event would be stored again)",
             location=str(path),
         ) from None
-    return msgspec.structs.replace(state, uploaded=acked)
+    if state.bus is not None:  # the bus acknowledged more than the workers analysed yet
+        return state
+    return msgspec.structs.replace(state, uploaded=acked, version=STATE_VERSION)
+
+
+def _sender(
+    client: ManagerClient, state: ReplayState, *, ca: Path | None, location: str, closing: ExitStack
+) -> Callable[[int, list[Event]], bool]:
+    """Send one batch (ending at a sequence) and say whether it was already there: over HTTP,
+    or in cluster mode to the bus the enrolment named, as the agent's own bus user."""
+    if state.bus is None:
+        return lambda sequence, batch: client.upload(sequence, batch).duplicate
+    from provarmor.bus.credentials import BusAccess
+    from provarmor.bus.message import batch_message
+    from provarmor.bus.publisher import BusPublisher
+
+    access = BusAccess.from_dict(state.bus, location=location)
+    publisher = BusPublisher(access.url, credentials=access.credentials, ca_file=ca)
+    closing.callback(publisher.close)
+    agent_id = client.agent_id
+
+    def publish(sequence: int, batch: list[Event]) -> bool:
+        before = publisher.duplicates
+        message = batch_message(batch, agent_id=agent_id, host_id=state.host_id, sequence=sequence)
+        publisher.publish([message])
+        return publisher.duplicates > before
+
+    return publish
 
 
 def replay(  # noqa: PLR0913
@@ -127,7 +164,9 @@ def replay(  # noqa: PLR0913
     client = ManagerClient(manager, ca_file=ca)
     report = IngestReport(source=str(source))
     sent = duplicates = 0
-    try:
+    closing = ExitStack()
+    closing.callback(client.close)
+    with closing:
         if saved.exists():
             state = _resume(client, saved)
             console.print(
@@ -145,18 +184,18 @@ def replay(  # noqa: PLR0913
                 recording=str(source),
                 digest=digest,
                 credential=credential,
+                bus=client.bus.to_dict() if client.bus is not None else None,
             )
             _save(saved, state)
+        send = _sender(client, state, ca=ca, location=str(saved), closing=closing)
         sequence = state.uploaded
         events = islice(_events(source, report, Host(id=host_id, name=host_id)), sequence, None)
         while batch := list(islice(events, BATCH_EVENTS)):
             sequence += len(batch)
-            duplicates += client.upload(sequence, batch).duplicate
+            duplicates += send(sequence, batch)
             sent += len(batch)
             state = msgspec.structs.replace(state, uploaded=sequence)
             _save(saved, state)
-    finally:
-        client.close()
     console.print(
         f"uploaded {sent:,} events as host {escape(host_id)} (agent {client.agent_id}); "
         f"{duplicates} batches were already there; {report.rejected} records rejected",

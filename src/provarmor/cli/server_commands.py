@@ -132,6 +132,7 @@ def serve(  # noqa: PLR0913 (one argument per command-line option)
     except ValueError:
         raise ConfigError("listen must be host:port", location="manager.listen") from None
     settings = find_manager_state(settings)
+    settings.bus_signer()  # a missing or unreadable bus signing key is refused before serving
     warning = check_plain_http(host, tls=settings.tls_cert is not None, insecure=insecure_no_tls)
     if warning is not None:
         console.print(f"[bold red]{warning}[/bold red]", highlight=False)

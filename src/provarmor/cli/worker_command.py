@@ -30,14 +30,34 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     partitions: Annotated[
         int, typer.Option(min=1, help="Partitions of the stream (fixed when it is made).")
     ] = 4,
+    claim: Annotated[
+        bool,
+        typer.Option(
+            "--claim",
+            help="Share the partitions with the other --claim workers by leases (no "
+            "--partition): a new worker takes its share, a dead one's are taken over.",
+        ),
+    ] = False,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds a partition lease lasts unrenewed (with --claim)."),
+    ] = 10.0,
     ack_wait: Annotated[
         float, typer.Option(min=1, help="Seconds before an unacknowledged batch is re-sent.")
     ] = 30.0,
+    bus_credentials: Annotated[
+        Path | None, typer.Option(help="The worker's bus user (NATS .creds file).")
+    ] = None,
+    bus_ca: Annotated[
+        Path | None, typer.Option(help="CA certificate of the bus (tls:// URL).")
+    ] = None,
     db: DbOption = None,
     state_dir: StateOption = None,
     model: Annotated[Path | None, typer.Option(help="Anomaly model bundle.")] = None,
 ) -> None:
-    """Pull batches of one partition, analyse each host's in order, store the findings."""
+    """Pull batches of one partition (with --claim: of those its leases give it), analyse
+    each host's in order, store the findings."""
+    from provarmor.bus.credentials import Credentials
     from provarmor.bus.stream import StreamLayout
     from provarmor.manager.app import open_outputs
     from provarmor.manager.bus_worker import BusWorker, WorkerOptions
@@ -46,6 +66,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
 
     layout = StreamLayout(partitions=partitions)
     layout.consumer(partition)  # refuses a partition outside the layout before any work
+    credentials = Credentials.load(bus_credentials) if bus_credentials else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(database_url=db, state_dir=state_dir, model=model)
     store = open_manager_store(settings)
@@ -65,6 +86,10 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         partition=partition,
         layout=layout,
         ack_wait_s=ack_wait,
+        claim=claim,
+        lease_ttl_s=lease_ttl,
+        credentials=credentials,
+        ca_file=bus_ca,
     )
     runner = BusWorker(ingestor, options)
     pruner = Retention(OPTIONS.load().retention, store, ingestor, findings=False)  # graphs
@@ -73,7 +98,10 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)
-        console.print(f"worker of partition {partition}/{partitions} on {bus}")
+        if claim:
+            console.print(f"worker claiming among {partitions} partitions on {bus}")
+        else:
+            console.print(f"worker of partition {partition}/{partitions} on {bus}")
         await runner.run()
 
     pruner.start()

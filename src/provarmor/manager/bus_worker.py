@@ -8,7 +8,11 @@ the :class:`~provarmor.manager.ingest.Ingestor` (the same code as an HTTP upload
 then acknowledged. A worker killed before the ack gets the batch again (after ``ack_wait``),
 and the findings store's per-agent sequence answers it as a duplicate: nothing is stored
 twice, nothing is lost. A host's batches all land in one partition, and one worker runs a
-partition, so a host is analysed by one worker at a time and in order.
+partition, so a host is analysed by one worker at a time and in order. With ``claim`` the
+worker runs the partitions its leases give it instead of one fixed partition
+(:mod:`provarmor.bus.leases`: a joining worker takes its share, a dead one's partitions are
+taken over when its leases expire), one consumer each, their batches through one ingestor in
+turn.
 
 A message that can never be stored (unknown format, unknown agent, events of another host)
 is terminated (JetStream stops delivering it), logged and counted in ``rejected``; a store
@@ -19,14 +23,19 @@ worker: the connection reconnects by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nats.errors
 from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
+from provarmor.bus.credentials import Credentials
+from provarmor.bus.leases import PartitionLeases, open_leases, worker_name
 from provarmor.bus.message import decode_message
 from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
 from provarmor.manager.ingest import Ingestor
@@ -51,6 +60,12 @@ class WorkerCounters:
     unsettled: int = 0
     """Acknowledgements the broker did not take (the batch comes again)."""
     reasons: dict[str, int] = field(default_factory=dict)
+    partitions: list[int] = field(default_factory=list)
+    """With ``claim``: the partitions this worker holds now."""
+    claimed: int = 0
+    released: int = 0
+    leases_lost: int = 0
+    """Leases found taken when renewed (this worker was too slow to renew within the TTL)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +75,16 @@ class WorkerOptions:
     layout: StreamLayout = field(default_factory=StreamLayout)
     ack_wait_s: float = 30.0
     """How long JetStream waits for a batch's ack before delivering it again (elsewhere)."""
+    credentials: Credentials | None = None
+    """The worker's bus user (cluster mode); none: a bus without authentication."""
+    ca_file: Path | None = None
+    """CA of the bus's TLS certificate (a ``tls://`` URL)."""
+    claim: bool = False
+    """Share the partitions with the other claiming workers by leases (``partition`` unused)."""
+    lease_ttl_s: float = 10.0
+    """How long a lease lasts without renewal (fixed when the lease bucket is made)."""
+    worker_name: str = ""
+    """This worker's name among the claiming workers (default: host name and pid)."""
 
 
 class BusWorker:
@@ -68,22 +93,38 @@ class BusWorker:
         self.options = options
         self.counters = WorkerCounters()
         self._stopping = asyncio.Event()
+        self._turn = asyncio.Lock()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
         options = self.options
-        client = await connect(options.url, name=f"provarmor-worker-p{options.partition}")
+        client = await connect(
+            options.url,
+            name=f"provarmor-worker-{options.worker_name or f'p{options.partition}'}",
+            credentials=options.credentials,
+            ca_file=options.ca_file,
+        )
         try:
             js = client.jetstream()
             await ensure_stream(js, options.layout)
-            config = options.layout.consumer(options.partition)
-            config.ack_wait = options.ack_wait_s
-            await js.add_consumer(STREAM, config)
-            assert config.durable_name is not None
-            subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
-            while not self._stopping.is_set():
+            if options.claim:
+                await self._run_claiming(js)
+            else:
+                await self._consume(js, options.partition, self._stopping)
+        finally:
+            await client.close()
+
+    async def _consume(self, js: JetStreamContext, partition: int, stop: asyncio.Event) -> None:
+        """Take the partition's batches one at a time until ``stop`` (or the worker's stop)."""
+        config = self.options.layout.consumer(partition)
+        config.ack_wait = self.options.ack_wait_s
+        await js.add_consumer(STREAM, config)
+        assert config.durable_name is not None
+        subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
+        try:
+            while not stop.is_set() and not self._stopping.is_set():
                 try:
                     messages = await subscription.fetch(1, timeout=1.0)
                 except nats.errors.TimeoutError:
@@ -93,9 +134,68 @@ class BusWorker:
                     await asyncio.sleep(0.5)
                     continue
                 for message in messages:
-                    await self.handle(message)
+                    async with self._turn:  # one batch at a time through the one ingestor
+                        await self.handle(message)
         finally:
-            await client.close()
+            with contextlib.suppress(nats.errors.Error, JetStreamError, OSError):
+                await subscription.unsubscribe()
+
+    async def _run_claiming(self, js: JetStreamContext) -> None:
+        """Own the partitions the lease assignment gives this worker (:mod:`provarmor.bus.leases`):
+        every ttl/3 the membership and held leases are written again, free partitions this
+        worker should own are claimed, and those it should no longer own (or whose lease
+        was lost) are handed back after the batch in hand."""
+        options = self.options
+        kv = await open_leases(js, ttl_s=options.lease_ttl_s)
+        leases = PartitionLeases(
+            kv, worker=options.worker_name or worker_name(), partitions=options.layout.partitions
+        )
+        running: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._rebalance(js, leases, running)
+                except (nats.errors.Error, JetStreamError, OSError) as exc:
+                    log.warning("partition leases: %s (retrying)", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=options.lease_ttl_s / 3)
+        finally:
+            for stop, _ in running.values():
+                stop.set()
+            await asyncio.gather(*(task for _, task in running.values()), return_exceptions=True)
+            with contextlib.suppress(nats.errors.Error, JetStreamError, OSError):
+                await leases.leave()
+            self.counters.leases_lost = leases.lost
+
+    async def _rebalance(
+        self,
+        js: JetStreamContext,
+        leases: PartitionLeases,
+        running: dict[int, tuple[asyncio.Event, asyncio.Task[None]]],
+    ) -> None:
+        await leases.heartbeat()
+        wanted = await leases.wanted()
+        for partition, (stop, task) in list(running.items()):
+            if partition not in wanted:
+                stop.set()
+            if task.done():
+                running.pop(partition)
+                await leases.release(partition)
+                self.counters.released += 1
+                problem = task.exception()
+                log.info(
+                    "partition %d handed back%s", partition, f" ({problem})" if problem else ""
+                )
+            elif partition in leases.held and not await leases.renew(partition):
+                stop.set()  # another worker holds it now: stop after the batch in hand
+                log.warning("partition %d: lease lost (taken after it expired)", partition)
+        for partition in sorted(wanted - running.keys()):
+            if await leases.claim(partition):
+                stop = asyncio.Event()
+                running[partition] = (stop, asyncio.create_task(self._consume(js, partition, stop)))
+                self.counters.claimed += 1
+                log.info("partition %d claimed", partition)
+        self.counters.partitions = sorted(leases.held)
 
     async def handle(self, message: Msg) -> None:
         """Store one batch, then ack it; a batch that can never be stored is terminated."""

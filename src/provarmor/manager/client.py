@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from provarmor.bus.credentials import BusAccess
 from provarmor.manager.actions import Command, CommandResult
 from provarmor.manager.auth import split_token
 from provarmor.model.codec import encode_ndjson
@@ -26,6 +27,8 @@ from provarmor.model.errors import StorageError
 from provarmor.model.event import Event
 
 API = "/api/v1"
+ENROLMENT_VERSIONS = (1, 2)
+"""Enrolment answers this client reads (2 adds the bus, :mod:`provarmor.manager.routes.agents`)."""
 GZIP_ABOVE_BYTES = 4096
 
 
@@ -62,6 +65,8 @@ class ManagerClient:
         self.url = url.rstrip("/")
         self.credential = credential
         self.retry = retry or RetryPolicy()
+        self.bus: BusAccess | None = None
+        """Cluster mode: the bus and this agent's credentials on it (from enrolment)."""
         verify: ssl.SSLContext | bool = True
         if ca_file is not None:
             verify = ssl.create_default_context(cafile=str(ca_file))
@@ -78,12 +83,21 @@ class ManagerClient:
         self._http.close()
 
     def enroll(self, token: str, *, host_id: str, hostname: str = "") -> str:
-        """Trade an enrolment token for a credential (kept, and returned to be saved)."""
+        """Trade an enrolment token for a credential (kept, and returned to be saved); in
+        cluster mode the answer also says where to publish batches, kept in ``bus``."""
         answer = self._request(
             "POST", f"{API}/enroll", json={"token": token, "host_id": host_id, "hostname": hostname}
         )
-        credential = answer.json()["credential"]
-        assert isinstance(credential, str)
+        where = f"{self.url}{API}/enroll"
+        data = answer.json()
+        version = data.get("version", 1) if isinstance(data, dict) else None
+        if version not in ENROLMENT_VERSIONS:
+            raise UplinkError(f"enrolment answer version {version!r} is unknown", location=where)
+        credential = data.get("credential")
+        if not isinstance(credential, str):
+            raise UplinkError("enrolment answer has no credential", location=where)
+        bus = data.get("bus")
+        self.bus = None if bus is None else BusAccess.from_dict(bus, location=f"{where} bus")
         self.credential = credential
         return credential
 

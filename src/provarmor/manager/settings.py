@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from provarmor.bus.credentials import AccountSigner
 from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 from provarmor.outputs.alert_formats import AlertFormat
@@ -47,6 +48,19 @@ class ManagerSettings:
         "Anomaly model bundle (`provarmor train`) run for every host; none: `anomaly.model`'s, "
         "and without that each host learns its own (section `learning`).",
         maturity=Maturity.INCUBATING,
+    )
+    bus_url: str = setting(
+        "",
+        "Cluster mode: the JetStream bus agents publish to (`nats://host:port`, `tls://` with "
+        "TLS), handed to each agent at enrolment with credentials of its own (needs "
+        "`bus_signing_key`); response commands go to the agents on it, signed with the "
+        "manager's key (`command-signing.key` in `state_dir`). Empty: agents upload and "
+        "fetch commands over HTTPS.",
+    )
+    bus_signing_key: Path | None = setting(
+        None,
+        "The bus account's signing key (JSON, written by `provarmor cluster up`) that signs "
+        "each enrolled agent's bus credentials.",
     )
     enrollment_token_seconds: int = setting(86_400, "How long an enrolment token stays valid.")
     user_token_seconds: int = setting(
@@ -97,12 +111,6 @@ class ManagerSettings:
         "`rate_limit` also bounds manual actions run through the API (empty: the default, "
         "20 in an hour). Undos are never limited.",
     )
-    bus_url: str = setting(
-        "",
-        "Cluster mode: send response commands to the agents on this NATS JetStream bus "
-        "(nats://host:port), signed with the manager's key (`command-signing.key` in "
-        "`state_dir`); empty: agents fetch them over HTTPS.",
-    )
 
     def __post_init__(self) -> None:
         kinds = {kind.value for kind in ActionKind}
@@ -112,6 +120,14 @@ class ManagerSettings:
                     f"not a response action: {name!r} (one of {', '.join(sorted(kinds))})",
                     location="manager.approval_required",
                 )
+
+    def bus_signer(self) -> AccountSigner | None:
+        """The signer of agents' bus credentials; ``None`` when agents upload over HTTP or
+        the bus is open (no signing key: a bus without authentication, whose address the
+        agents are given with ``--bus``)."""
+        if not self.bus_url or self.bus_signing_key is None:
+            return None
+        return AccountSigner.load(self.bus_signing_key)
 
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from provarmor.bus.credentials import Trust, nats_config
+
 BINARY = Path(sys.executable).parent / "nats-server"
 
 
@@ -37,24 +39,21 @@ class NatsServer:
         self.binary = binary
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.config: Path | None = None
+        """A configuration file (operator mode, TLS) instead of the plain options."""
+        self.scheme = "nats"
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, *, deadline_s: float = 15.0) -> None:
         log = (self.store_dir / "server.log").open("ab")
+        options = ["-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir)]
+        if self.config is not None:
+            options = ["-c", str(self.config)]
         self.process = subprocess.Popen(
-            [
-                str(self.binary),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-sd",
-                str(self.store_dir),
-            ],
+            [str(self.binary), *options],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -91,5 +90,32 @@ def started(store_dir: Path) -> NatsServer:
     assert binary is not None
     store_dir.mkdir(parents=True, exist_ok=True)
     server = NatsServer(store_dir, binary=binary)
+    server.start()
+    return server
+
+
+def started_secured(
+    store_dir: Path, trust: Trust, *, tls: tuple[Path, Path] | None = None
+) -> NatsServer:
+    """A nats-server in operator mode trusting ``trust`` (as ``provarmor cluster up`` runs
+    it), over TLS with ``tls`` = (certificate, key)."""
+    binary = nats_server_binary()
+    if binary is None:
+        unavailable("no nats-server binary beside the interpreter or on PATH")
+    assert binary is not None
+    store_dir.mkdir(parents=True, exist_ok=True)
+    server = NatsServer(store_dir, binary=binary)
+    server.config = store_dir / "nats.conf"
+    server.config.write_text(
+        nats_config(
+            trust,
+            host="127.0.0.1",
+            port=server.port,
+            store_dir=store_dir,
+            operator_file=store_dir / "operator.jwt",
+            tls=tls,
+        )
+    )
+    server.scheme = "tls" if tls else "nats"
     server.start()
     return server

@@ -240,6 +240,70 @@ def test_an_enrolled_agent_with_a_bus_publishes_its_spool_batches_there(tmp_path
     assert headers["Provarmor-Host"] == read_host_identity().id
 
 
+def test_an_agent_enrolled_in_a_cluster_publishes_with_the_bus_and_user_it_was_given(
+    tmp_path, events
+):
+    """No --bus: the saved enrolment (version 2 answer) names the bus and the agent's own
+    user; the secured server takes the batch from that user."""
+    import asyncio
+    import dataclasses
+    import json
+
+    from provarmor.agent.settings import AgentSettings
+    from provarmor.agent.spool import SpoolPosition
+    from provarmor.bus.credentials import BusAccess, Trust
+    from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
+    from provarmor.cli.agent_commands import uplink_sink
+    from provarmor.response.settings import ResponseSettings
+    from provarmor.sources.procfs import read_host_identity
+    from provarmor.testing.nats import started_secured
+
+    trust = Trust.generate()
+    server = started_secured(tmp_path / "nats", trust)
+    agent_id = "3" * 16
+    try:
+
+        async def make_stream() -> None:
+            workers = await connect(server.url, name="workers", credentials=trust.service("w"))
+            await ensure_stream(workers.jetstream(), StreamLayout(partitions=2))
+            await workers.close()
+
+        asyncio.run(make_stream())
+        access = BusAccess(
+            url=server.url,
+            credentials=trust.signer().issue_agent(agent_id, read_host_identity().id),
+        )
+        settings = dataclasses.replace(AgentSettings(), state_dir=tmp_path / "agent")
+        settings.state_dir.mkdir()
+        (settings.state_dir / "manager-credential.json").write_text(
+            json.dumps(
+                {
+                    "url": "https://127.0.0.1:1",
+                    "credential": f"pa.{agent_id}." + "2" * 64,
+                    "bus": access.to_dict(),
+                }
+            )
+        )
+        sink = uplink_sink("https://127.0.0.1:1", settings, ResponseSettings(), token=None, ca=None)
+        try:
+            assert sink.name == "bus"
+            sink.write(events[:20], SpoolPosition(sequence=20))
+            assert sink.committed() == SpoolPosition(sequence=20)
+        finally:
+            sink.close()
+
+        async def stored() -> int:
+            client = await connect(server.url, name="check", credentials=trust.service("c"))
+            try:
+                return int((await client.jetstream().stream_info(STREAM)).state.messages)
+            finally:
+                await client.close()
+
+        assert asyncio.run(stored()) == 1
+    finally:
+        server.stop()
+
+
 def test_bus_without_a_manager_is_refused(tmp_path):
     result = runner.invoke(
         app, ["agent", "--bus", "nats://127.0.0.1:1", "--state-dir", str(tmp_path)]

@@ -234,3 +234,11 @@ def test_replay_state_of_version_1_reads():
     data = (ROOT / "tests" / "data" / "replay" / "state-v1.json").read_bytes()
     state = msgspec.json.decode(data, type=ReplayState)
     assert (state.version, state.host_id, state.uploaded) == (1, "lab-host-2", 6000)
+
+
+def test_replay_state_of_version_2_keeps_the_bus_learned_at_enrolment():
+    data = (ROOT / "tests" / "data" / "replay" / "state-v2.json").read_bytes()
+    state = msgspec.json.decode(data, type=ReplayState)
+    assert (state.version, state.uploaded) == (2, 6000)
+    assert state.bus is not None
+    assert state.bus["url"] == "nats://10.0.0.1:4222"

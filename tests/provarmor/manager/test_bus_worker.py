@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from provarmor.bus.leases import assignment, open_leases, owners
 from provarmor.bus.message import MSG_ID, BatchMessage, batch_message
 from provarmor.bus.publisher import BusPublisher, BusUnavailable
 from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
@@ -62,7 +63,11 @@ def enrolled_store(url: str) -> SqlFindingsStore:
 
 
 class Worker:
-    def __init__(self, *, bus: str, db: str, state_dir: Path) -> None:
+    def __init__(self, *, bus: str, db: str, state_dir: Path, claim: int = 0) -> None:
+        """One worker of partition 0 of 1, or with ``claim`` one claiming among that many."""
+        where = ["--partitions", "1", "--partition", "0"]
+        if claim:
+            where = ["--partitions", str(claim), "--claim", "--lease-ttl", "2"]
         self.log = state_dir / "worker.log"
         state_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
@@ -76,10 +81,7 @@ class Worker:
                     db,
                     "--state-dir",
                     str(state_dir),
-                    "--partitions",
-                    "1",
-                    "--partition",
-                    "0",
+                    *where,
                     "--ack-wait",
                     "2",
                 ],
@@ -111,12 +113,12 @@ def batches(events) -> list[BatchMessage]:
     ]
 
 
-def publish_all(url: str, events, *, sequences=None) -> list[int]:
+def publish_all(url: str, events, *, sequences=None, partitions: int = 1) -> list[int]:
     """Publish the events' batches (those of ``sequences`` only); returns their sequences."""
     messages = batches(events)
     if sequences is not None:
         messages = [m for m in messages if m.sequence in sequences]
-    publisher = BusPublisher(url, layout=StreamLayout(partitions=1), window=8)
+    publisher = BusPublisher(url, layout=StreamLayout(partitions=partitions), window=8)
     try:
         assert publisher.publish(messages) == len(messages)
     finally:
@@ -254,4 +256,66 @@ def test_a_batch_that_can_never_be_stored_is_rejected_and_the_rest_goes_on(
     log = worker.log.read_text()
     assert "agent 'not-enrolled' is not enrolled for host" in log
     assert "rejected=2" in log
+    store.close()
+
+
+def lease_owners(url: str) -> dict[int, str]:
+    async def read() -> dict[int, str]:
+        client = await connect(url, name="test")
+        try:
+            return await owners(await open_leases(client.jetstream(), ttl_s=2))
+        finally:
+            await client.close()
+
+    return asyncio.run(read())
+
+
+def wait_for_owners(url: str, check, *, workers: list[Worker], deadline_s: float = 60) -> dict:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        found = lease_owners(url)
+        if check(found):
+            return found
+        for worker in workers:
+            assert worker.process.poll() is None, worker.log.read_text()
+        time.sleep(0.2)
+    raise AssertionError(f"leases {lease_owners(url)} not as expected in {deadline_s}s")
+
+
+def test_claiming_workers_rebalance_when_one_joins_and_take_over_a_killed_ones_partitions(
+    nats_server, tmp_path, events
+):
+    database = f"sqlite:///{tmp_path / 'manager.db'}"
+    store = enrolled_store(database)
+    url = nats_server.url
+    sequences = [message.sequence for message in batches(events)]
+    thirds = len(sequences) // 3
+    first = Worker(bus=url, db=database, state_dir=tmp_path / "a", claim=16)
+    second = None
+    try:
+        alone = wait_for_owners(
+            url, lambda o: len(o) == 16 and len(set(o.values())) == 1, workers=[first]
+        )
+        publish_all(url, events, sequences=set(sequences[:thirds]), partitions=16)
+        second = Worker(bus=url, db=database, state_dir=tmp_path / "b", claim=16)
+        shared = wait_for_owners(
+            url,
+            lambda o: (
+                len(o) == 16 and len(set(o.values())) == 2 and o == assignment(16, set(o.values()))
+            ),
+            workers=[first, second],
+        )
+        (name,) = set(alone.values())
+        assert 0 < sum(owner != name for owner in shared.values()) < 16  # the newcomer's share
+        publish_all(url, events, sequences=set(sequences[thirds : 2 * thirds]), partitions=16)
+        second.kill()
+        wait_for_owners(url, lambda o: o == dict.fromkeys(range(16), name), workers=[first])
+        publish_all(url, events, sequences=set(sequences[2 * thirds :]), partitions=16)
+        wait_for_acked(store, sequences[-1], worker=first)
+    finally:
+        first.stop()
+        if second is not None and second.process.poll() is None:
+            second.stop()
+    assert_stored_once(store, events)
+    assert "handed back" in first.log.read_text()  # its share went to the newcomer
     store.close()

@@ -187,3 +187,27 @@ def test_agent_id_needs_a_credential():
         _ = client.agent_id
     client.close()
     assert ManagerClient("http://127.0.0.1:9", CREDENTIAL).agent_id == AGENT
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_enrolment_answers_of_every_version_read(scripted, data_dir, version):
+    answer = (data_dir / "manager" / f"enrolment-v{version}.json").read_bytes()
+    scripted.answers = [(201, answer)]
+    client = ManagerClient(scripted.url, retry=FAST)
+    assert client.enroll("pa.x", host_id="lab-host-2") == f"pa.{AGENT}." + "1" * 64
+    if version == 1:
+        assert client.bus is None
+    else:
+        assert client.bus is not None
+        assert client.bus.url == "nats://10.0.0.1:4222"
+        assert client.bus.credentials.inbox == f"_INBOX.{AGENT}"
+    client.close()
+
+
+def test_an_enrolment_answer_of_an_unknown_version_is_refused(scripted):
+    scripted.answers = [(201, b'{"version": 3, "agent_id": "a", "credential": "c"}')]
+    client = ManagerClient(scripted.url, retry=FAST)
+    with pytest.raises(UplinkError, match="enrolment answer version 3 is unknown") as caught:
+        client.enroll("pa.x", host_id="h")
+    assert caught.value.location.endswith("/api/v1/enroll")
+    client.close()

@@ -31,10 +31,28 @@ class EnrollRequest(BaseModel):
     hostname: str = Field(default="", max_length=255)
 
 
+ENROLMENT_VERSION = 2
+"""1: ``agent_id`` and ``credential``; 2: also ``version`` and ``bus`` (cluster mode)."""
+
+
+class BusAccessAnswer(BaseModel):
+    url: str
+    """The JetStream bus the agent publishes its batches to."""
+    jwt: str
+    seed: str
+    """The agent's own bus user (NATS JWT and nkey seed): it may publish its host's events
+    and read its own commands only."""
+    inbox: str
+    """The prefix of its reply subjects (the only inbox its permissions allow)."""
+
+
 class Enrolment(BaseModel):
+    version: int = ENROLMENT_VERSION
     agent_id: str
     credential: str
     """Shown once: the agent's Bearer token for every later call."""
+    bus: BusAccessAnswer | None = None
+    """Cluster mode: where to publish batches and as whom; none: upload them over HTTP."""
 
 
 class BatchAck(BaseModel):
@@ -76,6 +94,7 @@ def enroll(body: EnrollRequest, context: Context) -> Enrolment:
     if not store.consume_enrollment(record.id, now_ns=now):
         raise refused
     issued = issue_token()
+    signer = context.settings.bus_signer()
     store.add_agent(
         AgentRecord(id=issued.id, host_id=body.host_id, hostname=body.hostname, enrolled_ns=now),
         credential=TokenRecord(
@@ -87,7 +106,13 @@ def enroll(body: EnrollRequest, context: Context) -> Enrolment:
             label=f"agent of {body.host_id}",
         ),
     )
-    return Enrolment(agent_id=issued.id, credential=issued.text)
+    bus = None
+    if signer is not None:
+        access = signer.issue_agent(issued.id, body.host_id)
+        bus = BusAccessAnswer(
+            url=context.settings.bus_url, jwt=access.jwt, seed=access.seed, inbox=access.inbox
+        )
+    return Enrolment(agent_id=issued.id, credential=issued.text, bus=bus)
 
 
 async def _read_body(request: Request, *, limit: int) -> bytes:

@@ -4,6 +4,9 @@ sequence, rejection of bad events), the acknowledged sequence and status reports
 import gzip
 import json
 
+from provarmor.bus.credentials import BusAccess, Trust
+from provarmor.bus.message import subject_for
+from provarmor.bus.nkeys import NKey, jwt_claims
 from provarmor.manager.auth import Role
 from provarmor.manager.routes.tokens import create_token
 
@@ -249,3 +252,40 @@ def test_nul_characters_in_uploaded_events_become_replacement_characters(manager
     assert [row["command_line"] for row in found] == ["sh -c 'a\ufffdb' \\u0000"]
     later = manager.upload(agent_id, credential, sequence=2, body=b"".join(lab_lines[6:20]))
     assert later.status_code == 200, later.text
+
+
+def test_enrolment_without_a_bus_answers_version_2_with_no_bus(manager):
+    answer = manager.client.post(
+        "/api/v1/enroll", json={"token": manager.token(Role.ENROLL), "host_id": "h1"}
+    )
+    assert answer.status_code == 201
+    assert answer.json()["version"] == 2
+    assert answer.json()["bus"] is None
+
+
+def test_cluster_enrolment_hands_out_the_bus_and_credentials_for_the_agents_own_subjects(
+    make_manager, tmp_path
+):
+    trust = Trust.generate()
+    signing = tmp_path / "signing.json"
+    signing.write_text(trust.signer().to_json())
+    cluster = make_manager(tmp_path, bus_url="tls://bus.example:4222", bus_signing_key=signing)
+    answer = cluster.client.post(
+        "/api/v1/enroll", json={"token": cluster.token(Role.ENROLL), "host_id": LAB_HOST}
+    )
+    assert answer.status_code == 201, answer.text
+    data = answer.json()
+    bus = BusAccess.from_dict(data["bus"], location="answer")
+    assert bus.url == "tls://bus.example:4222"
+    claims = jwt_claims(bus.credentials.jwt)
+    assert claims["iss"] == trust.signing_key.public
+    assert claims["nats"]["pub"]["allow"] == [
+        subject_for(LAB_HOST),
+        f"provarmor.results.{data['agent_id']}",
+        "$JS.API.STREAM.INFO.PROVARMOR_EVENTS",
+    ]
+    assert claims["nats"]["sub"]["allow"] == [
+        f"provarmor.commands.{data['agent_id']}",
+        f"_INBOX.{data['agent_id']}.>",
+    ]
+    assert claims["sub"] == NKey.from_seed(bus.credentials.seed).public
