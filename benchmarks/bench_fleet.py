@@ -7,9 +7,9 @@
 The stack is the benchmark's own: a nats-server with JetStream (file store in a temporary
 directory, on 127.0.0.1 and a free port), the findings store (``sqlite``: a new file;
 ``postgresql``: the server ``scripts/postgres-test-server.sh`` starts, in a schema of the
-run's own, dropped afterwards; or a ``postgresql://`` URL; each worker then holds one
-connection per host graph, so the server's ``max_connections``, 100 by default, bounds the
-hosts) with one enrolled agent per simulated host, and W ``provarmor worker`` processes
+run's own, dropped afterwards; or a ``postgresql://`` URL; a schema per host graph, and
+each process's stores share a pool of a few connections, ``pool_size=`` in the URL) with
+one enrolled agent per simulated host, and W ``provarmor worker`` processes
 (the stream has W partitions, one per worker) running the bundled rules, the anomaly model
 (``--model``; without it every host learns its own) and incidents.
 

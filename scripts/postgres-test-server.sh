@@ -4,6 +4,7 @@
 # sure role `provarmor` (with a password) and database `provarmor_test` exist, and prints
 # the URL on stdout (everything else goes to stderr):
 #   export PROVARMOR_TEST_POSTGRES_URL="$(scripts/postgres-test-server.sh)"
+# The role may create roles (CREATEROLE): a storage test makes one with a connection limit.
 # The password is PROVARMOR_TEST_POSTGRES_PASSWORD (default: provarmor-test; URL-safe
 # characters only: it goes into the URL as it is). The server accepts connections from this
 # machine only, so it guards nothing but test data.
@@ -65,7 +66,7 @@ as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$port" -v role="$role" -v database
     -v password="$password" >&2 <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'role')
     WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
-ALTER ROLE :"role" WITH LOGIN PASSWORD :'password';
+ALTER ROLE :"role" WITH LOGIN CREATEROLE PASSWORD :'password';
 SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
     WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database') \gexec
 SQL

@@ -1,6 +1,7 @@
 """Opening the findings store named by a URL, spelled as for the graph stores
 (:mod:`provarmor.storage.urls`): ``sqlite:///relative/path``, ``sqlite:////absolute/path``,
-a bare path, or ``postgresql://...`` (``postgres://`` too; ``?schema=`` picks a schema)."""
+a bare path, or ``postgresql://...`` (``postgres://`` too; ``?schema=`` picks a schema,
+``pool_size=`` the connections the process's stores share)."""
 
 from __future__ import annotations
 

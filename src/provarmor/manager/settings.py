@@ -23,7 +23,8 @@ class ManagerSettings:
     database_url: str = setting(
         "",
         "Findings store: `sqlite:///path/manager.db` or `postgresql://user:pass@host/db` "
-        "(`?schema=` picks a schema). Empty: `manager.db` under `state_dir`.",
+        "(`?schema=` picks a schema, `pool_size=` the connections each process shares, "
+        "default 4). Empty: `manager.db` under `state_dir`.",
     )
     max_upload_bytes: int = setting(
         8 * 1024 * 1024,

@@ -3,8 +3,9 @@
 The SQL is the common subset of both engines (``ON CONFLICT`` upserts, integer division for
 time buckets, ``lower(..) LIKE .. ESCAPE`` for case-insensitive literal search); a
 :class:`~provarmor.storage.dialect.Dialect` supplies what differs: the connection, the
-placeholder style, the auto-increment key and how a write transaction begins. One connection
-is shared behind a lock: FastAPI calls the store from worker threads.
+placeholder style, the auto-increment key and how a write transaction begins. Calls are
+serialised behind a lock: FastAPI calls the store from worker threads (on PostgreSQL the
+statements run over the process's pool of connections, shared with the host graphs).
 """
 
 # SQL text is assembled only from the column lists and table names of this module; every

@@ -96,8 +96,8 @@ class Dialect(Protocol):
 
     def vacuum(self, tables: Sequence[str]) -> None:
         """Make the space of rows deleted from ``tables`` reusable now, without holding the
-        store's connection (PostgreSQL: ``VACUUM`` on a connection of its own; SQLite has
-        nothing to do)."""
+        store's connection (PostgreSQL: ``VACUUM`` on a pooled connection of its own, outside
+        any transaction; SQLite has nothing to do)."""
 
     def close(self) -> None: ...
 

@@ -4,7 +4,8 @@
     sqlite:////var/lib/provarmor/g.db   the same as a URL: SQLAlchemy's spelling, three
     sqlite:///graph.db                  slashes then the path (relative, or absolute)
     postgresql://user:pw@host/db        PostgreSQL (also ``postgres://``); ``?schema=name``
-                                        puts the tables in that schema
+                                        puts the tables in that schema; ``pool_size=N``: the
+                                        connections a process's stores share (default 4)
 
 The PostgreSQL store is imported only when asked for, so the runtime needs psycopg only
 where it uses PostgreSQL (``pip install 'provarmor[postgres]'``).
