@@ -28,12 +28,6 @@ BUSY_TIMEOUT_S = 30
 """How long a writer waits for another connection's write lock before failing."""
 CACHE_KIB = 65_536
 """The page cache of one connection."""
-WAL_CHECKPOINT_PAGES = 4_000
-"""WAL pages (4 KiB each) after which a commit copies the WAL into the file (SQLite's
-default is 1,000). Each such checkpoint waits for two ``fsync`` calls: fewer of them, each
-copying a page written by many commits once, took the commit wait of the fleet worker's
-benchmark from ~4 s to ~1.5-2.4 s per 60,000 events. A commit is as durable as before; the
-WAL may grow to ~16 MiB per file."""
 
 INCREMENTAL = 2
 """``PRAGMA auto_vacuum``'s value for incremental vacuum."""
@@ -61,7 +55,6 @@ class SqliteDialect:
             self._connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = NORMAL")
-            self._connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             self._connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open the {name}: {exc}", location=self.location) from None

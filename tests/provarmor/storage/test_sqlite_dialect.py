@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from provarmor.model.errors import StorageError
-from provarmor.storage.sqlite_dialect import WAL_CHECKPOINT_PAGES, SqliteDialect
+from provarmor.storage.sqlite_dialect import SqliteDialect
 
 COLUMNS = (("k", "int8"), ("v", "text"))
 
@@ -40,19 +40,6 @@ def test_opens_in_wal_mode_making_private_folders(tmp_path):
     dialect.close()
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_checkpoints_less_often_with_commits_as_durable(tmp_path, dialect):
-    assert dialect.execute("PRAGMA wal_autocheckpoint").fetchone() == (WAL_CHECKPOINT_PAGES,)
-    assert dialect.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL, as before
-    with dialect.transaction():
-        dialect.execute("INSERT INTO t (k, v) VALUES (?, ?)", (1, "a"))
-    # committed rows are in the WAL, not yet checkpointed: another connection reads them
-    other = SqliteDialect(tmp_path / "t.db", name="test store")
-    try:
-        assert other.execute("SELECT k, v FROM t").fetchall() == [(1, "a")]
-    finally:
-        other.close()
 
 
 def test_transaction_commits_or_rolls_back_whole(dialect):
@@ -108,7 +95,6 @@ def test_deleted_rows_free_used_bytes_and_reclaim_shrinks_the_file(dialect, tmp_
     with dialect.transaction():
         dialect.execute("DELETE FROM t WHERE k < 3000")
     assert dialect.used_bytes() < full / 2  # free pages are not used bytes
-    dialect.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # the rows into the file
     size = (tmp_path / "t.db").stat().st_size
     freed = 0
     while step := dialect.reclaim(pages=100):  # a bounded step at a time
