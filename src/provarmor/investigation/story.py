@@ -219,6 +219,7 @@ def _expand(
     store, noise, hubs = context.store, context.noise, context.hubs
     processes: dict[str, int] = {}
     others: dict[str, None] = {}
+    sensitive: dict[str, bool] = {}
     queue: deque[tuple[str, int]] = deque()
     for entry in entries:
         node = store.node(entry)
@@ -241,7 +242,7 @@ def _expand(
                 others.setdefault(edge.dst)
                 if target.kind is NodeKind.FILE:
                     _dropped_runs(store, edge, processes, queue, hubs=hubs)
-        _sensitive_reads(store, node_id, others)
+        _sensitive_reads(store, node_id, others, sensitive=sensitive)
     return list(processes), list(others), False
 
 
@@ -282,11 +283,19 @@ def _dropped_runs(
                 queue.append((edge.dst, edge.first_ts))
 
 
-def _sensitive_reads(store: GraphStore, node_id: str, others: dict[str, None]) -> None:
+def _sensitive_reads(
+    store: GraphStore, node_id: str, others: dict[str, None], *, sensitive: dict[str, bool]
+) -> None:
+    """Add the sensitive files ``node_id`` read to ``others``; ``sensitive`` remembers each
+    file's verdict for the rest of the expansion (processes read the same files)."""
     for edge in store.in_edges(node_id):
         if edge.action in ("open", "read"):
-            source = store.node(edge.src)
-            if source is not None and is_sensitive_path(source.path or source.label):
+            verdict = sensitive.get(edge.src)
+            if verdict is None:
+                source = store.node(edge.src)
+                verdict = source is not None and is_sensitive_path(source.path or source.label)
+                sensitive[edge.src] = verdict
+            if verdict:
                 others.setdefault(edge.src)
 
 
