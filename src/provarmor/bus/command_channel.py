@@ -42,8 +42,9 @@ T = TypeVar("T")
 
 class CommandPublisher:
     """Publishes as the user of ``credentials`` (the manager's, on a secured bus), over
-    TLS trusting ``ca_file`` when given; makes the command stream and each agent's
-    consumer."""
+    TLS trusting ``ca_file`` when given; makes the command stream, and on a secured bus
+    each agent's consumer (an agent's user may not; on an open bus each agent makes its
+    own, with its own ``ack_wait_s``)."""
 
     def __init__(  # noqa: PLR0913 (where the bus is, as whom, how long to wait)
         self,
@@ -102,19 +103,19 @@ class CommandPublisher:
         return self._client
 
     def _consumer(self, js: JetStreamContext, agent_id: str) -> None:
-        if agent_id not in self._consumers:
+        if self._credentials is not None and agent_id not in self._consumers:
             self._run(ensure_agent_consumer(js, agent_id), timeout=self.timeout_s)
             self._consumers.add(agent_id)
 
     def prepare(self, agent_id: str) -> None:
-        """Make the consumer of ``agent_id`` (an agent may not make it on a secured bus);
+        """Make the consumer of ``agent_id`` on a secured bus (a no-op on an open one);
         raises :class:`BusUnavailable`."""
         with self._lock:
             self._consumer(self._connection().jetstream(timeout=self.timeout_s), agent_id)
 
     def publish(self, message: CommandMessage, *, ttl_s: int, queued: int) -> None:
         """Sign and store ``message`` on its agent's subject (kept ``ttl_s`` seconds),
-        after making the agent's consumer if this publisher has not yet."""
+        after making the agent's consumer (secured bus) if this publisher has not yet."""
         subject, headers, payload = message.encode(self.key, ttl_s=ttl_s, queued=queued)
         try:
             with self._lock:
@@ -146,9 +147,10 @@ class CommandInbox:
     """One agent's commands: ``fetch`` returns the waiting messages (none after
     ``wait_s``); each is acknowledged, nak'ed or terminated by the caller.
 
-    It binds to the agent's consumer. Without ``credentials`` (an open bus) it makes the
-    stream and the consumer when missing; with them (a secured bus, where the agent's user
-    may not) it waits for the manager to make them (:class:`NoConsumer`)."""
+    Without ``credentials`` (an open bus) it makes the stream and its consumer (with
+    ``ack_wait_s``). With them (a secured bus, where the agent's user may not) it binds to
+    the consumer the manager made (whose ack wait is the manager's), or says it is not
+    there yet (:class:`NoConsumer`)."""
 
     def __init__(
         self,
@@ -179,17 +181,18 @@ class CommandInbox:
             js = self._client.jetstream()
             config = consumer_config(self.agent_id, ack_wait_s=self.ack_wait_s)
             assert config.durable_name is not None
-            try:
-                await js.consumer_info(STREAM, config.durable_name)
-            except NotFoundError:
-                if self._credentials is not None:
+            if self._credentials is None:
+                await ensure_command_stream(js)
+                await ensure_agent_consumer(js, self.agent_id, ack_wait_s=self.ack_wait_s)
+            else:
+                try:
+                    await js.consumer_info(STREAM, config.durable_name)
+                except NotFoundError:
                     raise NoConsumer(
                         f"no consumer {config.durable_name} on stream {STREAM} yet (the "
                         "manager makes it at enrolment or with the first command)",
                         location=self.url,
                     ) from None
-                await ensure_command_stream(js)
-                await ensure_agent_consumer(js, self.agent_id, ack_wait_s=self.ack_wait_s)
             self._subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
         return self._subscription
 

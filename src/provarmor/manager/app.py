@@ -84,9 +84,7 @@ def command_sender(settings: ManagerSettings) -> CommandSender | None:
     from provarmor.bus.signing import SigningKey
 
     key = SigningKey.load_or_create(settings.state_dir / COMMAND_KEY_FILE)
-    credentials = (
-        Credentials.load(settings.bus_credentials) if settings.bus_credentials else None
-    )
+    credentials = Credentials.load(settings.bus_credentials) if settings.bus_credentials else None
     return CommandSender(
         CommandPublisher(settings.bus_url, key, credentials=credentials, ca_file=settings.bus_ca)
     )

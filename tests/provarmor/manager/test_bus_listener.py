@@ -83,7 +83,9 @@ class Cluster:
         learned = self.runner.client.bus
         credentials = learned.credentials if learned is not None else None
         listener = BusCommandListener(
-            CommandInbox(self.bus.url, self.agent_id, ack_wait_s=ack_wait_s, credentials=credentials),
+            CommandInbox(
+                self.bus.url, self.agent_id, ack_wait_s=ack_wait_s, credentials=credentials
+            ),
             self.runner,
             key_file=self.runner.responder.context.settings.state_dir / "manager-key.txt",
             retry_s=0.5,
