@@ -64,8 +64,6 @@ class CommandPublisher:
         self.failures = 0
         self._credentials = credentials
         self._ca_file = ca_file
-        self._consumers: set[str] = set()
-        """Agents whose consumer this publisher made (or found) since it started."""
         self._client: Client | None = None
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -103,9 +101,9 @@ class CommandPublisher:
         return self._client
 
     def _consumer(self, js: JetStreamContext, agent_id: str) -> None:
-        if self._credentials is not None and agent_id not in self._consumers:
+        """Made each time (commands are few): one lost with the bus's store comes back."""
+        if self._credentials is not None:
             self._run(ensure_agent_consumer(js, agent_id), timeout=self.timeout_s)
-            self._consumers.add(agent_id)
 
     def prepare(self, agent_id: str) -> None:
         """Make the consumer of ``agent_id`` on a secured bus (a no-op on an open one);
@@ -115,7 +113,7 @@ class CommandPublisher:
 
     def publish(self, message: CommandMessage, *, ttl_s: int, queued: int) -> None:
         """Sign and store ``message`` on its agent's subject (kept ``ttl_s`` seconds),
-        after making the agent's consumer (secured bus) if this publisher has not yet."""
+        after making (or keeping) the agent's consumer on a secured bus."""
         subject, headers, payload = message.encode(self.key, ttl_s=ttl_s, queued=queued)
         try:
             with self._lock:

@@ -2,9 +2,9 @@
 
 Each agent has its own subject ``provarmor.commands.<agent id>`` in the file-backed stream
 ``PROVARMOR_COMMANDS`` (work-queue retention: a message leaves the stream when the agent
-acknowledges it) and its own durable pull consumer ``agent-<agent id>``, which the manager
-makes (at enrolment, else before its first command; on an open bus the agent may too: a
-secured bus lets an agent only look it up, pull from it and acknowledge). A command for an
+acknowledges it) and its own durable pull consumer ``agent-<agent id>``. On a secured bus
+the manager makes it (at enrolment, and again before each command) and the agent may only
+look it up, pull from it and acknowledge; on an open bus the agent makes it. A command for an
 agent that is offline waits in the stream until the agent comes back or its time to live
 (``Nats-TTL``, the command's expiry) runs out. The headers::
 

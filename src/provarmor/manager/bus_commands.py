@@ -33,18 +33,16 @@ class NoAgent(LookupError):
 class CommandSender:
     publisher: CommandPublisher
 
-    def prepare(self, agent_id: str) -> bool:
+    def prepare(self, agent_id: str) -> None:
         """Make a newly enrolled agent's consumer, so that it can wait for commands before
-        the first one is sent (its bus user may not make it); whether that worked. When the
-        bus is away, the first command to the agent makes it."""
+        the first one is sent (its bus user may not make it). When the bus is away, logged:
+        the first command to the agent makes it."""
         from provarmor.bus.publisher import BusUnavailable
 
         try:
             self.publisher.prepare(agent_id)
         except BusUnavailable as exc:
             log.warning("command consumer of agent %s not made yet: %s", agent_id, exc)
-            return False
-        return True
 
     def send(self, store: FindingsStore, record: ActionRecord, *, now_ns: int) -> str:
         """Publish the queued command of ``record``; returns the agent it went to. Raises
