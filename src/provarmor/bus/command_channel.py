@@ -22,11 +22,14 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
+from nats.js.errors import NotFoundError
 
 from provarmor.bus.commands import (
+    ACK_WAIT_S,
     STREAM,
     CommandMessage,
     consumer_config,
+    ensure_agent_consumer,
     ensure_command_stream,
 )
 from provarmor.bus.credentials import Credentials
@@ -38,8 +41,20 @@ T = TypeVar("T")
 
 
 class CommandPublisher:
-    def __init__(
-        self, url: str, key: SigningKey, *, timeout_s: float = 5.0, connect_timeout_s: float = 5.0
+    """Publishes as the user of ``credentials`` (the manager's, on a secured bus), over
+    TLS trusting ``ca_file`` when given; makes the command stream, and on a secured bus
+    each agent's consumer (an agent's user may not; on an open bus each agent makes its
+    own, with its own ``ack_wait_s``)."""
+
+    def __init__(  # noqa: PLR0913 (where the bus is, as whom, how long to wait)
+        self,
+        url: str,
+        key: SigningKey,
+        *,
+        credentials: Credentials | None = None,
+        ca_file: Path | None = None,
+        timeout_s: float = 5.0,
+        connect_timeout_s: float = 5.0,
     ) -> None:
         self.url = url
         self.key = key
@@ -47,6 +62,8 @@ class CommandPublisher:
         self.connect_timeout_s = connect_timeout_s
         self.published = 0
         self.failures = 0
+        self._credentials = credentials
+        self._ca_file = ca_file
         self._client: Client | None = None
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -67,7 +84,12 @@ class CommandPublisher:
         """Made on first use; afterwards it reconnects by itself."""
         if self._client is None:
             client = self._run(
-                connect(self.url, name="provarmor-manager-commands"),
+                connect(
+                    self.url,
+                    name="provarmor-manager-commands",
+                    credentials=self._credentials,
+                    ca_file=self._ca_file,
+                ),
                 timeout=self.connect_timeout_s,
             )
             try:
@@ -78,12 +100,25 @@ class CommandPublisher:
             self._client = client
         return self._client
 
+    def _consumer(self, js: JetStreamContext, agent_id: str) -> None:
+        """Made each time (commands are few): one lost with the bus's store comes back."""
+        if self._credentials is not None:
+            self._run(ensure_agent_consumer(js, agent_id), timeout=self.timeout_s)
+
+    def prepare(self, agent_id: str) -> None:
+        """Make the consumer of ``agent_id`` on a secured bus (a no-op on an open one);
+        raises :class:`BusUnavailable`."""
+        with self._lock:
+            self._consumer(self._connection().jetstream(timeout=self.timeout_s), agent_id)
+
     def publish(self, message: CommandMessage, *, ttl_s: int, queued: int) -> None:
-        """Sign and store ``message`` on its agent's subject (kept ``ttl_s`` seconds)."""
+        """Sign and store ``message`` on its agent's subject (kept ``ttl_s`` seconds),
+        after making (or keeping) the agent's consumer on a secured bus."""
         subject, headers, payload = message.encode(self.key, ttl_s=ttl_s, queued=queued)
         try:
             with self._lock:
                 js = self._connection().jetstream(timeout=self.timeout_s)
+                self._consumer(js, message.agent_id)
                 self._run(js.publish(subject, payload, headers=headers), timeout=self.timeout_s)
         except BusUnavailable:
             self.failures += 1
@@ -102,16 +137,25 @@ class CommandPublisher:
             self._loop.close()
 
 
+class NoConsumer(BusUnavailable):
+    """The agent's consumer is not there yet, and this agent may not make it."""
+
+
 class CommandInbox:
     """One agent's commands: ``fetch`` returns the waiting messages (none after
-    ``wait_s``); each is acknowledged, nak'ed or terminated by the caller."""
+    ``wait_s``); each is acknowledged, nak'ed or terminated by the caller.
+
+    Without ``credentials`` (an open bus) it makes the stream and its consumer (with
+    ``ack_wait_s``). With them (a secured bus, where the agent's user may not) it binds to
+    the consumer the manager made (whose ack wait is the manager's), or says it is not
+    there yet (:class:`NoConsumer`)."""
 
     def __init__(
         self,
         url: str,
         agent_id: str,
         *,
-        ack_wait_s: float = 120.0,
+        ack_wait_s: float = ACK_WAIT_S,
         credentials: Credentials | None = None,
         ca_file: Path | None = None,
     ) -> None:
@@ -133,10 +177,20 @@ class CommandInbox:
                     ca_file=self._ca_file,
                 )
             js = self._client.jetstream()
-            await ensure_command_stream(js)
             config = consumer_config(self.agent_id, ack_wait_s=self.ack_wait_s)
-            await js.add_consumer(STREAM, config)
             assert config.durable_name is not None
+            if self._credentials is None:
+                await ensure_command_stream(js)
+                await ensure_agent_consumer(js, self.agent_id, ack_wait_s=self.ack_wait_s)
+            else:
+                try:
+                    await js.consumer_info(STREAM, config.durable_name)
+                except NotFoundError:
+                    raise NoConsumer(
+                        f"no consumer {config.durable_name} on stream {STREAM} yet (the "
+                        "manager makes it at enrolment or with the first command)",
+                        location=self.url,
+                    ) from None
             self._subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
         return self._subscription
 
@@ -144,10 +198,11 @@ class CommandInbox:
         """The waiting commands (an empty list when none came within ``wait_s``); raises
         :class:`BusUnavailable` when the bus cannot be reached."""
         try:
-            subscription = await self._subscribe()
-            return await subscription.fetch(batch, timeout=wait_s)
-        except nats.errors.TimeoutError:
-            return []
+            subscription = await self._subscribe()  # no answer here is an error too
+            try:
+                return await subscription.fetch(batch, timeout=wait_s)
+            except nats.errors.TimeoutError:
+                return []
         except (nats.errors.Error, JetStreamError, OSError) as exc:
             raise BusUnavailable(f"{type(exc).__name__}: {exc}", location=self.url) from exc
 

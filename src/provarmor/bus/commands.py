@@ -2,7 +2,9 @@
 
 Each agent has its own subject ``provarmor.commands.<agent id>`` in the file-backed stream
 ``PROVARMOR_COMMANDS`` (work-queue retention: a message leaves the stream when the agent
-acknowledges it) and its own durable pull consumer ``agent-<agent id>``. A command for an
+acknowledges it) and its own durable pull consumer ``agent-<agent id>``. On a secured bus
+the manager makes it (at enrolment, and again before each command) and the agent may only
+look it up, pull from it and acknowledge; on an open bus the agent makes it. A command for an
 agent that is offline waits in the stream until the agent comes back or its time to live
 (``Nats-TTL``, the command's expiry) runs out. The headers::
 
@@ -39,16 +41,19 @@ from nats.js.api import (
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from provarmor.bus.credentials import COMMAND_STREAM, command_consumer
 from provarmor.bus.signing import SigningKey, VerifyKey
 from provarmor.model.errors import ConfigError, ParseError
 
 FORMAT_VERSION = 1
-STREAM = "PROVARMOR_COMMANDS"
+STREAM = COMMAND_STREAM
 SUBJECT_PREFIX = "provarmor.commands"
 MAX_AGE_S = 8 * 86_400.0
 """Longer than any command's expiry (the manager allows 7 days)."""
 DUPLICATE_WINDOW_S = 600.0
 MIN_TTL_S = 1
+ACK_WAIT_S = 120.0
+"""How long a delivered command may stay unacknowledged before it comes again."""
 
 FORMAT = "Provarmor-Format"
 AGENT = "Provarmor-Agent"
@@ -88,11 +93,11 @@ def stream_config() -> StreamConfig:
     )
 
 
-def consumer_config(agent_id: str, *, ack_wait_s: float) -> ConsumerConfig:
+def consumer_config(agent_id: str, *, ack_wait_s: float = ACK_WAIT_S) -> ConsumerConfig:
     """The agent's durable consumer: explicit acks; a command not acknowledged within
     ``ack_wait_s`` (the agent died while running it) is delivered again."""
     return ConsumerConfig(
-        durable_name=f"agent-{agent_token(agent_id)}",
+        durable_name=command_consumer(agent_token(agent_id)),
         filter_subject=subject_for(agent_id),
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
@@ -106,6 +111,13 @@ async def ensure_command_stream(js: JetStreamContext) -> None:
         await js.stream_info(STREAM)
     except NotFoundError:
         await js.add_stream(stream_config())
+
+
+async def ensure_agent_consumer(
+    js: JetStreamContext, agent_id: str, *, ack_wait_s: float = ACK_WAIT_S
+) -> None:
+    """Make (or keep, when it exists with this configuration) the agent's consumer."""
+    await js.add_consumer(STREAM, consumer_config(agent_id, ack_wait_s=ack_wait_s))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,6 +29,11 @@ COMMANDS_PREFIX = "provarmor.commands"
 RESULTS_PREFIX = "provarmor.results"
 """What came of them: ``provarmor.results.<agent id>`` (the agent publishes)."""
 INBOX_PREFIX = "_INBOX"
+COMMAND_STREAM = "PROVARMOR_COMMANDS"
+"""The stream of commands (see :mod:`provarmor.bus.commands`)."""
+MANAGER_INBOX = "_INBOX_MANAGER"
+"""The manager's reply subjects (agents' are ``_INBOX.<agent id>``)."""
+_JS_API = "$JS.API"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +42,42 @@ class Permissions:
     subscribe: tuple[str, ...]
 
 
+def command_consumer(agent_id: str) -> str:
+    """The durable consumer of one agent's commands (the manager makes it)."""
+    return f"agent-{agent_id}"
+
+
 def agent_permissions(agent_id: str, host_id: str) -> Permissions:
     """An agent publishes its host's events and its command results, and reads its own
-    commands and the answers to its own requests (its inbox); nothing else."""
+    commands and the answers to its own requests (its inbox); nothing else. Of the
+    JetStream API it may check the event stream, and look up, pull from and acknowledge on
+    its own command consumer (not make one, nor touch another agent's)."""
+    consumer = f"{COMMAND_STREAM}.{command_consumer(agent_id)}"
     return Permissions(
         publish=(
             f"{SUBJECT_PREFIX}.{host_token(host_id)}",
             f"{RESULTS_PREFIX}.{agent_id}",
-            "$JS.API.STREAM.INFO.PROVARMOR_EVENTS",
+            f"{_JS_API}.STREAM.INFO.PROVARMOR_EVENTS",
+            f"{_JS_API}.CONSUMER.INFO.{consumer}",
+            f"{_JS_API}.CONSUMER.MSG.NEXT.{consumer}",
+            f"$JS.ACK.{consumer}.>",
         ),
         subscribe=(f"{COMMANDS_PREFIX}.{agent_id}", f"{agent_inbox(agent_id)}.>"),
+    )
+
+
+def manager_permissions() -> Permissions:
+    """The manager publishes commands to any agent, makes the command stream and each
+    agent's consumer, and reads the answers to its own requests; nothing of the events."""
+    return Permissions(
+        publish=(
+            f"{COMMANDS_PREFIX}.*",
+            f"{_JS_API}.STREAM.INFO.{COMMAND_STREAM}",
+            f"{_JS_API}.STREAM.CREATE.{COMMAND_STREAM}",
+            f"{_JS_API}.CONSUMER.CREATE.{COMMAND_STREAM}.>",
+            f"{_JS_API}.CONSUMER.DURABLE.CREATE.{COMMAND_STREAM}.*",
+        ),
+        subscribe=(f"{MANAGER_INBOX}.>",),
     )
 
 
@@ -56,7 +87,7 @@ def agent_inbox(agent_id: str) -> str:
 
 
 SERVICE_PERMISSIONS = Permissions(publish=(">",), subscribe=(">",))
-"""Workers and the manager: the whole account (streams, consumers, commands)."""
+"""Workers: the whole account (streams, consumers, leases)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +260,16 @@ class Trust:
     def service(self, name: str) -> Credentials:
         return user_credentials(
             name, SERVICE_PERMISSIONS, signing_key=self.signing_key, account=self.account.public
+        )
+
+    def manager(self) -> Credentials:
+        """The manager's user (:func:`manager_permissions`)."""
+        return user_credentials(
+            "manager",
+            manager_permissions(),
+            signing_key=self.signing_key,
+            account=self.account.public,
+            inbox=MANAGER_INBOX,
         )
 
     def signer(self) -> AccountSigner:

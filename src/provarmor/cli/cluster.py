@@ -261,6 +261,7 @@ class Cluster:
         trust = self._trust()
         _write_private(self.root / "bus" / "signing.json", trust.signer().to_json())
         _write_private(self.root / "bus" / "worker.creds", trust.service("workers").to_creds())
+        _write_private(self.root / "bus" / "manager.creds", trust.manager().to_creds())
         tls = self._certificates() if self.settings.tls else None
         host, port = split_address(self.settings.bus_listen, location="cluster.bus_listen")
         config = nats_config(
@@ -426,6 +427,9 @@ class Cluster:
             f"manager.bus_url={self.bus_url}",
             "--set",
             f"manager.bus_signing_key={self.root / 'bus' / 'signing.json'}",
+            "--set",
+            f"manager.bus_credentials={self.root / 'bus' / 'manager.creds'}",
+            *(["--set", f"manager.bus_ca={self.ca_file}"] if self.ca_file is not None else []),
             "server",
             "--listen",
             self.settings.listen,

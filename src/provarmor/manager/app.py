@@ -80,14 +80,19 @@ def build_context(
 
 def command_sender(settings: ManagerSettings) -> CommandSender | None:
     """Cluster mode's command publisher, with the manager's signing key (made on first
-    use in ``state_dir``); None without ``bus_url``."""
+    use in ``state_dir``), as the manager's bus user (``bus_credentials``); None without
+    ``bus_url``."""
     if not settings.bus_url:
         return None
     from provarmor.bus.command_channel import CommandPublisher  # the fleet extra
+    from provarmor.bus.credentials import Credentials
     from provarmor.bus.signing import SigningKey
 
     key = SigningKey.load_or_create(settings.state_dir / COMMAND_KEY_FILE)
-    return CommandSender(CommandPublisher(settings.bus_url, key))
+    credentials = Credentials.load(settings.bus_credentials) if settings.bus_credentials else None
+    return CommandSender(
+        CommandPublisher(settings.bus_url, key, credentials=credentials, ca_file=settings.bus_ca)
+    )
 
 
 def create_app(

@@ -8,6 +8,7 @@ old agent behind, and a command must run on one agent only (each keeps its own t
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ from provarmor.model.time_units import NS_PER_SECOND
 if TYPE_CHECKING:  # nats-py comes with the fleet extra: imported only in cluster mode
     from provarmor.bus.command_channel import CommandPublisher
 
+log = logging.getLogger(__name__)
+
 
 class NoAgent(LookupError):
     """The host has no enrolled agent to send a command to."""
@@ -29,6 +32,17 @@ class NoAgent(LookupError):
 @dataclass(slots=True)
 class CommandSender:
     publisher: CommandPublisher
+
+    def prepare(self, agent_id: str) -> None:
+        """Make a newly enrolled agent's consumer, so that it can wait for commands before
+        the first one is sent (its bus user may not make it). When the bus is away, logged:
+        the first command to the agent makes it."""
+        from provarmor.bus.publisher import BusUnavailable
+
+        try:
+            self.publisher.prepare(agent_id)
+        except BusUnavailable as exc:
+            log.warning("command consumer of agent %s not made yet: %s", agent_id, exc)
 
     def send(self, store: FindingsStore, record: ActionRecord, *, now_ns: int) -> str:
         """Publish the queued command of ``record``; returns the agent it went to. Raises

@@ -62,6 +62,15 @@ class ManagerSettings:
         "The bus account's signing key (JSON, written by `provarmor cluster up`) that signs "
         "each enrolled agent's bus credentials.",
     )
+    bus_credentials: Path | None = setting(
+        None,
+        "The manager's own bus user (a NATS `.creds` file, written by `provarmor cluster up` "
+        "as `bus/manager.creds`): it makes the command stream and each agent's consumer and "
+        "publishes commands. None: an open bus without authentication.",
+    )
+    bus_ca: Path | None = setting(
+        None, "CA certificate (PEM) the manager trusts for a `tls://` bus (else the system's)."
+    )
     enrollment_token_seconds: int = setting(86_400, "How long an enrolment token stays valid.")
     user_token_seconds: int = setting(
         90 * 86_400,

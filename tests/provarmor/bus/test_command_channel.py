@@ -2,19 +2,26 @@
 its agent ever connected waits in the stream and reaches that agent only; the same
 queueing published twice is stored once; a command past its time to live leaves the
 stream; an acknowledged command leaves it; a bus that cannot be reached is an error the
-caller sees (counted), not a silent loss."""
+caller sees (counted), not a silent loss. On a secured bus (operator mode, the users
+``provarmor cluster up`` makes) the manager's user makes the agent's consumer; the agent
+binds to it, pulls and acknowledges; another agent's user can neither pull from it nor
+acknowledge on it, and no agent may make a consumer (each refused by the server)."""
 
 import asyncio
 import time
+from typing import Any
 
+import nats
+import nats.errors
 import pytest
 
-from provarmor.bus.command_channel import CommandInbox, CommandPublisher
-from provarmor.bus.commands import STREAM, CommandMessage, open_message
+from provarmor.bus.command_channel import CommandInbox, CommandPublisher, NoConsumer
+from provarmor.bus.commands import STREAM, CommandMessage, consumer_config, open_message
+from provarmor.bus.credentials import Credentials, Trust
 from provarmor.bus.publisher import BusUnavailable
 from provarmor.bus.signing import SigningKey
 from provarmor.bus.stream import connect
-from provarmor.testing.nats import free_port
+from provarmor.testing.nats import free_port, started_secured
 
 AGENT = "00112233445566aa"
 OTHER = "ffeeddccbbaa9988"
@@ -115,3 +122,96 @@ def test_an_unreachable_bus_is_an_error_and_counted(tmp_path):
         assert (unreachable.published, unreachable.failures) == (0, 1)
     finally:
         unreachable.close()
+
+
+async def _refused(url: str, credentials: Credentials, subject: str, *, request: bool) -> str:
+    """What the server says when the user of ``credentials`` publishes (or requests) on
+    ``subject``."""
+    errors: list[str] = []
+
+    async def on_error(error: Exception) -> None:
+        errors.append(str(error))
+
+    client = await nats.connect(url, error_cb=on_error, **credentials.connect_options())
+    try:
+        if request:
+            with pytest.raises(nats.errors.TimeoutError):  # no answer: the server refused
+                await client.request(subject, b'{"batch": 1}', timeout=1.0)
+        else:
+            await client.publish(subject, b"+ACK")
+            await client.flush()
+        deadline = time.monotonic() + 5
+        while not errors and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return " ".join(errors)
+    finally:
+        await client.close()
+
+
+async def _ack_pending(url: str, service: Credentials, agent: str) -> tuple[int, int]:
+    """(delivered and not acknowledged, still in the stream) for ``agent``'s consumer."""
+    client = await connect(url, name="test", credentials=service)
+    try:
+        js = client.jetstream()
+        durable = consumer_config(agent).durable_name
+        assert durable is not None
+        info = await js.consumer_info(STREAM, durable)
+        return info.num_ack_pending, int((await js.stream_info(STREAM)).state.messages)
+    finally:
+        await client.close()
+
+
+def test_on_a_secured_bus_only_its_agent_pulls_and_acknowledges_a_command(tmp_path):
+    trust = Trust.generate()
+    bus = started_secured(tmp_path / "bus", trust)
+    manager = CommandPublisher(
+        bus.url, SigningKey.load_or_create(tmp_path / "key"), credentials=trust.manager()
+    )
+    signer = trust.signer()
+    mine = signer.issue_agent(AGENT, "host-a")
+    other = signer.issue_agent(OTHER, "host-b")
+    consumer = f"{STREAM}.agent-{AGENT}"
+
+    async def before_enrolment() -> str:
+        inbox = CommandInbox(bus.url, AGENT, credentials=mine)
+        try:
+            with pytest.raises(NoConsumer) as waiting:
+                await inbox.fetch(wait_s=0.5)
+            return str(waiting.value)
+        finally:
+            await inbox.close()
+
+    async def session() -> dict[str, Any]:
+        inbox = CommandInbox(bus.url, AGENT, credentials=mine)
+        try:
+            (got,) = await inbox.fetch(wait_s=2.0)
+            seen: dict[str, Any] = {"command": got.headers["Provarmor-Command"]}
+            seen["other fetches"] = await _refused(
+                bus.url, other, f"$JS.API.CONSUMER.MSG.NEXT.{consumer}", request=True
+            )
+            seen["other acks"] = await _refused(bus.url, other, got.reply, request=False)
+            seen["agent makes a consumer"] = await _refused(
+                bus.url, mine, f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.mine", request=True
+            )
+            seen["pending"] = await _ack_pending(bus.url, trust.service("test"), AGENT)
+            await got.ack_sync()
+            seen["acknowledged"] = await _ack_pending(bus.url, trust.service("test"), AGENT)
+            return seen
+        finally:
+            await inbox.close()
+
+    try:
+        assert "the manager makes it" in asyncio.run(before_enrolment())
+        manager.prepare(AGENT)  # at enrolment
+        manager.publish(message("act-1"), ttl_s=60, queued=1)
+        seen = asyncio.run(session())
+    finally:
+        manager.close()
+        bus.stop()
+    assert seen["command"] == "act-1"
+    violation = "permissions violation for publish to"  # nats-py lowercases the subject
+    assert f'{violation} "$js.api.consumer.msg.next.{consumer.lower()}"' in seen["other fetches"]
+    assert f'{violation} "$js.ack.{consumer.lower()}.' in seen["other acks"]
+    assert violation in seen["agent makes a consumer"]
+    assert seen["pending"] == (1, 1)  # the other agent's ack did not count
+    assert seen["acknowledged"] == (0, 0)  # the agent's own did: gone (work queue)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from provarmor.bus.credentials import Credentials
+from provarmor.bus.nkeys import jwt_claims
 from provarmor.cli.cluster import (
     Cluster,
     ClusterSettings,
@@ -97,6 +99,10 @@ def test_the_bus_keys_are_made_once_and_kept(tmp_path):
     keys = (cluster.root / "bus" / "keys.json").read_text()
     assert (cluster.root / "bus" / "keys.json").stat().st_mode & 0o777 == 0o600
     assert (cluster.root / "bus" / "worker.creds").stat().st_mode & 0o777 == 0o600
+    manager = cluster.root / "bus" / "manager.creds"
+    assert manager.stat().st_mode & 0o777 == 0o600
+    assert jwt_claims(Credentials.load(manager).jwt)["nats"]["sub"]["allow"] == ["_INBOX_MANAGER.>"]
+    assert f"manager.bus_credentials={manager}" in cluster._manager_command()
     config = (cluster.root / "bus" / "nats.conf").read_text()
     assert "resolver: MEMORY" in config
     assert "jetstream" in config
@@ -114,6 +120,7 @@ def test_tls_puts_the_manager_and_the_bus_on_one_certificate(tmp_path):
     config = (cluster.root / "bus" / "nats.conf").read_text()
     assert f'cert_file: "{cluster.root / "tls" / "server.pem"}"' in config
     assert "--bus-ca" in cluster._worker_command(0)
+    assert f"manager.bus_ca={cluster.ca_file}" in cluster._manager_command()
 
 
 def test_partitions_beyond_the_workers_go_to_workers_elsewhere(tmp_path):

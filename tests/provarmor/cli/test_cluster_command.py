@@ -1,8 +1,11 @@
 """``provarmor cluster up`` end to end, all real: nats-server, Debian's PostgreSQL under the
 cluster directory, two workers and the manager; a replay enrols and publishes through the
-bus credentials enrolment handed it; incidents show through the manager API; a worker killed
-with -9 is started again; ``cluster down`` leaves no process behind."""
+bus credentials enrolment handed it; incidents show through the manager API; a response
+command goes out as the manager's bus user and the replayed agent's learned user pulls it
+(over TLS too); a worker killed with -9 is started again; ``cluster down`` leaves no process
+behind."""
 
+import asyncio
 import json
 import os
 import shutil
@@ -16,9 +19,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
+from provarmor.bus.command_channel import CommandInbox
+from provarmor.bus.commands import open_message
+from provarmor.bus.credentials import BusAccess
+from provarmor.bus.signing import VerifyKey
 from provarmor.cli.cluster import stop_recorded
+from provarmor.manager.actions import Command
+from provarmor.manager.client import ManagerClient
 from provarmor.testing.nats import free_port, nats_server_binary, unavailable
 
 ROOT = Path(__file__).parents[3]
@@ -159,6 +169,18 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
         assert isinstance(found, list)
         assert found[0]["severity"] in ("high", "critical")
 
+        # a response command goes out as the manager's bus user and reaches the replayed
+        # host's agent, pulled with the credentials it learned at enrolment
+        action = _act(manager, headers, "cluster-host-1")
+        client = ManagerClient(manager, saved["credential"])
+        try:
+            key = VerifyKey.from_text(client.command_key(), location="command key")
+        finally:
+            client.close()
+        access = BusAccess.from_dict(saved["bus"], location=str(state_files[0]))
+        command = asyncio.run(_take_command(access, client.agent_id, key))
+        assert (command.id, command.request.kind.value) == (action, "quarantine")
+
         # a worker killed with -9 is started again, counted
         worker = next(p for p in _state(cluster_dir)["parts"] if p["name"] == "worker-1")
         os.kill(worker["pid"], signal.SIGKILL)
@@ -202,6 +224,46 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
             up.wait(timeout=60)
         if up.stdout is not None:
             up.stdout.close()
+
+
+def _act(manager: str, headers: dict[str, str], host: str) -> str:
+    """Propose and execute a quarantine on ``host``; its action id."""
+    target = {"type": "file", "path": "/nonexistent/provarmor-cluster-test"}
+    answer = httpx.post(
+        f"{manager}/api/v1/actions",
+        json={"kind": "quarantine", "target": target, "host_id": host},
+        headers=headers,
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    action: str = answer.json()["id"]
+    answer = httpx.post(
+        f"{manager}/api/v1/actions/{action}/execute", json={}, headers=headers, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    return action
+
+
+async def _take_command(access: BusAccess, agent_id: str, key: VerifyKey) -> Command:
+    """The agent's waiting command, checked against the manager's key and acknowledged."""
+    inbox = CommandInbox(access.url, agent_id, credentials=access.credentials)
+    try:
+        (got,) = await inbox.fetch(wait_s=5.0)
+        opened = open_message(
+            got.headers, got.data, agent_id=agent_id, trusted=key, location=got.subject
+        )
+        await got.ack_sync()
+        return msgspec.json.decode(opened.body, type=Command)
+    finally:
+        await inbox.close()
+
+
+async def _waiting(access: BusAccess, agent_id: str, ca: Path) -> int:
+    inbox = CommandInbox(access.url, agent_id, credentials=access.credentials, ca_file=ca)
+    try:
+        return len(await inbox.fetch(wait_s=0.5))
+    finally:
+        await inbox.close()
 
 
 def _zombie(pid: int) -> bool:
@@ -288,6 +350,11 @@ def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_
             next((cluster_dir.parent / "replay" / "replay").glob("*.json")).read_text()
         )
         assert saved["bus"]["url"] == f"tls://127.0.0.1:{bus_port}"
+        # the manager made the agent's command consumer at enrolment, over TLS as its own
+        # user: the agent binds to it (none waiting) instead of being told to wait
+        access = BusAccess.from_dict(saved["bus"], location="replay state")
+        agent_id = access.credentials.inbox.removeprefix("_INBOX.")
+        assert asyncio.run(_waiting(access, agent_id, ca)) == 0, _tails(cluster_dir)
 
         def incidents() -> list:
             answer = httpx.get(

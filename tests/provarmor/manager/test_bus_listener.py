@@ -5,7 +5,9 @@ command waits in the stream while the agent is offline, and one that expires mea
 gone from the stream and never runs; a message not signed by the manager (another key, a
 changed body, another agent's) is refused and counted, not run; a command delivered again
 after the agent died before acknowledging it runs once; isolate and its release go over
-the bus into a network namespace of the test's own (``flock /tmp/provarmor-live.lock``)."""
+the bus into a network namespace of the test's own (``flock /tmp/provarmor-live.lock``).
+On a secured bus (operator mode, as ``provarmor cluster up`` runs it) the manager sends as
+its own bus user and the agent pulls with the credentials it learned at enrolment."""
 
 import asyncio
 import os
@@ -24,6 +26,7 @@ import pytest
 
 from provarmor.bus.command_channel import CommandInbox
 from provarmor.bus.commands import STREAM, CommandMessage, ensure_command_stream, subject_for
+from provarmor.bus.credentials import Credentials, Trust
 from provarmor.bus.publisher import BusPublisher, BusSink
 from provarmor.bus.signing import SigningKey
 from provarmor.manager.actions import Command, CommandKind
@@ -39,7 +42,7 @@ from provarmor.response.records import ActionKind, ActionRequest, FileTarget
 from provarmor.response.responder import Responder
 from provarmor.response.settings import ResponseSettings
 from provarmor.sources.procfs import read_process
-from provarmor.testing.nats import NatsServer, started
+from provarmor.testing.nats import NatsServer, started, started_secured
 
 from .conftest import serving_https
 
@@ -63,6 +66,8 @@ class Cluster:
     api: httpx.Client
     analyst: str
     admin: str
+    watcher: Credentials | None = None
+    """Who counts the waiting commands on a secured bus (the manager's user)."""
     listeners: list[BusCommandListener] = field(default_factory=list)
 
     @property
@@ -75,8 +80,12 @@ class Cluster:
 
     def listen(self, *, ack_wait_s: float = 120.0) -> BusCommandListener:
         """Start the agent's listener (the agent comes online)."""
+        learned = self.runner.client.bus
+        credentials = learned.credentials if learned is not None else None
         listener = BusCommandListener(
-            CommandInbox(self.bus.url, self.agent_id, ack_wait_s=ack_wait_s),
+            CommandInbox(
+                self.bus.url, self.agent_id, ack_wait_s=ack_wait_s, credentials=credentials
+            ),
             self.runner,
             key_file=self.runner.responder.context.settings.state_dir / "manager-key.txt",
             retry_s=0.5,
@@ -123,11 +132,29 @@ def nft_command() -> tuple[str, ...]:
 
 @pytest.fixture
 def cluster(tmp_path: Path, kit, nft_command) -> Iterator[Cluster]:
+    yield from _cluster(tmp_path, kit, nft_command, trust=None)
+
+
+@pytest.fixture
+def secured_cluster(tmp_path: Path, kit, nft_command) -> Iterator[Cluster]:
+    """The manager and the agent on a bus in operator mode, with the users ``cluster up``
+    makes: the manager's own (``bus_credentials``) and the agent's, learned at enrolment."""
+    yield from _cluster(tmp_path, kit, nft_command, trust=Trust.generate())
+
+
+def _cluster(tmp_path: Path, kit, nft_command, *, trust: Trust | None) -> Iterator[Cluster]:
     if os.geteuid() != 0:
         pytest.skip("response actions need root (signals to any process, chown, nftables)")
-    bus = started(tmp_path / "nats")
+    bus = started(tmp_path / "nats") if trust is None else started_secured(tmp_path / "nats", trust)
+    secured: dict[str, Path] = {}
+    if trust is not None:
+        (tmp_path / "keys").mkdir()
+        secured["bus_signing_key"] = tmp_path / "keys" / "signing.json"
+        secured["bus_signing_key"].write_text(trust.signer().to_json())
+        secured["bus_credentials"] = tmp_path / "keys" / "manager.creds"
+        secured["bus_credentials"].write_text(trust.manager().to_creds())
     try:
-        with serving_https(tmp_path / "manager", kit, bus_url=bus.url) as served:
+        with serving_https(tmp_path / "manager", kit, bus_url=bus.url, **secured) as served:
             settings = ResponseSettings(state_dir=tmp_path / "response", nft_command=nft_command)
             context = build_context(settings)
             client = ManagerClient(served["url"], ca_file=served["ca"])
@@ -135,8 +162,8 @@ def cluster(tmp_path: Path, kit, nft_command) -> Iterator[Cluster]:
                 create_token(served["store"], role=Role.ENROLL).token, host_id=context.host.id
             )
             runner = CommandRunner(client=client, responder=Responder.open(Policy(), context))
-            trust = ssl.create_default_context(cafile=str(served["ca"]))
-            api = httpx.Client(base_url=served["url"], verify=trust)
+            verify = ssl.create_default_context(cafile=str(served["ca"]))
+            api = httpx.Client(base_url=served["url"], verify=verify)
             found = Cluster(
                 bus=bus,
                 served=served,
@@ -144,6 +171,7 @@ def cluster(tmp_path: Path, kit, nft_command) -> Iterator[Cluster]:
                 api=api,
                 analyst=create_token(served["store"], role=Role.ANALYST).token,
                 admin=create_token(served["store"], role=Role.ADMIN).token,
+                watcher=trust.manager() if trust is not None else None,
             )
             yield found
             for listener in found.listeners:
@@ -158,7 +186,8 @@ def waiting(cluster: Cluster) -> int:
     """Messages in the command stream (waiting for an agent)."""
 
     async def count() -> int:
-        client = await nats.connect(cluster.bus.url)
+        login = cluster.watcher.connect_options() if cluster.watcher is not None else {}
+        client = await nats.connect(cluster.bus.url, **login)
         try:
             info = await client.jetstream().stream_info(STREAM)
             return int(info.state.messages)
@@ -168,7 +197,13 @@ def waiting(cluster: Cluster) -> int:
     return asyncio.run(count())
 
 
-def test_a_kill_goes_over_the_bus_and_its_result_comes_back(cluster):
+@pytest.mark.parametrize("bus", ["open", "secured"])
+def test_a_kill_goes_over_the_bus_and_its_result_comes_back(bus, request):
+    cluster: Cluster = request.getfixturevalue("cluster" if bus == "open" else "secured_cluster")
+    if bus == "secured":
+        learned = cluster.runner.client.bus
+        assert learned is not None  # the agent's own user, learned at enrolment
+        assert learned.credentials.inbox == f"_INBOX.{cluster.agent_id}"
     cluster.listen()
     victim = subprocess.Popen(["sleep", "300"], start_new_session=True)
     try:

@@ -106,6 +106,8 @@ def enroll(body: EnrollRequest, context: Context) -> Enrolment:
             label=f"agent of {body.host_id}",
         ),
     )
+    if context.bus_commands is not None:
+        context.bus_commands.prepare(issued.id)
     bus = None
     if signer is not None:
         access = signer.issue_agent(issued.id, body.host_id)

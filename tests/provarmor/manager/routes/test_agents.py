@@ -9,6 +9,7 @@ from provarmor.bus.message import subject_for
 from provarmor.bus.nkeys import NKey, jwt_claims
 from provarmor.manager.auth import Role
 from provarmor.manager.routes.tokens import create_token
+from provarmor.testing.nats import free_port
 
 LAB_HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
 
@@ -269,20 +270,25 @@ def test_cluster_enrolment_hands_out_the_bus_and_credentials_for_the_agents_own_
     trust = Trust.generate()
     signing = tmp_path / "signing.json"
     signing.write_text(trust.signer().to_json())
-    cluster = make_manager(tmp_path, bus_url="tls://bus.example:4222", bus_signing_key=signing)
+    away = f"tls://127.0.0.1:{free_port()}"  # the bus is away: enrolment still answers
+    cluster = make_manager(tmp_path, bus_url=away, bus_signing_key=signing)
     answer = cluster.client.post(
         "/api/v1/enroll", json={"token": cluster.token(Role.ENROLL), "host_id": LAB_HOST}
     )
     assert answer.status_code == 201, answer.text
     data = answer.json()
     bus = BusAccess.from_dict(data["bus"], location="answer")
-    assert bus.url == "tls://bus.example:4222"
+    assert bus.url == away
     claims = jwt_claims(bus.credentials.jwt)
     assert claims["iss"] == trust.signing_key.public
+    consumer = f"PROVARMOR_COMMANDS.agent-{data['agent_id']}"
     assert claims["nats"]["pub"]["allow"] == [
         subject_for(LAB_HOST),
         f"provarmor.results.{data['agent_id']}",
         "$JS.API.STREAM.INFO.PROVARMOR_EVENTS",
+        f"$JS.API.CONSUMER.INFO.{consumer}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{consumer}",
+        f"$JS.ACK.{consumer}.>",
     ]
     assert claims["nats"]["sub"]["allow"] == [
         f"provarmor.commands.{data['agent_id']}",
