@@ -1,16 +1,18 @@
 """The victim environment scenarios and benign workloads run in, and its guaranteed removal.
 
 :class:`LabEnvironment` turns a :class:`~provarmor.lab.context.LabContext` into real things,
-in this order: persist a state file and a snapshot of the watched system files (so a crash
-can be undone by :func:`provarmor.lab.cleanup`), create the lab users, create the network
-namespaces, start the lab servers and sshds, start the vulnerable web application. The
-servers (C2, sinks, DNS, mirror) and the ``remote`` commands are the attacker's side and the
-lab's plumbing: they run in the ``machinery`` jail, below ProvArmor's own group, so the
-sensors mark them as ProvArmor's own. The web application (the victim), the attack steps,
-the benign workloads and the other hosts' sshds run in observed jails. Its
+in this order: persist a state file and a snapshot of the watched system files with the
+journal of the lab users (so a crash can be undone by :func:`provarmor.lab.cleanup`),
+create the lab users, create the network namespaces, start the lab servers and sshds,
+start the vulnerable web application. The servers (C2, sinks, DNS, mirror) and the
+``remote`` commands are the attacker's side and the lab's plumbing: they run in the
+``machinery`` jail, below ProvArmor's own group, so the sensors mark them as ProvArmor's
+own. The web application (the victim), the attack steps, the benign workloads and the
+other hosts' sshds run in observed jails. Its
 :meth:`~LabEnvironment.stop` undoes all of it in reverse, whatever failed: it kills every
 process the lab started (cgroup), removes the namespaces, deletes the run's artifacts,
-deletes the lab users and writes back every watched file that changed.
+deletes the lab users (exactly the accounts its journal names: another process's account
+changes meanwhile survive) and writes back every watched file that changed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Self
 import msgspec
 
 from provarmor.lab import accounts, snapshot, webapp
+from provarmor.lab.account_journal import AccountJournal
 from provarmor.lab.context import PYTHON, LabContext
 from provarmor.lab.infrastructure import (
     Server,
@@ -114,7 +117,9 @@ class LabEnvironment:
         ctx = self.ctx
         ctx.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._save_state()
-        self._snapshot = snapshot.take(ctx.run_id)
+        users = accounts.lab_users(ctx)
+        journal = AccountJournal().naming(users=users, groups=users)
+        self._snapshot = snapshot.take(ctx.run_id, journal)
         snapshot.save(self._snapshot)
         accounts.create_all(ctx)
         Path(ctx.scratch).mkdir(parents=True, exist_ok=True)
@@ -166,6 +171,15 @@ class LabEnvironment:
             )
         self.web_pid = process.pid
         wait_for_port("127.0.0.1", web.port)
+
+    def will_create_account(self, name: str) -> None:
+        """Name a user (and its group) a workload is about to create, so the restore
+        removes it whatever happens to the workload (the journal is saved again)."""
+        if self._snapshot is None:
+            return
+        journal = self._snapshot.accounts.naming(users=[name], groups=[name])
+        self._snapshot = msgspec.structs.replace(self._snapshot, accounts=journal)
+        snapshot.save(self._snapshot)
 
     def run(  # noqa: PLR0913  (keyword options of one command)
         self,

@@ -1,3 +1,5 @@
+import pwd
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,26 @@ def test_the_lab_machinery_is_provarmors_own_and_the_victim_stays_observed(lab_m
     assert own == {**expected, "host2": False, "admin": False}
     assert not in_own_group(web_group) and web_program == PYTHON.encode()
     assert in_own_group(remote) and not in_own_group(victim)
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_an_account_another_process_adds_during_a_run_survives_the_restore(lab_machine):
+    ctx = LabContext.from_seed(8)
+    lab_users = (ctx.web.user, ctx.ops_user, ctx.dev_user)
+    try:
+        with LabEnvironment(ctx):
+            assert all(_exists(user) for user in lab_users)
+            subprocess.run(["useradd", "-M", "pvconcurrent1"], check=True)  # not the lab's
+        assert _exists("pvconcurrent1")
+        assert not any(_exists(user) for user in lab_users)
+    finally:
+        subprocess.run(["userdel", "-f", "pvconcurrent1"], check=False, capture_output=True)
+
+
+def _exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True

@@ -5,12 +5,14 @@ from pathlib import Path
 import pytest
 
 from provarmor.lab import snapshot
+from provarmor.lab.account_journal import AccountJournal
 
 pytestmark = [pytest.mark.privileged, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 
-def test_restore_deletes_added_users_and_entries_and_rewrites_changed_files():
-    before = snapshot.take("pytest-restore")
+def test_restore_deletes_journaled_users_and_entries_and_rewrites_changed_files():
+    journal = AccountJournal().naming(users=["pvpytest1"], groups=["pvpytest1"])
+    before = snapshot.take("pytest-restore", journal)
     hosts = Path("/etc/hosts").read_bytes()
     cron = Path("/etc/cron.d/provarmor-pytest")
     try:
@@ -19,11 +21,11 @@ def test_restore_deletes_added_users_and_entries_and_rewrites_changed_files():
         with Path("/etc/hosts").open("a") as handle:
             handle.write("# pytest\n")
         problems = snapshot.differences(before)
-        assert "user pvpytest1 added" in problems
+        assert "/etc/passwd: pvpytest1 added" in problems
         assert f"{cron} added" in problems and "/etc/hosts changed" in problems
     finally:
         report = snapshot.restore(before)
-    assert report.users_deleted == ("pvpytest1",)
+    assert report.accounts.users_deleted == ("pvpytest1",)
     assert str(cron) in report.removed and "/etc/hosts" in report.rewritten
     assert snapshot.differences(before) == []
     assert Path("/etc/hosts").read_bytes() == hosts and not Path("/home/pvpytest1").exists()
