@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from provarmor.lab import snapshot
-from provarmor.lab.account_journal import AccountJournal
+from provarmor.lab.account_journal import ACCOUNT_FILES, AccountJournal
 
 pytestmark = [pytest.mark.privileged, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
@@ -38,3 +38,25 @@ def test_a_persisted_snapshot_is_restored_by_restore_leftovers():
     marker.chmod(0o440)
     changed = snapshot.restore_leftovers()
     assert str(marker) in changed and not marker.exists() and not saved.exists()
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "data" / "lab" / "snapshot"
+
+
+def test_a_format_1_snapshot_leaves_the_user_database_alone():
+    """Format 1 kept whole account files (here a one-line /etc/passwd): a leftover of that
+    format must never write them back over accounts made since."""
+    old = snapshot.load(FIXTURES / "snapshot-v1.json")
+    assert old.accounts == AccountJournal()
+    problems = snapshot.differences(old)  # (the watched folders' entries are not listed)
+    assert "/etc/passwd changed" not in problems
+    assert "/etc/cron.d/provarmor-snapshot-fixture changed" not in problems
+
+
+def test_a_format_2_snapshot_carries_its_account_journal():
+    current = snapshot.load(FIXTURES / "snapshot-v2.json")
+    assert current.format_version == 2
+    assert current.accounts.users == ("pvfixture1",)
+    assert {entry.path for entry in current.accounts.before} == set(ACCOUNT_FILES)
+    problems = snapshot.differences(current)
+    assert not [line for line in problems if line.startswith(ACCOUNT_FILES)]
