@@ -1,7 +1,8 @@
 """The lab's users and their home directories: the web service account, an administrator
 with an SSH key and sudo, and a developer.
 
-Created before recording starts; removed by the snapshot restore (``userdel -r``). The
+Created before recording starts, after the run's account journal has named them
+(:func:`lab_users`); the restore removes exactly those (``userdel -r``). The
 administrator's history and the web application's config hold plausible secrets, which the
 credential-theft scenarios go looking for.
 """
@@ -119,6 +120,11 @@ def create_developer(ctx: LabContext) -> None:
     _write(home / ".gitconfig", f"[user]\n\tname = {user}\n\temail = {user}@example.lab\n")
     (home / "projects").mkdir(exist_ok=True)
     _chown_tree(home, user)
+
+
+def lab_users(ctx: LabContext) -> tuple[str, ...]:
+    """The users :func:`create_all` creates (each with a group of the same name)."""
+    return (ctx.web.user, ctx.ops_user, ctx.dev_user)
 
 
 def create_all(ctx: LabContext) -> None:

@@ -4,7 +4,8 @@ Every run persists, before it changes anything, a state file (its artifacts and 
 a snapshot of the watched system files under ``/var/lib/provarmor/lab/``. :func:`cleanup`
 kills every process in a leftover ``provarmor-lab-*`` cgroup, deletes every
 ``provarmor-lab-*`` network namespace and ``pvl*`` link, deletes the recorded artifacts and
-restores the snapshots (which also deletes the users the run added). It must not run while
+restores the snapshots (which also reverts the accounts their journals name: the users and
+groups the run created are deleted, nothing else). It must not run while
 a lab run is in progress: it would tear that run down too.
 """
 

@@ -1,12 +1,18 @@
 """The victim environment scenarios and benign workloads run in, and its guaranteed removal.
 
 :class:`LabEnvironment` turns a :class:`~provarmor.lab.context.LabContext` into real things,
-in this order: persist a state file and a snapshot of the watched system files (so a crash
-can be undone by :func:`provarmor.lab.cleanup`), create the lab users, create the network
-namespaces, start the lab servers and sshds, start the vulnerable web application. Its
+in this order: persist a state file and a snapshot of the watched system files with the
+journal of the lab users (so a crash can be undone by :func:`provarmor.lab.cleanup`),
+create the lab users, create the network namespaces, start the lab servers and sshds,
+start the vulnerable web application. The servers (C2, sinks, DNS, mirror) and the
+``remote`` commands are the attacker's side and the lab's plumbing: they run in the
+``machinery`` jail, below ProvArmor's own group, so the sensors mark them as ProvArmor's
+own. The web application (the victim), the attack steps, the benign workloads and the
+other hosts' sshds run in observed jails. Its
 :meth:`~LabEnvironment.stop` undoes all of it in reverse, whatever failed: it kills every
 process the lab started (cgroup), removes the namespaces, deletes the run's artifacts,
-deletes the lab users and writes back every watched file that changed.
+deletes the lab users (exactly the accounts its journal names: another process's account
+changes meanwhile survive) and writes back every watched file that changed.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +33,9 @@ from typing import Self
 
 import msgspec
 
-from provarmor.lab import accounts, snapshot
-from provarmor.lab.context import LabContext
+from provarmor.lab import accounts, snapshot, webapp
+from provarmor.lab.account_journal import AccountJournal
+from provarmor.lab.context import PYTHON, LabContext
 from provarmor.lab.infrastructure import (
     Server,
     mirror_files,
@@ -87,7 +93,9 @@ class LabEnvironment:
             *artifacts,
         )
         self.victim = ProcessJail(f"v{ctx.names.token(6)}")
-        self.infra = ProcessJail(f"i{ctx.names.token(6)}")
+        token = ctx.names.token(6)
+        self.infra = ProcessJail(f"i{token}")
+        self.machinery = ProcessJail(f"m{token}", own=True)
         self.servers: dict[str, Server] = {}
         self.web_pid = 0
         self.spawn_log = ctx.run_dir / "web-spawns.log"
@@ -109,12 +117,14 @@ class LabEnvironment:
         ctx = self.ctx
         ctx.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._save_state()
-        self._snapshot = snapshot.take(ctx.run_id)
+        users = accounts.lab_users(ctx)
+        journal = AccountJournal().naming(users=users, groups=users)
+        self._snapshot = snapshot.take(ctx.run_id, journal)
         snapshot.save(self._snapshot)
         accounts.create_all(ctx)
         Path(ctx.scratch).mkdir(parents=True, exist_ok=True)
         ctx.network.create()
-        self.servers = start_services(ctx, self.infra)
+        self.servers = start_services(ctx, self.machinery)
         self.mirror_paths = tuple(mirror_files_names(ctx))
         if self.host_logs:
             self.journal.start()
@@ -130,17 +140,20 @@ class LabEnvironment:
             run_id=self.ctx.run_id,
             run_dir=str(self.ctx.run_dir),
             artifacts=self.artifacts,
-            jails=(self.victim.name, self.infra.name),
+            jails=(self.victim.name, self.infra.name, self.machinery.name),
         )
         STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         (STATE_DIR / f"state-{self.ctx.run_id}.json").write_bytes(msgspec.json.encode(state))
 
     def _start_webapp(self) -> None:
+        """The victim: the application's file run by the system's interpreter, as installed
+        software runs (not by this checkout's virtual environment, which is the lab's and may
+        live anywhere, a hidden folder under /tmp included)."""
         web = self.ctx.web
         argv = [
-            sys.executable,
-            "-m",
-            "provarmor.lab.webapp",
+            PYTHON,
+            "-I",
+            webapp.__file__,
             "--port",
             str(web.port),
             "--user",
@@ -159,6 +172,15 @@ class LabEnvironment:
         self.web_pid = process.pid
         wait_for_port("127.0.0.1", web.port)
 
+    def will_create_account(self, name: str) -> None:
+        """Name a user (and its group) a workload is about to create, so the restore
+        removes it whatever happens to the workload (the journal is saved again)."""
+        if self._snapshot is None:
+            return
+        journal = self._snapshot.accounts.naming(users=[name], groups=[name])
+        self._snapshot = msgspec.structs.replace(self._snapshot, accounts=journal)
+        snapshot.save(self._snapshot)
+
     def run(  # noqa: PLR0913  (keyword options of one command)
         self,
         command: str,
@@ -172,8 +194,8 @@ class LabEnvironment:
         """Run ``command`` with /bin/sh as ``user`` (root when empty) in the victim jail.
 
         With ``remote`` (a lab role) it runs in that role's namespace instead, as the lab's
-        stand-in for another machine: outside the victim jail, in ProvArmor's own group like
-        the lab's set-up, so the analysis of this host leaves it out. With ``check``, a
+        stand-in for another machine: in the machinery jail, below ProvArmor's own group, so
+        the analysis of this host leaves it out. With ``check``, a
         non-zero exit raises :class:`LabCommandError`."""
         environment = accounts.user_environment(user or "root")
         options: dict[str, object] = {"env": environment, "cwd": environment["HOME"]}
@@ -184,7 +206,7 @@ class LabEnvironment:
         argv = ["/bin/sh", "-c", command]
         spawn = self.victim.spawn
         if remote:
-            argv, spawn = self.ctx.network.command(remote, argv), _spawn_outside
+            argv, spawn = self.ctx.network.command(remote, argv), self.machinery.spawn
         process = spawn(
             argv,
             stdin=subprocess.PIPE,
@@ -195,7 +217,7 @@ class LabEnvironment:
         try:
             output, _ = process.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
-            if remote:  # no jail holds what it started: end its whole session
+            if remote:  # its jail lives on for the next remote command: end its session
                 os.killpg(process.pid, signal.SIGKILL)
             process.kill()
             output, _ = process.communicate()
@@ -219,6 +241,7 @@ class LabEnvironment:
         for step in (
             self.victim.kill_all,
             self.infra.kill_all,
+            self.machinery.kill_all,
             self.ctx.network.destroy,
             self.journal.stop,
         ):
@@ -244,14 +267,6 @@ class LabEnvironment:
         trace: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _spawn_outside(argv: Sequence[str], **options: object) -> subprocess.Popen[bytes]:
-    """``subprocess.Popen`` in a new session, in this process's own group (no jail)."""
-    process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-        list(argv), start_new_session=True, **options
-    )
-    return process
 
 
 def mirror_files_names(ctx: LabContext) -> list[str]:

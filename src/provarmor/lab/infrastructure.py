@@ -3,7 +3,10 @@ and DNS-like sinks, the benign download mirror, and real OpenSSH servers for the
 host and the administration host (each in its own UTS namespace, so ``hostname`` differs).
 
 These processes are infrastructure, not victims: the ground truth lists their pids so that
-evaluation can leave them out.
+evaluation can leave them out. The servers (:func:`start_services`) are the attacker's side
+and the lab's plumbing: the environment starts them in its machinery jail, which the sensors
+mark as ProvArmor's own, so they never reach this host's analysis. The sshds stand for other
+hosts whose sessions the attack uses (lateral movement): they stay in an observed jail.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ not enough to find them again. The jail puts every process it starts into a cgro
 ``provarmor-lab-<token>``: children inherit the group whatever they do, and clean-up ends
 the whole group with ``cgroup.kill``. To start a process inside the group, the jail moves
 the calling process into it for the instant of the fork and back out again, under a lock.
+A jail made with ``own=True`` sits directly below ProvArmor's own group
+(:mod:`provarmor.sources.owngroup`): what it holds is the lab's machinery, which the sensors
+mark as ProvArmor's own; any other jail's processes stay ordinary, observed ones.
 
 Without a cgroup v2 hierarchy it falls back to sessions: each process starts in a new
 session, and clean-up kills every process of those sessions and their descendants.
@@ -21,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from provarmor.sources.owngroup import cgroup2_root, current_group
+from provarmor.sources.owngroup import OWN_GROUP, cgroup2_root, current_group
 
 JAIL_PREFIX = "provarmor-lab-"
 
@@ -45,21 +48,23 @@ def _all_pids() -> Iterator[int]:
 class ProcessJail:
     """Starts processes so that :meth:`kill_all` can later end them and all they spawned."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, own: bool = False) -> None:
         if not name.startswith(JAIL_PREFIX):
             name = f"{JAIL_PREFIX}{name}"
         self.name = name
         self._lock = threading.Lock()
         self._sessions: set[int] = set()
         self._children: list[subprocess.Popen[bytes]] = []
-        root = cgroup2_root()
+        self._root = cgroup2_root()
         self._group: Path | None = None
         self._home: Path | None = None
-        if root is not None:
+        if self._root is not None:
+            parent = self._root / OWN_GROUP if own else self._root
             with contextlib.suppress(OSError):
-                (root / name).mkdir(exist_ok=True)
-                self._group = root / name
-                self._home = current_group(root)
+                parent.mkdir(exist_ok=True)
+                (parent / name).mkdir(exist_ok=True)
+                self._group = parent / name
+                self._home = current_group(self._root)
 
     @property
     def uses_cgroup(self) -> bool:
@@ -81,11 +86,10 @@ class ProcessJail:
         return process
 
     def _enter(self) -> bool:
-        if self._group is None:
+        if self._group is None or self._root is None:
             return False
-        root = self._group.parent
         with contextlib.suppress(OSError):
-            self._home = current_group(root)  # where this process is now (it may have moved)
+            self._home = current_group(self._root)  # where this process is now (it may have moved)
         try:
             (self._group / "cgroup.procs").write_text(f"{os.getpid()}\n")
         except OSError:
@@ -169,11 +173,13 @@ def _kill_listed(group: Path) -> None:
 
 
 def leftover_jails() -> list[Path]:
-    """``provarmor-lab-*`` groups that exist now (a crashed run left them)."""
+    """``provarmor-lab-*`` groups that exist now, below the root or ProvArmor's own group
+    (a crashed run left them)."""
     root = cgroup2_root()
     if root is None or not root.is_dir():
         return []
-    return sorted(path for path in root.glob(f"{JAIL_PREFIX}*") if path.is_dir())
+    found = [*root.glob(f"{JAIL_PREFIX}*"), *(root / OWN_GROUP).glob(f"{JAIL_PREFIX}*")]
+    return sorted(path for path in found if path.is_dir())
 
 
 def cleanup_jails() -> list[str]:

@@ -1,11 +1,13 @@
 """Byte-for-byte restore of the system files a scenario may touch.
 
 Persistence and privilege-escalation steps edit real configuration: crontabs, systemd
-units, sudoers drop-ins, ``authorized_keys``, shell rc files, ``/etc/ld.so.preload``, the
-user database. Before a run the lab records every watched file (content, mode, owner, or
-its absence) and the listing of every watched directory; afterwards :func:`restore` deletes
-users the run added, removes entries that appeared in watched directories, and writes back
-every file that changed, so the machine ends as it began.
+units, sudoers drop-ins, ``authorized_keys``, shell rc files, ``/etc/ld.so.preload``. Before
+a run the lab records every watched file (content, mode, owner, or its absence) and the
+listing of every watched directory; afterwards :func:`restore` removes entries that appeared
+in watched directories and writes back every file that changed, so the machine ends as it
+began. The user database is never written back whole (other processes change accounts
+meanwhile): the snapshot carries the :class:`~provarmor.lab.account_journal.AccountJournal`
+of the accounts the run said it would touch, and :func:`restore` reverts exactly those.
 
 The snapshot is also written to ``/var/lib/provarmor/lab/`` before the run starts, so
 :func:`provarmor.lab.cleanup` can restore it after a crash.
@@ -16,23 +18,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import pwd
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
+from provarmor.lab import account_journal
+from provarmor.lab.account_journal import AccountJournal, AccountReport
+
 STATE_DIR = Path("/var/lib/provarmor/lab")
 
 WATCHED_FILES = (
-    "/etc/passwd",
-    "/etc/shadow",
-    "/etc/group",
-    "/etc/gshadow",
-    "/etc/subuid",
-    "/etc/subgid",
     "/etc/ld.so.preload",
     "/etc/crontab",
     "/etc/sudoers",
@@ -81,17 +78,20 @@ class FileState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
-    format_version: int = 1
+    """Format 2: the account journal replaced format 1's whole account files and user list
+    (a format-1 leftover is restored without them: its accounts are left alone)."""
+
+    format_version: int = 2
     run_id: str
     files: tuple[FileState, ...]
-    users: tuple[str, ...]
+    accounts: AccountJournal = AccountJournal()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestoreReport:
     removed: tuple[str, ...]
     rewritten: tuple[str, ...]
-    users_deleted: tuple[str, ...]
+    accounts: AccountReport
 
 
 def _state_of(path: Path) -> FileState:
@@ -123,23 +123,15 @@ def _tree(directory: Path) -> list[Path]:
     return found
 
 
-def user_names() -> tuple[str, ...]:
-    """The names in /etc/passwd, in order."""
-    try:
-        lines = Path("/etc/passwd").read_text().splitlines()
-    except OSError:
-        return ()
-    return tuple(line.split(":", 1)[0] for line in lines if line and not line.startswith("#"))
-
-
-def take(run_id: str) -> Snapshot:
-    """Record every watched file and directory now."""
+def take(run_id: str, accounts: AccountJournal | None = None) -> Snapshot:
+    """Record every watched file and directory now, with the journal of the accounts the
+    run will touch."""
     paths = [Path(name) for name in WATCHED_FILES]
     for directory in WATCHED_DIRS:
         paths.append(Path(directory))
         paths.extend(_tree(Path(directory)))
     files = tuple(_state_of(path) for path in paths)
-    return Snapshot(run_id=run_id, files=files, users=user_names())
+    return Snapshot(run_id=run_id, files=files, accounts=accounts or AccountJournal())
 
 
 def save(snapshot: Snapshot) -> Path:
@@ -179,28 +171,9 @@ def _write_back(state: FileState) -> None:
     temporary.replace(path)
 
 
-def _delete_users(names: list[str]) -> None:
-    for name in names:
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        if entry.pw_uid != 0:  # a uid-0 alias shares root's processes: never kill by its uid
-            subprocess.run(
-                ["pkill", "-KILL", "-U", str(entry.pw_uid)], check=False, capture_output=True
-            )
-        # remove the home only when it is the user's own /home/NAME: a test may give a new
-        # account an existing home (/root), which must never be deleted with it
-        own_home = entry.pw_dir.rstrip("/") == f"/home/{name}"
-        command = ["userdel", "-r", "-f", name] if own_home else ["userdel", "-f", name]
-        subprocess.run(command, check=False, capture_output=True)
-
-
 def restore(snapshot: Snapshot) -> RestoreReport:
-    """Put every watched path back as the snapshot recorded it."""
-    before = set(snapshot.users)
-    added_users = [name for name in user_names() if name not in before]
-    _delete_users(added_users)
+    """Put every watched path back as the snapshot recorded it and revert its accounts."""
+    accounts = account_journal.revert(snapshot.accounts)
     known = {state.path: state for state in snapshot.files}
     removed = []
     for directory in WATCHED_DIRS:
@@ -210,7 +183,7 @@ def restore(snapshot: Snapshot) -> RestoreReport:
                 removed.append(str(path))
     rewritten = []
     for state in snapshot.files:
-        if state.mode == _UNMANAGED or _state_of(Path(state.path)) == state:
+        if _unmanaged(state) or _state_of(Path(state.path)) == state:
             continue
         if not state.exists:
             _remove(Path(state.path))
@@ -220,19 +193,22 @@ def restore(snapshot: Snapshot) -> RestoreReport:
             rewritten.append(state.path)
         else:
             Path(state.path).mkdir(parents=True, exist_ok=True)
-    return RestoreReport(
-        removed=tuple(removed), rewritten=tuple(rewritten), users_deleted=tuple(added_users)
-    )
+    return RestoreReport(removed=tuple(removed), rewritten=tuple(rewritten), accounts=accounts)
+
+
+def _unmanaged(state: FileState) -> bool:
+    """Too large to keep, or a whole account file (in a format-1 snapshot)."""
+    return state.mode == _UNMANAGED or state.path in account_journal.ACCOUNT_FILES
 
 
 def differences(snapshot: Snapshot) -> list[str]:
     """What differs from the snapshot now (empty when the machine is as it was)."""
-    problems = [f"user {name} added" for name in user_names() if name not in snapshot.users]
+    problems = account_journal.differences(snapshot.accounts)
     known = {state.path for state in snapshot.files}
     for directory in WATCHED_DIRS:
         problems += [f"{path} added" for path in _tree(Path(directory)) if str(path) not in known]
     for state in snapshot.files:
-        if state.mode != _UNMANAGED and _state_of(Path(state.path)) != state:
+        if not _unmanaged(state) and _state_of(Path(state.path)) != state:
             problems.append(f"{state.path} changed")
     return problems
 
@@ -248,6 +224,8 @@ def restore_leftovers() -> list[str]:
         except (OSError, msgspec.DecodeError, msgspec.ValidationError):
             continue
         report = restore(snapshot)
-        changed += [*report.removed, *report.rewritten, *report.users_deleted]
+        changed += [*report.removed, *report.rewritten, *report.accounts.entries_restored]
+        changed += [f"user {name}" for name in report.accounts.users_deleted]
+        changed += [f"group {name}" for name in report.accounts.groups_deleted]
         path.unlink()
     return changed

@@ -1,7 +1,8 @@
 """The lab's vulnerable web application: a network tool page with a command-injection bug.
 
-``python -m provarmor.lab.webapp --port P --user U --directory D --log L --spawn-log S``
-binds 127.0.0.1:P as root, opens its logs, then drops to user ``U`` for good. It offers:
+``python3 -I webapp.py --port P --user U --directory D --log L --spawn-log S`` (standard
+library only: the lab runs this file with the system's interpreter, as installed software
+runs) binds 127.0.0.1:P as root, opens its logs, then drops to user ``U`` for good. It offers:
 
 * ``/`` a page with a "ping a host" form, ``POST /ping`` (``host=...``): THE BUG. The host is
   checked only for starting like a local address, then pasted into ``ping -c 1 -W 1 HOST``

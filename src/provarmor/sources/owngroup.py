@@ -4,11 +4,14 @@
 v2 group :data:`OWN_GROUP` while they run (:func:`own_group`); every process they start
 directly (the lab's ``ip netns``, ``useradd``, compilers of payloads, installers) inherits it
 from the kernel. The lab's jails move their processes (victim services, attack steps, benign
-workloads) into groups of their own, so those stay ordinary, visible processes.
+workloads) into groups of their own, so those stay ordinary, visible processes; the lab's
+machinery (the attacker's remote side and the lab's plumbing) runs in a jail directly below
+:data:`OWN_GROUP`, so it is ProvArmor's own and still ends with its jail.
 
-The eBPF sensor compares each new process's kernel cgroup id with :func:`own_group_id`
-inside the kernel and marks matches in its records; processes already running when it starts
-are marked from ``/proc/PID/cgroup`` (:func:`in_own_group`). The audit sensor's records carry
+The eBPF sensor compares, inside the kernel, each new process's cgroup id and the id of the
+group above it with :func:`own_group_id` and marks matches in its records (ProvArmor makes
+no group deeper than one below its own); processes already running when it starts are
+marked from ``/proc/PID/cgroup`` (:func:`in_own_group`). The audit sensor's records carry
 no cgroup: it marks the seeded processes, their children, and a process that opens a
 ``cgroup.procs`` file for writing by where that file is (:func:`moves_into_own_group`), which
 is how this module and the lab's jails move themselves. Nothing here looks at program

@@ -31,7 +31,7 @@ with open(recorded, "rb") as source, gzip.open(out, "wb") as target:
         ):
             members.add(entity)
         path = (event.get("file") or {}).get("path", "")
-        noise = path.startswith(NOISE) or "/venv/lib/" in path
+        noise = path.startswith(NOISE) or "venv/lib/" in path
         if entity in members and not (event["event"]["action"] == "open" and noise):
             target.write(line)
             kept += 1

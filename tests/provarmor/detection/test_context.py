@@ -1,7 +1,8 @@
 """Lineage context on real recordings made on this machine with the live eBPF agent
 (tests/data/lineage/README.md): the same acts are quiet in a package transaction, an admin's
-sudo or terminal session or a virtual environment, and still raise incidents under a web
-server's shell (on a pseudo-terminal of its own too) or from a downloaded binary;
+sudo or terminal session or a virtual environment (a hidden one under /tmp too), and still
+raise incidents under a web server's shell (on a pseudo-terminal of its own too) or from a
+downloaded binary or module;
 ProvArmor's own processes never do."""
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from provarmor.sources.ndjson import read_ndjson
 DATA = Path(__file__).resolve().parents[2] / "data" / "lineage"
 ADMIN_WORK = DATA / "admin-work.ndjson.gz"
 ATTACKS = DATA / "attack-acts.ndjson.gz"
+VENV_ACTS = DATA / "venv-acts.ndjson.gz"
+HIDDEN_PROGRAM = "Hidden program executed from a temporary directory"
+TEMP_LIBRARY = "Shared library mapped from a temporary directory"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +87,60 @@ def test_each_act_is_lowered_by_the_context_it_came_from(ruleset) -> None:
     (library,) = _by_title(alerts, "Shared library mapped from a temporary directory")
     assert library.context == "build"
     assert "venv/bin/python was written by python3 -m venv" in library.context_reason
+
+
+def _temp_alerts(alerts: list[Alert], folder: str) -> list[Alert]:
+    """The hidden-program and temporary-library alerts about files under ``folder``."""
+    titles = (HIDDEN_PROGRAM, TEMP_LIBRARY)
+    return [
+        alert
+        for alert in alerts
+        if alert.rule_title in titles and any(f"/{folder}/" in path for path in alert.file_paths)
+    ]
+
+
+def test_a_hidden_virtual_environment_its_own_lineage_made_under_tmp_stays_low(ruleset) -> None:
+    """/tmp/pvvenv-rec/.venv made by ``python3 -m venv`` and filled by pip, its python run
+    by the same shell; a package pip put into /tmp/pvvenv-rec/.deps loaded by the system
+    python: a build/test lineage, never above low, in no incident."""
+    result, _ = _analyse(VENV_ACTS, ruleset)
+    made_here = _temp_alerts(result.alerts, ".venv") + _temp_alerts(result.alerts, ".deps")
+    titles = {alert.rule_title for alert in made_here}
+    assert titles == {HIDDEN_PROGRAM, TEMP_LIBRARY}
+    for alert in made_here:
+        assert (alert.context, alert.context_effect) in {
+            ("build", "lowered"),
+            ("package", "lowered"),
+        }
+        assert alert.level == "low" and alert.original_level in ("high", "medium")
+    (venv_python,) = [a for a in made_here if "/tmp/pvvenv-rec/.venv/bin/python" in a.file_paths]
+    assert "/tmp/pvvenv-rec/.venv/bin/python was written by python3 -m venv" in (
+        venv_python.context_reason
+    )
+    (deps,) = _temp_alerts(result.alerts, ".deps")
+    assert "was written by pip [package transaction" in deps.context_reason
+    in_incidents = {alert_id for incident in result.incidents() for alert_id in incident.alert_ids}
+    assert not in_incidents & {alert.id for alert in made_here}
+
+
+def test_the_same_python_and_module_downloaded_into_tmp_still_raise(ruleset) -> None:
+    """The same binary and compiled module fetched with curl into a hidden folder and run,
+    from a web shell (.web) and from a plain root shell (.dl): kept at their level, each in
+    an incident; the recording's only incidents."""
+    result, _ = _analyse(VENV_ACTS, ruleset)
+    incidents = set()
+    for folder in (".web", ".dl"):
+        downloaded = _temp_alerts(result.alerts, folder)
+        assert {alert.rule_title for alert in downloaded} == {HIDDEN_PROGRAM, TEMP_LIBRARY}
+        for alert in downloaded:
+            expected = "high" if alert.rule_title == HIDDEN_PROGRAM else "medium"
+            assert (alert.context, alert.context_effect) == ("downloaded", "kept")
+            assert alert.level == expected and alert.original_level == ""
+            assert "was written by curl after it received data from 127.0.0.1:" in (
+                alert.context_reason
+            )
+            incidents.add(_incident_of(result, alert).id)
+    assert len(incidents) == len(result.incidents()) == 4
 
 
 def _incident_of(result: AnalysisResult, alert: Alert):

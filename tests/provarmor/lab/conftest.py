@@ -101,6 +101,10 @@ class FakeEnvironment:
         self.ctx = LabContext.from_seed(seed)
         self.mirror_paths = tuple(sorted(mirror_files(self.ctx)))
         self.commands: list[tuple[str, str, bytes]] = []
+        self.accounts: list[str] = []
+
+    def will_create_account(self, name):
+        self.accounts.append(name)
 
     def run(self, command, *, user="", timeout=30.0, stdin=b"", check=False):
         from provarmor.lab.environment import Completed

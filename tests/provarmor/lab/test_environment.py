@@ -1,4 +1,12 @@
-from provarmor.lab.environment import remove_artifacts
+import pwd
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provarmor.lab.context import PYTHON, LabContext
+from provarmor.lab.environment import LabEnvironment, remove_artifacts
+from provarmor.sources.owngroup import in_own_group
 
 
 def test_artifacts_are_removed_but_short_and_relative_paths_are_refused(tmp_path):
@@ -10,3 +18,48 @@ def test_artifacts_are_removed_but_short_and_relative_paths_are_refused(tmp_path
     removed = remove_artifacts([str(tmp_path / "drop"), str(single), "/tmp", "relative/x", "/"])
     assert removed == [str(tmp_path / "drop"), str(single)]
     assert not (tmp_path / "drop").exists() and not single.exists()
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_the_lab_machinery_is_provarmors_own_and_the_victim_stays_observed(lab_machine):
+    """The servers (the attacker's side, the lab's plumbing) and ``remote`` commands run below
+    ProvArmor's own group, which the sensors mark; the web application, the other hosts'
+    sshds and victim commands do not, and the web application runs on the system's
+    interpreter, as installed software does (not on this checkout's environment)."""
+    with LabEnvironment(LabContext.from_seed(7)) as env:
+        own = {
+            role: in_own_group(Path(f"/proc/{server.pid}/cgroup").read_text())
+            for role, server in env.servers.items()
+        }
+        web_group = Path(f"/proc/{env.web_pid}/cgroup").read_text()
+        web_program = Path(f"/proc/{env.web_pid}/cmdline").read_bytes().split(b"\0")[0]
+        remote = env.run("cat /proc/self/cgroup", remote="c2", check=True).output.decode()
+        victim = env.run("cat /proc/self/cgroup", check=True).output.decode()
+    expected = {"c2": True, "sink": True, "dns": True, "mirror": True}
+    assert own == {**expected, "host2": False, "admin": False}
+    assert not in_own_group(web_group) and web_program == PYTHON.encode()
+    assert in_own_group(remote) and not in_own_group(victim)
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_an_account_another_process_adds_during_a_run_survives_the_restore(lab_machine):
+    ctx = LabContext.from_seed(8)
+    lab_users = (ctx.web.user, ctx.ops_user, ctx.dev_user)
+    try:
+        with LabEnvironment(ctx):
+            assert all(_exists(user) for user in lab_users)
+            subprocess.run(["useradd", "-M", "pvconcurrent1"], check=True)  # not the lab's
+        assert _exists("pvconcurrent1")
+        assert not any(_exists(user) for user in lab_users)
+    finally:
+        subprocess.run(["userdel", "-f", "pvconcurrent1"], check=False, capture_output=True)
+
+
+def _exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True

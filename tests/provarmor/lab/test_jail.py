@@ -64,3 +64,30 @@ finally:
         pytest.skip("no cgroup v2 hierarchy")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_a_machinery_jail_sits_below_provarmors_own_group_and_is_cleaned_up():
+    script = """
+from pathlib import Path
+from provarmor.lab.jail import ProcessJail, leftover_jails
+from provarmor.sources.owngroup import OWN_GROUP, in_own_group
+jail = ProcessJail("pytest-machinery", own=True)
+if not jail.uses_cgroup:
+    raise SystemExit(3)
+try:
+    child = jail.spawn(["sleep", "5"])
+    print(in_own_group(Path(f"/proc/{child.pid}/cgroup").read_text()))
+    print(in_own_group(Path("/proc/self/cgroup").read_text()))
+    print(any(p.parent.name == OWN_GROUP and p.name == jail.name for p in leftover_jails()))
+finally:
+    jail.kill_all()
+print(any(p.name == jail.name for p in leftover_jails()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    if done.returncode == 3:
+        pytest.skip("no cgroup v2 hierarchy")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "True", "False"]

@@ -7,6 +7,7 @@ import pytest
 
 from provarmor.evaluation.groundtruth import LABELS_FILE, load_ground_truth
 from provarmor.lab import snapshot
+from provarmor.lab.account_journal import read_entries
 from provarmor.lab.containment import ContainmentError
 from provarmor.lab.context import LabContext
 from provarmor.lab.jail import leftover_jails
@@ -50,7 +51,7 @@ def machine_state() -> dict[str, object]:
         if Path(base).is_dir()
     }
     return {
-        "users": snapshot.user_names(),
+        "users": sorted(read_entries("/etc/passwd")),
         "namespaces": lab_namespaces(),
         "links": lab_links(),
         "cgroups": leftover_jails(),

@@ -5,12 +5,14 @@ from pathlib import Path
 import pytest
 
 from provarmor.lab import snapshot
+from provarmor.lab.account_journal import ACCOUNT_FILES, AccountJournal
 
 pytestmark = [pytest.mark.privileged, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 
-def test_restore_deletes_added_users_and_entries_and_rewrites_changed_files():
-    before = snapshot.take("pytest-restore")
+def test_restore_deletes_journaled_users_and_entries_and_rewrites_changed_files():
+    journal = AccountJournal().naming(users=["pvpytest1"], groups=["pvpytest1"])
+    before = snapshot.take("pytest-restore", journal)
     hosts = Path("/etc/hosts").read_bytes()
     cron = Path("/etc/cron.d/provarmor-pytest")
     try:
@@ -19,11 +21,11 @@ def test_restore_deletes_added_users_and_entries_and_rewrites_changed_files():
         with Path("/etc/hosts").open("a") as handle:
             handle.write("# pytest\n")
         problems = snapshot.differences(before)
-        assert "user pvpytest1 added" in problems
+        assert "/etc/passwd: pvpytest1 added" in problems
         assert f"{cron} added" in problems and "/etc/hosts changed" in problems
     finally:
         report = snapshot.restore(before)
-    assert report.users_deleted == ("pvpytest1",)
+    assert report.accounts.users_deleted == ("pvpytest1",)
     assert str(cron) in report.removed and "/etc/hosts" in report.rewritten
     assert snapshot.differences(before) == []
     assert Path("/etc/hosts").read_bytes() == hosts and not Path("/home/pvpytest1").exists()
@@ -36,3 +38,25 @@ def test_a_persisted_snapshot_is_restored_by_restore_leftovers():
     marker.chmod(0o440)
     changed = snapshot.restore_leftovers()
     assert str(marker) in changed and not marker.exists() and not saved.exists()
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "data" / "lab" / "snapshot"
+
+
+def test_a_format_1_snapshot_leaves_the_user_database_alone():
+    """Format 1 kept whole account files (here a one-line /etc/passwd): a leftover of that
+    format must never write them back over accounts made since."""
+    old = snapshot.load(FIXTURES / "snapshot-v1.json")
+    assert old.accounts == AccountJournal()
+    problems = snapshot.differences(old)  # (the watched folders' entries are not listed)
+    assert "/etc/passwd changed" not in problems
+    assert "/etc/cron.d/provarmor-snapshot-fixture changed" not in problems
+
+
+def test_a_format_2_snapshot_carries_its_account_journal():
+    current = snapshot.load(FIXTURES / "snapshot-v2.json")
+    assert current.format_version == 2
+    assert current.accounts.users == ("pvfixture1",)
+    assert {entry.path for entry in current.accounts.before} == set(ACCOUNT_FILES)
+    problems = snapshot.differences(current)
+    assert not [line for line in problems if line.startswith(ACCOUNT_FILES)]

@@ -94,24 +94,31 @@ def test_a_command_run_in_process_gives_its_caller_back_its_group() -> None:
 @pytest.mark.privileged
 @pytest.mark.slow
 def test_the_live_sensor_marks_the_processes_of_the_group_and_no_others() -> None:
+    """The group itself and a group directly below it (the lab's machinery jail) are own."""
     root = _needs_root_and_cgroup2()
     if shutil.which("bpftrace") is None:
         pytest.skip("bpftrace is not installed (scripts/bootstrap.sh dev installs it)")
     (root / OWN_GROUP).mkdir(exist_ok=True)
+    below = root / OWN_GROUP / f"pytest-below-{os.getpid()}"
+    below.mkdir()
     own = f"echo $$ > {root / OWN_GROUP}/cgroup.procs; cat /etc/hostname > /dev/null; true"
+    jailed = f"echo $$ > {below}/cgroup.procs; cat /etc/hostname > /dev/null; true"
     other = "cat /etc/hostname > /dev/null; true"
     source = EbpfSource(EbpfSettings(program=ProgramOptions(flush_ms=200)))
-    with source:
-        subprocess.run(["bash", "-c", own], check=True)
-        subprocess.run(["bash", "-c", other], check=True)
-        time.sleep(0.5)
+    try:
+        with source:
+            for script in (own, jailed, other):
+                subprocess.run(["bash", "-c", script], check=True)
+            time.sleep(0.5)
+    finally:
+        _remove_when_empty(below)
     events = list(source.events())
     shells = {
         e.process.entity_id: e.process.args[-1]
         for e in events
         if e.event.action is Action.EXEC and e.process.args[:2] == ("bash", "-c")
     }
-    assert set(shells.values()) == {own, other}
+    assert set(shells.values()) == {own, jailed, other}
     cats = [
         e
         for e in events
@@ -123,5 +130,18 @@ def test_the_live_sensor_marks_the_processes_of_the_group_and_no_others() -> Non
     marked = {
         shells[c.process.parent.entity_id]: c.process.provarmor for c in cats if c.process.parent
     }
-    assert marked == {own: True, other: False}
+    assert marked == {own: True, jailed: True, other: False}
     assert source.counters.parse_errors == 0, source.counters.errors
+
+
+def _remove_when_empty(group: Path, timeout: float = 10.0) -> None:
+    """Remove ``group`` once its last process has gone (the kernel frees it shortly after)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

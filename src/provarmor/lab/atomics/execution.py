@@ -8,16 +8,15 @@ check again; a dependency still missing makes the test ``skipped``. Otherwise th
 runs, and its exit status makes the test ``ran`` (0) or ``failed``. The cleanup command runs
 in every case. Each phase runs in the sandbox, in its own ``provarmor-lab-*`` cgroup, with
 the test's timeout; at the end every process the test left is killed, the snapshot is
-restored and compared again, and the workspace is deleted. The user database is restored
-only for tests whose commands manage accounts (:func:`scope_snapshot`): the machine is
-shared, and another process's account changes must survive a test that never needed it.
+restored and compared again, and the workspace is deleted. Of the user database only the
+users and groups the test's own commands create are undone (:func:`accounts_journal`): the
+machine is shared, and another process's account changes must survive the test.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -26,10 +25,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-import msgspec
-
 from provarmor.lab import proc, snapshot
+from provarmor.lab.account_journal import AccountJournal
 from provarmor.lab.atomics.areas import HOME, PRIVATE, within
+from provarmor.lab.atomics.identities import created_identities
 from provarmor.lab.atomics.sandbox import Sandbox
 from provarmor.lab.atomics.selection import AtomicPlan, DependencyPlan
 from provarmor.lab.jail import ProcessJail
@@ -240,29 +239,16 @@ def _status(plan: AtomicPlan, runner: _Runner) -> tuple[Status, str]:
     return Status.RAN, ""
 
 
-_ACCOUNT_FILES = frozenset(
-    {"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/subuid", "/etc/subgid"}
-)
-_ACCOUNT_COMMANDS = re.compile(
-    r"(?<![\w.-])(useradd|adduser|usermod|userdel|deluser|groupadd|addgroup|groupmod|groupdel|"
-    r"delgroup|gpasswd|chsh|chfn|chage|passwd|chpasswd|newusers|vipw|vigr|pw|rmuser)(?![\w-])"
-)
-
-
-def scope_snapshot(taken: snapshot.Snapshot, plan: AtomicPlan) -> snapshot.Snapshot:
-    """The part of ``taken`` to restore after ``plan``: everything, except the user database
-    when no command of the test manages accounts. The machine is shared (the agent, other
-    work): an account another process adds or removes during the test must not be undone
-    by a restore the test never needed."""
+def accounts_journal(plan: AtomicPlan) -> AccountJournal:
+    """The journal of the users and groups ``plan``'s own commands create (the safety
+    screen lets a test change only those): after the test exactly they are removed. The
+    machine is shared (the agent, other work): an account another process adds, changes or
+    removes meanwhile is left as it is."""
     texts = [plan.command, plan.cleanup]
     texts += [text for d in plan.dependencies for text in (d.check, d.fix)]
-    if any(_ACCOUNT_COMMANDS.search(text) for text in texts):
-        return taken
-    return msgspec.structs.replace(
-        taken,
-        files=tuple(state for state in taken.files if state.path not in _ACCOUNT_FILES),
-        users=snapshot.user_names(),
-    )
+    created = created_identities(texts)
+    users = sorted(created.users)
+    return AccountJournal().naming(users=users, groups=sorted({*users, *created.groups}))
 
 
 def run_test(
@@ -273,7 +259,7 @@ def run_test(
     logs.mkdir(parents=True, exist_ok=True)
     started = time.time_ns()
     prepare_workspace(plan, atomics=atomics)
-    taken = snapshot.take(f"{logs.name}-{secrets.token_hex(3)}")
+    taken = snapshot.take(f"{logs.name}-{secrets.token_hex(3)}", accounts_journal(plan))
     saved = snapshot.save(taken)
     runner = _Runner(plan=plan, sandbox=sandbox, timeout_s=timeout_s, logs=logs)
     try:
@@ -282,9 +268,8 @@ def run_test(
             runner.run(Phase.CLEANUP, plan.cleanup, shell=plan.shell)
     finally:
         killed = runner.leftovers()
-        scoped = scope_snapshot(taken, plan)
-        report = snapshot.restore(scoped)
-        differences = snapshot.differences(scoped)
+        report = snapshot.restore(taken)
+        differences = snapshot.differences(taken)
         saved.unlink(missing_ok=True)
         remove_workspace(plan)
     return AtomicRun(
@@ -293,7 +278,13 @@ def run_test(
         started_ns=started,
         ended_ns=time.time_ns(),
         phases=tuple(runner.phases),
-        restored=(*report.rewritten, *report.removed, *(f"user {u}" for u in report.users_deleted)),
+        restored=(
+            *report.rewritten,
+            *report.removed,
+            *report.accounts.entries_restored,
+            *(f"user {name}" for name in report.accounts.users_deleted),
+            *(f"group {name}" for name in report.accounts.groups_deleted),
+        ),
         differences=tuple(differences),
         killed=killed,
     )

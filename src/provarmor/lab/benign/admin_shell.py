@@ -12,6 +12,7 @@ from provarmor.lab.workload import Workload
 def _commands(env: LabEnvironment, rng: random.Random) -> list[str]:
     ops = env.ctx.ops_user
     temporary = f"tmp{rng.randrange(1000, 9999)}"
+    env.will_create_account(temporary)
     pool = [
         "uptime",
         "df -h",

@@ -163,8 +163,9 @@ class EbpfDecoder:
             reparent_ns=context.reparent_ns,
         )
         self._finishing = False
-        self._last_own: tuple[int, int] = (0, 0)
-        """``(tid, ns)`` of the last ``L`` record: the fork or exec record it marks follows."""
+        self._owns: dict[int, int] = {}
+        """tid -> record time of its latest ``L``: an exec with the same time is marked (other
+        CPUs' records, other processes' ``L`` too, may come between the two)."""
         self._ttys: dict[int, tuple[int, str]] = {}
         """Tid -> ``(ns, terminal)`` of its ``I`` record: its exec record follows."""
         self._io_first: dict[tuple[int, int, int, int, int], int] = {}
@@ -426,7 +427,7 @@ class EbpfDecoder:
         return []
 
     def _on_exec(self, header: wire.Header, strings: list[str]) -> list[Event]:
-        own = self._last_own == (header.tid, header.ns)  # its L, if any, came just before
+        own = self._owns.pop(header.tid, None) == header.ns  # its L, if any, came before
         ns, tty = self._ttys.pop(header.tid, (0, ""))
         if not 0 <= header.ns - ns <= TTY_BEFORE_EXEC_NS:
             tty = ""  # no I record just before: no controlling terminal at this exec
@@ -555,7 +556,7 @@ class EbpfDecoder:
 
     def _on_own(self, header: wire.Header, strings: list[str]) -> list[Event]:
         """The process runs in ProvArmor's own cgroup: its events carry the mark from now."""
-        self._last_own = (header.tid, header.ns)
+        _bounded_put(self._owns, header.tid, header.ns)
         state = self._state(header)
         if not state.own:
             state.own = True

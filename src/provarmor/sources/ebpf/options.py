@@ -39,7 +39,8 @@ class ProgramOptions:
     """``offsetof(struct mount, mnt)``; checked in the kernel before it is used."""
     own_cgroup: int = 0
     """Kernel id of ProvArmor's own cgroup (:mod:`provarmor.sources.owngroup`): a process in
-    it is marked (``L``) when it forks or execs. 0: mark nothing."""
+    it, or in a group directly below it, is marked (``L``) when it forks or execs. 0: mark
+    nothing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -167,12 +167,18 @@ def process_blocks(options: ProgramOptions, features: KernelFeatures) -> Iterabl
     yield Block(needs("sched_process_exit"), (), exit_text)
 
 
+OWN_PARENT = "$task->cgroups->dfl_cgrp->self.parent->cgroup->kn->id"
+"""The kernel id of the group above the process's cgroup v2 group (0 at the root)."""
+
+
 def _own_mark(options: ProgramOptions) -> str:
-    """``L`` just before a fork or exec record when the process is in ProvArmor's cgroup
-    (first, so the decoder marks the process before it builds that event)."""
+    """``L`` just before a fork or exec record when the process is in ProvArmor's cgroup or
+    in a group directly below it, where the lab keeps its machinery (first, so the decoder
+    marks the process before it builds that event)."""
     if not options.own_cgroup:
         return ""
-    return f"if (cgroup == {options.own_cgroup:d}) {{ {emit('L', [])} }}\n  "
+    own = f"{options.own_cgroup:d}"
+    return f"if (cgroup == {own} || {OWN_PARENT} == {own}) {{ {emit('L', [])} }}\n  "
 
 
 def _fork_parent_blocks() -> Iterable[Block]:

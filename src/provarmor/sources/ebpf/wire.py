@@ -83,11 +83,12 @@ What the kinds are, and which strings come first on ``s`` lines:
   the new pid as the creator sees it, ``level`` the creator's pid namespace depth (0: the
   initial namespace, where that pid is the one the other records carry);
   ``Q`` a process (its whole thread group) exited; ``L`` the process runs in ProvArmor's
-  own cgroup (printed just before its ``F`` and its ``E`` when it does; recordings made before
-  this record existed simply have none); ``I`` the process has a controlling terminal at its
-  exec (string: the kernel's name of it, ``pts0``, ``tty1``, as audit's ``tty=``; printed
-  by the probe that runs just before the one of its ``E``, microseconds earlier; none: no
-  terminal, or a recording older than this record).
+  own cgroup or a group directly below it (printed just before its ``F`` and its ``E`` when
+  it does; recordings made before this record existed simply have none); ``I`` the
+  process has a controlling terminal at its exec (string: the kernel's name of it,
+  ``pts0``, ``tty1``, as audit's ``tty=``; printed by the probe that runs just before the
+  one of its ``E``, microseconds earlier; none: no terminal, or a recording older than this
+  record).
 * ``O`` open; ``U`` unlink/rmdir; ``R`` rename (one ``s`` line: old path; string: new);
   ``K`` link/symlink (same); ``M`` chmod; ``C`` chown; ``H`` chdir (string empty: fchdir).
 * ``N`` connect (one ``s`` line: local ip; string: remote ip or unix path); ``A`` accept

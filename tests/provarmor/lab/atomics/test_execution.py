@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from provarmor.lab import snapshot
+from provarmor.lab.account_journal import AccountJournal
 from provarmor.lab.atomics.arguments import Workspace
 from provarmor.lab.atomics.execution import (
     Phase,
     Status,
+    accounts_journal,
     environment,
     prepare_workspace,
     run_test,
-    scope_snapshot,
 )
 from provarmor.lab.atomics.model import load_catalogue
 from provarmor.lab.atomics.runner import SCRATCH_ROOT
@@ -150,17 +151,11 @@ def test_the_environment_is_roots_with_the_atomics_folder(plan_for):
     assert env["PathToAtomicsFolder"].endswith("/ws/atomics")
 
 
-def test_the_user_database_is_restored_only_for_tests_that_manage_accounts(plan_for):
-    taken = snapshot.Snapshot(
-        run_id="x",
-        files=(
-            snapshot.FileState(path="/etc/passwd", exists=True, content="cm9vdA=="),
-            snapshot.FileState(path="/etc/profile", exists=True, content="eA=="),
-        ),
-        users=("root", "gone"),
-    )
-    plain = scope_snapshot(taken, plan_for("echo x >> /etc/profile"))
-    assert [state.path for state in plain.files] == ["/etc/profile"]
-    assert plain.users == snapshot.user_names()
-    accounts = plan_for("useradd art", cleanup="userdel art")
-    assert scope_snapshot(taken, accounts) == taken
+def test_the_journal_names_only_the_accounts_a_tests_own_commands_create(plan_for):
+    assert accounts_journal(plan_for("echo x >> /etc/profile")) == AccountJournal()
+    journal = accounts_journal(plan_for("useradd art && groupadd artgrp", cleanup="userdel art"))
+    assert journal.users == ("art",) and journal.groups == ("art", "artgrp")
+    assert {(entry.path, entry.name) for entry in journal.before} >= {
+        ("/etc/passwd", "art"),
+        ("/etc/group", "artgrp"),
+    }

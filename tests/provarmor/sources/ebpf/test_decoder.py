@@ -461,6 +461,29 @@ def test_an_own_mark_before_a_fork_and_an_exec_marks_both_events() -> None:
     ]
 
 
+def test_an_own_mark_is_kept_when_another_processs_mark_comes_between_it_and_its_exec() -> None:
+    """Records of other CPUs interleave: process 21's mark (its own exec, on another CPU)
+    between process 11's mark and exec must not take 11's mark away."""
+    start = 5_000_000_000
+    parent = f"10\t{start - 1_000_000_000}"
+    lines = [
+        _printf(f"F\t100\t11\t11\t{start}\t{parent}\t0\t0\t0\t0\tpython3"),
+        _printf(f"F\t110\t21\t21\t{start}\t{parent}\t0\t0\t0\t0\tpython3"),
+        _printf(f"L\t400\t11\t11\t{start}\t"),
+        _printf(f"L\t401\t21\t21\t{start}\t"),
+        _printf(f"E\t400\t11\t11\t{start}\t11\t{parent}\t0\t0\t0\t0\t/usr/sbin/useradd"),
+        _printf("s\t11\t402\ttmp"),
+        _printf(f"Z\t402\t11\t11\t{start}\t1\t"),
+        _printf(f"E\t401\t21\t21\t{start}\t21\t{parent}\t0\t0\t0\t0\t/usr/bin/ip"),
+        _printf("s\t21\t403\ttmp"),
+        _printf(f"Z\t403\t21\t21\t{start}\t1\t"),
+    ]
+    events, counters = _decode(lines)
+    assert counters.parse_errors == 0, counters.errors
+    execs = [(e.process.pid, e.process.provarmor) for e in events if e.event.action is Action.EXEC]
+    assert execs == [(11, True), (21, True)]
+
+
 def test_an_exec_without_its_own_mark_clears_it() -> None:
     """The kernel's cgroup at the exec decides: a jail moved the child out after its fork."""
     start = 5_000_000_000
