@@ -17,7 +17,9 @@ total:
 * **technique coverage**: the scenario's ATT&CK techniques named by true incidents or true
   alerts (either numbering of a renumbered technique counts);
 * **latency**: of every update of a true incident, from the earliest signal it took in to
-  the update (see :class:`provarmor.pipeline.analysis.IncidentUpdate`).
+  the update (see :class:`provarmor.pipeline.analysis.IncidentUpdate`);
+* **containment**, for datasets whose recording agent responded (``actions.jsonl``): see
+  :mod:`provarmor.evaluation.containment`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from provarmor.evaluation.containment import ContainmentScore, score_containment, tracker_for
 from provarmor.evaluation.dataset import Dataset
 from provarmor.model.attack import AttackRef, AttackTable, load_attack_table
 from provarmor.model.event import Event
@@ -58,6 +61,8 @@ class DatasetScore:
     latencies_s: list[float] = field(default_factory=list)
     ranked: list[tuple[float, frozenset[str]]] = field(default_factory=list)
     """``(incident score, its processes)`` for every incident: the input of :func:`adp`."""
+    containment: ContainmentScore | None = None
+    """Datasets recorded with automatic response: how the run was contained."""
 
     @property
     def detected(self) -> bool:
@@ -165,12 +170,15 @@ def score_dataset(dataset: Dataset, analysis: Analysis, *, attack: AttackTable) 
         malicious=set(dataset.labels.processes),
     )
     starts: dict[str, tuple[int, int]] = {}
+    tracker = tracker_for(dataset)
 
     def events() -> Iterator[Event]:
         for event in dataset.events():
             process = event.process
             if process.entity_id not in starts:
                 starts[process.entity_id] = (process.pid, process.start)
+            if tracker is not None:
+                tracker.see(event)
             yield event
 
     result = analysis.collect(events())
@@ -197,6 +205,8 @@ def score_dataset(dataset: Dataset, analysis: Analysis, *, attack: AttackTable) 
     score.techniques_expected = expected
     score.techniques_found = {t for t in expected if _with_aliases({t}, attack) & found}
     score.alert_detected = meta.kind == "scenario" and score.true_alerts > 0
+    if tracker is not None:
+        score.containment = score_containment(dataset, tracker, malicious=malicious)
     return score
 
 
