@@ -58,6 +58,7 @@ class AgentRecorder:
         from provarmor.agent.runner import Agent
         from provarmor.cli.agent_commands import response_setup
         from provarmor.evaluation.dataset import RAW_FILE
+        from provarmor.lab.response import LAB_PROCESS_SCOPE
 
         self.out_dir = out_dir
         self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
@@ -65,9 +66,13 @@ class AgentRecorder:
         settings = AgentSettings(sensor=sensor, state_dir=state)
         if host_logs:  # the scenario's host logs (the journal) beside the kernel sensor
             settings = replace(settings, host_logs=HostLogChoice.JOURNALD)
-        self.response = (
-            None if response is None else response_setup(response, OPTIONS.load(), state_dir=state)
-        )
+        self.response = None
+        if response is not None:  # acting only inside the lab's jails
+            config = OPTIONS.load()
+            scoped = replace(config.response, process_scope=LAB_PROCESS_SCOPE)
+            self.response = response_setup(
+                response, replace(config, response=scoped), state_dir=state
+            )
         self.agent = Agent(
             settings,
             out=out_dir / RECORDED,

@@ -115,7 +115,76 @@ class EvalReport:
             ),
             "latency_p50_s": _quantile(latencies, 0.5),
             "latency_p99_s": _quantile(latencies, 0.99),
+            **containment_totals(self.datasets),
         }
+
+
+CONTAINMENT_METRICS = (
+    "contained",
+    "attack_to_incident_s",
+    "incident_to_containment_s",
+    "attack_to_containment_s",
+    "attacker_processes_after",
+    "attacker_connections_after",
+    "non_attack_process_actions",
+)
+
+
+def _containment_values(score: ContainmentScore) -> dict[str, float | None]:
+    return {
+        "contained": 1.0 if score.contained else 0.0,
+        "attack_to_incident_s": score.attack_to_incident_s,
+        "incident_to_containment_s": score.incident_to_containment_s,
+        "attack_to_containment_s": score.attack_to_containment_s,
+        "attacker_processes_after": float(len(score.attacker_processes_after)),
+        "attacker_connections_after": float(score.attacker_connections_after),
+        "non_attack_process_actions": float(score.non_attack_process_actions),
+    }
+
+
+def containment_totals(scores: Sequence[DatasetScore]) -> dict[str, float | int | None]:
+    """Over every dataset recorded with automatic response (none: no keys at all)."""
+    runs = [s.containment for s in scores if s.containment is not None]
+    if not runs:
+        return {}
+    to_contain = sorted(
+        r.incident_to_containment_s for r in runs if r.incident_to_containment_s is not None
+    )
+    from_attack = sorted(
+        r.attack_to_containment_s for r in runs if r.attack_to_containment_s is not None
+    )
+    return {
+        "response_runs": len(runs),
+        "contained": sum(1 for r in runs if r.contained) / len(runs),
+        "incident_to_containment_p50_s": _quantile(to_contain, 0.5),
+        "incident_to_containment_p99_s": _quantile(to_contain, 0.99),
+        "attack_to_containment_p50_s": _quantile(from_attack, 0.5),
+        "attack_to_containment_p99_s": _quantile(from_attack, 0.99),
+        "attacker_processes_after_containment": sum(len(r.attacker_processes_after) for r in runs),
+        "attacker_connections_after_containment": sum(r.attacker_connections_after for r in runs),
+        "non_attack_process_actions": sum(r.non_attack_process_actions for r in runs),
+    }
+
+
+def containment_summary(
+    scores: Sequence[DatasetScore],
+) -> dict[str, dict[str, tuple[float, float] | None]]:
+    """Mean and standard deviation over seeds of each containment figure, per scenario and
+    in total (``contained`` is the share of runs contained)."""
+    groups: dict[str, list[ContainmentScore]] = {}
+    for score in scores:
+        if score.containment is not None:
+            groups.setdefault(score.name, []).append(score.containment)
+    if not groups:
+        return {}
+    groups["total"] = [run for runs in list(groups.values()) for run in runs]
+    return {
+        name: {
+            metric: mean_std([_containment_values(run)[metric] for run in runs])
+            for metric in CONTAINMENT_METRICS
+        }
+        for name, runs in groups.items()
+    }
 
 
 def _share(scores: Sequence[DatasetScore], test: Callable[[DatasetScore], bool]) -> float | None:
