@@ -88,7 +88,7 @@ class ContainmentTracker:
                 self.first_ns[entity] = timestamp
             if event.event.action is not Action.EXIT:
                 self.last_active_ns[entity] = max(self.last_active_ns.get(entity, 0), timestamp)
-                self.programs.setdefault(entity, process.executable or process.name)
+                self.programs[entity] = process.executable or process.name
         destination = event.destination
         if (
             event.event.action in EGRESS_ACTIONS
