@@ -1,13 +1,16 @@
 """The lab's response policy: the shipped containment policy, the mode of ``--response``,
 and the refusal of nftables actions (the lab's victim is this machine)."""
 
+import os
+
 import pytest
 
-from provarmor.lab.jail import JAIL_PREFIX
+from provarmor.lab.jail import ProcessJail
 from provarmor.lab.response import LAB_PROCESS_SCOPE, lab_policy
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.response.policy import Mode, bundled_policy
 from provarmor.response.records import ActionKind
+from provarmor.sources.procfs import read_clock, read_process
 
 
 def test_without_a_file_the_shipped_containment_policy_runs_in_the_mode_asked_for():
@@ -48,5 +51,18 @@ def test_a_bad_policy_names_file_and_line(tmp_path):
         lab_policy(tmp_path / "missing.yaml", Mode.ENFORCE)
 
 
-def test_the_scope_is_the_labs_jails():
-    assert LAB_PROCESS_SCOPE == f"/{JAIL_PREFIX}"
+def test_what_a_lab_jail_starts_is_in_the_scope_and_the_lab_itself_is_not():
+    if os.geteuid() != 0:
+        pytest.skip("jails need root to create cgroups")
+    jail = ProcessJail("pytest-scope")
+    if not jail.uses_cgroup:
+        pytest.skip("no cgroup v2 hierarchy (the jail falls back to sessions)")
+    clock = read_clock()
+    try:
+        child = jail.spawn(["sleep", "30"])
+        jailed = read_process(child.pid, clock=clock)
+        assert jailed is not None and jailed.cgroup.startswith(LAB_PROCESS_SCOPE)
+    finally:
+        jail.kill_all()
+    me = read_process(os.getpid(), clock=clock)
+    assert me is not None and not me.cgroup.startswith(LAB_PROCESS_SCOPE)
