@@ -117,7 +117,7 @@ def _containment_tables(report: EvalReport) -> list[Table]:
         table.add_row(
             escape(s.name),
             str(s.seed),
-            escape(c.mode),
+            escape(c.mode) or "-",
             ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "-",
             "yes" if c.contained else "NO",
             _cell(c.attack_to_incident_s),

@@ -113,7 +113,8 @@ class AgentRecorder:
 
     def _keep_trail(self) -> None:
         """The responder's audit trail goes into the dataset (before the state folder,
-        quarantine store included, is removed)."""
+        quarantine store included, is removed); an empty one when it was asked for nothing
+        (a run that responded and was not contained is scored too)."""
         from provarmor.evaluation.dataset import ACTIONS_FILE
 
         if self.response is None:
@@ -121,6 +122,8 @@ class AgentRecorder:
         trail = self.response.responder.audit.path
         if trail.exists():
             shutil.copyfile(trail, self.out_dir / ACTIONS_FILE)
+        else:
+            (self.out_dir / ACTIONS_FILE).touch()
 
     def __enter__(self) -> AgentRecorder:
         return self
