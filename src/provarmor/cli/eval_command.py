@@ -123,8 +123,8 @@ def _containment_tables(report: EvalReport) -> list[Table]:
             _cell(c.attack_to_incident_s),
             _cell(c.incident_to_containment_s),
             _cell(c.attack_to_containment_s),
-            str(len(c.attacker_processes_after)),
-            str(c.attacker_connections_after),
+            _cell(None if c.attacker_processes_after is None else len(c.attacker_processes_after)),
+            _cell(c.attacker_connections_after),
             str(c.non_attack_process_actions),
         )
     summary = Table(title="containment: mean ± std over seeds")

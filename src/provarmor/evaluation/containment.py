@@ -61,9 +61,10 @@ class ContainmentScore:
     attack_to_incident_s: float | None
     incident_to_containment_s: float | None
     attack_to_containment_s: float | None
-    attacker_processes_after: tuple[str, ...]
-    """``entity id (program)`` of attacker processes active after containment."""
-    attacker_connections_after: int
+    attacker_processes_after: tuple[str, ...] | None
+    """``entity id (program)`` of attacker processes active after containment (``None``
+    when nothing contained the run, as for the connections)."""
+    attacker_connections_after: int | None
     non_attack_process_actions: int
 
 
@@ -174,8 +175,8 @@ def score_containment(
         (ns for entity, ns in tracker.first_ns.items() if entity in malicious), default=None
     )
     incident_ns = min(proposals) if proposals else None
-    after: tuple[str, ...] = ()
-    connections = 0
+    after: tuple[str, ...] | None = None
+    connections: int | None = None
     if contained_ns is not None:
         after = tuple(
             sorted(

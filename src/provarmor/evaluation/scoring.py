@@ -136,8 +136,16 @@ def _containment_values(score: ContainmentScore) -> dict[str, float | None]:
         "attack_to_incident_s": score.attack_to_incident_s,
         "incident_to_containment_s": score.incident_to_containment_s,
         "attack_to_containment_s": score.attack_to_containment_s,
-        "attacker_processes_after": float(len(score.attacker_processes_after)),
-        "attacker_connections_after": float(score.attacker_connections_after),
+        "attacker_processes_after": (
+            None
+            if score.attacker_processes_after is None
+            else float(len(score.attacker_processes_after))
+        ),
+        "attacker_connections_after": (
+            None
+            if score.attacker_connections_after is None
+            else float(score.attacker_connections_after)
+        ),
         "non_attack_process_actions": float(score.non_attack_process_actions),
     }
 
@@ -160,8 +168,12 @@ def containment_totals(scores: Sequence[DatasetScore]) -> dict[str, float | int 
         "incident_to_containment_p99_s": _quantile(to_contain, 0.99),
         "attack_to_containment_p50_s": _quantile(from_attack, 0.5),
         "attack_to_containment_p99_s": _quantile(from_attack, 0.99),
-        "attacker_processes_after_containment": sum(len(r.attacker_processes_after) for r in runs),
-        "attacker_connections_after_containment": sum(r.attacker_connections_after for r in runs),
+        "attacker_processes_after_containment": sum(
+            len(r.attacker_processes_after or ()) for r in runs
+        ),
+        "attacker_connections_after_containment": sum(
+            r.attacker_connections_after or 0 for r in runs
+        ),
         "non_attack_process_actions": sum(r.non_attack_process_actions for r in runs),
     }
 

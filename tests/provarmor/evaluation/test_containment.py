@@ -135,6 +135,7 @@ def test_a_dry_run_contains_nothing_but_says_what_it_would_have_done(run_dir):
     assert score.mode == "dry-run" and not score.contained
     assert score.incident_to_containment_s is None and score.attack_to_containment_s is None
     assert score.attack_to_incident_s is not None
+    assert score.attacker_processes_after is None and score.attacker_connections_after is None
     assert {a.outcome for a in score.actions} == {"dry_run"}
 
 
@@ -175,3 +176,12 @@ def test_the_fixture_trail_is_the_responders_own_format(run_dir):
         assert (
             json.loads(line)["request"]["requested_by"] == "policy:contain high-severity incidents"
         )
+
+
+def test_a_run_whose_responder_was_asked_for_nothing_is_not_contained(run_dir):
+    (run_dir / ACTIONS_FILE).write_bytes(b"")
+    report = _score(run_dir)
+    score = report.datasets[0].containment
+    assert score is not None and not score.contained and score.actions == ()
+    assert score.attack_to_incident_s is None
+    assert report.totals()["contained"] == 0.0
