@@ -7,9 +7,9 @@ responder never saw them.
   entity: one of the attacker's processes (kill, suspend), a file it wrote (quarantine) or
   an endpoint it reached (block). Its time is the action's result record (the action had
   finished: a killed tree is gone);
-* **incident**: the first action the responder was asked for in the run (its first
-  ``proposed`` record): the moment the agent's own analysis handed an incident to the
-  policy;
+* **incident**: the first action the responder was asked for for the incident whose action
+  contained the run (its first ``proposed`` record; in a run nothing contained, for any
+  incident): the moment the agent's own analysis handed that incident to the policy;
 * **attack -> containment**, **incident -> containment**, **attack -> incident**: from the
   first recorded event of an attacker process;
 * **attacker processes after containment**: attacker processes with a recorded event other
@@ -157,7 +157,7 @@ def score_containment(
     servers (as the rest of the scoring counts them)."""
     records, errors = read_audit(dataset.path / ACTIONS_FILE)
     results = [r for r in records if r.phase is Phase.RESULT]
-    proposals = [r.time_ns for r in records if r.phase is Phase.PROPOSED]
+    proposals = [r for r in records if r.phase is Phase.PROPOSED]
     summaries = tuple(
         ActionSummary(
             time_ns=r.time_ns,
@@ -169,12 +169,17 @@ def score_containment(
         )
         for r in results
     )
-    effective = [s.time_ns for s in summaries if s.attacker and s.outcome == Outcome.DONE.value]
-    contained_ns = min(effective) if effective else None
+    effective = [
+        (summary.time_ns, record.request.incident_id)
+        for record, summary in zip(results, summaries, strict=True)
+        if summary.attacker and summary.outcome == Outcome.DONE.value
+    ]
+    contained_ns, incident_id = min(effective) if effective else (None, None)
     first_attack = min(
         (ns for entity, ns in tracker.first_ns.items() if entity in malicious), default=None
     )
-    incident_ns = min(proposals) if proposals else None
+    asked = [r.time_ns for r in proposals if incident_id in (None, r.request.incident_id)]
+    incident_ns = min(asked) if asked else None
     after: tuple[str, ...] | None = None
     connections: int | None = None
     if contained_ns is not None:

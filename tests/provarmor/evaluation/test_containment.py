@@ -53,8 +53,12 @@ def test_the_recorded_run_is_contained_by_the_kill_of_the_implant(run_dir):
     kill = _kill(records)
     score = _score(run_dir).datasets[0].containment
     assert score is not None and score.mode == "enforce" and score.contained
-    # containment is the kill's result record; the incident is the first proposal
-    first_proposal = min(r.time_ns for r in records if r.phase is Phase.PROPOSED)
+    # containment is the kill's result record; the incident is its incident's first proposal
+    first_proposal = min(
+        r.time_ns
+        for r in records
+        if r.phase is Phase.PROPOSED and r.request.incident_id == kill.request.incident_id
+    )
     assert score.incident_to_containment_s == round((kill.time_ns - first_proposal) / 1e9, 3)
     assert 0 < score.attack_to_incident_s < score.attack_to_containment_s
     assert score.attack_to_containment_s == pytest.approx(
@@ -185,3 +189,20 @@ def test_a_run_whose_responder_was_asked_for_nothing_is_not_contained(run_dir):
     assert score is not None and not score.contained and score.actions == ()
     assert score.attack_to_incident_s is None
     assert report.totals()["contained"] == 0.0
+
+
+def test_the_incident_is_the_one_whose_action_contained_the_run(run_dir):
+    """An earlier proposal for another incident (the lab's own server, say) moves neither
+    the incident's time nor the containment."""
+    records = _records(run_dir)
+    before = _score(run_dir).datasets[0].containment
+    first = min((r for r in records if r.phase is Phase.PROPOSED), key=lambda r: r.time_ns)
+    other = msgspec.structs.replace(
+        first,
+        time_ns=first.time_ns - 1_000_000_000,
+        request=msgspec.structs.replace(first.request, id="act-other", incident_id="inc-other"),
+    )
+    _write(run_dir, [other, *records])
+    after = _score(run_dir).datasets[0].containment
+    assert after.incident_to_containment_s == before.incident_to_containment_s
+    assert after.attack_to_containment_s == before.attack_to_containment_s
