@@ -93,20 +93,25 @@ def _open_output(run: AgentRun) -> None:
     )
 
 
+def _response_sink(run: AgentRun, response: ResponseSetup) -> ResponseSink:
+    from provarmor.agent.response_sink import ResponseSink  # the rules: only when used
+
+    state = run.settings.state_dir
+    run.response_sink = ResponseSink(state / "graph.db", setup=response, alerts=state / ALERTS_FILE)
+    return run.response_sink
+
+
 def _open_sinks(run: AgentRun) -> None:
     if run.out is not None:
         run.sinks = [NdjsonSink(run.out)]
+        if run.response is not None:  # the lab: record and respond to what it records
+            run.sinks.append(_response_sink(run, run.response))
     elif run.extra_sinks:
         run.sinks = []  # the uplink carries the events; no local graph needed
     else:
         state = run.settings.state_dir
         if run.response is not None:
-            from provarmor.agent.response_sink import ResponseSink  # the rules: only when used
-
-            run.response_sink = ResponseSink(
-                state / "graph.db", setup=run.response, alerts=state / ALERTS_FILE
-            )
-            run.sinks = [run.response_sink]
+            run.sinks = [_response_sink(run, run.response)]
         else:
             run.sinks = [GraphSink(state / "graph.db", settings=run.analysis.graph)]
         if run.learns and run.analysis.learning.enabled:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from provarmor.agent.response_sink import ResponseSetup
     from provarmor.agent.sinks import Sink
     from provarmor.agent.status import AgentStatus
+    from provarmor.response.policy import Policy
     from provarmor.response.settings import ResponseSettings
 
 console = Console()
@@ -108,7 +109,9 @@ def agent(  # noqa: PLR0913
             raise ConfigError(
                 "--response-policy runs on the standalone agent (no --out, --manager)"
             )
-        response = response_setup(response_policy, config, state_dir=state_dir)
+        from provarmor.response.policy import read_policy
+
+        response = response_setup(read_policy(response_policy), config, state_dir=state_dir)
         mode = response.responder.policy.mode.value
         console.print(f"response policy {escape(str(response_policy))}: mode {mode}")
     sinks = []
@@ -123,22 +126,16 @@ def agent(  # noqa: PLR0913
     print_counters(status.counters, status.rates)
 
 
-def response_setup(path: Path, config: Config, *, state_dir: Path | None) -> ResponseSetup:
-    """The analysis and responder of ``--response-policy``: the bundled rules with the
-    configured analysis, and the response settings (response state under ``--state-dir``
-    when one is given)."""
+def response_setup(policy: Policy, config: Config, *, state_dir: Path | None) -> ResponseSetup:
+    """The analysis and responder of ``--response-policy`` (and of the lab's ``--response``):
+    the bundled rules with the configured analysis, and the response settings (response
+    state under ``--state-dir`` when one is given)."""
     from provarmor.agent.response_sink import ResponseSetup
     from provarmor.detection.sigma.loader import bundled_rules
     from provarmor.pipeline.assembly import plan_from_config
     from provarmor.response.action import build_context
-    from provarmor.response.policy import parse_policy
     from provarmor.response.responder import Responder
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the response policy: {exc}", location=str(path)) from None
-    policy = parse_policy(text, source=str(path))
     settings = response_settings(config, state_dir=state_dir)
     plan = plan_from_config(config, rules=(bundled_rules(),))
     return ResponseSetup(plan=plan, responder=Responder.open(policy, build_context(settings)))

@@ -15,6 +15,7 @@ every benign run); it prints mean ± std over the seeds (:mod:`provarmor.evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -87,9 +88,67 @@ def _dataset_table(report: EvalReport) -> Table:
     return table
 
 
+def _containment_tables(report: EvalReport) -> list[Table]:
+    """Per dataset and mean ± std per scenario, for datasets recorded with response."""
+    from provarmor.evaluation.scoring import CONTAINMENT_METRICS, containment_summary
+
+    runs = [(s, s.containment) for s in report.datasets if s.containment is not None]
+    if not runs:
+        return []
+    table = Table(title="containment per dataset (lab run --response)")
+    for column in (
+        "dataset",
+        "seed",
+        "mode",
+        "actions",
+        "contained",
+        "attack→incident s",
+        "incident→contained s",
+        "attack→contained s",
+        "attacker procs after",
+        "attacker conns after",
+        "non-attack actions",
+    ):
+        table.add_column(column)
+    for s, c in runs:
+        outcomes: dict[str, int] = {}
+        for action in c.actions:
+            outcomes[action.outcome] = outcomes.get(action.outcome, 0) + 1
+        table.add_row(
+            escape(s.name),
+            str(s.seed),
+            escape(c.mode) or "-",
+            ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "-",
+            "yes" if c.contained else "NO",
+            _cell(c.attack_to_incident_s),
+            _cell(c.incident_to_containment_s),
+            _cell(c.attack_to_containment_s),
+            _cell(None if c.attacker_processes_after is None else len(c.attacker_processes_after)),
+            _cell(c.attacker_connections_after),
+            str(c.non_attack_process_actions),
+        )
+    summary = Table(title="containment: mean ± std over seeds")
+    summary.add_column("scenario")
+    for metric in CONTAINMENT_METRICS:
+        summary.add_column(metric.replace("_", " "), justify="right")
+    for name, metrics in containment_summary(report.datasets).items():
+        cells = [
+            "-" if value is None else f"{value[0]:.2f} ± {value[1]:.2f}"
+            for value in metrics.values()
+        ]
+        summary.add_row(escape(name), *cells)
+    return [table, summary]
+
+
 def _report_json(report: EvalReport) -> dict[str, Any]:
+    from provarmor.evaluation.scoring import containment_summary
+
     return {
         "totals": report.totals(),
+        "containment_summary": {
+            name: {m: list(v) if v is not None else None for m, v in metrics.items()}
+            for name, metrics in containment_summary(report.datasets).items()
+        },
         "datasets": [
             {
                 "name": s.name,
@@ -105,6 +164,9 @@ def _report_json(report: EvalReport) -> dict[str, Any]:
                 "techniques_expected": sorted(s.techniques_expected),
                 "techniques_found": sorted(s.techniques_found),
                 "latencies_s": s.latencies_s,
+                "containment": (
+                    None if s.containment is None else dataclasses.asdict(s.containment)
+                ),
             }
             for s in report.datasets
         ],
@@ -208,6 +270,8 @@ def eval_command(  # noqa: PLR0913
     )
     report = evaluate(loaded, lambda: build_analysis(plan))
     console.print(_dataset_table(report))
+    for table in _containment_tables(report):
+        console.print(table)
     totals = report.totals()
     summary = Table(title="totals")
     summary.add_column("metric")

@@ -9,18 +9,23 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from provarmor.agent.settings import AUTO, AgentSettings, HostLogChoice, SensorChoice
+from provarmor.cli.config_command import OPTIONS
 from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 from provarmor.model.time_units import ns_to_seconds
 from provarmor.sources.owngroup import own_group
+
+if TYPE_CHECKING:
+    from provarmor.response.policy import Policy
 
 console = Console()
 lab_app = typer.Typer(help="The attack lab: labelled datasets from real attacks and work.")
@@ -29,22 +34,50 @@ START_TIMEOUT_S = 120.0
 ANY_SENSOR = SensorChoice(AUTO)
 
 
-class AgentRecorder:
-    """The lab's Recorder: the live agent in this process, writing canonical NDJSON."""
+class ResponseMode(StrEnum):
+    """``--response``: the response policy's modes (the policy module loads only when used)."""
 
-    def __init__(self, *, out_dir: Path, sensor: SensorChoice, host_logs: bool = False) -> None:
+    ENFORCE = "enforce"
+    DRY_RUN = "dry-run"
+    OFF = "off"
+
+
+class AgentRecorder:
+    """The lab's Recorder: the live agent in this process, writing canonical NDJSON; with a
+    ``response`` policy it also analyses what it records and responds by that policy (its
+    audit trail is kept in the dataset as ``actions.jsonl``)."""
+
+    def __init__(
+        self,
+        *,
+        out_dir: Path,
+        sensor: SensorChoice,
+        host_logs: bool = False,
+        response: Policy | None = None,
+    ) -> None:
         from provarmor.agent.runner import Agent
+        from provarmor.cli.agent_commands import response_setup
         from provarmor.evaluation.dataset import RAW_FILE
+        from provarmor.lab.response import LAB_PROCESS_SCOPE
 
         self.out_dir = out_dir
         self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
-        settings = AgentSettings(sensor=sensor, state_dir=Path(self._state.name))
+        state = Path(self._state.name)
+        settings = AgentSettings(sensor=sensor, state_dir=state)
         if host_logs:  # the scenario's host logs (the journal) beside the kernel sensor
             settings = replace(settings, host_logs=HostLogChoice.JOURNALD)
+        self.response = None
+        if response is not None:  # acting only inside the lab's jails
+            config = OPTIONS.load()
+            scoped = replace(config.response, process_scope=LAB_PROCESS_SCOPE)
+            self.response = response_setup(
+                response, replace(config, response=scoped), state_dir=state
+            )
         self.agent = Agent(
             settings,
             out=out_dir / RECORDED,
             raw_out=out_dir / RAW_FILE,
+            response=self.response,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,9 +106,24 @@ class AgentRecorder:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=120)
+        self._keep_trail()
         self._state.cleanup()
         if self._errors:
             raise self._errors[0]
+
+    def _keep_trail(self) -> None:
+        """The responder's audit trail goes into the dataset (before the state folder,
+        quarantine store included, is removed); an empty one when it was asked for nothing
+        (a run that responded and was not contained is scored too)."""
+        from provarmor.evaluation.dataset import ACTIONS_FILE
+
+        if self.response is None:
+            return
+        trail = self.response.responder.audit.path
+        if trail.exists():
+            shutil.copyfile(trail, self.out_dir / ACTIONS_FILE)
+        else:
+            (self.out_dir / ACTIONS_FILE).touch()
 
     def __enter__(self) -> AgentRecorder:
         return self
@@ -86,6 +134,7 @@ class AgentRecorder:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=120)
+        self._keep_trail()
         self._state.cleanup()
 
 
@@ -99,16 +148,37 @@ def run(  # noqa: PLR0913
         str, typer.Option(help="Benign workloads alongside a scenario (all, or names).")
     ] = "",
     sensor: Annotated[SensorChoice, typer.Option(help="Sensor backend.")] = ANY_SENSOR,
+    response: Annotated[
+        ResponseMode | None,
+        typer.Option(
+            help="The recording agent responds to its own incidents: enforce, dry-run or off "
+            "(default: the policy file's mode; no response without a policy either)."
+        ),
+    ] = None,
+    response_policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Response policy (YAML); default with --response: the shipped containment "
+            "policy (high+ incidents: kill, quarantine). No block or isolate in the lab."
+        ),
+    ] = None,
 ) -> None:
     """Run NAME under the live agent and write a labelled dataset to --out (root)."""
-    from provarmor.evaluation.dataset import finish_dataset
+    from provarmor.evaluation.dataset import ACTIONS_FILE, finish_dataset
     from provarmor.lab.registry import records_host_logs
+    from provarmor.lab.response import lab_policy
     from provarmor.lab.runner import run_lab
+    from provarmor.response.policy import Mode
 
+    policy = None
+    if response is not None or response_policy is not None:
+        policy = lab_policy(response_policy, None if response is None else Mode(response.value))
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    recorder = AgentRecorder(out_dir=out, sensor=sensor, host_logs=records_host_logs(name))
+    recorder = AgentRecorder(
+        out_dir=out, sensor=sensor, host_logs=records_host_logs(name), response=policy
+    )
     with recorder, own_group():  # the lab's own set-up is ProvArmor's; its jails the rest
         truth = run_lab(
             name,
@@ -126,6 +196,13 @@ def run(  # noqa: PLR0913
         f"{ns_to_seconds(meta.ended_ns - meta.started_ns):.1f} s -> "
         f"{escape(str(out))}"
     )
+    if recorder.response is not None:
+        counters = recorder.response.responder.counters
+        outcomes = ", ".join(f"{key} {counters[key]}" for key in sorted(counters)) or "none"
+        console.print(
+            f"response ({recorder.response.responder.policy.mode.value}): {outcomes} -> "
+            f"{escape(str(out / ACTIONS_FILE))}"
+        )
 
 
 DEFAULT_ATOMICS = Path("../shared/data/atomic-red-team")

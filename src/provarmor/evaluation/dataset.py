@@ -7,6 +7,9 @@
                               derived from the ground truth and the recorded events
     DIR/dataset.json          what this is (format version, scenario, seed, sensor, counts)
     DIR/transcript.log        what the lab did, step by step
+    DIR/actions.jsonl         with ``lab run --response``: the recording agent's response
+                              audit trail (:mod:`provarmor.response.audit`), every action
+                              it proposed, ran and how it ended
 
 Labels never appear inside the event data: they live in their own files, and detectors are
 only ever given ``events.ndjson.gz``.
@@ -36,6 +39,7 @@ RAW_FILE = "raw.jsonl.gz"
 ENTITY_LABELS_FILE = "entity-labels.json"
 META_FILE = "dataset.json"
 TRANSCRIPT_FILE = "transcript.log"
+ACTIONS_FILE = "actions.jsonl"
 
 
 class DatasetMeta(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,7 +17,9 @@ total:
 * **technique coverage**: the scenario's ATT&CK techniques named by true incidents or true
   alerts (either numbering of a renumbered technique counts);
 * **latency**: of every update of a true incident, from the earliest signal it took in to
-  the update (see :class:`provarmor.pipeline.analysis.IncidentUpdate`).
+  the update (see :class:`provarmor.pipeline.analysis.IncidentUpdate`);
+* **containment**, for datasets whose recording agent responded (``actions.jsonl``): see
+  :mod:`provarmor.evaluation.containment`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from provarmor.evaluation.containment import ContainmentScore, score_containment, tracker_for
 from provarmor.evaluation.dataset import Dataset
 from provarmor.model.attack import AttackRef, AttackTable, load_attack_table
 from provarmor.model.event import Event
@@ -58,6 +61,8 @@ class DatasetScore:
     latencies_s: list[float] = field(default_factory=list)
     ranked: list[tuple[float, frozenset[str]]] = field(default_factory=list)
     """``(incident score, its processes)`` for every incident: the input of :func:`adp`."""
+    containment: ContainmentScore | None = None
+    """Datasets recorded with automatic response: how the run was contained."""
 
     @property
     def detected(self) -> bool:
@@ -110,7 +115,88 @@ class EvalReport:
             ),
             "latency_p50_s": _quantile(latencies, 0.5),
             "latency_p99_s": _quantile(latencies, 0.99),
+            **containment_totals(self.datasets),
         }
+
+
+CONTAINMENT_METRICS = (
+    "contained",
+    "attack_to_incident_s",
+    "incident_to_containment_s",
+    "attack_to_containment_s",
+    "attacker_processes_after",
+    "attacker_connections_after",
+    "non_attack_process_actions",
+)
+
+
+def _containment_values(score: ContainmentScore) -> dict[str, float | None]:
+    return {
+        "contained": 1.0 if score.contained else 0.0,
+        "attack_to_incident_s": score.attack_to_incident_s,
+        "incident_to_containment_s": score.incident_to_containment_s,
+        "attack_to_containment_s": score.attack_to_containment_s,
+        "attacker_processes_after": (
+            None
+            if score.attacker_processes_after is None
+            else float(len(score.attacker_processes_after))
+        ),
+        "attacker_connections_after": (
+            None
+            if score.attacker_connections_after is None
+            else float(score.attacker_connections_after)
+        ),
+        "non_attack_process_actions": float(score.non_attack_process_actions),
+    }
+
+
+def containment_totals(scores: Sequence[DatasetScore]) -> dict[str, float | int | None]:
+    """Over every dataset recorded with automatic response (none: no keys at all)."""
+    runs = [s.containment for s in scores if s.containment is not None]
+    if not runs:
+        return {}
+    to_contain = sorted(
+        r.incident_to_containment_s for r in runs if r.incident_to_containment_s is not None
+    )
+    from_attack = sorted(
+        r.attack_to_containment_s for r in runs if r.attack_to_containment_s is not None
+    )
+    return {
+        "response_runs": len(runs),
+        "contained": sum(1 for r in runs if r.contained) / len(runs),
+        "incident_to_containment_p50_s": _quantile(to_contain, 0.5),
+        "incident_to_containment_p99_s": _quantile(to_contain, 0.99),
+        "attack_to_containment_p50_s": _quantile(from_attack, 0.5),
+        "attack_to_containment_p99_s": _quantile(from_attack, 0.99),
+        "attacker_processes_after_containment": sum(
+            len(r.attacker_processes_after or ()) for r in runs
+        ),
+        "attacker_connections_after_containment": sum(
+            r.attacker_connections_after or 0 for r in runs
+        ),
+        "non_attack_process_actions": sum(r.non_attack_process_actions for r in runs),
+    }
+
+
+def containment_summary(
+    scores: Sequence[DatasetScore],
+) -> dict[str, dict[str, tuple[float, float] | None]]:
+    """Mean and standard deviation over seeds of each containment figure, per scenario and
+    in total (``contained`` is the share of runs contained)."""
+    groups: dict[str, list[ContainmentScore]] = {}
+    for score in scores:
+        if score.containment is not None:
+            groups.setdefault(score.name, []).append(score.containment)
+    if not groups:
+        return {}
+    groups["total"] = [run for runs in list(groups.values()) for run in runs]
+    return {
+        name: {
+            metric: mean_std([_containment_values(run)[metric] for run in runs])
+            for metric in CONTAINMENT_METRICS
+        }
+        for name, runs in groups.items()
+    }
 
 
 def _share(scores: Sequence[DatasetScore], test: Callable[[DatasetScore], bool]) -> float | None:
@@ -165,12 +251,15 @@ def score_dataset(dataset: Dataset, analysis: Analysis, *, attack: AttackTable) 
         malicious=set(dataset.labels.processes),
     )
     starts: dict[str, tuple[int, int]] = {}
+    tracker = tracker_for(dataset)
 
     def events() -> Iterator[Event]:
         for event in dataset.events():
             process = event.process
             if process.entity_id not in starts:
                 starts[process.entity_id] = (process.pid, process.start)
+            if tracker is not None:
+                tracker.see(event)
             yield event
 
     result = analysis.collect(events())
@@ -197,6 +286,8 @@ def score_dataset(dataset: Dataset, analysis: Analysis, *, attack: AttackTable) 
     score.techniques_expected = expected
     score.techniques_found = {t for t in expected if _with_aliases({t}, attack) & found}
     score.alert_detected = meta.kind == "scenario" and score.true_alerts > 0
+    if tracker is not None:
+        score.containment = score_containment(dataset, tracker, malicious=malicious)
     return score
 
 

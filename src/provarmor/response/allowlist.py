@@ -4,7 +4,8 @@ Processes: pid 1, the agent itself, every process in ProvArmor's own cgroup (the
 children, the manager and lab tooling started by ``provarmor up``/``agent``/``lab run``:
 see :mod:`provarmor.sources.owngroup`), sshd's listener (an ``sshd`` whose parent is not an
 ``sshd``: the daemon that accepts logins; the per-session ``sshd`` children are fair game),
-and the package manager's processes unless a person named the process explicitly.
+and the package manager's processes unless a person named the process explicitly; with a
+``process_scope`` setting, every process outside that cgroup prefix.
 Networks: loopback, the manager, the bus and the allow-listed networks are never blocked. Users:
 uid 0 and the protected accounts are never locked.
 
@@ -32,6 +33,9 @@ def process_refusal(info: ProcessInfo, context: ResponseContext, *, explicit: bo
         return "the ProvArmor agent itself"
     if info.own:
         return "a ProvArmor process (cgroup provarmor.own)"
+    scope = context.settings.process_scope
+    if scope and not info.cgroup.startswith(scope):
+        return f"outside the response scope (cgroup {info.cgroup or '?'}, scope {scope}*)"
     program = _program(info)
     if program == "sshd":
         parent = read_process(info.ppid, clock=context.clock, proc=context.proc)

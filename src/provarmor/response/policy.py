@@ -26,12 +26,14 @@ and raises only :class:`~provarmor.model.errors.ParseError`, located ``file:line
 from __future__ import annotations
 
 from enum import StrEnum
+from importlib import resources
+from pathlib import Path
 
 import yaml
 from msgspec import Struct
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from provarmor.model.errors import ParseError
+from provarmor.model.errors import ConfigError, ParseError
 from provarmor.response.records import ActionKind
 
 FORMAT_VERSION = 1
@@ -96,6 +98,13 @@ class Policy(Struct, frozen=True, kw_only=True):
             for group, members in self.host_groups.items()
             if any(name in members for name in host_names if name)
         }
+
+
+def bundled_policy() -> Path:
+    """The shipped containment policy (package data): high and critical incidents ->
+    kill the signalling process trees and quarantine the programs the attack dropped and ran;
+    mode dry-run."""
+    return Path(str(resources.files("provarmor.data") / "response" / "containment.yaml"))
 
 
 def severity_rank(level: str) -> int:
@@ -272,3 +281,13 @@ def parse_policy(text: str, *, source: str = "policy") -> Policy:
     return Policy(
         mode=mode, rate_limit=limit, host_groups=groups, rules=tuple(rules), source=source
     )
+
+
+def read_policy(path: Path) -> Policy:
+    """The policy in the file ``path`` (an unreadable file is a :class:`ConfigError`, a bad
+    policy a :class:`ParseError` at file:line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the response policy: {exc}", location=str(path)) from None
+    return parse_policy(text, source=str(path))

@@ -19,12 +19,14 @@ from provarmor.response.audit import AuditRecord, AuditTrail, Phase, read_audit
 from provarmor.response.isolate import release_due
 from provarmor.response.planner import plan_requests
 from provarmor.response.policy import Mode, Policy
+from provarmor.response.processes import find_target
 from provarmor.response.records import (
     ActionKind,
     ActionRequest,
     ActionResult,
     HostTarget,
     Outcome,
+    ProcessTarget,
     describe_target,
 )
 from provarmor.response.registry import ACTIONS, BY_KIND
@@ -58,6 +60,9 @@ class Responder:
         policy = self.policy
         if policy.mode is Mode.OFF:
             return []
+        if self._outside_scope(incident):
+            self.counters["out_of_scope"] += 1
+            return []
         groups = policy.groups_of(incident.host_id, self.context.host.id, self.context.host.name)
         techniques = {ref.id for ref in incident.techniques}
         results: list[AuditRecord] = []
@@ -73,6 +78,20 @@ class Responder:
                 self.asked.add(request.id)
                 results.append(self.run(request, mode=policy.mode))
         return results
+
+    def _outside_scope(self, incident: Incident) -> bool:
+        """With a ``process_scope``: one of the incident's signalling processes is alive
+        outside it (the incident is not the scope's; none of its actions is asked for)."""
+        scope = self.context.settings.process_scope
+        if not scope:
+            return False
+        for node in incident.nodes:
+            if node.kind != "process" or not node.alert_ids or node.pid <= 0:
+                continue
+            info = find_target(ProcessTarget(entity_id=node.id, pid=node.pid), self.context)
+            if info is not None and not info.cgroup.startswith(scope):
+                return True
+        return False
 
     def _rate_limited(self, host: str) -> str | None:
         limit = self.policy.rate_limit

@@ -58,6 +58,14 @@ class ResponseSettings:
     protected_users: tuple[str, ...] = setting(
         ("root",), "Accounts never locked.", maturity=Maturity.INCUBATING
     )
+    process_scope: str = setting(
+        "",
+        "A cgroup v2 path prefix (e.g. `/provarmor-lab-`): when set, response acts only on "
+        "processes whose cgroup starts with it, and leaves an incident alone while one of "
+        "its signalling processes runs outside it ('': the whole host). `lab run --response` "
+        "sets it to the lab's jails, so a lab run on a shared machine touches no other work.",
+        maturity=Maturity.EXPERIMENTAL,
+    )
     nft_command: tuple[str, ...] = setting(
         ("nft",),
         "The nftables command (a prefix such as `ip netns exec NAME nft` acts inside a "

@@ -42,13 +42,18 @@ def cgroup2_root(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
     return None
 
 
-def in_own_group(cgroup_text: str) -> bool:
-    """Whether ``/proc/PID/cgroup`` text puts the process in :data:`OWN_GROUP` (v2 line)."""
+def cgroup_v2_path(cgroup_text: str) -> str:
+    """The cgroup v2 path (``/a/b``) in ``/proc/PID/cgroup`` text ('' without a v2 line)."""
     for line in cgroup_text.splitlines():
         if line.startswith("0::"):
-            path = line[3:].strip()
-            return path == f"/{OWN_GROUP}" or path.startswith(f"/{OWN_GROUP}/")
-    return False
+            return line[3:].strip()
+    return ""
+
+
+def in_own_group(cgroup_text: str) -> bool:
+    """Whether ``/proc/PID/cgroup`` text puts the process in :data:`OWN_GROUP` (v2 line)."""
+    path = cgroup_v2_path(cgroup_text)
+    return path == f"/{OWN_GROUP}" or path.startswith(f"/{OWN_GROUP}/")
 
 
 def moves_into_own_group(procs_path: str) -> bool:

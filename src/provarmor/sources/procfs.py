@@ -28,7 +28,7 @@ from provarmor.model.errors import ParseError
 from provarmor.model.event import Container
 from provarmor.model.ids import process_entity_id
 from provarmor.model.time_units import NS_PER_SECOND
-from provarmor.sources.owngroup import in_own_group
+from provarmor.sources.owngroup import cgroup_v2_path, in_own_group
 
 PF_KTHREAD = 0x00200000
 """``task->flags`` bit of kernel threads (``/proc/PID/stat`` field 9)."""
@@ -111,6 +111,8 @@ class ProcessInfo:
     container: Container | None = None
     own: bool = False
     """In ProvArmor's own cgroup (:mod:`provarmor.sources.owngroup`)."""
+    cgroup: str = ""
+    """Its cgroup v2 path ('' without cgroup v2)."""
 
     def entity_id(self, host: HostIdentity) -> str:
         return process_entity_id(
@@ -245,6 +247,7 @@ def read_process(pid: int, *, clock: ProcClock, proc: Path = Path("/proc")) -> P
         egid=ids[3],
         container=container,
         own=in_own_group(cgroups),
+        cgroup=cgroup_v2_path(cgroups),
     )
 
 

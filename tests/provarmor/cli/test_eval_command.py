@@ -45,3 +45,31 @@ def test_eval_builds_its_analysis_from_the_configuration(tmp_path):
     assert "incident when a campaign scores >= 1000000.00, configured" in output
     assert scored["incidents"] == 0
     assert scored["alerts"] == runs["default"][1]["alerts"]  # only the incident rule changed
+
+
+def test_eval_reports_containment_for_a_run_recorded_with_response(tmp_path, data_dir):
+    from provarmor.cli.app import app
+
+    responded = data_dir / "lab" / "nodlink-ubuntu-response-seed1"
+    plain = data_dir / "lab" / "nodlink-ubuntu-seed1"
+    out = tmp_path / "eval.json"
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["eval", str(responded), str(plain), "--json", str(out)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "containment per dataset" in result.output
+    assert "containment: mean ± std over seeds" in result.output
+    document = json.loads(out.read_text())
+    with_trail, without = document["datasets"]
+    assert without["containment"] is None
+    containment = with_trail["containment"]
+    assert containment["contained"] and containment["mode"] == "enforce"
+    assert containment["non_attack_process_actions"] == 0
+    assert [a["kind"] for a in containment["actions"] if a["outcome"] == "done"] == [
+        "kill",
+        "quarantine",
+    ]
+    totals = document["totals"]
+    assert totals["response_runs"] == 1 and totals["contained"] == 1.0
+    assert totals["incident_to_containment_p99_s"] == containment["incident_to_containment_s"]
+    assert set(document["containment_summary"]) == {"nodlink-ubuntu", "total"}

@@ -113,3 +113,78 @@ def test_a_lab_run_that_fails_leaves_no_agent_state_behind(tmp_path):
     assert "nosuchworkload" in str(result.exception) + result.output
     assert set(glob.glob(pattern)) == before
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_run_with_response_enforce_contains_the_implant_and_keeps_the_trail(tmp_path):
+    """The recording agent analyses what it records and kills what its own incident names;
+    the responder's audit trail becomes the dataset's actions.jsonl (about 1 minute)."""
+    from provarmor.evaluation.dataset import ACTIONS_FILE
+    from provarmor.evaluation.scoring import evaluate
+    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
+    from provarmor.response.audit import Phase, read_audit
+
+    out = tmp_path / "ds"
+    result = runner.invoke(
+        app,
+        [
+            "lab",
+            "run",
+            "nodlink-ubuntu",
+            "--seed",
+            "7",
+            "--sensor",
+            "ebpf",
+            "--response",
+            "enforce",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "response (enforce):" in result.output
+    records, errors = read_audit(out / ACTIONS_FILE)
+    assert errors == [] and records
+    assert {r.mode for r in records} == {"enforce"}
+    assert all(r.request.requested_by == "policy:contain high-severity incidents" for r in records)
+    dataset = load_dataset(out)
+    killed = [
+        r.request.target.entity_id
+        for r in records
+        if r.phase is Phase.RESULT and r.request.kind == "kill" and r.outcome == "done"
+    ]
+    assert killed and set(killed) <= set(dataset.labels.processes)
+    (score,) = evaluate([dataset], lambda: build_analysis(AnalysisPlan())).datasets
+    containment = score.containment
+    assert containment is not None and containment.contained
+    assert containment.non_attack_process_actions == 0
+    assert containment.attack_to_containment_s is not None
+
+
+def test_a_lab_policy_with_nftables_actions_is_refused_before_anything_runs(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  - name: cut c2\n    actions: [kill, block]\n")
+    out = tmp_path / "ds"
+    result = runner.invoke(
+        app,
+        [
+            "lab",
+            "run",
+            "nodlink-ubuntu",
+            "--response",
+            "enforce",
+            "--response-policy",
+            str(policy),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "block would change this host's own nftables" in str(result.exception)
+    assert not out.exists()
+
+
+def test_the_response_option_offers_the_policy_modes():
+    from provarmor.cli.lab_commands import ResponseMode
+    from provarmor.response.policy import Mode
+
+    assert {m.value for m in ResponseMode} == {m.value for m in Mode}

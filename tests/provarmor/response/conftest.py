@@ -163,3 +163,28 @@ def namespaces(root: None) -> Iterator[NamespacePair]:
     finally:
         for name in (pair.agent, pair.peer):
             subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+
+
+@pytest.fixture
+def scope_group(root: None) -> Iterator[Path]:
+    """A cgroup v2 group of the test's own (``/pa-scope-<pid>``); what a test moves into it
+    must be gone before it is removed."""
+    from provarmor.sources.owngroup import cgroup2_root
+
+    hierarchy = cgroup2_root()
+    if hierarchy is None:
+        pytest.skip("no cgroup v2 hierarchy is mounted")
+    group = hierarchy / f"pa-scope-{os.getpid()}"
+    group.mkdir()
+    try:
+        yield group
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        wait_for(lambda: not (group / "cgroup.procs").read_text().strip(), what="empty group")
+        group.rmdir()
+
+
+def move_into(group: Path, pid: int) -> None:
+    (group / "cgroup.procs").write_text(f"{pid}\n")

@@ -8,6 +8,8 @@ import pytest
 from provarmor.response.allowlist import network_refusal, process_refusal, user_refusal
 from provarmor.sources.procfs import read_process
 
+from .conftest import move_into
+
 pytestmark = pytest.mark.privileged
 
 
@@ -21,6 +23,23 @@ def test_processes(context, spawn):
     assert "cgroup provarmor.own" in (process_refusal(own, context, explicit=True) or "")
     other = read_process(spawn("sleep", "300").pid, clock=context.clock)
     assert other is not None and process_refusal(other, context, explicit=False) is None
+
+
+def test_a_process_scope_leaves_every_process_outside_it_alone(context, spawn, scope_group):
+    inside, outside = spawn("sleep", "300"), spawn("sleep", "300")
+    move_into(scope_group, inside.pid)
+    scoped = dataclasses.replace(
+        context,
+        settings=dataclasses.replace(context.settings, process_scope=f"/{scope_group.name}"),
+    )
+    inner = read_process(inside.pid, clock=context.clock)
+    outer = read_process(outside.pid, clock=context.clock)
+    assert inner is not None and outer is not None
+    assert inner.cgroup == f"/{scope_group.name}"
+    assert process_refusal(inner, scoped, explicit=False) is None
+    refusal = process_refusal(outer, scoped, explicit=True) or ""
+    assert refusal.startswith(f"outside the response scope (cgroup {outer.cgroup}")
+    assert process_refusal(outer, context, explicit=False) is None  # no scope: the whole host
 
 
 def test_networks(context):

@@ -2,6 +2,8 @@
 an incident's later versions (and a restarted responder) never ask twice, the rate limit
 holds, off does nothing, and an action is undone through the audit trail."""
 
+import dataclasses
+
 import msgspec
 import pytest
 
@@ -12,7 +14,7 @@ from provarmor.response.policy import Mode, Policy, PolicyRule, RateLimit
 from provarmor.response.records import ActionKind, Outcome
 from provarmor.response.responder import Responder
 
-from .conftest import state_of, target_of, wait_for
+from .conftest import move_into, state_of, target_of, wait_for
 
 pytestmark = pytest.mark.privileged
 
@@ -93,6 +95,24 @@ def test_conditions_and_off(context, spawn):
     assert technique.on_incident(incident, rule_ids=set()) == []
     assert process.poll() is None
     assert not context.settings.audit_file.exists()
+
+
+def test_a_scoped_responder_leaves_incidents_with_a_process_outside_the_scope_alone(
+    context, spawn, scope_group
+):
+    inside, outside = spawn("sleep", "300"), spawn("sleep", "300")
+    move_into(scope_group, inside.pid)
+    settings = dataclasses.replace(context.settings, process_scope=f"/{scope_group.name}")
+    scoped = dataclasses.replace(context, settings=settings)
+    responder = Responder.open(policy(Mode.ENFORCE, ActionKind.KILL), scoped)
+    assert responder.on_incident(story(context, outside.pid, inside.pid), rule_ids=set()) == []
+    assert responder.counters["out_of_scope"] == 1
+    assert outside.poll() is None and inside.poll() is None
+    assert not settings.audit_file.exists()
+    [record] = responder.on_incident(story(context, inside.pid), rule_ids=set())
+    assert record.outcome is Outcome.DONE
+    inside.wait(timeout=5)
+    assert outside.poll() is None
 
 
 def test_the_rate_limit_refuses_past_its_count(context, spawn):
