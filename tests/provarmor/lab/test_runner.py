@@ -104,5 +104,7 @@ def test_a_short_benign_mix_runs_every_workload_it_is_given(lab_machine, recorde
     )
     assert recorder.calls == ["start", "stop"]
     assert truth.kind == "benign" and truth.attacker_roots == ()
-    assert truth.sessions and all(session.ok for session in truth.sessions), [s for s in truth.sessions if not s.ok]
+    assert truth.sessions and all(session.ok for session in truth.sessions), [
+        s for s in truth.sessions if not s.ok
+    ]
     assert machine_state() == before
