@@ -10,8 +10,8 @@ machine is shared, and other people's tests, builds and lab runs must not enter 
 writes the chunk as a benign dataset with its ``recording.json`` (kept fraction, the sensor's
 drop counters) and enters it in the corpus manifest with its role.
 
-It does not take the lab lock: recording is read-only observation, and the eBPF sensor runs
-beside other agents. It makes itself the subreaper of the recipe's daemons, so any server
+Run it under the shared live lock (``flock /tmp/provarmor-live.lock``): the recipe changes
+accounts, packages and cron, and starts servers. It makes itself the subreaper of the recipe's daemons, so any server
 the recipe failed to stop is stopped here, by its process id.
 """
 
@@ -33,6 +33,7 @@ from pathlib import Path
 
 from provarmor.agent.status import read_status
 from provarmor.evaluation.corpus import (
+    EVALUATED_ROLES,
     LineageFilter,
     RecordingInfo,
     add_chunk,
@@ -195,7 +196,7 @@ def main() -> int:
         default=[],
         help="Run just this recipe task (repeatable; e.g. make_build): for small recordings.",
     )
-    parser.add_argument("--role", choices=("learning", "calibration", "test"), default="test")
+    parser.add_argument("--role", choices=EVALUATED_ROLES, default="test")
     parser.add_argument(
         "--work",
         type=Path,
