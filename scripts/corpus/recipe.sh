@@ -603,7 +603,7 @@ task_inspect() { # what an admin looks at between tasks
 # root does it: the recipe runs an sshd of its own on 127.0.0.1 for that, and each task is a
 # session of its own (a copy of this script, run with the task's name). Development work (pip,
 # unit tests, make, git) runs in the recipe's own shell.
-ADMIN_TASKS=" etc_backup users cron_edits ssh_admin inspect vendor_installer reinstall_sshd root_terminal admin_cleanup "
+ADMIN_TASKS=" etc_backup users cron_edits ssh_admin inspect vendor_installer reinstall_sshd admin_cleanup "
 ROOT_SSH="$W/root-ssh"
 
 known_host() { # PORT HOST_KEY_PUB: the known_hosts line of a server on 127.0.0.1
