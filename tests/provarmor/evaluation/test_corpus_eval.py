@@ -121,7 +121,8 @@ def test_unknown_configurations_and_empty_corpora_are_refused(tmp_path):
         '{"format_version": 1, "kind": "real-world", "chunks": [{"path": "test", "role": "test"}]}'
     )
     with pytest.raises(
-        ConfigError, match="needs learning, calibration and test .* chunks; this corpus has test"
+        ConfigError,
+        match=r"needs learning, calibration and test \(or development\) chunks; this corpus has test",
     ):
         evaluate_corpus(only_test, rules=[], seeds=[1])
     rules_only = evaluate_corpus(only_test, rules=[], seeds=[1], configurations=["rules"])
