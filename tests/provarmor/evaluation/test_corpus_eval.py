@@ -122,7 +122,7 @@ def test_unknown_configurations_and_empty_corpora_are_refused(tmp_path):
     )
     with pytest.raises(
         ConfigError,
-        match=r"needs learning, calibration and test \(or development\) chunks; this corpus has test",
+        match=r"needs learning, calibration and test \(or development\) chunks; this corpus has",
     ):
         evaluate_corpus(only_test, rules=[], seeds=[1])
     rules_only = evaluate_corpus(only_test, rules=[], seeds=[1], configurations=["rules"])
