@@ -35,7 +35,7 @@ from pathlib import Path
 
 from provarmor.agent.status import read_status
 from provarmor.evaluation.corpus import (
-    EVALUATED_ROLES,
+    ROLES,
     LineageFilter,
     RecordingInfo,
     add_chunk,
@@ -198,7 +198,7 @@ def main() -> int:
         default=[],
         help="Run just this recipe task (repeatable; e.g. make_build): for small recordings.",
     )
-    parser.add_argument("--role", choices=EVALUATED_ROLES, default="test")
+    parser.add_argument("--role", choices=ROLES, default="test")
     parser.add_argument(
         "--work",
         type=Path,
