@@ -11,6 +11,9 @@
 # SEED picks which Debian packages are installed and purged, which variants of each task run,
 # their order and the pauses between them; MINUTES is how long it keeps starting tasks.
 # TASKs (e.g. ssh_admin, pkg:redis-server) run just those, once, in that order (to try one).
+# The administration (packages, backups, accounts, cron, sudoers, the vendor installer, the
+# clean-up) is typed by root on an ssh terminal to an sshd of the recipe's own on 127.0.0.1,
+# a login session per task; the development work runs in the recipe's own shell.
 # Everything it creates carries the prefix "pa-corpus" (users, groups, cron files, /opt,
 # /usr/local/bin) or lives under one work directory in /tmp; at exit it stops the servers it
 # started, removes the users, cron entries and files, and purges exactly the packages it
@@ -19,15 +22,21 @@ set -uo pipefail
 
 SEED=${1:?usage: recipe.sh SEED MINUTES}
 MINUTES=${2:?usage: recipe.sh SEED MINUTES}
-RANDOM=$SEED
 # This project's checkout (record.py runs a copy of this script from elsewhere and says where)
 REPO=${PA_CORPUS_REPO:-$(cd "$(dirname "$0")/../.." && pwd)}
-W=$(mktemp -d "/tmp/pa-corpus-$SEED-XXXXXX")
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+# A session's copy (see as_root_on_terminal) shares the work directory and the bookkeeping of
+# the recipe that opened the session, and goes on with its random sequence.
+INNER=${PA_CORPUS_W:+yes}
+RANDOM=${PA_CORPUS_RANDOM:-$SEED}
+W=${PA_CORPUS_W:-$(mktemp -d "/tmp/pa-corpus-$SEED-XXXXXX")}
 DEADLINE=$(($(date +%s) + $(awk -v m="$MINUTES" "BEGIN { print int(m * 60) }")))
 INSTALLED="$W/installed-packages"
 PIDS="$W/server-pids"
-: >"$INSTALLED"
-: >"$PIDS"
+if [ -z "$INNER" ]; then
+    : >"$INSTALLED"
+    : >"$PIDS"
+fi
 export DEBIAN_FRONTEND=noninteractive
 APT=(apt-get -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef
     -o Dpkg::Options::=--force-confold)
@@ -498,7 +507,11 @@ task_ssh_admin() { # an admin session over ssh with a terminal, with sudo
     port=$(free_port)
     ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
     ssh-keygen -q -t ed25519 -N '' -f "$dir/id_admin" -C "admin@corpus"
-    id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
+    known_host "$port" "$dir/host_key.pub" >"$dir/known_hosts"
+    if ! id "$user" >/dev/null 2>&1; then
+        rm -rf "/home/$user" # left by an interrupted run: its owner no longer exists
+        useradd -m -s /bin/bash "$user"
+    fi
     echo "$user:Corpus-$RANDOM-admin" | chpasswd
     install -d -m 700 -o "$user" -g "$user" "/home/$user/.ssh"
     install -m 600 -o "$user" -g "$user" "$dir/id_admin.pub" "/home/$user/.ssh/authorized_keys"
@@ -524,8 +537,8 @@ EOF
             sleep $((RANDOM % 3 + 2))
             echo "$line"
         done
-    } | timeout 120 ssh -tt -p "$port" -i "$dir/id_admin" -o StrictHostKeyChecking=no \
-        -o UserKnownHostsFile="$dir/known_hosts" "$user@127.0.0.1"
+    } | timeout 120 ssh -tt -p "$port" -i "$dir/id_admin" -o UserKnownHostsFile="$dir/known_hosts" \
+        "$user@127.0.0.1"
     pause 3
     kill "$(cat "$dir/sshd.pid")" 2>/dev/null || true
     rm -f /etc/sudoers.d/pa-corpus-admin
@@ -533,33 +546,8 @@ EOF
     rm -rf "$dir"
 }
 
-task_root_terminal() { # root's own administration on an ssh terminal, without sudo
-    # The backup, account, cron and ssh set-up tasks (the functions above, run by a copy of
-    # this script) typed by root in a login shell on an ssh terminal, as an admin logged in
-    # as root does them. Not in OTHER: run it as a TASK (record.py --task root_terminal).
-    local port dir="$W/root-ssh"
-    mkdir -p "$dir"
-    port=$(free_port)
-    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
-    ssh-keygen -q -t ed25519 -N '' -f "$dir/id_root" -C "root@corpus"
-    install -m 600 "$dir/id_root.pub" "$dir/authorized_keys"
-    printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $dir/host_key" \
-        "PidFile $dir/sshd.pid" "UsePAM yes" "PasswordAuthentication no" \
-        "PermitRootLogin prohibit-password" "AuthorizedKeysFile $dir/authorized_keys" \
-        "StrictModes no" >"$dir/sshd_config"
-    /usr/sbin/sshd -t -f "$dir/sshd_config" && /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
-    wait_port "$port" || return 0
-    remember_pid "$(cat "$dir/sshd.pid" 2>/dev/null)"
-    { # the session ends when the work does (nothing typed ahead is left for it to read)
-        sleep 2
-        echo "cd /root; id; tty"
-        sleep 2
-        echo "bash $0 $SEED 0 etc_backup users cron_edits ssh_admin inspect </dev/null; exit"
-    } | timeout 900 ssh -tt -p "$port" -i "$dir/id_root" -o StrictHostKeyChecking=no \
-        -o UserKnownHostsFile="$dir/known_hosts" root@127.0.0.1
-    pause 3
-    kill "$(cat "$dir/sshd.pid")" 2>/dev/null || true
-    rm -rf "$dir"
+task_root_terminal() { # the administration tasks, one after the other, in one root session
+    as_root_on_terminal etc_backup users cron_edits ssh_admin inspect
 }
 
 task_vendor_installer() { # curl ... | bash from a loopback mirror
@@ -609,6 +597,49 @@ task_inspect() { # what an admin looks at between tasks
     esac
 }
 
+# ---------------------------------------------------------------- root's terminal
+# Administration (packages, /etc backups, accounts, cron, sudoers, the vendor installer, the
+# clean-up) is typed by root in a login shell on an ssh terminal, as an admin logged in as
+# root does it: the recipe runs an sshd of its own on 127.0.0.1 for that, and each task is a
+# session of its own (a copy of this script, run with the task's name). Development work (pip,
+# unit tests, make, git) runs in the recipe's own shell.
+ADMIN_TASKS=" etc_backup users cron_edits ssh_admin inspect vendor_installer reinstall_sshd admin_cleanup "
+ROOT_SSH="$W/root-ssh"
+
+known_host() { # PORT HOST_KEY_PUB: the known_hosts line of a server on 127.0.0.1
+    printf '[127.0.0.1]:%s %s\n' "$1" "$(cut -d' ' -f1,2 "$2")"
+}
+
+start_root_sshd() {
+    local port
+    mkdir -p "$ROOT_SSH"
+    port=$(free_port)
+    ssh-keygen -q -t ed25519 -N '' -f "$ROOT_SSH/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$ROOT_SSH/id_root" -C "root@corpus"
+    install -m 600 "$ROOT_SSH/id_root.pub" "$ROOT_SSH/authorized_keys"
+    known_host "$port" "$ROOT_SSH/host_key.pub" >"$ROOT_SSH/known_hosts"
+    printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $ROOT_SSH/host_key" \
+        "PidFile $ROOT_SSH/sshd.pid" "UsePAM yes" "PasswordAuthentication no" \
+        "PermitRootLogin prohibit-password" "AuthorizedKeysFile $ROOT_SSH/authorized_keys" \
+        "StrictModes no" >"$ROOT_SSH/sshd_config"
+    /usr/sbin/sshd -t -f "$ROOT_SSH/sshd_config" &&
+        /usr/sbin/sshd -f "$ROOT_SSH/sshd_config" -E "$ROOT_SSH/sshd.log" || return 1
+    wait_port "$port" || return 1
+    echo "$port" >"$ROOT_SSH/port"
+}
+
+stop_root_sshd() { kill "$(cat "$ROOT_SSH/sshd.pid" 2>/dev/null)" 2>/dev/null || true; }
+
+as_root_on_terminal() { # TASK...: root logs in over ssh with a terminal and runs them
+    local port
+    port=$(cat "$ROOT_SSH/port" 2>/dev/null) || return 255
+    { # the session ends when the work does (nothing typed ahead is left for it to read)
+        sleep 2
+        echo "PA_CORPUS_W=$W PA_CORPUS_RANDOM=$RANDOM bash $SELF $SEED 0 $* </dev/null; exit"
+    } | timeout 900 ssh -tt -p "$port" -i "$ROOT_SSH/id_root" \
+        -o UserKnownHostsFile="$ROOT_SSH/known_hosts" root@127.0.0.1
+}
+
 # ---------------------------------------------------------------- the session
 stop_servers() { # the servers this recipe started, until they are gone (at most 15 s)
     local pid
@@ -620,12 +651,10 @@ stop_servers() { # the servers this recipe started, until they are gone (at most
     : >"$PIDS"
 }
 
-cleanup() {
-    log "cleanup"
+task_admin_cleanup() { # what the tasks left: servers, files, accounts, installed packages
     cd / || true
     stop_servers
-    # root's crontab is rewritten only when an entry of ours is left (cron_edits removes its
-    # own): a needless rewrite by this terminal-less shell is itself a (neutral) incident
+    # root's crontab is rewritten only when an entry of ours is left (cron_edits removes its own)
     if command -v crontab >/dev/null &&
         [ "$(crontab -l 2>/dev/null | grep -c '# pa-corpus$')" -gt 0 ]; then
         crontab -l 2>/dev/null | grep -v '# pa-corpus$' | crontab - 2>/dev/null || true
@@ -635,11 +664,17 @@ cleanup() {
     getent passwd | cut -d: -f1 | grep '^pa-corpus' | xargs -r -n1 userdel -r 2>/dev/null
     getent group | cut -d: -f1 | grep '^pa-corpus' | xargs -r -n1 groupdel 2>/dev/null
     apt_purge_all
+}
+
+cleanup() { # on root's terminal too; here only when no session could be opened
+    log "cleanup"
+    cd / || true
+    as_root_on_terminal admin_cleanup
+    [ $? -ne 255 ] || task_admin_cleanup
+    stop_root_sshd
     rm -rf "$W"
     log "done"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 PACKAGES=(redis-server nginx apache2 mariadb memcached postfix cron_daemon lighttpd mosquitto
     haproxy at sysstat dovecot bind9 snmpd unbound tftpd vsftpd)
@@ -648,6 +683,11 @@ OTHER=(pip_source_build unit_tests make_build git_work etc_backup users cron_edi
 
 run_step() {
     log "== $1"
+    if [ -z "$INNER" ] && [[ $ADMIN_TASKS == *" $1 "* || $1 == pkg:* ]]; then
+        as_root_on_terminal "$1"
+        log "== $1 done (root session exited $?)"
+        return
+    fi
     case $1 in
         pkg:nginx_upgrade) task_nginx_upgrade ;;
         pkg:apt_update) task_apt_update ;;
@@ -657,7 +697,15 @@ run_step() {
     log "== $1 done"
 }
 
+if [ -n "$INNER" ]; then # a session's copy: the tasks it was given, no clean-up of its own
+    trap 'exit 130' INT TERM
+    for step in "${@:3}"; do run_step "$step"; done
+    exit 0
+fi
 log "recipe seed $SEED for $MINUTES minutes in $W"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+start_root_sshd || { log "the root sshd did not start"; exit 1; }
 if [ $# -gt 2 ]; then
     for step in "${@:3}"; do run_step "$step"; done
     exit 0

@@ -10,15 +10,17 @@ machine is shared, and other people's tests, builds and lab runs must not enter 
 writes the chunk as a benign dataset with its ``recording.json`` (kept fraction, the sensor's
 drop counters) and enters it in the corpus manifest with its role.
 
-It does not take the lab lock: recording is read-only observation, and the eBPF sensor runs
-beside other agents. It makes itself the subreaper of the recipe's daemons, so any server
-the recipe failed to stop is stopped here, by its process id.
+``--lock /tmp/provarmor-live.lock`` holds the shared live lock while the agent and the recipe
+run (the recipe changes accounts, packages and cron, and starts servers) and lets it go
+before the minutes of filtering and writing the chunk. It makes itself the subreaper of the
+recipe's daemons, so any server the recipe failed to stop is stopped here, by its process id.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import fcntl
 import hashlib
 import os
 import shutil
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from provarmor.agent.status import read_status
 from provarmor.evaluation.corpus import (
+    ROLES,
     LineageFilter,
     RecordingInfo,
     add_chunk,
@@ -195,7 +198,7 @@ def main() -> int:
         default=[],
         help="Run just this recipe task (repeatable; e.g. make_build): for small recordings.",
     )
-    parser.add_argument("--role", choices=("learning", "calibration", "test"), default="test")
+    parser.add_argument("--role", choices=ROLES, default="test")
     parser.add_argument(
         "--work",
         type=Path,
@@ -204,6 +207,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--keep-raw", action="store_true", help="Keep the whole machine's recording."
+    )
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        help="Hold this lock file (flock) while recording, not while writing the chunk.",
     )
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -217,7 +225,15 @@ def main() -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
-    run = _run_recipe(args.seed, args.minutes, work, args.task)
+    lock = args.lock.open("a") if args.lock else None
+    try:
+        if lock is not None:
+            _say(f"waiting for {args.lock}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        run = _run_recipe(args.seed, args.minutes, work, args.task)
+    finally:
+        if lock is not None:
+            lock.close()  # the lock goes with it
     _say(f"recipe exited {run.exit}; leftovers stopped: {run.leftovers}")
 
     lineage = LineageFilter(root_pid=run.root_pid, root_start_ns=run.root_start_ns)

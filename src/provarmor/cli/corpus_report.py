@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from provarmor.cli.terminal import escape
-from provarmor.evaluation.corpus import ROLES
+from provarmor.evaluation.corpus import EVALUATED_ROLES
 from provarmor.evaluation.corpus_eval import CorpusReport, evaluate_corpus
 from provarmor.evaluation.scoring import mean_std
 
@@ -54,13 +54,15 @@ def _totals_table(report: CorpusReport, configurations: Sequence[str]) -> Table:
         table.add_column(column, justify="left" if column == "configuration" else "right")
     table.add_column("per 24 host-hours", justify="right")
     rows: list[tuple[str, tuple[str, ...]]] = [(c, ("test",)) for c in configurations]
+    if report.hours(("development",)):  # looked at while fixing defects: never the test figure
+        rows += [(c, ("development",)) for c in configurations]
     if "rules" in configurations:  # rules learn nothing: every chunk is test data for them
-        rows.append(("rules", ROLES))
+        rows.append(("rules", EVALUATED_ROLES))
     for configuration, roles in rows:
         rate = report.per_host_hour(configuration, roles)
         table.add_row(
             configuration,
-            "all" if roles == ROLES else "test",
+            "all" if roles == EVALUATED_ROLES else roles[0],
             f"{report.hours(roles):.3f}",
             _mean_std([float(n) for n in report.totals(configuration, roles)], 1),
             "-" if rate is None else f"{rate[0]:.3f} ± {rate[1]:.3f}",
@@ -118,9 +120,13 @@ def corpus_command(
             "corpus": str(corpus),
             "seeds": report.seeds,
             "test_host_hours": report.test_hours,
-            "all_host_hours": report.hours(ROLES),
+            "development_host_hours": report.hours(("development",)),
+            "all_host_hours": report.hours(EVALUATED_ROLES),
             "per_host_hour": {c: report.per_host_hour(c) for c in configurations},
-            "rules_per_host_hour_all_chunks": report.per_host_hour("rules", ROLES),
+            "per_host_hour_development": {
+                c: report.per_host_hour(c, ("development",)) for c in configurations
+            },
+            "rules_per_host_hour_all_chunks": report.per_host_hour("rules", EVALUATED_ROLES),
             "chunks": [asdict(chunk) for chunk in report.chunks],
             "incidents": [asdict(incident) for incident in report.incidents],
             "learning_processes": report.learning_processes,

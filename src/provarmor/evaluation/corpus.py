@@ -3,7 +3,7 @@
 A corpus is a directory with a manifest and one dataset per recorded chunk:
 
     DIR/corpus.json           what this is (format version, kind ``real-world``, the chunks
-                              with their role: ``learning``, ``calibration`` or ``test``)
+                              with their role, one of :data:`ROLES`)
     DIR/CHUNK/                a dataset :func:`provarmor.evaluation.dataset.load_dataset` opens
                               (kind ``benign``: every incident in it is a false one)
     DIR/CHUNK/recording.json  how the chunk was recorded: the recipe's root process, how many
@@ -43,7 +43,16 @@ CORPUS_FORMAT_VERSION = 1
 CORPUS_KIND = "real-world"
 MANIFEST_FILE = "corpus.json"
 RECORDING_FILE = "recording.json"
-ROLES = ("learning", "calibration", "test")
+WINDOW_ROLES = ("learning", "calibration")
+"""One learning window, in recording order: learning mode trains and calibrates on it."""
+SCORED_ROLES = ("development", "test")
+"""Scored after the window. ``development`` chunks are the ones looked at while fixing
+defects: reported apart, never in the test figure."""
+EVALUATED_ROLES = (*WINDOW_ROLES, *SCORED_ROLES)
+"""Every role the evaluation runs on (the rules run on all of them)."""
+ROLES = (*EVALUATED_ROLES, "retired")
+"""``retired``: kept for the record (an earlier figure was measured on it) but no longer
+evaluated, e.g. recorded before the sensor reported something the detectors now rely on."""
 ROOT_START_SLACK_NS = seconds_to_ns(2)
 """How far the root's start time in the events may be from the one read in /proc."""
 

@@ -5,13 +5,16 @@ Every chunk is benign: each incident is a false one. The configurations:
 
 * ``rules``: the bundled Sigma rules and the default incident rule. Rules learn nothing, so
   every chunk is test data for them; the totals count the ``test`` chunks, like the others.
+  ``retired`` chunks are listed but not run; ``development`` chunks are scored like test
+  chunks and reported apart.
 * ``model``: the anomaly model the host's learning mode enables
   (:class:`~provarmor.detection.anomaly.learning.Learner`, the agent's and the manager's,
   with the shipped learning settings): the ``learning`` and ``calibration`` chunks, in
   the order they were recorded, are one learning window in event time; learning mode
   trains on it and calibrates the threshold on the window's held-out tail
   (``learning.validation_fraction``), as a host does when its window closes. Scored, with
-  the default incident rule, on the ``test`` chunks only. Nothing is tuned on a test chunk.
+  the default incident rule, on the ``development`` and ``test`` chunks only, which must
+  come after the window. Nothing is tuned on a test chunk.
 * ``both``: rules and that model.
 
 The model is learned once per seed; figures are mean ± std over the seeds. A seed whose model
@@ -30,7 +33,14 @@ from provarmor.detection.anomaly.learning import Learner
 from provarmor.detection.anomaly.scorer import AnomalyModel
 from provarmor.detection.anomaly.settings import LearningSettings, TrainingSettings
 from provarmor.detection.sigma.ruleset import RuleSet
-from provarmor.evaluation.corpus import RecordingInfo, read_manifest, read_recording
+from provarmor.evaluation.corpus import (
+    EVALUATED_ROLES,
+    SCORED_ROLES,
+    WINDOW_ROLES,
+    RecordingInfo,
+    read_manifest,
+    read_recording,
+)
 from provarmor.evaluation.dataset import Dataset, load_dataset
 from provarmor.evaluation.scoring import mean_std
 from provarmor.model.errors import ConfigError
@@ -207,7 +217,7 @@ def evaluate_corpus(
     by_name = {result.chunk: result for result in report.chunks}
     ruleset = compile_rules(rules) if rules else None
     if "rules" in configurations:
-        for chunk in chunks:
+        for chunk in (c for c in chunks if c.role in EVALUATED_ROLES):
             found = _run(AnalysisPlan(ruleset=ruleset), chunk, configuration="rules", seed=0)
             by_name[chunk.name].incidents["rules"] = [len(found)]
             report.incidents += found
@@ -215,16 +225,24 @@ def evaluate_corpus(
     learned = [c for c in configurations if c != "rules"]
     if not learned:
         return report
+    in_time = sorted(chunks, key=lambda c: c.dataset.meta.started_ns)  # the recording order
+    window = [c for c in in_time if c.role in WINDOW_ROLES]
+    tests = [c for c in in_time if c.role in SCORED_ROLES]
     roles = {c.role for c in chunks}
-    if not {"learning", "calibration", "test"} <= roles:
+    if not set(WINDOW_ROLES) <= roles or not tests:
         raise ConfigError(
-            f"the model needs learning, calibration and test chunks; this corpus has "
-            f"{', '.join(sorted(roles))} (--configurations rules runs the rules alone)",
+            f"the model needs learning, calibration and test (or development) chunks; this "
+            f"corpus has {', '.join(sorted(roles))} (--configurations rules runs the rules alone)",
             location=str(path),
         )
-    in_time = sorted(chunks, key=lambda c: c.dataset.meta.started_ns)  # the recording order
-    window = [c for c in in_time if c.role != "test"]
-    tests = [c for c in in_time if c.role == "test"]
+    window_end = max(c.dataset.meta.ended_ns for c in window)
+    early = [c.name for c in tests if c.dataset.meta.started_ns < window_end]
+    if early:
+        raise ConfigError(
+            f"{', '.join(early)} started before the learning window ended (the model is "
+            f"scored only on chunks recorded after it)",
+            location=str(path),
+        )
     scored: list[tuple[AnomalyModel, dict[tuple[str, str], list[FalseIncident]]]] = []
     for seed in seeds:
         model = learn_model(

@@ -19,7 +19,11 @@ Contexts, by what they do to a signal (:class:`Effect`):
   ``downloaded`` a process that executed (or mapped) a file written by a process that had
   received network data, or by any process in a raising context;
   ``remote-input`` a process that itself received network data (and its later
-  descendants), outside a package transaction (fetching is what package managers do).
+  descendants), outside a package transaction (fetching is what package managers do), unless
+  the peer is a local process (a socket this host's process listens or connects on) that
+  itself runs in a lowering context and took no outside input: a server an administrator's
+  session started, answering that session, is the session's own data, not a remote
+  endpoint's. A local peer of unknown or raising context counts as remote.
 * **lowering**: ``package`` (apt, dpkg, rpm, dnf, yum, pip, npm ... and everything they
   run, maintainer scripts included); ``admin`` (sudo/su run by a real user, uid >= 1000, or
   a process on a terminal of a login session: it has a controlling terminal and descends
@@ -198,6 +202,7 @@ class LineageStats:
     processes_evicted: int = 0
     files_evicted: int = 0
     ends_evicted: int = 0
+    local_ends_evicted: int = 0
     own_marked: int = 0
 
 
@@ -233,6 +238,8 @@ class LineageClassifier:
         self._files: OrderedDict[str, FileOrigin] = OrderedDict()
         self._ends: OrderedDict[str, Lineage] = OrderedDict()
         """``ip:port`` of a local client's own end -> its (raising) lineage."""
+        self._local_ends: OrderedDict[str, str] = OrderedDict()
+        """``ip:port`` a local process listens or connected on -> its entity id."""
 
     # -- queries --------------------------------------------------------------------------
 
@@ -275,6 +282,7 @@ class LineageClassifier:
             self._on_accept(state, event)
         elif action is Action.LISTEN and event.event.outcome != "failure":
             state.listening = _endpoint(event.source) or "a socket"
+            self._remember_local_end(state.listening, process.entity_id)
         elif action is Action.CONNECT:
             self._on_connect(state, event)
         elif action is Action.RECV:
@@ -446,6 +454,8 @@ class LineageClassifier:
         connection; then the client's answer counts as its input (the sensor may report
         the received bytes only later, after the client has written them out)."""
         own_end = _endpoint(event.source)
+        if event.event.outcome != "failure":
+            self._remember_local_end(own_end, event.process.entity_id)
         if own_end and state.lineage.effect is Effect.RAISE:
             self._ends.pop(own_end, None)
             self._ends[own_end] = state.lineage
@@ -455,9 +465,28 @@ class LineageClassifier:
         if event.event.outcome != "failure" and _is_tcp(event):
             self._on_recv(state, event)
 
+    def _remember_local_end(self, end: str, entity_id: str) -> None:
+        if not end or end.endswith(":0"):
+            return
+        self._local_ends.pop(end, None)
+        self._local_ends[end] = entity_id
+        if len(self._local_ends) > self.limits.max_ends:
+            self._local_ends.popitem(last=False)
+            self.stats.local_ends_evicted += 1
+
+    def _vouched_local_peer(self, peer: str) -> bool:
+        """``peer`` is a local process's socket, and that process runs in a lowering context
+        (so it took no outside input since: that would have raised it)."""
+        owner = self._local_ends.get(peer)
+        if owner is None and _is_loopback(peer):  # a server listening on every address
+            port = peer.rsplit(":", 1)[1]
+            owner = self._local_ends.get(f"0.0.0.0:{port}") or self._local_ends.get(f"[::]:{port}")
+        state = self._processes.get(owner) if owner is not None else None
+        return state is not None and state.lineage.effect is Effect.LOWER
+
     def _on_recv(self, state: _ProcessState, event: Event) -> None:
         peer = _endpoint(event.destination)
-        if not peer:
+        if not peer or self._vouched_local_peer(peer):
             return
         if not state.fetched_from:
             state.fetched_from = peer
@@ -477,6 +506,10 @@ def _session_below(parent: _ProcessState, lineage: Lineage) -> str:
         return ""
     program = _program(parent.label)
     return program if program in LOGIN_PROGRAMS else parent.session
+
+
+def _is_loopback(endpoint: str) -> bool:
+    return endpoint.startswith(("127.", "[::1]:"))
 
 
 def _is_tcp(event: Event) -> bool:

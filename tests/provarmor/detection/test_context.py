@@ -28,6 +28,7 @@ ATTACKS = DATA / "attack-acts.ndjson.gz"
 VENV_ACTS = DATA / "venv-acts.ndjson.gz"
 HIDDEN_PROGRAM = "Hidden program executed from a temporary directory"
 TEMP_LIBRARY = "Shared library mapped from a temporary directory"
+LOCAL_SERVER = DATA / "local-server-session.ndjson.gz"
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +293,17 @@ def test_a_daemon_that_gives_itself_a_pty_is_no_session_and_raises_incidents(
         (alert,) = _by_title(result.alerts, title)
         assert alert.context_effect == "" and not alert.original_level
         _incident_of(result, alert)
+
+
+def test_a_root_session_that_used_its_own_local_server_raises_no_incident(ruleset) -> None:
+    """Corpus chunk-15, task ``pkg:memcached`` typed by root on an ssh terminal: install,
+    start memcached on 127.0.0.1, talk to it from the session's shell, purge (its postrm
+    removes the memcache user: deluser reads the shadow file). The shell's exchange with its
+    own server made it 'remote input' and kept the purge's acts high: one critical incident."""
+    result, _ = _analyse(LOCAL_SERVER, ruleset)
+    assert result.incidents() == []
+    reads = _by_title(result.alerts, "Password hash file read by an unexpected program")
+    assert any("memcached.postrm -> deluser" in a.context_reason for a in reads)
+    for alert in reads:
+        assert (alert.context, alert.context_effect, alert.level) == ("package", "lowered", "low")
+    assert not [a for a in result.alerts if a.context == "remote-input"]

@@ -1,4 +1,5 @@
 import gzip
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -7,7 +8,7 @@ import pytest
 
 from provarmor.detection.anomaly.settings import LearningSettings, TrainingSettings
 from provarmor.detection.sigma.loader import bundled_rules
-from provarmor.evaluation.corpus import ROLES
+from provarmor.evaluation.corpus import EVALUATED_ROLES, MANIFEST_FILE
 from provarmor.evaluation.corpus_eval import _same_model, evaluate_corpus, learn_model, load_corpus
 from provarmor.evaluation.dataset import load_dataset
 from provarmor.model.errors import ConfigError
@@ -39,16 +40,18 @@ def test_rules_run_on_every_chunk_and_the_model_on_test_chunks_only(report):
     rate = report.per_host_hour("rules")
     assert rate == (pytest.approx(test.incidents["rules"][0] / test.hours), 0.0)
     everywhere = sum(c.incidents["rules"][0] for c in report.chunks)
-    assert report.hours(ROLES) == pytest.approx(sum(c.hours for c in report.chunks))
-    assert report.per_host_hour("rules", ROLES) == (
-        pytest.approx(everywhere / report.hours(ROLES)),
+    assert report.hours(EVALUATED_ROLES) == pytest.approx(sum(c.hours for c in report.chunks))
+    assert report.per_host_hour("rules", EVALUATED_ROLES) == (
+        pytest.approx(everywhere / report.hours(EVALUATED_ROLES)),
         0.0,
     )
 
 
 def test_the_model_is_the_one_learning_mode_enables_after_the_learning_window(report):
     chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
-    learning, calibration, test = (chunks[r].dataset.meta for r in ROLES)
+    learning, calibration, test = (
+        chunks[r].dataset.meta for r in ("learning", "calibration", "test")
+    )
     # one window from the learning chunk's first event to the calibration chunk's end
     span = calibration.ended_ns - learning.started_ns
     assert report.learning_window_seconds == pytest.approx(span / 1e9, abs=0.01)
@@ -118,11 +121,57 @@ def test_unknown_configurations_and_empty_corpora_are_refused(tmp_path):
         '{"format_version": 1, "kind": "real-world", "chunks": [{"path": "test", "role": "test"}]}'
     )
     with pytest.raises(
-        ConfigError, match="needs learning, calibration and test chunks; this corpus has test"
+        ConfigError,
+        match=r"needs learning, calibration and test \(or development\) chunks; this corpus has",
     ):
         evaluate_corpus(only_test, rules=[], seeds=[1])
     rules_only = evaluate_corpus(only_test, rules=[], seeds=[1], configurations=["rules"])
     assert [c.chunk for c in rules_only.chunks] == ["test"]
+
+
+def _with_roles(tmp_path, roles):
+    """A copy of the fixture corpus with its chunks (by name, the fixture's own and copies of
+    its test chunk) in ``roles``."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    for name in roles:
+        if not (corpus / name).exists():
+            shutil.copytree(CORPUS / "test", corpus / name)
+    chunks = [{"path": name, "role": role} for name, role in roles.items()]
+    document = {"format_version": 1, "kind": "real-world", "chunks": chunks}
+    (corpus / MANIFEST_FILE).write_text(json.dumps(document))
+    return corpus
+
+
+def test_development_chunks_are_scored_apart_and_retired_ones_not_run(tmp_path, report):
+    roles = {"learning": "learning", "calibration": "calibration", "test": "test"}
+    corpus = _with_roles(tmp_path, {**roles, "dev": "development", "old": "retired"})
+    both = evaluate_corpus(corpus, rules=[bundled_rules()], seeds=[1])
+    by_name = {chunk.chunk: chunk for chunk in both.chunks}
+    assert by_name["old"].role == "retired"
+    assert by_name["old"].incidents == {}  # listed, never run
+    assert not [i for i in both.incidents if i.chunk == "old"]
+    dev, test = by_name["dev"], by_name["test"]
+    assert set(dev.incidents) == {"rules", "model", "both"}  # scored like a test chunk ...
+    assert dev.incidents == test.incidents  # (the same events) ...
+    assert both.totals("rules") == test.incidents["rules"]  # ... but not in the test figure
+    assert both.totals("rules", ("development",)) == dev.incidents["rules"]
+    assert both.hours() == pytest.approx(test.hours)
+    assert both.hours(EVALUATED_ROLES) == pytest.approx(report.hours(EVALUATED_ROLES) + dev.hours)
+    assert both.thresholds == report.thresholds[:1]  # the same window, the same model
+
+
+def test_a_scored_chunk_from_inside_the_learning_window_is_refused(tmp_path):
+    corpus = _with_roles(
+        tmp_path,
+        {"learning": "learning", "calibration": "calibration", "early": "development"},
+    )
+    meta = json.loads((corpus / "early" / "dataset.json").read_text())
+    window = json.loads((corpus / "learning" / "dataset.json").read_text())
+    meta["started_ns"] = window["started_ns"]
+    (corpus / "early" / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="early started before the learning window ended"):
+        evaluate_corpus(corpus, rules=[], seeds=[1], configurations=["model"])
 
 
 def _one_event_dataset(tmp_path, chunk, event):

@@ -215,3 +215,67 @@ def test_a_web_shell_that_spawns_a_terminal_or_a_login_stays_a_server_child() ->
         lineage = classifier.lineage_of(entity(pid))
         assert lineage.kind is ContextKind.SERVER_CHILD
         assert "web.py accepted a connection from 192.0.2.7" in lineage.reason
+
+
+def _listen(pid: int, ip: str, port: int, ts: int) -> Event:
+    event = make_event(Action.LISTEN, pid=pid, ts=ts)
+    return msgspec.structs.replace(event, source=Endpoint(ip=ip, port=port))
+
+
+def _connect(pid: int, port: int, *, own_port: int, ts: int) -> Event:
+    event = make_event(Action.CONNECT, pid=pid, ip="127.0.0.1", port=port, ts=ts)
+    return msgspec.structs.replace(event, source=Endpoint(ip="127.0.0.1", port=own_port))
+
+
+def _talks_to_a_local_server(shell: list[Event], *, listen_ip: str = "127.0.0.1") -> list[Event]:
+    """The shell (pid 113) starts a cache server (pid 114) and talks to it on 127.0.0.1."""
+    return [
+        *shell,
+        _fork(114, 113, ts=9),
+        _exec(114, "/usr/bin/memcached", "-l", listen_ip, ts=10),
+        _listen(114, listen_ip, 11211, ts=11),
+        _connect(113, 11211, own_port=40100, ts=12),
+        make_event(Action.ACCEPT, pid=114, ip="127.0.0.1", port=40100, ts=13),
+        make_event(Action.RECV, pid=114, ip="127.0.0.1", port=40100, ts=14),
+        make_event(Action.RECV, pid=113, ip="127.0.0.1", port=11211, ts=15),
+    ]
+
+
+def test_a_local_server_an_admin_session_started_is_its_own_data_not_remote_input() -> None:
+    """Found on the corpus (chunk-15): a root session that used a memcached it had started
+    stayed 'remote input' for the rest of its life, and raised its package purge's shadow
+    reads. Recorded excerpt: tests/provarmor/detection/test_context.py."""
+    for listen_ip in ("127.0.0.1", "0.0.0.0"):
+        session = [_exec(110, "/usr/sbin/sshd", "-D"), *_session(110, port=50003)]
+        classifier = _run(*_talks_to_a_local_server(session, listen_ip=listen_ip))
+        for pid in (112, 114):  # the session's shell and the server it started
+            lineage = classifier.lineage_of(entity(pid))
+            assert lineage.kind is ContextKind.ADMIN, (listen_ip, pid, lineage)
+        classifier.observe(_exec(113, "/tmp/written-later", ts=16))
+        classifier.observe(make_event(Action.CREATE, pid=113, path="/tmp/out", ts=17))
+        origin = classifier.origin_of("/tmp/out")
+        assert origin is not None and not origin.tainted()
+
+
+def test_a_local_server_of_unknown_or_raising_context_is_still_remote_input() -> None:
+    """Without a lowering context (a plain root shell: the attack recordings' loopback
+    download), and once the server took input from elsewhere, a local peer vouches for
+    nothing."""
+    neutral = [_exec(112, "/bin/bash", ts=6), _fork(113, 112, ts=7), _exec(113, "/bin/bash")]
+    classifier = _run(*_talks_to_a_local_server(neutral))
+    assert classifier.lineage_of(entity(113)).kind is ContextKind.REMOTE_INPUT
+    session = [_exec(110, "/usr/sbin/sshd", "-D"), *_session(110, port=50004)]
+    tainted = _talks_to_a_local_server(session)
+    outside = make_event(Action.RECV, pid=114, ip="192.0.2.9", port=443, ts=13)
+    classifier = _run(*tainted[:-3], outside, *tainted[-3:])
+    assert classifier.lineage_of(entity(114)).kind is ContextKind.REMOTE_INPUT
+    lineage = classifier.lineage_of(entity(113))
+    assert lineage.kind is ContextKind.REMOTE_INPUT
+    assert lineage.reason == "received data from 127.0.0.1:11211"
+
+
+def test_local_ends_are_bounded_and_evictions_counted() -> None:
+    classifier = LineageClassifier(LineageLimits(max_ends=1))
+    classifier.observe(_listen(130, "127.0.0.1", 8001, ts=1))
+    classifier.observe(_listen(130, "127.0.0.1", 8002, ts=2))
+    assert classifier.stats.local_ends_evicted == 1
