@@ -82,7 +82,7 @@ def up(  # noqa: PLR0913 (one argument per command-line option)
 ) -> None:
     """Start nats-server (JetStream, authenticated users), PostgreSQL, the workers and the
     manager; print the addresses and an enrolment token; restart a part that crashes; stop
-    everything on Ctrl-C or SIGTERM (or `provarmor cluster down`)."""
+    everything on Ctrl-C or SIGTERM (or provarmor cluster down)."""
     cluster = _settings(
         state_dir=state_dir,
         workers=workers,

@@ -282,7 +282,7 @@ def retention_status(
     state_dir: StateOption = None,
 ) -> None:
     """The last retention pass of the manager: when, how long, rows deleted per kind, bytes
-    before, after and given back (section `retention` of the configuration sets it)."""
+    before, after and given back (the configuration's retention section sets it)."""
     store = open_existing_store(server_settings(database_url=db, state_dir=state_dir))
     try:
         text = store.retention_record()
