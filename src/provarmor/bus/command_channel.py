@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Coroutine
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import TypeVar
 
@@ -74,7 +74,7 @@ class CommandPublisher:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
             return future.result(timeout)
-        except (TimeoutError, nats.errors.Error, JetStreamError, OSError) as exc:
+        except (TimeoutError, CancelledError, nats.errors.Error, JetStreamError, OSError) as exc:
             future.cancel()
             raise BusUnavailable(
                 f"{type(exc).__name__}: {exc or 'no answer'}", location=self.url

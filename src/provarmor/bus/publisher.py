@@ -22,7 +22,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -109,7 +109,9 @@ class BusPublisher:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
             return future.result(timeout)
-        except (TimeoutError, nats.errors.Error, JetStreamError, OSError) as exc:
+        except (TimeoutError, CancelledError, nats.errors.Error, JetStreamError, OSError) as exc:
+            # cancelled: the client's own task ended under it (closing a connection whose
+            # broker went away cancels its pending flush)
             future.cancel()
             raise BusUnavailable(
                 f"{type(exc).__name__}: {exc or 'no answer'}", location=self.url
