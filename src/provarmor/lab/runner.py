@@ -260,6 +260,8 @@ def run_scenario(
     begun = time.time_ns()
     artifacts = (*plan.artifacts, *extra)
     with LabEnvironment(ctx, artifacts=artifacts, host_logs=scenario.host_logs) as env:
+        for name in plan.accounts:
+            env.will_create_account(name)
         prepare(ctx, plan)
         lanes = _BenignLanes(env, settings.background, seed=settings.seed)
         recorder.start()

@@ -102,6 +102,9 @@ class Plan:
     """Every path the run may create outside the watched system files; removed on clean-up."""
     exec_roots: tuple[str, ...] = ()
     """Programs or scripts the lab tampered with: a process running one is an attacker root."""
+    accounts: tuple[str, ...] = ()
+    """Users (each with its group) the set-up or the steps create: the run's account journal
+    removes them afterwards whatever happens to the steps."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,6 +1,8 @@
 import pytest
 
 from provarmor.lab import techniques as t
+from provarmor.lab.context import LabContext
+from provarmor.lab.registry import SCENARIOS
 from provarmor.lab.scenario import Plan, Scenario, StepSpec
 
 
@@ -36,3 +38,16 @@ def test_step_lookup():
     assert SCENARIO.step("b").summary == "b"
     with pytest.raises(KeyError):
         SCENARIO.step("c")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_account_a_scenario_creates_is_declared_for_the_journal(seed):
+    # the run's account journal removes only the accounts it was told of: a scenario that
+    # creates one (a throwaway account to guess, a backdoor account) must declare it
+    for scenario in SCENARIOS:
+        plan = scenario.plan(LabContext.from_seed(seed))
+        texts = [" ".join(command) for command in plan.setup_commands]
+        texts += [action.command for action in plan.actions]
+        for text in texts:
+            if "useradd" in text or "adduser" in text:
+                assert any(name in text for name in plan.accounts), (scenario.name, text)

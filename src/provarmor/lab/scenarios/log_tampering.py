@@ -74,6 +74,7 @@ def plan(ctx: LabContext) -> Plan:
     return Plan(
         setup_files=(sudoers,),
         payloads=(implant,),
+        accounts=(account,),
         actions=(
             web_exploit("id; sudo -n -l"),
             start_implant(ctx, implant),

@@ -91,6 +91,7 @@ def plan(ctx: LabContext) -> Plan:
             ("sh", "-c", f"echo {shlex.quote(f'{user}:{password}')} | chpasswd"),
         ),
         payloads=(tool,),
+        accounts=(user,),
         actions=(
             Action(
                 step="brute-force",
