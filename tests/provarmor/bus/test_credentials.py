@@ -4,6 +4,7 @@ commands only; a user signed by a key the account does not list cannot log in.""
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,7 +108,9 @@ async def _agent_session(bus: NatsServer, trust: Trust) -> dict[str, object]:
     await agent.subscribe(f"provarmor.commands.{AGENT}")
     await agent.subscribe("provarmor.commands.fedcba9876543210")
     await agent.flush()
-    await asyncio.sleep(0.3)
+    deadline = time.monotonic() + 5  # the server's refusal of the subscription comes async
+    while not any("subscription" in error for error in refused) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
     stored = (await workers.jetstream().stream_info("PROVARMOR_EVENTS")).state.messages
     await agent.close()
     await workers.close()
