@@ -8,36 +8,31 @@ SERIAL_GROUP = "serial"
 """The pytest-xdist group of the tests that must not run beside each other."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist with ``--dist loadgroup`` (scripts/test), the tests marked
     ``privileged`` or ``serial`` form one group: one worker runs them one after another,
     while the other workers share out the rest. The kernel audit socket, eBPF, the lab's
     namespaces, accounts and state folder, nftables and `provarmor up` are used by one test
     at a time, as in a serial run."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if item.get_closest_marker("privileged") or item.get_closest_marker("serial"):
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            if item.get_closest_marker("privileged") or item.get_closest_marker("serial"):
+                item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """On an xdist worker under ``--dist loadgroup``, xdist has named each grouped test
-    ``<id>@<group>`` by now: a pytest/xdist pair that loses the groups would run privileged
-    tests beside each other, so the run stops instead."""
-    if not session.config.getoption("loadgroup", default=False):
-        return
-    lost = [
-        item.nodeid
-        for item in session.items
-        if item.get_closest_marker("xdist_group") and not item.nodeid.endswith(f"@{SERIAL_GROUP}")
-    ]
-    if lost:
-        raise pytest.UsageError(
-            f"pytest-xdist did not group {len(lost)} serial tests (first: {lost[0]}): this "
-            "pytest and pytest-xdist do not work together (see the pin in pyproject.toml)"
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """xdist names each grouped test ``<id>@<group>``; with a pytest/xdist pair that loses
+    the groups, a serial test would run beside the others: it fails instead."""
+    if (
+        item.config.getoption("loadgroup", default=False)
+        and item.get_closest_marker("xdist_group")
+        and not item.nodeid.endswith(f"@{SERIAL_GROUP}")
+    ):
+        pytest.fail(
+            "pytest-xdist did not put this test in its group: this pytest and pytest-xdist "
+            "do not work together (see the pin in pyproject.toml)",
+            pytrace=False,
         )
 
 
