@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,12 @@ TESTS = Path(__file__).resolve().parent
 SHARED = TESTS.parent.parent / "shared" / "data"
 SERIAL_GROUP = "serial"
 """The pytest-xdist group of the tests that must not run beside each other."""
+
+for _size in ("COLUMNS", "LINES"):
+    # Tests give the terminal size they mean (the CLI runner's env, a process's env). The
+    # caller's own, or the COLUMNS=80 that GNU readline leaves in the environment pytest-xdist
+    # starts its workers with, must not reach the consoles the CLI modules make on import.
+    os.environ.pop(_size, None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
