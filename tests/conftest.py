@@ -1,4 +1,7 @@
+import contextlib
+import fcntl
 import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,35 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             "do not work together (see the pin in pyproject.toml)",
             pytrace=False,
         )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Under pytest-xdist, a test marked ``exclusive`` (it looks at the whole machine, such as
+    every entry of /tmp) runs with no test of another worker beside it: every test holds the
+    run's lock shared, an exclusive one holds it alone (see :func:`run_lock`)."""
+    if not hasattr(item.config, "workerinput"):
+        return (yield)
+    # each worker's basetemp is <the run's basetemp>/popen-<worker>
+    folder = Path(item.config.option.basetemp).parent
+    with run_lock(folder, exclusive=item.get_closest_marker("exclusive") is not None):
+        return (yield)
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """The lock of one run's workers, with writer preference: a test passes ``gate`` on its
+    way in, and an exclusive test keeps it closed while it waits for the tests already running
+    and while it runs, so no new test starts meanwhile."""
+    with (
+        (folder / "exclusive.gate").open("a") as gate,
+        (folder / "exclusive.lock").open("a") as lock,
+    ):
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if not exclusive:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield  # closing the files releases the locks
 
 
 @pytest.fixture
