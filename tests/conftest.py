@@ -9,7 +9,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 SHARED = TESTS.parent.parent / "shared" / "data"
 SERIAL_GROUP = "serial"
-"""The pytest-xdist group of the tests that must not run beside each other."""
+"""The pytest-xdist group of the privileged tests: they never run beside each other."""
 
 for _size in ("COLUMNS", "LINES"):
     # Tests give the terminal size they mean (the CLI runner's env, a process's env). The
@@ -21,13 +21,13 @@ for _size in ("COLUMNS", "LINES"):
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist with ``--dist loadgroup`` (scripts/test), the tests marked
-    ``privileged`` or ``serial`` form one group: one worker runs them one after another,
-    while the other workers share out the rest. The kernel audit socket, eBPF, the lab's
-    namespaces, accounts and state folder, nftables and `provarmor up` are used by one test
-    at a time, as in a serial run."""
+    ``privileged`` form one group: one worker runs them one after another, while the other
+    workers share out the rest. The kernel audit socket, eBPF, the lab's namespaces, accounts
+    and state folder, nftables and `provarmor up` are used by one test at a time, as in a
+    serial run."""
     if config.pluginmanager.hasplugin("xdist"):
         for item in items:
-            if item.get_closest_marker("privileged") or item.get_closest_marker("serial"):
+            if item.get_closest_marker("privileged"):
                 item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
 
 
