@@ -48,9 +48,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
-    """Under pytest-xdist, a test marked ``exclusive`` (it looks at the whole machine, such as
-    every entry of /tmp) runs with no test of another worker beside it: every test holds the
-    run's lock shared, an exclusive one holds it alone (see :func:`run_lock`)."""
+    """Under pytest-xdist, a test marked ``exclusive`` (it looks at or acts on the whole
+    machine: every entry of /tmp, every incident of the host) runs with no test of another
+    worker beside it: every test holds the run's lock shared, an exclusive one holds it alone
+    (see :func:`run_lock`)."""
     if not hasattr(item.config, "workerinput"):
         return (yield)
     # each worker's basetemp is <the run's basetemp>/popen-<worker>
