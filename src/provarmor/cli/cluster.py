@@ -671,6 +671,8 @@ def read_state(root: Path) -> dict[str, object] | None:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A zombie (exited, not yet reaped by its parent) does not: a
+    supervisor whose parent has not waited for it yet is stopped all the same."""
     if pid <= 0:
         return False
     try:
@@ -678,8 +680,14 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
         return True
-    return True
+    return stat[stat.rfind(")") + 2 :][:1] != "Z"
 
 
 def stop_recorded(root: Path, *, deadline_s: float = 60.0) -> list[str]:

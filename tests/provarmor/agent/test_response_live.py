@@ -38,6 +38,7 @@ rules:
 """
 
 
+@pytest.mark.exclusive  # an enforcing agent watches the whole host: no other test's programs
 def test_the_agent_kills_an_implant_its_analysis_found(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("the agent needs root")

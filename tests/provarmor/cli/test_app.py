@@ -2,6 +2,7 @@
 
 Help pages are read from real ``python -m provarmor`` processes with a given terminal width."""
 
+import functools
 import json
 import os
 import re
@@ -126,9 +127,16 @@ def test_version_flag_prints_the_version():
     assert result.stdout.strip() == f"provarmor {__version__}"
 
 
+@functools.cache
+def wide_help(command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """``provarmor COMMAND --help`` on a 300-column terminal (one real process per command
+    for the whole module: several tests read the same pages)."""
+    return run(*command, "--help", columns=300)
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "provarmor")
 def test_help_shows_no_markup_and_no_value_type_on_flags(command):
-    result = run(*command, "--help", columns=200)
+    result = wide_help(tuple(command))
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "``" not in text and "`" not in text, text
@@ -139,13 +147,13 @@ def test_help_shows_no_markup_and_no_value_type_on_flags(command):
 def test_short_options_mean_one_thing_everywhere():
     """-f is --format and -o is --out wherever they exist; settings are --set."""
     for command in COMMANDS:
-        text = run(*command, "--help", columns=300).stdout
+        text = wide_help(tuple(command)).stdout
         for line in text.splitlines():
             if re.search(r"\s-f\s", line):
                 assert "--format" in line, (command, line)
             if re.search(r"\s-o\s", line):
                 assert "--out" in line, (command, line)
-    top = run("--help", columns=300).stdout
+    top = wide_help(()).stdout
     assert "--set" in top
 
 
@@ -201,7 +209,7 @@ def registered() -> dict[str, list[str]]:
 def test_the_command_line_offers_exactly_what_the_registries_hold():
     expected = registered()
     for command, option, registry in CHOICE_OPTIONS:
-        text = run(*command, "--help", columns=300).stdout
+        text = wide_help(tuple(command)).stdout
         assert offered(text, option) == expected[registry], (command, option)
 
 

@@ -3,6 +3,7 @@ growing delay (real processes), ordered stop, addresses and settings refused wit
 setting's name, the bus keys kept between starts."""
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from provarmor.cli.cluster import (
     Cluster,
     ClusterSettings,
     Part,
+    alive,
     provarmor_command,
     read_state,
     split_address,
@@ -91,6 +93,29 @@ def test_stop_recorded_ends_parts_a_killed_supervisor_left_behind(tmp_path):
     assert lines == [f"worker-0 (pid {orphan.pid}) left behind: sent SIGTERM"]
     assert orphan.process is not None
     assert orphan.process.wait(timeout=10) == -15
+
+
+def test_stop_recorded_takes_a_stopped_supervisor_its_parent_has_not_reaped_as_stopped(
+    tmp_path,
+):
+    """``cluster down`` from another process: the supervisor's parent (here this test)
+    reaps it only later; the exited supervisor is a zombie until then, not running."""
+    cluster = _cluster(tmp_path)
+    cluster.root.mkdir()
+    supervisor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        cluster.save()
+        state = json.loads((cluster.root / "cluster.json").read_text())
+        state["supervisor"] = supervisor.pid
+        (cluster.root / "cluster.json").write_text(json.dumps(state))
+        started = time.monotonic()
+        lines = stop_recorded(cluster.root, deadline_s=20)
+        assert time.monotonic() - started < 10
+        assert lines == [f"supervisor {supervisor.pid} stopped"]
+        assert not alive(supervisor.pid)
+    finally:
+        supervisor.kill()
+    assert supervisor.wait(timeout=10) == -15
 
 
 def test_the_bus_keys_are_made_once_and_kept(tmp_path):

@@ -115,6 +115,7 @@ def test_a_lab_run_that_fails_leaves_no_agent_state_behind(tmp_path):
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
+@pytest.mark.exclusive  # enforce acts on the host's incidents: no other test's programs
 def test_a_run_with_response_enforce_contains_the_implant_and_keeps_the_trail(tmp_path):
     """The recording agent analyses what it records and kills what its own incident names;
     the responder's audit trail becomes the dataset's actions.jsonl (about 1 minute)."""

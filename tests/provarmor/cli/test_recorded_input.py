@@ -33,6 +33,13 @@ def _import(path: Path, format: ImportFormat | None = None) -> IngestReport:
     return report
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No path wraps, however long the test's tmp folder (under pytest-xdist it holds the
+    worker's name too)."""
+    monkeypatch.setenv("COLUMNS", "400")
+
+
 def _printed(capsys: pytest.CaptureFixture[str]) -> str:
     return " ".join(capsys.readouterr().out.split())
 

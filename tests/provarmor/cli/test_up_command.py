@@ -176,6 +176,7 @@ def test_scripts_up_without_root_and_without_sudo_says_how_to_run_it():
 
 @pytest.mark.privileged
 @pytest.mark.slow
+@pytest.mark.exclusive  # every incident of the host: another test's programs would be some
 def test_up_shows_the_incident_of_a_real_attack(tmp_path):
     if os.geteuid() != 0 or shutil.which("bpftrace") is None:
         pytest.skip("the live agent needs root and bpftrace")

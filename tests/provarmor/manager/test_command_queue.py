@@ -38,7 +38,8 @@ def waiting_for(url: str, agent: str) -> list[str]:
 
 def test_a_command_the_bus_did_not_take_is_sent_when_it_is_back(make_manager, tmp_path, bus):
     manager = make_manager(tmp_path / "m", bus_url=bus.url)
-    manager.client.app.state.context.bus_commands.publisher.connect_timeout_s = 1.0
+    publisher = manager.client.app.state.context.bus_commands.publisher
+    publisher.connect_timeout_s = publisher.timeout_s = 2.0  # each try on the stopped bus
     agent, _ = manager.enroll(host_id=HOST)
     analyst = manager.token(Role.ANALYST)
     headers = manager.headers(analyst)

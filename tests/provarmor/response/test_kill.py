@@ -68,7 +68,9 @@ def test_the_pin_refuses_a_process_that_started_after_it_was_seen(context, spawn
 
 
 @pytest.mark.parametrize(
-    ("pid", "why"), [(1, "pid 1"), (os.getpid(), "the ProvArmor agent itself")]
+    ("pid", "why"),
+    [(1, "pid 1"), (os.getpid(), "the ProvArmor agent itself")],
+    ids=["pid-1", "own-process"],  # the same in every pytest-xdist worker (not the pid)
 )
 def test_the_allow_list_refuses(context, pid, why):
     result = KILL.run(request(target_of(pid, context)), context)

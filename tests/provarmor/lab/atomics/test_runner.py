@@ -51,6 +51,7 @@ def test_the_lab_lock_excludes_a_second_run_and_is_removed_afterwards():
 
 
 @pytest.mark.privileged
+@pytest.mark.exclusive  # every entry of /tmp before and after: no other test may make one
 def test_a_real_run_records_results_cleans_up_and_leaves_the_machine_as_before(
     sandbox_machine, atomics_data, tmp_path, recorder
 ):

@@ -272,6 +272,8 @@ def test_cluster_enrolment_hands_out_the_bus_and_credentials_for_the_agents_own_
     signing.write_text(trust.signer().to_json())
     away = f"tls://127.0.0.1:{free_port()}"  # the bus is away: enrolment still answers
     cluster = make_manager(tmp_path, bus_url=away, bus_signing_key=signing)
+    publisher = cluster.client.app.state.context.bus_commands.publisher
+    publisher.connect_timeout_s = publisher.timeout_s = 1.0  # the try on the away bus
     answer = cluster.client.post(
         "/api/v1/enroll", json={"token": cluster.token(Role.ENROLL), "host_id": LAB_HOST}
     )
