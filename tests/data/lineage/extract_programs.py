@@ -39,9 +39,8 @@ def main(source: str, programs: str, out: str) -> None:
         if parent:
             parents.setdefault(entity, parent)
         action = event["event"]["action"]
-        if action == "exec" and posixpath.basename(process.get("executable", "")) in wanted:
-            members.add(entity)
-        elif action == "fork" and parent in members:
+        runs_one = posixpath.basename(process.get("executable", "")) in wanted
+        if (action == "exec" and runs_one) or (action == "fork" and parent in members):
             members.add(entity)
     ancestors = set()
     for member in members:

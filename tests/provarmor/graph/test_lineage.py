@@ -174,9 +174,7 @@ def test_the_account_tools_start_an_account_change_that_their_children_inherit()
     assert classifier.lineage_of(entity(143)).reason == "adduser changes the account database"
 
 
-def test_the_account_tools_lower_nothing_under_a_raising_context_or_a_terminal_of_its_own() -> (
-    None
-):
+def test_the_account_tools_lower_nothing_under_a_raising_context_or_a_terminal_of_its_own() -> None:
     """A web server's shell keeps its context; a shell that gave itself a terminal with no
     login program above it (a web shell's or an implant's upgrade) is not automation."""
     classifier = _run(
