@@ -29,20 +29,21 @@ Contexts, by what they do to a signal (:class:`Effect`):
   usermod, userdel, chpasswd ..., and what they run: an account change through the tools
   made for it, as automation makes it: cron, configuration management over ssh, a script,
   all without a terminal; not on a terminal that no login program opened, which is how a
-  web shell or an implant upgrades itself); ``admin`` (sudo/su run by a real user, uid >= 1000, or
-  a process on a terminal of a login session: it has a controlling terminal and descends
-  from a login program, sshd, login, a getty, through processes that all stayed in that
-  session; a pseudo-terminal that a service's or a web server's descendant allocates itself,
-  with ``script`` or python's ``pty``, is not one); ``scheduled`` (children of cron/atd);
-  ``build`` (compilers, linkers, build tools, ``python -m venv``, and programs whose file a
-  package or build lineage wrote, wherever they live).
+  web shell or an implant upgrades itself); ``admin`` (sudo/su run by a real user,
+  uid >= 1000, or a process on a terminal of a login session: it has a controlling
+  terminal and descends from a login program, sshd, login, a getty, through processes that
+  all stayed in that session; a pseudo-terminal that a service's or a web server's
+  descendant allocates itself, with ``script`` or python's ``pty``, is not one);
+  ``scheduled`` (children of cron/atd); ``build`` (compilers, linkers, build tools,
+  ``python -m venv``, and programs whose file a package or build lineage wrote, wherever
+  they live).
 * **neutral**: ``service`` (started by init) and ``none``.
 
 Context flows down the process tree (fork), changes at exec only toward a stronger context,
 and is never lowered once raised. Files remember the context of their last writer
 (:class:`FileOrigin`), which is how ``downloaded`` and ``build`` reach the processes that run
-them. Program names appear only to recognise the roles (package manager, compiler,
-scheduler, login service), never as exceptions for rules.
+them. Program names appear only to recognise the roles (package manager, account tool,
+compiler, scheduler, login service), never as exceptions for rules.
 
 Bounded: processes, files and connection ends are LRU tables; evictions are counted in
 :class:`LineageStats`. Pure: events in, no I/O.
