@@ -25,20 +25,25 @@ Contexts, by what they do to a signal (:class:`Effect`):
   session started, answering that session, is the session's own data, not a remote
   endpoint's. A local peer of unknown or raising context counts as remote.
 * **lowering**: ``package`` (apt, dpkg, rpm, dnf, yum, pip, npm ... and everything they
-  run, maintainer scripts included); ``admin`` (sudo/su run by a real user, uid >= 1000, or
-  a process on a terminal of a login session: it has a controlling terminal and descends
-  from a login program, sshd, login, a getty, through processes that all stayed in that
-  session; a pseudo-terminal that a service's or a web server's descendant allocates itself,
-  with ``script`` or python's ``pty``, is not one); ``scheduled`` (children of cron/atd);
-  ``build`` (compilers, linkers, build tools, ``python -m venv``, and programs whose file a
-  package or build lineage wrote, wherever they live).
+  run, maintainer scripts included); ``account`` (the system's account tools, useradd,
+  usermod, userdel, chpasswd ..., and what they run: an account change through the tools
+  made for it, as automation makes it: cron, configuration management over ssh, a script,
+  all without a terminal; not on a terminal that no login program opened, which is how a
+  web shell or an implant upgrades itself); ``admin`` (sudo/su run by a real user,
+  uid >= 1000, or a process on a terminal of a login session: it has a controlling
+  terminal and descends from a login program, sshd, login, a getty, through processes that
+  all stayed in that session; a pseudo-terminal that a service's or a web server's
+  descendant allocates itself, with ``script`` or python's ``pty``, is not one);
+  ``scheduled`` (children of cron/atd); ``build`` (compilers, linkers, build tools,
+  ``python -m venv``, and programs whose file a package or build lineage wrote, wherever
+  they live).
 * **neutral**: ``service`` (started by init) and ``none``.
 
 Context flows down the process tree (fork), changes at exec only toward a stronger context,
 and is never lowered once raised. Files remember the context of their last writer
 (:class:`FileOrigin`), which is how ``downloaded`` and ``build`` reach the processes that run
-them. Program names appear only to recognise the roles (package manager, compiler,
-scheduler, login service), never as exceptions for rules.
+them. Program names appear only to recognise the roles (package manager, account tool,
+compiler, scheduler, login service), never as exceptions for rules.
 
 Bounded: processes, files and connection ends are LRU tables; evictions are counted in
 :class:`LineageStats`. Pure: events in, no I/O.
@@ -66,6 +71,7 @@ NOBODY_UID = 65534
 class ContextKind(StrEnum):
     OWN = "provarmor"
     PACKAGE = "package"
+    ACCOUNT = "account"
     ADMIN = "admin"
     SCHEDULED = "scheduled"
     BUILD = "build"
@@ -86,6 +92,7 @@ class Effect(StrEnum):
 EFFECT_OF: dict[ContextKind, Effect] = {
     ContextKind.OWN: Effect.OWN,
     ContextKind.PACKAGE: Effect.LOWER,
+    ContextKind.ACCOUNT: Effect.LOWER,
     ContextKind.ADMIN: Effect.LOWER,
     ContextKind.SCHEDULED: Effect.LOWER,
     ContextKind.BUILD: Effect.LOWER,
@@ -100,6 +107,7 @@ _STRENGTH = {Effect.NEUTRAL: 0, Effect.LOWER: 1, Effect.RAISE: 2, Effect.OWN: 3}
 DESCRIPTION: dict[ContextKind, str] = {
     ContextKind.OWN: "ProvArmor's own process (its cgroup)",
     ContextKind.PACKAGE: "package transaction",
+    ContextKind.ACCOUNT: "account change",
     ContextKind.ADMIN: "interactive administration",
     ContextKind.SCHEDULED: "scheduled job",
     ContextKind.BUILD: "build/test lineage",
@@ -123,6 +131,14 @@ BUILD_TOOLS = frozenset(
         "ld.gold", "collect2", "make", "cmake", "ninja", "meson", "cargo", "rustc", "go",
     }
 )  # fmt: skip
+ACCOUNT_TOOLS = frozenset(
+    {
+        "useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "gpasswd",
+        "chpasswd", "chgpasswd", "chage", "passwd", "newusers", "chsh", "chfn", "adduser",
+        "deluser", "addgroup", "delgroup",
+    }
+)  # fmt: skip
+"""The shadow suite's and Debian's account tools: where an account change starts."""
 SCHEDULERS = frozenset({"cron", "crond", "anacron", "atd"})
 PRIVILEGE_TOOLS = frozenset({"sudo", "su", "doas", "pkexec", "run0"})
 LOGIN_SERVICES = frozenset(
@@ -390,10 +406,12 @@ class LineageClassifier:
                 found = Lineage(ContextKind.PACKAGE, f"{program} started a package transaction")
         elif effect is Effect.LOWER:
             return
+        elif (tool := _one_run(process, ACCOUNT_TOOLS)) and not _own_terminal(state, process):
+            found = Lineage(ContextKind.ACCOUNT, f"{tool} changes the account database")
         elif program in PRIVILEGE_TOOLS and _real_user(process):
             user = process.real_user.id if process.real_user else "?"
             found = Lineage(ContextKind.ADMIN, f"{program} run by user {user}")
-        elif state.session and process.tty and process.tty != "(none)":
+        elif state.session and _on_terminal(process):
             found = Lineage(
                 ContextKind.ADMIN, f"terminal {process.tty} of a {state.session} session"
             )
@@ -546,14 +564,30 @@ def _label(executable: str, args: tuple[str, ...]) -> str:
     return name
 
 
-def _is_package_manager(process: Process) -> bool:
-    names = {_program(process.executable)}
-    names.update(posixpath.basename(arg) for arg in process.args[:2])
+def _one_run(process: Process, programs: frozenset[str]) -> str:
+    """Which of ``programs`` the process runs (empty: none), as its executable or as the
+    script or module an interpreter runs (``perl /usr/sbin/adduser``, ``python3 -m pip``)."""
+    names = [_program(process.executable)]
+    names += [posixpath.basename(arg) for arg in process.args[:2]]
     if len(process.args) > 2 and process.args[1] == "-m":
-        names.add(process.args[2])
-    if any(name in PACKAGE_MANAGERS for name in names):
+        names.append(process.args[2])
+    return next((name for name in names if name in programs), "")
+
+
+def _is_package_manager(process: Process) -> bool:
+    if _one_run(process, PACKAGE_MANAGERS):
         return True
     return any(arg.endswith("/npm-cli.js") for arg in process.args[:2])
+
+
+def _on_terminal(process: Process) -> bool:
+    return bool(process.tty) and process.tty != "(none)"
+
+
+def _own_terminal(state: _ProcessState, process: Process) -> bool:
+    """On a terminal that no login program opened: one a shell gave itself (``script``,
+    python's ``pty.spawn``), as a web shell or an implant upgrades itself."""
+    return _on_terminal(process) and not state.session
 
 
 def _is_venv(process: Process) -> bool:

@@ -307,3 +307,29 @@ def test_a_root_session_that_used_its_own_local_server_raises_no_incident(rulese
     for alert in reads:
         assert (alert.context, alert.context_effect, alert.level) == ("package", "lowered", "low")
     assert not [a for a in result.alerts if a.context == "remote-input"]
+
+
+AUTOMATION_ACCOUNTS = DATA / "automation-accounts.ndjson.gz"
+
+
+def test_account_changes_scripted_without_a_terminal_raise_no_incident(ruleset) -> None:
+    """Corpus chunk-11 (learning window): the recipe's root shell, with no terminal and no
+    login session (as cron or configuration management runs one), adds, locks, unlocks and
+    removes users and groups with the account tools; ``userdel -r`` deletes the home's shell
+    history itself. Without the account-change context: one critical incident ("Shell
+    history file deleted (+26 signals)")."""
+    result, _ = _analyse(AUTOMATION_ACCOUNTS, ruleset)
+    assert result.incidents() == []
+    scripted = [a for a in result.alerts if a.context != "package"]
+    titles = {alert.rule_title for alert in scripted}
+    assert {"Shell history file deleted", "Account added to a privileged group"} <= titles
+    for alert in scripted:
+        assert (alert.context, alert.context_effect) == ("account", "lowered")
+        assert alert.level in ("informational", "low")
+    (history, *_) = _by_title(scripted, "Shell history file deleted")
+    assert history.original_level == "high"
+    assert history.context_reason == (
+        "account change: userdel (userdel changes the account database)"
+    )
+    packaged = [a for a in result.alerts if a.context == "package"]
+    assert any("postfix.postrm -> userdel" in a.context_reason for a in packaged)

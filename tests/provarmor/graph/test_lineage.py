@@ -156,6 +156,40 @@ def test_debians_package_configuration_tools_are_package_transactions() -> None:
     assert classifier.lineage_of(entity(80)).kind is ContextKind.PACKAGE
 
 
+def test_the_account_tools_start_an_account_change_that_their_children_inherit() -> None:
+    """A script with no terminal (cron, configuration management over ssh, an admin's
+    script) removing a user: ``userdel -r`` deletes the home's shell history itself."""
+    classifier = _run(
+        _exec(140, "/bin/bash", "deploy.sh"),
+        _fork(141, 140, ts=3),
+        _exec(141, "/usr/sbin/userdel", "-r", "olduser", ts=4),
+        _fork(142, 141, exe="/usr/sbin/userdel", ts=5),
+        _fork(143, 140, ts=6),
+        _exec(143, "/usr/bin/perl", "/usr/sbin/adduser", "--system", "svc", ts=7),
+    )
+    assert classifier.lineage_of(entity(140)).kind is ContextKind.NONE
+    lineage = classifier.lineage_of(entity(142))
+    assert (lineage.kind, lineage.effect) == (ContextKind.ACCOUNT, Effect.LOWER)
+    assert lineage.explain() == "account change: userdel (userdel changes the account database)"
+    assert classifier.lineage_of(entity(143)).reason == "adduser changes the account database"
+
+
+def test_the_account_tools_lower_nothing_under_a_raising_context_or_a_terminal_of_its_own() -> None:
+    """A web server's shell keeps its context; a shell that gave itself a terminal with no
+    login program above it (a web shell's or an implant's upgrade) is not automation."""
+    classifier = _run(
+        _exec(150, "/usr/bin/python3", "web.py"),
+        make_event(Action.ACCEPT, pid=150, ip="192.0.2.7", port=50010, ts=3),
+        _fork(151, 150, ts=4),
+        _exec(151, "/usr/sbin/useradd", "-m", "backdoor", ts=5),
+        _exec(160, "/bin/bash", "implant.sh", ts=6),
+        _fork(161, 160, ts=7),
+        _on(_exec(161, "/usr/sbin/usermod", "-aG", "sudo", "x", ts=8), "pts3"),
+    )
+    assert classifier.lineage_of(entity(151)).kind is ContextKind.SERVER_CHILD
+    assert classifier.lineage_of(entity(161)).kind is ContextKind.NONE
+
+
 def _on(event: Event, tty: str) -> Event:
     return msgspec.structs.replace(event, process=msgspec.structs.replace(event.process, tty=tty))
 
