@@ -92,7 +92,7 @@ def test_a_copy_of_the_cache_keeps_the_store_and_bounds_not_the_answers(store):
     store.apply(GraphDelta(nodes=[process("p")]))
     assert store.node("p") is not None
     state = store.__getstate__()
-    assert set(state) == {"store", "max_nodes", "max_edges", "resets"}
+    assert set(state) == {"store", "max_nodes", "max_edges", "resets", "write_behind", "_pending"}
     copied = copy.copy(store)
     assert copied.store is store.store
     assert copied._nodes == {} and copied._lists == {}
