@@ -45,6 +45,18 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     ack_wait: Annotated[
         float, typer.Option(min=1, help="Seconds before an unacknowledged batch is re-sent.")
     ] = 30.0,
+    checkpoint_batches: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Checkpoint a host (and write its graph) every this many of its batches; "
+            "a host opened elsewhere takes the batches since from the stream again.",
+        ),
+    ] = 32,
+    checkpoint_seconds: Annotated[
+        float,
+        typer.Option(min=0.1, help="... or when its last checkpoint is this many seconds old."),
+    ] = 5.0,
     bus_credentials: Annotated[
         Path | None, typer.Option(help="The worker's bus user (NATS .creds file).")
     ] = None,
@@ -60,7 +72,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     from provarmor.bus.credentials import Credentials
     from provarmor.bus.stream import StreamLayout
     from provarmor.manager.app import open_outputs
-    from provarmor.manager.bus_worker import BusWorker, WorkerOptions
+    from provarmor.manager.bus_worker import BusWorker, StreamReplay, WorkerOptions
     from provarmor.manager.ingest import Ingestor, graph_opener
     from provarmor.manager.retention import Retention
 
@@ -70,6 +82,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(database_url=db, state_dir=state_dir, model=model)
     store = open_manager_store(settings)
+    replay = StreamReplay()
     ingestor = Ingestor(
         store,
         kit=detection_kit(settings),
@@ -81,6 +94,9 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         models_dir=settings.state_dir / "models",
         outputs=open_outputs(settings),
         checkpoints=settings.checkpoints,
+        replay=replay,
+        checkpoint_batches=checkpoint_batches,
+        checkpoint_seconds=checkpoint_seconds,
     )
     options = WorkerOptions(
         url=bus,
@@ -91,8 +107,9 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         lease_ttl_s=lease_ttl,
         credentials=credentials,
         ca_file=bus_ca,
+        settle_every_s=checkpoint_seconds,
     )
-    runner = BusWorker(ingestor, options)
+    runner = BusWorker(ingestor, options, replay=replay)
     pruner = Retention(OPTIONS.load().retention, store, ingestor, findings=False)  # graphs
 
     async def main() -> None:
@@ -112,7 +129,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         pruner.stop()
         ingestor.close()
         store.close()
-        console.print(f"worker stopped: {runner.counters}")
+        console.print(f"worker stopped: {runner.counters}; checkpoints: {ingestor.checkpoints}")
 
 
 def register(app: typer.Typer, *, panel: str) -> None:

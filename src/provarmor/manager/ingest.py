@@ -209,6 +209,9 @@ class HostAnalysis:
     """``(agent id, sequence, position)`` of the last batch committed here."""
     since_checkpoint: int = 0
     """Batches committed since the last checkpoint."""
+    checkpointed: bool = False
+    """Whether the analysis has a checkpoint (a fresh one's first batch carries one, so
+    that its tag is never lost)."""
     checkpoint_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -446,14 +449,19 @@ class Ingestor:
             return self.exceptions
 
     def host(self, host_id: str) -> HostAnalysis:
+        """The host's analysis, opened (restored from its checkpoint) on first use."""
         with self._lock:
             found = self._hosts.get(host_id)
             if found is None:
                 store = self._open_graph(host_id)
-                learning = self._open_learning(host_id)
-                found = self._fresh(host_id, store, learning)
-                if self._checkpointing and not self._restore(found):
-                    found = self._fresh(host_id, store, learning)  # the graph may have grown
+                try:
+                    learning = self._open_learning(host_id)
+                    found = self._fresh(host_id, store, learning)
+                    if self._checkpointing and not self._restore(found):
+                        found = self._fresh(host_id, store, learning)  # the graph has grown
+                except BaseException:
+                    store.close()
+                    raise
                 self._hosts[host_id] = found
             return found
 
@@ -508,8 +516,9 @@ class Ingestor:
             host.counted = Counter({str(key): int(value) for key, value in counted.items()})
             host.committed[saved.agent_id] = saved.sequence
             host.last = (saved.agent_id, saved.sequence, position)
+            host.checkpointed = True
             self._catch_up(host, location=location)
-        except (ParseError, StorageError) as exc:
+        except ParseError as exc:  # a StorageError (the graph, the bus) is tried again later
             self._rebuilt(host, str(exc))
             return False
         self.checkpoints.restored += 1
@@ -708,8 +717,10 @@ class Ingestor:
 
     def _due(self, host: HostAnalysis) -> bool:
         """Whether the host's next commit carries its checkpoint."""
-        return host.since_checkpoint + 1 >= self._every or (
-            self._every_s > 0 and time.monotonic() - host.checkpoint_at >= self._every_s
+        return (
+            not host.checkpointed
+            or host.since_checkpoint + 1 >= self._every
+            or (self._every_s > 0 and time.monotonic() - host.checkpoint_at >= self._every_s)
         )
 
     def _batch(  # noqa: PLR0913
@@ -797,6 +808,7 @@ class Ingestor:
         (a failure keeps it pending: the next checkpoint carries it again)."""
         host.since_checkpoint = 0
         host.checkpoint_at = time.monotonic()
+        host.checkpointed = True
         try:
             host.graph.flush()
         except StorageError as exc:

@@ -32,8 +32,6 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from provarmor.graph.builder import GraphDelta
 from provarmor.graph.records import Edge, Node, NodeKind, merge_node
 from provarmor.graph.store import GraphPrune, GraphStats, PruneCursor

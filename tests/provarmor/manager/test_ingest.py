@@ -212,7 +212,9 @@ def _refusing_inserts(manager, side: str):
 
 
 @pytest.mark.parametrize("side", ["graph", "findings"])
-def test_a_failed_write_on_either_side_loses_and_duplicates_nothing(manager, reference, lines, side):
+def test_a_failed_write_on_either_side_loses_and_duplicates_nothing(
+    manager, reference, lines, side
+):
     agent_id, credential = manager.enroll()
     assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
     ingestor = manager.client.app.state.context.ingestor
