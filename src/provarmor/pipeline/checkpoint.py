@@ -52,6 +52,7 @@ import msgspec
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.index import RuleIndex
 from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.graph.records import Edge, Node
 from provarmor.model.errors import ParseError
 from provarmor.pipeline.analysis import Analysis
 
@@ -137,6 +138,21 @@ def _shared(kind: str, key: str) -> object:
     return _RESOLVE.get()((kind, key))
 
 
+class _Record:
+    """How a checkpoint rebuilds a graph record: the record's class and its field values in
+    order (a record pickled by msgspec's own reduction carries every field name with it:
+    the graph builder holds thousands, so that is most of a checkpoint's bytes and time)."""
+
+    def __new__(cls, kind: type[Node | Edge], *values: object) -> Node | Edge:  # type: ignore[misc]
+        if kind is not Node and kind is not Edge:
+            raise pickle.UnpicklingError(f"{kind!r} is not a graph record")
+        return kind(**dict(zip(kind.__struct_fields__, values, strict=True)))
+
+
+def _reduce_record(record: Node | Edge) -> tuple[Callable[..., object], tuple[Any, ...]]:
+    return (_Record, (type(record), *msgspec.structs.astuple(record)))
+
+
 def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
     """A pickler that writes each shared object as a reference (by type, in C: a
     ``persistent_id`` would be a Python call for every object written)."""
@@ -157,6 +173,7 @@ def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
     for _reference, obj in shared.named():
         table[type(obj)] = reduce_shared
     table[RuleIndex] = reduce_index
+    table[Node] = table[Edge] = _reduce_record
     pickler = pickle.Pickler(file, protocol=_PROTOCOL)
     pickler.dispatch_table = table
     return pickler
