@@ -143,7 +143,7 @@ class _Record:
     order (a record pickled by msgspec's own reduction carries every field name with it:
     the graph builder holds thousands, so that is most of a checkpoint's bytes and time)."""
 
-    def __new__(cls, kind: type[Node | Edge], *values: object) -> Node | Edge:  # type: ignore[misc]
+    def __new__(cls, kind: type[Node | Edge], *values: Any) -> Node | Edge:  # type: ignore[misc]
         if kind is not Node and kind is not Edge:
             raise pickle.UnpicklingError(f"{kind!r} is not a graph record")
         return kind(**dict(zip(kind.__struct_fields__, values, strict=True)))
