@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -71,9 +71,12 @@ def enrolled_store(url: str) -> SqlFindingsStore:
 
 
 class Worker:
-    def __init__(self, *, bus: str, db: str, state_dir: Path, claim: int = 0) -> None:
-        """One worker of partition 0 of 1, or with ``claim`` one claiming among that many."""
-        where = ["--partitions", "1", "--partition", "0"]
+    def __init__(
+        self, *, bus: str, db: str, state_dir: Path, claim: int = 0, extra: Sequence[str] = ()
+    ) -> None:
+        """One worker of partition 0 of 1, or with ``claim`` one claiming among that many;
+        ``extra``: more options."""
+        where = ["--partitions", "1", "--partition", "0", *extra]
         if claim:
             where = ["--partitions", str(claim), "--claim", "--lease-ttl", "2"]
         self.log = state_dir / "worker.log"
@@ -343,16 +346,27 @@ def _incidents(store) -> tuple[list[tuple[str, int, int, str]], set[str]]:
     return sorted(found), tags
 
 
+EVERY_4 = ("--checkpoint-batches", "4", "--checkpoint-seconds", "600")
+"""A host checkpointed after its batches 1, 5, 9, 13 ... (the first always carries one)."""
+KILLED_AFTER = 11
+"""Batches stored when the worker is killed: 10 and 11 are after the last checkpoint."""
+
+
 def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incidents(
     nats_server, database, tmp_path, events
 ):
-    """kill -9 once the attack's incident is open: the restarted worker restores the host's
-    analysis from its checkpoint, so the incident grows on (same id, versions, alerts) as in
-    an uninterrupted run, and no alert or incident row is stored twice."""
+    """kill -9 once the attack's incident is open, two batches after the host's last
+    checkpoint: the restarted worker restores the host's analysis from its checkpoint and
+    analyses those two batches again from the stream, so the incident grows on (same id,
+    versions, alerts) as in an uninterrupted run, and no alert or incident row is stored
+    twice."""
     reference_bus = started(tmp_path / "nats-reference")
     reference = enrolled_store(f"sqlite:///{tmp_path / 'reference.db'}")
     worker = Worker(
-        bus=reference_bus.url, db=f"sqlite:///{tmp_path / 'reference.db'}", state_dir=tmp_path / "r"
+        bus=reference_bus.url,
+        db=f"sqlite:///{tmp_path / 'reference.db'}",
+        state_dir=tmp_path / "r",
+        extra=EVERY_4,
     )
     try:
         sequences = publish_all(reference_bus.url, events)
@@ -365,20 +379,19 @@ def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incid
     assert expected, "the lab recording makes an incident"
 
     store = enrolled_store(database)
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
-    publish_all(nats_server.url, events)
-    deadline = time.monotonic() + 120
-    while not store.incidents(IncidentQuery(host=HOST, page=Page(limit=1))):
-        assert time.monotonic() < deadline and worker.process.poll() is None, worker.log.read_text()
-        time.sleep(0.02)
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=EVERY_4)
+    publish_all(nats_server.url, events, sequences=set(sequences[:KILLED_AFTER]))
+    wait_for_acked(store, sequences[KILLED_AFTER - 1], worker=worker)
     worker.kill()
     at_kill, _ = _incidents(store)
-    assert store.agent(AGENT).acked_sequence < sequences[-1], "the worker finished first"
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    assert at_kill, "the attack's incident is open when the worker is killed"
+    publish_all(nats_server.url, events, sequences=set(sequences[KILLED_AFTER:]))
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=EVERY_4)
     try:
         wait_for_acked(store, sequences[-1], worker=worker)
     finally:
         worker.stop()
+    assert "restored=1, rebuilt=0, replayed=2," in " ".join(worker.log.read_text().split())
     found, tags = _incidents(store)
     assert found == expected
     assert len(tags) == 1, "one analysis of the host all along"
