@@ -391,10 +391,10 @@ def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incid
         wait_for_acked(store, sequences[-1], worker=worker)
     finally:
         worker.stop()
-    assert "restored=1, rebuilt=0, replayed=2," in " ".join(worker.log.read_text().split())
     found, tags = _incidents(store)
     assert found == expected
     assert len(tags) == 1, "one analysis of the host all along"
+    assert "restored=1, rebuilt=0, replayed=2," in " ".join(worker.log.read_text().split())
     assert at_kill[-1][1] < found[-1][1], "the kill came before the incident's last version"
     alerts = store.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))
     assert sorted(a.id for a in alerts) == sorted(a.id for a in expected_alerts)
