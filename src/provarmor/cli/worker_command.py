@@ -52,7 +52,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
             help="Checkpoint a host (and write its graph) every this many of its batches; "
             "a host opened elsewhere takes the batches since from the stream again.",
         ),
-    ] = 32,
+    ] = 64,
     checkpoint_seconds: Annotated[
         float,
         typer.Option(min=0.1, help="... or when its last checkpoint is this many seconds old."),

@@ -152,7 +152,7 @@ class CheckpointCounters:
     bytes: int = 0
     """Size of the checkpoints written (all together)."""
     seconds: float = 0.0
-    """Time spent writing them into memory (pickling and compressing)."""
+    """CPU time spent writing them into memory (pickling and compressing)."""
     failed: int = 0
     """Checkpoints that could not be made (logged; the batch is stored without one)."""
     restored: int = 0
@@ -765,7 +765,7 @@ class Ingestor:
         not be made (an empty one replaces the last, which no longer matches the graph)."""
         data = b""
         if self._checkpointing:
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
                 position = host.last[2] if host.last is not None else 0
                 data = dump_analysis(
@@ -780,7 +780,7 @@ class Ingestor:
             else:
                 self.checkpoints.written += 1
                 self.checkpoints.bytes += len(data)
-            self.checkpoints.seconds += time.perf_counter() - started
+            self.checkpoints.seconds += time.thread_time() - started
         return Checkpoint(
             host=host.host_id, agent_id=agent_id, sequence=sequence, written_ns=now, data=data
         )

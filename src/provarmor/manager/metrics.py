@@ -105,7 +105,7 @@ class ManagerMetrics:
         gauges = (
             ("written", "Host analysis checkpoints written.", lambda: counters.written),
             ("bytes", "Bytes of the checkpoints written.", lambda: counters.bytes),
-            ("seconds", "Seconds spent making checkpoints.", lambda: counters.seconds),
+            ("seconds", "CPU seconds spent making checkpoints.", lambda: counters.seconds),
             ("failed", "Checkpoints that could not be made.", lambda: counters.failed),
             (
                 "restored",
@@ -116,6 +116,21 @@ class ManagerMetrics:
                 "rebuilt",
                 "Host analyses rebuilt from their graph: no usable checkpoint (the log says why).",
                 lambda: counters.rebuilt,
+            ),
+            (
+                "replayed",
+                "Batches analysed again from the replay source onto a restored checkpoint.",
+                lambda: counters.replayed,
+            ),
+            (
+                "graph_writes",
+                "Flushes of a host's pending graph writes after its checkpoint.",
+                lambda: counters.graph_writes,
+            ),
+            (
+                "graph_failed",
+                "Graph flushes that failed (kept pending for the next checkpoint).",
+                lambda: counters.graph_failed,
             ),
         )
         for name, text, read in gauges:
