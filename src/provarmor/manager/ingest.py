@@ -198,7 +198,8 @@ class HostAnalysis:
     counted: Counter[str] = field(default_factory=Counter)
     """Suppressions per exception already committed with earlier batches."""
     unstored: BatchCommit | None = None
-    """A batch in the graph and the analysis whose findings failed to commit."""
+    """A batch the analysis took in (its graph writes pending) whose findings failed to
+    commit."""
     unwritten: int = 0
     """Findings an output failed to write, not yet in an :class:`UploadResult`."""
     committed: dict[str, int] = field(default_factory=dict)
@@ -206,7 +207,8 @@ class HostAnalysis:
     a findings store that acknowledges more went on without it (another worker had the
     host meanwhile)."""
     last: tuple[str, int, int] | None = None
-    """``(agent id, sequence, position)`` of the last batch committed here."""
+    """``(agent id, sequence, position)`` of the last batch the analysis took in (its
+    checkpoint names it)."""
     since_checkpoint: int = 0
     """Batches committed since the last checkpoint."""
     checkpointed: bool = False
@@ -694,7 +696,7 @@ class Ingestor:
             return None
         host.take_exceptions(self.exceptions)
         key = graph_position(agent.id)
-        if sequence <= int(host.store.meta(key) or 0):  # a graph written before findings
+        if sequence <= int(host.store.meta(key) or 0):  # an older build wrote graphs first
             log.warning(
                 "batch %d of agent %s is in the graph but its findings were not stored "
                 "(restart after a failed commit): storing its %d events without alerts",
@@ -842,6 +844,8 @@ class Ingestor:
             if not host.graph.pending or time.monotonic() - host.checkpoint_at < seconds:
                 continue
             with host.lock:
+                if self._hosts.get(host.host_id) is not host:
+                    continue  # set aside meanwhile (its store is closed)
                 try:
                     self.settle(host)
                 except StorageError as exc:
