@@ -57,6 +57,12 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         float,
         typer.Option(min=0.1, help="... or when its last checkpoint is this many seconds old."),
     ] = 5.0,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve the worker's Prometheus metrics (batches, checkpoints) on HOST:PORT."
+        ),
+    ] = None,
     bus_credentials: Annotated[
         Path | None, typer.Option(help="The worker's bus user (NATS .creds file).")
     ] = None,
@@ -69,13 +75,17 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
 ) -> None:
     """Pull batches of one partition (with --claim: of those its leases give it), analyse
     each host's in order, store the findings."""
+    from prometheus_client import start_http_server
+
     from provarmor.bus.credentials import Credentials
     from provarmor.bus.stream import StreamLayout
     from provarmor.manager.app import open_outputs
     from provarmor.manager.bus_worker import BusWorker, StreamReplay, WorkerOptions
     from provarmor.manager.ingest import Ingestor, graph_opener
     from provarmor.manager.retention import Retention
+    from provarmor.manager.worker_metrics import WorkerMetrics
 
+    listen = _address(metrics_listen) if metrics_listen else None
     layout = StreamLayout(partitions=partitions)
     layout.consumer(partition)  # refuses a partition outside the layout before any work
     credentials = Credentials.load(bus_credentials) if bus_credentials else None
@@ -122,14 +132,27 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
             console.print(f"worker of partition {partition}/{partitions} on {bus}")
         await runner.run()
 
+    server = None
+    if listen is not None:
+        metrics = WorkerMetrics(runner.counters, ingestor.checkpoints)
+        server, _ = start_http_server(listen[1], listen[0], registry=metrics.registry)
     pruner.start()
     try:
         asyncio.run(main())
     finally:
+        if server is not None:
+            server.shutdown()
         pruner.stop()
         ingestor.close()
         store.close()
         console.print(f"worker stopped: {runner.counters}; checkpoints: {ingestor.checkpoints}")
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter(f"{text!r} is not HOST:PORT", param_hint="--metrics-listen")
+    return host, int(port)
 
 
 def register(app: typer.Typer, *, panel: str) -> None:

@@ -6,13 +6,16 @@ import asyncio
 import gzip
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from provarmor.bus.leases import assignment, open_leases, owners
 from provarmor.bus.message import MSG_ID, BatchMessage, batch_message
@@ -109,6 +112,12 @@ class Worker:
             self.process.terminate()
             self.process.wait(timeout=30)
         assert self.process.returncode in (0, -signal.SIGKILL), self.log.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def batches(events) -> list[BatchMessage]:
@@ -386,15 +395,27 @@ def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incid
     at_kill, _ = _incidents(store)
     assert at_kill, "the attack's incident is open when the worker is killed"
     publish_all(nats_server.url, events, sequences=set(sequences[KILLED_AFTER:]))
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=EVERY_4)
+    port = free_port()
+    listen = ("--metrics-listen", f"127.0.0.1:{port}")
+    worker = Worker(
+        bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=(*EVERY_4, *listen)
+    )
     try:
         wait_for_acked(store, sequences[-1], worker=worker)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
     finally:
         worker.stop()
     found, tags = _incidents(store)
     assert found == expected
     assert len(tags) == 1, "one analysis of the host all along"
-    assert "restored=1, rebuilt=0, replayed=2," in " ".join(worker.log.read_text().split())
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics.decode())
+        for sample in family.samples
+    }
+    assert samples["provarmor_worker_checkpoints_restored"] == 1
+    assert samples["provarmor_worker_checkpoints_rebuilt"] == 0
+    assert samples["provarmor_worker_checkpoints_replayed"] == 2
     assert at_kill[-1][1] < found[-1][1], "the kill came before the incident's last version"
     alerts = store.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))
     assert sorted(a.id for a in alerts) == sorted(a.id for a in expected_alerts)

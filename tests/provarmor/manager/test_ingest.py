@@ -543,7 +543,7 @@ class _Worker:
         for host in self.ingestor.loaded_hosts():
             host.store.close()
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self, url: str, store, kit, state: Path, stream: _Stream, *, replay: bool = True
     ) -> None:
         self.store = store
