@@ -36,7 +36,13 @@ from bench_fleet import RECORDINGS, Workload, agent_id, enrol, findings_database
 
 from provarmor.cli.server_commands import detection_kit, server_settings
 from provarmor.manager.database import open_findings_store
-from provarmor.manager.ingest import Ingestor, Replay, StoredBatch, graph_opener
+from provarmor.manager.ingest import (
+    CheckpointCounters,
+    Ingestor,
+    Replay,
+    StoredBatch,
+    graph_opener,
+)
 from provarmor.model.codec import encode_ndjson
 from provarmor.model.event import Host
 
@@ -77,7 +83,7 @@ def run_once(
     options: argparse.Namespace,
     messages: list[tuple[int, int, bytes]],
     profile: cProfile.Profile | None,
-) -> tuple[float, float]:
+) -> tuple[float, float, CheckpointCounters]:
     """CPU seconds and wall seconds of the ingest loop (the waits on disk are in the wall
     time only: a commit that waits for a checkpoint's ``fsync`` uses no CPU)."""
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as scratch_name:
@@ -109,9 +115,10 @@ def run_once(
                 profile.disable()
             spent = time.process_time() - started
             wall = time.perf_counter() - started_wall
+            checkpoints = ingestor.checkpoints
             ingestor.close()
             store.close()
-    return spent, wall
+    return spent, wall, checkpoints
 
 
 def main() -> None:
@@ -139,7 +146,7 @@ def main() -> None:
     rates = []
     for repeat in range(options.repeat):
         profile = cProfile.Profile() if options.profile and repeat == options.repeat - 1 else None
-        spent, wall = run_once(options, messages, profile)
+        spent, wall, checkpoints = run_once(options, messages, profile)
         rates.append(total / spent)
         print(
             json.dumps(
@@ -149,6 +156,11 @@ def main() -> None:
                     "events_per_cpu_second": round(total / spent),
                     "wall_seconds": round(wall, 2),
                     "events_per_wall_second": round(total / wall),
+                    "checkpoints": {
+                        "written": checkpoints.written,
+                        "bytes": checkpoints.bytes,
+                        "cpu_seconds": round(checkpoints.seconds, 2),
+                    },
                 }
             )
         )
