@@ -55,8 +55,10 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     ] = 64,
     checkpoint_seconds: Annotated[
         float,
-        typer.Option(min=0.1, help="... or when its last checkpoint is this many seconds old."),
-    ] = 5.0,
+        typer.Option(
+            min=0.1, help="Checkpoint a host also when its last checkpoint is this old (seconds)."
+        ),
+    ] = 10.0,
     metrics_listen: Annotated[
         str | None,
         typer.Option(
