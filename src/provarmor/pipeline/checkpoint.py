@@ -8,13 +8,13 @@ the context detector, the suppression counts, the anomaly detector's per-process
 the incident engine (open campaigns, incidents and their versions). A checkpoint is that
 whole object graph, pickled, with the parts every analysis shares and that are not state
 replaced by references (:class:`Shared`): the graph store, the compiled rules (each by its
-key), the rule index (rebuilt from the rules on load), the anomaly model, the store lookup
-of the lineage table when shared, and detectors the caller keeps itself (learning mode's).
-On load the references are resolved against the loading analysis's own parts. The
-analysis's read cache over the graph store is in the checkpoint without its cached answers
-but with the graph writes it still holds back (a host's analysis writes its graph behind:
-:mod:`provarmor.manager.ingest`). Graph records (nodes, edges: most of the state) are written
-as their field values in order, not with their field names.
+key), the rule index (rebuilt from the rules on load), the anomaly model and detectors the
+caller keeps itself (learning mode's). On load the references are resolved against the
+loading analysis's own parts. The analysis's read cache over the graph store is in the
+checkpoint without its cached answers but with the graph writes it still holds back (a
+host's analysis writes its graph behind: :mod:`provarmor.manager.ingest`). Graph records
+(nodes, edges: most of the state) are written as their field values in order, not with
+their field names.
 
 Layout (format 1): one JSON header line, then the zlib-compressed pickle::
 
@@ -96,7 +96,6 @@ class Shared:
     store: object
     ruleset: RuleSet
     model: object | None = None
-    recall: Callable[..., object] | None = None
     kept: Mapping[str, Detector] = field(default_factory=dict)
 
     def named(self) -> Iterator[tuple[Reference, object]]:
@@ -111,8 +110,6 @@ class Shared:
             yield ("info", spec.info.key), spec.info
         if self.model is not None:
             yield ("model", ""), self.model
-        if self.recall is not None:
-            yield ("recall", ""), self.recall
         for name, detector in self.kept.items():
             yield ("kept", name), detector
 
