@@ -74,12 +74,15 @@ class StreamReplay:
         subject = f"{PARTITION_PREFIX}.*.{host_token(host_id)}"
         after = position
         while True:
-            read = js.get_msg(STREAM, seq=after + 1, subject=subject, next=True)
+            read = asyncio.run_coroutine_threadsafe(
+                js.get_msg(STREAM, seq=after + 1, subject=subject, next=True), loop
+            )
             try:
-                raw = asyncio.run_coroutine_threadsafe(read, loop).result(REPLAY_TIMEOUT_S)
+                raw = read.result(REPLAY_TIMEOUT_S)
             except NotFoundError:
                 return
             except (nats.errors.Error, JetStreamError, OSError, TimeoutError) as exc:
+                read.cancel()
                 raise StorageError(
                     f"the stream did not answer: {exc!r}", location=f"{subject}#{after + 1}"
                 ) from None
