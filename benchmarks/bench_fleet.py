@@ -50,6 +50,11 @@ most).
   per host and per (rule, process) key, alerts stored beyond/short of the reference;
   ``incidents_duplicated``: per host, incidents stored beyond the reference's count.
 * ``cpu_seconds``: the workers', the load generator's (this process) and nats-server's.
+* ``checkpoints``: the workers' checkpoint counters summed (each prints them when it stops;
+  a killed worker's are not in them): checkpoints written, their bytes and the seconds spent
+  making them, hosts restored and batches replayed from the stream onto a checkpoint, graph
+  flushes. ``load_average``: the machine's 1-minute load average before and after the run
+  (other work on the machine shows there).
 
 **Faults.** ``--kill-worker-at T``: at T seconds after the start, kill -9 the worker of
 partition 0 and start a replacement with the same state directory (its partition's
@@ -66,6 +71,7 @@ import gzip
 import json
 import math
 import os
+import re
 import resource
 import secrets
 import sqlite3
@@ -212,6 +218,17 @@ class SimulatedAgent:
 
 
 # -- the stack --------------------------------------------------------------------------------
+
+
+def checkpoint_counters(root: Path, workers: int) -> dict[str, float]:
+    """The checkpoint counters the workers printed when they stopped, summed."""
+    total: dict[str, float] = {}
+    for partition in range(workers):
+        text = (root / f"worker-{partition}.log").read_text(errors="replace")
+        for found in re.finditer(r"CheckpointCounters\(([^)]*)\)", text):
+            for name, value in re.findall(r"(\w+)=([\d.]+)", found.group(1)):
+                total[name] = total.get(name, 0.0) + float(value)
+    return {name: round(value, 3) for name, value in total.items()}
 
 
 @dataclass(slots=True)
@@ -423,6 +440,8 @@ class Options:
     flush: float
     batch_events: int
     ack_wait: float
+    checkpoint_batches: int | None
+    checkpoint_seconds: float | None
     drain: float
     recordings: tuple[Path, ...]
 
@@ -457,6 +476,10 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
     store.close()
     command = [str(PROVARMOR), "worker", "--bus", server.url, "--db", url]
     command += ["--ack-wait", str(options.ack_wait)]
+    if options.checkpoint_batches is not None:
+        command += ["--checkpoint-batches", str(options.checkpoint_batches)]
+    if options.checkpoint_seconds is not None:
+        command += ["--checkpoint-seconds", str(options.checkpoint_seconds)]
     if options.model is not None:
         command += ["--model", str(options.model)]
     workers = Workers(scratch, command, options.workers)
@@ -466,6 +489,7 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
     agents: list[SimulatedAgent] = []
     faults = Faults(options, workers, server)
     worker_cpu = 0.0
+    load_before = os.getloadavg()[0]
     try:
         for partition in range(options.workers):
             workers.start(partition)
@@ -521,6 +545,8 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
         server.stop()
     result = figures(url, options, agents, expected, start_ns=start_ns)
     result.update(
+        checkpoints=checkpoint_counters(scratch, options.workers),
+        load_average={"before": load_before, "after": os.getloadavg()[0]},
         faults=faults.times,
         drained=drained,
         seconds_after_last_delivery=round((time.time_ns() - delivered_ns) / NS, 2),
@@ -680,6 +706,8 @@ def main() -> None:
     parser.add_argument("--flush", type=float, default=0.25, help="the agents' flush interval")
     parser.add_argument("--batch-events", type=int, default=5000, help="most events per batch")
     parser.add_argument("--ack-wait", type=float, default=5.0, help="the workers' --ack-wait")
+    parser.add_argument("--checkpoint-batches", type=int, help="the workers' option")
+    parser.add_argument("--checkpoint-seconds", type=float, help="the workers' option")
     parser.add_argument(
         "--drain", type=float, default=180.0, help="most seconds to wait at the end"
     )
@@ -701,6 +729,8 @@ def main() -> None:
             flush=options.flush,
             batch_events=options.batch_events,
             ack_wait=options.ack_wait,
+            checkpoint_batches=options.checkpoint_batches,
+            checkpoint_seconds=options.checkpoint_seconds,
             drain=options.drain,
             recordings=tuple(options.recording or RECORDINGS),
         )

@@ -7,6 +7,11 @@ other processes' load).
 
     python benchmarks/bench_worker.py --hosts 20 --rate 100 --seconds 30 [--model BUNDLE]
                                       [--db sqlite|postgresql|URL] [--repeat 3] [--profile OUT]
+                                      [--checkpoint-batches N --checkpoint-seconds S]
+
+Without ``--checkpoint-batches`` every batch carries its host's checkpoint (the embedded
+manager's way); with it the ingestor checkpoints as a worker does, the messages in memory
+standing for the stream (its replay source).
 
 The streams are :mod:`bench_fleet`'s (the same recordings, ids remapped per host and loop,
 timestamps paced at ``--rate`` events/s per host); ``--profile`` writes cProfile statistics
@@ -22,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,7 +36,13 @@ from bench_fleet import RECORDINGS, Workload, agent_id, enrol, findings_database
 
 from provarmor.cli.server_commands import detection_kit, server_settings
 from provarmor.manager.database import open_findings_store
-from provarmor.manager.ingest import Ingestor, graph_opener
+from provarmor.manager.ingest import (
+    CheckpointCounters,
+    Ingestor,
+    Replay,
+    StoredBatch,
+    graph_opener,
+)
 from provarmor.model.codec import encode_ndjson
 from provarmor.model.event import Host
 
@@ -54,11 +66,24 @@ def bodies(
     return [item for round_ in zip(*streams, strict=True) for item in round_]
 
 
+def replay_from(messages: list[tuple[int, int, bytes]]) -> Replay:
+    """The messages as a replay source (their index is their position)."""
+
+    def replay(host: str, position: int) -> Iterator[StoredBatch]:
+        for index, (number, sequence, body) in enumerate(messages[position:], start=position + 1):
+            if host_id(number) == host:
+                yield StoredBatch(
+                    position=index, agent_id=agent_id(number), sequence=sequence, body=body
+                )
+
+    return replay
+
+
 def run_once(
     options: argparse.Namespace,
     messages: list[tuple[int, int, bytes]],
     profile: cProfile.Profile | None,
-) -> tuple[float, float]:
+) -> tuple[float, float, CheckpointCounters]:
     """CPU seconds and wall seconds of the ingest loop (the waits on disk are in the wall
     time only: a commit that waits for a checkpoint's ``fsync`` uses no CPU)."""
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as scratch_name:
@@ -73,23 +98,27 @@ def run_once(
                 open_graph=graph_opener(database_url=url, state_dir=scratch),
                 max_batch_events=10**9,
                 models_dir=scratch / "models",
+                replay=replay_from(messages) if options.checkpoint_batches else None,
+                checkpoint_batches=options.checkpoint_batches or 1,
+                checkpoint_seconds=options.checkpoint_seconds,
             )
             agents = [store.agent(agent_id(n)) for n in range(options.hosts)]
             started = time.process_time()
             started_wall = time.perf_counter()
             if profile is not None:
                 profile.enable()
-            for number, sequence, body in messages:
+            for position, (number, sequence, body) in enumerate(messages, start=1):
                 agent = agents[number]
                 assert agent is not None
-                ingestor.ingest(agent, sequence=sequence, body=body)
+                ingestor.ingest(agent, sequence=sequence, body=body, position=position)
             if profile is not None:
                 profile.disable()
             spent = time.process_time() - started
             wall = time.perf_counter() - started_wall
+            checkpoints = ingestor.checkpoints
             ingestor.close()
             store.close()
-    return spent, wall
+    return spent, wall, checkpoints
 
 
 def main() -> None:
@@ -102,6 +131,8 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--checkpoint-batches", type=int, default=0)
+    parser.add_argument("--checkpoint-seconds", type=float, default=0.0)
     options = parser.parse_args()
     workload = Workload.load(RECORDINGS, options.rate)
     per_host = int(options.seconds * options.rate) + 1
@@ -115,7 +146,7 @@ def main() -> None:
     rates = []
     for repeat in range(options.repeat):
         profile = cProfile.Profile() if options.profile and repeat == options.repeat - 1 else None
-        spent, wall = run_once(options, messages, profile)
+        spent, wall, checkpoints = run_once(options, messages, profile)
         rates.append(total / spent)
         print(
             json.dumps(
@@ -125,6 +156,11 @@ def main() -> None:
                     "events_per_cpu_second": round(total / spent),
                     "wall_seconds": round(wall, 2),
                     "events_per_wall_second": round(total / wall),
+                    "checkpoints": {
+                        "written": checkpoints.written,
+                        "bytes": checkpoints.bytes,
+                        "cpu_seconds": round(checkpoints.seconds, 2),
+                    },
                 }
             )
         )

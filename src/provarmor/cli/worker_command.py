@@ -45,6 +45,26 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
     ack_wait: Annotated[
         float, typer.Option(min=1, help="Seconds before an unacknowledged batch is re-sent.")
     ] = 30.0,
+    checkpoint_batches: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Checkpoint a host (and write its graph) every this many of its batches; "
+            "a host opened elsewhere takes the batches since from the stream again.",
+        ),
+    ] = 64,
+    checkpoint_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="Checkpoint a host also when its last checkpoint is this old (seconds)."
+        ),
+    ] = 10.0,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve the worker's Prometheus metrics (batches, checkpoints) on HOST:PORT."
+        ),
+    ] = None,
     bus_credentials: Annotated[
         Path | None, typer.Option(help="The worker's bus user (NATS .creds file).")
     ] = None,
@@ -57,19 +77,24 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
 ) -> None:
     """Pull batches of one partition (with --claim: of those its leases give it), analyse
     each host's in order, store the findings."""
+    from prometheus_client import start_http_server
+
     from provarmor.bus.credentials import Credentials
     from provarmor.bus.stream import StreamLayout
     from provarmor.manager.app import open_outputs
-    from provarmor.manager.bus_worker import BusWorker, WorkerOptions
+    from provarmor.manager.bus_worker import BusWorker, StreamReplay, WorkerOptions
     from provarmor.manager.ingest import Ingestor, graph_opener
     from provarmor.manager.retention import Retention
+    from provarmor.manager.worker_metrics import WorkerMetrics
 
+    listen = _address(metrics_listen) if metrics_listen else None
     layout = StreamLayout(partitions=partitions)
     layout.consumer(partition)  # refuses a partition outside the layout before any work
     credentials = Credentials.load(bus_credentials) if bus_credentials else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = server_settings(database_url=db, state_dir=state_dir, model=model)
     store = open_manager_store(settings)
+    replay = StreamReplay()
     ingestor = Ingestor(
         store,
         kit=detection_kit(settings),
@@ -81,6 +106,9 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         models_dir=settings.state_dir / "models",
         outputs=open_outputs(settings),
         checkpoints=settings.checkpoints,
+        replay=replay,
+        checkpoint_batches=checkpoint_batches,
+        checkpoint_seconds=checkpoint_seconds,
     )
     options = WorkerOptions(
         url=bus,
@@ -91,8 +119,9 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         lease_ttl_s=lease_ttl,
         credentials=credentials,
         ca_file=bus_ca,
+        settle_every_s=checkpoint_seconds,
     )
-    runner = BusWorker(ingestor, options)
+    runner = BusWorker(ingestor, options, replay=replay)
     pruner = Retention(OPTIONS.load().retention, store, ingestor, findings=False)  # graphs
 
     async def main() -> None:
@@ -105,14 +134,27 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
             console.print(f"worker of partition {partition}/{partitions} on {bus}")
         await runner.run()
 
+    server = None
+    if listen is not None:
+        metrics = WorkerMetrics(runner.counters, ingestor.checkpoints)
+        server, _ = start_http_server(listen[1], listen[0], registry=metrics.registry)
     pruner.start()
     try:
         asyncio.run(main())
     finally:
+        if server is not None:
+            server.shutdown()
         pruner.stop()
         ingestor.close()
         store.close()
-        console.print(f"worker stopped: {runner.counters}")
+        console.print(f"worker stopped: {runner.counters}; checkpoints: {ingestor.checkpoints}")
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter(f"{text!r} is not HOST:PORT", param_hint="--metrics-listen")
+    return host, int(port)
 
 
 def register(app: typer.Typer, *, panel: str) -> None:

@@ -9,12 +9,22 @@ lists of its edges' endpoints (a delta that raised changed nothing). That is exa
 every write to the store goes through this object: the analysis that owns the store (one
 writer per host graph). Readers elsewhere (the manager's API, another process) use the store
 itself. Both caches are bounded; a full one is cleared (counted in :attr:`resets`).
+
+With ``write_behind`` the writes wait in memory until :meth:`flush`: reads answer as if they
+had been written (a stored node merged with its pending versions as the store's upsert would
+merge them, an edge list with its pending edges in edge-id order, the pending meta entries),
+and :meth:`flush` writes them all in one transaction. A host's analysis uses that to write its
+graph only together with its checkpoint (:mod:`provarmor.manager.ingest`): the graph never
+runs ahead of the state the checkpoint restores. The pending writes are part of the pickled
+state (a checkpoint written before they reach the store carries them).
 """
 
 from __future__ import annotations
 
+import copy
+
 from provarmor.graph.builder import GraphDelta
-from provarmor.graph.records import Edge, Node
+from provarmor.graph.records import Edge, Node, merge_node
 from provarmor.graph.store import GraphStats, PersistentGraphStore
 
 MAX_NODES = 20_000
@@ -27,11 +37,18 @@ class ReadCachedStore:
     """``store`` with cached reads; every write must go through :meth:`apply`."""
 
     def __init__(
-        self, store: PersistentGraphStore, *, max_nodes: int = MAX_NODES, max_edges: int = MAX_EDGES
+        self,
+        store: PersistentGraphStore,
+        *,
+        max_nodes: int = MAX_NODES,
+        max_edges: int = MAX_EDGES,
+        write_behind: bool = False,
     ) -> None:
         self.store = store
         self.max_nodes = max_nodes
         self.max_edges = max_edges
+        self.write_behind = write_behind
+        self._pending = _Pending()
         self.resets = 0
         """Times a full cache was cleared (each costs later reads only)."""
         self._nodes: dict[str, Node | None] = {}
@@ -47,6 +64,8 @@ class ReadCachedStore:
             "max_nodes": self.max_nodes,
             "max_edges": self.max_edges,
             "resets": self.resets,
+            "write_behind": self.write_behind,
+            "_pending": self._pending,
         }
 
     def __setstate__(self, state: dict[str, object]) -> None:
@@ -56,6 +75,12 @@ class ReadCachedStore:
         self._edges = 0
 
     def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None:
+        if self.write_behind:
+            self._pending.add(delta, meta or {})
+            return
+        self._write(delta, meta)
+
+    def _write(self, delta: GraphDelta, meta: dict[str, str] | None) -> None:
         self.store.apply(delta, meta=meta)
         for node in delta.nodes:
             self._nodes.pop(node.id, None)
@@ -65,7 +90,36 @@ class ReadCachedStore:
                 if dropped is not None:
                     self._edges -= len(dropped)
 
+    @property
+    def pending(self) -> bool:
+        """Whether writes wait for :meth:`flush`."""
+        return not self._pending.empty
+
+    @property
+    def pending_meta(self) -> dict[str, str]:
+        """The meta entries the pending writes set."""
+        return dict(self._pending.meta)
+
+    def flush(self) -> None:
+        """Write the pending writes in one transaction (a failure keeps them pending)."""
+        if self._pending.empty:
+            return
+        self._write(self._pending.delta(), self._pending.meta)
+        self._pending = _Pending()
+
+    def discard_pending(self) -> None:
+        """Forget the pending writes: the store already holds them (a checkpoint restored
+        after its writes were flushed)."""
+        self._pending = _Pending()
+
     def node(self, node_id: str) -> Node | None:
+        stored = self._stored_node(node_id)
+        waiting = self._pending.nodes.get(node_id)
+        if waiting is None:
+            return stored
+        return waiting if stored is None else merge_node(stored, waiting)
+
+    def _stored_node(self, node_id: str) -> Node | None:
         try:
             return self._nodes[node_id]
         except KeyError:
@@ -92,7 +146,13 @@ class ReadCachedStore:
             if len(cached) <= self.max_edges:
                 self._lists[key] = cached
                 self._edges += len(cached)
-        return list(cached)  # the caller may change its list, never the cached one
+        waiting = self._pending.ends.get(key)
+        if not waiting:
+            return list(cached)  # the caller may change its list, never the cached one
+        merged = {edge.id: edge for edge in cached}
+        edges = self._pending.edges
+        merged.update((edge_id, edges[edge_id]) for edge_id in waiting)
+        return [merged[edge_id] for edge_id in sorted(merged)]
 
     def invalidate(self) -> None:
         """Forget every cached answer: the store was changed beside :meth:`apply` (retention
@@ -105,7 +165,7 @@ class ReadCachedStore:
         self.invalidate()
         self.resets += 1
 
-    # -- the rest is the store's own --------------------------------------------------------
+    # -- the rest is the store's own (committed rows only) ------------------------------
 
     def event_edge(self, event_id: str) -> tuple[Edge, int] | None:
         return self.store.event_edge(event_id)
@@ -117,10 +177,11 @@ class ReadCachedStore:
         return self.store.stats()
 
     def next_edge_id(self) -> int:
-        return self.store.next_edge_id()
+        return max(self.store.next_edge_id(), self._pending.next_edge_id)
 
     def meta(self, key: str) -> str | None:
-        return self.store.meta(key)
+        waiting = self._pending.meta.get(key)
+        return waiting if waiting is not None else self.store.meta(key)
 
     def ingested(self, digest: str) -> tuple[str, int] | None:
         return self.store.ingested(digest)
@@ -139,3 +200,54 @@ class ReadCachedStore:
 
     def close(self) -> None:
         self.store.close()
+
+
+class _Pending:
+    """Writes waiting for :meth:`ReadCachedStore.flush`, folded as the store would fold them:
+    each node's versions merged, each edge at its latest (new ones told apart from updates
+    of stored ones), each event's latest edge, the meta entries' latest values. Every record
+    is copied when it arrives (the graph builder goes on changing its own)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.edges: dict[int, Edge] = {}
+        self.new: set[int] = set()
+        """Ids of the edges the store does not have yet."""
+        self.ends: dict[tuple[bool, str], set[int]] = {}
+        """``(incoming?, node id)`` -> ids of its pending edges."""
+        self.events: dict[str, tuple[int, int]] = {}
+        self.gaps: list[tuple[str, int, int]] = []
+        self.meta: dict[str, str] = {}
+        self.next_edge_id = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.nodes or self.edges or self.events or self.gaps or self.meta)
+
+    def add(self, delta: GraphDelta, meta: dict[str, str]) -> None:
+        nodes = self.nodes
+        for node in delta.nodes:
+            old = nodes.get(node.id)
+            nodes[node.id] = copy.copy(node) if old is None else merge_node(old, node)
+        for edge in delta.new_edges:
+            self.new.add(edge.id)
+            self.next_edge_id = max(self.next_edge_id, edge.id + 1)
+        for edge in (*delta.new_edges, *delta.updated_edges):
+            self.edges[edge.id] = copy.copy(edge)
+            self.ends.setdefault((True, edge.dst), set()).add(edge.id)
+            self.ends.setdefault((False, edge.src), set()).add(edge.id)
+        for event, edge_id, ts in delta.event_edges:
+            self.events[event] = (edge_id, ts)
+        self.gaps += delta.gaps
+        self.meta.update(meta)
+
+    def delta(self) -> GraphDelta:
+        """The pending writes as one delta (the store applies it in one transaction)."""
+        edges = sorted(self.edges.values(), key=lambda edge: edge.id)
+        return GraphDelta(
+            nodes=list(self.nodes.values()),
+            new_edges=[edge for edge in edges if edge.id in self.new],
+            updated_edges=[edge for edge in edges if edge.id not in self.new],
+            event_edges=[(event, edge, ts) for event, (edge, ts) in self.events.items()],
+            gaps=list(self.gaps),
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import msgspec
 from msgspec import Struct
 
 
@@ -50,3 +51,21 @@ class Edge(Struct, kw_only=True, omit_defaults=True, gc=False):
     last_event: str = ""
     incomplete: bool = False
     """The sensor lost events while this edge was open: it may be missing parts."""
+
+
+def merge_node(old: Node, new: Node) -> Node:
+    """What a graph store holds for a node written as ``old`` and then again as ``new``:
+    the times widened, each descriptive field the newer one when known, ``exited`` once set
+    stays set; identity fields (kind, host, path, address) stay ``old``'s."""
+    return msgspec.structs.replace(
+        old,
+        first_ts=min(old.first_ts, new.first_ts),
+        last_ts=max(old.last_ts, new.last_ts),
+        label=new.label or old.label,
+        pid=new.pid or old.pid,
+        executable=new.executable or old.executable,
+        command_line=new.command_line or old.command_line,
+        user=new.user or old.user,
+        parent=new.parent or old.parent,
+        exited=old.exited or new.exited,
+    )

@@ -14,6 +14,12 @@ worker runs the partitions its leases give it instead of one fixed partition
 taken over when its leases expire), one consumer each, their batches through one ingestor in
 turn.
 
+The stream keeps the batches after their ack, so a host's analysis is checkpointed only every
+few batches or seconds (the ingestor's ``checkpoint_batches``/``checkpoint_seconds``; quiet
+hosts every ``settle_every_s``): a host opened elsewhere restores its checkpoint and takes the
+batches committed after it again from the stream (:class:`StreamReplay`, the ingestor's
+replay source), so it goes on exactly where the killed worker stopped.
+
 A message that can never be stored (unknown format, unknown agent, events of another host)
 is terminated (JetStream stops delivering it), logged and counted in ``rejected``; a store
 that fails is retried (the message is not acknowledged). A broker outage only pauses the
@@ -25,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,17 +39,59 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
+from nats.js.errors import NotFoundError
 
 from provarmor.bus.credentials import Credentials
 from provarmor.bus.leases import PartitionLeases, open_leases, worker_name
-from provarmor.bus.message import decode_message
-from provarmor.bus.stream import STREAM, StreamLayout, connect, ensure_stream
-from provarmor.manager.ingest import Ingestor
+from provarmor.bus.message import decode_message, host_token
+from provarmor.bus.stream import PARTITION_PREFIX, STREAM, StreamLayout, connect, ensure_stream
+from provarmor.manager.ingest import Ingestor, StoredBatch
 from provarmor.model.errors import ProvArmorError, StorageError
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAY_S = 2.0
+REPLAY_TIMEOUT_S = 10.0
+"""How long one read of the stream may take while a host catches up."""
+
+
+class StreamReplay:
+    """The ingestor's replay source: a host's batches as the stream still holds them, read
+    one at a time (by subject, from a stream sequence) from the ingestor's thread over the
+    worker's connection. A bus that does not answer raises :class:`StorageError` (the batch
+    in hand is delivered again later)."""
+
+    def __init__(self) -> None:
+        self._bound: tuple[JetStreamContext, asyncio.AbstractEventLoop] | None = None
+
+    def bind(self, js: JetStreamContext, loop: asyncio.AbstractEventLoop) -> None:
+        self._bound = (js, loop)
+
+    def __call__(self, host_id: str, position: int) -> Iterator[StoredBatch]:
+        if self._bound is None:
+            raise StorageError("the worker is not connected to the bus", location=host_id)
+        js, loop = self._bound
+        subject = f"{PARTITION_PREFIX}.*.{host_token(host_id)}"
+        after = position
+        while True:
+            read = asyncio.run_coroutine_threadsafe(
+                js.get_msg(STREAM, seq=after + 1, subject=subject, next=True), loop
+            )
+            try:
+                raw = read.result(REPLAY_TIMEOUT_S)
+            except NotFoundError:
+                return
+            except (nats.errors.Error, JetStreamError, OSError, TimeoutError) as exc:
+                read.cancel()
+                raise StorageError(
+                    f"the stream did not answer: {exc!r}", location=f"{subject}#{after + 1}"
+                ) from None
+            assert raw.seq is not None and raw.data is not None  # a stored message has both
+            after = raw.seq
+            batch = decode_message(raw.headers or {}, raw.data, location=f"{subject}#{after}")
+            yield StoredBatch(
+                position=after, agent_id=batch.agent_id, sequence=batch.sequence, body=batch.body
+            )
 
 
 @dataclass(slots=True)
@@ -85,12 +133,19 @@ class WorkerOptions:
     """How long a lease lasts without renewal (fixed when the lease bucket is made)."""
     worker_name: str = ""
     """This worker's name among the claiming workers (default: host name and pid)."""
+    settle_every_s: float = 0.0
+    """Every so often, checkpoint the hosts whose graph writes waited this long (0: never;
+    :meth:`~provarmor.manager.ingest.Ingestor.settle_idle`)."""
 
 
 class BusWorker:
-    def __init__(self, ingestor: Ingestor, options: WorkerOptions) -> None:
+    def __init__(
+        self, ingestor: Ingestor, options: WorkerOptions, *, replay: StreamReplay | None = None
+    ) -> None:
+        """``replay``: the ingestor's replay source, bound to this worker's connection."""
         self.ingestor = ingestor
         self.options = options
+        self._replay = replay
         self.counters = WorkerCounters()
         self._stopping = asyncio.Event()
         self._turn = asyncio.Lock()
@@ -106,15 +161,30 @@ class BusWorker:
             credentials=options.credentials,
             ca_file=options.ca_file,
         )
+        settling: asyncio.Task[None] | None = None
         try:
             js = client.jetstream()
+            if self._replay is not None:
+                self._replay.bind(js, asyncio.get_running_loop())
             await ensure_stream(js, options.layout)
+            if options.settle_every_s > 0:
+                settling = asyncio.create_task(self._settle_quiet_hosts(options.settle_every_s))
             if options.claim:
                 await self._run_claiming(js)
             else:
                 await self._consume(js, options.partition, self._stopping)
         finally:
+            if settling is not None:
+                settling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await settling
             await client.close()
+
+    async def _settle_quiet_hosts(self, every_s: float) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=every_s)
+            await asyncio.to_thread(self.ingestor.settle_idle, every_s)
 
     async def _consume(self, js: JetStreamContext, partition: int, stop: asyncio.Event) -> None:
         """Take the partition's batches one at a time until ``stop`` (or the worker's stop)."""
@@ -210,7 +280,11 @@ class BusWorker:
                 )
             work = asyncio.create_task(
                 asyncio.to_thread(
-                    self.ingestor.ingest, agent, sequence=batch.sequence, body=batch.body
+                    self.ingestor.ingest,
+                    agent,
+                    sequence=batch.sequence,
+                    body=batch.body,
+                    position=message.metadata.sequence.stream,
                 )
             )
             while not work.done():  # a long batch is not re-sent while it is analysed

@@ -17,6 +17,7 @@ from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.loader import bundled_rules
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.detection.suppress import ProcessFacts, Recall
+from provarmor.graph.read_cache import ReadCachedStore
 from provarmor.graph.records import NodeKind
 from provarmor.graph.store import PersistentGraphStore
 from provarmor.manager.settings import ManagerSettings
@@ -100,21 +101,26 @@ def build_host_analysis(
 
 
 def host_analysis_parts(
-    kit: DetectionKit, *, store: PersistentGraphStore, learning: HostLearning | None = None
+    kit: DetectionKit,
+    *,
+    store: PersistentGraphStore,
+    learning: HostLearning | None = None,
+    write_behind: bool = False,
 ) -> tuple[Analysis, Shared]:
     """:func:`build_host_analysis`, and the parts it shares with the kit and the host (what
-    a checkpoint of it refers to instead of holding)."""
-    recall = recall_from(store)
+    a checkpoint of it refers to instead of holding). ``write_behind``: the analysis's graph
+    writes wait for its store's :meth:`~provarmor.graph.read_cache.ReadCachedStore.flush`."""
+    graph = ReadCachedStore(store, write_behind=write_behind)
     plan = plan_from_config(
         kit.config,
         ruleset=kit.ruleset,
         model=kit.model,
         replaceable_suppressions=True,
-        lineage_recall=recall,
+        lineage_recall=recall_from(graph),
     )
     kept: dict[str, Detector] = {"anomaly": learning.detector} if learning is not None else {}
-    shared = Shared(store=store, ruleset=kit.ruleset, model=kit.model, recall=recall, kept=kept)
-    return build_analysis(plan, store=store, kept=kept), shared
+    shared = Shared(store=store, ruleset=kit.ruleset, model=kit.model, kept=kept)
+    return build_analysis(plan, store=graph, kept=kept), shared
 
 
 def kit_digest(kit: DetectionKit) -> str:
@@ -137,16 +143,17 @@ def kit_digest(kit: DetectionKit) -> str:
     return digest.hexdigest()[:32]
 
 
-def recall_from(store: PersistentGraphStore) -> Recall:
+def recall_from(store: PersistentGraphStore | ReadCachedStore) -> Recall:
     """A process's executable, uid and creator as the host's provenance graph holds them."""
     return GraphRecall(store)
 
 
 @dataclass(frozen=True, slots=True)
 class GraphRecall:
-    """:func:`recall_from`'s lookup (an object of its own type: a checkpoint refers to it)."""
+    """:func:`recall_from`'s lookup (an object of its own type; a checkpoint holds it with
+    the analysis's store, whose writes may still be pending)."""
 
-    store: PersistentGraphStore
+    store: PersistentGraphStore | ReadCachedStore
 
     def __call__(self, entity: str) -> ProcessFacts | None:
         node = self.store.node(entity)

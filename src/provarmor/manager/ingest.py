@@ -36,16 +36,27 @@ Incident ids from a host's incident engine (``inc-c3``) are unique only within t
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across analyses of one host that start afresh.
 
-Checkpoints (``checkpoints=True``, the default): every batch's commit also stores the host's
+Checkpoints (``checkpoints=True``, the default): a batch's commit also stores the host's
 whole analysis state after it (:mod:`provarmor.pipeline.checkpoint`: graph builder, rule
 windows, lineage, anomaly state, campaigns and incidents, with the tag and the exception
 counts), in the findings store's transaction, replacing the last. Opening a host's analysis
 (after a restart, or on another worker) restores it, so the next batch is analysed exactly
-as if nothing had happened: same incident ids and versions, no alert twice. The graph store
-is written before the findings commit, so it may hold one batch more than the checkpoint (a
-crash in between); the restored analysis then takes that batch again when it is re-sent,
-without writing its graph delta twice. A checkpoint that cannot be restored exactly (another
-build, other rules, model or settings, a damaged one, a graph that does not match it) is
+as if nothing had happened: same incident ids and versions, no alert twice. The analysis
+writes its graph behind (:class:`~provarmor.graph.read_cache.ReadCachedStore`): a batch's
+graph delta waits in memory, is part of the checkpoint, and reaches the graph store just
+after the checkpoint is committed, so the graph never holds more than the checkpoint knows
+(a restored checkpoint whose writes did not reach the graph writes them then).
+
+Without a ``replay`` source (uploads over HTTP, whose agents forget a batch once it is
+acknowledged) every batch carries a checkpoint. With one (the bus: its stream keeps the
+batches) a host is checkpointed only every ``checkpoint_batches`` batches or
+``checkpoint_seconds`` (whichever comes first; :meth:`Ingestor.settle_idle` checkpoints the
+hosts that went quiet), and the batches in between are committed with their findings alone:
+a restored analysis behind the findings store takes the batches after its checkpoint from
+the replay source again, analysing them exactly as the first time and dropping their
+findings, which are stored already (counted in :attr:`CheckpointCounters.replayed`). A
+checkpoint that cannot be restored exactly (another build, other rules, model or settings,
+a damaged one, a graph that does not match it, batches the replay source no longer has) is
 logged with the reason and counted (:attr:`Ingestor.checkpoints`), and the host's analysis
 is rebuilt from its graph as without checkpoints. Learning mode's detector keeps its own,
 periodic checkpoint (:mod:`provarmor.pipeline.learning`) and is not in this one.
@@ -66,7 +77,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -76,6 +87,8 @@ import msgspec
 from provarmor.detection.anomaly.learning import LearningStatus, Phase
 from provarmor.detection.context import ContextDetector
 from provarmor.detection.suppress import SuppressingDetector, Suppression
+from provarmor.graph.builder import GraphDelta
+from provarmor.graph.read_cache import ReadCachedStore
 from provarmor.graph.store import PersistentGraphStore
 from provarmor.manager.detectors import DetectionKit, host_analysis_parts, kit_digest
 from provarmor.manager.exceptions import ExceptionState
@@ -139,7 +152,7 @@ class CheckpointCounters:
     bytes: int = 0
     """Size of the checkpoints written (all together)."""
     seconds: float = 0.0
-    """Time spent writing them into memory (pickling and compressing)."""
+    """CPU time spent writing them into memory (pickling and compressing)."""
     failed: int = 0
     """Checkpoints that could not be made (logged; the batch is stored without one)."""
     restored: int = 0
@@ -147,6 +160,27 @@ class CheckpointCounters:
     rebuilt: int = 0
     """Host analyses with a graph but no usable checkpoint: rebuilt from the graph (the
     log says why)."""
+    replayed: int = 0
+    """Batches taken again from the replay source onto a restored checkpoint."""
+    graph_writes: int = 0
+    """Flushes of a host's pending graph writes (one transaction each)."""
+    graph_failed: int = 0
+    """Flushes that failed (logged; the writes stay pending for the next checkpoint)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredBatch:
+    """A batch as the replay source (the bus's stream) still holds it."""
+
+    position: int
+    """Its place in the source (the stream's sequence)."""
+    agent_id: str
+    sequence: int
+    body: bytes
+
+
+Replay = Callable[[str, int], Iterable[StoredBatch]]
+"""``(host id, position)`` -> the host's batches after ``position``, in order."""
 
 
 @dataclass(slots=True)
@@ -164,16 +198,30 @@ class HostAnalysis:
     counted: Counter[str] = field(default_factory=Counter)
     """Suppressions per exception already committed with earlier batches."""
     unstored: BatchCommit | None = None
-    """A batch in the graph and the analysis whose findings failed to commit."""
+    """A batch the analysis took in (its graph writes pending) whose findings failed to
+    commit."""
     unwritten: int = 0
     """Findings an output failed to write, not yet in an :class:`UploadResult`."""
-    in_store: tuple[str, int] | None = None
-    """``(agent id, sequence)`` of a batch the graph holds but the analysis, restored from
-    the checkpoint before it, has not seen."""
     committed: dict[str, int] = field(default_factory=dict)
     """Agent id -> the last of its batches this analysis took in (committed, or restored):
     a findings store that acknowledges more went on without it (another worker had the
     host meanwhile)."""
+    last: tuple[str, int, int] | None = None
+    """``(agent id, sequence, position)`` of the last batch the analysis took in (its
+    checkpoint names it)."""
+    since_checkpoint: int = 0
+    """Batches committed since the last checkpoint."""
+    checkpointed: bool = False
+    """Whether the analysis has a checkpoint (a fresh one's first batch carries one, so
+    that its tag is never lost)."""
+    checkpoint_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def graph(self) -> ReadCachedStore:
+        """The analysis's view of its graph store (with the writes still pending)."""
+        graph = self.analysis.store
+        assert isinstance(graph, ReadCachedStore)  # host_analysis_parts makes one
+        return graph
 
     def take_unwritten(self) -> int:
         count, self.unwritten = self.unwritten, 0
@@ -361,12 +409,19 @@ class Ingestor:
         models_dir: Path | None = None,
         outputs: Sequence[Output] = (),
         checkpoints: bool = True,
+        replay: Replay | None = None,
+        checkpoint_batches: int = 1,
+        checkpoint_seconds: float = 0.0,
     ) -> None:
         """``models_dir``: where learning hosts keep their model archives (required when
         ``kit.learning`` is set). ``outputs``: where committed findings also go (closed by
-        :meth:`close`). ``checkpoints``: store each host's analysis state with every batch
-        and restore it (see the module docstring)."""
+        :meth:`close`). ``checkpoints``: store each host's analysis state and restore it;
+        with a ``replay`` source only every ``checkpoint_batches`` batches or
+        ``checkpoint_seconds`` (see the module docstring)."""
         self.store = store
+        self._replay = replay
+        self._every = max(checkpoint_batches, 1) if replay is not None else 1
+        self._every_s = checkpoint_seconds if replay is not None else 0.0
         self.kit = kit
         self._kit_digest = kit_digest(kit) if checkpoints else ""
         self.checkpoints = CheckpointCounters()
@@ -396,28 +451,40 @@ class Ingestor:
             return self.exceptions
 
     def host(self, host_id: str) -> HostAnalysis:
+        """The host's analysis, opened (restored from its checkpoint) on first use."""
         with self._lock:
             found = self._hosts.get(host_id)
             if found is None:
                 store = self._open_graph(host_id)
-                learning = self._open_learning(host_id)
-                analysis, shared = host_analysis_parts(self.kit, store=store, learning=learning)
-                found = HostAnalysis(
-                    host_id=host_id,
-                    store=store,
-                    analysis=analysis,
-                    tag=secrets.token_hex(4),
-                    shared=shared,
-                    learning=learning,
-                )
-                if self._checkpointing:
-                    self._restore(found)
+                try:
+                    learning = self._open_learning(host_id)
+                    found = self._fresh(host_id, store, learning)
+                    if self._checkpointing and not self._restore(found):
+                        found = self._fresh(host_id, store, learning)  # the graph has grown
+                except BaseException:
+                    store.close()
+                    raise
                 self._hosts[host_id] = found
             return found
 
-    def _restore(self, host: HostAnalysis) -> None:
+    def _fresh(
+        self, host_id: str, store: PersistentGraphStore, learning: HostLearning | None
+    ) -> HostAnalysis:
+        analysis, shared = host_analysis_parts(
+            self.kit, store=store, learning=learning, write_behind=True
+        )
+        return HostAnalysis(
+            host_id=host_id,
+            store=store,
+            analysis=analysis,
+            tag=secrets.token_hex(4),
+            shared=shared,
+            learning=learning,
+        )
+
+    def _restore(self, host: HostAnalysis) -> bool:
         """Put the host's checkpointed analysis in place of the fresh one, when it restores
-        exactly; else keep the fresh one (logged and counted when the host has a graph)."""
+        exactly (True); else False (logged and counted when the host has a graph)."""
         saved = self.store.checkpoint(host.host_id)
         if saved is None or not saved.data:
             if host.store.next_edge_id() > 1:
@@ -428,7 +495,7 @@ class Ingestor:
                     if saved is not None
                     else "it has no checkpoint",
                 )
-            return
+            return True  # nothing was changed: the fresh analysis stands
         location = (
             f"checkpoint of host {host.host_id!r} (batch {saved.sequence} of agent "
             f"{saved.agent_id})"
@@ -437,52 +504,89 @@ class Ingestor:
             analysis, extra = load_analysis(
                 saved.data, host.shared, kit=self._kit_digest, location=location
             )
-            in_store = self._graph_after(host.store, saved, analysis, location=location)
             tag, counted = extra.get("tag"), extra.get("counted")
+            position = extra.get("position", 0)
             if not isinstance(tag, str) or not isinstance(counted, dict):
                 raise ParseError(
                     "its header lacks the tag or the exception counts", location=location
                 )
-        except ParseError as exc:
+            if not isinstance(position, int):
+                raise ParseError("its header's position is not a number", location=location)
+            host.analysis = analysis
+            self._graph_at_checkpoint(host, saved, location=location)
+            host.tag = tag
+            host.counted = Counter({str(key): int(value) for key, value in counted.items()})
+            host.committed[saved.agent_id] = saved.sequence
+            host.last = (saved.agent_id, saved.sequence, position)
+            host.checkpointed = True
+            self._catch_up(host, location=location)
+        except ParseError as exc:  # a StorageError (the graph, the bus) is tried again later
             self._rebuilt(host, str(exc))
-            return
-        host.analysis = analysis
-        host.tag = tag
-        host.counted = Counter({str(key): int(value) for key, value in counted.items()})
-        host.in_store = in_store
-        host.committed[saved.agent_id] = saved.sequence
+            return False
         self.checkpoints.restored += 1
         log.info("host %s: analysis restored from its %s", host.host_id, location)
+        return True
 
-    def _graph_after(
-        self, store: PersistentGraphStore, saved: Checkpoint, analysis: Analysis, *, location: str
-    ) -> tuple[str, int] | None:
-        """The batch the graph holds beyond the checkpoint (None: none); :class:`ParseError`
-        when the graph does not continue the checkpoint."""
-        agent = self.store.agent(saved.agent_id)
-        acked = agent.acked_sequence if agent is not None else 0
-        if acked != saved.sequence:  # committed together: only a stale one differs
-            raise ParseError(
-                f"the findings store acknowledges batch {acked} of the agent, the checkpoint "
-                f"{saved.sequence}",
-                location=location,
-            )
+    def _graph_at_checkpoint(self, host: HostAnalysis, saved: Checkpoint, *, location: str) -> None:
+        """Bring the graph store to the checkpoint: its pending writes are written when the
+        store lacks them (the process stopped between the checkpoint's commit and their
+        flush); :class:`ParseError` when the graph does not match the checkpoint."""
+        graph, store = host.graph, host.store
+        if graph.pending:
+            if all(store.meta(key) == value for key, value in graph.pending_meta.items()):
+                graph.discard_pending()
+            else:
+                graph.flush()
         graph_at = int(store.meta(graph_position(saved.agent_id)) or 0)
-        if graph_at > saved.sequence:  # the next batch (one at a time): its commit failed
-            return (saved.agent_id, graph_at)
         if graph_at != saved.sequence:
             raise ParseError(
                 f"the host's graph holds batch {graph_at} of the agent, the checkpoint "
                 f"{saved.sequence}",
                 location=location,
             )
-        if store.next_edge_id() != analysis.builder.next_edge_id:
+        if store.next_edge_id() != host.analysis.builder.next_edge_id:
             raise ParseError(
                 f"the host's graph ends at edge {store.next_edge_id() - 1}, the checkpoint "
-                f"at {analysis.builder.next_edge_id - 1}",
+                f"at {host.analysis.builder.next_edge_id - 1}",
                 location=location,
             )
-        return None
+
+    def _catch_up(self, host: HostAnalysis, *, location: str) -> None:
+        """Analyse again the batches the findings store has beyond the checkpoint (taken
+        from the replay source; their findings are stored already and dropped), so the
+        analysis is where the store is; :class:`ParseError` when that cannot be done."""
+        assert host.last is not None
+        agent_id, at, position = host.last
+        agent = self.store.agent(agent_id)
+        acked = agent.acked_sequence if agent is not None else 0
+        if acked == at:
+            return
+        if acked < at or self._replay is None:
+            raise ParseError(
+                f"the findings store acknowledges batch {acked} of the agent, the checkpoint "
+                f"{at}" + ("" if acked < at else " (and there is no source to replay them)"),
+                location=location,
+            )
+        key = graph_position(agent_id)
+        for stored in self._replay(host.host_id, position):
+            if stored.agent_id != agent_id or stored.sequence <= at:
+                continue  # another agent's, or one re-sent (answered as a duplicate)
+            if stored.sequence > acked:
+                break
+            events = parse_batch(stored.body, host_id=host.host_id, max_events=self._max_events)
+            host.analysis.feed(events, meta={key: str(stored.sequence)})
+            host.new_hits()  # counted with the batch when it was stored
+            at, position = stored.sequence, stored.position
+            host.since_checkpoint += 1
+            self.checkpoints.replayed += 1
+        if at != acked:
+            raise ParseError(
+                f"the replay source has the agent's batches up to {at}, the findings store "
+                f"acknowledges {acked}",
+                location=location,
+            )
+        host.committed[agent_id] = at
+        host.last = (agent_id, at, position)
 
     def _rebuilt(self, host: HostAnalysis, reason: str) -> None:
         self.checkpoints.rebuilt += 1
@@ -534,8 +638,11 @@ class Ingestor:
             return {"phase": "unknown", "error": f"unreadable learning status {path}"}
         return loaded
 
-    def ingest(self, agent: AgentRecord, *, sequence: int, body: bytes) -> UploadResult:
-        """Analyse and store one batch (or acknowledge a re-delivered one)."""
+    def ingest(
+        self, agent: AgentRecord, *, sequence: int, body: bytes, position: int = 0
+    ) -> UploadResult:
+        """Analyse and store one batch (or acknowledge a re-delivered one); ``position``:
+        its place in the replay source."""
         events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
         reopened = False
         while True:
@@ -543,7 +650,9 @@ class Ingestor:
             with host.lock:
                 if self._hosts.get(agent.host_id) is not host:
                     continue  # set aside while this thread waited: take the one now open
-                result = self._ingest(host, agent, sequence=sequence, events=events)
+                result = self._ingest(
+                    host, agent, sequence=sequence, events=events, position=position
+                )
                 if result is not None:
                     return result
                 self._set_aside(host)  # another process went on with the host: reopen
@@ -565,7 +674,13 @@ class Ingestor:
         host.store.close()
 
     def _ingest(
-        self, host: HostAnalysis, agent: AgentRecord, *, sequence: int, events: list[Event]
+        self,
+        host: HostAnalysis,
+        agent: AgentRecord,
+        *,
+        sequence: int,
+        events: list[Event],
+        position: int,
     ) -> UploadResult | None:
         """:meth:`ingest` under the host's lock (``None``: the analysis is stale)."""
         if host.unstored is not None:
@@ -580,11 +695,8 @@ class Ingestor:
         if self._checkpointing and host.committed.get(agent.id, acked) != acked:
             return None
         host.take_exceptions(self.exceptions)
-        position = graph_position(agent.id)
-        if host.in_store == (agent.id, sequence):  # the graph has it, the analysis not
-            host.in_store = None
-            findings = host.analysis.feed(events, in_store=True)
-        elif sequence <= int(host.store.meta(position) or 0):
+        key = graph_position(agent.id)
+        if sequence <= int(host.store.meta(key) or 0):  # an older build wrote graphs first
             log.warning(
                 "batch %d of agent %s is in the graph but its findings were not stored "
                 "(restart after a failed commit): storing its %d events without alerts",
@@ -594,12 +706,24 @@ class Ingestor:
             )
             batch = self._batch(agent, sequence, events, host=host, analysed=False)
             return _result(batch, stored=self._commit(host, batch), host=host)
+        if events:
+            findings = host.analysis.feed(events, meta={key: str(sequence)})
         else:
-            findings = host.analysis.feed(events, meta={position: str(sequence)}) if events else []
+            findings = []
+            host.graph.apply(GraphDelta(), meta={key: str(sequence)})
         if host.learning is not None:
             host.learning.after_batch()
+        host.last = (agent.id, sequence, position)
         batch = self._batch(agent, sequence, events, findings=findings, host=host)
         return _result(batch, stored=self._commit(host, batch), host=host)
+
+    def _due(self, host: HostAnalysis) -> bool:
+        """Whether the host's next commit carries its checkpoint."""
+        return (
+            not host.checkpointed
+            or host.since_checkpoint + 1 >= self._every
+            or (self._every_s > 0 and time.monotonic() - host.checkpoint_at >= self._every_s)
+        )
 
     def _batch(  # noqa: PLR0913
         self,
@@ -622,6 +746,9 @@ class Ingestor:
                 latest[finding.incident.id] = finding.incident
         hits = host.new_hits() if analysed else {}
         received = time.time_ns()
+        checkpoint = None
+        if not self._checkpointing or self._due(host):
+            checkpoint = self._checkpoint(host, agent_id=agent.id, sequence=sequence, now=received)
         return BatchCommit(
             agent_id=agent.id,
             sequence=sequence,
@@ -630,7 +757,7 @@ class Ingestor:
             alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
             incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
             exception_hits=hits,
-            checkpoint=self._checkpoint(host, agent_id=agent.id, sequence=sequence, now=received),
+            checkpoint=checkpoint,
         )
 
     def _checkpoint(
@@ -640,13 +767,14 @@ class Ingestor:
         not be made (an empty one replaces the last, which no longer matches the graph)."""
         data = b""
         if self._checkpointing:
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
+                position = host.last[2] if host.last is not None else 0
                 data = dump_analysis(
                     host.analysis,
                     host.shared,
                     kit=self._kit_digest,
-                    extra={"tag": host.tag, "counted": dict(host.counted)},
+                    extra={"tag": host.tag, "counted": dict(host.counted), "position": position},
                 )
             except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
                 self.checkpoints.failed += 1
@@ -654,7 +782,7 @@ class Ingestor:
             else:
                 self.checkpoints.written += 1
                 self.checkpoints.bytes += len(data)
-            self.checkpoints.seconds += time.perf_counter() - started
+            self.checkpoints.seconds += time.thread_time() - started
         return Checkpoint(
             host=host.host_id, agent_id=agent_id, sequence=sequence, written_ns=now, data=data
         )
@@ -669,9 +797,62 @@ class Ingestor:
             with self._lock:
                 self.events_stored += len(batch.events)
             host.committed[batch.agent_id] = batch.sequence
+            if batch.checkpoint is None:
+                host.since_checkpoint += 1
+            else:
+                self._flush(host)
         if stored and self._outputs and (batch.alerts or batch.incidents):
             host.unwritten += self._write(batch)
         return stored
+
+    def _flush(self, host: HostAnalysis) -> None:
+        """Write the host's pending graph, once the checkpoint that carries it is committed
+        (a failure keeps it pending: the next checkpoint carries it again)."""
+        host.since_checkpoint = 0
+        host.checkpoint_at = time.monotonic()
+        host.checkpointed = True
+        try:
+            host.graph.flush()
+        except StorageError as exc:
+            self.checkpoints.graph_failed += 1
+            log.error(
+                "host %s: graph not written (kept for the next checkpoint): %s", host.host_id, exc
+            )
+        else:
+            self.checkpoints.graph_writes += 1
+
+    def settle(self, host: HostAnalysis) -> None:
+        """Checkpoint the host now and write its pending graph (under the host's lock):
+        before its graph is pruned, when it went quiet, when closing. Nothing when nothing
+        waits, or when a batch's findings wait for their commit (the batch comes again)."""
+        if not host.graph.pending or host.unstored is not None or host.last is None:
+            return
+        if self._checkpointing:
+            agent_id, sequence, _ = host.last
+            checkpoint = self._checkpoint(
+                host, agent_id=agent_id, sequence=sequence, now=time.time_ns()
+            )
+            if not self.store.save_checkpoint(checkpoint):
+                return  # another process went on with the host: set aside at its next batch
+        self._flush(host)
+
+    def settle_idle(self, seconds: float) -> int:
+        """:meth:`settle` each host whose graph writes have waited ``seconds`` or more since
+        its last checkpoint (a host that went quiet); returns how many were settled."""
+        settled = 0
+        for host in self.loaded_hosts():
+            if not host.graph.pending or time.monotonic() - host.checkpoint_at < seconds:
+                continue
+            with host.lock:
+                if self._hosts.get(host.host_id) is not host:
+                    continue  # set aside meanwhile (its store is closed)
+                try:
+                    self.settle(host)
+                except StorageError as exc:
+                    log.error("host %s: not checkpointed: %s", host.host_id, exc)
+                    continue
+            settled += 1
+        return settled
 
     def _write(self, batch: BatchCommit) -> int:
         """Give each of the batch's findings to every output; returns how many writes
@@ -705,9 +886,13 @@ class Ingestor:
             for host in self._hosts.values():
                 with host.lock:
                     try:
-                        if not (self._checkpointing and host.unstored is None):
-                            # the nodes' latest times; with a checkpoint stored, the graph
-                            # stays as it expects (its builder writes them later)
+                        if self._checkpointing:
+                            # the graph stays as the checkpoint expects (its builder writes
+                            # the nodes' latest times later); a batch whose findings wait
+                            # for their commit comes again and is analysed afresh
+                            self.settle(host)
+                        else:  # the nodes' latest times
+                            host.graph.flush()
                             host.store.apply(host.analysis.builder.drain(full=True))
                     except StorageError as exc:  # e.g. a full disk: close the rest anyway
                         log.error(

@@ -102,25 +102,44 @@ class ManagerMetrics:
 
     def watch_checkpoints(self, counters: CheckpointCounters) -> None:
         """Report the ingestor's checkpoint counters (read at each scrape)."""
-        gauges = (
-            ("written", "Host analysis checkpoints written.", lambda: counters.written),
-            ("bytes", "Bytes of the checkpoints written.", lambda: counters.bytes),
-            ("seconds", "Seconds spent making checkpoints.", lambda: counters.seconds),
-            ("failed", "Checkpoints that could not be made.", lambda: counters.failed),
-            (
-                "restored",
-                "Host analyses restored from their checkpoint.",
-                lambda: counters.restored,
-            ),
-            (
-                "rebuilt",
-                "Host analyses rebuilt from their graph: no usable checkpoint (the log says why).",
-                lambda: counters.rebuilt,
-            ),
-        )
-        for name, text, read in gauges:
-            gauge = Gauge(f"provarmor_manager_checkpoints_{name}", text, registry=self.registry)
-            gauge.set_function(read)
+        watch_checkpoints(self.registry, counters, prefix="provarmor_manager_checkpoints")
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def watch_checkpoints(
+    registry: CollectorRegistry, counters: CheckpointCounters, *, prefix: str
+) -> None:
+    """Gauges ``<prefix>_<counter>`` that read an ingestor's checkpoint counters at each
+    scrape (the manager's and a worker's)."""
+    gauges = (
+        ("written", "Host analysis checkpoints written.", lambda: counters.written),
+        ("bytes", "Bytes of the checkpoints written.", lambda: counters.bytes),
+        ("seconds", "CPU seconds spent making checkpoints.", lambda: counters.seconds),
+        ("failed", "Checkpoints that could not be made.", lambda: counters.failed),
+        ("restored", "Host analyses restored from their checkpoint.", lambda: counters.restored),
+        (
+            "rebuilt",
+            "Host analyses rebuilt from their graph: no usable checkpoint (the log says why).",
+            lambda: counters.rebuilt,
+        ),
+        (
+            "replayed",
+            "Batches analysed again from the replay source onto a restored checkpoint.",
+            lambda: counters.replayed,
+        ),
+        (
+            "graph_writes",
+            "Flushes of a host's pending graph writes after its checkpoint.",
+            lambda: counters.graph_writes,
+        ),
+        (
+            "graph_failed",
+            "Graph flushes that failed (kept pending for the next checkpoint).",
+            lambda: counters.graph_failed,
+        ),
+    )
+    for name, text, read in gauges:
+        gauge = Gauge(f"{prefix}_{name}", text, registry=registry)
+        gauge.set_function(read)

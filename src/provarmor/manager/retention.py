@@ -176,6 +176,7 @@ class Retention:
 
         with host.lock:
             started = time.perf_counter()
+            self._ingestor.settle(host)  # pending graph writes go in first
             cutoff = max(age, host.store.size_cutoff(self.settings.graph_max_bytes))
             held(started)
         if not cutoff:
@@ -184,6 +185,7 @@ class Retention:
         while True:
             with host.lock:
                 started = time.perf_counter()
+                self._ingestor.settle(host)  # writes of batches since the last step
                 step = host.store.prune(cutoff, keep=keep, rows=rows, cursor=cursor)
                 host.analysis.forget(step.nodes, edges_before=cutoff)
                 held(started)

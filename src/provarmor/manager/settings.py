@@ -79,9 +79,11 @@ class ManagerSettings:
     )
     checkpoints: bool = setting(
         True,
-        "Store each host's analysis state with every batch and restore it when the host's "
-        "analysis is opened again (after a restart, or on another worker), so incidents "
-        "continue exactly; off: a restart starts each host's analysis afresh.",
+        "Store each host's analysis state with every batch (a worker: every "
+        "`--checkpoint-batches` batches or `--checkpoint-seconds`, the batches since are "
+        "taken again from the stream) and restore it when the host's analysis is opened "
+        "again (after a restart, or on another worker), so incidents continue exactly; off: "
+        "a restart starts each host's analysis afresh.",
     )
     keep_event_json: bool = setting(
         True, "Store each uploaded event's JSON for search results (else indexed fields only)."

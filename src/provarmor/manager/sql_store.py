@@ -453,6 +453,16 @@ class SqlFindingsStore:
                 self._put_checkpoint(batch.checkpoint)
         return True
 
+    def save_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        with self._write():
+            row = self._db.execute(
+                "SELECT acked_sequence FROM agents WHERE id = ?", (checkpoint.agent_id,)
+            ).fetchone()
+            if row is None or _int(row[0]) != checkpoint.sequence:
+                return False
+            self._put_checkpoint(checkpoint)
+        return True
+
     def _put_checkpoint(self, c: Checkpoint) -> None:
         self._db.execute(
             f"INSERT INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?) "

@@ -276,8 +276,13 @@ class FindingsStore(Protocol):
         """Store the batch; False (and nothing stored) when the agent's acknowledged
         sequence already reaches ``batch.sequence``."""
 
+    def save_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        """Store a host's checkpoint on its own, after the agent's batch it names was
+        committed; False (and nothing stored) when the agent's acknowledged sequence is
+        another (another process went on with the host)."""
+
     def checkpoint(self, host: str) -> Checkpoint | None:
-        """The host's last checkpoint (committed with its last batch), if any."""
+        """The host's last checkpoint (committed with a batch, or saved after one), if any."""
 
     def search_events(self, query: EventQuery) -> list[EventRow]: ...
 

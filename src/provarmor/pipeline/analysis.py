@@ -102,25 +102,13 @@ class Analysis:
         if isinstance(self.store, ReadCachedStore):
             self.store.invalidate()
 
-    def feed(
-        self,
-        events: Sequence[Event],
-        *,
-        meta: dict[str, str] | None = None,
-        in_store: bool = False,
-    ) -> list[Finding]:
+    def feed(self, events: Sequence[Event], *, meta: dict[str, str] | None = None) -> list[Finding]:
         """Process one batch; returns its alerts and incident updates. ``meta`` (a consumer's
-        position) is written with the batch's graph delta, in its transaction. ``in_store``:
-        the store already holds this batch's delta (an analysis restored from the checkpoint
-        before it, fed the batch again): it is made and dropped, not written twice."""
+        position) is written with the batch's graph delta, in its transaction."""
         started = time.perf_counter()
         add = self.builder.add
         events = [add(event) for event in events]  # host log events joined to processes
-        if in_store:
-            self.builder.drain(full=False)
-            self.builder.evict()
-        else:
-            self._write_graph(full=False, meta=meta)
+        self._write_graph(full=False, meta=meta)
         detectors = self.detectors
         signals: list[Signal] = []
         for event in events:

@@ -185,7 +185,7 @@ def build_detectors(
 def build_analysis(
     plan: AnalysisPlan,
     *,
-    store: GraphStore | PersistentGraphStore | None = None,
+    store: GraphStore | PersistentGraphStore | ReadCachedStore | None = None,
     kept: Mapping[str, Detector] | None = None,
 ) -> Analysis:
     """A fresh pipeline (in-memory graph unless ``store`` is given; a persistent store's edge
@@ -193,10 +193,13 @@ def build_analysis(
     building them from the plan (a learning host's anomaly detector, whose state outlives any
     one pipeline). The analysis reads and writes a persistent store through a
     :class:`ReadCachedStore` (its incident stories read the same nodes again and again), so
-    every write to ``store`` must go through the analysis while it runs."""
+    every write to ``store`` must go through the analysis while it runs (or give the
+    :class:`ReadCachedStore` itself, e.g. one that writes behind)."""
     graph_store: GraphStore = MemoryGraphStore() if store is None else store
     next_edge_id = 1
-    if isinstance(graph_store, PersistentGraphStore):
+    if isinstance(graph_store, ReadCachedStore):
+        next_edge_id = graph_store.next_edge_id()
+    elif isinstance(graph_store, PersistentGraphStore):
         next_edge_id = graph_store.next_edge_id()
         graph_store = ReadCachedStore(graph_store)
     engine = IncidentEngine(graph_store, settings=plan.investigation, rule=plan.effective_rule())

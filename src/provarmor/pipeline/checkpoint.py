@@ -8,9 +8,13 @@ the context detector, the suppression counts, the anomaly detector's per-process
 the incident engine (open campaigns, incidents and their versions). A checkpoint is that
 whole object graph, pickled, with the parts every analysis shares and that are not state
 replaced by references (:class:`Shared`): the graph store, the compiled rules (each by its
-key), the rule index (rebuilt from the rules on load), the anomaly model, the store lookup
-of the lineage table and detectors the caller keeps itself (learning mode's). On load the
-references are resolved against the loading analysis's own parts.
+key), the rule index (rebuilt from the rules on load), the anomaly model and detectors the
+caller keeps itself (learning mode's). On load the references are resolved against the
+loading analysis's own parts. The analysis's read cache over the graph store is in the
+checkpoint without its cached answers but with the graph writes it still holds back (a
+host's analysis writes its graph behind: :mod:`provarmor.manager.ingest`). Graph records
+(nodes, edges: most of the state) are written as their field values in order, not with
+their field names.
 
 Layout (format 1): one JSON header line, then the zlib-compressed pickle::
 
@@ -52,6 +56,7 @@ import msgspec
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.index import RuleIndex
 from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.graph.records import Edge, Node
 from provarmor.model.errors import ParseError
 from provarmor.pipeline.analysis import Analysis
 
@@ -91,7 +96,6 @@ class Shared:
     store: object
     ruleset: RuleSet
     model: object | None = None
-    recall: Callable[..., object] | None = None
     kept: Mapping[str, Detector] = field(default_factory=dict)
 
     def named(self) -> Iterator[tuple[Reference, object]]:
@@ -106,8 +110,6 @@ class Shared:
             yield ("info", spec.info.key), spec.info
         if self.model is not None:
             yield ("model", ""), self.model
-        if self.recall is not None:
-            yield ("recall", ""), self.recall
         for name, detector in self.kept.items():
             yield ("kept", name), detector
 
@@ -137,6 +139,21 @@ def _shared(kind: str, key: str) -> object:
     return _RESOLVE.get()((kind, key))
 
 
+class _Record:
+    """How a checkpoint rebuilds a graph record: the record's class and its field values in
+    order (a record pickled by msgspec's own reduction carries every field name with it:
+    the graph builder holds thousands, so that is most of a checkpoint's bytes and time)."""
+
+    def __new__(cls, kind: type[Node | Edge], *values: Any) -> Node | Edge:  # type: ignore[misc]
+        if kind is not Node and kind is not Edge:
+            raise pickle.UnpicklingError(f"{kind!r} is not a graph record")
+        return kind(**dict(zip(kind.__struct_fields__, values, strict=True)))
+
+
+def _reduce_record(record: Node | Edge) -> tuple[Callable[..., object], tuple[Any, ...]]:
+    return (_Record, (type(record), *msgspec.structs.astuple(record)))
+
+
 def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
     """A pickler that writes each shared object as a reference (by type, in C: a
     ``persistent_id`` would be a Python call for every object written)."""
@@ -157,6 +174,7 @@ def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
     for _reference, obj in shared.named():
         table[type(obj)] = reduce_shared
     table[RuleIndex] = reduce_index
+    table[Node] = table[Edge] = _reduce_record
     pickler = pickle.Pickler(file, protocol=_PROTOCOL)
     pickler.dispatch_table = table
     return pickler

@@ -32,10 +32,8 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from provarmor.graph.builder import GraphDelta
-from provarmor.graph.records import Edge, Node, NodeKind
+from provarmor.graph.records import Edge, Node, NodeKind, merge_node
 from provarmor.graph.store import GraphPrune, GraphStats, PruneCursor
 from provarmor.model.errors import StorageError
 from provarmor.storage.dialect import (
@@ -241,24 +239,8 @@ def _fold_nodes(nodes: Sequence[Node]) -> list[Row]:
     folded: dict[str, Node] = {}
     for node in nodes:
         old = folded.get(node.id)
-        folded[node.id] = node if old is None else _upserted(old, node)
+        folded[node.id] = node if old is None else merge_node(old, node)
     return [_node_row(node) for node in folded.values()]
-
-
-def _upserted(old: Node, new: Node) -> Node:
-    """What ``_NODE_UPDATE`` makes of ``old`` when ``new`` arrives (identity fields stay)."""
-    return msgspec.structs.replace(
-        old,
-        first_ts=min(old.first_ts, new.first_ts),
-        last_ts=max(old.last_ts, new.last_ts),
-        label=new.label or old.label,
-        pid=new.pid or old.pid,
-        executable=new.executable or old.executable,
-        command_line=new.command_line or old.command_line,
-        user=new.user or old.user,
-        parent=new.parent or old.parent,
-        exited=old.exited or new.exited,
-    )
 
 
 # Rows become records by unpacking and keywords: ten times faster than ``dict(zip(..))``,

@@ -1,11 +1,14 @@
 import copy
+from pathlib import Path
 
 import pytest
 
-from provarmor.graph.builder import GraphDelta
+from provarmor.evaluation.dataset import load_dataset
+from provarmor.graph.builder import GraphBuilder, GraphDelta
 from provarmor.graph.read_cache import ReadCachedStore
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.model.errors import StorageError
+from provarmor.pipeline.analysis import batches
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 
@@ -92,8 +95,81 @@ def test_a_copy_of_the_cache_keeps_the_store_and_bounds_not_the_answers(store):
     store.apply(GraphDelta(nodes=[process("p")]))
     assert store.node("p") is not None
     state = store.__getstate__()
-    assert set(state) == {"store", "max_nodes", "max_edges", "resets"}
+    assert set(state) == {"store", "max_nodes", "max_edges", "resets", "write_behind", "_pending"}
     copied = copy.copy(store)
     assert copied.store is store.store
     assert copied._nodes == {} and copied._lists == {}
     assert copied.node("p") is not None
+
+
+LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
+
+
+def test_writes_behind_read_as_if_written_and_reach_the_store_as_written(tmp_path):
+    """The lab capture's graph deltas through a write-through cache and a write-behind one
+    flushed every third batch: every read answers the same after every batch (nodes merged
+    with their pending versions, edge lists with pending edges in id order, meta, the next
+    edge id), and the flushed store holds the same rows."""
+    through = ReadCachedStore(SqliteGraphStore(tmp_path / "through.db"))
+    behind = ReadCachedStore(SqliteGraphStore(tmp_path / "behind.db"), write_behind=True)
+    builder = GraphBuilder()
+    events = list(load_dataset(LAB).events())
+    seen: set[str] = set()
+    for number, batch in enumerate(batches(events, size=100), start=1):
+        for event in batch:
+            builder.add(event)
+        delta = builder.drain(full=False)
+        builder.evict()
+        meta = {"batch:a": str(number)}
+        through.apply(copy.deepcopy(delta), meta=meta)
+        behind.apply(delta, meta=meta)
+        seen.update(node.id for node in delta.nodes)
+        if number % 3 == 0:
+            assert behind.pending
+            behind.flush()
+        assert not through.pending
+        assert behind.meta("batch:a") == str(number)
+        assert behind.next_edge_id() == through.next_edge_id()
+        for node_id in sorted(seen)[number % 7 :: 7]:  # a different seventh each time
+            assert behind.node(node_id) == through.node(node_id), node_id
+            assert behind.in_edges(node_id) == through.in_edges(node_id), node_id
+            assert behind.out_edges(node_id) == through.out_edges(node_id), node_id
+    behind.flush()
+    assert not behind.pending
+    for node_id in seen:
+        assert behind.store.node(node_id) == through.store.node(node_id)
+    assert list(behind.store.iter_edges()) == list(through.store.iter_edges())
+    assert behind.store.stats() == through.store.stats()
+    through.close()
+    behind.close()
+
+
+def test_pending_writes_that_the_store_refuses_stay_pending(tmp_path):
+    behind = ReadCachedStore(SqliteGraphStore(tmp_path / "g.db"), write_behind=True)
+    behind.apply(GraphDelta(nodes=[process("p")]), meta={"batch:a": "1"})
+    behind.apply(
+        GraphDelta(new_edges=[Edge(id=1, src="p", dst="q", action="fork", first_ts=5, last_ts=5)])
+    )
+    with pytest.raises(StorageError, match="unknown node 'q'"):
+        behind.flush()
+    assert behind.pending
+    assert behind.store.meta("batch:a") is None  # nothing of it was written
+    behind.apply(GraphDelta(nodes=[process("q")]))
+    behind.flush()
+    assert [edge.id for edge in behind.store.in_edges("q")] == [1]
+    assert behind.store.meta("batch:a") == "1"
+    behind.close()
+
+
+def test_a_pending_node_is_read_merged_with_the_stored_one(tmp_path):
+    """A node the builder forgot and made again (later start, no program yet) reads as the
+    store will hold it: the earliest start, the known program."""
+    behind = ReadCachedStore(SqliteGraphStore(tmp_path / "g.db"), write_behind=True)
+    behind.apply(GraphDelta(nodes=[process("p", label="sh", executable="/bin/sh")]))
+    behind.flush()
+    behind.apply(GraphDelta(nodes=[process("p", first_ts=9, last_ts=12, exited=True)]))
+    read = behind.node("p")
+    behind.flush()
+    assert read == behind.store.node("p")
+    assert (read.first_ts, read.last_ts, read.executable, read.exited) == (5, 12, "/bin/sh", True)
+    behind.close()

@@ -6,13 +6,16 @@ import asyncio
 import gzip
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from provarmor.bus.leases import assignment, open_leases, owners
 from provarmor.bus.message import MSG_ID, BatchMessage, batch_message
@@ -71,9 +74,12 @@ def enrolled_store(url: str) -> SqlFindingsStore:
 
 
 class Worker:
-    def __init__(self, *, bus: str, db: str, state_dir: Path, claim: int = 0) -> None:
-        """One worker of partition 0 of 1, or with ``claim`` one claiming among that many."""
-        where = ["--partitions", "1", "--partition", "0"]
+    def __init__(
+        self, *, bus: str, db: str, state_dir: Path, claim: int = 0, extra: Sequence[str] = ()
+    ) -> None:
+        """One worker of partition 0 of 1, or with ``claim`` one claiming among that many;
+        ``extra``: more options."""
+        where = ["--partitions", "1", "--partition", "0", *extra]
         if claim:
             where = ["--partitions", str(claim), "--claim", "--lease-ttl", "2"]
         self.log = state_dir / "worker.log"
@@ -106,6 +112,12 @@ class Worker:
             self.process.terminate()
             self.process.wait(timeout=30)
         assert self.process.returncode in (0, -signal.SIGKILL), self.log.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def batches(events) -> list[BatchMessage]:
@@ -343,16 +355,27 @@ def _incidents(store) -> tuple[list[tuple[str, int, int, str]], set[str]]:
     return sorted(found), tags
 
 
+EVERY_4 = ("--checkpoint-batches", "4", "--checkpoint-seconds", "600")
+"""A host checkpointed after its batches 1, 5, 9, 13 ... (the first always carries one)."""
+KILLED_AFTER = 11
+"""Batches stored when the worker is killed: 10 and 11 are after the last checkpoint."""
+
+
 def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incidents(
     nats_server, database, tmp_path, events
 ):
-    """kill -9 once the attack's incident is open: the restarted worker restores the host's
-    analysis from its checkpoint, so the incident grows on (same id, versions, alerts) as in
-    an uninterrupted run, and no alert or incident row is stored twice."""
+    """kill -9 once the attack's incident is open, two batches after the host's last
+    checkpoint: the restarted worker restores the host's analysis from its checkpoint and
+    analyses those two batches again from the stream, so the incident grows on (same id,
+    versions, alerts) as in an uninterrupted run, and no alert or incident row is stored
+    twice."""
     reference_bus = started(tmp_path / "nats-reference")
     reference = enrolled_store(f"sqlite:///{tmp_path / 'reference.db'}")
     worker = Worker(
-        bus=reference_bus.url, db=f"sqlite:///{tmp_path / 'reference.db'}", state_dir=tmp_path / "r"
+        bus=reference_bus.url,
+        db=f"sqlite:///{tmp_path / 'reference.db'}",
+        state_dir=tmp_path / "r",
+        extra=EVERY_4,
     )
     try:
         sequences = publish_all(reference_bus.url, events)
@@ -365,23 +388,34 @@ def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incid
     assert expected, "the lab recording makes an incident"
 
     store = enrolled_store(database)
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
-    publish_all(nats_server.url, events)
-    deadline = time.monotonic() + 120
-    while not store.incidents(IncidentQuery(host=HOST, page=Page(limit=1))):
-        assert time.monotonic() < deadline and worker.process.poll() is None, worker.log.read_text()
-        time.sleep(0.02)
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=EVERY_4)
+    publish_all(nats_server.url, events, sequences=set(sequences[:KILLED_AFTER]))
+    wait_for_acked(store, sequences[KILLED_AFTER - 1], worker=worker)
     worker.kill()
     at_kill, _ = _incidents(store)
-    assert store.agent(AGENT).acked_sequence < sequences[-1], "the worker finished first"
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    assert at_kill, "the attack's incident is open when the worker is killed"
+    publish_all(nats_server.url, events, sequences=set(sequences[KILLED_AFTER:]))
+    port = free_port()
+    listen = ("--metrics-listen", f"127.0.0.1:{port}")
+    worker = Worker(
+        bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=(*EVERY_4, *listen)
+    )
     try:
         wait_for_acked(store, sequences[-1], worker=worker)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
     finally:
         worker.stop()
     found, tags = _incidents(store)
     assert found == expected
     assert len(tags) == 1, "one analysis of the host all along"
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics.decode())
+        for sample in family.samples
+    }
+    assert samples["provarmor_worker_checkpoints_restored"] == 1
+    assert samples["provarmor_worker_checkpoints_rebuilt"] == 0
+    assert samples["provarmor_worker_checkpoints_replayed"] == 2
     assert at_kill[-1][1] < found[-1][1], "the kill came before the incident's last version"
     alerts = store.alerts(AlertQuery(host=HOST, page=Page(limit=100_000)))
     assert sorted(a.id for a in alerts) == sorted(a.id for a in expected_alerts)

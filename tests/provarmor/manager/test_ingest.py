@@ -1,21 +1,35 @@
 import contextlib
+import dataclasses
 import errno
 import gzip
 import json
 import os
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provarmor.manager.ingest import BatchTooLarge, event_row, parse_batch
+from provarmor.manager.auth import Role
+from provarmor.manager.database import open_findings_store
+from provarmor.manager.ingest import (
+    BatchTooLarge,
+    Ingestor,
+    StoredBatch,
+    event_row,
+    graph_opener,
+    parse_batch,
+)
+from provarmor.manager.store import AgentRecord, AlertQuery, IncidentQuery, Page, TokenRecord
 from provarmor.model.codec import parse_json_event
 from provarmor.model.errors import ParseError
 from provarmor.outputs.alert_formats import AlertFormat
 from provarmor.outputs.incident_formats import IncidentFormat
+from provarmor.storage.sqlite_graph import SqliteGraphStore
 
 LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
 HOST = "3d1219c7c4c5404aaa1f6d2a48adfda4"
@@ -212,14 +226,22 @@ def _refusing_inserts(manager, side: str):
 
 
 @pytest.mark.parametrize("side", ["graph", "findings"])
-def test_failed_write_on_either_side_is_rolled_back(manager, reference, lines, side):
+def test_a_failed_write_on_either_side_loses_and_duplicates_nothing(
+    manager, reference, lines, side
+):
     agent_id, credential = manager.enroll()
     assert _upload(manager, agent_id, credential, lines, SPLITS[0]).status_code == 200
+    ingestor = manager.client.app.state.context.ingestor
     with _refusing_inserts(manager, side):
-        failed = _upload(manager, agent_id, credential, lines, SPLITS[1])
-        assert failed.status_code == 503, failed.text
-        assert "refuse" in failed.json()["error"]
-    for split in SPLITS[1:]:
+        answer = _upload(manager, agent_id, credential, lines, SPLITS[1])
+        if side == "findings":
+            assert answer.status_code == 503, answer.text
+            assert "refuse" in answer.json()["error"]
+        else:  # findings and checkpoint stored; the graph writes wait for the next one
+            assert answer.status_code == 200, answer.text
+            assert ingestor.checkpoints.graph_failed == 1
+            assert ingestor.host(HOST).graph.pending
+    for split in SPLITS[1 if side == "findings" else 2 :]:
         answer = _upload(manager, agent_id, credential, lines, split)
         assert answer.status_code == 200, answer.text
     assert _graph(manager) == reference[0]
@@ -481,3 +503,192 @@ def test_batches_stored_without_checkpoints_make_the_old_one_unusable(
     outcome = _outcome(last)
     assert outcome["events"] == len(lines)
     assert outcome["alert_rows"] == len(set(outcome["alerts"]))
+
+
+# Checkpoints every few batches (a worker's way): the batches after the last checkpoint come
+# again from the replay source, the bus's stream in a worker, here the uploads kept in order.
+
+EVERY = 4
+"""Batches per checkpoint: with RESTART_SPLITS a host is checkpointed after batches 1, 5, 9
+and 13 (the first batch of a fresh analysis carries one)."""
+
+
+class _Stream:
+    """The batches as a stream keeps them (a replay source): position = index + 1."""
+
+    def __init__(self, lines) -> None:
+        self.batches = [
+            StoredBatch(
+                position=index + 1,
+                agent_id="",
+                sequence=end,
+                body=b"".join(lines[start:end]),
+            )
+            for index, (start, end) in enumerate(RESTART_SPLITS)
+        ]
+        self.agent_id = ""
+
+    def __call__(self, host_id: str, position: int):
+        assert host_id == HOST
+        for batch in self.batches[position:]:
+            yield dataclasses.replace(batch, agent_id=self.agent_id)
+
+
+class _Worker:
+    """An ingestor as a worker runs it (replay source, checkpoints every EVERY batches)."""
+
+    def killed(self) -> None:
+        """What the kernel does for a killed process: its connections go (nothing is
+        written on the way)."""
+        for host in self.ingestor.loaded_hosts():
+            host.store.close()
+
+    def __init__(
+        self, url: str, store, kit, state: Path, stream: _Stream, *, replay: bool = True
+    ) -> None:
+        self.store = store
+        self.ingestor = Ingestor(
+            store,
+            kit=kit,
+            open_graph=graph_opener(database_url=url, state_dir=state),
+            max_batch_events=10_000,
+            models_dir=state / "models",
+            replay=stream if replay else None,
+            checkpoint_batches=EVERY,
+            checkpoint_seconds=3600,
+        )
+        self.stream = stream
+
+    def take(self, batches: range) -> None:
+        agent = self.store.agent(self.stream.agent_id)
+        for index in batches:
+            batch = self.stream.batches[index]
+            self.ingestor.ingest(
+                agent, sequence=batch.sequence, body=batch.body, position=batch.position
+            )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def findings_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'findings.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
+def _enrolled(url: str, stream: _Stream):
+    store = open_findings_store(url)
+    now = time.time_ns()
+    stream.agent_id = "agent-1"
+    store.add_agent(
+        AgentRecord(id="agent-1", host_id=HOST, hostname="lab", enrolled_ns=now),
+        credential=TokenRecord(id="agent-1", role=Role.AGENT, salt="s", digest="d", created_ns=now),
+    )
+    return store
+
+
+def _stored(store, tag: str):
+    """Every alert id, and every incident row (its tag written TAG), of the host."""
+    alerts = sorted(a.id for a in store.alerts(AlertQuery(host=HOST, page=Page(limit=10_000))))
+    incidents = sorted(
+        (row.id.replace(tag, "TAG"), row.version, row.json.replace(tag, "TAG"))
+        for row in store.incidents(IncidentQuery(host=HOST, page=Page(limit=1000)))
+    )
+    return alerts, incidents
+
+
+@pytest.fixture
+def grouped_reference(kit, tmp_path, lines):
+    """The uploads analysed without interruption, checkpointed every EVERY batches."""
+    stream = _Stream(lines)
+    url = f"sqlite:///{tmp_path / 'reference.db'}"
+    store = _enrolled(url, stream)
+    worker = _Worker(url, store, kit, tmp_path / "reference", stream)
+    worker.take(range(len(RESTART_SPLITS)))
+    found = _stored(store, worker.ingestor.host(HOST).tag)
+    worker.ingestor.close()
+    store.close()
+    assert found[1], "the lab capture makes an incident"
+    return found
+
+
+def test_a_worker_killed_between_two_checkpoints_goes_on_exactly(
+    kit, tmp_path, lines, findings_url, grouped_reference
+):
+    """Killed after batch 7 (checkpoint at 5): the next ingestor restores the checkpoint,
+    analyses batches 6 and 7 again from the stream without storing them twice, and goes on
+    with the same incident (id, versions, story) and alerts as the uninterrupted run."""
+    stream = _Stream(lines)
+    store = _enrolled(findings_url, stream)
+    first = _Worker(findings_url, store, kit, tmp_path / "state", stream)
+    first.take(range(7))
+    tag = first.ingestor.host(HOST).tag
+    assert first.ingestor.host(HOST).graph.pending, "batches 6 and 7 wait for a checkpoint"
+    # killed: never closed
+    second = _Worker(findings_url, store, kit, tmp_path / "state", stream)
+    second.take(range(7, len(RESTART_SPLITS)))
+    counters = second.ingestor.checkpoints
+    assert (counters.restored, counters.rebuilt, counters.replayed) == (1, 0, 2)
+    assert second.ingestor.host(HOST).tag == tag
+    assert _stored(store, tag) == grouped_reference
+    first.killed()
+    second.ingestor.close()
+    store.close()
+
+
+def test_without_a_replay_source_a_checkpoint_behind_the_store_is_rebuilt(
+    kit, tmp_path, lines, caplog
+):
+    stream = _Stream(lines)
+    url = f"sqlite:///{tmp_path / 'findings.db'}"
+    store = _enrolled(url, stream)
+    first = _Worker(url, store, kit, tmp_path / "state", stream)
+    first.take(range(7))
+    second = _Worker(url, store, kit, tmp_path / "state", stream, replay=False)
+    second.take(range(7, 8))
+    counters = second.ingestor.checkpoints
+    assert (counters.restored, counters.rebuilt) == (0, 1)
+    assert "there is no source to replay them" in caplog.text
+    first.killed()
+    second.ingestor.close()
+    store.close()
+
+
+def test_graph_writes_that_failed_after_their_checkpoint_are_written_on_restore(
+    kit, tmp_path, lines, grouped_reference
+):
+    """The graph store refuses the writes that follow checkpoint 5 (as a crash between the
+    checkpoint's commit and the flush would leave them): the restored checkpoint carries them
+    and writes them, and the rest goes on as without the failure."""
+    stream = _Stream(lines)
+    url = f"sqlite:///{tmp_path / 'findings.db'}"
+    store = _enrolled(url, stream)
+    first = _Worker(url, store, kit, tmp_path / "state", stream)
+    first.take(range(4))
+    graph_path = first.ingestor.host(HOST).store.path
+    with sqlite3.connect(graph_path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON edges "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+    first.take(range(4, 6))
+    assert first.ingestor.checkpoints.graph_failed == 1
+    with sqlite3.connect(graph_path) as db:
+        db.execute("DROP TRIGGER refuse")
+    second = _Worker(url, store, kit, tmp_path / "state", stream)
+    second.take(range(6, len(RESTART_SPLITS)))
+    assert second.ingestor.checkpoints.restored == 1
+    assert _stored(store, first.ingestor.host(HOST).tag) == grouped_reference
+    restored = second.ingestor.host(HOST)
+    second.ingestor.settle(restored)
+    reference = SqliteGraphStore(tmp_path / "reference" / "graphs" / Path(graph_path).name)
+    assert sorted(map(tuple_of, restored.store.iter_edges())) == sorted(
+        map(tuple_of, reference.iter_edges())
+    )
+    reference.close()
+    first.killed()
+    second.ingestor.close()
+    store.close()
+
+
+def tuple_of(edge):
+    return msgspec.structs.astuple(edge)
