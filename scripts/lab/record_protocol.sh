@@ -49,8 +49,10 @@ record() { # DIR ARGS... : one lab run under its own hold of the live lock
     rm -rf "$dir"
     mkdir -p "$(dirname "$dir")"
     local started=$SECONDS
-    flock "$lock" "$provarmor" lab run "$@" --sensor "$sensor" --out "$dir" \
-        >"$dir.log" 2>&1 || {
+    # DIR.runner: the pid of the `lab run` process (the parent of every process the lab
+    # starts while recording): scripts/lab/lab_tree.py keeps that tree's events.
+    flock "$lock" bash -c 'echo $$ >"$0.runner" && exec "$@"' "$dir" \
+        "$provarmor" lab run "$@" --sensor "$sensor" --out "$dir" >"$dir.log" 2>&1 || {
         echo "FAILED   $dir (see $dir.log)" >&2
         return 1
     }
