@@ -13,11 +13,11 @@
 #   scripts/lab/record_protocol.sh [--out DIR] [PHASE...]
 #
 # PHASE is one of dev (attack seeds 1-2), benign-fit (train + validation), held-out-3
-# (attack seed 3), benign-test, held-out-45 (attack seeds 4-5); default: all, in that order
-# (seeds 1-3 and the benign runs first, so seeds 4-5 can wait for lock time).
+# (attack seed 3), held-out-45 (attack seeds 4-5), benign-test; default: all, in that order
+# (what the attack-run figures need first; the benign test runs last).
 # The evaluation, offline afterwards:
 #
-#   provarmor eval DIR/attack/*-s[12345] DIR/test/b30[1-5] --train DIR/train/b10[1-6] \
+#   provarmor eval DIR/attack/*-s[12345] DIR/test/b30[1-3] --train DIR/train/b10[1-4] \
 #     --validation DIR/val/b20[12] --seeds 1,2,3,4,5 --jobs 1 --json lab-protocol.json
 set -euo pipefail
 
@@ -35,9 +35,9 @@ scenarios=(tc-webshell-implant tc-browser-dropper tc-supply-chain nodlink-ubuntu
     credential-theft-lateral persistence-sweep log-tampering staging-exfil)
 
 # Benign mixes: name, seed, seconds of work.
-train=(b101:101:90 b102:102:90 b103:103:90 b104:104:90 b105:105:90 b106:106:90)
-validation=(b201:201:120 b202:202:120)
-test_runs=(b301:301:100 b302:302:100 b303:303:100 b304:304:100 b305:305:100)
+train=(b101:101:75 b102:102:75 b103:103:75 b104:104:75)
+validation=(b201:201:90 b202:202:90)
+test_runs=(b301:301:60 b302:302:60 b303:303:60)
 
 record() { # DIR ARGS... : one lab run under its own hold of the live lock
     local dir=$1
@@ -78,7 +78,7 @@ benign() { # ROLE SPEC...
 }
 
 phases=("$@")
-[[ ${#phases[@]} -gt 0 ]] || phases=(dev benign-fit held-out-3 benign-test held-out-45)
+[[ ${#phases[@]} -gt 0 ]] || phases=(dev benign-fit held-out-3 held-out-45 benign-test)
 for phase in "${phases[@]}"; do
     case $phase in
     dev) attacks 1 2 ;;
