@@ -29,6 +29,8 @@ from provarmor.cli.terminal import escape
 from provarmor.model.errors import ConfigError
 
 if TYPE_CHECKING:
+    from provarmor.detection.anomaly.scorer import AnomalyModel
+    from provarmor.evaluation.dataset import Dataset
     from provarmor.evaluation.protocol import ProtocolPlan
     from provarmor.evaluation.scoring import EvalReport
 
@@ -195,6 +197,14 @@ def eval_command(  # noqa: PLR0913
     model: Annotated[
         Path | None, typer.Option("--model", "-m", help="Anomaly model (provarmor train).")
     ] = None,
+    learn: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--learn",
+            help="Benign datasets, in recording order: the model is the one learning mode "
+            "enables after a window made of them (the shipped default), instead of --model.",
+        ),
+    ] = None,
     train: Annotated[
         list[Path] | None, typer.Option("--train", help="Protocol: benign training datasets.")
     ] = None,
@@ -219,10 +229,10 @@ def eval_command(  # noqa: PLR0913
 ) -> None:
     """Score the analysis on labelled datasets (labels are read only to score)."""
     if corpus is not None:
-        if datasets or train or validation or model is not None:
+        if datasets or train or validation or learn or model is not None:
             raise ConfigError(
-                "--corpus takes no datasets, --train, --validation or --model: its manifest "
-                "says which chunks are learning, calibration and test data"
+                "--corpus takes no datasets, --train, --validation, --learn or --model: its "
+                "manifest says which chunks are learning, calibration and test data"
             )
         from provarmor.cli.corpus_report import corpus_command
         from provarmor.evaluation.protocol import CONFIGURATIONS
@@ -248,6 +258,8 @@ def eval_command(  # noqa: PLR0913
     rule_paths = () if no_rules else _check_rules(rules)
     chosen = ",".join(CONFIGURATIONS) if configurations is None else configurations
     if train or validation:
+        if learn or model is not None:
+            raise ConfigError("the protocol trains its own model: no --learn or --model")
         if not train or not validation:
             raise ConfigError("the protocol needs both --train and --validation datasets")
         _protocol(
@@ -265,9 +277,12 @@ def eval_command(  # noqa: PLR0913
         )
         return
     loaded = [load_dataset(path) for path in datasets]
-    plan = plan_from_config(
-        config, rules=rule_paths, model=load_bundle(model) if model is not None else None
-    )
+    if learn and model is not None:
+        raise ConfigError("--learn or --model, not both")
+    anomaly = _learned(learn, loaded) if learn else None
+    if model is not None:
+        anomaly = load_bundle(model)
+    plan = plan_from_config(config, rules=rule_paths, model=anomaly)
     report = evaluate(loaded, lambda: build_analysis(plan))
     console.print(_dataset_table(report))
     for table in _containment_tables(report):
@@ -282,6 +297,33 @@ def eval_command(  # noqa: PLR0913
     console.print(f"incident rule: {describe_rule(plan.effective_rule())}")
     if as_json is not None:
         as_json.write_text(json.dumps(_report_json(report), indent=2) + "\n")
+
+
+def _learned(window: list[Path], tests: list[Dataset]) -> AnomalyModel:
+    """The model learning mode enables after ``window``; the first test dataset recorded
+    after the window closes it, as the next event would on the host."""
+    from provarmor.detection.anomaly.settings import LearningSettings, TrainingSettings
+    from provarmor.evaluation.corpus_eval import learn_model
+    from provarmor.evaluation.protocol import benign_dataset
+
+    learning = sorted(
+        (benign_dataset(path, "learning") for path in window), key=lambda d: d.meta.started_ns
+    )
+    end = learning[-1].meta.ended_ns
+    after = sorted((d for d in tests if d.meta.started_ns >= end), key=lambda d: d.meta.started_ns)
+    if not after:
+        raise ConfigError(
+            "--learn: no test dataset was recorded after the learning window (one closes it)"
+        )
+    anomaly = learn_model(
+        learning, after[0], settings=LearningSettings(), training=TrainingSettings()
+    )
+    console.print(
+        f"learning mode: model version {anomaly.metadata['model_version']} learned on "
+        f"{len(learning)} datasets ({anomaly.metadata['training_processes']} processes, "
+        f"{anomaly.metadata['validation_processes']} held out), threshold {anomaly.threshold:.3f}"
+    )
+    return anomaly
 
 
 def _protocol(plan: ProtocolPlan, *, as_json: Path | None, jobs: int) -> None:

@@ -41,7 +41,7 @@ from provarmor.evaluation.corpus import (
     read_manifest,
     read_recording,
 )
-from provarmor.evaluation.dataset import Dataset, load_dataset
+from provarmor.evaluation.dataset import Dataset, UnlabelledDataset, load_dataset
 from provarmor.evaluation.scoring import mean_std
 from provarmor.model.errors import ConfigError
 from provarmor.model.incident import Incident
@@ -139,21 +139,22 @@ def load_corpus(path: Path) -> list[Chunk]:
 
 
 def learn_model(
-    window: Sequence[Chunk],
-    following: Chunk,
+    window: Sequence[Dataset | UnlabelledDataset],
+    following: Dataset | UnlabelledDataset,
     *,
     settings: LearningSettings,
     training: TrainingSettings,
 ) -> AnomalyModel:
-    """The model learning mode enables after a window made of ``window`` (in order).
+    """The model learning mode enables after a window made of ``window`` (benign datasets,
+    in recording order).
 
     The window opens at the first event and ends where the last of ``window`` was recorded
     to; as on a host, it closes when the stream clock passes its end, here at the first
-    event of ``following`` (that event belongs to the next window, and is only read to
-    close this one). A window learning mode cannot train on is a :class:`ConfigError` with
-    the learner's reason."""
-    end = max(c.dataset.meta.ended_ns for c in window)
-    stream = chain(*(c.dataset.events() for c in window), islice(following.dataset.events(), 1))
+    event of ``following`` (recorded after the window: that event belongs to the next
+    window, and is only read to close this one). A window learning mode cannot train on is
+    a :class:`ConfigError` with the learner's reason."""
+    end = max(d.meta.ended_ns for d in window)
+    stream = chain(*(d.events() for d in window), islice(following.events(), 1))
     learner: Learner | None = None
     for event in stream:
         if learner is None:
@@ -164,8 +165,8 @@ def learn_model(
     if not trained:
         reason = learner.waiting if learner is not None and learner.waiting else ""
         raise ConfigError(
-            f"learning mode enabled no model on {', '.join(c.name for c in window)} "
-            f"before {following.name}" + (f": {reason}" if reason else "")
+            f"learning mode enabled no model on {', '.join(d.path.name for d in window)} "
+            f"before {following.path.name}" + (f": {reason}" if reason else "")
         )
     return trained[0]
 
@@ -246,8 +247,8 @@ def evaluate_corpus(
     scored: list[tuple[AnomalyModel, dict[tuple[str, str], list[FalseIncident]]]] = []
     for seed in seeds:
         model = learn_model(
-            window,
-            tests[0],
+            [c.dataset for c in window],
+            tests[0].dataset,
             settings=LearningSettings(),
             training=TrainingSettings(seed=seed),
         )

@@ -73,3 +73,38 @@ def test_eval_reports_containment_for_a_run_recorded_with_response(tmp_path, dat
     assert totals["response_runs"] == 1 and totals["contained"] == 1.0
     assert totals["incident_to_containment_p99_s"] == containment["incident_to_containment_s"]
     assert set(document["containment_summary"]) == {"nodlink-ubuntu", "total"}
+
+
+def test_eval_learn_scores_the_model_learning_mode_enables_on_the_window(tmp_path):
+    from provarmor.cli.app import app
+    from provarmor.detection.sigma.loader import bundled_rules
+    from provarmor.evaluation.corpus_eval import evaluate_corpus
+
+    window = ["--learn", str(CORPUS / "learning"), "--learn", str(CORPUS / "calibration")]
+    out = tmp_path / "eval.json"
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app,
+        ["eval", str(CORPUS / "test"), *window, "--json", str(out)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "learning mode: model version 1 learned on 2 datasets" in result.output
+    scored = json.loads(out.read_text())["datasets"][0]
+    # the same model and incidents as the corpus evaluation's rules + learning-mode model
+    corpus = evaluate_corpus(CORPUS, rules=[bundled_rules()], seeds=[1], configurations=["both"])
+    test = next(chunk for chunk in corpus.chunks if chunk.role == "test")
+    assert scored["incidents"] == test.incidents["both"][0]
+    assert scored["alerts"] > 0
+
+
+def test_eval_learn_needs_a_test_dataset_recorded_after_the_window_and_no_model():
+    from provarmor.cli.app import app
+
+    late = ["--learn", str(CORPUS / "test")]
+    result = CliRunner().invoke(app, ["eval", str(CORPUS / "learning"), *late])
+    assert isinstance(result.exception, ConfigError)
+    assert "no test dataset was recorded after the learning window" in str(result.exception)
+    both = [*late, "--model", "model.bundle"]
+    result = CliRunner().invoke(app, ["eval", str(CORPUS / "learning"), *both])
+    assert isinstance(result.exception, ConfigError)
+    assert "--learn or --model, not both" in str(result.exception)

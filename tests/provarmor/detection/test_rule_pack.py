@@ -307,3 +307,24 @@ def test_kernel_module_rule_on_crafted_module_loads(path, exe, alerts):
     _, raised = run([_module_load(path, exe=exe)])
     key = key_of()["kernel_module_loaded"]
     assert [alert.rule_id for alert in raised if alert.rule_id == key] == [key] * alerts
+
+
+def test_an_admin_ssh_session_that_accepts_new_host_keys_raises_no_incident(data_dir):
+    """The lab's ssh-admin workload, recorded beside an attack on the shared machine: ssh and
+    scp with StrictHostKeyChecking=accept-new (a changed host key is still refused and the new
+    one recorded: host key checking is on) into the administration host, sudo -n id, df, ps
+    there. It made one false incident in every attack run's background."""
+    from provarmor.evaluation.dataset import load_dataset
+    from provarmor.pipeline.assembly import AnalysisPlan, build_analysis, compile_rules
+
+    session = load_dataset(data_dir / "lab" / "shared-machine" / "ssh-admin")
+    commands = {event.process.command_line for event in session.events()}
+    assert any(
+        c.startswith("ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new") for c in commands
+    )
+    assert any(c.startswith("sudo -n id") for c in commands)  # run on the administration host
+    result = build_analysis(AnalysisPlan(ruleset=compile_rules([bundled_rules()]))).collect(
+        session.events()
+    )
+    assert "d8ed2c07-41f9-45c9-a02c-085e0be1b15b" not in {alert.rule_id for alert in result.alerts}
+    assert list(result.incidents()) == []

@@ -65,12 +65,12 @@ def test_the_model_is_the_one_learning_mode_enables_after_the_learning_window(re
 
 def test_nothing_of_a_test_chunk_but_its_first_event_reaches_the_learner(tmp_path):
     chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
-    window = [chunks["learning"], chunks["calibration"]]
+    window = [chunks["learning"].dataset, chunks["calibration"].dataset]
     settings, training = LearningSettings(), TrainingSettings(seed=1)
-    model = learn_model(window, chunks["test"], settings=settings, training=training)
+    model = learn_model(window, chunks["test"].dataset, settings=settings, training=training)
     # the same window closed by a test chunk holding only that first event
     first = next(iter(chunks["test"].dataset.events()))
-    short = replace(chunks["test"], dataset=_one_event_dataset(tmp_path, chunks["test"], first))
+    short = _one_event_dataset(tmp_path, chunks["test"], first)
     again = learn_model(window, short, settings=settings, training=training)
     assert _same_model(model, again)
     assert model.metadata["model_version"] == 1
@@ -79,10 +79,12 @@ def test_nothing_of_a_test_chunk_but_its_first_event_reaches_the_learner(tmp_pat
 
 def test_a_window_learning_mode_cannot_train_on_is_refused_with_its_reason():
     chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
-    window = [chunks["learning"], chunks["calibration"]]
+    window = [chunks["learning"].dataset, chunks["calibration"].dataset]
     held_out_nothing = LearningSettings(validation_fraction=0.000001)
     with pytest.raises(ConfigError, match="enabled no model on learning, calibration before test"):
-        learn_model(window, chunks["test"], settings=held_out_nothing, training=TrainingSettings())
+        learn_model(
+            window, chunks["test"].dataset, settings=held_out_nothing, training=TrainingSettings()
+        )
 
 
 def test_a_seed_with_the_same_model_reports_the_same_incidents(report):
@@ -97,8 +99,8 @@ def test_a_seed_with_the_same_model_reports_the_same_incidents(report):
     assert incidents(1) == incidents(2)
     chunks = {chunk.role: chunk for chunk in load_corpus(CORPUS)}
     model = learn_model(
-        [chunks["learning"], chunks["calibration"]],
-        chunks["test"],
+        [chunks["learning"].dataset, chunks["calibration"].dataset],
+        chunks["test"].dataset,
         settings=LearningSettings(),
         training=TrainingSettings(seed=3),
     )
