@@ -1,8 +1,10 @@
 """The standalone agent's analysis with automatic response (``provarmor agent
 --response-policy FILE``): this sink takes the place of the plain graph sink, runs the whole
 analysis on the agent's own host (graph in the local store, Sigma rules, campaigns,
-incidents) and hands every incident update to the :class:`Responder`, which applies the
-policy (off, dry-run or enforce) and writes the audit trail.
+incidents) and hands every incident update to the :class:`Responder`, with the analysis's
+lineage of every process (so process actions also reach the attack's living ancestors of
+the signalling processes), which applies the policy (off, dry-run or enforce) and writes
+the audit trail.
 
 The spool position is stored with each batch's graph delta (same store and key as the
 graph sink), so a restart resumes after the last analysed batch; the responder does not
