@@ -138,9 +138,7 @@ def test_children_of_a_listening_server_are_server_children_even_without_accepts
     assert lineage.reason == "python3 app.py listens on 127.0.0.1:8388"
 
 
-def test_a_service_that_took_connections_serves_but_a_listener_an_attack_started_does_not() -> (
-    None
-):
+def test_a_service_that_took_connections_serves_but_a_listener_an_attack_started_does_not() -> None:
     """The web server accepted (and then received data: raised itself) and stays a service;
     the bind shell its web shell started listens from a raised context; an implant that
     only connects out never serves."""

@@ -2,6 +2,8 @@
 targets; with the analysis's lineage, the attack's ancestors of the signalling processes
 (never the service it came in through, never a process outside the raised lineage)."""
 
+import itertools
+
 from provarmor.graph.lineage import LineageClassifier
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
@@ -140,7 +142,7 @@ def _chain(*pids: int, signalling: int) -> Incident:
     )
     edges = tuple(
         IncidentEdge(src=entity(parent), dst=entity(child), action="fork", first_ts=1, last_ts=1)
-        for parent, child in zip(pids, pids[1:], strict=False)
+        for parent, child in itertools.pairwise(pids)
     )
     return incident(nodes, edges=edges)
 

@@ -5,9 +5,9 @@ analysis's lineage it reaches a piped implant whose short-lived child raised the
 and never the service the attack came in through."""
 
 import dataclasses
+import itertools
 import os
 import socket
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -24,7 +24,6 @@ from provarmor.response.audit import AuditTrail, Phase, read_audit
 from provarmor.response.policy import Mode, Policy, PolicyRule, RateLimit
 from provarmor.response.records import ActionKind, Outcome
 from provarmor.response.responder import Responder
-
 from provarmor.testing.factories import make_event
 
 from .conftest import gone, move_into, state_of, target_of, wait_for
@@ -269,7 +268,7 @@ class Seen:
         )
         edges = tuple(
             IncidentEdge(src=self.ids[a], dst=self.ids[b], action="fork", first_ts=1, last_ts=1)
-            for a, b in zip(pids, pids[1:], strict=False)
+            for a, b in itertools.pairwise(pids)
         )
         return msgspec.structs.replace(story(self.context), nodes=nodes, edges=edges)
 
