@@ -97,6 +97,8 @@ class Responder:
         return False
 
     def _rate_limited(self, host: str) -> str | None:
+        """Why the host's rate limit refuses one more execution (``None``: it is counted; an
+        execution the action itself refuses, having touched nothing, is given back)."""
         limit = self.policy.rate_limit
         now = time.monotonic()
         recent = self._recent.setdefault(host, collections.deque())
@@ -130,6 +132,8 @@ class Responder:
         else:
             self.audit.executing(request, mode=mode.value)
             result = self._execute(action, request)
+            if result.outcome is Outcome.REFUSED:  # it touched nothing (a process gone ...)
+                self._recent[request.host_id or self.context.host.id].pop()
         self.counters[result.outcome.value] += 1
         return self.audit.result(request, result, mode=mode.value)
 

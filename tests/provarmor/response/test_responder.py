@@ -137,6 +137,19 @@ def test_the_rate_limit_refuses_past_its_count(context, spawn):
     assert responder.counters["rate_limited"] == 1
 
 
+def test_an_action_refused_on_the_host_does_not_use_up_the_rate_limit(context, spawn):
+    """Kills of signalling processes that are gone touch nothing: they leave the host's
+    count for the implant that still runs."""
+    finished, implant = spawn("sleep", "0.01"), spawn("sleep", "300")
+    incident = story(context, finished.pid, implant.pid)
+    finished.wait(timeout=5)
+    responder = Responder.open(policy(Mode.ENFORCE, ActionKind.KILL, limit=1), context)
+    results = responder.on_incident(incident, rule_ids=set())
+    assert [r.outcome for r in results] == [Outcome.REFUSED, Outcome.DONE]
+    assert "gone" in results[0].message
+    implant.wait(timeout=5)
+
+
 def test_undo_resumes_a_suspended_process(context, spawn):
     process = spawn("sleep", "300")
     responder = Responder.open(policy(Mode.ENFORCE, ActionKind.SUSPEND), context)
@@ -194,15 +207,17 @@ os.rename(sys.argv[2] + ".tmp", sys.argv[2])
 time.sleep(300)
 """
 SERVER = """\
-import socket, subprocess, sys, time
+import os, socket, subprocess, sys, time
+def put(path, text):  # whole or not at all: the test reads it as soon as it exists
+    with open(path + ".tmp", "w") as out:
+        out.write(text)
+    os.rename(path + ".tmp", path)
 listener = socket.create_server(("127.0.0.1", 0))
-with open(sys.argv[1] + ".port", "w") as out:
-    out.write(str(listener.getsockname()[1]))
+put(sys.argv[1] + ".port", str(listener.getsockname()[1]))
 connection, _ = listener.accept()
 connection.recv(256)
 shell = subprocess.Popen(["sh", "-c", sys.argv[2]])
-with open(sys.argv[1], "w") as out:
-    out.write(str(shell.pid))
+put(sys.argv[1], str(shell.pid))
 time.sleep(300)
 """
 
