@@ -1,8 +1,10 @@
 """The standalone agent's analysis with automatic response (``provarmor agent
 --response-policy FILE``): this sink takes the place of the plain graph sink, runs the whole
 analysis on the agent's own host (graph in the local store, Sigma rules, campaigns,
-incidents) and hands every incident update to the :class:`Responder`, which applies the
-policy (off, dry-run or enforce) and writes the audit trail.
+incidents) and hands every incident update to the :class:`Responder`, with the analysis's
+lineage of every process (so process actions also reach the attack's living ancestors of
+the signalling processes), which applies the policy (off, dry-run or enforce) and writes
+the audit trail.
 
 The spool position is stored with each batch's graph delta (same store and key as the
 graph sink), so a restart resumes after the last analysed batch; the responder does not
@@ -24,6 +26,8 @@ import msgspec
 
 from provarmor.agent.sinks import GraphSink, decode_position, encode_position
 from provarmor.agent.spool import SpoolPosition
+from provarmor.detection.context import ContextDetector
+from provarmor.graph.lineage import LineageClassifier
 from provarmor.model.event import Event
 from provarmor.outputs.alert_formats import ecs_alert
 from provarmor.pipeline.analysis import Finding, IncidentUpdate
@@ -49,6 +53,12 @@ class ResponseSink:
     def __init__(self, path: Path, *, setup: ResponseSetup, alerts: Path) -> None:
         self.store = SqliteGraphStore(path)
         self.analysis = build_analysis(setup.plan, store=self.store)
+        self.side: LineageClassifier | None = next(
+            (d.classifier for d in self.analysis.detectors if isinstance(d, ContextDetector)),
+            None,
+        )
+        """The analysis's lineage of every process (with the plan's lineage context): the
+        responder reaches an incident's living attack ancestors through it."""
         self.responder = setup.responder
         self.alerts = alerts
         self.rule_of: OrderedDict[str, str] = OrderedDict()
@@ -78,7 +88,7 @@ class ResponseSink:
                 incident = finding.incident
                 rule_ids = {self.rule_of[a] for a in incident.alert_ids if a in self.rule_of}
                 try:
-                    self.responder.on_incident(incident, rule_ids=rule_ids)
+                    self.responder.on_incident(incident, rule_ids=rule_ids, side=self.side)
                 except OSError as exc:  # the audit trail cannot be written: no action runs
                     self.response_errors += 1
                     log.error("response to incident %s skipped: %s", incident.id, exc)

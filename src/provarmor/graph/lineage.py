@@ -235,6 +235,9 @@ class _ProcessState:
     session: str = ""
     """The login program whose session it runs in (``sshd``), inherited at fork; empty when
     it does not descend from one, or a raising context came between."""
+    serving: bool = False
+    """It listened or accepted a connection while nothing had raised its context: a
+    service an attack comes in through, not a process of the attack's own."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,6 +268,14 @@ class LineageClassifier:
 
     def origin_of(self, path: str) -> FileOrigin | None:
         return self._files.get(path)
+
+    def serves(self, entity_id: str) -> bool:
+        """The process took connections (listened or accepted) before anything raised its
+        context: a service (a web server, sshd) whose children an attack may have run, not
+        a process the attack started. A listener the attack itself started (a bind shell
+        from a web shell) was raised first, so it does not count."""
+        state = self._processes.get(entity_id)
+        return state is not None and state.serving
 
     # -- the stream -----------------------------------------------------------------------
 
@@ -298,6 +309,7 @@ class LineageClassifier:
             self._on_accept(state, event)
         elif action is Action.LISTEN and event.event.outcome != "failure":
             state.listening = _endpoint(event.source) or "a socket"
+            state.serving = state.serving or state.lineage.effect is not Effect.RAISE
             self._remember_local_end(state.listening, process.entity_id)
         elif action is Action.CONNECT:
             self._on_connect(state, event)
@@ -466,6 +478,7 @@ class LineageClassifier:
         if not peer or event.event.outcome == "failure":
             return
         state.accepted = (event.timestamp, peer, self._ends.get(peer))
+        state.serving = state.serving or state.lineage.effect is not Effect.RAISE
 
     def _on_connect(self, state: _ProcessState, event: Event) -> None:
         """A client in a raising context lends it to the server child that serves this

@@ -3,7 +3,16 @@ processes, files, addresses, users. Pure: no look at the host (the actions re-ch
 everything before they touch it).
 
 * ``suspend``/``kill``: every process that raised a signal (terminal or root cause with
-  alerts), as its process tree;
+  alerts), as its process tree, and, when the caller knows the processes' lineage
+  (:class:`AttackSide`), the ancestors in the story that carry the attack: walking up the
+  story's fork edges from each signalling process, every ancestor whose own context is
+  raised (it received remote input, ran a downloaded file, or descends from a service's
+  accepted connection) up to, never including, the first one that is not, or that is a
+  service taking connections (the victim: a web server, sshd). That is how an implant whose
+  short-lived children raise the signals (``curl URL | python3 -`` running ``sh -c id``)
+  is reached: the signalling child is gone by the time the incident is seen, the
+  interpreter that received the program and the commands is not. Ancestors come first,
+  topmost first, so one kill takes the whole attacking tree;
 * ``quarantine``: files the attack wrote and one of its processes then ran (dropped
   programs; never other changed files: a modified ``/etc/passwd`` stays where it is);
 * ``block``: every remote endpoint the attack's processes contacted (address and port);
@@ -14,7 +23,9 @@ everything before they touch it).
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
+from provarmor.graph.lineage import Effect, Lineage
 from provarmor.model.incident import Incident, IncidentNode
 from provarmor.response.policy import PolicyRule
 from provarmor.response.records import (
@@ -29,16 +40,60 @@ from provarmor.response.records import (
 )
 
 
+class AttackSide(Protocol):
+    """What the analysis knows of a process's lineage (a
+    :class:`~provarmor.graph.lineage.LineageClassifier` answers both)."""
+
+    def lineage_of(self, entity_id: str) -> Lineage: ...
+
+    def serves(self, entity_id: str) -> bool: ...
+
+
 def _signalling(incident: Incident) -> list[IncidentNode]:
     return [n for n in incident.nodes if n.kind == "process" and n.alert_ids and n.pid > 0]
 
 
-def targets_for(kind: ActionKind, incident: Incident, rule: PolicyRule) -> list[Target]:
+def attack_ancestors(incident: Incident, side: AttackSide) -> list[IncidentNode]:
+    """The story's ancestors of its signalling processes that carry the attack (see the
+    module docstring), topmost first; none of them a signalling process itself."""
+    processes = {n.id: n for n in incident.nodes if n.kind == "process"}
+    parent = {
+        e.dst: e.src
+        for e in incident.edges
+        if e.action == "fork" and e.src in processes and e.dst in processes
+    }
+    signalling = {n.id for n in _signalling(incident)}
+    found: dict[str, int] = {}
+    for start in signalling:
+        node_id, depth, seen = parent.get(start), 1, {start}
+        while node_id is not None and node_id not in seen:
+            seen.add(node_id)
+            node = processes[node_id]
+            if (
+                node.pid <= 0
+                or side.lineage_of(node_id).effect is not Effect.RAISE
+                or side.serves(node_id)
+            ):
+                break
+            if node_id not in signalling:
+                found[node_id] = max(found.get(node_id, 0), depth)
+            node_id, depth = parent.get(node_id), depth + 1
+    ordered = sorted(found, key=lambda n: (-found[n], processes[n].first_ts, n))
+    return [processes[n] for n in ordered]
+
+
+def _process_targets(incident: Incident, side: AttackSide | None) -> list[Target]:
+    nodes = _signalling(incident)
+    if side is not None:
+        nodes = attack_ancestors(incident, side) + nodes
+    return [ProcessTarget(entity_id=n.id, pid=n.pid, executable=n.executable) for n in nodes]
+
+
+def targets_for(
+    kind: ActionKind, incident: Incident, rule: PolicyRule, side: AttackSide | None = None
+) -> list[Target]:
     if kind in (ActionKind.SUSPEND, ActionKind.KILL):
-        return [
-            ProcessTarget(entity_id=n.id, pid=n.pid, executable=n.executable)
-            for n in _signalling(incident)
-        ]
+        return _process_targets(incident, side)
     if kind is ActionKind.QUARANTINE:
         ran = {n.executable for n in incident.nodes if n.kind == "process" and n.executable}
         return [FileTarget(path=path) for path in incident.impacted_files if path in ran]
@@ -79,13 +134,19 @@ def request_id(incident_id: str, key: str) -> str:
 
 
 def plan_requests(
-    incident: Incident, rule: PolicyRule, *, kinds: tuple[ActionKind, ...]
+    incident: Incident,
+    rule: PolicyRule,
+    *,
+    kinds: tuple[ActionKind, ...],
+    side: AttackSide | None = None,
 ) -> list[ActionRequest]:
-    """The requests of ``kinds`` (in that order) for ``incident``."""
+    """The requests of ``kinds`` (in that order) for ``incident``; ``side``: the lineage of
+    its processes, when the caller runs the analysis (process actions then also reach the
+    attack's living ancestors)."""
     reason = f"incident {incident.id} ({incident.severity}): {incident.title}"
     requests: list[ActionRequest] = []
     for kind in kinds:
-        for target in targets_for(kind, incident, rule):
+        for target in targets_for(kind, incident, rule, side):
             requests.append(
                 ActionRequest(
                     id=request_id(incident.id, target_key(kind, target)),

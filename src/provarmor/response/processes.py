@@ -32,12 +32,21 @@ MAX_ROUNDS = 20
 
 
 def find_target(target: ProcessTarget, context: ResponseContext) -> ProcessInfo | None:
-    """The running process the target names, or ``None`` (gone, or its pid now belongs to
-    another process)."""
+    """The running process the target names, or ``None`` (gone, its pid now belongs to
+    another process, or it has exited and waits to be reaped)."""
     info = read_process(target.pid, clock=context.clock, proc=context.proc)
     if info is None or info.entity_id(context.host) != target.entity_id:
         return None
-    return info
+    return None if _exited(info.pid, context) else info
+
+
+def _exited(pid: int, context: ResponseContext) -> bool:
+    """A zombie: it has exited (nothing left to stop), its parent has not reaped it yet."""
+    try:
+        text = (context.proc / str(pid) / "stat").read_text()
+    except OSError:
+        return True
+    return text[text.rfind(")") + 2 : text.rfind(")") + 3] == "Z"
 
 
 def _start_ticks(pid: int, context: ResponseContext) -> int | None:
@@ -108,6 +117,8 @@ def pinned_tree(
         for _ in range(MAX_ROUNDS):
             for info in frontier:
                 seen.add(info.pid)
+                if _exited(info.pid, context):
+                    continue
                 refusal = process_refusal(info, context, explicit=explicit)
                 if refusal is not None:
                     tree.skipped.append(f"{info.pid}: {refusal}")

@@ -17,7 +17,7 @@ from provarmor.model.incident import Incident
 from provarmor.response.action import Action, ResponseContext
 from provarmor.response.audit import AuditRecord, AuditTrail, Phase, read_audit
 from provarmor.response.isolate import release_due
-from provarmor.response.planner import plan_requests
+from provarmor.response.planner import AttackSide, plan_requests
 from provarmor.response.policy import Mode, Policy
 from provarmor.response.processes import find_target
 from provarmor.response.records import (
@@ -55,8 +55,11 @@ class Responder:
             responder.counters["audit.unreadable_lines"] = len(errors)
         return responder
 
-    def on_incident(self, incident: Incident, *, rule_ids: set[str]) -> list[AuditRecord]:
-        """Apply the policy to one incident version; returns the result records."""
+    def on_incident(
+        self, incident: Incident, *, rule_ids: set[str], side: AttackSide | None = None
+    ) -> list[AuditRecord]:
+        """Apply the policy to one incident version; returns the result records. ``side``:
+        the lineage of the incident's processes, when the caller runs the analysis."""
         policy = self.policy
         if policy.mode is Mode.OFF:
             return []
@@ -72,7 +75,7 @@ class Responder:
             ):
                 continue
             kinds = tuple(sorted(rule.actions, key=ORDER.__getitem__))
-            for request in plan_requests(incident, rule, kinds=kinds):
+            for request in plan_requests(incident, rule, kinds=kinds, side=side):
                 if request.id in self.asked:
                     continue
                 self.asked.add(request.id)
@@ -94,6 +97,8 @@ class Responder:
         return False
 
     def _rate_limited(self, host: str) -> str | None:
+        """Why the host's rate limit refuses one more execution (``None``: it is counted; an
+        execution the action itself refuses, having touched nothing, is given back)."""
         limit = self.policy.rate_limit
         now = time.monotonic()
         recent = self._recent.setdefault(host, collections.deque())
@@ -127,6 +132,8 @@ class Responder:
         else:
             self.audit.executing(request, mode=mode.value)
             result = self._execute(action, request)
+            if result.outcome is Outcome.REFUSED:  # it touched nothing (a process gone ...)
+                self._recent[request.host_id or self.context.host.id].pop()
         self.counters[result.outcome.value] += 1
         return self.audit.result(request, result, mode=mode.value)
 

@@ -4,8 +4,10 @@ records what it would do in dry-run; in enforce the recorded processes are not r
 this host, so the identity check refuses every process action (nothing is hit); a restart
 resumes at the committed position and asks for nothing twice."""
 
+import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from provarmor.agent.response_sink import ResponseSetup, ResponseSink
@@ -15,8 +17,8 @@ from provarmor.pipeline.analysis import batches
 from provarmor.pipeline.assembly import AnalysisPlan, compile_rules
 from provarmor.response.action import build_context
 from provarmor.response.audit import Phase, read_audit
-from provarmor.response.policy import Mode, Policy, PolicyRule
-from provarmor.response.records import ActionKind, Outcome
+from provarmor.response.policy import Mode, Policy, PolicyRule, RateLimit
+from provarmor.response.records import ActionKind, Outcome, ProcessTarget
 from provarmor.response.responder import Responder
 from provarmor.response.settings import ResponseSettings
 from provarmor.sources.base import HostContext, IngestReport
@@ -122,3 +124,37 @@ def test_an_unwritable_audit_trail_skips_the_response_and_counts_it(tmp_path, ev
     assert sink.incident_updates > 0
     assert 0 < sink.counters()["response.skipped.lost"] <= sink.incident_updates
     assert trail.is_dir() and list(trail.iterdir()) == []
+
+
+def _kill_targets(folder: Path, ruleset, events, *, lineage: bool) -> list[str]:
+    sink = sink_for(folder, ruleset, Mode.DRY_RUN, ActionKind.KILL)
+    unlimited = RateLimit(actions=100_000, seconds=3600)
+    sink.responder.policy = msgspec.structs.replace(sink.responder.policy, rate_limit=unlimited)
+    assert sink.side is not None  # the plan judges signals by lineage (the default)
+    if not lineage:
+        sink.side = None
+    feed(sink, events)
+    sink.close()
+    records, _ = read_audit(folder / "response" / "actions.jsonl")
+    return [
+        r.request.target.entity_id
+        for r in records
+        if r.phase is Phase.RESULT and isinstance(r.request.target, ProcessTarget)
+    ]
+
+
+def test_the_analysis_lineage_reaches_the_attacks_silent_ancestors_and_nothing_else(
+    tmp_path, events, ruleset
+):
+    """On the recorded nodlink attack (a web shell's shell runs the dropper): with the
+    sink's lineage, kills also name the shells above the signalling processes that raised
+    no signal themselves; every one of them is the attacker's (the run's labels, read here
+    only to check), none is the web server the attack came in through."""
+    signalling = _kill_targets(tmp_path / "plain", ruleset, events, lineage=False)
+    reached = _kill_targets(tmp_path / "lineage", ruleset, events, lineage=True)
+    labels = json.loads((ATTACK.parent / "entity-labels.json").read_text())
+    attacker = set(labels["processes"])
+    ancestors = set(reached) - set(signalling)
+    assert ancestors and ancestors <= attacker
+    assert set(signalling) <= set(reached)
+    assert set(reached) <= attacker

