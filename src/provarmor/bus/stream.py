@@ -42,8 +42,11 @@ once, by the findings store's per-agent sequence."""
 class StreamLayout:
     partitions: int = 4
     max_bytes: int = 8 * 1024**3
-    """The stream's disk limit; when full, publishing is refused (the agents' spools keep
-    the batches) rather than old batches being dropped."""
+    """The stream's disk limit. The stream keeps batches after their acknowledgement (they
+    are the log a worker replays from its host's last checkpoint); when full, JetStream's
+    default discard policy drops the oldest batches. Only a worker more than ``max_bytes``
+    behind would lose unanalysed batches, and a host whose replay batches are gone is
+    rebuilt from its graph (logged and counted)."""
 
     def consumer(self, partition: int) -> ConsumerConfig:
         """The durable consumer of one partition: explicit acks, one batch in flight. With
