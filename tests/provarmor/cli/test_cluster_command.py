@@ -97,30 +97,28 @@ def _state(directory: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cluster_dir):
-    manager_port, bus_port = free_port(), free_port()
-    err = (cluster_dir.parent / "up.err").open("wb")
-    up = subprocess.Popen(
-        [
-            *PROVARMOR,
-            "cluster",
-            "up",
-            "--dir",
-            str(cluster_dir),
-            "--workers",
-            "2",
-            "--listen",
-            f"127.0.0.1:{manager_port}",
-            "--bus-listen",
-            f"127.0.0.1:{bus_port}",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=err,
-        env={**os.environ, "COLUMNS": "400"},
-    )
-    err.close()
+def _start_up(cluster_dir: Path, *options: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """``provarmor [OPTIONS...] cluster up --dir CLUSTER_DIR ...`` started and ready: the
+    process (its stdout gives the admin and enrolment tokens) and its log. ``options``: the
+    global options, ``--``, then the ``cluster up`` options."""
+    split = options.index("--")
     log = cluster_dir.parent / "up.err"
+    with log.open("wb") as err:
+        up = subprocess.Popen(
+            [
+                *PROVARMOR,
+                *options[:split],
+                "cluster",
+                "up",
+                "--dir",
+                str(cluster_dir),
+                *options[split + 1 :],
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env={**os.environ, "COLUMNS": "400"},
+        )
     try:
         _until(
             lambda: b"ready:" in log.read_bytes() or up.poll() is not None,
@@ -128,34 +126,62 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
             logs=cluster_dir,
         )
         assert up.poll() is None, log.read_text()
+    except BaseException:
+        up.terminate()
+        up.wait(timeout=60)
+        raise
+    return up, log
+
+
+def _replay(cluster_dir: Path, manager: str, host: str, enrolment: bytes, *options: str) -> dict:
+    """The lab recording replayed into the cluster as ``host`` through the enrolment token;
+    the replay's saved state (credential and the bus it learned)."""
+    state_dir = cluster_dir.parent / "replay"
+    replay = subprocess.run(
+        [
+            *PROVARMOR,
+            "replay",
+            str(LAB),
+            "--manager",
+            manager,
+            *options,
+            "--host-id",
+            host,
+            "--enroll-token",
+            enrolment.decode(),
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replay.returncode == 0, f"{replay.stderr}\n{_tails(cluster_dir)}"
+    state: dict = json.loads(next((state_dir / "replay").glob("*.json")).read_text())
+    return state
+
+
+def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cluster_dir):
+    manager_port, bus_port = free_port(), free_port()
+    up, log = _start_up(
+        cluster_dir,
+        "--",
+        "--workers",
+        "2",
+        "--listen",
+        f"127.0.0.1:{manager_port}",
+        "--bus-listen",
+        f"127.0.0.1:{bus_port}",
+    )
+    try:
         assert up.stdout is not None
         admin, enrolment = up.stdout.readline().strip(), up.stdout.readline().strip()
         assert admin.startswith(b"pa.") and enrolment.startswith(b"pa."), log.read_text()
         manager = f"http://127.0.0.1:{manager_port}"
 
-        replay = subprocess.run(
-            [
-                *PROVARMOR,
-                "replay",
-                str(LAB),
-                "--manager",
-                manager,
-                "--host-id",
-                "cluster-host-1",
-                "--enroll-token",
-                enrolment.decode(),
-                "--state-dir",
-                str(cluster_dir.parent / "replay"),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert replay.returncode == 0, f"{replay.stderr}\n{_tails(cluster_dir)}"
-        state_files = list((cluster_dir.parent / "replay" / "replay").glob("*.json"))
-        saved = json.loads(state_files[0].read_text())
+        saved = _replay(cluster_dir, manager, "cluster-host-1", enrolment)
         assert saved["bus"]["url"] == f"nats://127.0.0.1:{bus_port}"  # learned at enrolment
 
         headers = {"Authorization": f"Bearer {admin.decode()}"}
@@ -177,7 +203,7 @@ def test_cluster_up_replay_through_learned_bus_credentials_incidents_and_down(cl
             key = VerifyKey.from_text(client.command_key(), location="command key")
         finally:
             client.close()
-        access = BusAccess.from_dict(saved["bus"], location=str(state_files[0]))
+        access = BusAccess.from_dict(saved["bus"], location="replay state")
         command = asyncio.run(_take_command(access, client.agent_id, key))
         assert (command.id, command.request.kind.value) == (action, "quarantine")
 
@@ -285,70 +311,28 @@ def test_up_refuses_another_worker_count_for_an_existing_bus(cluster_dir, run_cl
 @pytest.mark.slow
 def test_cluster_over_tls_with_claiming_workers_serves_an_agent_that_trusts_its_ca(cluster_dir):
     manager_port, bus_port = free_port(), free_port()
-    log = cluster_dir.parent / "up.err"
-    with log.open("wb") as err:
-        up = subprocess.Popen(
-            [
-                *PROVARMOR,
-                "--set",
-                "cluster.claim_partitions=true",
-                "cluster",
-                "up",
-                "--dir",
-                str(cluster_dir),
-                "--workers",
-                "1",
-                "--partitions",
-                "2",
-                "--tls",
-                "--listen",
-                f"127.0.0.1:{manager_port}",
-                "--bus-listen",
-                f"127.0.0.1:{bus_port}",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env={**os.environ, "COLUMNS": "400"},
-        )
+    up, log = _start_up(
+        cluster_dir,
+        "--set",
+        "cluster.claim_partitions=true",
+        "--",
+        "--workers",
+        "1",
+        "--partitions",
+        "2",
+        "--tls",
+        "--listen",
+        f"127.0.0.1:{manager_port}",
+        "--bus-listen",
+        f"127.0.0.1:{bus_port}",
+    )
     try:
-        _until(
-            lambda: b"ready:" in log.read_bytes() or up.poll() is not None,
-            what="ready",
-            logs=cluster_dir,
-        )
-        assert up.poll() is None, log.read_text()
         assert up.stdout is not None
         admin, enrolment = up.stdout.readline().strip(), up.stdout.readline().strip()
         ca = cluster_dir / "tls" / "ca.pem"
         assert f"--ca {ca}" in " ".join(log.read_text().split())
         manager = f"https://127.0.0.1:{manager_port}"
-        replay = subprocess.run(
-            [
-                *PROVARMOR,
-                "replay",
-                str(LAB),
-                "--manager",
-                manager,
-                "--ca",
-                str(ca),
-                "--host-id",
-                "tls-host",
-                "--enroll-token",
-                enrolment.decode(),
-                "--state-dir",
-                str(cluster_dir.parent / "replay"),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert replay.returncode == 0, f"{replay.stderr}\n{_tails(cluster_dir)}"
-        saved = json.loads(
-            next((cluster_dir.parent / "replay" / "replay").glob("*.json")).read_text()
-        )
+        saved = _replay(cluster_dir, manager, "tls-host", enrolment, "--ca", str(ca))
         assert saved["bus"]["url"] == f"tls://127.0.0.1:{bus_port}"
         # the manager made the agent's command consumer at enrolment, over TLS as its own
         # user: the agent binds to it (none waiting) instead of being told to wait
