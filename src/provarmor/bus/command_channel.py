@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Coroutine
-from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,7 +32,7 @@ from provarmor.bus.commands import (
     ensure_command_stream,
 )
 from provarmor.bus.credentials import Credentials
-from provarmor.bus.publisher import BusUnavailable
+from provarmor.bus.publisher import BusUnavailable, run_on_loop
 from provarmor.bus.signing import SigningKey
 from provarmor.bus.stream import connect
 
@@ -71,14 +70,7 @@ class CommandPublisher:
         self._thread.start()
 
     def _run(self, coroutine: Coroutine[object, object, T], *, timeout: float) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        try:
-            return future.result(timeout)
-        except (TimeoutError, CancelledError, nats.errors.Error, JetStreamError, OSError) as exc:
-            future.cancel()
-            raise BusUnavailable(
-                f"{type(exc).__name__}: {exc or 'no answer'}", location=self.url
-            ) from exc
+        return run_on_loop(self._loop, coroutine, timeout=timeout, location=self.url)
 
     def _connection(self) -> Client:
         """Made on first use; afterwards it reconnects by itself."""

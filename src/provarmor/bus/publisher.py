@@ -43,6 +43,27 @@ class BusUnavailable(StorageError):
     """JetStream did not acknowledge a publish (broker down, slow or full)."""
 
 
+def run_on_loop(
+    loop: asyncio.AbstractEventLoop,
+    coroutine: Coroutine[object, object, T],
+    *,
+    timeout: float,
+    location: str,
+) -> T:
+    """``coroutine``'s result, run on ``loop`` (a bus client's own thread); no answer within
+    ``timeout`` or a bus error raises :class:`BusUnavailable` naming ``location``. Cancelled
+    counts too: the client's own task ended under it (closing a connection whose broker went
+    away cancels its pending flush)."""
+    future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    try:
+        return future.result(timeout)
+    except (TimeoutError, CancelledError, nats.errors.Error, JetStreamError, OSError) as exc:
+        future.cancel()
+        raise BusUnavailable(
+            f"{type(exc).__name__}: {exc or 'no answer'}", location=location
+        ) from exc
+
+
 class BusPublisher:
     def __init__(  # noqa: PLR0913 (the bus, its user and TLS, and the publishing limits)
         self,
@@ -106,16 +127,7 @@ class BusPublisher:
         return client
 
     def _run(self, coroutine: Coroutine[object, object, T], *, timeout: float) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        try:
-            return future.result(timeout)
-        except (TimeoutError, CancelledError, nats.errors.Error, JetStreamError, OSError) as exc:
-            # cancelled: the client's own task ended under it (closing a connection whose
-            # broker went away cancels its pending flush)
-            future.cancel()
-            raise BusUnavailable(
-                f"{type(exc).__name__}: {exc or 'no answer'}", location=self.url
-            ) from exc
+        return run_on_loop(self._loop, coroutine, timeout=timeout, location=self.url)
 
     def publish(self, messages: Sequence[BatchMessage]) -> int:
         """Publish ``messages`` (``window`` in flight at most, each agent's in order); returns
