@@ -6,6 +6,17 @@ score/threshold (capped at 3 units), times a kill-chain progression factor
 ``1 + stage_bonus * (stages - 1)`` over the HOLMES stages its signals' tactics reach, each
 rule counting for one stage at most (:func:`distinct_reach`).
 
+An anomaly signal is statistical novelty: a program doing something its baseline never
+showed. Novelty is what an attack looks like, and also what a new tool, a new directory or
+a host's first run of some routine looks like. So (``corroborate_anomalies``) an anomaly
+signal is evidence only when something corroborates it: its own process runs in a raising
+lineage (``context_effect`` ``kept``: a network-facing server's child, a downloaded file,
+remote input), or the campaign holds a rule signal of level medium or above (after context:
+a lowered one is low; informational and low rule signals describe, they do not accuse). An
+uncorroborated one is left out of the score, the levels and the stages (counted in
+:attr:`CampaignScore.uncorroborated`); it stays in the campaign and counts as soon as a
+rule signal joins it.
+
 The incident rule decides which campaigns are incidents:
 
 * default (no calibration): at least one ``high`` or ``critical`` signal, or signals over
@@ -59,6 +70,7 @@ RULE_VERSION = 1
 MAX_REFRESHES = 8
 MAX_QUIET_NS = hours_to_ns(1)
 LEVELS = ("informational", "low", "medium", "high", "critical")
+MEDIUM = LEVELS.index("medium")
 HOLMES_STAGES: dict[str, int] = {
     "initial-access": 1,
     "execution": 1,
@@ -159,6 +171,8 @@ class CampaignScore:
     stages: int
     terminals: int
     signals: int
+    uncorroborated: int = 0
+    """Anomaly signals left out: nothing corroborated them (see the module docstring)."""
     first_ts: int
     last_ts: int
 
@@ -169,7 +183,18 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
     levels: dict[str, int] = {}
     behaviours: dict[str, set[int]] = {}
     unexplained: dict[str, set[str]] = {}
+    corroborated = not settings.corroborate_anomalies or any(
+        alert.kind is SignalKind.MATCH and LEVELS.index(alert.level or "low") >= MEDIUM
+        for alert in campaign.alerts.values()
+        if (alert.level or "low") in LEVELS
+    )
+    uncorroborated = 0
     for alert in campaign.alerts.values():
+        if alert.kind is SignalKind.SCORE and not (
+            corroborated or alert.context_effect == "kept"
+        ):
+            uncorroborated += 1
+            continue
         levels[alert.level or "low"] = levels.get(alert.level or "low", 0) + 1
         behaviour = alert.rule_id or alert.id
         reached = behaviours.setdefault(behaviour, set())
@@ -196,6 +221,7 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
         stages=stages,
         terminals=len(campaign.terminals),
         signals=len(campaign.alerts),
+        uncorroborated=uncorroborated,
         first_ts=campaign.first_ts,
         last_ts=campaign.last_ts,
     )
