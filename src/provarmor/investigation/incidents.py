@@ -28,7 +28,8 @@ The incident rule decides which campaigns are incidents:
   campaign but is not evidence that makes one an incident).
 * calibrated: ``score >= min_score``, where :meth:`IncidentRule.calibrate` picks the
   smallest threshold that keeps false incidents at or below a target rate on campaigns
-  from benign VALIDATION runs.
+  from benign VALIDATION runs, never below one high signal's score
+  (:func:`calibration_floor`).
 
 The rule is a stored record (a calibrated one lives in the model bundle's metadata) with a
 format version (:data:`RULE_VERSION`, read by :func:`parse_rule`); the configuration's
@@ -110,11 +111,19 @@ class IncidentRule(Struct, frozen=True, kw_only=True):
 
     @classmethod
     def calibrate(
-        cls, validation_campaign_scores: Sequence[float], *, target: float, hours: float
+        cls,
+        validation_campaign_scores: Sequence[float],
+        *,
+        target: float,
+        hours: float,
+        floor: float = 0.0,
     ) -> IncidentRule:
         """The smallest threshold with at most ``target`` false incidents per validation
         host-hour, given the scores of every campaign seen in benign validation runs lasting
-        ``hours`` host-hours in all. Pure."""
+        ``hours`` host-hours in all, and not below ``floor``. Benign runs in which few
+        campaigns score say only that the threshold MAY be low, not how low: the floor (one
+        high signal, :func:`calibration_floor`) keeps a calibrated rule from admitting less
+        evidence than the default rule needs from one signal. Pure."""
         if hours <= 0:
             raise ValueError("validation runs must last some time")
         allowed = math.floor(target * hours + 1e-9)
@@ -123,13 +132,20 @@ class IncidentRule(Struct, frozen=True, kw_only=True):
             threshold = math.nextafter(0.0, 1.0)
         else:
             threshold = math.nextafter(ranked[allowed], math.inf)
+        floored = f", floor {floor:.3g} (one high signal)" if threshold < floor else ""
         return cls(
-            min_score=threshold,
+            min_score=max(threshold, floor),
             source=(
                 f"calibrated on {len(ranked)} validation campaigns "
-                f"({hours:.3g} host-hours, target {target:.3g}/host-hour)"
+                f"({hours:.3g} host-hours, target {target:.3g}/host-hour{floored})"
             ),
         )
+
+
+def calibration_floor(settings: InvestigationSettings) -> float:
+    """The lowest threshold calibration may choose: the score of one high rule signal, the
+    weakest evidence the default rule takes as an incident on its own."""
+    return settings.weight_high
 
 
 def parse_rule(stored: object, *, location: str) -> IncidentRule:

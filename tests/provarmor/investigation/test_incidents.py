@@ -16,6 +16,7 @@ from provarmor.investigation.incidents import (
     RULE_VERSION,
     IncidentEngine,
     IncidentRule,
+    calibration_floor,
     configured_rule,
     parse_rule,
     score_campaign,
@@ -117,6 +118,19 @@ def test_calibration_picks_the_smallest_threshold_within_the_target() -> None:
     assert "calibrated on 5 validation campaigns" in strict.source
     with pytest.raises(ValueError):
         IncidentRule.calibrate(scores, target=1.0, hours=0)
+
+
+def test_calibration_never_goes_below_one_high_signal() -> None:
+    # validation runs where nothing scored (every anomaly uncorroborated) allow any
+    # threshold above 0; the floor keeps the rule from taking less than one high signal
+    floor = calibration_floor(InvestigationSettings())
+    assert floor == InvestigationSettings().weight_high
+    quiet = IncidentRule.calibrate([0.0] * 8, target=1 / 24, hours=0.067, floor=floor)
+    assert quiet.min_score == floor
+    assert "floor 8 (one high signal)" in quiet.source
+    noisy = IncidentRule.calibrate([0.0, 12.5], target=1 / 24, hours=0.067, floor=floor)
+    assert 12.5 < noisy.min_score < 12.5 + 1e-6  # above the floor: the data decides
+    assert "floor" not in noisy.source
 
 
 def test_default_rule_needs_high_or_medium_over_two_tactics() -> None:
