@@ -206,9 +206,7 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
     )
     uncorroborated = 0
     for alert in campaign.alerts.values():
-        if alert.kind is SignalKind.SCORE and not (
-            corroborated or alert.context_effect == "kept"
-        ):
+        if alert.kind is SignalKind.SCORE and not (corroborated or alert.context_effect == "kept"):
             uncorroborated += 1
             continue
         levels[alert.level or "low"] = levels.get(alert.level or "low", 0) + 1
