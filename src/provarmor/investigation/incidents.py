@@ -71,7 +71,8 @@ RULE_VERSION = 1
 MAX_REFRESHES = 8
 MAX_QUIET_NS = hours_to_ns(1)
 LEVELS = ("informational", "low", "medium", "high", "critical")
-MEDIUM = LEVELS.index("medium")
+CORROBORATING_LEVELS = frozenset(LEVELS[LEVELS.index("medium") :])
+"""Levels of a rule signal that corroborate its campaign's anomaly signals."""
 HOLMES_STAGES: dict[str, int] = {
     "initial-access": 1,
     "execution": 1,
@@ -200,9 +201,8 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
     behaviours: dict[str, set[int]] = {}
     unexplained: dict[str, set[str]] = {}
     corroborated = not settings.corroborate_anomalies or any(
-        alert.kind is SignalKind.MATCH and LEVELS.index(alert.level or "low") >= MEDIUM
+        alert.kind is SignalKind.MATCH and alert.level in CORROBORATING_LEVELS
         for alert in campaign.alerts.values()
-        if (alert.level or "low") in LEVELS
     )
     uncorroborated = 0
     for alert in campaign.alerts.values():
