@@ -368,6 +368,30 @@ def test_an_anomaly_counts_only_where_lineage_or_a_rule_corroborates_it() -> Non
         assert not rule.admits(summary)
 
 
+def test_an_uncorroborated_anomaly_joins_the_incident_a_rule_signal_makes_later() -> None:
+    # the nodlink recording's rule signals (no context stamped: neutral), after an anomaly
+    # on the process of the first medium-or-above one
+    store, signals = _fixture()
+    ordered = sorted(signals, key=lambda s: s.first_timestamp)
+    first = next(s for s in ordered if s.level in ("medium", "high", "critical"))
+    anomaly = msgspec.structs.replace(
+        _anomaly(first.process_entity_ids[0], level="critical", score=5.0),
+        host_id=first.host_id,
+        event_ids=first.event_ids,
+        first_timestamp=first.first_timestamp,
+        last_timestamp=first.first_timestamp,
+    )
+    engine = IncidentEngine(store)
+    assert engine.add_signals([anomaly]) == []  # a critical anomaly alone: no incident
+    (campaign,) = engine.campaigns()
+    assert (campaign.score, campaign.uncorroborated) == (0.0, 1)
+    engine.add_signals(ordered)
+    (incident,) = engine.incidents()
+    assert anomaly.id in incident.alert_ids
+    assert incident.score == max(c.score for c in engine.campaigns())
+    assert all(c.uncorroborated == 0 for c in engine.campaigns())
+
+
 def test_the_lab_background_raises_anomalies_but_only_the_attack_is_an_incident() -> None:
     # A model learned on a benign lab mix's background (ssh administration, the lab's sshd,
     # admin downloads; seed 102) judges an attack run of seed 1 with every background
