@@ -32,7 +32,7 @@ from provarmor.detection.anomaly.train import TrainingData, train_model
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.evaluation.dataset import Dataset, UnlabelledDataset, load_dataset, load_unlabelled
 from provarmor.evaluation.scoring import DatasetScore, EvalReport, adp, mean_std, score_dataset
-from provarmor.investigation.incidents import IncidentRule
+from provarmor.investigation.incidents import IncidentRule, calibration_floor
 from provarmor.model.attack import load_attack_table
 from provarmor.model.errors import ConfigError
 from provarmor.model.time_units import ns_to_hours
@@ -128,7 +128,12 @@ def calibrate(
         analysis = build_analysis(plan)
         analysis.collect(dataset.events())
         scores.extend(campaign.score for campaign in analysis.engine.campaigns())
-    return IncidentRule.calibrate(scores, hours=_hours(validation), target=target_per_hour)
+    return IncidentRule.calibrate(
+        scores,
+        hours=_hours(validation),
+        target=target_per_hour,
+        floor=calibration_floor(plan.investigation),
+    )
 
 
 @dataclass(slots=True, kw_only=True)

@@ -6,6 +6,17 @@ score/threshold (capped at 3 units), times a kill-chain progression factor
 ``1 + stage_bonus * (stages - 1)`` over the HOLMES stages its signals' tactics reach, each
 rule counting for one stage at most (:func:`distinct_reach`).
 
+An anomaly signal is statistical novelty: a program doing something its baseline never
+showed. Novelty is what an attack looks like, and also what a new tool, a new directory or
+a host's first run of some routine looks like. So (``corroborate_anomalies``) an anomaly
+signal is evidence only when something corroborates it: its own process runs in a raising
+lineage (``context_effect`` ``kept``: a network-facing server's child, a downloaded file,
+remote input), or the campaign holds a rule signal of level medium or above (after context:
+a lowered one is low; informational and low rule signals describe, they do not accuse). An
+uncorroborated one is left out of the score, the levels and the stages (counted in
+:attr:`CampaignScore.uncorroborated`); it stays in the campaign and counts as soon as a
+rule signal joins it.
+
 The incident rule decides which campaigns are incidents:
 
 * default (no calibration): at least one ``high`` or ``critical`` signal, or signals over
@@ -17,7 +28,8 @@ The incident rule decides which campaigns are incidents:
   campaign but is not evidence that makes one an incident).
 * calibrated: ``score >= min_score``, where :meth:`IncidentRule.calibrate` picks the
   smallest threshold that keeps false incidents at or below a target rate on campaigns
-  from benign VALIDATION runs.
+  from benign VALIDATION runs, never below one high signal's score
+  (:func:`calibration_floor`).
 
 The rule is a stored record (a calibrated one lives in the model bundle's metadata) with a
 format version (:data:`RULE_VERSION`, read by :func:`parse_rule`); the configuration's
@@ -59,6 +71,8 @@ RULE_VERSION = 1
 MAX_REFRESHES = 8
 MAX_QUIET_NS = hours_to_ns(1)
 LEVELS = ("informational", "low", "medium", "high", "critical")
+CORROBORATING_LEVELS = frozenset(LEVELS[LEVELS.index("medium") :])
+"""Levels of a rule signal that corroborate its campaign's anomaly signals."""
 HOLMES_STAGES: dict[str, int] = {
     "initial-access": 1,
     "execution": 1,
@@ -98,11 +112,19 @@ class IncidentRule(Struct, frozen=True, kw_only=True):
 
     @classmethod
     def calibrate(
-        cls, validation_campaign_scores: Sequence[float], *, target: float, hours: float
+        cls,
+        validation_campaign_scores: Sequence[float],
+        *,
+        target: float,
+        hours: float,
+        floor: float = 0.0,
     ) -> IncidentRule:
         """The smallest threshold with at most ``target`` false incidents per validation
         host-hour, given the scores of every campaign seen in benign validation runs lasting
-        ``hours`` host-hours in all. Pure."""
+        ``hours`` host-hours in all, and not below ``floor``. Benign runs in which few
+        campaigns score say only that the threshold MAY be low, not how low: the floor (one
+        high signal, :func:`calibration_floor`) keeps a calibrated rule from admitting less
+        evidence than the default rule needs from one signal. Pure."""
         if hours <= 0:
             raise ValueError("validation runs must last some time")
         allowed = math.floor(target * hours + 1e-9)
@@ -111,13 +133,20 @@ class IncidentRule(Struct, frozen=True, kw_only=True):
             threshold = math.nextafter(0.0, 1.0)
         else:
             threshold = math.nextafter(ranked[allowed], math.inf)
+        floored = f", floor {floor:.3g} (one high signal)" if threshold < floor else ""
         return cls(
-            min_score=threshold,
+            min_score=max(threshold, floor),
             source=(
                 f"calibrated on {len(ranked)} validation campaigns "
-                f"({hours:.3g} host-hours, target {target:.3g}/host-hour)"
+                f"({hours:.3g} host-hours, target {target:.3g}/host-hour{floored})"
             ),
         )
+
+
+def calibration_floor(settings: InvestigationSettings) -> float:
+    """The lowest threshold calibration may choose: the score of one high rule signal, the
+    weakest evidence the default rule takes as an incident on its own."""
+    return settings.weight_high
 
 
 def parse_rule(stored: object, *, location: str) -> IncidentRule:
@@ -159,6 +188,8 @@ class CampaignScore:
     stages: int
     terminals: int
     signals: int
+    uncorroborated: int = 0
+    """Anomaly signals left out: nothing corroborated them (see the module docstring)."""
     first_ts: int
     last_ts: int
 
@@ -169,7 +200,15 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
     levels: dict[str, int] = {}
     behaviours: dict[str, set[int]] = {}
     unexplained: dict[str, set[str]] = {}
+    corroborated = not settings.corroborate_anomalies or any(
+        alert.kind is SignalKind.MATCH and alert.level in CORROBORATING_LEVELS
+        for alert in campaign.alerts.values()
+    )
+    uncorroborated = 0
     for alert in campaign.alerts.values():
+        if alert.kind is SignalKind.SCORE and not (corroborated or alert.context_effect == "kept"):
+            uncorroborated += 1
+            continue
         levels[alert.level or "low"] = levels.get(alert.level or "low", 0) + 1
         behaviour = alert.rule_id or alert.id
         reached = behaviours.setdefault(behaviour, set())
@@ -196,6 +235,7 @@ def score_campaign(campaign: Campaign, *, settings: InvestigationSettings) -> Ca
         stages=stages,
         terminals=len(campaign.terminals),
         signals=len(campaign.alerts),
+        uncorroborated=uncorroborated,
         first_ts=campaign.first_ts,
         last_ts=campaign.last_ts,
     )

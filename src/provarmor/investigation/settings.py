@@ -55,6 +55,15 @@ class InvestigationSettings:
     anomaly_weight: float = setting(
         3.0, "Score of one anomaly signal per unit of score/threshold (capped at 3 units)."
     )
+    corroborate_anomalies: bool = setting(
+        True,
+        "An anomaly signal counts toward a campaign's score and the incident rule only when "
+        "corroborated: its process runs in a raising lineage (a server's child, a downloaded "
+        "file, remote input) or the campaign holds a rule signal of level medium or above "
+        "(after lineage context). "
+        "Uncorroborated, it stays with the campaign (and joins its incident once something "
+        "corroborates it) but makes no incident alone; false counts every anomaly signal.",
+    )
     stage_bonus: float = setting(
         0.5, "Each kill-chain stage beyond the first multiplies the score by (1 + this)."
     )
