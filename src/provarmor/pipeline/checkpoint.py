@@ -376,7 +376,7 @@ def _parts(data: bytes, *, kit: str, location: str) -> tuple[CheckpointHeader, l
     body = data.partition(b"\n")[2]
     if not header.parts or sum(header.parts) != len(body) or min(header.parts) <= 0:
         raise ParseError(
-            f"checkpoint body is {len(body)} bytes, its header's parts {header.parts}",
+            f"damaged checkpoint: its body is {len(body)} bytes, its header's parts {header.parts}",
             location=location,
         )
     parts, at = [], 0

@@ -116,7 +116,10 @@ class _RunsACommand:
         (b"", "unreadable checkpoint header"),
         (b'{"format": 1}\n', "unreadable checkpoint header"),
         (_checkpoint(b"", format=1), "checkpoint format 1 (this build reads 2)"),
-        (_checkpoint(b"x", parts=[3, 4]), "its header's parts [3, 4]"),
+        (
+            _checkpoint(b"x", parts=[3, 4]),
+            "damaged checkpoint: its body is 9 bytes, its header's parts [3, 4]",
+        ),
         (_checkpoint(b"", build="0" * 32), "written by another build"),
         (_checkpoint(b"", kit="other"), "other rules, model or settings"),
         (_checkpoint(b"x", state_bytes=5), "header says 5"),
