@@ -146,10 +146,11 @@ class GraphBuilder:
         self._touched: dict[str, Node] = {}
         self._new_edge_ids: set[int] = set()
         self._updated: dict[int, Edge] = {}
-        self._changed_nodes: dict[str, bool] = {}
+        self._changed_nodes: dict[str, bool] | None = None
         """Node ids whose entries in the node tables changed since :meth:`take_tables`
-        (True: inserted meanwhile, so last in the tables' order)."""
-        self._changed_open: dict[tuple[str, str, str], bool] = {}
+        (True: inserted meanwhile, so last in the tables' order); None until a first
+        :meth:`take_tables` (a builder nobody checkpoints tracks nothing)."""
+        self._changed_open: dict[tuple[str, str, str], bool] | None = None
         """The same for the open edges' keys."""
 
     # ------------------------------------------------------------------ events
@@ -236,8 +237,9 @@ class GraphBuilder:
                 node.first_ts = ts
             self._node_seq[node_id] = self._seq
             self._touched[node_id] = node
-            if node_id not in self._changed_nodes:
-                self._changed_nodes[node_id] = False
+            changed = self._changed_nodes
+            if changed is not None and node_id not in changed:
+                changed[node_id] = False
         return node
 
     def _new(self, node: Node) -> None:
@@ -245,8 +247,10 @@ class GraphBuilder:
         self._node_seq[node.id] = self._seq
         self._dirty_nodes[node.id] = node
         self.counters.nodes_created += 1
-        self._changed_nodes.pop(node.id, None)
-        self._changed_nodes[node.id] = True
+        changed = self._changed_nodes
+        if changed is not None:
+            changed.pop(node.id, None)
+            changed[node.id] = True
 
     def _process_node(self, event: Event, ts: int) -> tuple[str, bool]:
         process = event.process
@@ -477,11 +481,13 @@ class GraphBuilder:
         last = max(ts, event.event.end)  # an aggregated flow spans its first to last record
         key = (src, dst, action)
         opened = self._open.get(key)
-        if opened is None:  # (both ends were touched: their entries are marked changed)
-            self._changed_open.pop(key, None)
-            self._changed_open[key] = True
-        elif key not in self._changed_open:
-            self._changed_open[key] = False
+        changed = self._changed_open  # (both ends were touched: their entries are marked)
+        if changed is not None:
+            if opened is None:
+                changed.pop(key, None)
+                changed[key] = True
+            elif key not in changed:
+                changed[key] = False
         if opened is not None:
             edge, edge_seq = opened
             if self._last_in.get(src, -1) < edge_seq and self._last_out.get(dst, -1) < edge_seq:
@@ -540,7 +546,7 @@ class GraphBuilder:
             if edge.id not in self._new_edge_ids:
                 self._updated[edge.id] = edge
             del self._open[key]
-            self._changed_open.setdefault(key, False)
+            self._changed_key(key)
 
     # ------------------------------------------------------------------ output
     def drain(self, *, full: bool = False) -> GraphDelta:
@@ -597,7 +603,7 @@ class GraphBuilder:
         ]
         for key in stale:
             del self._open[key]
-            self._changed_open.setdefault(key, False)
+            self._changed_key(key)
         self.counters.open_edges_evicted += len(stale)
 
     def evict(self) -> None:
@@ -623,29 +629,36 @@ class GraphBuilder:
             ]
             for key in stale:
                 del self._open[key]
-                self._changed_open.setdefault(key, False)
+                self._changed_key(key)
             self.counters.open_edges_evicted += len(stale)
         if len(self._open) > limits.max_open_edges:
             keep = int(limits.max_open_edges * 0.9)
             ranked_edges = sorted(self._open.items(), key=lambda item: item[1][1])
             for key, _value in ranked_edges[: len(ranked_edges) - keep]:
                 del self._open[key]
-                self._changed_open.setdefault(key, False)
+                self._changed_key(key)
                 self.counters.open_edges_evicted += 1
 
     # ------------------------------------------------------------------ checkpoints
     def _changed(self, node_id: str) -> None:
-        self._changed_nodes.setdefault(node_id, False)
+        if self._changed_nodes is not None:
+            self._changed_nodes.setdefault(node_id, False)
+
+    def _changed_key(self, key: tuple[str, str, str]) -> None:
+        if self._changed_open is not None:
+            self._changed_open.setdefault(key, False)
 
     def take_tables(self, *, full: bool) -> TablesChunk:
         """The tables' entries changed since the last call (``full``: every entry, as if
-        into empty tables), in the order :meth:`put_tables` must apply them; starts
-        tracking changes afresh."""
+        into empty tables), in the order :meth:`put_tables` must apply them; tracks
+        changes from then on."""
         if full:
             nodes = dict.fromkeys(self._node_seq, True)
             nodes.update(dict.fromkeys(self._last_in.keys() - nodes.keys(), True))
             nodes.update(dict.fromkeys(self._last_out.keys() - nodes.keys(), True))
             opened = dict.fromkeys(self._open, True)
+        elif self._changed_nodes is None or self._changed_open is None:
+            raise ValueError("no changes were tracked: take a full chunk first")
         else:
             nodes, opened = self._changed_nodes, self._changed_open
         self._changed_nodes, self._changed_open = {}, {}

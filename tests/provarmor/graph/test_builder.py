@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -303,3 +304,16 @@ def test_tables_taken_as_changes_put_back_in_order_equal_the_builders():
     restarted = GraphBuilder()
     restarted.put_tables(builder.take_tables(full=True))
     assert _tables(restarted) == _tables(builder)
+
+
+def test_a_builder_nobody_checkpoints_tracks_no_changes():
+    """Tracking starts with the first full chunk: a builder that is never checkpointed (an
+    agent's, a file ingest's) keeps no growing record of what changed."""
+    builder, _ = build([make_event(Action.READ, pid=2, path=f"/f{i}", ts=i) for i in range(50)])
+    assert builder._changed_nodes is None and builder._changed_open is None
+    with pytest.raises(ValueError, match="take a full chunk first"):
+        builder.take_tables(full=False)
+    assert len(builder.take_tables(full=True).edges) == 50
+    builder.add(make_event(Action.READ, pid=2, path="/f0", ts=60))
+    changes = builder.take_tables(full=False)
+    assert [e.key for e in changes.edges] == [("file:test-host:/f0", entity(2), "read")]
