@@ -15,25 +15,24 @@ checkpoint without its cached answers but with the graph writes it still holds b
 host's analysis writes its graph behind: :mod:`provarmor.manager.ingest`). Graph records
 (nodes, edges) are written as their field values in order, not with their field names.
 
-The graph builder's tables (the nodes it holds, its open edges and their sequence numbers:
-most of the state, and growing with the host's history) are not in the pickle: they are a
-chain of chunks of typed records (:mod:`provarmor.graph.builder_tables`, msgpack, each
-compressed), a full one and then, checkpoint after checkpoint, only the entries changed
-since the one before (:meth:`~provarmor.graph.builder.GraphBuilder.take_tables`). This
-process keeps each builder's chain in memory, so a checkpoint encodes only what changed and
-carries the earlier chunks as they were; when the chunks after the full one outgrow it (and
-``COMPACT_MIN_BYTES``), or they number ``MAX_CHUNKS``, the next checkpoint starts a new
-chain with a full chunk. Every checkpoint is whole (it needs no other); loading applies its
-chunks in order and keeps them as the restored builder's chain.
+The tables that grow with the host's history (the graph builder's nodes and open edges,
+each anomaly detector's profiles: most of the state) are not in the pickle: each is a chain
+of chunks of typed records (msgpack, compressed), a full one and then, checkpoint after
+checkpoint, only the entries changed since the one before; this process keeps the chains, so
+a checkpoint encodes only what changed (:mod:`provarmor.pipeline.checkpoint_tables`). Every
+checkpoint is whole (it needs no other).
 
 Layout (format 2): one JSON header line, then the compressed parts back to back: the
-zlib-compressed pickle, then each chunk of the builder's tables (zlib(msgpack))::
+zlib-compressed pickle, then each chained table's chunks (zlib(msgpack))::
 
     {"format": 2, "build": "<digest of this build's sources>", "kit": "<caller's digest>",
-     "state_bytes": N, "parts": [<pickle's compressed bytes>, <chunk 1's>, ...]}\\n...
+     "state_bytes": N, "parts": [<pickle's compressed bytes>, <chunk's>, ...],
+     "tables": [[<"graph" or "profiles">, <how many of the chunks>], ...]}\\n...
 
-Format 1 (the builder's tables in the pickle, one part) is refused like another build's
-checkpoint (the host is rebuilt, counted).
+(the tables in the order the pickle meets them).
+
+Format 1 (everything in the pickle) is refused like another build's checkpoint (the host is
+rebuilt, counted).
 
 A checkpoint is restored only by the build that wrote it (``build``: a digest of the
 package's source files, since a pickle names classes and fields of one build) with the same
@@ -57,8 +56,6 @@ import copyreg
 import hashlib
 import io
 import pickle
-import threading
-import weakref
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -69,20 +66,18 @@ from typing import Any
 
 import msgspec
 
+from provarmor.detection.anomaly.profile import Profile, ProfileTable
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.index import RuleIndex
 from provarmor.detection.sigma.ruleset import RuleSet
 from provarmor.graph.builder import GraphBuilder
-from provarmor.graph.builder_tables import TablesChunk
 from provarmor.graph.records import Edge, Node
 from provarmor.model.errors import ParseError
 from provarmor.pipeline.analysis import Analysis
+from provarmor.pipeline.checkpoint_tables import READING, Reading, Writing
 
 CHECKPOINT_FORMAT = 2
 _PROTOCOL = 5
-COMPACT_MIN_BYTES = 64 * 1024
-"""A builder's chain is compacted only once its chunks after the full one pass this size."""
-MAX_CHUNKS = 256
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -97,8 +92,10 @@ class CheckpointHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     extra: dict[str, Any] = {}
     """The caller's own fields (JSON)."""
     parts: list[int] = []
-    """Compressed length of each part after the header: the pickle, then the builder's table
-    chunks (format 2)."""
+    """Compressed length of each part after the header: the pickle, then the chunks of the
+    chained tables (format 2)."""
+    tables: list[tuple[str, int]] = []
+    """Each chained table's kind and how many of the chunks are its, in order (format 2)."""
 
 
 @cache
@@ -178,85 +175,10 @@ def _reduce_record(record: Node | Edge) -> tuple[Callable[..., object], tuple[An
     return (_Record, (type(record), *msgspec.structs.astuple(record)))
 
 
-_APART = (*GraphBuilder.TABLES, *GraphBuilder.TRACKERS)
-"""The builder's attributes the pickle leaves out (its tables travel as chunks)."""
-
-
-class _Builder:
-    """How a checkpoint rebuilds the graph builder: without its tables, which loading
-    puts back from the chunks."""
-
-    def __new__(cls) -> GraphBuilder:  # type: ignore[misc]
-        builder = GraphBuilder.__new__(GraphBuilder)
-        for name in _APART:
-            setattr(builder, name, {})
-        return builder
-
-
-def _reduce_builder(
-    builder: GraphBuilder,
-) -> tuple[Callable[..., object], tuple[()], dict[str, Any]]:
-    state = {name: value for name, value in vars(builder).items() if name not in _APART}
-    return (_Builder, (), state)
-
-
-@dataclass(slots=True)
-class _Chain:
-    """The chunks of one builder's tables so far (the first a full one)."""
-
-    chunks: list[bytes]
-    since: int = 0
-    """Bytes of the chunks after the first."""
-
-    @property
-    def due(self) -> bool:
-        """Whether the next checkpoint starts a new chain."""
-        return len(self.chunks) >= MAX_CHUNKS or self.since > max(
-            len(self.chunks[0]), COMPACT_MIN_BYTES
-        )
-
-
-_CHAINS: weakref.WeakKeyDictionary[GraphBuilder, _Chain] = weakref.WeakKeyDictionary()
-_CHAINS_LOCK = threading.Lock()
-_encode_chunk = msgspec.msgpack.Encoder().encode
-_decode_chunk = msgspec.msgpack.Decoder(TablesChunk).decode
-
-
-def _table_chunks(builder: GraphBuilder) -> list[bytes]:
-    """The builder's chain with a chunk of what changed since the last one (or a new
-    chain); a failure forgets the chain, so the next checkpoint starts a new one."""
-    with _CHAINS_LOCK:
-        chain = _CHAINS.pop(builder, None)
-    full = chain is None or chain.due
-    chunk = zlib.compress(_encode_chunk(builder.take_tables(full=full)), 1)
-    if chain is None or full:
-        chain = _Chain([chunk])
-    else:
-        chain.chunks.append(chunk)
-        chain.since += len(chunk)
-    with _CHAINS_LOCK:
-        _CHAINS[builder] = chain
-    return list(chain.chunks)
-
-
-def _put_chunks(builder: GraphBuilder, chunks: list[bytes], *, location: str) -> None:
-    """Fill a restored builder's tables from its chunks, which become its chain."""
-    if not chunks:
-        raise ParseError("holds no graph builder tables", location=location)
-    for number, chunk in enumerate(chunks, start=1):
-        try:
-            builder.put_tables(_decode_chunk(zlib.decompress(chunk)))
-        except (zlib.error, msgspec.DecodeError) as exc:
-            raise ParseError(
-                f"damaged graph builder tables (chunk {number}): {exc}", location=location
-            ) from None
-    with _CHAINS_LOCK:
-        _CHAINS[builder] = _Chain(list(chunks), since=sum(len(c) for c in chunks[1:]))
-
-
-def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
+def _pickler(file: io.BytesIO, shared: Shared, tables: Writing) -> pickle.Pickler:
     """A pickler that writes each shared object as a reference (by type, in C: a
-    ``persistent_id`` would be a Python call for every object written)."""
+    ``persistent_id`` would be a Python call for every object written) and each chained
+    table as a reference to its chunks (``tables``)."""
     references = {id(obj): reference for reference, obj in shared.named()}
 
     def reduce_shared(obj: object) -> tuple[Callable[..., object], tuple[Any, ...]]:
@@ -275,7 +197,8 @@ def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
         table[type(obj)] = reduce_shared
     table[RuleIndex] = reduce_index
     table[Node] = table[Edge] = _reduce_record
-    table[GraphBuilder] = _reduce_builder
+    table[GraphBuilder] = table[ProfileTable] = tables.reduce
+    table[Profile] = tables.reduce_profile
     pickler = pickle.Pickler(file, protocol=_PROTOCOL)
     pickler.dispatch_table = table
     return pickler
@@ -329,11 +252,12 @@ def dump_analysis(
 ) -> bytes:
     """The checkpoint of ``analysis`` (between batches), with the caller's ``extra`` fields
     in its header."""
-    chunks = _table_chunks(analysis.builder)
     buffer = io.BytesIO()
-    _pickler(buffer, shared).dump(analysis)
+    tables = Writing()
+    _pickler(buffer, shared, tables).dump(analysis)
     state = buffer.getvalue()
     packed = zlib.compress(state, 1)
+    chunks = [chunk for _, table in tables.chunks for chunk in table]
     header = CheckpointHeader(
         format=CHECKPOINT_FORMAT,
         build=build_digest(),
@@ -341,6 +265,7 @@ def dump_analysis(
         state_bytes=len(state),
         extra=extra or {},
         parts=[len(packed), *map(len, chunks)],
+        tables=[(kind, len(table)) for kind, table in tables.chunks],
     )
     return b"".join((msgspec.json.encode(header), b"\n", packed, *chunks))
 
@@ -355,8 +280,11 @@ def read_header(data: bytes, *, location: str) -> CheckpointHeader:
         raise ParseError(f"unreadable checkpoint header: {exc}", location=location) from None
 
 
-def _parts(data: bytes, *, kit: str, location: str) -> tuple[CheckpointHeader, list[bytes]]:
-    """The header of a checkpoint this analysis may restore and its compressed parts."""
+def _parts(
+    data: bytes, *, kit: str, location: str
+) -> tuple[CheckpointHeader, bytes, list[tuple[str, list[bytes]]]]:
+    """The header of a checkpoint this analysis may restore, its compressed pickle and each
+    chained table's kind and compressed chunks."""
     header = read_header(data, location=location)
     if header.format != CHECKPOINT_FORMAT:
         raise ParseError(
@@ -374,16 +302,26 @@ def _parts(data: bytes, *, kit: str, location: str) -> tuple[CheckpointHeader, l
             location=location,
         )
     body = data.partition(b"\n")[2]
-    if not header.parts or sum(header.parts) != len(body) or min(header.parts) <= 0:
+    if (
+        not header.parts
+        or sum(header.parts) != len(body)
+        or min(header.parts) <= 0
+        or sum(count for _, count in header.tables) != len(header.parts) - 1
+    ):
         raise ParseError(
-            f"damaged checkpoint: its body is {len(body)} bytes, its header's parts {header.parts}",
+            f"damaged checkpoint: its body is {len(body)} bytes, its header's parts "
+            f"{header.parts} for tables {header.tables}",
             location=location,
         )
     parts, at = [], 0
     for size in header.parts:
         parts.append(body[at : at + size])
         at += size
-    return header, parts
+    tables, first = [], 1
+    for kind, count in header.tables:
+        tables.append((kind, parts[first : first + count]))
+        first += count
+    return header, parts[0], tables
 
 
 def load_analysis(
@@ -391,9 +329,9 @@ def load_analysis(
 ) -> tuple[Analysis, dict[str, Any]]:
     """The analysis a checkpoint holds, over ``shared``, and the caller's extra fields
     (:class:`ParseError` when it cannot be restored exactly: see the module docstring)."""
-    header, parts = _parts(data, kit=kit, location=location)
+    header, packed, tables = _parts(data, kit=kit, location=location)
     try:
-        state = zlib.decompress(parts[0])
+        state = zlib.decompress(packed)
     except zlib.error as exc:
         raise ParseError(f"damaged checkpoint body: {exc}", location=location) from None
     if len(state) != header.state_bytes:
@@ -413,6 +351,8 @@ def load_analysis(
             ) from None
 
     token = _RESOLVE.set(resolve_named)
+    reading = Reading(tables, location)
+    reading_token = READING.set(reading)
     try:
         loaded = _Unpickler(io.BytesIO(state), location).load()
     except ParseError:
@@ -421,7 +361,8 @@ def load_analysis(
         raise ParseError(f"damaged checkpoint: {exc!r}", location=location) from None
     finally:
         _RESOLVE.reset(token)
+        READING.reset(reading_token)
     if not isinstance(loaded, Analysis):
         raise ParseError(f"holds a {type(loaded).__name__}, not an analysis", location=location)
-    _put_chunks(loaded.builder, parts[1:], location=location)
+    reading.check_all_used()
     return loaded, header.extra

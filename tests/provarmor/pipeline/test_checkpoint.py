@@ -32,8 +32,8 @@ FIXTURE = DATA / "pipeline" / "checkpoint-v1.bin"
 """A checkpoint of format 1: the nodlink capture's analysis after its first 20 batches of
 100 events (rules + model-v2), written by the build of the commit that added it."""
 FIXTURE_V2 = DATA / "pipeline" / "checkpoint-v2.bin"
-"""The same in format 2 (:func:`write_fixture`): the builder's tables as a full chunk after
-10 batches and a chunk of what changed in the next 10."""
+"""The same in format 2 (:func:`write_fixture`): the builder's and the anomaly detector's
+tables as a full chunk after 10 batches and a chunk of what changed in the next 10."""
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +101,7 @@ def _checkpoint(state: bytes, *chunks: bytes, **header) -> bytes:
         "kit": "k",
         "state_bytes": len(state),
         "parts": [len(packed), *map(len, chunks)],
+        "tables": [["graph", len(chunks)]] if chunks else [],
     } | header
     return msgspec.json.encode(fields) + b"\n" + packed + b"".join(chunks)
 
@@ -138,23 +139,30 @@ def test_what_cannot_be_restored_is_refused_naming_the_checkpoint(parts, data, m
     assert not Path("/tmp/provarmor-checkpoint-ran").exists()
 
 
-def _without_tables(data: bytes, keep: int) -> bytes:
-    """``data`` with only its first ``keep`` table chunks, the header saying so."""
+def _without_last_table(data: bytes, *, chunks: bool) -> bytes:
+    """``data`` without its last table's chunks (``chunks``: keep them, drop it from the
+    header only), the header saying so."""
     line, _, body = data.partition(b"\n")
     header = msgspec.json.decode(line, type=CheckpointHeader)
-    parts = header.parts[: 1 + keep]
-    trimmed = msgspec.structs.replace(header, parts=parts)
+    *tables, (kind, count) = header.tables
+    parts = header.parts[:-count] if not chunks else header.parts
+    tables = [*tables, (kind, 0)] if not chunks else tables
+    trimmed = msgspec.structs.replace(header, parts=parts, tables=tables)
     return msgspec.json.encode(trimmed) + b"\n" + body[: sum(parts)]
 
 
-def test_missing_or_damaged_builder_tables_are_refused(parts, events):
+def test_missing_or_damaged_tables_are_refused(parts, events):
     analysis, shared = _analysis(parts, MemoryGraphStore())
     analysis.feed(events[:300])
     data = dump_analysis(analysis, shared, kit="k")
-    with pytest.raises(ParseError, match="holds no graph builder tables"):
-        load_analysis(_without_tables(data, 0), shared, kit="k", location="c")
+    header = read_header(data, location="c")
+    assert [kind for kind, _ in header.tables] == ["profiles", "graph"]
+    with pytest.raises(ParseError, match=re.escape("table 1 ('graph') has no chunks")):
+        load_analysis(_without_last_table(data, chunks=False), shared, kit="k", location="c")
+    with pytest.raises(ParseError, match="damaged checkpoint: its body is"):
+        load_analysis(_without_last_table(data, chunks=True), shared, kit="k", location="c")
     damaged = data[:-20] + bytes(20)
-    with pytest.raises(ParseError, match=re.escape("damaged graph builder tables (chunk 1)")):
+    with pytest.raises(ParseError, match=re.escape("damaged graph table (chunk 1)")):
         load_analysis(damaged, shared, kit="k", location="c")
 
 
@@ -185,7 +193,7 @@ def test_a_checkpoint_of_format_2_reads_and_another_build_is_refused(parts):
     data = FIXTURE_V2.read_bytes()
     header = read_header(data, location=str(FIXTURE_V2))
     assert (header.format, header.kit, header.extra) == (2, "fixture", {"tag": "5f0c9a1e"})
-    assert len(header.parts) == 3, "the pickle, a full chunk and a chunk of changes"
+    assert header.tables == [("profiles", 2), ("graph", 2)], "a full chunk, one of changes"
     assert sum(header.parts) == len(data.partition(b"\n")[2])
     _, shared = _analysis(parts, MemoryGraphStore())
     if header.build == build_digest():  # only on the commit that wrote it
