@@ -118,6 +118,7 @@ class GraphBuilder:
     TABLES = ("_nodes", "_node_seq", "_last_in", "_last_out", "_open", "_touched")
     """The attributes :meth:`take_tables` hands out (a checkpoint keeps them apart)."""
     TRACKERS = ("_changed_nodes", "_changed_open")
+    CACHES: tuple[str, ...] = ()
 
     def __init__(
         self,

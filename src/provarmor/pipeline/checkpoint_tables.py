@@ -52,8 +52,9 @@ _encode = msgspec.msgpack.Encoder().encode
 
 
 def _apart(cls: type[Chained]) -> tuple[str, ...]:
-    """The attributes the pickle leaves out (the tables and their change trackers)."""
-    return (*cls.TABLES, *cls.TRACKERS)
+    """The attributes the pickle leaves out (the tables, their change trackers, caches):
+    each is an empty dict in a restored table until its chunks fill it."""
+    return (*cls.TABLES, *cls.TRACKERS, *cls.CACHES)
 
 
 @dataclass(slots=True)

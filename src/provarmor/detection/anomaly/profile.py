@@ -133,6 +133,8 @@ class ProfileTable:
     TABLES = ("profiles",)
     """The attributes :meth:`take_tables` hands out (a checkpoint keeps them apart)."""
     TRACKERS = ("_changed",)
+    CACHES = ("_paths",)
+    """Attributes a checkpoint leaves out as well: answers it can compute again."""
 
     def __init__(self) -> None:
         self.profiles: dict[str, Profile] = {}
