@@ -112,7 +112,11 @@ class Writing:
         ):
             raise pickle.PicklingError("a profile was written before its table")
         apart = _apart(type(table))
-        self.chunks.append((_KIND_OF[type(table)], take_chunks(table)))
+        try:
+            chunks = take_chunks(table)
+        except (msgspec.EncodeError, ValueError) as exc:  # the checkpoint fails, counted
+            raise pickle.PicklingError(f"a {type(table).__name__}: {exc}") from None
+        self.chunks.append((_KIND_OF[type(table)], chunks))
         self.tables.append(table)
         state = {name: value for name, value in vars(table).items() if name not in apart}
         return (Restored, (len(self.tables) - 1,), state)
