@@ -53,8 +53,10 @@ most).
 * ``checkpoints``: the workers' checkpoint counters summed (each prints them when it stops;
   a killed worker's are not in them): checkpoints written, their bytes and the seconds spent
   making them, hosts restored and batches replayed from the stream onto a checkpoint, graph
-  flushes. ``load_average``: the machine's 1-minute load average before and after the run
-  (other work on the machine shows there).
+  flushes. ``stream_gaps``: the same for the workers' ``sequence_gaps`` and ``events_lost``
+  (batches the stream dropped before a worker took them: JetStream's discard when full).
+  ``load_average``: the machine's 1-minute load average before and after the run (other
+  work on the machine shows there).
 
 **Faults.** ``--kill-worker-at T``: at T seconds after the start, kill -9 the worker of
 partition 0 and start a replacement with the same state directory (its partition's
@@ -220,12 +222,13 @@ class SimulatedAgent:
 # -- the stack --------------------------------------------------------------------------------
 
 
-def checkpoint_counters(root: Path, workers: int) -> dict[str, float]:
-    """The checkpoint counters the workers printed when they stopped, summed."""
+def printed_counters(root: Path, workers: int, kind: str) -> dict[str, float]:
+    """The counters of ``kind`` (``CheckpointCounters``, ``WorkerCounters``) the workers
+    printed when they stopped, summed (numbers only)."""
     total: dict[str, float] = {}
     for partition in range(workers):
         text = (root / f"worker-{partition}.log").read_text(errors="replace")
-        for found in re.finditer(r"CheckpointCounters\(([^)]*)\)", text):
+        for found in re.finditer(kind + r"\(([^)]*)\)", text):
             for name, value in re.findall(r"(\w+)=([\d.]+)", found.group(1)):
                 total[name] = total.get(name, 0.0) + float(value)
     return {name: round(value, 3) for name, value in total.items()}
@@ -545,7 +548,12 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
         server.stop()
     result = figures(url, options, agents, expected, start_ns=start_ns)
     result.update(
-        checkpoints=checkpoint_counters(scratch, options.workers),
+        checkpoints=printed_counters(scratch, options.workers, "CheckpointCounters"),
+        stream_gaps={
+            name: value
+            for name, value in printed_counters(scratch, options.workers, "WorkerCounters").items()
+            if name in ("sequence_gaps", "events_lost")
+        },
         load_average={"before": load_before, "after": os.getloadavg()[0]},
         faults=faults.times,
         drained=drained,

@@ -7,6 +7,8 @@ The body is the batch's events as canonical NDJSON (gzip-compressed above a size
     Provarmor-Agent: <agent id>     the enrolled agent that sent it
     Provarmor-Host: <host id>       the host its events belong to
     Provarmor-Sequence: <n>         the spool position's sequence after the batch
+    Provarmor-After: <m>            the sequence the batch follows: the agent's batch before
+                                    it ended there (optional: older agents leave it out)
     Nats-Msg-Id: <agent id>:<n>     JetStream's duplicate key (a re-sent batch is stored once)
 
 The subject is ``provarmor.events.<host token>``: host ids are free text, so the token is a
@@ -32,6 +34,7 @@ FORMAT = "Provarmor-Format"
 AGENT = "Provarmor-Agent"
 HOST = "Provarmor-Host"
 SEQUENCE = "Provarmor-Sequence"
+AFTER = "Provarmor-After"
 ENCODING = "Content-Encoding"
 MSG_ID = "Nats-Msg-Id"
 
@@ -52,6 +55,9 @@ class BatchMessage:
     sequence: int
     body: bytes
     """The events as NDJSON (uncompressed)."""
+    after: int | None = None
+    """The sequence of the agent's batch before this one (None: not said): a worker that
+    stored less from the agent lost the batches in between (the stream dropped them)."""
 
     @property
     def msg_id(self) -> str:
@@ -62,13 +68,16 @@ class BatchMessage:
         return subject_for(self.host_id)
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             FORMAT: str(FORMAT_VERSION),
             AGENT: self.agent_id,
             HOST: self.host_id,
             SEQUENCE: str(self.sequence),
             MSG_ID: self.msg_id,
         }
+        if self.after is not None:
+            headers[AFTER] = str(self.after)
+        return headers
 
     def encode(self) -> tuple[dict[str, str], bytes]:
         """Headers and payload as they go on the bus."""
@@ -80,11 +89,24 @@ class BatchMessage:
 
 
 def batch_message(
-    events: Sequence[Event], *, agent_id: str, host_id: str, sequence: int
+    events: Sequence[Event], *, agent_id: str, host_id: str, sequence: int, after: int | None = None
 ) -> BatchMessage:
     return BatchMessage(
-        agent_id=agent_id, host_id=host_id, sequence=sequence, body=encode_ndjson(events)
+        agent_id=agent_id,
+        host_id=host_id,
+        sequence=sequence,
+        body=encode_ndjson(events),
+        after=after,
     )
+
+
+def _number(found: Mapping[str, str], name: str, *, location: str) -> int:
+    try:
+        return int(found[name])
+    except ValueError:
+        raise ParseError(
+            f"header {name} is not a number: {found[name]!r}", location=location
+        ) from None
 
 
 def decode_message(
@@ -102,12 +124,13 @@ def decode_message(
     for name in (AGENT, HOST, SEQUENCE):
         if not found.get(name):
             raise ParseError(f"header {name} is missing", location=location)
-    try:
-        sequence = int(found[SEQUENCE])
-    except ValueError:
+    sequence = _number(found, SEQUENCE, location=location)
+    after = _number(found, AFTER, location=location) if found.get(AFTER) else None
+    if after is not None and not 0 <= after < sequence:
         raise ParseError(
-            f"header {SEQUENCE} is not a number: {found[SEQUENCE]!r}", location=location
-        ) from None
+            f"header {AFTER} {after} is not below the batch's sequence {sequence}",
+            location=location,
+        )
     encoding = found.get(ENCODING, "")
     if encoding == "gzip":
         try:
@@ -116,4 +139,6 @@ def decode_message(
             raise ParseError(f"body is not gzip: {exc}", location=location) from None
     elif encoding:
         raise ParseError(f"unknown {ENCODING} {encoding!r}", location=location)
-    return BatchMessage(agent_id=found[AGENT], host_id=found[HOST], sequence=sequence, body=payload)
+    return BatchMessage(
+        agent_id=found[AGENT], host_id=found[HOST], sequence=sequence, body=payload, after=after
+    )

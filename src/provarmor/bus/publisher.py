@@ -241,7 +241,11 @@ class BusSink(Generic[P]):
         if position.sequence <= self._acked:
             return
         message = batch_message(
-            events, agent_id=self.agent_id, host_id=self.host_id, sequence=position.sequence
+            events,
+            agent_id=self.agent_id,
+            host_id=self.host_id,
+            sequence=position.sequence,
+            after=self._acked,
         )
         self.publisher.publish([message])
         self._acked = position.sequence

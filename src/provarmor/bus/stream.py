@@ -45,8 +45,9 @@ class StreamLayout:
     """The stream's disk limit. The stream keeps batches after their acknowledgement (they
     are the log a worker replays from its host's last checkpoint); when full, JetStream's
     default discard policy drops the oldest batches. Only a worker more than ``max_bytes``
-    behind would lose unanalysed batches, and a host whose replay batches are gone is
-    rebuilt from its graph (logged and counted)."""
+    behind would lose unanalysed batches (each batch names the one before it, so the worker
+    that sees the gap logs and counts them: :mod:`provarmor.manager.bus_worker`), and a host
+    whose replay batches are gone is rebuilt from its graph (logged and counted)."""
 
     def consumer(self, partition: int) -> ConsumerConfig:
         """The durable consumer of one partition: explicit acks, one batch in flight. With

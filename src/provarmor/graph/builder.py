@@ -27,13 +27,21 @@ Memory is bounded: past ``max_nodes`` nodes the least recently active tenth is e
 (already drained to the store, so nothing is lost), together with the reduction state of
 their open edges. Evictions are counted in :class:`BuilderCounters`; a flow whose open edge
 was evicted just starts a new edge.
+
+The builder's tables (nodes held, open edges, their sequence numbers) grow with the host's
+history, so a checkpoint takes them as changes: :meth:`GraphBuilder.take_tables` hands out
+the entries changed since the last call (or all of them) as typed records
+(:mod:`.builder_tables`), and :meth:`GraphBuilder.put_tables` applies such records, in
+order, to a builder restored without its tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from provarmor.graph.builder_tables import EdgeEntry, NodeEntry, TablesChunk
 from provarmor.graph.logins import LOGIN, JoinLimits, Login, LogJoin
 from provarmor.graph.records import Edge, Node, NodeKind
 from provarmor.model.actions import Action
@@ -58,6 +66,8 @@ LOCAL_ENDPOINT = frozenset({Action.BIND, Action.LISTEN})
 PROCESS_TO_PROCESS = frozenset({Action.PTRACE, Action.KILL})
 CONNECTION = "connection"
 """Edge action: a client process -> its own end of a TCP connection it opened."""
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 WILDCARD_IPS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104  (matched, never bound)
 
 
@@ -105,6 +115,11 @@ class GraphBuilder:
     """Turns canonical events into nodes and edges. Feed with :meth:`add`; take the
     changes with :meth:`drain` (then :meth:`evict` may trim memory)."""
 
+    TABLES = ("_nodes", "_node_seq", "_last_in", "_last_out", "_open", "_touched")
+    """The attributes :meth:`take_tables` hands out (a checkpoint keeps them apart)."""
+    TRACKERS = ("_changed_nodes", "_changed_open")
+    CACHES: tuple[str, ...] = ()
+
     def __init__(
         self,
         *,
@@ -132,6 +147,12 @@ class GraphBuilder:
         self._touched: dict[str, Node] = {}
         self._new_edge_ids: set[int] = set()
         self._updated: dict[int, Edge] = {}
+        self._changed_nodes: dict[str, bool] | None = None
+        """Node ids whose entries in the node tables changed since :meth:`take_tables`
+        (True: inserted meanwhile, so last in the tables' order); None until a first
+        :meth:`take_tables` (a builder nobody checkpoints tracks nothing)."""
+        self._changed_open: dict[tuple[str, str, str], bool] | None = None
+        """The same for the open edges' keys."""
 
     # ------------------------------------------------------------------ events
     def add(self, event: Event) -> Event:
@@ -217,6 +238,9 @@ class GraphBuilder:
                 node.first_ts = ts
             self._node_seq[node_id] = self._seq
             self._touched[node_id] = node
+            changed = self._changed_nodes
+            if changed is not None and node_id not in changed:
+                changed[node_id] = False
         return node
 
     def _new(self, node: Node) -> None:
@@ -224,6 +248,10 @@ class GraphBuilder:
         self._node_seq[node.id] = self._seq
         self._dirty_nodes[node.id] = node
         self.counters.nodes_created += 1
+        changed = self._changed_nodes
+        if changed is not None:
+            changed.pop(node.id, None)
+            changed[node.id] = True
 
     def _process_node(self, event: Event, ts: int) -> tuple[str, bool]:
         process = event.process
@@ -290,6 +318,7 @@ class GraphBuilder:
                     child.executable = child.label = current.executable
                     child.command_line = child.command_line or current.command_line
                     self._dirty_nodes[child_id] = child
+                    self._changed(child_id)
                     waiting.append(child)
 
     def _parent_node(self, event: Event, ts: int) -> None:
@@ -409,6 +438,7 @@ class GraphBuilder:
                     user=login.user,
                 )
             )
+        self._changed(login.process)  # its time of last information in changes
         self._flow(node_id, login.process, LOGIN, event)
 
     def _exec(self, event: Event, process_id: str, ts: int, *, created: bool) -> None:
@@ -452,6 +482,13 @@ class GraphBuilder:
         last = max(ts, event.event.end)  # an aggregated flow spans its first to last record
         key = (src, dst, action)
         opened = self._open.get(key)
+        changed = self._changed_open  # (both ends were touched: their entries are marked)
+        if changed is not None:
+            if opened is None:
+                changed.pop(key, None)
+                changed[key] = True
+            elif key not in changed:
+                changed[key] = False
         if opened is not None:
             edge, edge_seq = opened
             if self._last_in.get(src, -1) < edge_seq and self._last_out.get(dst, -1) < edge_seq:
@@ -510,6 +547,7 @@ class GraphBuilder:
             if edge.id not in self._new_edge_ids:
                 self._updated[edge.id] = edge
             del self._open[key]
+            self._changed_key(key)
 
     # ------------------------------------------------------------------ output
     def drain(self, *, full: bool = False) -> GraphDelta:
@@ -523,6 +561,8 @@ class GraphBuilder:
         if full:
             self._touched.update(self._dirty_nodes)
             delta.nodes = list(self._touched.values())
+            for node_id in self._touched:
+                self._changed(node_id)
             self._touched = {}
         else:
             delta.nodes = list(self._dirty_nodes.values())
@@ -547,6 +587,7 @@ class GraphBuilder:
         node), so that no later edge refers to a deleted node and no update goes to a
         deleted edge. Call between batches (after :meth:`drain`)."""
         for node_id in node_ids:
+            self._changed(node_id)
             if self._nodes.pop(node_id, None) is None:
                 continue
             self._node_seq.pop(node_id, None)
@@ -563,6 +604,7 @@ class GraphBuilder:
         ]
         for key in stale:
             del self._open[key]
+            self._changed_key(key)
         self.counters.open_edges_evicted += len(stale)
 
     def evict(self) -> None:
@@ -578,6 +620,7 @@ class GraphBuilder:
                     self._dirty_nodes[node_id] = touched  # its last_ts goes out next drain
                 del self._nodes[node_id]
                 del self._node_seq[node_id]
+                self._changed(node_id)
                 self._last_in.pop(node_id, None)
                 self._last_out.pop(node_id, None)
                 self._programless.pop(node_id, None)
@@ -587,10 +630,86 @@ class GraphBuilder:
             ]
             for key in stale:
                 del self._open[key]
+                self._changed_key(key)
             self.counters.open_edges_evicted += len(stale)
         if len(self._open) > limits.max_open_edges:
             keep = int(limits.max_open_edges * 0.9)
             ranked_edges = sorted(self._open.items(), key=lambda item: item[1][1])
             for key, _value in ranked_edges[: len(ranked_edges) - keep]:
                 del self._open[key]
+                self._changed_key(key)
                 self.counters.open_edges_evicted += 1
+
+    # ------------------------------------------------------------------ checkpoints
+    def _changed(self, node_id: str) -> None:
+        if self._changed_nodes is not None:
+            self._changed_nodes.setdefault(node_id, False)
+
+    def _changed_key(self, key: tuple[str, str, str]) -> None:
+        if self._changed_open is not None:
+            self._changed_open.setdefault(key, False)
+
+    def take_tables(self, *, full: bool) -> TablesChunk:
+        """The tables' entries changed since the last call (``full``: every entry, as if
+        into empty tables), in the order :meth:`put_tables` must apply them; tracks
+        changes from then on."""
+        if full:
+            nodes = dict.fromkeys(self._node_seq, True)
+            nodes.update(dict.fromkeys(self._last_in.keys() - nodes.keys(), True))
+            nodes.update(dict.fromkeys(self._last_out.keys() - nodes.keys(), True))
+            opened = dict.fromkeys(self._open, True)
+        elif self._changed_nodes is None or self._changed_open is None:
+            raise ValueError("no changes were tracked: take a full chunk first")
+        else:
+            nodes, opened = self._changed_nodes, self._changed_open
+        self._changed_nodes, self._changed_open = {}, {}
+        held, seqs, last_in, last_out = self._nodes, self._node_seq, self._last_in, self._last_out
+        touched, open_edges = self._touched, self._open
+        return TablesChunk(
+            nodes=[
+                NodeEntry(
+                    node_id,
+                    moved,
+                    held.get(node_id),
+                    seqs.get(node_id),
+                    last_in.get(node_id),
+                    last_out.get(node_id),
+                    node_id in touched,
+                )
+                for node_id, moved in nodes.items()
+            ],
+            edges=[
+                EdgeEntry(key, moved, *open_edges.get(key, (None, None)))
+                for key, moved in opened.items()
+            ],
+        )
+
+    def put_tables(self, chunk: TablesChunk) -> None:
+        """Apply entries :meth:`take_tables` handed out: the chunks in the order they were
+        taken, the first a ``full`` one, into a builder whose tables are empty."""
+        held, seqs, touched = self._nodes, self._node_seq, self._touched
+        for entry in chunk.nodes:
+            node_id = entry.id
+            if entry.moved:  # (re)inserted: last in the order, as it was
+                held.pop(node_id, None)
+                seqs.pop(node_id, None)
+            _put(held, node_id, entry.node)
+            _put(seqs, node_id, entry.seq)
+            _put(self._last_in, node_id, entry.last_in)
+            _put(self._last_out, node_id, entry.last_out)
+            _put(touched, node_id, entry.node if entry.touched else None)
+        open_edges = self._open
+        for edge_entry in chunk.edges:
+            if edge_entry.moved:
+                open_edges.pop(edge_entry.key, None)
+            if edge_entry.edge is None or edge_entry.seq is None:
+                open_edges.pop(edge_entry.key, None)
+            else:
+                open_edges[edge_entry.key] = (edge_entry.edge, edge_entry.seq)
+
+
+def _put(table: dict[_K, _V], key: _K, value: _V | None) -> None:
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value

@@ -24,6 +24,12 @@ A message that can never be stored (unknown format, unknown agent, events of ano
 is terminated (JetStream stops delivering it), logged and counted in ``rejected``; a store
 that fails is retried (the message is not acknowledged). A broker outage only pauses the
 worker: the connection reconnects by itself.
+
+Nothing is lost silently: a batch names the sequence its agent's batch before it ended at
+(``after``); when the findings store holds less from the agent, the batches in between never
+reached the worker (the stream is full and dropped its oldest batches, or they were deleted
+from it): the batch is stored all the same, and the gap is logged and counted
+(``sequence_gaps``, ``events_lost``: the spool sequence numbers missing).
 """
 
 from __future__ import annotations
@@ -114,6 +120,11 @@ class WorkerCounters:
     released: int = 0
     leases_lost: int = 0
     """Leases found taken when renewed (this worker was too slow to renew within the TTL)."""
+    sequence_gaps: int = 0
+    """Batches stored after a gap in their agent's sequence (the batches in between are
+    lost: see the module docstring)."""
+    events_lost: int = 0
+    """Spool sequence numbers (events) in those gaps."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -304,9 +315,22 @@ class BusWorker:
         await self._settle(message.ack_sync(), location)
         if result.duplicate:
             self.counters.duplicates += 1
-        else:
-            self.counters.batches += 1
-            self.counters.events += result.events
+            return
+        self.counters.batches += 1
+        self.counters.events += result.events
+        if batch.after is not None and batch.after > agent.acked_sequence:
+            lost = batch.after - agent.acked_sequence
+            self.counters.sequence_gaps += 1
+            self.counters.events_lost += lost
+            log.error(
+                "batch %s of agent %s follows its batch %d, but the store had only %d: "
+                "%d events never reached this worker (lost)",
+                location,
+                batch.agent_id,
+                batch.after,
+                agent.acked_sequence,
+                lost,
+            )
 
     async def _settle(self, answer: Awaitable[object], location: str) -> None:
         """Send an ack, nak, term or progress note; when the broker is gone the batch is

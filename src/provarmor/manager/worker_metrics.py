@@ -29,6 +29,17 @@ class WorkerMetrics:
                 "Acknowledgements the broker did not take (the batch comes again).",
                 lambda: counters.unsettled,
             ),
+            (
+                "sequence_gaps",
+                "Batches that came after a gap in their agent's sequence (batches in between "
+                "never reached the worker: the stream dropped them when full).",
+                lambda: counters.sequence_gaps,
+            ),
+            (
+                "events_lost",
+                "Events of the agents' batches lost in those gaps (spool sequence numbers).",
+                lambda: counters.events_lost,
+            ),
         )
         for name, text, read in gauges:
             gauge = Gauge(f"provarmor_worker_{name}", text, registry=self.registry)

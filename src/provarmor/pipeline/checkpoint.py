@@ -13,13 +13,26 @@ caller keeps itself (learning mode's). On load the references are resolved again
 loading analysis's own parts. The analysis's read cache over the graph store is in the
 checkpoint without its cached answers but with the graph writes it still holds back (a
 host's analysis writes its graph behind: :mod:`provarmor.manager.ingest`). Graph records
-(nodes, edges: most of the state) are written as their field values in order, not with
-their field names.
+(nodes, edges) are written as their field values in order, not with their field names.
 
-Layout (format 1): one JSON header line, then the zlib-compressed pickle::
+The tables that grow with the host's history (the graph builder's nodes and open edges,
+each anomaly detector's profiles: most of the state) are not in the pickle: each is a chain
+of chunks of typed records (msgpack, compressed), a full one and then, checkpoint after
+checkpoint, only the entries changed since the one before; this process keeps the chains, so
+a checkpoint encodes only what changed (:mod:`provarmor.pipeline.checkpoint_tables`). Every
+checkpoint is whole (it needs no other).
 
-    {"format": 1, "build": "<digest of this build's sources>", "kit": "<caller's digest>",
-     "state_bytes": N}\\n<zlib(pickle)>
+Layout (format 2): one JSON header line, then the compressed parts back to back: the
+zlib-compressed pickle, then each chained table's chunks (zlib(msgpack))::
+
+    {"format": 2, "build": "<digest of this build's sources>", "kit": "<caller's digest>",
+     "state_bytes": N, "parts": [<pickle's compressed bytes>, <chunk's>, ...],
+     "tables": [[<"graph" or "profiles">, <how many of the chunks>], ...]}\\n...
+
+(the tables in the order the pickle meets them).
+
+Format 1 (everything in the pickle) is refused like another build's checkpoint (the host is
+rebuilt, counted).
 
 A checkpoint is restored only by the build that wrote it (``build``: a digest of the
 package's source files, since a pickle names classes and fields of one build) with the same
@@ -53,14 +66,17 @@ from typing import Any
 
 import msgspec
 
+from provarmor.detection.anomaly.profile import Profile, ProfileTable
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.index import RuleIndex
 from provarmor.detection.sigma.ruleset import RuleSet
+from provarmor.graph.builder import GraphBuilder
 from provarmor.graph.records import Edge, Node
 from provarmor.model.errors import ParseError
 from provarmor.pipeline.analysis import Analysis
+from provarmor.pipeline.checkpoint_tables import READING, Reading, Writing
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 _PROTOCOL = 5
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -75,6 +91,11 @@ class CheckpointHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Length of the uncompressed pickle."""
     extra: dict[str, Any] = {}
     """The caller's own fields (JSON)."""
+    parts: list[int] = []
+    """Compressed length of each part after the header: the pickle, then the chunks of the
+    chained tables (format 2)."""
+    tables: list[tuple[str, int]] = []
+    """Each chained table's kind and how many of the chunks are its, in order (format 2)."""
 
 
 @cache
@@ -154,9 +175,10 @@ def _reduce_record(record: Node | Edge) -> tuple[Callable[..., object], tuple[An
     return (_Record, (type(record), *msgspec.structs.astuple(record)))
 
 
-def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
+def _pickler(file: io.BytesIO, shared: Shared, tables: Writing) -> pickle.Pickler:
     """A pickler that writes each shared object as a reference (by type, in C: a
-    ``persistent_id`` would be a Python call for every object written)."""
+    ``persistent_id`` would be a Python call for every object written) and each chained
+    table as a reference to its chunks (``tables``)."""
     references = {id(obj): reference for reference, obj in shared.named()}
 
     def reduce_shared(obj: object) -> tuple[Callable[..., object], tuple[Any, ...]]:
@@ -175,6 +197,8 @@ def _pickler(file: io.BytesIO, shared: Shared) -> pickle.Pickler:
         table[type(obj)] = reduce_shared
     table[RuleIndex] = reduce_index
     table[Node] = table[Edge] = _reduce_record
+    table[GraphBuilder] = table[ProfileTable] = tables.reduce
+    table[Profile] = tables.reduce_profile
     pickler = pickle.Pickler(file, protocol=_PROTOCOL)
     pickler.dispatch_table = table
     return pickler
@@ -229,16 +253,21 @@ def dump_analysis(
     """The checkpoint of ``analysis`` (between batches), with the caller's ``extra`` fields
     in its header."""
     buffer = io.BytesIO()
-    _pickler(buffer, shared).dump(analysis)
+    tables = Writing()
+    _pickler(buffer, shared, tables).dump(analysis)
     state = buffer.getvalue()
+    packed = zlib.compress(state, 1)
+    chunks = [chunk for _, table in tables.chunks for chunk in table]
     header = CheckpointHeader(
         format=CHECKPOINT_FORMAT,
         build=build_digest(),
         kit=kit,
         state_bytes=len(state),
         extra=extra or {},
+        parts=[len(packed), *map(len, chunks)],
+        tables=[(kind, len(table)) for kind, table in tables.chunks],
     )
-    return msgspec.json.encode(header) + b"\n" + zlib.compress(state, 1)
+    return b"".join((msgspec.json.encode(header), b"\n", packed, *chunks))
 
 
 def read_header(data: bytes, *, location: str) -> CheckpointHeader:
@@ -251,11 +280,11 @@ def read_header(data: bytes, *, location: str) -> CheckpointHeader:
         raise ParseError(f"unreadable checkpoint header: {exc}", location=location) from None
 
 
-def load_analysis(
-    data: bytes, shared: Shared, *, kit: str, location: str
-) -> tuple[Analysis, dict[str, Any]]:
-    """The analysis a checkpoint holds, over ``shared``, and the caller's extra fields
-    (:class:`ParseError` when it cannot be restored exactly: see the module docstring)."""
+def _parts(
+    data: bytes, *, kit: str, location: str
+) -> tuple[CheckpointHeader, bytes, list[tuple[str, list[bytes]]]]:
+    """The header of a checkpoint this analysis may restore, its compressed pickle and each
+    chained table's kind and compressed chunks."""
     header = read_header(data, location=location)
     if header.format != CHECKPOINT_FORMAT:
         raise ParseError(
@@ -273,8 +302,36 @@ def load_analysis(
             location=location,
         )
     body = data.partition(b"\n")[2]
+    if (
+        not header.parts
+        or sum(header.parts) != len(body)
+        or min(header.parts) <= 0
+        or sum(count for _, count in header.tables) != len(header.parts) - 1
+    ):
+        raise ParseError(
+            f"damaged checkpoint: its body is {len(body)} bytes, its header's parts "
+            f"{header.parts} for tables {header.tables}",
+            location=location,
+        )
+    parts, at = [], 0
+    for size in header.parts:
+        parts.append(body[at : at + size])
+        at += size
+    tables, first = [], 1
+    for kind, count in header.tables:
+        tables.append((kind, parts[first : first + count]))
+        first += count
+    return header, parts[0], tables
+
+
+def load_analysis(
+    data: bytes, shared: Shared, *, kit: str, location: str
+) -> tuple[Analysis, dict[str, Any]]:
+    """The analysis a checkpoint holds, over ``shared``, and the caller's extra fields
+    (:class:`ParseError` when it cannot be restored exactly: see the module docstring)."""
+    header, packed, tables = _parts(data, kit=kit, location=location)
     try:
-        state = zlib.decompress(body)
+        state = zlib.decompress(packed)
     except zlib.error as exc:
         raise ParseError(f"damaged checkpoint body: {exc}", location=location) from None
     if len(state) != header.state_bytes:
@@ -294,6 +351,8 @@ def load_analysis(
             ) from None
 
     token = _RESOLVE.set(resolve_named)
+    reading = Reading(tables, location)
+    reading_token = READING.set(reading)
     try:
         loaded = _Unpickler(io.BytesIO(state), location).load()
     except ParseError:
@@ -302,6 +361,8 @@ def load_analysis(
         raise ParseError(f"damaged checkpoint: {exc!r}", location=location) from None
     finally:
         _RESOLVE.reset(token)
+        READING.reset(reading_token)
     if not isinstance(loaded, Analysis):
         raise ParseError(f"holds a {type(loaded).__name__}, not an analysis", location=location)
+    reading.check_all_used()
     return loaded, header.extra

@@ -22,6 +22,7 @@ def test_version_1_fixture_decodes_to_the_events_it_holds():
     fixture = json.loads((DATA / "bus" / "batch-v1.json").read_text())
     message = decode_message(fixture["headers"], fixture["payload"].encode(), location="fixture")
     assert (message.agent_id, message.host_id, message.sequence) == ("agent-1", HOST, 2)
+    assert message.after is None, "an agent that does not say which batch it follows"
     assert message.msg_id == fixture["headers"]["Nats-Msg-Id"]
     assert message.subject == fixture["subject"]
     events = parse_batch(message.body, host_id=HOST, max_events=10)
@@ -47,6 +48,13 @@ def test_batch_message_encodes_events_and_keys_them_by_agent_and_sequence():
     assert parse_batch(message.body, host_id=HOST, max_events=10) == events
 
 
+def test_a_batch_says_which_batch_of_its_agent_it_follows():
+    message = BatchMessage(agent_id="a", host_id=HOST, sequence=50, body=b"{}\n", after=25)
+    headers, payload = message.encode()
+    assert headers["Provarmor-After"] == "25"
+    assert decode_message(headers, payload, location="x") == message
+
+
 def test_subject_token_is_one_safe_token_per_host():
     subject = subject_for("web 01.example.com/*>")
     assert subject.count(".") == 2
@@ -61,6 +69,8 @@ def test_subject_token_is_one_safe_token_per_host():
         ({"Provarmor-Format": None}, "message format None is not 1"),
         ({"Provarmor-Agent": None}, "header Provarmor-Agent is missing"),
         ({"Provarmor-Sequence": "x"}, "header Provarmor-Sequence is not a number"),
+        ({"Provarmor-After": "y"}, "header Provarmor-After is not a number"),
+        ({"Provarmor-After": "2"}, "header Provarmor-After 2 is not below the batch's sequence 2"),
         ({"Content-Encoding": "br"}, "unknown Content-Encoding 'br'"),
         ({"Content-Encoding": "gzip"}, "body is not gzip"),
     ],

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from provarmor.agent.spool import SpoolPosition
-from provarmor.bus.message import batch_message
+from provarmor.bus.message import batch_message, decode_message
 from provarmor.bus.publisher import BusPublisher, BusSink, BusUnavailable
 from provarmor.bus.stream import STREAM, connect
 from provarmor.model.codec import parse_json_event
@@ -31,6 +31,37 @@ def stored(url: str) -> int:
             await client.close()
 
     return asyncio.run(count())
+
+
+def stored_messages(url: str) -> list:
+    async def read() -> list:
+        client = await connect(url, name="test")
+        try:
+            js = client.jetstream()
+            count = int((await js.stream_info(STREAM)).state.messages)
+            raw = [await js.get_msg(STREAM, seq=seq) for seq in range(1, count + 1)]
+            return [decode_message(m.headers, m.data, location=str(m.seq)) for m in raw]
+        finally:
+            await client.close()
+
+    return asyncio.run(read())
+
+
+def test_the_sink_says_which_of_its_batches_each_batch_follows(nats_server, events, tmp_path):
+    sink = BusSink(
+        BusPublisher(nats_server.url),
+        agent_id="a1",
+        host_id=HOST,
+        state_file=tmp_path / "bus.json",
+        make_position=lambda sequence: SpoolPosition(sequence=sequence),
+    )
+    try:
+        sink.write(events[:10], SpoolPosition(sequence=10))
+        sink.write(events[10:25], SpoolPosition(sequence=25))
+    finally:
+        sink.close()
+    found = [(m.after, m.sequence) for m in stored_messages(nats_server.url)]
+    assert found == [(0, 10), (10, 25)]
 
 
 def test_a_window_of_batches_is_stored_once_even_when_sent_again(nats_server, events):

@@ -1,13 +1,20 @@
+from pathlib import Path
+
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from provarmor.evaluation.dataset import load_dataset
 from provarmor.graph.builder import BuilderLimits, GraphBuilder
+from provarmor.graph.builder_tables import TablesChunk
 from provarmor.graph.records import NodeKind
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.graph.trace import Direction, trace
 from provarmor.model.actions import Action
 from provarmor.testing.factories import entity, make_event
+
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def build(events, **kwargs):
@@ -255,3 +262,58 @@ def test_a_process_whose_program_arrives_late_keeps_one_node_that_gets_it():
     assert store.nodes[entity(8)].parent == entity(7)
     assert store.nodes[entity(8)].label == "/usr/bin/python3"
     assert builder.node(entity(7)).label == "/usr/bin/python3"
+
+
+def _tables(builder):
+    """The builder's tables, in order where order counts (eviction ranks by it)."""
+    return (
+        list(builder._nodes.items()),
+        list(builder._node_seq.items()),
+        list(builder._open.items()),
+        dict(builder._last_in),
+        dict(builder._last_out),
+        {node_id: node.id for node_id, node in builder._touched.items()},
+    )
+
+
+def test_tables_taken_as_changes_put_back_in_order_equal_the_builders():
+    events = list(load_dataset(DATA / "lab" / "nodlink-ubuntu-seed1").events())
+    # small limits: nodes and open edges are evicted (and come back) all along
+    builder = GraphBuilder(limits=BuilderLimits(max_nodes=150, max_open_edges=200))
+    copy = GraphBuilder()
+    codec = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(TablesChunk)
+    taken = 0
+    for number, event in enumerate(events, start=1):
+        builder.add(event)
+        if number % 37 == 0:  # a batch ends
+            builder.drain(full=number % 370 == 0)
+            builder.evict()
+        if number % 600 == 0:  # retention drops what is older than the last 300 events
+            old = events[number - 300].timestamp
+            builder.forget(
+                [n for n, node in builder._nodes.items() if node.last_ts < old], edges_before=old
+            )
+        if number % 200 == 0 or number == len(events):
+            chunk = builder.take_tables(full=taken == 0)
+            copy.put_tables(codec[1].decode(codec[0].encode(chunk)))
+            taken += 1
+            assert _tables(copy) == _tables(builder), f"after event {number}"
+    assert taken > 10
+    assert builder.counters.nodes_evicted and builder.counters.open_edges_evicted
+    assert builder.counters.nodes_forgotten
+    restarted = GraphBuilder()
+    restarted.put_tables(builder.take_tables(full=True))
+    assert _tables(restarted) == _tables(builder)
+
+
+def test_a_builder_nobody_checkpoints_tracks_no_changes():
+    """Tracking starts with the first full chunk: a builder that is never checkpointed (an
+    agent's, a file ingest's) keeps no growing record of what changed."""
+    builder, _ = build([make_event(Action.READ, pid=2, path=f"/f{i}", ts=i) for i in range(50)])
+    assert builder._changed_nodes is None and builder._changed_open is None
+    with pytest.raises(ValueError, match="take a full chunk first"):
+        builder.take_tables(full=False)
+    assert len(builder.take_tables(full=True).edges) == 50
+    builder.add(make_event(Action.READ, pid=2, path="/f0", ts=60))
+    changes = builder.take_tables(full=False)
+    assert [e.key for e in changes.edges] == [("file:test-host:/f0", entity(2), "read")]

@@ -121,13 +121,15 @@ def free_port() -> int:
 
 
 def batches(events) -> list[BatchMessage]:
-    """The events as the agent's batches of BATCH (sequence: the number after the batch)."""
+    """The events as the agent's batches of BATCH (sequence: the number after the batch;
+    after: the batch before's)."""
     return [
         batch_message(
             events[i : i + BATCH],
             agent_id=AGENT,
             host_id=HOST,
             sequence=min(i + BATCH, len(events)),
+            after=i,
         )
         for i in range(0, len(events), BATCH)
     ]
@@ -421,4 +423,59 @@ def test_a_worker_killed_in_the_middle_of_the_attack_goes_on_with_the_same_incid
     assert sorted(a.id for a in alerts) == sorted(a.id for a in expected_alerts)
     assert_stored_once(store, events)
     reference.close()
+    store.close()
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+
+
+async def first_in_stream(url: str) -> int:
+    client = await connect(url, name="test")
+    try:
+        return int((await client.jetstream().stream_info(STREAM)).state.first_seq)
+    finally:
+        await client.close()
+
+
+def test_batches_a_full_stream_dropped_before_a_worker_took_them_are_counted_lost(
+    nats_server, tmp_path, events
+):
+    """The stream drops its oldest batches when it is full (JetStream's default), analysed
+    or not: a worker that comes after that stores the rest and counts the agent's sequence
+    gap on /metrics and in its log, never silently."""
+    database = f"sqlite:///{tmp_path / 'manager.db'}"
+    store = enrolled_store(database)
+    messages = batches(events)[:16]
+    publisher = BusPublisher(
+        nats_server.url, layout=StreamLayout(partitions=1, max_bytes=24_000), window=1
+    )
+    try:
+        assert publisher.publish(messages) == len(messages)
+    finally:
+        publisher.close()
+    first = asyncio.run(first_in_stream(nats_server.url))
+    assert 1 < first < len(messages), "the stream dropped some batches and kept some"
+    port = free_port()
+    worker = Worker(
+        bus=nats_server.url,
+        db=database,
+        state_dir=tmp_path / "w",
+        extra=("--metrics-listen", f"127.0.0.1:{port}"),
+    )
+    try:
+        wait_for_acked(store, messages[-1].sequence, worker=worker)
+        samples = scrape(port)
+    finally:
+        worker.stop()
+    kept = messages[first - 1 :]
+    assert samples["provarmor_worker_batches"] == len(kept)
+    assert samples["provarmor_worker_sequence_gaps"] == 1
+    assert samples["provarmor_worker_events_lost"] == kept[0].after == (first - 1) * BATCH
+    assert f"{kept[0].after} events never reached this worker (lost)" in worker.log.read_text()
     store.close()

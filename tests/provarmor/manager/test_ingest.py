@@ -440,7 +440,7 @@ def _graph_of(manager):
         (lambda data: data[:-100], "damaged checkpoint"),
         (lambda data: b"not json\n" + data, "unreadable checkpoint header"),
         (
-            lambda data: data.replace(b'"format":1', b'"format":9', 1),
+            lambda data: data.replace(b'"format":2', b'"format":9', 1),
             "checkpoint format 9",
         ),
         (lambda data: data.replace(b'"build":"', b'"build":"0', 1), "written by another build"),

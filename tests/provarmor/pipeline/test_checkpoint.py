@@ -31,6 +31,9 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 FIXTURE = DATA / "pipeline" / "checkpoint-v1.bin"
 """A checkpoint of format 1: the nodlink capture's analysis after its first 20 batches of
 100 events (rules + model-v2), written by the build of the commit that added it."""
+FIXTURE_V2 = DATA / "pipeline" / "checkpoint-v2.bin"
+"""The same in format 2 (:func:`write_fixture`): the builder's and the anomaly detector's
+tables as a full chunk after 10 batches and a chunk of what changed in the next 10."""
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +93,17 @@ def test_the_shared_parts_are_not_in_the_checkpoint(parts, events):
     assert b"MemoryGraphStore" not in state and b"AnomalyModel" not in state
 
 
-def _checkpoint(state: bytes, **header) -> bytes:
+def _checkpoint(state: bytes, *chunks: bytes, **header) -> bytes:
+    packed = zlib.compress(state)
     fields = {
         "format": CHECKPOINT_FORMAT,
         "build": build_digest(),
         "kit": "k",
         "state_bytes": len(state),
+        "parts": [len(packed), *map(len, chunks)],
+        "tables": [["graph", len(chunks)]] if chunks else [],
     } | header
-    return msgspec.json.encode(fields) + b"\n" + zlib.compress(state)
+    return msgspec.json.encode(fields) + b"\n" + packed + b"".join(chunks)
 
 
 class _RunsACommand:
@@ -110,7 +116,11 @@ class _RunsACommand:
     [
         (b"", "unreadable checkpoint header"),
         (b'{"format": 1}\n', "unreadable checkpoint header"),
-        (_checkpoint(b"", format=2), "checkpoint format 2 (this build reads 1)"),
+        (_checkpoint(b"", format=1), "checkpoint format 1 (this build reads 2)"),
+        (
+            _checkpoint(b"x", parts=[3, 4]),
+            "damaged checkpoint: its body is 9 bytes, its header's parts [3, 4]",
+        ),
         (_checkpoint(b"", build="0" * 32), "written by another build"),
         (_checkpoint(b"", kit="other"), "other rules, model or settings"),
         (_checkpoint(b"x", state_bytes=5), "header says 5"),
@@ -129,6 +139,33 @@ def test_what_cannot_be_restored_is_refused_naming_the_checkpoint(parts, data, m
     assert not Path("/tmp/provarmor-checkpoint-ran").exists()
 
 
+def _without_last_table(data: bytes, *, chunks: bool) -> bytes:
+    """``data`` without its last table's chunks (``chunks``: keep them, drop it from the
+    header only), the header saying so."""
+    line, _, body = data.partition(b"\n")
+    header = msgspec.json.decode(line, type=CheckpointHeader)
+    *tables, (kind, count) = header.tables
+    parts = header.parts[:-count] if not chunks else header.parts
+    tables = [*tables, (kind, 0)] if not chunks else tables
+    trimmed = msgspec.structs.replace(header, parts=parts, tables=tables)
+    return msgspec.json.encode(trimmed) + b"\n" + body[: sum(parts)]
+
+
+def test_missing_or_damaged_tables_are_refused(parts, events):
+    analysis, shared = _analysis(parts, MemoryGraphStore())
+    analysis.feed(events[:300])
+    data = dump_analysis(analysis, shared, kit="k")
+    header = read_header(data, location="c")
+    assert [kind for kind, _ in header.tables] == ["profiles", "graph"]
+    with pytest.raises(ParseError, match=re.escape("table 1 ('graph') has no chunks")):
+        load_analysis(_without_last_table(data, chunks=False), shared, kit="k", location="c")
+    with pytest.raises(ParseError, match="damaged checkpoint: its body is"):
+        load_analysis(_without_last_table(data, chunks=True), shared, kit="k", location="c")
+    damaged = data[:-20] + bytes(20)
+    with pytest.raises(ParseError, match=re.escape("damaged graph table (chunk 1)")):
+        load_analysis(damaged, shared, kit="k", location="c")
+
+
 def test_a_reference_to_a_part_the_loader_lacks_is_refused(parts, events):
     analysis, shared = _analysis(parts, MemoryGraphStore())
     analysis.feed(events[:300])
@@ -141,24 +178,37 @@ def test_a_reference_to_a_part_the_loader_lacks_is_refused(parts, events):
         load_analysis(data, Shared(store=store, ruleset=ruleset), kit="k", location="c")
 
 
-def test_a_checkpoint_of_format_1_reads_and_another_build_is_refused(parts):
+def test_a_checkpoint_of_format_1_reads_and_is_refused_for_its_format(parts):
     data = FIXTURE.read_bytes()
     header = read_header(data, location=str(FIXTURE))
     assert isinstance(header, CheckpointHeader)
     assert (header.format, header.kit, header.extra) == (1, "fixture", {"tag": "5f0c9a1e"})
     assert header.state_bytes == len(zlib.decompress(data.partition(b"\n")[2]))
     _, shared = _analysis(parts, MemoryGraphStore())
-    if header.build == build_digest():  # only on the commit that wrote it
+    with pytest.raises(ParseError, match=re.escape("checkpoint format 1 (this build reads 2)")):
         load_analysis(data, shared, kit="fixture", location=str(FIXTURE))
+
+
+def test_a_checkpoint_of_format_2_reads_and_another_build_is_refused(parts):
+    data = FIXTURE_V2.read_bytes()
+    header = read_header(data, location=str(FIXTURE_V2))
+    assert (header.format, header.kit, header.extra) == (2, "fixture", {"tag": "5f0c9a1e"})
+    assert header.tables == [("profiles", 2), ("graph", 2)], "a full chunk, one of changes"
+    assert sum(header.parts) == len(data.partition(b"\n")[2])
+    _, shared = _analysis(parts, MemoryGraphStore())
+    if header.build == build_digest():  # only on the commit that wrote it
+        load_analysis(data, shared, kit="fixture", location=str(FIXTURE_V2))
         return
     with pytest.raises(ParseError, match="written by another build"):
-        load_analysis(data, shared, kit="fixture", location=str(FIXTURE))
+        load_analysis(data, shared, kit="fixture", location=str(FIXTURE_V2))
 
 
 def write_fixture() -> None:  # pragma: no cover  (run by hand to make the fixture)
     events = list(load_dataset(DATA / "lab" / "nodlink-ubuntu-seed1").events())
     parts = compile_rules([bundled_rules()]), load_bundle(DATA / "anomaly" / "model-v2.bundle")
     analysis, shared = _analysis(parts, MemoryGraphStore())
-    for chunk in list(batches(events, size=100))[:20]:
+    for number, chunk in enumerate(list(batches(events, size=100))[:20]):
         analysis.feed(chunk)
-    FIXTURE.write_bytes(dump_analysis(analysis, shared, kit="fixture", extra={"tag": "5f0c9a1e"}))
+        if number in (9, 19):  # a full chunk after 10 batches, the changes after 20
+            data = dump_analysis(analysis, shared, kit="fixture", extra={"tag": "5f0c9a1e"})
+    FIXTURE_V2.write_bytes(data)

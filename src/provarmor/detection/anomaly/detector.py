@@ -86,6 +86,7 @@ class AnomalyDetector:
         self.scorer = Scorer(model)
         for profile in self._table.profiles.values():
             profile.reset_scoring()
+            self._table.changed_profile(profile.entity_id)
 
     def on_event(self, event: Event) -> Sequence[Alert]:
         self.stats.events += 1
@@ -118,6 +119,7 @@ class AnomalyDetector:
         self._pending.clear()
         for profile in batch:
             profile.dirty = False
+            self._table.changed_profile(profile.entity_id)
         if not batch:
             return []
         self.stats.batches += 1
@@ -180,7 +182,7 @@ class AnomalyDetector:
         exited[profile.entity_id] = None
         while len(exited) > self.settings.max_exited:
             entity_id, _ = exited.popitem(last=False)
-            if self._table.profiles.pop(entity_id, None) is not None:
+            if self._table.forget(entity_id) is not None:
                 self.stats.evicted_exited += 1
 
     def _evict_live(self) -> None:
@@ -192,6 +194,6 @@ class AnomalyDetector:
             key=lambda p: p.last_timestamp,
         )
         for profile in ordered[: max(len(profiles) - keep, 0)]:
-            del profiles[profile.entity_id]
+            self._table.forget(profile.entity_id)
             self._exited.pop(profile.entity_id, None)
             self.stats.evicted_live += 1

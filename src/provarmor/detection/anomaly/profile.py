@@ -7,12 +7,20 @@ executed or mapped, network endpoints, child programs and identity changes. A
 (they are *dirty* and must be re-scored); an event that repeats known tokens costs a lookup.
 A profile also carries the scorer's running state (how many tokens per attribute were scored,
 and its most surprising tokens) so that re-scoring costs only its new tokens.
+
+The table grows with the host's history (exited processes are kept for their late
+children), so a checkpoint takes it as changes: :meth:`ProfileTable.take_tables` hands out the
+profiles changed since the last call (or all of them), :meth:`ProfileTable.put_tables` puts
+them back in order. Whoever changes a profile or the table outside :meth:`ProfileTable.
+observe` says so (:meth:`ProfileTable.changed_profile`, :meth:`ProfileTable.forget`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import msgspec
 
 from provarmor.detection.anomaly.tokens import (
     argument_tokens,
@@ -105,14 +113,37 @@ class Profile:
         return True
 
 
+class ProfileEntry(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One profile's place in a checkpoint's chunk of the table."""
+
+    entity_id: str
+    moved: bool
+    """(Re)inserted since the previous chunk: goes last in the table's order."""
+    profile: Profile | None
+    """None: not in the table any more."""
+
+
+class ProfilesChunk(msgspec.Struct, frozen=True):
+    profiles: list[ProfileEntry]
+
+
 class ProfileTable:
     """Profiles by process entity id, fed one event at a time."""
+
+    TABLES = ("profiles",)
+    """The attributes :meth:`take_tables` hands out (a checkpoint keeps them apart)."""
+    TRACKERS = ("_changed",)
+    CACHES = ("_paths",)
+    """Attributes a checkpoint leaves out as well: answers it can compute again."""
 
     def __init__(self) -> None:
         self.profiles: dict[str, Profile] = {}
         self.changed: list[Profile] = []
         """Profiles that turned dirty since the caller last drained this list."""
         self._paths: dict[str, str] = {}
+        self._changed: dict[str, bool] | None = None
+        """Entity ids whose profile changed since :meth:`take_tables` (True: inserted
+        meanwhile); None until a first :meth:`take_tables`."""
 
     def observe(self, event: Event) -> Profile | None:
         """Feed one event; returns the acting process's profile (None for host-wide events)."""
@@ -125,6 +156,8 @@ class ProfileTable:
         changes = profile.changes if profile is not None else 0
         if profile is None:
             profile = self._create(event)
+        elif self._changed is not None and entity_id not in self._changed:
+            self._changed[entity_id] = False
         profile.last_timestamp = event.timestamp
         profile.last_event_id = event.event.id
         action = event.event.action
@@ -156,6 +189,9 @@ class ProfileTable:
         if process.command_line or process.args:
             self._set_arguments(profile, event)
         self.profiles[process.entity_id] = profile
+        if self._changed is not None:
+            self._changed.pop(process.entity_id, None)
+            self._changed[process.entity_id] = True
         return profile
 
     def _on_exec(self, profile: Profile, event: Event) -> None:
@@ -177,8 +213,10 @@ class ProfileTable:
         parent = self.profiles.get(profile.parent_id)
         if parent is not None and executable:
             was_dirty = parent.dirty
-            if parent.add("child", self._path(executable), executable) and not was_dirty:
-                self.changed.append(parent)
+            if parent.add("child", self._path(executable), executable):
+                self.changed_profile(parent.entity_id)
+                if not was_dirty:
+                    self.changed.append(parent)
 
     def _parent_exe(self, event: Event) -> str:
         parent = event.process.parent
@@ -219,6 +257,42 @@ class ProfileTable:
                 profile.add("other", f"{action.value} {identity_class(user.id)}", user.id)
         elif action in (Action.PTRACE, Action.KILL):
             profile.add("other", action.value, action.value)
+
+    def changed_profile(self, entity_id: str) -> None:
+        """The caller changed this profile (its scoring state)."""
+        if self._changed is not None:
+            self._changed.setdefault(entity_id, False)
+
+    def forget(self, entity_id: str) -> Profile | None:
+        """Drop a profile from the table; returns it (None: it was not there)."""
+        self.changed_profile(entity_id)
+        return self.profiles.pop(entity_id, None)
+
+    def take_tables(self, *, full: bool) -> ProfilesChunk:
+        """The profiles changed since the last call (``full``: all, as if into an empty
+        table), in the order :meth:`put_tables` must apply them; tracks changes from then
+        on."""
+        if full:
+            changed = dict.fromkeys(self.profiles, True)
+        elif self._changed is None:
+            raise ValueError("no changes were tracked: take a full chunk first")
+        else:
+            changed = self._changed
+        self._changed = {}
+        profiles = self.profiles
+        return ProfilesChunk(
+            [ProfileEntry(key, moved, profiles.get(key)) for key, moved in changed.items()]
+        )
+
+    def put_tables(self, chunk: ProfilesChunk) -> None:
+        """Apply the profiles :meth:`take_tables` handed out: the chunks in the order they
+        were taken, the first a ``full`` one, into an empty table."""
+        profiles = self.profiles
+        for entry in chunk.profiles:
+            if entry.moved or entry.profile is None:
+                profiles.pop(entry.entity_id, None)
+            if entry.profile is not None:
+                profiles[entry.entity_id] = entry.profile
 
     def _path(self, path: str) -> str:
         token = self._paths.get(path)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import msgspec
+
 from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.anomaly.profile import (
     ATTRIBUTES,
+    ProfilesChunk,
     ProfileTable,
     build_histories,
     build_profiles,
@@ -126,3 +129,33 @@ def test_histories_snapshot_at_powers_of_two_changes_and_end_complete(
         assert changes == sorted(set(changes))
         assert all(c & (c - 1) == 0 for c in changes[:-1])
         assert history[0].tokens is not final.tokens  # copies, not the live profile
+
+
+def test_the_table_taken_as_changes_and_put_back_equals_it(attack_events: list[Event]) -> None:
+    """A checkpoint's chunks: a full one, then only the profiles changed (a child's exec
+    changes its parent's too), put back in order into an empty table."""
+    table = ProfileTable()
+    copy = ProfileTable()
+    decode = msgspec.msgpack.Decoder(ProfilesChunk).decode
+    sizes = []
+    for number, event in enumerate(attack_events):
+        table.observe(event)
+        table.changed.clear()
+        if number == len(attack_events) - 1:  # its last chunk drops a profile
+            table.forget(CURL_DROPPER)
+        if number % 300 == 0 or number == len(attack_events) - 1:
+            chunk = table.take_tables(full=number == 0)
+            sizes.append(len(chunk.profiles))
+            copy.put_tables(decode(msgspec.msgpack.encode(chunk)))
+            assert [(k, dataclasses.asdict(p)) for k, p in copy.profiles.items()] == [
+                (k, dataclasses.asdict(p)) for k, p in table.profiles.items()
+            ]
+    assert CURL_DROPPER not in copy.profiles
+    assert max(sizes[1:]) < len(table.profiles), "later chunks hold the changes only"
+
+
+def test_a_table_nobody_checkpoints_tracks_no_changes(attack_events: list[Event]) -> None:
+    table = ProfileTable()
+    for event in attack_events:
+        table.observe(event)
+    assert table._changed is None
