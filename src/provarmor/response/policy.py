@@ -14,6 +14,8 @@ A policy is YAML::
         severity: high       # at least this level (low, medium, high, critical)
         techniques: [T1059]  # any of these (T1059 also matches T1059.004)
         rule_ids: [...]      # any of the incident's signals came from one of these rules
+        lineage: [downloaded] # any of its signals came from a process in one of these
+                             # lineage contexts (not lowered by it; graph/lineage.py kinds)
         host_groups: [web]   # the host is in any of these groups
         actions: [suspend, kill, quarantine, block]
         isolate_release_seconds: 600   # isolation ends by itself (0: by hand)
@@ -25,6 +27,7 @@ and raises only :class:`~provarmor.model.errors.ParseError`, located ``file:line
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -33,6 +36,7 @@ import yaml
 from msgspec import Struct
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from provarmor.graph.lineage import ContextKind
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.response.records import ActionKind
 
@@ -60,11 +64,22 @@ class PolicyRule(Struct, frozen=True, kw_only=True):
     severity: str = "informational"
     techniques: tuple[str, ...] = ()
     rule_ids: tuple[str, ...] = ()
+    lineage: tuple[str, ...] = ()
+    """Lineage context kinds (:class:`~provarmor.graph.lineage.ContextKind` values): the rule
+    matches an incident with a signal raised on a process in one of them, as the analysis
+    judged the process when it raised the signal (a signal that context lowered does not
+    count). ``downloaded``: the process ran a file that a process with network input wrote."""
     host_groups: tuple[str, ...] = ()
     isolate_release_seconds: float = 0.0
 
     def matches(
-        self, *, severity: str, techniques: set[str], rule_ids: set[str], groups: set[str]
+        self,
+        *,
+        severity: str,
+        techniques: set[str],
+        rule_ids: set[str],
+        groups: set[str],
+        contexts: Collection[str] = (),
     ) -> bool:
         if severity_rank(severity) < severity_rank(self.severity):
             return False
@@ -75,6 +90,8 @@ class PolicyRule(Struct, frozen=True, kw_only=True):
         ):
             return False
         if self.rule_ids and not rule_ids.intersection(self.rule_ids):
+            return False
+        if self.lineage and not any(kind in contexts for kind in self.lineage):
             return False
         return not self.host_groups or bool(groups.intersection(self.host_groups))
 
@@ -184,6 +201,7 @@ _RULE_KEYS: tuple[str, ...] = (
     "severity",
     "techniques",
     "rule_ids",
+    "lineage",
     "host_groups",
     "isolate_release_seconds",
 )
@@ -208,9 +226,16 @@ def _rule(node: Node, source: str, groups: dict[str, tuple[str, ...]]) -> Policy
     values: dict[str, object] = {"name": name, "actions": tuple(ActionKind(a) for a in names)}
     if "severity" in found:
         values["severity"] = _choice(found["severity"][1], source, "severity", SEVERITIES)
-    for key in ("techniques", "rule_ids", "host_groups"):
+    for key in ("techniques", "rule_ids", "lineage", "host_groups"):
         if key in found:
             values[key] = _words(found[key][1], source, key)
+    kinds = tuple(kind.value for kind in ContextKind)
+    for context in values.get("lineage", ()):  # type: ignore[attr-defined]
+        if context not in kinds:
+            raise ParseError(
+                f"rule {name!r}: lineage {context!r} is not one of {', '.join(kinds)}",
+                location=_where(source, found["lineage"][1]),
+            )
     for group in values.get("host_groups", ()):  # type: ignore[attr-defined]
         if group not in groups:
             raise ParseError(
