@@ -118,9 +118,10 @@ class Policy(Struct, frozen=True, kw_only=True):
 
 
 def bundled_policy() -> Path:
-    """The shipped containment policy (package data): high and critical incidents ->
-    kill the signalling process trees (and the attack's ancestors of them) and quarantine the
-    programs the attack dropped and ran; mode dry-run."""
+    """The shipped containment policy (package data): high and critical incidents, and
+    medium ones with a signal from a downloaded-then-run program -> kill the signalling
+    process trees (and the attack's ancestors of them) and quarantine the programs the
+    attack dropped and ran; mode dry-run."""
     return Path(str(resources.files("provarmor.data") / "response" / "containment.yaml"))
 
 
