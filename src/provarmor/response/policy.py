@@ -27,7 +27,7 @@ and raises only :class:`~provarmor.model.errors.ParseError`, located ``file:line
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -208,6 +208,18 @@ _RULE_KEYS: tuple[str, ...] = (
 )
 
 
+def _listed(
+    node: Node, source: str, what: str, known: Collection[str], unknown: Callable[[str], str]
+) -> tuple[str, ...]:
+    """The words of a list whose every word must be one of ``known`` (``unknown(word)``
+    says what is wrong with one that is not)."""
+    words = _words(node, source, what)
+    for word in words:
+        if word not in known:
+            raise ParseError(unknown(word), location=_where(source, node))
+    return words
+
+
 def _rule(node: Node, source: str, groups: dict[str, tuple[str, ...]]) -> PolicyRule:
     found = _mapping(node, source, "a rule")
     _reject_unknown(found, _RULE_KEYS, source, "a rule")
@@ -215,34 +227,37 @@ def _rule(node: Node, source: str, groups: dict[str, tuple[str, ...]]) -> Policy
         if required not in found:
             raise ParseError(f"a rule needs {required!r}", location=_where(source, node))
     name = _text(found["name"][1], source, "name")
-    action_node = found["actions"][1]
-    names = _words(action_node, source, "actions")
     allowed = tuple(kind.value for kind in POLICY_ACTIONS)
-    for action in names:
-        if action not in allowed:
-            raise ParseError(
-                f"rule {name!r}: action {action!r} is not one of {', '.join(allowed)}",
-                location=_where(source, action_node),
-            )
+    names = _listed(
+        found["actions"][1],
+        source,
+        "actions",
+        allowed,
+        lambda a: f"rule {name!r}: action {a!r} is not one of {', '.join(allowed)}",
+    )
     values: dict[str, object] = {"name": name, "actions": tuple(ActionKind(a) for a in names)}
     if "severity" in found:
         values["severity"] = _choice(found["severity"][1], source, "severity", SEVERITIES)
-    for key in ("techniques", "rule_ids", "lineage", "host_groups"):
+    for key in ("techniques", "rule_ids"):
         if key in found:
             values[key] = _words(found[key][1], source, key)
     kinds = tuple(kind.value for kind in ContextKind)
-    for context in values.get("lineage", ()):  # type: ignore[attr-defined]
-        if context not in kinds:
-            raise ParseError(
-                f"rule {name!r}: lineage {context!r} is not one of {', '.join(kinds)}",
-                location=_where(source, found["lineage"][1]),
-            )
-    for group in values.get("host_groups", ()):  # type: ignore[attr-defined]
-        if group not in groups:
-            raise ParseError(
-                f"rule {name!r}: no host group {group!r}",
-                location=_where(source, found["host_groups"][1]),
-            )
+    if "lineage" in found:
+        values["lineage"] = _listed(
+            found["lineage"][1],
+            source,
+            "lineage",
+            kinds,
+            lambda k: f"rule {name!r}: lineage {k!r} is not one of {', '.join(kinds)}",
+        )
+    if "host_groups" in found:
+        values["host_groups"] = _listed(
+            found["host_groups"][1],
+            source,
+            "host_groups",
+            groups,
+            lambda g: f"rule {name!r}: no host group {g!r}",
+        )
     if "isolate_release_seconds" in found:
         values["isolate_release_seconds"] = _number(
             found["isolate_release_seconds"][1], source, "isolate_release_seconds", minimum=0
