@@ -11,8 +11,9 @@ graph sink), so a restart resumes after the last analysed batch; the responder d
 ask again for actions already in its audit trail. An incident update the responder cannot
 audit (its trail unwritable) gets no action; it is logged and counted
 (``response.skipped.lost``), and the agent goes on. Alerts go to the agent's alert file
-(ECS); which rule raised each alert is remembered (bounded; evictions counted) so policy
-rules can match on rule ids.
+(ECS); which rule raised each alert, and the lineage context of its process when the
+context did not lower it, are remembered (bounded; evictions counted) so policy rules can
+match on rule ids and lineage.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class ResponseSink:
         responder reaches an incident's living attack ancestors through it."""
         self.responder = setup.responder
         self.alerts = alerts
-        self.rule_of: OrderedDict[str, str] = OrderedDict()
+        self.rule_of: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        """Alert id -> (its rule id, the lineage context it counts in; '' when none or
+        when that context lowered it)."""
         self.forgotten_alerts = 0
         self.incident_updates = 0
         self.response_errors = 0
@@ -81,20 +84,25 @@ class ResponseSink:
             with self.alerts.open("ab") as handle:
                 for alert in alerts:
                     handle.write(msgspec.json.encode(ecs_alert(alert)) + b"\n")
-                    self._remember(alert.id, alert.rule_id)
+                    context = alert.context if alert.context_effect != "lowered" else ""
+                    self._remember(alert.id, (alert.rule_id, context))
         for finding in findings:
             if isinstance(finding, IncidentUpdate):
                 self.incident_updates += 1
                 incident = finding.incident
-                rule_ids = {self.rule_of[a] for a in incident.alert_ids if a in self.rule_of}
+                known = [self.rule_of[a] for a in incident.alert_ids if a in self.rule_of]
+                rule_ids = {rule for rule, _ in known}
+                contexts = {context for _, context in known if context}
                 try:
-                    self.responder.on_incident(incident, rule_ids=rule_ids, side=self.side)
+                    self.responder.on_incident(
+                        incident, rule_ids=rule_ids, contexts=contexts, side=self.side
+                    )
                 except OSError as exc:  # the audit trail cannot be written: no action runs
                     self.response_errors += 1
                     log.error("response to incident %s skipped: %s", incident.id, exc)
 
-    def _remember(self, alert_id: str, rule_id: str) -> None:
-        self.rule_of[alert_id] = rule_id
+    def _remember(self, alert_id: str, signal: tuple[str, str]) -> None:
+        self.rule_of[alert_id] = signal
         if len(self.rule_of) > MAX_REMEMBERED_ALERTS:
             self.rule_of.popitem(last=False)
             self.forgotten_alerts += 1

@@ -159,7 +159,8 @@ def run(  # noqa: PLR0913
         Path | None,
         typer.Option(
             help="Response policy (YAML); default with --response: the shipped containment "
-            "policy (high+ incidents: kill, quarantine). No block or isolate in the lab."
+            "policy (high+ incidents, and medium ones from a downloaded program: kill, "
+            "quarantine). No block or isolate in the lab."
         ),
     ] = None,
 ) -> None:

@@ -1,5 +1,6 @@
-"""``provarmor response``: check a policy file, list the actions in the audit trail (as a
-table or as OCSF Remediation events), and undo an action by its id."""
+"""``provarmor response``: check a policy file, replay recorded events through the analysis
+and a policy in dry-run, list the actions in the audit trail (as a table or as OCSF
+Remediation events), and undo an action by its id."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -56,9 +58,66 @@ def check(policy: Annotated[Path, typer.Argument(help="A response policy (YAML).
         when = [f"severity >= {rule.severity}"]
         when += [f"technique in {', '.join(rule.techniques)}"] if rule.techniques else []
         when += [f"rule in {', '.join(rule.rule_ids)}"] if rule.rule_ids else []
+        when += [f"a signal's lineage in {', '.join(rule.lineage)}"] if rule.lineage else []
         when += [f"host group in {', '.join(rule.host_groups)}"] if rule.host_groups else []
         actions = ", ".join(action.value for action in rule.actions)
         console.print(f"  {escape(rule.name)}: {escape(actions)} when {escape(' and '.join(when))}")
+
+
+@response_app.command()
+def replay(
+    recordings: Annotated[
+        list[Path], typer.Argument(help="Recorded canonical events (NDJSON, gzip or not).")
+    ],
+    out: Annotated[Path, typer.Option(help="A new folder: one audit trail per recording.")],
+    policy: Annotated[
+        Path | None, typer.Option(help="A response policy (default: the shipped one).")
+    ] = None,
+) -> None:
+    """What a policy would have done on recorded events: the agent's analysis (bundled
+    rules, configured analysis) runs over each recording and the policy is applied in
+    dry-run (whatever its mode); nothing on this host is touched. Each recording's audit
+    trail is ``OUT/<n>-<name>/response/actions.jsonl``."""
+    from provarmor.agent.response_sink import ResponseSink
+    from provarmor.agent.spool import SpoolPosition
+    from provarmor.cli.agent_commands import response_setup
+    from provarmor.pipeline.analysis import batches
+    from provarmor.response.audit import Phase, read_audit
+    from provarmor.response.policy import Mode, bundled_policy, read_policy
+    from provarmor.response.records import describe_target
+    from provarmor.sources.base import HostContext, IngestReport
+    from provarmor.sources.ndjson import read_ndjson
+
+    if out.exists():
+        raise ConfigError("the output folder exists already (give a new one)", location=str(out))
+    chosen = msgspec.structs.replace(read_policy(policy or bundled_policy()), mode=Mode.DRY_RUN)
+    config = OPTIONS.load()
+    for index, recording in enumerate(recordings, start=1):
+        folder = out / f"{index}-{recording.parent.name or recording.stem}"
+        folder.mkdir(parents=True)
+        setup = response_setup(chosen, config, state_dir=folder)
+        sink = ResponseSink(folder / "graph.db", setup=setup, alerts=folder / "alerts.jsonl")
+        report = IngestReport(source=str(recording))
+        sequence = 0
+        for batch in batches(read_ndjson(recording, report=report, host=HostContext())):
+            sequence += len(batch)
+            sink.write(batch, SpoolPosition(sequence=sequence))
+        sink.close()
+        trail = setup.responder.audit.path
+        records = read_audit(trail)[0] if trail.exists() else []
+        results = [r for r in records if r.phase is Phase.RESULT]
+        console.print(
+            f"{escape(str(recording))}: {sequence:,} events, {report.rejected} rejected, "
+            f"{sink.incident_updates} incident updates, {len(results)} action(s) asked for"
+        )
+        for record in results:
+            request = record.request
+            outcome = record.outcome.value if record.outcome else ""
+            console.print(
+                f"  {request.kind.value} {escape(describe_target(request.target))}: {outcome} "
+                f"({escape(request.requested_by)}; {escape(request.reason)})",
+                highlight=False,
+            )
 
 
 @response_app.command()

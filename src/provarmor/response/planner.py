@@ -14,7 +14,9 @@ everything before they touch it).
   interpreter that received the program and the commands is not. Ancestors come first,
   topmost first, so one kill takes the whole attacking tree;
 * ``quarantine``: files the attack wrote and one of its processes then ran (dropped
-  programs; never other changed files: a modified ``/etc/passwd`` stays where it is);
+  programs: a process's executable, or a file the story shows executed, as a dropper's
+  payload that went on to exec a shell; never other changed files: a modified
+  ``/etc/passwd`` stays where it is);
 * ``block``: every remote endpoint the attack's processes contacted (address and port);
 * ``isolate``: the host;
 * ``lock_user``: the users the signalling processes ran as.
@@ -89,14 +91,22 @@ def _process_targets(incident: Incident, side: AttackSide | None) -> list[Target
     return [ProcessTarget(entity_id=n.id, pid=n.pid, executable=n.executable) for n in nodes]
 
 
+def _ran(incident: Incident) -> set[str]:
+    """The programs the story's processes ran: their executables and the files it shows
+    executed (a process that exec'd a dropped file and then a shell is named by the shell)."""
+    paths = {n.id: n.path for n in incident.nodes if n.kind == "file" and n.path}
+    ran = {n.executable for n in incident.nodes if n.kind == "process" and n.executable}
+    ran.update(paths[e.src] for e in incident.edges if e.action == "exec" and e.src in paths)
+    return ran
+
+
 def targets_for(
     kind: ActionKind, incident: Incident, rule: PolicyRule, side: AttackSide | None = None
 ) -> list[Target]:
     if kind in (ActionKind.SUSPEND, ActionKind.KILL):
         return _process_targets(incident, side)
     if kind is ActionKind.QUARANTINE:
-        ran = {n.executable for n in incident.nodes if n.kind == "process" and n.executable}
-        return [FileTarget(path=path) for path in incident.impacted_files if path in ran]
+        return [FileTarget(path=path) for path in incident.impacted_files if path in _ran(incident)]
     if kind is ActionKind.BLOCK:
         contacted = set(incident.contacted_endpoints)
         return [

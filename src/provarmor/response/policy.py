@@ -14,6 +14,8 @@ A policy is YAML::
         severity: high       # at least this level (low, medium, high, critical)
         techniques: [T1059]  # any of these (T1059 also matches T1059.004)
         rule_ids: [...]      # any of the incident's signals came from one of these rules
+        lineage: [downloaded] # any of its signals came from a process in one of these
+                             # lineage contexts (not lowered by it; graph/lineage.py kinds)
         host_groups: [web]   # the host is in any of these groups
         actions: [suspend, kill, quarantine, block]
         isolate_release_seconds: 600   # isolation ends by itself (0: by hand)
@@ -25,6 +27,7 @@ and raises only :class:`~provarmor.model.errors.ParseError`, located ``file:line
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -33,6 +36,7 @@ import yaml
 from msgspec import Struct
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from provarmor.graph.lineage import ContextKind
 from provarmor.model.errors import ConfigError, ParseError
 from provarmor.response.records import ActionKind
 
@@ -60,11 +64,22 @@ class PolicyRule(Struct, frozen=True, kw_only=True):
     severity: str = "informational"
     techniques: tuple[str, ...] = ()
     rule_ids: tuple[str, ...] = ()
+    lineage: tuple[str, ...] = ()
+    """Lineage context kinds (:class:`~provarmor.graph.lineage.ContextKind` values): the rule
+    matches an incident with a signal raised on a process in one of them, as the analysis
+    judged the process when it raised the signal (a signal that context lowered does not
+    count). ``downloaded``: the process ran a file that a process with network input wrote."""
     host_groups: tuple[str, ...] = ()
     isolate_release_seconds: float = 0.0
 
     def matches(
-        self, *, severity: str, techniques: set[str], rule_ids: set[str], groups: set[str]
+        self,
+        *,
+        severity: str,
+        techniques: set[str],
+        rule_ids: set[str],
+        groups: set[str],
+        contexts: Collection[str] = (),
     ) -> bool:
         if severity_rank(severity) < severity_rank(self.severity):
             return False
@@ -75,6 +90,8 @@ class PolicyRule(Struct, frozen=True, kw_only=True):
         ):
             return False
         if self.rule_ids and not rule_ids.intersection(self.rule_ids):
+            return False
+        if self.lineage and not any(kind in contexts for kind in self.lineage):
             return False
         return not self.host_groups or bool(groups.intersection(self.host_groups))
 
@@ -101,9 +118,10 @@ class Policy(Struct, frozen=True, kw_only=True):
 
 
 def bundled_policy() -> Path:
-    """The shipped containment policy (package data): high and critical incidents ->
-    kill the signalling process trees (and the attack's ancestors of them) and quarantine the
-    programs the attack dropped and ran; mode dry-run."""
+    """The shipped containment policy (package data): high and critical incidents, and
+    medium ones with a signal from a downloaded-then-run program -> kill the signalling
+    process trees (and the attack's ancestors of them) and quarantine the programs the
+    attack dropped and ran; mode dry-run."""
     return Path(str(resources.files("provarmor.data") / "response" / "containment.yaml"))
 
 
@@ -184,9 +202,22 @@ _RULE_KEYS: tuple[str, ...] = (
     "severity",
     "techniques",
     "rule_ids",
+    "lineage",
     "host_groups",
     "isolate_release_seconds",
 )
+
+
+def _listed(
+    node: Node, source: str, what: str, known: Collection[str], unknown: Callable[[str], str]
+) -> tuple[str, ...]:
+    """The words of a list whose every word must be one of ``known`` (``unknown(word)``
+    says what is wrong with one that is not)."""
+    words = _words(node, source, what)
+    for word in words:
+        if word not in known:
+            raise ParseError(unknown(word), location=_where(source, node))
+    return words
 
 
 def _rule(node: Node, source: str, groups: dict[str, tuple[str, ...]]) -> PolicyRule:
@@ -196,27 +227,37 @@ def _rule(node: Node, source: str, groups: dict[str, tuple[str, ...]]) -> Policy
         if required not in found:
             raise ParseError(f"a rule needs {required!r}", location=_where(source, node))
     name = _text(found["name"][1], source, "name")
-    action_node = found["actions"][1]
-    names = _words(action_node, source, "actions")
     allowed = tuple(kind.value for kind in POLICY_ACTIONS)
-    for action in names:
-        if action not in allowed:
-            raise ParseError(
-                f"rule {name!r}: action {action!r} is not one of {', '.join(allowed)}",
-                location=_where(source, action_node),
-            )
+    names = _listed(
+        found["actions"][1],
+        source,
+        "actions",
+        allowed,
+        lambda a: f"rule {name!r}: action {a!r} is not one of {', '.join(allowed)}",
+    )
     values: dict[str, object] = {"name": name, "actions": tuple(ActionKind(a) for a in names)}
     if "severity" in found:
         values["severity"] = _choice(found["severity"][1], source, "severity", SEVERITIES)
-    for key in ("techniques", "rule_ids", "host_groups"):
+    for key in ("techniques", "rule_ids"):
         if key in found:
             values[key] = _words(found[key][1], source, key)
-    for group in values.get("host_groups", ()):  # type: ignore[attr-defined]
-        if group not in groups:
-            raise ParseError(
-                f"rule {name!r}: no host group {group!r}",
-                location=_where(source, found["host_groups"][1]),
-            )
+    kinds = tuple(kind.value for kind in ContextKind)
+    if "lineage" in found:
+        values["lineage"] = _listed(
+            found["lineage"][1],
+            source,
+            "lineage",
+            kinds,
+            lambda k: f"rule {name!r}: lineage {k!r} is not one of {', '.join(kinds)}",
+        )
+    if "host_groups" in found:
+        values["host_groups"] = _listed(
+            found["host_groups"][1],
+            source,
+            "host_groups",
+            groups,
+            lambda g: f"rule {name!r}: no host group {g!r}",
+        )
     if "isolate_release_seconds" in found:
         values["isolate_release_seconds"] = _number(
             found["isolate_release_seconds"][1], source, "isolate_release_seconds", minimum=0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from provarmor.model.incident import Incident
@@ -56,10 +57,18 @@ class Responder:
         return responder
 
     def on_incident(
-        self, incident: Incident, *, rule_ids: set[str], side: AttackSide | None = None
+        self,
+        incident: Incident,
+        *,
+        rule_ids: set[str],
+        contexts: Collection[str] = (),
+        side: AttackSide | None = None,
     ) -> list[AuditRecord]:
-        """Apply the policy to one incident version; returns the result records. ``side``:
-        the lineage of the incident's processes, when the caller runs the analysis."""
+        """Apply the policy to one incident version; returns the result records.
+        ``rule_ids``: the rules its signals came from; ``contexts``: the lineage contexts of
+        the processes its signals were raised on (those the context did not lower);
+        ``side``: the lineage of the incident's processes, when the caller runs the
+        analysis."""
         policy = self.policy
         if policy.mode is Mode.OFF:
             return []
@@ -71,7 +80,11 @@ class Responder:
         results: list[AuditRecord] = []
         for rule in policy.rules:
             if not rule.matches(
-                severity=incident.severity, techniques=techniques, rule_ids=rule_ids, groups=groups
+                severity=incident.severity,
+                techniques=techniques,
+                rule_ids=rule_ids,
+                groups=groups,
+                contexts=contexts,
             ):
                 continue
             kinds = tuple(sorted(rule.actions, key=ORDER.__getitem__))

@@ -17,19 +17,32 @@ from provarmor.pipeline.analysis import batches
 from provarmor.pipeline.assembly import AnalysisPlan, compile_rules
 from provarmor.response.action import build_context
 from provarmor.response.audit import Phase, read_audit
-from provarmor.response.policy import Mode, Policy, PolicyRule, RateLimit
+from provarmor.response.policy import (
+    Mode,
+    Policy,
+    PolicyRule,
+    RateLimit,
+    bundled_policy,
+    read_policy,
+)
 from provarmor.response.records import ActionKind, Outcome, ProcessTarget
 from provarmor.response.responder import Responder
 from provarmor.response.settings import ResponseSettings
 from provarmor.sources.base import HostContext, IngestReport
 from provarmor.sources.ndjson import read_ndjson
 
-ATTACK = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
+LAB = Path(__file__).parents[2] / "data" / "lab"
+ATTACK = LAB / "nodlink-ubuntu-seed1" / "events.ndjson.gz"
+DROPPER = LAB / "tc-browser-dropper-seed1" / "events.ndjson.gz"
+
+
+def recorded(path: Path) -> list:
+    return list(read_ndjson(path, report=IngestReport(source=str(path)), host=HostContext()))
 
 
 @pytest.fixture(scope="module")
 def events():
-    return list(read_ndjson(ATTACK, report=IngestReport(source=str(ATTACK)), host=HostContext()))
+    return recorded(ATTACK)
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +171,59 @@ def test_the_analysis_lineage_reaches_the_attacks_silent_ancestors_and_nothing_e
     assert ancestors and ancestors <= attacker
     assert set(signalling) <= set(reached)
     assert set(reached) <= attacker
+
+
+def _policy_results(folder: Path, ruleset, policy: Policy, events) -> tuple[int, list]:
+    """(incident updates, the result records) of ``policy`` in dry-run over ``events``."""
+    settings = ResponseSettings(state_dir=folder / "response", nft_command=("false",))
+    responder = Responder.open(
+        msgspec.structs.replace(policy, mode=Mode.DRY_RUN), build_context(settings)
+    )
+    setup = ResponseSetup(plan=AnalysisPlan(ruleset=ruleset), responder=responder)
+    sink = ResponseSink(folder / "graph.db", setup=setup, alerts=folder / "alerts.jsonl")
+    feed(sink, events)
+    sink.close()
+    trail = folder / "response" / "actions.jsonl"
+    if not trail.exists():  # nothing was asked for
+        return sink.incident_updates, []
+    records, errors = read_audit(trail)
+    assert errors == []
+    return sink.incident_updates, [r for r in records if r.phase is Phase.RESULT]
+
+
+def test_the_shipped_policy_contains_a_downloaded_programs_medium_incident(tmp_path, ruleset):
+    """The recorded tc-browser-dropper run: a browser downloads a native helper and runs it
+    (a reverse shell); its shell's discovery, key search and upload make a medium incident
+    (two tactics, no high signal). The shipped policy kills the shell the downloaded program
+    became (lineage ``downloaded``); the rule on severity alone would not have acted. The
+    run's labels are read only to check that every target is the attacker's."""
+    events = recorded(DROPPER)
+    shipped = read_policy(bundled_policy())
+    _, results = _policy_results(tmp_path / "shipped", ruleset, shipped, events)
+    kills = [r for r in results if r.request.kind is ActionKind.KILL]
+    assert kills and all(r.outcome is Outcome.DRY_RUN for r in results)
+    assert {r.request.requested_by for r in kills} == {"policy:contain downloaded programs"}
+    assert all("(medium)" in r.request.reason for r in kills)
+    targets = {
+        r.request.target.entity_id for r in kills if isinstance(r.request.target, ProcessTarget)
+    }
+    labels = json.loads((DROPPER.parent / "entity-labels.json").read_text())
+    assert targets <= set(labels["processes"])
+    implant = [r for r in kills if r.request.target.executable == "/bin/sh"]
+    assert implant, "the downloaded program's shell (the implant) is a target"
+
+    severity_only = msgspec.structs.replace(
+        shipped, rules=tuple(rule for rule in shipped.rules if not rule.lineage)
+    )
+    updates, results = _policy_results(tmp_path / "severity", ruleset, severity_only, events)
+    assert updates > 0 and results == []
+
+
+def test_the_shipped_policy_leaves_benign_work_alone(tmp_path, ruleset):
+    """The recorded benign lab mix (builds, tests, git, downloads, admin work, cron): its
+    medium incidents (an archive of sensitive files, a ptrace) come from no downloaded
+    program; the shipped policy asks for nothing."""
+    events = recorded(LAB / "benign-seed2" / "events.ndjson.gz")
+    shipped = read_policy(bundled_policy())
+    updates, results = _policy_results(tmp_path, ruleset, shipped, events)
+    assert updates > 0 and results == []

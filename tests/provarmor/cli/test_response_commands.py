@@ -1,5 +1,5 @@
-"""``provarmor response``: check a policy, list the audit trail (table and OCSF), undo a
-real quarantine by its id (once)."""
+"""``provarmor response``: check a policy, replay a recording through a policy in dry-run,
+list the audit trail (table and OCSF), undo a real quarantine by its id (once)."""
 
 import json
 import os
@@ -19,6 +19,7 @@ from provarmor.response.settings import ResponseSettings
 
 runner = CliRunner(env={"COLUMNS": "300"})
 DATA = Path(__file__).parents[2] / "data" / "response"
+LAB = Path(__file__).parents[2] / "data" / "lab"
 
 
 def test_check_explains_a_policy_and_locates_errors(tmp_path):
@@ -31,10 +32,38 @@ def test_check_explains_a_policy_and_locates_errors(tmp_path):
     assert result.exit_code == 0, result.output
     assert "mode enforce; at most 20 actions per 3600 s per host; 1 rule(s)" in result.output
     assert "contain: suspend, kill when severity >= high and technique in T1059" in result.output
+    policy.write_text("rules:\n  - name: dropped\n    lineage: [downloaded]\n    actions: kill\n")
+    result = runner.invoke(app, ["response", "check", str(policy)])
+    assert "dropped: kill when severity >= informational and a signal's lineage in downloaded" in (
+        result.output
+    )
     policy.write_text("mode: enforce\nrate_limit: {actions: many}\n")
     result = runner.invoke(app, ["response", "check", str(policy)])
     assert isinstance(result.exception, ParseError)
     assert result.exception.location == f"{policy}:2"
+
+
+def test_replay_says_what_a_policy_would_do_and_touches_nothing(tmp_path):
+    """The recorded tc-browser-dropper run through the shipped policy, set to enforce in
+    the file: replay still only records (dry-run); the trail names the downloaded
+    program's shell; a second replay into the same folder is refused."""
+    policy = tmp_path / "enforce.yaml"
+    policy.write_text(
+        "mode: enforce\nrules:\n  - name: dropped\n    severity: medium\n"
+        "    lineage: [downloaded]\n    actions: [kill]\n"
+    )
+    recording = LAB / "tc-browser-dropper-seed1" / "events.ndjson.gz"
+    out = tmp_path / "replay"
+    argv = ["response", "replay", str(recording), "--out", str(out), "--policy", str(policy)]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "1,289 events, 0 rejected" in result.output
+    assert "kill pid 24105 (/bin/sh): dry_run (policy:dropped; incident" in result.output
+    trail = out / "1-tc-browser-dropper-seed1" / "response" / "actions.jsonl"
+    lines = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert lines and {line["mode"] for line in lines} == {"dry-run"}
+    again = runner.invoke(app, argv)
+    assert isinstance(again.exception, ConfigError) and "exists already" in str(again.exception)
 
 
 def test_actions_lists_results_and_exports_ocsf(tmp_path):

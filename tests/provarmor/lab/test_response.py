@@ -17,9 +17,11 @@ def test_without_a_file_the_shipped_containment_policy_runs_in_the_mode_asked_fo
     policy = lab_policy(None, Mode.ENFORCE)
     assert policy.mode is Mode.ENFORCE
     assert policy.source == str(bundled_policy())
-    (rule,) = policy.rules
-    assert rule.severity == "high"
-    assert rule.actions == (ActionKind.KILL, ActionKind.QUARANTINE)
+    high, downloaded = policy.rules
+    assert (high.severity, high.lineage) == ("high", ())
+    assert (downloaded.severity, downloaded.lineage) == ("medium", ("downloaded",))
+    for rule in policy.rules:
+        assert rule.actions == (ActionKind.KILL, ActionKind.QUARANTINE)
 
 
 def test_the_files_mode_holds_when_no_mode_is_asked_for(tmp_path):

@@ -96,6 +96,23 @@ def test_only_dropped_programs_are_quarantined():
     assert targets(ActionKind.QUARANTINE) == [FileTarget(path="/tmp/implant")]
 
 
+def test_a_dropped_program_that_became_a_shell_is_quarantined():
+    """A dropper's payload (a reverse shell) exec'd /bin/sh: its process node is named by the
+    shell, the exec edge from the dropped file says what ran."""
+    payload = "/home/u/.config/b/ext/gtcache"
+    nodes = (
+        IncidentNode(
+            id="sh", kind="process", label="sh", pid=7, alert_ids=("a",), executable="/bin/sh"
+        ),
+        IncidentNode(id=f"file:h:{payload}", kind="file", label=payload, path=payload),
+        IncidentNode(id="file:h:/home/u/x.tgz", kind="file", label="x.tgz", path="/home/u/x.tgz"),
+    )
+    ran = IncidentEdge(src=f"file:h:{payload}", dst="sh", action="exec", first_ts=1, last_ts=1)
+    story = incident(nodes, edges=(ran,), impacted_files=(payload, "/home/u/x.tgz"))
+    planned = plan_requests(story, RULE, kinds=(ActionKind.QUARANTINE,))
+    assert [r.target for r in planned] == [FileTarget(path=payload)]
+
+
 def test_contacted_endpoints_are_blocked():
     assert targets(ActionKind.BLOCK) == [NetworkTarget(ip="198.51.100.9", port=4444)]
 

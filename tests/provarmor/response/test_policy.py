@@ -28,6 +28,10 @@ rules:
     severity: critical
     actions: isolate
     isolate_release_seconds: 600
+  - name: downloaded programs
+    severity: medium
+    lineage: [downloaded, remote-input]
+    actions: [kill]
 """
 
 
@@ -36,9 +40,10 @@ def test_a_good_policy():
     assert policy.mode is Mode.ENFORCE
     assert (policy.rate_limit.actions, policy.rate_limit.seconds) == (5, 60.0)
     assert policy.host_groups == {"web": ("web-1", "web-2")}
-    first, second = policy.rules
+    first, second, third = policy.rules
     assert first.actions == (ActionKind.KILL, ActionKind.BLOCK, ActionKind.QUARANTINE)
     assert second.actions == (ActionKind.ISOLATE,) and second.isolate_release_seconds == 600
+    assert third.lineage == ("downloaded", "remote-input") and first.lineage == ()
     assert policy.groups_of("web-2", "") == {"web"}
 
 
@@ -56,6 +61,11 @@ def test_the_default_mode_is_dry_run():
         ("rules:\n  - actions: [kill]\n", 2, "needs 'name'"),
         ("rules:\n  - name: x\n    actions: [kill]\n    host_groups: [db]\n", 4, "no host group"),
         ("rules:\n  - name: x\n    actions: [kill]\n    severity: huge\n", 4, "severity"),
+        (
+            "rules:\n  - name: x\n    actions: [kill]\n    lineage: [web]\n",
+            4,
+            "'web' is not one of",
+        ),
         ("rate_limit:\n  actions: -1\n", 2, "at least 0"),
         ("rate_limit:\n  seconds: soon\n", 2, "must be a number"),
         ("mode: enforce\nmode: off\n", 2, "given twice"),
@@ -90,6 +100,19 @@ def test_rule_matching():
     assert PolicyRule(name="any", actions=()).matches(
         severity="low", techniques=set(), rule_ids=set(), groups=set()
     )
+
+
+def test_lineage_matching():
+    """A lineage condition needs a signal raised in one of its contexts; without one (or
+    with signals of other contexts only) the rule does not match, whatever the severity."""
+    rule = PolicyRule(
+        name="dropped", actions=(ActionKind.KILL,), severity="medium", lineage=("downloaded",)
+    )
+    base = {"techniques": set(), "rule_ids": set(), "groups": set()}
+    assert rule.matches(severity="medium", contexts={"none", "downloaded"}, **base)
+    assert not rule.matches(severity="critical", contexts={"admin", "server-child"}, **base)
+    assert not rule.matches(severity="critical", **base)
+    assert not rule.matches(severity="low", contexts={"downloaded"}, **base)
 
 
 def assert_parses_or_locates(text: str) -> None:
