@@ -276,10 +276,12 @@ class LabEnvironment:
     def type_command(
         self, user: str, command: str, *, timeout: float = 60.0, check: bool = False
     ) -> Completed:
-        """:meth:`login` and type one (possibly multi-line) ``command``, in a subshell that
-        reads nothing of the typed input, then leave with its exit status."""
+        """:meth:`login` and type ``command`` (one or more lines), run in a subshell on the
+        session's terminal, and ``exit`` with its status on the same line: the shell has
+        read everything typed before anything runs, so no program that reads the terminal
+        (sudo relays it to its own pseudo-terminal) takes typed-ahead lines."""
         return self.login(
-            user, f"(\n{command}\n) </dev/null\nexit $?\n", timeout=timeout, check=check
+            user, f"(\n{command}\n) </dev/null; exit $?\n", timeout=timeout, check=check
         )
 
     def install(self, path: str, text: str, *, mode: int = 0o644) -> None:

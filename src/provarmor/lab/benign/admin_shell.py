@@ -30,13 +30,11 @@ def _commands(env: LabEnvironment, rng: random.Random) -> list[str]:
         "sudo -n tail -n 5 /var/log/dpkg.log",
         "ip addr show lo",
     ]
-    chosen = rng.sample(pool, k=rng.randrange(5, len(pool)))
-    return [*chosen, "exit"]
+    return rng.sample(pool, k=rng.randrange(5, len(pool)))
 
 
 def run(env: LabEnvironment, rng: random.Random) -> None:
-    lines = "\n".join(_commands(env, rng)) + "\n"
-    env.login(env.ctx.ops_user, lines, timeout=60, check=True)
+    env.type_command(env.ctx.ops_user, "\n".join(_commands(env, rng)), timeout=60, check=True)
 
 
 WORKLOAD = Workload(

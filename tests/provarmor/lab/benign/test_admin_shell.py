@@ -1,9 +1,9 @@
 from provarmor.lab.benign.admin_shell import WORKLOAD
 
 
-def test_an_interactive_session_is_typed_at_an_ssh_login_and_ends_with_exit(workload_commands):
-    env, [(_, user, typed)] = workload_commands(WORKLOAD)
+def test_an_interactive_session_is_typed_at_an_ssh_login(workload_commands):
+    env, [(command, user, _)] = workload_commands(WORKLOAD)
     assert user == env.ctx.ops_user
     assert env.via == ["login"]
-    lines = typed.decode().splitlines()
-    assert lines[-1] == "exit" and len(lines) >= 6
+    lines = command.splitlines()
+    assert len(lines) >= 5 and any(line.startswith("sudo -n ") for line in lines)
