@@ -279,9 +279,13 @@ class LabEnvironment:
         """:meth:`login` and type ``command`` (one or more lines), run in a subshell on the
         session's terminal, and ``exit`` with its status on the same line: the shell has
         read everything typed before anything runs, so no program that reads the terminal
-        (sudo relays it to its own pseudo-terminal) takes typed-ahead lines."""
+        (sudo relays it to its own pseudo-terminal) takes typed-ahead lines. No pager
+        waits for a key (``git diff`` on a terminal)."""
         return self.login(
-            user, f"(\n{command}\n) </dev/null; exit $?\n", timeout=timeout, check=check
+            user,
+            f"(\nexport PAGER=cat\n{command}\n) </dev/null; exit $?\n",
+            timeout=timeout,
+            check=check,
         )
 
     def install(self, path: str, text: str, *, mode: int = 0o644) -> None:
