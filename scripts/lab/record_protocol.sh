@@ -13,8 +13,9 @@
 #   scripts/lab/record_protocol.sh [--out DIR] [PHASE...]
 #
 # PHASE is one of dev (attack seeds 1-2), benign-fit (train + validation), held-out-3
-# (attack seed 3), held-out-45 (attack seeds 4-5), benign-test; default: all, in that order
-# (what the attack-run figures need first; the benign test runs last).
+# (attack seed 3), held-out-45 (attack seeds 4-5), benign-test, or one attack run
+# SCENARIO-sSEED; default: all five phases, in that order (what the attack-run figures need
+# first; the benign test runs last).
 # The evaluation, offline afterwards:
 #
 #   provarmor eval DIR/attack/*-s[12345] DIR/test/b30[1-3] --train DIR/train/b10[1-4] \
@@ -86,8 +87,12 @@ for phase in "${phases[@]}"; do
     held-out-3) attacks 3 ;;
     benign-test) benign test "${test_runs[@]}" ;;
     held-out-45) attacks 4 5 ;;
+    *-s[0-9]*) # one attack run, e.g. nodlink-ubuntu-s2 (a first check of new lab code)
+        record "$out/attack/$phase" "${phase%-s*}" --seed "${phase##*-s}" --background all
+        ;;
     *)
-        echo "unknown phase $phase (dev, benign-fit, held-out-3, benign-test, held-out-45)" >&2
+        echo "unknown phase $phase (dev, benign-fit, held-out-3, benign-test, held-out-45," \
+            "SCENARIO-sSEED)" >&2
         exit 2
         ;;
     esac

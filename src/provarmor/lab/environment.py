@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -39,12 +40,15 @@ from provarmor.lab.context import PYTHON, LabContext
 from provarmor.lab.infrastructure import (
     Server,
     mirror_files,
+    start_login_sshd,
     start_services,
     start_sshd,
     wait_for_port,
 )
 from provarmor.lab.jail import ProcessJail
 from provarmor.lab.journal import HostJournal
+from provarmor.lab.netns import BRIDGE_ADDRESS
+from provarmor.lab.scheduler import CronScheduler, Job
 from provarmor.lab.services import TaskQueue
 from provarmor.model.errors import ProvArmorError
 
@@ -101,6 +105,12 @@ class LabEnvironment:
         self.spawn_log = ctx.run_dir / "web-spawns.log"
         self.queue = TaskQueue(ctx.run_dir / "c2")
         self.mirror_paths: tuple[str, ...] = ()
+        self.scheduler = CronScheduler(
+            state=ctx.run_dir / "cron",
+            scratch=Path(ctx.scratch),
+            observed=self.victim,
+            machinery=self.machinery,
+        )
         self._snapshot: snapshot.Snapshot | None = None
         self._stopped = True
 
@@ -133,6 +143,7 @@ class LabEnvironment:
         )
         admin_name = f"admin-{ctx.names.token(3)}"
         self.servers["admin"] = start_sshd(ctx, self.infra, role="admin", hostname=admin_name)
+        self.servers["login"] = start_login_sshd(ctx, self.victim)
         self._start_webapp()
 
     def _save_state(self) -> None:
@@ -232,6 +243,69 @@ class LabEnvironment:
             tail = output.decode("utf-8", "replace")[-300:]
             raise LabCommandError(f"exit {done.returncode}: {command[:120]!r}: {tail}")
         return done
+
+    def login(
+        self, user: str, typed: str, *, timeout: float = 60.0, check: bool = False
+    ) -> Completed:
+        """``user`` logs in to this host over ssh from the workstation (the ``admin`` host,
+        as the lab's stand-in for another machine) with a terminal and types ``typed``,
+        which must end the session (``exit``). The session's shell is an interactive bash
+        on the pseudo-terminal sshd allocated; it reads no start-up files, so a line an
+        attack appended to a user's ~/.bashrc stays the attack's own."""
+        folder = self.ctx.run_dir / "login"
+        argv = [
+            "ssh",
+            "-tt",
+            "-i",
+            str(folder / "workstation"),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            f"UserKnownHostsFile={folder / 'known_hosts'}",
+            "-o",
+            "LogLevel=ERROR",
+            f"{user}@{BRIDGE_ADDRESS}",
+            "bash --noprofile --norc --noediting -i",
+        ]
+        return self.run(
+            shlex.join(argv), remote="admin", stdin=typed.encode(), timeout=timeout, check=check
+        )
+
+    def type_command(
+        self, user: str, command: str, *, timeout: float = 60.0, check: bool = False
+    ) -> Completed:
+        """:meth:`login` and type ``command`` (one or more lines), run in a subshell on the
+        session's terminal, and ``exit`` with its status on the same line: the shell has
+        read everything typed before anything runs, so no program that reads the terminal
+        (sudo relays it to its own pseudo-terminal) takes typed-ahead lines. No pager
+        waits for a key (``git diff`` on a terminal)."""
+        return self.login(
+            user,
+            f"(\nexport PAGER=cat\n{command}\n) </dev/null; exit $?\n",
+            timeout=timeout,
+            check=check,
+        )
+
+    def install(self, path: str, text: str, *, mode: int = 0o644) -> None:
+        """Put ``text`` at ``path`` (folders made as needed), as it was before the work
+        began (a job's script, a configuration): written by the lab itself, not by a
+        process of the recorded work."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        target.chmod(mode)
+
+    def scheduled(
+        self, name: str, script: str, *, user: str = "root", timeout: float = 60.0
+    ) -> None:
+        """Run ``script`` as ``user`` as a cron job (see :mod:`provarmor.lab.scheduler`);
+        a non-zero exit raises :class:`LabCommandError`."""
+        result = self.scheduler.run(Job(name=name, script=script, user=user), timeout=timeout)
+        if result.returncode != 0:
+            tail = result.output.decode("utf-8", "replace")[-300:]
+            raise LabCommandError(f"cron job {name} exit {result.returncode}: {tail}")
 
     def stop(self) -> None:
         """Undo everything; never raises, safe to call twice."""

@@ -23,9 +23,12 @@ from pathlib import Path
 
 from provarmor.lab.context import LabContext
 from provarmor.lab.jail import ProcessJail
+from provarmor.lab.netns import BRIDGE_ADDRESS
 from provarmor.model.errors import ProvArmorError
 
 SSHD = "/usr/sbin/sshd"
+LOGIN_KEYS = "login-keys"
+"""Folder (under the run's scratch directory) of the keys this host's login sshd trusts."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,8 +104,11 @@ def start_services(ctx: LabContext, jail: ProcessJail) -> dict[str, Server]:
     return servers
 
 
-def _sshd_config(ctx: LabContext, role: str, root: Path, *, passwords: bool) -> Path:
-    """Key logins only; with ``passwords``, also PAM password logins, logged to syslog."""
+def _sshd_config(
+    address: str, root: Path, *, passwords: bool, keys: str = ".ssh/authorized_keys"
+) -> Path:
+    """Key logins only (``keys``: sshd's AuthorizedKeysFile); with ``passwords``, also PAM
+    password logins, logged to syslog."""
     password_lines = (
         ["UsePAM yes", "PasswordAuthentication yes", "SyslogFacility AUTH"]
         if passwords
@@ -113,14 +119,14 @@ def _sshd_config(ctx: LabContext, role: str, root: Path, *, passwords: bool) -> 
         "\n".join(
             [
                 "Port 22",
-                f"ListenAddress {ctx.address(role)}",
+                f"ListenAddress {address}",
                 f"HostKey {root / 'host_ed25519'}",
                 f"PidFile {root / 'sshd.pid'}",
                 *password_lines,
                 "KbdInteractiveAuthentication no",
                 "PubkeyAuthentication yes",
                 "PermitRootLogin prohibit-password",
-                "AuthorizedKeysFile .ssh/authorized_keys",
+                f"AuthorizedKeysFile {keys}",
                 "LogLevel VERBOSE",
                 "Subsystem sftp internal-sftp",
                 "",
@@ -145,7 +151,7 @@ def start_sshd(
         check=True,
         capture_output=True,
     )
-    config = _sshd_config(ctx, role, root, passwords=passwords)
+    config = _sshd_config(ctx.address(role), root, passwords=passwords)
     log_option = "" if passwords else f" -E {root / 'sshd.log'}"
     inner = f"hostname {hostname} && exec {SSHD} -D -f {config}{log_option}"
     process = jail.spawn(
@@ -156,6 +162,39 @@ def start_sshd(
     )
     wait_for_port(ctx.address(role), 22)
     return Server(role=role, pid=process.pid, root=root)
+
+
+def start_login_sshd(ctx: LabContext, jail: ProcessJail) -> Server:
+    """This host's own OpenSSH, where the lab's people log in from their workstation (the
+    ``admin`` host) with a terminal: port 22 of the bridge address (this host's address on
+    the lab network). Each user's authorized key is the workstation's, kept in
+    ``LOGIN_KEYS/USER`` under the run's scratch directory (readable by the user, as sshd
+    reads it), so no lab user's home changes."""
+    root = ctx.run_dir / "login"
+    keys = Path(ctx.scratch) / LOGIN_KEYS
+    keys.mkdir(parents=True, exist_ok=True)
+    keys.chmod(0o755)
+    for path, comment in ((root / "host_ed25519", "host"), (root / "workstation", "ws")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+            check=True,
+            capture_output=True,
+        )
+    public = (root / "workstation.pub").read_text()
+    for user in (ctx.ops_user, ctx.dev_user):
+        (keys / user).write_text(public)
+        (keys / user).chmod(0o644)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    config = _sshd_config(BRIDGE_ADDRESS, root, passwords=False, keys=f"{keys}/%u")
+    process = jail.spawn(
+        [SSHD, "-D", "-f", str(config), "-E", str(root / "sshd.log")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(BRIDGE_ADDRESS, 22)
+    return Server(role="login", pid=process.pid, root=root)
 
 
 def _tarball(members: dict[str, tuple[str, int]]) -> bytes:

@@ -4,7 +4,8 @@ Attacks detach on purpose (``nohup ... &``, double forks, ``setsid``), so a proc
 not enough to find them again. The jail puts every process it starts into a cgroup v2 group
 ``provarmor-lab-<token>``: children inherit the group whatever they do, and clean-up ends
 the whole group with ``cgroup.kill``. To start a process inside the group, the jail moves
-the calling process into it for the instant of the fork and back out again, under a lock.
+the calling process into it for the instant of the fork and back out again, under one lock
+for all jails.
 A jail made with ``own=True`` sits directly below ProvArmor's own group
 (:mod:`provarmor.sources.owngroup`): what it holds is the lab's machinery, which the sensors
 mark as ProvArmor's own; any other jail's processes stay ordinary, observed ones.
@@ -27,6 +28,11 @@ from pathlib import Path
 from provarmor.sources.owngroup import OWN_GROUP, cgroup2_root, current_group
 
 JAIL_PREFIX = "provarmor-lab-"
+_MOVING = threading.Lock()
+"""Held while the spawner sits in a jail's group for a fork: a process is in one group at a
+time, so two jails spawning from two threads at once take turns (with a lock per jail, one
+jail's child landed in the other's group, and the spawner could be left in a jail whose
+clean-up then killed it)."""
 
 
 def _session_of(pid: int) -> tuple[int, int] | None:
@@ -52,7 +58,6 @@ class ProcessJail:
         if not name.startswith(JAIL_PREFIX):
             name = f"{JAIL_PREFIX}{name}"
         self.name = name
-        self._lock = threading.Lock()
         self._sessions: set[int] = set()
         self._children: list[subprocess.Popen[bytes]] = []
         self._root = cgroup2_root()
@@ -72,7 +77,7 @@ class ProcessJail:
 
     def spawn(self, argv: Sequence[str], **options: object) -> subprocess.Popen[bytes]:
         """``subprocess.Popen(argv, **options)`` inside the jail (in a new session)."""
-        with self._lock:
+        with _MOVING:
             moved = self._enter()
             try:
                 process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]

@@ -92,7 +92,7 @@ def plan_checks():
 
 
 class FakeEnvironment:
-    """Stands in for LabEnvironment: records the commands a workload would run."""
+    """Stands in for LabEnvironment: records the commands a workload would run, and how."""
 
     def __init__(self, seed: int = 5) -> None:
         from provarmor.lab.context import LabContext
@@ -102,6 +102,10 @@ class FakeEnvironment:
         self.mirror_paths = tuple(sorted(mirror_files(self.ctx)))
         self.commands: list[tuple[str, str, bytes]] = []
         self.accounts: list[str] = []
+        self.via: list[str] = []
+        self.installed: dict[str, tuple[str, int]] = {}
+        """How each command ran: ``run`` (straight from the lab), ``login`` (typed at the
+        terminal of an ssh login), ``cron`` (a cron job)."""
 
     def will_create_account(self, name):
         self.accounts.append(name)
@@ -110,7 +114,25 @@ class FakeEnvironment:
         from provarmor.lab.environment import Completed
 
         self.commands.append((command, user, stdin))
+        self.via.append("run")
         return Completed(pid=1, started_ns=0, ended_ns=0, returncode=0, output=b"")
+
+    def login(self, user, typed, *, timeout=60.0, check=False):
+        done = self.run("", user=user, stdin=typed.encode())
+        self.via[-1] = "login"
+        return done
+
+    def type_command(self, user, command, *, timeout=60.0, check=False):
+        done = self.run(command, user=user)
+        self.via[-1] = "login"
+        return done
+
+    def install(self, path, text, *, mode=0o644):
+        self.installed[path] = (text, mode)
+
+    def scheduled(self, name, script, *, user="root", timeout=60.0):
+        self.run(script, user="" if user == "root" else user)
+        self.via[-1] = "cron"
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 import pwd
+import re
 import subprocess
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def test_the_lab_machinery_is_provarmors_own_and_the_victim_stays_observed(lab_m
     """The servers (the attacker's side, the lab's plumbing) and ``remote`` commands run below
     ProvArmor's own group, which the sensors mark; the web application, the other hosts'
     sshds and victim commands do not, and the web application runs on the system's
-    interpreter, as installed software does (not on this checkout's environment)."""
+    interpreter, as installed software does (not on this checkout's environment). This
+    host's own login sshd is observed too."""
     with LabEnvironment(LabContext.from_seed(7)) as env:
         own = {
             role: in_own_group(Path(f"/proc/{server.pid}/cgroup").read_text())
@@ -37,7 +39,7 @@ def test_the_lab_machinery_is_provarmors_own_and_the_victim_stays_observed(lab_m
         remote = env.run("cat /proc/self/cgroup", remote="c2", check=True).output.decode()
         victim = env.run("cat /proc/self/cgroup", check=True).output.decode()
     expected = {"c2": True, "sink": True, "dns": True, "mirror": True}
-    assert own == {**expected, "host2": False, "admin": False}
+    assert own == {**expected, "host2": False, "admin": False, "login": False}
     assert not in_own_group(web_group) and web_program == PYTHON.encode()
     assert in_own_group(remote) and not in_own_group(victim)
 
@@ -63,3 +65,35 @@ def _exists(user: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+_UP = """p=$$; up=""
+for i in 1 2 3; do
+    p=$(awk '/^PPid:/ {print $2}' /proc/$p/status); up="$up $(cat /proc/$p/comm)"
+done
+echo "UP=$up USER=$(id -un) TTY=$(readlink /proc/$$/fd/1)"
+"""
+
+
+def _fields(output: str) -> dict[str, str]:
+    """The probe's answer (after the shell's prompts; the echo of the typed probe itself
+    reads ``UP=$up``)."""
+    found = re.search(r"UP=((?: \S+)+) USER=(\S+) TTY=(\S+)", output)
+    assert found, output
+    return {"up": found[1].strip(), "user": found[2], "tty": found[3]}
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_people_type_at_a_terminal_of_an_ssh_login_and_jobs_run_under_cron(lab_machine):
+    """The workloads' two ways in: an ssh login from the workstation (the admin host) to
+    this host's sshd, with a pseudo-terminal, as the lab user; a job of a cron daemon."""
+    with LabEnvironment(LabContext.from_seed(9)) as env:
+        dev = env.ctx.dev_user
+        session = _fields(env.type_command(dev, _UP, check=True).output.decode())
+        env.scheduled("probe", _UP, user=dev)
+        job = _fields(Path(env.ctx.scratch, "cron", "probe-1.out").read_text())
+    assert session["user"] == dev and session["tty"].startswith("/dev/pts/"), session
+    assert session["up"].split() in (["sshd"] * 3, ["sshd-session", "sshd", "sshd"]), session
+    assert job["user"] == dev and job["up"].split() == ["sh", "cron", "cron"], job
+    assert not job["tty"].startswith("/dev/pts/")

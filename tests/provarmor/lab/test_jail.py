@@ -1,7 +1,9 @@
 import os
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +46,7 @@ def test_jailed_children_leave_provarmors_own_group_and_the_spawner_returns_to_i
     script = """
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from provarmor.lab.jail import ProcessJail
 from provarmor.sources.owngroup import enter_own_group, in_own_group
@@ -91,3 +94,34 @@ print(any(p.name == jail.name for p in leftover_jails()))
         pytest.skip("no cgroup v2 hierarchy")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False", "True", "False"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_two_jails_spawning_from_two_threads_each_get_their_own_children():
+    """The spawner moves its whole process into a jail's group for the fork: two jails
+    doing so from two threads at once (the lab's benign lanes start cron daemons in the
+    victim jail while ssh clients start in the machinery jail) must not hand one's child to
+    the other, nor leave the spawner in a jail (whose clean-up would kill the lab itself)."""
+    first, second = ProcessJail("pytest-jail-a"), ProcessJail("pytest-jail-b")
+    if not (first.uses_cgroup and second.uses_cgroup):
+        pytest.skip("no cgroup v2 hierarchy here")
+    home = Path("/proc/self/cgroup").read_text()
+    placed: dict[str, list[int]] = {first.name: [], second.name: []}
+
+    def spawn_many(jail: ProcessJail) -> None:
+        for _ in range(40):
+            child = jail.spawn(["sleep", "30"], stdout=subprocess.DEVNULL)
+            placed[jail.name].append(child.pid)
+
+    try:
+        threads = [threading.Thread(target=spawn_many, args=(jail,)) for jail in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for jail in (first, second):
+            assert sorted(jail.pids()) == sorted(placed[jail.name]), jail.name
+        assert Path("/proc/self/cgroup").read_text() == home
+    finally:
+        first.kill_all()
+        second.kill_all()

@@ -94,7 +94,7 @@ def test_a_real_scenario_runs_end_to_end_and_leaves_the_machine_as_it_was(
 @pytest.mark.slow
 def test_a_short_benign_mix_runs_every_workload_it_is_given(lab_machine, recorder, tmp_path):
     before = machine_state()
-    workloads = find_workloads("webapp-load,admin-shell,ssh-admin,admin-downloads")
+    workloads = find_workloads("webapp-load,admin-shell,ssh-admin,admin-downloads,backup,cron-jobs")
     truth = run_benign(
         workloads,
         recorder=recorder,

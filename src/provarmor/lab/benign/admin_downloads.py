@@ -1,5 +1,6 @@
-"""Benign: the administrator downloads a tool with curl, checks it, unpacks it, makes it
-executable, runs it, and installs it with sudo (then removes it again)."""
+"""Benign: the administrator, logged in over ssh with a terminal, downloads a tool with
+curl, checks it, unpacks it, makes it executable, runs it, and installs it with sudo (then
+removes it again)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,15 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
         f"sudo -n install -m 755 {name}/{name} /usr/local/bin/{name} && {name} && "
         f"sudo -n rm -f /usr/local/bin/{name}"
     )
-    env.run(command, user=env.ctx.ops_user, timeout=60, check=True)
+    env.type_command(env.ctx.ops_user, command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="admin-downloads",
     title="Download and install a tool",
-    description="The administrator fetches a tool tarball from the local mirror with curl, "
-    "checks its sha256, unpacks it, chmods and runs it, installs it into /usr/local/bin with "
-    "sudo, runs it from there and removes it.",
+    description="The administrator, at a terminal of an ssh login, fetches a tool tarball from the "
+    "local mirror with curl, checks its sha256, unpacks it, chmods and runs it, installs "
+    "it into /usr/local/bin with sudo, runs it from there and removes it.",
     looks_like="ingress tool transfer: curl, chmod +x, execute, sudo install",
     run=run,
 )

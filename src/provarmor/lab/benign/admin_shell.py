@@ -1,5 +1,6 @@
-"""Benign: an administrator's interactive shell session (a real pty) with sudo: account
-checks that read /etc/shadow, process and socket listings, a temporary account."""
+"""Benign: an administrator's interactive shell session (an ssh login with a terminal) with
+sudo: account checks that read /etc/shadow, process and socket listings, a temporary
+account."""
 
 from __future__ import annotations
 
@@ -29,27 +30,20 @@ def _commands(env: LabEnvironment, rng: random.Random) -> list[str]:
         "sudo -n tail -n 5 /var/log/dpkg.log",
         "ip addr show lo",
     ]
-    chosen = rng.sample(pool, k=rng.randrange(5, len(pool)))
-    return [*chosen, "exit"]
+    return rng.sample(pool, k=rng.randrange(5, len(pool)))
 
 
 def run(env: LabEnvironment, rng: random.Random) -> None:
-    lines = "\n".join(_commands(env, rng)) + "\n"
-    env.run(
-        "script -qfec 'bash --norc -i' /dev/null",
-        user=env.ctx.ops_user,
-        timeout=60,
-        check=True,
-        stdin=lines.encode(),
-    )
+    env.type_command(env.ctx.ops_user, "\n".join(_commands(env, rng)), timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="admin-shell",
     title="Interactive administration session",
-    description="The administrator works in an interactive bash on a pseudo-terminal: "
-    "uptime, df, ps, ss, sudo chage -l and passwd -S (which read /etc/shadow), counting "
-    "shadow entries, listing /root, creating and deleting a temporary account, reading logs.",
+    description="The administrator logs in over ssh and works in an interactive bash on the "
+    "session's terminal: uptime, df, ps, ss, sudo chage -l and passwd -S (which read "
+    "/etc/shadow), counting shadow entries, listing /root, creating and deleting a "
+    "temporary account, reading logs.",
     looks_like="credential access (/etc/shadow reads via sudo), account creation, discovery",
     run=run,
 )

@@ -1,5 +1,6 @@
-"""Benign: backups: a tar archive of configuration and the web directory, a local rsync
-mirror, and an rsync over SSH to the administration host."""
+"""Benign: nightly backups, run by cron as a site runs them: root's job archives
+configuration and the web directory with tar and mirrors it with rsync; the administrator's
+own job rsyncs notes to the administration host over SSH."""
 
 from __future__ import annotations
 
@@ -15,28 +16,26 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
     ctx = env.ctx
     backups = f"{ctx.scratch}/backups"
     stamp = rng.randrange(100000, 999999)
-    env.run(
+    env.scheduled(
+        "backup",
         f"mkdir -p {backups} && tar czf {backups}/etc-web-{stamp}.tgz /etc/hostname /etc/hosts "
         f"/etc/passwd {ctx.web.directory} 2>/dev/null; rsync -a {ctx.web.directory}/ "
-        f"{backups}/web-mirror/ && ls -la {backups}",
-        timeout=60,
-        check=True,
+        f"{backups}/web-mirror/ && ls -la {backups}\n",
     )
-    env.run(
+    env.scheduled(
+        "notes-backup",
         f"mkdir -p ~/notes && date > ~/notes/last-backup && "
-        f"rsync -a -e '{_SSH}' ~/notes/ {ctx.ops_user}@{ctx.address('admin')}:notes-backup/",
+        f"rsync -a -e '{_SSH}' ~/notes/ {ctx.ops_user}@{ctx.address('admin')}:notes-backup/\n",
         user=ctx.ops_user,
-        timeout=60,
-        check=True,
     )
 
 
 WORKLOAD = Workload(
     name="backup",
     title="Backups with tar and rsync",
-    description="Root archives configuration (including /etc/passwd) and the web directory "
-    "with tar and mirrors the web directory with rsync; the administrator rsyncs notes to "
-    "the administration host over SSH.",
+    description="Cron jobs: root's archives configuration (including /etc/passwd) and the web "
+    "directory with tar and mirrors the web directory with rsync; the administrator's "
+    "rsyncs notes to the administration host over SSH.",
     looks_like="collection and archiving (tar of sensitive files), transfer over SSH",
     run=run,
 )

@@ -1,4 +1,5 @@
-"""Benign: a developer builds a small C project with make and gcc, runs it, cleans up."""
+"""Benign: a developer, logged in over ssh with a terminal, builds a small C project with
+make and gcc, runs it, cleans up."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
         "Makefile": _MAKEFILE % {"name": name},
     }
     writes = " && ".join(f"printf '%s' '{text}' > {file}" for file, text in files.items())
-    env.run(
+    env.type_command(
+        env.ctx.dev_user,
         f"mkdir -p {folder} && cd {folder} && {writes} && make -j2 && ./{name} && make clean",
-        user=env.ctx.dev_user,
         timeout=60,
         check=True,
     )
@@ -42,8 +43,8 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
 WORKLOAD = Workload(
     name="build-c-project",
     title="Build a C project",
-    description="The developer writes a small C project (two units, a header, a Makefile), "
-    "builds it with make -j2 and gcc, runs the program and runs make clean.",
+    description="The developer writes a small C project (two units, a header, a Makefile), builds "
+    "it with make -j2 and gcc, runs the program and runs make clean.",
     looks_like="compile after delivery (gcc writing and running a fresh binary)",
     run=run,
 )

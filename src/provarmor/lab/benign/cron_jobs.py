@@ -1,5 +1,5 @@
-"""Benign: scheduled maintenance jobs run the way cron runs them (run-parts over a job
-directory, as root): temp clean-up, a file index, a package-list backup, disk usage."""
+"""Benign: scheduled maintenance jobs: cron runs run-parts over a job directory as root
+(temp clean-up, a file index, a package-list backup, disk usage)."""
 
 from __future__ import annotations
 
@@ -19,25 +19,24 @@ _JOBS = {
 def run(env: LabEnvironment, rng: random.Random) -> None:
     scratch = env.ctx.scratch
     jobs = f"{scratch}/cron.daily"
+    for name, text in _JOBS.items():  # the job directory as the administrator set it up
+        env.install(f"{jobs}/{name}", f"#!/bin/sh\n{text.format(scratch=scratch)}\n", mode=0o755)
     chosen = rng.sample(sorted(_JOBS), k=rng.randrange(2, len(_JOBS) + 1))
-    writes = " && ".join(
-        f"printf '#!/bin/sh\\n%s\\n' \"{_JOBS[name].format(scratch=scratch)}\" > {jobs}/{name} "
-        f"&& chmod 755 {jobs}/{name}"
-        for name in sorted(chosen)
+    env.install(f"{scratch}/work/old-{rng.randrange(1000)}", "")
+    pattern = "|".join(name.split("-", 1)[0] for name in sorted(chosen))
+    env.scheduled(
+        "daily",
+        f"mkdir -p {scratch}/jobs {scratch}/work && "
+        f"run-parts --report --regex '^({pattern})-' {jobs}\n",
     )
-    command = (
-        f"mkdir -p {jobs} {scratch}/jobs {scratch}/work && rm -f {jobs}/* && {writes} && "
-        f"touch {scratch}/work/old-{rng.randrange(1000)} && run-parts --report {jobs}"
-    )
-    env.run(command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="cron-jobs",
     title="Scheduled maintenance jobs",
-    description="As cron would: run-parts runs a job directory as root: deleting old "
-    "temporary files, indexing documentation directories, saving the package list and "
-    "measuring disk usage.",
+    description="Cron runs run-parts over a job directory as root: deleting old temporary files, "
+    "indexing documentation directories, saving the package list and measuring disk "
+    "usage.",
     looks_like="root scripts in a job directory run non-interactively",
     run=run,
 )

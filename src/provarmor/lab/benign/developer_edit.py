@@ -1,5 +1,5 @@
-"""Benign: a developer edits source files the way editors save (temp file, rename), greps,
-diffs and compiles."""
+"""Benign: a developer, logged in over ssh with a terminal, edits source files the way
+editors save (temp file, rename), greps, diffs and compiles."""
 
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ diff -u .{name}.c.orig {name}.c || true
 gcc -c -O2 -o {name}.o {name}.c && ls -la
 rm -f .{name}.c.orig
 """
-    env.run(command, user=env.ctx.dev_user, timeout=60, check=True)
+    env.type_command(env.ctx.dev_user, command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="developer-edit",
     title="Edit and compile",
-    description="The developer edits a C file as an editor saves (write a swap file, rename "
-    "it over the original), greps for TODOs, diffs against the original and compiles.",
+    description="The developer edits a C file as an editor saves (write a swap file, rename it "
+    "over the original), greps for TODOs, diffs against the original and compiles.",
     looks_like="hidden temporary files and renames over existing files",
     run=run,
 )

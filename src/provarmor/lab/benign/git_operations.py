@@ -1,4 +1,5 @@
-"""Benign: git: init, commits, a branch and a merge, a bare remote, clone and push."""
+"""Benign: git in a developer's ssh login with a terminal: init, commits, a branch and a
+merge, a bare remote, clone and push."""
 
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ git init -q --bare ~/repos/{name}.git 2>/dev/null || true
 git push -q ~/repos/{name}.git main
 cd .. && git clone -q ~/repos/{name}.git {name}-clone && git -C {name}-clone log --oneline | wc -l
 """
-    env.run(command, user=env.ctx.dev_user, timeout=60, check=True)
+    env.type_command(env.ctx.dev_user, command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="git-operations",
     title="git work",
-    description="The developer initialises a repository, commits, branches, merges, pushes to "
-    "a bare repository and clones it back.",
+    description="The developer initialises a repository, commits, branches, merges, pushes to a "
+    "bare repository and clones it back.",
     run=run,
 )

@@ -1,4 +1,4 @@
-"""Benign: logrotate rotates and compresses the web application's logs."""
+"""Benign: cron runs logrotate, which rotates and compresses the web application's logs."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ from provarmor.lab.workload import Workload
 def run(env: LabEnvironment, rng: random.Random) -> None:
     folder = f"{env.ctx.scratch}/logrotate"
     log = env.ctx.web.log
-    config = (
-        f"{log} {{\\n  rotate {rng.randrange(2, 6)}\\n  copytruncate\\n  compress\\n"
-        f"  missingok\\n  su {env.ctx.web.user} {env.ctx.web.user}\\n}}\\n"
+    env.install(
+        f"{folder}/web.conf",
+        f"{log} {{\n  rotate {rng.randrange(2, 6)}\n  copytruncate\n  compress\n"
+        f"  missingok\n  su {env.ctx.web.user} {env.ctx.web.user}\n}}\n",
     )
-    command = (
-        f"mkdir -p {folder} && printf '{config}' > {folder}/web.conf && "
-        f"logrotate -f -s {folder}/state {folder}/web.conf && ls -la $(dirname {log})"
+    env.scheduled(
+        "logrotate",
+        f"logrotate -f -s {folder}/state {folder}/web.conf && ls -la $(dirname {log})\n",
     )
-    env.run(command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="log-rotation",
     title="Log rotation",
-    description="Root runs logrotate on the web application's access log: copy, truncate, "
+    description="Cron runs logrotate as root on the web application's access log: copy, truncate, "
     "compress with gzip, keep a few generations.",
     looks_like="log files truncated and rewritten (log clearing)",
     run=run,

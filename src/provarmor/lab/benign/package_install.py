@@ -1,4 +1,5 @@
-"""Benign: installing a Python package from the local mirror's cache, plus package queries."""
+"""Benign: the administrator, logged in over ssh with a terminal, installs a Python package
+from the local mirror's cache with sudo, plus package queries."""
 
 from __future__ import annotations
 
@@ -18,20 +19,21 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
     cache = f"{env.ctx.scratch}/wheelhouse"
     target = f"{env.ctx.scratch}/site-{rng.randrange(100, 999)}"
     command = (
-        f"mkdir -p {cache} && curl -fsS -o {cache}/{wheel.rsplit('/', 1)[1]} "
+        f"sudo -n mkdir -p {cache} && sudo -n curl -fsS -o {cache}/{wheel.rsplit('/', 1)[1]} "
         f"{env.ctx.mirror_url}/{wheel} && "
-        f"{sys.executable} -m pip install -q --disable-pip-version-check --no-index "
+        f"sudo -n {sys.executable} -m pip install -q --disable-pip-version-check --no-index "
         f"--find-links {cache} --target {target} {package} && ls {target} && "
-        f"dpkg -l | grep -c '^ii' && apt-cache policy curl | head -n 3; rm -rf {target}"
+        f"dpkg -l | grep -c '^ii' && apt-cache policy curl | head -n 3; sudo -n rm -rf {target}"
     )
-    env.run(command, timeout=90, check=True)
+    env.type_command(env.ctx.ops_user, command, timeout=90, check=True)
 
 
 WORKLOAD = Workload(
     name="package-install",
     title="Package install from a local cache",
-    description="Root downloads a wheel from the local package mirror into a wheelhouse, "
-    "installs it with pip --no-index, lists installed Debian packages and queries apt's cache.",
+    description="The administrator, at a terminal of an ssh login, downloads with sudo a wheel "
+    "from the local package mirror into a wheelhouse, installs it with pip --no-index, lists "
+    "installed Debian packages and queries apt's cache.",
     looks_like="downloads followed by code installation",
     run=run,
 )

@@ -1,4 +1,5 @@
-"""Benign: a developer byte-compiles a Python package and runs its unit tests."""
+"""Benign: a developer, logged in over ssh with a terminal, byte-compiles a Python package
+and runs its unit tests."""
 
 from __future__ import annotations
 
@@ -29,14 +30,14 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
         f"cat > tests/test_text.py <<'EOF'\n{_TESTS.format(package=package)}EOF\n"
         f"{PYTHON} -m compileall -q {package} && {PYTHON} -m unittest discover -s tests -t . -q"
     )
-    env.run(command, user=env.ctx.dev_user, timeout=60, check=True)
+    env.type_command(env.ctx.dev_user, command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="python-project",
     title="Byte-compile a Python package and run its tests",
-    description="The developer lays out a small Python package with tests, byte-compiles it "
-    "with compileall and runs unittest discovery.",
+    description="The developer lays out a small Python package with tests, byte-compiles it with "
+    "compileall and runs unittest discovery.",
     looks_like="interpreters writing and loading fresh code",
     run=run,
 )

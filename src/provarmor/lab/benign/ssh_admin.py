@@ -1,5 +1,5 @@
-"""Benign: the administrator manages the administration host over SSH and copies a file
-there with scp."""
+"""Benign: the administrator, logged in to this host over ssh with a terminal, manages the
+administration host over SSH and copies a file there with scp."""
 
 from __future__ import annotations
 
@@ -33,14 +33,15 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
         f"printf 'workers = {rng.randrange(2, 16)}\\n' > /tmp/{config} && "
         f"scp -q {_SSH} /tmp/{config} {target}:incoming-{config} && rm -f /tmp/{config}"
     )
-    env.run(command, user=ctx.ops_user, timeout=60, check=True)
+    env.type_command(ctx.ops_user, command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="ssh-admin",
     title="SSH administration of another host",
-    description="The administrator runs a few commands on the administration host over SSH "
-    "(with its own key) and copies a configuration file there with scp.",
+    description="The administrator, at a terminal of an ssh login to this host, runs a few "
+    "commands on the administration host over SSH (with its own key) and copies a configuration "
+    "file there with scp.",
     looks_like="SSH lateral movement and lateral tool transfer",
     run=run,
 )

@@ -1,4 +1,5 @@
-"""Benign: a test run: a unittest suite plus a shell test script comparing outputs."""
+"""Benign: a test run in a developer's ssh login with a terminal: a unittest suite plus a
+shell test script comparing outputs."""
 
 from __future__ import annotations
 
@@ -39,14 +40,14 @@ def run(env: LabEnvironment, rng: random.Random) -> None:
         f"cat > check.sh <<'EOF'\n{_SCRIPT}EOF\n"
         f"{PYTHON} -m unittest -q test_storage && sh check.sh && rm -f got.txt want.txt"
     )
-    env.run(command, user=env.ctx.dev_user, timeout=60, check=True)
+    env.type_command(env.ctx.dev_user, command, timeout=60, check=True)
 
 
 WORKLOAD = Workload(
     name="test-suite",
     title="Run a test suite",
-    description="A unittest suite that writes and reads temporary files, and a shell test "
-    "script that compares outputs with diff and grep.",
+    description="A unittest suite that writes and reads temporary files, and a shell test script "
+    "that compares outputs with diff and grep.",
     looks_like="many short-lived processes touching temporary files",
     run=run,
 )
