@@ -4,7 +4,9 @@ Processes: pid 1, the agent itself, every process in ProvArmor's own cgroup (the
 children, the manager and lab tooling started by ``provarmor up``/``agent``/``lab run``:
 see :mod:`provarmor.sources.owngroup`), sshd's listener (an ``sshd`` whose parent is not an
 ``sshd``: the daemon that accepts logins; the per-session ``sshd`` children are fair game),
-and the package manager's processes unless a person named the process explicitly; with a
+and the package manager's processes, its own and every process below one (a transaction's
+``dpkg-preconfigure``, debconf frontend, maintainer scripts: killing them half-installs a
+package), unless a person named the process explicitly; with a
 ``process_scope`` setting, every process outside that cgroup prefix.
 Networks: loopback, the manager, the bus and the allow-listed networks are never blocked. Users:
 uid 0 and the protected accounts are never locked.
@@ -43,6 +45,28 @@ def process_refusal(info: ProcessInfo, context: ResponseContext, *, explicit: bo
             return "sshd's listener"
     if not explicit and program in context.settings.protected_executables:
         return f"the package manager ({program}); name it explicitly to act on it"
+    if not explicit and (manager := _package_transaction(info, context)) is not None:
+        return f"inside a package manager transaction ({manager}); name it explicitly to act on it"
+    return None
+
+
+MAX_ANCESTORS = 64
+
+
+def _package_transaction(info: ProcessInfo, context: ResponseContext) -> str | None:
+    """The protected package manager among the process's living ancestors, as
+    ``"NAME, pid N"``, or ``None``."""
+    pid = info.ppid
+    for _ in range(MAX_ANCESTORS):
+        if pid <= 1:
+            return None
+        parent = read_process(pid, clock=context.clock, proc=context.proc)
+        if parent is None:
+            return None
+        program = _program(parent)
+        if program in context.settings.protected_executables:
+            return f"{program}, pid {parent.pid}"
+        pid = parent.ppid
     return None
 
 

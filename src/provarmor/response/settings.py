@@ -51,8 +51,9 @@ class ResponseSettings:
     )
     protected_executables: tuple[str, ...] = setting(
         PACKAGE_MANAGERS,
-        "Program names (basename) never killed or suspended unless a person names the "
-        "process explicitly (the package manager: a half-done install breaks a host).",
+        "Program names (basename) never killed or suspended, nor any process below one "
+        "(a transaction's maintainer scripts), unless a person names the process explicitly "
+        "(the package manager: a half-done install breaks a host).",
         maturity=Maturity.INCUBATING,
     )
     protected_users: tuple[str, ...] = setting(

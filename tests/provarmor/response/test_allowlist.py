@@ -2,13 +2,14 @@
 
 import dataclasses
 import os
+import shutil
 
 import pytest
 
 from provarmor.response.allowlist import network_refusal, process_refusal, user_refusal
 from provarmor.sources.procfs import read_process
 
-from .conftest import move_into
+from .conftest import children_of, move_into, wait_for
 
 pytestmark = pytest.mark.privileged
 
@@ -23,6 +24,30 @@ def test_processes(context, spawn):
     assert "cgroup provarmor.own" in (process_refusal(own, context, explicit=True) or "")
     other = read_process(spawn("sleep", "300").pid, clock=context.clock)
     assert other is not None and process_refusal(other, context, explicit=False) is None
+
+
+def test_a_package_transaction_is_left_alone_down_to_its_maintainer_scripts(
+    context, spawn, tmp_path
+):
+    """A process below the package manager (dpkg-preconfigure, a maintainer script) is the
+    transaction's own: refused unless a person names it; the same program elsewhere is not."""
+    manager = tmp_path / "dpkg"  # a real shell that runs as the program dpkg
+    shutil.copy("/bin/sh", manager)
+    transaction = spawn(str(manager), "-c", "sh -c 'sleep 300; :' & wait", children=1)
+    (script,) = children_of(transaction.pid)
+    wait_for(lambda: len(children_of(script)) == 1, what="the maintainer script's child")
+    (grandchild,) = children_of(script)
+    for pid in (script, grandchild):
+        info = read_process(pid, clock=context.clock)
+        assert info is not None
+        refusal = process_refusal(info, context, explicit=False) or ""
+        assert refusal == (
+            f"inside a package manager transaction (dpkg, pid {transaction.pid}); "
+            "name it explicitly to act on it"
+        )
+        assert process_refusal(info, context, explicit=True) is None
+    elsewhere = read_process(spawn("sh", "-c", "sleep 300; :", children=1).pid, clock=context.clock)
+    assert elsewhere is not None and process_refusal(elsewhere, context, explicit=False) is None
 
 
 def test_a_process_scope_leaves_every_process_outside_it_alone(context, spawn, scope_group):
