@@ -12,9 +12,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=(python3 python3-venv python3-dev gcc curl
           # sensors (auditd for auditctl, bpftrace) and the attack lab's real programs (the
-          # main job's demo attack runs one lab scenario)
+          # main job's demo attack runs one lab scenario; cron runs the lab's scheduled work)
           auditd bpftrace iproute2 nftables netcat-openbsd openssh-server openssh-client rsync
-          sudo logrotate bind9-dnsutils zip unzip procps psmisc iputils-ping make git)
+          sudo logrotate cron bind9-dnsutils zip unzip procps psmisc iputils-ping make git)
 if [ "${1:-}" = "cluster" ] || [ "${1:-}" = "dev" ]; then
     packages+=(postgresql)  # the cluster's database (a cluster of its own under its directory)
 fi

@@ -680,7 +680,7 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
+        pass  # it exists, owned by another user: its state below says whether it runs
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:

@@ -47,14 +47,19 @@ def stored_messages(url: str) -> list:
     return asyncio.run(read())
 
 
-def test_the_sink_says_which_of_its_batches_each_batch_follows(nats_server, events, tmp_path):
-    sink = BusSink(
-        BusPublisher(nats_server.url),
+def _sink(publisher: BusPublisher, state_file: Path) -> BusSink:
+    """Agent a1's sink of HOST, its committed position kept in ``state_file``."""
+    return BusSink(
+        publisher,
         agent_id="a1",
         host_id=HOST,
-        state_file=tmp_path / "bus.json",
+        state_file=state_file,
         make_position=lambda sequence: SpoolPosition(sequence=sequence),
     )
+
+
+def test_the_sink_says_which_of_its_batches_each_batch_follows(nats_server, events, tmp_path):
+    sink = _sink(BusPublisher(nats_server.url), tmp_path / "bus.json")
     try:
         sink.write(events[:10], SpoolPosition(sequence=10))
         sink.write(events[10:25], SpoolPosition(sequence=25))
@@ -83,13 +88,7 @@ def test_sink_commits_only_acknowledged_batches_and_waits_out_a_broker_restart(
     nats_server, events, tmp_path
 ):
     publisher = BusPublisher(nats_server.url, ack_timeout_s=1.0)
-    sink = BusSink(
-        publisher,
-        agent_id="a1",
-        host_id=HOST,
-        state_file=tmp_path / "bus.json",
-        make_position=lambda sequence: SpoolPosition(sequence=sequence),
-    )
+    sink = _sink(publisher, tmp_path / "bus.json")
     try:
         sink.write(events[:10], SpoolPosition(sequence=10))
         assert sink.committed() == SpoolPosition(sequence=10)
@@ -117,13 +116,7 @@ def test_sink_commits_only_acknowledged_batches_and_waits_out_a_broker_restart(
     finally:
         sink.close()
     assert stored(nats_server.url) == 3
-    reopened = BusSink(
-        BusPublisher(nats_server.url),
-        agent_id="a1",
-        host_id=HOST,
-        state_file=tmp_path / "bus.json",
-        make_position=lambda sequence: SpoolPosition(sequence=sequence),
-    )
+    reopened = _sink(BusPublisher(nats_server.url), tmp_path / "bus.json")
     try:
         assert reopened.committed() == SpoolPosition(sequence=20)
     finally:
