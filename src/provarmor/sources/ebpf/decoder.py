@@ -10,12 +10,14 @@ arrived without a part it needed (an argv, a path) is counted in ``incomplete``.
 Ordering: bpftrace reads one buffer per CPU, so records from different CPUs can arrive out of
 order. With ``reorder_ns`` (the live source's default: 50 ms) every record first waits that
 long for older ones and is decoded in record-time order
-(:mod:`provarmor.sources.ebpf.reorder`); what follows covers the records that arrive later
-still, and every record when it is 0. Strings belong to the next header of the same ``(tid, ns)``; an exec is held back until
-its argv (sent at ``sys_enter_execve``, maybe from another CPU) and working directory have
-arrived, or until ``park_ns`` of record time has passed. A fork waits, as long, for its
-parent's exec when the parent entered ``execve`` before it and that exec is not out yet
-(parked, or its record still in another CPU's buffer): the child inherits the new program.
+(:mod:`provarmor.sources.ebpf.reorder`; :meth:`EbpfDecoder.advance` lets the caller's clock
+move it on while the output is idle). What follows covers the records that still arrive
+later, and every record when ``reorder_ns`` is 0. Strings belong to the next header of the
+same ``(tid, ns)``; an exec is held back until its argv (sent at ``sys_enter_execve``, maybe
+from another CPU) and working directory have arrived, or until ``park_ns`` of record time
+has passed. A fork waits, as long, for its parent's exec when the parent entered ``execve``
+before it and that exec is not out yet (parked, or its record still in another CPU's
+buffer): the child inherits the new program.
 
 Forks: the child reports its own fork (``F``), its creator the same fork (``J``); which
 process the child's fork event names as its parent, and how long it waits for that, is

@@ -18,14 +18,14 @@ the first starts the ``/proc`` seeding, nothing follows the second.
 Nothing is dropped. A record that arrives after records younger than it went out (it waited
 in its buffer longer than ``delay_ns``) goes out at once, counted in
 :attr:`~provarmor.sources.ebpf.decoder.EbpfCounters.reorder_late` (the decoder's own
-waiting, for an exec's argv and a fork's parent, still covers it); beyond
-``limit`` (:data:`MAX_WAITING`) waiting records the oldest goes out early, counted in ``reorder_forced``.
+waiting, for an exec's argv and a fork's parent, still covers it); beyond ``limit``
+(:data:`MAX_WAITING`) waiting records the oldest goes out early, counted in
+``reorder_forced``.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import bisect
 from typing import TYPE_CHECKING
 
 from provarmor.sources.ebpf import wire
@@ -38,53 +38,68 @@ MAX_WAITING = 1 << 17
 BARRIERS = frozenset({"b", "e"})
 """Record kinds that let everything before them out first: the program's start and end."""
 
+_COMPACT_AT = 4096
+"""Lines let out before the lists are shortened (a slice delete per this many)."""
+
 Ready = tuple[str, wire.Line]
 """A line let out: its location (for error messages) and what it parsed to."""
 
 
 class ReorderBuffer:
     """Lets lines out in record-time order once ``delay_ns`` old (see the module docstring).
-    ``delay_ns`` 0: in the order they arrive."""
+    ``delay_ns`` 0: in the order they arrive.
+
+    The waiting lines are kept sorted in two parallel lists (record times, lines) from
+    ``_head`` on: most records arrive in order and are appended; the others are inserted
+    near the end; what is due is one slice, found by bisection."""
 
     def __init__(self, delay_ns: int, counters: EbpfCounters, *, limit: int = MAX_WAITING) -> None:
         self._delay = delay_ns
         self._counters = counters
         self._limit = limit
-        self._heap: list[tuple[int, int, str, wire.Line]] = []
-        self._sequence = itertools.count()
+        self._times: list[int] = []
+        self._lines: list[Ready] = []
+        self._head = 0
+        """Index of the first line still waiting (those before it went out)."""
         self._newest = 0
         """The newest record time read."""
         self._released = 0
         """The record time of the last line let out."""
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._times) - self._head
 
     def push(self, line: wire.Line, location: str) -> list[Ready]:
         """Take one parsed line; return the lines now due, in order."""
         if not self._delay:
             return [(location, line)]
-        if isinstance(line, wire.Header | wire.StringPart):
+        if isinstance(line, wire.Header):
             ns = line.ns
-            if ns < self._released:
-                self._counters.reorder_late += 1
-                return [(location, line)]
-            if ns < self._newest:
-                self._counters.reordered += 1
-            else:
+            if ns >= self._newest and line.kind in BARRIERS:
                 self._newest = ns
-            if isinstance(line, wire.Header) and line.kind in BARRIERS:
                 ready = self.drain()
-                self._released = max(self._released, ns)
+                self._released = ns
                 return [*ready, (location, line)]
+        elif isinstance(line, wire.StringPart):
+            ns = line.ns
         else:
             ns = self._newest
-        heapq.heappush(self._heap, (ns, next(self._sequence), location, line))
-        ready = self._due(self._newest - self._delay)
-        if len(self._heap) > self._limit:
+        if ns >= self._newest:
+            self._newest = ns
+            self._times.append(ns)
+            self._lines.append((location, line))
+        elif ns >= self._released:
+            self._counters.reordered += 1
+            at = bisect.bisect_right(self._times, ns, self._head)
+            self._times.insert(at, ns)
+            self._lines.insert(at, (location, line))
+        else:
+            self._counters.reorder_late += 1
+            return [(location, line)]
+        if len(self._times) - self._head > self._limit:
             self._counters.reorder_forced += 1
-            ready.append(self._pop())
-        return ready
+            return self._due(self._times[self._head])
+        return self._due(self._newest - self._delay)
 
     def advance(self, now: int) -> list[Ready]:
         """The lines due at ``now`` (``CLOCK_MONOTONIC``, ns), when nothing arrived lately."""
@@ -92,16 +107,24 @@ class ReorderBuffer:
 
     def drain(self) -> list[Ready]:
         """Every waiting line, in order (at the end of the output)."""
-        return self._due(None)
+        if len(self) == 0:
+            return []
+        return self._due(self._times[-1])
 
-    def _due(self, until: int | None) -> list[Ready]:
-        heap = self._heap
-        ready: list[Ready] = []
-        while heap and (until is None or heap[0][0] <= until):
-            ready.append(self._pop())
+    def _due(self, until: int) -> list[Ready]:
+        head, times = self._head, self._times
+        if head == len(times) or times[head] > until:
+            return []
+        cut = bisect.bisect_right(times, until, head)
+        ready = self._lines[head:cut]
+        self._released = times[cut - 1]
+        if cut == len(times):
+            times.clear()
+            self._lines.clear()
+            cut = 0
+        elif cut > _COMPACT_AT:
+            del times[:cut]
+            del self._lines[:cut]
+            cut = 0
+        self._head = cut
         return ready
-
-    def _pop(self) -> Ready:
-        ns, _, location, line = heapq.heappop(self._heap)
-        self._released = max(self._released, ns)
-        return location, line
