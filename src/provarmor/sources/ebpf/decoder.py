@@ -10,8 +10,8 @@ arrived without a part it needed (an argv, a path) is counted in ``incomplete``.
 Ordering: bpftrace reads one buffer per CPU, so records from different CPUs can arrive out of
 order. With ``reorder_ns`` (the live source's default: 50 ms) every record first waits that
 long for older ones and is decoded in record-time order
-(:mod:`provarmor.sources.ebpf.reorder`; :meth:`EbpfDecoder.advance` lets the caller's clock
-move it on while the output is idle). What follows covers the records that still arrive
+(:mod:`provarmor.sources.ebpf.reorder`; after ``reorder_ns`` without output, the caller lets
+them out with :meth:`EbpfDecoder.idle`). What follows covers the records that still arrive
 later, and every record when ``reorder_ns`` is 0. Strings belong to the next header of the
 same ``(tid, ns)``; an exec is held back until its argv (sent at ``sys_enter_execve``, maybe
 from another CPU) and working directory have arrived, or until ``park_ns`` of record time
@@ -248,10 +248,10 @@ class EbpfDecoder:
             return []
         return self._decode(self._reorder.push(parsed, location))
 
-    def advance(self, now: int) -> list[Event]:
-        """Decode the records that waited ``reorder_ns`` by ``now`` (``CLOCK_MONOTONIC``,
-        ns): the live source calls this when bpftrace's output is idle."""
-        return self._decode(self._reorder.advance(now))
+    def idle(self) -> list[Event]:
+        """bpftrace's output has been idle for ``reorder_ns``: no older record is on its way,
+        so the records waiting for one are decoded now (the live source calls this)."""
+        return self._decode(self._reorder.drain())
 
     def _decode(self, ready: list[Ready]) -> list[Event]:
         events: list[Event] = []

@@ -5,10 +5,10 @@ one after another: a parent that execs on one CPU and whose child then runs on a
 have the child's records read first, and decoded without the program the child inherited.
 Within one buffer the records are in time order (every record is stamped with
 ``CLOCK_MONOTONIC`` when its probe runs, and probe runs are not preempted), so the streams
-can be merged the way Falco's and Tetragon's consumers do: every record waits in a heap
-until the newest record time read (or the clock, when the output is idle) is ``delay_ns``
-past it, and goes out in record-time order. Records of one probe run share their time and
-keep their order.
+can be merged the way Falco's and Tetragon's consumers do: every record waits until the
+newest record time read is ``delay_ns`` past it, and goes out in record-time order. Records
+of one probe run share their time and keep their order. When bpftrace's output has been
+idle for as long (nothing older can still be on its way), the caller lets everything out.
 
 A line that is not a record (a socket-count flush, a loss report) takes the newest record
 time read so far: it goes out after every record read before it, and after the late records
@@ -101,12 +101,8 @@ class ReorderBuffer:
             return self._due(self._times[self._head])
         return self._due(self._newest - self._delay)
 
-    def advance(self, now: int) -> list[Ready]:
-        """The lines due at ``now`` (``CLOCK_MONOTONIC``, ns), when nothing arrived lately."""
-        return self._due(now - self._delay)
-
     def drain(self) -> list[Ready]:
-        """Every waiting line, in order (at the end of the output)."""
+        """Every waiting line, in order (at the end of the output, or when it was idle)."""
         if len(self) == 0:
             return []
         return self._due(self._times[-1])

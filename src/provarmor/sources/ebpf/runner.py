@@ -17,7 +17,10 @@ and stops reading the kernel's per-CPU buffers while the pipe is full, so the re
 never wait for decoding: bursts (a package install's man-db run opens ~70k files in a few
 seconds) wait as raw bytes, up to ``read_buffer_bytes``. When that or the event buffer is
 full (the consumer lags for long), reading stops, the kernel buffers fill and bpftrace
-reports the loss, which becomes a ``gap`` event.
+reports the loss, which becomes a ``gap`` event. The decoder decodes records in kernel-time
+order once they are ``reorder_ms`` old (:mod:`provarmor.sources.ebpf.reorder`); when no
+output comes for that long, its thread lets the waiting ones out (every event arrives at
+most about ``reorder_ms`` later than without the stage).
 """
 
 from __future__ import annotations
@@ -283,7 +286,7 @@ class EbpfSource:
 
     def _chunks(self) -> Iterator[bytes]:
         """What the reader moved, in order, until the output ended; an empty chunk each time
-        nothing came for ``reorder_ms`` (records waiting for older ones are then due)."""
+        nothing came for ``reorder_ms`` (records waiting for older ones can then go)."""
         idle_s = self.settings.reorder_ms / 1000 or None
         while True:
             with self._raw_cond:
@@ -309,8 +312,8 @@ class EbpfSource:
         try:
             for chunk in self._chunks():
                 batch: list[Event] = []
-                if not chunk:  # bpftrace's output is idle: let out what waited long enough
-                    batch = decoder.advance(time.monotonic_ns())
+                if not chunk:
+                    batch = decoder.idle()
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
                     number += 1

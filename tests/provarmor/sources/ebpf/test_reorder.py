@@ -128,14 +128,13 @@ def test_the_start_and_end_markers_let_everything_out_first() -> None:
     assert len(stage) == 0
 
 
-def test_the_clock_lets_out_what_waited_long_enough_while_nothing_arrives() -> None:
+def test_when_the_output_is_idle_everything_waiting_goes_out_in_order() -> None:
     stage = ReorderBuffer(50 * MS, EbpfCounters())
-    records = [_header(10 * MS), _header(30 * MS)]
+    records = [_header(30 * MS), _header(10 * MS, tid=2)]
     for number, record in enumerate(records, 1):
-        stage.push(record, f"t:{number}")
-    assert stage.advance(59 * MS) == []
-    assert [line for _, line in stage.advance(60 * MS)] == records[:1]
-    assert [line for _, line in stage.advance(80 * MS)] == records[1:]
+        assert stage.push(record, f"t:{number}") == []
+    assert [line for _, line in stage.drain()] == records[::-1]
+    assert stage.drain() == []
 
 
 def test_when_too_many_wait_the_oldest_goes_out_early_and_is_counted() -> None:
