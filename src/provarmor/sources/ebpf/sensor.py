@@ -21,6 +21,7 @@ class EbpfSensor:
                 exclude_pid=context.exclude_pids[0],
                 exclude_pids=context.exclude_pids[1:],
                 perf_rb_pages=context.ebpf_perf_rb_pages,
+                reorder_ms=context.ebpf_reorder_ms,
             ),
             tap=context.raw,
         )
