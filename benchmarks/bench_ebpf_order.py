@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
@@ -87,7 +88,8 @@ def wrong_forks(events: list[Event], commands: list[str]) -> tuple[int, int]:
 
 def decode(lines: list[bytes], context: DecoderContext, reorder_ns: int) -> list[Event]:
     decoder = EbpfDecoder(dataclasses.replace(context, reorder_ns=reorder_ns))
-    events = [e for number, line in enumerate(lines, 1) for e in decoder.feed(line, number)]
+    raw = [line.rstrip(b"\n") for line in lines]  # the tap sees each line with its newline
+    events = [e for number, line in enumerate(raw, 1) for e in decoder.feed(line, number)]
     return events + decoder.finish()
 
 
@@ -115,9 +117,17 @@ def session(delay_ms: int, options: argparse.Namespace) -> dict[str, object]:
             process.wait()
     consumer.join()
     events = [event for _, event in received]
-    latency = sorted((at - event.timestamp) / 1e6 for at, event in received)
+    latencies = [(at - event.timestamp) / 1e6 for at, event in received]
+    latency = sorted(latencies)
     context = source.context
     assert context is not None
+    if options.keep:
+        path = options.keep / f"raw-{delay_ms}ms.jsonl"
+        path.write_bytes(b"".join(lines))
+        slow = [(ms, e) for (at, e), ms in zip(received, latencies, strict=True) if ms > 1000]
+        with (options.keep / f"slow-{delay_ms}ms.txt").open("w") as out:
+            for ms, event in slow:
+                out.write(f"{ms:.0f} {event.event.action} {event.process.pid} {event.timestamp}\n")
     result: dict[str, object] = {
         "live": wrong_forks(events, commands),
         "latency_ms_p50": round(statistics.median(latency), 1),
@@ -140,6 +150,7 @@ def main() -> None:
     parser.add_argument("--reorder-ms", nargs="+", type=int, default=[0, 50])
     parser.add_argument("--noise-rate", type=float, default=3000)
     parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--keep", type=Path, help="a folder for the raw output and slow events")
     options = parser.parse_args()
     for delay in options.reorder_ms:
         print(f"reorder {delay} ms (checked, wrong):", session(delay, options), flush=True)

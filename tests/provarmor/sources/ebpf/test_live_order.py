@@ -41,6 +41,7 @@ if parent == 0:
 os.waitpid(parent, 0)
 print(parent, flush=True)
 """
+REORDER_MS = 5000
 PARENT = """
 import os, sys
 os.sched_setaffinity(0, {int(sys.argv[1])})
@@ -68,7 +69,10 @@ def test_a_child_read_before_its_parents_exec_inherits_the_execd_program() -> No
         pytest.skip("the race needs CPUs 0 and 1")
     lines: list[bytes] = []
     options = ProgramOptions(families=("process",), socket_io=False)
-    source = EbpfSource(EbpfSettings(program=options, perf_rb_pages=1024), tap=lines.append)
+    # what bpftrace reads late here is as old as the stop is long (two Python launchers:
+    # a few hundred ms), not the few ms of a busy host: the stage waits long enough for it
+    settings = EbpfSettings(program=options, perf_rb_pages=1024, reorder_ms=REORDER_MS)
+    source = EbpfSource(settings, tap=lines.append)
     parents: list[int] = []
     with source:
         assert source.bpftrace_pid is not None
@@ -107,7 +111,8 @@ def test_a_child_read_before_its_parents_exec_inherits_the_execd_program() -> No
     assert source.counters.reordered > 0
     # the same records decoded in the order read: the raced child has the launcher's program
     in_read_order = EbpfDecoder(dataclasses.replace(context, reorder_ns=0))
-    decoded = [e for n, line in enumerate(lines, 1) for e in in_read_order.feed(line, n)]
+    raw = [line.rstrip(b"\n") for line in lines]
+    decoded = [e for n, line in enumerate(raw, 1) for e in in_read_order.feed(line, n)]
     decoded += in_read_order.finish()
     for pid in raced:
         (execd,) = _of(decoded, Action.EXEC, pid)
