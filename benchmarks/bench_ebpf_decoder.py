@@ -7,6 +7,12 @@ lab or corpus dataset; default: the fixtures in tests/data/ebpf, repeated ``--co
 times). Decodes every line on one core, as the live source's decoder thread does, and prints
 the best of ``--repeat`` runs per reorder delay (CPU seconds, microseconds per line), the
 records the stage put back in order and those that came too late for it.
+
+With ``--forks``, instead of timing: per file and delay, the child fork records the stage
+lets out before an exec record (argv or exec) that their parent made before the fork (the
+child would be decoded without the program it inherited), and the records too late for the
+stage. Each file is read up to bpftrace's shutdown (after SIGINT it reads one CPU's buffer
+seconds late: the first record over a second older than one read before it).
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import gzip
 import time
 from pathlib import Path
 
-from provarmor.model.time_units import ms_to_ns
+from provarmor.model.errors import ParseError
+from provarmor.model.time_units import NS_PER_SECOND, ms_to_ns
+from provarmor.sources.ebpf import wire
 from provarmor.sources.ebpf.decoder import DecoderContext, EbpfCounters, EbpfDecoder
+from provarmor.sources.ebpf.reorder import ReorderBuffer
 from provarmor.sources.procfs import HostIdentity, ProcClock
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "ebpf"
@@ -52,13 +61,53 @@ def decode(lines: list[bytes], reorder_ns: int) -> tuple[float, int, EbpfCounter
     return time.process_time() - cpu, events, decoder.counters
 
 
+def fork_order(path: Path, delays: list[int]) -> str:
+    """One line: per delay, forks let out before an earlier exec of their parent, and the
+    records too late for the stage (see the module docstring)."""
+    parsed: list[wire.Line] = []
+    newest = 0
+    for line in read_lines([path], 1):
+        try:
+            item = wire.parse_line(line)
+        except ParseError:
+            continue
+        if isinstance(item, wire.Header | wire.StringPart):
+            if newest - item.ns > NS_PER_SECOND:
+                break  # bpftrace's shutdown
+            newest = max(newest, item.ns)
+        parsed.append(item)
+    counts = []
+    for delay in delays:
+        counters = EbpfCounters()
+        stage = ReorderBuffer(ms_to_ns(delay), counters)
+        out = [line for item in parsed for _, line in stage.push(item, "")]
+        out += [line for _, line in stage.drain()]
+        headers = [(i, h) for i, h in enumerate(out) if isinstance(h, wire.Header)]
+        execs: dict[int, list[tuple[int, int]]] = {}
+        for i, h in headers:
+            if h.kind in ("V", "E"):
+                execs.setdefault(h.pid, []).append((h.ns, i))
+        early = sum(
+            1
+            for i, h in headers
+            if h.kind == "F" and any(ns < h.ns and at > i for ns, at in execs.get(h.values[0], []))
+        )
+        counts.append(f"{delay} ms: {early} early forks, {counters.reorder_late} late records")
+    return f"{path}: {len(parsed)} lines; " + "; ".join(counts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("raw", nargs="*", type=Path)
     parser.add_argument("--reorder-ms", nargs="+", type=int, default=[0, 50])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--copies", type=int, default=50)
+    parser.add_argument("--forks", action="store_true", help="order check, no timing")
     options = parser.parse_args()
+    if options.forks:
+        for path in options.raw:
+            print(fork_order(path, options.reorder_ms), flush=True)
+        return
     lines = read_lines(options.raw, options.copies)
     print(f"{len(lines)} lines")
     for delay in options.reorder_ms:
