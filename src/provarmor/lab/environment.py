@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import os
 import pwd
 import shlex
@@ -52,8 +51,6 @@ from provarmor.lab.netns import BRIDGE_ADDRESS
 from provarmor.lab.scheduler import CronScheduler, Job
 from provarmor.lab.services import TaskQueue
 from provarmor.model.errors import ProvArmorError
-
-log = logging.getLogger(__name__)
 
 STATE_DIR = snapshot.STATE_DIR
 
@@ -325,14 +322,10 @@ class LabEnvironment:
             with contextlib.suppress(Exception):
                 step()
         remove_artifacts(self.artifacts)
-        names = [f"state-{self.ctx.run_id}.json"]
-        try:
-            if self._snapshot is not None:
+        if self._snapshot is not None:
+            with contextlib.suppress(Exception):
                 snapshot.restore(self._snapshot)
-            names.append(f"snapshot-{self.ctx.run_id}.json")
-        except Exception:  # the snapshot stays: `provarmor lab cleanup` restores it
-            log.exception("the lab could not restore the machine; run `provarmor lab cleanup`")
-        for name in names:
+        for name in (f"snapshot-{self.ctx.run_id}.json", f"state-{self.ctx.run_id}.json"):
             with contextlib.suppress(FileNotFoundError):
                 (STATE_DIR / name).unlink()
         atexit.unregister(self.stop)
