@@ -56,12 +56,14 @@ def test_leftovers_of_two_runs_of_one_seed_are_undone_newest_first():
         time.sleep(0.01)  # saved later (the order is by save time)
         saved.append(snapshot.save(newer))
         changed = snapshot.restore_leftovers()
+        left = snapshot.differences(older)  # before the clean-up below
     finally:
         for path in saved:
             path.unlink(missing_ok=True)
         subprocess.run(["userdel", "-f", user], check=False, capture_output=True)
+        subprocess.run(["groupdel", "-f", user], check=False, capture_output=True)
     assert f"user {user}" in changed
-    assert snapshot.differences(older) == []
+    assert left == []
 
 
 def test_an_unreadable_leftover_is_reported_and_kept():
