@@ -12,7 +12,8 @@ buffers fill between its reads, as on a loaded host). The inner shell's fork mus
 the outer shell's program (its exec came first); it is *wrong* when it carries what the
 outer shell was before its exec. Counted in the live events, and in the same raw records
 decoded again offline with each delay (the same kernel input, with and without the
-stage). Latency: when each event reached the consumer minus its record time.
+stage). Latency: when each event reached the consumer minus its record time, for the
+events that reached it before the sensor was stopped.
 """
 
 from __future__ import annotations
@@ -115,10 +116,12 @@ def session(delay_ms: int, options: argparse.Namespace) -> dict[str, object]:
         commands = workload(options.runs, f"d{delay_ms}-{os.getpid()}")
         for process in noise:
             process.wait()
+        stopping = time.time_ns()
     consumer.join()
     events = [event for _, event in received]
     latencies = [(at - event.timestamp) / 1e6 for at, event in received]
-    latency = sorted(latencies)
+    # what bpftrace reads after SIGINT waits for its probes to detach (seconds): left out
+    latency = sorted(ms for (at, _), ms in zip(received, latencies, strict=True) if at < stopping)
     context = source.context
     assert context is not None
     if options.keep:
