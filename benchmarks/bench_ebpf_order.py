@@ -12,8 +12,9 @@ buffers fill between its reads, as on a loaded host). The inner shell's fork mus
 the outer shell's program (its exec came first); it is *wrong* when it carries what the
 outer shell was before its exec. Counted in the live events, and in the same raw records
 decoded again offline with each delay (the same kernel input, with and without the
-stage). Latency: when each event reached the consumer minus its record time, for the
-events that reached it before the sensor was stopped.
+stage). Latency, for what came before the sensor was stopped: when each record was read
+from bpftrace (``read``) and when each event reached the consumer (``latency``), minus its
+record time.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import time
 from pathlib import Path
 
 from provarmor.model.actions import Action
+from provarmor.model.errors import ParseError
 from provarmor.model.event import Event
 from provarmor.model.time_units import ms_to_ns
+from provarmor.sources.ebpf import wire
 from provarmor.sources.ebpf.decoder import DecoderContext, EbpfDecoder
 from provarmor.sources.ebpf.runner import EbpfSource
 from provarmor.sources.ebpf.settings import EbpfSettings
@@ -87,6 +90,14 @@ def wrong_forks(events: list[Event], commands: list[str]) -> tuple[int, int]:
     return checked, wrong
 
 
+def _header(line: bytes) -> wire.Header | None:
+    try:
+        parsed = wire.parse_line(line.rstrip(b"\n"))
+    except ParseError:
+        return None
+    return parsed if isinstance(parsed, wire.Header) else None
+
+
 def decode(lines: list[bytes], context: DecoderContext, reorder_ns: int) -> list[Event]:
     decoder = EbpfDecoder(dataclasses.replace(context, reorder_ns=reorder_ns))
     raw = [line.rstrip(b"\n") for line in lines]  # the tap sees each line with its newline
@@ -96,7 +107,13 @@ def decode(lines: list[bytes], context: DecoderContext, reorder_ns: int) -> list
 
 def session(delay_ms: int, options: argparse.Namespace) -> dict[str, object]:
     lines: list[bytes] = []
-    source = EbpfSource(EbpfSettings(reorder_ms=delay_ms, perf_rb_pages=2048), tap=lines.append)
+    read_at: list[int] = []
+
+    def tap(line: bytes) -> None:
+        read_at.append(time.time_ns())
+        lines.append(line)
+
+    source = EbpfSource(EbpfSettings(reorder_ms=delay_ms, perf_rb_pages=2048), tap=tap)
     received: list[tuple[int, Event]] = []
     with source:
         consumer = threading.Thread(
@@ -124,6 +141,11 @@ def session(delay_ms: int, options: argparse.Namespace) -> dict[str, object]:
     latency = sorted(ms for (at, _), ms in zip(received, latencies, strict=True) if at < stopping)
     context = source.context
     assert context is not None
+    read = sorted(
+        (at - context.monotonic_offset_ns - header.ns) / 1e6
+        for at, header in zip(read_at, map(_header, lines), strict=True)
+        if header is not None and at < stopping
+    )
     if options.keep:
         path = options.keep / f"raw-{delay_ms}ms.jsonl"
         path.write_bytes(b"".join(lines))
@@ -133,6 +155,8 @@ def session(delay_ms: int, options: argparse.Namespace) -> dict[str, object]:
                 out.write(f"{ms:.0f} {event.event.action} {event.process.pid} {event.timestamp}\n")
     result: dict[str, object] = {
         "live": wrong_forks(events, commands),
+        "read_ms_p50": round(statistics.median(read), 1),
+        "read_ms_p99": round(read[int(0.99 * (len(read) - 1))], 1),
         "latency_ms_p50": round(statistics.median(latency), 1),
         "latency_ms_p99": round(latency[int(0.99 * (len(latency) - 1))], 1),
         "events": len(events),
