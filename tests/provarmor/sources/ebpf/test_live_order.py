@@ -103,7 +103,7 @@ def test_a_child_read_before_its_parents_exec_inherits_the_execd_program() -> No
     assert raced, "bpftrace drained its CPU buffers interleaved: no fork came before an exec"
     for pid in parents:
         (execd,) = _of(events, Action.EXEC, pid)
-        assert execd.process.args[-1] in "01" and execd.process.args[-3] == "-c"
+        assert execd.process.args[-1] in ("0", "1") and execd.process.args[-3] == "-c"
         (fork,) = _of(events, Action.FORK, children[pid])
         assert fork.process.args == execd.process.args, f"child of {pid}"
         assert fork.process.parent is not None
