@@ -293,7 +293,11 @@ class LineageClassifier:
             state.lineage = Lineage(
                 ContextKind.OWN, "recorded in ProvArmor's cgroup", (state.label,)
             )
-        if action is Action.EXEC:
+        if action is Action.OPEN:  # most events: tested first
+            file = event.file
+            if file is not None and file.path.endswith("/pyvenv.cfg"):
+                self._on_venv_config(state, file.path, process.executable)
+        elif action is Action.EXEC:
             self._on_exec(state, event)
         elif action is Action.MMAP_EXEC and event.file is not None:
             self._on_run_file(state, event.file.path)
@@ -315,8 +319,6 @@ class LineageClassifier:
             self._on_connect(state, event)
         elif action is Action.RECV:
             self._on_recv(state, event)
-        elif action is Action.OPEN and event.file is not None:
-            self._on_open(state, event.file.path, process.executable)
 
     # -- process tree ---------------------------------------------------------------------
 
@@ -447,10 +449,10 @@ class LineageClassifier:
         elif origin.installed() and state.lineage.effect is Effect.NEUTRAL:
             state.lineage = Lineage(ContextKind.BUILD, origin.explain(path))
 
-    def _on_open(self, state: _ProcessState, path: str, executable: str) -> None:
+    def _on_venv_config(self, state: _ProcessState, path: str, executable: str) -> None:
         """An interpreter reading the ``pyvenv.cfg`` beside its own ``bin/``: it runs in a
         virtual environment, wherever that lives (a build/test lineage)."""
-        if not path.endswith("/pyvenv.cfg") or state.lineage.effect is not Effect.NEUTRAL:
+        if state.lineage.effect is not Effect.NEUTRAL:
             return
         root = posixpath.dirname(path)
         if executable.startswith(root + "/bin/"):

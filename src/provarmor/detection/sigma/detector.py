@@ -73,14 +73,18 @@ class SigmaDetector:
         if self._has_correlations:
             firings = self._correlations.advance(event.timestamp)
         alerts: list[Alert] = []
-        for rule, record in self._matches(event):
+        matched = self._matches(event)
+        if not matched and not firings:  # most events
+            return alerts
+        for rule, record in matched:
             key = rule.info.key
             self.stats.matches[key] += 1
             if key not in self._silent:
                 alerts.append(alert_for_event(rule.info, event))
             if key in self._referenced:
                 firings.extend(self._correlations.observe(event_hit(key, event, record=record)))
-        alerts.extend(self._firing_alerts(firings))
+        if firings:
+            alerts.extend(self._firing_alerts(firings))
         return alerts
 
     def flush(self) -> list[Alert]:
