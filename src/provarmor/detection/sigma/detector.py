@@ -1,7 +1,8 @@
 """The Sigma detector: compiled rules and correlations over a stream of canonical events.
 
 ``SigmaDetector.on_event`` looks up the rules of the event's action (and, for events with
-raw audit fields, the auditd rules of each audit record), evaluates their predicates, turns
+raw audit fields, the auditd rules of each audit record), evaluates their predicates (or
+takes the verdict its bucket remembers for the same field values: :mod:`.index`), turns
 matches into alerts and feeds the rules that correlations listen to into the correlation
 engine. ``flush`` ends the stream and judges the open correlation windows.
 """
