@@ -79,3 +79,13 @@ def test_the_memo_is_bounded_and_counts_what_it_answered():
     assert memo.get(keys[2]) == ()
     assert memo.get(keys[0]) is None  # started over when the third came
     assert (memo.hits, memo.misses, memo.resets, len(memo.matched)) == (1, 4, 1, 1)
+
+
+def test_the_memo_keeps_no_long_record():
+    memo = RuleMemo(max_chars=20)
+    short, long = (("/bin/sh", None), ("sh -c id",)), (("/bin/sh", "x" * 10), ("y" * 10,))
+    memo.put(short, ())
+    memo.put(long, ())
+    assert memo.get(short) == ()
+    assert memo.get(long) is None
+    assert (memo.too_long, len(memo.matched)) == (1, 1)
