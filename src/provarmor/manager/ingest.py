@@ -183,9 +183,6 @@ class CheckpointCounters:
     log says why)."""
     replayed: int = 0
     """Batches taken again from the replay source onto a restored checkpoint."""
-    filled: int = 0
-    """Batches delivered out of order (after a batch that came after them) taken from the
-    replay source first, so that each host is analysed in order."""
     graph_writes: int = 0
     """Flushes of a host's pending graph writes (one transaction each)."""
     graph_failed: int = 0
@@ -847,7 +844,6 @@ class Ingestor:
             acked[agent.id] = stored.sequence
             filled += 1
         if filled:
-            self.checkpoints.filled += filled
             log.info(
                 "host %s: %d batches of agent %s delivered out of order were taken from the "
                 "stream first",

@@ -217,17 +217,21 @@ def test_published_batches_are_analysed_and_stored_once(nats_server, database, t
     store.close()
 
 
+FETCH_4 = ("--fetch", "4")
+"""Fetches of 4 batches: the kill comes while a fetch is analysed, stored or acknowledged."""
+
+
 def test_a_killed_worker_restarted_loses_and_duplicates_nothing(
     nats_server, database, tmp_path, events
 ):
     store = enrolled_store(database)
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=FETCH_4)
     sequences = publish_all(nats_server.url, events)
     wait_for_acked(store, sequences[1], worker=worker)
     worker.kill()
     at_kill = store.agent(AGENT).acked_sequence
     assert at_kill < sequences[-1], "the worker finished before it was killed"
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=FETCH_4)
     try:
         wait_for_acked(store, sequences[-1], worker=worker)
     finally:
@@ -357,8 +361,9 @@ def _incidents(store) -> tuple[list[tuple[str, int, int, str]], set[str]]:
     return sorted(found), tags
 
 
-EVERY_4 = ("--checkpoint-batches", "4", "--checkpoint-seconds", "600")
-"""A host checkpointed after its batches 1, 5, 9, 13 ... (the first always carries one)."""
+EVERY_4 = ("--checkpoint-batches", "4", "--checkpoint-seconds", "600", "--fetch", "1")
+"""A host checkpointed after its batches 1, 5, 9, 13 ... (the first always carries one; one
+batch per fetch, so that the checkpoints fall there however the batches arrive)."""
 KILLED_AFTER = 11
 """Batches stored when the worker is killed: 10 and 11 are after the last checkpoint."""
 
