@@ -885,7 +885,7 @@ class Ingestor:
             )
             return self._batch(agent, sequence, events, host=host, analysed=False)
         if events:
-            findings = host.analysis.feed(events, meta={key: str(sequence)})
+            findings = host.analysis.feed(events, meta={key: str(sequence)}, defer_stories=True)
         else:
             findings = []
             host.graph.apply(GraphDelta(), meta={key: str(sequence)})
@@ -895,23 +895,20 @@ class Ingestor:
         return self._batch(agent, sequence, events, findings=findings, host=host)
 
     def _close_run(self, host: HostAnalysis, analysed: int) -> None:
-        """After a run of ``analysed`` batches: each incident's latest version only (they
-        commit together), and the checkpoint on the last batch when one is due."""
-        run = host.unstored[-analysed:]
-        seen: set[str] = set()
-        for place in range(len(run) - 1, -1, -1):
-            batch = run[place]
-            latest = [row for row in batch.incidents if row.id not in seen]
-            seen.update(row.id for row in batch.incidents)
-            if len(latest) != len(batch.incidents):
-                run[place] = dataclasses.replace(batch, incidents=latest)
-        last = run[-1]
+        """After a run of ``analysed`` batches: the stories of the incidents it updated,
+        built once (their latest versions go with the last batch: the run commits as one),
+        and the checkpoint on the last batch when one is due."""
+        last = host.unstored[-1]
+        incidents = host.analysis.engine.take_pending()
+        if incidents:
+            rows = [incident_row(incident, tag=host.tag) for incident in incidents]
+            last = dataclasses.replace(last, incidents=[*last.incidents, *rows])
         if not self._checkpointing or self._due(host, analysed):
             checkpoint = self._checkpoint(
                 host, agent_id=last.agent_id, sequence=last.sequence, now=time.time_ns()
             )
-            run[-1] = dataclasses.replace(last, checkpoint=checkpoint)
-        host.unstored[-analysed:] = run
+            last = dataclasses.replace(last, checkpoint=checkpoint)
+        host.unstored[-1] = last
 
     def _due(self, host: HostAnalysis, batches: int) -> bool:
         """Whether a run of ``batches`` ends with the host's checkpoint."""
@@ -931,23 +928,18 @@ class Ingestor:
         findings: Sequence[Finding] = (),
         analysed: bool = True,
     ) -> BatchCommit:
-        """The findings to commit; ``host``: the analysis that made them (its tag names the
-        incidents, and the alerts its exceptions suppressed since the last batch count);
-        ``analysed``: whether it saw the batch (else it only stores the events)."""
+        """The batch's events and alerts to commit (its incidents' updates come at the end
+        of the run: :meth:`_close_run`); ``host``: the analysis that made them (the alerts
+        its exceptions suppressed since the last batch count); ``analysed``: whether it saw
+        the batch (else it only stores the events)."""
         alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
-        latest: dict[str, Incident] = {}
-        for finding in findings:
-            if isinstance(finding, IncidentUpdate):
-                latest[finding.incident.id] = finding.incident
-        hits = host.new_hits() if analysed else {}
         return BatchCommit(
             agent_id=agent.id,
             sequence=sequence,
             received_ns=time.time_ns(),
             events=[event_row(e, keep_json=self._keep_json) for e in events],
             alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
-            incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
-            exception_hits=hits,
+            exception_hits=host.new_hits() if analysed else {},
         )
 
     def _checkpoint(
