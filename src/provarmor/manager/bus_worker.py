@@ -97,7 +97,11 @@ class StreamReplay:
             after = raw.seq
             batch = decode_message(raw.headers or {}, raw.data, location=f"{subject}#{after}")
             yield StoredBatch(
-                position=after, agent_id=batch.agent_id, sequence=batch.sequence, body=batch.body
+                position=after,
+                agent_id=batch.agent_id,
+                sequence=batch.sequence,
+                body=batch.body,
+                after=batch.after,
             )
 
 

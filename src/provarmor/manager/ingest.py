@@ -198,6 +198,8 @@ class StoredBatch:
     agent_id: str
     sequence: int
     body: bytes
+    after: int | None = None
+    """Where the agent's batch before it ended, when the message says."""
 
 
 Replay = Callable[[str, int], Iterable[StoredBatch]]
@@ -788,8 +790,7 @@ class Ingestor:
                 fetch.results[index] = UploadResult(acked_sequence=acked[agent.id], duplicate=True)
                 continue
             try:
-                filled = self._fill_gap(host, agent, acked, upload)
-                lost = max((upload.after or 0) - acked[agent.id], 0)
+                filled, lost = self._fill_gap(host, agent, acked, upload)
                 batch = self._analyse(host, agent, upload.sequence, events, upload.position)
             except StorageError as exc:  # this one and the host's later ones come again
                 for later, _, _ in run[number:]:
@@ -821,28 +822,32 @@ class Ingestor:
 
     def _fill_gap(
         self, host: HostAnalysis, agent: AgentRecord, acked: dict[str, int], upload: Upload
-    ) -> int:
+    ) -> tuple[int, int]:
         """The batches the agent sent between its last stored one and ``upload`` (its
         ``after`` says where the one before it ended), when they were delivered out of
         order (after a worker's kill or a broker restart JetStream re-sends a batch only
         after its ack wait): taken from the replay source and analysed first, in order.
-        Returns how many; those the source no longer has are lost (the caller counts)."""
-        if upload.after is None or upload.after <= acked[agent.id] or self._replay is None:
-            return 0
-        last = host.last
-        since = last[2] if last is not None and last[0] == agent.id else 0
-        filled = 0
-        for stored in self._replay(host.host_id, since):
-            if stored.agent_id != agent.id or stored.sequence <= acked[agent.id]:
-                continue
-            if stored.sequence > upload.after:
-                break
-            events = parse_batch(stored.body, host_id=host.host_id, max_events=self._max_events)
-            host.unstored.append(
-                self._analyse(host, agent, stored.sequence, events, stored.position)
-            )
-            acked[agent.id] = stored.sequence
-            filled += 1
+        Returns how many, and the spool sequence numbers (events) in between that the
+        source does not have either: lost."""
+        if upload.after is None or upload.after <= acked[agent.id]:
+            return 0, 0
+        filled = lost = 0
+        if self._replay is not None:
+            last = host.last
+            since = last[2] if last is not None and last[0] == agent.id else 0
+            for stored in self._replay(host.host_id, since):
+                if stored.agent_id != agent.id or stored.sequence <= acked[agent.id]:
+                    continue
+                if stored.sequence > upload.after:
+                    break
+                if stored.after is not None and stored.after > acked[agent.id]:
+                    lost += stored.after - acked[agent.id]
+                events = parse_batch(stored.body, host_id=host.host_id, max_events=self._max_events)
+                host.unstored.append(
+                    self._analyse(host, agent, stored.sequence, events, stored.position)
+                )
+                acked[agent.id] = stored.sequence
+                filled += 1
         if filled:
             log.info(
                 "host %s: %d batches of agent %s delivered out of order were taken from the "
@@ -851,7 +856,7 @@ class Ingestor:
                 filled,
                 agent.id,
             )
-        return filled
+        return filled, lost + max(upload.after - acked[agent.id], 0)
 
     def _set_aside(self, host: HostAnalysis) -> None:
         log.info(
