@@ -2,13 +2,17 @@
 store.
 
 The worker binds the partition's durable pull consumer (:mod:`provarmor.bus.stream`) and
-takes its batches one at a time, in stream order: each is decoded, checked against the
-sending agent's enrolment (agent id and host), analysed by the host's pipeline and stored by
-the :class:`~provarmor.manager.ingest.Ingestor` (the same code as an HTTP upload), and only
-then acknowledged. A worker killed before the ack gets the batch again (after ``ack_wait``),
-and the findings store's per-agent sequence answers it as a duplicate: nothing is stored
-twice, nothing is lost. A host's batches all land in one partition, and one worker runs a
-partition, so a host is analysed by one worker at a time and in order. With ``claim`` the
+takes its batches up to ``fetch`` at a time, in stream order: each is decoded and checked
+against the sending agent's enrolment (agent id and host); the fetch is analysed (each
+host's batches in order) and stored in one transaction by the
+:class:`~provarmor.manager.ingest.Ingestor` (the same code as an HTTP upload), and only then
+are its batches acknowledged. A worker killed before the acks gets the batches again (after
+``ack_wait``), and the findings store's per-agent sequence answers them as duplicates:
+nothing is stored twice, nothing is lost. Later batches may come before those (the consumer
+lets ``fetch`` batches be unacknowledged): a batch that follows a gap in its agent's sequence
+has the batches in between taken from the stream first (:class:`StreamReplay`; counted in
+``filled``). A host's batches all land in one partition, and one worker runs a partition, so
+a host is analysed by one worker at a time and in order. With ``claim`` the
 worker runs the partitions its leases give it instead of one fixed partition
 (:mod:`provarmor.bus.leases`: a joining worker takes its share, a dead one's partitions are
 taken over when its leases expire), one consumer each, their batches through one ingestor in
@@ -26,10 +30,11 @@ that fails is retried (the message is not acknowledged). A broker outage only pa
 worker: the connection reconnects by itself.
 
 Nothing is lost silently: a batch names the sequence its agent's batch before it ended at
-(``after``); when the findings store holds less from the agent, the batches in between never
-reached the worker (the stream is full and dropped its oldest batches, or they were deleted
-from it): the batch is stored all the same, and the gap is logged and counted
-(``sequence_gaps``, ``events_lost``: the spool sequence numbers missing).
+(``after``); when the findings store holds less from the agent and the stream does not have
+the batches in between either, they never reached the worker (the stream is full and dropped
+its oldest batches, or they were deleted from it): the batch is stored all the same, and the
+gap is logged and counted (``sequence_gaps``, ``events_lost``: the spool sequence numbers
+missing).
 """
 
 from __future__ import annotations

@@ -7,6 +7,17 @@ its first upload and fed under a per-host lock, so a host's batches are analysed
 time and in order. A batch whose sequence the agent already had acknowledged is answered as
 a duplicate without touching the analysis: re-delivery after an outage adds nothing twice.
 
+A bus worker hands over a whole fetch at once (:meth:`Ingestor.ingest_many`): each host's
+batches of it (a run) are analysed in order under the host's lock, and the findings of the
+whole fetch are committed in one transaction. An incident's story is built once per run,
+after its last batch (its updates' versions are counted batch by batch all the same), and
+goes with that batch; a host is checkpointed at most once per run, with its last batch. A
+bus batch names where its agent's batch before it ended (``after``): one that follows a gap
+(JetStream re-sends an unacknowledged batch only after its ack wait, so after a kill or a
+broker restart later batches can come first) has the batches in between taken from the
+replay source and analysed first (:attr:`UploadResult.filled`); those the source does not
+have either are lost and counted (:attr:`UploadResult.lost`).
+
 Analysts' active exceptions filter every host's alerts. :meth:`Ingestor.reload_exceptions`
 (called after each confirmed, edited, disabled or deleted exception) makes a new
 :class:`ExceptionSet`; each host's analysis takes it in before its next batch, without a
@@ -23,8 +34,8 @@ with the agent's batch sequence (``batch:<agent id>`` in the graph store's meta)
 detector sees the batch; if that write fails, the graph is rolled back and the analysis is as
 it was (:meth:`~provarmor.pipeline.analysis.Analysis.feed`), so the re-sent batch is analysed
 afresh. If the findings (events, alerts, incidents) then fail to commit, the host keeps them
-as its unstored batch and commits them before anything else, answering the re-sent batch
-without analysing it twice; after a restart in between, the graph's sequence shows the batch
+as its unstored batches and commits them before anything else, answering the re-sent batches
+without analysing them twice; after a restart in between, the graph's sequence shows the batch
 is already in the graph, and only its events are stored (its alerts are lost, logged).
 
 Every committed alert and incident version also goes to the manager's outputs (files in a
@@ -36,7 +47,7 @@ Incident ids from a host's incident engine (``inc-c3``) are unique only within t
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across analyses of one host that start afresh.
 
-Checkpoints (``checkpoints=True``, the default): a batch's commit also stores the host's
+Checkpoints (``checkpoints=True``, the default): a run's commit also stores the host's
 whole analysis state after it (:mod:`provarmor.pipeline.checkpoint`: graph builder, rule
 windows, lineage, anomaly state, campaigns and incidents, with the tag and the exception
 counts), in the findings store's transaction, replacing the last. Opening a host's analysis
@@ -48,8 +59,8 @@ after the checkpoint is committed, so the graph never holds more than the checkp
 (a restored checkpoint whose writes did not reach the graph writes them then).
 
 Without a ``replay`` source (uploads over HTTP, whose agents forget a batch once it is
-acknowledged) every batch carries a checkpoint. With one (the bus: its stream keeps the
-batches) a host is checkpointed only every ``checkpoint_batches`` batches or
+acknowledged) every batch (a run of one) carries a checkpoint. With one (the bus: its stream
+keeps the batches) a host is checkpointed only every ``checkpoint_batches`` batches or
 ``checkpoint_seconds`` (whichever comes first; :meth:`Ingestor.settle_idle` checkpoints the
 hosts that went quiet), and the batches in between are committed with their findings alone:
 a restored analysis behind the findings store takes the batches after its checkpoint from
@@ -1005,9 +1016,14 @@ class Ingestor:
 
     def _flush(self, host: HostAnalysis) -> None:
         """Write the host's pending graph, once the checkpoint that carries it is committed
-        (a failure keeps it pending: the next checkpoint carries it again)."""
+        (a failure keeps it pending: the next checkpoint carries it again). A host's first
+        checkpoint counts as made up to half an interval earlier (a fraction fixed by its
+        id): hosts that started together are not all checkpointed in the same fetch again
+        and again (a burst that every batch waiting behind it would pay in latency)."""
         host.since_checkpoint = 0
         host.checkpoint_at = time.monotonic()
+        if not host.checkpointed:
+            host.checkpoint_at -= self._every_s / 2 * int(host_key(host.host_id)[1:9], 16) / 16**8
         host.checkpointed = True
         try:
             host.graph.flush()
