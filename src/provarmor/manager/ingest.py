@@ -851,9 +851,15 @@ class Ingestor:
                     continue
                 if stored.sequence > upload.after:
                     break
+                try:
+                    events = parse_batch(
+                        stored.body, host_id=host.host_id, max_events=self._max_events
+                    )
+                except ProvArmorError as exc:  # its own delivery is rejected: a gap
+                    log.error("host %s: batch %d skipped: %s", host.host_id, stored.position, exc)
+                    continue
                 if stored.after is not None and stored.after > acked[agent.id]:
                     lost += stored.after - acked[agent.id]
-                events = parse_batch(stored.body, host_id=host.host_id, max_events=self._max_events)
                 host.unstored.append(
                     self._analyse(host, agent, stored.sequence, events, stored.position)
                 )
