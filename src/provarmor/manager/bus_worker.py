@@ -247,7 +247,7 @@ class BusWorker:
         """Own the partitions the lease assignment gives this worker (:mod:`provarmor.bus.leases`):
         every ttl/3 the membership and held leases are written again, free partitions this
         worker should own are claimed, and those it should no longer own (or whose lease
-        was lost) are handed back after the batch in hand."""
+        was lost) are handed back after the fetch in hand."""
         options = self.options
         kv = await open_leases(js, ttl_s=options.lease_ttl_s)
         leases = PartitionLeases(
@@ -290,7 +290,7 @@ class BusWorker:
                     "partition %d handed back%s", partition, f" ({problem})" if problem else ""
                 )
             elif partition in leases.held and not await leases.renew(partition):
-                stop.set()  # another worker holds it now: stop after the batch in hand
+                stop.set()  # another worker holds it now: stop after the fetch in hand
                 log.warning("partition %d: lease lost (taken after it expired)", partition)
         for partition in sorted(wanted - running.keys()):
             if await leases.claim(partition):
