@@ -55,7 +55,9 @@ most).
   a killed worker's are not in them): checkpoints written, their bytes and the seconds spent
   making them, hosts restored and batches replayed from the stream onto a checkpoint, graph
   flushes. ``stream_gaps``: the same for the workers' ``sequence_gaps`` and ``events_lost``
-  (batches the stream dropped before a worker took them: JetStream's discard when full).
+  (batches the stream dropped before a worker took them: JetStream's discard when full) and
+  ``filled`` (batches delivered out of order, after a kill or a broker restart, taken from
+  the stream before the batch that followed them).
   ``load_average``: the machine's 1-minute load average before and after the run (other
   work on the machine shows there).
 
@@ -556,7 +558,7 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
         stream_gaps={
             name: value
             for name, value in printed_counters(scratch, options.workers, "WorkerCounters").items()
-            if name in ("sequence_gaps", "events_lost")
+            if name in ("sequence_gaps", "events_lost", "filled")
         },
         load_average={"before": load_before, "after": os.getloadavg()[0]},
         faults=faults.times,
