@@ -157,6 +157,7 @@ def _start_sensor(run: AgentRun) -> None:
         exclude_pids=(os.getpid(),),
         audit_backlog_limit=run.settings.audit_backlog_limit,
         ebpf_perf_rb_pages=run.settings.ebpf_perf_rb_pages,
+        ebpf_reorder_ms=run.settings.ebpf_reorder_ms,
         raw=tap,
     )
     run.sensor = run.start(context)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 from provarmor.outputs.alert_formats import AlertFormat
 from provarmor.sources.registry import SENSORS
@@ -86,3 +87,16 @@ class AgentSettings:
         "drains them with one thread; a package install's bursts overflow 256 pages.",
         maturity=Maturity.INCUBATING,
     )
+    ebpf_reorder_ms: int = setting(
+        50,
+        "How long each eBPF record waits for older records still in other CPUs' buffers, "
+        "so records are decoded in kernel-time order (a child's fork after its parent's "
+        "exec); every event arrives this much later. 0: in the order bpftrace reads them.",
+        maturity=Maturity.INCUBATING,
+    )
+
+    def __post_init__(self) -> None:
+        if self.ebpf_reorder_ms < 0:
+            raise ConfigError(
+                f"must be 0 or more, not {self.ebpf_reorder_ms}", location="agent.ebpf_reorder_ms"
+            )

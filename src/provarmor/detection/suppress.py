@@ -338,11 +338,15 @@ class SuppressingDetector:
 
     def on_event(self, event: Event) -> list[Signal]:
         self.lineage.observe(event)
-        self._now = max(self._now, event.timestamp)
+        if event.timestamp > self._now:
+            self._now = event.timestamp
         released = self._dedup.advance(self._now)
-        for alert in self._inner.on_event(event):
-            released.extend(self._take(alert))
-        self.stats.passed += len(released)
+        found = self._inner.on_event(event)
+        if found:
+            for alert in found:
+                released.extend(self._take(alert))
+        if released:
+            self.stats.passed += len(released)
         return released
 
     def flush(self) -> list[Signal]:

@@ -135,11 +135,15 @@ def take(run_id: str, accounts: AccountJournal | None = None) -> Snapshot:
 
 
 def save(snapshot: Snapshot) -> Path:
-    """Persist the snapshot (root-only) so a crashed run can still be restored."""
+    """Persist the snapshot (root-only) so a crashed run can still be restored. Written
+    aside and renamed over the last one: a run killed while it saves again (a workload
+    naming one more account) leaves the previous snapshot whole, never a cut one."""
     STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = STATE_DIR / f"snapshot-{snapshot.run_id}.json"
-    path.write_bytes(msgspec.json.encode(snapshot))
-    path.chmod(0o600)
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(msgspec.json.encode(snapshot))
+    temporary.chmod(0o600)
+    temporary.replace(path)
     return path
 
 
@@ -214,14 +218,21 @@ def differences(snapshot: Snapshot) -> list[str]:
 
 
 def restore_leftovers() -> list[str]:
-    """Restore and delete every persisted snapshot (a crashed run's); returns what changed."""
+    """Restore and delete every persisted snapshot (a crashed run's), the newest first;
+    returns what changed, and a line for each snapshot that cannot be read (kept).
+
+    Newest first: a run started while an earlier one's accounts were still there journals
+    them as existing, so undoing it first keeps them, and undoing the earlier run then
+    deletes them; the other way round, the later restore would write them back."""
     changed: list[str] = []
     if not STATE_DIR.is_dir():
         return changed
-    for path in sorted(STATE_DIR.glob("snapshot-*.json")):
+    paths = sorted(STATE_DIR.glob("snapshot-*.json"), key=_saved_at, reverse=True)
+    for path in paths:
         try:
             snapshot = load(path)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            changed.append(f"{path}: unreadable, kept (nothing of it restored): {exc}")
             continue
         report = restore(snapshot)
         changed += [*report.removed, *report.rewritten, *report.accounts.entries_restored]
@@ -229,3 +240,10 @@ def restore_leftovers() -> list[str]:
         changed += [f"group {name}" for name in report.accounts.groups_deleted]
         path.unlink()
     return changed
+
+
+def _saved_at(path: Path) -> tuple[int, str]:
+    try:
+        return path.stat().st_mtime_ns, path.name
+    except OSError:
+        return 0, path.name

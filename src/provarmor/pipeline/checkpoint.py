@@ -8,7 +8,7 @@ the context detector, the suppression counts, the anomaly detector's per-process
 the incident engine (open campaigns, incidents and their versions). A checkpoint is that
 whole object graph, pickled, with the parts every analysis shares and that are not state
 replaced by references (:class:`Shared`): the graph store, the compiled rules (each by its
-key), the rule index (rebuilt from the rules on load), the anomaly model and detectors the
+key), the rule index (the loading rule set's own), the anomaly model and detectors the
 caller keeps itself (learning mode's). On load the references are resolved against the
 loading analysis's own parts. The analysis's read cache over the graph store is in the
 checkpoint without its cached answers but with the graph writes it still holds back (a
@@ -137,13 +137,10 @@ class Shared:
     def resolver(self) -> Callable[[Reference], object]:
         """Reference -> the loading side's object (:class:`KeyError` when it has none)."""
         objects = dict(self.named())
-        index: list[RuleIndex] = []
 
         def resolve(reference: Reference) -> object:
-            if reference == _INDEX:  # one per Sigma detector, the same for every one
-                if not index:
-                    index.append(RuleIndex(self.ruleset.rules))
-                return index[0]
+            if reference == _INDEX:  # the rule set's own, shared by its Sigma detectors
+                return self.ruleset.index
             return objects[reference]
 
         return resolve

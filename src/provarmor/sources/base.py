@@ -114,6 +114,8 @@ class SensorContext:
     """Kernel audit backlog limit set while the audit sensor runs."""
     ebpf_perf_rb_pages: int
     """Per-CPU ring buffer pages for bpftrace output."""
+    ebpf_reorder_ms: int = 50
+    """How long each eBPF record waits for older ones from other CPUs' buffers."""
     raw: Callable[[bytes], None] | None = None
     """Sees every raw sensor record (one line, no newline) before it is decoded."""
 

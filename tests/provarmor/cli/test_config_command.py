@@ -40,3 +40,12 @@ def test_a_malformed_set_is_one_line_naming_it(run_cli):
     assert result.returncode == 2
     assert "--set graph.max_nodes" in result.stderr and "section.key=value" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_negative_ebpf_reorder_delay_is_one_line_naming_it(run_cli):
+    result = run_cli("--set", "agent.ebpf_reorder_ms=-5", "config", "show")
+    assert result.returncode == 2
+    assert "--set agent.ebpf_reorder_ms=-5: must be 0 or more" in result.stderr
+    assert "Traceback" not in result.stderr
+    shown = run_cli("--set", "agent.ebpf_reorder_ms=0", "config", "show")
+    assert shown.returncode == 0 and "ebpf_reorder_ms: 0" in shown.stdout

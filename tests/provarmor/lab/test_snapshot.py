@@ -1,5 +1,6 @@
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,44 @@ def test_a_persisted_snapshot_is_restored_by_restore_leftovers():
     marker.chmod(0o440)
     changed = snapshot.restore_leftovers()
     assert str(marker) in changed and not marker.exists() and not saved.exists()
+
+
+def test_leftovers_of_two_runs_of_one_seed_are_undone_newest_first():
+    """Run A (killed) created a user; run B of the same seed started while it was still
+    there (B's journal: the user existed) and was killed too. Restoring A first and then B
+    would write the user back; newest first, it is gone. The run ids sort A before B."""
+    user = "pvpytest3"
+    older = snapshot.take("pytest-order-a", AccountJournal().naming(users=[user], groups=[user]))
+    saved = [snapshot.save(older)]
+    try:
+        subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", user], check=True)
+        newer = snapshot.take(
+            "pytest-order-b", AccountJournal().naming(users=[user], groups=[user])
+        )
+        time.sleep(0.01)  # saved later (the order is by save time)
+        saved.append(snapshot.save(newer))
+        changed = snapshot.restore_leftovers()
+        left = snapshot.differences(older)  # before the clean-up below
+    finally:
+        for path in saved:
+            path.unlink(missing_ok=True)
+        subprocess.run(["userdel", "-f", user], check=False, capture_output=True)
+        subprocess.run(["groupdel", "-f", user], check=False, capture_output=True)
+    assert f"user {user}" in changed
+    assert left == []
+
+
+def test_an_unreadable_leftover_is_reported_and_kept():
+    path = snapshot.STATE_DIR / "snapshot-pytest-cut.json"
+    snapshot.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b'{"format_version": 2, "run_id": "pytest-cut", "files": [{"pa')
+    try:
+        changed = snapshot.restore_leftovers()
+        assert path.exists()
+    finally:
+        path.unlink(missing_ok=True)
+    (line,) = [line for line in changed if str(path) in line]
+    assert line.startswith(f"{path}: unreadable, kept (nothing of it restored): ")
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "data" / "lab" / "snapshot"

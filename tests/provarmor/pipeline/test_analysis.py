@@ -1,9 +1,14 @@
+import gzip
+import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from provarmor.detection.anomaly.bundle import load_bundle
 from provarmor.detection.sigma.detector import SigmaDetector
 from provarmor.detection.sigma.loader import bundled_rules
+from provarmor.detection.suppress import parse_suppressions
 from provarmor.evaluation.dataset import load_dataset
 from provarmor.graph.read_cache import ReadCachedStore
 from provarmor.graph.store import MemoryGraphStore, PruneCursor
@@ -11,11 +16,30 @@ from provarmor.investigation.incidents import IncidentEngine
 from provarmor.model.actions import Action
 from provarmor.model.alert import Alert
 from provarmor.pipeline.analysis import Analysis, IncidentUpdate, batches
+from provarmor.pipeline.assembly import build_analysis, compile_rules, plan_from_config
+from provarmor.pipeline.config import AnalysisConfig
 from provarmor.storage.sqlite_graph import SqliteGraphStore
 from provarmor.testing.factories import make_event
 
 SECOND = 1_000_000_000
 DATA = Path(__file__).resolve().parents[2] / "data"
+EXPECTED = DATA / "pipeline" / "expected"
+"""What the whole analysis found in the lab recordings, written by the build of the commit
+that added it (``PROVARMOR_RECORD_EXPECTED=1`` writes them anew)."""
+EXCEPTIONS = """
+suppressions:
+  - name: lab-runner-archives
+    rules: Sensitive locations packed into an archive
+    lineage: ["/bin/sh", "*/python3*"]
+  - name: accounts-made-with-sudo
+    rules: [Local account created]
+    executable: /usr/sbin/useradd
+    ancestor: /usr/bin/sudo
+    user: root
+  - name: never-holds
+    rules: "*"
+    user: nobody
+"""
 
 
 def test_batches_cut_by_size_and_by_event_time():
@@ -112,3 +136,47 @@ def test_forget_leaves_no_pruned_node_in_the_read_cache(tmp_path):
     analysis.forget(pruned, edges_before=100)
     assert cached.node(names[0]) is None
     raw.close()
+
+
+@pytest.fixture(scope="module")
+def kit():
+    return compile_rules([bundled_rules()]), load_bundle(DATA / "anomaly" / "model-v2.bundle")
+
+
+@pytest.mark.parametrize("shape", ["worker", "detect"])
+@pytest.mark.parametrize(
+    "recording", ["nodlink-ubuntu-seed1", "tc-browser-dropper-seed1", "benign-seed2"]
+)
+def test_the_whole_analysis_finds_what_it_found_before(kit, recording, shape):
+    """Rules, model, context, exceptions, campaigns and incidents over a real recording give
+    the alerts and incident versions stored when this test was added, field for field (the
+    speed-ups of the per-event path must not change a result). ``worker``: the manager's and
+    the fleet worker's plan (every detector behind a replaceable exception filter, here with
+    two exceptions); ``detect``: the command's (repeated rule hits merged)."""
+    ruleset, model = kit
+    plan = plan_from_config(
+        AnalysisConfig(),
+        ruleset=ruleset,
+        model=model,
+        suppressions=parse_suppressions(EXCEPTIONS, source="test") if shape == "worker" else (),
+        replaceable_suppressions=shape == "worker",
+        merge_repeats=shape == "detect",
+    )
+    alerts, incidents = [], []
+    for finding in build_analysis(plan).run(load_dataset(DATA / "lab" / recording).events()):
+        if isinstance(finding, IncidentUpdate):
+            incidents.append(finding.incident)
+        else:
+            alerts.append(finding)
+    found = msgspec.json.decode(msgspec.json.encode({"alerts": alerts, "incidents": incidents}))
+    fixture = EXPECTED / f"{recording}-{shape}.json.gz"
+    if os.environ.get("PROVARMOR_RECORD_EXPECTED"):
+        fixture.parent.mkdir(exist_ok=True)
+        fixture.write_bytes(gzip.compress(msgspec.json.format(msgspec.json.encode(found)), mtime=0))
+    expected = msgspec.json.decode(gzip.decompress(fixture.read_bytes()))
+    assert alerts and incidents
+    assert [a["id"] for a in found["alerts"]] == [a["id"] for a in expected["alerts"]]
+    assert found["alerts"] == expected["alerts"]
+    versions = [(i["id"], i.get("version", 1)) for i in found["incidents"]]
+    assert versions == [(i["id"], i.get("version", 1)) for i in expected["incidents"]]
+    assert found["incidents"] == expected["incidents"]

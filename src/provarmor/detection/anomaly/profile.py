@@ -52,6 +52,9 @@ _FILE_ATTRIBUTE: dict[Action, str] = {
 _EGRESS = frozenset({Action.CONNECT, Action.SEND})
 _INGRESS = frozenset({Action.ACCEPT, Action.RECV})
 _LOCAL = frozenset({Action.BIND, Action.LISTEN})
+# Read on the per-event path as module globals: on CPython 3.11 an attribute read on an
+# Enum class goes through EnumType.__getattr__'s slow hook (~0.15 us; a global ~0.01 us).
+_EXEC, _EXIT = Action.EXEC, Action.EXIT
 _PATH_CACHE_SIZE = 1 << 16
 
 
@@ -161,9 +164,9 @@ class ProfileTable:
         profile.last_timestamp = event.timestamp
         profile.last_event_id = event.event.id
         action = event.event.action
-        if action is Action.EXEC:
+        if action is _EXEC:
             self._on_exec(profile, event)
-        elif action is Action.EXIT:
+        elif action is _EXIT:
             profile.exited = True
         else:
             self._on_activity(profile, event, action)

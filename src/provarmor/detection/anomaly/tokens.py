@@ -118,8 +118,10 @@ def normalize_path(path: str) -> str:
     return _clip("/".join(_normalize_component(part) for part in parts))
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def ip_class(ip: str) -> str:
-    """``loopback``, ``private``, ``linklocal``, ``multicast``, ``public`` or ``unknown``."""
+    """``loopback``, ``private``, ``linklocal``, ``multicast``, ``public`` or ``unknown``
+    (remembered: a host talks to few addresses, and parsing one is slow)."""
     try:
         address = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:

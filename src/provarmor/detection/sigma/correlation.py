@@ -119,6 +119,8 @@ class GroupValues:
 
 
 NO_VALUES = GroupValues({})
+NEVER = 1 << 80
+"""A stream time later than any (nanoseconds since the epoch)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,6 +214,13 @@ class _Correlation:
             if not self.sliding:
                 firings.extend(self._judge(key, group))
         return firings
+
+    def due(self) -> int:
+        """The stream time after which :meth:`advance` has something to do: its oldest
+        group's end (:data:`NEVER` without groups)."""
+        for group in self.groups.values():
+            return group.last_seen(self.sliding) + self.spec.timespan_ns
+        return NEVER
 
     def flush(self) -> list[Firing]:
         firings: list[Firing] = []
@@ -432,6 +441,9 @@ class CorrelationEngine:
             for key in dict.fromkeys(correlation.spec.rules):
                 self._by_rule.setdefault(key, []).append(correlation)
         self._now = 0
+        self._due = NEVER
+        """No window ends before this stream time (at most the earliest :meth:`_Correlation.
+        due`): most events move the clock without ending any, and skip the correlations."""
 
     @property
     def referenced(self) -> frozenset[str]:
@@ -459,6 +471,7 @@ class CorrelationEngine:
                 for firing in correlation.observe(current):
                     firings.append(firing)
                     pending.append(firing_hit(firing))
+                self._due = min(self._due, correlation.due())
         return firings
 
     def advance(self, now: int) -> list[Firing]:
@@ -466,10 +479,15 @@ class CorrelationEngine:
         if now <= self._now:
             return []
         self._now = now
+        if now <= self._due:
+            return []
         ended: list[Firing] = []
+        due = NEVER
         for correlation in self._correlations:
-            if correlation.groups:  # most events find every window closed: skip the call
+            if correlation.groups:
                 ended.extend(correlation.advance(now))
+                due = min(due, correlation.due())
+        self._due = due
         return self._chain(ended) if ended else ended
 
     def flush(self) -> list[Firing]:

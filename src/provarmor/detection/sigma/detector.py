@@ -1,7 +1,8 @@
 """The Sigma detector: compiled rules and correlations over a stream of canonical events.
 
 ``SigmaDetector.on_event`` looks up the rules of the event's action (and, for events with
-raw audit fields, the auditd rules of each audit record), evaluates their predicates, turns
+raw audit fields, the auditd rules of each audit record), evaluates their predicates (or
+takes the verdict its bucket remembers for the same field values: :mod:`.index`), turns
 matches into alerts and feeds the rules that correlations listen to into the correlation
 engine. ``flush`` ends the stream and judges the open correlation windows.
 """
@@ -40,7 +41,7 @@ class SigmaDetector:
     name = "sigma"
 
     def __init__(self, ruleset: RuleSet, *, limits: CorrelationLimits | None = None) -> None:
-        self._index = RuleIndex(ruleset.rules)
+        self._index = ruleset.index
         self._silent = ruleset.silent
         self._correlations = CorrelationEngine(ruleset.correlations, limits=limits)
         self._referenced = self._correlations.referenced
@@ -73,14 +74,18 @@ class SigmaDetector:
         if self._has_correlations:
             firings = self._correlations.advance(event.timestamp)
         alerts: list[Alert] = []
-        for rule, record in self._matches(event):
+        matched = self._matches(event)
+        if not matched and not firings:  # most events
+            return alerts
+        for rule, record in matched:
             key = rule.info.key
             self.stats.matches[key] += 1
             if key not in self._silent:
                 alerts.append(alert_for_event(rule.info, event))
             if key in self._referenced:
                 firings.extend(self._correlations.observe(event_hit(key, event, record=record)))
-        alerts.extend(self._firing_alerts(firings))
+        if firings:
+            alerts.extend(self._firing_alerts(firings))
         return alerts
 
     def flush(self) -> list[Alert]:
@@ -91,23 +96,37 @@ class SigmaDetector:
         matched: list[tuple[CompiledRule, Record]] = []
         bucket = self._index.event_bucket(event.event.action)
         if bucket is not None:
-            record = bucket.builder.build(event)
-            matched.extend((rule, record) for rule in self._hits(bucket.rules_for(record), record))
+            builder = bucket.builder
+            key = builder.key(event)
+            rules = bucket.memo.get(key)
+            if rules is None:
+                record = builder.record(key)
+                rules, clean = self._hits(bucket.rules_for(record), record)
+                if clean:  # a predicate that raised is counted on every event it meets
+                    bucket.memo.put(key, rules)
+                matched.extend((rule, record) for rule in rules)
+            elif rules:
+                record = builder.record(key)
+                matched.extend((rule, record) for rule in rules)
         if event.auditd is not None and self._index.audit_rule_count:
             seen: set[str] = set()
             for fields in auditd_records(event):
                 record = audit_record(fields)
-                for rule in self._hits(self._index.audit_rules(fields.get("type", "")), record):
+                for rule in self._hits(self._index.audit_rules(fields.get("type", "")), record)[0]:
                     if rule.info.key not in seen:
                         seen.add(rule.info.key)
                         matched.append((rule, record))
         return matched
 
-    def _hits(self, rules: tuple[CompiledRule, ...], record: Record) -> list[CompiledRule]:
+    def _hits(
+        self, rules: tuple[CompiledRule, ...], record: Record
+    ) -> tuple[tuple[CompiledRule, ...], bool]:
+        """The rules whose predicate holds, and whether every predicate ran cleanly (one
+        that raised, a bug, is counted and taken as not matching)."""
         try:
-            return [rule for rule in rules if rule.predicate(record)]
-        except Exception:  # a predicate raised (a bug): redo one by one, counting it
-            return [rule for rule in rules if self._test(rule, record)]
+            return tuple([rule for rule in rules if rule.predicate(record)]), True
+        except Exception:  # redo one by one, counting the failures
+            return tuple(rule for rule in rules if self._test(rule, record)), False
 
     def _test(self, rule: CompiledRule, record: Record) -> bool:
         try:

@@ -81,31 +81,27 @@ class UnsupportedLogSource(Exception):
     """The rule's log source means events ProvArmor does not produce."""
 
 
-def _text(value: str) -> str | None:
-    return value or None
-
-
 def _image(event: Event) -> str | None:
-    return _text(event.process.executable)
+    return event.process.executable or None
 
 
 def _command_line(event: Event) -> str | None:
     process = event.process
-    return _text(process.command_line or " ".join(process.args))
+    return process.command_line or " ".join(process.args) or None
 
 
 def _parent_image(event: Event) -> str | None:
     parent = event.process.parent
-    return None if parent is None else _text(parent.executable)
+    return None if parent is None else (parent.executable or None)
 
 
 def _parent_command_line(event: Event) -> str | None:
     parent = event.process.parent
-    return None if parent is None else _text(parent.command_line)
+    return None if parent is None else (parent.command_line or None)
 
 
 def _current_directory(event: Event) -> str | None:
-    return _text(event.process.working_directory)
+    return event.process.working_directory or None
 
 
 def _user(event: Event) -> str | None:
@@ -114,10 +110,10 @@ def _user(event: Event) -> str | None:
         account = event.user
         if account is None:
             return None
-        return _text(account.target.name if account.target is not None else account.name)
+        return (account.target.name if account.target is not None else account.name) or None
     if user.name:
         return user.name
-    return "root" if user.id == "0" else _text(user.id)
+    return "root" if user.id == "0" else (user.id or None)
 
 
 def _logon_id(event: Event) -> str | None:
@@ -129,7 +125,7 @@ def _process_id(event: Event) -> str | None:
 
 
 def _process_guid(event: Event) -> str | None:
-    return _text(event.process.entity_id)
+    return event.process.entity_id or None
 
 
 def _parent_process_id(event: Event) -> str | None:
@@ -139,15 +135,15 @@ def _parent_process_id(event: Event) -> str | None:
 
 def _parent_process_guid(event: Event) -> str | None:
     parent = event.process.parent
-    return None if parent is None else _text(parent.entity_id)
+    return None if parent is None else (parent.entity_id or None)
 
 
 def _target_filename(event: Event) -> str | None:
-    return None if event.file is None else _text(event.file.path)
+    return None if event.file is None else (event.file.path or None)
 
 
 def _source_filename(event: Event) -> str | None:
-    return None if event.file is None else _text(event.file.original_path)
+    return None if event.file is None else (event.file.original_path or None)
 
 
 def _file_mode(event: Event) -> str | None:
@@ -161,7 +157,7 @@ def _target_process(event: Event) -> ProcessRef | None:
 
 def _target_image(event: Event) -> str | None:
     process = _target_process(event)
-    return None if process is None else _text(process.executable)
+    return None if process is None else (process.executable or None)
 
 
 def _target_process_id(event: Event) -> str | None:
@@ -171,11 +167,11 @@ def _target_process_id(event: Event) -> str | None:
 
 def _target_process_guid(event: Event) -> str | None:
     process = _target_process(event)
-    return None if process is None else _text(process.entity_id)
+    return None if process is None else (process.entity_id or None)
 
 
 def _destination_ip(event: Event) -> str | None:
-    return None if event.destination is None else _text(event.destination.ip)
+    return None if event.destination is None else (event.destination.ip or None)
 
 
 def _destination_port(event: Event) -> str | None:
@@ -184,11 +180,11 @@ def _destination_port(event: Event) -> str | None:
 
 
 def _destination_hostname(event: Event) -> str | None:
-    return None if event.destination is None else _text(event.destination.domain)
+    return None if event.destination is None else (event.destination.domain or None)
 
 
 def _source_ip(event: Event) -> str | None:
-    return None if event.source is None else _text(event.source.ip)
+    return None if event.source is None else (event.source.ip or None)
 
 
 def _source_port(event: Event) -> str | None:
@@ -212,15 +208,15 @@ def _initiated(event: Event) -> str | None:
 
 
 def _protocol(event: Event) -> str | None:
-    return None if event.network is None else _text(event.network.transport)
+    return None if event.network is None else (event.network.transport or None)
 
 
 def _program(event: Event) -> str | None:
-    return _text(event.process.name.lower())
+    return event.process.name.lower() or None
 
 
 def _message(event: Event) -> str | None:
-    return _text(event.message)
+    return event.message or None
 
 
 def _action(event: Event) -> str | None:
@@ -228,29 +224,29 @@ def _action(event: Event) -> str | None:
 
 
 def _outcome(event: Event) -> str | None:
-    return _text(event.event.outcome)
+    return event.event.outcome or None
 
 
 def _reason(event: Event) -> str | None:
-    return _text(event.event.reason)
+    return event.event.reason or None
 
 
 def _user_name(event: Event) -> str | None:
-    return None if event.user is None else _text(event.user.name)
+    return None if event.user is None else (event.user.name or None)
 
 
 def _target_user_name(event: Event) -> str | None:
     target = None if event.user is None else event.user.target
-    return None if target is None else _text(target.name)
+    return None if target is None else (target.name or None)
 
 
 def _target_user_id(event: Event) -> str | None:
     target = None if event.user is None else event.user.target
-    return None if target is None else _text(target.id)
+    return None if target is None else (target.id or None)
 
 
 def _authentication_method(event: Event) -> str | None:
-    return None if event.authentication is None else _text(event.authentication.method)
+    return None if event.authentication is None else (event.authentication.method or None)
 
 
 PROCESS_FIELDS: dict[str, Getter] = {

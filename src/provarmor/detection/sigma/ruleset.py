@@ -22,6 +22,7 @@ from provarmor.detection.sigma.correlation import (
     CountCondition,
 )
 from provarmor.detection.sigma.evaluator import UnsupportedRule
+from provarmor.detection.sigma.index import RuleIndex
 from provarmor.detection.sigma.loader import ParsedRules, RuleSource
 from provarmor.detection.sigma.records import Record
 from provarmor.model.attack import AttackTable
@@ -39,6 +40,12 @@ class RuleSet:
     correlations: tuple[CorrelationSpec, ...] = ()
     silent: frozenset[str] = frozenset()
     """Keys of rules and correlations that only feed correlations (``generate: false``)."""
+    index: RuleIndex = field(init=False, repr=False, compare=False)
+    """The rules by event kind, built once: every detector of this rule set shares it (and
+    its memo of verdicts: :mod:`provarmor.detection.sigma.index`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", RuleIndex(self.rules))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

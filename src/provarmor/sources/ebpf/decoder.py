@@ -8,11 +8,16 @@ that does not parse is a :class:`ParseError` in :attr:`EbpfCounters.errors`; a r
 arrived without a part it needed (an argv, a path) is counted in ``incomplete``.
 
 Ordering: bpftrace reads one buffer per CPU, so records from different CPUs can arrive out of
-order. Strings belong to the next header of the same ``(tid, ns)``; an exec is held back until
-its argv (sent at ``sys_enter_execve``, maybe from another CPU) and working directory have
-arrived, or until ``park_ns`` of record time has passed. A fork waits, as long, for its
-parent's exec when the parent entered ``execve`` before it and that exec is not out yet
-(parked, or its record still in another CPU's buffer): the child inherits the new program.
+order. With ``reorder_ns`` (the live source's default: 50 ms) every record first waits that
+long for older ones and is decoded in record-time order
+(:mod:`provarmor.sources.ebpf.reorder`; after ``reorder_ns`` without output, the caller lets
+them out with :meth:`EbpfDecoder.idle`). What follows covers the records that still arrive
+later, and every record when ``reorder_ns`` is 0. Strings belong to the next header of the
+same ``(tid, ns)``; an exec is held back until its argv (sent at ``sys_enter_execve``, maybe
+from another CPU) and working directory have arrived, or until ``park_ns`` of record time
+has passed. A fork waits, as long, for its parent's exec when the parent entered ``execve``
+before it and that exec is not out yet (parked, or its record still in another CPU's
+buffer): the child inherits the new program.
 
 Forks: the child reports its own fork (``F``), its creator the same fork (``J``); which
 process the child's fork event names as its parent, and how long it waits for that, is
@@ -54,6 +59,7 @@ from provarmor.sources.ebpf.forks import (
     PendingFork,
     ReadyFork,
 )
+from provarmor.sources.ebpf.reorder import Ready, ReorderBuffer
 from provarmor.sources.ebpf.tables import Peer, ProcessTable, ProcState
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
@@ -106,6 +112,14 @@ class EbpfCounters:
     late_forks: int = 0
     """Processes whose events went out before their program was known (their fork, or
     their parent's, arrived after them); their later events carry it."""
+    reordered: int = 0
+    """Records read after a younger record (another CPU's buffer) and put back in record-time
+    order (:mod:`provarmor.sources.ebpf.reorder`)."""
+    reorder_late: int = 0
+    """Records that arrived after younger records had been decoded (they waited in their
+    buffer longer than ``reorder_ns``): decoded at once, out of order."""
+    reorder_forced: int = 0
+    """Records let out before they were ``reorder_ns`` old: too many were waiting."""
     by_action: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     """Records read on purpose without an event, by reason."""
@@ -132,6 +146,9 @@ class DecoderContext:
     reparent_ns: int = NS_PER_SECOND // 2
     """How long a fork naming an adoptive parent waits for its creator's record (checked
     at heartbeats); creator records are matched within ``park_ns`` of the fork."""
+    reorder_ns: int = 0
+    """How long every record waits for older records from other CPUs' buffers before it is
+    decoded (:mod:`provarmor.sources.ebpf.reorder`); 0: decoded in the order read."""
 
 
 class EbpfDecoder:
@@ -162,6 +179,7 @@ class EbpfDecoder:
             park_ns=context.park_ns,
             reparent_ns=context.reparent_ns,
         )
+        self._reorder = ReorderBuffer(context.reorder_ns, self.counters)
         self._finishing = False
         self._owns: dict[int, int] = {}
         """tid -> record time of its latest ``L``: an exec with the same time is marked (other
@@ -225,18 +243,32 @@ class EbpfDecoder:
         location = f"{self.context.source}:{number}"
         try:
             parsed = wire.parse_line(line, location=location)
-            events = self._dispatch(parsed)
         except ParseError as error:
-            if error.location is None:
-                error = ParseError(error.message, location=location)
             self.counters.reject(error)
             return []
+        return self._decode(self._reorder.push(parsed, location))
+
+    def idle(self) -> list[Event]:
+        """bpftrace's output has been idle for ``reorder_ns``: no older record is on its way,
+        so the records waiting for one are decoded now (the live source calls this)."""
+        return self._decode(self._reorder.drain())
+
+    def _decode(self, ready: list[Ready]) -> list[Event]:
+        events: list[Event] = []
+        for location, parsed in ready:
+            try:
+                events += self._dispatch(parsed)
+            except ParseError as error:
+                if error.location is None:
+                    error = ParseError(error.message, location=location)
+                self.counters.reject(error)
         self._count(events)
         return events
 
     def finish(self) -> list[Event]:
-        """Emit what is still held back (forks whose creator's record never came, execs whose
-        argv never came). Call once, at the end."""
+        """Emit what is still held back (records waiting for older ones, forks whose
+        creator's record never came, execs whose argv never came). Call once, at the end."""
+        waited = self._decode(self._reorder.drain())
         self._finishing = True
         events = self._release_forks(self._forks.held_pids())
         for pid in list(self._parked):
@@ -254,7 +286,7 @@ class EbpfDecoder:
                 self.counters.unreported = unreported
                 events.append(self._gap(unreported))
         self._count(events)
-        return events
+        return waited + events
 
     def _count(self, events: list[Event]) -> None:
         self.counters.events += len(events)

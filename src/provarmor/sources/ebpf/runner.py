@@ -17,7 +17,10 @@ and stops reading the kernel's per-CPU buffers while the pipe is full, so the re
 never wait for decoding: bursts (a package install's man-db run opens ~70k files in a few
 seconds) wait as raw bytes, up to ``read_buffer_bytes``. When that or the event buffer is
 full (the consumer lags for long), reading stops, the kernel buffers fill and bpftrace
-reports the loss, which becomes a ``gap`` event.
+reports the loss, which becomes a ``gap`` event. The decoder decodes records in kernel-time
+order once they are ``reorder_ms`` old (:mod:`provarmor.sources.ebpf.reorder`); when no
+output comes for that long, its thread lets the waiting ones out (every event arrives at
+most about ``reorder_ms`` later than without the stage).
 """
 
 from __future__ import annotations
@@ -231,6 +234,7 @@ class EbpfSource:
             monotonic_offset_ns=offset,
             id_prefix=f"ebpf-{host.boot_id[:8]}-{time.time_ns():x}-",
             park_ns=2 * ms_to_ns(self.settings.program.flush_ms),
+            reorder_ns=ms_to_ns(self.settings.reorder_ms),
         )
 
     def _environment(self) -> dict[str, str]:
@@ -281,18 +285,23 @@ class EbpfSource:
                 self._raw_cond.notify_all()
 
     def _chunks(self) -> Iterator[bytes]:
-        """What the reader moved, in order, until the output ended."""
+        """What the reader moved, in order, until the output ended; an empty chunk each time
+        nothing came for ``reorder_ms`` (records waiting for older ones can then go)."""
+        idle_s = self.settings.reorder_ms / 1000 or None
         while True:
             with self._raw_cond:
-                while not self._raw:
-                    self._raw_cond.wait()
-                chunk = self._raw.popleft()
-                if chunk is not None:
+                chunk = (
+                    self._raw.popleft() if self._raw_cond.wait_for(self._has_raw, idle_s) else b""
+                )
+                if chunk:
                     self._raw_bytes -= len(chunk)
-                self._raw_cond.notify_all()
+                    self._raw_cond.notify_all()
             if chunk is None:
                 return
             yield chunk
+
+    def _has_raw(self) -> bool:
+        return bool(self._raw)
 
     def _decode_output(self) -> None:
         """Decode the output line by line and hand each chunk's events over as one batch."""
@@ -302,8 +311,10 @@ class EbpfSource:
         pending = b""
         try:
             for chunk in self._chunks():
-                *lines, pending = (pending + chunk).split(b"\n")
                 batch: list[Event] = []
+                if not chunk:
+                    batch = decoder.idle()
+                *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
                     number += 1
                     batch += self._feed(decoder, line, number)

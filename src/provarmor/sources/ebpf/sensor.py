@@ -21,6 +21,7 @@ class EbpfSensor:
                 exclude_pid=context.exclude_pids[0],
                 exclude_pids=context.exclude_pids[1:],
                 perf_rb_pages=context.ebpf_perf_rb_pages,
+                reorder_ms=context.ebpf_reorder_ms,
             ),
             tap=context.raw,
         )
@@ -52,6 +53,11 @@ class EbpfSensor:
             "fork_parent_unconfirmed": counters.fork_parent_unconfirmed,
             "fork_parent_dropped": counters.fork_parent_dropped,
             "late_forks": counters.late_forks,
+            # records from other CPUs' buffers put back in time order; too late for it; let
+            # out early because too many waited
+            "reordered": counters.reordered,
+            "reorder_late": counters.reorder_late,
+            "reorder_forced": counters.reorder_forced,
             # bpftrace output waiting to be decoded: now, and the most during this run
             "backlog_bytes": self._source.backlog_bytes,
             "backlog_peak_bytes": self._source.backlog_peak_bytes,

@@ -32,6 +32,10 @@ class EbpfSettings:
     read_buffer_bytes: int = 256 * 1024 * 1024
     """bpftrace output read but not decoded yet (a burst waits here rather than in the
     kernel's small per-CPU buffers). When full, reading stops, and the kernel counts losses."""
+    reorder_ms: int = 50
+    """How long each record waits for older records still in other CPUs' buffers before it
+    is decoded (:mod:`provarmor.sources.ebpf.reorder`): every event comes this much later.
+    0 decodes records in the order bpftrace reads them."""
     queue_events: int = 65536
     """Decoded events waiting for the consumer. When full, reading stops, the kernel buffer
     fills and bpftrace counts the loss: back-pressure ends in a counted ``gap``."""

@@ -314,11 +314,11 @@ def hit(rule: str, seconds: int, group: str = "g") -> Hit:
 
 def spec(condition: dict[str, object], **fields) -> CorrelationSpec:
     return CorrelationSpec(
-        info=info("c"),
+        info=fields.pop("info", info("c")),
         kind=fields.pop("kind", CorrelationKind.EVENT_COUNT),
         rules=("r",),
         group_by=("User",),
-        timespan_ns=60 * S,
+        timespan_ns=fields.pop("timespan_ns", 60 * S),
         condition=CountCondition.from_mapping(condition),
         **fields,
     )
@@ -342,6 +342,22 @@ def test_idle_groups_expire_with_the_timespan():
     engine.advance(65 * S)
     assert engine.open_groups == 1
     assert engine.expired == 1
+
+
+def test_each_window_is_judged_at_the_first_tick_after_it_ends():
+    """The clock moves on every event; windows of two correlations, opened at different
+    times (one by a hit older than the clock), end exactly at their own ends."""
+    short = spec({"lte": 1000}, timespan_ns=20 * S)
+    long = spec({"lte": 1000}, info=info("long"))
+    engine = CorrelationEngine([short, long])
+    ended: dict[int, list[str]] = {}
+    engine.observe(hit("r", 5, "a"))
+    for second in range(6, 120):
+        if second == 30:
+            engine.observe(hit("r", 12, "late"))  # older than the clock
+        for firing in engine.advance(second * S):
+            ended.setdefault(second, []).append(f"{firing.spec.info.key}:{firing.group[1]}")
+    assert ended == {26: ["c:a"], 33: ["c:late"], 66: ["long:a"], 73: ["long:late"]}
 
 
 def test_tumbling_windows_keep_counts_but_few_hits():

@@ -9,7 +9,10 @@ import pytest
 
 from provarmor.detection.engine import Detector
 from provarmor.detection.sigma.detector import SigmaDetector
+from provarmor.detection.sigma.loader import load_rule_paths
+from provarmor.detection.sigma.ruleset import build_ruleset
 from provarmor.model.actions import Action
+from provarmor.model.attack import load_attack_table
 from provarmor.testing.factories import make_event
 
 NC = """title: Netcat listener
@@ -87,6 +90,28 @@ def test_a_failing_predicate_is_counted_not_raised(sigma, exec_of):
     object.__setattr__(rule, "predicate", broken)
     assert detector.on_event(exec_of("nc -l", exe="/usr/bin/nc")) == []
     assert detector.stats.rule_failures[rule.info.key] == 1
+    # a verdict with a failure in it is not remembered: the same record fails (counted) again
+    assert detector.on_event(exec_of("nc -l", exe="/usr/bin/nc")) == []
+    assert detector.stats.rule_failures[rule.info.key] == 2
+
+
+def test_a_repeated_record_is_judged_from_the_memo_with_the_same_alerts(sigma, exec_of):
+    detector = sigma(NC)
+    memo = detector.index.event_bucket(Action.EXEC).memo
+    first = detector.on_event(exec_of("nc -lvnp 4444", exe="/usr/bin/nc", pid=77, ts=1))
+    again = detector.on_event(exec_of("nc -lvnp 4444", exe="/usr/bin/nc", pid=78, ts=2))
+    quiet = [detector.on_event(exec_of("nc -z host 22", exe="/usr/bin/nc", ts=3)) for _ in "ab"]
+    assert (memo.misses, memo.hits) == (2, 2)
+    assert [a.rule_title for a in first + again] == ["Netcat listener"] * 2
+    assert again[0].process_entity_ids == ("test-host-p78",)
+    assert again[0].last_timestamp == 2
+    assert quiet == [[], []]
+    assert detector.stats.matches[first[0].rule_id] == 2
+
+
+def test_the_detectors_of_one_rule_set_share_its_index(test_rules):
+    ruleset, _ = build_ruleset(load_rule_paths([test_rules]), attack=load_attack_table())
+    assert SigmaDetector(ruleset).index is SigmaDetector(ruleset).index is ruleset.index
 
 
 def test_from_paths_reports(test_rules, exec_of):

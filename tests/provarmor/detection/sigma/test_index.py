@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provarmor.detection.sigma.compiler import compile_rule
-from provarmor.detection.sigma.index import RuleIndex
+from provarmor.detection.sigma.index import RuleIndex, RuleMemo
 from provarmor.detection.sigma.loader import parse_rules
 from provarmor.detection.sigma.records import Record
 from provarmor.model.actions import Action
@@ -68,3 +68,24 @@ def test_audit_rules_by_record_type():
     rules = index()
     assert titles(rules.audit_rules("EXECVE")) == ["execve", "any record"]
     assert titles(rules.audit_rules("PATH")) == ["any record"]
+
+
+def test_the_memo_is_bounded_and_counts_what_it_answered():
+    memo = RuleMemo(capacity=2)
+    keys = [((f"/bin/{name}",), ()) for name in "abc"]
+    for key in keys:
+        assert memo.get(key) is None
+        memo.put(key, ())
+    assert memo.get(keys[2]) == ()
+    assert memo.get(keys[0]) is None  # started over when the third came
+    assert (memo.hits, memo.misses, memo.resets, len(memo.matched)) == (1, 4, 1, 1)
+
+
+def test_the_memo_keeps_no_long_record():
+    memo = RuleMemo(max_chars=20)
+    short, long = (("/bin/sh", None), ("sh -c id",)), (("/bin/sh", "x" * 10), ("y" * 10,))
+    memo.put(short, ())
+    memo.put(long, ())
+    assert memo.get(short) == ()
+    assert memo.get(long) is None
+    assert (memo.too_long, len(memo.matched)) == (1, 1)

@@ -31,6 +31,18 @@ def test_builder_reads_only_the_fields_asked_for():
     assert record.text == ("sh -c id", "/bin/sh")
 
 
+def test_events_with_the_same_field_values_share_a_key_and_its_record():
+    builder = EventRecordBuilder(["image", "targetfilename", "parentimage"], keywords=True)
+    first = make_event(Action.WRITE, pid=2, exe="/bin/sh", path="/etc/passwd", ts=1)
+    again = make_event(Action.WRITE, pid=3, exe="/bin/sh", path="/etc/passwd", ts=9)
+    other = make_event(Action.WRITE, pid=2, exe="/bin/sh", path="/etc/group", ts=1)
+    assert builder.key(first) == builder.key(again) != builder.key(other)
+    assert builder.key(first) == (("/bin/sh", None, "/etc/passwd"), ("/etc/passwd",))
+    record = builder.record(builder.key(first))
+    assert record.values == {"image": "/bin/sh", "targetfilename": "/etc/passwd"}
+    assert record.folded_text == ("/etc/passwd",)
+
+
 def test_exec_gives_syscall_and_execve_and_path_records():
     event = make_event(
         Action.EXEC, exe="/usr/bin/chmod", args=("chmod", "777", "/tmp/x"), path="/usr/bin/chmod"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from provarmor.sources.ebpf.decoder import (
     EbpfCounters,
     EbpfDecoder,
 )
+from provarmor.sources.ebpf.settings import EbpfSettings
 from provarmor.sources.ebpf.wire import Header, parse_line
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
 
@@ -39,8 +41,8 @@ def _context() -> DecoderContext:
     )
 
 
-def _decode(lines: list[bytes]) -> tuple[list[Event], EbpfCounters]:
-    decoder = EbpfDecoder(_context())
+def _decode(lines: list[bytes], *, reorder_ns: int = 0) -> tuple[list[Event], EbpfCounters]:
+    decoder = EbpfDecoder(dataclasses.replace(_context(), reorder_ns=reorder_ns))
     events: list[Event] = []
     for number, line in enumerate(lines, start=1):
         events.extend(decoder.feed(line, number))
@@ -578,3 +580,31 @@ def test_a_fork_read_before_its_parents_exec_waits_for_it() -> None:
     original = Decoded(*_decode(lines))
     assert sorted(e.event.id for e in decoded.events) == sorted(e.event.id for e in original.events)
     assert decoded.counters.incomplete == 0
+
+
+def test_a_child_read_before_its_parents_whole_life_inherits_the_program_its_parent_execd() -> None:
+    """A lab recording (tests/data/ebpf/cron_disorder.ndjson): the lab starts a per-job cron
+    (pid 21075: fork, execs nsenter, then cron) whose job child 21077 ran on the other CPU;
+    bpftrace read the child's records 10 ms of record time before ANY record of its parent.
+    In the order read, the child's fork names a parent nobody knows yet, without a program
+    (the PAM read of /etc/shadow that follows had no scheduler parent: a false incident).
+    Decoded in record-time order, the fork carries cron's program, like its 49 siblings."""
+    lines = _lines("cron_disorder.ndjson")
+    in_read_order = Decoded(*_decode(lines))
+    (fork,) = in_read_order.of(Action.FORK, 21077)
+    assert fork.process.executable == ""  # the defect, as the sensor saw it
+    settings = EbpfSettings()
+    decoded = Decoded(*_decode(lines, reorder_ns=settings.reorder_ms * 1_000_000))
+    cron = decoded.exec_by_args("/usr/sbin/cron", "-f")
+    (fork,) = decoded.of(Action.FORK, 21077)
+    assert (fork.process.executable, fork.process.args) == (
+        "/usr/sbin/cron",
+        ("/usr/sbin/cron", "-f"),
+    )
+    assert fork.process.parent is not None
+    assert fork.process.parent.entity_id == cron.process.entity_id
+    assert decoded.counters.reordered > 0
+    assert (decoded.counters.reorder_late, decoded.counters.late_forks) == (0, 0)
+    assert sorted(e.event.action for e in decoded.events) == sorted(
+        e.event.action for e in in_read_order.events
+    )

@@ -64,7 +64,10 @@ def test_a_fork_read_after_its_childs_records_still_names_the_program() -> None:
         pytest.skip("the race needs CPUs 0 and 1")
     lines: list[bytes] = []
     options = ProgramOptions(families=("process", "file"), socket_io=False)
-    source = EbpfSource(EbpfSettings(program=options, perf_rb_pages=1024), tap=lines.append)
+    # reorder_ms=0: decoded in the order read, as records later than the reorder stage's
+    # delay are (the stage would put P's fork first: tests/.../test_live_order.py)
+    settings = EbpfSettings(program=options, perf_rb_pages=1024, reorder_ms=0)
+    source = EbpfSource(settings, tap=lines.append)
     pairs: list[tuple[int, int]] = []
     with source:
         assert source.bpftrace_pid is not None

@@ -21,6 +21,7 @@ def test_counters_before_start_are_zero_and_name_every_loss():
     counters = EbpfSensor(CONTEXT).kernel_counters()
     assert counters["events"] == counters["lost"] == counters["parse_errors"] == 0
     assert {"gaps", "incomplete", "backlog_bytes", "backlog_peak_bytes"} <= set(counters)
+    assert {"reordered", "reorder_late", "reorder_forced"} <= set(counters)
 
 
 def test_a_host_without_bpftrace_is_told_what_is_missing(monkeypatch, tmp_path):
