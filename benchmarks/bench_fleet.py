@@ -2,7 +2,7 @@
 
     python benchmarks/bench_fleet.py --hosts 100 --rate 100 --seconds 60 --workers 2 \\
         --json OUT [--db sqlite|postgresql|URL] [--model BUNDLE] \\
-        [--kill-worker-at SECONDS] [--restart-bus-at SECONDS]
+        [--kill-worker-at SECONDS] [--restart-bus-at SECONDS] [--fetch N]
 
 The stack is the benchmark's own: a nats-server with JetStream (file store in a temporary
 directory, on 127.0.0.1 and a free port), the findings store (``sqlite``: a new file;
@@ -41,9 +41,10 @@ most).
   sustained rate end to end; it equals the offered rate ``hosts * rate`` only when the
   workers keep up.
 * ``latency_p50_s``/``p99``/``max``: per event, the wall time its batch had been analysed
-  (``batches.received_ns``, stamped by the worker after the analysis, just before the
-  batch's commit) minus the event's ``@timestamp`` (its paced due time). It includes the
-  agent's flush interval, the bus, the queueing before a worker and the analysis.
+  (``batches.received_ns``, stamped by the worker after the analysis of the batch's whole
+  fetch, just before the fetch's commit) minus the event's ``@timestamp`` (its paced due
+  time). It includes the agent's flush interval, the bus, the queueing before a worker and
+  the analysis.
 * ``alerts``/``incidents`` stored and ``*_expected``: what one host's event stream gives in
   a reference analysis run in this process with the same settings (batches of one flush
   interval, no faults); every host has the same stream. ``alerts_duplicated``/``missing``:
@@ -54,7 +55,9 @@ most).
   a killed worker's are not in them): checkpoints written, their bytes and the seconds spent
   making them, hosts restored and batches replayed from the stream onto a checkpoint, graph
   flushes. ``stream_gaps``: the same for the workers' ``sequence_gaps`` and ``events_lost``
-  (batches the stream dropped before a worker took them: JetStream's discard when full).
+  (batches the stream dropped before a worker took them: JetStream's discard when full) and
+  ``filled`` (batches delivered out of order, after a kill or a broker restart, taken from
+  the stream before the batch that followed them).
   ``load_average``: the machine's 1-minute load average before and after the run (other
   work on the machine shows there).
 
@@ -445,6 +448,7 @@ class Options:
     ack_wait: float
     checkpoint_batches: int | None
     checkpoint_seconds: float | None
+    fetch: int | None
     drain: float
     recordings: tuple[Path, ...]
 
@@ -483,6 +487,8 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
         command += ["--checkpoint-batches", str(options.checkpoint_batches)]
     if options.checkpoint_seconds is not None:
         command += ["--checkpoint-seconds", str(options.checkpoint_seconds)]
+    if options.fetch is not None:
+        command += ["--fetch", str(options.fetch)]
     if options.model is not None:
         command += ["--model", str(options.model)]
     workers = Workers(scratch, command, options.workers)
@@ -552,7 +558,7 @@ def measure(  # noqa: PLR0913 (the run and what it measures against)
         stream_gaps={
             name: value
             for name, value in printed_counters(scratch, options.workers, "WorkerCounters").items()
-            if name in ("sequence_gaps", "events_lost")
+            if name in ("sequence_gaps", "events_lost", "filled")
         },
         load_average={"before": load_before, "after": os.getloadavg()[0]},
         faults=faults.times,
@@ -716,6 +722,7 @@ def main() -> None:
     parser.add_argument("--ack-wait", type=float, default=5.0, help="the workers' --ack-wait")
     parser.add_argument("--checkpoint-batches", type=int, help="the workers' option")
     parser.add_argument("--checkpoint-seconds", type=float, help="the workers' option")
+    parser.add_argument("--fetch", type=int, help="the workers' option (batches per fetch)")
     parser.add_argument(
         "--drain", type=float, default=180.0, help="most seconds to wait at the end"
     )
@@ -739,6 +746,7 @@ def main() -> None:
             ack_wait=options.ack_wait,
             checkpoint_batches=options.checkpoint_batches,
             checkpoint_seconds=options.checkpoint_seconds,
+            fetch=options.fetch,
             drain=options.drain,
             recordings=tuple(options.recording or RECORDINGS),
         )

@@ -8,10 +8,13 @@ other processes' load).
     python benchmarks/bench_worker.py --hosts 20 --rate 100 --seconds 30 [--model BUNDLE]
                                       [--db sqlite|postgresql|URL] [--repeat 3] [--profile OUT]
                                       [--checkpoint-batches N --checkpoint-seconds S]
+                                      [--fetch N]
 
 Without ``--checkpoint-batches`` every batch carries its host's checkpoint (the embedded
 manager's way); with it the ingestor checkpoints as a worker does, the messages in memory
-standing for the stream (its replay source).
+standing for the stream (its replay source). ``--fetch N`` hands the ingestor N messages at a
+time (:meth:`~provarmor.manager.ingest.Ingestor.ingest_many`, as a worker's fetch: one commit
+for all); without it, one at a time (:meth:`~provarmor.manager.ingest.Ingestor.ingest`).
 
 The streams are :mod:`bench_fleet`'s (the same recordings, ids remapped per host and loop,
 timestamps paced at ``--rate`` events/s per host); ``--profile`` writes cProfile statistics
@@ -41,6 +44,7 @@ from provarmor.manager.ingest import (
     Ingestor,
     Replay,
     StoredBatch,
+    Upload,
     graph_opener,
 )
 from provarmor.model.codec import encode_ndjson
@@ -109,10 +113,22 @@ def run_once(
             started_wall = time.perf_counter()
             if profile is not None:
                 profile.enable()
+            uploads = []
             for position, (number, sequence, body) in enumerate(messages, start=1):
                 agent = agents[number]
                 assert agent is not None
-                ingestor.ingest(agent, sequence=sequence, body=body, position=position)
+                uploads.append(Upload(agent=agent, sequence=sequence, body=body, position=position))
+            if options.fetch:
+                for first in range(0, len(uploads), options.fetch):
+                    ingestor.ingest_many(uploads[first : first + options.fetch])
+            else:
+                for upload in uploads:
+                    ingestor.ingest(
+                        upload.agent,
+                        sequence=upload.sequence,
+                        body=upload.body,
+                        position=upload.position,
+                    )
             if profile is not None:
                 profile.disable()
             spent = time.process_time() - started
@@ -135,6 +151,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--checkpoint-batches", type=int, default=0)
     parser.add_argument("--checkpoint-seconds", type=float, default=0.0)
+    parser.add_argument("--fetch", type=int, default=0, help="messages per ingest_many call")
     options = parser.parse_args()
     workload = Workload.load(RECORDINGS, options.rate)
     per_host = int(options.seconds * options.rate) + 1

@@ -13,7 +13,7 @@ after their last write) holds:
 Each worker computes the same assignment from the live members (rendezvous hashing: a
 partition goes to the member with the highest hash of partition and member), claims the
 partitions it should own once they are free, and releases those it should no longer own
-after the batch in hand. A new worker therefore takes its share from the others within about
+after the fetch in hand. A new worker therefore takes its share from the others within about
 ``ttl``; a dead worker's partitions are taken over when its leases expire.
 """
 

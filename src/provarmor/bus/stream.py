@@ -49,10 +49,12 @@ class StreamLayout:
     that sees the gap logs and counts them: :mod:`provarmor.manager.bus_worker`), and a host
     whose replay batches are gone is rebuilt from its graph (logged and counted)."""
 
-    def consumer(self, partition: int) -> ConsumerConfig:
-        """The durable consumer of one partition: explicit acks, one batch in flight. With
-        more, a worker restarted after a kill would get the next batches at once and the
-        killed one's unacknowledged batches only after ``ack_wait``: out of order."""
+    def consumer(self, partition: int, *, in_flight: int = 1) -> ConsumerConfig:
+        """The durable consumer of one partition: explicit acks, ``in_flight`` batches
+        delivered and not yet acknowledged at most. With more than one, a worker restarted
+        after a kill gets the next batches at once and the killed one's unacknowledged
+        batches only after ``ack_wait``: out of order (the worker takes a host's missing
+        batches from the stream first: :meth:`~provarmor.manager.ingest.Ingestor.ingest_many`)."""
         if not 0 <= partition < self.partitions:
             raise ConfigError(
                 f"partition {partition} is outside 0..{self.partitions - 1}", location="--partition"
@@ -63,7 +65,7 @@ class StreamLayout:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=-1,
-            max_ack_pending=1,
+            max_ack_pending=in_flight,
         )
 
 

@@ -59,6 +59,14 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
             min=0.1, help="Checkpoint a host also when its last checkpoint is this old (seconds)."
         ),
     ] = 10.0,
+    fetch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Batches taken from the bus at a time (at most): analysed together, stored "
+            "in one transaction, then acknowledged.",
+        ),
+    ] = 256,
     metrics_listen: Annotated[
         str | None,
         typer.Option(
@@ -120,6 +128,7 @@ def worker(  # noqa: PLR0913 (one argument per command-line option)
         credentials=credentials,
         ca_file=bus_ca,
         settle_every_s=checkpoint_seconds,
+        fetch=fetch,
     )
     runner = BusWorker(ingestor, options, replay=replay)
     pruner = Retention(OPTIONS.load().retention, store, ingestor, findings=False)  # graphs

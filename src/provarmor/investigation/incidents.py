@@ -281,33 +281,70 @@ class IncidentEngine:
         """Incident id -> data time its story was last built."""
         self._quiet: dict[str, int] = {}
         """Incident id -> how long to wait before the next rebuild (ns), when not the base."""
+        self._pending: dict[str, tuple[int, int]] = {}
+        """Incident id -> ``(version, updated_ts)`` of an update whose story is not built yet."""
+        self._signals_at = 0
+        """Data time of the latest signal since :meth:`take_pending` (stale stories are
+        refreshed against it)."""
 
     @property
     def stats(self) -> CampaignStats:
         return self._builder.stats
 
-    def add_signals(self, signals: Sequence[Alert]) -> list[Incident]:
-        """Place the signals; the incidents they created or updated."""
+    def add_signals(self, signals: Sequence[Alert], *, defer: bool = False) -> list[Incident]:
+        """Place the signals; the incidents they created or updated. With ``defer`` their
+        new versions are counted now and their stories wait for :meth:`take_pending` (a
+        consumer that takes many batches at once builds each story once, at the end)."""
         self._hubs.refresh()
         touched: set[str] = set()
         for signal in signals:
             touched |= self._builder.add(signal)
         campaigns = self._builder.campaigns
-        changed: list[Incident] = []
         for campaign_id in sorted(touched, key=lambda c: int(c[1:])):
             campaign = campaigns.get(campaign_id)
-            if campaign is None:
-                continue
-            summary = score_campaign(campaign, settings=self.settings)
-            if self.rule.admits(summary):
-                changed.append(self._update(campaign, summary, signals))
+            if campaign is not None and self.rule.admits(
+                score_campaign(campaign, settings=self.settings)
+            ):
+                self._touch(campaign, signals)
         for gone in [i for i in self._incidents if i.removeprefix("inc-") not in campaigns]:
             del self._incidents[gone]
             self._built_at.pop(gone, None)
             self._quiet.pop(gone, None)
-        now = max((s.last_timestamp for s in signals), default=0)
+        for gone in [i for i in self._pending if i.removeprefix("inc-") not in campaigns]:
+            del self._pending[gone]
+        latest = max((s.last_timestamp for s in signals), default=0)
+        self._signals_at = max(self._signals_at, latest)
+        return [] if defer else self.take_pending()
+
+    def take_pending(self) -> list[Incident]:
+        """Build the stories of the incidents updated since the last call (in the order
+        they were first updated), then refresh stale ones (:meth:`_refresh`)."""
+        campaigns = self._builder.campaigns
+        changed: list[Incident] = []
+        pending, self._pending = self._pending, {}
+        for incident_id, (version, updated) in pending.items():
+            campaign = campaigns.get(incident_id.removeprefix("inc-"))
+            if campaign is not None:
+                summary = score_campaign(campaign, settings=self.settings)
+                changed.append(self._build(campaign, summary, version=version, updated=updated))
+        now, self._signals_at = self._signals_at, 0
         changed.extend(self._refresh(now, skip={c.id for c in changed}))
         return changed
+
+    def _touch(self, campaign: Campaign, signals: Sequence[Alert]) -> None:
+        """Count a new version of the campaign's incident (its story is built later)."""
+        incident_id = f"inc-{campaign.id}"
+        self._built_at[incident_id] = max(
+            (s.last_timestamp for s in signals), default=campaign.last_ts
+        )
+        previous = self._incidents.get(incident_id)
+        version, updated = self._pending.get(incident_id) or (
+            (previous.version, previous.updated_ts) if previous is not None else (0, 0)
+        )
+        self._pending[incident_id] = (
+            version + 1,
+            max((s.last_timestamp for s in signals), default=0) or updated or campaign.last_ts,
+        )
 
     def _refresh(self, now: int, *, skip: set[str]) -> list[Incident]:
         """Rebuild the stories of incidents no signal touched for ``story_refresh_seconds``
@@ -329,7 +366,10 @@ class IncidentEngine:
             if campaign is None:
                 continue
             summary = score_campaign(campaign, settings=self.settings)
-            incident = self._update(campaign, summary, (), built=now)
+            self._built_at[incident_id] = now
+            incident = self._build(
+                campaign, summary, version=previous.version + 1, updated=previous.updated_ts
+            )
             if {n.id for n in incident.nodes} == {n.id for n in previous.nodes}:
                 self._incidents[incident_id] = previous  # nothing new: keep the version
                 waited = self._quiet.get(incident_id, base)
@@ -346,24 +386,12 @@ class IncidentEngine:
         """Every campaign kept, incident or not, with its score."""
         return [score_campaign(c, settings=self.settings) for c in self._builder.campaigns.values()]
 
-    def _update(
-        self,
-        campaign: Campaign,
-        summary: CampaignScore,
-        signals: Sequence[Alert],
-        *,
-        built: int = 0,
+    def _build(
+        self, campaign: Campaign, summary: CampaignScore, *, version: int, updated: int
     ) -> Incident:
         incident_id = f"inc-{campaign.id}"
-        self._built_at[incident_id] = built or max(
-            (s.last_timestamp for s in signals), default=campaign.last_ts
-        )
-        previous = self._incidents.get(incident_id)
         story = build_story(campaign, context=self._context)
         merged = tuple(f"inc-{c}" for c in campaign.merged)
-        updated = max((s.last_timestamp for s in signals), default=0) or (
-            previous.updated_ts if previous is not None else campaign.last_ts
-        )
         incident = Incident(
             id=incident_id,
             campaign_id=campaign.id,
@@ -376,7 +404,7 @@ class IncidentEngine:
             last_ts=campaign.last_ts,
             updated_ts=updated,
             root_cause=story.root_cause,
-            version=previous.version + 1 if previous is not None else 1,
+            version=version,
             nodes=tuple(story.nodes),
             edges=tuple(story.edges),
             steps=tuple(story.steps),

@@ -2,13 +2,17 @@
 store.
 
 The worker binds the partition's durable pull consumer (:mod:`provarmor.bus.stream`) and
-takes its batches one at a time, in stream order: each is decoded, checked against the
-sending agent's enrolment (agent id and host), analysed by the host's pipeline and stored by
-the :class:`~provarmor.manager.ingest.Ingestor` (the same code as an HTTP upload), and only
-then acknowledged. A worker killed before the ack gets the batch again (after ``ack_wait``),
-and the findings store's per-agent sequence answers it as a duplicate: nothing is stored
-twice, nothing is lost. A host's batches all land in one partition, and one worker runs a
-partition, so a host is analysed by one worker at a time and in order. With ``claim`` the
+takes its batches up to ``fetch`` at a time, in stream order: each is decoded and checked
+against the sending agent's enrolment (agent id and host); the fetch is analysed (each
+host's batches in order) and stored in one transaction by the
+:class:`~provarmor.manager.ingest.Ingestor` (the same code as an HTTP upload), and only then
+are its batches acknowledged. A worker killed before the acks gets the batches again (after
+``ack_wait``), and the findings store's per-agent sequence answers them as duplicates:
+nothing is stored twice, nothing is lost. Later batches may come before those (the consumer
+lets ``fetch`` batches be unacknowledged): a batch that follows a gap in its agent's sequence
+has the batches in between taken from the stream first (:class:`StreamReplay`; counted in
+``filled``). A host's batches all land in one partition, and one worker runs a partition, so
+a host is analysed by one worker at a time and in order. With ``claim`` the
 worker runs the partitions its leases give it instead of one fixed partition
 (:mod:`provarmor.bus.leases`: a joining worker takes its share, a dead one's partitions are
 taken over when its leases expire), one consumer each, their batches through one ingestor in
@@ -26,10 +30,11 @@ that fails is retried (the message is not acknowledged). A broker outage only pa
 worker: the connection reconnects by itself.
 
 Nothing is lost silently: a batch names the sequence its agent's batch before it ended at
-(``after``); when the findings store holds less from the agent, the batches in between never
-reached the worker (the stream is full and dropped its oldest batches, or they were deleted
-from it): the batch is stored all the same, and the gap is logged and counted
-(``sequence_gaps``, ``events_lost``: the spool sequence numbers missing).
+(``after``); when the findings store holds less from the agent and the stream does not have
+the batches in between either, they never reached the worker (the stream is full and dropped
+its oldest batches, or they were deleted from it): the batch is stored all the same, and the
+gap is logged and counted (``sequence_gaps``, ``events_lost``: the spool sequence numbers
+missing).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +56,8 @@ from provarmor.bus.credentials import Credentials
 from provarmor.bus.leases import PartitionLeases, open_leases, worker_name
 from provarmor.bus.message import decode_message, host_token
 from provarmor.bus.stream import PARTITION_PREFIX, STREAM, StreamLayout, connect, ensure_stream
-from provarmor.manager.ingest import Ingestor, StoredBatch
+from provarmor.manager.ingest import Ingestor, StoredBatch, Upload, UploadResult
+from provarmor.manager.store import AgentRecord
 from provarmor.model.errors import ProvArmorError, StorageError
 
 log = logging.getLogger(__name__)
@@ -96,7 +102,11 @@ class StreamReplay:
             after = raw.seq
             batch = decode_message(raw.headers or {}, raw.data, location=f"{subject}#{after}")
             yield StoredBatch(
-                position=after, agent_id=batch.agent_id, sequence=batch.sequence, body=batch.body
+                position=after,
+                agent_id=batch.agent_id,
+                sequence=batch.sequence,
+                body=batch.body,
+                after=batch.after,
             )
 
 
@@ -125,6 +135,10 @@ class WorkerCounters:
     lost: see the module docstring)."""
     events_lost: int = 0
     """Spool sequence numbers (events) in those gaps."""
+    filled: int = 0
+    """Batches delivered out of order (after a kill or a broker restart, JetStream re-sends
+    an unacknowledged batch only after ``ack_wait``, and the later ones come first): taken
+    from the stream before the batch that followed them (counted in ``batches``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +161,12 @@ class WorkerOptions:
     settle_every_s: float = 0.0
     """Every so often, checkpoint the hosts whose graph writes waited this long (0: never;
     :meth:`~provarmor.manager.ingest.Ingestor.settle_idle`)."""
+    fetch: int = 256
+    """Batches taken from the bus at most at a time (and delivered unacknowledged at most):
+    analysed together, their findings stored in one transaction, then acknowledged."""
+    fetch_wait_s: float = 1.0
+    """How long a fetch waits for a first batch when none is there (it returns at once with
+    those that are)."""
 
 
 class BusWorker:
@@ -160,6 +180,7 @@ class BusWorker:
         self.counters = WorkerCounters()
         self._stopping = asyncio.Event()
         self._turn = asyncio.Lock()
+        self._agents: dict[str, AgentRecord] = {}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -198,25 +219,26 @@ class BusWorker:
             await asyncio.to_thread(self.ingestor.settle_idle, every_s)
 
     async def _consume(self, js: JetStreamContext, partition: int, stop: asyncio.Event) -> None:
-        """Take the partition's batches one at a time until ``stop`` (or the worker's stop)."""
-        config = self.options.layout.consumer(partition)
-        config.ack_wait = self.options.ack_wait_s
+        """Take the partition's batches, up to ``fetch`` at a time, until ``stop`` (or the
+        worker's stop)."""
+        options = self.options
+        config = options.layout.consumer(partition, in_flight=options.fetch)
+        config.ack_wait = options.ack_wait_s
         await js.add_consumer(STREAM, config)
         assert config.durable_name is not None
         subscription = await js.pull_subscribe_bind(config.durable_name, stream=STREAM)
         try:
             while not stop.is_set() and not self._stopping.is_set():
                 try:
-                    messages = await subscription.fetch(1, timeout=1.0)
+                    messages = await subscription.fetch(options.fetch, timeout=options.fetch_wait_s)
                 except nats.errors.TimeoutError:
                     continue
                 except (nats.errors.Error, JetStreamError, OSError) as exc:
                     log.warning("bus: %s (retrying)", exc)  # e.g. the broker restarts
                     await asyncio.sleep(0.5)
                     continue
-                for message in messages:
-                    async with self._turn:  # one batch at a time through the one ingestor
-                        await self.handle(message)
+                async with self._turn:  # one fetch at a time through the one ingestor
+                    await self.handle(messages)
         finally:
             with contextlib.suppress(nats.errors.Error, JetStreamError, OSError):
                 await subscription.unsubscribe()
@@ -225,7 +247,7 @@ class BusWorker:
         """Own the partitions the lease assignment gives this worker (:mod:`provarmor.bus.leases`):
         every ttl/3 the membership and held leases are written again, free partitions this
         worker should own are claimed, and those it should no longer own (or whose lease
-        was lost) are handed back after the batch in hand."""
+        was lost) are handed back after the fetch in hand."""
         options = self.options
         kv = await open_leases(js, ttl_s=options.lease_ttl_s)
         leases = PartitionLeases(
@@ -268,7 +290,7 @@ class BusWorker:
                     "partition %d handed back%s", partition, f" ({problem})" if problem else ""
                 )
             elif partition in leases.held and not await leases.renew(partition):
-                stop.set()  # another worker holds it now: stop after the batch in hand
+                stop.set()  # another worker holds it now: stop after the fetch in hand
                 log.warning("partition %d: lease lost (taken after it expired)", partition)
         for partition in sorted(wanted - running.keys()):
             if await leases.claim(partition):
@@ -278,59 +300,100 @@ class BusWorker:
                 log.info("partition %d claimed", partition)
         self.counters.partitions = sorted(leases.held)
 
-    async def handle(self, message: Msg) -> None:
-        """Store one batch, then ack it; a batch that can never be stored is terminated."""
-        location = f"{message.subject}#{message.metadata.sequence.stream}"
-        try:
-            batch = decode_message(message.headers, message.data, location=location)
-            agent = self.ingestor.store.agent(batch.agent_id)
-            if agent is None or agent.host_id != batch.host_id:
-                raise ProvArmorError(
-                    f"agent {batch.agent_id!r} is not enrolled for host {batch.host_id!r}",
-                    location=location,
-                )
-            work = asyncio.create_task(
-                asyncio.to_thread(
-                    self.ingestor.ingest,
-                    agent,
-                    sequence=batch.sequence,
-                    body=batch.body,
-                    position=message.metadata.sequence.stream,
-                )
-            )
-            while not work.done():  # a long batch is not re-sent while it is analysed
-                await asyncio.wait({work}, timeout=self.options.ack_wait_s / 3)
-                if not work.done():
+    async def handle(self, messages: Sequence[Msg]) -> None:
+        """Store a fetch of batches (one transaction), then ack each; a batch that can
+        never be stored is terminated, one whose store failed is delivered again."""
+        taken = await self._decode(messages)
+        if not taken:
+            return
+        uploads = [upload for _, _, upload in taken]
+        work = asyncio.create_task(asyncio.to_thread(self.ingestor.ingest_many, uploads))
+        while not work.done():  # a long fetch is not re-sent while it is analysed
+            await asyncio.wait({work}, timeout=self.options.ack_wait_s / 3)
+            if not work.done():
+                for message, location, _ in taken:
                     await self._settle(message.in_progress(), location)
-            result = work.result()
-        except StorageError as exc:
-            self.counters.retried += 1
-            log.error("batch %s not stored (delivered again): %s", location, exc)
-            await self._settle(message.nak(delay=RETRY_DELAY_S), location)
-            return
-        except ProvArmorError as exc:
-            self._reject(location, exc)
-            await self._settle(message.term(), location)
-            return
-        await self._settle(message.ack_sync(), location)
+        try:
+            results: list[UploadResult | ProvArmorError] = work.result()
+        except StorageError as exc:  # the commit failed: every batch comes again
+            results = [exc] * len(taken)
+        answers: list[Awaitable[object]] = []
+        for (message, location, upload), result in zip(taken, results, strict=True):
+            if isinstance(result, StorageError):
+                self._retry(location, result)
+                answers.append(self._settle(message.nak(delay=RETRY_DELAY_S), location))
+            elif isinstance(result, ProvArmorError):
+                self._reject(location, result)
+                answers.append(self._settle(message.term(), location))
+            else:
+                answers.append(self._settle(message.ack_sync(), location))
+                self._count(result, location, upload.after)
+        await asyncio.gather(*answers)
+
+    async def _decode(self, messages: Sequence[Msg]) -> list[tuple[Msg, str, Upload]]:
+        """The fetch's batches of enrolled agents, each with its message and location;
+        the others are terminated (never storable) or delivered again (the store failed)."""
+        taken: list[tuple[Msg, str, Upload]] = []
+        for message in messages:
+            location = f"{message.subject}#{message.metadata.sequence.stream}"
+            try:
+                batch = decode_message(message.headers, message.data, location=location)
+                agent = self._agent(batch.agent_id)
+                if agent is None or agent.host_id != batch.host_id:
+                    raise ProvArmorError(
+                        f"agent {batch.agent_id!r} is not enrolled for host {batch.host_id!r}",
+                        location=location,
+                    )
+            except StorageError as exc:
+                self._retry(location, exc)
+                await self._settle(message.nak(delay=RETRY_DELAY_S), location)
+                continue
+            except ProvArmorError as exc:
+                self._reject(location, exc)
+                await self._settle(message.term(), location)
+                continue
+            upload = Upload(
+                agent=agent,
+                sequence=batch.sequence,
+                body=batch.body,
+                position=message.metadata.sequence.stream,
+                after=batch.after,
+            )
+            taken.append((message, location, upload))
+        return taken
+
+    def _agent(self, agent_id: str) -> AgentRecord | None:
+        """The enrolled agent (enrolment never changes an agent's host: kept once found)."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = self.ingestor.store.agent(agent_id)
+            if agent is not None:
+                self._agents[agent_id] = agent
+        return agent
+
+    def _count(self, result: UploadResult, location: str, after: int | None) -> None:
         if result.duplicate:
             self.counters.duplicates += 1
             return
-        self.counters.batches += 1
+        self.counters.batches += 1 + result.filled
+        self.counters.filled += result.filled
         self.counters.events += result.events
-        if batch.after is not None and batch.after > agent.acked_sequence:
-            lost = batch.after - agent.acked_sequence
+        if result.lost:
+            assert after is not None  # a gap is seen by the batch's ``after`` only
             self.counters.sequence_gaps += 1
-            self.counters.events_lost += lost
+            self.counters.events_lost += result.lost
             log.error(
-                "batch %s of agent %s follows its batch %d, but the store had only %d: "
+                "batch %s follows its agent's batch %d, but the store had only %d: "
                 "%d events never reached this worker (lost)",
                 location,
-                batch.agent_id,
-                batch.after,
-                agent.acked_sequence,
-                lost,
+                after,
+                after - result.lost,
+                result.lost,
             )
+
+    def _retry(self, location: str, exc: StorageError) -> None:
+        self.counters.retried += 1
+        log.error("batch %s not stored (delivered again): %s", location, exc)
 
     async def _settle(self, answer: Awaitable[object], location: str) -> None:
         """Send an ack, nak, term or progress note; when the broker is gone the batch is

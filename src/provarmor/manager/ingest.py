@@ -7,6 +7,17 @@ its first upload and fed under a per-host lock, so a host's batches are analysed
 time and in order. A batch whose sequence the agent already had acknowledged is answered as
 a duplicate without touching the analysis: re-delivery after an outage adds nothing twice.
 
+A bus worker hands over a whole fetch at once (:meth:`Ingestor.ingest_many`): each host's
+batches of it (a run) are analysed in order under the host's lock, and the findings of the
+whole fetch are committed in one transaction. An incident's story is built once per run,
+after its last batch (its updates' versions are counted batch by batch all the same), and
+goes with that batch; a host is checkpointed at most once per run, with its last batch. A
+bus batch names where its agent's batch before it ended (``after``): one that follows a gap
+(JetStream re-sends an unacknowledged batch only after its ack wait, so after a kill or a
+broker restart later batches can come first) has the batches in between taken from the
+replay source and analysed first (:attr:`UploadResult.filled`); those the source does not
+have either are lost and counted (:attr:`UploadResult.lost`).
+
 Analysts' active exceptions filter every host's alerts. :meth:`Ingestor.reload_exceptions`
 (called after each confirmed, edited, disabled or deleted exception) makes a new
 :class:`ExceptionSet`; each host's analysis takes it in before its next batch, without a
@@ -23,8 +34,8 @@ with the agent's batch sequence (``batch:<agent id>`` in the graph store's meta)
 detector sees the batch; if that write fails, the graph is rolled back and the analysis is as
 it was (:meth:`~provarmor.pipeline.analysis.Analysis.feed`), so the re-sent batch is analysed
 afresh. If the findings (events, alerts, incidents) then fail to commit, the host keeps them
-as its unstored batch and commits them before anything else, answering the re-sent batch
-without analysing it twice; after a restart in between, the graph's sequence shows the batch
+as its unstored batches and commits them before anything else, answering the re-sent batches
+without analysing them twice; after a restart in between, the graph's sequence shows the batch
 is already in the graph, and only its events are stored (its alerts are lost, logged).
 
 Every committed alert and incident version also goes to the manager's outputs (files in a
@@ -36,7 +47,7 @@ Incident ids from a host's incident engine (``inc-c3``) are unique only within t
 the manager's id appends the host analysis's random tag (``inc-c3-5f0c9a1e``), so ids differ
 across hosts and across analyses of one host that start afresh.
 
-Checkpoints (``checkpoints=True``, the default): a batch's commit also stores the host's
+Checkpoints (``checkpoints=True``, the default): a run's commit also stores the host's
 whole analysis state after it (:mod:`provarmor.pipeline.checkpoint`: graph builder, rule
 windows, lineage, anomaly state, campaigns and incidents, with the tag and the exception
 counts), in the findings store's transaction, replacing the last. Opening a host's analysis
@@ -48,8 +59,8 @@ after the checkpoint is committed, so the graph never holds more than the checkp
 (a restored checkpoint whose writes did not reach the graph writes them then).
 
 Without a ``replay`` source (uploads over HTTP, whose agents forget a batch once it is
-acknowledged) every batch carries a checkpoint. With one (the bus: its stream keeps the
-batches) a host is checkpointed only every ``checkpoint_batches`` batches or
+acknowledged) every batch (a run of one) carries a checkpoint. With one (the bus: its stream
+keeps the batches) a host is checkpointed only every ``checkpoint_batches`` batches or
 ``checkpoint_seconds`` (whichever comes first; :meth:`Ingestor.settle_idle` checkpoints the
 hosts that went quiet), and the batches in between are committed with their findings alone:
 a restored analysis behind the findings store takes the batches after its checkpoint from
@@ -68,6 +79,8 @@ stale, so it is set aside and opened again from the checkpoint before the batch.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -134,6 +147,25 @@ class UploadResult:
     unwritten: int = 0
     """Findings an output failed to write since the host's last result (stored all the
     same)."""
+    filled: int = 0
+    """Batches of the agent before this one, delivered out of order, that were taken from
+    the replay source and stored first."""
+    lost: int = 0
+    """Spool sequence numbers (events) between the agent's last stored batch and this one
+    that never arrived and that the replay source does not have: lost."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upload:
+    """One batch for :meth:`Ingestor.ingest_many`."""
+
+    agent: AgentRecord
+    sequence: int
+    body: bytes
+    position: int = 0
+    """Its place in the replay source (the bus stream's sequence)."""
+    after: int | None = None
+    """Where the agent's batch before it ended (the bus message says), when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +209,8 @@ class StoredBatch:
     agent_id: str
     sequence: int
     body: bytes
+    after: int | None = None
+    """Where the agent's batch before it ended, when the message says."""
 
 
 Replay = Callable[[str, int], Iterable[StoredBatch]]
@@ -197,9 +231,9 @@ class HostAnalysis:
     """The generation of the exception set the analysis applies."""
     counted: Counter[str] = field(default_factory=Counter)
     """Suppressions per exception already committed with earlier batches."""
-    unstored: BatchCommit | None = None
-    """A batch the analysis took in (its graph writes pending) whose findings failed to
-    commit."""
+    unstored: list[BatchCommit] = field(default_factory=list)
+    """Batches the analysis took in (their graph writes pending) whose findings are not
+    committed yet (they wait for their run's commit, or it failed)."""
     unwritten: int = 0
     """Findings an output failed to write, not yet in an :class:`UploadResult`."""
     committed: dict[str, int] = field(default_factory=dict)
@@ -373,14 +407,38 @@ def incident_row(incident: Incident, *, tag: str) -> IncidentRow:
     )
 
 
-def _result(batch: BatchCommit, *, stored: bool, host: HostAnalysis) -> UploadResult:
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What an upload of :meth:`Ingestor.ingest_many` came to, before the commit."""
+
+    host: HostAnalysis
+    batch: BatchCommit
+    filled: int = 0
+    lost: int = 0
+
+
+@dataclass(slots=True)
+class _Fetch:
+    """The answers of one :meth:`Ingestor.ingest_many` as they are made."""
+
+    results: list[UploadResult | ProvArmorError | None]
+    answers: dict[int, _Answer] = field(default_factory=dict)
+    """Upload index -> its batch, analysed and waiting for the commit."""
+    stored: dict[tuple[str, int], bool] = field(default_factory=dict)
+    """``(agent id, sequence)`` -> whether its commit stored it."""
+
+
+def _result(answer: _Answer, *, stored: bool) -> UploadResult:
+    batch = answer.batch
     return UploadResult(
         acked_sequence=batch.sequence,
         duplicate=not stored,
         events=len(batch.events),
         alerts=len(batch.alerts),
         incidents=len(batch.incidents),
-        unwritten=host.take_unwritten(),
+        unwritten=answer.host.take_unwritten(),
+        filled=answer.filled,
+        lost=answer.lost,
     )
 
 
@@ -643,25 +701,179 @@ class Ingestor:
     ) -> UploadResult:
         """Analyse and store one batch (or acknowledge a re-delivered one); ``position``:
         its place in the replay source."""
-        events = parse_batch(body, host_id=agent.host_id, max_events=self._max_events)
-        reopened = False
-        while True:
-            host = self.host(agent.host_id)
-            with host.lock:
-                if self._hosts.get(agent.host_id) is not host:
-                    continue  # set aside while this thread waited: take the one now open
-                result = self._ingest(
-                    host, agent, sequence=sequence, events=events, position=position
+        upload = Upload(agent=agent, sequence=sequence, body=body, position=position)
+        (result,) = self.ingest_many([upload])
+        if isinstance(result, ProvArmorError):
+            raise result
+        return result
+
+    def ingest_many(self, uploads: Sequence[Upload]) -> list[UploadResult | ProvArmorError]:
+        """Analyse many batches (a worker's fetch: several hosts, each host's in the order
+        given) and store their findings in one transaction; one result per upload, in order.
+
+        A batch that cannot be stored gets its error in place of a result: a
+        :class:`StorageError` (try again later; the host's later batches here get it too),
+        any other :class:`ProvArmorError` (never storable: bad JSON, too many events). The
+        others go on. A failed commit raises :class:`StorageError`: nothing is stored, each
+        host keeps its analysed batches as unstored and commits them before anything else
+        (the re-sent batches are answered from them, not analysed twice)."""
+        fetch = _Fetch(results=[None] * len(uploads))
+        runs: dict[str, list[tuple[int, list[Event], Upload]]] = {}
+        for index, upload in enumerate(uploads):
+            try:
+                events = parse_batch(
+                    upload.body, host_id=upload.agent.host_id, max_events=self._max_events
                 )
-                if result is not None:
-                    return result
-                self._set_aside(host)  # another process went on with the host: reopen
-                if reopened:  # a restore never leaves it behind: never loop on it
-                    raise StorageError(
-                        "its analysis is behind the findings store even when opened again",
-                        location=f"host {agent.host_id}",
+            except ProvArmorError as exc:
+                fetch.results[index] = exc
+                continue
+            runs.setdefault(upload.agent.host_id, []).append((index, events, upload))
+        with contextlib.ExitStack() as held:
+            hosts = [self._run(host_id, runs[host_id], held, fetch) for host_id in sorted(runs)]
+            fetch.stored |= self._commit(
+                [(host, batch) for host in hosts if host is not None for batch in host.unstored]
+            )
+            for index, answer in fetch.answers.items():
+                batch = answer.batch
+                fetch.results[index] = _result(
+                    answer, stored=fetch.stored.get((batch.agent_id, batch.sequence), False)
+                )
+        done = [result for result in fetch.results if result is not None]
+        assert len(done) == len(uploads)  # every upload is answered
+        return done
+
+    def _locked(self, host_id: str, held: contextlib.ExitStack) -> HostAnalysis:
+        """The host's analysis with its lock taken (released when ``held`` closes)."""
+        while True:
+            host = self.host(host_id)
+            held.enter_context(host.lock)
+            if self._hosts.get(host_id) is host:
+                return host
+            # set aside while this thread waited: take the one now open
+
+    def _open_run(
+        self, host_id: str, agents: set[str], held: contextlib.ExitStack, fetch: _Fetch
+    ) -> tuple[HostAnalysis, dict[str, int], dict[tuple[str, int], BatchCommit]]:
+        """The host (locked), its agents' acknowledged sequences, and its batches of a
+        failed commit (committed now, first); a stale analysis is opened again;
+        :class:`StorageError` when that cannot be done."""
+        host = self._locked(host_id, held)
+        earlier = {(b.agent_id, b.sequence): b for b in host.unstored}
+        if earlier:
+            fetch.stored |= self._commit([(host, batch) for batch in host.unstored])
+        acked = self._acked_for(host, agents)
+        if acked is None:  # another process went on with the host: open it again
+            self._set_aside(host)
+            host = self._locked(host_id, held)
+            acked = self._acked_for(host, agents)
+            if acked is None:  # a restore never leaves it behind: never loop on it
+                raise StorageError(
+                    "its analysis is behind the findings store even when opened again",
+                    location=f"host {host_id}",
+                )
+        return host, acked, earlier
+
+    def _run(
+        self,
+        host_id: str,
+        run: list[tuple[int, list[Event], Upload]],
+        held: contextlib.ExitStack,
+        fetch: _Fetch,
+    ) -> HostAnalysis | None:
+        """Analyse one host's batches of an :meth:`ingest_many` in order, under its lock;
+        their commits wait in ``host.unstored`` (the last carries the checkpoint when one
+        is due: at most one per run); ``None`` when the host cannot be opened."""
+        try:
+            host, acked, earlier = self._open_run(
+                host_id, {upload.agent.id for _, _, upload in run}, held, fetch
+            )
+        except StorageError as exc:
+            for index, _, _ in run:
+                fetch.results[index] = exc
+            return None
+        before = len(host.unstored)
+        for number, (index, events, upload) in enumerate(run):
+            agent = upload.agent
+            if (agent.id, upload.sequence) in earlier:
+                fetch.answers[index] = _Answer(host, earlier[agent.id, upload.sequence])
+                continue
+            if upload.sequence <= acked[agent.id]:
+                fetch.results[index] = UploadResult(acked_sequence=acked[agent.id], duplicate=True)
+                continue
+            try:
+                filled, lost = self._fill_gap(host, agent, acked, upload)
+                batch = self._analyse(host, agent, upload.sequence, events, upload.position)
+            except StorageError as exc:  # this one and the host's later ones come again
+                for later, _, _ in run[number:]:
+                    fetch.results[later] = exc
+                break
+            except ProvArmorError as exc:
+                fetch.results[index] = exc
+                continue
+            acked[agent.id] = upload.sequence
+            host.unstored.append(batch)
+            fetch.answers[index] = _Answer(host, batch, filled=filled, lost=lost)
+        if len(host.unstored) > before:
+            self._close_run(host, len(host.unstored) - before)
+        return host
+
+    def _acked_for(self, host: HostAnalysis, agents: set[str]) -> dict[str, int] | None:
+        """Each agent's acknowledged sequence in the findings store; ``None`` when the
+        host's analysis is stale (the store acknowledges batches it never took in)."""
+        acked: dict[str, int] = {}
+        for agent_id in sorted(agents):
+            current = self.store.agent(agent_id)
+            acked[agent_id] = current.acked_sequence if current is not None else 0
+            if (
+                self._checkpointing
+                and host.committed.get(agent_id, acked[agent_id]) != acked[agent_id]
+            ):
+                return None
+        return acked
+
+    def _fill_gap(
+        self, host: HostAnalysis, agent: AgentRecord, acked: dict[str, int], upload: Upload
+    ) -> tuple[int, int]:
+        """The batches the agent sent between its last stored one and ``upload`` (its
+        ``after`` says where the one before it ended), when they were delivered out of
+        order (after a worker's kill or a broker restart JetStream re-sends a batch only
+        after its ack wait): taken from the replay source and analysed first, in order.
+        Returns how many, and the spool sequence numbers (events) in between that the
+        source does not have either: lost."""
+        if upload.after is None or upload.after <= acked[agent.id]:
+            return 0, 0
+        filled = lost = 0
+        if self._replay is not None:
+            last = host.last
+            since = last[2] if last is not None and last[0] == agent.id else 0
+            for stored in self._replay(host.host_id, since):
+                if stored.agent_id != agent.id or stored.sequence <= acked[agent.id]:
+                    continue
+                if stored.sequence > upload.after:
+                    break
+                try:
+                    events = parse_batch(
+                        stored.body, host_id=host.host_id, max_events=self._max_events
                     )
-                reopened = True
+                except ProvArmorError as exc:  # its own delivery is rejected: a gap
+                    log.error("host %s: batch %d skipped: %s", host.host_id, stored.position, exc)
+                    continue
+                if stored.after is not None and stored.after > acked[agent.id]:
+                    lost += stored.after - acked[agent.id]
+                host.unstored.append(
+                    self._analyse(host, agent, stored.sequence, events, stored.position)
+                )
+                acked[agent.id] = stored.sequence
+                filled += 1
+        if filled:
+            log.info(
+                "host %s: %d batches of agent %s delivered out of order were taken from the "
+                "stream first",
+                host.host_id,
+                filled,
+                agent.id,
+            )
+        return filled, lost + max(upload.after - acked[agent.id], 0)
 
     def _set_aside(self, host: HostAnalysis) -> None:
         log.info(
@@ -673,27 +885,16 @@ class Ingestor:
             del self._hosts[host.host_id]
         host.store.close()
 
-    def _ingest(
+    def _analyse(
         self,
         host: HostAnalysis,
         agent: AgentRecord,
-        *,
         sequence: int,
         events: list[Event],
         position: int,
-    ) -> UploadResult | None:
-        """:meth:`ingest` under the host's lock (``None``: the analysis is stale)."""
-        if host.unstored is not None:
-            pending = host.unstored
-            stored = self._commit(host, pending)
-            if (pending.agent_id, pending.sequence) == (agent.id, sequence):
-                return _result(pending, stored=stored, host=host)
-        current = self.store.agent(agent.id)
-        acked = current.acked_sequence if current is not None else 0
-        if sequence <= acked:
-            return UploadResult(acked_sequence=acked, duplicate=True)
-        if self._checkpointing and host.committed.get(agent.id, acked) != acked:
-            return None
+    ) -> BatchCommit:
+        """One batch through the host's analysis (under its lock): its commit, without a
+        checkpoint."""
         host.take_exceptions(self.exceptions)
         key = graph_position(agent.id)
         if sequence <= int(host.store.meta(key) or 0):  # an older build wrote graphs first
@@ -704,24 +905,38 @@ class Ingestor:
                 agent.id,
                 len(events),
             )
-            batch = self._batch(agent, sequence, events, host=host, analysed=False)
-            return _result(batch, stored=self._commit(host, batch), host=host)
+            return self._batch(agent, sequence, events, host=host, analysed=False)
         if events:
-            findings = host.analysis.feed(events, meta={key: str(sequence)})
+            findings = host.analysis.feed(events, meta={key: str(sequence)}, defer_stories=True)
         else:
             findings = []
             host.graph.apply(GraphDelta(), meta={key: str(sequence)})
         if host.learning is not None:
             host.learning.after_batch()
         host.last = (agent.id, sequence, position)
-        batch = self._batch(agent, sequence, events, findings=findings, host=host)
-        return _result(batch, stored=self._commit(host, batch), host=host)
+        return self._batch(agent, sequence, events, findings=findings, host=host)
 
-    def _due(self, host: HostAnalysis) -> bool:
-        """Whether the host's next commit carries its checkpoint."""
+    def _close_run(self, host: HostAnalysis, analysed: int) -> None:
+        """After a run of ``analysed`` batches: the stories of the incidents it updated,
+        built once (their latest versions go with the last batch: the run commits as one),
+        and the checkpoint on the last batch when one is due."""
+        last = host.unstored[-1]
+        incidents = host.analysis.engine.take_pending()
+        if incidents:
+            rows = [incident_row(incident, tag=host.tag) for incident in incidents]
+            last = dataclasses.replace(last, incidents=[*last.incidents, *rows])
+        if not self._checkpointing or self._due(host, analysed):
+            checkpoint = self._checkpoint(
+                host, agent_id=last.agent_id, sequence=last.sequence, now=time.time_ns()
+            )
+            last = dataclasses.replace(last, checkpoint=checkpoint)
+        host.unstored[-1] = last
+
+    def _due(self, host: HostAnalysis, batches: int) -> bool:
+        """Whether a run of ``batches`` ends with the host's checkpoint."""
         return (
             not host.checkpointed
-            or host.since_checkpoint + 1 >= self._every
+            or host.since_checkpoint + batches >= self._every
             or (self._every_s > 0 and time.monotonic() - host.checkpoint_at >= self._every_s)
         )
 
@@ -735,29 +950,18 @@ class Ingestor:
         findings: Sequence[Finding] = (),
         analysed: bool = True,
     ) -> BatchCommit:
-        """The findings to commit, with the analysis's checkpoint; ``host``: the analysis that
-        made them (its tag names the incidents, and the alerts its exceptions suppressed since
-        the last batch count); ``analysed``: whether it saw the batch (else it only stores the
-        events)."""
+        """The batch's events and alerts to commit (its incidents' updates come at the end
+        of the run: :meth:`_close_run`); ``host``: the analysis that made them (the alerts
+        its exceptions suppressed since the last batch count); ``analysed``: whether it saw
+        the batch (else it only stores the events)."""
         alerts = [f for f in findings if not isinstance(f, IncidentUpdate)]
-        latest: dict[str, Incident] = {}
-        for finding in findings:
-            if isinstance(finding, IncidentUpdate):
-                latest[finding.incident.id] = finding.incident
-        hits = host.new_hits() if analysed else {}
-        received = time.time_ns()
-        checkpoint = None
-        if not self._checkpointing or self._due(host):
-            checkpoint = self._checkpoint(host, agent_id=agent.id, sequence=sequence, now=received)
         return BatchCommit(
             agent_id=agent.id,
             sequence=sequence,
-            received_ns=received,
+            received_ns=time.time_ns(),
             events=[event_row(e, keep_json=self._keep_json) for e in events],
             alerts=[alert_row(a, host_id=agent.host_id) for a in alerts],
-            incidents=[incident_row(i, tag=host.tag) for i in latest.values()],
-            exception_hits=hits,
-            checkpoint=checkpoint,
+            exception_hits=host.new_hits() if analysed else {},
         )
 
     def _checkpoint(
@@ -787,13 +991,24 @@ class Ingestor:
             host=host.host_id, agent_id=agent_id, sequence=sequence, written_ns=now, data=data
         )
 
-    def _commit(self, host: HostAnalysis, batch: BatchCommit) -> bool:
-        """Commit ``batch`` (False: the agent's acknowledged sequence already reached it);
-        it stays the host's unstored batch until that succeeds."""
-        host.unstored = batch
-        stored = self.store.commit_batch(batch)
-        host.unstored = None
-        if stored:
+    def _commit(
+        self, pending: list[tuple[HostAnalysis, BatchCommit]]
+    ) -> dict[tuple[str, int], bool]:
+        """Commit the hosts' unstored batches in one transaction, each stamped with the time
+        (after their analysis: ``received_ns``); ``(agent id, sequence)`` -> stored (False:
+        the agent's acknowledged sequence already reached it). A failure raises and leaves
+        them unstored."""
+        if not pending:
+            return {}
+        now = time.time_ns()
+        stamped = [dataclasses.replace(batch, received_ns=now) for _, batch in pending]
+        stored = self.store.commit_batches(stamped)
+        answered: dict[tuple[str, int], bool] = {}
+        for (host, _), batch, ok in zip(pending, stamped, stored, strict=True):
+            host.unstored.clear()
+            answered[batch.agent_id, batch.sequence] = ok
+            if not ok:
+                continue
             with self._lock:
                 self.events_stored += len(batch.events)
             host.committed[batch.agent_id] = batch.sequence
@@ -801,15 +1016,20 @@ class Ingestor:
                 host.since_checkpoint += 1
             else:
                 self._flush(host)
-        if stored and self._outputs and (batch.alerts or batch.incidents):
-            host.unwritten += self._write(batch)
-        return stored
+            if self._outputs and (batch.alerts or batch.incidents):
+                host.unwritten += self._write(batch)
+        return answered
 
     def _flush(self, host: HostAnalysis) -> None:
         """Write the host's pending graph, once the checkpoint that carries it is committed
-        (a failure keeps it pending: the next checkpoint carries it again)."""
+        (a failure keeps it pending: the next checkpoint carries it again). A host's first
+        checkpoint counts as made up to half an interval earlier (a fraction fixed by its
+        id): hosts that started together are not all checkpointed in the same fetch again
+        and again (a burst that every batch waiting behind it would pay in latency)."""
         host.since_checkpoint = 0
         host.checkpoint_at = time.monotonic()
+        if not host.checkpointed:
+            host.checkpoint_at -= self._every_s / 2 * int(host_key(host.host_id)[1:9], 16) / 16**8
         host.checkpointed = True
         try:
             host.graph.flush()
@@ -825,7 +1045,7 @@ class Ingestor:
         """Checkpoint the host now and write its pending graph (under the host's lock):
         before its graph is pruned, when it went quiet, when closing. Nothing when nothing
         waits, or when a batch's findings wait for their commit (the batch comes again)."""
-        if not host.graph.pending or host.unstored is not None or host.last is None:
+        if not host.graph.pending or host.unstored or host.last is None:
             return
         if self._checkpointing:
             agent_id, sequence, _ = host.last

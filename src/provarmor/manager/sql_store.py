@@ -424,34 +424,44 @@ class SqlFindingsStore:
     # uploads
 
     def commit_batch(self, batch: BatchCommit) -> bool:
+        return self.commit_batches([batch])[0]
+
+    def commit_batches(self, batches: Sequence[BatchCommit]) -> list[bool]:
+        """One transaction for all (a worker's whole fetch): each batch is stored or answered
+        as a duplicate as :meth:`commit_batch` would, in order."""
+        stored: list[bool] = []
         with self._write():
-            row = self._db.execute(
-                "SELECT acked_sequence FROM agents WHERE id = ?", (batch.agent_id,)
-            ).fetchone()
-            if row is None:
-                raise StorageError("unknown agent", location=batch.agent_id)
-            if _int(row[0]) >= batch.sequence:
-                return False
-            self._db.execute(
-                "INSERT INTO batches (agent_id, sequence, received_ns, events, rejected) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    batch.agent_id,
-                    batch.sequence,
-                    batch.received_ns,
-                    len(batch.events),
-                    batch.rejected,
-                ),
-            )
-            self._db.execute(
-                "UPDATE agents SET acked_sequence = ?, last_seen_ns = ? WHERE id = ?",
-                (batch.sequence, batch.received_ns, batch.agent_id),
-            )
-            self._store_findings(batch)
-            sql_exceptions.count_hits(self._db, batch.exception_hits, now_ns=batch.received_ns)
-            if batch.checkpoint is not None:
-                self._put_checkpoint(batch.checkpoint)
-        return True
+            acked: dict[str, int] = {}
+            for batch in batches:
+                if batch.agent_id not in acked:
+                    row = self._db.execute(
+                        "SELECT acked_sequence FROM agents WHERE id = ?", (batch.agent_id,)
+                    ).fetchone()
+                    if row is None:
+                        raise StorageError("unknown agent", location=batch.agent_id)
+                    acked[batch.agent_id] = _int(row[0])
+                if acked[batch.agent_id] >= batch.sequence:
+                    stored.append(False)
+                    continue
+                acked[batch.agent_id] = batch.sequence
+                self._store_batch(batch)
+                stored.append(True)
+        return stored
+
+    def _store_batch(self, batch: BatchCommit) -> None:
+        self._db.execute(
+            "INSERT INTO batches (agent_id, sequence, received_ns, events, rejected) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (batch.agent_id, batch.sequence, batch.received_ns, len(batch.events), batch.rejected),
+        )
+        self._db.execute(
+            "UPDATE agents SET acked_sequence = ?, last_seen_ns = ? WHERE id = ?",
+            (batch.sequence, batch.received_ns, batch.agent_id),
+        )
+        self._store_findings(batch)
+        sql_exceptions.count_hits(self._db, batch.exception_hits, now_ns=batch.received_ns)
+        if batch.checkpoint is not None:
+            self._put_checkpoint(batch.checkpoint)
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> bool:
         with self._write():

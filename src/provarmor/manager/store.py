@@ -9,11 +9,13 @@ host's agent) and their append-only audit trail. :class:`FindingsStore` is the s
 
 Everything an upload changes is written by :meth:`FindingsStore.commit_batch` in one
 transaction with the batch's sequence number: a batch is either wholly stored and
-acknowledged, or not at all.
+acknowledged, or not at all (a worker commits a whole fetch of batches in one transaction:
+:meth:`FindingsStore.commit_batches`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -275,6 +277,9 @@ class FindingsStore(Protocol):
     def commit_batch(self, batch: BatchCommit) -> bool:
         """Store the batch; False (and nothing stored) when the agent's acknowledged
         sequence already reaches ``batch.sequence``."""
+
+    def commit_batches(self, batches: Sequence[BatchCommit]) -> list[bool]:
+        """:meth:`commit_batch` for each, in order, in one transaction (all or nothing)."""
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Store a host's checkpoint on its own, after the agent's batch it names was

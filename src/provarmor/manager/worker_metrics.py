@@ -36,6 +36,12 @@ class WorkerMetrics:
                 lambda: counters.sequence_gaps,
             ),
             (
+                "filled",
+                "Batches delivered out of order (after a kill or a broker restart) that were "
+                "taken from the stream before the batch that followed them.",
+                lambda: counters.filled,
+            ),
+            (
                 "events_lost",
                 "Events of the agents' batches lost in those gaps (spool sequence numbers).",
                 lambda: counters.events_lost,

@@ -102,9 +102,18 @@ class Analysis:
         if isinstance(self.store, ReadCachedStore):
             self.store.invalidate()
 
-    def feed(self, events: Sequence[Event], *, meta: dict[str, str] | None = None) -> list[Finding]:
+    def feed(
+        self,
+        events: Sequence[Event],
+        *,
+        meta: dict[str, str] | None = None,
+        defer_stories: bool = False,
+    ) -> list[Finding]:
         """Process one batch; returns its alerts and incident updates. ``meta`` (a consumer's
-        position) is written with the batch's graph delta, in its transaction."""
+        position) is written with the batch's graph delta, in its transaction. With
+        ``defer_stories`` the incidents' updates wait for the engine's
+        :meth:`~provarmor.investigation.incidents.IncidentEngine.take_pending` (a consumer of
+        many batches at once builds each story once)."""
         started = time.perf_counter()
         add = self.builder.add
         events = [add(event) for event in events]  # host log events joined to processes
@@ -117,7 +126,9 @@ class Analysis:
                 if found:
                     signals.extend(found)
         trigger = events[-1].timestamp if events else 0
-        return self._close_batch(signals, started=started, trigger=trigger, events=len(events))
+        return self._close_batch(
+            signals, started=started, trigger=trigger, events=len(events), defer=defer_stories
+        )
 
     def finish(self) -> list[Finding]:
         """End of stream: flush the builder and the detectors' open state."""
@@ -151,6 +162,7 @@ class Analysis:
         started: float,
         trigger: int,
         events: int,
+        defer: bool = False,
     ) -> list[Finding]:
         self._since_freeze += events
         if self._since_freeze >= FREEZE_EVERY_EVENTS:
@@ -160,7 +172,7 @@ class Analysis:
         if signals:
             if not trigger:
                 trigger = max(signal.last_timestamp for signal in signals)
-            for incident in self.engine.add_signals(signals):
+            for incident in self.engine.add_signals(signals, defer=defer):
                 wall = time.perf_counter() - started
                 members = set(incident.alert_ids)
                 taken = [s.last_timestamp for s in signals if s.id in members] or [trigger]

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 from prometheus_client.parser import text_string_to_metric_families
 
 from provarmor.bus.leases import assignment, open_leases, owners
@@ -120,14 +121,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def batches(events) -> list[BatchMessage]:
+def batches(events, *, agent_id: str = AGENT, host_id: str = HOST) -> list[BatchMessage]:
     """The events as the agent's batches of BATCH (sequence: the number after the batch;
     after: the batch before's)."""
     return [
         batch_message(
             events[i : i + BATCH],
-            agent_id=AGENT,
-            host_id=HOST,
+            agent_id=agent_id,
+            host_id=host_id,
             sequence=min(i + BATCH, len(events)),
             after=i,
         )
@@ -217,17 +218,74 @@ def test_published_batches_are_analysed_and_stored_once(nats_server, database, t
     store.close()
 
 
+FETCH_4 = ("--fetch", "4")
+"""Fetches of 4 batches: the kill comes while a fetch is analysed, stored or acknowledged."""
+
+
+HOST_B = "5e7b0c1a9d2f4e6b8a3c1d0f2e4b6a8c"
+AGENT_B = "agent-bus-2"
+
+
+def test_fetches_mixing_two_hosts_store_each_host_as_alone(nats_server, database, tmp_path, events):
+    """Two hosts' batches interleaved on one partition: the worker's fetches hold both, each
+    host's batches are analysed in order and every fetch is stored in one transaction; each
+    host ends with every event once and the same alerts as the other."""
+    store = enrolled_store(database)
+    now = time.time_ns()
+    store.add_agent(
+        AgentRecord(id=AGENT_B, host_id=HOST_B, hostname="lab-b", enrolled_ns=now),
+        credential=TokenRecord(id=AGENT_B, role=Role.AGENT, salt="s", digest="d", created_ns=now),
+    )
+    other = [replace(e, host=replace(e.host, id=HOST_B)) for e in events]
+    mixed = [
+        message
+        for pair in zip(
+            batches(events),
+            batches(other, agent_id=AGENT_B, host_id=HOST_B),
+            strict=True,
+        )
+        for message in pair
+    ]
+    publisher = BusPublisher(nats_server.url, layout=StreamLayout(partitions=1), window=8)
+    try:
+        assert publisher.publish(mixed) == len(mixed)
+    finally:
+        publisher.close()
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=FETCH_7)
+    try:
+        wait_for_acked(store, len(events), worker=worker)
+        end = time.monotonic() + 120
+        while store.agent(AGENT_B).acked_sequence < len(events):
+            assert time.monotonic() < end, worker.log.read_text()
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert_stored_once(store, events)
+    rows = store.search_events(EventQuery(host=HOST_B, page=Page(limit=len(events) * 2)))
+    assert sorted(row.event_id for row in rows) == sorted(e.event.id for e in events)
+    alerts = {
+        host: sorted(a.id for a in store.alerts(AlertQuery(host=host, page=Page(limit=100_000))))
+        for host in (HOST, HOST_B)
+    }
+    assert alerts[HOST] == alerts[HOST_B]
+    store.close()
+
+
+FETCH_7 = ("--fetch", "7")
+"""Fetches of 7 batches: two hosts' runs split differently from fetch to fetch."""
+
+
 def test_a_killed_worker_restarted_loses_and_duplicates_nothing(
     nats_server, database, tmp_path, events
 ):
     store = enrolled_store(database)
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=FETCH_4)
     sequences = publish_all(nats_server.url, events)
     wait_for_acked(store, sequences[1], worker=worker)
     worker.kill()
     at_kill = store.agent(AGENT).acked_sequence
     assert at_kill < sequences[-1], "the worker finished before it was killed"
-    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w")
+    worker = Worker(bus=nats_server.url, db=database, state_dir=tmp_path / "w", extra=FETCH_4)
     try:
         wait_for_acked(store, sequences[-1], worker=worker)
     finally:
@@ -357,8 +415,9 @@ def _incidents(store) -> tuple[list[tuple[str, int, int, str]], set[str]]:
     return sorted(found), tags
 
 
-EVERY_4 = ("--checkpoint-batches", "4", "--checkpoint-seconds", "600")
-"""A host checkpointed after its batches 1, 5, 9, 13 ... (the first always carries one)."""
+EVERY_4 = ("--checkpoint-batches", "4", "--checkpoint-seconds", "600", "--fetch", "1")
+"""A host checkpointed after its batches 1, 5, 9, 13 ... (the first always carries one; one
+batch per fetch, so that the checkpoints fall there however the batches arrive)."""
 KILLED_AFTER = 11
 """Batches stored when the worker is killed: 10 and 11 are after the last checkpoint."""
 

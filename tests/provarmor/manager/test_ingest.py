@@ -20,11 +20,20 @@ from provarmor.manager.ingest import (
     BatchTooLarge,
     Ingestor,
     StoredBatch,
+    Upload,
+    UploadResult,
     event_row,
     graph_opener,
     parse_batch,
 )
-from provarmor.manager.store import AgentRecord, AlertQuery, IncidentQuery, Page, TokenRecord
+from provarmor.manager.store import (
+    AgentRecord,
+    AlertQuery,
+    EventQuery,
+    IncidentQuery,
+    Page,
+    TokenRecord,
+)
 from provarmor.model.codec import parse_json_event
 from provarmor.model.errors import ParseError
 from provarmor.outputs.alert_formats import AlertFormat
@@ -692,3 +701,192 @@ def test_graph_writes_that_failed_after_their_checkpoint_are_written_on_restore(
 
 def tuple_of(edge):
     return msgspec.structs.astuple(edge)
+
+
+# A worker's fetches: many batches (of several hosts) in one ingest_many, one commit.
+
+HOST_B = "5e7b0c1a9d2f4e6b8a3c1d0f2e4b6a8c"
+
+
+class _Fleet:
+    """Hosts' batches interleaved as one stream keeps them (the replay source): position =
+    index + 1, each batch naming where its agent's batch before it ended (``after``)."""
+
+    def __init__(self, hosts: dict[str, tuple[str, list[bytes]]]) -> None:
+        """``hosts``: host id -> (agent id, the host's lines)."""
+        self.batches: list[tuple[str, StoredBatch]] = []
+        for start, end in RESTART_SPLITS:
+            for host_id, (agent_id, host_lines) in hosts.items():
+                stored = StoredBatch(
+                    position=len(self.batches) + 1,
+                    agent_id=agent_id,
+                    sequence=end,
+                    body=b"".join(host_lines[start:end]),
+                    after=start,
+                )
+                self.batches.append((host_id, stored))
+        self.missing: set[int] = set()
+        """Positions the stream no longer has (dropped when full)."""
+
+    def __call__(self, host_id: str, position: int):
+        for host, stored in self.batches[position:]:
+            if host == host_id and stored.position not in self.missing:
+                yield stored
+
+    def uploads(self, store, positions) -> list[Upload]:
+        taken = [self.batches[position - 1][1] for position in positions]
+        return [
+            Upload(
+                agent=store.agent(stored.agent_id),
+                sequence=stored.sequence,
+                body=stored.body,
+                position=stored.position,
+                after=stored.after,
+            )
+            for stored in taken
+        ]
+
+
+def _fleet_store(url: str, hosts: dict[str, str]):
+    """A findings store with one agent enrolled per host (host id -> agent id)."""
+    store = open_findings_store(url)
+    now = time.time_ns()
+    for host_id, agent_id in hosts.items():
+        store.add_agent(
+            AgentRecord(id=agent_id, host_id=host_id, hostname=host_id[:6], enrolled_ns=now),
+            credential=TokenRecord(
+                id=agent_id, role=Role.AGENT, salt="s", digest="d", created_ns=now
+            ),
+        )
+    return store
+
+
+def _fleet_ingestor(url: str, store, kit, state: Path, fleet: _Fleet) -> Ingestor:
+    return Ingestor(
+        store,
+        kit=kit,
+        open_graph=graph_opener(database_url=url, state_dir=state),
+        max_batch_events=10_000,
+        models_dir=state / "models",
+        replay=fleet,
+        checkpoint_batches=EVERY,
+        checkpoint_seconds=3600,
+    )
+
+
+def _versions(found):
+    """Alert ids, and each incident's id, version and alerts (its story is built once per
+    run of a fetch: it may show more of the graph than one built after each batch)."""
+    alerts, incidents = found
+    return alerts, [
+        (incident_id, version, sorted(json.loads(story)["alert_ids"]))
+        for incident_id, version, story in incidents
+    ]
+
+
+def _one_host(lines) -> _Fleet:
+    return _Fleet({HOST: ("agent-1", lines)})
+
+
+def _events_once(store, host_id: str) -> None:
+    rows = store.search_events(EventQuery(host=host_id, page=Page(limit=10_000)))
+    assert len(rows) == len({row.event_id for row in rows}) == RESTART_SPLITS[-1][1]
+
+
+def test_a_fetch_mixing_hosts_analyses_each_host_in_order_as_alone(
+    kit, tmp_path, lines, findings_url, grouped_reference
+):
+    """Two hosts' batches interleaved, in fetches of 7 (each host's runs split differently
+    from fetch to fetch): every batch stored once, and each host's alerts and incidents
+    (ids, versions, alerts) are those of its batches analysed one at a time."""
+    other = [line.replace(HOST.encode(), HOST_B.encode()) for line in lines]
+    fleet = _Fleet({HOST: ("agent-1", lines), HOST_B: ("agent-2", other)})
+    store = _fleet_store(findings_url, {HOST: "agent-1", HOST_B: "agent-2"})
+    ingestor = _fleet_ingestor(findings_url, store, kit, tmp_path / "state", fleet)
+    positions = range(1, len(fleet.batches) + 1)
+    results = []
+    for first in range(0, len(positions), 7):
+        results += ingestor.ingest_many(fleet.uploads(store, positions[first : first + 7]))
+    assert all(isinstance(r, UploadResult) and not r.duplicate for r in results), results
+    tags = {host_id: ingestor.host(host_id).tag for host_id in (HOST, HOST_B)}
+    assert _versions(_stored(store, tags[HOST])) == _versions(grouped_reference)
+    alerts_b = sorted(a.id for a in store.alerts(AlertQuery(host=HOST_B, page=Page(limit=10_000))))
+    assert alerts_b == grouped_reference[0]
+    incidents_b = store.incidents(IncidentQuery(host=HOST_B, page=Page(limit=1000)))
+    assert sorted((i.engine_id, i.version) for i in incidents_b) == sorted(
+        (i[0].removesuffix("-TAG"), i[1]) for i in grouped_reference[1]
+    )
+    for host_id in (HOST, HOST_B):
+        _events_once(store, host_id)
+    ingestor.close()
+    store.close()
+
+
+def test_a_fetch_delivered_again_after_its_commit_is_stored_once(
+    kit, tmp_path, lines, findings_url, grouped_reference
+):
+    """The worker commits a fetch and is killed before it acknowledges it (the last three
+    batches after the host's checkpoint): the bus delivers the fetch again, with the next
+    batches, to the next worker, which restores the checkpoint, takes those three again from
+    the stream, answers the fetch as duplicates and goes on exactly."""
+    fleet = _one_host(lines)
+    store = _fleet_store(findings_url, {HOST: "agent-1"})
+    first = _fleet_ingestor(findings_url, store, kit, tmp_path / "state", fleet)
+    first.ingest_many(fleet.uploads(store, range(1, 6)))  # a fresh host's first run: checkpointed
+    first.ingest_many(fleet.uploads(store, range(6, 9)))  # committed, never acknowledged
+    tag = first.host(HOST).tag
+    # killed: never closed
+    second = _fleet_ingestor(findings_url, store, kit, tmp_path / "state", fleet)
+    again = second.ingest_many(fleet.uploads(store, range(6, 12)))
+    assert [isinstance(r, UploadResult) and r.duplicate for r in again] == [True] * 3 + [False] * 3
+    second.ingest_many(fleet.uploads(store, range(12, len(fleet.batches) + 1)))
+    assert (second.checkpoints.restored, second.checkpoints.replayed) == (1, 3)
+    assert second.host(HOST).tag == tag
+    assert _versions(_stored(store, tag)) == _versions(grouped_reference)
+    _events_once(store, HOST)
+    for ingestor in (first, second):
+        for host in ingestor.loaded_hosts():
+            host.store.close()
+    store.close()
+
+
+def test_batches_delivered_out_of_order_are_taken_from_the_stream_first(
+    kit, tmp_path, lines, findings_url, grouped_reference
+):
+    """After a kill, JetStream re-sends the killed worker's unacknowledged batches only
+    after their ack wait, and the next ones come first: the batch that follows a gap in its
+    agent's sequence has the batches in between taken from the stream first, and the late
+    ones are then answered as duplicates."""
+    fleet = _one_host(lines)
+    store = _fleet_store(findings_url, {HOST: "agent-1"})
+    ingestor = _fleet_ingestor(findings_url, store, kit, tmp_path / "state", fleet)
+    ingestor.ingest_many(fleet.uploads(store, range(1, 4)))
+    (ahead,) = ingestor.ingest_many(fleet.uploads(store, [6]))
+    assert isinstance(ahead, UploadResult)
+    assert (ahead.duplicate, ahead.filled, ahead.lost) == (False, 2, 0)
+    late = ingestor.ingest_many(fleet.uploads(store, [4, 5]))
+    assert all(isinstance(r, UploadResult) and r.duplicate for r in late)
+    ingestor.ingest_many(fleet.uploads(store, range(7, len(fleet.batches) + 1)))
+    assert _versions(_stored(store, ingestor.host(HOST).tag)) == _versions(grouped_reference)
+    _events_once(store, HOST)
+    ingestor.close()
+    store.close()
+
+
+def test_a_gap_the_stream_no_longer_has_is_counted_lost(kit, tmp_path, lines):
+    """The stream dropped batch 4 (full): the batch after the gap takes batch 5 from the
+    stream and reports batch 4's events lost; everything else is stored."""
+    fleet = _one_host(lines)
+    fleet.missing = {4}
+    url = f"sqlite:///{tmp_path / 'findings.db'}"
+    store = _fleet_store(url, {HOST: "agent-1"})
+    ingestor = _fleet_ingestor(url, store, kit, tmp_path / "state", fleet)
+    ingestor.ingest_many(fleet.uploads(store, range(1, 4)))
+    (ahead,) = ingestor.ingest_many(fleet.uploads(store, [6]))
+    assert isinstance(ahead, UploadResult)
+    start, end = RESTART_SPLITS[3]
+    assert (ahead.filled, ahead.lost) == (1, end - start)
+    rows = store.search_events(EventQuery(host=HOST, page=Page(limit=10_000)))
+    assert len(rows) == RESTART_SPLITS[5][1] - (end - start)
+    ingestor.close()
+    store.close()

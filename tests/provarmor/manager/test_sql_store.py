@@ -156,6 +156,35 @@ def test_batch_is_stored_once_and_searchable(store):
         store.commit_batch(BatchCommit(agent_id="ghost", sequence=1, received_ns=1))
 
 
+def test_a_fetch_of_batches_commits_in_one_transaction(store):
+    """A worker's fetch: each batch stored or answered as a duplicate in order (one already
+    acknowledged, one repeated within the fetch), all in one transaction: a batch that
+    cannot be stored stores none of them."""
+    rows = _lab_rows(60)
+    host = rows[0].host
+    _agent(store, "a1", host)
+    _agent(store, "a2", host)
+    assert store.commit_batch(
+        BatchCommit(agent_id="a1", sequence=10, received_ns=1, events=rows[:10])
+    )
+    fetch = [
+        BatchCommit(agent_id="a1", sequence=10, received_ns=2, events=rows[:10]),
+        BatchCommit(agent_id="a1", sequence=30, received_ns=2, events=rows[10:30]),
+        BatchCommit(agent_id="a2", sequence=20, received_ns=2, events=rows[30:50]),
+        BatchCommit(agent_id="a1", sequence=30, received_ns=2, events=rows[10:30]),
+    ]
+    assert store.commit_batches(fetch) == [False, True, True, False]
+    assert (store.agent("a1").acked_sequence, store.agent("a2").acked_sequence) == (30, 20)
+    failing = [
+        BatchCommit(agent_id="a1", sequence=40, received_ns=3, events=rows[50:60]),
+        BatchCommit(agent_id="ghost", sequence=1, received_ns=3),
+    ]
+    with pytest.raises(StorageError, match="unknown agent"):
+        store.commit_batches(failing)
+    assert store.agent("a1").acked_sequence == 30
+    assert store.hosts()[0].events == 50
+
+
 def test_a_batchs_checkpoint_is_stored_with_it_and_replaces_the_last(store):
     _agent(store, "a1", "h1")
     assert store.checkpoint("h1") is None

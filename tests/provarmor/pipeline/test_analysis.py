@@ -60,11 +60,11 @@ class RecordingEngine(IncidentEngine):
         self.seen: list[tuple[str, bool]] = []
         self._graph = store
 
-    def add_signals(self, signals):
+    def add_signals(self, signals, *, defer=False):
         for signal in signals:
             for entity in signal.process_entity_ids:
                 self.seen.append((entity, self._graph.node(entity) is not None))
-        return super().add_signals(signals)
+        return super().add_signals(signals, defer=defer)
 
 
 @pytest.fixture(scope="module")
