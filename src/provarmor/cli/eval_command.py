@@ -113,6 +113,7 @@ def _containment_tables(report: EvalReport) -> list[Table]:
         "firewall",
         "conns after firewall",
         "non-attack blocks",
+        "non-attack files",
     ):
         table.add_column(column)
     for s, c in runs:
@@ -134,6 +135,7 @@ def _containment_tables(report: EvalReport) -> list[Table]:
             str(c.firewall_actions),
             _cell(c.connections_after_firewall),
             str(c.non_attack_blocks),
+            str(c.non_attack_file_actions),
         )
     summary = Table(title="containment: mean ± std over seeds")
     summary.add_column("scenario")

@@ -22,7 +22,8 @@ responder never saw them.
   firewall**: connects and sends to an attacker endpoint after a block of that endpoint (of
   its address, or address and port) or after an isolation took effect; **blocks of
   non-attack endpoints**: blocks (done, failed or dry-run) of an endpoint the attack never
-  reached: must be 0.
+  reached: must be 0; likewise **file actions on non-attack files** (a quarantine of a file
+  the attack did not write).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class ContainmentScore:
     connections_after_firewall: int | None = None
     """``None`` when no firewall action took effect."""
     non_attack_blocks: int = 0
+    non_attack_file_actions: int = 0
+    """Quarantines (done, failed or dry-run) of files the attack did not write."""
 
 
 @dataclass(slots=True)
@@ -217,13 +220,7 @@ def score_containment(
         and record.outcome in ACTED
     )
     firewall = [r for r in results if r.request.kind in FIREWALL and r.outcome is Outcome.DONE]
-    non_attack_blocks = sum(
-        1
-        for record, summary in zip(results, summaries, strict=True)
-        if isinstance(record.request.target, NetworkTarget)
-        and not summary.attacker
-        and record.outcome in ACTED
-    )
+    non_attack_blocks = _non_attack(results, summaries, NetworkTarget)
     return ContainmentScore(
         mode=",".join(sorted({r.mode for r in records if r.mode})),
         actions=summaries,
@@ -238,6 +235,20 @@ def score_containment(
         firewall_actions=len(firewall),
         connections_after_firewall=_after_firewall(firewall, tracker) if firewall else None,
         non_attack_blocks=non_attack_blocks,
+        non_attack_file_actions=_non_attack(results, summaries, FileTarget),
+    )
+
+
+def _non_attack(
+    results: list[AuditRecord], summaries: tuple[ActionSummary, ...], target: type
+) -> int:
+    """Actions (done, failed or dry-run) on a ``target`` that is not the attacker's."""
+    return sum(
+        1
+        for record, summary in zip(results, summaries, strict=True)
+        if isinstance(record.request.target, target)
+        and not summary.attacker
+        and record.outcome in ACTED
     )
 
 

@@ -130,6 +130,7 @@ CONTAINMENT_METRICS = (
     "firewall_actions",
     "connections_after_firewall",
     "non_attack_blocks",
+    "non_attack_file_actions",
 )
 
 
@@ -157,6 +158,7 @@ def _containment_values(score: ContainmentScore) -> dict[str, float | None]:
             else float(score.connections_after_firewall)
         ),
         "non_attack_blocks": float(score.non_attack_blocks),
+        "non_attack_file_actions": float(score.non_attack_file_actions),
     }
 
 
@@ -188,6 +190,7 @@ def containment_totals(scores: Sequence[DatasetScore]) -> dict[str, float | int 
         "firewall_runs": sum(1 for r in runs if r.firewall_actions),
         "connections_after_firewall": sum(r.connections_after_firewall or 0 for r in runs),
         "non_attack_blocks": sum(r.non_attack_blocks for r in runs),
+        "non_attack_file_actions": sum(r.non_attack_file_actions for r in runs),
     }
 
 

@@ -13,7 +13,13 @@ from provarmor.evaluation.dataset import ACTIONS_FILE, load_dataset
 from provarmor.evaluation.scoring import containment_summary, evaluate
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
 from provarmor.response.audit import AuditRecord, Phase, read_audit
-from provarmor.response.records import ActionKind, NetworkTarget, Outcome, ProcessTarget
+from provarmor.response.records import (
+    ActionKind,
+    FileTarget,
+    NetworkTarget,
+    Outcome,
+    ProcessTarget,
+)
 
 FIXTURE = "nodlink-ubuntu-response-seed1"
 
@@ -138,6 +144,23 @@ def test_traffic_a_block_covered_and_blocks_of_other_endpoints_are_counted(run_d
     _write(run_dir, [*records, _blocked(kill, "10.213.0.254", 80, early)])
     score = _score(run_dir).datasets[0].containment
     assert score.non_attack_blocks == 1 and score.connections_after_firewall == 0
+
+
+def test_a_quarantine_of_a_file_the_attack_did_not_write_is_counted(run_dir):
+    """The run's quarantine aimed at another engineer's file on the shared machine."""
+    records = _records(run_dir)
+    (quarantine,) = [
+        r
+        for r in records
+        if r.phase is Phase.RESULT and r.request.kind == "quarantine" and r.outcome is Outcome.DONE
+    ]
+    assert _score(run_dir).datasets[0].containment.non_attack_file_actions == 0
+    other = FileTarget(path="/tmp/pytest-of-root/pytest-1/test_setuid0/envx")
+    wrong = msgspec.structs.replace(
+        quarantine, request=msgspec.structs.replace(quarantine.request, target=other)
+    )
+    _write(run_dir, [wrong if r == quarantine else r for r in records])
+    assert _score(run_dir).datasets[0].containment.non_attack_file_actions == 1
 
 
 def test_without_a_firewall_action_nothing_is_counted_after_one(run_dir):
