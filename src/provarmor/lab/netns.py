@@ -135,14 +135,14 @@ class LabNetwork:
     def _create_host(self, host: LabHost) -> None:
         peer = f"{host.link[:-1]}p{host.link[-1]}"
         subprocess.run(["ip", "netns", "add", host.namespace], check=True, capture_output=True)
-        command = ["ip", "netns", "exec", host.namespace, "sysctl", "-q", "-w"]
         _ip("link", "add", host.link, "type", "veth", "peer", "name", peer)
         _disable_ipv6_here(host.link)
         _ip("link", "set", host.link, "master", self.bridge)
         _ip("link", "set", host.link, "up")
         _ip("link", "set", peer, "netns", host.namespace)
+        sysctl = ["ip", "netns", "exec", host.namespace, "sysctl", "-q", "-w"]
         subprocess.run(
-            [*command, "net.ipv6.conf.all.disable_ipv6=1"], check=False, capture_output=True
+            [*sysctl, "net.ipv6.conf.all.disable_ipv6=1"], check=False, capture_output=True
         )
         _ip("link", "set", peer, "name", "eth0", namespace=host.namespace)
         address = f"{host.address}/{_PREFIX_LENGTH}"

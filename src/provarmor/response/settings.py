@@ -65,7 +65,8 @@ class ResponseSettings:
         "",
         "A cgroup v2 path prefix (e.g. `/provarmor-lab-`): when set, response acts only on "
         "processes whose cgroup starts with it, and leaves an incident alone while one of "
-        "its signalling processes runs outside it ('': the whole host). `lab run --response` "
+        "its signalling processes runs outside it or until one of its processes is seen "
+        "alive inside it ('': the whole host). `lab run --response` "
         "sets it to the lab's jails, so a lab run on a shared machine touches no other work.",
         maturity=Maturity.EXPERIMENTAL,
     )
