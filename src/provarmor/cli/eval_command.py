@@ -110,6 +110,10 @@ def _containment_tables(report: EvalReport) -> list[Table]:
         "attacker procs after",
         "attacker conns after",
         "non-attack actions",
+        "firewall",
+        "conns after firewall",
+        "non-attack blocks",
+        "non-attack files",
     ):
         table.add_column(column)
     for s, c in runs:
@@ -128,6 +132,10 @@ def _containment_tables(report: EvalReport) -> list[Table]:
             _cell(None if c.attacker_processes_after is None else len(c.attacker_processes_after)),
             _cell(c.attacker_connections_after),
             str(c.non_attack_process_actions),
+            str(c.firewall_actions),
+            _cell(c.connections_after_firewall),
+            str(c.non_attack_blocks),
+            str(c.non_attack_file_actions),
         )
     summary = Table(title="containment: mean ± std over seeds")
     summary.add_column("scenario")

@@ -54,11 +54,12 @@ class AgentRecorder:
         sensor: SensorChoice,
         host_logs: bool = False,
         response: Policy | None = None,
+        seed: int = 0,
     ) -> None:
         from provarmor.agent.runner import Agent
         from provarmor.cli.agent_commands import response_setup
         from provarmor.evaluation.dataset import RAW_FILE
-        from provarmor.lab.response import LAB_PROCESS_SCOPE
+        from provarmor.lab.response import lab_response_settings
 
         self.out_dir = out_dir
         self._state = tempfile.TemporaryDirectory(prefix="provarmor-lab-agent-")
@@ -67,9 +68,9 @@ class AgentRecorder:
         if host_logs:  # the scenario's host logs (the journal) beside the kernel sensor
             settings = replace(settings, host_logs=HostLogChoice.JOURNALD)
         self.response = None
-        if response is not None:  # acting only inside the lab's jails
+        if response is not None:  # acting only inside the lab's jails and victim namespace
             config = OPTIONS.load()
-            scoped = replace(config.response, process_scope=LAB_PROCESS_SCOPE)
+            scoped = lab_response_settings(config.response, seed=seed)
             self.response = response_setup(
                 response, replace(config, response=scoped), state_dir=state
             )
@@ -159,8 +160,7 @@ def run(  # noqa: PLR0913
         Path | None,
         typer.Option(
             help="Response policy (YAML); default with --response: the shipped containment "
-            "policy (high+ incidents, and medium ones from a downloaded program: kill, "
-            "quarantine). No block or isolate in the lab."
+            "policy. block and isolate act on the lab victim's own network namespace."
         ),
     ] = None,
 ) -> None:
@@ -178,7 +178,11 @@ def run(  # noqa: PLR0913
         raise ConfigError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
     recorder = AgentRecorder(
-        out_dir=out, sensor=sensor, host_logs=records_host_logs(name), response=policy
+        out_dir=out,
+        sensor=sensor,
+        host_logs=records_host_logs(name),
+        response=policy,
+        seed=seed,
     )
     with recorder, own_group():  # the lab's own set-up is ProvArmor's; its jails the rest
         truth = run_lab(

@@ -17,7 +17,13 @@ responder never saw them.
 * **attacker connections after containment**: connects and sends by any process to the
   attacker's endpoints the lab ran (C2, sinks, DNS sink, the second host's sshd);
 * **actions on non-attack processes**: process actions (done, failed or dry-run) whose
-  target is not one of the attacker's processes (the lab's own servers included): must be 0.
+  target is not one of the attacker's processes (the lab's own servers included): must be 0;
+* **firewall**: ``block`` and ``isolate`` actions that took effect; **connections after the
+  firewall**: connects and sends to an attacker endpoint after a block of that endpoint (of
+  its address, or address and port) or after an isolation took effect; **blocks of
+  non-attack endpoints**: blocks (done, failed or dry-run) of an endpoint the attack never
+  reached: must be 0; likewise **file actions on non-attack files** (a quarantine of a file
+  the attack did not write).
 """
 
 from __future__ import annotations
@@ -30,8 +36,15 @@ from provarmor.model.actions import Action
 from provarmor.model.event import Event
 from provarmor.model.time_units import ns_to_seconds
 from provarmor.response.audit import AuditRecord, Phase, read_audit
-from provarmor.response.records import FileTarget, NetworkTarget, Outcome, ProcessTarget
+from provarmor.response.records import (
+    ActionKind,
+    FileTarget,
+    NetworkTarget,
+    Outcome,
+    ProcessTarget,
+)
 
+FIREWALL = frozenset({ActionKind.BLOCK, ActionKind.ISOLATE})
 CLIENT_ROLE = "attacker-client"
 """Ground-truth endpoints of this role are the attacker's own client ports on the victim."""
 ACTED = frozenset({Outcome.DONE, Outcome.FAILED, Outcome.DRY_RUN})
@@ -66,6 +79,13 @@ class ContainmentScore:
     when nothing contained the run, as for the connections)."""
     attacker_connections_after: int | None
     non_attack_process_actions: int
+    firewall_actions: int = 0
+    """``block`` and ``isolate`` actions done."""
+    connections_after_firewall: int | None = None
+    """``None`` when no firewall action took effect."""
+    non_attack_blocks: int = 0
+    non_attack_file_actions: int = 0
+    """Quarantines (done, failed or dry-run) of files the attack did not write."""
 
 
 @dataclass(slots=True)
@@ -78,7 +98,8 @@ class ContainmentTracker:
     first_ns: dict[str, int] = field(default_factory=dict)
     last_active_ns: dict[str, int] = field(default_factory=dict)
     programs: dict[str, str] = field(default_factory=dict)
-    egress_ns: list[int] = field(default_factory=list)
+    egress: list[tuple[int, str]] = field(default_factory=list)
+    """(time, ``ip:port``) of every connect or send to an attacker endpoint."""
 
     def see(self, event: Event) -> None:
         process = event.process
@@ -96,7 +117,7 @@ class ContainmentTracker:
             and destination is not None
             and f"{destination.ip}:{destination.port}" in self.endpoints
         ):
-            self.egress_ns.append(timestamp)
+            self.egress.append((timestamp, f"{destination.ip}:{destination.port}"))
 
 
 def attacker_endpoints(dataset: Dataset) -> frozenset[str]:
@@ -190,7 +211,7 @@ def score_containment(
                 if entity in malicious and last > contained_ns
             )
         )
-        connections = sum(1 for ns in tracker.egress_ns if ns > contained_ns)
+        connections = sum(1 for ns, _ in tracker.egress if ns > contained_ns)
     non_attack = sum(
         1
         for record, summary in zip(results, summaries, strict=True)
@@ -198,6 +219,8 @@ def score_containment(
         and not summary.attacker
         and record.outcome in ACTED
     )
+    firewall = [r for r in results if r.request.kind in FIREWALL and r.outcome is Outcome.DONE]
+    non_attack_blocks = _non_attack(results, summaries, NetworkTarget)
     return ContainmentScore(
         mode=",".join(sorted({r.mode for r in records if r.mode})),
         actions=summaries,
@@ -209,4 +232,43 @@ def score_containment(
         attacker_processes_after=after,
         attacker_connections_after=connections,
         non_attack_process_actions=non_attack,
+        firewall_actions=len(firewall),
+        connections_after_firewall=_after_firewall(firewall, tracker) if firewall else None,
+        non_attack_blocks=non_attack_blocks,
+        non_attack_file_actions=_non_attack(results, summaries, FileTarget),
     )
+
+
+def _non_attack(
+    results: list[AuditRecord], summaries: tuple[ActionSummary, ...], target: type
+) -> int:
+    """Actions (done, failed or dry-run) on a ``target`` that is not the attacker's."""
+    return sum(
+        1
+        for record, summary in zip(results, summaries, strict=True)
+        if isinstance(record.request.target, target)
+        and not summary.attacker
+        and record.outcome in ACTED
+    )
+
+
+def _after_firewall(firewall: list[AuditRecord], tracker: ContainmentTracker) -> int:
+    """Connects and sends to attacker endpoints that a block or isolation in effect covered."""
+    isolated = min(
+        (r.time_ns for r in firewall if r.request.kind is ActionKind.ISOLATE), default=None
+    )
+    blocks = [
+        (r.time_ns, r.request.target)
+        for r in firewall
+        if isinstance(r.request.target, NetworkTarget)
+    ]
+
+    def covered(ns: int, endpoint: str) -> bool:
+        if isolated is not None and ns > isolated:
+            return True
+        ip, _, port = endpoint.rpartition(":")
+        return any(
+            ns > at and target.ip == ip and target.port in (0, int(port)) for at, target in blocks
+        )
+
+    return sum(1 for ns, endpoint in tracker.egress if covered(ns, endpoint))

@@ -127,6 +127,10 @@ CONTAINMENT_METRICS = (
     "attacker_processes_after",
     "attacker_connections_after",
     "non_attack_process_actions",
+    "firewall_actions",
+    "connections_after_firewall",
+    "non_attack_blocks",
+    "non_attack_file_actions",
 )
 
 
@@ -147,6 +151,14 @@ def _containment_values(score: ContainmentScore) -> dict[str, float | None]:
             else float(score.attacker_connections_after)
         ),
         "non_attack_process_actions": float(score.non_attack_process_actions),
+        "firewall_actions": float(score.firewall_actions),
+        "connections_after_firewall": (
+            None
+            if score.connections_after_firewall is None
+            else float(score.connections_after_firewall)
+        ),
+        "non_attack_blocks": float(score.non_attack_blocks),
+        "non_attack_file_actions": float(score.non_attack_file_actions),
     }
 
 
@@ -175,6 +187,10 @@ def containment_totals(scores: Sequence[DatasetScore]) -> dict[str, float | int 
             r.attacker_connections_after or 0 for r in runs
         ),
         "non_attack_process_actions": sum(r.non_attack_process_actions for r in runs),
+        "firewall_runs": sum(1 for r in runs if r.firewall_actions),
+        "connections_after_firewall": sum(r.connections_after_firewall or 0 for r in runs),
+        "non_attack_blocks": sum(r.non_attack_blocks for r in runs),
+        "non_attack_file_actions": sum(r.non_attack_file_actions for r in runs),
     }
 
 

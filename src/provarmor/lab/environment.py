@@ -47,7 +47,6 @@ from provarmor.lab.infrastructure import (
 )
 from provarmor.lab.jail import ProcessJail
 from provarmor.lab.journal import HostJournal
-from provarmor.lab.netns import BRIDGE_ADDRESS
 from provarmor.lab.scheduler import CronScheduler, Job
 from provarmor.lab.services import TaskQueue
 from provarmor.model.errors import ProvArmorError
@@ -96,7 +95,7 @@ class LabEnvironment:
             ctx.scratch,
             *artifacts,
         )
-        self.victim = ProcessJail(f"v{ctx.names.token(6)}")
+        self.victim = ProcessJail(f"v{ctx.names.token(6)}", network=ctx.network.victim.namespace)
         token = ctx.names.token(6)
         self.infra = ProcessJail(f"i{token}")
         self.machinery = ProcessJail(f"m{token}", own=True)
@@ -175,13 +174,15 @@ class LabEnvironment:
             web.log,
             "--spawn-log",
             str(self.spawn_log),
+            "--bind",
+            "0.0.0.0",  # noqa: S104  (every address of the victim's own namespace)
         ]
         with (self.ctx.run_dir / "webapp.err").open("wb") as log:
             process = self.victim.spawn(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
             )
         self.web_pid = process.pid
-        wait_for_port("127.0.0.1", web.port)
+        wait_for_port(self.ctx.network.victim.address, web.port)
 
     def will_create_account(self, name: str) -> None:
         """Name a user (and its group) a workload is about to create, so the restore
@@ -202,7 +203,8 @@ class LabEnvironment:
         check: bool = False,
         remote: str = "",
     ) -> Completed:
-        """Run ``command`` with /bin/sh as ``user`` (root when empty) in the victim jail.
+        """Run ``command`` with /bin/sh as ``user`` (root when empty) in the victim jail
+        (and the victim's network namespace).
 
         With ``remote`` (a lab role) it runs in that role's namespace instead, as the lab's
         stand-in for another machine: in the machinery jail, below ProvArmor's own group, so
@@ -266,7 +268,7 @@ class LabEnvironment:
             f"UserKnownHostsFile={folder / 'known_hosts'}",
             "-o",
             "LogLevel=ERROR",
-            f"{user}@{BRIDGE_ADDRESS}",
+            f"{user}@{self.ctx.network.victim.address}",
             "bash --noprofile --norc --noediting -i",
         ]
         return self.run(

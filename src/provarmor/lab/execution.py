@@ -1,7 +1,8 @@
 """Carrying out one scenario action over its channel, and what the lab learns doing so.
 
-* ``webshell``: a real HTTP request to the vulnerable application, the command pasted after
-  a local address; the attacker root is the shell the application started for that
+* ``webshell``: a real HTTP request from the C2 server's namespace (the attacker's machine)
+  to the vulnerable application on the victim's lab address, the command pasted after a
+  local address; the attacker root is the shell the application started for that
   connection, found in the application's spawn log by the request's client port;
 * ``implant`` / ``shell``: the command is queued on the C2 server and the lab waits for the
   implant's (or reverse shell's) answer;
@@ -23,6 +24,7 @@ from urllib.parse import urlencode
 
 from provarmor.evaluation.groundtruth import RootProcess
 from provarmor.lab.environment import LabEnvironment
+from provarmor.lab.netns import entered
 from provarmor.lab.scenario import Action, Channel
 from provarmor.lab.services import SHELL_AGENT
 
@@ -74,9 +76,11 @@ class Operator:
             "User-Agent": names.pick(USER_AGENTS),
         }
         started = time.time_ns()
-        sock = socket.create_connection(("127.0.0.1", self.env.ctx.web.port), timeout=10)
+        victim = self.env.ctx.network.victim.address
+        with entered(self.env.ctx.network.namespace(REMOTE_ROLE)):  # the attacker's machine
+            sock = socket.create_connection((victim, self.env.ctx.web.port), timeout=10)
         client_port = sock.getsockname()[1]
-        connection = http.client.HTTPConnection("127.0.0.1", self.env.ctx.web.port)
+        connection = http.client.HTTPConnection(victim, self.env.ctx.web.port)
         connection.sock = sock
         sock.settimeout(action.timeout + 15)
         try:

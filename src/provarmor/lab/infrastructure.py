@@ -23,7 +23,6 @@ from pathlib import Path
 
 from provarmor.lab.context import LabContext
 from provarmor.lab.jail import ProcessJail
-from provarmor.lab.netns import BRIDGE_ADDRESS
 from provarmor.model.errors import ProvArmorError
 
 SSHD = "/usr/sbin/sshd"
@@ -166,10 +165,10 @@ def start_sshd(
 
 def start_login_sshd(ctx: LabContext, jail: ProcessJail) -> Server:
     """This host's own OpenSSH, where the lab's people log in from their workstation (the
-    ``admin`` host) with a terminal: port 22 of the bridge address (this host's address on
-    the lab network). Each user's authorized key is the workstation's, kept in
-    ``LOGIN_KEYS/USER`` under the run's scratch directory (readable by the user, as sshd
-    reads it), so no lab user's home changes."""
+    ``admin`` host) with a terminal: port 22 of the victim's lab address (``jail`` is the
+    victim's, which starts it in the victim's network namespace). Each user's authorized
+    key is the workstation's, kept in ``LOGIN_KEYS/USER`` under the run's scratch directory
+    (readable by the user, as sshd reads it), so no lab user's home changes."""
     root = ctx.run_dir / "login"
     keys = Path(ctx.scratch) / LOGIN_KEYS
     keys.mkdir(parents=True, exist_ok=True)
@@ -186,14 +185,15 @@ def start_login_sshd(ctx: LabContext, jail: ProcessJail) -> Server:
         (keys / user).write_text(public)
         (keys / user).chmod(0o644)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    config = _sshd_config(BRIDGE_ADDRESS, root, passwords=False, keys=f"{keys}/%u")
+    address = ctx.network.victim.address
+    config = _sshd_config(address, root, passwords=False, keys=f"{keys}/%u")
     process = jail.spawn(
         [SSHD, "-D", "-f", str(config), "-E", str(root / "sshd.log")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_port(BRIDGE_ADDRESS, 22)
+    wait_for_port(address, 22)
     return Server(role="login", pid=process.pid, root=root)
 
 

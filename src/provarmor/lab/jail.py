@@ -10,6 +10,10 @@ A jail made with ``own=True`` sits directly below ProvArmor's own group
 (:mod:`provarmor.sources.owngroup`): what it holds is the lab's machinery, which the sensors
 mark as ProvArmor's own; any other jail's processes stay ordinary, observed ones.
 
+A jail made with ``network=NAME`` starts its processes in that network namespace (the lab's
+victim: see :mod:`provarmor.lab.netns`): the spawning thread enters it for the fork, so the
+program runs as itself, with no ``ip netns exec`` in its ancestry.
+
 Without a cgroup v2 hierarchy it falls back to sessions: each process starts in a new
 session, and clean-up kills every process of those sessions and their descendants.
 """
@@ -25,6 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from provarmor.lab.netns import entered
 from provarmor.sources.owngroup import OWN_GROUP, cgroup2_root, current_group
 
 JAIL_PREFIX = "provarmor-lab-"
@@ -54,10 +59,11 @@ def _all_pids() -> Iterator[int]:
 class ProcessJail:
     """Starts processes so that :meth:`kill_all` can later end them and all they spawned."""
 
-    def __init__(self, name: str, *, own: bool = False) -> None:
+    def __init__(self, name: str, *, own: bool = False, network: str = "") -> None:
         if not name.startswith(JAIL_PREFIX):
             name = f"{JAIL_PREFIX}{name}"
         self.name = name
+        self.network = network
         self._sessions: set[int] = set()
         self._children: list[subprocess.Popen[bytes]] = []
         self._root = cgroup2_root()
@@ -80,9 +86,10 @@ class ProcessJail:
         with _MOVING:
             moved = self._enter()
             try:
-                process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-                    list(argv), start_new_session=True, **options
-                )
+                with entered(self.network) if self.network else contextlib.nullcontext():
+                    process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+                        list(argv), start_new_session=True, **options
+                    )
             finally:
                 if moved:
                     self._leave()

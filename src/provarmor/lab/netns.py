@@ -3,12 +3,16 @@
 Each role (the second host, the C2 server, the exfiltration sink, the DNS-like sink ...) is a
 network namespace ``provarmor-lab-<token>`` holding one end of a veth pair, renamed
 ``eth0``, with an address in 10.213.0.0/24. The other ends hang on a bridge in the root
-namespace that holds 10.213.0.1, so the victim (this machine) reaches every role and the
-roles reach each other. Nothing is routed anywhere else: the bridge has no uplink, the
-namespaces have no default route, IPv6 is switched off on every lab interface, and while
-the lab exists a low-priority blackhole route for 10.213.0.0/24 drops lab-range packets
-that miss the bridge, so no packet for the lab range can leave the machine and no process
-in a lab namespace can reach a real address.
+namespace that holds 10.213.0.1. The victim's network side has a namespace of its own too
+(:attr:`LabNetwork.victim`, always 10.213.0.2): its services listen there, what they and the
+lab's users start lives there, and the attack addresses it, so the responder's firewall
+actions (``block``, ``isolate``) change that namespace's nftables, never this machine's
+own (removing the namespace removes them). The roles and the victim reach each other.
+Nothing is routed anywhere else: the bridge has no uplink, the namespaces have no default
+route, IPv6 is switched off on every lab interface, and while the lab exists a
+low-priority blackhole route for 10.213.0.0/24 drops lab-range packets that miss the
+bridge, so no packet for the lab range can leave the machine and no process in a lab
+namespace can reach a real address.
 
 Namespace names and addresses are drawn from the run's seed. :class:`LabNetwork` removes what
 it made on ``__exit__``, at interpreter exit, and :func:`cleanup_network` removes what a
@@ -19,11 +23,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import ipaddress
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +40,10 @@ from provarmor.lab.naming import Names
 NAMESPACE_PREFIX = "provarmor-lab-"
 LINK_PREFIX = "pvl"
 BRIDGE_ADDRESS = str(LAB_SUBNET.network_address + 1)
+VICTIM_ADDRESS = str(LAB_SUBNET.network_address + 2)
+"""The victim's address (the role addresses are drawn from .10 up)."""
+VICTIM_ROLE = "victim"
+_CLONE_NEWNET = 0x40000000
 _PREFIX_LENGTH = LAB_SUBNET.prefixlen
 _BLACKHOLE = ("blackhole", str(LAB_SUBNET), "metric", "4000")
 """While the lab exists, lab-range packets that miss the bridge are dropped, never routed."""
@@ -77,23 +86,34 @@ class LabNetwork:
                 address=str(LAB_SUBNET.network_address + octet),
                 link=f"{LINK_PREFIX}{tag}h{index}",
             )
+        self.victim = LabHost(
+            role=VICTIM_ROLE,
+            namespace=f"{NAMESPACE_PREFIX}v{tag}",
+            address=VICTIM_ADDRESS,
+            link=f"{LINK_PREFIX}{tag}hv",
+        )
         self._created = False
 
+    def host(self, role: str) -> LabHost:
+        """``role``'s namespace (:data:`VICTIM_ROLE`: the victim's)."""
+        return self.victim if role == VICTIM_ROLE else self.hosts[role]
+
     def address(self, role: str) -> str:
-        return self.hosts[role].address
+        return self.host(role).address
 
     def namespace(self, role: str) -> str:
-        return self.hosts[role].namespace
+        return self.host(role).namespace
 
     def command(self, role: str, argv: Sequence[str]) -> list[str]:
         """``argv`` run inside ``role``'s namespace."""
-        return ["ip", "netns", "exec", self.hosts[role].namespace, *argv]
+        return ["ip", "netns", "exec", self.host(role).namespace, *argv]
 
     def containment(self) -> Containment:
         """The guard for this network: loopback, the bridge and the role addresses."""
-        addresses = {ipaddress.ip_address(host.address) for host in self.hosts.values()}
+        hosts = (*self.hosts.values(), self.victim)
+        addresses = {ipaddress.ip_address(host.address) for host in hosts}
         addresses.add(ipaddress.ip_address(BRIDGE_ADDRESS))
-        aliases = {f"{role}.lab": host.address for role, host in self.hosts.items()}
+        aliases = {f"{host.role}.lab": host.address for host in hosts}
         return Containment(lab_addresses=frozenset(addresses), aliases=aliases)
 
     def create(self) -> None:
@@ -106,7 +126,7 @@ class LabNetwork:
             _disable_ipv6_here(self.bridge)
             _ip("addr", "add", f"{BRIDGE_ADDRESS}/{_PREFIX_LENGTH}", "dev", self.bridge)
             _ip("link", "set", self.bridge, "up")
-            for host in self.hosts.values():
+            for host in (*self.hosts.values(), self.victim):
                 self._create_host(host)
         except BaseException:
             self.destroy()
@@ -120,10 +140,9 @@ class LabNetwork:
         _ip("link", "set", host.link, "master", self.bridge)
         _ip("link", "set", host.link, "up")
         _ip("link", "set", peer, "netns", host.namespace)
+        sysctl = ["ip", "netns", "exec", host.namespace, "sysctl", "-q", "-w"]
         subprocess.run(
-            self.command(host.role, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]),
-            check=False,
-            capture_output=True,
+            [*sysctl, "net.ipv6.conf.all.disable_ipv6=1"], check=False, capture_output=True
         )
         _ip("link", "set", peer, "name", "eth0", namespace=host.namespace)
         address = f"{host.address}/{_PREFIX_LENGTH}"
@@ -136,7 +155,7 @@ class LabNetwork:
         if not self._created:
             return
         self._created = False
-        for host in self.hosts.values():
+        for host in (*self.hosts.values(), self.victim):
             remove_namespace(host.namespace)
             _delete_link(host.link)
         _delete_link(self.bridge)
@@ -154,6 +173,31 @@ class LabNetwork:
         trace: TracebackType | None,
     ) -> None:
         self.destroy()
+
+
+@contextlib.contextmanager
+def entered(namespace: str) -> Iterator[None]:
+    """The calling thread runs in network namespace ``namespace`` (an ``ip netns`` name)
+    until the block ends: the sockets it opens and the processes it starts there belong to
+    that namespace (theirs for good; other threads are not affected)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(f"/run/netns/{namespace}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if libc.setns(target, _CLONE_NEWNET) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, f"setns into network namespace {namespace}")
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            if libc.setns(home, _CLONE_NEWNET) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, "setns back into this thread's network namespace")
+    finally:
+        os.close(home)
 
 
 def _delete_blackhole() -> bool:

@@ -197,7 +197,7 @@ def _endpoints(ctx: LabContext, journal: _Journal) -> tuple[EndpointRef, ...]:
         EndpointRef(ip=ctx.address("host2"), port=22, role="host2-ssh"),
     ]
     found += [
-        EndpointRef(ip="127.0.0.1", port=port, role="attacker-client")
+        EndpointRef(ip=ctx.c2.address, port=port, role="attacker-client")
         for port in journal.client_ports
     ]
     return tuple(found)
@@ -205,6 +205,7 @@ def _endpoints(ctx: LabContext, journal: _Journal) -> tuple[EndpointRef, ...]:
 
 def _base_truth(ctx: LabContext, env: LabEnvironment, *, kind: str, name: str) -> GroundTruth:
     """The fields every run's ground truth has (times are filled in afterwards)."""
+    hosts = (*ctx.network.hosts.values(), ctx.network.victim)
     return GroundTruth(
         kind=kind,
         name=name,
@@ -217,8 +218,8 @@ def _base_truth(ctx: LabContext, env: LabEnvironment, *, kind: str, name: str) -
         infrastructure=_infrastructure(env),
         web_pid=env.web_pid,
         users={"web": ctx.web.user, "ops": ctx.ops_user, "dev": ctx.dev_user},
-        namespaces={host.namespace: role for role, host in ctx.network.hosts.items()},
-        addresses={role: host.address for role, host in ctx.network.hosts.items()},
+        namespaces={host.namespace: host.role for host in hosts},
+        addresses={host.role: host.address for host in hosts},
     )
 
 

@@ -1,8 +1,10 @@
 """The lab's vulnerable web application: a network tool page with a command-injection bug.
 
-``python3 -I webapp.py --port P --user U --directory D --log L --spawn-log S`` (standard
-library only: the lab runs this file with the system's interpreter, as installed software
-runs) binds 127.0.0.1:P as root, opens its logs, then drops to user ``U`` for good. It offers:
+``python3 -I webapp.py --port P --user U --directory D --log L --spawn-log S [--bind A]``
+(standard library only: the lab runs this file with the system's interpreter, as installed
+software runs) binds A:P (default 127.0.0.1; the lab binds every address of the victim's
+namespace: its loopback and its lab address) as root, opens its logs, then drops to user
+``U`` for good. It offers:
 
 * ``/`` a page with a "ping a host" form, ``POST /ping`` (``host=...``): THE BUG. The host is
   checked only for starting like a local address, then pasted into ``ping -c 1 -W 1 HOST``
@@ -157,11 +159,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--directory", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--spawn-log", required=True)
+    parser.add_argument("--bind", default="127.0.0.1")
     arguments = parser.parse_args(argv)
     access = open(arguments.log, "a")  # noqa: SIM115  (kept open for the process lifetime)
     spawns = open(arguments.spawn_log, "a")  # noqa: SIM115
     app = App(database=f"{arguments.directory}/app.db", access=access, spawns=spawns)
-    server = ThreadingHTTPServer(("127.0.0.1", arguments.port), _handler(app))
+    server = ThreadingHTTPServer((arguments.bind, arguments.port), _handler(app))
     server.daemon_threads = True
     _drop_privileges(arguments.user)
     os.chdir(arguments.directory)

@@ -4,7 +4,7 @@ once in :data:`provarmor.response.registry.ACTIONS`.
 
 The context is what every action needs to know: who the host is, its process clock, the
 agent's own pid, the settings. :func:`build_context` makes it once; tests make one whose
-``nft_command`` acts inside a network namespace."""
+``network_namespace`` is a namespace of their own."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """ProvArmor's own nftables table, ``inet provarmor``: the only part of the host's ruleset
-response ever touches.
+response ever touches (of the network namespace ``response.network_namespace`` names, when
+set: then the host's own ruleset is left alone).
 
     sets    blocked_v4 / blocked_v6              whole remote addresses
             blocked_ports_v4 / blocked_ports_v6  remote address . port
@@ -31,7 +32,7 @@ class NftResult:
 
 
 def run_nft(context: ResponseContext, *arguments: str, script: str | None = None) -> NftResult:
-    command = [*context.settings.nft_command, *arguments]
+    command = [*context.settings.firewall_command, *arguments]
     try:
         done = subprocess.run(
             command,

@@ -17,7 +17,8 @@ everything before they touch it).
   programs: a process's executable, or a file the story shows executed, as a dropper's
   payload that went on to exec a shell; never other changed files: a modified
   ``/etc/passwd`` stays where it is);
-* ``block``: every remote endpoint the attack's processes contacted (address and port);
+* ``block``: every remote endpoint the attack's processes connected or sent to (address
+  and port; a peer that only connected to them, a client of a service, is not one);
 * ``isolate``: the host;
 * ``lock_user``: the users the signalling processes ran as.
 """
@@ -28,6 +29,7 @@ import hashlib
 from typing import Protocol
 
 from provarmor.graph.lineage import Effect, Lineage
+from provarmor.model.actions import Action
 from provarmor.model.incident import Incident, IncidentNode
 from provarmor.response.policy import PolicyRule
 from provarmor.response.records import (
@@ -40,6 +42,9 @@ from provarmor.response.records import (
     Target,
     UserTarget,
 )
+
+_OUTBOUND = frozenset({Action.CONNECT.value, Action.SEND.value})
+"""Edge actions from a process to a network peer it reached out to."""
 
 
 class AttackSide(Protocol):
@@ -100,6 +105,19 @@ def _ran(incident: Incident) -> set[str]:
     return ran
 
 
+def _reached_endpoints(incident: Incident) -> list[Target]:
+    """The contacted endpoints the incident's processes connected or sent to (never a peer
+    that only connected to them: a client's port is not where the attacker is reached)."""
+    contacted = set(incident.contacted_endpoints)
+    processes = {n.id for n in incident.nodes if n.kind == "process"}
+    reached = {e.dst for e in incident.edges if e.action in _OUTBOUND and e.src in processes}
+    return [
+        NetworkTarget(ip=n.ip, port=n.port)
+        for n in incident.nodes
+        if n.kind == "socket" and n.ip and n.label in contacted and n.id in reached
+    ]
+
+
 def targets_for(
     kind: ActionKind, incident: Incident, rule: PolicyRule, side: AttackSide | None = None
 ) -> list[Target]:
@@ -108,12 +126,7 @@ def targets_for(
     if kind is ActionKind.QUARANTINE:
         return [FileTarget(path=path) for path in incident.impacted_files if path in _ran(incident)]
     if kind is ActionKind.BLOCK:
-        contacted = set(incident.contacted_endpoints)
-        return [
-            NetworkTarget(ip=n.ip, port=n.port)
-            for n in incident.nodes
-            if n.kind == "socket" and n.ip and n.label in contacted
-        ]
+        return _reached_endpoints(incident)
     if kind is ActionKind.ISOLATE:
         return [HostTarget(release_after_seconds=rule.isolate_release_seconds)]
     if kind is ActionKind.LOCK_USER:

@@ -43,6 +43,8 @@ class Responder:
     asked: set[str] = field(default_factory=set)
     counters: collections.Counter[str] = field(default_factory=collections.Counter)
     _recent: dict[str, collections.deque[float]] = field(default_factory=dict)
+    _scoped: set[str] = field(default_factory=set)
+    """Incidents seen with a live process inside the ``process_scope``."""
 
     @classmethod
     def open(cls, policy: Policy, context: ResponseContext) -> Responder:
@@ -96,18 +98,29 @@ class Responder:
         return results
 
     def _outside_scope(self, incident: Incident) -> bool:
-        """With a ``process_scope``: one of the incident's signalling processes is alive
-        outside it (the incident is not the scope's; none of its actions is asked for)."""
+        """With a ``process_scope``: the incident is not the scope's (none of its actions is
+        asked for) when one of its signalling processes is alive outside it, or when none of
+        its processes was ever seen alive inside it (its processes are gone: whose they
+        were is unknown, and a file or address it names may be anyone's). Once seen inside,
+        an incident stays the scope's (its processes may be gone because they were
+        killed)."""
         scope = self.context.settings.process_scope
         if not scope:
             return False
+        inside = incident.id in self._scoped
         for node in incident.nodes:
-            if node.kind != "process" or not node.alert_ids or node.pid <= 0:
+            if node.kind != "process" or node.pid <= 0:
                 continue
             info = find_target(ProcessTarget(entity_id=node.id, pid=node.pid), self.context)
-            if info is not None and not info.cgroup.startswith(scope):
+            if info is None:
+                continue
+            if info.cgroup.startswith(scope):
+                inside = True
+            elif node.alert_ids:
                 return True
-        return False
+        if inside:
+            self._scoped.add(incident.id)
+        return not inside
 
     def _rate_limited(self, host: str) -> str | None:
         """Why the host's rate limit refuses one more execution (``None``: it is counted; an

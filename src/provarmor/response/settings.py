@@ -4,12 +4,14 @@ addresses that isolation keeps reachable."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from provarmor.model.errors import ConfigError
 from provarmor.model.setting import Maturity, setting
 
+_NAMESPACE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PACKAGE_MANAGERS = (
     "apt",
     "apt-get",
@@ -63,18 +65,32 @@ class ResponseSettings:
         "",
         "A cgroup v2 path prefix (e.g. `/provarmor-lab-`): when set, response acts only on "
         "processes whose cgroup starts with it, and leaves an incident alone while one of "
-        "its signalling processes runs outside it ('': the whole host). `lab run --response` "
+        "its signalling processes runs outside it or until one of its processes is seen "
+        "alive inside it ('': the whole host). `lab run --response` "
         "sets it to the lab's jails, so a lab run on a shared machine touches no other work.",
         maturity=Maturity.EXPERIMENTAL,
     )
     nft_command: tuple[str, ...] = setting(
         ("nft",),
-        "The nftables command (a prefix such as `ip netns exec NAME nft` acts inside a "
-        "network namespace).",
+        "The nftables command.",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+    network_namespace: str = setting(
+        "",
+        "The named network namespace (`ip netns` name, as under /run/netns) whose firewall "
+        "`block` and `isolate` change ('': the agent's own, the host's). For a host whose "
+        "workload runs in a namespace of its own (a container host, the lab's victim): the "
+        "host's own ruleset is then never touched.",
         maturity=Maturity.EXPERIMENTAL,
     )
 
     def __post_init__(self) -> None:
+        name = self.network_namespace
+        if name and (name in (".", "..") or not _NAMESPACE_NAME.fullmatch(name)):
+            raise ConfigError(
+                f"not a network namespace name: {name!r} (letters, digits, '.', '_', '-')",
+                location="response.network_namespace",
+            )
         for key in ("manager_addresses", "bus_addresses", "allow_networks"):
             for network in getattr(self, key):
                 try:
@@ -83,6 +99,13 @@ class ResponseSettings:
                     raise ConfigError(
                         f"not an IP address or network: {network!r}", location=f"response.{key}"
                     ) from None
+
+    @property
+    def firewall_command(self) -> tuple[str, ...]:
+        """The nftables command acting on the firewall response manages."""
+        if self.network_namespace:
+            return ("ip", "netns", "exec", self.network_namespace, *self.nft_command)
+        return self.nft_command
 
     @property
     def quarantine_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 
 import pytest
 from typer.testing import CliRunner
@@ -117,14 +118,16 @@ def test_a_lab_run_that_fails_leaves_no_agent_state_behind(tmp_path):
 
 @pytest.mark.exclusive  # enforce acts on the host's incidents: no other test's programs
 def test_a_run_with_response_enforce_contains_the_implant_and_keeps_the_trail(tmp_path):
-    """The recording agent analyses what it records and kills what its own incident names;
-    the responder's audit trail becomes the dataset's actions.jsonl (about 1 minute)."""
+    """The recording agent analyses what it records and kills what its own incident names
+    and blocks the endpoints its processes reached, in the victim's network namespace; the
+    responder's audit trail becomes the dataset's actions.jsonl (about 1 minute)."""
     from provarmor.evaluation.dataset import ACTIONS_FILE
     from provarmor.evaluation.scoring import evaluate
     from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
     from provarmor.response.audit import Phase, read_audit
 
     out = tmp_path / "ds"
+    host_table = _host_table()
     result = runner.invoke(
         app,
         [
@@ -159,29 +162,18 @@ def test_a_run_with_response_enforce_contains_the_implant_and_keeps_the_trail(tm
     assert containment is not None and containment.contained
     assert containment.non_attack_process_actions == 0
     assert containment.attack_to_containment_s is not None
+    # the implant's C2 endpoint was blocked in the victim's namespace, never on this host
+    assert containment.firewall_actions >= 1 and containment.non_attack_blocks == 0
+    assert containment.connections_after_firewall == 0
+    assert _host_table() == host_table
 
 
-def test_a_lab_policy_with_nftables_actions_is_refused_before_anything_runs(tmp_path):
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("rules:\n  - name: cut c2\n    actions: [kill, block]\n")
-    out = tmp_path / "ds"
-    result = runner.invoke(
-        app,
-        [
-            "lab",
-            "run",
-            "nodlink-ubuntu",
-            "--response",
-            "enforce",
-            "--response-policy",
-            str(policy),
-            "--out",
-            str(out),
-        ],
+def _host_table() -> str:
+    """This machine's own ``inet provarmor`` table ('' when there is none)."""
+    listed = subprocess.run(
+        ["nft", "list", "table", "inet", "provarmor"], capture_output=True, text=True
     )
-    assert result.exit_code != 0
-    assert "block would change this host's own nftables" in str(result.exception)
-    assert not out.exists()
+    return listed.stdout if listed.returncode == 0 else ""
 
 
 def test_the_response_option_offers_the_policy_modes():

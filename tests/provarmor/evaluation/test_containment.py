@@ -13,7 +13,13 @@ from provarmor.evaluation.dataset import ACTIONS_FILE, load_dataset
 from provarmor.evaluation.scoring import containment_summary, evaluate
 from provarmor.pipeline.assembly import AnalysisPlan, build_analysis
 from provarmor.response.audit import AuditRecord, Phase, read_audit
-from provarmor.response.records import Outcome, ProcessTarget
+from provarmor.response.records import (
+    ActionKind,
+    FileTarget,
+    NetworkTarget,
+    Outcome,
+    ProcessTarget,
+)
 
 FIXTURE = "nodlink-ubuntu-response-seed1"
 
@@ -94,7 +100,7 @@ def test_attacker_activity_after_an_earlier_containment_is_counted(run_dir):
     for event in dataset.events():
         tracker.see(event)
     early = min(tracker.first_ns.values()) + 1_000_000_000
-    assert any(ns > early for ns in tracker.egress_ns), "the recording has C2 traffic"
+    assert any(ns > early for ns, _ in tracker.egress), "the recording has C2 traffic"
     records = [
         msgspec.structs.replace(r, time_ns=early) if r == _kill(_records(run_dir)) else r
         for r in _records(run_dir)
@@ -104,7 +110,63 @@ def test_attacker_activity_after_an_earlier_containment_is_counted(run_dir):
     assert score.contained
     assert len(score.attacker_processes_after) >= 1
     assert any("irqbalance" in p for p in score.attacker_processes_after)
-    assert score.attacker_connections_after == sum(1 for ns in tracker.egress_ns if ns > early)
+    assert score.attacker_connections_after == sum(1 for ns, _ in tracker.egress if ns > early)
+
+
+def _blocked(kill: AuditRecord, ip: str, port: int, time_ns: int) -> AuditRecord:
+    request = msgspec.structs.replace(
+        kill.request,
+        id=f"block-{ip}-{port}",
+        kind=ActionKind.BLOCK,
+        target=NetworkTarget(ip=ip, port=port),
+    )
+    return msgspec.structs.replace(kill, request=request, time_ns=time_ns)
+
+
+def test_traffic_a_block_covered_and_blocks_of_other_endpoints_are_counted(run_dir):
+    """A block of the C2 endpoint the recording beacons to, moved to just after the attack's
+    first second: every later connect or send to it is counted; a block of an address the
+    attack never reached is a non-attack block."""
+    dataset = load_dataset(run_dir)
+    tracker = tracker_for(dataset)
+    for event in dataset.events():
+        tracker.see(event)
+    early = min(tracker.first_ns.values()) + 1_000_000_000
+    later = sorted(endpoint for ns, endpoint in tracker.egress if ns > early)
+    assert later, "the recording has C2 traffic"
+    ip, _, port = later[0].rpartition(":")
+    records = _records(run_dir)
+    kill = _kill(records)
+    _write(run_dir, [*records, _blocked(kill, ip, int(port), early)])
+    score = _score(run_dir).datasets[0].containment
+    assert score.firewall_actions == 1 and score.non_attack_blocks == 0
+    assert score.connections_after_firewall == sum(1 for e in later if e == later[0])
+    _write(run_dir, [*records, _blocked(kill, "10.213.0.254", 80, early)])
+    score = _score(run_dir).datasets[0].containment
+    assert score.non_attack_blocks == 1 and score.connections_after_firewall == 0
+
+
+def test_a_quarantine_of_a_file_the_attack_did_not_write_is_counted(run_dir):
+    """The run's quarantine aimed at another engineer's file on the shared machine."""
+    records = _records(run_dir)
+    (quarantine,) = [
+        r
+        for r in records
+        if r.phase is Phase.RESULT and r.request.kind == "quarantine" and r.outcome is Outcome.DONE
+    ]
+    assert _score(run_dir).datasets[0].containment.non_attack_file_actions == 0
+    other = FileTarget(path="/tmp/pytest-of-root/pytest-1/test_setuid0/envx")
+    wrong = msgspec.structs.replace(
+        quarantine, request=msgspec.structs.replace(quarantine.request, target=other)
+    )
+    _write(run_dir, [wrong if r == quarantine else r for r in records])
+    assert _score(run_dir).datasets[0].containment.non_attack_file_actions == 1
+
+
+def test_without_a_firewall_action_nothing_is_counted_after_one(run_dir):
+    score = _score(run_dir).datasets[0].containment
+    assert (score.firewall_actions, score.connections_after_firewall) == (0, None)
+    assert score.non_attack_blocks == 0
 
 
 def test_an_action_on_a_process_that_is_not_the_attackers_is_counted(run_dir):

@@ -1,3 +1,4 @@
+import os
 import pwd
 import re
 import subprocess
@@ -28,7 +29,8 @@ def test_the_lab_machinery_is_provarmors_own_and_the_victim_stays_observed(lab_m
     ProvArmor's own group, which the sensors mark; the web application, the other hosts'
     sshds and victim commands do not, and the web application runs on the system's
     interpreter, as installed software does (not on this checkout's environment). This
-    host's own login sshd is observed too."""
+    host's own login sshd is observed too. The web application, the login sshd and victim
+    commands run in the victim's network namespace, not this machine's."""
     with LabEnvironment(LabContext.from_seed(7)) as env:
         own = {
             role: in_own_group(Path(f"/proc/{server.pid}/cgroup").read_text())
@@ -38,10 +40,18 @@ def test_the_lab_machinery_is_provarmors_own_and_the_victim_stays_observed(lab_m
         web_program = Path(f"/proc/{env.web_pid}/cmdline").read_bytes().split(b"\0")[0]
         remote = env.run("cat /proc/self/cgroup", remote="c2", check=True).output.decode()
         victim = env.run("cat /proc/self/cgroup", check=True).output.decode()
+        victim_net = os.stat(f"/run/netns/{env.ctx.network.victim.namespace}").st_ino
+        nets = {
+            "web": os.stat(f"/proc/{env.web_pid}/ns/net").st_ino,
+            "login": os.stat(f"/proc/{env.servers['login'].pid}/ns/net").st_ino,
+            "command": int(env.run("stat -Lc %i /proc/self/ns/net").output),
+        }
     expected = {"c2": True, "sink": True, "dns": True, "mirror": True}
     assert own == {**expected, "host2": False, "admin": False, "login": False}
     assert not in_own_group(web_group) and web_program == PYTHON.encode()
     assert in_own_group(remote) and not in_own_group(victim)
+    assert nets == dict.fromkeys(nets, victim_net), "the victim lives in its own namespace"
+    assert os.stat("/proc/self/ns/net").st_ino != victim_net
 
 
 @pytest.mark.privileged

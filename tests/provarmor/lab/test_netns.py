@@ -16,11 +16,15 @@ def test_namespaces_reach_each_other_and_teardown_leaves_nothing(lab_machine):
     assert lab_namespaces() == [] and lab_links() == []
     before = routes()
     with LabNetwork(roles=("a", "b"), names=Names(9)) as network:
-        assert sorted(lab_namespaces()) == sorted(h.namespace for h in network.hosts.values())
+        hosts = (*network.hosts.values(), network.victim)
+        assert sorted(lab_namespaces()) == sorted(h.namespace for h in hosts)
+        assert network.address("victim") == "10.213.0.2"
         ping = subprocess.run(
             network.command("a", ["ping", "-c1", "-W2", network.address("b")]), capture_output=True
         )
         assert ping.returncode == 0
+        from_victim = ["ping", "-c1", "-W2", network.address("b")]
+        assert subprocess.run(network.command("victim", from_victim)).returncode == 0
         outside = subprocess.run(
             network.command("a", ["ping", "-c1", "-W1", "192.0.2.1"]),
             capture_output=True,

@@ -120,9 +120,6 @@ class NamespacePair:
     def reaches(self, address: str) -> bool:
         return self.run(self.agent, "ping", "-c1", "-W1", address).returncode == 0
 
-    def nft_command(self) -> tuple[str, ...]:
-        return ("ip", "netns", "exec", self.agent, "nft")
-
 
 @pytest.fixture
 def namespaces(root: None) -> Iterator[NamespacePair]:

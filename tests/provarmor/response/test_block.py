@@ -20,7 +20,7 @@ pytestmark = pytest.mark.privileged
 @pytest.fixture
 def inside(context, namespaces):
     settings = dataclasses.replace(
-        context.settings, nft_command=namespaces.nft_command(), manager_addresses=("10.231.0.3",)
+        context.settings, network_namespace=namespaces.agent, manager_addresses=("10.231.0.3",)
     )
     return dataclasses.replace(context, settings=settings)
 

@@ -75,6 +75,11 @@ NODES = (
 )
 STORY = incident(
     NODES,
+    edges=(
+        IncidentEdge(
+            src="imp", dst="sock:198.51.100.9:4444", action="connect", first_ts=1, last_ts=1
+        ),
+    ),
     impacted_files=("/tmp/implant", "/etc/passwd"),
     contacted_endpoints=("198.51.100.9:4444",),
 )
@@ -115,6 +120,30 @@ def test_a_dropped_program_that_became_a_shell_is_quarantined():
 
 def test_contacted_endpoints_are_blocked():
     assert targets(ActionKind.BLOCK) == [NetworkTarget(ip="198.51.100.9", port=4444)]
+
+
+def test_a_client_that_connected_to_an_incident_process_is_not_blocked():
+    """A login session's sshd received from the administrator's ssh client (a benign false
+    incident of the lab): the client's address and ephemeral port were a contacted endpoint
+    of the story, but nothing of the incident reached out to it; the resolver it sent a
+    query to is blocked."""
+    client = "sock:10.213.0.71:34144"
+    resolver = "sock:192.0.2.53:53"
+    nodes = (
+        IncidentNode(id="sshd", kind="process", label="sshd", pid=5, alert_ids=("a",)),
+        IncidentNode(
+            id=client, kind="socket", label="10.213.0.71:34144", ip="10.213.0.71", port=34144
+        ),
+        IncidentNode(id=resolver, kind="socket", label="192.0.2.53:53", ip="192.0.2.53", port=53),
+    )
+    edges = (
+        IncidentEdge(src=client, dst="sshd", action="accept", first_ts=1, last_ts=1),
+        IncidentEdge(src=client, dst="sshd", action="recv", first_ts=1, last_ts=2),
+        IncidentEdge(src="sshd", dst=resolver, action="send", first_ts=2, last_ts=2),
+    )
+    story = incident(nodes, edges=edges, contacted_endpoints=("10.213.0.71:34144", "192.0.2.53:53"))
+    planned = plan_requests(story, RULE, kinds=(ActionKind.BLOCK,))
+    assert [r.target for r in planned] == [NetworkTarget(ip="192.0.2.53", port=53)]
 
 
 def test_isolation_and_users():

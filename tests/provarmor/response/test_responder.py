@@ -127,6 +127,42 @@ def test_a_scoped_responder_leaves_incidents_with_a_process_outside_the_scope_al
     assert outside.poll() is None
 
 
+def test_a_scoped_responder_leaves_an_incident_none_of_whose_processes_it_saw_alone(
+    context, spawn, scope_group, tmp_path
+):
+    """Another engineer's test on a shared lab machine: its processes are gone by the time
+    its incident comes (nothing says they ran outside the lab's jails), and its dropped file
+    must not be quarantined. An incident once seen with a live process inside the scope
+    stays the scope's after the kill."""
+    outside = spawn("sleep", "300")
+    dropped = tmp_path / "envx"
+    dropped.write_text("#!/bin/sh\n")
+    settings = dataclasses.replace(context.settings, process_scope=f"/{scope_group.name}")
+    scoped = dataclasses.replace(context, settings=settings)
+    gone = story(context, outside.pid)
+    outside.kill()
+    outside.wait(timeout=5)
+    gone = msgspec.structs.replace(gone, impacted_files=(str(dropped),))
+    responder = Responder.open(policy(Mode.ENFORCE, ActionKind.QUARANTINE), scoped)
+    assert responder.on_incident(gone, rule_ids=set()) == []
+    assert responder.counters["out_of_scope"] == 1 and dropped.exists()
+
+    inside, child = spawn("sleep", "300"), spawn("sleep", "300")
+    move_into(scope_group, inside.pid)
+    incident = msgspec.structs.replace(story(context, inside.pid), id="inc-2")
+    later = story(context, inside.pid, child.pid)  # a later version names one more process
+    killer = Responder.open(policy(Mode.ENFORCE, ActionKind.KILL), scoped)
+    [kill] = killer.on_incident(incident, rule_ids=set())
+    assert kill.outcome is Outcome.DONE
+    inside.wait(timeout=5)
+    child.kill()
+    child.wait(timeout=5)
+    later = msgspec.structs.replace(later, id="inc-2", version=2)
+    [late] = killer.on_incident(later, rule_ids=set())
+    assert late.request.target.pid == child.pid and late.outcome is Outcome.REFUSED
+    assert killer.counters["out_of_scope"] == 0
+
+
 def test_the_rate_limit_refuses_past_its_count(context, spawn):
     first, second = spawn("sleep", "300"), spawn("sleep", "300")
     responder = Responder.open(policy(Mode.ENFORCE, ActionKind.KILL, limit=1), context)
