@@ -3,14 +3,13 @@
 The incident engine reads the same nodes and edge lists again and again: every new version
 of an incident rebuilds its story from the graph (entry points, forward expansion, sensitive
 reads), and a host's incident is rebuilt as its attack goes on. Against SQL each read is a
-query. :class:`ReadCachedStore` keeps :meth:`node`, :meth:`in_edges` and :meth:`out_edges`
-answers (and :meth:`meta`'s) and, after each committed :meth:`apply`, brings the cached ones the
-delta touched up to date as the store's upserts changed their rows (a cached node merged with
-the written versions, an edge list with the written edges in edge-id order, the meta entries
-set; a delta that raised changed nothing): a story rebuilt after a write reads the store only
-for what it never read before, which against a server saves a round trip per node. That is
-exact only while
-every write to the store goes through this object: the analysis that owns the store (one
+query (a round trip against a server). :class:`ReadCachedStore` keeps :meth:`node`,
+:meth:`nodes_of`, :meth:`in_edges`, :meth:`out_edges` and :meth:`meta` answers and, after each
+committed :meth:`apply`, brings those the delta touched up to date as the store's upserts
+changed their rows (a cached node merged with its written versions, an edge list with the
+written edges in edge-id order, the meta entries set; a delta that raised changed nothing):
+a story rebuilt after a write reads the store only for what it never read. That is exact only
+while every write to the store goes through this object: the analysis that owns the store (one
 writer per host graph). Readers elsewhere (the manager's API, another process) use the store
 itself. Both caches are bounded; a full one is cleared (counted in :attr:`resets`).
 
