@@ -3,10 +3,13 @@
 The incident engine reads the same nodes and edge lists again and again: every new version
 of an incident rebuilds its story from the graph (entry points, forward expansion, sensitive
 reads), and a host's incident is rebuilt as its attack goes on. Against SQL each read is a
-query. :class:`ReadCachedStore` keeps :meth:`node`, :meth:`in_edges` and :meth:`out_edges`
-answers and drops, after each committed :meth:`apply`, the nodes the delta wrote and the edge
-lists of its edges' endpoints (a delta that raised changed nothing). That is exact only while
-every write to the store goes through this object: the analysis that owns the store (one
+query (a round trip against a server). :class:`ReadCachedStore` keeps :meth:`node`,
+:meth:`nodes_of`, :meth:`in_edges`, :meth:`out_edges` and :meth:`meta` answers and, after each
+committed :meth:`apply`, brings those the delta touched up to date as the store's upserts
+changed their rows (a cached node merged with its written versions, an edge list with the
+written edges in edge-id order, the meta entries set; a delta that raised changed nothing):
+a story rebuilt after a write reads the store only for what it never read. That is exact only
+while every write to the store goes through this object: the analysis that owns the store (one
 writer per host graph). Readers elsewhere (the manager's API, another process) use the store
 itself. Both caches are bounded; a full one is cleared (counted in :attr:`resets`).
 
@@ -22,6 +25,7 @@ state (a checkpoint written before they reach the store carries them).
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 
 from provarmor.graph.builder import GraphDelta
 from provarmor.graph.records import Edge, Node, merge_node
@@ -55,6 +59,7 @@ class ReadCachedStore:
         self._lists: dict[tuple[bool, str], list[Edge]] = {}
         """``(incoming?, node id)`` -> its edges."""
         self._edges = 0
+        self._meta: dict[str, str | None] = {}
 
     def __getstate__(self) -> dict[str, object]:
         """A checkpoint of the analysis keeps the store and the bounds, not the cached
@@ -73,6 +78,7 @@ class ReadCachedStore:
         self._nodes = {}
         self._lists = {}
         self._edges = 0
+        self._meta = {}
 
     def apply(self, delta: GraphDelta, *, meta: dict[str, str] | None = None) -> None:
         if self.write_behind:
@@ -82,13 +88,29 @@ class ReadCachedStore:
 
     def _write(self, delta: GraphDelta, meta: dict[str, str] | None) -> None:
         self.store.apply(delta, meta=meta)
+        self._meta.update(meta or {})
+        nodes = self._nodes
         for node in delta.nodes:
-            self._nodes.pop(node.id, None)
+            if node.id in nodes:
+                cached = nodes[node.id]
+                nodes[node.id] = copy.copy(node) if cached is None else merge_node(cached, node)
+        written: dict[tuple[bool, str], dict[int, Edge]] = {}
         for edge in (*delta.new_edges, *delta.updated_edges):
             for key in ((True, edge.dst), (False, edge.src)):
-                dropped = self._lists.pop(key, None)
-                if dropped is not None:
-                    self._edges -= len(dropped)
+                if key in self._lists:
+                    written.setdefault(key, {})[edge.id] = edge
+        for key, edges in written.items():
+            self._merge_list(key, edges)
+
+    def _merge_list(self, key: tuple[bool, str], written: dict[int, Edge]) -> None:
+        """The cached list ``key`` with the ``written`` edges (copies) in, in edge-id order."""
+        old = self._lists[key]
+        merged = {edge.id: edge for edge in old}
+        merged.update((edge_id, copy.copy(edge)) for edge_id, edge in written.items())
+        self._edges += len(merged) - len(old)
+        self._lists[key] = [merged[edge_id] for edge_id in sorted(merged)]
+        if self._edges > self.max_edges:
+            self._clear()
 
     @property
     def pending(self) -> bool:
@@ -113,7 +135,26 @@ class ReadCachedStore:
         self._pending = _Pending()
 
     def node(self, node_id: str) -> Node | None:
-        stored = self._stored_node(node_id)
+        return self._with_pending(node_id, self._stored_node(node_id))
+
+    def nodes_of(self, node_ids: Iterable[str]) -> dict[str, Node]:
+        """The nodes among ``node_ids``, those not cached read from the store at once."""
+        wanted = list(dict.fromkeys(node_ids))
+        cached = self._nodes
+        stored = {node_id: cached[node_id] for node_id in wanted if node_id in cached}
+        missing = [node_id for node_id in wanted if node_id not in stored]
+        if missing:
+            found = self.store.nodes_of(missing)
+            if len(cached) + len(missing) > self.max_nodes:
+                self._clear()
+            for node_id in missing:
+                stored[node_id] = found.get(node_id)
+                if len(cached) < self.max_nodes:
+                    cached[node_id] = stored[node_id]
+        merged = {node_id: self._with_pending(node_id, stored[node_id]) for node_id in wanted}
+        return {node_id: node for node_id, node in merged.items() if node is not None}
+
+    def _with_pending(self, node_id: str, stored: Node | None) -> Node | None:
         waiting = self._pending.nodes.get(node_id)
         if waiting is None:
             return stored
@@ -160,6 +201,7 @@ class ReadCachedStore:
         self._nodes.clear()
         self._lists.clear()
         self._edges = 0
+        self._meta.clear()
 
     def _clear(self) -> None:
         self.invalidate()
@@ -181,7 +223,13 @@ class ReadCachedStore:
 
     def meta(self, key: str) -> str | None:
         waiting = self._pending.meta.get(key)
-        return waiting if waiting is not None else self.store.meta(key)
+        return waiting if waiting is not None else self.stored_meta(key)
+
+    def stored_meta(self, key: str) -> str | None:
+        """The store's value of ``key`` (the pending writes left out), cached."""
+        if key not in self._meta:
+            self._meta[key] = self.store.meta(key)
+        return self._meta[key]
 
     def ingested(self, digest: str) -> tuple[str, int] | None:
         return self.store.ingested(digest)

@@ -9,6 +9,7 @@ tests and short-lived analyses; the SQL stores live in :mod:`provarmor.storage`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -62,6 +63,10 @@ class GraphStore(Protocol):
         keeps them: all of it is written, or (raising) none of it."""
 
     def node(self, node_id: str) -> Node | None: ...
+
+    def nodes_of(self, node_ids: Iterable[str]) -> dict[str, Node]:
+        """The stored nodes among ``node_ids`` (one query against SQL, where :meth:`node`
+        costs one per node)."""
 
     def in_edges(self, node_id: str) -> list[Edge]: ...
 
@@ -166,6 +171,10 @@ class MemoryGraphStore:
 
     def node(self, node_id: str) -> Node | None:
         return self.nodes.get(node_id)
+
+    def nodes_of(self, node_ids: Iterable[str]) -> dict[str, Node]:
+        nodes = self.nodes
+        return {node_id: nodes[node_id] for node_id in node_ids if node_id in nodes}
 
     def in_edges(self, node_id: str) -> list[Edge]:
         return [self.edges[i] for i in self._in.get(node_id, ())]

@@ -195,10 +195,12 @@ def _select_nodes(
     processes, others, cut = _expand(entries, context=context, limit=cap * EXPANSION_FACTOR)
     chosen: dict[str, Node] = {}
     truncated = []
-    for node_id in [*must, *processes, *others]:
-        if node_id in chosen or not node_id:
+    wanted = [node_id for node_id in [*must, *processes, *others] if node_id]
+    found = context.store.nodes_of(wanted)
+    for node_id in wanted:
+        if node_id in chosen:
             continue
-        node = context.store.node(node_id)
+        node = found.get(node_id)
         if node is None:
             continue
         if len(chosen) >= cap:
@@ -221,8 +223,10 @@ def _expand(
     others: dict[str, None] = {}
     sensitive: dict[str, bool] = {}
     queue: deque[tuple[str, int]] = deque()
+    entries = list(entries)
+    found = store.nodes_of(entries)
     for entry in entries:
-        node = store.node(entry)
+        node = found.get(entry)
         if node is not None:
             processes.setdefault(entry, node.first_ts)
             queue.append((entry, node.first_ts))
@@ -230,10 +234,10 @@ def _expand(
         if len(processes) + len(others) >= limit:
             return list(processes), list(others), True
         node_id, bound = queue.popleft()
-        for edge in store.out_edges(node_id):
-            if edge.last_ts < bound:
-                continue
-            target = store.node(edge.dst)
+        edges = [edge for edge in store.out_edges(node_id) if edge.last_ts >= bound]
+        targets = store.nodes_of(edge.dst for edge in edges)
+        for edge in edges:
+            target = targets.get(edge.dst)
             if target is None or noise.is_noise(target):
                 continue
             if edge.action in ("fork", LOGIN, "ptrace", "kill") and target.kind is NodeKind.PROCESS:
@@ -288,15 +292,16 @@ def _sensitive_reads(
 ) -> None:
     """Add the sensitive files ``node_id`` read to ``others``; ``sensitive`` remembers each
     file's verdict for the rest of the expansion (processes read the same files)."""
-    for edge in store.in_edges(node_id):
-        if edge.action in ("open", "read"):
-            verdict = sensitive.get(edge.src)
-            if verdict is None:
-                source = store.node(edge.src)
-                verdict = source is not None and is_sensitive_path(source.path or source.label)
-                sensitive[edge.src] = verdict
-            if verdict:
-                others.setdefault(edge.src)
+    reads = [edge.src for edge in store.in_edges(node_id) if edge.action in ("open", "read")]
+    sources = store.nodes_of(src for src in reads if src not in sensitive)
+    for src in reads:
+        verdict = sensitive.get(src)
+        if verdict is None:
+            source = sources.get(src)
+            verdict = source is not None and is_sensitive_path(source.path or source.label)
+            sensitive[src] = verdict
+        if verdict:
+            others.setdefault(src)
 
 
 def _edges_between(store: GraphStore, chosen: dict[str, Node]) -> list[Edge]:

@@ -897,7 +897,7 @@ class Ingestor:
         checkpoint."""
         host.take_exceptions(self.exceptions)
         key = graph_position(agent.id)
-        if sequence <= int(host.store.meta(key) or 0):  # an older build wrote graphs first
+        if sequence <= int(host.graph.stored_meta(key) or 0):  # an older build wrote graphs first
             log.warning(
                 "batch %d of agent %s is in the graph but its findings were not stored "
                 "(restart after a failed commit): storing its %d events without alerts",

@@ -44,7 +44,7 @@ from provarmor.manager.store import (
     TokenRecord,
 )
 from provarmor.model.errors import StorageError
-from provarmor.storage.dialect import Dialect, like_literal
+from provarmor.storage.dialect import Columns, Dialect, like_literal, select_where_in
 
 FORMAT_VERSION = 5
 SIZE_ROUNDS = 5
@@ -115,7 +115,15 @@ _AGENT_COLUMNS = (
 _EVENT_COLUMNS = (
     "host, ts, event_id, action, process, executable, command_line, file_path, remote, json"
 )
+_EVENT_LOAD_COLUMNS: Columns = [
+    (name, "int8" if name == "ts" else "text") for name in _EVENT_COLUMNS.split(", ")
+]
 _CHECKPOINT_COLUMNS = "host, agent_id, sequence, written_ns, data"
+_CHECKPOINT_UPSERT = (
+    f"INSERT INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (host) DO UPDATE SET agent_id = excluded.agent_id, "
+    "sequence = excluded.sequence, written_ns = excluded.written_ns, data = excluded.data"
+)
 _ALERT_COLUMNS = "host, id, rule_id, title, level, detector, first_ts, last_ts, score, json"
 _INCIDENT_COLUMNS = (
     "id, host, engine_id, severity, score, status, title, first_ts, last_ts, updated_ts, "
@@ -431,37 +439,46 @@ class SqlFindingsStore:
         as a duplicate as :meth:`commit_batch` would, in order."""
         stored: list[bool] = []
         with self._write():
-            acked: dict[str, int] = {}
+            agents = sorted({batch.agent_id for batch in batches})
+            select = "SELECT id, acked_sequence FROM agents"
+            acked = {str(a): _int(s) for a, s in select_where_in(self._db, select, "id", agents)}
+            kept: list[BatchCommit] = []
             for batch in batches:
                 if batch.agent_id not in acked:
-                    row = self._db.execute(
-                        "SELECT acked_sequence FROM agents WHERE id = ?", (batch.agent_id,)
-                    ).fetchone()
-                    if row is None:
-                        raise StorageError("unknown agent", location=batch.agent_id)
-                    acked[batch.agent_id] = _int(row[0])
+                    raise StorageError("unknown agent", location=batch.agent_id)
                 if acked[batch.agent_id] >= batch.sequence:
                     stored.append(False)
                     continue
                 acked[batch.agent_id] = batch.sequence
-                self._store_batch(batch)
+                kept.append(batch)
                 stored.append(True)
+            self._store_batches(kept)
         return stored
 
-    def _store_batch(self, batch: BatchCommit) -> None:
-        self._db.execute(
+    def _store_batches(self, batches: Sequence[BatchCommit]) -> None:
+        """Write ``batches`` (new ones, in order) with a statement per table for them all,
+        not per batch: against a server each statement is a round trip."""
+        if not batches:
+            return
+        self._db.executemany(
             "INSERT INTO batches (agent_id, sequence, received_ns, events, rejected) "
             "VALUES (?, ?, ?, ?, ?)",
-            (batch.agent_id, batch.sequence, batch.received_ns, len(batch.events), batch.rejected),
+            [(b.agent_id, b.sequence, b.received_ns, len(b.events), b.rejected) for b in batches],
         )
-        self._db.execute(
+        latest = {b.agent_id: (b.sequence, b.received_ns) for b in batches}  # the last wins
+        self._db.executemany(
             "UPDATE agents SET acked_sequence = ?, last_seen_ns = ? WHERE id = ?",
-            (batch.sequence, batch.received_ns, batch.agent_id),
+            [(sequence, seen, agent) for agent, (sequence, seen) in latest.items()],
         )
-        self._store_findings(batch)
-        sql_exceptions.count_hits(self._db, batch.exception_hits, now_ns=batch.received_ns)
-        if batch.checkpoint is not None:
-            self._put_checkpoint(batch.checkpoint)
+        self._store_findings(batches)
+        for batch in batches:
+            sql_exceptions.count_hits(self._db, batch.exception_hits, now_ns=batch.received_ns)
+        checkpoints = [b.checkpoint for b in batches if b.checkpoint is not None]
+        if checkpoints:
+            self._db.executemany(
+                _CHECKPOINT_UPSERT,
+                [(c.host, c.agent_id, c.sequence, c.written_ns, c.data) for c in checkpoints],
+            )
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> bool:
         with self._write():
@@ -474,12 +491,7 @@ class SqlFindingsStore:
         return True
 
     def _put_checkpoint(self, c: Checkpoint) -> None:
-        self._db.execute(
-            f"INSERT INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (host) DO UPDATE SET agent_id = excluded.agent_id, "
-            "sequence = excluded.sequence, written_ns = excluded.written_ns, data = excluded.data",
-            (c.host, c.agent_id, c.sequence, c.written_ns, c.data),
-        )
+        self._db.execute(_CHECKPOINT_UPSERT, (c.host, c.agent_id, c.sequence, c.written_ns, c.data))
 
     def checkpoint(self, host: str) -> Checkpoint | None:
         with self._lock:
@@ -498,19 +510,22 @@ class SqlFindingsStore:
             data=bytes(data),
         )
 
-    def _store_findings(self, batch: BatchCommit) -> None:
-        if batch.events:
-            self._db.executemany(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    def _store_findings(self, batches: Sequence[BatchCommit]) -> None:
+        events = [e for batch in batches for e in batch.events]
+        if events:
+            self._db.load(
+                "events",
+                _EVENT_LOAD_COLUMNS,
                 [
                     (
                         *(e.host, e.ts, e.event_id, e.action, e.process, e.executable),
                         *(e.command_line, e.file_path, e.remote, e.json),
                     )
-                    for e in batch.events
+                    for e in events
                 ],
             )
-        if batch.alerts:
+        alerts = [a for batch in batches for a in batch.alerts]
+        if alerts:
             self._db.executemany(
                 f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (host, id) DO NOTHING",
@@ -519,25 +534,28 @@ class SqlFindingsStore:
                         *(a.host, a.id, a.rule_id, a.title, a.level, a.detector, a.first_ts),
                         *(a.last_ts, a.score, a.json),
                     )
-                    for a in batch.alerts
+                    for a in alerts
                 ],
             )
-        for incident in batch.incidents:
-            self._upsert_incident(incident)
-
-    def _upsert_incident(self, i: IncidentRow) -> None:
-        # The analyst's status survives new versions of the story.
-        self._db.execute(
-            f"INSERT INTO incidents ({_INCIDENT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "severity = excluded.severity, score = excluded.score, title = excluded.title, "
-            "first_ts = excluded.first_ts, last_ts = excluded.last_ts, "
-            "updated_ts = excluded.updated_ts, version = excluded.version, json = excluded.json",
-            (
-                *(i.id, i.host, i.engine_id, i.severity, i.score, i.status, i.title, i.first_ts),
-                *(i.last_ts, i.updated_ts, i.version, i.json),
-            ),
-        )
+        incidents = [i for batch in batches for i in batch.incidents]
+        if incidents:
+            # one row at a time, in order: a later version of an incident overwrites an
+            # earlier one of the same fetch; the analyst's status survives new versions
+            self._db.executemany(
+                f"INSERT INTO incidents ({_INCIDENT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "severity = excluded.severity, score = excluded.score, title = excluded.title, "
+                "first_ts = excluded.first_ts, last_ts = excluded.last_ts, "
+                "updated_ts = excluded.updated_ts, version = excluded.version, "
+                "json = excluded.json",
+                [
+                    (
+                        *(i.id, i.host, i.engine_id, i.severity, i.score, i.status, i.title),
+                        *(i.first_ts, i.last_ts, i.updated_ts, i.version, i.json),
+                    )
+                    for i in incidents
+                ],
+            )
 
     # queries
 

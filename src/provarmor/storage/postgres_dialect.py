@@ -231,7 +231,7 @@ class PostgresDialect:
             self.execute(statement)
 
     def load(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> None:
-        """Binary COPY (about twice as fast as text)."""
+        """Binary COPY (about twice as fast as text); NUL in text as :func:`without_nul`."""
         names = column_names(columns)
         with (
             self._errors(self._name),
@@ -242,7 +242,7 @@ class PostgresDialect:
         ):
             copy.set_types([kind for _, kind in columns])
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(without_nul(row))
 
     def _stage(self, table: str, columns: Columns, rows: Sequence[Sequence[object]]) -> str:
         """COPY ``rows`` into a session-private table emptied at commit; its name. Each

@@ -28,7 +28,7 @@ only once no edge refers to it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -574,6 +574,10 @@ class SqlGraphStore:
     def node(self, node_id: str) -> Node | None:
         rows = self._all(f"{_NODE_SELECT} WHERE id = ?", (node_id,))
         return _node_from_row(rows[0]) if rows else None
+
+    def nodes_of(self, node_ids: Iterable[str]) -> dict[str, Node]:
+        rows = select_where_in(self._db, _NODE_SELECT, "id", sorted(set(node_ids)))
+        return {node.id: node for node in map(_node_from_row, rows)}
 
     def _edges(self, column: str, node_id: str) -> list[Edge]:
         rows = self._all(

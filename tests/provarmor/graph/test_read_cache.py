@@ -102,6 +102,62 @@ def test_a_copy_of_the_cache_keeps_the_store_and_bounds_not_the_answers(store):
     assert copied.node("p") is not None
 
 
+def test_a_write_brings_the_cached_reads_up_to_date_without_reading_them_again(store, tmp_path):
+    """After a committed write the cache answers as the store does (the cached node merged
+    with its new version, edge lists with the new and grown edges, meta) from memory: a
+    write that bypasses the cache afterwards is not seen."""
+    fork = Edge(id=1, src="p", dst="q", action="fork", first_ts=5, last_ts=5)
+    store.apply(GraphDelta(nodes=[process("p"), process("q")], new_edges=[fork]), meta={"m": "1"})
+    assert store.node("p").label == ""
+    assert store.node("r") is None
+    assert [e.id for e in store.out_edges("p")] == [1]
+    assert [e.id for e in store.in_edges("q")] == [1]
+    assert store.meta("m") == "1"
+    grown = Edge(id=1, src="p", dst="q", action="fork", first_ts=5, last_ts=9, count=2)
+    kill = Edge(id=2, src="r", dst="q", action="kill", first_ts=9, last_ts=9)
+    store.apply(
+        GraphDelta(
+            nodes=[process("p", label="sh", first_ts=7, last_ts=9), process("r")],
+            new_edges=[kill],
+            updated_edges=[grown],
+        ),
+        meta={"m": "2"},
+    )
+    written = {
+        "p": store.store.node("p"),
+        "r": store.store.node("r"),
+        "q<": store.store.in_edges("q"),
+        "p>": store.store.out_edges("p"),
+    }
+    other = SqliteGraphStore(tmp_path / "g.db")  # a write that bypasses the cache
+    other.apply(GraphDelta(nodes=[process("p", label="bash"), process("r", label="x")]))
+    other.apply(GraphDelta(), meta={"m": "3"})
+    other.close()
+    assert store.node("p") == written["p"]
+    assert (store.node("p").label, store.node("p").last_ts) == ("sh", 9)
+    assert store.node("r") == written["r"]
+    assert store.nodes_of(["p", "r", "nope"]) == {"p": written["p"], "r": written["r"]}
+    assert store.in_edges("q") == written["q<"]
+    assert [(e.id, e.count) for e in store.in_edges("q")] == [(1, 2), (2, 1)]
+    assert store.out_edges("p") == written["p>"]
+    assert store.meta("m") == "2"
+    assert store.store.meta("m") == "3"
+
+
+def test_nodes_of_reads_the_uncached_at_once_and_merges_pending_versions(tmp_path):
+    behind = ReadCachedStore(SqliteGraphStore(tmp_path / "g.db"), write_behind=True, max_nodes=3)
+    behind.apply(GraphDelta(nodes=[process("p", executable="/bin/sh"), process("q")]))
+    behind.flush()
+    behind.apply(GraphDelta(nodes=[process("p", last_ts=12), process("n", label="new")]))
+    found = behind.nodes_of(["p", "n", "q", "nope", "p"])
+    assert list(found) == ["p", "n", "q"]
+    assert (found["p"].executable, found["p"].last_ts) == ("/bin/sh", 12)
+    assert found["n"].label == "new"
+    assert found == {node_id: behind.node(node_id) for node_id in ("p", "n", "q")}
+    assert behind.resets == 1  # four ids against room for three: the cache was cleared
+    behind.close()
+
+
 LAB = Path(__file__).parents[2] / "data" / "lab" / "nodlink-ubuntu-seed1"
 
 
@@ -142,6 +198,32 @@ def test_writes_behind_read_as_if_written_and_reach_the_store_as_written(tmp_pat
     assert behind.store.stats() == through.store.stats()
     through.close()
     behind.close()
+
+
+def test_cached_reads_answer_as_the_store_after_every_write_of_the_lab_capture(tmp_path):
+    """The lab capture's deltas through the cache: after each write every read the cache
+    kept up to date (nodes, edge lists, meta) equals a fresh read of the store."""
+    cached = ReadCachedStore(SqliteGraphStore(tmp_path / "g.db"))
+    fresh = SqliteGraphStore(tmp_path / "g.db")
+    builder = GraphBuilder()
+    seen: dict[str, None] = {}
+    for number, batch in enumerate(batches(list(load_dataset(LAB).events()), size=100), 1):
+        for event in batch:
+            builder.add(event)
+        delta = builder.drain(full=False)
+        builder.evict()
+        cached.apply(delta, meta={"batch:a": str(number)})
+        seen.update((node.id, None) for node in delta.nodes)
+        sample = list(seen)[number % 5 :: 5]  # a different fifth each time
+        assert cached.nodes_of(sample) == fresh.nodes_of(sample)
+        for node_id in sample:
+            assert cached.node(node_id) == fresh.node(node_id), node_id
+            assert cached.in_edges(node_id) == fresh.in_edges(node_id), node_id
+            assert cached.out_edges(node_id) == fresh.out_edges(node_id), node_id
+        assert cached.meta("batch:a") == fresh.meta("batch:a") == str(number)
+    assert cached.resets == 0
+    fresh.close()
+    cached.close()
 
 
 def test_pending_writes_that_the_store_refuses_stay_pending(tmp_path):

@@ -27,3 +27,5 @@ def test_memory_store_stats_and_lookup():
     assert [n.id for n in store.find_nodes("/b")] == ["file:test-host:/b"]
     found = store.event_edge("e2")
     assert found is not None and found[1] == 3
+    files = store.nodes_of(["file:test-host:/b", "nope", "file:test-host:/a"])
+    assert files == {n: store.nodes[n] for n in ("file:test-host:/b", "file:test-host:/a")}

@@ -2,6 +2,7 @@
 incidents whose analyst status survives new versions, notes, changes and the timeline,
 and the refusal of a newer format."""
 
+import dataclasses
 import gzip
 import json
 import sqlite3
@@ -183,6 +184,53 @@ def test_a_fetch_of_batches_commits_in_one_transaction(store):
         store.commit_batches(failing)
     assert store.agent("a1").acked_sequence == 30
     assert store.hosts()[0].events == 50
+
+
+def test_a_fetch_stores_what_its_batches_committed_one_by_one_would(store):
+    """A fetch's batches go in with one statement per table: two versions of an incident,
+    two checkpoints of a host, events of several batches (one with NUL in its text) end as
+    successive commits would leave them."""
+    rows = _lab_rows(30)
+    host = rows[0].host
+    _agent(store, "a1", "h1")
+    _agent(store, "a2", host)
+    nul = dataclasses.replace(rows[5], command_line="sh -c x\x00y")
+    state = [
+        Checkpoint(host="h1", agent_id="a1", sequence=s, written_ns=s, data=b"v%d" % s)
+        for s in (1, 2)
+    ]
+    fetch = [
+        BatchCommit(
+            agent_id="a1",
+            sequence=1,
+            received_ns=1,
+            incidents=[_incident(1)],
+            alerts=[_alert("x1", level="high", first_ts=1)],
+            checkpoint=state[0],
+        ),
+        BatchCommit(agent_id="a2", sequence=7, received_ns=2, events=[*rows[:5], nul]),
+        BatchCommit(
+            agent_id="a1",
+            sequence=2,
+            received_ns=3,
+            incidents=[_incident(2)],
+            alerts=[_alert("x1", level="high", first_ts=1), _alert("x2", level="low", first_ts=2)],
+            checkpoint=state[1],
+        ),
+        BatchCommit(agent_id="a2", sequence=8, received_ns=4, events=rows[6:30]),
+    ]
+    assert store.commit_batches(fetch) == [True, True, True, True]
+    assert store.incident("h1:inc-c1") == _incident(2)
+    assert store.checkpoint("h1") == state[1]
+    assert [(a.acked_sequence, a.last_seen_ns) for a in map(store.agent, ("a1", "a2"))] == [
+        (2, 3),
+        (8, 4),
+    ]
+    assert sorted(a.id for a in store.alerts(AlertQuery(host="h1"))) == ["x1", "x2"]
+    found = store.search_events(EventQuery(host=host, page=Page(limit=100)))
+    assert sorted(row.event_id for row in found) == sorted(row.event_id for row in rows)
+    (stored,) = [row for row in found if row.event_id == nul.event_id]
+    assert stored.command_line in ("sh -c x\x00y", "sh -c x\ufffdy")  # PostgreSQL: U+FFFD
 
 
 def test_a_batchs_checkpoint_is_stored_with_it_and_replaces_the_last(store):

@@ -8,6 +8,7 @@ from provarmor.graph.store import PruneCursor
 from provarmor.graph.trace import Direction, trace_from_event
 from provarmor.model.actions import Action
 from provarmor.model.errors import StorageError
+from provarmor.storage.dialect import IN_KEYS
 from provarmor.storage.sql_graph import FORMAT_VERSION
 from provarmor.testing.factories import entity, make_event
 
@@ -170,6 +171,16 @@ def test_unknown_things_are_none_or_empty(graph_store):
     assert store.find_nodes("nope") == []
     assert store.stats().nodes_by_kind == {} and store.stats().first_ts == 0
     assert list(store.iter_nodes()) == [] and list(store.iter_edges()) == []
+
+
+def test_nodes_of_reads_the_stored_nodes_among_ids_at_once(graph_store):
+    store = graph_store()
+    wanted = [f"p{i}" for i in range(IN_KEYS + 5)]  # more than one statement's keys
+    store.apply(GraphDelta(nodes=[process(node_id, label=node_id) for node_id in wanted]))
+    found = store.nodes_of([*wanted, "nope", "p1"])
+    assert sorted(found) == sorted(wanted)
+    assert all(found[node_id] == store.node(node_id) for node_id in wanted)
+    assert store.nodes_of([]) == {}
 
 
 def test_ingest_record_is_kept_and_replaced(graph_store):
