@@ -1,6 +1,5 @@
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -53,8 +52,11 @@ def test_leftovers_of_two_runs_of_one_seed_are_undone_newest_first():
         newer = snapshot.take(
             "pytest-order-b", AccountJournal().naming(users=[user], groups=[user])
         )
-        time.sleep(0.01)  # saved later (the order is by save time)
         saved.append(snapshot.save(newer))
+        later = (
+            saved[0].stat().st_mtime_ns + 1_000_000_000
+        )  # saved later: the order is by save time
+        os.utime(saved[1], ns=(later, later))
         changed = snapshot.restore_leftovers()
         left = snapshot.differences(older)  # before the clean-up below
     finally:
