@@ -8,23 +8,25 @@ Then P and C must still get their program, each on one graph node, never ``pid N
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
 from provarmor.graph.builder import GraphBuilder
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.model.actions import Action
-from provarmor.model.errors import ParseError
 from provarmor.model.event import Event
 from provarmor.sources.ebpf.program import ProgramOptions
 from provarmor.sources.ebpf.runner import EbpfSource
 from provarmor.sources.ebpf.settings import EbpfSettings
-from provarmor.sources.ebpf.wire import Header, parse_line
+from provarmor.sources.ebpf.wire import Header
+
+HeadersOf = Callable[[list[bytes]], list[Header]]
+"""The ``headers_of`` fixture (conftest.py)."""
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -47,21 +49,10 @@ os.waitpid(worker, 0)
 """
 
 
-def _header(line: bytes) -> Header | None:
-    try:
-        parsed = parse_line(line.rstrip(b"\n"))
-    except ParseError:
-        return None
-    return parsed if isinstance(parsed, Header) else None
-
-
-def test_a_fork_read_after_its_childs_records_still_names_the_program() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the sensor needs root")
-    if shutil.which("bpftrace") is None:
-        pytest.skip("bpftrace is not installed (scripts/bootstrap.sh dev installs it)")
-    if not {0, 1} <= os.sched_getaffinity(0):
-        pytest.skip("the race needs CPUs 0 and 1")
+@pytest.mark.usefixtures("two_cpu_race")
+def test_a_fork_read_after_its_childs_records_still_names_the_program(
+    headers_of: HeadersOf,
+) -> None:
     lines: list[bytes] = []
     options = ProgramOptions(families=("process", "file"), socket_io=False)
     # reorder_ms=0: decoded in the order read, as records later than the reorder stage's
@@ -86,10 +77,10 @@ def test_a_fork_read_after_its_childs_records_still_names_the_program() -> None:
         finally:
             os.kill(source.bpftrace_pid, signal.SIGCONT)
         # bpftrace 0.17 drops what it has not read yet when it is stopped: wait for it
-        _wait_for_forks(lines, {worker for worker, _child in pairs})
+        _wait_for_forks(headers_of, lines, {worker for worker, _child in pairs})
     events = list(source.events())
     assert source.counters.lost == 0, "the race needs every record"
-    headers = [header for header in map(_header, lines) if header is not None]
+    headers = headers_of(lines)
 
     def at(kind: str, pid: int) -> int:
         found = [i for i, h in enumerate(headers) if (h.kind, h.pid) == (kind, pid)]
@@ -114,10 +105,15 @@ def test_a_fork_read_after_its_childs_records_still_names_the_program() -> None:
     assert source.counters.late_forks >= 1
 
 
-def _wait_for_forks(lines: list[bytes], pids: set[int], timeout: float = 30.0) -> None:
+def _wait_for_forks(
+    headers_of: HeadersOf,
+    lines: list[bytes],
+    pids: set[int],
+    timeout: float = 30.0,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        headers = [header for header in map(_header, list(lines)) if header is not None]
+        headers = headers_of(list(lines))
         if pids <= {header.pid for header in headers if header.kind == "F"}:
             return
         time.sleep(0.1)

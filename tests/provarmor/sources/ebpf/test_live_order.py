@@ -12,22 +12,24 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
 from provarmor.model.actions import Action
-from provarmor.model.errors import ParseError
 from provarmor.model.event import Event
 from provarmor.sources.ebpf.decoder import EbpfDecoder
 from provarmor.sources.ebpf.program import ProgramOptions
 from provarmor.sources.ebpf.runner import EbpfSource
 from provarmor.sources.ebpf.settings import EbpfSettings
-from provarmor.sources.ebpf.wire import Header, parse_line
+from provarmor.sources.ebpf.wire import Header
+
+HeadersOf = Callable[[list[bytes]], list[Header]]
+"""The ``headers_of`` fixture (conftest.py)."""
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -52,21 +54,10 @@ os.waitpid(child, 0)
 """
 
 
-def _header(line: bytes) -> Header | None:
-    try:
-        parsed = parse_line(line.rstrip(b"\n"))
-    except ParseError:
-        return None
-    return parsed if isinstance(parsed, Header) else None
-
-
-def test_a_child_read_before_its_parents_exec_inherits_the_execd_program() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the sensor needs root")
-    if shutil.which("bpftrace") is None:
-        pytest.skip("bpftrace is not installed (scripts/bootstrap.sh dev installs it)")
-    if not {0, 1} <= os.sched_getaffinity(0):
-        pytest.skip("the race needs CPUs 0 and 1")
+@pytest.mark.usefixtures("two_cpu_race")
+def test_a_child_read_before_its_parents_exec_inherits_the_execd_program(
+    headers_of: HeadersOf,
+) -> None:
     lines: list[bytes] = []
     options = ProgramOptions(families=("process",), socket_io=False)
     # what bpftrace reads late here is as old as the stop is long (two Python launchers:
@@ -89,12 +80,12 @@ def test_a_child_read_before_its_parents_exec_inherits_the_execd_program() -> No
                 parents.append(int(done.stdout))
         finally:
             os.kill(source.bpftrace_pid, signal.SIGCONT)
-        children = _wait_for_children(lines, set(parents))
+        children = _wait_for_children(headers_of, lines, set(parents))
     events = list(source.events())
     assert source.counters.lost == 0, "the race needs every record"
     context = source.context
     assert context is not None
-    headers = [header for header in map(_header, lines) if header is not None]
+    headers = headers_of(lines)
 
     def first(kind: str, pid: int) -> int:
         return next(i for i, h in enumerate(headers) if (h.kind, h.pid) == (kind, pid))
@@ -125,13 +116,16 @@ def _of(events: list[Event], action: Action, pid: int) -> list[Event]:
 
 
 def _wait_for_children(
-    lines: list[bytes], parents: set[int], timeout: float = 30.0
+    headers_of: HeadersOf,
+    lines: list[bytes],
+    parents: set[int],
+    timeout: float = 30.0,
 ) -> dict[int, int]:
     """Parent pid -> its child's pid, once bpftrace delivered both children's fork records
     (bpftrace 0.17 drops what it has not read yet when it is stopped: wait for it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        headers = [header for header in map(_header, list(lines)) if header is not None]
+        headers = headers_of(list(lines))
         children = {h.values[0]: h.pid for h in headers if h.kind == "F" and h.values[0] in parents}
         if set(children) == parents:
             return children

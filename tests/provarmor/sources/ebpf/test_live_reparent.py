@@ -8,18 +8,21 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from provarmor.model.actions import Action
-from provarmor.model.errors import ParseError
 from provarmor.model.event import Event
 from provarmor.sources.ebpf.decoder import EbpfCounters
 from provarmor.sources.ebpf.program import ProgramOptions
 from provarmor.sources.ebpf.runner import EbpfSource
 from provarmor.sources.ebpf.settings import EbpfSettings
-from provarmor.sources.ebpf.wire import Header, parse_line
+from provarmor.sources.ebpf.wire import Header
+
+HeadersOf = Callable[[list[bytes]], list[Header]]
+"""The ``headers_of`` fixture (conftest.py)."""
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -41,7 +44,7 @@ class Capture:
 
 
 @pytest.fixture(scope="module")
-def capture() -> Capture:
+def capture(headers_of: HeadersOf) -> Capture:
     if os.geteuid() != 0:
         pytest.skip("the sensor needs root")
     if shutil.which("taskset") is None or shutil.which("chrt") is None:
@@ -59,7 +62,7 @@ def capture() -> Capture:
             process.wait()
         _wait_for_inner_shells()
     events = list(source.events())
-    return Capture(events, source.counters, roots, _adopted(lines, set(roots)))
+    return Capture(events, source.counters, roots, _adopted(headers_of, lines, set(roots)))
 
 
 def _wait_for_inner_shells(timeout: float = 15.0) -> None:
@@ -73,22 +76,14 @@ def _wait_for_inner_shells(timeout: float = 15.0) -> None:
     pytest.fail(f"the inner shells ({INNER}) did not finish within {timeout:.0f} s")
 
 
-def _adopted(lines: list[bytes], roots: set[int]) -> set[int]:
-    headers = [h for h in map(_header, lines) if h is not None]
+def _adopted(headers_of: HeadersOf, lines: list[bytes], roots: set[int]) -> set[int]:
+    headers = headers_of(lines)
     creator = {h.values[0]: h.pid for h in headers if h.kind == "J" and h.pid in roots}
     return {
         h.pid
         for h in headers
         if h.kind == "F" and h.pid in creator and h.values[0] != creator[h.pid]
     }
-
-
-def _header(line: bytes) -> Header | None:
-    try:
-        parsed = parse_line(line.rstrip(b"\n"))
-    except ParseError:
-        return None
-    return parsed if isinstance(parsed, Header) else None
 
 
 def _execs(capture: Capture, args: tuple[str, ...]) -> list[Event]:
