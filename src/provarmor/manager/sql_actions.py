@@ -177,7 +177,7 @@ def select(db: Dialect, query: ActionQuery) -> list[ActionRecord]:
 
 def select_audit(db: Dialect, action_id: str) -> list[ActionAuditEntry]:
     rows = db.execute(
-        f"SELECT {_AUDIT_COLUMNS} FROM action_audit WHERE action_id = ? ORDER BY key",
+        f"SELECT {_AUDIT_COLUMNS} FROM action_audit WHERE action_id = ? ORDER BY ts_ns, key",
         (action_id,),
     ).fetchall()
     return [

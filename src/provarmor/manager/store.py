@@ -341,7 +341,7 @@ class FindingsStore(Protocol):
         """Actions (of a host, an incident, in some states), oldest first."""
 
     def action_audit(self, action_id: str) -> list[ActionAuditEntry]:
-        """Every step of one action, in the order written."""
+        """Every step of one action, in time order (the order written among equal times)."""
 
     def add_action_audit(self, entry: ActionAuditEntry) -> None:
         """Append one step to an action's audit (its state unchanged)."""
