@@ -9,9 +9,10 @@ new line do); a hunk that leaves fewer lines than the baseline had there (lines 
 replaced) is not an attack's addition, and the file is left alone. So is a file with no
 baseline, one whose content the baseline did not keep, one whose owner changed, one that
 is now a symbolic link, not a regular file, has other hard links, or is far larger than a
-baseline file may be. The lines taken out and where they stood are the action's undo
-target (in the audit trail); the undo checks that the file is still exactly as the revert
-left it.
+baseline file may be. A file the baseline says was absent is emptied, not removed (its
+inode, owner and mode stay; a person removes it). The lines taken out and where they stood
+are the action's undo target (in the audit trail); the undo checks that the file is still
+exactly as the revert left it.
 
 The file is written in place (same inode: owner, mode, ACLs, extended attributes and hard
 links stay as they are; only the bytes from the first one that changes are written, then
@@ -22,6 +23,7 @@ paths that ``response.persistence_files`` covers are reverted.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import os
 import stat
@@ -124,7 +126,8 @@ def _open_regular(path: str) -> tuple[int, os.stat_result] | str:
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
-        return f"{path}: {exc.strerror} (a symbolic link, or gone)"
+        what = {errno.ELOOP: "a symbolic link", errno.ENOENT: "gone"}.get(exc.errno or 0, "")
+        return f"{path}: {what or exc.strerror}"
     info = os.fstat(descriptor)
     reason = ""
     if not stat.S_ISREG(info.st_mode):

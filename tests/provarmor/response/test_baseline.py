@@ -234,3 +234,22 @@ def test_a_damaged_stored_baseline_is_replaced_and_counted(tmp_path):
     assert responder.counters["baseline.damaged"] == 1
     assert msgspec.json.decode(settings.baseline_file.read_bytes())["format_version"] == 1
     assert [h.path for h in read_baseline(settings.baseline_file).files] == [str(tmp_path / "a.rc")]
+
+
+@pytest.mark.parametrize(("every", "versions"), [(1e-9, 2), (0.0, 1)])
+def test_tick_refreshes_the_baseline_when_due_and_never_with_0(tmp_path, every, versions):
+    rc = tmp_path / "a.rc"
+    rc.write_bytes(b"a\n")
+    settings = ResponseSettings(
+        state_dir=tmp_path / "response",
+        persistence_files=(str(tmp_path / "*.rc"),),
+        baseline_refresh_seconds=every,
+    )
+    responder = Responder.open(Policy(mode=Mode.DRY_RUN), build_context(settings))
+    responder.tick()
+    assert not settings.baseline_file.exists()  # not kept until the agent takes it
+    responder.keep_baseline()
+    rc.write_bytes(b"a\nb\n")
+    responder.tick()
+    (history,) = read_baseline(settings.baseline_file).files
+    assert len(history.versions) == versions
