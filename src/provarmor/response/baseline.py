@@ -96,8 +96,9 @@ class Baseline(msgspec.Struct, frozen=True, kw_only=True):
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
     versions: int
-    file_bytes: int
+    """Versions kept per file."""
     total_bytes: int
+    """Content kept in all."""
 
 
 # -- pure ------------------------------------------------------------------------------------

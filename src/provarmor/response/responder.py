@@ -252,7 +252,6 @@ class Responder:
             observed = observe(patterns, now_ns=now, file_bytes=settings.baseline_file_bytes)
             limits = Limits(
                 versions=settings.baseline_versions,
-                file_bytes=settings.baseline_file_bytes,
                 total_bytes=settings.baseline_total_bytes,
             )
             fresh, counts = refresh(stored, observed, patterns, now_ns=now, limits=limits)

@@ -151,6 +151,10 @@ class ResponseSettings:
                     raise ConfigError(
                         f"not an IP address or network: {network!r}", location=f"response.{key}"
                     ) from None
+        if self.baseline_versions < 1:
+            raise ConfigError(
+                f"at least 1, not {self.baseline_versions}", location="response.baseline_versions"
+            )
         for pattern in self.persistence_files:
             if not pattern.startswith(("/", "~/")) or "/../" in f"{pattern}/":
                 raise ConfigError(

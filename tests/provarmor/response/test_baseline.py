@@ -33,7 +33,7 @@ from provarmor.response.responder import Responder
 from provarmor.response.settings import ResponseSettings
 
 DATA = Path(__file__).parents[2] / "data" / "response"
-LIMITS = Limits(versions=2, file_bytes=100, total_bytes=1000)
+LIMITS = Limits(versions=2, total_bytes=1000)
 RC = "/home/dev/.bashrc"
 PATTERNS = ("/home/dev/.bashrc", "/etc/cron.d/*")
 
@@ -116,7 +116,7 @@ def test_a_path_covered_before_the_write_with_no_version_was_absent():
 
 
 def test_what_does_not_fit_is_recorded_as_not_kept_and_counted():
-    small = Limits(versions=2, file_bytes=100, total_bytes=5)
+    small = Limits(versions=2, total_bytes=5)
     observed = {RC: present(b"abc\n", 10), "/etc/cron.d/job": present(b"* * * * * x\n", 10)}
     baseline, counts = refresh(Baseline(), observed, PATTERNS, now_ns=10, limits=small)
     assert counts == {"baseline.full": 1, "baseline.not_kept": 1}

@@ -20,6 +20,12 @@ def test_a_namespace_name_that_is_not_one_is_refused_naming_the_setting(name):
     assert caught.value.location == "response.network_namespace"
 
 
+def test_the_baseline_keeps_at_least_one_version():
+    with pytest.raises(ConfigError) as caught:
+        ResponseSettings(baseline_versions=0)
+    assert caught.value.location == "response.baseline_versions"
+
+
 @pytest.mark.parametrize("pattern", ["relative/.bashrc", "~user/.bashrc", "/etc/../shadow", ""])
 def test_a_persistence_file_that_is_not_an_absolute_path_is_refused(pattern):
     with pytest.raises(ConfigError) as caught:
