@@ -98,6 +98,7 @@ def _response_sink(run: AgentRun, response: ResponseSetup) -> ResponseSink:
 
     state = run.settings.state_dir
     run.response_sink = ResponseSink(state / "graph.db", setup=response, alerts=state / ALERTS_FILE)
+    response.responder.keep_baseline()  # what the persistence files hold before any attack
     return run.response_sink
 
 

@@ -171,7 +171,7 @@ def undo(
     state_dir: StateDir = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
 ) -> None:
-    """Undo an action: restore, resume, unblock, release or unlock (root)."""
+    """Undo an action: restore, resume, unblock, release, unlock or unrevert (root)."""
     from provarmor.response.action import build_context
     from provarmor.response.policy import Policy
     from provarmor.response.responder import Responder

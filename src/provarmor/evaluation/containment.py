@@ -4,9 +4,9 @@
 responder never saw them.
 
 * **containment**: the first action that took effect (outcome ``done``) on an attacker
-  entity: one of the attacker's processes (kill, suspend), a file it wrote (quarantine) or
-  an endpoint it reached (block). Its time is the action's result record (the action had
-  finished: a killed tree is gone);
+  entity: one of the attacker's processes (kill, suspend), a file it wrote (quarantine,
+  revert_file) or an endpoint it reached (block). Its time is the action's result record
+  (the action had finished: a killed tree is gone);
 * **incident**: the first action the responder was asked for for the incident whose action
   contained the run (its first ``proposed`` record; in a run nothing contained, for any
   incident): the moment the agent's own analysis handed that incident to the policy;
@@ -22,8 +22,8 @@ responder never saw them.
   firewall**: connects and sends to an attacker endpoint after a block of that endpoint (of
   its address, or address and port) or after an isolation took effect; **blocks of
   non-attack endpoints**: blocks (done, failed or dry-run) of an endpoint the attack never
-  reached: must be 0; likewise **file actions on non-attack files** (a quarantine of a file
-  the attack did not write).
+  reached: must be 0; likewise **file actions on non-attack files** (a quarantine or revert
+  of a file the attack did not write).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from provarmor.response.records import (
     FileTarget,
     NetworkTarget,
     Outcome,
+    PersistenceTarget,
     ProcessTarget,
 )
 
@@ -141,7 +142,7 @@ def _on_attacker(record: AuditRecord, dataset: Dataset, malicious: set[str]) -> 
     match target:
         case ProcessTarget():
             return target.entity_id in malicious
-        case FileTarget():
+        case FileTarget() | PersistenceTarget():
             return target.path in dataset.labels.files
         case NetworkTarget():
             reached = set(dataset.labels.endpoints) | attacker_endpoints(dataset)
@@ -157,7 +158,7 @@ def _describe(record: AuditRecord) -> str:
     match target:
         case ProcessTarget():
             return f"pid {target.pid} {target.executable or target.entity_id}"
-        case FileTarget():
+        case FileTarget() | PersistenceTarget():
             return target.path
         case NetworkTarget():
             return f"{target.ip}:{target.port}"
@@ -235,12 +236,14 @@ def score_containment(
         firewall_actions=len(firewall),
         connections_after_firewall=_after_firewall(firewall, tracker) if firewall else None,
         non_attack_blocks=non_attack_blocks,
-        non_attack_file_actions=_non_attack(results, summaries, FileTarget),
+        non_attack_file_actions=_non_attack(results, summaries, (FileTarget, PersistenceTarget)),
     )
 
 
 def _non_attack(
-    results: list[AuditRecord], summaries: tuple[ActionSummary, ...], target: type
+    results: list[AuditRecord],
+    summaries: tuple[ActionSummary, ...],
+    target: type | tuple[type, ...],
 ) -> int:
     """Actions (done, failed or dry-run) on a ``target`` that is not the attacker's."""
     return sum(

@@ -1,11 +1,11 @@
 """Audit records as OCSF 1.3 Remediation events (category 7).
 
-Process actions are Process Remediation Activity (7003), quarantine and restore File
-Remediation Activity (7002), block, unblock, isolate and release Network Remediation
-Activity (7004), account locking the generic Remediation Activity (7001). The activity is
-the D3FEND tactic OCSF uses: Isolate (suspend, block, isolate), Evict (kill, quarantine,
-lock_user) or Restore (every undo). Only ``result`` and ``undone`` records are events
-(a proposal is not a remediation yet).
+Process actions are Process Remediation Activity (7003); quarantine, restore, revert_file
+and unrevert_file File Remediation Activity (7002); block, unblock, isolate and release
+Network Remediation Activity (7004); account locking the generic Remediation Activity
+(7001). The activity is the D3FEND tactic OCSF uses: Isolate (suspend, block, isolate),
+Evict (kill, quarantine, revert_file, lock_user) or Restore (every undo). Only ``result``
+and ``undone`` records are events (a proposal is not a remediation yet).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from provarmor.response.records import (
     FileTarget,
     NetworkTarget,
     Outcome,
+    PersistenceTarget,
     ProcessTarget,
     QuarantinedTarget,
+    RevertedTarget,
     UserTarget,
 )
 
@@ -34,11 +36,13 @@ ACTIVITY: dict[ActionKind, int] = {
     ActionKind.KILL: EVICT,
     ActionKind.QUARANTINE: EVICT,
     ActionKind.LOCK_USER: EVICT,
+    ActionKind.REVERT_FILE: EVICT,
     ActionKind.RESUME: RESTORE,
     ActionKind.RESTORE: RESTORE,
     ActionKind.UNBLOCK: RESTORE,
     ActionKind.RELEASE: RESTORE,
     ActionKind.UNLOCK_USER: RESTORE,
+    ActionKind.UNREVERT_FILE: RESTORE,
 }
 CLASS: dict[ActionKind, tuple[int, str]] = {
     **dict.fromkeys(
@@ -46,7 +50,13 @@ CLASS: dict[ActionKind, tuple[int, str]] = {
         (7003, "Process Remediation Activity"),
     ),
     **dict.fromkeys(
-        (ActionKind.QUARANTINE, ActionKind.RESTORE), (7002, "File Remediation Activity")
+        (
+            ActionKind.QUARANTINE,
+            ActionKind.RESTORE,
+            ActionKind.REVERT_FILE,
+            ActionKind.UNREVERT_FILE,
+        ),
+        (7002, "File Remediation Activity"),
     ),
     **dict.fromkeys(
         (ActionKind.BLOCK, ActionKind.UNBLOCK, ActionKind.ISOLATE, ActionKind.RELEASE),
@@ -73,7 +83,7 @@ def _object(record: AuditRecord) -> dict[str, Any]:
                     "file": {"path": target.executable},
                 }
             }
-        case FileTarget():
+        case FileTarget() | PersistenceTarget() | RevertedTarget():
             return {"file": {"path": target.path, "type_id": 1}}
         case QuarantinedTarget():
             path = record.affected[0] if record.affected else ""

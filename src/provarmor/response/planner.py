@@ -17,6 +17,11 @@ everything before they touch it).
   programs: a process's executable, or a file the story shows executed, as a dropper's
   payload that went on to exec a shell; never other changed files: a modified
   ``/etc/passwd`` stays where it is);
+* ``revert_file``: the persistence files (``response.persistence_files``; ``~/`` matches any
+  folder here, the action checks the real homes) that a process of the attack wrote, with
+  the time of its first write: a signalling process, or, when the caller knows the
+  lineage, any process of the story whose lineage is raised (the implant's shell that ran
+  ``echo ... >> ~/.bashrc`` need not raise a signal of its own);
 * ``block``: every remote endpoint the attack's processes connected or sent to (address
   and port; a peer that only connected to them, a client of a service, is not one);
 * ``isolate``: the host;
@@ -26,9 +31,11 @@ everything before they touch it).
 from __future__ import annotations
 
 import hashlib
+from pathlib import PurePosixPath
 from typing import Protocol
 
 from provarmor.graph.lineage import Effect, Lineage
+from provarmor.investigation.knowledge import WRITES
 from provarmor.model.actions import Action
 from provarmor.model.incident import Incident, IncidentNode
 from provarmor.response.policy import PolicyRule
@@ -38,6 +45,7 @@ from provarmor.response.records import (
     FileTarget,
     HostTarget,
     NetworkTarget,
+    PersistenceTarget,
     ProcessTarget,
     Target,
     UserTarget,
@@ -118,13 +126,52 @@ def _reached_endpoints(incident: Incident) -> list[Target]:
     ]
 
 
+def _persistent(path: str, patterns: tuple[str, ...]) -> bool:
+    """``path`` is one of the persistence files ``patterns`` name, ``~`` standing for any
+    folder (the action checks the host's real homes)."""
+    pure = PurePosixPath(path)
+    return any(pure.match("*" + p[1:] if p.startswith("~/") else p) for p in patterns)
+
+
+def _persistence_writes(
+    incident: Incident, side: AttackSide | None, patterns: tuple[str, ...]
+) -> list[Target]:
+    """The persistence files the attack's processes wrote, first written first."""
+    files = {
+        n.id: n.path
+        for n in incident.nodes
+        if n.kind == "file" and n.path and _persistent(n.path, patterns)
+    }
+    writers = {n.id for n in _signalling(incident)}
+    if side is not None:
+        writers.update(
+            n.id
+            for n in incident.nodes
+            if n.kind == "process" and side.lineage_of(n.id).effect is Effect.RAISE
+        )
+    first: dict[str, int] = {}
+    for edge in incident.edges:
+        if edge.action in WRITES and edge.src in writers and edge.dst in files:
+            path = files[edge.dst]
+            first[path] = min(first.get(path, edge.first_ts), edge.first_ts)
+    ordered = sorted(first, key=lambda path: (first[path], path))
+    return [PersistenceTarget(path=path, written_ns=first[path]) for path in ordered]
+
+
 def targets_for(
-    kind: ActionKind, incident: Incident, rule: PolicyRule, side: AttackSide | None = None
+    kind: ActionKind,
+    incident: Incident,
+    rule: PolicyRule,
+    side: AttackSide | None = None,
+    *,
+    persistence: tuple[str, ...] = (),
 ) -> list[Target]:
     if kind in (ActionKind.SUSPEND, ActionKind.KILL):
         return _process_targets(incident, side)
     if kind is ActionKind.QUARANTINE:
         return [FileTarget(path=path) for path in incident.impacted_files if path in _ran(incident)]
+    if kind is ActionKind.REVERT_FILE:
+        return _persistence_writes(incident, side, persistence)
     if kind is ActionKind.BLOCK:
         return _reached_endpoints(incident)
     if kind is ActionKind.ISOLATE:
@@ -140,7 +187,7 @@ def target_key(kind: ActionKind, target: Target) -> str:
     match target:
         case ProcessTarget():
             detail = target.entity_id
-        case FileTarget():
+        case FileTarget() | PersistenceTarget():
             detail = target.path
         case NetworkTarget():
             detail = f"{target.ip}:{target.port}"
@@ -162,14 +209,16 @@ def plan_requests(
     *,
     kinds: tuple[ActionKind, ...],
     side: AttackSide | None = None,
+    persistence: tuple[str, ...] = (),
 ) -> list[ActionRequest]:
     """The requests of ``kinds`` (in that order) for ``incident``; ``side``: the lineage of
     its processes, when the caller runs the analysis (process actions then also reach the
-    attack's living ancestors)."""
+    attack's living ancestors, and the files of raised processes are reverted);
+    ``persistence``: the patterns of the persistence files (``revert_file``)."""
     reason = f"incident {incident.id} ({incident.severity}): {incident.title}"
     requests: list[ActionRequest] = []
     for kind in kinds:
-        for target in targets_for(kind, incident, rule, side):
+        for target in targets_for(kind, incident, rule, side, persistence=persistence):
             requests.append(
                 ActionRequest(
                     id=request_id(incident.id, target_key(kind, target)),

@@ -17,7 +17,7 @@ A policy is YAML::
         lineage: [downloaded] # any of its signals came from a process in one of these
                              # lineage contexts (not lowered by it; graph/lineage.py kinds)
         host_groups: [web]   # the host is in any of these groups
-        actions: [suspend, kill, quarantine, block]
+        actions: [suspend, kill, quarantine, revert_file, block]
         isolate_release_seconds: 600   # isolation ends by itself (0: by hand)
 
 Conditions left out match everything. Only actions that contain something may appear
@@ -46,6 +46,7 @@ POLICY_ACTIONS = (
     ActionKind.SUSPEND,
     ActionKind.KILL,
     ActionKind.QUARANTINE,
+    ActionKind.REVERT_FILE,
     ActionKind.BLOCK,
     ActionKind.ISOLATE,
     ActionKind.LOCK_USER,
@@ -120,8 +121,8 @@ class Policy(Struct, frozen=True, kw_only=True):
 def bundled_policy() -> Path:
     """The shipped containment policy (package data): high and critical incidents, and
     medium ones with a signal from a downloaded-then-run program -> kill the signalling
-    process trees (and the attack's ancestors of them) and quarantine the programs the
-    attack dropped and ran; mode dry-run."""
+    process trees (and the attack's ancestors of them), quarantine the programs the
+    attack dropped and ran and revert the persistence files it wrote; mode dry-run."""
     return Path(str(resources.files("provarmor.data") / "response" / "containment.yaml"))
 
 

@@ -26,6 +26,8 @@ class ActionKind(StrEnum):
     RELEASE = "release"
     LOCK_USER = "lock_user"
     UNLOCK_USER = "unlock_user"
+    REVERT_FILE = "revert_file"
+    UNREVERT_FILE = "unrevert_file"
 
 
 class Outcome(StrEnum):
@@ -59,6 +61,35 @@ class QuarantinedTarget(Struct, frozen=True, kw_only=True, tag="quarantined"):
     quarantine_id: str
 
 
+class PersistenceTarget(Struct, frozen=True, kw_only=True, tag="persistence_file"):
+    """A persistence file (a shell start-up file, a crontab ...) to take back to its
+    baseline; ``written_ns``: when the attack first wrote it (the baseline used is the
+    newest version older than that; 0: the newest)."""
+
+    path: str
+    written_ns: int = 0
+
+
+class Hunk(Struct, frozen=True, kw_only=True):
+    """Lines ``revert_file`` took out: at line ``line`` (0-based) of the reverted file,
+    ``lines`` (bytes, line ends included) stood where the ``replaced`` lines from there on
+    now stand (0: they were added)."""
+
+    line: int
+    replaced: int
+    lines: bytes
+
+
+class RevertedTarget(Struct, frozen=True, kw_only=True, tag="reverted"):
+    """What ``unrevert_file`` takes: the hunks ``revert_file`` took out of ``path``, and the
+    file's sha256 after the revert and before it (the undo checks both)."""
+
+    path: str
+    hunks: tuple[Hunk, ...]
+    reverted_sha256: str
+    original_sha256: str
+
+
 class NetworkTarget(Struct, frozen=True, kw_only=True, tag="network"):
     """A remote address; ``port`` 0 means every port of it."""
 
@@ -77,7 +108,16 @@ class UserTarget(Struct, frozen=True, kw_only=True, tag="user"):
     """An account name, or a numeric uid as text (as incidents carry users)."""
 
 
-Target = ProcessTarget | FileTarget | QuarantinedTarget | NetworkTarget | HostTarget | UserTarget
+Target = (
+    ProcessTarget
+    | FileTarget
+    | QuarantinedTarget
+    | PersistenceTarget
+    | RevertedTarget
+    | NetworkTarget
+    | HostTarget
+    | UserTarget
+)
 
 
 def describe_target(target: Target) -> str:
@@ -89,6 +129,10 @@ def describe_target(target: Target) -> str:
             return target.path
         case QuarantinedTarget():
             return f"quarantined {target.quarantine_id}"
+        case PersistenceTarget():
+            return target.path
+        case RevertedTarget():
+            return f"{target.path} ({len(target.hunks)} reverted hunk(s))"
         case NetworkTarget():
             return f"{target.ip}:{target.port}" if target.port else target.ip
         case HostTarget():

@@ -10,6 +10,7 @@ from provarmor.response.kill import KILL
 from provarmor.response.lock_user import LOCK_USER, UNLOCK_USER
 from provarmor.response.quarantine import QUARANTINE, RESTORE
 from provarmor.response.records import ActionKind
+from provarmor.response.revert import REVERT_FILE, UNREVERT_FILE
 from provarmor.response.suspend import RESUME, SUSPEND
 
 ACTIONS: tuple[Action, ...] = (
@@ -18,6 +19,8 @@ ACTIONS: tuple[Action, ...] = (
     KILL,
     QUARANTINE,
     RESTORE,
+    REVERT_FILE,
+    UNREVERT_FILE,
     BLOCK,
     UNBLOCK,
     ISOLATE,

@@ -1,6 +1,8 @@
 """The responder: applies a policy to incidents, runs (or in dry-run only records) the
 actions, enforces the per-host rate limit, and undoes actions; everything goes through the
-audit trail.
+audit trail. It also keeps the baseline of persistence files that ``revert_file`` goes back
+to (:meth:`Responder.keep_baseline`: the agent calls it at start, :meth:`Responder.tick`
+refreshes it every ``baseline_refresh_seconds``).
 
 An incident is seen many times (each update is a new version); an action is asked for once
 per incident and target (its id is derived from both), also across restarts: the ids
@@ -10,13 +12,25 @@ already in the audit trail are not asked for again.
 from __future__ import annotations
 
 import collections
+import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from provarmor.model.errors import StorageError
 from provarmor.model.incident import Incident
 from provarmor.response.action import Action, ResponseContext
 from provarmor.response.audit import AuditRecord, AuditTrail, Phase, read_audit
+from provarmor.response.baseline import (
+    Baseline,
+    Limits,
+    expand,
+    home_folders,
+    observe,
+    read_baseline,
+    refresh,
+    write_baseline,
+)
 from provarmor.response.isolate import release_due
 from provarmor.response.planner import AttackSide, plan_requests
 from provarmor.response.policy import Mode, Policy
@@ -33,6 +47,7 @@ from provarmor.response.records import (
 from provarmor.response.registry import ACTIONS, BY_KIND
 
 ORDER = {action.kind: index for index, action in enumerate(ACTIONS)}
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -45,6 +60,8 @@ class Responder:
     _recent: dict[str, collections.deque[float]] = field(default_factory=dict)
     _scoped: set[str] = field(default_factory=set)
     """Incidents seen with a live process inside the ``process_scope``."""
+    _baseline_at: float | None = None
+    """When the baseline was last refreshed (monotonic; ``None``: it is not kept)."""
 
     @classmethod
     def open(cls, policy: Policy, context: ResponseContext) -> Responder:
@@ -90,7 +107,9 @@ class Responder:
             ):
                 continue
             kinds = tuple(sorted(rule.actions, key=ORDER.__getitem__))
-            for request in plan_requests(incident, rule, kinds=kinds, side=side):
+            persistence = self.context.settings.persistence_files
+            planned = plan_requests(incident, rule, kinds=kinds, side=side, persistence=persistence)
+            for request in planned:
                 if request.id in self.asked:
                     continue
                 self.asked.add(request.id)
@@ -172,7 +191,8 @@ class Responder:
 
     def undo(self, record: AuditRecord, *, requested_by: str, reason: str = "") -> AuditRecord:
         """Undo a done action (``restore``, ``resume``, ``unblock``, ``release``,
-        ``unlock_user``); the undo is audited with ``undoes`` = the action's id."""
+        ``unlock_user``, ``unrevert_file``); the undo is audited with ``undoes`` = the
+        action's id."""
         request = record.request
         undo_kind = BY_KIND[request.kind].undo
         if record.outcome is not Outcome.DONE or undo_kind is None:
@@ -211,8 +231,45 @@ class Responder:
             raise ValueError(f"{action_id} was undone already")
         return self.undo(done[-1], requested_by=requested_by, reason=reason)
 
+    def keep_baseline(self) -> None:
+        """Take (or refresh) the baseline of the persistence files; with policy mode off,
+        nothing (nothing will be reverted). A damaged stored baseline is replaced, and
+        counted (``baseline.damaged``); a host failure (no space) is logged and counted
+        (``baseline.errors``), and the stored one stays."""
+        if self.policy.mode is Mode.OFF:
+            return
+        settings = self.context.settings
+        self._baseline_at = time.monotonic()
+        try:
+            try:
+                stored = read_baseline(settings.baseline_file)
+            except StorageError as exc:
+                log.error("baseline replaced: %s", exc)
+                self.counters["baseline.damaged"] += 1
+                stored = Baseline()
+            patterns = expand(settings.persistence_files, home_folders())
+            now = time.time_ns()
+            observed = observe(patterns, now_ns=now, file_bytes=settings.baseline_file_bytes)
+            limits = Limits(
+                versions=settings.baseline_versions,
+                total_bytes=settings.baseline_total_bytes,
+            )
+            fresh, counts = refresh(stored, observed, patterns, now_ns=now, limits=limits)
+            if fresh != stored:
+                write_baseline(settings.baseline_file, fresh)
+        except OSError as exc:
+            log.error("baseline of persistence files not refreshed: %s", exc)
+            self.counters["baseline.errors"] += 1
+            return
+        self.counters.update(counts)
+
     def tick(self) -> AuditRecord | None:
-        """Release an isolation whose automatic release time has come."""
+        """Refresh the baseline when it is due; release an isolation whose automatic
+        release time has come."""
+        every = self.context.settings.baseline_refresh_seconds
+        since = None if self._baseline_at is None else time.monotonic() - self._baseline_at
+        if since is not None and every > 0 and since >= every:
+            self.keep_baseline()
         if not release_due(self.context):
             return None
         request = ActionRequest(

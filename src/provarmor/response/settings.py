@@ -1,5 +1,5 @@
-"""Settings of response: the allow-list, the quarantine store, the audit trail and the
-addresses that isolation keeps reachable."""
+"""Settings of response: the allow-list, the quarantine store, the audit trail, the
+addresses that isolation keeps reachable and the baseline of persistence files."""
 
 from __future__ import annotations
 
@@ -26,6 +26,24 @@ PACKAGE_MANAGERS = (
     "apk",
     "packagekitd",
 )
+PERSISTENCE_FILES = (
+    "~/.bashrc",
+    "~/.bash_profile",
+    "~/.bash_login",
+    "~/.profile",
+    "~/.bash_logout",
+    "~/.zshrc",
+    "~/.zprofile",
+    "~/.ssh/authorized_keys",
+    "/etc/profile",
+    "/etc/profile.d/*.sh",
+    "/etc/bash.bashrc",
+    "/etc/environment",
+    "/etc/crontab",
+    "/etc/cron.d/*",
+    "/var/spool/cron/crontabs/*",
+    "/etc/ld.so.preload",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,7 +51,8 @@ class ResponseSettings:
     state_dir: Path = setting(
         Path("/var/lib/provarmor/response"),
         "Owner-only folder of response: the quarantine store (`quarantine/`), the audit "
-        "trail (`actions.jsonl`) and the isolation state (`isolation.json`).",
+        "trail (`actions.jsonl`), the isolation state (`isolation.json`) and the baseline "
+        "of persistence files (`baseline.json`).",
         maturity=Maturity.INCUBATING,
     )
     manager_addresses: tuple[str, ...] = setting(
@@ -84,6 +103,39 @@ class ResponseSettings:
         maturity=Maturity.EXPERIMENTAL,
     )
 
+    persistence_files: tuple[str, ...] = setting(
+        PERSISTENCE_FILES,
+        "Persistence files whose content the agent keeps a baseline of, so `revert_file` "
+        "can take back the lines an attack added: absolute paths, `*` matching within one "
+        "path segment; `~/` is the home folder of root and of every real user (uid 1000 and "
+        "above, nobody excepted).",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+    baseline_refresh_seconds: float = setting(
+        900.0,
+        "How often the agent with a response policy reads the persistence files again "
+        "(0: at start only). A change becomes a new version of the file's baseline; "
+        "`revert_file` goes back to the newest version older than the attack's write.",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+    baseline_versions: int = setting(
+        3,
+        "Versions of one persistence file the baseline keeps (the oldest go first).",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+    baseline_file_bytes: int = setting(
+        256 * 1024,
+        "The largest persistence file whose content the baseline keeps (a larger one is "
+        "recorded as not kept and counted: it cannot be reverted).",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+    baseline_total_bytes: int = setting(
+        8 * 1024 * 1024,
+        "The most content the baseline keeps in all (past it, a file's new version is "
+        "recorded as not kept and counted).",
+        maturity=Maturity.EXPERIMENTAL,
+    )
+
     def __post_init__(self) -> None:
         name = self.network_namespace
         if name and (name in (".", "..") or not _NAMESPACE_NAME.fullmatch(name)):
@@ -99,6 +151,16 @@ class ResponseSettings:
                     raise ConfigError(
                         f"not an IP address or network: {network!r}", location=f"response.{key}"
                     ) from None
+        if self.baseline_versions < 1:
+            raise ConfigError(
+                f"at least 1, not {self.baseline_versions}", location="response.baseline_versions"
+            )
+        for pattern in self.persistence_files:
+            if not pattern.startswith(("/", "~/")) or "/../" in f"{pattern}/":
+                raise ConfigError(
+                    f"not an absolute path or ~/path: {pattern!r}",
+                    location="response.persistence_files",
+                )
 
     @property
     def firewall_command(self) -> tuple[str, ...]:
@@ -110,6 +172,10 @@ class ResponseSettings:
     @property
     def quarantine_dir(self) -> Path:
         return self.state_dir / "quarantine"
+
+    @property
+    def baseline_file(self) -> Path:
+        return self.state_dir / "baseline.json"
 
     @property
     def audit_file(self) -> Path:

@@ -37,8 +37,13 @@ def test_without_a_file_the_shipped_containment_policy_runs_in_the_mode_asked_fo
     high, downloaded = policy.rules
     assert (high.severity, high.lineage) == ("high", ())
     assert (downloaded.severity, downloaded.lineage) == ("medium", ("downloaded",))
-    assert high.actions == (ActionKind.KILL, ActionKind.QUARANTINE, ActionKind.BLOCK)
-    assert downloaded.actions == (ActionKind.KILL, ActionKind.QUARANTINE)
+    assert high.actions == (
+        ActionKind.KILL,
+        ActionKind.QUARANTINE,
+        ActionKind.REVERT_FILE,
+        ActionKind.BLOCK,
+    )
+    assert downloaded.actions == (ActionKind.KILL, ActionKind.QUARANTINE, ActionKind.REVERT_FILE)
 
 
 def test_the_files_mode_holds_when_no_mode_is_asked_for(tmp_path):

