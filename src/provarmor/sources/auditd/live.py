@@ -314,6 +314,7 @@ class AuditLiveSource:
                 self._install(control)
             self._status_socket = open_audit_socket()
             self._deliver(self._running)
+            self.report.events += len(self._running)
             self._running = []
             self._start_threads()
         except BaseException:
