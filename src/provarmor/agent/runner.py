@@ -159,6 +159,7 @@ def _start_sensor(run: AgentRun) -> None:
         audit_backlog_limit=run.settings.audit_backlog_limit,
         ebpf_perf_rb_pages=run.settings.ebpf_perf_rb_pages,
         ebpf_reorder_ms=run.settings.ebpf_reorder_ms,
+        running_events=run.settings.running_events,
         raw=tap,
     )
     run.sensor = run.start(context)

@@ -95,6 +95,14 @@ class AgentSettings:
         maturity=Maturity.INCUBATING,
     )
 
+    running_events: bool = setting(
+        True,
+        "At start, after reading the running processes from /proc, emit a `running` event "
+        "for each (ancestors first, with a socket it listens on or a connection it accepted), "
+        "so the lineage context knows the sessions, schedulers and servers that were already "
+        "running (an ssh terminal opened before the agent is interactive administration).",
+    )
+
     def __post_init__(self) -> None:
         if self.ebpf_reorder_ms < 0:
             raise ConfigError(

@@ -40,7 +40,21 @@ Contexts, by what they do to a signal (:class:`Effect`):
 * **neutral**: ``service`` (started by init) and ``none``.
 
 Context flows down the process tree (fork), changes at exec only toward a stronger context,
-and is never lowered once raised. Files remember the context of their last writer
+and is never lowered once raised.
+
+Processes already running when the sensor started arrive as ``running`` events (what
+``/proc`` showed, ancestors first: :mod:`provarmor.sources.running`). Each gets the context
+its fork and exec would have given it under its parent's, then its sockets count as a listen
+and an accept: so a terminal of an ssh session opened before the agent is ``admin``, cron's
+jobs are ``scheduled``, and the children of a server that was already running are
+``server-child``. For a process that was already running we cannot know whether it forked
+after its parent accepted a connection; a child of a process that listens is a
+``server-child`` all the same (as it is live: a server's child runs on a server's behalf,
+and an attack that came in through it leaves no other mark), except below init (pid 1 or
+systemd, which listens for socket-activated services and, in some sandboxes, for their
+control API: its children are services) and below the login services (their sessions follow
+the login rules). A process's own outgoing connections are not read from ``/proc``: whether
+it received data through them is not known. Files remember the context of their last writer
 (:class:`FileOrigin`), which is how ``downloaded`` and ``build`` reach the processes that run
 them. Program names appear only to recognise the roles (package manager, account tool,
 compiler, scheduler, login service), never as exceptions for rules.
@@ -158,7 +172,7 @@ WRITES = frozenset({Action.WRITE, Action.CREATE, Action.TRUNCATE, Action.LINK})
 # Enum class goes through EnumType.__getattr__'s slow hook (~0.15 us; a global ~0.01 us).
 _FORK, _OPEN, _EXEC, _MMAP_EXEC = Action.FORK, Action.OPEN, Action.EXEC, Action.MMAP_EXEC
 _RENAME, _ACCEPT, _LISTEN = Action.RENAME, Action.ACCEPT, Action.LISTEN
-_CONNECT, _RECV = Action.CONNECT, Action.RECV
+_CONNECT, _RECV, _RUNNING = Action.CONNECT, Action.RECV, Action.RUNNING
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +257,9 @@ class _ProcessState:
     serving: bool = False
     """It listened or accepted a connection while nothing had raised its context: a
     service an attack comes in through, not a process of the attack's own."""
+    init: bool = False
+    """It is init (pid 1, or systemd/init): its children are services, whatever it listens
+    on (socket activation)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,6 +309,9 @@ class LineageClassifier:
         if action is _FORK:
             self._on_fork(event)
             return
+        if action is _RUNNING:
+            self._on_running(event)
+            return
         state = self._state(process)
         if process.provarmor and state.lineage.kind is not ContextKind.OWN:
             self.stats.own_marked += 1
@@ -338,6 +358,7 @@ class LineageClassifier:
         state = _ProcessState(lineage=lineage, label=_label(process.executable, process.args))
         if parent is not None:
             state.session = _session_below(parent, lineage)
+        state.init = process.pid == 1 or _program(state.label) in INIT_PROGRAMS
         self._put(process.entity_id, state)
         self._classify_program(state, process)
         return state
@@ -367,6 +388,49 @@ class LineageClassifier:
         session = _session_below(parent, lineage) if parent is not None else ""
         self._put(child.entity_id, _ProcessState(lineage=lineage, label=label, session=session))
 
+    def _on_running(self, event: Event) -> None:
+        """A process already running when the sensor started (``/proc``, ancestors first):
+        its context as if its fork and exec had been seen, then its sockets as if its listen
+        and accept had been (see the module docstring). When its own events came first (they
+        race the scan), what they made of it stays unless it is still neutral."""
+        process = event.process
+        parent_ref = process.parent
+        parent = self._processes.get(parent_ref.entity_id) if parent_ref is not None else None
+        if parent is None:
+            lineage = self._root_lineage(event)
+        else:
+            lineage = self._child_lineage(parent, event.timestamp)
+        label = _label(process.executable, process.args)
+        state = self._processes.get(process.entity_id)
+        fresh = state is None or state.lineage.effect is Effect.NEUTRAL
+        if state is None:
+            state = _ProcessState(lineage=lineage, label=label)
+            self._put(process.entity_id, state)
+        elif fresh:
+            state.lineage, state.label = lineage, label
+        if parent is not None and not state.session:
+            state.session = _session_below(parent, state.lineage)
+        state.init = state.init or process.pid == 1 or _program(label) in INIT_PROGRAMS
+        if fresh:
+            if process.provarmor:
+                self.stats.own_marked += 1
+                state.lineage = Lineage(ContextKind.OWN, "recorded in ProvArmor's cgroup")
+            self._classify_program(state, process)
+            state.lineage = state.lineage.extended(state.label)
+        if not state.init:  # what init listens on or accepted says nothing of its services
+            self._running_sockets(state, event)
+
+    def _running_sockets(self, state: _ProcessState, event: Event) -> None:
+        listening = _endpoint(event.source)
+        if listening and not state.listening:
+            state.listening = listening
+            state.serving = state.serving or state.lineage.effect is not Effect.RAISE
+            self._remember_local_end(listening, event.process.entity_id)
+        peer = _endpoint(event.destination)
+        if peer and state.accepted is None:
+            state.accepted = (event.timestamp, peer, self._ends.get(peer))
+            state.serving = state.serving or state.lineage.effect is not Effect.RAISE
+
     def _root_lineage(self, event: Event) -> Lineage:
         parent = event.process.parent
         if parent is not None and (parent.pid == 1 or _program(parent.executable) in INIT_PROGRAMS):
@@ -389,7 +453,7 @@ class LineageClassifier:
                 )
             if now - when <= SERVED_WITHIN_NS:  # a login session: its user authenticated
                 return Lineage(ContextKind.NONE, f"a session {parent.label} opened for {peer}")
-        elif parent.listening and _program(parent.label) not in LOGIN_SERVICES:
+        elif parent.listening and not parent.init and _program(parent.label) not in LOGIN_SERVICES:
             return Lineage(
                 ContextKind.SERVER_CHILD,
                 f"{parent.label} listens on {parent.listening}",
@@ -397,7 +461,7 @@ class LineageClassifier:
             )
         if lineage.effect is Effect.RAISE:
             return lineage
-        if _program(parent.label) in INIT_PROGRAMS:
+        if parent.init or _program(parent.label) in INIT_PROGRAMS:
             return Lineage(ContextKind.SERVICE, "started by init", ())
         if _program(parent.label) in SCHEDULERS and lineage.effect is Effect.NEUTRAL:
             return Lineage(ContextKind.SCHEDULED, f"started by {parent.label}", (parent.label,))

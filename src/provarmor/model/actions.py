@@ -20,6 +20,12 @@ How each action fills the event (every source must follow this):
 * ``ptrace``/``kill``: ``target.process`` is the process acted upon.
 * ``module_load``: ``file.path`` is the module file (or its name), ``file.type`` ``module``.
 * ``memfd_create``: ``file.path`` is ``memfd:NAME``, ``file.type`` ``memfd``.
+* ``running``: not an act but what ``/proc`` showed when the sensor started: the process
+  was already running then (a snapshot, ECS ``event.kind`` state). ``process`` as ``/proc``
+  showed it, with ``process.parent`` and ``process.tty``; ``source``, when set, a socket it
+  listened on; ``destination``, when set, the peer of a TCP connection it had accepted.
+  Emitted once per process, ancestors first, before that process's own events. Only the
+  lineage context and the graph's process tree use it: no rule or model sees it.
 * ``gap``: the sensor lost events; ``process`` may be empty (entity id ``""``) for a
   host-wide loss; ``event.count`` is how many were lost when known.
 * A failed syscall is still an event, with ``event.outcome`` ``failure``.
@@ -75,6 +81,8 @@ class Action(StrEnum):
     MODULE_LOAD = "module_load"
     MEMFD_CREATE = "memfd_create"
     MMAP_EXEC = "mmap_exec"
+    RUNNING = "running"
+    """Already running when the sensor started (read from ``/proc``): a snapshot, no act."""
     GAP = "gap"
     """The sensor lost events here; downstream marks what it touches as incomplete."""
     AUTHENTICATE = "authenticate"
@@ -129,6 +137,7 @@ CATEGORY_OF: dict[Action, Category] = {
     Action.MODULE_LOAD: Category.DRIVER,
     Action.MEMFD_CREATE: Category.PROCESS,
     Action.MMAP_EXEC: Category.PROCESS,
+    Action.RUNNING: Category.PROCESS,
     Action.GAP: Category.HOST,
     Action.AUTHENTICATE: Category.AUTHENTICATION,
     Action.SESSION_START: Category.SESSION,

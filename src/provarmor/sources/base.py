@@ -116,6 +116,8 @@ class SensorContext:
     """Per-CPU ring buffer pages for bpftrace output."""
     ebpf_reorder_ms: int = 50
     """How long each eBPF record waits for older ones from other CPUs' buffers."""
+    running_events: bool = True
+    """Emit the ``running`` events of the processes read from ``/proc`` at start."""
     raw: Callable[[bytes], None] | None = None
     """Sees every raw sensor record (one line, no newline) before it is decoded."""
 

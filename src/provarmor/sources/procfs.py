@@ -1,8 +1,9 @@
 """The process table as ``/proc`` shows it now: what a live sensor knows before its first event.
 
 A sensor started on a running host sees events from processes that began before it did; this
-module seeds its table with them (pid, parent, start time, program, argv, cwd, ids, container)
-and says who the host is (``/etc/machine-id``, ``/proc/sys/kernel/random/boot_id``).
+module seeds its table with them (pid, parent, start time, program, argv, cwd, ids, container,
+controlling terminal) and says who the host is (``/etc/machine-id``,
+``/proc/sys/kernel/random/boot_id``).
 
 Start times. ``/proc/PID/stat`` field 22 is the process's ``start_boottime`` in clock ticks
 (``CLK_TCK``, rounded down); :class:`ProcClock` turns ticks into ns since the epoch as
@@ -32,6 +33,9 @@ from provarmor.sources.owngroup import cgroup_v2_path, in_own_group
 
 PF_KTHREAD = 0x00200000
 """``task->flags`` bit of kernel threads (``/proc/PID/stat`` field 9)."""
+_PTS_FIRST_MAJOR, _PTS_LAST_MAJOR = 136, 143
+_TTY_MAJOR, _SERIAL_FIRST_MINOR = 4, 64
+_CONSOLE = (5, 1)
 _STAT_FIELDS_AFTER_COMM = 20
 """``/proc/PID/stat`` fields after ``(comm)`` that we need: up to field 22, starttime."""
 
@@ -89,6 +93,8 @@ class StatFields:
     ppid: int
     flags: int
     start_ticks: int
+    tty_nr: int = 0
+    """The controlling terminal's device number (0: none)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +119,8 @@ class ProcessInfo:
     """In ProvArmor's own cgroup (:mod:`provarmor.sources.owngroup`)."""
     cgroup: str = ""
     """Its cgroup v2 path ('' without cgroup v2)."""
+    tty: str = ""
+    """Its controlling terminal as the kernel names it (``pts0``; :func:`tty_name`), or ''."""
 
     def entity_id(self, host: HostIdentity) -> str:
         return process_entity_id(
@@ -140,9 +148,31 @@ def parse_stat(text: str, *, location: str = "stat") -> StatFields:
             ppid=int(rest[1]),
             flags=int(rest[6]),
             start_ticks=int(rest[19]),
+            tty_nr=int(rest[4]),
         )
     except ValueError as exc:
         raise ParseError(f"bad number in stat: {exc}", location=location) from None
+
+
+def tty_name(tty_nr: int) -> str:
+    """The kernel's name of a terminal (``tty->name``, what the eBPF sensor's ``I`` record and
+    audit's ``tty=`` show) from ``/proc/PID/stat``'s ``tty_nr``: ``pts0`` for Unix98 pty
+    slaves (majors 136-143), ``tty1``/``ttyS0`` for virtual consoles and serial ports
+    (major 4), ``console``; another terminal as ``tty<major>:<minor>`` ('' for none).
+    (Device numbers from the kernel's Documentation/admin-guide/devices.txt.)"""
+    if tty_nr == 0:
+        return ""
+    major = (tty_nr >> 8) & 0xFFF
+    minor = (tty_nr & 0xFF) | ((tty_nr >> 12) & 0xFFF00)
+    if _PTS_FIRST_MAJOR <= major <= _PTS_LAST_MAJOR:
+        return f"pts{(major - _PTS_FIRST_MAJOR) * 256 + minor}"
+    if major == _TTY_MAJOR:
+        return (
+            f"tty{minor}" if minor < _SERIAL_FIRST_MINOR else f"ttyS{minor - _SERIAL_FIRST_MINOR}"
+        )
+    if (major, minor) == _CONSOLE:
+        return "console"
+    return f"tty{major}:{minor}"
 
 
 def parse_status_ids(text: str, *, location: str = "status") -> tuple[int, int, int, int]:
@@ -248,6 +278,7 @@ def read_process(pid: int, *, clock: ProcClock, proc: Path = Path("/proc")) -> P
         container=container,
         own=in_own_group(cgroups),
         cgroup=cgroup_v2_path(cgroups),
+        tty=tty_name(stat.tty_nr),
     )
 
 

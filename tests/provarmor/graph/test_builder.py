@@ -12,6 +12,7 @@ from provarmor.graph.records import NodeKind
 from provarmor.graph.store import MemoryGraphStore
 from provarmor.graph.trace import Direction, trace
 from provarmor.model.actions import Action
+from provarmor.model.event import Endpoint
 from provarmor.testing.factories import entity, make_event
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -317,3 +318,17 @@ def test_a_builder_nobody_checkpoints_tracks_no_changes():
     builder.add(make_event(Action.READ, pid=2, path="/f0", ts=60))
     changes = builder.take_tables(full=False)
     assert [e.key for e in changes.edges] == [("file:test-host:/f0", entity(2), "read")]
+
+
+def test_a_running_snapshot_gives_the_process_its_node_and_parent_but_no_flow():
+    """What /proc showed at the sensor's start: the process tree of what was already
+    running (an investigation walks up from a later act), with no edge, not even to the
+    socket the server listened on."""
+    running = make_event(Action.RUNNING, pid=3, ppid=2, exe="/usr/sbin/sshd", ts=1)
+    running = msgspec.structs.replace(running, source=Endpoint(ip="0.0.0.0", port=22))
+    _, store = build([running, make_event(Action.OPEN, pid=3, path="/etc/shadow", ts=2)])
+    node = store.nodes[entity(3)]
+    assert (node.parent, node.executable) == (entity(2), "/usr/sbin/sshd")
+    assert {(e.src, e.dst, e.action) for e in store.edges.values()} == {
+        ("file:test-host:/etc/shadow", entity(3), "open")
+    }

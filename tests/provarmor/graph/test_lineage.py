@@ -335,3 +335,132 @@ def test_local_ends_are_bounded_and_evictions_counted() -> None:
     classifier.observe(_listen(130, "127.0.0.1", 8001, ts=1))
     classifier.observe(_listen(130, "127.0.0.1", 8002, ts=2))
     assert classifier.stats.local_ends_evicted == 1
+
+
+def _running(
+    pid: int,
+    ppid: int,
+    exe: str,
+    *args: str,
+    tty: str = "",
+    listens: str = "",
+    accepted: str = "",
+) -> Event:
+    """A ``running`` event: ``pid`` was already running when the sensor started (``listens``
+    and ``accepted``: ``ip:port`` of a socket it listened on and of a peer it had accepted)."""
+    event = make_event(Action.RUNNING, pid=pid, ppid=ppid or None, exe=exe, args=(exe, *args))
+    source = destination = None
+    if listens:
+        ip, port = listens.rsplit(":", 1)
+        source = Endpoint(ip=ip, port=int(port))
+    if accepted:
+        ip, port = accepted.rsplit(":", 1)
+        destination = Endpoint(ip=ip, port=int(port))
+    process = msgspec.structs.replace(event.process, tty=tty)
+    return msgspec.structs.replace(event, process=process, source=source, destination=destination)
+
+
+INIT_LISTENING = _running(1, 0, "/process_api", "--addr", "0.0.0.0:2024", listens="0.0.0.0:2024")
+"""An init that listens (socket activation; in some sandboxes, its control API)."""
+
+
+def test_a_terminal_of_an_ssh_session_opened_before_the_agent_is_administration() -> None:
+    """init -> sshd (listens) -> sshd (the connection it accepted) -> bash on pts0, all
+    already running; the tar the shell starts afterwards is interactive administration."""
+    classifier = _run(
+        INIT_LISTENING,
+        _running(500, 1, "/usr/sbin/sshd", "-D", listens="127.0.0.1:2222"),
+        _running(501, 500, "/usr/sbin/sshd", "sshd: root@pts/0", accepted="127.0.0.1:40410"),
+        _running(502, 501, "/usr/bin/bash", "-bash", tty="pts0"),
+        _fork(503, 502, ts=7),
+        _on(_exec(503, "/usr/bin/tar", "czf", "b.tgz", "/etc/ssh", ts=8), "pts0"),
+    )
+    shell, tar = classifier.lineage_of(entity(502)), classifier.lineage_of(entity(503))
+    assert (shell.kind, tar.kind) == (ContextKind.ADMIN, ContextKind.ADMIN)
+    assert tar.reason == "terminal pts0 of a sshd session"
+    assert tar.chain == ("bash", "tar")
+    assert classifier.lineage_of(entity(500)).kind is ContextKind.SERVICE
+
+
+def test_init_that_listens_starts_services_not_server_children() -> None:
+    classifier = _run(
+        INIT_LISTENING,
+        _running(600, 1, "/usr/sbin/cron", "-f"),
+        _running(601, 1, "/usr/bin/bash", "/opt/job.sh"),
+        _running(602, 601, "/usr/bin/sleep", "60"),
+        _fork(603, 1, exe="/process_api", ts=5),
+    )
+    for pid in (600, 601, 602, 603):
+        assert classifier.lineage_of(entity(pid)).kind is ContextKind.SERVICE, pid
+    assert not classifier.serves(entity(1))
+
+
+def test_jobs_of_a_cron_that_was_already_running_are_scheduled() -> None:
+    classifier = _run(
+        INIT_LISTENING,
+        _running(610, 1, "/usr/sbin/cron", "-f"),
+        _running(611, 610, "/usr/sbin/cron", "-f"),  # a job's cron child, already running
+        _running(612, 611, "/bin/sh", "-c", "/usr/local/bin/backup"),
+        _fork(613, 610, exe="/usr/sbin/cron", ts=5),
+        _exec(613, "/bin/sh", "-c", "tar czf /var/backups/etc.tgz /etc", ts=6),
+    )
+    for pid in (611, 612, 613):
+        lineage = classifier.lineage_of(entity(pid))
+        assert lineage.kind is ContextKind.SCHEDULED, pid
+        assert lineage.reason == "started by cron"
+
+
+def test_children_of_a_server_that_was_already_running_are_server_children() -> None:
+    """A web server started before the agent: the shell it had already started and the
+    one it starts afterwards are both its children (whether they followed an accept cannot
+    be known; a listening parent is enough, as it is live). A worker that holds an accepted
+    connection makes its children server children too."""
+    classifier = _run(
+        INIT_LISTENING,
+        _running(700, 1, "/usr/bin/bash", "-c", "python3 web.py"),
+        _running(701, 700, "/usr/bin/python3", "web.py", listens="0.0.0.0:8080"),
+        _running(702, 701, "/bin/sh", "-c", "cat /etc/shadow; sleep 100"),
+        _running(703, 1, "/usr/sbin/apache2", accepted="192.0.2.7:40000"),
+        _running(704, 703, "/bin/sh", "-c", "id"),
+        _fork(705, 701, exe="/usr/bin/python3", ts=5),
+        _exec(705, "/bin/sh", "-c", "cat /etc/shadow", ts=6),
+    )
+    assert classifier.lineage_of(entity(701)).kind is ContextKind.SERVICE
+    assert classifier.serves(entity(701))
+    for pid in (702, 705):
+        lineage = classifier.lineage_of(entity(pid))
+        assert lineage.kind is ContextKind.SERVER_CHILD, pid
+        assert lineage.reason == "python3 web.py listens on 0.0.0.0:8080"
+    accepted = classifier.lineage_of(entity(704))
+    assert accepted.kind is ContextKind.SERVER_CHILD
+    assert accepted.reason == "apache2 accepted a connection from 192.0.2.7:40000"
+
+
+def test_a_pre_existing_session_without_a_terminal_and_a_daemons_pty_are_not_admin() -> None:
+    classifier = _run(
+        INIT_LISTENING,
+        _running(800, 1, "/usr/sbin/sshd", "-D", listens="0.0.0.0:22"),
+        _running(801, 800, "/usr/sbin/sshd", "sshd: root@notty", accepted="192.0.2.9:50000"),
+        _running(802, 801, "/usr/bin/bash", "-c", "rsync --server"),
+        _running(810, 1, "/usr/bin/python3", "/opt/agent.py"),
+        _running(811, 810, "/usr/bin/bash", tty="pts4"),
+    )
+    assert classifier.lineage_of(entity(802)).kind is ContextKind.NONE
+    assert classifier.lineage_of(entity(811)).kind is ContextKind.SERVICE
+
+
+def test_a_process_whose_own_events_came_first_keeps_the_stronger_context() -> None:
+    """The records race the /proc scan: a process already raised by what it did keeps it;
+    an own-cgroup mark is kept."""
+    classifier = _run(
+        INIT_LISTENING,
+        make_event(Action.RECV, pid=900, ip="192.0.2.7", port=443, ts=2),
+        _running(900, 1, "/usr/bin/curl", "https://example.org"),
+        _running(901, 1, "/usr/bin/python3", "-m", "provarmor", "agent"),
+    )
+    assert classifier.lineage_of(entity(900)).kind is ContextKind.REMOTE_INPUT
+    own = _running(902, 1, "/usr/bin/python3", "-m", "provarmor", "agent")
+    own = msgspec.structs.replace(own, process=msgspec.structs.replace(own.process, provarmor=True))
+    classifier.observe(own)
+    assert classifier.lineage_of(entity(902)).kind is ContextKind.OWN
+    assert classifier.lineage_of(entity(901)).kind is ContextKind.SERVICE

@@ -155,3 +155,46 @@ def test_listing_skips_kernel_threads_and_vanished_processes() -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     assert procfs.read_process(gone.pid, clock=clock) is None
+
+
+@pytest.mark.parametrize(
+    ("tty_nr", "name"),
+    [
+        (0, ""),
+        (136 << 8 | 3, "pts3"),
+        (137 << 8 | 2, "pts258"),
+        (136 << 8 | (300 & 0xFF) | (300 >> 8) << 20, "pts300"),
+        (4 << 8 | 1, "tty1"),
+        (4 << 8 | 64, "ttyS0"),
+        (5 << 8 | 1, "console"),
+        (188 << 8 | 0, "tty188:0"),
+    ],
+)
+def test_terminal_names_follow_the_kernels(tty_nr: int, name: str) -> None:
+    assert procfs.tty_name(tty_nr) == name
+
+
+def test_a_process_on_a_pseudo_terminal_carries_its_kernel_name() -> None:
+    """A session leader on a pty of its own (``setsid``, then the open makes it the
+    controlling terminal)."""
+    clock = procfs.read_clock()
+    primary, secondary = os.openpty()
+    tty_path = os.ttyname(secondary)
+    os.close(secondary)
+    child = subprocess.Popen(
+        ["setsid", sys.executable, "-c", f"import os; os.open({tty_path!r}, os.O_RDWR); input()"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        info = None
+        while time.monotonic() < deadline:
+            info = procfs.read_process(child.pid, clock=clock)
+            if info is not None and info.tty:
+                break
+            time.sleep(0.05)
+        assert info is not None
+        assert info.tty == "pts" + tty_path.rsplit("/", 1)[1]
+    finally:
+        child.communicate(b"\n", timeout=10)
+        os.close(primary)

@@ -54,7 +54,7 @@ _INGRESS = frozenset({Action.ACCEPT, Action.RECV})
 _LOCAL = frozenset({Action.BIND, Action.LISTEN})
 # Read on the per-event path as module globals: on CPython 3.11 an attribute read on an
 # Enum class goes through EnumType.__getattr__'s slow hook (~0.15 us; a global ~0.01 us).
-_EXEC, _EXIT = Action.EXEC, Action.EXIT
+_EXEC, _EXIT, _RUNNING = Action.EXEC, Action.EXIT, Action.RUNNING
 _PATH_CACHE_SIZE = 1 << 16
 
 
@@ -149,10 +149,11 @@ class ProfileTable:
         meanwhile); None until a first :meth:`take_tables`."""
 
     def observe(self, event: Event) -> Profile | None:
-        """Feed one event; returns the acting process's profile (None for host-wide events)."""
+        """Feed one event; returns the acting process's profile (None for host-wide events
+        and ``running`` ones: a process's state when the sensor started is not behaviour)."""
         process = event.process
         entity_id = process.entity_id
-        if not entity_id:
+        if not entity_id or event.event.action is _RUNNING:
             return None
         profile = self.profiles.get(entity_id)
         was_dirty = profile is not None and profile.dirty

@@ -7,6 +7,8 @@ and rules that pin ``Image`` to a program (``Image|endswith: '/wget'``) are only
 of a program of that name. Each bucket carries a record builder that extracts just the
 fields its rules read. ``service: auditd`` rules are bucketed by the audit record types
 their condition requires (``type: EXECVE`` ...), so a PATH record skips the EXECVE rules.
+No rule meets a ``running`` event (a process already running when the sensor started: a
+snapshot, not an act; rules see what the process does next).
 
 A rule's verdict depends only on the values of the fields it reads and the keyword text
 (compiled predicates are pure), so each bucket remembers which of its rules matched a
@@ -110,6 +112,8 @@ class RuleIndex:
         event_rules = [rule for rule in rules if rule.log_source.kind is RecordKind.EVENT]
         self._buckets: dict[Action, EventBucket] = {}
         for action in Action:
+            if action is Action.RUNNING:
+                continue  # a snapshot of what ran before the sensor, not an act
             selected = tuple(
                 rule
                 for rule in event_rules

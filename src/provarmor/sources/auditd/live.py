@@ -186,6 +186,8 @@ class AuditLiveSource:
     Args:
         host: the host id (and boot id) events carry; it also keys process identities.
         seeds: processes already running, entered in the process table before reading.
+        running: their ``running`` events (:mod:`provarmor.sources.running`), handed out
+            first, before any event read from the kernel.
         exclude_pids: pids never audited besides this process's own (the agent's helpers).
         backlog_limit: the kernel's backlog limit while the source runs.
         settings: the other tuning knobs (``backlog_limit``, when given, overrides theirs).
@@ -193,11 +195,12 @@ class AuditLiveSource:
             from the reader thread (to record what the kernel sent).
     """
 
-    def __init__(  # noqa: PLR0913  (four from the agent, two optional)
+    def __init__(  # noqa: PLR0913  (five from the agent, two optional)
         self,
         host: HostContext,
         *,
         seeds: Iterable[ProcessSeed] = (),
+        running: Sequence[Event] = (),
         exclude_pids: Iterable[int] = (),
         backlog_limit: int | None = None,
         settings: AuditLiveSettings | None = None,
@@ -213,6 +216,7 @@ class AuditLiveSource:
         # room in a full backlog, by up to a backlog of other records: keep groups open
         window = max(DEFAULT_WINDOW, self.settings.backlog_limit)
         self._stream = AuditEventStream(host=host, report=self.report, source=SOURCE, window=window)
+        self._running = list(running)
         for seed in seeds:
             self._stream.table.seed(
                 seed.pid,
@@ -309,6 +313,9 @@ class AuditLiveSource:
                 self._configure(control)
                 self._install(control)
             self._status_socket = open_audit_socket()
+            self._deliver(self._running)
+            self.report.events += len(self._running)
+            self._running = []
             self._start_threads()
         except BaseException:
             self._stop_requested = True

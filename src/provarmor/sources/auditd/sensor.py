@@ -1,16 +1,21 @@
 """The audit sensor as the agent runs it: :class:`AuditLiveSource` (kernel audit over
-netlink), seeded with the processes already running, behind the
+netlink), seeded with the processes already running (which it first reports as ``running``
+events: :mod:`provarmor.sources.running`), behind the
 :class:`~provarmor.sources.base.LiveSensor` seam."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 
-from provarmor.model.event import Event, ProcessRef
-from provarmor.sources.auditd.live import AuditLiveSource, ProcessSeed
+from provarmor.model.event import Event, Host, ProcessRef
+from provarmor.sources.auditd.live import DATASET, AuditLiveSource, ProcessSeed
 from provarmor.sources.auditd.netlink import AuditUnavailable
 from provarmor.sources.base import HostContext, SensorContext, SensorUnavailable
 from provarmor.sources.procfs import iter_processes, read_clock, read_host_identity
+from provarmor.sources.procnet import read_server_roles
+from provarmor.sources.running import ancestors_first, running_event, running_process
 
 
 class AuditSensor:
@@ -37,9 +42,32 @@ class AuditSensor:
             )
             for info in running.values()
         ]
+        host = HostContext(id=identity.id, name=identity.name, boot_id=identity.boot_id)
+        events: list[Event] = []
+        if context.running_events:
+            now = time.time_ns()
+            roles = read_server_roles(running)
+            event_host = Host(id=identity.id, name=identity.name, boot_id=identity.boot_id)
+            ordered = ancestors_first(running.values(), identity, roles)
+            untraced = {os.getpid(), *context.exclude_pids}
+            for number, process in enumerate(ordered):
+                if process.info.pid in untraced:
+                    continue
+                events.append(
+                    running_event(
+                        process,
+                        process=running_process(process),
+                        host=event_host,
+                        timestamp=now,
+                        event_id=f"{identity.id}:running:{now:x}:{number}",
+                        sequence=0,
+                        dataset=DATASET,
+                    )
+                )
         self._source = AuditLiveSource(
-            host=HostContext(id=identity.id, name=identity.name, boot_id=identity.boot_id),
+            host=host,
             seeds=seeds,
+            running=events,
             exclude_pids=context.exclude_pids,
             backlog_limit=context.audit_backlog_limit,
             tap=context.raw,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -62,6 +62,8 @@ from provarmor.sources.ebpf.forks import (
 from provarmor.sources.ebpf.reorder import Ready, ReorderBuffer
 from provarmor.sources.ebpf.tables import Peer, ProcessTable, ProcState
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
+from provarmor.sources.procnet import ServerRole
+from provarmor.sources.running import ancestors_first, running_event
 
 DATASET = "ebpf"
 MAX_KEPT_ERRORS = 50
@@ -230,10 +232,45 @@ class EbpfDecoder:
 
     # -- entry points ---------------------------------------------------------------------
 
-    def seed(self, processes: Iterable[ProcessInfo]) -> None:
-        """Add processes read from ``/proc`` (records already seen take precedence)."""
-        for info in processes:
-            self.table.seed(info)
+    def seed(
+        self,
+        processes: Iterable[ProcessInfo],
+        roles: Mapping[int, tuple[ServerRole, ...]] | None = None,
+        *,
+        unreported: Collection[int] = (),
+    ) -> list[Event]:
+        """Add processes read from ``/proc`` (records already seen take precedence); with
+        ``roles`` (their sockets, :mod:`provarmor.sources.procnet`), the ``running`` event
+        of each process added, ancestors first (:mod:`provarmor.sources.running`), stamped
+        with the time of the latest record, but for the ``unreported`` pids (the agent and
+        the other pids the program never traces)."""
+        processes = list(processes)
+        added = {info.pid for info in processes if self.table.seed(info) is not None}
+        if roles is None:
+            return []
+        events: list[Event] = []
+        timestamp = self._last_ns + self.context.monotonic_offset_ns
+        for running in ancestors_first(processes, self.context.host, roles):
+            if running.info.pid not in added or running.info.pid in unreported:
+                continue
+            state = self.table.get(running.info.pid, running.info.start)
+            process = state.process()
+            if running.parent is not None:
+                process = _with_parent(process, running.parent)
+            sequence = next(self._sequence)
+            events.append(
+                running_event(
+                    running,
+                    process=process,
+                    host=self._host,
+                    timestamp=timestamp,
+                    event_id=f"{self.context.id_prefix}{sequence}",
+                    sequence=sequence,
+                    dataset=DATASET,
+                )
+            )
+        self._count(events)
+        return events
 
     def feed(self, line: bytes, number: int) -> list[Event]:
         """Decode line ``number`` (1-based) of bpftrace's output."""

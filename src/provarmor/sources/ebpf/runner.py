@@ -3,9 +3,11 @@
 ``EbpfSource(settings).start()`` checks the prerequisites (raising
 :class:`~provarmor.sources.ebpf.kernel.EbpfUnavailable` with what is missing), generates the
 program for this kernel, starts bpftrace and returns once every probe is attached and the
-process table has been seeded from ``/proc``. :meth:`EbpfSource.events` yields events until
-bpftrace ends; :meth:`EbpfSource.stop` ends it cleanly (SIGINT, so bpftrace runs ``END`` and
-flushes the last socket counts), after which ``events()`` drains what is left and returns.
+process table has been seeded from ``/proc`` (the processes already running then come out
+first, as ``running`` events: :mod:`provarmor.sources.running`). :meth:`EbpfSource.events`
+yields events until bpftrace ends; :meth:`EbpfSource.stop` ends it cleanly (SIGINT, so
+bpftrace runs ``END`` and flushes the last socket counts), after which ``events()`` drains
+what is left and returns.
 
 bpftrace is started through ``/bin/sh -c 'exec "$@" "$$"'`` so that its own pid is known
 before it starts and can be passed as the last program parameter: the program filters out
@@ -54,6 +56,7 @@ from provarmor.sources.ebpf.program import generate_program
 from provarmor.sources.ebpf.settings import EbpfSettings
 from provarmor.sources.owngroup import own_group_id
 from provarmor.sources.procfs import iter_processes, read_clock, read_host_identity
+from provarmor.sources.procnet import read_server_roles
 
 log = logging.getLogger(__name__)
 
@@ -332,13 +335,22 @@ class EbpfSource:
             self._tap(line + b"\n")
         events = decoder.feed(line, number)
         if decoder.started and not self._ready.is_set():
-            self._seed(decoder)
+            events += self._seed(decoder)
         return events
 
-    def _seed(self, decoder: EbpfDecoder) -> None:
+    def _seed(self, decoder: EbpfDecoder) -> list[Event]:
+        """Seed the process table from ``/proc``; the ``running`` events of what it added
+        (when ``running_events``)."""
+        events: list[Event] = []
         if self.settings.seed_from_proc:
-            decoder.seed(iter_processes(clock=decoder.context.clock, proc=self._proc))
+            processes = list(iter_processes(clock=decoder.context.clock, proc=self._proc))
+            roles = None
+            if self.settings.running_events:
+                roles = read_server_roles((info.pid for info in processes), proc=self._proc)
+            untraced = {*self.settings.excluded_pids(os.getpid()), self.bpftrace_pid or 0}
+            events = decoder.seed(processes, roles, unreported=untraced)
         self._ready.set()
+        return events
 
     def _finish(self, decoder: EbpfDecoder) -> None:
         """The last events, then the end-of-stream marker for :meth:`events`."""

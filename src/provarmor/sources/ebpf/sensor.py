@@ -22,6 +22,7 @@ class EbpfSensor:
                 exclude_pids=context.exclude_pids[1:],
                 perf_rb_pages=context.ebpf_perf_rb_pages,
                 reorder_ms=context.ebpf_reorder_ms,
+                running_events=context.running_events,
             ),
             tap=context.raw,
         )

@@ -47,6 +47,10 @@ class EbpfSettings:
     """Mount tracefs at start when it is missing."""
     seed_from_proc: bool = True
     """Read the running processes from ``/proc`` once the probes are attached."""
+    running_events: bool = True
+    """With ``seed_from_proc``: emit a ``running`` event for each process read (ancestors
+    first, with a socket it listens on or a connection it accepted), so that the lineage
+    context knows what was running before the agent (sessions, cron, servers)."""
 
     def excluded_pids(self, current: int) -> tuple[int, ...]:
         """The program's ``$1``..``$4``: the agent (``current`` unless ``exclude_pid`` says

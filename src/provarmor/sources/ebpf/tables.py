@@ -190,12 +190,17 @@ class ProcessTable:
         for key in due:
             del self.retired[key]
 
-    def seed(self, info: ProcessInfo) -> None:
-        """Add a process read from ``/proc``, unless a record already told us about it."""
+    def seed(self, info: ProcessInfo) -> ProcState | None:
+        """Add a process read from ``/proc``, unless a record already told us about it
+        (then ``None``); one that records only named (created empty, its program unknown:
+        a parent a fork record named) is filled in, what it learnt kept."""
         current = self.by_pid.get(info.pid)
         if current is not None and current.start == info.start:
-            return
-        state = self.new_state(info.pid, info.start)
+            if not _unknown_program(current):
+                return None
+            state = current
+        else:
+            state = self.new_state(info.pid, info.start)
         state.ppid = info.ppid
         state.executable = info.executable
         state.comm = info.comm
@@ -204,7 +209,11 @@ class ProcessTable:
         state.uid, state.euid, state.egid = info.uid, info.euid, info.egid
         state.container = info.container
         state.own = info.own
-        self.put(state)
+        state.tty = info.tty
+        state.changed()
+        if state is not current:
+            self.put(state)
+        return state
 
     def fork(self, parent: ProcState, pid: int, start: int, comm: str, *, at: int = 0) -> ProcState:
         """The state of a new child: program, argv, cwd, ids, container and fds inherited.

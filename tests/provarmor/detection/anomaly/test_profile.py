@@ -159,3 +159,21 @@ def test_a_table_nobody_checkpoints_tracks_no_changes(attack_events: list[Event]
     for event in attack_events:
         table.observe(event)
     assert table._changed is None
+
+
+def test_a_running_snapshot_is_no_behaviour(attack_events: list[Event]) -> None:
+    """A ``running`` event (what /proc showed when the sensor started) makes no profile
+    and adds nothing to one: the profiles are those of the stream without it."""
+    snapshot = [
+        msgspec.structs.replace(
+            event, event=msgspec.structs.replace(event.event, action=Action.RUNNING)
+        )
+        for event in attack_events
+        if event.event.action is Action.EXEC
+    ]
+    table = ProfileTable()
+    assert [table.observe(event) for event in snapshot] == [None] * len(snapshot)
+    assert table.profiles == {}
+    with_snapshot = build_profiles([*snapshot, *attack_events])
+    assert with_snapshot.keys() == build_profiles(attack_events).keys()
+    assert with_snapshot[CURL_DROPPER].tokens == build_profiles(attack_events)[CURL_DROPPER].tokens

@@ -89,3 +89,17 @@ def test_the_memo_keeps_no_long_record():
     assert memo.get(short) == ()
     assert memo.get(long) is None
     assert (memo.too_long, len(memo.matched)) == (1, 1)
+
+
+def test_no_rule_meets_a_running_snapshot():
+    """A product-only rule meets every action, but not ``running`` (a process that was
+    already running when the sensor started: no act)."""
+    rules = parse_rules(
+        "title: nc\nlogsource: {product: linux}\n"
+        "detection: {sel: {Image|endswith: /nc}, condition: sel}\n",
+        path="r",
+    ).sources
+    anywhere = RuleIndex(compile_rule(source, attack=load_attack_table()) for source in rules)
+    assert anywhere.event_bucket(Action.EXEC) is not None
+    assert anywhere.event_bucket(Action.OPEN) is not None
+    assert anywhere.event_bucket(Action.RUNNING) is None

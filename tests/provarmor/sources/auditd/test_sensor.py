@@ -48,3 +48,12 @@ def test_a_command_of_a_running_process_arrives_with_that_process_as_parent():
     assert run.process.args[-1] == marker
     assert run.process.parent is not None and run.process.parent.pid == os.getpid()
     assert sensor.kernel_counters()["events"] >= len(events) > 0
+    # what was already running came first, ancestors first, the agent's own pid left out
+    running = [event for event in events if event.event.action is Action.RUNNING]
+    assert running and events[: len(running)] == running
+    order = {event.process.pid: index for index, event in enumerate(running)}
+    assert os.getpid() not in order and os.getppid() in order
+    for event in running:
+        parent = event.process.parent
+        if parent is not None and parent.pid in order:
+            assert order[parent.pid] < order[event.process.pid]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provarmor.model.actions import Action
-from provarmor.model.event import Event
+from provarmor.model.event import Endpoint, Event
 from provarmor.model.ids import process_entity_id
 from provarmor.sources.ebpf.decoder import (
     TTY_BEFORE_EXEC_NS,
@@ -23,6 +23,7 @@ from provarmor.sources.ebpf.decoder import (
 from provarmor.sources.ebpf.settings import EbpfSettings
 from provarmor.sources.ebpf.wire import Header, parse_line
 from provarmor.sources.procfs import HostIdentity, ProcClock, ProcessInfo
+from provarmor.sources.procnet import ServerRole
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ebpf"
 META = json.loads((DATA / "scenario.json").read_text())
@@ -608,3 +609,69 @@ def test_a_child_read_before_its_parents_whole_life_inherits_the_program_its_par
     assert sorted(e.event.action for e in decoded.events) == sorted(
         e.event.action for e in in_read_order.events
     )
+
+
+def test_seeding_reports_what_was_running_ancestors_first_and_once() -> None:
+    """init, an sshd listening, its child and the session's shell on pts0 were running;
+    the child's fork record came before the scan, while neither program was known: both
+    are filled in from /proc and reported too. The shell's later events carry its terminal;
+    a second scan reports nothing (every process is known)."""
+    context = _context()
+    clock = context.clock
+    tick = clock.ns_per_tick
+    sshd_start, child_start, shell_start = 50 * tick, 60 * tick, 70 * tick
+    decoder = EbpfDecoder(context)
+    fork = _printf(f"F\t100\t11\t11\t{child_start}\t10\t{sshd_start}\t0\t0\t0\t0\tsshd")
+    (forked,) = decoder.feed(fork, 1)
+    assert forked.process.executable == ""
+
+    def info(pid: int, ppid: int, start_ns: int, exe: str, tty: str = "") -> ProcessInfo:
+        ticks = start_ns // tick
+        return ProcessInfo(
+            pid=pid,
+            ppid=ppid,
+            start=clock.start_from_ticks(ticks),
+            start_ticks=ticks,
+            comm=exe.rsplit("/", 1)[1],
+            executable=exe,
+            args=(exe,),
+            uid=0,
+            euid=0,
+            egid=0,
+            tty=tty,
+        )
+
+    running = [
+        info(12, 11, shell_start, "/usr/bin/bash", "pts0"),
+        info(11, 10, child_start, "/usr/sbin/sshd"),
+        info(10, 1, sshd_start, "/usr/sbin/sshd"),
+        info(1, 0, tick, "/sbin/init"),
+    ]
+    listening = ServerRole("tcp", listening=Endpoint(ip="127.0.0.1", port=2222))
+    events = decoder.seed(running, {10: (listening,)})
+    assert [(e.event.action, e.process.pid) for e in events] == [
+        (Action.RUNNING, 1),
+        (Action.RUNNING, 10),
+        (Action.RUNNING, 11),
+        (Action.RUNNING, 12),
+    ]
+    init, sshd, child, shell = events
+    assert init.process.parent is None
+    assert sshd.source == Endpoint(ip="127.0.0.1", port=2222) and shell.source is None
+    assert child.process.entity_id == forked.process.entity_id
+    assert child.process.executable == "/usr/sbin/sshd"
+    assert shell.process.parent is not None
+    assert shell.process.parent.entity_id == child.process.entity_id
+    assert (shell.process.tty, shell.process.entity_id) == (
+        "pts0",
+        running[0].entity_id(context.host),
+    )
+    assert {e.timestamp for e in events} == {100 + context.monotonic_offset_ns}
+    assert decoder.counters.by_action[Action.RUNNING] == 4
+    opened = _printf(f"O\t200\t12\t12\t{shell_start}\t3\t-100\t0\t0\t/etc/shadow")
+    (read,) = decoder.feed(opened, 2)
+    assert (read.process.entity_id, read.process.tty) == (shell.process.entity_id, "pts0")
+    assert decoder.seed(running, {10: (listening,)}) == []
+    assert EbpfDecoder(context).seed(running) == []  # without the roles: the table only
+    untraced = EbpfDecoder(context).seed(running, {}, unreported={11})  # the agent's pid
+    assert [event.process.pid for event in untraced] == [1, 10, 12]
