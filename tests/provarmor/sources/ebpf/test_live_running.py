@@ -29,10 +29,14 @@ import pytest
 from provarmor.graph.lineage import ContextKind, LineageClassifier
 from provarmor.model.actions import Action
 from provarmor.model.event import Event
-from provarmor.sources.ebpf.runner import EbpfSource
+from provarmor.sources.base import SensorContext
+from provarmor.sources.ebpf.sensor import EbpfSensor
+from provarmor.testing.sensors import events_while
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
+TOOLS = (("cat",), ("tar",))
+"""The programs whose reads of /etc/shadow are the acts."""
 WEBSHELL = Path(__file__).resolve().parents[3] / "data" / "lineage" / "webshell.py"
 SSHD_CONFIG = (
     "Port {port}\nListenAddress 127.0.0.1\nHostKey {w}/host_key\nPidFile {w}/sshd.pid\n"
@@ -130,8 +134,9 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
 
         waiting = run(f"while [ ! -e {work}/go ]; do sleep 0.1; done; cat /etc/shadow > /dev/null")
         _wait_for(lambda: _has_child(web.pid), "the web shell's waiting shell")
-        source = EbpfSource()
-        with source:
+
+        def act() -> None:
+            assert session is not None and session.stdin is not None
             session.stdin.write(
                 f"tar czf {work}/b.tgz /etc/ssh /etc/shadow 2>/dev/null; echo ACT-DONE\n".encode()
             )
@@ -139,9 +144,20 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
             (work / "go").touch()
             waiting.join(timeout=30)
             run("cat /etc/shadow > /dev/null").join(timeout=30)
-            _wait_for(lambda: b"ACT-DONE\r\n" in (work / "ssh.log").read_bytes(), "the tar")
-            time.sleep(1)
-        events = list(source.events())
+
+        shadow_reads: list[str] = []
+
+        def every_act_seen(event: Event) -> bool:  # the tar's and both cats' shadow reads
+            path = event.file.path if event.file is not None else ""
+            opened = event.event.action is Action.OPEN
+            if opened and path == "/etc/shadow" and event.process.args[:1] in TOOLS:
+                shadow_reads.append(event.process.args[0])
+            return shadow_reads.count("tar") >= 1 and shadow_reads.count("cat") >= 2
+
+        context = SensorContext(
+            exclude_pids=(os.getpid(),), audit_backlog_limit=8192, ebpf_perf_rb_pages=0
+        )
+        events = events_while(EbpfSensor(context), act, until=every_act_seen)
         classifier = LineageClassifier()
         for event in events:
             classifier.observe(event)
