@@ -18,6 +18,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from provarmor.model.actions import Action
 from provarmor.model.event import Event, EventInfo, Host, Network, Process, ProcessRef, User
@@ -79,26 +80,70 @@ def _start_order(info: ProcessInfo) -> tuple[int, int]:
     return info.start, info.pid
 
 
-def running_process(running: RunningProcess) -> Process:
-    """The canonical process (as the sensors render one: ids as users, the program's
-    basename as its name)."""
-    info = running.info
+class ProcessFields(Protocol):
+    """What a sensor knows of a process (``/proc``'s :class:`ProcessInfo`, the eBPF
+    decoder's table entry; read only)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def comm(self) -> str: ...
+
+    @property
+    def executable(self) -> str: ...
+
+    @property
+    def args(self) -> tuple[str, ...]: ...
+
+    @property
+    def cwd(self) -> str: ...
+
+    @property
+    def uid(self) -> int: ...
+
+    @property
+    def euid(self) -> int: ...
+
+    @property
+    def egid(self) -> int: ...
+
+    @property
+    def tty(self) -> str: ...
+
+    @property
+    def own(self) -> bool: ...
+
+
+def canonical_process(
+    fields: ProcessFields, *, entity_id: str, parent: ProcessRef | None = None
+) -> Process:
+    """The canonical process as the sensors render one: ids as users, the program's
+    basename as its name."""
     return Process(
-        entity_id=running.entity_id,
-        pid=info.pid,
-        start=info.start,
-        executable=info.executable,
-        name=posixpath.basename(info.executable) or info.comm,
-        args=info.args,
-        command_line=" ".join(info.args),
-        working_directory=info.cwd,
-        user=_user(info.euid),
-        real_user=_user(info.uid),
-        group=_user(info.egid),
-        parent=running.parent,
-        tty=info.tty,
-        provarmor=info.own,
+        entity_id=entity_id,
+        pid=fields.pid,
+        start=fields.start,
+        executable=fields.executable,
+        name=posixpath.basename(fields.executable) or fields.comm,
+        args=fields.args,
+        command_line=" ".join(fields.args),
+        working_directory=fields.cwd,
+        user=_user(fields.euid),
+        real_user=_user(fields.uid),
+        group=_user(fields.egid),
+        parent=parent,
+        tty=fields.tty,
+        provarmor=fields.own,
     )
+
+
+def running_process(running: RunningProcess) -> Process:
+    """The canonical process of a process read from ``/proc``."""
+    return canonical_process(running.info, entity_id=running.entity_id, parent=running.parent)
 
 
 def running_event(  # noqa: PLR0913  (the sensor's own numbering and rendering of the event)

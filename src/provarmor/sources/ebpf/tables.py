@@ -13,9 +13,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-from provarmor.model.event import Container, Endpoint, Process, ProcessRef, User
+from provarmor.model.event import Container, Endpoint, Process, ProcessRef
 from provarmor.model.ids import process_entity_id
 from provarmor.sources.procfs import HostIdentity, ProcessInfo
+from provarmor.sources.running import canonical_process
 
 MAX_FDS_PER_PROCESS = 256
 """Remembered fd paths per process; the oldest are forgotten first."""
@@ -67,21 +68,7 @@ class ProcState:
     def process(self) -> Process:
         """The ``process`` of this process's events (built once per state change)."""
         if self._process is None:
-            self._process = Process(
-                entity_id=self.entity_id,
-                pid=self.pid,
-                start=self.start,
-                executable=self.executable,
-                name=posixpath.basename(self.executable) or self.comm,
-                args=self.args,
-                command_line=" ".join(self.args),
-                working_directory=self.cwd,
-                user=_user(self.euid),
-                real_user=_user(self.uid),
-                group=_user(self.egid),
-                tty=self.tty,
-                provarmor=self.own,
-            )
+            self._process = canonical_process(self, entity_id=self.entity_id)
         return self._process
 
     def ref(self) -> ProcessRef:
@@ -119,10 +106,6 @@ class ProcState:
         if not base.startswith("/"):
             return path
         return posixpath.normpath(posixpath.join(base, path))
-
-
-def _user(uid: int) -> User | None:
-    return User(id=str(uid)) if uid >= 0 else None
 
 
 @dataclass(slots=True)
