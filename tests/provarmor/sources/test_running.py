@@ -6,11 +6,16 @@ from __future__ import annotations
 import os
 
 from provarmor.model.actions import Action
-from provarmor.model.event import Endpoint, Host, Network, ProcessRef
+from provarmor.model.event import Endpoint, Event, Host, Network, ProcessRef
 from provarmor.sources import procfs
 from provarmor.sources.procfs import HostIdentity, ProcessInfo
 from provarmor.sources.procnet import ServerRole, read_server_roles
-from provarmor.sources.running import ancestors_first, running_event, running_process
+from provarmor.sources.running import (
+    RunningProcess,
+    ancestors_first,
+    running_event,
+    running_process,
+)
 
 HOST = HostIdentity(id="h", boot_id="b")
 
@@ -59,15 +64,7 @@ def test_a_servers_event_names_where_it_listens_and_whom_it_accepted() -> None:
         )
     }
     (running,) = ancestors_first([server], HOST, roles)
-    event = running_event(
-        running,
-        process=running_process(running),
-        host=Host(id="h"),
-        timestamp=10,
-        event_id="r-1",
-        sequence=1,
-        dataset="ebpf",
-    )
+    event = _event_of(running, sequence=1)
     assert event.event.action is Action.RUNNING
     assert event.source == Endpoint(ip="0.0.0.0", port=22)
     assert event.destination == Endpoint(ip="192.0.2.7", port=40000)
@@ -75,16 +72,20 @@ def test_a_servers_event_names_where_it_listens_and_whom_it_accepted() -> None:
     assert (event.process.name, event.process.working_directory) == ("sshd", "/")
     assert event.process.user is not None and event.process.user.id == "0"
     (sleeper,) = ancestors_first([_info(30, 1, 4, "/usr/bin/sleep")], HOST, roles)
-    plain = running_event(
-        sleeper,
-        process=running_process(sleeper),
+    plain = _event_of(sleeper, sequence=2)
+    assert (plain.source, plain.destination, plain.network) == (None, None, None)
+
+
+def _event_of(running: RunningProcess, *, sequence: int) -> Event:
+    return running_event(
+        running,
+        process=running_process(running),
         host=Host(id="h"),
         timestamp=10,
-        event_id="r-2",
-        sequence=2,
+        event_id=f"r-{sequence}",
+        sequence=sequence,
         dataset="ebpf",
     )
-    assert (plain.source, plain.destination, plain.network) == (None, None, None)
 
 
 def test_the_processes_running_now_in_order_with_this_one_under_its_parent() -> None:
