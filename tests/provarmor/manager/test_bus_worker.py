@@ -494,6 +494,20 @@ def scrape(port: int) -> dict[str, float]:
     }
 
 
+def scrape_when(
+    port: int, name: str, value: float, *, worker: Worker, deadline_s: float = 30
+) -> dict[str, float]:
+    """The worker's metrics once ``name`` reads ``value``: a worker counts a fetch after its
+    commit, so the store can show a batch a moment before /metrics does."""
+    end = time.monotonic() + deadline_s
+    samples = scrape(port)
+    while samples.get(name) != value:
+        assert time.monotonic() < end, f"{name} = {samples.get(name)}: {worker.log.read_text()}"
+        time.sleep(0.05)
+        samples = scrape(port)
+    return samples
+
+
 async def first_in_stream(url: str) -> int:
     client = await connect(url, name="test")
     try:
@@ -527,13 +541,12 @@ def test_batches_a_full_stream_dropped_before_a_worker_took_them_are_counted_los
         state_dir=tmp_path / "w",
         extra=("--metrics-listen", f"127.0.0.1:{port}"),
     )
+    kept = messages[first - 1 :]
     try:
         wait_for_acked(store, messages[-1].sequence, worker=worker)
-        samples = scrape(port)
+        samples = scrape_when(port, "provarmor_worker_batches", len(kept), worker=worker)
     finally:
         worker.stop()
-    kept = messages[first - 1 :]
-    assert samples["provarmor_worker_batches"] == len(kept)
     assert samples["provarmor_worker_sequence_gaps"] == 1
     assert samples["provarmor_worker_events_lost"] == kept[0].after == (first - 1) * BATCH
     assert f"{kept[0].after} events never reached this worker (lost)" in worker.log.read_text()
