@@ -36,7 +36,11 @@ Contexts, by what they do to a signal (:class:`Effect`):
   descendant allocates itself, with ``script`` or python's ``pty``, is not one);
   ``scheduled`` (children of cron/atd); ``build`` (compilers, linkers, build tools,
   ``python -m venv``, and programs whose file a package or build lineage wrote, wherever
-  they live).
+  they live); ``backup`` (an archiver, tar, zip, 7z, cpio, rsync, creating an archive or a
+  copy on this host's disk, named on its command line, :mod:`provarmor.graph.archives`: it
+  reads whole trees, host keys and the shadow file included, as every backup does; not
+  when it writes to standard output, which a pipe may send anywhere, or to another host,
+  and not on a terminal that no login program opened).
 * **neutral**: ``service`` (started by init) and ``none``.
 
 Context flows down the process tree (fork), changes at exec only toward a stronger context,
@@ -70,6 +74,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from provarmor.graph.archives import archive_written
 from provarmor.model.actions import Action
 from provarmor.model.event import Event, Process
 from provarmor.model.time_units import seconds_to_ns
@@ -89,6 +94,7 @@ class ContextKind(StrEnum):
     ADMIN = "admin"
     SCHEDULED = "scheduled"
     BUILD = "build"
+    BACKUP = "backup"
     SERVICE = "service"
     NONE = "none"
     SERVER_CHILD = "server-child"
@@ -110,6 +116,7 @@ EFFECT_OF: dict[ContextKind, Effect] = {
     ContextKind.ADMIN: Effect.LOWER,
     ContextKind.SCHEDULED: Effect.LOWER,
     ContextKind.BUILD: Effect.LOWER,
+    ContextKind.BACKUP: Effect.LOWER,
     ContextKind.SERVICE: Effect.NEUTRAL,
     ContextKind.NONE: Effect.NEUTRAL,
     ContextKind.SERVER_CHILD: Effect.RAISE,
@@ -125,6 +132,7 @@ DESCRIPTION: dict[ContextKind, str] = {
     ContextKind.ADMIN: "interactive administration",
     ContextKind.SCHEDULED: "scheduled job",
     ContextKind.BUILD: "build/test lineage",
+    ContextKind.BACKUP: "backup to an archive on this host",
     ContextKind.SERVICE: "service",
     ContextKind.NONE: "no known context",
     ContextKind.SERVER_CHILD: "network-facing server's child",
@@ -491,6 +499,10 @@ class LineageClassifier:
             return
         elif (tool := _one_run(process, ACCOUNT_TOOLS)) and not _own_terminal(state, process):
             found = Lineage(ContextKind.ACCOUNT, f"{tool} changes the account database")
+        elif (archive := archive_written(process.executable, process.args)) and not (
+            _own_terminal(state, process)
+        ):
+            found = Lineage(ContextKind.BACKUP, f"{program} writes {archive}")
         elif program in PRIVILEGE_TOOLS and _real_user(process):
             user = process.real_user.id if process.real_user else "?"
             found = Lineage(ContextKind.ADMIN, f"{program} run by user {user}")

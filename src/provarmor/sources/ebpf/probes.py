@@ -427,13 +427,21 @@ _HEARTBEAT = """interval:ms:%FLUSH%
 }"""
 
 _SWAP = """  if (@gen == 0) {
-%FLUSH1%
     @gen = 1;
-  } else {
 %FLUSH0%
+  } else {
     @gen = 0;
+%FLUSH1%
   }
   clear(@ioseen);"""
+"""Swap first, then print and clear the generation the period just filled. ``print`` and
+``clear`` run later, in bpftrace's user space, when it reads their request from the ring
+buffer (milliseconds, more on a loaded machine): the generation they name must stay idle
+until then. Printing the other one and making it current at the same tick (as before)
+let a flow that began in that lag lose its first-byte time (printed before it was set) or
+its first bytes (cleared after they were added): its first byte then took the flush's
+time, later than the file the bytes went to, and a time-respecting trace from that file
+missed the socket."""
 
 
 def flush_io(generation: int, *, margin: str = "    ") -> str:

@@ -27,8 +27,9 @@ the wire format of :mod:`provarmor.sources.ebpf.wire`. Design points:
   same start time (see :func:`provarmor.sources.procfs.ProcClock.start_from_boottime_ns`).
 * Socket traffic is summed in the kernel per ``(pid, start, fd, direction)`` with
   ``stats()``, with the record time of its first and last byte beside it, and
-  printed once per flush period. Two generations of maps take turns (``@gen``): the one
-  printed has been idle for a whole period, so no update is lost between print and clear.
+  printed once per flush period. Two generations of maps take turns (``@gen``): at each
+  tick the current one is retired and printed, and stays idle for a whole period while
+  bpftrace's user space prints and clears it, so no update is lost between print and clear.
 * Every record printed is counted in ``@records``, printed at ``END``: the decoder compares it
   with what it received and what bpftrace reported lost, and reports the rest as a gap.
 * Failed read-only opens of missing files (``ENOENT``) and read-only opens under

@@ -47,6 +47,8 @@ class EbpfSensor:
             "parse_errors": counters.parse_errors,
             "incomplete": counters.incomplete,
             "gaps": counters.gaps,
+            # socket flows stamped with their flush's time: their first byte's time was lost
+            "untimed_flows": counters.untimed_flows,
             # a child re-parented before it ran, given back its real parent (and failures)
             "fork_parent_fixed": counters.fork_parent_fixed,
             "exec_parent_fixed": counters.exec_parent_fixed,
