@@ -67,9 +67,9 @@ def _tar(args: Sequence[str]) -> str:
         for index, letter in enumerate(cluster):
             create = create or letter in _TAR_CREATE
             if letter in _TAR_VALUED:
-                value = cluster[index + 1 :] or next(words, None)
+                given = cluster[index + 1 :] or next(words, None)
                 if letter == "f":
-                    archive = value
+                    archive = given
                 break
     return _local_archive(archive, force_local=force_local) if create else ""
 
