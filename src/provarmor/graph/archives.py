@@ -4,7 +4,8 @@
 destination) a backup-style run of tar, bsdtar, cpio, zip, 7z or rsync creates, and returns
 ``""`` when the run does not create one: extraction and listing, an archive written to
 standard output (``tar czf - ...``, ``7z a -so``: what a pipe into ``nc`` or ``curl`` reads),
-a remote destination (``host:path``, ``rsync://``) or an argument list it cannot read.
+a remote destination (``host:path``, ``rsync://``), rsync's server end (run by sshd for a
+transfer another host drives), or an argument list it cannot read.
 Pure; no file is looked at.
 """
 
@@ -114,7 +115,10 @@ def _cpio(args: Sequence[str]) -> str:
 
 
 def _rsync(args: Sequence[str]) -> str:
-    """``rsync [options] SOURCE... DEST``: the destination, when it is on this host."""
+    """``rsync [options] SOURCE... DEST``: the destination, when it is on this host (never
+    ``--server``, the end of a transfer another host drives: with ``--sender`` it sends)."""
+    if "--server" in args:
+        return ""
     operands: list[str] = []
     words = iter(args)
     for word in words:

@@ -57,6 +57,8 @@ def test_a_backup_names_the_archive_it_creates(argv: str, archive: str) -> None:
         "rsync -a /etc/ssh/ backup@10.0.0.2:/srv/",  # another host
         "rsync -a rsync://mirror/etc/ /srv/etc/",
         "rsync /etc/shadow",  # one operand: a listing
+        "rsync --server --sender -logDtpre.iLsfxC . /etc/ssh/",  # another host pulls
+        "rsync --server -logDtpre.iLsfxC . /srv/backup/",
         "cp -a /etc/ssh /tmp/x",  # not an archiver
         "bash -c tar czf /tmp/x.tgz /etc",
     ],
