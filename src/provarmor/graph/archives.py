@@ -3,7 +3,10 @@
 ``archive_written(executable, args)`` names the local file (or, for rsync, the local
 destination) a backup-style run of tar, bsdtar, cpio, zip, 7z or rsync creates, and returns
 ``""`` when the run does not create one: extraction and listing, an archive written to
-standard output (``tar czf - ...``, ``7z a -so``: what a pipe into ``nc`` or ``curl`` reads),
+standard output (``tar czf - ...``, ``7z a -so``: what a pipe into ``nc`` or ``curl`` reads)
+or to a device (``/dev/null``), a run told to execute a command of its caller's choosing
+(tar's ``--checkpoint-action``, ``--to-command``, ``-I``, ``-F``; zip's ``-TT``: the shell
+escapes GTFOBins lists),
 a remote destination (``host:path``, ``rsync://``), rsync's server end (run by sshd for a
 transfer another host drives), or an argument list it cannot read.
 Pure; no file is looked at.
@@ -19,6 +22,17 @@ _TAR_CREATE = frozenset("cru")
 _TAR_VALUED = frozenset("bfgCFHKLNTVX")
 """tar's short options that take a value (``f`` the archive)."""
 _TAR_LONG_CREATE = frozenset({"--create", "--append", "--update"})
+_TAR_RUNS = frozenset(
+    {
+        "--checkpoint-action", "--to-command", "--use-compress-program", "--rsh-command",
+        "--info-script", "--new-volume-script",
+    }
+)  # fmt: skip
+"""tar's long options that run a command of the caller's choosing (GTFOBins' shell escapes)."""
+_TAR_RUNS_SHORT = frozenset("IF")
+"""``-I PROG`` (compress program) and ``-F SCRIPT`` (end-of-volume script)."""
+_ZIP_RUNS = frozenset({"-TT", "--unzip-command"})
+"""zip's test command (``-T -TT 'sh #'``): a shell, not a test."""
 _ZIP_VALUED = frozenset({"-b", "-n", "-t", "-tt", "-P", "-x", "-i"})
 _CPIO_FILE = frozenset({"-O", "-F"})
 _RSYNC_VALUED = frozenset({"-e", "-f", "-B", "-T", "-M"})
@@ -33,13 +47,25 @@ def _remote(path: str) -> bool:
 
 
 def _local_archive(path: str | None, *, force_local: bool = False) -> str:
-    if not path or path == "-":
+    if not path or path == "-" or path.startswith("/dev/"):  # /dev/null: nothing is kept
         return ""
     return path if force_local or not _remote(path) else ""
 
 
+def _tar_runs_a_command(args: Sequence[str]) -> bool:
+    for word in args:
+        if word.startswith("--"):
+            if word.split("=", 1)[0] in _TAR_RUNS:
+                return True
+        elif word.startswith("-") and _TAR_RUNS_SHORT & set(word[1:]):
+            return True
+    return False
+
+
 def _tar(args: Sequence[str]) -> str:
     """``tar czf FILE``, ``tar -czf FILE``, ``tar -c -f FILE``, ``tar --create --file=FILE``."""
+    if _tar_runs_a_command(args):
+        return ""
     create = False
     archive: str | None = None
     rest = list(args)
@@ -77,6 +103,8 @@ def _tar(args: Sequence[str]) -> str:
 
 def _zip(args: Sequence[str]) -> str:
     """``zip [options] ARCHIVE FILE...``: the first operand (``-`` is standard output)."""
+    if any(word.split("=", 1)[0] in _ZIP_RUNS for word in args):
+        return ""
     words = iter(args)
     for word in words:
         if word in _ZIP_VALUED:

@@ -60,6 +60,14 @@ def test_a_backup_names_the_archive_it_creates(argv: str, archive: str) -> None:
         "rsync --server --sender -logDtpre.iLsfxC . /etc/ssh/",  # another host pulls
         "rsync --server -logDtpre.iLsfxC . /srv/backup/",
         "cp -a /etc/ssh /tmp/x",  # not an archiver
+        # shell escapes (GTFOBins): a command of the caller's choosing, nothing kept
+        "tar -cf /dev/null /dev/null --checkpoint=1 --checkpoint-action=exec=/bin/sh",
+        "tar cf /tmp/a.tar /etc --to-command=sh",
+        "tar -I /tmp/x.sh -cf /tmp/a.tar /etc",
+        "tar -cF /tmp/x.sh -f /tmp/a.tar /etc",
+        "tar --use-compress-program /tmp/x -cf /tmp/a.tar /etc",
+        "zip /tmp/a.zip /etc/hosts -T -TT sh #",
+        "zip /tmp/a.zip /etc/hosts -T --unzip-command=sh",
         "bash -c tar czf /tmp/x.tgz /etc",
     ],
 )
