@@ -599,8 +599,14 @@ class LineageClassifier:
         return state is not None and state.lineage.effect is Effect.LOWER
 
     def _on_recv(self, state: _ProcessState, event: Event) -> None:
+        """Data from a remote endpoint raises the process, except what a login service
+        receives: the login protocol of the session it runs for its authenticated user,
+        whose context the session rules decide (a terminal of its own: ``admin``; none:
+        neutral). The sensor reports received bytes up to a flush period after they came,
+        so whether sshd's recv is seen before or after it forks the user's shell is timing,
+        and must not decide the shell's context."""
         peer = _endpoint(event.destination)
-        if not peer or self._vouched_local_peer(peer):
+        if not peer or self._vouched_local_peer(peer) or _program(state.label) in LOGIN_SERVICES:
             return
         if not state.fetched_from:
             state.fetched_from = peer

@@ -237,6 +237,32 @@ def test_a_root_shell_on_an_ssh_terminal_is_administration() -> None:
     assert lineage.chain == ("bash", "tar")
 
 
+def test_what_sshd_receives_before_it_forks_the_shell_does_not_decide_the_session() -> None:
+    """sshd's session process reads the client's protocol bytes before it forks the user's
+    shell; the sensor reports them up to a flush period later, so they may come first in the
+    stream (real corpus chunk-11: every terminal session became ``remote-input`` and every
+    package transaction typed there a download). The session rules decide: admin."""
+    classifier = _run(
+        _exec(70, "/usr/sbin/sshd", "-D"),
+        make_event(Action.ACCEPT, pid=70, ip="192.0.2.7", port=50000, ts=3),
+        _fork(71, 70, exe="/usr/sbin/sshd", ts=4),
+        make_event(Action.RECV, pid=71, ip="192.0.2.7", port=50000, ts=4),
+        _fork(72, 71, exe="/usr/sbin/sshd", ts=5),
+        _on(_exec(72, "/bin/bash", ts=6), "pts0"),
+        _fork(73, 72, ts=7),
+        _on(_exec(73, "/usr/bin/apt-get", "install", "-y", "nginx", ts=8), "pts0"),
+    )
+    assert classifier.lineage_of(entity(73)).kind is ContextKind.PACKAGE
+    lineage = classifier.lineage_of(entity(72))
+    assert (lineage.kind, lineage.reason) == (ContextKind.ADMIN, "terminal pts0 of a sshd session")
+    server = _run(
+        _exec(60, "/usr/bin/python3", "app.py"),
+        make_event(Action.ACCEPT, pid=60, ip="192.0.2.7", port=50003, ts=3),
+        make_event(Action.RECV, pid=60, ip="192.0.2.7", port=50003, ts=4),
+    )
+    assert server.lineage_of(entity(60)).kind is ContextKind.REMOTE_INPUT
+
+
 def test_a_session_without_a_terminal_or_a_terminal_outside_a_session_is_not() -> None:
     """``ssh host cmd`` (no terminal) stays neutral (its tar is a backup of its own, not
     administration); so does a pty a service allocated for itself (python's ``pty.spawn``
